@@ -1,0 +1,50 @@
+# bgpd: the two commands a user needs are `make demo` and `make test` (see README.md).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages for the integration tests (real BIRD 1.6 and 2, GoBGP, etcd, Prometheus).
+deps:
+	bash scripts/install-debian-deps.sh
+
+lint: venv
+	$(BIN)/ruff check bgpd reflector tests bench
+	$(BIN)/ruff format --check bgpd reflector tests bench
+	$(BIN)/mypy --strict bgpd reflector
+	$(BIN)/lint-imports
+
+unit: venv
+	$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+
+integration: venv deps
+	$(BIN)/pytest tests/integration -q $(PYTEST_ARGS)
+
+# Everything CI runs: dependencies, lint + type check + layers, then the whole suite.
+test: deps venv lint
+	$(BIN)/pytest tests -q $(PYTEST_ARGS)
+
+demo: venv
+	$(BIN)/python -m bgpd.demo
+
+bench: venv deps
+	$(BIN)/python bench/codec_bench.py
+
+fuzz: venv
+	$(BIN)/python bench/fuzz_wire.py --seconds 120
+
+clean:
+	rm -rf $(VENV) .deps .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

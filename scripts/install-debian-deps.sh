@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs, idempotently.
+# BIRD 1.6 (package `bird`) conflicts with BIRD 2 (`bird2`): bird2 is installed, and the 1.6
+# package is unpacked with `dpkg -x` into .deps/bird1 (its binaries are used from there).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+deps="$here/.deps"
+packages=(bird2 gobgpd etcd-server prometheus iproute2 procps)
+
+need=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d 101: packages must not start their daemons on this machine.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -x "$deps/bird1/usr/sbin/bird" ]; then
+  mkdir -p "$deps/bird1" "$deps/debs"
+  [ -n "$(ls "$deps"/debs/bird_1.6*.deb 2>/dev/null)" ] || {
+    apt-get update -qq
+    (cd "$deps/debs" && apt-get download -qq bird >/dev/null)
+  }
+  dpkg -x "$(ls "$deps"/debs/bird_1.6*.deb | head -n1)" "$deps/bird1"
+fi
+echo "debian deps ok: bird2 $(bird --version 2>&1 | head -n1), bird1 $("$deps/bird1/usr/sbin/bird" --version 2>&1 | head -n1)"
