@@ -1,0 +1,56 @@
+"""Configuration: the frozen schema of `bgpd.toml`, its loader, renderer and reload diff.
+
+Role: the one place configuration is defined and validated (stdlib only; sans-IO apart from
+`load_config` reading one file).
+
+Invariants: a `Config` is valid by construction; every problem in a rejected file is reported
+at once as a `ConfigError` whose problems carry key-path locations.
+"""
+
+from bgpd.config.diff import ConfigDiff, diff_configs
+from bgpd.config.loader import load_config, parse_config
+from bgpd.config.render import MASK, render_config_toml
+from bgpd.config.schema import (
+    AddPathMode,
+    BgpSection,
+    Community,
+    Config,
+    ControlSection,
+    IPAddress,
+    IPNetwork,
+    LargeCommunity,
+    ListenAddress,
+    LogFormat,
+    LogLevel,
+    MetricsSection,
+    PeerConfig,
+    PeerSettings,
+    StaticRoute,
+)
+from bgpd.errors import ConfigError, ConfigProblem
+
+__all__ = [
+    "MASK",
+    "AddPathMode",
+    "BgpSection",
+    "Community",
+    "Config",
+    "ConfigDiff",
+    "ConfigError",
+    "ConfigProblem",
+    "ControlSection",
+    "IPAddress",
+    "IPNetwork",
+    "LargeCommunity",
+    "ListenAddress",
+    "LogFormat",
+    "LogLevel",
+    "MetricsSection",
+    "PeerConfig",
+    "PeerSettings",
+    "StaticRoute",
+    "diff_configs",
+    "load_config",
+    "parse_config",
+    "render_config_toml",
+]

@@ -1,0 +1,146 @@
+"""What changed between two configs, classified by the least disruptive way to apply it.
+
+Role: drives hitless reload. BIRD restarts only the protocols whose configuration changed
+(`sv hup bird`, section 3.2 of the Calico reference); `diff_configs` gives the runtime the same
+granularity: which peers to add, drop, reset, re-advertise to, or merely update in place.
+
+Invariants:
+- Peers are matched by name. A renamed peer is one removal plus one addition.
+- Peer changes are judged on *effective* settings (`Config.peer_settings`), so a change of an
+  inherited `[bgp]` default (say `hold_time`) lands on every peer that inherits it.
+- Each peer appears in at most one of `peers_added`, `peers_removed`, `session_changed`,
+  `policy_changed`, `settings_changed`: the strongest needed action wins
+  (session reset > policy refresh > in-place update).
+- `global_session_changed` means every session must be reset (our identity or listening
+  sockets changed); the per-peer lists are still filled in as if it were not set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bgpd.config.schema import Config, IPNetwork, PeerSettings, StaticRoute
+
+__all__ = [
+    "GLOBAL_SESSION_FIELDS",
+    "POLICY_FIELDS",
+    "SESSION_FIELDS",
+    "SETTINGS_FIELDS",
+    "ConfigDiff",
+    "diff_configs",
+]
+
+# PeerSettings fields whose change needs the session torn down: they are sent in or decided by
+# the OPEN exchange (RFC 4271 §4.2, capabilities RFC 5492), or shape the TCP connection itself
+# (addresses, MD5 key RFC 2385, TTL / GTSM RFC 5082, who connects).
+SESSION_FIELDS = frozenset(
+    {
+        "address",
+        "port",
+        "asn",
+        "local_address",
+        "password",
+        "ttl_security",
+        "multihop",
+        "passive",
+        "hold_time",
+        "keepalive_time",
+        "keepalive_explicit",
+        "graceful_restart",
+        "graceful_restart_time",
+        "families",
+        "add_path",
+    }
+)
+# Fields that only change what we send: re-run export to the peer, no reset (the reflection
+# role and next-hop rewriting are outbound treatment, RFC 4456 §7 / RFC 4271 §5.1.3).
+POLICY_FIELDS = frozenset({"rr_client", "next_hop_self"})
+# Fields used only for reconnect pacing or display: update in place.
+SETTINGS_FIELDS = frozenset(
+    {"connect_retry_time", "error_wait_min", "error_wait_max", "description"}
+)
+# PeerSettings fields copied from [bgp] identity; covered by `global_session_changed`.
+GLOBAL_SESSION_FIELDS = frozenset({"name", "local_asn", "router_id", "cluster_id"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigDiff:
+    """The classified difference between an old and a new `Config`. Names are peer names."""
+
+    peers_added: tuple[str, ...] = ()
+    peers_removed: tuple[str, ...] = ()
+    session_changed: tuple[str, ...] = ()
+    policy_changed: tuple[str, ...] = ()
+    settings_changed: tuple[str, ...] = ()
+    # New or changed static routes, to (re-)originate; a changed route replaces the old one.
+    statics_updated: tuple[StaticRoute, ...] = ()
+    # Prefixes no longer configured at all, to withdraw.
+    statics_removed: tuple[IPNetwork, ...] = ()
+    log_level_changed: bool = False
+    log_format_changed: bool = False
+    persist_routes_changed: bool = False
+    control_changed: bool = False
+    metrics_changed: bool = False
+    global_session_changed: bool = False
+
+    @property
+    def statics_changed(self) -> bool:
+        return bool(self.statics_updated or self.statics_removed)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the two configs are equivalent (a reload would do nothing)."""
+        return self == ConfigDiff()
+
+
+def diff_configs(old: Config, new: Config) -> ConfigDiff:
+    """Classify every difference between `old` and `new`."""
+    ob, nb = old.bgp, new.bgp
+    old_peers = {p.name: p for p in old.peers}
+    new_peers = {p.name: p for p in new.peers}
+
+    session: list[str] = []
+    policy: list[str] = []
+    settings: list[str] = []
+    for name, peer in new_peers.items():
+        if name not in old_peers:
+            continue
+        changed = _changed_fields(old.peer_settings(old_peers[name]), new.peer_settings(peer))
+        if changed & SESSION_FIELDS:
+            session.append(name)
+        elif changed & POLICY_FIELDS:
+            policy.append(name)
+        elif changed & SETTINGS_FIELDS:
+            settings.append(name)
+
+    old_statics = set(old.statics)
+    new_prefixes = {s.prefix for s in new.statics}
+    return ConfigDiff(
+        peers_added=tuple(n for n in new_peers if n not in old_peers),
+        peers_removed=tuple(n for n in old_peers if n not in new_peers),
+        session_changed=tuple(session),
+        policy_changed=tuple(policy),
+        settings_changed=tuple(settings),
+        statics_updated=tuple(s for s in new.statics if s not in old_statics),
+        statics_removed=tuple(s.prefix for s in old.statics if s.prefix not in new_prefixes),
+        log_level_changed=ob.log_level != nb.log_level,
+        log_format_changed=ob.log_format != nb.log_format,
+        persist_routes_changed=ob.persist_routes != nb.persist_routes,
+        control_changed=old.control != new.control,
+        metrics_changed=old.metrics != new.metrics,
+        global_session_changed=(
+            ob.asn != nb.asn
+            or ob.router_id != nb.router_id
+            or ob.cluster_id != nb.cluster_id
+            or set(ob.listen) != set(nb.listen)
+            or ob.port != nb.port
+        ),
+    )
+
+
+def _changed_fields(old: PeerSettings, new: PeerSettings) -> frozenset[str]:
+    return frozenset(
+        name
+        for name in PeerSettings.__dataclass_fields__
+        if getattr(old, name) != getattr(new, name)
+    )

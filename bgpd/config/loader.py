@@ -1,0 +1,567 @@
+"""TOML text to a validated `Config`, reporting every problem at once.
+
+Role: the only way configuration enters the daemon (`bgpd`, `bgpd confd`'s check step, reload).
+
+Invariants:
+- Either a fully valid `Config` is returned or `ConfigError` is raised; nothing in between.
+- Every problem found is reported, each with its location: a key path such as `bgp.hold_time`,
+  `static[2].communities[0]` or `peer[1].asn (name "Mesh_x")` (array indices are 0-based), or
+  `FILE:LINE:COL` for TOML syntax errors (which stop parsing, so they come alone).
+- Unknown keys are errors, with the closest known key suggested, so a typo cannot silently
+  fall back to a default.
+- Types are strict: an integer field does not take a string or a boolean, and a prefix with
+  host bits set is an error rather than being masked.
+- Cross-field rules of one section run only once every field of that section parsed; rules that
+  span sections (unique names, inherited timers) run on every entry that could be built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import difflib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+from ipaddress import IPv4Address, ip_address, ip_network
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bgpd.config.schema import (
+    AddPathMode,
+    BgpSection,
+    Community,
+    Config,
+    ControlSection,
+    IPAddress,
+    IPNetwork,
+    LargeCommunity,
+    ListenAddress,
+    LogFormat,
+    LogLevel,
+    MetricsSection,
+    PeerConfig,
+    StaticRoute,
+    check_asn,
+    check_cluster_id,
+    check_description,
+    check_families,
+    check_hold_time,
+    check_keepalive_time,
+    check_listen_host,
+    check_listen_ip,
+    check_local_address,
+    check_multihop,
+    check_password,
+    check_peer_address,
+    check_peer_name,
+    check_port,
+    check_restart_time,
+    check_router_id,
+    check_seconds,
+    check_socket_path,
+    check_ttl_security,
+    check_uint32,
+    config_problems,
+    peer_location,
+)
+from bgpd.errors import ConfigError, ConfigProblem
+from bgpd.net import FAMILIES_BY_NAME, Family
+
+__all__ = ["load_config", "parse_config"]
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound=StrEnum)
+_Conv = Callable[[object], Any]
+_Locate = Callable[[str], str]
+
+_SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_SYNTAX_AT_END = re.compile(r"\s*\(at end of document\)$")
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    """Parse and validate TOML `text`; `source` names it in syntax-error locations."""
+    return _parse(text, source=source, source_path=None)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, parse and validate the TOML file at `path`."""
+    name = os.fspath(path)
+    try:
+        data = Path(name).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError([ConfigProblem(location=name, message=f"cannot read: {reason}")]) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _line_col(data[: exc.start].decode("utf-8"))
+        problem = ConfigProblem(location=f"{name}:{line}:{col}", message="not valid UTF-8")
+        raise ConfigError([problem]) from exc
+    return _parse(text, source=name, source_path=name)
+
+
+def _parse(text: str, *, source: str, source_path: str | None) -> Config:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(str(exc), text, source)]) from None
+    return _Reader().config(doc, source_path)
+
+
+def _line_col(prefix: str) -> tuple[int, int]:
+    """1-based line and column of the character just after `prefix` (tomllib's convention)."""
+    line = prefix.count("\n") + 1
+    return line, len(prefix) - (prefix.rfind("\n") + 1) + 1
+
+
+def _syntax_problem(message: str, text: str, source: str) -> ConfigProblem:
+    # tomllib (3.11) reports the position only inside the message text.
+    m = _SYNTAX_POSITION.search(message)
+    if m:
+        location = f"{source}:{m.group(1)}:{m.group(2)}"
+        message = message[: m.start()]
+    else:
+        end = _SYNTAX_AT_END.search(message)
+        if end:
+            message = message[: end.start()]
+        line, col = _line_col(text)
+        location = f"{source}:{line}:{col}"
+    return ConfigProblem(location=location, message=f"TOML syntax error: {message}")
+
+
+# --- Value converters: raw TOML value -> typed value, or _InvalidValueError. ---------------------
+
+
+class _InvalidValueError(ValueError):
+    """A value was rejected; `problems` are (location suffix, message) pairs."""
+
+    def __init__(self, message: str, suffix: str = "") -> None:
+        super().__init__(message)
+        self.problems: list[tuple[str, str]] = [(suffix, message)]
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return f"a string ({json.dumps(value, ensure_ascii=False)})"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, datetime.date | datetime.time):
+        return "a date/time"
+    return type(value).__name__
+
+
+def _checked(value: _T, check: Callable[[_T], str | None] | None) -> _T:
+    if check is not None:
+        msg = check(value)
+        if msg is not None:
+            raise _InvalidValueError(msg)
+    return value
+
+
+def _int(check: Callable[[int], str | None] | None = None) -> _Conv:
+    def conv(value: object) -> int:
+        # bool is an int subclass in Python; `true` must not pass as 1.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _InvalidValueError(f"expected an integer, got {_type_name(value)}")
+        return _checked(value, check)
+
+    return conv
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _InvalidValueError(f"expected true or false, got {_type_name(value)}")
+    return value
+
+
+def _str(check: Callable[[str], str | None] | None = None) -> _Conv:
+    def conv(value: object) -> str:
+        if not isinstance(value, str):
+            raise _InvalidValueError(f"expected a string, got {_type_name(value)}")
+        return _checked(value, check)
+
+    return conv
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {json.dumps(close[0])}?" if close else ""
+
+
+def _enum(cls: type[_E]) -> _Conv:
+    names = [str(m) for m in cls]
+
+    def conv(value: object) -> _E:
+        if not isinstance(value, str):
+            raise _InvalidValueError(f"expected a string, got {_type_name(value)}")
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(json.dumps(n) for n in names)
+            raise _InvalidValueError(
+                f"{json.dumps(value)} is not one of {choices}{_suggest(value, names)}"
+            ) from None
+
+    return conv
+
+
+def _ip(check: Callable[[IPAddress], str | None] | None = None) -> _Conv:
+    def conv(value: object) -> IPAddress:
+        if not isinstance(value, str):
+            raise _InvalidValueError(f"expected an IP address string, got {_type_name(value)}")
+        try:
+            addr = ip_address(value)
+        except ValueError:
+            raise _InvalidValueError(f"{json.dumps(value)} is not an IP address") from None
+        return _checked(addr, check)
+
+    return conv
+
+
+def _ipv4(check: Callable[[IPAddress], str | None]) -> _Conv:
+    inner = _ip(check)
+
+    def conv(value: object) -> IPv4Address:
+        addr = inner(value)
+        # The check has rejected anything but IPv4 already; this narrows the type.
+        if not isinstance(addr, IPv4Address):
+            raise _InvalidValueError(f"{addr} is not an IPv4 address")
+        return addr
+
+    return conv
+
+
+def _prefix(value: object) -> IPNetwork:
+    if not isinstance(value, str):
+        raise _InvalidValueError(
+            f'expected a prefix string such as "10.0.0.0/24", got {_type_name(value)}'
+        )
+    if "/" not in value:
+        raise _InvalidValueError(
+            f"{json.dumps(value)} has no prefix length (write it as ADDRESS/LENGTH)"
+        )
+    try:
+        return ip_network(value, strict=True)
+    except ValueError:
+        pass
+    try:
+        masked = ip_network(value, strict=False)
+    except ValueError:
+        raise _InvalidValueError(f"{json.dumps(value)} is not an IP prefix") from None
+    raise _InvalidValueError(f'{json.dumps(value)} has host bits set; did you mean "{masked}"?')
+
+
+def _list(element: _Conv, check: Callable[[Any], str | None] | None = None) -> _Conv:
+    def conv(value: object) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise _InvalidValueError(f"expected an array, got {_type_name(value)}")
+        items: list[Any] = []
+        problems: list[tuple[str, str]] = []
+        for i, raw in enumerate(value):
+            try:
+                items.append(element(raw))
+            except _InvalidValueError as exc:
+                problems.extend((f"[{i}]{suffix}", msg) for suffix, msg in exc.problems)
+        if problems:
+            err = _InvalidValueError(problems[0][1], problems[0][0])
+            err.problems = problems
+            raise err
+        return _checked(tuple(items), check)
+
+    return conv
+
+
+def _uint_parts(value: object, count: int, limit: int, what: str) -> list[int]:
+    if not isinstance(value, str):
+        raise _InvalidValueError(f"expected a {what} string, got {_type_name(value)}")
+    parts = value.split(":")
+    if len(parts) != count or not all(p.isascii() and p.isdigit() for p in parts):
+        form = ":".join("ABC"[:count])
+        raise _InvalidValueError(f"{json.dumps(value)} is not a {what} of the form {form}")
+    numbers = [int(p) for p in parts]
+    if any(n > limit for n in numbers):
+        raise _InvalidValueError(f"{json.dumps(value)}: each part of a {what} must be 0..{limit}")
+    return numbers
+
+
+def _community(value: object) -> Community:
+    # RFC 1997: two 16-bit halves.
+    high, low = _uint_parts(value, 2, 65535, "community")
+    return Community(high=high, low=low)
+
+
+def _large_community(value: object) -> LargeCommunity:
+    # RFC 8092 §3: three 32-bit parts.
+    g, l1, l2 = _uint_parts(value, 3, 4_294_967_295, "large community")
+    return LargeCommunity(global_admin=g, local1=l1, local2=l2)
+
+
+def _listen_address(value: object) -> ListenAddress:
+    if not isinstance(value, str):
+        raise _InvalidValueError(f'expected a "HOST:PORT" string, got {_type_name(value)}')
+    if value.startswith("["):
+        host, sep, port = value[1:].partition("]:")
+        if not sep or ":" not in host:
+            raise _InvalidValueError(f'{json.dumps(value)} is not "[IPV6]:PORT"')
+    else:
+        host, sep, port = value.rpartition(":")
+        if not sep or ":" in host:
+            raise _InvalidValueError(
+                f'{json.dumps(value)} is not "HOST:PORT" (write IPv6 hosts as "[::1]:9100")'
+            )
+    if not (port.isascii() and port.isdigit()):
+        raise _InvalidValueError(f"{json.dumps(value)}: port {json.dumps(port)} is not a number")
+    msg = check_listen_host(host) or check_port(int(port))
+    if msg:
+        raise _InvalidValueError(msg)
+    return ListenAddress(host=host, port=int(port))
+
+
+# --- Section specifications: TOML key -> converter; keys equal the dataclass fields. ------------
+
+
+def _family(value: object) -> Family:
+    if not isinstance(value, str):
+        raise _InvalidValueError(f"expected a family name string, got {_type_name(value)}")
+    family = FAMILIES_BY_NAME.get(value)
+    if family is None:
+        choices = ", ".join(json.dumps(n) for n in FAMILIES_BY_NAME)
+        raise _InvalidValueError(
+            f"{json.dumps(value)} is not one of {choices}{_suggest(value, FAMILIES_BY_NAME)}"
+        )
+    return family
+
+
+_FAMILIES = _list(_family, check_families)
+
+BGP_KEYS: dict[str, _Conv] = {
+    "asn": _int(check_asn),
+    "router_id": _ipv4(check_router_id),
+    "listen": _list(_ip(check_listen_ip)),
+    "port": _int(check_port),
+    "log_level": _enum(LogLevel),
+    "log_format": _enum(LogFormat),
+    "cluster_id": _ipv4(check_cluster_id),
+    "hold_time": _int(check_hold_time),
+    "keepalive_time": _int(check_keepalive_time),
+    "connect_retry_time": _int(check_seconds),
+    "error_wait_min": _int(check_seconds),
+    "error_wait_max": _int(check_seconds),
+    "graceful_restart": _bool,
+    "graceful_restart_time": _int(check_restart_time),
+    "families": _FAMILIES,
+    "add_path": _enum(AddPathMode),
+    "persist_routes": _bool,
+}
+
+CONTROL_KEYS: dict[str, _Conv] = {
+    "socket": _str(check_socket_path),
+    "bird_socket": _str(check_socket_path),
+    "bird6_socket": _str(check_socket_path),
+}
+
+METRICS_KEYS: dict[str, _Conv] = {"listen": _listen_address}
+
+STATIC_KEYS: dict[str, _Conv] = {
+    "prefix": _prefix,
+    "next_hop": _ip(),
+    "blackhole": _bool,
+    "communities": _list(_community),
+    "large_communities": _list(_large_community),
+    "med": _int(check_uint32),
+    "local_pref": _int(check_uint32),
+}
+
+PEER_KEYS: dict[str, _Conv] = {
+    "name": _str(check_peer_name),
+    "address": _ip(check_peer_address),
+    "asn": _int(check_asn),
+    "port": _int(check_port),
+    "local_address": _ip(check_local_address),
+    "passive": _bool,
+    "password": _str(check_password),
+    "ttl_security": _int(check_ttl_security),
+    "multihop": _int(check_multihop),
+    "hold_time": _int(check_hold_time),
+    "keepalive_time": _int(check_keepalive_time),
+    "connect_retry_time": _int(check_seconds),
+    "graceful_restart_time": _int(check_restart_time),
+    "families": _FAMILIES,
+    "add_path": _enum(AddPathMode),
+    "rr_client": _bool,
+    "next_hop_self": _bool,
+    "description": _str(check_description),
+}
+
+SECTION_KEYS: dict[str, dict[str, _Conv]] = {
+    "bgp": BGP_KEYS,
+    "control": CONTROL_KEYS,
+    "metrics": METRICS_KEYS,
+    "static": STATIC_KEYS,
+    "peer": PEER_KEYS,
+}
+_ARRAY_SECTIONS = frozenset({"static", "peer"})
+
+
+REQUIRED_KEYS: dict[str, frozenset[str]] = {
+    name: frozenset(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    for name, cls in (
+        ("bgp", BgpSection),
+        ("control", ControlSection),
+        ("metrics", MetricsSection),
+        ("static", StaticRoute),
+        ("peer", PeerConfig),
+    )
+}
+
+
+class _Reader:
+    """Walks one parsed TOML document, collecting problems instead of stopping at the first."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self) -> None:
+        self.problems: list[ConfigProblem] = []
+
+    def add(self, location: str, message: str) -> None:
+        self.problems.append(ConfigProblem(location=location, message=message))
+
+    def config(self, doc: Mapping[str, object], source_path: str | None) -> Config:
+        for key in doc:
+            if key not in SECTION_KEYS:
+                self.add(key, _unknown_top_level(key))
+
+        bgp: BgpSection | None = None
+        if "bgp" not in doc:
+            self.add("bgp", "missing required section [bgp]")
+        else:
+            bgp = self.section(BgpSection, doc["bgp"], BGP_KEYS, "bgp", _dotted("bgp"))
+        control: ControlSection | None = ControlSection()
+        if "control" in doc:
+            control = self.section(
+                ControlSection, doc["control"], CONTROL_KEYS, "control", _dotted("control")
+            )
+        metrics: MetricsSection | None = MetricsSection()
+        if "metrics" in doc:
+            metrics = self.section(
+                MetricsSection, doc["metrics"], METRICS_KEYS, "metrics", _dotted("metrics")
+            )
+        statics = [
+            (i, s)
+            for i, raw in self.array(doc, "static")
+            if (s := self.section(StaticRoute, raw, STATIC_KEYS, "static", _indexed("static", i)))
+            is not None
+        ]
+        peers = [
+            (i, p)
+            for i, raw in self.array(doc, "peer")
+            if (p := self.section(PeerConfig, raw, PEER_KEYS, "peer", _peer_locator(i, raw)))
+            is not None
+        ]
+
+        if self.problems or bgp is None or control is None or metrics is None:
+            # Report cross-section problems among the entries that could be built, too.
+            self.problems.extend(
+                config_problems(bgp=bgp, control=control, statics=statics, peers=peers)
+            )
+            raise ConfigError(self.problems)
+        # Config.__post_init__ runs the cross-section rules; its problems carry full locations.
+        return Config(
+            bgp=bgp,
+            control=control,
+            metrics=metrics,
+            statics=tuple(s for _, s in statics),
+            peers=tuple(p for _, p in peers),
+            source_path=source_path,
+        )
+
+    def array(self, doc: Mapping[str, object], key: str) -> list[tuple[int, object]]:
+        if key not in doc:
+            return []
+        value = doc[key]
+        if isinstance(value, dict):
+            self.add(key, f"expected an array of tables: write [[{key}]], not [{key}]")
+            return []
+        if not isinstance(value, list):
+            self.add(key, f"expected an array of tables ([[{key}]]), got {_type_name(value)}")
+            return []
+        return list(enumerate(value))
+
+    def section(
+        self,
+        cls: type[_T],
+        raw: object,
+        keys: Mapping[str, _Conv],
+        table_name: str,
+        locate: _Locate,
+    ) -> _T | None:
+        """Convert one table into `cls`, or record its problems and return None."""
+        if not isinstance(raw, dict):
+            header = f"[[{table_name}]]" if table_name in _ARRAY_SECTIONS else f"[{table_name}]"
+            self.add(locate(""), f"expected a table ({header}), got {_type_name(raw)}")
+            return None
+        before = len(self.problems)
+        for key in raw:
+            if key not in keys:
+                self.add(locate(key), f"unknown key {json.dumps(key)}{_suggest(key, keys)}")
+        for key in sorted(REQUIRED_KEYS[table_name] - raw.keys(), key=list(keys).index):
+            self.add(locate(key), "missing required key")
+        values: dict[str, Any] = {}
+        for key, conv in keys.items():
+            if key not in raw:
+                continue
+            try:
+                values[key] = conv(raw[key])
+            except _InvalidValueError as exc:
+                for suffix, msg in exc.problems:
+                    self.add(locate(key + suffix), msg)
+        if len(self.problems) != before:
+            return None
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            # Cross-field rules of the section; locations are bare keys (`keepalive_time`).
+            for p in exc.problems:
+                self.add(locate(p.location), p.message)
+            return None
+
+
+def _dotted(section: str) -> _Locate:
+    return lambda key: f"{section}.{key}" if key else section
+
+
+def _indexed(section: str, index: int) -> _Locate:
+    return lambda key: f"{section}[{index}].{key}" if key else f"{section}[{index}]"
+
+
+def _peer_locator(index: int, raw: object) -> _Locate:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    label = name if isinstance(name, str) else None
+    return lambda key: peer_location(index, label, key or None)
+
+
+def _unknown_top_level(key: str) -> str:
+    message = f"unknown section or key {json.dumps(key)}"
+    suggestion = _suggest(key, SECTION_KEYS)
+    if suggestion:
+        return message + suggestion
+    homes = [f"[{name}]" for name, keys in SECTION_KEYS.items() if key in keys]
+    if homes:
+        return f"{message}; it belongs in a section: {' or '.join(homes)}"
+    return message

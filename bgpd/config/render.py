@@ -1,0 +1,120 @@
+"""`Config` back to TOML text (`bgpctl show config`, logging the running config at reload).
+
+Role: the inverse of the loader, written by hand because it is small and the project takes no
+TOML-writing dependency.
+
+Invariants:
+- Unmasked output parses back (`parse_config`) to a `Config` equal to the input.
+- With `mask_secrets` every password is replaced by `MASK`, which is never the real one.
+- `[bgp]` and `[control]` are written in full so the effective global values are visible;
+  `[[static]]` and `[[peer]]` entries show only values that differ from the field defaults
+  (a `None` peer field means "inherit" and is omitted), which keeps large peer lists readable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import TYPE_CHECKING
+
+from bgpd.config.schema import (
+    Community,
+    Config,
+    LargeCommunity,
+    ListenAddress,
+)
+from bgpd.net import Family
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = ["MASK", "render_config_toml"]
+
+MASK = "********"
+
+_SHORT_ESCAPES = {
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+
+
+def render_config_toml(cfg: Config, *, mask_secrets: bool = True) -> str:
+    """TOML text for `cfg`; passwords are shown as `MASK` unless `mask_secrets` is False."""
+    lines: list[str] = []
+    if cfg.source_path is not None:
+        lines.append(f"# loaded from {_string(cfg.source_path)}")
+    lines.append("[bgp]")
+    lines.extend(_table(cfg.bgp, only_changed=False))
+    lines += ["", "[control]"]
+    lines.extend(_table(cfg.control, only_changed=False))
+    if cfg.metrics.listen is not None:
+        lines += ["", "[metrics]"]
+        lines.extend(_table(cfg.metrics, only_changed=False))
+    for route in cfg.statics:
+        lines += ["", "[[static]]"]
+        lines.extend(_table(route, only_changed=True))
+    for peer in cfg.peers:
+        lines += ["", "[[peer]]"]
+        shown = peer
+        if mask_secrets and peer.password is not None:
+            shown = dataclasses.replace(peer, password=MASK)
+        lines.extend(_table(shown, only_changed=True))
+    return "\n".join(lines) + "\n"
+
+
+def _table(obj: DataclassInstance, *, only_changed: bool) -> list[str]:
+    out: list[str] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue  # TOML has no null: an absent key is the None default
+        if only_changed and f.default is not dataclasses.MISSING and value == f.default:
+            continue
+        out.append(f"{f.name} = {_value(value)}")
+    return out
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Enum):
+        return _string(str(value.value))
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(
+        value,
+        IPv4Address
+        | IPv6Address
+        | IPv4Network
+        | IPv6Network
+        | Community
+        | LargeCommunity
+        | ListenAddress
+        | Family,  # before `tuple`: a Family is a NamedTuple, written by its name
+    ):
+        return _string(str(value))
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {type(value).__name__} as TOML")
+
+
+def _string(s: str) -> str:
+    """A TOML basic string (TOML 1.0 §String): escapes for quote, backslash and controls."""
+    out = ['"']
+    for ch in s:
+        if ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
