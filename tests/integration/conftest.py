@@ -1,0 +1,44 @@
+"""Shared setup for integration tests: real processes, real sockets, real namespaces.
+
+Every test under tests/integration is marked ``integration`` automatically (select or
+deselect with ``-m integration`` / ``-m "not integration"``). The real-peer fixtures come from
+``peers.fixtures`` (see its docstring): ``netns_factory``, ``lan_factory``, ``lan``,
+``bird_factory``, ``gobgp_factory``, plus a preflight that fails (never skips) when the run
+is not root or a daemon binary is missing (run ``make deps``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .peers.fixtures import (
+    bird_factory,
+    gobgp_factory,
+    lan,
+    lan_factory,
+    netns_factory,
+    peer_preflight,
+    pytest_runtest_makereport,
+)
+
+__all__ = [
+    "bird_factory",
+    "gobgp_factory",
+    "lan",
+    "lan_factory",
+    "netns_factory",
+    "peer_preflight",
+    "pytest_collection_modifyitems",
+    "pytest_runtest_makereport",
+]
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test collected from this directory tree as ``integration``."""
+    for item in items:
+        if _HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.integration)

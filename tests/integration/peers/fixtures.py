@@ -1,0 +1,244 @@
+"""pytest fixtures for tests against real peers; ``tests/integration/conftest.py`` exposes them.
+
+They live in a module (not only in the conftest) so they can also be loaded as a plugin with
+``-p peers.fixtures``, which the self-test uses to prove cleanup from inside a failing run.
+
+Fixtures (all function-scoped, all cleaned up at teardown, also when the test failed):
+- ``netns_factory(**Namespace kwargs) -> Namespace``
+- ``lan_factory(n_hosts, **Lan kwargs) -> Lan`` and ``lan`` (a two-host `Lan`)
+- ``bird_factory(config, version=..., family=..., netns=..., name=...) -> BirdDaemon`` (started)
+- ``gobgp_factory(asn=..., router_id=..., neighbors=..., netns=..., ...) -> GobgpDaemon``
+- ``peer_preflight`` (session, autouse): fails, never skips, when not root or when a daemon
+  binary is missing (the message says to run ``make deps``); removes namespaces left behind
+  by killed runs; turns SIGTERM into KeyboardInterrupt so teardowns still run.
+
+When a test fails, the diagnostics of every daemon it started (protocol dumps, log tails) are
+attached to its report as a "peer daemon diagnostics" section.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from .binaries import BirdVersion, Family, missing_binaries
+from .bird import BirdConfig, BirdDaemon
+from .daemon import Daemon
+from .gobgp import GobgpDaemon, GobgpNeighbor
+from .netns import Lan, Namespace, remove_stale_namespaces
+
+__all__ = [
+    "BirdFactory",
+    "GobgpFactory",
+    "bird_factory",
+    "gobgp_factory",
+    "lan",
+    "lan_factory",
+    "netns_factory",
+    "peer_preflight",
+    "pytest_runtest_makereport",
+]
+
+DIAGNOSTICS = pytest.StashKey[list[Callable[[], str]]]()
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def peer_preflight() -> Iterator[None]:
+    """Fail the run early and clearly if it cannot work; clear leftovers of killed runs.
+
+    For the session, SIGTERM (a cancelled CI job, ``timeout``) is turned into
+    KeyboardInterrupt, which pytest handles by running fixture teardowns: namespaces and
+    daemons are removed instead of leaking, as they would on Python's default SIGTERM exit.
+    """
+    if os.geteuid() != 0:
+        pytest.fail("integration tests need root (they create network namespaces)", pytrace=False)
+    problems = missing_binaries()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+    remove_stale_namespaces()
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) if main else None
+    yield
+    if main and previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _close_all(resources: Sequence[Lan | Namespace | Daemon]) -> None:
+    errors: list[BaseException] = []
+    for res in reversed(resources):
+        try:
+            res.close()
+        except Exception as exc:  # keep closing the rest; report the first failure after
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def netns_factory() -> Iterator[Callable[..., Namespace]]:
+    """Make `Namespace` objects (``forwarding=...``); all are deleted at teardown."""
+    made: list[Namespace] = []
+
+    def make(**kwargs: Any) -> Namespace:
+        ns = Namespace(**kwargs)
+        made.append(ns)
+        return ns
+
+    yield make
+    _close_all(made)
+
+
+@pytest.fixture
+def lan_factory() -> Iterator[Callable[..., Lan]]:
+    """Make `Lan` objects: ``lan_factory(3, subnet_v4="10.98.0.0/24")``; deleted at teardown."""
+    made: list[Lan] = []
+
+    def make(n_hosts: int = 2, **kwargs: Any) -> Lan:
+        lan = Lan(n_hosts, **kwargs)
+        made.append(lan)
+        return lan
+
+    yield make
+    _close_all(made)
+
+
+@pytest.fixture
+def lan(lan_factory: Callable[..., Lan]) -> Lan:
+    """Two hosts on 10.99.0.0/24 and fd00:99::/64 (``.1``/``::1`` and ``.2``/``::2``)."""
+    return lan_factory(2)
+
+
+class _Factory:
+    __slots__ = ("_made", "_names", "_request", "_tmp_path")
+
+    def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+        self._request = request
+        self._tmp_path = tmp_path
+        self._made: list[Daemon] = []
+        self._names: set[str] = set()
+
+    def _unique(self, base: str) -> str:
+        name, n = base, 1
+        while name in self._names:
+            n += 1
+            name = f"{base}-{n}"
+        self._names.add(name)
+        return name
+
+    def _adopt(self, daemon: Daemon, start: bool) -> None:
+        self._made.append(daemon)
+        self._request.node.stash.setdefault(DIAGNOSTICS, []).append(daemon.diagnostics)
+        if start:
+            daemon.start()
+
+    def close(self) -> None:
+        _close_all(self._made)
+
+
+class BirdFactory(_Factory):
+    """``bird_factory(config, version="2", family=4, netns=None, name=None, start=True)``.
+
+    Logs and configs go to ``tmp_path/<name>/`` (kept by pytest for inspection).
+    """
+
+    __slots__ = ()
+
+    def __call__(
+        self,
+        config: BirdConfig | str,
+        *,
+        version: BirdVersion = "2",
+        family: Family = 4,
+        netns: Namespace | None = None,
+        name: str | None = None,
+        start: bool = True,
+    ) -> BirdDaemon:
+        base = name or f"bird{version.replace('.', '')}" + ("-v6" if family == 6 else "")
+        unique = self._unique(base)
+        daemon = BirdDaemon(
+            config,
+            version=version,
+            family=family,
+            netns=netns,
+            workdir=self._tmp_path / unique,
+            name=unique,
+        )
+        self._adopt(daemon, start)
+        return daemon
+
+
+class GobgpFactory(_Factory):
+    """``gobgp_factory(asn=, router_id=, neighbors=(), netns=None, listen_port=179, ...)``."""
+
+    __slots__ = ()
+
+    def __call__(
+        self,
+        *,
+        asn: int,
+        router_id: str,
+        neighbors: Sequence[GobgpNeighbor] = (),
+        netns: Namespace | None = None,
+        listen_port: int = 179,
+        listen_addresses: Sequence[str] = (),
+        name: str | None = None,
+        extra_toml: str = "",
+        start: bool = True,
+    ) -> GobgpDaemon:
+        unique = self._unique(name or "gobgpd")
+        daemon = GobgpDaemon(
+            asn=asn,
+            router_id=router_id,
+            neighbors=neighbors,
+            listen_port=listen_port,
+            listen_addresses=listen_addresses,
+            netns=netns,
+            workdir=self._tmp_path / unique,
+            name=unique,
+            extra_toml=extra_toml,
+        )
+        self._adopt(daemon, start)
+        return daemon
+
+
+@pytest.fixture
+def bird_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BirdFactory]:
+    """Start `BirdDaemon`s (see `BirdFactory`); all are stopped at teardown."""
+    factory = BirdFactory(request, tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def gobgp_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GobgpFactory]:
+    """Start `GobgpDaemon`s (see `GobgpFactory`); all are stopped at teardown."""
+    factory = GobgpFactory(request, tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach daemon diagnostics to the report of a failed test (daemons still run then)."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for describe in item.stash.get(DIAGNOSTICS, []):
+            try:
+                text = describe()
+            except Exception as exc:  # a broken daemon must not hide the test failure
+                text = f"<diagnostics failed: {exc!r}>"
+            report.sections.append(("peer daemon diagnostics", text))
+    return report
