@@ -1,0 +1,44 @@
+"""The `bgpd` command: `bgpd check -c FILE` validates a config, `bgpd run -c FILE` runs it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bgpd.config import ConfigError, load_config
+from bgpd.runtime.daemon import run_daemon
+from bgpd.runtime.logs import setup_logging
+
+DEFAULT_CONFIG = "/etc/bgpd/bgpd.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bgpd", description="BGP speaker for Calico clusters.")
+    sub = p.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="validate a config file and print every problem")
+    check.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    run = sub.add_parser("run", help="run the speaker")
+    run.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    run.add_argument("--pidfile", help="write the PID here (for SIGHUP reloads)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"{args.config}: config rejected:\n{exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{args.config}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 1
+    if args.command == "check":
+        print(f"{args.config}: ok ({len(config.peers)} peers, {len(config.statics)} static routes)")
+        return 0
+    setup_logging(config.bgp.log_level, config.bgp.log_format)
+    return run_daemon(config, args.config, args.pidfile)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""bgpctl: the operator's command-line client of bgpd's control socket.
+
+Human tables by default, `--json` for machines (the reply's data exactly as the daemon sent it).
+Exit status: 0 on success, 1 when the daemon refused the command, 2 when it cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from typing import Any
+
+from bgpd.control.protocol import Request, encode_request
+from bgpd.control.render import render_peer, render_peers, render_routes
+
+DEFAULT_SOCKET = "/run/bgpd/bgpd.ctl"
+TIMEOUT_S = 10.0
+
+
+class UnreachableError(Exception):
+    """The daemon's socket is missing or does not answer."""
+
+
+def call(path: str, request: Request, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+    """Sends one request and returns the decoded reply object."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(encode_request(request))
+            buf = bytearray()
+            while not buf.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+    except FileNotFoundError as exc:
+        msg = f"no control socket at {path}: is bgpd running? (use -s PATH)"
+        raise UnreachableError(msg) from exc
+    except ConnectionRefusedError as exc:
+        raise UnreachableError(f"nothing listens on {path}: bgpd is not running") from exc
+    except TimeoutError as exc:
+        raise UnreachableError(f"bgpd did not answer on {path} within {timeout:.0f} s") from exc
+    except PermissionError as exc:
+        msg = f"permission denied on {path}: run as root or in the bgpd group"
+        raise UnreachableError(msg) from exc
+    if not buf:
+        raise UnreachableError(f"bgpd closed the connection on {path} without answering")
+    reply: dict[str, Any] = json.loads(buf)
+    return reply
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bgpctl", description="Query and steer a running bgpd.")
+    p.add_argument("-s", "--socket", default=DEFAULT_SOCKET, help="control socket path")
+    p.add_argument("--json", action="store_true", help="print the reply as JSON")
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    show = sub.add_parser("show", help="show state").add_subparsers(dest="what", required=True)
+    show.add_parser("peers", help="every peer with its state and counters")
+    peer = show.add_parser("peer", help="one peer in detail")
+    peer.add_argument("name")
+    routes = show.add_parser("routes", help="routes (optionally one prefix or one peer's)")
+    routes.add_argument("prefix", nargs="?")
+    routes.add_argument("--peer", dest="peer_name")
+    show.add_parser("kernel", help="routes installed in and learned from the kernel")
+    show.add_parser("config", help="the running config, secrets masked")
+
+    sub.add_parser("reload", help="re-read the config file (as SIGHUP)")
+    reset = sub.add_parser("peer", help="act on one peer")
+    reset.add_argument("name")
+    reset.add_argument("action", choices=["reset"])
+    reset.add_argument("--soft", action="store_true", help="route refresh instead of a reset")
+    return p
+
+
+def _request(args: argparse.Namespace) -> Request:
+    if args.verb == "show":
+        if args.what == "peer":
+            return Request(command="show peer", args={"name": args.name})
+        if args.what == "routes":
+            return Request(
+                command="show routes", args={"prefix": args.prefix, "peer": args.peer_name}
+            )
+        return Request(command=f"show {args.what}")
+    if args.verb == "peer":
+        return Request(command="peer reset", args={"name": args.name, "soft": args.soft})
+    return Request(command=args.verb)
+
+
+def _render(command: str, data: Any) -> str:
+    if command == "show peers":
+        return render_peers(data)
+    if command == "show peer":
+        return render_peer(data)
+    if command in ("show routes", "show kernel"):
+        return render_routes(data)
+    if isinstance(data, str):
+        return data
+    return json.dumps(data, indent=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    request = _request(args)
+    try:
+        reply = call(args.socket, request)
+    except UnreachableError as exc:
+        print(f"bgpctl: {exc}", file=sys.stderr)
+        return 2
+    if not reply.get("ok"):
+        print(f"bgpctl: {reply.get('error', 'unknown error')}", file=sys.stderr)
+        return 1
+    data = reply.get("data")
+    print(json.dumps(data, indent=2) if args.json else _render(request.command, data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

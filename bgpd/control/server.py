@@ -1,0 +1,85 @@
+"""The asyncio unix-socket server of the control protocol.
+
+Role: accept connections, read one request line at a time, hand it to the handler the daemon
+wires in, write the reply. It knows nothing about peers or routes: the handler does.
+Invariants: a failing or slow client never blocks the speaker (each client is its own task,
+requests are size-limited), and the socket file is removed on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bgpd.control.protocol import (
+    MAX_REQUEST_BYTES,
+    ControlCommandError,
+    Request,
+    decode_request,
+    encode_error,
+    encode_reply,
+)
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+class ControlServer:
+    __slots__ = ("_handler", "_path", "_server")
+
+    def __init__(self, path: str, handler: Handler) -> None:
+        self._path = path
+        self._handler = handler
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    async def start(self) -> None:
+        directory = os.path.dirname(self._path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path)
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=self._path, limit=MAX_REQUEST_BYTES
+        )
+        os.chmod(self._path, 0o660)
+        logger.info("control socket listening path=%s", self._path)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    writer.write(encode_error("request too long"))
+                    break
+                if not line:
+                    break
+                try:
+                    reply = encode_reply(await self._handler(decode_request(line)))
+                except ControlCommandError as exc:
+                    reply = encode_error(str(exc))
+                writer.write(reply)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()

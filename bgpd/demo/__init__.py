@@ -1,0 +1,1 @@
+"""`make demo`: two speakers on loopback exchanging routes, shown through bgpctl."""

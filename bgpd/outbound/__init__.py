@@ -1,0 +1,1 @@
+"""Outbound: Adj-RIB-Out, coalescing and UPDATE packing (update groups follow)."""

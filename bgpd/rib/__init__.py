@@ -1,0 +1,1 @@
+"""Routing information bases: Adj-RIB-In per peer (Loc-RIB and decision process follow)."""

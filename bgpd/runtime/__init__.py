@@ -1,0 +1,1 @@
+"""The asyncio edge: sockets, timers and signals around the sans-IO speaker."""

@@ -1,0 +1,72 @@
+"""One TCP connection to a BGP peer: an asyncio Protocol that forwards bytes to the daemon.
+
+Invariants: the protocol never interprets BGP; it reports bytes, loss and write-buffer
+pressure to its owner, which owns the speaker. The transport's write buffer is bounded by the
+high-water mark; above it the owner stops generating UPDATEs for the peer until it drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+WRITE_HIGH_WATER = 1 << 20
+WRITE_LOW_WATER = 1 << 18
+
+
+class ConnectionOwner(Protocol):
+    def on_connected(self, conn: BgpConnection) -> None: ...
+    def on_data(self, conn: BgpConnection, data: bytes) -> None: ...
+    def on_lost(self, conn: BgpConnection) -> None: ...
+    def on_writable(self, conn: BgpConnection, writable: bool) -> None: ...
+
+
+class BgpConnection(asyncio.Protocol):
+    __slots__ = (
+        "conn_id",
+        "local_address",
+        "outbound",
+        "owner",
+        "peer",
+        "remote_address",
+        "transport",
+    )
+
+    def __init__(
+        self, owner: ConnectionOwner, conn_id: int, *, outbound: bool, peer: str | None
+    ) -> None:
+        self.owner = owner
+        self.conn_id = conn_id
+        self.outbound = outbound
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+        self.local_address = ""
+        self.remote_address = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        self.local_address = str(transport.get_extra_info("sockname")[0])
+        self.remote_address = str(transport.get_extra_info("peername")[0])
+        self.owner.on_connected(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.owner.on_data(self, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.on_lost(self)
+
+    def pause_writing(self) -> None:
+        self.owner.on_writable(self, False)
+
+    def resume_writing(self) -> None:
+        self.owner.on_writable(self, True)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

@@ -1,0 +1,319 @@
+"""The running speaker: one asyncio loop wiring sockets, timers, signals and the control socket
+to the sans-IO `Speaker`.
+
+Invariants:
+- The speaker is only called from the loop thread, and after every call `_flush()` carries its
+  outputs to the sockets and re-arms the single timer at the speaker's next deadline.
+- `now` given to the core is `loop.time()` (monotonic); wall-clock time never reaches the core.
+- A config that fails to load never replaces the running one (reload keeps the old config).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import random
+import signal
+import socket
+from typing import Any
+
+from bgpd.config import Config, ConfigError, load_config, render_config_toml
+from bgpd.control.protocol import ControlCommandError, Request
+from bgpd.control.server import ControlServer
+from bgpd.runtime.connection import BgpConnection
+from bgpd.runtime.logs import set_level
+from bgpd.runtime.sockopts import set_md5_key, set_ttl
+from bgpd.speaker import Close, Dial, Send, Speaker
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 3.0
+CONNECT_TIMEOUT_S = 10.0
+
+
+class Daemon:
+    __slots__ = (
+        "_config_path",
+        "_connections",
+        "_control",
+        "_dialing",
+        "_listeners",
+        "_loop",
+        "_next_conn_id",
+        "_pidfile",
+        "_speaker",
+        "_stopping",
+        "_timer",
+    )
+
+    def __init__(self, config: Config, config_path: str | None, pidfile: str | None = None) -> None:
+        self._config_path = config_path
+        self._pidfile = pidfile
+        self._speaker = Speaker(config, random.Random())
+        self._connections: dict[int, BgpConnection] = {}
+        self._dialing: dict[str, asyncio.Task[None]] = {}
+        self._listeners: list[socket.socket] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._next_conn_id = 1
+        self._control: ControlServer | None = None
+        self._stopping: asyncio.Event | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None
+        return self._loop
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    # --------------------------------------------------------------------------- lifecycle
+
+    async def run(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        config = self._speaker.config
+        await self._open_listeners(config)
+        self._control = ControlServer(config.control.socket, self._handle_control)
+        await self._control.start()
+        self.loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
+        self.loop.add_signal_handler(signal.SIGINT, self._stopping.set)
+        self.loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        if self._pidfile:
+            with open(self._pidfile, "w", encoding="ascii") as f:
+                f.write(f"{os.getpid()}\n")
+        logger.info(
+            "bgpd started asn=%s router_id=%s peers=%d",
+            config.bgp.asn,
+            config.bgp.router_id,
+            len(config.peers),
+        )
+        self._speaker.start(self.now())
+        self._flush()
+        await self._stopping.wait()
+        await self._shutdown()
+        return 0
+
+    async def _shutdown(self) -> None:
+        logger.info("bgpd stopping: sending Cease to every peer")
+        self._speaker.shutdown(self.now())
+        self._flush()
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._dialing.values():
+            task.cancel()
+        deadline = self.now() + SHUTDOWN_GRACE_S
+        while self._connections and self.now() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self._connections.values()):
+            if conn.transport is not None:
+                conn.transport.abort()
+        for sock in self._listeners:
+            sock.close()
+        if self._control is not None:
+            await self._control.close()
+        if self._pidfile:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._pidfile)
+        logger.info("bgpd stopped")
+
+    def _on_sighup(self) -> None:
+        logger.info("reload requested by SIGHUP")
+        self.reload()
+
+    def reload(self) -> list[str]:
+        """Re-reads the config file; a bad file is reported and the running config kept."""
+        if self._config_path is None:
+            raise ControlCommandError("bgpd was started without a config file: nothing to reload")
+        try:
+            new = load_config(self._config_path)
+        except (ConfigError, OSError) as exc:
+            logger.error("reload rejected, keeping the running config: %s", exc)
+            raise ControlCommandError(f"config rejected, running config kept:\n{exc}") from exc
+        old = self._speaker.config
+        set_level(new.bgp.log_level)
+        actions = self._speaker.apply_config(new, self.now())
+        self._update_listener_keys(old, new)
+        self._flush()
+        logger.info("reload done changes=%d", len(actions))
+        for action in actions:
+            logger.info("reload: %s", action)
+        return actions
+
+    # ---------------------------------------------------------------------------- sockets
+
+    async def _open_listeners(self, config: Config) -> None:
+        for address in config.bgp.listen:
+            family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((str(address), config.bgp.port))
+            for peer in config.peers:
+                if peer.password and peer.address.version == address.version:
+                    set_md5_key(sock, str(peer.address), peer.password)
+            sock.listen(128)
+            sock.setblocking(False)
+            await self.loop.create_server(lambda: self._new_connection(None, False), sock=sock)
+            self._listeners.append(sock)
+            logger.info("listening address=%s port=%d", address, config.bgp.port)
+
+    def _update_listener_keys(self, old: Config, new: Config) -> None:
+        old_keys = {str(p.address): p.password for p in old.peers if p.password}
+        new_keys = {str(p.address): p.password for p in new.peers if p.password}
+        for sock in self._listeners:
+            v6 = sock.family == socket.AF_INET6
+            for address in old_keys.keys() | new_keys.keys():
+                if old_keys.get(address) == new_keys.get(address):
+                    continue
+                if (ipaddress.ip_address(address).version == 6) == v6:
+                    set_md5_key(sock, address, new_keys.get(address))
+
+    def _new_connection(self, peer: str | None, outbound: bool) -> BgpConnection:
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        return BgpConnection(self, conn_id, outbound=outbound, peer=peer)
+
+    def _dial(self, peer: str) -> None:
+        if peer in self._dialing:
+            return
+        self._dialing[peer] = self.loop.create_task(self._connect(peer))
+
+    async def _connect(self, peer: str) -> None:
+        cfg = self._speaker.peer_config(peer)
+        settings = self._speaker.config.peer_settings(cfg)
+        v6 = cfg.address.version == 6
+        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
+        conn = self._new_connection(peer, True)
+        try:
+            sock.setblocking(False)
+            if cfg.password:
+                set_md5_key(sock, str(cfg.address), cfg.password)
+            set_ttl(sock, ipv6=v6, ttl_security=cfg.ttl_security, multihop=settings.multihop)
+            if cfg.local_address is not None:
+                sock.bind((str(cfg.local_address), 0))
+            await asyncio.wait_for(
+                self.loop.sock_connect(sock, (str(cfg.address), cfg.port)), CONNECT_TIMEOUT_S
+            )
+            await self.loop.create_connection(lambda: conn, sock=sock)
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            logger.info("peer %s connect failed reason=%s", peer, exc or type(exc).__name__)
+            if peer in self._speaker.peer_names():
+                self._speaker.connection_failed(peer, conn.conn_id, self.now())
+                self._flush()
+        finally:
+            self._dialing.pop(peer, None)
+
+    # -------------------------------------------------------------- ConnectionOwner callbacks
+
+    def on_connected(self, conn: BgpConnection) -> None:
+        if conn.peer is None:
+            conn.peer = self._speaker.peer_for_address(conn.remote_address)
+            if conn.peer is None:
+                logger.info("unexpected connection from unknown address=%s", conn.remote_address)
+                conn.close()
+                return
+            cfg = self._speaker.peer_config(conn.peer)
+            sock = conn.transport.get_extra_info("socket") if conn.transport else None
+            if sock is not None and cfg.ttl_security:
+                set_ttl(
+                    sock,
+                    ipv6=cfg.address.version == 6,
+                    ttl_security=cfg.ttl_security,
+                    multihop=None,
+                )
+        self._connections[conn.conn_id] = conn
+        self._speaker.connection_made(
+            conn.peer,
+            conn.conn_id,
+            self.now(),
+            outbound=conn.outbound,
+            local_address=conn.local_address,
+        )
+        self._flush()
+
+    def on_data(self, conn: BgpConnection, data: bytes) -> None:
+        if conn.peer is None:
+            return
+        self._speaker.receive_data(conn.peer, conn.conn_id, data, self.now())
+        self._flush()
+
+    def on_lost(self, conn: BgpConnection) -> None:
+        if self._connections.pop(conn.conn_id, None) is None or conn.peer is None:
+            return
+        self._speaker.connection_lost(conn.peer, conn.conn_id, self.now())
+        self._flush()
+
+    def on_writable(self, conn: BgpConnection, writable: bool) -> None:
+        logger.debug("peer %s writable=%s", conn.peer, writable)
+
+    # ------------------------------------------------------------------------------ core I/O
+
+    def _flush(self) -> None:
+        for output in self._speaker.take_outputs():
+            if isinstance(output, Send):
+                conn = self._connections.get(output.conn_id)
+                if conn is not None:
+                    conn.write(output.data)
+            elif isinstance(output, Close):
+                conn = self._connections.get(output.conn_id)
+                if conn is not None:
+                    conn.close()
+            elif isinstance(output, Dial):
+                self._dial(output.peer)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self._speaker.next_deadline()
+        if self._timer is not None:
+            if deadline is not None and self._timer.when() == deadline:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._speaker.handle_timer(self.now())
+        self._flush()
+
+    # -------------------------------------------------------------------------- control
+
+    async def _handle_control(self, request: Request) -> Any:
+        cmd, args, now = request.command, request.args, self.now()
+        if cmd == "show peers":
+            return self._speaker.peer_views(now)
+        if cmd == "show peer":
+            view = self._speaker.peer_view(str(args.get("name")), now)
+            if view is None:
+                raise ControlCommandError(f"no peer named {args.get('name')!r}")
+            return view
+        if cmd == "show routes":
+            try:
+                return self._speaker.route_views(args.get("prefix"), args.get("peer"))
+            except ValueError as exc:
+                raise ControlCommandError(f"bad prefix: {exc}") from exc
+        if cmd == "show config":
+            return render_config_toml(self._speaker.config, mask_secrets=True)
+        if cmd == "reload":
+            return {"changes": self.reload()}
+        if cmd == "peer reset":
+            name = str(args.get("name"))
+            if name not in self._speaker.peer_names():
+                raise ControlCommandError(f"no peer named {name!r}")
+            self._speaker.reset_peer(name, now, soft=bool(args.get("soft")))
+            self._flush()
+            return {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
+        if cmd == "show kernel":
+            raise ControlCommandError("kernel route sync is not part of this build yet")
+        raise ControlCommandError(f"unknown command {cmd!r}")
+
+
+def run_daemon(config: Config, config_path: str | None, pidfile: str | None = None) -> int:
+    return asyncio.run(Daemon(config, config_path, pidfile).run())

@@ -1,0 +1,67 @@
+"""Per-peer counters for metrics and `bgpctl show peer`.
+
+Invariants: counters only grow (except `last_*` fields, which are overwritten); they live on the
+`Peer` across connections, so they survive flaps. The metrics collector reads them at scrape time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bgpd.wire.constants import MessageType
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastError:
+    """The last NOTIFICATION sent or received (or a hold-timer expiry, which sends one)."""
+
+    code: int
+    subcode: int
+    text: str  # human description, e.g. "Cease/Administrative Shutdown: maintenance"
+    at: float
+    sent: bool  # True when we sent it
+
+
+class PeerCounters:
+    """A small mutable record; the Peer updates it on every message in and out."""
+
+    __slots__ = (
+        "established_transitions",
+        "last_error",
+        "last_state_change",
+        "messages_in",
+        "messages_out",
+        "prefixes_announced_in",
+        "prefixes_withdrawn_in",
+    )
+
+    def __init__(self) -> None:
+        # Keyed by MessageType members (plain ints index them too, as IntEnum hashes equal).
+        self.messages_in: dict[int, int] = dict.fromkeys(MessageType, 0)
+        self.messages_out: dict[int, int] = dict.fromkeys(MessageType, 0)
+        self.prefixes_announced_in = 0
+        self.prefixes_withdrawn_in = 0
+        self.established_transitions = 0  # flaps: how many times the session came up
+        self.last_error: LastError | None = None
+        self.last_state_change: float | None = None
+
+    @property
+    def updates_in(self) -> int:
+        return self.messages_in[MessageType.UPDATE]
+
+    @property
+    def updates_out(self) -> int:
+        return self.messages_out[MessageType.UPDATE]
+
+    def last_error_text(self) -> str:
+        """ "Sent: ..." / "Received: ..." for the last NOTIFICATION, "" when there was none."""
+        err = self.last_error
+        if err is None:
+            return ""
+        return f"{'Sent' if err.sent else 'Received'}: {err.text}"
+
+    def __repr__(self) -> str:
+        return (
+            f"PeerCounters(in={dict(self.messages_in)}, out={dict(self.messages_out)}, "
+            f"flaps={self.established_transitions}, last_error={self.last_error})"
+        )

@@ -1,0 +1,885 @@
+"""The sans-IO BGP finite state machine of one configured neighbour (RFC 4271 §8).
+
+A `Peer` lives as long as the neighbour is configured and owns up to two `Connection`s at once
+(one we dialled, one the peer dialled) until collision detection (RFC 4271 §6.8) keeps one.
+Inputs are method calls carrying `now`; outputs are queued bytes per connection, actions for the
+I/O runtime, events for the speaker, and the next deadline. The driver's loop is:
+
+    call an input method (start, connection_made, receive_data, handle_timer, ...)
+    for action in peer.take_actions(): perform it (dial, or flush + close)
+    for each open connection: write peer.data_to_send(conn_id)
+    for event in peer.take_events(): hand it to the speaker
+    arm one timer at peer.next_deadline() and call handle_timer(now) when it fires
+
+Invariants:
+- at most one connection is Established, and while one is, any other connection is younger
+  than it (it can only win by the RFC 4724 §4.2 restart rule when its OPEN arrives);
+- `state` is derived from the connections and timers, never stored independently, and every
+  change of it produces one `StateChanged` event;
+- after `handle_timer(now)`, `next_deadline()` is None or later than `now`;
+- no clock reads, no I/O, no global randomness (jitter comes from the injected `random.Random`);
+- protocol errors never raise: they become NOTIFICATIONs, events and actions. Only misuse of
+  this API raises, and only `SessionError` subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from bgpd.errors import WireError
+from bgpd.net import Family, format_router_id
+from bgpd.session.connection import Connection
+from bgpd.session.counters import LastError, PeerCounters
+from bgpd.session.errors import NotEstablishedError, SessionError
+from bgpd.session.events import (
+    Action,
+    CloseRequested,
+    ConnectRequested,
+    Event,
+    RouteRefreshReceived,
+    SessionDown,
+    SessionEstablished,
+    SessionState,
+    StateChanged,
+    UpdateReceived,
+)
+from bgpd.session.rules import (
+    JITTER_MAX,
+    JITTER_MIN,
+    capabilities_to_drop,
+    check_open,
+    count_updates,
+    graceful_down,
+    keepalive_interval,
+    keeps_new_connection,
+    peer_is_dominant,
+)
+from bgpd.session.settings import SessionSettings
+from bgpd.wire.capabilities import ExtendedMessage, capability_code
+from bgpd.wire.codec import (
+    UpdateDecoder,
+    decode_keepalive,
+    decode_notification,
+    decode_open,
+    decode_route_refresh,
+    encode_keepalive,
+    encode_notification,
+    encode_open,
+    encode_route_refresh,
+)
+from bgpd.wire.constants import (
+    CeaseSubcode,
+    ErrorCode,
+    FsmSubcode,
+    MessageType,
+)
+from bgpd.wire.messages import NotificationMessage, OpenMessage, RouteRefreshMessage
+from bgpd.wire.negotiated import Negotiated, negotiate
+
+logger = logging.getLogger(__name__)
+
+_OPEN = MessageType.OPEN
+_UPDATE = MessageType.UPDATE
+_NOTIFICATION = MessageType.NOTIFICATION
+_KEEPALIVE = MessageType.KEEPALIVE
+_ROUTE_REFRESH = MessageType.ROUTE_REFRESH
+
+_OPEN_SENT = SessionState.OPEN_SENT
+_OPEN_CONFIRM = SessionState.OPEN_CONFIRM
+_ESTABLISHED = SessionState.ESTABLISHED
+
+# RFC 6608: the FSM error subcode for an unexpected message, by the state it arrived in.
+_FSM_SUBCODES = {
+    _OPEN_SENT: FsmSubcode.UNEXPECTED_IN_OPENSENT,
+    _OPEN_CONFIRM: FsmSubcode.UNEXPECTED_IN_OPENCONFIRM,
+    _ESTABLISHED: FsmSubcode.UNEXPECTED_IN_ESTABLISHED,
+}
+
+
+def _cease(subcode: int, text: str = "") -> NotificationMessage:
+    # RFC 8203/9003: only Administrative Shutdown and Reset carry a Shutdown Communication, and
+    # only when there is something to say (an empty one is legal but pointless).
+    if text and subcode in (CeaseSubcode.ADMIN_SHUTDOWN, CeaseSubcode.ADMIN_RESET):
+        return NotificationMessage.shutdown(subcode, text)
+    return NotificationMessage(code=ErrorCode.CEASE, subcode=subcode)
+
+
+class Peer:
+    """One configured neighbour: the RFC 4271 FSM over its connections, across reconnections."""
+
+    __slots__ = (
+        "_actions",
+        "_closing",
+        "_connect_retry_at",
+        "_conns",
+        "_dialing",
+        "_enabled",
+        "_error_wait",
+        "_established",
+        "_established_at",
+        "_events",
+        "_idle_until",
+        "_last_error_at",
+        "_name",
+        "_no_capabilities",
+        "_refused_capabilities",
+        "_rng",
+        "_settings",
+        "_state",
+        "counters",
+    )
+
+    def __init__(
+        self, settings: SessionSettings, rng: random.Random, *, name: str | None = None
+    ) -> None:
+        self._settings = settings
+        self._rng = rng
+        self._name = name or settings.name
+        self._enabled = False
+        self._state = SessionState.IDLE
+        self._conns: dict[int, Connection] = {}
+        self._established: Connection | None = None
+        self._established_at: float | None = None
+        self._dialing = False  # a ConnectRequested is outstanding
+        self._connect_retry_at: float | None = None  # also the initial connect delay
+        self._idle_until: float | None = None  # IdleHold: the error wait, or after reset()
+        self._error_wait = 0.0  # the last error wait used; 0 when none is remembered
+        self._last_error_at: float | None = None
+        self._refused_capabilities: frozenset[int] = frozenset()
+        self._no_capabilities = False
+        self._closing: dict[int, bytes] = {}  # last bytes of connections we asked to close
+        self._events: list[Event] = []
+        self._actions: list[Action] = []
+        self.counters = PeerCounters()
+
+    # ------------------------------------------------------------------ read-only view
+
+    @property
+    def settings(self) -> SessionSettings:
+        return self._settings
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        """What the Established session negotiated; None unless Established."""
+        conn = self._established
+        return conn.negotiated if conn is not None else None
+
+    @property
+    def established_at(self) -> float | None:
+        return self._established_at
+
+    @property
+    def established_conn_id(self) -> int | None:
+        """The runtime's id of the Established connection (its socket has the local address)."""
+        conn = self._established
+        return conn.conn_id if conn is not None else None
+
+    @property
+    def keepalive_interval(self) -> float | None:
+        """Seconds between our KEEPALIVEs on the Established session (before jitter)."""
+        conn = self._established
+        return conn.keepalive_interval if conn is not None else None
+
+    @property
+    def enabled(self) -> bool:
+        """Started and not stopped (RFC 4271 ManualStart/ManualStop)."""
+        return self._enabled
+
+    @property
+    def error_wait(self) -> float:
+        """The error wait (IdleHold) last used, 0 when none is remembered."""
+        return self._error_wait
+
+    @property
+    def refused_capabilities(self) -> frozenset[int]:
+        """Capability codes left out of our OPEN because the peer refused them (RFC 5492 §5)."""
+        return self._refused_capabilities
+
+    @property
+    def capabilities_disabled(self) -> bool:
+        """True after a peer refused capabilities altogether: our OPEN then carries none."""
+        return self._no_capabilities
+
+    def describe(self, now: float) -> dict[str, object]:
+        """Session details for `bgpctl show peer` (plain values, ready for JSON)."""
+        view: dict[str, object] = {
+            "state": self._state.value,
+            "established_for_s": (
+                None if self._established_at is None else round(now - self._established_at, 3)
+            ),
+            "connections": {cid: c.state.value for cid, c in self._conns.items()},
+            "error_wait_s": self._error_wait,
+            "refused_capabilities": sorted(self._refused_capabilities),
+            "capabilities_disabled": self._no_capabilities,
+            "messages_in": {MessageType(t).name: n for t, n in self.counters.messages_in.items()},
+            "messages_out": {MessageType(t).name: n for t, n in self.counters.messages_out.items()},
+            "established_transitions": self.counters.established_transitions,
+            "last_error": self.counters.last_error_text(),
+        }
+        n = self.negotiated
+        if n is not None:
+            gr = n.peer_graceful_restart
+            view["negotiated"] = {
+                "peer_asn": n.peer_asn,
+                "peer_router_id": format_router_id(n.peer_router_id),
+                "hold_time": n.hold_time,
+                "keepalive_time": self.keepalive_interval,
+                "as4": n.as4,
+                "families": sorted(str(f) for f in n.families),
+                "add_path_receive": sorted(str(f) for f in n.add_path_receive),
+                "add_path_send": sorted(str(f) for f in n.add_path_send),
+                "extended_message": n.extended_message,
+                "route_refresh": n.route_refresh,
+                "enhanced_route_refresh": n.enhanced_route_refresh,
+                "peer_graceful_restart": (
+                    None
+                    if gr is None
+                    else {"restart_time": gr.restart_time, "restarting": gr.restart_state}
+                ),
+            }
+        return view
+
+    def connection_states(self) -> dict[int, SessionState]:
+        """Every open connection and its own FSM state (for `bgpctl` and tests)."""
+        return {cid: conn.state for cid, conn in self._conns.items()}
+
+    # ------------------------------------------------------------------ outputs
+
+    def take_events(self) -> list[Event]:
+        events = self._events
+        self._events = []
+        return events
+
+    def take_actions(self) -> list[Action]:
+        actions = self._actions
+        self._actions = []
+        return actions
+
+    def data_to_send(self, conn_id: int) -> bytes:
+        """Drains the bytes queued for that connection (also after its CloseRequested)."""
+        conn = self._conns.get(conn_id)
+        if conn is not None:
+            return conn.take_output()
+        return self._closing.pop(conn_id, b"")
+
+    def next_deadline(self) -> float | None:
+        """When `handle_timer` must next be called, or None when no timer runs."""
+        deadline: float | None = None
+        for candidate in (self._connect_retry_at, self._idle_until):
+            if candidate is not None and (deadline is None or candidate < deadline):
+                deadline = candidate
+        for conn in self._conns.values():
+            candidate = conn.next_deadline()
+            if candidate is not None and (deadline is None or candidate < deadline):
+                deadline = candidate
+        return deadline
+
+    # ------------------------------------------------------------------ administrative events
+
+    def start(self, now: float) -> None:
+        """ManualStart (RFC 4271 §8.1.2 event 1, or event 4 for passive peers)."""
+        if self._enabled:
+            return
+        self._enabled = True
+        # An operator's start is a fresh beginning: the peer may have been upgraded meanwhile.
+        self._refused_capabilities = frozenset()
+        self._no_capabilities = False
+        self._idle_until = None
+        self._begin(now, self._settings.connect_delay_time)
+        self._sync_state(now)
+
+    def stop(self, now: float, subcode: int = CeaseSubcode.ADMIN_SHUTDOWN, text: str = "") -> None:
+        """ManualStop: Cease (with an RFC 8203 Shutdown Communication) on every connection."""
+        self._enabled = False
+        self._connect_retry_at = None
+        self._idle_until = None
+        notification = _cease(subcode, text)
+        reason = f"stopped: {notification}"
+        for conn in list(self._conns.values()):
+            self._close(conn, now, reason=reason, notification=notification, sent_by_us=True)
+        self._sync_state(now)
+
+    def reset(self, now: float, subcode: int = CeaseSubcode.ADMIN_RESET, text: str = "") -> None:
+        """Close every connection with a Cease, then start again after `error_wait_min`."""
+        if not self._enabled:
+            return
+        notification = _cease(subcode, text)
+        reason = f"reset: {notification}"
+        for conn in list(self._conns.values()):
+            self._close(conn, now, reason=reason, notification=notification, sent_by_us=True)
+        self._refused_capabilities = frozenset()
+        self._no_capabilities = False
+        self._connect_retry_at = None
+        self._idle_until = now + self._settings.error_wait_min
+        self._sync_state(now)
+
+    # ------------------------------------------------------------------ transport events
+
+    def connection_made(self, conn_id: int, now: float, outbound: bool) -> None:
+        """TcpConnectionConfirmed (inbound) or Tcp_CR_Acked (outbound): send our OPEN.
+
+        An inbound connection the FSM cannot take (stopped, or waiting after an error) gets
+        Cease/Connection Rejected (RFC 4486 §4) and a CloseRequested.
+        """
+        if conn_id in self._conns:
+            raise SessionError(f"connection id {conn_id} is already open")
+        self._closing.pop(conn_id, None)  # an id the runtime reuses: forget stale bytes
+        if outbound:
+            self._dialing = False
+        refusal = self._refusal(outbound)
+        if refusal is not None:
+            logger.info("peer %s refused connection %d: %s", self._name, conn_id, refusal)
+            if not outbound:
+                self._closing[conn_id] = encode_notification(
+                    _cease(CeaseSubcode.CONNECTION_REJECTED)
+                )
+                self.counters.messages_out[_NOTIFICATION] += 1
+            self._actions.append(CloseRequested(conn_id=conn_id, reason=refusal))
+            return
+        if not outbound:
+            # A peer that connects again has given up its previous connection (its FIN may
+            # simply not have arrived yet), so the older one not yet Established goes.
+            for other in list(self._conns.values()):
+                if other.inbound and other.state is not _ESTABLISHED:
+                    self._close(
+                        other,
+                        now,
+                        reason="replaced by a newer inbound connection",
+                        notification=_cease(CeaseSubcode.CONNECTION_COLLISION),
+                        sent_by_us=True,
+                    )
+        local_open = self._settings.build_open(
+            refused=self._refused_capabilities, no_capabilities=self._no_capabilities
+        )
+        conn = Connection(
+            conn_id,
+            outbound=outbound,
+            local_open=local_open,
+            open_bytes=encode_open(local_open),
+            extended_message=local_open.capability(ExtendedMessage) is not None,
+            now=now,
+        )
+        self.counters.messages_out[_OPEN] += 1
+        self._conns[conn_id] = conn
+        # RFC 4271 §8.2.2 (Connect/Active, TCP confirmed): ConnectRetry stops in OpenSent.
+        self._connect_retry_at = None
+        logger.debug(
+            "peer %s connection %d %s, OPEN sent", self._name, conn_id, "out" if outbound else "in"
+        )
+        self._sync_state(now)
+
+    def connection_failed(self, conn_id: int, now: float) -> None:
+        """TcpConnectionFails: the dial failed (an id we do not know), or a connection broke."""
+        self._closing.pop(conn_id, None)
+        if conn_id in self._conns:
+            self.connection_lost(conn_id, now)
+            return
+        if not self._dialing:
+            return  # a late report about a connection we already closed
+        self._dialing = False
+        logger.debug("peer %s connect failed", self._name)
+        # Retry when the ConnectRetry timer started with the dial fires (RFC 4271 §8.2.2).
+        if self._may_dial() and self._connect_retry_at is None:
+            self._schedule_retry(now)
+        self._sync_state(now)
+
+    def connection_lost(self, conn_id: int, now: float) -> None:
+        """The TCP connection closed under us (the runtime already knows: no CloseRequested)."""
+        self._closing.pop(conn_id, None)  # nothing can be written any more
+        conn = self._conns.get(conn_id)
+        if conn is None:
+            return
+        self._close(conn, now, reason="connection lost", notification=None, runtime_closed=True)
+        # A lost connection is not a protocol error (BIRD): a restarting peer must be able to
+        # come straight back, which Graceful Restart depends on.
+        self._settle(now, error=False)
+        self._sync_state(now)
+
+    # ------------------------------------------------------------------ data and timers
+
+    def receive_data(self, conn_id: int, data: bytes, now: float) -> None:
+        conn = self._conns.get(conn_id)
+        if conn is None:
+            return  # closing: whatever the peer still sends is irrelevant
+        try:
+            frames = conn.reader.feed(data)
+        except WireError as err:
+            # Complete messages before the bad header are dropped with it: the session ends.
+            self._protocol_error(conn, err, now)
+            return
+        for msg_type, body in frames:
+            if conn.conn_id not in self._conns:
+                break  # closed by an earlier message of this read
+            self._handle_message(conn, msg_type, body, now)
+
+    def handle_timer(self, now: float) -> None:
+        """Fires every timer due at `now`: Hold, Keepalive, IdleHold, ConnectRetry/delay."""
+        for conn in list(self._conns.values()):
+            if conn.conn_id not in self._conns:
+                continue
+            if conn.hold_deadline is not None and conn.hold_deadline <= now:
+                # RFC 4271 §6.5
+                self._fail(
+                    conn,
+                    now,
+                    "hold timer expired",
+                    NotificationMessage(code=ErrorCode.HOLD_TIMER_EXPIRED, subcode=0),
+                )
+                continue
+            interval = conn.keepalive_interval
+            if (
+                interval is not None
+                and conn.keepalive_deadline is not None
+                and conn.keepalive_deadline <= now
+            ):
+                self._send(conn, encode_keepalive(), _KEEPALIVE)
+                conn.keepalive_deadline = now + self._jitter(interval)
+        if self._idle_until is not None and self._idle_until <= now:
+            self._idle_until = None  # IdleHoldTimer_Expires -> AutomaticStart
+            if self._enabled and not self._conns:
+                self._begin(now, 0.0)
+        if self._connect_retry_at is not None and self._connect_retry_at <= now:
+            self._connect_retry_at = None
+            if self._may_dial():
+                if self._dialing:
+                    # The runtime gives a dial up after ConnectRequested.timeout and reports
+                    # it; until then a second dial would only race the first.
+                    self._schedule_retry(now)
+                else:
+                    self._dial(now)
+        self._sync_state(now)
+
+    def send_update_bytes(self, data: bytes, now: float | None = None) -> None:
+        """Queues one or more complete, pre-encoded UPDATE messages on the Established session.
+
+        With `now`, the UPDATE stands in for our next KEEPALIVE (the keepalive timer restarts).
+        Raises NotEstablishedError unless Established, SessionError when `data` is not a
+        sequence of whole UPDATE messages the peer accepts (length, type).
+        """
+        conn = self._established
+        if conn is None:
+            raise NotEstablishedError(f"peer {self._name} is {self._state}, not Established")
+        negotiated = conn.negotiated
+        assert negotiated is not None
+        count = count_updates(data, negotiated.max_message_len)
+        if not count:
+            return
+        conn.queue(data)
+        self.counters.messages_out[_UPDATE] += count
+        # RFC 4271 §4.4: an UPDATE restarts the peer's hold timer, so our KEEPALIVE can wait.
+        interval = conn.keepalive_interval
+        if interval is not None and now is not None:
+            conn.keepalive_deadline = now + self._jitter(interval)
+
+    def send_route_refresh(self, family: Family, now: float, subtype: int = 0) -> None:
+        """Asks the peer to resend its routes of `family` (RFC 2918; subtypes of RFC 7313)."""
+        conn = self._established
+        if conn is None:
+            raise NotEstablishedError(f"peer {self._name} is {self._state}, not Established")
+        negotiated = conn.negotiated
+        assert negotiated is not None
+        if not negotiated.route_refresh:
+            raise SessionError(f"peer {self._name} did not negotiate route refresh")
+        if subtype and not negotiated.enhanced_route_refresh:
+            raise SessionError(f"peer {self._name} did not negotiate enhanced route refresh")
+        if family not in negotiated.families:
+            raise SessionError(f"peer {self._name} did not negotiate {family}")
+        message = RouteRefreshMessage(family=family, subtype=subtype)
+        self._send(conn, encode_route_refresh(message), _ROUTE_REFRESH)
+
+    # ------------------------------------------------------------------ message handling
+
+    def _handle_message(self, conn: Connection, msg_type: int, body: bytes, now: float) -> None:
+        self.counters.messages_in[msg_type] += 1
+        if msg_type == _NOTIFICATION:
+            try:
+                notification = decode_notification(body)
+            except WireError:
+                # RFC 4271 §6.4: never answer a NOTIFICATION with one.
+                notification = NotificationMessage(code=0, subcode=0, data=bytes(body))
+            self._notification_received(conn, notification, now)
+            return
+        state = conn.state
+        try:
+            if state is _ESTABLISHED:
+                conn.restart_hold(now)
+                if msg_type == _UPDATE:
+                    decoder = conn.decoder
+                    assert decoder is not None
+                    update = decoder.decode(body)
+                    counters = self.counters
+                    for batch in update.announced:
+                        counters.prefixes_announced_in += len(batch.prefixes)
+                    for batch in update.withdrawn:
+                        counters.prefixes_withdrawn_in += len(batch.prefixes)
+                    if update.disabled_families:
+                        # RFC 7606 §2 AFI/SAFI disable keeps the session; the speaker acts on
+                        # the families named in the event.
+                        logger.warning(
+                            "peer %s sent a malformed UPDATE: disabling %s",
+                            self._name,
+                            ",".join(str(f) for f in update.disabled_families),
+                        )
+                    self._events.append(UpdateReceived(update=update))
+                elif msg_type == _KEEPALIVE:
+                    decode_keepalive(body)
+                elif msg_type == _ROUTE_REFRESH:
+                    self._route_refresh_received(conn, body)
+                else:
+                    self._unexpected(conn, msg_type, now)
+            elif state is _OPEN_CONFIRM:
+                if msg_type == _KEEPALIVE:
+                    decode_keepalive(body)
+                    self._establish(conn, now)
+                else:
+                    self._unexpected(conn, msg_type, now)
+            elif msg_type == _OPEN:
+                self._open_received(conn, decode_open(body), now)
+            else:
+                self._unexpected(conn, msg_type, now)
+        except WireError as err:
+            self._protocol_error(conn, err, now)
+
+    def _unexpected(self, conn: Connection, msg_type: int, now: float) -> None:
+        # RFC 4271 §8.2.2 / RFC 6608: an event the state does not expect is an FSM error.
+        subcode = _FSM_SUBCODES[conn.state]
+        self._fail(
+            conn,
+            now,
+            f"unexpected {MessageType(msg_type).name} in {conn.state}",
+            NotificationMessage(code=ErrorCode.FSM, subcode=subcode),
+        )
+
+    def _route_refresh_received(self, conn: Connection, body: bytes) -> None:
+        message = decode_route_refresh(body)
+        if message is None:
+            return  # RFC 2918 §4, RFC 7313 §5: unknown family or subtype, ignored
+        negotiated = conn.negotiated
+        assert negotiated is not None
+        # RFC 2918 §4 / RFC 7313 §4: a refresh for a family not negotiated is ignored.
+        if not negotiated.route_refresh or message.family not in negotiated.families:
+            logger.info(
+                "peer %s ignored ROUTE-REFRESH for %s (not negotiated)", self._name, message.family
+            )
+            return
+        self._events.append(RouteRefreshReceived(message=message))
+
+    def _open_received(self, conn: Connection, message: OpenMessage, now: float) -> None:
+        settings = self._settings
+        problem = check_open(settings, message)
+        if problem is not None:
+            self._fail(conn, now, f"unacceptable OPEN (AS {message.asn})", problem)
+            return
+        # RFC 4271 §6.8: collision detection against every other connection.
+        dominant = peer_is_dominant(
+            settings.router_id, settings.local_asn, message.router_id, message.asn
+        )
+        collision = _cease(CeaseSubcode.CONNECTION_COLLISION)
+        for other in list(self._conns.values()):
+            if other is conn:
+                continue
+            if other.state is _ESTABLISHED:
+                assert other.negotiated is not None
+                if other.negotiated.peer_graceful_restart is not None:
+                    # RFC 4724 §4.2: an OPEN on a new connection while the old session is still
+                    # up means the peer restarted: close the old one as if its TCP had ended.
+                    self._close(
+                        other,
+                        now,
+                        reason="peer restarted (new connection while Established)",
+                        notification=None,
+                    )
+                    continue
+                self._close(
+                    conn,
+                    now,
+                    reason="connection collision with the Established session",
+                    notification=collision,
+                    sent_by_us=True,
+                )
+                self._sync_state(now)
+                return
+            # OpenConfirm, or OpenSent: both connections lead to the same neighbour, so this
+            # OPEN tells us the identifier of the other one too (the "means outside of the
+            # protocol" of RFC 4271 §6.8). Deciding now, before our KEEPALIVE goes out on a
+            # connection that will lose, keeps both ends' choices the same.
+            if keeps_new_connection(peer_dominant=dominant, new_is_inbound=conn.inbound):
+                loser = other
+            else:
+                loser = conn
+            logger.info(
+                "peer %s connection collision: keeping connection %d",
+                self._name,
+                other.conn_id if loser is conn else conn.conn_id,
+            )
+            self._close(
+                loser, now, reason="connection collision", notification=collision, sent_by_us=True
+            )
+            if loser is conn:
+                self._sync_state(now)
+                return
+        negotiated = negotiate(conn.local_open, message)
+        conn.remote_open = message
+        conn.negotiated = negotiated
+        conn.reader.max_len = negotiated.max_message_len
+        conn.state = _OPEN_CONFIRM
+        self._send(conn, encode_keepalive(), _KEEPALIVE)
+        hold = negotiated.hold_time
+        conn.hold_interval = float(hold)
+        # RFC 4271 §4.2: a negotiated hold time of zero stops both timers.
+        conn.hold_deadline = now + hold if hold else None
+        interval = keepalive_interval(settings, negotiated)
+        conn.keepalive_interval = interval
+        conn.keepalive_deadline = now + self._jitter(interval) if interval is not None else None
+        self._sync_state(now)
+
+    def _establish(self, conn: Connection, now: float) -> None:
+        negotiated = conn.negotiated
+        assert negotiated is not None
+        conn.restart_hold(now)
+        # A connection still opening can only lose against an Established one (RFC 4271 §6.8).
+        for other in list(self._conns.values()):
+            if other is not conn:
+                self._close(
+                    other,
+                    now,
+                    reason="connection collision with the Established session",
+                    notification=_cease(CeaseSubcode.CONNECTION_COLLISION),
+                    sent_by_us=True,
+                )
+        conn.state = _ESTABLISHED
+        conn.decoder = UpdateDecoder(negotiated)
+        self._established = conn
+        self._established_at = now
+        self.counters.established_transitions += 1
+        self._sync_state(now)
+        logger.info(
+            "peer %s session established: as %d, router id %s, hold %d s, families %s",
+            self._name,
+            negotiated.peer_asn,
+            format_router_id(negotiated.peer_router_id),
+            negotiated.hold_time,
+            ",".join(sorted(str(f) for f in negotiated.families)),
+        )
+        self._events.append(SessionEstablished(negotiated=negotiated))
+
+    def _notification_received(
+        self, conn: Connection, notification: NotificationMessage, now: float
+    ) -> None:
+        reason = f"received NOTIFICATION: {notification}"
+        # An OPEN error answering our OPEN that a different OPEN can avoid is not counted as an
+        # error: the next attempt is built to suit the peer (BIRD does the same).
+        adjusted = conn.state is not _ESTABLISHED and self._drop_capabilities(conn, notification)
+        error = notification.code != ErrorCode.CEASE and not adjusted
+        self._close(conn, now, reason=reason, notification=notification, sent_by_us=False)
+        self._settle(now, error=error)
+        self._sync_state(now)
+
+    def _drop_capabilities(self, conn: Connection, notification: NotificationMessage) -> bool:
+        """Adjusts the next OPEN after the peer refused ours; False when nothing can change."""
+        sent = frozenset(capability_code(c) for c in conn.local_open.capabilities)
+        refused = capabilities_to_drop(sent, notification)
+        if refused is None:
+            return False
+        if refused:
+            self._refused_capabilities |= refused
+            logger.warning(
+                "peer %s refused capabilities %s; retrying without them",
+                self._name,
+                ",".join(str(c) for c in sorted(refused)),
+            )
+        else:
+            self._no_capabilities = True
+            logger.warning("peer %s refused capabilities; retrying without any", self._name)
+        return True
+
+    # ------------------------------------------------------------------ closing
+
+    def _protocol_error(self, conn: Connection, err: WireError, now: float) -> None:
+        notification = NotificationMessage(code=err.code, subcode=err.subcode, data=err.data)
+        self._fail(conn, now, str(err), notification)
+
+    def _fail(
+        self, conn: Connection, now: float, reason: str, notification: NotificationMessage
+    ) -> None:
+        """Sends `notification` on `conn`, closes it and settles the peer after an error."""
+        self._close(
+            conn,
+            now,
+            reason=f"{reason}: sent NOTIFICATION: {notification}",
+            notification=notification,
+            sent_by_us=True,
+        )
+        self._settle(now, error=notification.code != ErrorCode.CEASE)
+        self._sync_state(now)
+
+    def _close(
+        self,
+        conn: Connection,
+        now: float,
+        *,
+        reason: str,
+        notification: NotificationMessage | None,
+        sent_by_us: bool = False,
+        runtime_closed: bool = False,
+    ) -> None:
+        """Forgets `conn` (sending `notification` first when it is ours) without deciding next."""
+        conn_id = conn.conn_id
+        if notification is not None and sent_by_us:
+            self._send(conn, encode_notification(notification), _NOTIFICATION)
+        # A collision resolution is routine (both sides dialled at once), not an error an
+        # operator should chase, so it does not overwrite the last error.
+        if notification is not None and not _is_collision(notification):
+            self.counters.last_error = LastError(
+                code=notification.code,
+                subcode=notification.subcode,
+                text=str(notification),
+                at=now,
+                sent=sent_by_us,
+            )
+        del self._conns[conn_id]
+        if not runtime_closed:
+            self._closing[conn_id] = conn.take_output()
+            self._actions.append(CloseRequested(conn_id=conn_id, reason=reason))
+        if conn is self._established:
+            negotiated = conn.negotiated
+            assert negotiated is not None
+            graceful = graceful_down(negotiated, notification)
+            self._established = None
+            self._established_at = None
+            logger.warning(
+                "peer %s session down: %s%s",
+                self._name,
+                reason,
+                " (graceful restart)" if graceful else "",
+            )
+            self._events.append(
+                SessionDown(
+                    reason=reason,
+                    notification=notification,
+                    sent_by_us=sent_by_us,
+                    graceful=graceful,
+                )
+            )
+        elif notification is not None:
+            logger.info("peer %s connection %d closed: %s", self._name, conn_id, reason)
+        else:
+            logger.debug("peer %s connection %d closed: %s", self._name, conn_id, reason)
+
+    def _settle(self, now: float, *, error: bool) -> None:
+        """After a close: what the peer does once no connection is left."""
+        if self._conns or not self._enabled or self._idle_until is not None:
+            return
+        if error:
+            self._enter_error_wait(now)
+        elif not self._settings.passive:
+            self._schedule_retry(now)
+
+    def _enter_error_wait(self, now: float) -> None:
+        """IdleHold after an error, doubling from error_wait_min up to error_wait_max (BIRD)."""
+        settings = self._settings
+        last = self._last_error_at
+        if last is None or now - last >= settings.error_forget_time or not self._error_wait:
+            wait = settings.error_wait_min
+        else:
+            wait = min(self._error_wait * 2, settings.error_wait_max)
+        self._error_wait = wait
+        self._last_error_at = now
+        self._idle_until = now + wait
+        self._connect_retry_at = None
+        logger.info("peer %s waiting %.0f s after an error", self._name, wait)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _refusal(self, outbound: bool) -> str | None:
+        """Why a new connection cannot be taken now, or None."""
+        if not self._enabled:
+            return "peer is stopped"
+        if self._idle_until is not None:
+            return "waiting after an error"
+        if outbound:
+            if self._settings.passive:
+                return "peer is passive"
+            if self._established is not None:
+                return "session already established"
+            if any(c.outbound for c in self._conns.values()):
+                return "an outbound connection already exists"
+        return None
+
+    def _may_dial(self) -> bool:
+        return (
+            self._enabled
+            and self._idle_until is None
+            and not self._settings.passive
+            and not self._conns
+        )
+
+    def _begin(self, now: float, delay: float) -> None:
+        """ManualStart or AutomaticStart: dial (after `delay`) unless passive."""
+        if self._settings.passive:
+            return  # RFC 4271 §8.1.2: passive peers wait in Active for the peer to connect
+        if delay > 0:
+            self._connect_retry_at = now + delay
+        elif self._dialing:
+            self._schedule_retry(now)  # the outstanding dial will report first
+        else:
+            self._dial(now)
+
+    def _dial(self, now: float) -> None:
+        timeout = self._settings.connect_retry_time
+        self._dialing = True
+        self._actions.append(ConnectRequested(timeout=timeout))
+        self._schedule_retry(now)
+
+    def _schedule_retry(self, now: float) -> None:
+        self._connect_retry_at = now + self._jitter(self._settings.connect_retry_time)
+
+    def _jitter(self, interval: float) -> float:
+        # RFC 4271 §10
+        return interval * self._rng.uniform(JITTER_MIN, JITTER_MAX)
+
+    def _send(self, conn: Connection, data: bytes, msg_type: MessageType) -> None:
+        conn.queue(data)
+        self.counters.messages_out[msg_type] += 1
+
+    def _compute_state(self) -> SessionState:
+        if self._established is not None:
+            return _ESTABLISHED
+        if self._conns:
+            if any(c.state is _OPEN_CONFIRM for c in self._conns.values()):
+                return _OPEN_CONFIRM
+            return _OPEN_SENT
+        if not self._enabled or self._idle_until is not None:
+            return SessionState.IDLE
+        if self._dialing and not self._settings.passive:
+            return SessionState.CONNECT
+        return SessionState.ACTIVE
+
+    def _sync_state(self, now: float) -> None:
+        new = self._compute_state()
+        old = self._state
+        if new is old:
+            return
+        self._state = new
+        self.counters.last_state_change = now
+        logger.info("peer %s state %s -> %s", self._name, old, new)
+        self._events.append(StateChanged(old=old, new=new))
+
+    def __repr__(self) -> str:
+        return f"Peer({self._name}, {self._state}, connections={list(self._conns.values())})"
+
+
+def _is_collision(notification: NotificationMessage) -> bool:
+    return (
+        notification.code == ErrorCode.CEASE
+        and notification.subcode == CeaseSubcode.CONNECTION_COLLISION
+    )

@@ -1,0 +1,158 @@
+"""Pure decision rules of the session layer: OPEN checks, timers, collisions, graceful downs.
+
+Invariants: every function here is pure (no state, no clock, no I/O), so each RFC rule can be
+tested on its own and the `Peer` only sequences them.
+"""
+
+from __future__ import annotations
+
+from bgpd.session.errors import SessionError
+from bgpd.session.settings import SessionSettings
+from bgpd.wire.constants import HEADER_LEN, CeaseSubcode, ErrorCode, MessageType, OpenSubcode
+from bgpd.wire.messages import NotificationMessage, OpenMessage
+from bgpd.wire.negotiated import Negotiated
+
+# RFC 4271 §10: ConnectRetry and Keepalive intervals are multiplied by a random factor in
+# [0.75, 1.0] so that many sessions do not synchronise.
+JITTER_MIN = 0.75
+JITTER_MAX = 1.0
+
+
+def check_open(settings: SessionSettings, message: OpenMessage) -> NotificationMessage | None:
+    """The NOTIFICATION an unacceptable OPEN deserves (RFC 4271 §6.2), or None when it is fine.
+
+    Version, optional parameters and capability syntax were already checked by the decoder.
+    """
+    # RFC 4271 §6.2; RFC 7607: AS 0 is never a valid peer AS.
+    if message.asn == 0 or (settings.peer_asn is not None and message.asn != settings.peer_asn):
+        return NotificationMessage(code=ErrorCode.OPEN_MESSAGE, subcode=OpenSubcode.BAD_PEER_AS)
+    # RFC 4271 §6.2: a hold time of one or two seconds is refused.
+    if message.hold_time in (1, 2):
+        return NotificationMessage(
+            code=ErrorCode.OPEN_MESSAGE, subcode=OpenSubcode.UNACCEPTABLE_HOLD_TIME
+        )
+    # RFC 6286 §2.2: the identifier is non-zero, and differs from ours inside one AS.
+    if message.router_id == 0 or (
+        message.router_id == settings.router_id and message.asn == settings.local_asn
+    ):
+        return NotificationMessage(
+            code=ErrorCode.OPEN_MESSAGE, subcode=OpenSubcode.BAD_BGP_IDENTIFIER
+        )
+    return None
+
+
+def keepalive_interval(settings: SessionSettings, negotiated: Negotiated) -> float | None:
+    """Seconds between KEEPALIVEs, or None when the negotiated hold time is 0 (RFC 4271 §4.4)."""
+    hold = negotiated.hold_time
+    if hold == 0:
+        return None
+    configured = settings.keepalive_time
+    # A configured keepalive that would let the peer's hold timer expire is not usable.
+    if configured is not None and configured < hold:
+        return configured
+    return hold / 3
+
+
+def peer_is_dominant(
+    local_router_id: int, local_asn: int, peer_router_id: int, peer_asn: int
+) -> bool:
+    """Whether the peer wins a connection collision (RFC 4271 §6.8).
+
+    The higher BGP identifier wins; with equal identifiers (possible between ASes) the higher AS
+    wins (RFC 6286 §2.3). The winner's connection is the one the winner initiated.
+    """
+    if local_router_id != peer_router_id:
+        return local_router_id < peer_router_id
+    return local_asn < peer_asn
+
+
+def keeps_new_connection(*, peer_dominant: bool, new_is_inbound: bool) -> bool:
+    """In a collision, whether the connection whose OPEN just arrived survives.
+
+    The surviving connection is the one initiated by the dominant side: inbound when the peer
+    dominates, outbound when we do.
+    """
+    return peer_dominant == new_is_inbound
+
+
+def graceful_down(negotiated: Negotiated, notification: NotificationMessage | None) -> bool:
+    """Whether the peer's routes are kept as stale when the session ends (RFC 4724, RFC 8538)."""
+    peer_gr = negotiated.peer_graceful_restart
+    if peer_gr is None:
+        return False
+    if notification is None:
+        return True  # RFC 4724 §4.2: the TCP session ended without a NOTIFICATION
+    local_gr = negotiated.local_graceful_restart
+    if not (peer_gr.notification and local_gr is not None and local_gr.notification):
+        return False
+    # RFC 8538 §4: with the N bit on both sides, only Cease/Hard Reset is a hard end.
+    return not (
+        notification.code == ErrorCode.CEASE and notification.subcode == CeaseSubcode.HARD_RESET
+    )
+
+
+def refused_capability_codes(data: bytes) -> frozenset[int]:
+    """The capability codes listed in the data of an Unsupported Capability NOTIFICATION.
+
+    RFC 5492 §5: the data lists the refused capabilities encoded as in an OPEN (code, length,
+    value). Only the codes matter here, so values are not parsed (the peer refuses them anyway);
+    a truncated tail is ignored. Unusable data gives an empty set.
+    """
+    codes: set[int] = set()
+    off = 0
+    end = len(data)
+    while off + 2 <= end and off + 2 + data[off + 1] <= end:
+        codes.add(data[off])
+        off += 2 + data[off + 1]
+    return frozenset(codes)
+
+
+def capabilities_to_drop(
+    sent: frozenset[int], notification: NotificationMessage
+) -> frozenset[int] | None:
+    """How to build the next OPEN after the peer answered ours with an OPEN error.
+
+    Returns the capability codes to leave out, an empty set for "send no capabilities at all",
+    or None when no change can help (the refusal is then an ordinary error). RFC 5492 §5: 2/7
+    lists the capabilities concerned; 2/4 means the peer does not know capabilities at all
+    (BIRD retries without any in both cases).
+    """
+    if notification.code != ErrorCode.OPEN_MESSAGE or not sent:
+        return None
+    if notification.subcode == OpenSubcode.UNSUPPORTED_CAPABILITY:
+        listed = refused_capability_codes(notification.data)
+        if listed & sent:
+            return listed & sent
+        if listed:
+            # The peer lists capabilities it needs and we did not send: leaving ours out
+            # would not help.
+            return None
+        return frozenset()
+    if notification.subcode == OpenSubcode.UNSUPPORTED_OPTIONAL_PARAMETER:
+        return frozenset()
+    return None
+
+
+def count_updates(data: bytes, max_len: int) -> int:
+    """How many whole UPDATE messages `data` holds; SessionError if it is anything else.
+
+    A cheap header walk: pre-encoded bytes from the outbound layer are trusted for content, but a
+    wrong type or an oversized message would cost the session, so those are refused here.
+    """
+    count = 0
+    off = 0
+    end = len(data)
+    while off < end:
+        if off + HEADER_LEN > end:
+            raise SessionError("truncated UPDATE header")
+        length = (data[off + 16] << 8) | data[off + 17]
+        msg_type = data[off + 18]
+        if msg_type != MessageType.UPDATE or not HEADER_LEN <= length <= max_len:
+            raise SessionError(
+                f"not an UPDATE of at most {max_len} octets (type {msg_type}, length {length})"
+            )
+        off += length
+        count += 1
+    if off != end:
+        raise SessionError("UPDATE data does not end on a message boundary")
+    return count

@@ -1,0 +1,236 @@
+"""Path attribute values (RFC 4271 §5) and their encoder.
+
+Invariants: `PathAttributes` is frozen and hashable so decoded sets can be interned and used as
+dict keys. It always holds 4-octet AS numbers: AS4_PATH/AS4_AGGREGATOR never appear here, they
+are merged on decode (RFC 6793 §4.2.3, see `bgpd.wire.attr_decode`) and produced on encode
+toward 2-octet peers (RFC 6793 §4.2.2). MP_REACH/MP_UNREACH are not attributes of the set: they
+carry NLRI and are built by the UPDATE packer. `next_hop` is the IPv4 NEXT_HOP attribute only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from bgpd.net import AS_TRANS
+from bgpd.wire.constants import AttrFlag, AttrType, Origin, SegmentType
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AsPathSegment:
+    type: SegmentType
+    asns: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawAttribute:
+    """An attribute bgpd does not interpret, kept with its flags (RFC 4271 §5: passed on)."""
+
+    flags: int
+    type_code: int
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathAttributes:
+    origin: Origin = Origin.IGP
+    as_path: tuple[AsPathSegment, ...] = ()
+    next_hop: bytes | None = None
+    med: int | None = None
+    local_pref: int | None = None
+    atomic_aggregate: bool = False
+    aggregator: tuple[int, bytes] | None = None
+    communities: tuple[int, ...] = ()
+    originator_id: int | None = None
+    cluster_list: tuple[int, ...] = ()
+    large_communities: tuple[tuple[int, int, int], ...] = ()
+    unknown: tuple[RawAttribute, ...] = ()
+
+    def as_path_length(self) -> int:
+        """RFC 4271 §9.1.2.2 a: an AS_SET counts 1; confed segments count 0 (RFC 5065 §5.3)."""
+        n = 0
+        for seg in self.as_path:
+            if seg.type == SegmentType.AS_SEQUENCE:
+                n += len(seg.asns)
+            elif seg.type == SegmentType.AS_SET:
+                n += 1
+        return n
+
+    def neighbor_as(self) -> int | None:
+        """The first AS of the first segment when it is an AS_SEQUENCE (RFC 4271 §9.1.2.2 c)."""
+        if self.as_path and self.as_path[0].type == SegmentType.AS_SEQUENCE:
+            asns = self.as_path[0].asns
+            return asns[0] if asns else None
+        return None
+
+    def as_path_asns(self) -> tuple[int, ...]:
+        return tuple(a for seg in self.as_path for a in seg.asns)
+
+    def replace(self, **changes: Any) -> PathAttributes:
+        return dataclasses.replace(self, **changes)
+
+
+# Fast constructors for the decoder: one attribute set per distinct wire encoding is built, but
+# the frozen-dataclass __init__ (one object.__setattr__ per field) dominated its cost. They set
+# the slots directly; equality, hashing and repr stay the dataclass ones.
+_new = object.__new__
+_SEG: Any = AsPathSegment.__dict__
+_SEG_TYPE, _SEG_ASNS = _SEG["type"].__set__, _SEG["asns"].__set__
+_PA: Any = PathAttributes.__dict__
+_PA_SETTERS = tuple(
+    _PA[f].__set__
+    for f in (
+        "origin",
+        "as_path",
+        "next_hop",
+        "med",
+        "local_pref",
+        "atomic_aggregate",
+        "aggregator",
+        "communities",
+        "originator_id",
+        "cluster_list",
+        "large_communities",
+        "unknown",
+    )
+)
+
+
+def new_segment(seg_type: SegmentType, asns: tuple[int, ...]) -> AsPathSegment:
+    seg: AsPathSegment = _new(AsPathSegment)
+    _SEG_TYPE(seg, seg_type)
+    _SEG_ASNS(seg, asns)
+    return seg
+
+
+def new_path_attributes(*values: Any) -> PathAttributes:
+    """A PathAttributes from its 12 field values in declaration order (decoder use only)."""
+    attrs: PathAttributes = _new(PathAttributes)
+    for setter, value in zip(_PA_SETTERS, values, strict=True):
+        setter(attrs, value)
+    return attrs
+
+
+# Flags we send for each attribute (RFC 4271 §5 and the RFC that defines each one).
+WELL_KNOWN = AttrFlag.TRANSITIVE
+OPTIONAL_TRANSITIVE = AttrFlag.OPTIONAL | AttrFlag.TRANSITIVE
+OPTIONAL_NON_TRANSITIVE = AttrFlag.OPTIONAL
+EXPECTED_FLAGS: dict[int, int] = {
+    AttrType.ORIGIN: WELL_KNOWN,
+    AttrType.AS_PATH: WELL_KNOWN,
+    AttrType.NEXT_HOP: WELL_KNOWN,
+    AttrType.MED: OPTIONAL_NON_TRANSITIVE,
+    AttrType.LOCAL_PREF: WELL_KNOWN,
+    AttrType.ATOMIC_AGGREGATE: WELL_KNOWN,
+    AttrType.AGGREGATOR: OPTIONAL_TRANSITIVE,
+    AttrType.COMMUNITIES: OPTIONAL_TRANSITIVE,
+    AttrType.ORIGINATOR_ID: OPTIONAL_NON_TRANSITIVE,
+    AttrType.CLUSTER_LIST: OPTIONAL_NON_TRANSITIVE,
+    AttrType.MP_REACH_NLRI: OPTIONAL_NON_TRANSITIVE,
+    AttrType.MP_UNREACH_NLRI: OPTIONAL_NON_TRANSITIVE,
+    AttrType.AS4_PATH: OPTIONAL_TRANSITIVE,
+    AttrType.AS4_AGGREGATOR: OPTIONAL_TRANSITIVE,
+    AttrType.LARGE_COMMUNITY: OPTIONAL_TRANSITIVE,
+}
+
+
+def _pack_u32s(values: tuple[int, ...] | list[int]) -> bytes:
+    return struct.pack(f"!{len(values)}I", *values)
+
+
+def encode_attribute(flags: int, type_code: int, value: bytes) -> bytes:
+    """One attribute TLV; Extended Length is set only when needed (RFC 4271 §4.3)."""
+    n = len(value)
+    if n > 255:
+        return struct.pack("!BBH", (flags | AttrFlag.EXTENDED_LENGTH) & 0xFF, type_code, n) + value
+    return struct.pack("!BBB", flags & ~AttrFlag.EXTENDED_LENGTH & 0xFF, type_code, n) + value
+
+
+_AS4_PATH_SEGMENTS = (SegmentType.AS_SEQUENCE, SegmentType.AS_SET)
+
+
+def _encode_segments(segments: tuple[AsPathSegment, ...], four_octet: bool) -> bytes:
+    code = "I" if four_octet else "H"
+    parts: list[bytes] = []
+    for seg in segments:
+        asns = seg.asns
+        if not four_octet:
+            asns = tuple(a if a <= 0xFFFF else AS_TRANS for a in asns)
+        # RFC 4271 §4.3: a segment holds at most 255 ASes; longer runs are split.
+        for start in range(0, max(len(asns), 1), 255):
+            chunk = asns[start : start + 255]
+            parts.append(
+                bytes((seg.type, len(chunk))) + struct.pack(f"!{len(chunk)}{code}", *chunk)
+            )
+    return b"".join(parts)
+
+
+def encode_path_attributes_raw(attrs: PathAttributes, as4: bool) -> bytes:
+    """The attribute list of `attrs` in type-code order (RFC 4271 §5: SHOULD be ordered).
+
+    Toward a 2-octet AS peer (`as4` False) ASes that do not fit in 2 octets become AS_TRANS and
+    the real values travel in AS4_PATH/AS4_AGGREGATOR (RFC 6793 §4.2.2). Raises ValueError for
+    values that do not fit their fields.
+    """
+    try:
+        parts = _encode_parts(attrs, as4)
+    except (OverflowError, struct.error) as exc:
+        raise ValueError(f"attribute value out of range: {exc}") from None
+    parts.sort(key=_type_of)  # stable: unknown attributes keep their order
+    return b"".join(p for _, p in parts)
+
+
+def _type_of(part: tuple[int, bytes]) -> int:
+    return part[0]
+
+
+def _encode_parts(attrs: PathAttributes, as4: bool) -> list[tuple[int, bytes]]:
+    parts: list[tuple[int, bytes]] = []
+
+    def add(flags: int, type_code: int, value: bytes) -> None:
+        parts.append((type_code, encode_attribute(flags, type_code, value)))
+
+    add(WELL_KNOWN, AttrType.ORIGIN, bytes((attrs.origin,)))
+    add(WELL_KNOWN, AttrType.AS_PATH, _encode_segments(attrs.as_path, as4))
+    if not as4 and any(a > 0xFFFF for seg in attrs.as_path for a in seg.asns):
+        # RFC 6793 §4.2.2: AS4_PATH carries the real path; it holds no confederation
+        # segments (RFC 6793 §3).
+        segs = tuple(s for s in attrs.as_path if s.type in _AS4_PATH_SEGMENTS)
+        add(OPTIONAL_TRANSITIVE, AttrType.AS4_PATH, _encode_segments(segs, True))
+    if attrs.next_hop is not None:
+        if len(attrs.next_hop) != 4:
+            raise ValueError("the NEXT_HOP attribute is an IPv4 address")
+        add(WELL_KNOWN, AttrType.NEXT_HOP, attrs.next_hop)
+    if attrs.med is not None:
+        add(OPTIONAL_NON_TRANSITIVE, AttrType.MED, attrs.med.to_bytes(4, "big"))
+    if attrs.local_pref is not None:
+        add(WELL_KNOWN, AttrType.LOCAL_PREF, attrs.local_pref.to_bytes(4, "big"))
+    if attrs.atomic_aggregate:
+        add(WELL_KNOWN, AttrType.ATOMIC_AGGREGATE, b"")
+    if attrs.aggregator is not None:
+        asn, address = attrs.aggregator
+        if len(address) != 4:
+            raise ValueError("the AGGREGATOR address is an IPv4 address")
+        if as4:
+            add(OPTIONAL_TRANSITIVE, AttrType.AGGREGATOR, asn.to_bytes(4, "big") + address)
+        else:
+            two = asn if asn <= 0xFFFF else AS_TRANS
+            add(OPTIONAL_TRANSITIVE, AttrType.AGGREGATOR, two.to_bytes(2, "big") + address)
+            if asn > 0xFFFF:  # RFC 6793 §4.2.2
+                value = asn.to_bytes(4, "big") + address
+                add(OPTIONAL_TRANSITIVE, AttrType.AS4_AGGREGATOR, value)
+    if attrs.communities:
+        add(OPTIONAL_TRANSITIVE, AttrType.COMMUNITIES, _pack_u32s(attrs.communities))
+    if attrs.originator_id is not None:
+        add(OPTIONAL_NON_TRANSITIVE, AttrType.ORIGINATOR_ID, attrs.originator_id.to_bytes(4, "big"))
+    if attrs.cluster_list:
+        add(OPTIONAL_NON_TRANSITIVE, AttrType.CLUSTER_LIST, _pack_u32s(attrs.cluster_list))
+    if attrs.large_communities:
+        flat = [v for lc in attrs.large_communities for v in lc]
+        add(OPTIONAL_TRANSITIVE, AttrType.LARGE_COMMUNITY, _pack_u32s(flat))
+    for raw in attrs.unknown:
+        # RFC 4271 §5: an unrecognized optional transitive attribute passed on gets PARTIAL.
+        add(raw.flags | AttrFlag.PARTIAL, raw.type_code, raw.value)
+    return parts

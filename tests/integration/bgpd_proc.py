@@ -1,0 +1,125 @@
+"""Our own speaker as a real process for integration tests: config in, bgpctl JSON out.
+
+`BgpdProcess` writes a TOML config into a temp dir, runs `python -m bgpd run -c` (inside a
+namespace when given one), and reads its state through the control socket exactly as an
+operator would, with bgpctl's client. Every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from bgpd.control.bgpctl import UnreachableError, call
+from bgpd.control.protocol import Request
+
+from .peers.netns import Namespace, Process, spawn
+from .peers.poll import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class BgpdProcess:
+    """One bgpd speaker process; `stop()` (SIGTERM) or `kill()` (SIGKILL) by PID."""
+
+    def __init__(
+        self,
+        name: str,
+        config: str,
+        workdir: Path,
+        netns: Namespace | None = None,
+    ) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.socket = str(workdir / f"{name}.ctl")
+        self.config_path = workdir / f"{name}.toml"
+        self.netns = netns
+        self.write_config(config)
+        self.proc: Process | None = None
+
+    def write_config(self, config: str) -> None:
+        text = config.replace("@SOCKET@", self.socket)
+        self.config_path.write_text(text)
+
+    def start(self) -> BgpdProcess:
+        argv = [sys.executable, "-m", "bgpd", "run", "-c", str(self.config_path)]
+        if self.netns is not None:
+            self.proc = self.netns.spawn(argv, name=self.name, log_dir=self.workdir, cwd=REPO)
+        else:
+            self.proc = spawn(argv, name=self.name, log_dir=self.workdir, cwd=REPO)
+        wait_until(
+            self._alive_and_answering,
+            timeout=20,
+            message=f"{self.name} control socket",
+            describe=self.output,
+        )
+        return self
+
+    def _alive_and_answering(self) -> bool:
+        assert self.proc is not None
+        if not self.proc.running:
+            raise AssertionError(f"{self.name} exited early:\n{self.output()}")
+        try:
+            return bool(call(self.socket, Request(command="show peers"), timeout=2).get("ok"))
+        except UnreachableError:
+            return False
+
+    def output(self) -> str:
+        return self.proc.output() if self.proc else "<not started>"
+
+    def ctl(self, command: str, **args: Any) -> Any:
+        reply = call(self.socket, Request(command=command, args=args))
+        if not reply.get("ok"):
+            raise RuntimeError(f"{self.name}: {command}: {reply.get('error')}")
+        return reply["data"]
+
+    def peers(self) -> dict[str, dict[str, Any]]:
+        return {p["name"]: p for p in self.ctl("show peers")}
+
+    def state(self, peer: str) -> str:
+        return str(self.peers()[peer]["state"])
+
+    def routes(self, prefix: str | None = None, peer: str | None = None) -> list[dict[str, Any]]:
+        return list(self.ctl("show routes", prefix=prefix, peer=peer))
+
+    def learned(self, prefix: str) -> dict[str, Any] | None:
+        """The route for `prefix` learned from a peer (not our own static), if any."""
+        return next((r for r in self.routes(prefix) if r["peer"] != "static"), None)
+
+    def wait_established(self, peer: str, timeout: float = 30) -> None:
+        wait_until(
+            lambda: self.state(peer) == "Established",
+            timeout=timeout,
+            message=f"{self.name}: {peer} Established",
+            retry_on=(UnreachableError, KeyError),
+            describe=self.output,
+        )
+
+    def wait_route(self, prefix: str, timeout: float = 30) -> dict[str, Any]:
+        return wait_until(
+            lambda: self.learned(prefix),
+            timeout=timeout,
+            message=f"{self.name}: route {prefix}",
+            describe=lambda: f"{self.routes()}\n{self.output()}",
+        )
+
+    def wait_no_route(self, prefix: str, timeout: float = 30) -> None:
+        wait_until(
+            lambda: self.learned(prefix) is None,
+            timeout=timeout,
+            message=f"{self.name}: no route {prefix}",
+        )
+
+    def reload(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self, timeout: float = 10) -> int:
+        assert self.proc is not None
+        return self.proc.stop(timeout)
+
+    def kill(self) -> int:
+        assert self.proc is not None
+        return self.proc.kill()

@@ -1,0 +1,111 @@
+"""The sans-IO speaker: sessions come up, statics are exported with the right attributes,
+learned routes land in the Adj-RIB-In, reloads touch only what changed."""
+
+from __future__ import annotations
+
+from .harness import Net, config
+
+STATICS_A = """
+[[static]]
+prefix = "10.10.1.0/24"
+communities = ["64512:100"]
+large_communities = ["64512:1:2"]
+med = 10
+
+[[static]]
+prefix = "fd00:10:1::/64"
+next_hop = "fd00::a"
+"""
+
+
+def two_nodes(asn_b: int = 64512, statics_a: str = STATICS_A) -> Net:
+    net = Net()
+    net.add("a", "127.0.0.1", config(64512, "127.0.0.1", [("to_b", "127.0.0.2", asn_b)], statics_a))
+    net.add("b", "127.0.0.2", config(asn_b, "127.0.0.2", [("to_a", "127.0.0.1", 64512)]))
+    net.start()
+    return net
+
+
+def routes(net: Net, node: str, prefix: str | None = None) -> list[dict[str, object]]:
+    return [r for r in net.nodes[node].speaker.route_views(prefix) if r["peer"] != "static"]
+
+
+def test_ibgp_session_comes_up_and_statics_cross_with_attributes() -> None:
+    net = two_nodes()
+    for node in ("a", "b"):
+        views = net.nodes[node].speaker.peer_views(net.now)
+        assert [v["state"] for v in views] == ["Established"], (node, views)
+    (v4,) = routes(net, "b", "10.10.1.0/24")
+    assert v4["next_hop"] == "127.0.0.1"
+    assert v4["as_path"] == []
+    assert v4["local_pref"] == 100
+    assert v4["med"] == 10
+    assert v4["communities"] == ["64512:100"]
+    assert v4["large_communities"] == ["64512:1:2"]
+    (v6,) = routes(net, "b", "fd00:10:1::/64")
+    assert v6["next_hop"] == "fd00::a"
+    a_view = net.nodes["a"].speaker.peer_views(net.now)[0]
+    assert a_view["prefixes_sent"] == 2
+    b_view = net.nodes["b"].speaker.peer_views(net.now)[0]
+    assert b_view["prefixes_received"] == 2
+
+
+def test_ebgp_prepends_our_as_and_sends_no_local_pref() -> None:
+    net = two_nodes(asn_b=65001)
+    (v4,) = routes(net, "b", "10.10.1.0/24")
+    assert v4["as_path"] == [64512]
+    assert v4["local_pref"] is None
+
+
+def test_reload_changing_statics_re_exports_without_a_reset() -> None:
+    net = two_nodes()
+    closed_before = list(net.closed)
+    flaps_before = net.nodes["b"].speaker.peer_view("to_a", net.now)
+    assert flaps_before is not None
+    new_a = config(
+        64512, "127.0.0.1", [("to_b", "127.0.0.2", 64512)], '[[static]]\nprefix = "10.10.9.0/24"\n'
+    )
+    actions = net.reload("a", new_a)
+    assert "static routes re-exported" in actions
+    assert routes(net, "b", "10.10.1.0/24") == []
+    assert routes(net, "b", "fd00:10:1::/64") == []
+    assert len(routes(net, "b", "10.10.9.0/24")) == 1
+    assert net.nodes["b"].speaker.peer_views(net.now)[0]["state"] == "Established"
+    assert net.closed == closed_before
+    flaps_after = net.nodes["b"].speaker.peer_view("to_a", net.now)
+    assert flaps_after is not None
+    assert flaps_after["established_transitions"] == flaps_before["established_transitions"]
+
+
+def test_reload_removing_a_peer_sends_cease_and_the_other_side_drops_routes() -> None:
+    net = two_nodes()
+    net.reload("a", config(64512, "127.0.0.1", [], STATICS_A))
+    assert net.nodes["a"].speaker.peer_views(net.now) == []
+    assert routes(net, "b") == []
+    assert net.nodes["b"].speaker.peer_views(net.now)[0]["state"] != "Established"
+
+
+def test_shutdown_sends_cease_and_peer_forgets_routes() -> None:
+    net = two_nodes()
+    net.nodes["a"].speaker.shutdown(net.now)
+    net.settle()
+    assert routes(net, "b") == []
+    last_error = net.nodes["b"].speaker.peer_views(net.now)[0]["last_error"]
+    assert last_error and "Cease" in last_error
+
+
+def test_hold_timer_expiry_when_the_peer_goes_silent() -> None:
+    net = two_nodes()
+    # Cut the wire without closing it: b stops hearing a; a's keepalives are dropped.
+    for conn_id, (node, _peer, _other) in list(net.ends.items()):
+        if node == "a":
+            del net.ends[conn_id]
+    net.advance(242)  # hold 240 s, and the error wait (5 s) has not yet let it redial
+    view = net.nodes["b"].speaker.peer_views(net.now)[0]
+    assert view["state"] != "Established"
+    assert "Hold Timer Expired" in (view["last_error"] or "")
+    assert routes(net, "b") == []
+    # The cut was only of the old connection: after the error wait the session comes back.
+    net.advance(30)
+    assert net.nodes["b"].speaker.peer_views(net.now)[0]["state"] == "Established"
+    assert len(routes(net, "b", "10.10.1.0/24")) == 1
