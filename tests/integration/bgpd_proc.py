@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bgpd.control.bgpctl import UnreachableError, call
 from bgpd.control.protocol import Request
 
-from .peers.netns import Namespace, Process, spawn
+from .peers.fixtures import DIAGNOSTICS
+from .peers.netns import Lan, Namespace, Process, spawn
 from .peers.poll import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,12 +102,14 @@ class BgpdProcess:
         )
 
     def wait_route(self, prefix: str, timeout: float = 30) -> dict[str, Any]:
-        return wait_until(
+        route = wait_until(
             lambda: self.learned(prefix),
             timeout=timeout,
             message=f"{self.name}: route {prefix}",
             describe=lambda: f"{self.routes()}\n{self.output()}",
         )
+        assert route is not None
+        return route
 
     def wait_no_route(self, prefix: str, timeout: float = 30) -> None:
         wait_until(
@@ -123,3 +129,34 @@ class BgpdProcess:
     def kill(self) -> int:
         assert self.proc is not None
         return self.proc.kill()
+
+
+class BgpdFactory:
+    """``bgpd_factory(lan, config, host=0, name="bgpd")``: a started `BgpdProcess` on a LAN host.
+
+    Every speaker it made is stopped at teardown, and its log is attached to the report of a
+    failing test (through the same diagnostics hook as the peer daemons).
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, workdir: Path) -> None:
+        self._request = request
+        self._workdir = workdir
+        self.made: list[BgpdProcess] = []
+
+    def __call__(self, lan: Lan, config: str, host: int = 0, name: str = "bgpd") -> BgpdProcess:
+        proc = BgpdProcess(f"{name}{len(self.made)}", config, self._workdir, lan[host].ns)
+        self.made.append(proc)
+        self._request.node.stash.setdefault(DIAGNOSTICS, []).append(proc.output)
+        return proc.start()
+
+    def close(self) -> None:
+        for proc in self.made:
+            if proc.proc is not None:
+                proc.stop()
+
+
+@pytest.fixture
+def bgpd_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BgpdFactory]:
+    factory = BgpdFactory(request, tmp_path)
+    yield factory
+    factory.close()

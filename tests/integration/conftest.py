@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from .bgpd_proc import bgpd_factory
 from .peers.fixtures import (
     bird_factory,
     gobgp_factory,
@@ -24,6 +25,7 @@ from .peers.fixtures import (
 )
 
 __all__ = [
+    "bgpd_factory",
     "bird_factory",
     "gobgp_factory",
     "lan",

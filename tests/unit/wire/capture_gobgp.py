@@ -7,11 +7,14 @@ KEEPALIVEs, built with bgpd.wire), lets GoBGP connect, and records every message
 until both End-of-RIB markers arrived. Everything runs in a temporary directory; gobgpd is
 stopped (by its PID) on exit.
 
-Run: .venv/bin/python -m tests.unit.wire.capture_gobgp
+Run: .venv/bin/python -m tests.unit.wire.capture_gobgp [--two-octet]
+(--two-octet: our OPEN carries no 4-octet AS capability, so GoBGP, whose AS is 4200000010, has
+to send AS_TRANS with AS4_PATH, RFC 6793 §4.2.2.)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -49,12 +52,35 @@ CONFIG = f"""
       afi-safi-name = "ipv6-unicast"
 """
 ROUTES = [
-    ["-a", "ipv4", "10.1.0.0/24", "nexthop", "10.0.0.10", "origin", "igp", "med", "10",
-     "community", "65010:100,no-export", "large-community", "4200000010:1:2",
-     "aspath", "65020,65030"],
+    [
+        "-a",
+        "ipv4",
+        "10.1.0.0/24",
+        "nexthop",
+        "10.0.0.10",
+        "origin",
+        "igp",
+        "med",
+        "10",
+        "community",
+        "65010:100,no-export",
+        "large-community",
+        "4200000010:1:2",
+        "aspath",
+        "65020,65030",
+    ],
     ["-a", "ipv4", "10.2.0.0/16", "nexthop", "10.0.0.10", "origin", "incomplete"],
-    ["-a", "ipv6", "2001:db8:1::/48", "nexthop", "2001:db8::10", "med", "20",
-     "community", "65010:200"],
+    [
+        "-a",
+        "ipv6",
+        "2001:db8:1::/48",
+        "nexthop",
+        "2001:db8::10",
+        "med",
+        "20",
+        "community",
+        "65010:200",
+    ],
 ]
 
 
@@ -63,6 +89,9 @@ def gobgp(*args: str) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--two-octet", action="store_true")
+    two_octet = parser.parse_args().two_octet
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "gobgpd.toml"
         conf.write_text(CONFIG)
@@ -71,7 +100,7 @@ def main() -> None:
         proc = subprocess.Popen(
             ["gobgpd", "-f", str(conf), "-t", "toml", "--api-hosts", f"127.0.0.1:{API_PORT}"],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=open(Path(tmp) / "log", "w"),  # noqa: SIM115
         )
         try:
             deadline = time.monotonic() + 20
@@ -86,7 +115,7 @@ def main() -> None:
             for route in ROUTES:
                 gobgp("global", "rib", "add", *route)
             conn, _ = listener.accept()
-            conn.settimeout(30)
+            conn.settimeout(60)
             ours = OpenMessage(
                 asn=65000,
                 hold_time=90,
@@ -95,27 +124,33 @@ def main() -> None:
                     Multiprotocol(family=IPV4_UNICAST),
                     Multiprotocol(family=IPV6_UNICAST),
                     RouteRefresh(),
-                    FourOctetAs(asn=65000),
+                    *(() if two_octet else (FourOctetAs(asn=65000),)),
                 ),
             )
             conn.sendall(encode_open(ours) + encode_keepalive())
             reader = MessageReader()
             captured: list[tuple[int, bytes]] = []
-            eors = 0
-            while eors < 2:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                for msg_type, body in reader.feed(data):
-                    if msg_type == 4:
-                        conn.sendall(encode_keepalive())
-                        continue
-                    captured.append((msg_type, body))
-                    if body in (b"\x00\x00\x00\x00", bytes.fromhex("00000006800f03000201")):
-                        eors += 1
+            # GoBGP sends End-of-RIB only with graceful restart; stop after a quiet second.
+            try:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    for msg_type, body in reader.feed(data):
+                        if msg_type == 4:
+                            conn.sendall(encode_keepalive())
+                        else:
+                            captured.append((msg_type, body))
+                            conn.settimeout(3)
+            except TimeoutError:
+                if not captured:
+                    raise
             conn.close()
             for msg_type, body in captured:
                 print(msg_type, body.hex())
+        except TimeoutError:
+            print((Path(tmp) / "log").read_text()[-3000:])
+            raise
         finally:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)

@@ -16,12 +16,14 @@ from bgpd.wire.capabilities import (
     GracefulRestart,
     Multiprotocol,
     RouteRefresh,
+    UnknownCapability,
 )
 from bgpd.wire.codec import UpdateDecoder, decode_notification, decode_open
 from bgpd.wire.messages import OpenMessage
 from bgpd.wire.negotiated import Negotiated
 from tests.unit.wire import helpers
 from tests.unit.wire.exabgp_ref import exabgp_open, exabgp_update, normal_exabgp, normal_ours
+from tests.unit.wire.helpers import h
 from tests.unit.wire.vectors import VECTORS, Vector
 
 SESSIONS: dict[str, tuple[Negotiated, dict[str, bool]]] = {
@@ -132,8 +134,16 @@ def test_open_vector(vector: Vector) -> None:
     for key, value in vector.expect.items():
         assert getattr(msg, key) == value, key
     assert _normal_open(msg) == _normal_exabgp_open(exabgp_open(vector.data))
-    gr = msg.capability(GracefulRestart)
-    assert gr is not None and gr.notification  # the RFC 8538 N bit of the vector
+
+
+def test_open_vector_details() -> None:
+    by_name = {v.name: decode_open(v.data) for v in OPENS}
+    gr = by_name["open_all_capabilities"].capability(GracefulRestart)
+    assert gr is not None and gr.notification  # RFC 8538 N bit; ExaBGP does not decode it
+    gobgp = by_name["gobgp_open"]
+    # GoBGP also sends FQDN (73) and Extended Next Hop (5), which bgpd keeps raw.
+    unknown = {c.code: c.value for c in gobgp.capabilities if isinstance(c, UnknownCapability)}
+    assert unknown == {73: h("02766d00"), 5: h("000100010002")}
 
 
 def test_notification_vector() -> None:

@@ -4,7 +4,11 @@ Provenance kinds:
 - "hand": assembled by hand, field by field, from the message layouts of the cited RFCs (the
   comment under each field says what it is). Not produced by bgpd's encoder, so they test the
   decoder against the RFC text rather than against itself.
-- "gobgp": captured from GoBGP (see `capture_gobgp.py` in this directory for how).
+- "gobgp": sent by GoBGP 3.10.0 (`gobgpd`, AS 4200000010) to a passive peer on loopback and
+  recorded by `capture_gobgp.py` in this directory (routes injected with the `gobgp` CLI; see
+  ROUTES there). "two-octet" ones were captured with `--two-octet`: our OPEN lacked the 4-octet
+  AS capability, so GoBGP encoded AS_TRANS plus AS4_PATH (RFC 6793 §4.2.2). Note that GoBGP
+  puts MP_REACH_NLRI last, without the Extended Length bit.
 
 Every UPDATE/OPEN vector is also decoded by ExaBGP 5.0.15 in `test_vectors.py` and the two
 decodings are compared field by field; `expect` holds the hand-checked values for ours.
@@ -244,5 +248,101 @@ VECTORS: list[Vector] = [
             "6d61696e74656e616e636520e29a99",  # UTF-8 "maintenance \u2699" (gear: 3 octets)
         ),
         expect={"code": 6, "subcode": 2, "text": "maintenance \u2699"},
+    ),
+]
+
+GOBGP_V4_EXPECT = {
+    "origin": "igp",
+    "as_path": [("as-sequence", [4200000010, 65020, 65030])],
+    "med": 10,
+    "communities": [(65010 << 16) | 100, 0xFFFFFF01],  # 65010:100, NO_EXPORT
+    "large_communities": [(4200000010, 1, 2)],
+    "announced": [("ipv4 unicast", "10.1.0.0/24", None, "10.0.0.10")],
+}
+GOBGP_V4B_EXPECT = {
+    "origin": "incomplete",
+    "as_path": [("as-sequence", [4200000010])],
+    "announced": [("ipv4 unicast", "10.2.0.0/16", None, "10.0.0.10")],
+}
+GOBGP_V6_EXPECT = {
+    "origin": "incomplete",
+    "as_path": [("as-sequence", [4200000010])],
+    "med": 20,
+    "communities": [(65010 << 16) | 200],
+    "announced": [("ipv6 unicast", "2001:db8:1::/48", None, "2001:db8::10")],
+}
+GOBGP = "gobgp 3.10.0 (capture_gobgp.py)"
+GOBGP_2 = "gobgp 3.10.0 (capture_gobgp.py --two-octet)"
+
+VECTORS += [
+    Vector(
+        name="gobgp_open",
+        kind="open",
+        provenance=GOBGP,
+        data=h(
+            "045ba0005a0a00000a2402220200490402766d000104000100010104000200014104fa56ea0a"
+            "0506000100010002"
+        ),
+        expect={"asn": 4200000010, "hold_time": 90, "router_id": 0x0A00000A},
+    ),
+    Vector(
+        name="gobgp_ipv4_communities",
+        kind="update",
+        session="ebgp",
+        provenance=GOBGP,
+        data=h(
+            "0000003d4001010040020e0203fa56ea0a0000fdfc0000fe068004040000000ac00808fdf20064"
+            "ffffff01c0200cfa56ea0a00000001000000024003040a00000a180a0100"
+        ),
+        expect=GOBGP_V4_EXPECT,
+    ),
+    Vector(
+        name="gobgp_ipv4_incomplete",
+        kind="update",
+        session="ebgp",
+        provenance=GOBGP,
+        data=h("00000014400101024002060201fa56ea0a4003040a00000a100a02"),
+        expect=GOBGP_V4B_EXPECT,
+    ),
+    Vector(
+        name="gobgp_ipv6_mp_reach_last",
+        kind="update",
+        session="ebgp",
+        provenance=GOBGP,
+        data=h(
+            "0000003a400101024002060201fa56ea0a80040400000014c00804fdf200c8800e1c000201102001"
+            "0db8000000000000000000000010003020010db80001"
+        ),
+        expect=GOBGP_V6_EXPECT,
+    ),
+    Vector(
+        name="gobgp_two_octet_ipv4_communities",
+        kind="update",
+        session="old_ebgp",
+        provenance=GOBGP_2,
+        data=h(
+            "000000484001010040020802035ba0fdfcfe068004040000000ac00808fdf20064ffffff01c0200c"
+            "fa56ea0a00000001000000024003040a00000ac0110e0203fa56ea0a0000fdfc0000fe06180a0100"
+        ),
+        expect=GOBGP_V4_EXPECT,
+    ),
+    Vector(
+        name="gobgp_two_octet_ipv4_incomplete",
+        kind="update",
+        session="old_ebgp",
+        provenance=GOBGP_2,
+        data=h("0000001b4001010240020402015ba04003040a00000ac011060201fa56ea0a100a02"),
+        expect=GOBGP_V4B_EXPECT,
+    ),
+    Vector(
+        name="gobgp_two_octet_ipv6",
+        kind="update",
+        session="old_ebgp",
+        provenance=GOBGP_2,
+        data=h(
+            "000000414001010240020402015ba080040400000014c00804fdf200c8800e1c0002011020010db8"
+            "000000000000000000000010003020010db80001c011060201fa56ea0a"
+        ),
+        expect=GOBGP_V6_EXPECT,
     ),
 ]
