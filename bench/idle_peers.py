@@ -1,9 +1,10 @@
-"""Memory of a speaker holding N idle Established sessions (default 100).
+"""Memory of a speaker holding N idle Established sessions (default 100): bgpd, BIRD 2, GoBGP.
 
-The device under test (DUT) listens on 127.0.2.1..N and has one peer per address 127.0.1.i;
-a second bgpd process (the simulator) plays all N peers from 127.0.1.i. Both are real
-processes on loopback. Once every session is Established and a few keepalives have passed,
-the DUT's RSS is read from /proc. Run: `.venv/bin/python bench/idle_peers.py [--peers N]`.
+The device under test (DUT) listens on 127.0.2.1..N and has one passive peer per address
+127.0.1.i; a bgpd process (the simulator) plays all N peers from 127.0.1.i. Everything is a
+real process on loopback. Once every session is Established and a few keepalives have passed,
+the DUT's RSS is read from /proc. Each DUT runs in turn against the same simulator config.
+Run: `.venv/bin/python bench/idle_peers.py [--peers N]`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import rss_kib, save, start_bgpd, stop, wait_for
+from tests.integration.peers import (
+    BgpPeer,
+    BirdConfig,
+    BirdDaemon,
+    GobgpDaemon,
+    GobgpNeighbor,
+)
 
 PORT = 1790
 
@@ -71,55 +80,111 @@ def established(socket: str) -> int:
         return 0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--peers", type=int, default=100)
-    args = parser.parse_args()
-    n = args.peers
-    work = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+def run_dut(kind: str, n: int, work: Path) -> dict[str, float]:
     dut_addrs = [f"127.0.2.{i}" for i in range(1, n + 1)]
     sim_addrs = [f"127.0.1.{i}" for i in range(1, n + 1)]
-    dut_cfg = work / "dut.toml"
-    sim_cfg = work / "sim.toml"
-    dut_sock, sim_sock = str(work / "dut.ctl"), str(work / "sim.ctl")
-    dut_cfg.write_text(
-        bgpd_config(
-            64512,
-            "127.0.2.1",
-            dut_addrs,
-            list(zip(sim_addrs, dut_addrs, strict=True)),
-            socket=dut_sock,
-            passive=True,
-        )
-    )
+    sim_cfg = work / f"sim-{kind}.toml"
+    sim_sock = str(work / f"sim-{kind}.ctl")
     sim_cfg.write_text(
         bgpd_config(
-            64512,
-            "127.0.1.1",
-            sim_addrs,
-            list(zip(dut_addrs, sim_addrs, strict=True)),
+            asn=64512,
+            router_id="127.0.1.1",
+            listen=[],  # it only dials: BIRD 2 binds the wildcard address on the port
+            peers=list(zip(dut_addrs, sim_addrs, strict=True)),
             socket=sim_sock,
             passive=False,
         )
     )
-    dut = start_bgpd(dut_cfg, work / "dut.log")
-    wait_for(lambda: established(dut_sock) >= 0 and Path(dut_sock).exists(), 20, "dut socket")
-    base_rss = rss_kib(dut.pid)
-    sim = start_bgpd(sim_cfg, work / "sim.log")
+    stop_dut: Callable[[], None]
+    if kind == "bgpd":
+        dut_cfg = work / "dut.toml"
+        dut_sock = str(work / "dut.ctl")
+        dut_cfg.write_text(
+            bgpd_config(
+                asn=64512,
+                router_id="127.0.2.1",
+                listen=dut_addrs,
+                peers=list(zip(sim_addrs, dut_addrs, strict=True)),
+                socket=dut_sock,
+                passive=True,
+            )
+        )
+        proc = start_bgpd(dut_cfg, work / "dut.log")
+        wait_for(lambda: Path(dut_sock).exists(), 20, "dut socket")
+        pid = proc.pid
+
+        def stop_dut() -> None:
+            stop(proc)
+
+    elif kind == "bird2":
+        bird = BirdDaemon(
+            BirdConfig(
+                router_id="127.0.2.1",
+                peers=tuple(
+                    BgpPeer(
+                        name=f"p{i}",
+                        local_as=64512,
+                        neighbor_address=sim,
+                        neighbor_as=64512,
+                        neighbor_port=PORT,
+                        local_address=dut,
+                        local_port=PORT,
+                        passive=True,
+                        hold_time=90,
+                        fast_timers=False,
+                    )
+                    for i, (sim, dut) in enumerate(zip(sim_addrs, dut_addrs, strict=True))
+                ),
+            ),
+            version="2",
+            workdir=work / "bird2",
+        ).start()
+        pid = bird.pid
+        stop_dut = bird.stop
+    else:
+        gobgp = GobgpDaemon(
+            asn=64512,
+            router_id="127.0.2.1",
+            listen_port=PORT,
+            listen_addresses=dut_addrs,
+            neighbors=[
+                GobgpNeighbor(
+                    address=sim, peer_as=64512, local_address=dut, passive=True, hold_time=90
+                )
+                for sim, dut in zip(sim_addrs, dut_addrs, strict=True)
+            ],
+            workdir=work / "gobgp",
+        ).start()
+        pid = gobgp.pid
+        stop_dut = gobgp.stop
+    base_rss = rss_kib(pid)
+    sim = start_bgpd(sim_cfg, work / f"sim-{kind}.log")
     try:
-        took = wait_for(lambda: established(dut_sock) == n, 120, f"{n} sessions", interval=0.5)
+        took = wait_for(lambda: established(sim_sock) == n, 120, f"{n} sessions", interval=0.5)
         time.sleep(5)  # a measurement window, not synchronisation: let keepalives flow
-        rss = rss_kib(dut.pid)
+        rss = rss_kib(pid)
     finally:
         stop(sim)
-        stop(dut)
-    result = {
-        "peers": n,
+        stop_dut()
+    return {
         "seconds_to_establish_all": round(took, 2),
-        "dut_rss_kib_no_peers_up": base_rss,
-        "dut_rss_kib": rss,
+        "rss_kib_before_sessions": base_rss,
+        "rss_kib": rss,
         "rss_per_idle_peer_kib": round((rss - base_rss) / n, 1),
     }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--peers", type=int, default=100)
+    parser.add_argument("--dut", nargs="*", default=["bgpd", "bird2", "gobgp"])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+    results = {kind: run_dut(kind, args.peers, work) for kind in args.dut}
+    if "bgpd" in results:
+        for r in results.values():
+            r["rss_ratio_vs_bgpd"] = round(r["rss_kib"] / results["bgpd"]["rss_kib"], 2)
+    result = {"peers": args.peers, "results": results}
     print(json.dumps(result, indent=2))
     save("idle_peers", result)
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from bgpd.config import ConfigError, load_config
-from bgpd.runtime.daemon import run_daemon
+from bgpd.runtime.daemon import StartupError, run_daemon
 from bgpd.runtime.logs import setup_logging
 
 DEFAULT_CONFIG = "/etc/bgpd/bgpd.toml"
@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: ok ({len(config.peers)} peers, {len(config.statics)} static routes)")
         return 0
     setup_logging(config.bgp.log_level, config.bgp.log_format)
-    return run_daemon(config, args.config, args.pidfile)
+    try:
+        return run_daemon(config, args.config, args.pidfile)
+    except StartupError as exc:
+        print(f"bgpd: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

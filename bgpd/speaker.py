@@ -8,6 +8,10 @@ Invariants:
 - Every output is produced by `take_outputs()`; nothing is written anywhere else.
 - A peer's Adj-RIB-Out changes only in `_export`, right where the matching bytes are queued.
 - A peer's routes leave with its session: `SessionDown` clears its Adj-RIB-In and Adj-RIB-Out.
+- Backpressure: while a peer's socket is above its high-water mark no UPDATE is produced for
+  it; when it drains, one reconcile sends the latest state. Memory is therefore bounded by the
+  table, never by how much changed while the peer was slow. End-of-RIB follows the initial
+  table even when that table was deferred.
 """
 
 from __future__ import annotations
@@ -83,8 +87,11 @@ class PeerState:
     __slots__ = (
         "adj_in",
         "adj_out",
+        "blocked",
         "config",
         "connections",
+        "eor_pending",
+        "export_pending",
         "prefixes_accepted",
         "session",
         "updates_sent",
@@ -99,6 +106,9 @@ class PeerState:
         # conn_id -> our local address on that connection (the next hop we announce).
         self.connections: dict[int, str] = {}
         self.prefixes_accepted = 0
+        self.blocked = False
+        self.export_pending = False
+        self.eor_pending: tuple[Family, ...] = ()
         self.updates_sent = 0
         self.withdrawals_sent = 0
 
@@ -203,6 +213,17 @@ class Speaker:
         ]
         return min(deadlines, default=None)
 
+    def set_writable(self, peer: str, conn_id: int, writable: bool, now: float) -> None:
+        """The runtime's write-buffer signal for one connection (high/low-water marks)."""
+        state = self._peers.get(peer)
+        if state is None or conn_id != state.session.established_conn_id:
+            return
+        state.blocked = not writable
+        if writable and state.export_pending:
+            state.export_pending = False
+            self._export(peer, now)
+            self._pump(peer, now)
+
     def reset_peer(self, name: str, now: float, *, soft: bool) -> None:
         state = self._peers[name]
         if soft:
@@ -301,13 +322,14 @@ class Speaker:
             elif isinstance(event, SessionEstablished):
                 state.adj_in.set_add_path(event.negotiated.add_path_receive)
                 state.adj_out.clear()
+                state.eor_pending = tuple(sorted(event.negotiated.families))
                 self._export(name, now)
-                for family in sorted(event.negotiated.families):
-                    state.session.send_update_bytes(encode_end_of_rib(family), now)
             elif isinstance(event, SessionDown):
                 state.adj_in.clear()
                 state.adj_out.clear()
                 state.prefixes_accepted = 0
+                state.blocked = state.export_pending = False
+                state.eor_pending = ()
             elif isinstance(event, RouteRefreshReceived):
                 state.adj_out.clear()
                 self._export(name, now)
@@ -331,6 +353,9 @@ class Speaker:
         negotiated = state.session.negotiated
         if negotiated is None or state.session.state is not SessionState.ESTABLISHED:
             return
+        if state.blocked:
+            state.export_pending = True
+            return
         ctx = EncodeContext.from_negotiated(negotiated)
         local_address = state.connections.get(state.session.established_conn_id or -1)
         for family in sorted(negotiated.families):
@@ -338,6 +363,9 @@ class Speaker:
             for message in state.adj_out.reconcile(ctx, family, desired):
                 state.session.send_update_bytes(message, now)
                 state.updates_sent += 1
+        for family in state.eor_pending:
+            state.session.send_update_bytes(encode_end_of_rib(family), now)
+        state.eor_pending = ()
 
     def _static_exports(
         self, family: Family, ibgp: bool, local_address: str | None

@@ -23,12 +23,18 @@ from typing import Any
 from bgpd.config import Config, ConfigError, load_config, render_config_toml
 from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.control.server import ControlServer
+from bgpd.errors import BgpdError
 from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.logs import set_level
 from bgpd.runtime.sockopts import set_md5_key, set_ttl
 from bgpd.speaker import Close, Dial, Send, Speaker
 
 logger = logging.getLogger(__name__)
+
+
+class StartupError(BgpdError):
+    """The speaker cannot start (a port in use, a socket path not writable...)."""
+
 
 SHUTDOWN_GRACE_S = 3.0
 CONNECT_TIMEOUT_S = 10.0
@@ -76,9 +82,16 @@ class Daemon:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         config = self._speaker.config
-        await self._open_listeners(config)
-        self._control = ControlServer(config.control.socket, self._handle_control)
-        await self._control.start()
+        try:
+            await self._open_listeners(config)
+            self._control = ControlServer(config.control.socket, self._handle_control)
+            await self._control.start()
+        except OSError as exc:
+            await self._close_sockets()
+            raise StartupError(f"cannot open control socket: {exc}") from exc
+        except StartupError:
+            await self._close_sockets()
+            raise
         self.loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGINT, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -111,14 +124,19 @@ class Daemon:
         for conn in list(self._connections.values()):
             if conn.transport is not None:
                 conn.transport.abort()
-        for sock in self._listeners:
-            sock.close()
-        if self._control is not None:
-            await self._control.close()
+        await self._close_sockets()
         if self._pidfile:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._pidfile)
         logger.info("bgpd stopped")
+
+    async def _close_sockets(self) -> None:
+        for sock in self._listeners:
+            sock.close()
+        self._listeners.clear()
+        if self._control is not None:
+            await self._control.close()
+            self._control = None
 
     def _on_sighup(self) -> None:
         logger.info("reload requested by SIGHUP")
@@ -152,7 +170,12 @@ class Daemon:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((str(address), config.bgp.port))
+            try:
+                sock.bind((str(address), config.bgp.port))
+            except OSError as exc:
+                sock.close()
+                msg = f"cannot listen on {address} port {config.bgp.port}: {exc.strerror}"
+                raise StartupError(msg) from exc
             for peer in config.peers:
                 if peer.password and peer.address.version == address.version:
                     set_md5_key(sock, str(peer.address), peer.password)
@@ -251,6 +274,9 @@ class Daemon:
 
     def on_writable(self, conn: BgpConnection, writable: bool) -> None:
         logger.debug("peer %s writable=%s", conn.peer, writable)
+        if conn.peer is not None:
+            self._speaker.set_writable(conn.peer, conn.conn_id, writable, self.now())
+            self._flush()
 
     # ------------------------------------------------------------------------------ core I/O
 

@@ -251,7 +251,10 @@ def merge_as4_path(
 
 
 def _u32s(value: bytes) -> tuple[int, ...]:
-    return struct.unpack(f"!{len(value) // 4}I", value)
+    count = len(value) >> 2
+    if count < 256:
+        return _AS4[count].unpack(value)  # the precompiled "!nI" formats
+    return struct.unpack(f"!{count}I", value)
 
 
 def decode_attribute_list(

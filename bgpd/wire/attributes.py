@@ -79,7 +79,20 @@ _new = object.__new__
 _SEG: Any = AsPathSegment.__dict__
 _SEG_TYPE, _SEG_ASNS = _SEG["type"].__set__, _SEG["asns"].__set__
 _PA: Any = PathAttributes.__dict__
-_PA_SETTERS = tuple(
+(
+    _PA_ORIGIN,
+    _PA_AS_PATH,
+    _PA_NEXT_HOP,
+    _PA_MED,
+    _PA_LOCAL_PREF,
+    _PA_ATOMIC,
+    _PA_AGGREGATOR,
+    _PA_COMMUNITIES,
+    _PA_ORIGINATOR_ID,
+    _PA_CLUSTER_LIST,
+    _PA_LARGE,
+    _PA_UNKNOWN,
+) = (
     _PA[f].__set__
     for f in (
         "origin",
@@ -105,11 +118,34 @@ def new_segment(seg_type: SegmentType, asns: tuple[int, ...]) -> AsPathSegment:
     return seg
 
 
-def new_path_attributes(*values: Any) -> PathAttributes:
-    """A PathAttributes from its 12 field values in declaration order (decoder use only)."""
+def new_path_attributes(  # noqa: PLR0917 - mirrors the field order, decoder use only
+    origin: Origin,
+    as_path: tuple[AsPathSegment, ...],
+    next_hop: bytes | None,
+    med: int | None,
+    local_pref: int | None,
+    atomic_aggregate: bool,
+    aggregator: tuple[int, bytes] | None,
+    communities: tuple[int, ...],
+    originator_id: int | None,
+    cluster_list: tuple[int, ...],
+    large_communities: tuple[tuple[int, int, int], ...],
+    unknown: tuple[RawAttribute, ...],
+) -> PathAttributes:
+    """A PathAttributes built without the dataclass __init__ (the decoder knows its values)."""
     attrs: PathAttributes = _new(PathAttributes)
-    for setter, value in zip(_PA_SETTERS, values, strict=True):
-        setter(attrs, value)
+    _PA_ORIGIN(attrs, origin)
+    _PA_AS_PATH(attrs, as_path)
+    _PA_NEXT_HOP(attrs, next_hop)
+    _PA_MED(attrs, med)
+    _PA_LOCAL_PREF(attrs, local_pref)
+    _PA_ATOMIC(attrs, atomic_aggregate)
+    _PA_AGGREGATOR(attrs, aggregator)
+    _PA_COMMUNITIES(attrs, communities)
+    _PA_ORIGINATOR_ID(attrs, originator_id)
+    _PA_CLUSTER_LIST(attrs, cluster_list)
+    _PA_LARGE(attrs, large_communities)
+    _PA_UNKNOWN(attrs, unknown)
     return attrs
 
 

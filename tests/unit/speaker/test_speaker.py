@@ -109,3 +109,29 @@ def test_hold_timer_expiry_when_the_peer_goes_silent() -> None:
     net.advance(30)
     assert net.nodes["b"].speaker.peer_views(net.now)[0]["state"] == "Established"
     assert len(routes(net, "b", "10.10.1.0/24")) == 1
+
+
+def test_a_blocked_peer_gets_no_updates_then_only_the_latest_state() -> None:
+    net = two_nodes()
+    a = net.nodes["a"].speaker
+    conn = a._peers["to_b"].session.established_conn_id
+    assert conn is not None
+    a.set_writable("to_b", conn, False, net.now)
+    updates_before = a._peers["to_b"].updates_sent
+    for n in range(20):  # churn while the peer is slow: nothing may pile up for it
+        net.reload(
+            "a",
+            config(
+                64512,
+                "127.0.0.1",
+                [("to_b", "127.0.0.2", 64512)],
+                f'[[static]]\nprefix = "10.77.{n}.0/24"\n',
+            ),
+        )
+    assert a._peers["to_b"].updates_sent == updates_before
+    assert len(routes(net, "b", "10.10.1.0/24")) == 1  # b still holds the old state
+    a.set_writable("to_b", conn, True, net.now)
+    net.settle()
+    assert [r["prefix"] for r in routes(net, "b")] == ["10.77.19.0/24"]
+    # One withdrawal UPDATE per family and one announcement: not 20 rounds of churn.
+    assert a._peers["to_b"].updates_sent - updates_before <= 3
