@@ -132,7 +132,9 @@ class BgpdProcess:
 
 
 class BgpdFactory:
-    """``bgpd_factory(lan, config, host=0, name="bgpd")``: a started `BgpdProcess` on a LAN host.
+    """``bgpd_factory(lan, config, host=0, name="bgpd")``: a started `BgpdProcess`.
+
+    With a LAN it runs on that LAN host's namespace; with ``lan=None`` on the host (loopback).
 
     Every speaker it made is stopped at teardown, and its log is attached to the report of a
     failing test (through the same diagnostics hook as the peer daemons).
@@ -143,8 +145,11 @@ class BgpdFactory:
         self._workdir = workdir
         self.made: list[BgpdProcess] = []
 
-    def __call__(self, lan: Lan, config: str, host: int = 0, name: str = "bgpd") -> BgpdProcess:
-        proc = BgpdProcess(f"{name}{len(self.made)}", config, self._workdir, lan[host].ns)
+    def __call__(
+        self, lan: Lan | None, config: str, host: int = 0, name: str = "bgpd"
+    ) -> BgpdProcess:
+        netns = None if lan is None else lan[host].ns
+        proc = BgpdProcess(f"{name}{len(self.made)}", config, self._workdir, netns)
         self.made.append(proc)
         self._request.node.stash.setdefault(DIAGNOSTICS, []).append(proc.output)
         return proc.start()
