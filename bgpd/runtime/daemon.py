@@ -20,7 +20,7 @@ import signal
 import socket
 from typing import Any
 
-from bgpd.config import Config, ConfigError, load_config, render_config_toml
+from bgpd.config import Config, ConfigError, PeerSettings, load_config, render_config_toml
 from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.control.server import ControlServer
 from bgpd.errors import BgpdError
@@ -38,6 +38,14 @@ class StartupError(BgpdError):
 
 SHUTDOWN_GRACE_S = 3.0
 CONNECT_TIMEOUT_S = 10.0
+
+
+def send_ttl(settings: PeerSettings) -> int | None:
+    """The TTL of our packets: `multihop` when set, 1 for eBGP (a directly connected
+    neighbour, as BIRD and FRR do), the kernel default for iBGP. GTSM overrides it."""
+    if settings.multihop is not None:
+        return settings.multihop
+    return 1 if settings.is_ebgp else None
 
 
 class Daemon:
@@ -216,7 +224,7 @@ class Daemon:
             sock.setblocking(False)
             if cfg.password:
                 set_md5_key(sock, str(cfg.address), cfg.password)
-            set_ttl(sock, ipv6=v6, ttl_security=cfg.ttl_security, multihop=settings.multihop)
+            set_ttl(sock, ipv6=v6, ttl_security=cfg.ttl_security, multihop=send_ttl(settings))
             if cfg.local_address is not None:
                 sock.bind((str(cfg.local_address), 0))
             await asyncio.wait_for(
@@ -242,13 +250,14 @@ class Daemon:
                 conn.close()
                 return
             cfg = self._speaker.peer_config(conn.peer)
+            settings = self._speaker.config.peer_settings(cfg)
             sock = conn.transport.get_extra_info("socket") if conn.transport else None
-            if sock is not None and cfg.ttl_security:
+            if sock is not None:
                 set_ttl(
                     sock,
                     ipv6=cfg.address.version == 6,
                     ttl_security=cfg.ttl_security,
-                    multihop=None,
+                    multihop=send_ttl(settings),
                 )
         self._connections[conn.conn_id] = conn
         self._speaker.connection_made(

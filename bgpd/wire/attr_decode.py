@@ -105,9 +105,8 @@ class SplitAttributes:
 def split_attributes(data: bytes) -> SplitAttributes:
     """Walks the TLVs of an attribute list (RFC 4271 §4.3) applying RFC 7606 §3 g and §4."""
     out = SplitAttributes()
-    items = out.items
-    slices: list[bytes] = []
-    has_mp = False
+    append = out.items.append
+    mp_ranges: list[tuple[int, int]] = []  # where MP attributes sit, to cut them out of `rest`
     i = 0
     n = len(data)
     while i < n:
@@ -122,12 +121,11 @@ def split_attributes(data: bytes) -> SplitAttributes:
             if n - i < 4:
                 out.overrun = "fewer than 4 octets left for an extended-length attribute header"
                 break
-            length = (data[i + 2] << 8) | data[i + 3]
             start = i + 4
+            end = start + ((data[i + 2] << 8) | data[i + 3])
         else:
-            length = data[i + 2]
             start = i + 3
-        end = start + length
+            end = start + data[i + 2]
         if end > n:
             if type_code in (MP_REACH, MP_UNREACH):
                 # RFC 7606 §3 j: the MP NLRI cannot be located, so treat-as-withdraw is
@@ -139,11 +137,8 @@ def split_attributes(data: bytes) -> SplitAttributes:
                 )
             out.overrun = f"attribute {type_code} overruns the attribute list"
             break
-        value = data[start:end]
         if type_code in (MP_REACH, MP_UNREACH):
-            has_mp = True
-            slot = out.mp_reach if type_code == MP_REACH else out.mp_unreach
-            if slot is not None:
+            if (out.mp_reach if type_code == MP_REACH else out.mp_unreach) is not None:
                 # RFC 7606 §3 g: a repeated MP attribute resets the session.
                 raise WireError(
                     ErrorCode.UPDATE_MESSAGE,
@@ -151,14 +146,23 @@ def split_attributes(data: bytes) -> SplitAttributes:
                     message=f"attribute {type_code} appears more than once",
                 )
             if type_code == MP_REACH:
-                out.mp_reach = (flags, value)
+                out.mp_reach = (flags, data[start:end])
             else:
-                out.mp_unreach = (flags, value)
+                out.mp_unreach = (flags, data[start:end])
+            mp_ranges.append((i, end))
         else:
-            items.append((flags, type_code, value))
-            slices.append(data[i:end])
+            append((flags, type_code, data[start:end]))
         i = end
-    out.rest = data if not has_mp and out.overrun is None else b"".join(slices)
+    if mp_ranges or out.overrun is not None:
+        pieces = []
+        pos = 0
+        for first, last in mp_ranges:
+            pieces.append(data[pos:first])
+            pos = last
+        pieces.append(data[pos:i])  # an overrun's remains are not part of `rest`
+        out.rest = b"".join(pieces)
+    else:
+        out.rest = data
     return out
 
 

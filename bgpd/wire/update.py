@@ -302,13 +302,10 @@ class UpdateDecoder:
             ) from None
 
     def _mp_reach_first(self, data: bytes) -> UpdateMessage | None:
-        """An UPDATE whose attributes are MP_REACH_NLRI followed by a cached clean set, or
-        None when anything is unusual (the general path then decides)."""
+        """An UPDATE whose attributes are a well-formed MP_REACH_NLRI followed by a clean
+        attribute set, or None when anything is unusual (the general path then decides)."""
         end = 4 + ((data[2] << 8) | data[3])
         if end < 9 or end > len(data):  # shorter than AFI, SAFI, next hop length, reserved
-            return None
-        entry = self._cache.get(data[end:])
-        if entry is None or not entry.mp_ok:
             return None
         info = self._families.get(data[4:7])
         if info is None:
@@ -317,6 +314,15 @@ class UpdateDecoder:
         nh_len = data[7]
         nlri_start = 9 + nh_len
         if nh_len not in nh_lengths or nlri_start > end:
+            return None
+        rest = data[end:]
+        entry = self._cache.get(rest)
+        if entry is None:
+            split = split_attributes(rest)
+            if split.mp_reach or split.mp_unreach or split.overrun:
+                return None
+            entry = self._decoded(split)
+        if not entry.mp_ok:
             return None
         try:
             if add_path:
@@ -334,12 +340,14 @@ class UpdateDecoder:
     def _attributes(self, data: bytes) -> tuple[AttrEntry, SplitAttributes]:
         """The slow path of attribute decoding: split off MP attributes, then cache."""
         split = split_attributes(data)
-        cache = self._cache
-        rest = split.rest
-        if split.overrun is None and rest is not data:
-            entry = cache.get(rest)
+        if split.overrun is None and split.rest is not data:
+            entry = self._cache.get(split.rest)
             if entry is not None:
                 return entry, split
+        return self._decoded(split), split
+
+    def _decoded(self, split: SplitAttributes) -> AttrEntry:
+        """Decodes the non-MP attributes, interns the set and caches the entry."""
         entry = decode_attribute_list(split.items, as4=self._as4, ibgp=self._ibgp)
         attrs = entry.attrs
         if attrs is not None:
@@ -347,11 +355,12 @@ class UpdateDecoder:
             if interned is not attrs:
                 entry.attrs = interned
         if split.overrun is None:  # an overrun's outcome depends on more than `rest`
+            cache = self._cache
             if len(cache) >= self._max_cache:
                 cache.clear()
                 self._interned.clear()
-            cache[rest] = entry
-        return entry, split
+            cache[split.rest] = entry
+        return entry
 
     def _family(self, value: bytes, type_code: int, out: _MpOutcome) -> _FamilyInfo | None:
         if len(value) < 3:

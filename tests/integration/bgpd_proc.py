@@ -132,9 +132,10 @@ class BgpdProcess:
 
 
 class BgpdFactory:
-    """``bgpd_factory(lan, config, host=0, name="bgpd")``: a started `BgpdProcess`.
+    """``bgpd_factory(where, config, host=0, name="bgpd")``: a started `BgpdProcess`.
 
-    With a LAN it runs on that LAN host's namespace; with ``lan=None`` on the host (loopback).
+    `where` is a LAN (the speaker runs on its host number `host`), a namespace, or None (the
+    host's own network, for loopback-only tests).
 
     Every speaker it made is stopped at teardown, and its log is attached to the report of a
     failing test (through the same diagnostics hook as the peer daemons).
@@ -146,9 +147,9 @@ class BgpdFactory:
         self.made: list[BgpdProcess] = []
 
     def __call__(
-        self, lan: Lan | None, config: str, host: int = 0, name: str = "bgpd"
+        self, where: Lan | Namespace | None, config: str, host: int = 0, name: str = "bgpd"
     ) -> BgpdProcess:
-        netns = None if lan is None else lan[host].ns
+        netns = where[host].ns if isinstance(where, Lan) else where
         proc = BgpdProcess(f"{name}{len(self.made)}", config, self._workdir, netns)
         self.made.append(proc)
         self._request.node.stash.setdefault(DIAGNOSTICS, []).append(proc.output)
