@@ -1,0 +1,1 @@
+"""The standalone route reflector (RFC 4456 mode of the bgpd core); arrives with issue 4."""
