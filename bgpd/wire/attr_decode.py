@@ -63,6 +63,7 @@ _SEGMENT_TYPES: tuple[SegmentType | None, ...] = (None, *SegmentType)
 _AS2 = tuple(struct.Struct(f"!{n}H") for n in range(256))
 _AS4 = tuple(struct.Struct(f"!{n}I") for n in range(256))
 _ORIGINS = tuple(Origin)
+_IGP = Origin.IGP
 _CONFED = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
 
 
@@ -269,8 +270,8 @@ def decode_attribute_list(
     problems: list[AttributeProblem] = []
     withdraw = False
     present = 0
-    seen: set[int] = set()
-    origin = Origin.IGP
+    seen = 0  # bit per type code seen (RFC 7606 §3 g)
+    origin = _IGP
     as_path: tuple[AsPathSegment, ...] = ()
     as4_path: tuple[AsPathSegment, ...] | None = None
     next_hop: bytes | None = None
@@ -292,11 +293,12 @@ def decode_attribute_list(
             withdraw = True
 
     for flags, t, value in items:
-        if t in seen:
+        bit = 1 << t
+        if seen & bit:
             # RFC 7606 §3 g: every occurrence but the first is discarded.
             problem(t, DISCARD, "duplicate attribute")
             continue
-        seen.add(t)
+        seen |= bit
         n = len(value)
         expected = _EXPECTED.get(t)
         if expected is None:

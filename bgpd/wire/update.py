@@ -191,27 +191,27 @@ class UpdateDecoder:
         if e > s:
             attr_data = body[s:e]
             entry = self._cache.get(attr_data)
-            if entry is not None:
-                if not wlen and e < n and entry.classic_ok:
-                    # Fast path: IPv4 announcement with a known, clean attribute set.
-                    attrs = entry.attrs
-                    assert attrs is not None
-                    nlri = self._classic(body[e:], attrs.next_hop or b"", "NLRI")
-                    return new_update(attrs, (nlri,), (), None, entry.problems, ())
-            elif (
-                not wlen
-                and e == n
-                and e - s > 9
-                and body[s + 1] == MP_REACH
-                and body[s] == _MP_REACH_FLAGS
-            ):
-                # Fast path: MP_REACH_NLRI first (RFC 7606 §5.1) and nothing else carrying NLRI.
-                update = self._mp_reach_first(attr_data)
-                if update is not None:
-                    return update
+            if entry is None:
+                if (
+                    not wlen
+                    and e == n
+                    and e - s > 9
+                    and body[s + 1] == MP_REACH
+                    and body[s] == _MP_REACH_FLAGS
+                ):
+                    # Fast path: MP_REACH_NLRI first (RFC 7606 §5.1), nothing else with NLRI.
+                    update = self._mp_reach_first(attr_data)
+                    if update is not None:
+                        return update
                 entry, split = self._attributes(attr_data)
-            else:
-                entry, split = self._attributes(attr_data)
+                if split.rest is attr_data:  # no MP attribute, no overrun: as good as a hit
+                    split = None
+            if split is None and not wlen and e < n and entry.classic_ok:
+                # Fast path: IPv4 announcement with a clean attribute set.
+                attrs = entry.attrs
+                assert attrs is not None
+                nlri = self._classic(body[e:], attrs.next_hop or b"", "NLRI")
+                return new_update(attrs, (nlri,), (), None, entry.problems, ())
         elif e == n:
             if not wlen:  # RFC 4724 §2: the IPv4 unicast End-of-RIB is an empty UPDATE
                 return new_update(None, (), (), IPV4_UNICAST, (), ())

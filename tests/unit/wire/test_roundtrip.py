@@ -55,7 +55,7 @@ families = st.sampled_from(
     add_path=st.booleans(),
     extended=st.booleans(),
 )
-def test_announcements_round_trip(  # noqa: PLR0917 - hypothesis passes them by name
+def test_announcements_round_trip(
     attrs: PathAttributes,
     family: tuple[Family, st.SearchStrategy[Nlri], bytes],
     data: st.DataObject,
