@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bgpd.config import Config, PeerConfig, diff_configs
+from bgpd.config import Config, PeerConfig, StaticRoute, diff_configs
 from bgpd.net import (
     IPV4_UNICAST,
     IPV6_UNICAST,
@@ -40,6 +40,7 @@ from bgpd.session import (
     CloseRequested,
     ConnectRequested,
     Peer,
+    PeerCounters,
     RouteRefreshReceived,
     SessionDown,
     SessionEstablished,
@@ -246,45 +247,51 @@ class Speaker:
     def apply_config(self, new: Config, now: float) -> list[str]:
         """Moves to a new config with as little disruption as the change allows.
 
-        Returns one human line per action taken, for the log and the reload reply.
+        Only peers whose session parameters changed are reset; removed peers get a Cease;
+        timer-only changes are taken without a reset; static route and policy changes are
+        re-exported over the running sessions. Returns one human line per action taken.
         """
         diff = diff_configs(self._config, new)
-        actions: list[str] = []
-        old_peers = {p.name: p for p in self._config.peers}
         new_peers = {p.name: p for p in new.peers}
-        reset_all = diff.global_session_changed
         self._config = new
         self._statics = self._build_statics(new)
-        for name in old_peers:
-            if name not in new_peers or reset_all or name in diff.session_changed:
-                subcode = (
-                    CeaseSubcode.PEER_DECONFIGURED
-                    if name not in new_peers
-                    else CeaseSubcode.OTHER_CONFIG_CHANGE
-                )
-                state = self._peers.pop(name)
-                state.session.stop(now, subcode, "configuration changed")
-                self._drain_session(name, state, now)
-                actions.append(f"peer {name} removed" if name not in new_peers else "")
+        actions: list[str] = []
+        restarted: dict[str, PeerCounters] = {}
+        for name in list(self._peers):
+            if name not in new_peers:
+                self._remove_peer(name, now, CeaseSubcode.PEER_DECONFIGURED)
+                actions.append(f"peer {name} removed")
+            elif diff.global_session_changed or name in diff.session_changed:
+                removed = self._remove_peer(name, now, CeaseSubcode.OTHER_CONFIG_CHANGE)
+                restarted[name] = removed.session.counters
+                actions.append(f"peer {name} restarted (session parameters changed)")
         for name, peer in new_peers.items():
-            if name not in self._peers:
-                self._add_peer(peer)
+            state = self._peers.get(name)
+            if state is None:
+                self._add_peer(peer, restarted.get(name))
                 self._peers[name].session.start(now)
                 self._pump(name, now)
-                if name in old_peers:
-                    actions.append(f"peer {name} restarted (session parameters changed)")
-                else:
+                if name not in restarted:
                     actions.append(f"peer {name} added")
-            else:
-                self._peers[name].config = peer
-                if name in diff.policy_changed or diff.statics_changed:
-                    self._export(name, now)
-                    self._pump(name, now)
-                    if name in diff.policy_changed:
-                        actions.append(f"peer {name} policy re-applied")
+                continue
+            state.config = peer
+            if name in diff.settings_changed:
+                state.session.update_settings(session_settings(new, peer))
+                actions.append(f"peer {name} timers updated")
+            if name in diff.policy_changed or diff.statics_changed:
+                self._export(name, now)
+                self._pump(name, now)
+                if name in diff.policy_changed:
+                    actions.append(f"peer {name} policy re-applied")
         if diff.statics_changed:
             actions.append("static routes re-exported")
-        return [a for a in actions if a]
+        return actions
+
+    def _remove_peer(self, name: str, now: float, subcode: CeaseSubcode) -> PeerState:
+        state = self._peers.pop(name)
+        state.session.stop(now, subcode, "configuration changed")
+        self._drain_session(name, state, now)
+        return state
 
     # ------------------------------------------------------------------------------ outputs
 
@@ -294,8 +301,9 @@ class Speaker:
 
     # ---------------------------------------------------------------------------- internals
 
-    def _add_peer(self, peer: PeerConfig) -> None:
-        session = Peer(session_settings(self._config, peer), self._rng, name=peer.name)
+    def _add_peer(self, peer: PeerConfig, counters: PeerCounters | None = None) -> None:
+        settings = session_settings(self._config, peer)
+        session = Peer(settings, self._rng, name=peer.name, counters=counters)
         self._peers[peer.name] = PeerState(peer, session)
 
     def _drain_session(self, name: str, state: PeerState, now: float) -> None:
@@ -395,8 +403,8 @@ class Speaker:
             yield nlri, PathInfo(attributes=attributes, next_hop=hop.packed)
 
     @staticmethod
-    def _build_statics(config: Config) -> dict[Family, list[tuple[Any, Nlri]]]:
-        statics: dict[Family, list[tuple[Any, Nlri]]] = {IPV4_UNICAST: [], IPV6_UNICAST: []}
+    def _build_statics(config: Config) -> dict[Family, list[tuple[StaticRoute, Nlri]]]:
+        statics: dict[Family, list[tuple[StaticRoute, Nlri]]] = {IPV4_UNICAST: [], IPV6_UNICAST: []}
         for static in config.statics:
             family = IPV4_UNICAST if static.prefix.version == 4 else IPV6_UNICAST
             statics[family].append((static, pack_network(static.prefix)))

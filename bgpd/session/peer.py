@@ -131,7 +131,12 @@ class Peer:
     )
 
     def __init__(
-        self, settings: SessionSettings, rng: random.Random, *, name: str | None = None
+        self,
+        settings: SessionSettings,
+        rng: random.Random,
+        *,
+        name: str | None = None,
+        counters: PeerCounters | None = None,
     ) -> None:
         self._settings = settings
         self._rng = rng
@@ -151,13 +156,23 @@ class Peer:
         self._closing: dict[int, bytes] = {}  # last bytes of connections we asked to close
         self._events: list[Event] = []
         self._actions: list[Action] = []
-        self.counters = PeerCounters()
+        # Counters carry over when a config change replaces the Peer of the same neighbour, so
+        # flaps and message counts (and the metrics built on them) never go backwards.
+        self.counters = counters if counters is not None else PeerCounters()
 
     # ------------------------------------------------------------------ read-only view
 
     @property
     def settings(self) -> SessionSettings:
         return self._settings
+
+    def update_settings(self, settings: SessionSettings) -> None:
+        """Takes new timer settings that need no reset (connect retry, error wait, forget).
+
+        The caller decides what needs no reset (`bgpd.config.diff`); each value applies from
+        the next time its timer is armed, so a running session is untouched.
+        """
+        self._settings = settings
 
     @property
     def name(self) -> str:

@@ -135,3 +135,73 @@ def test_a_blocked_peer_gets_no_updates_then_only_the_latest_state() -> None:
     assert [r["prefix"] for r in routes(net, "b")] == ["10.77.19.0/24"]
     # One withdrawal UPDATE per family and one announcement: not 20 rounds of churn.
     assert a._peers["to_b"].updates_sent - updates_before <= 3
+
+
+def three_nodes() -> Net:
+    net = Net()
+    net.add(
+        "a",
+        "127.0.0.1",
+        config(
+            64512,
+            "127.0.0.1",
+            [("to_b", "127.0.0.2", 64512), ("to_c", "127.0.0.3", 64512)],
+            STATICS_A,
+        ),
+    )
+    net.add("b", "127.0.0.2", config(64512, "127.0.0.2", [("to_a", "127.0.0.1", 64512)]))
+    net.add("c", "127.0.0.3", config(64512, "127.0.0.3", [("to_a", "127.0.0.1", 64512)]))
+    net.start()
+    return net
+
+
+def flaps(net: Net, node: str, peer: str) -> int:
+    view = net.nodes[node].speaker.peer_view(peer, net.now)
+    assert view is not None
+    return int(view["established_transitions"])
+
+
+def test_reload_resets_only_the_peer_whose_session_parameters_changed() -> None:
+    net = three_nodes()
+    before = flaps(net, "a", "to_b"), flaps(net, "a", "to_c")
+    changed = config(
+        64512,
+        "127.0.0.1",
+        [("to_b", "127.0.0.2", 64512), ("to_c", "127.0.0.3", 64512)],
+        STATICS_A,
+    ).replace('address = "127.0.0.3"\n', 'address = "127.0.0.3"\nhold_time = 90\n')
+    actions = net.reload("a", changed)
+    assert actions == ["peer to_c restarted (session parameters changed)"]
+    assert flaps(net, "a", "to_b") == before[0]
+    assert flaps(net, "a", "to_c") == before[1] + 1
+    c_view = net.nodes["a"].speaker.peer_view("to_c", net.now)
+    assert c_view is not None and c_view["negotiated"]["hold_time"] == 90
+    assert len(routes(net, "c", "10.10.1.0/24")) == 1
+
+
+def test_reload_of_timers_only_resets_nothing_and_takes_the_new_values() -> None:
+    net = two_nodes()
+    before = flaps(net, "a", "to_b")
+    new = config(64512, "127.0.0.1", [("to_b", "127.0.0.2", 64512)], STATICS_A).replace(
+        'local_address = "127.0.0.1"\n', 'local_address = "127.0.0.1"\nconnect_retry_time = 17\n'
+    )
+    assert net.reload("a", new) == ["peer to_b timers updated"]
+    assert flaps(net, "a", "to_b") == before
+    assert net.nodes["a"].speaker._peers["to_b"].session.settings.connect_retry_time == 17
+
+
+def test_reload_adding_a_peer_starts_it_at_once() -> None:
+    net = two_nodes()
+    net.add("c", "127.0.0.3", config(64512, "127.0.0.3", [("to_a", "127.0.0.1", 64512)]))
+    net.nodes["c"].speaker.start(net.now)
+    actions = net.reload(
+        "a",
+        config(
+            64512,
+            "127.0.0.1",
+            [("to_b", "127.0.0.2", 64512), ("to_c", "127.0.0.3", 64512)],
+            STATICS_A,
+        ),
+    )
+    assert actions == ["peer to_c added"]
+    assert len(routes(net, "c", "10.10.1.0/24")) == 1  # no timer had to fire: settle() only
