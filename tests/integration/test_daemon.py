@@ -238,3 +238,31 @@ def test_bgpctl_tables_and_json(bgpd_factory: BgpdFactory) -> None:
     }
     unknown = bgpctl("-s", a.socket, "show", "peer", "nope")
     assert unknown.returncode == 1 and "no peer named 'nope'" in unknown.stderr
+
+
+def test_peer_reset_hard_flaps_once_and_soft_does_not(bgpd_factory: BgpdFactory) -> None:
+    port_a, port_b = free_tcp_ports(2, "127.0.0.11")
+    cfg_a, cfg_b = pair_configs(port_a, port_b, STATIC_B)
+    a = bgpd_factory(None, cfg_a, name="a")
+    bgpd_factory(None, cfg_b, name="b")
+    a.wait_route("10.12.0.0/24")
+    flaps = a.ctl("show peer", name="peer")["established_transitions"]
+
+    soft = bgpctl("-s", a.socket, "peer", "peer", "reset", "--soft")
+    assert soft.returncode == 0, soft.stderr
+    refreshes = lambda: a.ctl("show peer", name="peer")["messages_out"]["ROUTE_REFRESH"]  # noqa: E731
+    wait_until(lambda: refreshes() >= 1, timeout=10, message="a sent ROUTE-REFRESH")
+    assert a.ctl("show peer", name="peer")["established_transitions"] == flaps
+    assert a.learned("10.12.0.0/24") is not None
+
+    hard = bgpctl("-s", a.socket, "peer", "peer", "reset")
+    assert hard.returncode == 0, hard.stderr
+    wait_until(
+        lambda: (
+            a.ctl("show peer", name="peer")["established_transitions"] == flaps + 1
+            and a.state("peer") == "Established"
+        ),
+        timeout=30,
+        message="a re-established after the hard reset",
+    )
+    a.wait_route("10.12.0.0/24")
