@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: cannot read: {exc.strerror}", file=sys.stderr)
         return 1
     if args.command == "check":
-        print(f"{args.config}: ok ({len(config.peers)} peers, {len(config.statics)} static routes)")
+        print(
+            f"{args.config}: ok ({len(config.all_peers)} peers, {len(config.all_statics)} static routes)"
+        )
         return 0
     setup_logging(config.bgp.log_level, config.bgp.log_format)
     try:

@@ -143,7 +143,7 @@ class Speaker:
         self._peers: dict[str, PeerState] = {}
         self._outputs: list[Output] = []
         self._statics = self._build_statics(config)
-        for peer in config.peers:
+        for peer in config.all_peers:
             self._add_peer(peer)
 
     # ----------------------------------------------------------------- inputs from the runtime
@@ -252,7 +252,7 @@ class Speaker:
         re-exported over the running sessions. Returns one human line per action taken.
         """
         diff = diff_configs(self._config, new)
-        new_peers = {p.name: p for p in new.peers}
+        new_peers = {p.name: p for p in new.all_peers}
         self._config = new
         self._statics = self._build_statics(new)
         actions: list[str] = []
@@ -387,7 +387,7 @@ class Speaker:
             as_path: tuple[AsPathSegment, ...] = ()
             if not ibgp:
                 as_path = (
-                    AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=(self._config.bgp.asn,)),
+                    AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=(self._config.local_asn,)),
                 )
             attributes = PathAttributes(
                 origin=Origin.IGP,
@@ -405,7 +405,7 @@ class Speaker:
     @staticmethod
     def _build_statics(config: Config) -> dict[Family, list[tuple[StaticRoute, Nlri]]]:
         statics: dict[Family, list[tuple[StaticRoute, Nlri]]] = {IPV4_UNICAST: [], IPV6_UNICAST: []}
-        for static in config.statics:
+        for static in config.all_statics:
             family = IPV4_UNICAST if static.prefix.version == 4 else IPV6_UNICAST
             statics[family].append((static, pack_network(static.prefix)))
         return statics

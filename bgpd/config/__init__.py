@@ -7,6 +7,16 @@ Invariants: a `Config` is valid by construction; every problem in a rejected fil
 at once as a `ConfigError` whose problems carry key-path locations.
 """
 
+from bgpd.config.calico import (
+    CalicoSection,
+    ClusterNode,
+    EncapMode,
+    KernelSection,
+    MeshSection,
+    NodeSection,
+    Pool,
+    PrefixAdvertisement,
+)
 from bgpd.config.diff import ConfigDiff, diff_configs
 from bgpd.config.loader import load_config, parse_config
 from bgpd.config.render import MASK, render_config_toml
@@ -33,21 +43,29 @@ __all__ = [
     "MASK",
     "AddPathMode",
     "BgpSection",
+    "CalicoSection",
+    "ClusterNode",
     "Community",
     "Config",
     "ConfigDiff",
     "ConfigError",
     "ConfigProblem",
     "ControlSection",
+    "EncapMode",
     "IPAddress",
     "IPNetwork",
+    "KernelSection",
     "LargeCommunity",
     "ListenAddress",
     "LogFormat",
     "LogLevel",
+    "MeshSection",
     "MetricsSection",
+    "NodeSection",
     "PeerConfig",
     "PeerSettings",
+    "Pool",
+    "PrefixAdvertisement",
     "StaticRoute",
     "diff_configs",
     "load_config",

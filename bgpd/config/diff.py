@@ -13,6 +13,14 @@ Invariants:
   (session reset > policy refresh > in-place update).
 - `global_session_changed` means every session must be reset (our identity or listening
   sockets changed); the per-peer lists are still filled in as if it were not set.
+- Mesh peers derived from `[[cluster_node]]` are peers like any other (`Config.all_peers`):
+  adding a cluster node adds its mesh peer(s) and touches no other peer; a `[mesh]` password
+  change resets every mesh session. Likewise Calico's originated blocks and service ranges are
+  statics (`Config.all_statics`).
+- `export_policy_changed`: what Calico's export rules accept changed (`[calico]` export data or
+  whether we are a route reflector); every peer's exports must be re-evaluated.
+- `kernel_changed`: what kernel sync learns or installs changed (`[kernel]`, pools, reject
+  ranges, blocks, the node's IPv4 subnet).
 """
 
 from __future__ import annotations
@@ -82,6 +90,8 @@ class ConfigDiff:
     control_changed: bool = False
     metrics_changed: bool = False
     global_session_changed: bool = False
+    export_policy_changed: bool = False
+    kernel_changed: bool = False
 
     @property
     def statics_changed(self) -> bool:
@@ -96,8 +106,8 @@ class ConfigDiff:
 def diff_configs(old: Config, new: Config) -> ConfigDiff:
     """Classify every difference between `old` and `new`."""
     ob, nb = old.bgp, new.bgp
-    old_peers = {p.name: p for p in old.peers}
-    new_peers = {p.name: p for p in new.peers}
+    old_peers = {p.name: p for p in old.all_peers}
+    new_peers = {p.name: p for p in new.all_peers}
 
     session: list[str] = []
     policy: list[str] = []
@@ -113,16 +123,16 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         elif changed & SETTINGS_FIELDS:
             settings.append(name)
 
-    old_statics = set(old.statics)
-    new_prefixes = {s.prefix for s in new.statics}
+    old_statics = set(old.all_statics)
+    new_prefixes = {s.prefix for s in new.all_statics}
     return ConfigDiff(
         peers_added=tuple(n for n in new_peers if n not in old_peers),
         peers_removed=tuple(n for n in old_peers if n not in new_peers),
         session_changed=tuple(session),
         policy_changed=tuple(policy),
         settings_changed=tuple(settings),
-        statics_updated=tuple(s for s in new.statics if s not in old_statics),
-        statics_removed=tuple(s.prefix for s in old.statics if s.prefix not in new_prefixes),
+        statics_updated=tuple(s for s in new.all_statics if s not in old_statics),
+        statics_removed=tuple(s.prefix for s in old.all_statics if s.prefix not in new_prefixes),
         log_level_changed=ob.log_level != nb.log_level,
         log_format_changed=ob.log_format != nb.log_format,
         persist_routes_changed=ob.persist_routes != nb.persist_routes,
@@ -130,12 +140,34 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         metrics_changed=old.metrics != new.metrics,
         global_session_changed=(
             ob.asn != nb.asn
+            or old.local_asn != new.local_asn
             or ob.router_id != nb.router_id
             or ob.cluster_id != nb.cluster_id
             or set(ob.listen) != set(nb.listen)
             or ob.port != nb.port
         ),
+        export_policy_changed=_export_inputs(old) != _export_inputs(new),
+        kernel_changed=_kernel_inputs(old) != _kernel_inputs(new),
     )
+
+
+def _export_inputs(cfg: Config) -> tuple[object, ...]:
+    """Everything Calico's export rules read (see bgpd.policy.export)."""
+    c = cfg.calico
+    if c is None:
+        return (None,)
+    rr = cfg.bgp.cluster_id is not None
+    pools = tuple((p.cidr, p.disable_bgp_export) for p in c.pools)
+    return (pools, c.blocks, c.advertise, c.lb_ranges, c.prefix_advertisements, rr)
+
+
+def _kernel_inputs(cfg: Config) -> tuple[object, ...]:
+    """Everything kernel sync reads besides the routes themselves."""
+    c = cfg.calico
+    network_v4 = None if cfg.node is None else cfg.node.network_v4
+    if c is None:
+        return (cfg.kernel, None, network_v4)
+    return (cfg.kernel, c.pools, c.reject, c.blocks, network_v4)
 
 
 def _changed_fields(old: PeerSettings, new: PeerSettings) -> frozenset[str]:

@@ -13,6 +13,9 @@ Invariants:
   host bits set is an error rather than being masked.
 - Cross-field rules of one section run only once every field of that section parsed; rules that
   span sections (unique names, inherited timers) run on every entry that could be built.
+- Defaults that depend on another section are resolved here, into explicit values:
+  `[bgp]` `router_id`, `listen` and `cluster_id` from `[node]` (as Calico's bird.cfg takes them
+  from the node), `[kernel].enabled` from the presence of `[calico]`.
 """
 
 from __future__ import annotations
@@ -26,25 +29,34 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from ipaddress import IPv4Address, ip_address, ip_network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv6Interface,
+    ip_address,
+    ip_interface,
+    ip_network,
+)
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bgpd.config.schema import (
-    AddPathMode,
-    BgpSection,
-    Community,
-    Config,
-    ControlSection,
-    IPAddress,
-    IPNetwork,
-    LargeCommunity,
-    ListenAddress,
-    LogFormat,
-    LogLevel,
-    MetricsSection,
-    PeerConfig,
-    StaticRoute,
+from bgpd.config.calico import (
+    CalicoSection,
+    ClusterNode,
+    EncapMode,
+    KernelSection,
+    MeshSection,
+    NodeSection,
+    Pool,
+    PrefixAdvertisement,
+    check_converge_timeout,
+    check_ifname,
+    check_mesh_restart_time,
+    check_node_address,
+    check_node_name,
+    check_route_protocol,
+)
+from bgpd.config.checks import (
     check_asn,
     check_cluster_id,
     check_description,
@@ -65,7 +77,25 @@ from bgpd.config.schema import (
     check_socket_path,
     check_ttl_security,
     check_uint32,
+)
+from bgpd.config.schema import (
+    AddPathMode,
+    BgpSection,
+    Community,
+    Config,
+    ControlSection,
+    IPAddress,
+    IPNetwork,
+    LargeCommunity,
+    ListenAddress,
+    LogFormat,
+    LogLevel,
+    MetricsSection,
+    PeerConfig,
+    StaticRoute,
+    cluster_problems,
     config_problems,
+    derive_mesh_peers,
     peer_location,
 )
 from bgpd.errors import ConfigError, ConfigProblem
@@ -308,6 +338,62 @@ def _large_community(value: object) -> LargeCommunity:
     return LargeCommunity(global_admin=g, local1=l1, local2=l2)
 
 
+def _any_community(value: object) -> Community | LargeCommunity:
+    # Calico's prefixAdvertisements mix both kinds in one list; the colons tell them apart.
+    if isinstance(value, str) and value.count(":") == 2:
+        return _large_community(value)
+    if isinstance(value, str) and value.count(":") != 1:
+        raise _InvalidValueError(
+            f'{json.dumps(value)} is neither a community "A:B" nor a large community "A:B:C"'
+        )
+    return _community(value)
+
+
+def _optional_ip(version: int, check: Callable[[IPAddress], str | None]) -> _Conv:
+    """An address of one IP version, or "" for none (Calico writes "" for a missing address)."""
+    inner = _ip(check)
+
+    def conv(value: object) -> IPAddress | None:
+        if value == "":
+            return None
+        addr: IPAddress = inner(value)
+        if addr.version != version:
+            raise _InvalidValueError(f"{addr} is not an IPv{version} address")
+        return addr
+
+    return conv
+
+
+def _optional_interface(version: int) -> _Conv:
+    """An "ADDRESS/LENGTH" of one IP version (a bare address is a host route), or "" for none."""
+
+    def conv(value: object) -> IPv4Interface | IPv6Interface | None:
+        if value == "":
+            return None
+        if not isinstance(value, str):
+            raise _InvalidValueError(
+                f'expected an address string such as "10.0.0.1/24", got {_type_name(value)}'
+            )
+        try:
+            iface = ip_interface(value)
+        except ValueError:
+            raise _InvalidValueError(
+                f"{json.dumps(value)} is not an address with an optional /LENGTH"
+            ) from None
+        if iface.version != version:
+            raise _InvalidValueError(f"{iface} is not an IPv{version} address")
+        return _checked(iface, check_node_address)
+
+    return conv
+
+
+def _optional_cluster_id(value: object) -> IPv4Address | None:
+    if value == "":
+        return None
+    addr: IPv4Address = _ipv4(check_cluster_id)(value)
+    return addr
+
+
 def _listen_address(value: object) -> ListenAddress:
     if not isinstance(value, str):
         raise _InvalidValueError(f'expected a "HOST:PORT" string, got {_type_name(value)}')
@@ -405,14 +491,88 @@ PEER_KEYS: dict[str, _Conv] = {
     "description": _str(check_description),
 }
 
+NODE_KEYS: dict[str, _Conv] = {
+    "name": _str(check_node_name),
+    "ipv4": _optional_interface(4),
+    "ipv6": _optional_interface(6),
+    "asn": _int(check_asn),
+    "rr_cluster_id": _optional_cluster_id,
+}
+
+CLUSTER_NODE_KEYS: dict[str, _Conv] = {
+    "name": _str(check_node_name),
+    "ipv4": _optional_ip(4, check_node_address),
+    "ipv6": _optional_ip(6, check_node_address),
+    "asn": _int(check_asn),
+    "rr_cluster_id": _optional_cluster_id,
+    "port": _int(check_port),
+}
+
+MESH_KEYS: dict[str, _Conv] = {
+    "enabled": _bool,
+    "password": _str(check_password),
+    "restart_time": _int(check_mesh_restart_time),
+}
+
+_PREFIXES = _list(_prefix)
+
+# [calico] keys holding values; its arrays of tables are CALICO_TABLES.
+CALICO_KEYS: dict[str, _Conv] = {
+    "blocks": _PREFIXES,
+    "advertise": _PREFIXES,
+    "reject": _PREFIXES,
+    "lb_ranges": _PREFIXES,
+}
+
+POOL_KEYS: dict[str, _Conv] = {
+    "cidr": _prefix,
+    "ipip": _enum(EncapMode),
+    "vxlan": _enum(EncapMode),
+    "disabled": _bool,
+    "disable_bgp_export": _bool,
+}
+
+PREFIX_ADVERTISEMENT_KEYS: dict[str, _Conv] = {
+    "cidr": _prefix,
+    "communities": _list(_any_community),
+}
+
+# [[calico.KEY]] -> (field of CalicoSection, entry class, entry keys).
+CALICO_TABLES: dict[str, tuple[str, type[Any], dict[str, _Conv]]] = {
+    "pool": ("pools", Pool, POOL_KEYS),
+    "prefix_advertisement": (
+        "prefix_advertisements",
+        PrefixAdvertisement,
+        PREFIX_ADVERTISEMENT_KEYS,
+    ),
+}
+
+KERNEL_KEYS: dict[str, _Conv] = {
+    "enabled": _bool,
+    "tunnel_device": _str(check_ifname),
+    "learn_protocols": _list(_int(check_route_protocol)),
+    "converge_timeout": _int(check_converge_timeout),
+}
+
 SECTION_KEYS: dict[str, dict[str, _Conv]] = {
     "bgp": BGP_KEYS,
     "control": CONTROL_KEYS,
     "metrics": METRICS_KEYS,
     "static": STATIC_KEYS,
     "peer": PEER_KEYS,
+    "node": NODE_KEYS,
+    "cluster_node": CLUSTER_NODE_KEYS,
+    "mesh": MESH_KEYS,
+    "calico": CALICO_KEYS,
+    "kernel": KERNEL_KEYS,
 }
-_ARRAY_SECTIONS = frozenset({"static", "peer"})
+_ARRAY_SECTIONS = frozenset(
+    {"static", "peer", "cluster_node", "calico.pool", "calico.prefix_advertisement"}
+)
+# Hints added to "missing required key" for keys that another section can default.
+_MISSING_HINTS: dict[str, str] = {
+    "bgp.router_id": " (or set [node].ipv4, which it then defaults to)",
+}
 
 
 REQUIRED_KEYS: dict[str, frozenset[str]] = {
@@ -427,6 +587,13 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
         ("metrics", MetricsSection),
         ("static", StaticRoute),
         ("peer", PeerConfig),
+        ("node", NodeSection),
+        ("cluster_node", ClusterNode),
+        ("mesh", MeshSection),
+        ("calico", CalicoSection),
+        ("calico.pool", Pool),
+        ("calico.prefix_advertisement", PrefixAdvertisement),
+        ("kernel", KernelSection),
     )
 }
 
@@ -447,11 +614,22 @@ class _Reader:
             if key not in SECTION_KEYS:
                 self.add(key, _unknown_top_level(key))
 
+        # [node] first: it supplies defaults to [bgp].
+        node: NodeSection | None = None
+        if "node" in doc:
+            node = self.section(NodeSection, doc["node"], NODE_KEYS, "node", _dotted("node"))
         bgp: BgpSection | None = None
         if "bgp" not in doc:
             self.add("bgp", "missing required section [bgp]")
         else:
-            bgp = self.section(BgpSection, doc["bgp"], BGP_KEYS, "bgp", _dotted("bgp"))
+            bgp = self.section(
+                BgpSection,
+                doc["bgp"],
+                BGP_KEYS,
+                "bgp",
+                _dotted("bgp"),
+                defaults=_bgp_defaults(node),
+            )
         control: ControlSection | None = ControlSection()
         if "control" in doc:
             control = self.section(
@@ -474,11 +652,61 @@ class _Reader:
             if (p := self.section(PeerConfig, raw, PEER_KEYS, "peer", _peer_locator(i, raw)))
             is not None
         ]
+        cluster_nodes = [
+            (i, n)
+            for i, raw in self.array(doc, "cluster_node")
+            if (
+                n := self.section(
+                    ClusterNode,
+                    raw,
+                    CLUSTER_NODE_KEYS,
+                    "cluster_node",
+                    _indexed("cluster_node", i),
+                )
+            )
+            is not None
+        ]
+        mesh: MeshSection | None = MeshSection()
+        if "mesh" in doc:
+            mesh = self.section(MeshSection, doc["mesh"], MESH_KEYS, "mesh", _dotted("mesh"))
+        calico: CalicoSection | None = None
+        if "calico" in doc:
+            calico = self.calico(doc["calico"])
+        # Kernel sync is on by default in Calico mode, as BIRD's kernel protocol was.
+        kernel = self.section(
+            KernelSection,
+            doc.get("kernel", {}),
+            KERNEL_KEYS,
+            "kernel",
+            _dotted("kernel"),
+            defaults={"enabled": "calico" in doc},
+        )
 
-        if self.problems or bgp is None or control is None or metrics is None:
+        if (
+            self.problems
+            or bgp is None
+            or control is None
+            or metrics is None
+            or mesh is None
+            or kernel is None
+        ):
             # Report cross-section problems among the entries that could be built, too.
             self.problems.extend(
-                config_problems(bgp=bgp, control=control, statics=statics, peers=peers)
+                config_problems(bgp=bgp, control=control, statics=statics, peers=peers, node=node)
+            )
+            mesh_peers: tuple[PeerConfig, ...] = ()
+            if bgp is not None and mesh is not None:
+                mesh_peers = derive_mesh_peers(
+                    bgp=bgp, node=node, cluster_nodes=[n for _, n in cluster_nodes], mesh=mesh
+                )
+            self.problems.extend(
+                cluster_problems(
+                    bgp=bgp,
+                    node=node,
+                    cluster_nodes=cluster_nodes,
+                    mesh_peers=mesh_peers,
+                    peers=peers,
+                )
             )
             raise ConfigError(self.problems)
         # Config.__post_init__ runs the cross-section rules; its problems carry full locations.
@@ -488,18 +716,47 @@ class _Reader:
             metrics=metrics,
             statics=tuple(s for _, s in statics),
             peers=tuple(p for _, p in peers),
+            node=node,
+            cluster_nodes=tuple(n for _, n in cluster_nodes),
+            mesh=mesh,
+            calico=calico,
+            kernel=kernel,
             source_path=source_path,
         )
 
-    def array(self, doc: Mapping[str, object], key: str) -> list[tuple[int, object]]:
+    def calico(self, raw: object) -> CalicoSection | None:
+        """`[calico]` with its `[[calico.pool]]` and `[[calico.prefix_advertisement]]` arrays."""
+        if not isinstance(raw, dict):
+            self.add("calico", f"expected a table ([calico]), got {_type_name(raw)}")
+            return None
+        before = len(self.problems)
+        tables: dict[str, Any] = {}
+        for key, (field_name, cls, keys) in CALICO_TABLES.items():
+            name = f"calico.{key}"
+            tables[field_name] = tuple(
+                entry
+                for i, item in self.array(raw, key, name)
+                if (entry := self.section(cls, item, keys, name, _indexed(name, i))) is not None
+            )
+        scalars = {k: v for k, v in raw.items() if k not in CALICO_TABLES}
+        values = self.values(scalars, CALICO_KEYS, "calico", _dotted("calico"), known=CALICO_TABLES)
+        if values is None or len(self.problems) != before:
+            return None
+        return self.build(CalicoSection, values | tables, _dotted("calico"))
+
+    def array(
+        self, doc: Mapping[str, object], key: str, name: str | None = None
+    ) -> list[tuple[int, object]]:
+        """The entries of array of tables `key`; `name` is its full name ([[name]])."""
         if key not in doc:
             return []
+        name = name or key
         value = doc[key]
         if isinstance(value, dict):
-            self.add(key, f"expected an array of tables: write [[{key}]], not [{key}]")
+            self.add(name, f"expected an array of tables: write [[{name}]], not [{name}]")
             return []
         if not isinstance(value, list):
-            self.add(key, f"expected an array of tables ([[{key}]]), got {_type_name(value)}")
+            self.add(name, f"expected an array of tables ([[{name}]]), got {_type_name(value)}")
             return []
         return list(enumerate(value))
 
@@ -510,19 +767,46 @@ class _Reader:
         keys: Mapping[str, _Conv],
         table_name: str,
         locate: _Locate,
+        *,
+        defaults: Mapping[str, Any] | None = None,
     ) -> _T | None:
-        """Convert one table into `cls`, or record its problems and return None."""
+        """Convert one table into `cls`, or record its problems and return None.
+
+        `defaults` are typed values for keys the table leaves out (defaults that depend on
+        other sections); a key given one is not required.
+        """
+        values = self.values(raw, keys, table_name, locate, defaults=defaults)
+        return None if values is None else self.build(cls, values, locate)
+
+    def values(
+        self,
+        raw: object,
+        keys: Mapping[str, _Conv],
+        table_name: str,
+        locate: _Locate,
+        *,
+        known: Iterable[str] = (),
+        defaults: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """The converted values of one table, or None after recording its problems.
+
+        Keys in `known` are accepted without conversion (the caller reads them).
+        """
         if not isinstance(raw, dict):
             header = f"[[{table_name}]]" if table_name in _ARRAY_SECTIONS else f"[{table_name}]"
             self.add(locate(""), f"expected a table ({header}), got {_type_name(raw)}")
             return None
         before = len(self.problems)
+        defaults = defaults or {}
+        known = frozenset(known)
         for key in raw:
-            if key not in keys:
+            if key not in keys and key not in known:
                 self.add(locate(key), f"unknown key {json.dumps(key)}{_suggest(key, keys)}")
-        for key in sorted(REQUIRED_KEYS[table_name] - raw.keys(), key=list(keys).index):
-            self.add(locate(key), "missing required key")
-        values: dict[str, Any] = {}
+        missing = REQUIRED_KEYS[table_name] - raw.keys() - defaults.keys()
+        for key in sorted(missing, key=list(keys).index):
+            hint = _MISSING_HINTS.get(f"{table_name}.{key}", "")
+            self.add(locate(key), "missing required key" + hint)
+        values: dict[str, Any] = {k: v for k, v in defaults.items() if k not in raw}
         for key, conv in keys.items():
             if key not in raw:
                 continue
@@ -531,8 +815,9 @@ class _Reader:
             except _InvalidValueError as exc:
                 for suffix, msg in exc.problems:
                     self.add(locate(key + suffix), msg)
-        if len(self.problems) != before:
-            return None
+        return None if len(self.problems) != before else values
+
+    def build(self, cls: type[_T], values: Mapping[str, Any], locate: _Locate) -> _T | None:
         try:
             return cls(**values)
         except ConfigError as exc:
@@ -540,6 +825,18 @@ class _Reader:
             for p in exc.problems:
                 self.add(locate(p.location), p.message)
             return None
+
+
+def _bgp_defaults(node: NodeSection | None) -> dict[str, Any]:
+    """[bgp] values that default to [node]'s, as Calico's bird.cfg takes them from the node."""
+    if node is None:
+        return {}
+    defaults: dict[str, Any] = {"listen": node.addresses}
+    if node.ipv4_address is not None:
+        defaults["router_id"] = node.ipv4_address
+    if node.rr_cluster_id is not None:
+        defaults["cluster_id"] = node.rr_cluster_id
+    return defaults
 
 
 def _dotted(section: str) -> _Locate:

@@ -9,15 +9,26 @@ Invariants:
 - `[bgp]` and `[control]` are written in full so the effective global values are visible;
   `[[static]]` and `[[peer]]` entries show only values that differ from the field defaults
   (a `None` peer field means "inherit" and is omitted), which keeps large peer lists readable.
+- Only what the file says is written: derived mesh peers and Calico statics are not, and
+  `[bgp]` values defaulted from `[node]` are written explicitly (they read back the same).
+  `[kernel]` is written whenever `[calico]` is present, since its `enabled` default depends on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from enum import Enum
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 from typing import TYPE_CHECKING
 
+from bgpd.config.calico import KernelSection, MeshSection
 from bgpd.config.schema import (
     Community,
     Config,
@@ -56,6 +67,28 @@ def render_config_toml(cfg: Config, *, mask_secrets: bool = True) -> str:
     if cfg.metrics.listen is not None:
         lines += ["", "[metrics]"]
         lines.extend(_table(cfg.metrics, only_changed=False))
+    if cfg.node is not None:
+        lines += ["", "[node]"]
+        lines.extend(_table(cfg.node, only_changed=True))
+    if cfg.mesh != MeshSection():
+        lines += ["", "[mesh]"]
+        mesh = cfg.mesh
+        if mask_secrets and mesh.password is not None:
+            mesh = dataclasses.replace(mesh, password=MASK)
+        lines.extend(_table(mesh, only_changed=True))
+    if cfg.kernel != KernelSection() or cfg.calico is not None:
+        lines += ["", "[kernel]"]
+        lines.extend(_table(cfg.kernel, only_changed=False))
+    if cfg.calico is not None:
+        # The table's own keys first: TOML puts everything after [[calico.pool]] inside it.
+        lines += ["", "[calico]"]
+        lines.extend(_table(cfg.calico, only_changed=False, skip=_CALICO_TABLES))
+        for pool in cfg.calico.pools:
+            lines += ["", "[[calico.pool]]"]
+            lines.extend(_table(pool, only_changed=True))
+        for adv in cfg.calico.prefix_advertisements:
+            lines += ["", "[[calico.prefix_advertisement]]"]
+            lines.extend(_table(adv, only_changed=False))
     for route in cfg.statics:
         lines += ["", "[[static]]"]
         lines.extend(_table(route, only_changed=True))
@@ -65,12 +98,23 @@ def render_config_toml(cfg: Config, *, mask_secrets: bool = True) -> str:
         if mask_secrets and peer.password is not None:
             shown = dataclasses.replace(peer, password=MASK)
         lines.extend(_table(shown, only_changed=True))
+    for node in cfg.cluster_nodes:
+        lines += ["", "[[cluster_node]]"]
+        lines.extend(_table(node, only_changed=True))
     return "\n".join(lines) + "\n"
 
 
-def _table(obj: DataclassInstance, *, only_changed: bool) -> list[str]:
+# CalicoSection fields written as arrays of tables rather than keys.
+_CALICO_TABLES = frozenset({"pools", "prefix_advertisements"})
+
+
+def _table(
+    obj: DataclassInstance, *, only_changed: bool, skip: frozenset[str] = frozenset()
+) -> list[str]:
     out: list[str] = []
     for f in dataclasses.fields(obj):
+        if f.name in skip or not f.init:
+            continue
         value = getattr(obj, f.name)
         if value is None:
             continue  # TOML has no null: an absent key is the None default
@@ -95,6 +139,8 @@ def _value(value: object) -> str:
         | IPv6Address
         | IPv4Network
         | IPv6Network
+        | IPv4Interface
+        | IPv6Interface
         | Community
         | LargeCommunity
         | ListenAddress

@@ -19,24 +19,47 @@ Invariants:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from ipaddress import IPv4Address
 from typing import TypeVar
 
-from bgpd.errors import ConfigError, ConfigProblem
-from bgpd.net import (
-    AS_TRANS,
-    FAMILY_NAMES,
-    IPV4_UNICAST,
-    IPV6_UNICAST,
-    MAX_ASN,
-    Family,
-    IPAddress,
-    IPNetwork,
+from bgpd.config.calico import (
+    CalicoSection,
+    ClusterNode,
+    KernelSection,
+    MeshSection,
+    NodeSection,
 )
+from bgpd.config.checks import Collector as _Collector
+from bgpd.config.checks import (
+    Community,
+    LargeCommunity,
+    check_asn,
+    check_cluster_id,
+    check_description,
+    check_families,
+    check_hold_time,
+    check_keepalive_time,
+    check_listen_host,
+    check_listen_ip,
+    check_local_address,
+    check_multihop,
+    check_password,
+    check_peer_address,
+    check_peer_name,
+    check_port,
+    check_restart_time,
+    check_router_id,
+    check_seconds,
+    check_socket_path,
+    check_ttl_security,
+    check_uint32,
+)
+from bgpd.config.checks import first_duplicate as _first_duplicate
+from bgpd.errors import ConfigError, ConfigProblem
+from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, IPAddress, IPNetwork
 from bgpd.wire.capabilities import AddPathMode as WireAddPathMode
 
 __all__ = [
@@ -59,22 +82,6 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-
-MAX_PORT = 65535
-MAX_UINT32 = 4_294_967_295
-MAX_UINT16 = 65535
-# RFC 4724 §3: Restart Time is a 12-bit field.
-MAX_RESTART_TIME = 4095
-# Linux TCP_MD5SIG_MAXKEYLEN (RFC 2385 keys); Calico documents the same 80-character limit.
-MAX_PASSWORD_BYTES = 80
-# BIRD limits protocol names (symbols) to 64 characters; calicoctl parses our names like BIRD's.
-MAX_PEER_NAME = 64
-# sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
-MAX_SOCKET_PATH_BYTES = 107
-PEER_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
-_MULTICAST_V4 = IPv4Network("224.0.0.0/4")
 
 
 class LogLevel(StrEnum):
@@ -116,46 +123,6 @@ _WIRE_ADD_PATH: dict[AddPathMode, WireAddPathMode | None] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Community:
-    """An RFC 1997 community `high:low`, each half 0..65535."""
-
-    high: int
-    low: int
-
-    def __post_init__(self) -> None:
-        if not (0 <= self.high <= MAX_UINT16 and 0 <= self.low <= MAX_UINT16):
-            raise ConfigError(
-                [ConfigProblem(location="community", message=f"{self} is out of range")]
-            )
-
-    def __str__(self) -> str:
-        return f"{self.high}:{self.low}"
-
-    @property
-    def value(self) -> int:
-        """The 32-bit wire value (RFC 1997)."""
-        return (self.high << 16) | self.low
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class LargeCommunity:
-    """An RFC 8092 large community `global:local1:local2`, each part 0..4294967295."""
-
-    global_admin: int
-    local1: int
-    local2: int
-
-    def __post_init__(self) -> None:
-        if not all(0 <= v <= MAX_UINT32 for v in (self.global_admin, self.local1, self.local2)):
-            raise ConfigError(
-                [ConfigProblem(location="large_community", message=f"{self} is out of range")]
-            )
-
-    def __str__(self) -> str:
-        return f"{self.global_admin}:{self.local1}:{self.local2}"
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenAddress:
     """A `HOST:PORT` listen address; `host` is an IP literal or a DNS name, without brackets."""
@@ -172,184 +139,10 @@ class ListenAddress:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-# --- Field checks shared by the loader and __post_init__: each returns a message or None. ------
-
-
-def check_asn(v: int) -> str | None:
-    if not 1 <= v <= MAX_ASN:
-        return f"AS number {v} is out of range 1..{MAX_ASN}"
-    if v == AS_TRANS:
-        return f"AS number {AS_TRANS} is AS_TRANS (RFC 6793) and cannot be used as a real AS"
-    return None
-
-
-def check_port(v: int) -> str | None:
-    return None if 1 <= v <= MAX_PORT else f"port {v} is out of range 1..{MAX_PORT}"
-
-
-def check_router_id(v: IPAddress) -> str | None:
-    if not isinstance(v, IPv4Address):
-        return f"router_id must be an IPv4 address (a BGP identifier is 4 octets), got {v}"
-    if int(v) == 0:
-        # RFC 6286 §2.1: the BGP Identifier is a non-zero 4-octet integer.
-        return "router_id must not be 0.0.0.0 (RFC 6286 §2.1)"
-    if v in _MULTICAST_V4:
-        return f"router_id {v} is multicast; peers reject it as a Bad BGP Identifier"
-    return None
-
-
-def check_cluster_id(v: IPAddress) -> str | None:
-    if not isinstance(v, IPv4Address):
-        # RFC 4456 §8: CLUSTER_ID is 4 octets; Calico requires the IPv4 notation.
-        return f"cluster_id must be an IPv4-formatted 4-octet value, got {v}"
-    return None
-
-
-def check_listen_ip(v: IPAddress) -> str | None:
-    return f"cannot listen on multicast address {v}" if v.is_multicast else None
-
-
-def check_peer_address(v: IPAddress) -> str | None:
-    if v.is_unspecified:
-        return f"peer address {v} is unspecified"
-    if v.is_multicast:
-        return f"peer address {v} is multicast"
-    return None
-
-
-def check_local_address(v: IPAddress) -> str | None:
-    if v.is_unspecified or v.is_multicast:
-        return f"local_address {v} must be a unicast address of this host"
-    return None
-
-
-def check_hold_time(v: int) -> str | None:
-    # RFC 4271 §4.2: Hold Time is zero or at least three seconds (2-octet field).
-    if v == 0 or 3 <= v <= MAX_UINT16:
-        return None
-    return f"hold_time {v} must be 0 (no keepalives) or 3..{MAX_UINT16} seconds (RFC 4271 §4.2)"
-
-
-def check_keepalive_time(v: int) -> str | None:
-    return None if 1 <= v <= MAX_UINT16 else f"keepalive_time {v} is out of range 1..{MAX_UINT16}"
-
-
-def check_seconds(v: int) -> str | None:
-    return None if 1 <= v <= MAX_UINT16 else f"{v} is out of range 1..{MAX_UINT16} seconds"
-
-
-def check_restart_time(v: int) -> str | None:
-    if 0 <= v <= MAX_RESTART_TIME:
-        return None
-    return f"graceful_restart_time {v} is out of range 0..{MAX_RESTART_TIME} (RFC 4724 §3)"
-
-
-def check_ttl_security(v: int) -> str | None:
-    # RFC 5682 (GTSM): accept only packets with TTL >= 255 - (hops - 1); 255 hops means no check.
-    if v == 0 or 1 <= v <= 254:
-        return None
-    return f"ttl_security {v} must be 0 (off) or a hop count 1..254"
-
-
-def check_multihop(v: int) -> str | None:
-    return None if 1 <= v <= 255 else f"multihop {v} is out of range 1..255 (an IP TTL)"
-
-
-def check_password(v: str) -> str | None:
-    n = len(v.encode())
-    if n == 0:
-        return "password must not be empty (omit the key for no password)"
-    if n > MAX_PASSWORD_BYTES:
-        return f"password is {n} bytes; TCP-MD5 keys are at most {MAX_PASSWORD_BYTES} (RFC 2385)"
-    return None
-
-
-def check_peer_name(v: str) -> str | None:
-    if not PEER_NAME_RE.fullmatch(v):
-        return f"name {json.dumps(v)} may only contain letters, digits and _ . : -"
-    if len(v) > MAX_PEER_NAME:
-        return f"name is {len(v)} characters; at most {MAX_PEER_NAME}"
-    return None
-
-
-def check_socket_path(v: str) -> str | None:
-    if not v:
-        return "socket path must not be empty"
-    if "\0" in v:
-        return "socket path must not contain NUL"
-    if len(v.encode()) > MAX_SOCKET_PATH_BYTES:
-        return f"socket path is longer than {MAX_SOCKET_PATH_BYTES} bytes (sun_path limit)"
-    return None
-
-
-def check_listen_host(v: str) -> str | None:
-    if not v:
-        return "listen host must not be empty (use 0.0.0.0 or :: for every address)"
-    try:
-        IPv4Address(v)
-    except ValueError:
-        pass
-    else:
-        return None
-    try:
-        IPv6Address(v)
-    except ValueError:
-        pass
-    else:
-        return None
-    if HOSTNAME_RE.fullmatch(v) and not v.replace(".", "").isdigit():
-        return None
-    return f"listen host {json.dumps(v)} is neither an IP address nor a host name"
-
-
-def check_uint32(v: int) -> str | None:
-    return None if 0 <= v <= MAX_UINT32 else f"{v} is out of range 0..{MAX_UINT32}"
-
-
-def check_description(v: str) -> str | None:
-    return "description must be one line" if ("\n" in v or "\r" in v) else None
-
-
-def check_families(v: Sequence[Family]) -> str | None:
-    if not v:
-        return "families must name at least one address family"
-    dup = _first_duplicate(v)
-    if dup is not None:
-        return f"family {json.dumps(str(dup))} is listed twice"
-    unknown = [f for f in v if f not in FAMILY_NAMES]
-    return f"unsupported family {unknown[0]}" if unknown else None
-
-
-def _first_duplicate(items: Iterable[_T]) -> _T | None:
-    seen: set[_T] = set()
-    for item in items:
-        if item in seen:
-            return item
-        seen.add(item)
-    return None
-
-
 def peer_location(index: int, name: str | None, key: str | None = None) -> str:
     """The location string of peer `index` (0-based), optionally of one of its keys."""
     loc = f"peer[{index}]" if not key else f"peer[{index}].{key}"
     return f"{loc} (name {json.dumps(name, ensure_ascii=False)})" if name else loc
-
-
-class _Collector:
-    """Accumulates (key, message) pairs, then raises them as one ConfigError."""
-
-    __slots__ = ("problems",)
-
-    def __init__(self) -> None:
-        self.problems: list[ConfigProblem] = []
-
-    def add(self, key: str, message: str | None) -> None:
-        if message is not None:
-            self.problems.append(ConfigProblem(location=key, message=message))
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise ConfigError(self.problems)
 
 
 # --- Sections. ---------------------------------------------------------------------------------
@@ -623,6 +416,7 @@ def config_problems(
     control: ControlSection | None,
     statics: Iterable[tuple[int, StaticRoute]],
     peers: Iterable[tuple[int, PeerConfig]],
+    node: NodeSection | None = None,
 ) -> list[ConfigProblem]:
     """Checks that span sections; entries come with their index in the file for locations."""
     del control  # no cross-section rule involves [control] yet
@@ -660,43 +454,230 @@ def config_problems(
             continue
         key, message = _mixed_timer_problem(bgp, peer)
         add(peer_location(i, peer.name, key), message)
-        if peer.rr_client and peer.asn != bgp.asn:
+        own_asn, own_section = _local_asn(bgp, node)
+        if peer.rr_client and peer.asn != own_asn:
             # RFC 4456 §1: route reflection happens inside one AS.
             add(
                 peer_location(i, peer.name, "rr_client"),
-                f"rr_client needs an iBGP peer, but asn {peer.asn} differs from [bgp] "
-                f"asn {bgp.asn}",
+                f"rr_client needs an iBGP peer, but asn {peer.asn} differs from {own_section} "
+                f"asn {own_asn}",
+            )
+    return problems
+
+
+def _local_asn(bgp: BgpSection, node: NodeSection | None) -> tuple[int, str]:
+    """Our effective AS and the section it comes from (for messages)."""
+    if node is not None and node.asn is not None:
+        return node.asn, "[node]"
+    return bgp.asn, "[bgp]"
+
+
+# --- The node-to-node mesh and Calico's originated routes, derived from the node list. --------
+
+
+def mesh_peer_name(address: IPAddress) -> str:
+    """BIRD's protocol name for a mesh peer: `Mesh_10_0_0_2`, `Mesh_fd00__2` (§2.3, §2.9)."""
+    return "Mesh_" + str(address).replace(".", "_").replace(":", "_")
+
+
+def mesh_passive(peer_address: IPAddress, local_address: IPAddress) -> bool:
+    """True when we wait for the peer to connect: its address is the greater one.
+
+    Calico's template compares the two addresses with Go's `gt` on *strings*, so
+    "10.0.0.9" > "10.0.0.10". BIRD nodes in a mixed mesh apply that rule; a numeric comparison
+    here would make both sides of such a pair passive and the session would never come up.
+    """
+    return str(peer_address) > str(local_address)
+
+
+def derive_mesh_peers(
+    *,
+    bgp: BgpSection,
+    node: NodeSection | None,
+    cluster_nodes: Sequence[ClusterNode],
+    mesh: MeshSection,
+) -> tuple[PeerConfig, ...]:
+    """The mesh sessions of this node, by Calico's rules (calico-bgp.md §2.3, §2.9).
+
+    No mesh without [node], when the mesh is disabled, or when this node is a route reflector
+    (has an rr_cluster_id). Otherwise, per address family in which this node has an address:
+    one iBGP-style session to every cluster node that has an address of that family, except
+    this node itself (same address) and route reflectors (nodes with an rr_cluster_id). IPv4
+    sessions carry only ipv4-unicast and IPv6 sessions only ipv6-unicast, as BIRD's `bird` and
+    `bird6` did. IPv4 peers come first, each family in `cluster_nodes` order.
+    """
+    if node is None or not mesh.enabled or node.rr_cluster_id is not None:
+        return ()
+    peers: list[PeerConfig] = []
+    for family, mine in ((IPV4_UNICAST, node.ipv4_address), (IPV6_UNICAST, node.ipv6_address)):
+        if mine is None:
+            continue
+        for other in cluster_nodes:
+            theirs = other.address(mine.version)
+            if theirs is None or theirs == mine or other.rr_cluster_id is not None:
+                continue
+            peers.append(
+                PeerConfig(
+                    name=mesh_peer_name(theirs),
+                    address=theirs,
+                    asn=other.asn if other.asn is not None else bgp.asn,
+                    port=other.port if other.port is not None else bgp.port,
+                    local_address=mine,
+                    passive=mesh_passive(theirs, mine),
+                    password=mesh.password,
+                    graceful_restart_time=mesh.restart_time,
+                    families=(family,),
+                    description=f"node-to-node mesh: {other.name}",
+                )
+            )
+    return tuple(peers)
+
+
+def derive_calico_statics(
+    calico: CalicoSection | None, statics: Sequence[StaticRoute]
+) -> tuple[StaticRoute, ...]:
+    """The blackholes Calico's bird_aggr.cfg originates (calico-bgp.md §2.5).
+
+    One per IPAM block of this node except /32 and /128 blocks (their single address is the
+    workload route itself), and one per advertised service range. A prefix that is also a
+    `[[static]]` is left to that entry, which may add attributes.
+    """
+    if calico is None:
+        return ()
+    explicit = {s.prefix for s in statics}
+    out: dict[IPNetwork, StaticRoute] = {}
+    for block in calico.blocks:
+        if block.prefixlen != block.max_prefixlen:
+            out.setdefault(block, StaticRoute(prefix=block, blackhole=True))
+    for cidr in calico.advertise:
+        out.setdefault(cidr, StaticRoute(prefix=cidr, blackhole=True))
+    return tuple(r for p, r in out.items() if p not in explicit)
+
+
+def cluster_problems(
+    *,
+    bgp: BgpSection | None,
+    node: NodeSection | None,
+    cluster_nodes: Iterable[tuple[int, ClusterNode]],
+    mesh_peers: Sequence[PeerConfig],
+    peers: Iterable[tuple[int, PeerConfig]],
+) -> list[ConfigProblem]:
+    """Checks between [node], [[cluster_node]], the derived mesh and [[peer]] entries."""
+    problems: list[ConfigProblem] = []
+
+    def add(location: str, message: str) -> None:
+        problems.append(ConfigProblem(location=location, message=message))
+
+    listed = list(cluster_nodes)
+    if listed and node is None:
+        add("cluster_node", "[[cluster_node]] needs [node]: the mesh is derived from its addresses")
+    for key in ("name", "ipv4", "ipv6"):
+        first: dict[object, int] = {}
+        for i, cn in listed:
+            value = getattr(cn, key)
+            if value is None:
+                continue
+            if value in first:
+                add(f"cluster_node[{i}].{key}", f"{value} is already cluster_node[{first[value]}]")
+            first.setdefault(value, i)
+    rr_cluster_id = None if node is None else node.rr_cluster_id
+    if rr_cluster_id is not None and bgp is not None and bgp.cluster_id != rr_cluster_id:
+        add(
+            "bgp.cluster_id",
+            f"cluster_id {bgp.cluster_id} differs from [node].rr_cluster_id "
+            f"{rr_cluster_id} (leave it out: it defaults to that)",
+        )
+    by_name = {p.name: p for p in mesh_peers}
+    by_address = {p.address: p for p in mesh_peers}
+    for i, peer in peers:
+        if peer.name in by_name:
+            add(
+                peer_location(i, peer.name, "name"),
+                f"name is also the node-to-node mesh peer to {by_name[peer.name].address}",
+            )
+        elif peer.address in by_address:
+            add(
+                peer_location(i, peer.name, "address"),
+                f"{peer.address} is also the node-to-node mesh peer "
+                f"{by_address[peer.address].name}",
             )
     return problems
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
-    """The whole configuration. `source_path` is informational and not compared."""
+    """The whole configuration. `source_path` is informational and not compared.
+
+    `peers` and `statics` are the entries written in the file; `mesh_peers` and
+    `calico_statics` are derived from `[node]`, `[[cluster_node]]`, `[mesh]` and `[calico]` when
+    the instance is built. The speaker uses `all_peers` and `all_statics`.
+    """
 
     bgp: BgpSection
     control: ControlSection = ControlSection()
     metrics: MetricsSection = MetricsSection()
     statics: tuple[StaticRoute, ...] = ()
     peers: tuple[PeerConfig, ...] = ()
+    node: NodeSection | None = None
+    cluster_nodes: tuple[ClusterNode, ...] = ()
+    mesh: MeshSection = field(default_factory=MeshSection)
+    calico: CalicoSection | None = None
+    kernel: KernelSection = field(default_factory=KernelSection)
     source_path: str | None = field(default=None, compare=False)
+    # Derived in __post_init__ (a function of the fields above, hence not compared).
+    mesh_peers: tuple[PeerConfig, ...] = field(init=False, compare=False, repr=False)
+    calico_statics: tuple[StaticRoute, ...] = field(init=False, compare=False, repr=False)
+    _peers_by_name: dict[str, PeerConfig] = field(init=False, compare=False, repr=False)
+    _mesh_names: frozenset[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        mesh_peers = derive_mesh_peers(
+            bgp=self.bgp, node=self.node, cluster_nodes=self.cluster_nodes, mesh=self.mesh
+        )
+        # Frozen: derived fields are set once, here.
+        object.__setattr__(self, "mesh_peers", mesh_peers)
+        object.__setattr__(self, "calico_statics", derive_calico_statics(self.calico, self.statics))
+        object.__setattr__(self, "_peers_by_name", {p.name: p for p in self.all_peers})
+        object.__setattr__(self, "_mesh_names", frozenset(p.name for p in mesh_peers))
         problems = config_problems(
             bgp=self.bgp,
             control=self.control,
             statics=enumerate(self.statics),
             peers=enumerate(self.peers),
+            node=self.node,
+        )
+        problems += cluster_problems(
+            bgp=self.bgp,
+            node=self.node,
+            cluster_nodes=enumerate(self.cluster_nodes),
+            mesh_peers=mesh_peers,
+            peers=enumerate(self.peers),
         )
         if problems:
             raise ConfigError(problems)
 
+    @property
+    def all_peers(self) -> tuple[PeerConfig, ...]:
+        """Every session to run: the `[[peer]]` entries, then the derived mesh peers."""
+        return self.peers + self.mesh_peers
+
+    @property
+    def all_statics(self) -> tuple[StaticRoute, ...]:
+        """Every prefix to originate: `[[static]]` entries, then Calico's blocks and ranges."""
+        return self.statics + self.calico_statics
+
+    @property
+    def local_asn(self) -> int:
+        """Our AS on every session: `[node].asn` when set, else `[bgp].asn`."""
+        return _local_asn(self.bgp, self.node)[0]
+
+    def is_mesh_peer(self, name: str) -> bool:
+        """True when peer `name` is derived from the mesh (names never clash with [[peer]])."""
+        return name in self._mesh_names
+
     def peer(self, name: str) -> PeerConfig:
-        """The peer called `name`; KeyError when there is none."""
-        for p in self.peers:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+        """The peer called `name`, explicit or mesh; KeyError when there is none."""
+        return self._peers_by_name[name]
 
     def peer_settings(self, peer: PeerConfig | str) -> PeerSettings:
         """Resolve `peer` (or the peer with that name) against `[bgp]`."""
@@ -709,7 +690,7 @@ class Config:
             address=p.address,
             port=p.port,
             asn=p.asn,
-            local_asn=b.asn,
+            local_asn=self.local_asn,
             router_id=b.router_id,
             cluster_id=b.cluster_id,
             local_address=p.local_address,

@@ -3,7 +3,9 @@
 Invariants: keys are packed prefixes (`bgpd.net.Nlri`), or, when ADD-PATH receive is negotiated
 for the family, the 4-octet path id followed by the packed prefix, so a key is always one bytes
 object. Values are `PathInfo` objects shared by every prefix of one NLRI batch: a peer that
-announces 10,000 prefixes with one attribute set holds one PathInfo, not 10,000.
+announces 10,000 prefixes with one attribute set holds one PathInfo, not 10,000. Across
+UPDATEs too: `path_info` interns by (attribute set, next hop), the attribute set being the
+decoder's interned object, so a peer sending one prefix per UPDATE still shares PathInfos.
 """
 
 from __future__ import annotations
@@ -34,12 +36,29 @@ def split_key(key: bytes, add_path: bool) -> tuple[int | None, Nlri]:
     return None, key
 
 
+PATH_INFO_CACHE_SIZE = 4096
+
+
 class AdjRibIn:
-    __slots__ = ("_add_path", "_tables")
+    __slots__ = ("_add_path", "_infos", "_tables")
 
     def __init__(self, add_path_families: frozenset[Family] = frozenset()) -> None:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
         self._add_path = add_path_families
+        # (id of the decoder's interned attribute set, next hop) -> PathInfo. Keyed by id
+        # because hashing a PathAttributes walks every field; the cached PathInfo keeps its
+        # attribute set alive, so the id cannot be reused while the entry exists.
+        self._infos: dict[tuple[int, bytes], PathInfo] = {}
+
+    def path_info(self, attributes: PathAttributes, next_hop: bytes) -> PathInfo:
+        """The shared PathInfo for an attribute set and next hop (the one `apply` stores)."""
+        key = (id(attributes), next_hop)
+        info = self._infos.get(key)
+        if info is None or info.attributes is not attributes:
+            if len(self._infos) >= PATH_INFO_CACHE_SIZE:
+                self._infos.clear()
+            info = self._infos[key] = PathInfo(attributes=attributes, next_hop=next_hop)
+        return info
 
     def apply(self, update: UpdateMessage) -> tuple[int, int]:
         """Applies one UPDATE; returns (prefixes announced, prefixes withdrawn)."""
@@ -58,7 +77,7 @@ class AdjRibIn:
         if update.attributes is not None:
             for batch in update.announced:
                 table = self._tables.setdefault(batch.family, {})
-                info = PathInfo(attributes=update.attributes, next_hop=batch.next_hop)
+                info = self.path_info(update.attributes, batch.next_hop)
                 if batch.path_ids is None:
                     for nlri in batch.prefixes:
                         table[nlri] = info
@@ -74,6 +93,7 @@ class AdjRibIn:
     def clear(self) -> int:
         count = len(self)
         self._tables.clear()
+        self._infos.clear()
         return count
 
     def set_add_path(self, families: frozenset[Family]) -> None:

@@ -108,9 +108,9 @@ class Daemon:
                 f.write(f"{os.getpid()}\n")
         logger.info(
             "bgpd started asn=%s router_id=%s peers=%d",
-            config.bgp.asn,
+            config.local_asn,
             config.bgp.router_id,
-            len(config.peers),
+            len(config.all_peers),
         )
         self._speaker.start(self.now())
         self._flush()
@@ -184,7 +184,7 @@ class Daemon:
                 sock.close()
                 msg = f"cannot listen on {address} port {config.bgp.port}: {exc.strerror}"
                 raise StartupError(msg) from exc
-            for peer in config.peers:
+            for peer in config.all_peers:
                 if peer.password and peer.address.version == address.version:
                     set_md5_key(sock, str(peer.address), peer.password)
             sock.listen(128)
@@ -194,8 +194,8 @@ class Daemon:
             logger.info("listening address=%s port=%d", address, config.bgp.port)
 
     def _update_listener_keys(self, old: Config, new: Config) -> None:
-        old_keys = {str(p.address): p.password for p in old.peers if p.password}
-        new_keys = {str(p.address): p.password for p in new.peers if p.password}
+        old_keys = {str(p.address): p.password for p in old.all_peers if p.password}
+        new_keys = {str(p.address): p.password for p in new.all_peers if p.password}
         for sock in self._listeners:
             v6 = sock.family == socket.AF_INET6
             for address in old_keys.keys() | new_keys.keys():

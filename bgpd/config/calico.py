@@ -1,0 +1,380 @@
+"""The Calico-facing sections of `bgpd.toml`: this node, the cluster's nodes, the mesh, the
+Calico export-policy data and kernel synchronisation.
+
+Role: typed, validated values for `[node]`, `[[cluster_node]]`, `[mesh]`, `[calico]` (with
+`[[calico.pool]]` and `[[calico.prefix_advertisement]]`) and `[kernel]`. They hold *data* in the
+shape of Calico's keys (calico-bgp.md §1.4), so a confd template can fill them in one key at a
+time; the rules that act on that data live in code, never in the file: mesh peers are derived
+by `bgpd.config.schema.derive_mesh_peers`, the export rules by `bgpd.policy.export`.
+
+Invariants:
+- As in `bgpd.config.schema`, every class validates itself in `__post_init__` and raises
+  `ConfigError` with locations relative to the instance (`cidr`, `blocks[2]`, `pool[1].cidr`).
+- TOML key names equal dataclass field names, except that an array of tables is stored under
+  the plural of its key (`[[calico.pool]]` -> `CalicoSection.pools`), as `Config.peers` is.
+- Every section is optional; without them bgpd is a plain BGP router.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
+
+from bgpd.config.checks import (
+    MAX_RESTART_TIME,
+    Collector,
+    Community,
+    LargeCommunity,
+    check_asn,
+    check_cluster_id,
+    check_password,
+    check_port,
+    first_duplicate,
+)
+from bgpd.errors import ConfigError, ConfigProblem
+from bgpd.net import IPAddress, IPNetwork
+
+__all__ = [
+    "CalicoSection",
+    "ClusterNode",
+    "EncapMode",
+    "KernelSection",
+    "MeshSection",
+    "NodeSection",
+    "Pool",
+    "PrefixAdvertisement",
+    "check_node_address",
+    "check_node_name",
+    "check_ifname",
+    "check_route_protocol",
+    "check_mesh_restart_time",
+    "check_converge_timeout",
+]
+
+# Kubernetes node names are DNS subdomains (RFC 1123, at most 253 characters).
+MAX_NODE_NAME = 253
+# IFNAMSIZ is 16 on Linux, including the terminating NUL.
+MAX_IFNAME = 15
+# rtm_protocol is one octet (rtnetlink(7)).
+MAX_ROUTE_PROTOCOL = 255
+# The routes bgpd itself installs carry RTPROT_BIRD (12), as BIRD's did in calico-node.
+OUR_ROUTE_PROTOCOL = 12
+# RTPROT_KERNEL: routes the kernel derives from interface addresses; BIRD 1.6 never learns them.
+KERNEL_ROUTE_PROTOCOL = 2
+MAX_CONVERGE_TIMEOUT = 3600
+
+
+class EncapMode(StrEnum):
+    """An IP pool's `ipipMode` / `vxlanMode`, spelt as Calico's v1 pool keys spell them."""
+
+    NEVER = "never"
+    ALWAYS = "always"
+    CROSS_SUBNET = "cross-subnet"
+
+
+# --- Field checks: each returns a message or None. ---------------------------------------------
+
+
+def check_node_name(v: str) -> str | None:
+    if not v:
+        return "node name must not be empty"
+    if len(v) > MAX_NODE_NAME:
+        return f"node name is {len(v)} characters; at most {MAX_NODE_NAME}"
+    if any(ch.isspace() or not ch.isprintable() for ch in v):
+        return f"node name {json.dumps(v)} must not contain spaces or control characters"
+    return None
+
+
+def check_node_address(v: IPAddress | IPv4Interface | IPv6Interface) -> str | None:
+    ip = v.ip if isinstance(v, IPv4Interface | IPv6Interface) else v
+    if ip.is_unspecified or ip.is_multicast:
+        return f"{ip} must be a unicast address of the node"
+    return None
+
+
+def check_ifname(v: str) -> str | None:
+    if not v or len(v.encode()) > MAX_IFNAME:
+        return f"interface name {json.dumps(v)} must be 1..{MAX_IFNAME} bytes (IFNAMSIZ)"
+    if v in {".", ".."} or any(ch == "/" or ch.isspace() or ch == ":" for ch in v):
+        return f"interface name {json.dumps(v)} may not contain '/', ':' or spaces"
+    return None
+
+
+def check_route_protocol(v: int) -> str | None:
+    if not 0 <= v <= MAX_ROUTE_PROTOCOL:
+        return f"route protocol {v} is out of range 0..{MAX_ROUTE_PROTOCOL}"
+    if v == OUR_ROUTE_PROTOCOL:
+        return f"protocol {v} is bgpd's own; its routes are never learned back"
+    if v == KERNEL_ROUTE_PROTOCOL:
+        return f"protocol {v} (kernel) routes are interface routes and are never learned"
+    return None
+
+
+def check_mesh_restart_time(v: int) -> str | None:
+    if 0 <= v <= MAX_RESTART_TIME:
+        return None
+    return f"restart_time {v} is out of range 0..{MAX_RESTART_TIME} (RFC 4724 §3)"
+
+
+def check_converge_timeout(v: int) -> str | None:
+    if 0 <= v <= MAX_CONVERGE_TIMEOUT:
+        return None
+    return f"converge_timeout {v} is out of range 0..{MAX_CONVERGE_TIMEOUT} seconds"
+
+
+def _check_ip_version(v: IPAddress | IPv4Interface | IPv6Interface, version: int) -> str | None:
+    return None if v.version == version else f"{v} is not an IPv{version} address"
+
+
+def _overlap_problems(key: str, nets: Sequence[IPNetwork], c: Collector) -> None:
+    """Report repeated or overlapping prefixes in `nets` at `key[i]`."""
+    for i, net in enumerate(nets):
+        for j in range(i):
+            other = nets[j]
+            if net == other:
+                c.add(f"{key}[{i}]", f"{net} is listed twice")
+                break
+            if net.version == other.version and net.overlaps(other):
+                c.add(f"{key}[{i}]", f"{net} overlaps {key}[{j}] ({other})")
+                break
+
+
+def _duplicate_problems(key: str, nets: Sequence[IPNetwork], c: Collector) -> None:
+    seen: dict[IPNetwork, int] = {}
+    for i, net in enumerate(nets):
+        if net in seen:
+            c.add(f"{key}[{i}]", f"{net} is already listed as {key}[{seen[net]}]")
+        seen.setdefault(net, i)
+
+
+# --- Sections. ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeSection:
+    """`[node]`: this node as Calico knows it (Node.spec.bgp, /calico/bgp/v1/host/<me>/...)."""
+
+    name: str
+    # Calico's ipv4Address, with its subnet ("10.0.0.1/24"); the subnet is network_v4, which
+    # IPIP CrossSubnet compares next hops against. A bare address means a /32.
+    ipv4: IPv4Interface | None = None
+    ipv6: IPv6Interface | None = None
+    # This node's AS when it differs from [bgp].asn, Calico's global default (host as_num).
+    asn: int | None = None
+    # Set on route reflectors: no mesh at all, and the cluster id of `[bgp]` (calico-bgp.md §2.3).
+    rr_cluster_id: IPv4Address | None = None
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        c.add("name", check_node_name(self.name))
+        if self.ipv4 is not None:
+            c.add("ipv4", _check_ip_version(self.ipv4, 4) or check_node_address(self.ipv4))
+        if self.ipv6 is not None:
+            c.add("ipv6", _check_ip_version(self.ipv6, 6) or check_node_address(self.ipv6))
+        if self.asn is not None:
+            c.add("asn", check_asn(self.asn))
+        if self.rr_cluster_id is not None:
+            c.add("rr_cluster_id", check_cluster_id(self.rr_cluster_id))
+        c.raise_if_any()
+
+    @property
+    def ipv4_address(self) -> IPv4Address | None:
+        return None if self.ipv4 is None else self.ipv4.ip
+
+    @property
+    def ipv6_address(self) -> IPv6Address | None:
+        return None if self.ipv6 is None else self.ipv6.ip
+
+    @property
+    def network_v4(self) -> IPv4Network | None:
+        """Calico's `network_v4`: the subnet of ipv4Address (IPIP CrossSubnet)."""
+        return None if self.ipv4 is None else self.ipv4.network
+
+    @property
+    def network_v6(self) -> IPv6Network | None:
+        return None if self.ipv6 is None else self.ipv6.network
+
+    @property
+    def addresses(self) -> tuple[IPAddress, ...]:
+        """The node's addresses, IPv4 first."""
+        return tuple(a for a in (self.ipv4_address, self.ipv6_address) if a is not None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterNode:
+    """`[[cluster_node]]`: one node of the cluster (the /calico/bgp/v1/host/<name>/ keys).
+
+    The list may include this node itself; it is recognised by its address, as Calico does.
+    """
+
+    name: str
+    ipv4: IPv4Address | None = None
+    ipv6: IPv6Address | None = None
+    # host/<name>/as_num; None = the global AS ([bgp].asn).
+    asn: int | None = None
+    # host/<name>/rr_cluster_id; a node that has one is never a mesh peer.
+    rr_cluster_id: IPv4Address | None = None
+    # host/<name>/listen_port; None = [bgp].port.
+    port: int | None = None
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        c.add("name", check_node_name(self.name))
+        if self.ipv4 is not None:
+            c.add("ipv4", _check_ip_version(self.ipv4, 4) or check_node_address(self.ipv4))
+        if self.ipv6 is not None:
+            c.add("ipv6", _check_ip_version(self.ipv6, 6) or check_node_address(self.ipv6))
+        if self.asn is not None:
+            c.add("asn", check_asn(self.asn))
+        if self.rr_cluster_id is not None:
+            c.add("rr_cluster_id", check_cluster_id(self.rr_cluster_id))
+        if self.port is not None:
+            c.add("port", check_port(self.port))
+        c.raise_if_any()
+
+    def address(self, version: int) -> IPAddress | None:
+        return self.ipv4 if version == 4 else self.ipv6
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeshSection:
+    """`[mesh]`: Calico's node-to-node mesh (nodeToNodeMeshEnabled, nodeMesh* settings)."""
+
+    enabled: bool = True
+    # node_mesh_password: the TCP-MD5 key of every mesh session.
+    password: str | None = field(default=None, repr=False)
+    # node_mesh_restart_time: the graceful-restart time of mesh sessions; None = [bgp]'s.
+    restart_time: int | None = None
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        if self.password is not None:
+            c.add("password", check_password(self.password))
+        if self.restart_time is not None:
+            c.add("restart_time", check_mesh_restart_time(self.restart_time))
+        c.raise_if_any()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pool:
+    """`[[calico.pool]]`: one Calico IP pool (`/calico/v1/ipam/v4/pool/<cidr>`)."""
+
+    cidr: IPNetwork
+    ipip: EncapMode = EncapMode.NEVER
+    vxlan: EncapMode = EncapMode.NEVER
+    # No new allocations from the pool; its existing addresses are still routed and exported.
+    disabled: bool = False
+    # disableBGPExport: nothing inside the pool is advertised to any peer.
+    disable_bgp_export: bool = False
+
+    def __post_init__(self) -> None:
+        problems: list[ConfigProblem] = []
+        if self.ipip is not EncapMode.NEVER and self.vxlan is not EncapMode.NEVER:
+            # Calico's IPPool validation refuses both encapsulations on one pool.
+            problems.append(
+                ConfigProblem(location="vxlan", message="a pool cannot use both ipip and vxlan")
+            )
+        if self.ipip is not EncapMode.NEVER and self.cidr.version == 6:
+            problems.append(
+                ConfigProblem(location="ipip", message="IPIP is IPv4 only; an IPv6 pool is never")
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrefixAdvertisement:
+    """`[[calico.prefix_advertisement]]`: communities added to routes inside `cidr`.
+
+    `communities` mixes RFC 1997 `"A:B"` and RFC 8092 `"A:B:C"` values, as Calico's
+    prefixAdvertisements do.
+    """
+
+    cidr: IPNetwork
+    communities: tuple[Community | LargeCommunity, ...] = ()
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        dup = first_duplicate(self.communities)
+        if dup is not None:
+            c.add("communities", f"community {dup} is listed twice")
+        c.raise_if_any()
+
+    @property
+    def standard(self) -> tuple[Community, ...]:
+        return tuple(x for x in self.communities if isinstance(x, Community))
+
+    @property
+    def large(self) -> tuple[LargeCommunity, ...]:
+        return tuple(x for x in self.communities if isinstance(x, LargeCommunity))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalicoSection:
+    """`[calico]`: the data of Calico's export and kernel filters; its presence selects them.
+
+    Every list mixes IPv4 and IPv6 prefixes; each rule applies within one family.
+    """
+
+    # [[calico.pool]]: every IP pool of the cluster.
+    pools: tuple[Pool, ...] = ()
+    # This node's confirmed IPAM block affinities (/calico/ipam/v2/host/<me>/ipv*/block).
+    blocks: tuple[IPNetwork, ...] = ()
+    # Service ranges this node advertises (/calico/staticroutes, /calico/staticroutesv6).
+    advertise: tuple[IPNetwork, ...] = ()
+    # Ranges never programmed into the kernel (/calico/rejectcidrs, /calico/rejectcidrsv6).
+    reject: tuple[IPNetwork, ...] = ()
+    # svc_loadbalancer_ips: on a route reflector, routes inside them are passed on.
+    lb_ranges: tuple[IPNetwork, ...] = ()
+    # [[calico.prefix_advertisement]]: communities per prefix.
+    prefix_advertisements: tuple[PrefixAdvertisement, ...] = ()
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        _duplicate_problems("pool", [p.cidr for p in self.pools], c)
+        # IPAM blocks never overlap; if they did, Calico's accept-or-reject pair per block
+        # would depend on the order of the blocks.
+        _overlap_problems("blocks", self.blocks, c)
+        _duplicate_problems("advertise", self.advertise, c)
+        _duplicate_problems("reject", self.reject, c)
+        _duplicate_problems("lb_ranges", self.lb_ranges, c)
+        c.raise_if_any()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KernelSection:
+    """`[kernel]`: synchronisation with the Linux routing table (BIRD's `protocol kernel`).
+
+    Whether bgpd leaves its routes in place when it exits is `[bgp].persist_routes`.
+    """
+
+    # The loader defaults this to true when [calico] is present.
+    enabled: bool = False
+    # The IPIP device that routes of IPIP pools go through (krt_tunnel, calico-bgp.md §2.7).
+    tunnel_device: str = "tunl0"
+    # Alien kernel routes learned and offered to peers (3 = boot: Felix's workload routes,
+    # 80: Felix's VXLAN routes); blackholes of any alien protocol are learned too.
+    learn_protocols: tuple[int, ...] = (3, 80)
+    # Seconds to wait for every peer's End-of-RIB before deleting stale routes of ours.
+    converge_timeout: int = 30
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        c.add("tunnel_device", check_ifname(self.tunnel_device))
+        for i, proto in enumerate(self.learn_protocols):
+            c.add(f"learn_protocols[{i}]", check_route_protocol(proto))
+        dup = first_duplicate(self.learn_protocols)
+        if dup is not None:
+            c.add("learn_protocols", f"protocol {dup} is listed twice")
+        c.add("converge_timeout", check_converge_timeout(self.converge_timeout))
+        c.raise_if_any()

@@ -1,0 +1,254 @@
+"""Value checks and small values shared by every configuration section.
+
+Role: the field checks used both by the TOML loader (to report a bad value with its key path)
+and by each section's `__post_init__` (so an invalid instance cannot be built by hand), plus
+the community values and the problem collector. Split out of `bgpd.config.schema` so that the
+section modules (`schema`, `calico`) can share them without importing each other.
+
+Invariants: a check returns None for a valid value or one human-readable message; checks are
+pure and never raise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from typing import TypeVar
+
+from bgpd.errors import ConfigError, ConfigProblem
+from bgpd.net import AS_TRANS, FAMILY_NAMES, MAX_ASN, Family, IPAddress
+
+_T = TypeVar("_T")
+
+MAX_PORT = 65535
+MAX_UINT32 = 4_294_967_295
+MAX_UINT16 = 65535
+# RFC 4724 §3: Restart Time is a 12-bit field.
+MAX_RESTART_TIME = 4095
+# Linux TCP_MD5SIG_MAXKEYLEN (RFC 2385 keys); Calico documents the same 80-character limit.
+MAX_PASSWORD_BYTES = 80
+# BIRD limits protocol names (symbols) to 64 characters; calicoctl parses our names like BIRD's.
+MAX_PEER_NAME = 64
+# sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
+MAX_SOCKET_PATH_BYTES = 107
+PEER_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_MULTICAST_V4 = IPv4Network("224.0.0.0/4")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class Community:
+    """An RFC 1997 community `high:low`, each half 0..65535."""
+
+    high: int
+    low: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.high <= MAX_UINT16 and 0 <= self.low <= MAX_UINT16):
+            raise ConfigError(
+                [ConfigProblem(location="community", message=f"{self} is out of range")]
+            )
+
+    def __str__(self) -> str:
+        return f"{self.high}:{self.low}"
+
+    @property
+    def value(self) -> int:
+        """The 32-bit wire value (RFC 1997)."""
+        return (self.high << 16) | self.low
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class LargeCommunity:
+    """An RFC 8092 large community `global:local1:local2`, each part 0..4294967295."""
+
+    global_admin: int
+    local1: int
+    local2: int
+
+    def __post_init__(self) -> None:
+        if not all(0 <= v <= MAX_UINT32 for v in (self.global_admin, self.local1, self.local2)):
+            raise ConfigError(
+                [ConfigProblem(location="large_community", message=f"{self} is out of range")]
+            )
+
+    def __str__(self) -> str:
+        return f"{self.global_admin}:{self.local1}:{self.local2}"
+
+
+# --- Field checks shared by the loader and __post_init__: each returns a message or None. ------
+
+
+def check_asn(v: int) -> str | None:
+    if not 1 <= v <= MAX_ASN:
+        return f"AS number {v} is out of range 1..{MAX_ASN}"
+    if v == AS_TRANS:
+        return f"AS number {AS_TRANS} is AS_TRANS (RFC 6793) and cannot be used as a real AS"
+    return None
+
+
+def check_port(v: int) -> str | None:
+    return None if 1 <= v <= MAX_PORT else f"port {v} is out of range 1..{MAX_PORT}"
+
+
+def check_router_id(v: IPAddress) -> str | None:
+    if not isinstance(v, IPv4Address):
+        return f"router_id must be an IPv4 address (a BGP identifier is 4 octets), got {v}"
+    if int(v) == 0:
+        # RFC 6286 §2.1: the BGP Identifier is a non-zero 4-octet integer.
+        return "router_id must not be 0.0.0.0 (RFC 6286 §2.1)"
+    if v in _MULTICAST_V4:
+        return f"router_id {v} is multicast; peers reject it as a Bad BGP Identifier"
+    return None
+
+
+def check_cluster_id(v: IPAddress) -> str | None:
+    if not isinstance(v, IPv4Address):
+        # RFC 4456 §8: CLUSTER_ID is 4 octets; Calico requires the IPv4 notation.
+        return f"cluster_id must be an IPv4-formatted 4-octet value, got {v}"
+    return None
+
+
+def check_listen_ip(v: IPAddress) -> str | None:
+    return f"cannot listen on multicast address {v}" if v.is_multicast else None
+
+
+def check_peer_address(v: IPAddress) -> str | None:
+    if v.is_unspecified:
+        return f"peer address {v} is unspecified"
+    if v.is_multicast:
+        return f"peer address {v} is multicast"
+    return None
+
+
+def check_local_address(v: IPAddress) -> str | None:
+    if v.is_unspecified or v.is_multicast:
+        return f"local_address {v} must be a unicast address of this host"
+    return None
+
+
+def check_hold_time(v: int) -> str | None:
+    # RFC 4271 §4.2: Hold Time is zero or at least three seconds (2-octet field).
+    if v == 0 or 3 <= v <= MAX_UINT16:
+        return None
+    return f"hold_time {v} must be 0 (no keepalives) or 3..{MAX_UINT16} seconds (RFC 4271 §4.2)"
+
+
+def check_keepalive_time(v: int) -> str | None:
+    return None if 1 <= v <= MAX_UINT16 else f"keepalive_time {v} is out of range 1..{MAX_UINT16}"
+
+
+def check_seconds(v: int) -> str | None:
+    return None if 1 <= v <= MAX_UINT16 else f"{v} is out of range 1..{MAX_UINT16} seconds"
+
+
+def check_restart_time(v: int) -> str | None:
+    if 0 <= v <= MAX_RESTART_TIME:
+        return None
+    return f"graceful_restart_time {v} is out of range 0..{MAX_RESTART_TIME} (RFC 4724 §3)"
+
+
+def check_ttl_security(v: int) -> str | None:
+    # RFC 5682 (GTSM): accept only packets with TTL >= 255 - (hops - 1); 255 hops means no check.
+    if v == 0 or 1 <= v <= 254:
+        return None
+    return f"ttl_security {v} must be 0 (off) or a hop count 1..254"
+
+
+def check_multihop(v: int) -> str | None:
+    return None if 1 <= v <= 255 else f"multihop {v} is out of range 1..255 (an IP TTL)"
+
+
+def check_password(v: str) -> str | None:
+    n = len(v.encode())
+    if n == 0:
+        return "password must not be empty (omit the key for no password)"
+    if n > MAX_PASSWORD_BYTES:
+        return f"password is {n} bytes; TCP-MD5 keys are at most {MAX_PASSWORD_BYTES} (RFC 2385)"
+    return None
+
+
+def check_peer_name(v: str) -> str | None:
+    if not PEER_NAME_RE.fullmatch(v):
+        return f"name {json.dumps(v)} may only contain letters, digits and _ . : -"
+    if len(v) > MAX_PEER_NAME:
+        return f"name is {len(v)} characters; at most {MAX_PEER_NAME}"
+    return None
+
+
+def check_socket_path(v: str) -> str | None:
+    if not v:
+        return "socket path must not be empty"
+    if "\0" in v:
+        return "socket path must not contain NUL"
+    if len(v.encode()) > MAX_SOCKET_PATH_BYTES:
+        return f"socket path is longer than {MAX_SOCKET_PATH_BYTES} bytes (sun_path limit)"
+    return None
+
+
+def check_listen_host(v: str) -> str | None:
+    if not v:
+        return "listen host must not be empty (use 0.0.0.0 or :: for every address)"
+    try:
+        IPv4Address(v)
+    except ValueError:
+        pass
+    else:
+        return None
+    try:
+        IPv6Address(v)
+    except ValueError:
+        pass
+    else:
+        return None
+    if HOSTNAME_RE.fullmatch(v) and not v.replace(".", "").isdigit():
+        return None
+    return f"listen host {json.dumps(v)} is neither an IP address nor a host name"
+
+
+def check_uint32(v: int) -> str | None:
+    return None if 0 <= v <= MAX_UINT32 else f"{v} is out of range 0..{MAX_UINT32}"
+
+
+def check_description(v: str) -> str | None:
+    return "description must be one line" if ("\n" in v or "\r" in v) else None
+
+
+def check_families(v: Sequence[Family]) -> str | None:
+    if not v:
+        return "families must name at least one address family"
+    dup = first_duplicate(v)
+    if dup is not None:
+        return f"family {json.dumps(str(dup))} is listed twice"
+    unknown = [f for f in v if f not in FAMILY_NAMES]
+    return f"unsupported family {unknown[0]}" if unknown else None
+
+
+def first_duplicate(items: Iterable[_T]) -> _T | None:
+    seen: set[_T] = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    return None
+
+
+class Collector:
+    """Accumulates (key, message) pairs, then raises them as one ConfigError."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self) -> None:
+        self.problems: list[ConfigProblem] = []
+
+    def add(self, key: str, message: str | None) -> None:
+        if message is not None:
+            self.problems.append(ConfigProblem(location=key, message=message))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
