@@ -34,9 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: cannot read: {exc.strerror}", file=sys.stderr)
         return 1
     if args.command == "check":
-        print(
-            f"{args.config}: ok ({len(config.all_peers)} peers, {len(config.all_statics)} static routes)"
-        )
+        peers, statics = len(config.all_peers), len(config.all_statics)
+        print(f"{args.config}: ok ({peers} peers, {statics} static routes)")
         return 0
     setup_logging(config.bgp.log_level, config.bgp.log_format)
     try:

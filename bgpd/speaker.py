@@ -1,17 +1,27 @@
-"""The sans-IO speaker: every peer's session, its Adj-RIB-In, its Adj-RIB-Out and what we export.
+"""The sans-IO speaker: sessions, the Loc-RIB, export to every peer and the routes for the kernel.
 
-Role: the runtime feeds it connection events, received bytes and the time; it returns outputs
-(dial this peer, send these bytes on that connection, close that connection) and a deadline.
-It never touches a socket or a clock, so a whole network of speakers can run in a unit test.
+Role: the runtime feeds it connection events, received bytes, kernel-learned routes and the
+time; it returns outputs (dial this peer, send these bytes on that connection, close that
+connection), the forwarding changes for the kernel, and a deadline. It never touches a socket,
+the kernel or a clock, so a whole network of speakers runs in a unit test.
+
+Data flow: an UPDATE goes into the peer's Adj-RIB-In and, past the AS-loop check, into the
+Loc-RIB as one shared `Candidate` per NLRI batch. Static, block and kernel-learned routes enter
+the Loc-RIB the same way from their own sources. After every input `_propagate` takes the
+Loc-RIB's coalesced changes once and (1) stages, for each established peer, the exported path
+or a withdrawal (plain iBGP/eBGP rules, then Calico's export rules when configured), and
+(2) records the forwarding change (the BGP multipath set) for the kernel.
 
 Invariants:
-- Every output is produced by `take_outputs()`; nothing is written anywhere else.
-- A peer's Adj-RIB-Out changes only in `_export`, right where the matching bytes are queued.
-- A peer's routes leave with its session: `SessionDown` clears its Adj-RIB-In and Adj-RIB-Out.
-- Backpressure: while a peer's socket is above its high-water mark no UPDATE is produced for
-  it; when it drains, one reconcile sends the latest state. Memory is therefore bounded by the
-  table, never by how much changed while the peer was slow. End-of-RIB follows the initial
-  table even when that table was deferred.
+- Every output is produced by `take_outputs()` / `take_fib_updates()`; nothing is written
+  anywhere else.
+- A peer's Adj-RIB-Out changes only where the matching bytes are queued (`PeerOutbound`).
+- Backpressure: while a peer's socket is above its high-water mark nothing is encoded for it;
+  its pending changes are coalesced per prefix, so memory is bounded by the table, not by
+  churn. End-of-RIB follows the initial table even when that table was deferred.
+- Graceful restart helper (RFC 4724 §4.2): a peer that negotiated GR and went down without a
+  NOTIFICATION keeps its routes, marked stale, until it comes back and sends End-of-RIB or the
+  restart time passes; whatever it did not re-announce is then swept.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +44,19 @@ from bgpd.net import (
     format_prefix,
     pack_network,
 )
-from bgpd.outbound.adj_out import AdjRibOut
-from bgpd.rib.adj_in import AdjRibIn, PathInfo
+from bgpd.outbound.export import PeerProfile, has_own_as, may_advertise
+from bgpd.outbound.peer_out import PeerOutbound
+from bgpd.policy import ExportPolicy, merge_communities
+from bgpd.rib import (
+    AdjRibIn,
+    Candidate,
+    CandidateCache,
+    GracefulRestartTracker,
+    LocRib,
+    PathInfo,
+    Source,
+    SourceKind,
+)
 from bgpd.session import (
     CloseRequested,
     ConnectRequested,
@@ -49,14 +70,20 @@ from bgpd.session import (
     UpdateReceived,
     add_path_modes,
 )
-from bgpd.wire.attributes import AsPathSegment, PathAttributes
-from bgpd.wire.codec import EncodeContext, encode_end_of_rib
-from bgpd.wire.constants import CeaseSubcode, Origin, SegmentType
+from bgpd.wire.attributes import PathAttributes
+from bgpd.wire.codec import encode_end_of_rib
+from bgpd.wire.constants import CeaseSubcode, Origin
+from bgpd.wire.negotiated import EncodeContext, Negotiated
 
 logger = logging.getLogger(__name__)
 
-STATIC_PEER = "static"
-DEFAULT_LOCAL_PREF = 100
+STATIC_SOURCE = Source(name="static", kind=SourceKind.STATIC)
+KERNEL_SOURCE = Source(name="kernel", kind=SourceKind.KERNEL)
+_LOCAL_ATTRIBUTES = PathAttributes(origin=Origin.IGP)
+_KERNEL_CANDIDATE = Candidate(
+    source=KERNEL_SOURCE, info=PathInfo(attributes=_LOCAL_ATTRIBUTES, next_hop=b"")
+)
+_AFI_IPV6 = Afi.IPV6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,36 +109,49 @@ class Close:
 Output = Dial | Send | Close
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FibUpdate:
+    """Forwarding state for prefixes: the BGP next hops to install, or () to remove ours."""
+
+    family: Family
+    nlris: tuple[Nlri, ...]
+    next_hops: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KernelRouteView:
+    """A route the kernel edge learned (an "alien" route, e.g. Felix's), as the core sees it."""
+
+    family: Family
+    nlri: Nlri
+    ifname: str | None
+
+
 class PeerState:
     """What the speaker keeps about one configured peer beside its session."""
 
     __slots__ = (
         "adj_in",
-        "adj_out",
-        "blocked",
+        "candidates",
         "config",
         "connections",
-        "eor_pending",
-        "export_pending",
-        "prefixes_accepted",
+        "negotiated",
+        "out",
         "session",
-        "updates_sent",
-        "withdrawals_sent",
+        "source",
     )
 
     def __init__(self, config: PeerConfig, session: Peer) -> None:
         self.config = config
         self.session = session
         self.adj_in = AdjRibIn()
-        self.adj_out = AdjRibOut()
         # conn_id -> our local address on that connection (the next hop we announce).
         self.connections: dict[int, str] = {}
-        self.prefixes_accepted = 0
-        self.blocked = False
-        self.export_pending = False
-        self.eor_pending: tuple[Family, ...] = ()
-        self.updates_sent = 0
-        self.withdrawals_sent = 0
+        # Set while Established; `negotiated` stays after a drop for the GR helper's window.
+        self.source: Source | None = None
+        self.candidates: CandidateCache | None = None
+        self.out: PeerOutbound | None = None
+        self.negotiated: Negotiated | None = None
 
 
 def session_settings(config: Config, peer: PeerConfig) -> SessionSettings:
@@ -134,23 +174,63 @@ def session_settings(config: Config, peer: PeerConfig) -> SessionSettings:
     )
 
 
+def static_candidate(static: StaticRoute) -> Candidate:
+    attributes = PathAttributes(
+        origin=Origin.IGP,
+        med=static.med,
+        local_pref=static.local_pref,
+        communities=tuple(c.value for c in static.communities),
+        large_communities=tuple(
+            (c.global_admin, c.local1, c.local2) for c in static.large_communities
+        ),
+    )
+    next_hop = static.next_hop.packed if static.next_hop is not None else b""
+    return Candidate(source=STATIC_SOURCE, info=PathInfo(attributes=attributes, next_hop=next_hop))
+
+
+def family_of_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Family:
+    return IPV4_UNICAST if network.version == 4 else IPV6_UNICAST
+
+
 class Speaker:
-    __slots__ = ("_config", "_outputs", "_peers", "_rng", "_statics")
+    __slots__ = (
+        "_config",
+        "_fib",
+        "_gr",
+        "_kernel_ifnames",
+        "_outputs",
+        "_peers",
+        "_policy",
+        "_rib",
+        "_rng",
+        "_statics",
+    )
 
     def __init__(self, config: Config, rng: random.Random) -> None:
         self._config = config
         self._rng = rng
         self._peers: dict[str, PeerState] = {}
         self._outputs: list[Output] = []
-        self._statics = self._build_statics(config)
+        self._fib: list[FibUpdate] = []
+        self._rib = LocRib()
+        self._gr = GracefulRestartTracker()
+        self._policy = ExportPolicy.from_config(config)
+        self._kernel_ifnames: dict[tuple[Family, Nlri], str | None] = {}
+        self._statics: dict[tuple[Family, Nlri], StaticRoute] = {}
+        self._set_statics(config)
         for peer in config.all_peers:
             self._add_peer(peer)
+        self._rib.take_change_groups()  # nobody to tell yet: no session is up
 
     # ----------------------------------------------------------------- inputs from the runtime
 
     @property
     def config(self) -> Config:
         return self._config
+
+    @property
+    def rib(self) -> LocRib:
+        return self._rib
 
     def start(self, now: float) -> None:
         for name in self._peers:
@@ -207,22 +287,43 @@ class Speaker:
             if deadline is not None and deadline <= now:
                 state.session.handle_timer(now)
                 self._pump(name, now)
+        gr_deadline = self._gr.next_deadline()
+        if gr_deadline is not None and gr_deadline <= now:
+            for name, family in self._gr.handle_timer(now):
+                swept = self._rib.sweep_stale(name, family)
+                logger.info("peer %s graceful restart timer: swept %d stale routes", name, swept)
+            self._propagate(now)
 
     def next_deadline(self) -> float | None:
         deadlines = [
             d for s in self._peers.values() if (d := s.session.next_deadline()) is not None
         ]
+        gr_deadline = self._gr.next_deadline()
+        if gr_deadline is not None:
+            deadlines.append(gr_deadline)
         return min(deadlines, default=None)
+
+    def kernel_routes_changed(
+        self, added: Iterable[KernelRouteView], removed: Iterable[KernelRouteView], now: float
+    ) -> None:
+        """Routes the kernel edge learned (Felix's workload routes, blocks) enter the Loc-RIB."""
+        for route in removed:
+            key = (route.family, route.nlri)
+            if self._kernel_ifnames.pop(key, 0) != 0:
+                self._rib.withdraw(route.family, route.nlri, KERNEL_SOURCE.name)
+        for route in added:
+            self._kernel_ifnames[(route.family, route.nlri)] = route.ifname
+            self._rib.announce(route.family, route.nlri, _KERNEL_CANDIDATE)
+        self._propagate(now)
 
     def set_writable(self, peer: str, conn_id: int, writable: bool, now: float) -> None:
         """The runtime's write-buffer signal for one connection (high/low-water marks)."""
         state = self._peers.get(peer)
-        if state is None or conn_id != state.session.established_conn_id:
+        if state is None or state.out is None or conn_id != state.session.established_conn_id:
             return
-        state.blocked = not writable
-        if writable and state.export_pending:
-            state.export_pending = False
-            self._export(peer, now)
+        state.out.blocked = not writable
+        if writable:
+            self._flush_peer(peer, state, now)
             self._pump(peer, now)
 
     def reset_peer(self, name: str, now: float, *, soft: bool) -> None:
@@ -232,8 +333,7 @@ class Speaker:
             if negotiated is not None:
                 for family in negotiated.families:
                     state.session.send_route_refresh(family, now)
-                state.adj_out.clear()
-                self._export(name, now)
+                self._export_table(name, state, now)
         else:
             state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
         self._pump(name, now)
@@ -254,7 +354,6 @@ class Speaker:
         diff = diff_configs(self._config, new)
         new_peers = {p.name: p for p in new.all_peers}
         self._config = new
-        self._statics = self._build_statics(new)
         actions: list[str] = []
         restarted: dict[str, PeerCounters] = {}
         for name in list(self._peers):
@@ -265,6 +364,12 @@ class Speaker:
                 removed = self._remove_peer(name, now, CeaseSubcode.OTHER_CONFIG_CHANGE)
                 restarted[name] = removed.session.counters
                 actions.append(f"peer {name} restarted (session parameters changed)")
+        if diff.statics_changed:
+            self._set_statics(new)
+            actions.append("static routes re-exported")
+        if diff.export_policy_changed:
+            self._policy = ExportPolicy.from_config(new)
+            actions.append("export policy re-applied")
         for name, peer in new_peers.items():
             state = self._peers.get(name)
             if state is None:
@@ -278,26 +383,33 @@ class Speaker:
             if name in diff.settings_changed:
                 state.session.update_settings(session_settings(new, peer))
                 actions.append(f"peer {name} timers updated")
-            if name in diff.policy_changed or diff.statics_changed:
-                self._export(name, now)
+            if name in diff.policy_changed or diff.export_policy_changed:
+                self._export_table(name, state, now)
                 self._pump(name, now)
                 if name in diff.policy_changed:
                     actions.append(f"peer {name} policy re-applied")
-        if diff.statics_changed:
-            actions.append("static routes re-exported")
+        self._propagate(now)
         return actions
-
-    def _remove_peer(self, name: str, now: float, subcode: CeaseSubcode) -> PeerState:
-        state = self._peers.pop(name)
-        state.session.stop(now, subcode, "configuration changed")
-        self._drain_session(name, state, now)
-        return state
 
     # ------------------------------------------------------------------------------ outputs
 
     def take_outputs(self) -> list[Output]:
         outputs, self._outputs = self._outputs, []
         return outputs
+
+    def take_fib_updates(self) -> list[FibUpdate]:
+        updates, self._fib = self._fib, []
+        return updates
+
+    def fib_snapshot(self) -> list[FibUpdate]:
+        """The whole forwarding state: what the kernel edge must hold after a re-dump."""
+        snapshot: list[FibUpdate] = []
+        for family in self._rib.families():
+            for change in self._rib.iter_routes(family):
+                hops = fib_next_hops(change.multipath)
+                if hops:
+                    snapshot.append(FibUpdate(family=family, nlris=(change.nlri,), next_hops=hops))
+        return snapshot
 
     # ---------------------------------------------------------------------------- internals
 
@@ -306,41 +418,50 @@ class Speaker:
         session = Peer(settings, self._rng, name=peer.name, counters=counters)
         self._peers[peer.name] = PeerState(peer, session)
 
-    def _drain_session(self, name: str, state: PeerState, now: float) -> None:
-        """Flushes what a removed peer's session still has to say (its Cease), then closes."""
+    def _remove_peer(self, name: str, now: float, subcode: CeaseSubcode) -> PeerState:
+        state = self._peers.pop(name)
+        state.session.stop(now, subcode, "configuration changed")
+        state.session.take_events()  # its SessionDown: routes go below, unconditionally
+        self._gr.forget(name)
+        self._rib.withdraw_source(name)
         for action in state.session.take_actions():
             if isinstance(action, CloseRequested):
+                data = state.session.data_to_send(action.conn_id)
+                if data:
+                    self._outputs.append(Send(peer=name, conn_id=action.conn_id, data=data))
                 self._outputs.append(Close(peer=name, conn_id=action.conn_id))
         for conn_id in list(state.connections):
             data = state.session.data_to_send(conn_id)
             if data:
                 self._outputs.append(Send(peer=name, conn_id=conn_id, data=data))
             self._outputs.append(Close(peer=name, conn_id=conn_id))
-        state.session.take_events()
+        return state
+
+    def _set_statics(self, config: Config) -> None:
+        """Makes the Loc-RIB's static source equal to the config's statics (and blocks)."""
+        wanted: dict[tuple[Family, Nlri], StaticRoute] = {}
+        for static in config.all_statics:
+            wanted[(family_of_network(static.prefix), pack_network(static.prefix))] = static
+        for key in self._statics.keys() - wanted.keys():
+            self._rib.withdraw(key[0], key[1], STATIC_SOURCE.name)
+        for key, static in wanted.items():
+            if self._statics.get(key) != static:
+                self._rib.announce(key[0], key[1], static_candidate(static))
+        self._statics = wanted
 
     def _pump(self, name: str, now: float) -> None:
         """Moves a peer's session events into the RIBs and its actions and bytes into outputs."""
         state = self._peers[name]
         for event in state.session.take_events():
             if isinstance(event, UpdateReceived):
-                announced, _withdrawn = state.adj_in.apply(event.update)
-                state.prefixes_accepted = len(state.adj_in)
-                if announced and logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("peer %s update announced=%d", name, announced)
+                self._on_update(name, state, event, now)
             elif isinstance(event, SessionEstablished):
-                state.adj_in.set_add_path(event.negotiated.add_path_receive)
-                state.adj_out.clear()
-                state.eor_pending = tuple(sorted(event.negotiated.families))
-                self._export(name, now)
+                self._on_established(name, state, event.negotiated, now)
             elif isinstance(event, SessionDown):
-                state.adj_in.clear()
-                state.adj_out.clear()
-                state.prefixes_accepted = 0
-                state.blocked = state.export_pending = False
-                state.eor_pending = ()
+                self._on_down(name, state, event, now)
             elif isinstance(event, RouteRefreshReceived):
-                state.adj_out.clear()
-                self._export(name, now)
+                self._export_table(name, state, now)
+        self._propagate(now)
         for action in state.session.take_actions():
             if isinstance(action, ConnectRequested):
                 self._outputs.append(Dial(peer=name))
@@ -355,60 +476,204 @@ class Speaker:
             if data:
                 self._outputs.append(Send(peer=name, conn_id=conn_id, data=data))
 
-    def _export(self, name: str, now: float) -> None:
-        """Brings the peer's Adj-RIB-Out to what our export policy says it should hold."""
-        state = self._peers[name]
-        negotiated = state.session.negotiated
-        if negotiated is None or state.session.state is not SessionState.ESTABLISHED:
-            return
-        if state.blocked:
-            state.export_pending = True
-            return
-        ctx = EncodeContext.from_negotiated(negotiated)
-        local_address = state.connections.get(state.session.established_conn_id or -1)
-        for family in sorted(negotiated.families):
-            desired = dict(self._static_exports(family, negotiated.ibgp, local_address))
-            for message in state.adj_out.reconcile(ctx, family, desired):
-                state.session.send_update_bytes(message, now)
-                state.updates_sent += 1
-        for family in state.eor_pending:
-            state.session.send_update_bytes(encode_end_of_rib(family), now)
-        state.eor_pending = ()
+    def _on_update(self, name: str, state: PeerState, event: UpdateReceived, now: float) -> None:
+        update = event.update
+        state.adj_in.apply(update)
+        rib = self._rib
+        for batch in update.withdrawn:
+            rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
+        attrs = update.attributes
+        if attrs is not None and update.announced and state.candidates is not None:
+            if has_own_as(attrs, self._config.local_asn):
+                # RFC 4271 §9.1.2: a path through our own AS is a loop; what the peer had
+                # announced for these prefixes before is no longer usable either.
+                for batch in update.announced:
+                    rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
+            else:
+                for batch in update.announced:
+                    info = state.adj_in.path_info(attrs, batch.next_hop)
+                    candidate = state.candidates.candidate(info)
+                    rib.announce_many(batch.family, batch.prefixes, candidate, batch.path_ids)
+        for family in update.disabled_families:
+            rib.withdraw_source(name, (family,))
+        if update.end_of_rib is not None and self._gr.end_of_rib(name, update.end_of_rib):
+            swept = rib.sweep_stale(name, update.end_of_rib)
+            if swept:
+                logger.info("peer %s End-of-RIB: swept %d stale routes", name, swept)
 
-    def _static_exports(
-        self, family: Family, ibgp: bool, local_address: str | None
-    ) -> Iterator[tuple[Nlri, PathInfo]]:
-        local_hop = ipaddress.ip_address(local_address) if local_address else None
-        for static, nlri in self._statics.get(family, ()):
-            hop = static.next_hop or local_hop
-            if hop is None or hop.version != static.prefix.version:
-                logger.debug("static %s has no %s next hop for this peer", static.prefix, family)
-                continue
-            as_path: tuple[AsPathSegment, ...] = ()
-            if not ibgp:
-                as_path = (
-                    AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=(self._config.local_asn,)),
-                )
-            attributes = PathAttributes(
-                origin=Origin.IGP,
-                as_path=as_path,
-                next_hop=hop.packed if family == IPV4_UNICAST else None,
-                med=static.med,
-                local_pref=(static.local_pref or DEFAULT_LOCAL_PREF) if ibgp else None,
-                communities=tuple(c.value for c in static.communities),
-                large_communities=tuple(
-                    (c.global_admin, c.local1, c.local2) for c in static.large_communities
-                ),
+    def _on_established(
+        self, name: str, state: PeerState, negotiated: Negotiated, now: float
+    ) -> None:
+        cfg = state.config
+        kind = SourceKind.IBGP if negotiated.ibgp else SourceKind.EBGP
+        state.source = Source(
+            name=name,
+            kind=kind,
+            peer_asn=negotiated.peer_asn,
+            router_id=negotiated.peer_router_id,
+            address=cfg.address.packed,
+            rr_client=cfg.rr_client,
+        )
+        state.candidates = CandidateCache(state.source)
+        state.negotiated = negotiated
+        state.adj_in.set_add_path(negotiated.add_path_receive)
+        peer_gr = negotiated.peer_graceful_restart
+        preserved = (
+            {f.family for f in peer_gr.families if f.forwarding_preserved} if peer_gr else set()
+        )
+        for family in self._gr.session_up(name, preserved, now):
+            self._rib.sweep_stale(name, family)
+        local = state.connections.get(state.session.established_conn_id or -1, "")
+        settings = self._config.peer_settings(cfg)
+        state.out = PeerOutbound(
+            self._profile(settings.is_ebgp, cfg.next_hop_self, local),
+            EncodeContext.from_negotiated(negotiated),
+            families=negotiated.families,
+            internal=self._policy.peer_internal(settings),
+        )
+        state.out.eor_pending = tuple(sorted(negotiated.families))
+        self._export_table(name, state, now)
+
+    def _on_down(self, name: str, state: PeerState, event: SessionDown, now: float) -> None:
+        negotiated_gr = state.source is not None and event.graceful
+        state.adj_in.clear()
+        state.out = None
+        state.candidates = None
+        session_families = state.session.settings.families
+        if negotiated_gr and state.source is not None:
+            restart_time, families = self._gr_window(state)
+            for family in self._gr.peer_down(name, families, restart_time, now):
+                self._rib.sweep_stale(name, family)
+            self._rib.withdraw_source(name, session_families - families)
+            kept = self._rib.mark_stale(name, families)
+            logger.info(
+                "peer %s graceful restart: keeping %d routes for %d s", name, kept, restart_time
             )
-            yield nlri, PathInfo(attributes=attributes, next_hop=hop.packed)
+        else:
+            self._gr.forget(name)
+            self._rib.withdraw_source(name)
+        state.source = None
 
-    @staticmethod
-    def _build_statics(config: Config) -> dict[Family, list[tuple[StaticRoute, Nlri]]]:
-        statics: dict[Family, list[tuple[StaticRoute, Nlri]]] = {IPV4_UNICAST: [], IPV6_UNICAST: []}
-        for static in config.all_statics:
-            family = IPV4_UNICAST if static.prefix.version == 4 else IPV6_UNICAST
-            statics[family].append((static, pack_network(static.prefix)))
-        return statics
+    def _gr_window(self, state: PeerState) -> tuple[float, set[Family]]:
+        """The peer's restart time and the families it promised to restart (its last OPEN)."""
+        families: set[Family] = set()
+        restart_time = 0.0
+        negotiated = state.negotiated
+        if negotiated is not None and negotiated.peer_graceful_restart is not None:
+            gr = negotiated.peer_graceful_restart
+            restart_time = gr.restart_time
+            families = {f.family for f in gr.families} & set(negotiated.families)
+        return restart_time, families
+
+    def _profile(self, ebgp: bool, next_hop_self: bool, local_address: str) -> PeerProfile:
+        node = self._config.node
+        v4 = v6 = b""
+        if local_address:
+            packed = ipaddress.ip_address(local_address).packed
+            if len(packed) == 4:
+                v4 = packed
+            else:
+                v6 = packed
+        if node is not None:
+            v4 = v4 or (node.ipv4_address.packed if node.ipv4_address else b"")
+            v6 = v6 or (node.ipv6_address.packed if node.ipv6_address else b"")
+        return PeerProfile(
+            ibgp=not ebgp,
+            local_asn=self._config.local_asn,
+            next_hop_v4=v4,
+            next_hop_v6=v6,
+            next_hop_self=next_hop_self,
+        )
+
+    def _exported(
+        self, out: PeerOutbound, peer: str, family: Family, nlri: Nlri, best: Candidate | None
+    ) -> PathInfo | None:
+        """The path `peer` must hold for `nlri` (None: it must hold nothing)."""
+        if best is None:
+            return None
+        source = best.source
+        if not may_advertise(source.kind, source.name, peer, out.profile):
+            return None
+        info = out.cache.get(best.info, source.kind, family.afi is _AFI_IPV6)
+        if info is None or self._policy.calico is None:
+            return info
+        ifname = (
+            self._kernel_ifnames.get((family, nlri)) if source.kind is SourceKind.KERNEL else None
+        )
+        decision = self._policy.decide_nlri(family.afi, nlri, ifname, out.internal)
+        if not decision.accept:
+            return None
+        if decision.communities or decision.large_communities:
+            a = info.attributes
+            info = PathInfo(
+                attributes=a.replace(
+                    communities=merge_communities(a.communities, decision.communities),
+                    large_communities=merge_communities(
+                        a.large_communities, decision.large_communities
+                    ),
+                ),
+                next_hop=info.next_hop,
+            )
+        return info
+
+    def _export_table(self, name: str, state: PeerState, now: float) -> None:
+        """Re-sends the whole table to one peer (session up, route refresh, policy change)."""
+        out = state.out
+        negotiated = state.session.negotiated
+        if out is None or negotiated is None:
+            return
+        out.pending = {}
+        if out.blocked:
+            # Deferred: stage every best path; the flush on drain sends them coalesced.
+            for family in sorted(negotiated.families):
+                for nlri, best in self._rib.iter_best(family):
+                    out.stage(family, nlri, self._exported(out, name, family, nlri, best))
+            return
+        for family in sorted(negotiated.families):
+            desired: dict[Nlri, PathInfo] = {}
+            for nlri, best in self._rib.iter_best(family):
+                info = self._exported(out, name, family, nlri, best)
+                if info is not None:
+                    desired[nlri] = info
+            for message in out.adj_out.reconcile(out.ctx, family, desired):
+                state.session.send_update_bytes(message, now)
+        self._flush_peer(name, state, now)
+
+    def _flush_peer(self, name: str, state: PeerState, now: float) -> None:
+        out = state.out
+        if out is None or out.blocked:
+            return
+        for message in out.take_messages():
+            state.session.send_update_bytes(message, now)
+        for family in out.eor_pending:
+            state.session.send_update_bytes(encode_end_of_rib(family), now)
+        out.eor_pending = ()
+
+    def _propagate(self, now: float) -> None:
+        """Carries the Loc-RIB's changes to every established peer and to the kernel."""
+        if not self._rib.changes_pending:
+            return
+        groups = self._rib.take_change_groups()
+        ready = [
+            (name, state, state.out)
+            for name, state in self._peers.items()
+            if state.out is not None and state.session.state is SessionState.ESTABLISHED
+        ]
+        for group in groups:
+            family, best = group.family, group.best
+            hops = fib_next_hops(group.multipath)
+            self._fib.append(FibUpdate(family=family, nlris=tuple(group.nlris), next_hops=hops))
+            for name, _state, out in ready:
+                if family not in out.families:
+                    continue
+                for nlri in group.nlris:
+                    out.stage(family, nlri, self._exported(out, name, family, nlri, best))
+        for name, state, _out in ready:
+            self._flush_peer(name, state, now)
+            for conn_id in state.connections:
+                data = state.session.data_to_send(conn_id)
+                if data:
+                    self._outputs.append(Send(peer=name, conn_id=conn_id, data=data))
 
     # ----------------------------------------------------------------------- views for control
 
@@ -432,59 +697,67 @@ class Speaker:
             "state": session.state.value,
             "uptime_s": None if established_at is None else round(now - established_at, 3),
             "prefixes_received": len(state.adj_in),
-            "prefixes_accepted": state.prefixes_accepted,
-            "prefixes_sent": len(state.adj_out),
+            "prefixes_accepted": self._rib.source_count(name),
+            "prefixes_sent": 0 if state.out is None else len(state.out.adj_out),
             "last_error": session.counters.last_error_text(),
         }
         if detail:
             view.update(session.describe(now))
+            view["graceful_restart_stale"] = sorted(str(f) for f in self._gr.stale_families(name))
         return view
 
     def route_views(
         self, prefix: str | None = None, peer: str | None = None
     ) -> list[dict[str, Any]]:
-        want = pack_network(ipaddress.ip_network(prefix, strict=False)) if prefix else None
-        want_afi = None if prefix is None else (Afi.IPV4 if ":" not in prefix else Afi.IPV6)
+        want: tuple[Family, Nlri] | None = None
+        if prefix:
+            network = ipaddress.ip_network(prefix, strict=False)
+            want = (family_of_network(network), pack_network(network))
         views: list[dict[str, Any]] = []
-        if peer in (None, STATIC_PEER):
-            for family, statics in self._statics.items():
-                for static, nlri in statics:
-                    if want is not None and (nlri != want or family.afi != want_afi):
-                        continue
-                    views.append(
-                        {
-                            "prefix": str(static.prefix),
-                            "next_hop": str(static.next_hop) if static.next_hop else None,
-                            "as_path": [],
-                            "peer": STATIC_PEER,
-                            "communities": [str(c) for c in static.communities],
-                            "large_communities": [str(c) for c in static.large_communities],
-                            "med": static.med,
-                            "local_pref": static.local_pref,
-                            "origin": "IGP",
-                            "best": True,
-                        }
-                    )
-        for name, state in self._peers.items():
-            if peer not in (None, name):
+        for family in self._rib.families():
+            if want is not None and want[0] != family:
                 continue
-            for family, path_id, nlri, info in state.adj_in.routes():
-                if want is not None and (nlri != want or family.afi != want_afi):
-                    continue
-                views.append(route_view(family, nlri, path_id, info, name))
+            if want is not None:
+                entries: Iterable[tuple[Nlri, tuple[Candidate, ...]]] = [
+                    (want[1], self._rib.candidates(family, want[1]))
+                ]
+            else:
+                entries = (
+                    (change.nlri, self._rib.candidates(family, change.nlri))
+                    for change in self._rib.iter_routes(family)
+                )
+            for nlri, candidates in entries:
+                for rank, candidate in enumerate(candidates):
+                    if peer is not None and candidate.source.name != peer:
+                        continue
+                    views.append(route_view(family, nlri, candidate, best=rank == 0))
         return views
 
 
-def route_view(
-    family: Family, nlri: Nlri, path_id: int | None, info: PathInfo, peer: str
-) -> dict[str, Any]:
-    a = info.attributes
+def fib_next_hops(multipath: tuple[Candidate, ...]) -> tuple[bytes, ...]:
+    """The next hops to install: BGP-learned paths only (local routes are not ours to install),
+    deduplicated, the global part of an IPv6 next hop (RFC 2545 §3)."""
+    if not multipath or multipath[0].source.kind.local:
+        return ()
+    hops: list[bytes] = []
+    for candidate in multipath:
+        if candidate.source.kind.local:
+            continue
+        hop = candidate.info.next_hop[:16]
+        if hop and hop not in hops:
+            hops.append(hop)
+    return tuple(hops)
+
+
+def route_view(family: Family, nlri: Nlri, candidate: Candidate, *, best: bool) -> dict[str, Any]:
+    a = candidate.info.attributes
     return {
         "prefix": format_prefix(nlri, family.afi),
-        "path_id": path_id,
-        "next_hop": format_address(info.next_hop) if info.next_hop else None,
+        "path_id": candidate.path_id or None,
+        "next_hop": format_address(candidate.info.next_hop) if candidate.info.next_hop else None,
         "as_path": list(a.as_path_asns()),
-        "peer": peer,
+        "peer": candidate.source.name,
+        "source": candidate.source.kind.name.lower(),
         "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in a.communities],
         "large_communities": [f"{g}:{l1}:{l2}" for g, l1, l2 in a.large_communities],
         "med": a.med,
@@ -494,5 +767,6 @@ def route_view(
         if a.originator_id is None
         else format_address(a.originator_id.to_bytes(4, "big")),
         "cluster_list": [format_address(c.to_bytes(4, "big")) for c in a.cluster_list],
-        "best": False,
+        "best": best,
+        "stale": candidate.stale,
     }

@@ -127,3 +127,14 @@ local_address = "{router_id}"
 
 def as_config(text: str) -> Config:
     return parse_config(text)
+
+
+def cut(net: Net, node: str, peer: str) -> None:
+    """The TCP connection of `node` toward `peer` dies without a NOTIFICATION (a crash)."""
+    for conn_id, (owner, name, other) in list(net.ends.items()):
+        if owner == node and name == peer:
+            del net.ends[conn_id]
+            o_node, o_peer, _ = net.ends.pop(other)
+            net.nodes[owner].speaker.connection_lost(name, conn_id, net.now)
+            net.nodes[o_node].speaker.connection_lost(o_peer, other, net.now)
+    net.settle()

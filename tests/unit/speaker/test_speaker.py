@@ -117,7 +117,7 @@ def test_a_blocked_peer_gets_no_updates_then_only_the_latest_state() -> None:
     conn = a._peers["to_b"].session.established_conn_id
     assert conn is not None
     a.set_writable("to_b", conn, False, net.now)
-    updates_before = a._peers["to_b"].updates_sent
+    updates_before = a._peers["to_b"].session.counters.updates_out
     for n in range(20):  # churn while the peer is slow: nothing may pile up for it
         net.reload(
             "a",
@@ -128,13 +128,13 @@ def test_a_blocked_peer_gets_no_updates_then_only_the_latest_state() -> None:
                 f'[[static]]\nprefix = "10.77.{n}.0/24"\n',
             ),
         )
-    assert a._peers["to_b"].updates_sent == updates_before
+    assert a._peers["to_b"].session.counters.updates_out == updates_before
     assert len(routes(net, "b", "10.10.1.0/24")) == 1  # b still holds the old state
     a.set_writable("to_b", conn, True, net.now)
     net.settle()
     assert [r["prefix"] for r in routes(net, "b")] == ["10.77.19.0/24"]
     # One withdrawal UPDATE per family and one announcement: not 20 rounds of churn.
-    assert a._peers["to_b"].updates_sent - updates_before <= 3
+    assert a._peers["to_b"].session.counters.updates_out - updates_before <= 3
 
 
 def three_nodes() -> Net:
