@@ -195,6 +195,7 @@ def family_of_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network) ->
 class Speaker:
     __slots__ = (
         "_config",
+        "_eor_seen",
         "_fib",
         "_gr",
         "_kernel_ifnames",
@@ -212,6 +213,8 @@ class Speaker:
         self._peers: dict[str, PeerState] = {}
         self._outputs: list[Output] = []
         self._fib: list[FibUpdate] = []
+        # (peer, family) pairs whose End-of-RIB arrived since start: convergence for the kernel.
+        self._eor_seen: set[tuple[str, Family]] = set()
         self._rib = LocRib()
         self._gr = GracefulRestartTracker()
         self._policy = ExportPolicy.from_config(config)
@@ -401,6 +404,16 @@ class Speaker:
         updates, self._fib = self._fib, []
         return updates
 
+    def converged(self) -> bool:
+        """True once every configured peer is up and has sent End-of-RIB for its families."""
+        for name, state in self._peers.items():
+            negotiated = state.session.negotiated
+            if negotiated is None:
+                return False
+            if any((name, family) not in self._eor_seen for family in negotiated.families):
+                return False
+        return True
+
     def fib_snapshot(self) -> list[FibUpdate]:
         """The whole forwarding state: what the kernel edge must hold after a re-dump."""
         snapshot: list[FibUpdate] = []
@@ -496,6 +509,8 @@ class Speaker:
                     rib.announce_many(batch.family, batch.prefixes, candidate, batch.path_ids)
         for family in update.disabled_families:
             rib.withdraw_source(name, (family,))
+        if update.end_of_rib is not None:
+            self._eor_seen.add((name, update.end_of_rib))
         if update.end_of_rib is not None and self._gr.end_of_rib(name, update.end_of_rib):
             swept = rib.sweep_stale(name, update.end_of_rib)
             if swept:
@@ -726,7 +741,9 @@ class Speaker:
                     (change.nlri, self._rib.candidates(family, change.nlri))
                     for change in self._rib.iter_routes(family)
                 )
-            for nlri, candidates in entries:
+            for nlri, candidates in sorted(
+                entries, key=lambda e: (e[0][1:].ljust(16, b"\0"), e[0][0])
+            ):
                 for rank, candidate in enumerate(candidates):
                     if peer is not None and candidate.source.name != peer:
                         continue

@@ -25,9 +25,10 @@ from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.control.server import ControlServer
 from bgpd.errors import BgpdError
 from bgpd.runtime.connection import BgpConnection
+from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.logs import set_level
 from bgpd.runtime.sockopts import set_md5_key, set_ttl
-from bgpd.speaker import Close, Dial, Send, Speaker
+from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Daemon:
         "_connections",
         "_control",
         "_dialing",
+        "_kernel",
+        "_kernel_converged",
         "_listeners",
         "_loop",
         "_next_conn_id",
@@ -75,6 +78,8 @@ class Daemon:
         self._next_conn_id = 1
         self._control: ControlServer | None = None
         self._stopping: asyncio.Event | None = None
+        self._kernel: KernelWiring | None = None
+        self._kernel_converged = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -100,6 +105,9 @@ class Daemon:
         except StartupError:
             await self._close_sockets()
             raise
+        if config.kernel.enabled:
+            self._kernel = KernelWiring(config, self._on_kernel_learned)
+            await self._kernel.start(self._speaker.fib_snapshot())
         self.loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGINT, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -133,6 +141,10 @@ class Daemon:
             if conn.transport is not None:
                 conn.transport.abort()
         await self._close_sockets()
+        if self._kernel is not None:
+            persist = self._speaker.config.bgp.persist_routes
+            await self._kernel.sync.close(persist=persist)
+            logger.info("kernel routes %s", "left in place" if persist else "removed")
         if self._pidfile:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._pidfile)
@@ -164,6 +176,10 @@ class Daemon:
         actions = self._speaker.apply_config(new, self.now())
         self._update_listener_keys(old, new)
         self._flush()
+        if self._kernel is not None and new.kernel.enabled:
+            self._kernel.reload(new, self._speaker.fib_snapshot())
+        elif new.kernel.enabled != old.kernel.enabled:
+            logger.warning("reload: turning kernel sync on or off takes a restart of bgpd")
         logger.info("reload done changes=%d", len(actions))
         for action in actions:
             logger.info("reload: %s", action)
@@ -281,6 +297,12 @@ class Daemon:
         self._speaker.connection_lost(conn.peer, conn.conn_id, self.now())
         self._flush()
 
+    def _on_kernel_learned(
+        self, added: list[KernelRouteView], removed: list[KernelRouteView]
+    ) -> None:
+        self._speaker.kernel_routes_changed(added, removed, self.now())
+        self._flush()
+
     def on_writable(self, conn: BgpConnection, writable: bool) -> None:
         logger.debug("peer %s writable=%s", conn.peer, writable)
         if conn.peer is not None:
@@ -301,6 +323,15 @@ class Daemon:
                     conn.close()
             elif isinstance(output, Dial):
                 self._dial(output.peer)
+        updates = self._speaker.take_fib_updates()
+        if self._kernel is not None:
+            self._kernel.apply(updates)
+            if not self._kernel_converged and self._speaker.converged():
+                # Every peer sent End-of-RIB: routes adopted from a previous run that nobody
+                # re-announced can go now (BIRD waits for the same with -R).
+                self._kernel_converged = True
+                self._kernel.sync.converged()
+                logger.info("all peers converged: stale kernel routes of a previous run removed")
         self._arm_timer()
 
     def _arm_timer(self) -> None:
@@ -346,7 +377,9 @@ class Daemon:
             self._flush()
             return {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
         if cmd == "show kernel":
-            raise ControlCommandError("kernel route sync is not part of this build yet")
+            if self._kernel is None:
+                raise ControlCommandError("kernel sync is off ([kernel] enabled = false)")
+            return self._kernel.views()
         raise ControlCommandError(f"unknown command {cmd!r}")
 
 

@@ -1,0 +1,68 @@
+"""Which kernel routes bgpd learns ("alien" routes, BIRD's `learn`), as a pure rule.
+
+Role: decide, for a route seen in the kernel table, whether it enters bgpd's RIB as a locally
+originated (KERNEL) route that the export policy may then advertise.
+
+What Calico needs learned (calico-bgp.md §4): Felix's workload routes, ``<pod>/32 dev cali…``
+with protocol 3 (RTPROT_BOOT, Felix's default deviceRouteProtocol), its protocol-80 routes
+(VXLAN / no-encap / IPAM-block blackholes), and blackholes of any other alien protocol.
+
+Invariants:
+- Our own protocol (12) is never learned: those routes are the output of bgpd, and learning
+  them would feed BGP routes back into BGP as local ones.
+- ``proto kernel`` (2) routes are never learned (BIRD 1.6 skips them as well).
+- Protocol 3 is the default of ``ip route add``, so an administrator's own routes carry it
+  too: protocol-3 routes are learned only when they are host routes (/32, /128) on a workload
+  interface (``cali*`` by default, Felix's FELIX_INTERFACEPREFIX).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bgpd.kernel.routes import FELIX_PROTOCOL, RTPROT_BIRD, RTPROT_BOOT, RTPROT_KERNEL, KernelRoute
+
+__all__ = ["LearnRules"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnRules:
+    """The learning rule set; `learnable(route)` is the decision.
+
+    - ``protocols``: alien protocols whose routes are learned (config ``learn_protocols``).
+    - ``interface_protocols``: of those, the ones learned only as host routes on a workload
+      interface (default {3}, see the module docstring).
+    - ``interface_prefixes``: workload interface name prefixes (Felix's FELIX_INTERFACEPREFIX,
+      a comma list there, e.g. ``cali,tap``).
+    - ``blackholes``: learn blackhole routes of any alien protocol (Felix's IPAM-block drops).
+    - ``own_protocol``: never learned.
+    """
+
+    protocols: frozenset[int] = frozenset((RTPROT_BOOT, FELIX_PROTOCOL))
+    interface_protocols: frozenset[int] = frozenset((RTPROT_BOOT,))
+    interface_prefixes: tuple[str, ...] = ("cali",)
+    blackholes: bool = True
+    own_protocol: int = RTPROT_BIRD
+
+    def __post_init__(self) -> None:
+        if self.own_protocol in self.protocols or RTPROT_KERNEL in self.protocols:
+            raise ValueError("bgpd never learns its own protocol or proto kernel (2)")
+        if not all(self.interface_prefixes):
+            raise ValueError("an empty interface prefix would match every interface")
+
+    def learnable(self, route: KernelRoute) -> bool:
+        proto = route.protocol
+        if proto in (self.own_protocol, RTPROT_KERNEL):
+            return False
+        if route.kind == "blackhole" and self.blackholes:
+            return True
+        if proto not in self.protocols or route.kind not in ("unicast", "blackhole"):
+            return False
+        if proto not in self.interface_protocols:
+            return True
+        # A workload route: a host route out of a workload interface, single path.
+        host_length = 32 if ":" not in route.prefix else 128
+        if route.prefix_length != host_length:
+            return False
+        ifname = route.ifname
+        return ifname is not None and ifname.startswith(self.interface_prefixes)

@@ -1,0 +1,169 @@
+"""Calico's `calico_kernel_programming`: how a BGP-learned best route becomes a kernel route.
+
+Role: a pure function from (prefix, BGP next hops) to the `KernelRoute` bgpd installs, or to
+nothing; and the blackhole routes for this node's own IPAM blocks. This mirrors the filter in
+Calico's ``bird_ipam.cfg.template`` plus the Calico BIRD fork's ``krt_tunnel`` extension
+(calico-bgp.md §2.5, §2.7, §4.2), checked in this order:
+
+1. Inside a reject CIDR (``/calico/rejectcidrs``: advertised service ranges) -> not installed.
+2. Inside a VXLAN pool -> not installed: Felix programs those routes itself.
+3. Inside an IPIP pool (IPv4 only, and only when this node's IPv4 subnet is known, as the
+   template generates the pool section only then):
+   - ``always``: ``via <next hop> dev tunl0 onlink``;
+   - ``cross-subnet``: a plain ``via`` when the next hop is inside this node's subnet,
+     otherwise through the tunnel as for ``always`` (decided per next hop for ECMP).
+4. Anything else (no-encap pools, routes outside every pool): a plain ``via <next hop>``,
+   the kernel picks the device.
+
+Several next hops make one multipath route (BIRD ``merge paths on``). Pools are matched in
+the order given, first match wins (Calico refuses overlapping pools). A pool's ``disabled``
+flag only stops new IPAM allocations: existing blocks keep being routed, so it is ignored
+here, as the template ignores it.
+
+Deviation from the template, on purpose: VXLAN pools are rejected even when this node's
+subnet is unknown (the template would then install them as plain routes and fight Felix).
+
+Invariants: every route returned carries ``protocol`` (12 by default) and ``table``; a
+prefix of the wrong family or a next hop that does not parse raises ValueError (a caller
+bug); next hops of the other address family are dropped, and a route left with none is not
+installed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bgpd.kernel.routes import RT_TABLE_MAIN, RTPROT_BIRD, KernelRoute, NextHop
+from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, IPNetwork
+
+__all__ = ["PoolLike", "ProgrammingRules"]
+
+_IPIP_ALWAYS = "always"
+_IPIP_CROSS_SUBNET = "crosssubnet"
+
+
+class PoolLike(Protocol):
+    """What the rules read from a Calico IP pool (`bgpd.config.Pool` is one).
+
+    ``ipip`` and ``vxlan`` are Calico's modes: ``never`` (or empty), ``always``,
+    ``cross-subnet`` (``CrossSubnet`` is accepted too).
+    """
+
+    @property
+    def cidr(self) -> IPNetwork: ...
+
+    @property
+    def ipip(self) -> str: ...
+
+    @property
+    def vxlan(self) -> str: ...
+
+    @property
+    def disabled(self) -> bool: ...
+
+
+def _mode(value: str) -> str:
+    """Normalises Calico's spellings: ``cross-subnet``/``CrossSubnet`` -> ``crosssubnet``."""
+    mode = str(value).strip().lower().replace("-", "").replace("_", "")
+    return "" if mode == "never" else mode
+
+
+def _inside(net: IPNetwork, outer: IPNetwork) -> bool:
+    """BIRD's ``net ~ outer``: ``net`` equals ``outer`` or lies inside it."""
+    return net.version == outer.version and net.subnet_of(outer)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProgrammingRules:
+    """The kernel-programming rule set of one node (see the module docstring)."""
+
+    pools: tuple[PoolLike, ...] = ()
+    reject_cidrs: tuple[IPNetwork, ...] = ()
+    node_network_v4: ipaddress.IPv4Network | None = None
+    tunnel_device: str = "tunl0"
+    protocol: int = RTPROT_BIRD
+    table: int = RT_TABLE_MAIN
+    metric: int = 0
+
+    def program(self, family: Family, prefix: str, nexthops: tuple[str, ...]) -> KernelRoute | None:
+        """The kernel route for a best route to ``prefix`` via ``nexthops``, or None.
+
+        ``nexthops`` are addresses as text; an IPv6 link-local next hop needs its interface
+        as a scope (``fe80::1%eth0``) or the kernel cannot use it.
+        """
+        net = ipaddress.ip_network(prefix, strict=True)
+        if (net.version == 4) != (family.afi is Afi.IPV4):
+            raise ValueError(f"prefix {prefix} is not {family}")
+        if any(_inside(net, cidr) for cidr in self.reject_cidrs):
+            return None
+        tunnel_mode = ""
+        for pool in self.pools:
+            if _inside(net, pool.cidr):
+                if _mode(pool.vxlan):
+                    return None  # Felix owns VXLAN pool routes
+                if family == IPV4_UNICAST and self.node_network_v4 is not None:
+                    tunnel_mode = _mode(pool.ipip)
+                break
+        hops: list[NextHop] = []
+        for text in nexthops:
+            hop = self._next_hop(net.version, text, tunnel_mode)
+            if hop is not None and hop not in hops:
+                hops.append(hop)
+        if not hops:
+            return None
+        return KernelRoute(
+            family=family,
+            prefix=str(net),
+            kind="unicast",
+            nexthops=tuple(hops),
+            protocol=self.protocol,
+            table=self.table,
+            metric=self.metric,
+        )
+
+    def _next_hop(self, version: int, text: str, tunnel_mode: str) -> NextHop | None:
+        address = ipaddress.ip_address(text)
+        if address.version != version:
+            return None
+        if address.is_unspecified:
+            return None
+        scope = address.scope_id if isinstance(address, ipaddress.IPv6Address) else None
+        gateway = str(address).partition("%")[0]
+        if tunnel_mode == _IPIP_ALWAYS or (
+            tunnel_mode == _IPIP_CROSS_SUBNET
+            and self.node_network_v4 is not None
+            and address not in self.node_network_v4
+        ):
+            return NextHop(gateway=gateway, ifname=self.tunnel_device, onlink=True)
+        return NextHop(gateway=gateway, ifname=scope or None)
+
+    def blackholes(self, blocks: Iterable[IPNetwork | str]) -> list[KernelRoute]:
+        """Blackhole routes for this node's IPAM blocks (bird_aggr.cfg, calico-bgp.md §2.5).
+
+        /32 and /128 blocks get none; blocks the kernel filter rejects (inside a reject CIDR
+        or a VXLAN pool, where Felix installs its own blackhole) get none either.
+        """
+        routes: list[KernelRoute] = []
+        for block in blocks:
+            net = ipaddress.ip_network(block, strict=True) if isinstance(block, str) else block
+            if net.prefixlen == net.max_prefixlen:
+                continue
+            if any(_inside(net, cidr) for cidr in self.reject_cidrs):
+                continue
+            if any(_inside(net, p.cidr) and _mode(p.vxlan) for p in self.pools):
+                continue
+            family = IPV4_UNICAST if net.version == 4 else IPV6_UNICAST
+            routes.append(
+                KernelRoute(
+                    family=family,
+                    prefix=str(net),
+                    kind="blackhole",
+                    protocol=self.protocol,
+                    table=self.table,
+                    metric=self.metric,
+                )
+            )
+        return routes

@@ -1,0 +1,123 @@
+"""Wiring between the speaker's forwarding changes and the kernel sync service.
+
+Role: turn `FibUpdate`s (BGP next hops per prefix) into kernel routes with Calico's
+programming rules (IPIP through the tunnel device, CrossSubnet, no VXLAN pools, no reject
+CIDRs), keep the node's IPAM-block blackholes in the desired set, and turn learned kernel
+routes (Felix's) into the speaker's `KernelRouteView`s.
+
+Invariants: a block blackhole is never removed by a forwarding change: a prefix the speaker no
+longer forwards falls back to its blackhole when it is one of this node's blocks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bgpd.config import Config
+from bgpd.kernel import KernelRoute, KernelSync, LearnRules, ProgrammingRules
+from bgpd.net import IPV4_UNICAST, Family, format_address, format_prefix, pack_prefix
+from bgpd.speaker import FibUpdate, KernelRouteView
+
+logger = logging.getLogger(__name__)
+
+LearnedViews = Callable[[list[KernelRouteView], list[KernelRouteView]], None]
+RouteKey = tuple[Family, str]
+
+
+def programming_rules(config: Config) -> ProgrammingRules:
+    calico = config.calico
+    node = config.node
+    return ProgrammingRules(
+        pools=calico.pools if calico else (),
+        reject_cidrs=calico.reject if calico else (),
+        node_network_v4=node.network_v4 if node else None,
+        tunnel_device=config.kernel.tunnel_device,
+    )
+
+
+def view(route: KernelRoute) -> KernelRouteView:
+    return KernelRouteView(family=route.family, nlri=pack_prefix(route.prefix), ifname=route.ifname)
+
+
+class KernelWiring:
+    __slots__ = ("_blackholes", "_config", "_rules", "sync")
+
+    def __init__(self, config: Config, on_learned: LearnedViews) -> None:
+        self._config = config
+        self._rules = programming_rules(config)
+        self._blackholes = self._block_blackholes(config)
+
+        def learned(added: list[KernelRoute], removed: list[KernelRoute]) -> None:
+            on_learned([view(r) for r in added], [view(r) for r in removed])
+
+        self.sync = KernelSync(
+            on_learned=learned,
+            learn_rules=LearnRules(protocols=frozenset(config.kernel.learn_protocols)),
+            converge_timeout=float(config.kernel.converge_timeout),
+        )
+
+    def _block_blackholes(self, config: Config) -> dict[RouteKey, KernelRoute]:
+        blocks = config.calico.blocks if config.calico else ()
+        return {r.key: r for r in self._rules.blackholes(blocks)}
+
+    async def start(self, snapshot: Iterable[FibUpdate]) -> None:
+        self.sync.replace_desired([*self._blackholes.values(), *self._programmed(snapshot)])
+        await self.sync.start()
+
+    def apply(self, updates: Iterable[FibUpdate]) -> None:
+        changes: list[tuple[Family, str, KernelRoute | None]] = []
+        for update in updates:
+            afi = update.family.afi
+            hops = tuple(format_address(h) for h in update.next_hops)
+            for nlri in update.nlris:
+                prefix = format_prefix(nlri, afi)
+                route = self._rules.program(update.family, prefix, hops) if hops else None
+                if route is None:
+                    route = self._blackholes.get((update.family, prefix))
+                changes.append((update.family, prefix, route))
+        if changes:
+            self.sync.set_desired(changes)
+
+    def reload(self, config: Config, snapshot: Iterable[FibUpdate]) -> None:
+        self._config = config
+        self._rules = programming_rules(config)
+        self._blackholes = self._block_blackholes(config)
+        self.sync.replace_desired([*self._blackholes.values(), *self._programmed(snapshot)])
+
+    def _programmed(self, snapshot: Iterable[FibUpdate]) -> list[KernelRoute]:
+        routes: list[KernelRoute] = []
+        for update in snapshot:
+            hops = tuple(format_address(h) for h in update.next_hops)
+            for nlri in update.nlris:
+                route = self._rules.program(
+                    update.family, format_prefix(nlri, update.family.afi), hops
+                )
+                if route is not None:
+                    routes.append(route)
+        return routes
+
+    def views(self) -> list[dict[str, Any]]:
+        """`bgpctl show kernel`: what we installed and what we learned."""
+        rows = [kernel_view(r, "installed") for r in self.sync.installed.values()]
+        rows += [kernel_view(r, "learned") for r in self.sync.learned.values()]
+        return sorted(rows, key=lambda r: (r["status"], _sort_key(r["prefix"])))
+
+
+def _sort_key(prefix: str) -> tuple[int, int, int]:
+    net = ipaddress.ip_network(prefix)
+    return (net.version, int(net.network_address), net.prefixlen)
+
+
+def kernel_view(route: KernelRoute, status: str) -> dict[str, Any]:
+    return {
+        "prefix": route.prefix,
+        "family": "ipv4" if route.family == IPV4_UNICAST else "ipv6",
+        "status": status,
+        "kind": route.kind,
+        "protocol": route.protocol,
+        "next_hops": [str(h) for h in route.nexthops],
+        "metric": route.metric,
+    }
