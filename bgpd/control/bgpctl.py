@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from bgpd.control.protocol import Request, encode_request
-from bgpd.control.render import render_peer, render_peers, render_routes
+from bgpd.control.render import render_kernel, render_peer, render_peers, render_routes
 
 DEFAULT_SOCKET = "/run/bgpd/bgpd.ctl"
 TIMEOUT_S = 10.0
@@ -95,8 +95,10 @@ def _render(command: str, data: Any) -> str:
         return render_peers(data)
     if command == "show peer":
         return render_peer(data)
-    if command in ("show routes", "show kernel"):
+    if command == "show routes":
         return render_routes(data)
+    if command == "show kernel":
+        return render_kernel(data)
     if isinstance(data, str):
         return data
     return json.dumps(data, indent=2)

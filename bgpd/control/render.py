@@ -83,3 +83,19 @@ def render_routes(routes: Sequence[dict[str, Any]]) -> str:
         for r in routes
     ]
     return table(["  PREFIX", "NEXT HOP", "FROM", "AS PATH", "MED", "LPREF", "COMMUNITIES"], rows)
+
+
+def render_kernel(routes: Sequence[dict[str, Any]]) -> str:
+    if not routes:
+        return "No kernel routes installed or learned."
+    rows = [
+        [
+            r["status"],
+            r["prefix"],
+            r["kind"],
+            ", ".join(r["next_hops"]) or "-",
+            str(r["protocol"]),
+        ]
+        for r in routes
+    ]
+    return table(["STATUS", "PREFIX", "KIND", "NEXT HOPS", "PROTO"], rows)

@@ -38,6 +38,12 @@ def test_three_node_mesh_blocks_workloads_kill_and_restart(
         # Our own block: a blackhole with our protocol (not for /32 blocks).
         assert ours(host.ns)[block(i + 1)]["type"] == "blackhole"
     assert speakers[0].peers().keys() == {"Mesh_10_99_0_2", "Mesh_10_99_0_3"}
+    # bgpctl: the best path is marked, and the kernel view shows installed and learned routes.
+    (best,) = [r for r in speakers[0].routes(block(2)) if r["best"]]
+    assert best["peer"] == "Mesh_10_99_0_2" and best["next_hop"] == str(hosts[1].ipv4)
+    kernel = {(r["status"], r["prefix"]): r for r in speakers[0].ctl("show kernel")}
+    assert kernel[("installed", block(2))]["next_hops"] == [f"via {hosts[1].ipv4}"]
+    assert kernel[("installed", block(1))]["kind"] == "blackhole"
 
     # A workload inside node0's block is aggregated away: nobody else gets the /32.
     add_workload(hosts[0].ns, "10.244.1.5", 1)
@@ -46,6 +52,8 @@ def test_three_node_mesh_blocks_workloads_kill_and_restart(
     for other in hosts[1:]:
         wait_installed(other.ns, "10.244.9.7/32", str(hosts[0].ipv4))
         assert "10.244.1.5" not in ours(other.ns)
+    learned = {r["prefix"] for r in speakers[0].ctl("show kernel") if r["status"] == "learned"}
+    assert {"10.244.1.5/32", "10.244.9.7/32"} <= learned
     remove_workload(hosts[0].ns, cali)
     for other in hosts[1:]:
         wait_not_installed(other.ns, "10.244.9.7/32")
