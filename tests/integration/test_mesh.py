@@ -109,3 +109,28 @@ def test_three_node_mesh_blocks_workloads_kill_and_restart(
         if "10.244.1.0/26" in line or "10.244.2.0/26" in line or block(3) in line
     ]
     assert churn == [], churn
+
+
+def test_equal_paths_from_two_nodes_become_one_multipath_kernel_route(
+    lan_factory: Callable[..., Lan], bgpd_factory: BgpdFactory
+) -> None:
+    lan = lan_factory(3)
+    hosts: list[LanHost] = list(lan.hosts)
+    anycast = '\n[[static]]\nprefix = "10.244.200.0/24"\nblackhole = true\n'
+    for i in range(3):
+        cfg = node_config(i, hosts)
+        if i < 2:  # node0 and node1 both originate the same prefix (inside the pool)
+            cfg = cfg.replace("\n[node]", anycast + "\n[node]")
+        bgpd_factory(lan, cfg, host=i)
+
+    def two_hops() -> bool:
+        route = ours(hosts[2].ns).get("10.244.200.0/24")
+        hops = {h.get("gateway") for h in (route or {}).get("nexthops", [])}
+        return hops == {str(hosts[0].ipv4), str(hosts[1].ipv4)}
+
+    wait_until(
+        two_hops,
+        timeout=30,
+        message="an ECMP route via node0 and node1",
+        describe=lambda: hosts[2].ns.ip("route"),
+    )
