@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .bgpd_proc import BgpdFactory
+from .bgpd_proc import BgpdFactory, BgpdProcess
 from .interop_peer import GR_TIME, KINDS, PEER_ROUTES, Fam, Kind, RealPeer, bgpd_config
 from .peers import Lan, wait_until
 from .peers.fixtures import BirdFactory, GobgpFactory
@@ -108,58 +108,64 @@ def test_routes_cross_both_ways_with_attributes_and_gr_capability(
         assert state["state"]["end_of_rib_received"] is True, state  # and our End-of-RIB
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_md5_password_match_comes_up(
-    kind: Kind,
+SessionMaker = Callable[..., tuple[BgpdProcess, RealPeer]]
+
+
+@pytest.fixture
+def ipv4_session(
     lan: Lan,
     bgpd_factory: BgpdFactory,
     bird_factory: BirdFactory,
     gobgp_factory: GobgpFactory,
-) -> None:
-    a, b = lan.hosts
-    password = "calico-s3cret"
-    bgpd = bgpd_factory(
-        lan, bgpd_config(a, b, our_as=PEER_AS, peer_as=PEER_AS, password=password, families=(4,))
-    )
-    peer = RealPeer(
-        kind,
-        a,
-        b,
-        peer_as=PEER_AS,
-        our_as=PEER_AS,
-        password=password,
-        families=(4,),
-        bird_factory=bird_factory,
-        gobgp_factory=gobgp_factory,
-    )
+) -> SessionMaker:
+    """``ipv4_session(kind, ...)``: bgpd and one real peer, iBGP over IPv4 only."""
+
+    def make(
+        kind: Kind,
+        *,
+        expect_as: int = PEER_AS,
+        password: str | None = None,
+        peer_password: str | None = None,
+        hold_time: int | None = None,
+    ) -> tuple[BgpdProcess, RealPeer]:
+        a, b = lan.hosts
+        config = bgpd_config(
+            a,
+            b,
+            our_as=PEER_AS,
+            peer_as=expect_as,
+            password=password,
+            hold_time=hold_time,
+            families=(4,),
+        )
+        bgpd = bgpd_factory(lan, config)
+        peer = RealPeer(
+            kind,
+            a,
+            b,
+            peer_as=PEER_AS,
+            our_as=PEER_AS,
+            password=peer_password,
+            families=(4,),
+            bird_factory=bird_factory,
+            gobgp_factory=gobgp_factory,
+        )
+        return bgpd, peer
+
+    return make
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_md5_password_match_comes_up(kind: Kind, ipv4_session: SessionMaker) -> None:
+    bgpd, peer = ipv4_session(kind, password="calico-s3cret", peer_password="calico-s3cret")
     bgpd.wait_established("peer4")
     peer.wait_established(4)
     bgpd.wait_route("10.20.0.0/24")
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_md5_password_mismatch_never_comes_up(
-    kind: Kind,
-    lan: Lan,
-    bgpd_factory: BgpdFactory,
-    bird_factory: BirdFactory,
-    gobgp_factory: GobgpFactory,
-) -> None:
-    a, b = lan.hosts
-    bgpd = bgpd_factory(
-        lan, bgpd_config(a, b, our_as=PEER_AS, peer_as=PEER_AS, password="ours", families=(4,))
-    )
-    peer = RealPeer(
-        kind,
-        a,
-        b,
-        peer_as=PEER_AS,
-        our_as=PEER_AS,
-        password="theirs",
-        families=(4,),
-        bird_factory=bird_factory,
-        gobgp_factory=gobgp_factory,
-    )
+def test_md5_password_mismatch_never_comes_up(kind: Kind, ipv4_session: SessionMaker) -> None:
+    bgpd, peer = ipv4_session(kind, password="ours", peer_password="theirs")
     assert never(
         lambda: bgpd.state("peer4") == "Established" or peer.state(4) == "Established",
         QUIET_WINDOW_S,
@@ -169,26 +175,9 @@ def test_md5_password_mismatch_never_comes_up(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_hold_timer_expires_when_peer_is_frozen_then_reconnects(
-    kind: Kind,
-    lan: Lan,
-    bgpd_factory: BgpdFactory,
-    bird_factory: BirdFactory,
-    gobgp_factory: GobgpFactory,
+    kind: Kind, ipv4_session: SessionMaker
 ) -> None:
-    a, b = lan.hosts
-    bgpd = bgpd_factory(
-        lan, bgpd_config(a, b, our_as=PEER_AS, peer_as=PEER_AS, hold_time=3, families=(4,))
-    )
-    peer = RealPeer(
-        kind,
-        a,
-        b,
-        peer_as=PEER_AS,
-        our_as=PEER_AS,
-        families=(4,),
-        bird_factory=bird_factory,
-        gobgp_factory=gobgp_factory,
-    )
+    bgpd, peer = ipv4_session(kind, hold_time=3)
     bgpd.wait_established("peer4")
     bgpd.wait_route("10.20.0.0/24")
     assert bgpd.ctl("show peer", name="peer4")["negotiated"]["hold_time"] == 3
@@ -205,25 +194,8 @@ def test_hold_timer_expires_when_peer_is_frozen_then_reconnects(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_reconnects_after_peer_restart(
-    kind: Kind,
-    lan: Lan,
-    bgpd_factory: BgpdFactory,
-    bird_factory: BirdFactory,
-    gobgp_factory: GobgpFactory,
-) -> None:
-    a, b = lan.hosts
-    bgpd = bgpd_factory(lan, bgpd_config(a, b, our_as=PEER_AS, peer_as=PEER_AS, families=(4,)))
-    peer = RealPeer(
-        kind,
-        a,
-        b,
-        peer_as=PEER_AS,
-        our_as=PEER_AS,
-        families=(4,),
-        bird_factory=bird_factory,
-        gobgp_factory=gobgp_factory,
-    )
+def test_reconnects_after_peer_restart(kind: Kind, ipv4_session: SessionMaker) -> None:
+    bgpd, peer = ipv4_session(kind)
     bgpd.wait_established("peer4")
     bgpd.wait_route("10.20.0.0/24")
     flaps = bgpd.ctl("show peer", name="peer4")["established_transitions"]
@@ -236,25 +208,10 @@ def test_reconnects_after_peer_restart(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_wrong_as_gets_a_notification_and_no_session(
-    kind: Kind,
-    lan: Lan,
-    bgpd_factory: BgpdFactory,
-    bird_factory: BirdFactory,
-    gobgp_factory: GobgpFactory,
+    kind: Kind, ipv4_session: SessionMaker
 ) -> None:
-    a, b = lan.hosts
     # bgpd expects AS 65099 but the peer is AS 65001: bgpd must refuse the OPEN with 2/2.
-    bgpd = bgpd_factory(lan, bgpd_config(a, b, our_as=PEER_AS, peer_as=65099, families=(4,)))
-    peer = RealPeer(
-        kind,
-        a,
-        b,
-        peer_as=PEER_AS,
-        our_as=PEER_AS,
-        families=(4,),
-        bird_factory=bird_factory,
-        gobgp_factory=gobgp_factory,
-    )
+    bgpd, peer = ipv4_session(kind, expect_as=65099)
     wait_until(
         lambda: "Bad Peer AS" in (bgpd.peers()["peer4"]["last_error"] or ""),
         timeout=30,
