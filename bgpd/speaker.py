@@ -79,9 +79,13 @@ logger = logging.getLogger(__name__)
 
 STATIC_SOURCE = Source(name="static", kind=SourceKind.STATIC)
 KERNEL_SOURCE = Source(name="kernel", kind=SourceKind.KERNEL)
+CONNECTED_SOURCE = Source(name="connected", kind=SourceKind.CONNECTED)
 _LOCAL_ATTRIBUTES = PathAttributes(origin=Origin.IGP)
 _KERNEL_CANDIDATE = Candidate(
     source=KERNEL_SOURCE, info=PathInfo(attributes=_LOCAL_ATTRIBUTES, next_hop=b"")
+)
+_CONNECTED_CANDIDATE = Candidate(
+    source=CONNECTED_SOURCE, info=PathInfo(attributes=_LOCAL_ATTRIBUTES, next_hop=b"")
 )
 _AFI_IPV6 = Afi.IPV6
 
@@ -120,11 +124,13 @@ class FibUpdate:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KernelRouteView:
-    """A route the kernel edge learned (an "alien" route, e.g. Felix's), as the core sees it."""
+    """A route the kernel edge learned (an "alien" route, e.g. Felix's, or an interface
+    subnet when `connected`), as the core sees it."""
 
     family: Family
     nlri: Nlri
     ifname: str | None
+    connected: bool = False
 
 
 class PeerState:
@@ -309,14 +315,18 @@ class Speaker:
     def kernel_routes_changed(
         self, added: Iterable[KernelRouteView], removed: Iterable[KernelRouteView], now: float
     ) -> None:
-        """Routes the kernel edge learned (Felix's workload routes, blocks) enter the Loc-RIB."""
+        """Routes the kernel edge learned (Felix's workload routes, blocks) and interface
+        subnets (connected) enter the Loc-RIB, each from its own source."""
         for route in removed:
             key = (route.family, route.nlri)
             if self._kernel_ifnames.pop(key, 0) != 0:
-                self._rib.withdraw(route.family, route.nlri, KERNEL_SOURCE.name)
+                source = CONNECTED_SOURCE if route.connected else KERNEL_SOURCE
+                self._rib.withdraw(route.family, route.nlri, source.name)
         for route in added:
-            self._kernel_ifnames[(route.family, route.nlri)] = route.ifname
-            self._rib.announce(route.family, route.nlri, _KERNEL_CANDIDATE)
+            key = (route.family, route.nlri)
+            self._kernel_ifnames[key] = route.ifname
+            candidate = _CONNECTED_CANDIDATE if route.connected else _KERNEL_CANDIDATE
+            self._rib.announce(route.family, route.nlri, candidate)
         self._propagate(now)
 
     def set_writable(self, peer: str, conn_id: int, writable: bool, now: float) -> None:
@@ -609,12 +619,12 @@ class Speaker:
         source = best.source
         if not may_advertise(source.kind, source.name, peer, out.profile):
             return None
+        if source.kind is SourceKind.CONNECTED and self._policy.calico is None:
+            return None  # a plain router does not redistribute its interface subnets
         info = out.cache.get(best.info, source.kind, family.afi is _AFI_IPV6)
         if info is None or self._policy.calico is None:
             return info
-        ifname = (
-            self._kernel_ifnames.get((family, nlri)) if source.kind is SourceKind.KERNEL else None
-        )
+        ifname = self._kernel_ifnames.get((family, nlri)) if source.kind.local else None
         decision = self._policy.decide_nlri(family.afi, nlri, ifname, out.internal)
         if not decision.accept:
             return None

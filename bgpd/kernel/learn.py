@@ -10,7 +10,10 @@ with protocol 3 (RTPROT_BOOT, Felix's default deviceRouteProtocol), its protocol
 Invariants:
 - Our own protocol (12) is never learned: those routes are the output of bgpd, and learning
   them would feed BGP routes back into BGP as local ones.
-- ``proto kernel`` (2) routes are never learned (BIRD 1.6 skips them as well).
+- ``proto kernel`` (2) routes are learned only as *connected* routes, BIRD's ``direct``
+  protocol: an interface subnet (no gateway) on an interface that is not a workload or
+  ``kube-ipvs*`` one (Calico's ``interface -"cali*", -"kube-ipvs*", "*"``), never IPv6
+  link-local. `is_connected` tells them apart; they enter the RIB as CONNECTED, not KERNEL.
 - Protocol 3 is the default of ``ip route add``, so an administrator's own routes carry it
   too: protocol-3 routes are learned only when they are host routes (/32, /128) on a workload
   interface (``cali*`` by default, Felix's FELIX_INTERFACEPREFIX).
@@ -36,6 +39,8 @@ class LearnRules:
       a comma list there, e.g. ``cali,tap``).
     - ``blackholes``: learn blackhole routes of any alien protocol (Felix's IPAM-block drops).
     - ``own_protocol``: never learned.
+    - ``connected``: learn interface subnets as connected routes; ``connected_excluded``:
+      interface name prefixes whose subnets are not (Calico's direct-protocol exclusions).
     """
 
     protocols: frozenset[int] = frozenset((RTPROT_BOOT, FELIX_PROTOCOL))
@@ -43,6 +48,8 @@ class LearnRules:
     interface_prefixes: tuple[str, ...] = ("cali",)
     blackholes: bool = True
     own_protocol: int = RTPROT_BIRD
+    connected: bool = True
+    connected_excluded: tuple[str, ...] = ("cali", "kube-ipvs")
 
     def __post_init__(self) -> None:
         if self.own_protocol in self.protocols or RTPROT_KERNEL in self.protocols:
@@ -50,9 +57,22 @@ class LearnRules:
         if not all(self.interface_prefixes):
             raise ValueError("an empty interface prefix would match every interface")
 
+    def is_connected(self, route: KernelRoute) -> bool:
+        """An interface subnet the kernel derived from an address (BIRD's direct protocol)."""
+        if route.protocol != RTPROT_KERNEL or not self.connected or route.kind != "unicast":
+            return False
+        if len(route.nexthops) != 1 or route.nexthops[0].gateway is not None:
+            return False
+        ifname = route.nexthops[0].ifname
+        if ifname is None or ifname.startswith(self.connected_excluded):
+            return False
+        return not route.prefix.startswith("fe80:")
+
     def learnable(self, route: KernelRoute) -> bool:
         proto = route.protocol
-        if proto in (self.own_protocol, RTPROT_KERNEL):
+        if proto == RTPROT_KERNEL:
+            return self.is_connected(route)
+        if proto == self.own_protocol:
             return False
         if route.kind == "blackhole" and self.blackholes:
             return True

@@ -38,8 +38,13 @@ def programming_rules(config: Config) -> ProgrammingRules:
     )
 
 
-def view(route: KernelRoute) -> KernelRouteView:
-    return KernelRouteView(family=route.family, nlri=pack_prefix(route.prefix), ifname=route.ifname)
+def view(route: KernelRoute, rules: LearnRules) -> KernelRouteView:
+    return KernelRouteView(
+        family=route.family,
+        nlri=pack_prefix(route.prefix),
+        ifname=route.ifname,
+        connected=rules.is_connected(route),
+    )
 
 
 class KernelWiring:
@@ -50,12 +55,14 @@ class KernelWiring:
         self._rules = programming_rules(config)
         self._blackholes = self._block_blackholes(config)
 
+        rules = LearnRules(protocols=frozenset(config.kernel.learn_protocols))
+
         def learned(added: list[KernelRoute], removed: list[KernelRoute]) -> None:
-            on_learned([view(r) for r in added], [view(r) for r in removed])
+            on_learned([view(r, rules) for r in added], [view(r, rules) for r in removed])
 
         self.sync = KernelSync(
             on_learned=learned,
-            learn_rules=LearnRules(protocols=frozenset(config.kernel.learn_protocols)),
+            learn_rules=rules,
             converge_timeout=float(config.kernel.converge_timeout),
         )
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bgpd.kernel import KernelRoute, KernelSync, NextHop, ProgrammingRules
+from bgpd.kernel import KernelRoute, KernelSync, LearnRules, NextHop, ProgrammingRules
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, IPNetwork
 
 from .peers.netns import Namespace
@@ -53,6 +53,10 @@ class SyncDriver:
         self._thread.start()
         if not ready.wait(10) or self._loop is None:
             raise RuntimeError(f"driver thread did not start: {self._failure!r}")
+
+        # These tests are about alien (Felix) routes; interface subnets (connected routes) are
+        # covered by tests/unit/kernel and the real-kernel mesh test.
+        kwargs.setdefault("learn_rules", LearnRules(connected=False))
 
         async def make() -> KernelSync:
             return KernelSync(on_learned=self._on_learned, **kwargs)

@@ -54,6 +54,11 @@ def test_three_node_mesh_blocks_workloads_kill_and_restart(
         assert "10.244.1.5" not in ours(other.ns)
     learned = {r["prefix"] for r in speakers[0].ctl("show kernel") if r["status"] == "learned"}
     assert {"10.244.1.5/32", "10.244.9.7/32"} <= learned
+    # The LAN subnet is a connected route (BIRD's direct protocol), outside every pool: kept
+    # out of BGP, so no other kernel gets it from bgpd.
+    (connected,) = speakers[0].routes(str(hosts[0].ipv4_network))
+    assert connected["source"] == "connected" and connected["best"]
+    assert str(hosts[0].ipv4_network) not in ours(hosts[1].ns)
     remove_workload(hosts[0].ns, cali)
     for other in hosts[1:]:
         wait_not_installed(other.ns, "10.244.9.7/32")

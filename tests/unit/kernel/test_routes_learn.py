@@ -99,7 +99,12 @@ LEARN_CASES = [
     (route("10.68.0.0/26", 12, kind="blackhole"), False, "our own blackhole"),
     (route("10.69.0.0/24", 12, gw="10.0.0.2"), False, "our own route"),
     (route("10.69.0.5/32", 12, dev=CALI), False, "our own, even on a workload interface"),
-    (route("10.0.0.0/24", 2, dev="eth0"), False, "proto kernel"),
+    (route("10.0.0.0/24", 2, dev="eth0"), True, "interface subnet: connected (direct)"),
+    (route("fd00:1::/64", 2, dev="eth0"), True, "IPv6 interface subnet: connected"),
+    (route("fe80::/64", 2, dev="eth0"), False, "IPv6 link-local is never connected"),
+    (route("10.0.9.0/24", 2, dev=CALI), False, "no connected routes from workload interfaces"),
+    (route("10.0.8.0/24", 2, dev="kube-ipvs0"), False, "nor from kube-ipvs"),
+    (route("10.0.7.0/24", 2, gw="10.0.0.1"), False, "proto kernel with a gateway"),
     (route("10.71.0.0/24", 4, gw="10.0.0.2"), False, "protocol not in the list"),
     (route("10.72.0.0/24", 80, kind="unreachable"), False, "unreachable is not learned"),
 ]
@@ -126,3 +131,10 @@ def test_configurable_learning_rules() -> None:
         LearnRules(protocols=frozenset({2}))
     with pytest.raises(ValueError):
         LearnRules(interface_prefixes=("",))
+
+
+def test_connected_routes_can_be_turned_off_and_are_told_apart() -> None:
+    subnet = route("10.0.0.0/24", 2, dev="eth0")
+    assert LearnRules().is_connected(subnet)
+    assert not LearnRules().is_connected(route("10.65.0.5/32", 3, dev=CALI))
+    assert not LearnRules(connected=False).learnable(subnet)

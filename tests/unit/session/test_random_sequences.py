@@ -117,6 +117,7 @@ def test_random_event_sequences(
     pa = Peer(a, random.Random(seed), name="A")
     pb = Peer(b, random.Random(seed + 1), name="B")
     net = Network(pa, pb)
+    strays: list[tuple[Peer, int]] = []
     checker = Checker(net)
     eor = encode_end_of_rib(IPV4_UNICAST)
     for op in ops:
@@ -189,6 +190,7 @@ def test_random_event_sequences(
             if conn_id in peer.connection_states():
                 continue
             peer.connection_made(conn_id, net.now, outbound=False)
+            strays.append((peer, conn_id))
             if conn_id in peer.connection_states():
                 end = RawEnd(peer, conn_id)
                 other = peer.settings
@@ -198,7 +200,12 @@ def test_random_event_sequences(
         net.pump()
         checker.check()
 
-    # The chaos ends: everything heals and the session comes back.
+    # The chaos ends: everything heals and the session comes back. Stray TCP connections go
+    # away too: one that reached Established with hold time 0 (no liveness checks, RFC 4271
+    # §4.2) would otherwise legitimately hold the real neighbour off forever (§6.8).
+    for peer, conn_id in strays:
+        if conn_id in peer.connection_states():
+            peer.connection_lost(conn_id, net.now)
     net.paused.clear()
     net.refuse_dials.clear()
     pa.start(net.now)

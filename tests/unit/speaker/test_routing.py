@@ -109,3 +109,24 @@ def test_graceful_restart_helper_sweeps_when_the_peer_does_not_come_back() -> No
     assert len(routes(net, "b", "10.1.0.0/24")) == 1
     net.advance(121, step=5)  # the restart time a advertised (120 s) passes
     assert routes(net, "b", "10.1.0.0/24") == []
+
+
+def test_connected_and_kernel_routes_enter_the_rib_but_plain_mode_keeps_connected_home() -> None:
+    from bgpd.speaker import KernelRouteView
+
+    net = line(65001, 65002, 65002)
+    a = net.nodes["a"].speaker
+    subnet = KernelRouteView(
+        family=IPV4_UNICAST, nlri=pack_prefix("192.168.7.0/24"), ifname="eth1", connected=True
+    )
+    learned = KernelRouteView(family=IPV4_UNICAST, nlri=pack_prefix("10.9.9.0/24"), ifname="x")
+    a.kernel_routes_changed([subnet, learned], [], net.now)
+    net.settle()
+    (mine,) = a.route_views("192.168.7.0/24")
+    assert mine["source"] == "connected" and mine["best"]
+    assert routes(net, "b", "192.168.7.0/24") == []  # a plain router keeps its subnets home
+    assert len(routes(net, "b", "10.9.9.0/24")) == 1  # a learned kernel route is advertised
+    a.kernel_routes_changed([], [subnet, learned], net.now)
+    net.settle()
+    assert a.route_views("192.168.7.0/24") == []
+    assert routes(net, "b", "10.9.9.0/24") == []
