@@ -44,7 +44,7 @@ from bgpd.net import (
     format_prefix,
     pack_network,
 )
-from bgpd.outbound.export import PeerProfile, has_own_as, may_advertise
+from bgpd.outbound.export import PeerProfile, has_own_as, may_advertise, reflection_loop
 from bgpd.outbound.peer_out import PeerOutbound
 from bgpd.policy import ExportPolicy, merge_communities
 from bgpd.rib import (
@@ -507,9 +507,12 @@ class Speaker:
             rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
         attrs = update.attributes
         if attrs is not None and update.announced and state.candidates is not None:
-            if has_own_as(attrs, self._config.local_asn):
-                # RFC 4271 §9.1.2: a path through our own AS is a loop; what the peer had
-                # announced for these prefixes before is no longer usable either.
+            if has_own_as(attrs, self._config.local_asn) or reflection_loop(
+                attrs, int(self._config.bgp.router_id), self._cluster_id
+            ):
+                # RFC 4271 §9.1.2 / RFC 4456 §8: a path through our own AS, or one that came
+                # back to us or through our cluster, is a loop; what the peer had announced
+                # for these prefixes before is no longer usable either.
                 for batch in update.announced:
                     rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
             else:
@@ -551,7 +554,7 @@ class Speaker:
         local = state.connections.get(state.session.established_conn_id or -1, "")
         settings = self._config.peer_settings(cfg)
         state.out = PeerOutbound(
-            self._profile(settings.is_ebgp, cfg.next_hop_self, local),
+            self._profile(settings.is_ebgp, cfg.next_hop_self, cfg.rr_client, local),
             EncodeContext.from_negotiated(negotiated),
             families=negotiated.families,
             internal=self._policy.peer_internal(settings),
@@ -590,7 +593,14 @@ class Speaker:
             families = {f.family for f in gr.families} & set(negotiated.families)
         return restart_time, families
 
-    def _profile(self, ebgp: bool, next_hop_self: bool, local_address: str) -> PeerProfile:
+    @property
+    def _cluster_id(self) -> int | None:
+        cluster = self._config.bgp.cluster_id
+        return None if cluster is None else int(cluster)
+
+    def _profile(
+        self, ebgp: bool, next_hop_self: bool, rr_client: bool, local_address: str
+    ) -> PeerProfile:
         node = self._config.node
         v4 = v6 = b""
         if local_address:
@@ -608,6 +618,8 @@ class Speaker:
             next_hop_v4=v4,
             next_hop_v6=v6,
             next_hop_self=next_hop_self,
+            rr_client=rr_client,
+            cluster_id=self._cluster_id,
         )
 
     def _exported(
@@ -617,12 +629,12 @@ class Speaker:
         if best is None:
             return None
         source = best.source
-        if not may_advertise(source.kind, source.name, peer, out.profile):
+        if not may_advertise(source, peer, out.profile):
             return None
-        if source.kind is SourceKind.CONNECTED and self._policy.calico is None:
+        if source.kind is SourceKind.CONNECTED and not self._policy.calico:
             return None  # a plain router does not redistribute its interface subnets
-        info = out.cache.get(best.info, source.kind, family.afi is _AFI_IPV6)
-        if info is None or self._policy.calico is None:
+        info = out.cache.get(best.info, source, family.afi is _AFI_IPV6)
+        if info is None or not self._policy.calico:
             return info
         ifname = self._kernel_ifnames.get((family, nlri)) if source.kind.local else None
         decision = self._policy.decide_nlri(family.afi, nlri, ifname, out.internal)

@@ -1,11 +1,15 @@
-"""What a peer may receive, and with which attributes: RFC 4271's plain iBGP/eBGP export rules.
+"""What a peer may receive, and with which attributes: RFC 4271's iBGP/eBGP export rules and
+RFC 4456 route reflection.
 
 Role: for one selected path and one peer, decide whether the path is advertised (§9.2: a route
-learned over iBGP is not sent to iBGP peers; nothing is sent back to the peer it came from) and
-build the attributes as the peer must see them (§5.1): toward eBGP our AS is prepended, the
-next hop is our session address (unless `next hop keep`), LOCAL_PREF, ORIGINATOR_ID and
-CLUSTER_LIST are stripped and MED received from another AS is not passed on; toward iBGP
-LOCAL_PREF is present (100 when absent) and the next hop of a BGP-learned route is kept.
+learned over iBGP is not sent to iBGP peers; nothing is sent back to the peer it came from;
+RFC 4456 §6: a reflector sends a client's routes to every iBGP peer and a non-client's routes
+to its clients) and build the attributes as the peer must see them (§5.1): toward eBGP our AS
+is prepended, the next hop is our session address (unless `next hop keep`), LOCAL_PREF,
+ORIGINATOR_ID and CLUSTER_LIST are stripped and MED received from another AS is not passed on;
+toward iBGP LOCAL_PREF is present (100 when absent) and the next hop of a BGP-learned route is
+kept; a reflected route gets ORIGINATOR_ID (when absent) and our cluster id in front of its
+CLUSTER_LIST (RFC 4456 §8), its next hop untouched (Calico sets no `next hop self`).
 Locally originated paths (static, kernel, connected) get ORIGIN IGP and our next hop.
 
 Invariants: pure functions of their arguments; `ExportCache` memoises by (path info, source
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgpd.rib import PathInfo, SourceKind
+from bgpd.rib import PathInfo, Source, SourceKind
 from bgpd.wire.attributes import AsPathSegment, PathAttributes
 from bgpd.wire.constants import SegmentType
 
@@ -35,13 +39,24 @@ class PeerProfile:
     next_hop_v6: bytes
     next_hop_self: bool = False
     next_hop_keep: bool = False  # eBGP only: Calico's keep_next_hop
+    rr_client: bool = False  # the peer is our route-reflection client (RFC 4456 §2)
+    cluster_id: int | None = None  # ours, when we are a route reflector
 
 
-def may_advertise(kind: SourceKind, from_peer: str, to_peer: str, profile: PeerProfile) -> bool:
-    """RFC 4271 §9.2 without reflection: no echo to the sender, no iBGP to iBGP."""
-    if from_peer == to_peer:
+def may_advertise(source: Source, to_peer: str, profile: PeerProfile) -> bool:
+    """RFC 4271 §9.2 and RFC 4456 §6: no echo; iBGP to iBGP only by reflection."""
+    if source.name == to_peer:
         return False
-    return not (kind is SourceKind.IBGP and profile.ibgp)
+    if source.kind is not SourceKind.IBGP or not profile.ibgp:
+        return True
+    if profile.cluster_id is None:
+        return False
+    # A client's route goes to every iBGP peer; a non-client's only to clients.
+    return source.rr_client or profile.rr_client
+
+
+def reflecting(source: Source, profile: PeerProfile) -> bool:
+    return source.kind is SourceKind.IBGP and profile.ibgp and profile.cluster_id is not None
 
 
 def next_hop_for(info: PathInfo, kind: SourceKind, profile: PeerProfile, v6: bool) -> bytes:
@@ -54,10 +69,9 @@ def next_hop_for(info: PathInfo, kind: SourceKind, profile: PeerProfile, v6: boo
     return info.next_hop if profile.next_hop_keep else ours
 
 
-def export_path(
-    info: PathInfo, kind: SourceKind, profile: PeerProfile, v6: bool
-) -> PathInfo | None:
+def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) -> PathInfo | None:
     """The path as `profile`'s peer must receive it; None when no next hop can be given."""
+    kind = source.kind
     next_hop = next_hop_for(info, kind, profile, v6)
     if not next_hop:
         return None
@@ -65,6 +79,11 @@ def export_path(
     if profile.ibgp:
         local_pref = a.local_pref if a.local_pref is not None else DEFAULT_LOCAL_PREF
         attrs = a if local_pref == a.local_pref else a.replace(local_pref=local_pref)
+        if profile.cluster_id is not None and reflecting(source, profile):
+            attrs = attrs.replace(
+                originator_id=source.router_id if a.originator_id is None else a.originator_id,
+                cluster_list=(profile.cluster_id, *a.cluster_list),
+            )
     else:
         attrs = a.replace(
             as_path=prepend(a.as_path, profile.local_asn),
@@ -93,21 +112,30 @@ def has_own_as(attrs: PathAttributes, asn: int, allowed: int = 0) -> bool:
     return attrs.as_path_asns().count(asn) > allowed
 
 
+def reflection_loop(attrs: PathAttributes, router_id: int, cluster_id: int | None) -> bool:
+    """RFC 4456 §8: our own route came back (ORIGINATOR_ID), or it passed our cluster."""
+    if attrs.originator_id == router_id:
+        return True
+    return cluster_id is not None and cluster_id in attrs.cluster_list
+
+
 class ExportCache:
-    """Memoises `export_path` per (path info, source kind, address family) for one profile."""
+    """Memoises `export_path` per (path info, source kind, address family) for one profile;
+    a reflected path also depends on its source's router id (the ORIGINATOR_ID it may get)."""
 
     __slots__ = ("_cache", "profile")
 
     def __init__(self, profile: PeerProfile) -> None:
         self.profile = profile
-        self._cache: dict[tuple[PathInfo, SourceKind, bool], PathInfo | None] = {}
+        self._cache: dict[tuple[PathInfo, SourceKind, int, bool], PathInfo | None] = {}
 
-    def get(self, info: PathInfo, kind: SourceKind, v6: bool) -> PathInfo | None:
-        key = (info, kind, v6)
+    def get(self, info: PathInfo, source: Source, v6: bool) -> PathInfo | None:
+        origin = source.router_id if reflecting(source, self.profile) else 0
+        key = (info, source.kind, origin, v6)
         try:
             return self._cache[key]
         except KeyError:
             if len(self._cache) > 200_000:
                 self._cache.clear()  # bound memory under attribute churn
-            result = self._cache[key] = export_path(info, kind, self.profile, v6)
+            result = self._cache[key] = export_path(info, source, self.profile, v6)
             return result
