@@ -143,6 +143,7 @@ class PeerState:
         "connections",
         "negotiated",
         "out",
+        "rejected",
         "session",
         "source",
     )
@@ -150,7 +151,11 @@ class PeerState:
     def __init__(self, config: PeerConfig, session: Peer) -> None:
         self.config = config
         self.session = session
+        # Interns the PathInfo of each (attributes, next hop) the peer sends. What the peer
+        # announced lives in the Loc-RIB (per source); only what the loop checks rejected is
+        # kept here, so "received" = accepted + rejected without a second per-prefix table.
         self.adj_in = AdjRibIn()
+        self.rejected: set[tuple[Family, Nlri]] = set()
         # conn_id -> our local address on that connection (the next hop we announce).
         self.connections: dict[int, str] = {}
         # Set while Established; `negotiated` stays after a drop for the GR helper's window.
@@ -211,6 +216,8 @@ class Speaker:
         "_rib",
         "_rng",
         "_statics",
+        "_stopping",
+        "_tagged",
     )
 
     def __init__(self, config: Config, rng: random.Random) -> None:
@@ -226,6 +233,11 @@ class Speaker:
         self._policy = ExportPolicy.from_config(config)
         self._kernel_ifnames: dict[tuple[Family, Nlri], str | None] = {}
         self._statics: dict[tuple[Family, Nlri], StaticRoute] = {}
+        self._stopping = False
+        self._tagged: dict[
+            tuple[int, tuple[int, ...], tuple[tuple[int, int, int], ...]],
+            tuple[PathInfo, PathInfo],
+        ] = {}
         self._set_statics(config)
         for peer in config.all_peers:
             self._add_peer(peer)
@@ -352,7 +364,13 @@ class Speaker:
         self._pump(name, now)
 
     def shutdown(self, now: float, text: str = "bgpd shutting down") -> None:
-        """Administrative shutdown of every session (Cease/Administrative Shutdown, RFC 8203)."""
+        """Administrative shutdown of every session (Cease/Administrative Shutdown, RFC 8203).
+
+        Nothing propagates any more: the other peers are being stopped too (no withdrawals to
+        encode for them), and the kernel keeps its routes (BIRD's `persist`; the daemon
+        removes them itself when configured not to persist).
+        """
+        self._stopping = True
         for name, state in self._peers.items():
             state.session.stop(now, CeaseSubcode.ADMIN_SHUTDOWN, text)
             self._pump(name, now)
@@ -501,10 +519,11 @@ class Speaker:
 
     def _on_update(self, name: str, state: PeerState, event: UpdateReceived, now: float) -> None:
         update = event.update
-        state.adj_in.apply(update)
         rib = self._rib
         for batch in update.withdrawn:
             rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
+            if state.rejected:
+                state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
         attrs = update.attributes
         if attrs is not None and update.announced and state.candidates is not None:
             if has_own_as(attrs, self._config.local_asn) or reflection_loop(
@@ -515,7 +534,11 @@ class Speaker:
                 # for these prefixes before is no longer usable either.
                 for batch in update.announced:
                     rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
+                    state.rejected.update((batch.family, n) for n in batch.prefixes)
             else:
+                if state.rejected:
+                    for batch in update.announced:
+                        state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
                 for batch in update.announced:
                     info = state.adj_in.path_info(attrs, batch.next_hop)
                     candidate = state.candidates.candidate(info)
@@ -565,6 +588,7 @@ class Speaker:
     def _on_down(self, name: str, state: PeerState, event: SessionDown, now: float) -> None:
         negotiated_gr = state.source is not None and event.graceful
         state.adj_in.clear()
+        state.rejected.clear()
         state.out = None
         state.candidates = None
         session_families = state.session.settings.families
@@ -626,6 +650,15 @@ class Speaker:
         self, out: PeerOutbound, peer: str, family: Family, nlri: Nlri, best: Candidate | None
     ) -> PathInfo | None:
         """The path `peer` must hold for `nlri` (None: it must hold nothing)."""
+        info = self._exported_path(out, peer, family, best)
+        if info is None or best is None or not self._policy.calico:
+            return info
+        return self._calico_export(out, family, nlri, best, info)
+
+    def _exported_path(
+        self, out: PeerOutbound, peer: str, family: Family, best: Candidate | None
+    ) -> PathInfo | None:
+        """The part of the export that depends on the path and the peer, not on the prefix."""
         if best is None:
             return None
         source = best.source
@@ -633,16 +666,28 @@ class Speaker:
             return None
         if source.kind is SourceKind.CONNECTED and not self._policy.calico:
             return None  # a plain router does not redistribute its interface subnets
-        info = out.cache.get(best.info, source, family.afi is _AFI_IPV6)
-        if info is None or not self._policy.calico:
-            return info
+        return out.cache.get(best.info, source, family.afi is _AFI_IPV6)
+
+    def _calico_export(
+        self, out: PeerOutbound, family: Family, nlri: Nlri, best: Candidate, info: PathInfo
+    ) -> PathInfo | None:
+        """Calico's rules are about the prefix (pools, blocks): decided per prefix."""
+        source = best.source
         ifname = self._kernel_ifnames.get((family, nlri)) if source.kind.local else None
         decision = self._policy.decide_nlri(family.afi, nlri, ifname, out.internal)
         if not decision.accept:
             return None
-        if decision.communities or decision.large_communities:
+        if not (decision.communities or decision.large_communities):
+            return info
+        # One shared result per (path, added communities): UPDATE packing and the encoding
+        # cache work by identity, so a new object per prefix would cost an UPDATE per prefix.
+        key = (id(info), decision.communities, decision.large_communities)
+        entry = self._tagged.get(key)
+        if entry is None or entry[0] is not info:
+            if len(self._tagged) > 100_000:
+                self._tagged.clear()
             a = info.attributes
-            info = PathInfo(
+            tagged = PathInfo(
                 attributes=a.replace(
                     communities=merge_communities(a.communities, decision.communities),
                     large_communities=merge_communities(
@@ -651,7 +696,8 @@ class Speaker:
                 ),
                 next_hop=info.next_hop,
             )
-        return info
+            entry = self._tagged[key] = (info, tagged)
+        return entry[1]
 
     def _export_table(self, name: str, state: PeerState, now: float) -> None:
         """Re-sends the whole table to one peer (session up, route refresh, policy change)."""
@@ -691,6 +737,8 @@ class Speaker:
         if not self._rib.changes_pending:
             return
         groups = self._rib.take_change_groups()
+        if self._stopping:
+            return
         ready = [
             (name, state, state.out)
             for name, state in self._peers.items()
@@ -703,8 +751,12 @@ class Speaker:
             for name, _state, out in ready:
                 if family not in out.families:
                     continue
+                info = self._exported_path(out, name, family, best)
+                if info is None or best is None or not self._policy.calico:
+                    out.stage_many(family, group.nlris, info)
+                    continue
                 for nlri in group.nlris:
-                    out.stage(family, nlri, self._exported(out, name, family, nlri, best))
+                    out.stage(family, nlri, self._calico_export(out, family, nlri, best, info))
         for name, state, _out in ready:
             self._flush_peer(name, state, now)
             for conn_id in state.connections:
@@ -733,7 +785,7 @@ class Speaker:
             "asn": state.config.asn,
             "state": session.state.value,
             "uptime_s": None if established_at is None else round(now - established_at, 3),
-            "prefixes_received": len(state.adj_in),
+            "prefixes_received": self._rib.source_count(name) + len(state.rejected),
             "prefixes_accepted": self._rib.source_count(name),
             "prefixes_sent": 0 if state.out is None else len(state.out.adj_out),
             "last_error": session.counters.last_error_text(),

@@ -10,8 +10,7 @@ attribute bytes are encoded once per attribute set, not once per prefix.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from bgpd.net import Family, Nlri
 from bgpd.rib.adj_in import PathInfo
@@ -22,18 +21,26 @@ from bgpd.wire.codec import (
     pack_withdrawals,
 )
 
+# Encoded attribute sets kept per peer before the cache starts over (bounds memory under churn).
+ENCODED_CACHE_SIZE = 50_000
+
 
 class AdjRibOut:
-    __slots__ = ("_tables",)
+    __slots__ = ("_encoded", "_tables")
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[Nlri, PathInfo]] = {}
+        # id(path) -> (path, its attribute bytes): exported paths are shared objects, so one
+        # encoding serves every UPDATE that carries the path. Holding the path keeps its id
+        # from being reused while the entry lives.
+        self._encoded: dict[int, tuple[PathInfo, bytes]] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
 
     def clear(self) -> None:
         self._tables.clear()
+        self._encoded.clear()
 
     def table(self, family: Family) -> Mapping[Nlri, PathInfo]:
         return self._tables.get(family, {})
@@ -48,7 +55,8 @@ class AdjRibOut:
         """
         sent = self._tables.setdefault(family, {})
         withdrawn: list[Nlri] = []
-        by_path: dict[PathInfo, list[Nlri]] = defaultdict(list)
+        # Grouped by identity: hashing a PathInfo walks every attribute, per prefix.
+        by_path: dict[int, tuple[PathInfo, list[Nlri]]] = {}
         for nlri, info in changes.items():
             old = sent.get(nlri)
             if info is None:
@@ -56,9 +64,13 @@ class AdjRibOut:
                     withdrawn.append(nlri)
                     del sent[nlri]
             elif old is not info and old != info:
-                by_path[info].append(nlri)
+                group = by_path.get(id(info))
+                if group is None:
+                    by_path[id(info)] = (info, [nlri])
+                else:
+                    group[1].append(nlri)
                 sent[nlri] = info
-        return self._pack(ctx, family, withdrawn, by_path)
+        return self._pack(ctx, family, withdrawn, by_path.values())
 
     def reconcile(
         self, ctx: EncodeContext, family: Family, desired: Mapping[Nlri, PathInfo]
@@ -66,28 +78,30 @@ class AdjRibOut:
         """Returns the UPDATE messages that turn the sent state into `desired`, and records it."""
         sent = self._tables.setdefault(family, {})
         withdrawn = [nlri for nlri in sent if nlri not in desired]
-        by_path: dict[PathInfo, list[Nlri]] = defaultdict(list)
-        for nlri, info in desired.items():
-            if sent.get(nlri) != info:
-                by_path[info].append(nlri)
         for nlri in withdrawn:
             del sent[nlri]
-        for info, prefixes in by_path.items():
-            for nlri in prefixes:
-                sent[nlri] = info
-        return self._pack(ctx, family, withdrawn, by_path)
+        changes = {nlri: info for nlri, info in desired.items() if sent.get(nlri) is not info}
+        messages = self.apply(ctx, family, changes)
+        if withdrawn:
+            messages[:0] = pack_withdrawals(ctx, family, withdrawn)
+        return messages
 
-    @staticmethod
     def _pack(
+        self,
         ctx: EncodeContext,
         family: Family,
         withdrawn: list[Nlri],
-        by_path: Mapping[PathInfo, list[Nlri]],
+        by_path: Iterable[tuple[PathInfo, list[Nlri]]],
     ) -> list[bytes]:
         messages: list[bytes] = []
         if withdrawn:
             messages.extend(pack_withdrawals(ctx, family, withdrawn))
-        for info, prefixes in by_path.items():
-            attr_bytes = encode_path_attributes(info.attributes, ctx)
-            messages.extend(pack_announcements(ctx, family, attr_bytes, info.next_hop, prefixes))
+        encoded = self._encoded
+        for info, prefixes in by_path:
+            entry = encoded.get(id(info))
+            if entry is None or entry[0] is not info:
+                if len(encoded) >= ENCODED_CACHE_SIZE:
+                    encoded.clear()
+                entry = encoded[id(info)] = (info, encode_path_attributes(info.attributes, ctx))
+            messages.extend(pack_announcements(ctx, family, entry[1], info.next_hop, prefixes))
         return messages

@@ -121,21 +121,25 @@ def reflection_loop(attrs: PathAttributes, router_id: int, cluster_id: int | Non
 
 class ExportCache:
     """Memoises `export_path` per (path info, source kind, address family) for one profile;
-    a reflected path also depends on its source's router id (the ORIGINATOR_ID it may get)."""
+    a reflected path also depends on its source's router id (the ORIGINATOR_ID it may get).
+
+    Keyed by the path's identity (paths are shared objects; hashing one walks every attribute),
+    holding the path so its id cannot be reused while the entry lives. The same input object
+    always yields the same output object, which is what lets the Adj-RIB-Out reuse encodings.
+    """
 
     __slots__ = ("_cache", "profile")
 
     def __init__(self, profile: PeerProfile) -> None:
         self.profile = profile
-        self._cache: dict[tuple[PathInfo, SourceKind, int, bool], PathInfo | None] = {}
+        self._cache: dict[tuple[int, SourceKind, int, bool], tuple[PathInfo, PathInfo | None]] = {}
 
     def get(self, info: PathInfo, source: Source, v6: bool) -> PathInfo | None:
         origin = source.router_id if reflecting(source, self.profile) else 0
-        key = (info, source.kind, origin, v6)
-        try:
-            return self._cache[key]
-        except KeyError:
+        key = (id(info), source.kind, origin, v6)
+        entry = self._cache.get(key)
+        if entry is None or entry[0] is not info:
             if len(self._cache) > 200_000:
                 self._cache.clear()  # bound memory under attribute churn
-            result = self._cache[key] = export_path(info, source, self.profile, v6)
-            return result
+            entry = self._cache[key] = (info, export_path(info, source, self.profile, v6))
+        return entry[1]

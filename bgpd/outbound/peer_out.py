@@ -8,6 +8,8 @@ Adj-RIB-Out and returns the UPDATEs that say it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bgpd.net import Family, Nlri
 from bgpd.outbound.adj_out import AdjRibOut
 from bgpd.outbound.export import ExportCache, PeerProfile
@@ -51,6 +53,9 @@ class PeerOutbound:
 
     def stage(self, family: Family, nlri: Nlri, info: PathInfo | None) -> None:
         self.pending.setdefault(family, {})[nlri] = info
+
+    def stage_many(self, family: Family, nlris: Iterable[Nlri], info: PathInfo | None) -> None:
+        self.pending.setdefault(family, {}).update(dict.fromkeys(nlris, info))
 
     def take_messages(self) -> list[bytes]:
         if self.blocked or not self.pending:

@@ -176,12 +176,18 @@ def _pack_u32s(values: tuple[int, ...] | list[int]) -> bytes:
     return struct.pack(f"!{len(values)}I", *values)
 
 
+_EXTENDED_LENGTH = int(AttrFlag.EXTENDED_LENGTH)  # plain int: IntFlag operators are slow
+_NOT_EXTENDED = 0xFF & ~_EXTENDED_LENGTH
+_PACK_SHORT = struct.Struct("!BBB").pack
+_PACK_LONG = struct.Struct("!BBH").pack
+
+
 def encode_attribute(flags: int, type_code: int, value: bytes) -> bytes:
     """One attribute TLV; Extended Length is set only when needed (RFC 4271 §4.3)."""
     n = len(value)
     if n > 255:
-        return struct.pack("!BBH", (flags | AttrFlag.EXTENDED_LENGTH) & 0xFF, type_code, n) + value
-    return struct.pack("!BBB", flags & ~AttrFlag.EXTENDED_LENGTH & 0xFF, type_code, n) + value
+        return _PACK_LONG((int(flags) | _EXTENDED_LENGTH) & 0xFF, type_code, n) + value
+    return _PACK_SHORT(int(flags) & _NOT_EXTENDED, type_code, n) + value
 
 
 _AS4_PATH_SEGMENTS = (SegmentType.AS_SEQUENCE, SegmentType.AS_SET)

@@ -29,7 +29,8 @@ from bgpd.wire.messages import NlriBatch, UpdateMessage
 from bgpd.wire.negotiated import EncodeContext
 
 _HEAD = struct.Struct("!HB")
-_MP_ATTR_HEAD = bytes((OPTIONAL_NON_TRANSITIVE | AttrFlag.EXTENDED_LENGTH,))
+_EXTENDED_LENGTH = int(AttrFlag.EXTENDED_LENGTH)  # plain int: IntFlag operators are slow
+_MP_ATTR_HEAD = bytes((OPTIONAL_NON_TRANSITIVE | _EXTENDED_LENGTH,))
 _MP_REACH = bytes((AttrType.MP_REACH_NLRI,))
 _MP_UNREACH = bytes((AttrType.MP_UNREACH_NLRI,))
 _UPDATE_TYPE = MessageType.UPDATE
@@ -64,7 +65,7 @@ def has_attribute(attr_bytes: bytes, type_code: int) -> bool:
     while i + 3 <= n:
         if attr_bytes[i + 1] == type_code:
             return True
-        if attr_bytes[i] & AttrFlag.EXTENDED_LENGTH:
+        if attr_bytes[i] & _EXTENDED_LENGTH:
             i += 4 + ((attr_bytes[i + 2] << 8) | attr_bytes[i + 3])
         else:
             i += 3 + attr_bytes[i + 2]

@@ -139,3 +139,21 @@ def test_graceful_restart_keeps_routes_in_the_kernel_and_sweeps_after_end_of_rib
         monitor.stop()
     kept = [line for line in monitor.stdout_path.read_text().splitlines() if block(1) in line]
     assert kept == [], kept  # the re-announced block never left the helper's kernel
+
+
+def test_on_exit_routes_stay_in_the_kernel_unless_persist_is_off(
+    lan: Lan, bgpd_factory: BgpdFactory
+) -> None:
+    a, b = lan.hosts
+    hosts = [a, b]
+    bgpd_factory(lan, node_config(0, hosts), host=0)
+    keeper = bgpd_factory(lan, node_config(1, hosts), host=1)
+    wait_installed(b.ns, block(1), str(a.ipv4))
+    assert keeper.stop() == 0  # SIGTERM: Cease to the peer, routes stay (BIRD's persist)
+    kept = ours(b.ns)
+    assert block(1) in kept and kept[block(2)]["type"] == "blackhole"
+
+    cleaner = bgpd_factory(lan, node_config(1, hosts, bgp_extra="persist_routes = false"), host=1)
+    wait_installed(b.ns, block(1), str(a.ipv4))
+    assert cleaner.stop() == 0
+    assert ours(b.ns) == {}  # every protocol-12 route of ours removed
