@@ -30,7 +30,7 @@ import ipaddress
 import logging
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bgpd.config import Config, PeerConfig, StaticRoute, diff_configs
@@ -362,6 +362,15 @@ class Speaker:
         else:
             state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
         self._pump(name, now)
+
+    def set_restarting(self, restarting: bool) -> None:
+        """RFC 4724 §3: announce that we restarted with our forwarding state kept (R and F
+        bits in the next OPENs), so helpers keep our routes until our End-of-RIB instead of
+        dropping them at once; cleared once we have converged."""
+        for state in self._peers.values():
+            settings = state.session.settings
+            if settings.restarting != restarting:
+                state.session.update_settings(replace(settings, restarting=restarting))
 
     def shutdown(self, now: float, text: str = "bgpd shutting down") -> None:
         """Administrative shutdown of every session (Cease/Administrative Shutdown, RFC 8203).

@@ -108,6 +108,12 @@ class Daemon:
         if config.kernel.enabled:
             self._kernel = KernelWiring(config, self._on_kernel_learned)
             await self._kernel.start(self._speaker.fib_snapshot())
+            adopted = len(self._kernel.sync.installed)
+            if adopted and config.bgp.graceful_restart:
+                # Routes of a previous run are still forwarding traffic: say so (R and F
+                # bits), as Calico's BIRD does under -R, so peers do not flush them.
+                self._speaker.set_restarting(True)
+                logger.info("graceful restart: %d kernel routes kept from the last run", adopted)
         self.loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGINT, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -331,6 +337,7 @@ class Daemon:
                 # re-announced can go now (BIRD waits for the same with -R).
                 self._kernel_converged = True
                 self._kernel.sync.converged()
+                self._speaker.set_restarting(False)
                 logger.info("all peers converged: stale kernel routes of a previous run removed")
         self._arm_timer()
 

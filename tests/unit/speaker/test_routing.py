@@ -130,3 +130,26 @@ def test_connected_and_kernel_routes_enter_the_rib_but_plain_mode_keeps_connecte
     net.settle()
     assert a.route_views("192.168.7.0/24") == []
     assert routes(net, "b", "10.9.9.0/24") == []
+
+
+def _restart_and_collect_fib(restarting: bool) -> list[tuple[bytes, ...]]:
+    net = Net()
+    net.add("a", "127.0.0.1", config(65001, "127.0.0.1", [("b", "127.0.0.2", 65001)], STATIC))
+    net.add("b", "127.0.0.2", config(65001, "127.0.0.2", [("a", "127.0.0.1", 65001)]))
+    net.start()
+    b = net.nodes["b"].speaker
+    cut(net, "a", "b")
+    b.take_fib_updates()
+    net.nodes["a"].speaker.set_restarting(restarting)
+    net.advance(10)
+    nlri = pack_prefix("10.1.0.0/24")
+    assert len(routes(net, "b", "10.1.0.0/24")) == 1
+    return [u.next_hops for u in b.take_fib_updates() if nlri in u.nlris]
+
+
+def test_forwarding_preserved_bit_decides_whether_the_helper_flushes_at_session_up() -> None:
+    # F bit clear (RFC 4724 §4.2): the helper must drop the stale routes at once, so the
+    # kernel sees a removal before the route comes back.
+    assert () in _restart_and_collect_fib(restarting=False)
+    # F bit set (we restarted with our forwarding state kept): no removal at all.
+    assert () not in _restart_and_collect_fib(restarting=True)
