@@ -753,10 +753,12 @@ class Speaker:
             for name, state in self._peers.items()
             if state.out is not None and state.session.state is SessionState.ESTABLISHED
         ]
+        fib = self._config.kernel.enabled
         for group in groups:
             family, best = group.family, group.best
-            hops = fib_next_hops(group.multipath)
-            self._fib.append(FibUpdate(family=family, nlris=tuple(group.nlris), next_hops=hops))
+            if fib:
+                hops = fib_next_hops(group.multipath)
+                self._fib.append(FibUpdate(family=family, nlris=tuple(group.nlris), next_hops=hops))
             for name, _state, out in ready:
                 if family not in out.families:
                     continue

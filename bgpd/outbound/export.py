@@ -76,6 +76,7 @@ def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) 
     if not next_hop:
         return None
     a = info.attributes
+    v4_hop = None if v6 else next_hop  # the NEXT_HOP attribute exists for IPv4 only
     if profile.ibgp:
         local_pref = a.local_pref if a.local_pref is not None else DEFAULT_LOCAL_PREF
         attrs = a if local_pref == a.local_pref else a.replace(local_pref=local_pref)
@@ -87,13 +88,13 @@ def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) 
     else:
         attrs = a.replace(
             as_path=prepend(a.as_path, profile.local_asn),
+            next_hop=v4_hop,
             local_pref=None,
             # MED learned from another AS is not passed to a third one (RFC 4271 §5.1.4).
             med=a.med if kind in LOCAL_KINDS else None,
             originator_id=None,
             cluster_list=(),
         )
-    v4_hop = None if v6 else next_hop  # the NEXT_HOP attribute exists for IPv4 only
     if attrs.next_hop != v4_hop:
         attrs = attrs.replace(next_hop=v4_hop)
     return PathInfo(attributes=attrs, next_hop=next_hop)

@@ -36,7 +36,9 @@ def split_key(key: bytes, add_path: bool) -> tuple[int | None, Nlri]:
     return None, key
 
 
-PATH_INFO_CACHE_SIZE = 4096
+# Sized like the decoder's attribute cache: a full feed has tens of thousands of attribute sets,
+# and a cache that thrashes makes a new PathInfo (and Candidate) per UPDATE instead of per set.
+PATH_INFO_CACHE_SIZE = 100_000
 
 
 class AdjRibIn:

@@ -80,7 +80,8 @@ class RouteChange(NamedTuple):
     multipath: tuple[Candidate, ...]
 
 
-CANDIDATE_CACHE_SIZE = 4096
+# As large as the PathInfo interning (bgpd/rib/adj_in.py): smaller thrashes on a full feed.
+CANDIDATE_CACHE_SIZE = 100_000
 
 
 class CandidateCache:

@@ -13,6 +13,7 @@ def routes(net: Net, node: str, prefix: str) -> list[dict[str, object]]:
 
 
 STATIC = '[[static]]\nprefix = "10.1.0.0/24"\ncommunities = ["65001:1"]\nmed = 5\n'
+KERNEL = "\n[kernel]\nenabled = true\n"  # forwarding updates are produced only for the kernel
 
 
 def line(asn_a: int, asn_b: int, asn_c: int, extra_c: str = "") -> Net:
@@ -62,7 +63,7 @@ def test_a_path_through_our_own_as_is_dropped() -> None:
 
 
 def test_the_kernel_gets_the_bgp_next_hops_and_a_removal_on_withdraw() -> None:
-    net = line(65001, 65002, 65002)
+    net = line(65001, 65002, 65002, extra_c=KERNEL)
     c = net.nodes["c"].speaker
     nlri = pack_prefix("10.1.0.0/24")
     updates = [u for u in c.take_fib_updates() if nlri in u.nlris]
@@ -79,7 +80,7 @@ def test_graceful_restart_helper_keeps_stale_routes_then_sweeps_after_end_of_rib
     two_statics = STATIC + '[[static]]\nprefix = "10.2.0.0/24"\n'
     net = Net()
     net.add("a", "127.0.0.1", config(65001, "127.0.0.1", [("b", "127.0.0.2", 65001)], two_statics))
-    net.add("b", "127.0.0.2", config(65001, "127.0.0.2", [("a", "127.0.0.1", 65001)]))
+    net.add("b", "127.0.0.2", config(65001, "127.0.0.2", [("a", "127.0.0.1", 65001)], KERNEL))
     net.start()
     b = net.nodes["b"].speaker
     b.take_fib_updates()
@@ -135,7 +136,7 @@ def test_connected_and_kernel_routes_enter_the_rib_but_plain_mode_keeps_connecte
 def _restart_and_collect_fib(restarting: bool) -> list[tuple[bytes, ...]]:
     net = Net()
     net.add("a", "127.0.0.1", config(65001, "127.0.0.1", [("b", "127.0.0.2", 65001)], STATIC))
-    net.add("b", "127.0.0.2", config(65001, "127.0.0.2", [("a", "127.0.0.1", 65001)]))
+    net.add("b", "127.0.0.2", config(65001, "127.0.0.2", [("a", "127.0.0.1", 65001)], KERNEL))
     net.start()
     b = net.nodes["b"].speaker
     cut(net, "a", "b")
