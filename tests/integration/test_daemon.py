@@ -13,30 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from tests.unit.config.helpers import MINIMAL  # the issue's minimal file, verbatim
+
 from .bgpd_proc import REPO, BgpdFactory
 from .peers import free_tcp_ports, wait_until
-
-MINIMAL = """
-[bgp]
-asn = 64512
-router_id = "127.0.0.1"
-listen = ["127.0.0.1"]
-port = 1179
-log_level = "info"
-
-[control]
-socket = "/tmp/bgpd-a.ctl"
-
-[[static]]
-prefix = "10.10.1.0/24"
-
-[[peer]]
-name = "Mesh_127_0_0_2"
-address = "127.0.0.2"
-port = 1179
-asn = 64512
-local_address = "127.0.0.1"
-"""
 
 
 def bgpd(*args: str) -> subprocess.CompletedProcess[str]:
