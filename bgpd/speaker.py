@@ -40,8 +40,6 @@ from bgpd.net import (
     Afi,
     Family,
     Nlri,
-    format_address,
-    format_prefix,
     pack_network,
 )
 from bgpd.outbound.export import PeerProfile, has_own_as, may_advertise, reflection_loop
@@ -70,6 +68,7 @@ from bgpd.session import (
     UpdateReceived,
     add_path_modes,
 )
+from bgpd.speaker_views import peer_view, route_views
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.codec import encode_end_of_rib
 from bgpd.wire.constants import CeaseSubcode, Origin
@@ -787,53 +786,13 @@ class Speaker:
     def _peer_view(
         self, name: str, state: PeerState, now: float, *, detail: bool = False
     ) -> dict[str, Any]:
-        session = state.session
-        established_at = session.established_at
-        view: dict[str, Any] = {
-            "name": name,
-            "address": str(state.config.address),
-            "port": state.config.port,
-            "asn": state.config.asn,
-            "state": session.state.value,
-            "uptime_s": None if established_at is None else round(now - established_at, 3),
-            "prefixes_received": self._rib.source_count(name) + len(state.rejected),
-            "prefixes_accepted": self._rib.source_count(name),
-            "prefixes_sent": 0 if state.out is None else len(state.out.adj_out),
-            "last_error": session.counters.last_error_text(),
-        }
-        if detail:
-            view.update(session.describe(now))
-            view["graceful_restart_stale"] = sorted(str(f) for f in self._gr.stale_families(name))
-        return view
+        stale = self._gr.stale_families(name) if detail else frozenset()
+        return peer_view(name, state, self._rib, now, detail=detail, stale=stale)
 
     def route_views(
         self, prefix: str | None = None, peer: str | None = None
     ) -> list[dict[str, Any]]:
-        want: tuple[Family, Nlri] | None = None
-        if prefix:
-            network = ipaddress.ip_network(prefix, strict=False)
-            want = (family_of_network(network), pack_network(network))
-        views: list[dict[str, Any]] = []
-        for family in self._rib.families():
-            if want is not None and want[0] != family:
-                continue
-            if want is not None:
-                entries: Iterable[tuple[Nlri, tuple[Candidate, ...]]] = [
-                    (want[1], self._rib.candidates(family, want[1]))
-                ]
-            else:
-                entries = (
-                    (change.nlri, self._rib.candidates(family, change.nlri))
-                    for change in self._rib.iter_routes(family)
-                )
-            for nlri, candidates in sorted(
-                entries, key=lambda e: (e[0][1:].ljust(16, b"\0"), e[0][0])
-            ):
-                for rank, candidate in enumerate(candidates):
-                    if peer is not None and candidate.source.name != peer:
-                        continue
-                    views.append(route_view(family, nlri, candidate, best=rank == 0))
-        return views
+        return route_views(self._rib, prefix, peer)
 
 
 def fib_next_hops(multipath: tuple[Candidate, ...]) -> tuple[bytes, ...]:
@@ -849,26 +808,3 @@ def fib_next_hops(multipath: tuple[Candidate, ...]) -> tuple[bytes, ...]:
         if hop and hop not in hops:
             hops.append(hop)
     return tuple(hops)
-
-
-def route_view(family: Family, nlri: Nlri, candidate: Candidate, *, best: bool) -> dict[str, Any]:
-    a = candidate.info.attributes
-    return {
-        "prefix": format_prefix(nlri, family.afi),
-        "path_id": candidate.path_id or None,
-        "next_hop": format_address(candidate.info.next_hop) if candidate.info.next_hop else None,
-        "as_path": list(a.as_path_asns()),
-        "peer": candidate.source.name,
-        "source": candidate.source.kind.name.lower(),
-        "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in a.communities],
-        "large_communities": [f"{g}:{l1}:{l2}" for g, l1, l2 in a.large_communities],
-        "med": a.med,
-        "local_pref": a.local_pref,
-        "origin": Origin(a.origin).name,
-        "originator_id": None
-        if a.originator_id is None
-        else format_address(a.originator_id.to_bytes(4, "big")),
-        "cluster_list": [format_address(c.to_bytes(4, "big")) for c in a.cluster_list],
-        "best": best,
-        "stale": candidate.stale,
-    }
