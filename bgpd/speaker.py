@@ -473,18 +473,34 @@ class Speaker:
         state.session.take_events()  # its SessionDown: routes go below, unconditionally
         self._gr.forget(name)
         self._rib.withdraw_source(name)
-        for action in state.session.take_actions():
-            if isinstance(action, CloseRequested):
-                data = state.session.data_to_send(action.conn_id)
-                if data:
-                    self._outputs.append(Send(peer=name, conn_id=action.conn_id, data=data))
-                self._outputs.append(Close(peer=name, conn_id=action.conn_id))
-        for conn_id in list(state.connections):
-            data = state.session.data_to_send(conn_id)
-            if data:
-                self._outputs.append(Send(peer=name, conn_id=conn_id, data=data))
-            self._outputs.append(Close(peer=name, conn_id=conn_id))
+        self._take_io(name, state, close_all=True)
         return state
+
+    def _take_io(self, name: str, state: PeerState, *, close_all: bool = False) -> None:
+        """Turns a session's actions and queued bytes into outputs (and closes every
+        connection when the peer is going away)."""
+        for action in state.session.take_actions():
+            if isinstance(action, ConnectRequested):
+                if not close_all:
+                    self._outputs.append(Dial(peer=name))
+            elif isinstance(action, CloseRequested):
+                self._close(name, state, action.conn_id)
+        for conn_id in list(state.connections):
+            if close_all:
+                self._close(name, state, conn_id)
+            else:
+                self._send_queued(name, state, conn_id)
+
+    def _close(self, name: str, state: PeerState, conn_id: int) -> None:
+        """The last bytes (a NOTIFICATION, say) go out before the connection closes."""
+        self._send_queued(name, state, conn_id)
+        self._outputs.append(Close(peer=name, conn_id=conn_id))
+        state.connections.pop(conn_id, None)
+
+    def _send_queued(self, name: str, state: PeerState, conn_id: int) -> None:
+        data = state.session.data_to_send(conn_id)
+        if data:
+            self._outputs.append(Send(peer=name, conn_id=conn_id, data=data))
 
     def _set_statics(self, config: Config) -> None:
         """Makes the Loc-RIB's static source equal to the config's statics (and blocks)."""
@@ -511,19 +527,7 @@ class Speaker:
             elif isinstance(event, RouteRefreshReceived):
                 self._export_table(name, state, now)
         self._propagate(now)
-        for action in state.session.take_actions():
-            if isinstance(action, ConnectRequested):
-                self._outputs.append(Dial(peer=name))
-            elif isinstance(action, CloseRequested):
-                data = state.session.data_to_send(action.conn_id)
-                if data:
-                    self._outputs.append(Send(peer=name, conn_id=action.conn_id, data=data))
-                self._outputs.append(Close(peer=name, conn_id=action.conn_id))
-                state.connections.pop(action.conn_id, None)
-        for conn_id in state.connections:
-            data = state.session.data_to_send(conn_id)
-            if data:
-                self._outputs.append(Send(peer=name, conn_id=conn_id, data=data))
+        self._take_io(name, state)
 
     def _on_update(self, name: str, state: PeerState, event: UpdateReceived, now: float) -> None:
         update = event.update
@@ -770,9 +774,7 @@ class Speaker:
         for name, state, _out in ready:
             self._flush_peer(name, state, now)
             for conn_id in state.connections:
-                data = state.session.data_to_send(conn_id)
-                if data:
-                    self._outputs.append(Send(peer=name, conn_id=conn_id, data=data))
+                self._send_queued(name, state, conn_id)
 
     # ----------------------------------------------------------------------- views for control
 

@@ -160,6 +160,19 @@ def _duplicate_problems(key: str, nets: Sequence[IPNetwork], c: Collector) -> No
 # --- Sections. ---------------------------------------------------------------------------------
 
 
+def _check_node_identity(c: Collector, node: NodeSection | ClusterNode) -> None:
+    """The fields `[node]` and `[[cluster_node]]` share (Calico's host/<name>/... keys)."""
+    c.add("name", check_node_name(node.name))
+    if node.ipv4 is not None:
+        c.add("ipv4", _check_ip_version(node.ipv4, 4) or check_node_address(node.ipv4))
+    if node.ipv6 is not None:
+        c.add("ipv6", _check_ip_version(node.ipv6, 6) or check_node_address(node.ipv6))
+    if node.asn is not None:
+        c.add("asn", check_asn(node.asn))
+    if node.rr_cluster_id is not None:
+        c.add("rr_cluster_id", check_cluster_id(node.rr_cluster_id))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NodeSection:
     """`[node]`: this node as Calico knows it (Node.spec.bgp, /calico/bgp/v1/host/<me>/...)."""
@@ -176,15 +189,7 @@ class NodeSection:
 
     def __post_init__(self) -> None:
         c = Collector()
-        c.add("name", check_node_name(self.name))
-        if self.ipv4 is not None:
-            c.add("ipv4", _check_ip_version(self.ipv4, 4) or check_node_address(self.ipv4))
-        if self.ipv6 is not None:
-            c.add("ipv6", _check_ip_version(self.ipv6, 6) or check_node_address(self.ipv6))
-        if self.asn is not None:
-            c.add("asn", check_asn(self.asn))
-        if self.rr_cluster_id is not None:
-            c.add("rr_cluster_id", check_cluster_id(self.rr_cluster_id))
+        _check_node_identity(c, self)
         c.raise_if_any()
 
     @property
@@ -229,15 +234,7 @@ class ClusterNode:
 
     def __post_init__(self) -> None:
         c = Collector()
-        c.add("name", check_node_name(self.name))
-        if self.ipv4 is not None:
-            c.add("ipv4", _check_ip_version(self.ipv4, 4) or check_node_address(self.ipv4))
-        if self.ipv6 is not None:
-            c.add("ipv6", _check_ip_version(self.ipv6, 6) or check_node_address(self.ipv6))
-        if self.asn is not None:
-            c.add("asn", check_asn(self.asn))
-        if self.rr_cluster_id is not None:
-            c.add("rr_cluster_id", check_cluster_id(self.rr_cluster_id))
+        _check_node_identity(c, self)
         if self.port is not None:
             c.add("port", check_port(self.port))
         c.raise_if_any()

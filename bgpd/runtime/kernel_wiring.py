@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from bgpd.config import Config
@@ -75,18 +75,21 @@ class KernelWiring:
         await self.sync.start()
 
     def apply(self, updates: Iterable[FibUpdate]) -> None:
-        changes: list[tuple[Family, str, KernelRoute | None]] = []
-        for update in updates:
-            afi = update.family.afi
-            hops = tuple(format_address(h) for h in update.next_hops)
-            for nlri in update.nlris:
-                prefix = format_prefix(nlri, afi)
-                route = self._rules.program(update.family, prefix, hops) if hops else None
-                if route is None:
-                    route = self._blackholes.get((update.family, prefix))
-                changes.append((update.family, prefix, route))
+        changes = list(self._program(updates))
         if changes:
             self.sync.set_desired(changes)
+
+    def _program(
+        self, updates: Iterable[FibUpdate]
+    ) -> Iterator[tuple[Family, str, KernelRoute | None]]:
+        """Kernel routes for forwarding updates; a prefix without BGP next hops falls back to
+        its blackhole when it is one of this node's blocks, else to nothing."""
+        for update in updates:
+            hops = tuple(format_address(h) for h in update.next_hops)
+            for nlri in update.nlris:
+                prefix = format_prefix(nlri, update.family.afi)
+                route = self._rules.program(update.family, prefix, hops) if hops else None
+                yield update.family, prefix, route or self._blackholes.get((update.family, prefix))
 
     def reload(self, config: Config, snapshot: Iterable[FibUpdate]) -> None:
         self._config = config
@@ -95,16 +98,7 @@ class KernelWiring:
         self.sync.replace_desired([*self._blackholes.values(), *self._programmed(snapshot)])
 
     def _programmed(self, snapshot: Iterable[FibUpdate]) -> list[KernelRoute]:
-        routes: list[KernelRoute] = []
-        for update in snapshot:
-            hops = tuple(format_address(h) for h in update.next_hops)
-            for nlri in update.nlris:
-                route = self._rules.program(
-                    update.family, format_prefix(nlri, update.family.afi), hops
-                )
-                if route is not None:
-                    routes.append(route)
-        return routes
+        return [route for _, _, route in self._program(snapshot) if route is not None]
 
     def views(self) -> list[dict[str, Any]]:
         """`bgpctl show kernel`: what we installed and what we learned."""
