@@ -106,6 +106,9 @@ class Network:
         self.dials: dict[str, list[float]] = {p.name: [] for p in peers}
         self.wire: list[Sent] = []
         self.paused: set[str] = set()  # peers that neither receive nor send (a hung process)
+        # Connections closed by the far end while this end was paused: a hung process's kernel
+        # still holds the FIN, and the process reads EOF as soon as it runs again.
+        self._lost_while_paused: list[tuple[Peer, int]] = []
         self.refuse_dials: set[str] = set()  # peers whose listening socket is gone
         self._links: list[_Link] = []
         self._next_id = 1
@@ -216,11 +219,26 @@ class Network:
         if data:
             self._record(peer, link, data)
         other, other_id = link.other(peer, action.conn_id)
-        if isinstance(other, _Hole) or other.name in self.paused:
+        if isinstance(other, _Hole):
+            return
+        if other.name in self.paused:
+            self._lost_while_paused.append((other, other_id))
             return
         if data:
             other.receive_data(other_id, data, self.now)
         other.connection_lost(other_id, self.now)
+
+    def resume(self, name: str | None = None) -> None:
+        """Un-pause one peer (or all): it reads the EOFs of connections closed meanwhile."""
+        names = set(self.paused) if name is None else {name}
+        self.paused -= names
+        still: list[tuple[Peer, int]] = []
+        for peer, conn_id in self._lost_while_paused:
+            if peer.name in names:
+                peer.connection_lost(conn_id, self.now)
+            else:
+                still.append((peer, conn_id))
+        self._lost_while_paused = still
 
     def drop_links(self) -> None:
         """Every TCP connection breaks (both ends see it)."""

@@ -139,7 +139,7 @@ def test_random_event_sequences(
         elif kind == "pause":
             net.paused.add(str(op[1]))
         elif kind == "resume":
-            net.paused.discard(str(op[1]))
+            net.resume(str(op[1]))
         elif kind == "refuse_dials":
             net.refuse_dials ^= {str(op[1])}
         elif kind in ("garbage", "truncate", "lost"):
@@ -206,7 +206,7 @@ def test_random_event_sequences(
     for peer, conn_id in strays:
         if conn_id in peer.connection_states():
             peer.connection_lost(conn_id, net.now)
-    net.paused.clear()
+    net.resume()
     net.refuse_dials.clear()
     pa.start(net.now)
     pb.start(net.now)
