@@ -440,6 +440,10 @@ class Speaker:
         updates, self._fib = self._fib, []
         return updates
 
+    def update_group_sizes(self) -> list[int]:
+        """Member count of each update group (established peers sharing one Adj-RIB-Out)."""
+        return [1 for state in self._peers.values() if state.out is not None]
+
     def converged(self) -> bool:
         """True once every configured peer is up and has sent End-of-RIB for its families."""
         for name, state in self._peers.items():
