@@ -42,9 +42,10 @@ from bgpd.net import (
     Nlri,
     pack_network,
 )
-from bgpd.outbound.export import PeerProfile, has_own_as, may_advertise, reflection_loop
-from bgpd.outbound.peer_out import PeerOutbound
-from bgpd.policy import ExportPolicy, merge_communities
+from bgpd.outbound.export import PeerProfile, has_own_as, reflection_loop
+from bgpd.outbound.exporter import Exporter
+from bgpd.outbound.groups import GroupKey
+from bgpd.policy import ExportPolicy
 from bgpd.rib import (
     AdjRibIn,
     Candidate,
@@ -70,7 +71,6 @@ from bgpd.session import (
 )
 from bgpd.speaker_views import peer_view, route_views
 from bgpd.wire.attributes import PathAttributes
-from bgpd.wire.codec import encode_end_of_rib
 from bgpd.wire.constants import CeaseSubcode, Origin
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
@@ -141,7 +141,6 @@ class PeerState:
         "config",
         "connections",
         "negotiated",
-        "out",
         "rejected",
         "session",
         "source",
@@ -160,7 +159,6 @@ class PeerState:
         # Set while Established; `negotiated` stays after a drop for the GR helper's window.
         self.source: Source | None = None
         self.candidates: CandidateCache | None = None
-        self.out: PeerOutbound | None = None
         self.negotiated: Negotiated | None = None
 
 
@@ -206,6 +204,7 @@ class Speaker:
     __slots__ = (
         "_config",
         "_eor_seen",
+        "_exporter",
         "_fib",
         "_gr",
         "_kernel_ifnames",
@@ -216,7 +215,7 @@ class Speaker:
         "_rng",
         "_statics",
         "_stopping",
-        "_tagged",
+        "_touched",
     )
 
     def __init__(self, config: Config, rng: random.Random) -> None:
@@ -233,10 +232,9 @@ class Speaker:
         self._kernel_ifnames: dict[tuple[Family, Nlri], str | None] = {}
         self._statics: dict[tuple[Family, Nlri], StaticRoute] = {}
         self._stopping = False
-        self._tagged: dict[
-            tuple[int, tuple[int, ...], tuple[tuple[int, int, int], ...]],
-            tuple[PathInfo, PathInfo],
-        ] = {}
+        self._exporter = Exporter(self._rib, self._policy, self._kernel_ifnames, self._deliver)
+        # Peers handed UPDATE bytes since their queued bytes last became outputs.
+        self._touched: set[str] = set()
         self._set_statics(config)
         for peer in config.all_peers:
             self._add_peer(peer)
@@ -343,12 +341,12 @@ class Speaker:
     def set_writable(self, peer: str, conn_id: int, writable: bool, now: float) -> None:
         """The runtime's write-buffer signal for one connection (high/low-water marks)."""
         state = self._peers.get(peer)
-        if state is None or state.out is None or conn_id != state.session.established_conn_id:
+        if state is None or conn_id != state.session.established_conn_id:
             return
-        state.out.blocked = not writable
+        self._exporter.set_blocked(peer, not writable, now)
         if writable:
-            self._flush_peer(peer, state, now)
             self._pump(peer, now)
+        self._send_touched()
 
     def reset_peer(self, name: str, now: float, *, soft: bool) -> None:
         state = self._peers[name]
@@ -357,7 +355,7 @@ class Speaker:
             if negotiated is not None:
                 for family in negotiated.families:
                     state.session.send_route_refresh(family, now)
-                self._export_table(name, state, now)
+                self._exporter.refresh(name, now)
         else:
             state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
         self._pump(name, now)
@@ -407,7 +405,8 @@ class Speaker:
             self._set_statics(new)
             actions.append("static routes re-exported")
         if diff.export_policy_changed:
-            self._policy = ExportPolicy.from_config(new)
+            self._policy = self._exporter.policy = ExportPolicy.from_config(new)
+            self._exporter.reexport_all(now)
             actions.append("export policy re-applied")
         for name, peer in new_peers.items():
             state = self._peers.get(name)
@@ -422,12 +421,14 @@ class Speaker:
             if name in diff.settings_changed:
                 state.session.update_settings(session_settings(new, peer))
                 actions.append(f"peer {name} timers updated")
-            if name in diff.policy_changed or diff.export_policy_changed:
-                self._export_table(name, state, now)
+            if name in diff.policy_changed:
+                key = self._group_key(state)
+                if key is not None:
+                    self._exporter.regroup(name, key, now)
                 self._pump(name, now)
-                if name in diff.policy_changed:
-                    actions.append(f"peer {name} policy re-applied")
+                actions.append(f"peer {name} policy re-applied")
         self._propagate(now)
+        self._send_touched()
         return actions
 
     # ------------------------------------------------------------------------------ outputs
@@ -442,7 +443,7 @@ class Speaker:
 
     def update_group_sizes(self) -> list[int]:
         """Member count of each update group (established peers sharing one Adj-RIB-Out)."""
-        return [1 for state in self._peers.values() if state.out is not None]
+        return self._exporter.group_sizes()
 
     def converged(self) -> bool:
         """True once every configured peer is up and has sent End-of-RIB for its families."""
@@ -476,6 +477,7 @@ class Speaker:
         state.session.stop(now, subcode, "configuration changed")
         state.session.take_events()  # its SessionDown: routes go below, unconditionally
         self._gr.forget(name)
+        self._exporter.remove_peer(name)
         self._rib.withdraw_source(name)
         self._take_io(name, state, close_all=True)
         return state
@@ -529,9 +531,10 @@ class Speaker:
             elif isinstance(event, SessionDown):
                 self._on_down(name, state, event, now)
             elif isinstance(event, RouteRefreshReceived):
-                self._export_table(name, state, now)
+                self._exporter.refresh(name, now)
         self._propagate(now)
         self._take_io(name, state)
+        self._send_touched()
 
     def _on_update(self, name: str, state: PeerState, event: UpdateReceived, now: float) -> None:
         update = event.update
@@ -590,22 +593,15 @@ class Speaker:
         )
         for family in self._gr.session_up(name, preserved, now):
             self._rib.sweep_stale(name, family)
-        local = state.connections.get(state.session.established_conn_id or -1, "")
-        settings = self._config.peer_settings(cfg)
-        state.out = PeerOutbound(
-            self._profile(settings.is_ebgp, cfg.next_hop_self, cfg.rr_client, local),
-            EncodeContext.from_negotiated(negotiated),
-            families=negotiated.families,
-            internal=self._policy.peer_internal(settings),
-        )
-        state.out.eor_pending = tuple(sorted(negotiated.families))
-        self._export_table(name, state, now)
+        key = self._group_key(state)
+        if key is not None:
+            self._exporter.add_peer(name, key, now)
 
     def _on_down(self, name: str, state: PeerState, event: SessionDown, now: float) -> None:
         negotiated_gr = state.source is not None and event.graceful
         state.adj_in.clear()
         state.rejected.clear()
-        state.out = None
+        self._exporter.remove_peer(name)
         state.candidates = None
         session_families = state.session.settings.families
         if negotiated_gr and state.source is not None:
@@ -662,92 +658,6 @@ class Speaker:
             cluster_id=self._cluster_id,
         )
 
-    def _exported(
-        self, out: PeerOutbound, peer: str, family: Family, nlri: Nlri, best: Candidate | None
-    ) -> PathInfo | None:
-        """The path `peer` must hold for `nlri` (None: it must hold nothing)."""
-        info = self._exported_path(out, peer, family, best)
-        if info is None or best is None or not self._policy.calico:
-            return info
-        return self._calico_export(out, family, nlri, best, info)
-
-    def _exported_path(
-        self, out: PeerOutbound, peer: str, family: Family, best: Candidate | None
-    ) -> PathInfo | None:
-        """The part of the export that depends on the path and the peer, not on the prefix."""
-        if best is None:
-            return None
-        source = best.source
-        if not may_advertise(source, peer, out.profile):
-            return None
-        if source.kind is SourceKind.CONNECTED and not self._policy.calico:
-            return None  # a plain router does not redistribute its interface subnets
-        return out.cache.get(best.info, source, family.afi is _AFI_IPV6)
-
-    def _calico_export(
-        self, out: PeerOutbound, family: Family, nlri: Nlri, best: Candidate, info: PathInfo
-    ) -> PathInfo | None:
-        """Calico's rules are about the prefix (pools, blocks): decided per prefix."""
-        source = best.source
-        ifname = self._kernel_ifnames.get((family, nlri)) if source.kind.local else None
-        decision = self._policy.decide_nlri(family.afi, nlri, ifname, out.internal)
-        if not decision.accept:
-            return None
-        if not (decision.communities or decision.large_communities):
-            return info
-        # One shared result per (path, added communities): UPDATE packing and the encoding
-        # cache work by identity, so a new object per prefix would cost an UPDATE per prefix.
-        key = (id(info), decision.communities, decision.large_communities)
-        entry = self._tagged.get(key)
-        if entry is None or entry[0] is not info:
-            if len(self._tagged) > 100_000:
-                self._tagged.clear()
-            a = info.attributes
-            tagged = PathInfo(
-                attributes=a.replace(
-                    communities=merge_communities(a.communities, decision.communities),
-                    large_communities=merge_communities(
-                        a.large_communities, decision.large_communities
-                    ),
-                ),
-                next_hop=info.next_hop,
-            )
-            entry = self._tagged[key] = (info, tagged)
-        return entry[1]
-
-    def _export_table(self, name: str, state: PeerState, now: float) -> None:
-        """Re-sends the whole table to one peer (session up, route refresh, policy change)."""
-        out = state.out
-        negotiated = state.session.negotiated
-        if out is None or negotiated is None:
-            return
-        out.pending = {}
-        if out.blocked:
-            # Deferred: stage every best path; the flush on drain sends them coalesced.
-            for family in sorted(negotiated.families):
-                for nlri, best in self._rib.iter_best(family):
-                    out.stage(family, nlri, self._exported(out, name, family, nlri, best))
-            return
-        for family in sorted(negotiated.families):
-            desired: dict[Nlri, PathInfo] = {}
-            for nlri, best in self._rib.iter_best(family):
-                info = self._exported(out, name, family, nlri, best)
-                if info is not None:
-                    desired[nlri] = info
-            for message in out.adj_out.reconcile(out.ctx, family, desired):
-                state.session.send_update_bytes(message, now)
-        self._flush_peer(name, state, now)
-
-    def _flush_peer(self, name: str, state: PeerState, now: float) -> None:
-        out = state.out
-        if out is None or out.blocked:
-            return
-        for message in out.take_messages():
-            state.session.send_update_bytes(message, now)
-        for family in out.eor_pending:
-            state.session.send_update_bytes(encode_end_of_rib(family), now)
-        out.eor_pending = ()
-
     def _propagate(self, now: float) -> None:
         """Carries the Loc-RIB's changes to every established peer and to the kernel."""
         if not self._rib.changes_pending:
@@ -755,30 +665,44 @@ class Speaker:
         groups = self._rib.take_change_groups()
         if self._stopping:
             return
-        ready = [
-            (name, state, state.out)
-            for name, state in self._peers.items()
-            if state.out is not None and state.session.state is SessionState.ESTABLISHED
-        ]
-        fib = self._config.kernel.enabled
-        for group in groups:
-            family, best = group.family, group.best
-            if fib:
+        if self._config.kernel.enabled:
+            for group in groups:
                 hops = fib_next_hops(group.multipath)
-                self._fib.append(FibUpdate(family=family, nlris=tuple(group.nlris), next_hops=hops))
-            for name, _state, out in ready:
-                if family not in out.families:
-                    continue
-                info = self._exported_path(out, name, family, best)
-                if info is None or best is None or not self._policy.calico:
-                    out.stage_many(family, group.nlris, info)
-                    continue
-                for nlri in group.nlris:
-                    out.stage(family, nlri, self._calico_export(out, family, nlri, best, info))
-        for name, state, _out in ready:
-            self._flush_peer(name, state, now)
-            for conn_id in state.connections:
-                self._send_queued(name, state, conn_id)
+                self._fib.append(
+                    FibUpdate(family=group.family, nlris=tuple(group.nlris), next_hops=hops)
+                )
+        self._exporter.propagate(groups, now)
+        self._send_touched()
+
+    def _deliver(self, name: str, data: bytes, now: float) -> None:
+        state = self._peers.get(name)
+        if state is not None and state.session.state is SessionState.ESTABLISHED:
+            state.session.send_update_bytes(data, now)
+            self._touched.add(name)
+
+    def _send_touched(self) -> None:
+        """Queued UPDATE bytes of every peer the exporter wrote to become outputs."""
+        touched, self._touched = self._touched, set()
+        for name in touched:
+            state = self._peers.get(name)
+            if state is not None:
+                for conn_id in state.connections:
+                    self._send_queued(name, state, conn_id)
+
+    def _group_key(self, state: PeerState) -> GroupKey | None:
+        """Everything that changes the bytes a peer is sent (its update group's key)."""
+        negotiated = state.session.negotiated
+        if negotiated is None:
+            return None
+        cfg = state.config
+        local = state.connections.get(state.session.established_conn_id or -1, "")
+        settings = self._config.peer_settings(cfg)
+        return GroupKey(
+            profile=self._profile(settings.is_ebgp, cfg.next_hop_self, cfg.rr_client, local),
+            ctx=EncodeContext.from_negotiated(negotiated),
+            families=negotiated.families,
+            internal=self._policy.peer_internal(settings),
+        )
 
     # ----------------------------------------------------------------------- views for control
 
@@ -793,7 +717,8 @@ class Speaker:
         self, name: str, state: PeerState, now: float, *, detail: bool = False
     ) -> dict[str, Any]:
         stale = self._gr.stale_families(name) if detail else frozenset()
-        return peer_view(name, state, self._rib, now, detail=detail, stale=stale)
+        sent = self._exporter.sent_count(name)
+        return peer_view(name, state, self._rib, now, sent=sent, detail=detail, stale=stale)
 
     def route_views(
         self, prefix: str | None = None, peer: str | None = None

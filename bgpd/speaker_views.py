@@ -32,6 +32,7 @@ def peer_view(
     rib: LocRib,
     now: float,
     *,
+    sent: int = 0,
     detail: bool = False,
     stale: Iterable[Family] = (),
 ) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def peer_view(
         "uptime_s": None if established_at is None else round(now - established_at, 3),
         "prefixes_received": rib.source_count(name) + len(state.rejected),
         "prefixes_accepted": rib.source_count(name),
-        "prefixes_sent": 0 if state.out is None else len(state.out.adj_out),
+        "prefixes_sent": sent,
         "last_error": session.counters.last_error_text(),
     }
     if detail:

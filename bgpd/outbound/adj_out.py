@@ -1,16 +1,23 @@
-"""Adj-RIB-Out: what we last told one peer, and the UPDATEs that move it to a new desired state.
+"""Adj-RIB-Out: what an update group last told its members, and the UPDATEs that move it on.
 
-Invariants: the table holds exactly what the peer was sent (after the bytes were handed to the
-session), keyed like the Adj-RIB-In (packed prefix, no path id: we send one path per prefix
-until ADD-PATH send arrives). `apply` (incremental) and `reconcile` (whole table) are the only
-ways to change it, and both return the bytes that make the peer's view match, so the table and
-the peer's view cannot drift apart. Announcements sharing a PathInfo are packed together: the
-attribute bytes are encoded once per attribute set, not once per prefix.
+Invariants: the table holds exactly what was sent to the group (after the bytes were handed to
+the sessions), keyed like the Adj-RIB-In: the packed prefix, or under ADD-PATH send the 4-octet
+path id followed by the packed prefix. `apply` (incremental) and `reconcile` (whole table) are
+the only ways to change it, and both return the messages that make the members' view match, so
+the table and the members' view cannot drift apart.
+
+A member never receives its own routes (RFC 4271 §9.2, RFC 4456 §6): every exported path
+carries its `origin` (the peer it was learned from), and a message announcing it is tagged to
+skip that member. What member M holds is therefore "the table minus the entries whose origin is
+M"; when a prefix M had from someone else moves to M's own path, M gets a withdrawal of its
+own (`GroupMessage.only`). Announcements sharing a PathInfo are packed together and the
+attribute bytes are encoded once per attribute set, not once per prefix or per member.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 
 from bgpd.net import Family, Nlri
 from bgpd.rib.adj_in import PathInfo
@@ -21,15 +28,33 @@ from bgpd.wire.codec import (
     pack_withdrawals,
 )
 
-# Encoded attribute sets kept per peer before the cache starts over (bounds memory under churn).
+# Encoded attribute sets kept per group before the cache starts over (bounds memory under churn).
 ENCODED_CACHE_SIZE = 50_000
 
 
+@dataclass(frozen=True, slots=True)
+class GroupMessage:
+    """One encoded UPDATE for the members of a group.
+
+    `skip`: the member that must not receive it (the message announces that member's own
+    routes); `only`: the one member it is meant for. Empty strings mean "nobody" / "everyone".
+    """
+
+    data: bytes
+    skip: str = ""
+    only: str = ""
+
+    def for_member(self, name: str) -> bool:
+        return self.skip != name and (not self.only or self.only == name)
+
+
 class AdjRibOut:
-    __slots__ = ("_encoded", "_tables")
+    __slots__ = ("_encoded", "_origins", "_tables")
 
     def __init__(self) -> None:
-        self._tables: dict[Family, dict[Nlri, PathInfo]] = {}
+        self._tables: dict[Family, dict[bytes, PathInfo]] = {}
+        # origin -> entries of that origin in the tables (what each member does NOT hold).
+        self._origins: dict[str, int] = {}
         # id(path) -> (path, its attribute bytes): exported paths are shared objects, so one
         # encoding serves every UPDATE that carries the path. Holding the path keeps its id
         # from being reused while the entry lives.
@@ -38,70 +63,140 @@ class AdjRibOut:
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
 
+    def copy(self) -> AdjRibOut:
+        """The same sent state (a member split off its group keeps what it was sent)."""
+        other = AdjRibOut()
+        other._tables = {family: dict(table) for family, table in self._tables.items()}
+        other._origins = dict(self._origins)
+        other._encoded = self._encoded  # read-mostly, bounded: sharing it is safe
+        return other
+
+    def same_state(self, other: AdjRibOut) -> bool:
+        mine = {f: t for f, t in self._tables.items() if t}
+        theirs = {f: t for f, t in other._tables.items() if t}
+        return mine == theirs
+
     def clear(self) -> None:
         self._tables.clear()
+        self._origins.clear()
         self._encoded.clear()
 
-    def table(self, family: Family) -> Mapping[Nlri, PathInfo]:
+    def table(self, family: Family) -> Mapping[bytes, PathInfo]:
         return self._tables.get(family, {})
 
-    def apply(
-        self, ctx: EncodeContext, family: Family, changes: Mapping[Nlri, PathInfo | None]
-    ) -> list[bytes]:
-        """Returns the UPDATEs for incremental `changes` (None = withdraw), and records them.
+    def count_for(self, member: str) -> int:
+        """Prefixes (paths, under ADD-PATH) `member` holds from us."""
+        return len(self) - self._origins.get(member, 0)
 
-        A withdrawal of a prefix the peer was never sent produces nothing; an announcement equal
-        to what was sent produces nothing.
+    def apply(
+        self,
+        ctx: EncodeContext,
+        family: Family,
+        changes: Mapping[bytes, PathInfo | None],
+        members: Collection[str] = (),
+    ) -> list[GroupMessage]:
+        """Returns the messages for incremental `changes` (None = withdraw), and records them.
+
+        A withdrawal of a prefix never sent produces nothing; an announcement equal to what
+        was sent produces nothing.
         """
         sent = self._tables.setdefault(family, {})
-        withdrawn: list[Nlri] = []
+        withdrawn: list[bytes] = []
+        personal: dict[str, list[bytes]] = {}
         # Grouped by identity: hashing a PathInfo walks every attribute, per prefix.
-        by_path: dict[int, tuple[PathInfo, list[Nlri]]] = {}
-        for nlri, info in changes.items():
-            old = sent.get(nlri)
+        by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
+        origins = self._origins
+        for key, info in changes.items():
+            old = sent.get(key)
+            if old is not None and old.origin and (info is None or old is not info):
+                origins[old.origin] -= 1
             if info is None:
                 if old is not None:
-                    withdrawn.append(nlri)
-                    del sent[nlri]
-            elif old is not info and old != info:
+                    withdrawn.append(key)
+                    del sent[key]
+                continue
+            if info.origin and old is not info:
+                origins[info.origin] = origins.get(info.origin, 0) + 1
+            if old is not info and old != info:
                 group = by_path.get(id(info))
                 if group is None:
-                    by_path[id(info)] = (info, [nlri])
+                    by_path[id(info)] = (info, [key])
                 else:
-                    group[1].append(nlri)
-                sent[nlri] = info
-        return self._pack(ctx, family, withdrawn, by_path.values())
+                    group[1].append(key)
+                sent[key] = info
+                origin = info.origin
+                if origin and old is not None and old.origin != origin and origin in members:
+                    # The member held someone else's path here and now its own is the one we
+                    # select: it must stop holding ours.
+                    personal.setdefault(origin, []).append(key)
+        messages = self._pack(ctx, family, withdrawn, by_path.values())
+        for member, keys in personal.items():
+            messages.extend(
+                GroupMessage(data, only=member) for data in _withdrawals(ctx, family, keys)
+            )
+        return messages
 
     def reconcile(
-        self, ctx: EncodeContext, family: Family, desired: Mapping[Nlri, PathInfo]
-    ) -> list[bytes]:
-        """Returns the UPDATE messages that turn the sent state into `desired`, and records it."""
+        self,
+        ctx: EncodeContext,
+        family: Family,
+        desired: Mapping[bytes, PathInfo],
+        members: Collection[str] = (),
+    ) -> list[GroupMessage]:
+        """Returns the messages that turn the sent state into `desired`, and records it."""
         sent = self._tables.setdefault(family, {})
-        withdrawn = [nlri for nlri in sent if nlri not in desired]
-        for nlri in withdrawn:
-            del sent[nlri]
-        changes = {nlri: info for nlri, info in desired.items() if sent.get(nlri) is not info}
-        messages = self.apply(ctx, family, changes)
-        if withdrawn:
-            messages[:0] = pack_withdrawals(ctx, family, withdrawn)
-        return messages
+        changes: dict[bytes, PathInfo | None] = dict.fromkeys(
+            [key for key in sent if key not in desired]
+        )
+        changes.update((key, info) for key, info in desired.items() if sent.get(key) is not info)
+        return self.apply(ctx, family, changes, members)
+
+    def full_table(self, ctx: EncodeContext, family: Family, member: str) -> list[GroupMessage]:
+        """Everything `member` holds, as announcements (a new member, a route refresh)."""
+        by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
+        for key, info in self._tables.get(family, {}).items():
+            if info.origin == member:
+                continue
+            group = by_path.get(id(info))
+            if group is None:
+                by_path[id(info)] = (info, [key])
+            else:
+                group[1].append(key)
+        return self._pack(ctx, family, [], by_path.values())
 
     def _pack(
         self,
         ctx: EncodeContext,
         family: Family,
-        withdrawn: list[Nlri],
-        by_path: Iterable[tuple[PathInfo, list[Nlri]]],
-    ) -> list[bytes]:
-        messages: list[bytes] = []
+        withdrawn: list[bytes],
+        by_path: Iterable[tuple[PathInfo, list[bytes]]],
+    ) -> list[GroupMessage]:
+        messages: list[GroupMessage] = []
         if withdrawn:
-            messages.extend(pack_withdrawals(ctx, family, withdrawn))
+            messages.extend(GroupMessage(data) for data in _withdrawals(ctx, family, withdrawn))
         encoded = self._encoded
-        for info, prefixes in by_path:
+        add_path = family in ctx.add_path_send
+        for info, keys in by_path:
             entry = encoded.get(id(info))
             if entry is None or entry[0] is not info:
                 if len(encoded) >= ENCODED_CACHE_SIZE:
                     encoded.clear()
                 entry = encoded[id(info)] = (info, encode_path_attributes(info.attributes, ctx))
-            messages.extend(pack_announcements(ctx, family, entry[1], info.next_hop, prefixes))
+            if add_path:
+                ids = [int.from_bytes(k[:4], "big") for k in keys]
+                packed = pack_announcements(
+                    ctx, family, entry[1], info.next_hop, [k[4:] for k in keys], ids
+                )
+            else:
+                packed = pack_announcements(ctx, family, entry[1], info.next_hop, keys)
+            skip = info.origin
+            messages.extend(GroupMessage(data, skip) for data in packed)
         return messages
+
+
+def _withdrawals(ctx: EncodeContext, family: Family, keys: list[bytes]) -> list[bytes]:
+    if family in ctx.add_path_send:
+        ids = [int.from_bytes(k[:4], "big") for k in keys]
+        return pack_withdrawals(ctx, family, [k[4:] for k in keys], ids)
+    nlris: list[Nlri] = keys
+    return pack_withdrawals(ctx, family, nlris)

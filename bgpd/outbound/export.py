@@ -97,7 +97,8 @@ def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) 
         )
     if attrs.next_hop != v4_hop:
         attrs = attrs.replace(next_hop=v4_hop)
-    return PathInfo(attributes=attrs, next_hop=next_hop)
+    origin = "" if kind in LOCAL_KINDS else source.name
+    return PathInfo(attributes=attrs, next_hop=next_hop, origin=origin)
 
 
 def prepend(path: tuple[AsPathSegment, ...], asn: int) -> tuple[AsPathSegment, ...]:

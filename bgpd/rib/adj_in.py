@@ -20,10 +20,15 @@ from bgpd.wire.messages import UpdateMessage
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PathInfo:
-    """What a peer said about a set of prefixes: the attributes and the family's next hop."""
+    """What a peer said about a set of prefixes: the attributes and the family's next hop.
+
+    `origin` is set on exported paths only: the name of the peer the path was learned from
+    (empty for local routes), so an update group can keep a member's own routes from it.
+    """
 
     attributes: PathAttributes
     next_hop: bytes
+    origin: str = ""
 
 
 def route_key(nlri: Nlri, path_id: int | None) -> bytes:

@@ -96,6 +96,12 @@ def _same_selection(old: _Entry | None, new: _Entry | None) -> bool:
     return all(a.same_path(b) for a, b in zip(om, nm, strict=True))
 
 
+def _same_paths(old: _Entry | None, new: _Entry | None) -> bool:
+    a = () if old is None else LocRib._entry_paths(old)
+    b = () if new is None else LocRib._entry_paths(new)
+    return len(a) == len(b) and all(x.same_path(y) for x, y in zip(a, b, strict=True))
+
+
 class _SourceRoutes:
     """Where one source has paths, and how many (ADD-PATH: several per prefix)."""
 
@@ -107,13 +113,15 @@ class _SourceRoutes:
 
 
 class LocRib:
-    __slots__ = ("_paths", "_pending", "_sources", "_tables")
+    __slots__ = ("_paths", "_pending", "_sources", "_tables", "report_all_paths")
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[Nlri, _Entry]] = {}
         self._pending: dict[Family, dict[Nlri, _Entry | None]] = {}
         self._sources: dict[str, _SourceRoutes] = {}
         self._paths: dict[Family, int] = {}
+        # ADD-PATH send needs every path that moved, not only best and ECMP set changes.
+        self.report_all_paths = False
 
     # -------------------------------------------------------------------------------- changes
 
@@ -379,7 +387,9 @@ class LocRib:
                     key = id(new)
                     best: Candidate | None = new
                     multipath: tuple[Candidate, ...] | None = None
-                elif _same_selection(old, new):
+                elif _same_selection(old, new) and (
+                    not self.report_all_paths or _same_paths(old, new)
+                ):
                     continue
                 else:
                     best, multipath = _view(new)

@@ -26,6 +26,8 @@ class Net:
     next_id: int = 1
     now: float = 1000.0
     closed: list[tuple[str, str]] = field(default_factory=list)
+    # node name -> every Send it produced, while recording is on (`record = {}`).
+    record: dict[str, list[Send]] | None = None
 
     def add(self, name: str, address: str, config_text: str) -> Node:
         node = Node(name, address, Speaker(parse_config(config_text), random.Random(7)))
@@ -64,6 +66,8 @@ class Net:
                     if isinstance(out, Dial):
                         self.connect(node, out.peer)
                     elif isinstance(out, Send):
+                        if self.record is not None:
+                            self.record.setdefault(node.name, []).append(out)
                         end = self.ends.get(out.conn_id)
                         if end is None:
                             continue

@@ -1,0 +1,301 @@
+"""The export side of the speaker: Loc-RIB changes -> update groups -> bytes for each member.
+
+Role: decides, once per update group, what its members must hold for each prefix (the plain
+iBGP/eBGP and RFC 4456 rules of `export`, then Calico's per-prefix rules when configured), stages
+it in the group, and hands every member the group's encoded UPDATEs through `deliver`. Under
+ADD-PATH send (RFC 7911) a group's members receive every usable path of a prefix, each under a
+path id that stays the same for as long as its (source, received path id) exists.
+
+Invariants:
+- Sans-IO: bytes leave only through the `deliver(peer, data, now)` callback.
+- Staging is per group, never per member; the only per-member work is writing the shared
+  bytes (and a member's own full table when it joins or asks for a route refresh).
+- A blocked member (socket above its high-water mark) receives nothing until it drains; its
+  group (split off when it had company) keeps the latest state per prefix meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from bgpd.net import Afi, Family, Nlri
+from bgpd.outbound.adj_out import GroupMessage
+from bgpd.outbound.export import may_advertise
+from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
+from bgpd.policy import ExportPolicy, merge_communities
+from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
+from bgpd.wire.codec import encode_end_of_rib
+
+Deliver = Callable[[str, bytes, float], None]
+_AFI_IPV6 = Afi.IPV6
+_TAGGED_CACHE_SIZE = 100_000
+
+
+class Exporter:
+    __slots__ = (
+        "_deliver",
+        "_groups",
+        "_kernel_ifnames",
+        "_members",
+        "_path_ids",
+        "_rib",
+        "_tagged",
+        "policy",
+    )
+
+    def __init__(
+        self,
+        rib: LocRib,
+        policy: ExportPolicy,
+        kernel_ifnames: dict[tuple[Family, Nlri], str | None],
+        deliver: Deliver,
+    ) -> None:
+        self._rib = rib
+        self.policy = policy
+        self._kernel_ifnames = kernel_ifnames
+        self._deliver = deliver
+        self._groups = UpdateGroups()
+        self._members: dict[str, Member] = {}
+        # (source name, received path id) -> the path id we send it under (ADD-PATH send).
+        self._path_ids: dict[tuple[str, int], int] = {}
+        self._tagged: dict[
+            tuple[int, tuple[int, ...], tuple[tuple[int, int, int], ...]],
+            tuple[PathInfo, PathInfo],
+        ] = {}
+
+    # ------------------------------------------------------------------------------ members
+
+    def member(self, name: str) -> Member | None:
+        return self._members.get(name)
+
+    def group_sizes(self) -> list[int]:
+        return self._groups.sizes()
+
+    def sent_count(self, name: str) -> int:
+        member = self._members.get(name)
+        return 0 if member is None else member.group.adj_out.count_for(name)
+
+    def add_peer(self, name: str, key: GroupKey, now: float) -> None:
+        """A session came up: the peer joins its group and receives the table, then End-of-RIB."""
+        if key.ctx.add_path_send:
+            self._rib.report_all_paths = True
+        group = self._groups.joinable(key)
+        fresh = group is None
+        if group is None:
+            group = self._groups.new_group(key)
+        member = self._members[name] = self._groups.add_member(name, group)
+        member.eor_pending = tuple(sorted(key.families))
+        if fresh:
+            self._export_table(group, now)
+        else:
+            self._send_full_table(member, now)
+
+    def remove_peer(self, name: str) -> None:
+        member = self._members.pop(name, None)
+        if member is not None:
+            self._groups.remove_member(member)
+
+    def refresh(self, name: str, now: float) -> None:
+        """Route refresh (RFC 2918) or a soft reset: the whole table again, to this peer only."""
+        member = self._members.get(name)
+        if member is not None:
+            self._send_full_table(member, now)
+
+    def regroup(self, name: str, key: GroupKey, now: float) -> None:
+        """The peer's outbound treatment changed without a session reset (policy change)."""
+        member = self._members.get(name)
+        if member is None or member.group.key == key:
+            return
+        old = member.group
+        old.members.pop(name)
+        target = self._groups.joinable(key)
+        if target is not None:
+            # Catch up from the old state to the target group's, for this member only.
+            scratch = UpdateGroup(key, target.cache, old.adj_out.copy())
+            messages: list[GroupMessage] = []
+            for family in key.families:
+                desired = dict(target.adj_out.table(family))
+                messages.extend(scratch.adj_out.reconcile(key.ctx, family, desired, (name,)))
+            target.members[name] = member
+            member.group = target
+            self._send(member, messages, now)
+        else:
+            group = self._groups.new_group(key, old.adj_out.copy())
+            group.members[name] = member
+            member.group = group
+            self._export_table(group, now)
+        self._groups.drop_if_empty(old)
+
+    def set_blocked(self, name: str, blocked: bool, now: float) -> None:
+        member = self._members.get(name)
+        if member is None or member.blocked == blocked:
+            return
+        if blocked:
+            if len(member.group.members) > 1:
+                self._groups.split(member)
+            member.blocked = True
+            return
+        member.blocked = False
+        self._flush(member.group, now)
+        self._groups.try_rejoin(member)
+
+    def reexport_all(self, now: float) -> None:
+        """The export policy changed: every group's table is recomputed and the difference sent."""
+        for group in list(self._groups):
+            self._export_table(group, now)
+
+    # ------------------------------------------------------------------------------ changes
+
+    def propagate(self, changes: list[ChangeGroup], now: float) -> None:
+        """Stages the Loc-RIB's coalesced changes in every group, then sends them."""
+        groups = list(self._groups)
+        calico = self.policy.calico
+        for change in changes:
+            family, best = change.family, change.best
+            for group in groups:
+                if family not in group.key.families:
+                    continue
+                if group.add_path(family):
+                    for nlri in change.nlris:
+                        group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
+                    continue
+                info = self._exported_path(group, family, best)
+                if info is None or best is None or not calico:
+                    group.stage_many(family, change.nlris, info)
+                    continue
+                for nlri in change.nlris:
+                    group.stage(family, nlri, self._calico_export(group, family, nlri, best, info))
+        for group in groups:
+            self._flush(group, now)
+
+    # ----------------------------------------------------------------------------- internals
+
+    def _send(self, member: Member, messages: Iterable[GroupMessage], now: float) -> None:
+        name, deliver = member.name, self._deliver
+        for message in messages:
+            if message.for_member(name):
+                deliver(name, message.data, now)
+
+    def _send_full_table(self, member: Member, now: float) -> None:
+        group = member.group
+        if member.blocked:
+            return  # it catches up from the group's state when it drains
+        for family in sorted(group.key.families):
+            self._send(member, group.adj_out.full_table(group.key.ctx, family, member.name), now)
+        self._send_eor(member, now)
+
+    def _send_eor(self, member: Member, now: float) -> None:
+        for family in member.eor_pending:
+            self._deliver(member.name, encode_end_of_rib(family), now)
+        member.eor_pending = ()
+
+    def _flush(self, group: UpdateGroup, now: float) -> None:
+        if group.blocked:
+            return
+        messages = group.take_messages()
+        for member in list(group.members.values()):
+            if member.blocked:
+                continue
+            self._send(member, messages, now)
+            if member.eor_pending:
+                self._send_eor(member, now)
+
+    def _export_table(self, group: UpdateGroup, now: float) -> None:
+        """Recomputes the group's whole table (new group, policy change) and sends the rest."""
+        group.pending = {}
+        for family in sorted(group.key.families):
+            desired = self._desired(group, family)
+            if group.blocked:
+                for key, info in desired.items():
+                    group.stage(family, key, info)
+                for key in group.adj_out.table(family).keys() - desired.keys():
+                    group.stage(family, key, None)
+                continue
+            messages = group.reconcile(family, desired)
+            for member in list(group.members.values()):
+                self._send(member, messages, now)
+        self._flush(group, now)
+
+    def _desired(self, group: UpdateGroup, family: Family) -> dict[bytes, PathInfo]:
+        desired: dict[bytes, PathInfo] = {}
+        if group.add_path(family):
+            for nlri, _best in self._rib.iter_best(family):
+                desired.update(self._all_paths(group, family, nlri))
+            return desired
+        for nlri, best in self._rib.iter_best(family):
+            info = self._exported(group, family, nlri, best)
+            if info is not None:
+                desired[nlri] = info
+        return desired
+
+    def _all_paths(self, group: UpdateGroup, family: Family, nlri: Nlri) -> dict[bytes, PathInfo]:
+        """ADD-PATH send: every path of `nlri` the group may receive, keyed by path id + prefix."""
+        paths: dict[bytes, PathInfo] = {}
+        for candidate in self._rib.candidates(family, nlri):
+            info = self._exported(group, family, nlri, candidate)
+            if info is None:
+                continue
+            path_key = (candidate.source.name, candidate.path_id)
+            path_id = self._path_ids.get(path_key)
+            if path_id is None:
+                path_id = self._path_ids[path_key] = len(self._path_ids) + 1
+            paths[path_id.to_bytes(4, "big") + nlri] = info
+        return paths
+
+    def _exported(
+        self, group: UpdateGroup, family: Family, nlri: Nlri, best: Candidate | None
+    ) -> PathInfo | None:
+        """The path the group's members must hold for `nlri` (None: they must hold nothing)."""
+        info = self._exported_path(group, family, best)
+        if info is None or best is None or not self.policy.calico:
+            return info
+        return self._calico_export(group, family, nlri, best, info)
+
+    def _exported_path(
+        self, group: UpdateGroup, family: Family, best: Candidate | None
+    ) -> PathInfo | None:
+        """The part of the export that depends on the path and the group, not on the prefix.
+
+        The "never back to its sender" rule is applied per member when sending (the path's
+        `origin`), so the group-wide decision ignores it.
+        """
+        if best is None:
+            return None
+        source = best.source
+        if not may_advertise(source, "", group.key.profile):
+            return None
+        if source.kind is SourceKind.CONNECTED and not self.policy.calico:
+            return None  # a plain router does not redistribute its interface subnets
+        return group.cache.get(best.info, source, family.afi is _AFI_IPV6)
+
+    def _calico_export(
+        self, group: UpdateGroup, family: Family, nlri: Nlri, best: Candidate, info: PathInfo
+    ) -> PathInfo | None:
+        """Calico's rules are about the prefix (pools, blocks): decided per prefix."""
+        source = best.source
+        ifname = self._kernel_ifnames.get((family, nlri)) if source.kind.local else None
+        decision = self.policy.decide_nlri(family.afi, nlri, ifname, group.key.internal)
+        if not decision.accept:
+            return None
+        if not (decision.communities or decision.large_communities):
+            return info
+        # One shared result per (path, added communities): UPDATE packing and the encoding
+        # cache work by identity, so a new object per prefix would cost an UPDATE per prefix.
+        key = (id(info), decision.communities, decision.large_communities)
+        entry = self._tagged.get(key)
+        if entry is None or entry[0] is not info:
+            if len(self._tagged) > _TAGGED_CACHE_SIZE:
+                self._tagged.clear()
+            a = info.attributes
+            tagged = PathInfo(
+                attributes=a.replace(
+                    communities=merge_communities(a.communities, decision.communities),
+                    large_communities=merge_communities(
+                        a.large_communities, decision.large_communities
+                    ),
+                ),
+                next_hop=info.next_hop,
+                origin=info.origin,
+            )
+            entry = self._tagged[key] = (info, tagged)
+        return entry[1]
