@@ -101,7 +101,8 @@ class AdjRibOut:
         was sent produces nothing.
         """
         sent = self._tables.setdefault(family, {})
-        withdrawn: list[bytes] = []
+        # Keyed by the withdrawn path's origin: that member never held it, so it is skipped.
+        withdrawn: dict[str, list[bytes]] = {}
         personal: dict[str, list[bytes]] = {}
         # Grouped by identity: hashing a PathInfo walks every attribute, per prefix.
         by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
@@ -112,7 +113,11 @@ class AdjRibOut:
                 origins[old.origin] -= 1
             if info is None:
                 if old is not None:
-                    withdrawn.append(key)
+                    keys = withdrawn.get(old.origin)
+                    if keys is None:
+                        withdrawn[old.origin] = [key]
+                    else:
+                        keys.append(key)
                     del sent[key]
                 continue
             if info.origin and old is not info:
@@ -162,18 +167,18 @@ class AdjRibOut:
                 by_path[id(info)] = (info, [key])
             else:
                 group[1].append(key)
-        return self._pack(ctx, family, [], by_path.values())
+        return self._pack(ctx, family, {}, by_path.values())
 
     def _pack(
         self,
         ctx: EncodeContext,
         family: Family,
-        withdrawn: list[bytes],
+        withdrawn: Mapping[str, list[bytes]],
         by_path: Iterable[tuple[PathInfo, list[bytes]]],
     ) -> list[GroupMessage]:
         messages: list[GroupMessage] = []
-        if withdrawn:
-            messages.extend(GroupMessage(data) for data in _withdrawals(ctx, family, withdrawn))
+        for origin, keys in withdrawn.items():
+            messages.extend(GroupMessage(data, origin) for data in _withdrawals(ctx, family, keys))
         encoded = self._encoded
         add_path = family in ctx.add_path_send
         for info, keys in by_path:

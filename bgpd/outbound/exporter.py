@@ -83,6 +83,9 @@ class Exporter:
         fresh = group is None
         if group is None:
             group = self._groups.new_group(key)
+            group.self_skip = name
+        else:
+            self._open_up(group, now)
         member = self._members[name] = self._groups.add_member(name, group)
         member.eor_pending = tuple(sorted(key.families))
         if fresh:
@@ -110,6 +113,7 @@ class Exporter:
         old.members.pop(name)
         target = self._groups.joinable(key)
         if target is not None:
+            self._open_up(target, now)
             # Catch up from the old state to the target group's, for this member only.
             scratch = UpdateGroup(key, target.cache, old.adj_out.copy())
             messages: list[GroupMessage] = []
@@ -121,6 +125,7 @@ class Exporter:
             self._send(member, messages, now)
         else:
             group = self._groups.new_group(key, old.adj_out.copy())
+            group.self_skip = old.self_skip if old.self_skip == name else ""
             group.members[name] = member
             member.group = group
             self._export_table(group, now)
@@ -137,6 +142,9 @@ class Exporter:
             return
         member.blocked = False
         self._flush(member.group, now)
+        main = self._groups.canonical.get(member.group.key)
+        if main is not None and main is not member.group:
+            self._open_up(main, now)
         self._groups.try_rejoin(member)
 
     def reexport_all(self, now: float) -> None:
@@ -169,6 +177,12 @@ class Exporter:
             self._flush(group, now)
 
     # ----------------------------------------------------------------------------- internals
+
+    def _open_up(self, group: UpdateGroup, now: float) -> None:
+        """Before a second member joins: the routes of the first go into the table too."""
+        if group.self_skip:
+            group.self_skip = ""
+            self._export_table(group, now)
 
     def _send(self, member: Member, messages: Iterable[GroupMessage], now: float) -> None:
         name, deliver = member.name, self._deliver
@@ -262,7 +276,7 @@ class Exporter:
         if best is None:
             return None
         source = best.source
-        if not may_advertise(source, "", group.key.profile):
+        if source.name == group.self_skip or not may_advertise(source, "", group.key.profile):
             return None
         if source.kind is SourceKind.CONNECTED and not self.policy.calico:
             return None  # a plain router does not redistribute its interface subnets

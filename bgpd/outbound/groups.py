@@ -54,7 +54,7 @@ class Member:
 
 
 class UpdateGroup:
-    __slots__ = ("add_path_index", "adj_out", "cache", "key", "members", "pending")
+    __slots__ = ("add_path_index", "adj_out", "cache", "key", "members", "pending", "self_skip")
 
     def __init__(self, key: GroupKey, cache: ExportCache, adj_out: AdjRibOut | None = None) -> None:
         self.key = key
@@ -65,6 +65,10 @@ class UpdateGroup:
         # ADD-PATH send: the keys (path id + prefix) staged for each prefix, so a path that
         # disappears from the prefix is withdrawn under its own id.
         self.add_path_index: dict[Family, dict[Nlri, frozenset[bytes]]] = {}
+        # The one member of a group created for it: its own routes are left out of the table
+        # altogether (nobody else would receive them), which saves a whole table per eBGP
+        # neighbour. Cleared, and the table completed, before a second member joins.
+        self.self_skip = ""
 
     @property
     def profile(self) -> PeerProfile:
