@@ -48,3 +48,18 @@ fuzz: venv
 
 clean:
 	rm -rf $(VENV) .deps .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+
+# -- Reflect benchmark (issue 4; bench/reflect_bench.py, results in docs/performance.md) --------
+.PHONY: bench-deps bench-reflect
+
+# The test peers plus FRR, a reference reflector for the benchmark only (daemons not started).
+bench-deps:
+	bash scripts/install-bench-deps.sh
+
+# The whole grid with bgpd, BIRD 2, GoBGP and FRR as the reflector (as root), then the plots
+# and the Markdown table for docs/performance.md. REFLECT_ARGS passes options, e.g.
+# REFLECT_ARGS="--repeat 5" or REFLECT_ARGS="--points 50x200 --merge".
+REFLECT_ARGS ?=
+bench-reflect: venv bench-deps
+	$(BIN)/python bench/reflect_bench.py $(REFLECT_ARGS)
+	$(BIN)/python bench/plot_reflect.py --table

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from bgpd.confd.arguments import add_confd_arguments
 from bgpd.config import ConfigError, load_config
-from bgpd.runtime.daemon import StartupError, run_daemon
+from bgpd.runtime.daemon import (
+    StartupError,
+    run_daemon,
+    run_daemon_with,
+)
 from bgpd.runtime.logs import setup_logging
 
 DEFAULT_CONFIG = "/etc/bgpd/bgpd.toml"
@@ -20,11 +26,31 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the speaker")
     run.add_argument("-c", "--config", default=DEFAULT_CONFIG)
     run.add_argument("--pidfile", help="write the PID here (for SIGHUP reloads)")
+    # `bgpd confd` (the watcher as its own process) and `bgpd run
+    # --confd-backend etcd|file` (the watcher in the speaker's loop, rendering into -c FILE).
+    add_confd_arguments(run, in_process=True)
+    confd = sub.add_parser("confd", help="render the config from Calico's datastore (etcd, file)")
+    add_confd_arguments(confd)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # the confd watcher, alone or in-process with the speaker.
+    if args.command == "confd":
+        from bgpd.confd.cli import main as confd_main  # noqa: PLC0415 - only when asked for
+
+        return confd_main(args)
+    if args.command == "run" and args.confd_backend is not None:
+        from bgpd.confd.cli import ConfdSetupError  # noqa: PLC0415 - only when asked for
+        from bgpd.confd.cli import in_process as confd_in_process  # noqa: PLC0415
+
+        setup_logging("info", "text")  # the rendered file's log level applies once it exists
+        try:
+            return run_daemon_with(args.config, args.pidfile, confd_in_process(args, os.environ))
+        except (StartupError, ConfdSetupError) as exc:
+            print(f"bgpd: {exc}", file=sys.stderr)
+            return 1
     try:
         config = load_config(args.config)
     except ConfigError as exc:

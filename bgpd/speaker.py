@@ -211,6 +211,9 @@ class Speaker:
         "_outputs",
         "_peers",
         "_policy",
+        "_recovering",
+        "_recovery_deadline",
+        "_recovery_gone",
         "_rib",
         "_rng",
         "_statics",
@@ -232,6 +235,10 @@ class Speaker:
         self._kernel_ifnames: dict[tuple[Family, Nlri], str | None] = {}
         self._statics: dict[tuple[Family, Nlri], StaticRoute] = {}
         self._stopping = False
+        # RFC 4724 §4.1 restarting speaker: exports deferred until our peers' End-of-RIB.
+        self._recovering = False
+        self._recovery_deadline: float | None = None
+        self._recovery_gone: set[str] = set()
         self._exporter = Exporter(self._rib, self._policy, self._kernel_ifnames, self._deliver)
         # Peers handed UPDATE bytes since their queued bytes last became outputs.
         self._touched: set[str] = set()
@@ -254,6 +261,7 @@ class Speaker:
         for name in self._peers:
             self._peers[name].session.start(now)
             self._pump(name, now)
+        self._check_recovery(now)
 
     def peer_names(self) -> list[str]:
         return list(self._peers)
@@ -281,6 +289,8 @@ class Speaker:
         if state is None:
             return
         state.connections.pop(conn_id, None)
+        if self._recovering:
+            self._recovery_gone.add(peer)  # not worth waiting for its End-of-RIB
         state.session.connection_failed(conn_id, now)
         self._pump(peer, now)
 
@@ -311,6 +321,7 @@ class Speaker:
                 swept = self._rib.sweep_stale(name, family)
                 logger.info("peer %s graceful restart timer: swept %d stale routes", name, swept)
             self._propagate(now)
+        self._check_recovery(now)
 
     def next_deadline(self) -> float | None:
         deadlines = [
@@ -319,6 +330,8 @@ class Speaker:
         gr_deadline = self._gr.next_deadline()
         if gr_deadline is not None:
             deadlines.append(gr_deadline)
+        if self._recovery_deadline is not None:
+            deadlines.append(self._recovery_deadline)
         return min(deadlines, default=None)
 
     def kernel_routes_changed(
@@ -360,14 +373,70 @@ class Speaker:
             state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
         self._pump(name, now)
 
-    def set_restarting(self, restarting: bool) -> None:
-        """RFC 4724 §3: announce that we restarted with our forwarding state kept (R and F
-        bits in the next OPENs), so helpers keep our routes until our End-of-RIB instead of
-        dropping them at once; cleared once we have converged."""
+    @property
+    def recovering(self) -> bool:
+        """Whether we are still a restarting speaker deferring our exports (RFC 4724 §4.1)."""
+        return self._recovering
+
+    def set_restarting(self, restarting: bool, now: float | None = None) -> None:
+        """RFC 4724: we restarted with our forwarding state kept. The next OPENs carry the R
+        and F bits, so helpers keep our routes until our End-of-RIB instead of dropping them
+        at once, and (§4.1) nothing is sent until our peers' End-of-RIB has rebuilt the
+        Loc-RIB (or `[bgp] graceful_restart_wait` passed): then every peer gets the whole table
+        and End-of-RIB. Without this a restarted reflector would announce an empty table and
+        End-of-RIB, and its clients would drop what it had not relearned yet."""
         for state in self._peers.values():
             settings = state.session.settings
             if settings.restarting != restarting:
                 state.session.update_settings(replace(settings, restarting=restarting))
+        if restarting and not self._recovering:
+            self._recovering = True
+            self._recovery_deadline = None  # set from the clock at the next input
+            self._recovery_gone.clear()
+            self._exporter.deferred = True
+        elif not restarting and self._recovering:
+            self._finish_recovery(self._recovery_deadline if now is None else now)
+
+    def _check_recovery(self, now: float) -> None:
+        if not self._recovering:
+            return
+        if self._recovery_deadline is None:
+            self._recovery_deadline = now + self._config.bgp.graceful_restart_wait
+        if now >= self._recovery_deadline:
+            logger.warning(
+                "graceful restart: waited %d s for End-of-RIB, sending our routes now",
+                self._config.bgp.graceful_restart_wait,
+            )
+            self._finish_recovery(now)
+        elif self._recovery_done():
+            self._finish_recovery(now)
+
+    def _recovery_done(self) -> bool:
+        """Every peer sent End-of-RIB, lacks the capability, or could not be reached."""
+        for name, state in self._peers.items():
+            established = state.session.state is SessionState.ESTABLISHED
+            if not established:
+                if name in self._recovery_gone:
+                    continue
+                return False
+            negotiated = state.session.negotiated
+            if negotiated is None or negotiated.peer_graceful_restart is None:
+                continue  # RFC 4724 §4.1: no End-of-RIB to wait for from that peer
+            if any((name, family) not in self._eor_seen for family in negotiated.families):
+                return False
+        return True
+
+    def _finish_recovery(self, now: float | None) -> None:
+        self._recovering = False
+        self._recovery_deadline = None
+        for state in self._peers.values():
+            settings = state.session.settings
+            if settings.restarting:
+                state.session.update_settings(replace(settings, restarting=False))
+        if now is not None:
+            logger.info("graceful restart: End-of-RIB from every peer, sending our routes")
+            self._exporter.release(now)
+            self._send_touched()
 
     def shutdown(self, now: float, text: str = "bgpd shutting down") -> None:
         """Administrative shutdown of every session (Cease/Administrative Shutdown, RFC 8203).
@@ -533,6 +602,7 @@ class Speaker:
             elif isinstance(event, RouteRefreshReceived):
                 self._exporter.refresh(name, now)
         self._propagate(now)
+        self._check_recovery(now)
         self._take_io(name, state)
         self._send_touched()
 
@@ -602,6 +672,8 @@ class Speaker:
         state.adj_in.clear()
         state.rejected.clear()
         self._exporter.remove_peer(name)
+        if self._recovering:
+            self._recovery_gone.add(name)
         state.candidates = None
         session_families = state.session.settings.families
         if negotiated_gr and state.source is not None:

@@ -6,6 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 deps="$here/.deps"
 packages=(bird2 gobgpd etcd-server prometheus iproute2 procps)
+packages+=(openssl)  # the etcd test fixture makes its TLS CA and certificates with the CLI
 
 need=()
 for p in "${packages[@]}"; do

@@ -18,7 +18,8 @@ Invariants:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import (
@@ -49,6 +50,7 @@ __all__ = [
     "ClusterNode",
     "EncapMode",
     "KernelSection",
+    "Labels",
     "MeshSection",
     "NodeSection",
     "Pool",
@@ -59,6 +61,8 @@ __all__ = [
     "check_route_protocol",
     "check_mesh_restart_time",
     "check_converge_timeout",
+    "check_label_key",
+    "check_label_value",
 ]
 
 # Kubernetes node names are DNS subdomains (RFC 1123, at most 253 characters).
@@ -130,6 +134,72 @@ def check_converge_timeout(v: int) -> str | None:
     if 0 <= v <= MAX_CONVERGE_TIMEOUT:
         return None
     return f"converge_timeout {v} is out of range 0..{MAX_CONVERGE_TIMEOUT} seconds"
+
+
+# --- Node labels (for selectors such as the reflector's `[reflector].clients`). ----------------
+# Kubernetes label syntax (apimachinery validation.IsQualifiedName / IsValidLabelValue): Calico
+# node labels are Kubernetes labels, and a key that breaks these rules is a typo, not a label.
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+MAX_LABEL_NAME = 63
+MAX_LABEL_PREFIX = 253
+
+
+def check_label_key(v: str) -> str | None:
+    prefix, slash, name = v.rpartition("/")
+    if slash and not (len(prefix) <= MAX_LABEL_PREFIX and _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return f"label key {json.dumps(v)}: prefix {json.dumps(prefix)} is not a DNS subdomain"
+    if not (len(name) <= MAX_LABEL_NAME and _LABEL_NAME.fullmatch(name)):
+        return (
+            f"label key {json.dumps(v)}: name must be 1..{MAX_LABEL_NAME} letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit"
+        )
+    return None
+
+
+def check_label_value(v: str) -> str | None:
+    if v == "" or (len(v) <= MAX_LABEL_NAME and _LABEL_NAME.fullmatch(v)):
+        return None
+    return (
+        f"label value {json.dumps(v)} must be empty or 1..{MAX_LABEL_NAME} letters, digits, "
+        "'-', '_' or '.', starting and ending with a letter or digit"
+    )
+
+
+class Labels(Mapping[str, str]):
+    """An immutable, hashable label map (a node's Kubernetes/Calico labels).
+
+    Frozen config values must stay hashable and comparable, which a dict is not; selectors take
+    any `Mapping[str, str]`, so this one is passed to them as it is.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        self._items: dict[str, str] = dict(sorted(dict(items).items()))
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._items == dict(other.items())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"Labels({self._items!r})"
+
+
+NO_LABELS = Labels()
 
 
 def _check_ip_version(v: IPAddress | IPv4Interface | IPv6Interface, version: int) -> str | None:
@@ -231,12 +301,16 @@ class ClusterNode:
     rr_cluster_id: IPv4Address | None = None
     # host/<name>/listen_port; None = [bgp].port.
     port: int | None = None
+    # The Node resource's labels, for selectors (the reflector's client discovery).
+    labels: Labels = NO_LABELS
 
     def __post_init__(self) -> None:
         c = Collector()
         _check_node_identity(c, self)
         if self.port is not None:
             c.add("port", check_port(self.port))
+        for key, value in self.labels.items():
+            c.add(f"labels.{key}", check_label_key(key) or check_label_value(value))
         c.raise_if_any()
 
     def address(self, version: int) -> IPAddress | None:

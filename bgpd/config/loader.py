@@ -45,12 +45,15 @@ from bgpd.config.calico import (
     ClusterNode,
     EncapMode,
     KernelSection,
+    Labels,
     MeshSection,
     NodeSection,
     Pool,
     PrefixAdvertisement,
     check_converge_timeout,
     check_ifname,
+    check_label_key,
+    check_label_value,
     check_mesh_restart_time,
     check_node_address,
     check_node_name,
@@ -78,12 +81,22 @@ from bgpd.config.checks import (
     check_ttl_security,
     check_uint32,
 )
+
+# [[filter]] and [[peer]].import_filters/export_filters (bgpd/config/filters.py).
+from bgpd.config.filters import (
+    check_filter_name,
+    check_filter_names,
+    filter_problems,
+    raw_filter_names,
+    read_filters,
+)
 from bgpd.config.schema import (
     AddPathMode,
     BgpSection,
     Community,
     Config,
     ControlSection,
+    DynamicNeighbors,
     IPAddress,
     IPNetwork,
     LargeCommunity,
@@ -93,9 +106,12 @@ from bgpd.config.schema import (
     MetricsSection,
     PeerConfig,
     StaticRoute,
+    check_max_peers,
     cluster_problems,
     config_problems,
     derive_mesh_peers,
+    dynamic_problems,
+    filter_references,
     peer_location,
 )
 from bgpd.errors import ConfigError, ConfigProblem
@@ -112,13 +128,21 @@ _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _SYNTAX_AT_END = re.compile(r"\s*\(at end of document\)$")
 
 
-def parse_config(text: str, source: str = "<string>") -> Config:
+# A hook that rewrites the parsed TOML document before validation (the standalone reflector
+# applies its profile defaults and takes out its own `[reflector]` table this way).
+Prepare = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def parse_config(text: str, source: str = "<string>", *, prepare: Prepare | None = None) -> Config:
     """Parse and validate TOML `text`; `source` names it in syntax-error locations."""
-    return _parse(text, source=source, source_path=None)
+    return _parse(text, source=source, source_path=None, prepare=prepare)
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read, parse and validate the TOML file at `path`."""
+def load_config(path: str | os.PathLike[str], *, prepare: Prepare | None = None) -> Config:
+    """Read, parse and validate the TOML file at `path`.
+
+    `prepare`, when given, receives the parsed document and returns the one to validate.
+    """
     name = os.fspath(path)
     try:
         data = Path(name).read_bytes()
@@ -131,14 +155,18 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         line, col = _line_col(data[: exc.start].decode("utf-8"))
         problem = ConfigProblem(location=f"{name}:{line}:{col}", message="not valid UTF-8")
         raise ConfigError([problem]) from exc
-    return _parse(text, source=name, source_path=name)
+    return _parse(text, source=name, source_path=name, prepare=prepare)
 
 
-def _parse(text: str, *, source: str, source_path: str | None) -> Config:
+def _parse(
+    text: str, *, source: str, source_path: str | None, prepare: Prepare | None = None
+) -> Config:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(str(exc), text, source)]) from None
+    if prepare is not None:
+        doc = prepare(doc)
     return _Reader().config(doc, source_path)
 
 
@@ -394,6 +422,28 @@ def _optional_cluster_id(value: object) -> IPv4Address | None:
     return addr
 
 
+def _labels(value: object) -> Labels:
+    """A table of string labels (`labels = { "rack" = "r1" }`), as Kubernetes writes them."""
+    if not isinstance(value, dict):
+        raise _InvalidValueError(
+            f'expected a table of strings such as {{ "rack" = "r1" }}, got {_type_name(value)}'
+        )
+    problems: list[tuple[str, str]] = []
+    for key, label in value.items():
+        suffix = f".{json.dumps(key)}" if not key.replace("_", "a").isalnum() else f".{key}"
+        if not isinstance(label, str):
+            problems.append((suffix, f"expected a string, got {_type_name(label)}"))
+            continue
+        msg = check_label_key(key) or check_label_value(label)
+        if msg:
+            problems.append((suffix, msg))
+    if problems:
+        err = _InvalidValueError(problems[0][1], problems[0][0])
+        err.problems = problems
+        raise err
+    return Labels(value)
+
+
 def _listen_address(value: object) -> ListenAddress:
     if not isinstance(value, str):
         raise _InvalidValueError(f'expected a "HOST:PORT" string, got {_type_name(value)}')
@@ -447,6 +497,7 @@ BGP_KEYS: dict[str, _Conv] = {
     "error_wait_max": _int(check_seconds),
     "graceful_restart": _bool,
     "graceful_restart_time": _int(check_restart_time),
+    "graceful_restart_wait": _int(check_seconds),
     "families": _FAMILIES,
     "add_path": _enum(AddPathMode),
     "persist_routes": _bool,
@@ -458,7 +509,10 @@ CONTROL_KEYS: dict[str, _Conv] = {
     "bird6_socket": _str(check_socket_path),
 }
 
-METRICS_KEYS: dict[str, _Conv] = {"listen": _listen_address}
+METRICS_KEYS: dict[str, _Conv] = {
+    "listen": _listen_address,
+    "ready_threshold": _int(check_seconds),  # /readyz threshold
+}
 
 STATIC_KEYS: dict[str, _Conv] = {
     "prefix": _prefix,
@@ -489,6 +543,9 @@ PEER_KEYS: dict[str, _Conv] = {
     "rr_client": _bool,
     "next_hop_self": _bool,
     "description": _str(check_description),
+    # names of [[filter]] entries, applied in order.
+    "import_filters": _list(_str(check_filter_name), check_filter_names),
+    "export_filters": _list(_str(check_filter_name), check_filter_names),
 }
 
 NODE_KEYS: dict[str, _Conv] = {
@@ -506,6 +563,7 @@ CLUSTER_NODE_KEYS: dict[str, _Conv] = {
     "asn": _int(check_asn),
     "rr_cluster_id": _optional_cluster_id,
     "port": _int(check_port),
+    "labels": _labels,
 }
 
 MESH_KEYS: dict[str, _Conv] = {
@@ -547,6 +605,18 @@ CALICO_TABLES: dict[str, tuple[str, type[Any], dict[str, _Conv]]] = {
     ),
 }
 
+# [[dynamic_neighbors]] (bgpd/runtime/dynamic.py): ranges accepted without a [[peer]] entry.
+DYNAMIC_NEIGHBORS_KEYS: dict[str, _Conv] = {
+    "prefix": _prefix,
+    "asn": _int(check_asn),
+    "rr_client": _bool,
+    "max_peers": _int(check_max_peers),
+    "hold_time": _int(check_hold_time),
+    "families": _FAMILIES,
+    "add_path": _enum(AddPathMode),
+    "description": _str(check_description),
+}
+
 KERNEL_KEYS: dict[str, _Conv] = {
     "enabled": _bool,
     "tunnel_device": _str(check_ifname),
@@ -565,9 +635,19 @@ SECTION_KEYS: dict[str, dict[str, _Conv]] = {
     "mesh": MESH_KEYS,
     "calico": CALICO_KEYS,
     "kernel": KERNEL_KEYS,
+    "dynamic_neighbors": DYNAMIC_NEIGHBORS_KEYS,
+    # [[filter]] is read by bgpd.config.filters.read_filters (nested rule arrays).
+    "filter": {"name": _str(check_filter_name)},
 }
 _ARRAY_SECTIONS = frozenset(
-    {"static", "peer", "cluster_node", "calico.pool", "calico.prefix_advertisement"}
+    {
+        "static",
+        "peer",
+        "cluster_node",
+        "calico.pool",
+        "calico.prefix_advertisement",
+        "dynamic_neighbors",
+    }
 )
 # Hints added to "missing required key" for keys that another section can default.
 _MISSING_HINTS: dict[str, str] = {
@@ -594,6 +674,7 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
         ("calico.pool", Pool),
         ("calico.prefix_advertisement", PrefixAdvertisement),
         ("kernel", KernelSection),
+        ("dynamic_neighbors", DynamicNeighbors),
     )
 }
 
@@ -681,6 +762,22 @@ class _Reader:
             _dotted("kernel"),
             defaults={"enabled": "calico" in doc},
         )
+        dynamic = [
+            (i, d)
+            for i, raw in self.array(doc, "dynamic_neighbors")
+            if (
+                d := self.section(
+                    DynamicNeighbors,
+                    raw,
+                    DYNAMIC_NEIGHBORS_KEYS,
+                    "dynamic_neighbors",
+                    _indexed("dynamic_neighbors", i),
+                )
+            )
+            is not None
+        ]
+        # [[filter]] entries (problems are added to self.problems as they are found).
+        filters = read_filters(doc.get("filter"), self.add)
 
         if (
             self.problems
@@ -708,6 +805,14 @@ class _Reader:
                     peers=peers,
                 )
             )
+            self.problems.extend(dynamic_problems(bgp=bgp, node=node, ranges=dynamic))
+            self.problems.extend(
+                filter_problems(
+                    filters,
+                    filter_references(peers),
+                    also_known=raw_filter_names(doc.get("filter")),
+                )
+            )
             raise ConfigError(self.problems)
         # Config.__post_init__ runs the cross-section rules; its problems carry full locations.
         return Config(
@@ -721,6 +826,8 @@ class _Reader:
             mesh=mesh,
             calico=calico,
             kernel=kernel,
+            dynamic_neighbors=tuple(d for _, d in dynamic),
+            filters=tuple(f for _, f in filters),
             source_path=source_path,
         )
 

@@ -28,7 +28,8 @@ from ipaddress import (
 )
 from typing import TYPE_CHECKING
 
-from bgpd.config.calico import KernelSection, MeshSection
+from bgpd.config.calico import KernelSection, Labels, MeshSection
+from bgpd.config.filters import FILTER_LISTS
 from bgpd.config.schema import (
     Community,
     Config,
@@ -101,6 +102,15 @@ def render_config_toml(cfg: Config, *, mask_secrets: bool = True) -> str:
     for node in cfg.cluster_nodes:
         lines += ["", "[[cluster_node]]"]
         lines.extend(_table(node, only_changed=True))
+    for dynamic in cfg.dynamic_neighbors:
+        lines += ["", "[[dynamic_neighbors]]"]
+        lines.extend(_table(dynamic, only_changed=True))
+    for flt in cfg.filters:  # [[filter]] with its [[filter.<list>]] rule tables
+        lines += ["", "[[filter]]", f"name = {_string(flt.name)}"]
+        for key, _ in FILTER_LISTS:
+            for rule in getattr(flt, key):
+                lines += ["", f"[[filter.{key}]]"]
+                lines.extend(_table(rule, only_changed=True))
     return "\n".join(lines) + "\n"
 
 
@@ -149,6 +159,9 @@ def _value(value: object) -> str:
         return _string(str(value))
     if isinstance(value, tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, Labels):
+        # An inline table; keys are quoted because label keys may hold "/" and ".".
+        return "{" + ", ".join(f"{_string(k)} = {_string(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot render {type(value).__name__} as TOML")
 
 

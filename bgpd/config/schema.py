@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
 from typing import TypeVar
@@ -58,6 +58,9 @@ from bgpd.config.checks import (
     check_uint32,
 )
 from bgpd.config.checks import first_duplicate as _first_duplicate
+
+# [[filter]] (bgpd/config/filters.py) ---
+from bgpd.config.filters import FilterConfig, check_filter_names, filter_problems
 from bgpd.errors import ConfigError, ConfigProblem
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, IPAddress, IPNetwork
 from bgpd.wire.capabilities import AddPathMode as WireAddPathMode
@@ -68,6 +71,7 @@ __all__ = [
     "Community",
     "Config",
     "ControlSection",
+    "DynamicNeighbors",
     "IPAddress",
     "IPNetwork",
     "LargeCommunity",
@@ -166,6 +170,7 @@ class BgpSection:
     error_wait_max: int = 30
     graceful_restart: bool = True
     graceful_restart_time: int = 120
+    graceful_restart_wait: int = 120
     families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
     add_path: AddPathMode = AddPathMode.OFF
     persist_routes: bool = True
@@ -196,6 +201,7 @@ class BgpSection:
                 f"error_wait_max {self.error_wait_max}",
             )
         c.add("graceful_restart_time", check_restart_time(self.graceful_restart_time))
+        c.add("graceful_restart_wait", check_seconds(self.graceful_restart_wait))
         c.add("families", check_families(self.families))
         c.raise_if_any()
 
@@ -206,6 +212,12 @@ def _check_keepalive_vs_hold(keepalive: int, hold: int, hold_origin: str = "") -
     if hold > 0 and keepalive >= hold:
         return f"keepalive_time {keepalive} must be less than hold_time {hold}{hold_origin}"
     return None
+
+
+# calico-node's BIRD control sockets: [control]'s BIRD-compatible sockets default to them in
+# Calico mode (a config with [calico]), where calicoctl and the probes look.
+CALICO_BIRD_SOCKET = "/var/run/calico/bird.ctl"
+CALICO_BIRD6_SOCKET = "/var/run/calico/bird6.ctl"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +247,15 @@ class MetricsSection:
     """`[metrics]`: the Prometheus endpoint; no `listen` means no endpoint."""
 
     listen: ListenAddress | None = None
+    # /readyz (bgpd/metrics/health.py) ---
+    # Seconds after start during which every peer must be Established for /readyz
+    # (calico-node's -bird-ready -threshold-time, default 30 s); after it one is enough.
+    ready_threshold: int = 30
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        c.add("ready_threshold", check_seconds(self.ready_threshold))
+        c.raise_if_any()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -299,9 +320,14 @@ class PeerConfig:
     rr_client: bool = False
     next_hop_self: bool = False
     description: str = ""
+    # names of [[filter]] entries applied in this order (Calico's BGPPeer `filters`).
+    import_filters: tuple[str, ...] = ()
+    export_filters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         c = _Collector()
+        c.add("import_filters", check_filter_names(self.import_filters))
+        c.add("export_filters", check_filter_names(self.export_filters))
         c.add("name", check_peer_name(self.name))
         c.add("address", check_peer_address(self.address))
         c.add("asn", check_asn(self.asn))
@@ -342,6 +368,84 @@ class PeerConfig:
         c.raise_if_any()
 
 
+# --- Dynamic neighbours (bgpd/runtime/dynamic.py turns accepted connections into peers). -------
+
+MAX_DYNAMIC_PEERS = 100_000
+
+
+def check_max_peers(v: int) -> str | None:
+    if 1 <= v <= MAX_DYNAMIC_PEERS:
+        return None
+    return f"max_peers {v} is out of range 1..{MAX_DYNAMIC_PEERS}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DynamicNeighbors:
+    """`[[dynamic_neighbors]]`: accept sessions from unconfigured addresses inside `prefix`.
+
+    A connection from such an address creates a passive peer `Dynamic_<address>` that lives as
+    long as its connection. `None` fields inherit from `[bgp]` as a peer's do; `asn` None is
+    our own AS (iBGP), `rr_client` None means "true when iBGP" (RFC 4456 needs iBGP).
+    """
+
+    prefix: IPNetwork
+    asn: int | None = None
+    rr_client: bool | None = None
+    max_peers: int = 100
+    hold_time: int | None = None
+    families: tuple[Family, ...] | None = None
+    add_path: AddPathMode | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        c = _Collector()
+        if self.asn is not None:
+            c.add("asn", check_asn(self.asn))
+        c.add("max_peers", check_max_peers(self.max_peers))
+        if self.hold_time is not None:
+            c.add("hold_time", check_hold_time(self.hold_time))
+        if self.families is not None:
+            c.add("families", check_families(self.families))
+        c.add("description", check_description(self.description))
+        c.raise_if_any()
+
+
+def dynamic_problems(
+    *,
+    bgp: BgpSection | None,
+    node: NodeSection | None,
+    ranges: Iterable[tuple[int, DynamicNeighbors]],
+) -> list[ConfigProblem]:
+    """Checks between `[[dynamic_neighbors]]` ranges and our AS."""
+    problems: list[ConfigProblem] = []
+    seen: list[tuple[int, DynamicNeighbors]] = []
+    for i, rng in ranges:
+        for j, other in seen:
+            if rng.prefix.version == other.prefix.version and rng.prefix.overlaps(other.prefix):
+                # Overlaps would make the settings of a new peer depend on the order of entries.
+                problems.append(
+                    ConfigProblem(
+                        location=f"dynamic_neighbors[{i}].prefix",
+                        message=f"{rng.prefix} overlaps dynamic_neighbors[{j}] ({other.prefix})",
+                    )
+                )
+                break
+        seen.append((i, rng))
+        if bgp is None or rng.rr_client is not True or rng.asn is None:
+            continue
+        own_asn, own_section = _local_asn(bgp, node)
+        if rng.asn != own_asn:
+            # RFC 4456 §1: route reflection happens inside one AS.
+            problems.append(
+                ConfigProblem(
+                    location=f"dynamic_neighbors[{i}].rr_client",
+                    message=f"rr_client needs iBGP, but asn {rng.asn} differs from "
+                    f"{own_section} asn {own_asn}",
+                )
+            )
+    return problems
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeerSettings:
     """Everything one session needs, with inheritance from `[bgp]` resolved."""
@@ -374,6 +478,10 @@ class PeerSettings:
     rr_client: bool
     next_hop_self: bool
     description: str
+    # the peer's [[filter]] entries, resolved from its name lists, in order
+    # (evaluate with bgpd.policy.filters.compile_filters).
+    import_filters: tuple[FilterConfig, ...] = ()
+    export_filters: tuple[FilterConfig, ...] = ()
 
     @property
     def is_ebgp(self) -> bool:
@@ -604,6 +712,21 @@ def cluster_problems(
     return problems
 
 
+# [[filter]] references from [[peer]] entries. -----------------------------------
+
+
+def filter_references(peers: Iterable[tuple[int, PeerConfig]]) -> list[tuple[str, str]]:
+    """(location, filter name) for every name in the peers' import_filters/export_filters."""
+    refs: list[tuple[str, str]] = []
+    for i, peer in peers:
+        for key in ("import_filters", "export_filters"):
+            names: tuple[str, ...] = getattr(peer, key)
+            refs.extend(
+                (peer_location(i, peer.name, f"{key}[{j}]"), name) for j, name in enumerate(names)
+            )
+    return refs
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole configuration. `source_path` is informational and not compared.
@@ -623,6 +746,10 @@ class Config:
     mesh: MeshSection = field(default_factory=MeshSection)
     calico: CalicoSection | None = None
     kernel: KernelSection = field(default_factory=KernelSection)
+    # [[dynamic_neighbors]]: ranges sessions are accepted from without a [[peer]] entry.
+    dynamic_neighbors: tuple[DynamicNeighbors, ...] = ()
+    # [[filter]] named import/export rule lists, referenced by [[peer]] entries.
+    filters: tuple[FilterConfig, ...] = ()
     source_path: str | None = field(default=None, compare=False)
     # Derived in __post_init__ (a function of the fields above, hence not compared).
     mesh_peers: tuple[PeerConfig, ...] = field(init=False, compare=False, repr=False)
@@ -639,6 +766,16 @@ class Config:
         object.__setattr__(self, "calico_statics", derive_calico_statics(self.calico, self.statics))
         object.__setattr__(self, "_peers_by_name", {p.name: p for p in self.all_peers})
         object.__setattr__(self, "_mesh_names", frozenset(p.name for p in mesh_peers))
+        # in Calico mode the BIRD-compatible sockets default to calico-node's paths,
+        # where calicoctl and the -bird-live/-bird-ready probes look (set here, not in the
+        # loader, so that every Config of the same file is equal, rendered and re-read too).
+        if self.calico is not None:
+            control = replace(
+                self.control,
+                bird_socket=self.control.bird_socket or CALICO_BIRD_SOCKET,
+                bird6_socket=self.control.bird6_socket or CALICO_BIRD6_SOCKET,
+            )
+            object.__setattr__(self, "control", control)
         problems = config_problems(
             bgp=self.bgp,
             control=self.control,
@@ -652,6 +789,13 @@ class Config:
             cluster_nodes=enumerate(self.cluster_nodes),
             mesh_peers=mesh_peers,
             peers=enumerate(self.peers),
+        )
+        problems += dynamic_problems(
+            bgp=self.bgp, node=self.node, ranges=enumerate(self.dynamic_neighbors)
+        )
+        # duplicate [[filter]] names, and peers naming a filter that does not exist.
+        problems += filter_problems(
+            enumerate(self.filters), filter_references(enumerate(self.peers))
         )
         if problems:
             raise ConfigError(problems)
@@ -717,4 +861,7 @@ class Config:
             rr_client=p.rr_client,
             next_hop_self=p.next_hop_self,
             description=p.description,
+            # names are checked when the Config is built, so every one resolves.
+            import_filters=tuple(f for n in p.import_filters for f in self.filters if f.name == n),
+            export_filters=tuple(f for n in p.export_filters for f in self.filters if f.name == n),
         )

@@ -2,6 +2,8 @@
 
 Human tables by default, `--json` for machines (the reply's data exactly as the daemon sent it).
 Exit status: 0 on success, 1 when the daemon refused the command, 2 when it cannot be reached.
+Errors go to stderr; with `--json` (before or after the command) an `{"error": ...}` object is
+also printed on stdout, so scripts always get JSON.
 """
 
 from __future__ import annotations
@@ -46,9 +48,17 @@ def call(path: str, request: Request, timeout: float = TIMEOUT_S) -> dict[str, A
     except PermissionError as exc:
         msg = f"permission denied on {path}: run as root or in the bgpd group"
         raise UnreachableError(msg) from exc
+    except OSError as exc:  # reset mid-reply, not a socket, path too long...
+        raise UnreachableError(f"cannot talk to bgpd on {path}: {exc.strerror or exc}") from exc
     if not buf:
         raise UnreachableError(f"bgpd closed the connection on {path} without answering")
-    reply: dict[str, Any] = json.loads(buf)
+    try:
+        reply = json.loads(buf)
+    except ValueError as exc:
+        msg = f"{path} answered something that is not bgpd's protocol (a BIRD socket?)"
+        raise UnreachableError(msg) from exc
+    if not isinstance(reply, dict):
+        raise UnreachableError(f"{path} answered something that is not bgpd's protocol")
     return reply
 
 
@@ -56,20 +66,28 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bgpctl", description="Query and steer a running bgpd.")
     p.add_argument("-s", "--socket", default=DEFAULT_SOCKET, help="control socket path")
     p.add_argument("--json", action="store_true", help="print the reply as JSON")
+    # `--json` is accepted after the command too (`bgpctl show peers --json`): every command
+    # parser knows it, without overriding a `--json` given before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="as JSON")
     sub = p.add_subparsers(dest="verb", required=True)
 
     show = sub.add_parser("show", help="show state").add_subparsers(dest="what", required=True)
-    show.add_parser("peers", help="every peer with its state and counters")
-    peer = show.add_parser("peer", help="one peer in detail")
+    show.add_parser("peers", help="every peer with its state and counters", parents=[common])
+    peer = show.add_parser("peer", help="one peer in detail", parents=[common])
     peer.add_argument("name")
-    routes = show.add_parser("routes", help="routes (optionally one prefix or one peer's)")
+    routes = show.add_parser(
+        "routes", help="routes (optionally one prefix or one peer's)", parents=[common]
+    )
     routes.add_argument("prefix", nargs="?")
     routes.add_argument("--peer", dest="peer_name")
-    show.add_parser("kernel", help="routes installed in and learned from the kernel")
-    show.add_parser("config", help="the running config, secrets masked")
+    show.add_parser(
+        "kernel", help="routes installed in and learned from the kernel", parents=[common]
+    )
+    show.add_parser("config", help="the running config, secrets masked", parents=[common])
 
-    sub.add_parser("reload", help="re-read the config file (as SIGHUP)")
-    reset = sub.add_parser("peer", help="act on one peer")
+    sub.add_parser("reload", help="re-read the config file (as SIGHUP)", parents=[common])
+    reset = sub.add_parser("peer", help="act on one peer", parents=[common])
     reset.add_argument("name")
     reset.add_argument("action", choices=["reset"])
     reset.add_argument("--soft", action="store_true", help="route refresh instead of a reset")
@@ -111,9 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         reply = call(args.socket, request)
     except UnreachableError as exc:
         print(f"bgpctl: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": str(exc), "unreachable": True}))
         return 2
     if not reply.get("ok"):
-        print(f"bgpctl: {reply.get('error', 'unknown error')}", file=sys.stderr)
+        error = reply.get("error", "unknown error")
+        print(f"bgpctl: {error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": error, "unreachable": False}))
         return 1
     data = reply.get("data")
     print(json.dumps(data, indent=2) if args.json else _render(request.command, data))

@@ -49,17 +49,25 @@ def render_peers(peers: Sequence[dict[str, Any]]) -> str:
 
 
 def render_peer(peer: dict[str, Any]) -> str:
-    width = max(len(k) for k in peer) + 1
-    lines = []
-    for key, value in peer.items():
+    return "\n".join(_fields(peer, 0))
+
+
+def _fields(values: dict[str, Any], depth: int) -> list[str]:
+    """`key: value` lines, nested tables indented (negotiated capabilities, counters...)."""
+    indent = "  " * depth
+    width = max((len(k) for k in values), default=0) + 1
+    lines: list[str] = []
+    for key, value in values.items():
         if isinstance(value, dict):
-            lines.append(f"{key}:")
-            lines.extend(f"  {k}: {v}" for k, v in value.items())
+            lines.append(f"{indent}{key}:" + ("" if value else " -"))
+            lines.extend(_fields(value, depth + 1))
         elif isinstance(value, list):
-            lines.append(f"{(key + ':').ljust(width)} {', '.join(str(v) for v in value) or '-'}")
+            text = ", ".join(str(v) for v in value) or "-"
+            lines.append(f"{indent}{(str(key) + ':').ljust(width)} {text}")
         else:
-            lines.append(f"{(key + ':').ljust(width)} {value if value is not None else '-'}")
-    return "\n".join(lines)
+            text = "-" if value is None or value == "" else str(value)
+            lines.append(f"{indent}{(str(key) + ':').ljust(width)} {text}")
+    return lines
 
 
 def _communities(route: dict[str, Any]) -> str:

@@ -12,6 +12,9 @@ Invariants:
   bytes (and a member's own full table when it joins or asks for a route refresh).
 - A blocked member (socket above its high-water mark) receives nothing until it drains; its
   group (split off when it had company) keeps the latest state per prefix meanwhile.
+- While `deferred` (we are a restarting speaker, RFC 4724 §4.1) nothing is staged or sent:
+  peers join their groups silently, and `release` sends every group its whole table and
+  End-of-RIB at once, computed from the Loc-RIB as it stands then.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Exporter:
         "_path_ids",
         "_rib",
         "_tagged",
+        "deferred",
         "policy",
     )
 
@@ -55,6 +59,7 @@ class Exporter:
         self._kernel_ifnames = kernel_ifnames
         self._deliver = deliver
         self._groups = UpdateGroups()
+        self.deferred = False
         self._members: dict[str, Member] = {}
         # (source name, received path id) -> the path id we send it under (ADD-PATH send).
         self._path_ids: dict[tuple[str, int], int] = {}
@@ -83,11 +88,14 @@ class Exporter:
         fresh = group is None
         if group is None:
             group = self._groups.new_group(key)
-            group.self_skip = name
-        else:
+            # While deferred every table is built complete at `release`: no self-skip then.
+            group.self_skip = "" if self.deferred else name
+        elif not self.deferred:
             self._open_up(group, now)
         member = self._members[name] = self._groups.add_member(name, group)
         member.eor_pending = tuple(sorted(key.families))
+        if self.deferred:
+            return
         if fresh:
             self._export_table(group, now)
         else:
@@ -101,7 +109,7 @@ class Exporter:
     def refresh(self, name: str, now: float) -> None:
         """Route refresh (RFC 2918) or a soft reset: the whole table again, to this peer only."""
         member = self._members.get(name)
-        if member is not None:
+        if member is not None and not self.deferred:
             self._send_full_table(member, now)
 
     def regroup(self, name: str, key: GroupKey, now: float) -> None:
@@ -111,6 +119,12 @@ class Exporter:
             return
         old = member.group
         old.members.pop(name)
+        if self.deferred:
+            group = self._groups.joinable(key) or self._groups.new_group(key)
+            group.members[name] = member
+            member.group = group
+            self._groups.drop_if_empty(old)
+            return
         target = self._groups.joinable(key)
         if target is not None:
             self._open_up(target, now)
@@ -147,8 +161,17 @@ class Exporter:
             self._open_up(main, now)
         self._groups.try_rejoin(member)
 
+    def release(self, now: float) -> None:
+        """End of the restarting speaker's deferral: every group gets its table and End-of-RIB."""
+        if not self.deferred:
+            return
+        self.deferred = False
+        self.reexport_all(now)
+
     def reexport_all(self, now: float) -> None:
         """The export policy changed: every group's table is recomputed and the difference sent."""
+        if self.deferred:
+            return
         for group in list(self._groups):
             self._export_table(group, now)
 
@@ -156,6 +179,8 @@ class Exporter:
 
     def propagate(self, changes: list[ChangeGroup], now: float) -> None:
         """Stages the Loc-RIB's coalesced changes in every group, then sends them."""
+        if self.deferred:
+            return  # `release` computes every table from the Loc-RIB
         groups = list(self._groups)
         calico = self.policy.calico
         for change in changes:

@@ -18,13 +18,19 @@ import os
 import random
 import signal
 import socket
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from bgpd.config import Config, ConfigError, PeerSettings, load_config, render_config_toml
-from bgpd.control.protocol import ControlCommandError, Request
+from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
+from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
 from bgpd.errors import BgpdError
+from bgpd.kernel import KernelStats
+from bgpd.metrics import Health, MetricsServer, ReloadStats, SnapshotSource, probe_unix_socket
 from bgpd.runtime.connection import BgpConnection
+from bgpd.runtime.dynamic import DynamicPeers
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.logs import set_level
 from bgpd.runtime.sockopts import set_md5_key, set_ttl
@@ -51,22 +57,40 @@ def send_ttl(settings: PeerSettings) -> int | None:
 
 class Daemon:
     __slots__ = (
+        "_bird",  # the BIRD-compatible control sockets
         "_config_path",
         "_connections",
         "_control",
         "_dialing",
+        "_dynamic",
         "_kernel",
         "_kernel_converged",
         "_listeners",
+        "_load",
         "_loop",
+        "_metrics",
+        "_metrics_source",
+        "_metrics_task",
         "_next_conn_id",
         "_pidfile",
+        "_reloads",
         "_speaker",
         "_stopping",
         "_timer",
     )
 
-    def __init__(self, config: Config, config_path: str | None, pidfile: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        config_path: str | None,
+        pidfile: str | None = None,
+        *,
+        load: Callable[[str], Config] = load_config,
+    ) -> None:
+        # `load` reads the file on reload: the standalone reflector passes its profile's loader.
+        self._load = load
+        # Dynamic neighbours (bgpd/runtime/dynamic.py): peers created by accepted connections.
+        self._dynamic = DynamicPeers()
         self._config_path = config_path
         self._pidfile = pidfile
         self._speaker = Speaker(config, random.Random())
@@ -80,6 +104,14 @@ class Daemon:
         self._stopping: asyncio.Event | None = None
         self._kernel: KernelWiring | None = None
         self._kernel_converged = False
+        # BIRD-compatible sockets (bgpd/control/bird_server.py), opened in run().
+        self._bird: BirdControl | None = None
+        # reload outcomes (counted with or without a listener), the metrics
+        # listener and its snapshot source (bgpd/metrics/). ---
+        self._reloads = ReloadStats(time.time())
+        self._metrics: MetricsServer | None = None
+        self._metrics_source: SnapshotSource | None = None
+        self._metrics_task: asyncio.Task[None] | None = None  # a listener move on reload
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -99,21 +131,33 @@ class Daemon:
             await self._open_listeners(config)
             self._control = ControlServer(config.control.socket, self._handle_control)
             await self._control.start()
+            # [control] bird_socket / bird6_socket, when set.
+            self._bird = BirdControl(self._bird_hooks())
+            await self._bird.start()
         except OSError as exc:
             await self._close_sockets()
             raise StartupError(f"cannot open control socket: {exc}") from exc
         except StartupError:
             await self._close_sockets()
             raise
+        # /metrics, /livez, /readyz on this loop when [metrics] listen is set.
+        try:
+            await self._start_metrics(config)
+        except OSError as exc:
+            await self._close_sockets()
+            msg = f"cannot listen for metrics on {config.metrics.listen}: {exc.strerror or exc}"
+            raise StartupError(msg) from exc
         if config.kernel.enabled:
             self._kernel = KernelWiring(config, self._on_kernel_learned)
             await self._kernel.start(self._speaker.fib_snapshot())
             adopted = len(self._kernel.sync.installed)
             if adopted and config.bgp.graceful_restart:
-                # Routes of a previous run are still forwarding traffic: say so (R and F
-                # bits), as Calico's BIRD does under -R, so peers do not flush them.
-                self._speaker.set_restarting(True)
                 logger.info("graceful restart: %d kernel routes kept from the last run", adopted)
+        if config.bgp.graceful_restart:
+            # Every start may be a restart (as calico-node always runs BIRD with -R): say so
+            # (R and F bits) so peers keep our routes, and send nothing until our peers'
+            # End-of-RIB has rebuilt the table (RFC 4724 §4.1).
+            self._speaker.set_restarting(True)
         self.loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGINT, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -163,6 +207,69 @@ class Daemon:
         if self._control is not None:
             await self._control.close()
             self._control = None
+        # the BIRD-compatible sockets go with the other sockets.
+        if self._bird is not None:
+            await self._bird.close()
+            self._bird = None
+        # the metrics listener goes with the other sockets.
+        if self._metrics is not None:
+            await self._metrics.close()
+            self._metrics = None
+
+    # the metrics listener (bgpd/metrics/) and its inputs. -----------------------
+
+    async def _start_metrics(self, config: Config) -> None:
+        """Starts the listener of `config.metrics` (none when `listen` is unset)."""
+        if self._metrics_source is None:
+            self._metrics_source = SnapshotSource(
+                self._speaker,
+                clock=self.now,
+                wall=time.time,
+                kernel=self._kernel_stats,
+                reloads=self._reloads,
+            )
+        listen = config.metrics.listen
+        if listen is None:
+            return
+        server = MetricsServer(
+            listen.host,
+            listen.port,
+            self._metrics_source,
+            live=self._probe_liveness,
+            threshold=config.metrics.ready_threshold,
+        )
+        await server.start()
+        self._metrics = server
+
+    def _kernel_stats(self) -> KernelStats | None:
+        return None if self._kernel is None else self._kernel.sync.stats()
+
+    async def _probe_liveness(self) -> Health:
+        """`/livez`: this coroutine running proves the loop turns; the control socket must
+        answer a request too (as calico-node's -bird-live asks BIRD's socket)."""
+        if self._control is None:
+            return Health(ok=False, reason="control socket closed")
+        request = encode_request(Request(command="ping"))
+        return await probe_unix_socket(self._control.path, request, timeout=2.0)
+
+    def _reconfigure_metrics(self, old: Config, new: Config) -> None:
+        """A changed `[metrics]` on reload: the listener moves (or the threshold changes)."""
+        if new.metrics == old.metrics:
+            return
+        if self._metrics is not None and new.metrics.listen == old.metrics.listen:
+            self._metrics.threshold = new.metrics.ready_threshold
+            return
+
+        async def move() -> None:
+            if self._metrics is not None:
+                await self._metrics.close()
+                self._metrics = None
+            try:
+                await self._start_metrics(new)
+            except OSError as exc:
+                logger.error("metrics: cannot listen on %s: %s", new.metrics.listen, exc)
+
+        self._metrics_task = self.loop.create_task(move())
 
     def _on_sighup(self) -> None:
         logger.info("reload requested by SIGHUP")
@@ -173,8 +280,11 @@ class Daemon:
         if self._config_path is None:
             raise ControlCommandError("bgpd was started without a config file: nothing to reload")
         try:
-            new = load_config(self._config_path)
+            new = self._load(self._config_path)
+            # Dynamic neighbours the new ranges still allow stay up across the reload.
+            new = self._dynamic.carry_over(self._speaker.config, new)
         except (ConfigError, OSError) as exc:
+            self._reloads.failed()  # bgpd_config_reloads_total{result="failure"}
             logger.error("reload rejected, keeping the running config: %s", exc)
             raise ControlCommandError(f"config rejected, running config kept:\n{exc}") from exc
         old = self._speaker.config
@@ -186,6 +296,11 @@ class Daemon:
             self._kernel.reload(new, self._speaker.fib_snapshot())
         elif new.kernel.enabled != old.kernel.enabled:
             logger.warning("reload: turning kernel sync on or off takes a restart of bgpd")
+        # count the applied reload; a changed [metrics] moves the listener.
+        self._reloads.succeeded(time.time())
+        self._reconfigure_metrics(old, new)
+        if self._bird is not None:  # "Last reconfiguration on" in `show status`
+            self._bird.reconfigured()
         logger.info("reload done changes=%d", len(actions))
         for action in actions:
             logger.info("reload: %s", action)
@@ -256,6 +371,8 @@ class Daemon:
         except (OSError, TimeoutError) as exc:
             sock.close()
             logger.info("peer %s connect failed reason=%s", peer, exc or type(exc).__name__)
+            if self._bird is not None:  # BIRD's "Socket: Connection refused"
+                self._bird.socket_error(peer, exc)
             if peer in self._speaker.peer_names():
                 self._speaker.connection_failed(peer, conn.conn_id, self.now())
                 self._flush()
@@ -267,6 +384,15 @@ class Daemon:
     def on_connected(self, conn: BgpConnection) -> None:
         if conn.peer is None:
             conn.peer = self._speaker.peer_for_address(conn.remote_address)
+            # --- Dynamic neighbours (bgpd/runtime/dynamic.py): an unknown address inside an
+            # operator's [[dynamic_neighbors]] range becomes a passive peer, started through
+            # apply_config (no other peer touched), and the connection is handed to it.
+            if conn.peer is None:
+                accepted = self._dynamic.accept(self._speaker.config, conn.remote_address)
+                if accepted is not None:
+                    new, conn.peer = accepted
+                    self._speaker.apply_config(new, self.now())
+            # --- end of dynamic neighbours
             if conn.peer is None:
                 logger.info("unexpected connection from unknown address=%s", conn.remote_address)
                 conn.close()
@@ -301,6 +427,15 @@ class Daemon:
         if self._connections.pop(conn.conn_id, None) is None or conn.peer is None:
             return
         self._speaker.connection_lost(conn.peer, conn.conn_id, self.now())
+        # --- Dynamic neighbours: a dynamic peer goes once its last connection is gone.
+        peer = conn.peer
+        if self._dynamic.is_dynamic(peer) and all(
+            c.peer != peer for c in self._connections.values()
+        ):
+            smaller = self._dynamic.remove(self._speaker.config, peer)
+            if smaller is not None:
+                self._speaker.apply_config(smaller, self.now())
+        # --- end of dynamic neighbours
         self._flush()
 
     def _on_kernel_learned(
@@ -337,7 +472,6 @@ class Daemon:
                 # re-announced can go now (BIRD waits for the same with -R).
                 self._kernel_converged = True
                 self._kernel.sync.converged()
-                self._speaker.set_restarting(False)
                 logger.info("all peers converged: stale kernel routes of a previous run removed")
         self._arm_timer()
 
@@ -356,10 +490,49 @@ class Daemon:
         self._speaker.handle_timer(self.now())
         self._flush()
 
+    # what the BIRD-compatible sockets read (bgpd/control/bird_server.py). -----
+
+    def _bird_hooks(self) -> BirdHooks:
+        def reload() -> object:
+            try:
+                return self.reload()
+            except ControlCommandError as exc:
+                raise ConfigureRejectedError(str(exc)) from exc
+
+        def check() -> object:
+            if self._config_path is None:
+                raise ConfigureRejectedError("bgpd was started without a config file")
+            try:
+                return self._load(self._config_path)
+            except (ConfigError, OSError) as exc:
+                raise ConfigureRejectedError(str(exc)) from exc
+
+        def graceful_restart() -> int | None:
+            # BIRD's -R recovery: from start until every peer's End-of-RIB; the peers not yet
+            # Established are the ones certainly still awaited.
+            if not self._speaker.recovering:
+                return None
+            views = self._speaker.peer_views(self.now())
+            return sum(1 for view in views if view["state"] != "Established")
+
+        return BirdHooks(
+            config=lambda: self._speaker.config,
+            config_path=lambda: self._config_path,
+            peers=lambda: self._speaker.peer_views(self.now()),
+            peer=lambda name: self._speaker.peer_view(name, self.now()),
+            routes=self._speaker.route_views,
+            kernel_routes=lambda: [] if self._kernel is None else self._kernel.views(),
+            reload=reload,
+            check=check,
+            graceful_restart=graceful_restart,
+        )
+
     # -------------------------------------------------------------------------- control
 
     async def _handle_control(self, request: Request) -> Any:
         cmd, args, now = request.command, request.args, self.now()
+        if cmd == "ping":  # the /livez probe (the socket answers, nothing else)
+            return "pong"
         if cmd == "show peers":
             return self._speaker.peer_views(now)
         if cmd == "show peer":
@@ -390,5 +563,63 @@ class Daemon:
         raise ControlCommandError(f"unknown command {cmd!r}")
 
 
-def run_daemon(config: Config, config_path: str | None, pidfile: str | None = None) -> int:
-    return asyncio.run(Daemon(config, config_path, pidfile).run())
+def run_daemon(
+    config: Config,
+    config_path: str | None,
+    pidfile: str | None = None,
+    *,
+    load: Callable[[str], Config] = load_config,
+) -> int:
+    """Run the speaker until SIGTERM; `load` re-reads `config_path` on reload."""
+    return asyncio.run(Daemon(config, config_path, pidfile, load=load).run())
+
+
+# a companion in the speaker's loop (`bgpd run --confd-backend ...`: bgpd confd's
+# watcher in-process). It puts the config file in place before the speaker starts, then tells
+# the speaker to reload after each changed render, without a signal. The daemon knows it only
+# through this protocol, so the runtime edge does not import the confd edge.
+
+
+class Companion(Protocol):
+    async def prepare(self) -> None:
+        """Return once the config file exists (the watcher's first good render)."""
+        ...
+
+    async def run(self, reload: Callable[[], bool]) -> None:
+        """Run alongside the speaker; `reload()` re-reads the file, False if it was refused."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def run_daemon_with(config_path: str, pidfile: str | None, companion: Companion) -> int:
+    """Run the speaker on the file `companion` maintains, until SIGTERM."""
+    return asyncio.run(_run_with_companion(config_path, pidfile, companion))
+
+
+async def _run_with_companion(config_path: str, pidfile: str | None, companion: Companion) -> int:
+    try:
+        await companion.prepare()
+        try:
+            config = load_config(config_path)
+        except (ConfigError, OSError) as exc:
+            raise StartupError(f"{config_path}: config unusable: {exc}") from exc
+        set_level(config.bgp.log_level)
+        daemon = Daemon(config, config_path, pidfile)
+
+        def reload() -> bool:
+            try:
+                daemon.reload()
+            except ControlCommandError:
+                return False  # reload() logged why; the running config stays
+            return True
+
+        task = asyncio.create_task(companion.run(reload), name="companion")
+        try:
+            return await daemon.run()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await companion.close()

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from .bgpd_proc import bgpd_factory
+
+# a real etcd on loopback (etcd_factory(tls=, auth=), etcd_server); see etcd_server.py
+from .etcd_server import etcd_factory, etcd_server
 from .peers.fixtures import (
     bird_factory,
     gobgp_factory,
@@ -27,6 +30,8 @@ from .peers.fixtures import (
 __all__ = [
     "bgpd_factory",
     "bird_factory",
+    "etcd_factory",
+    "etcd_server",
     "gobgp_factory",
     "lan",
     "lan_factory",

@@ -1,0 +1,627 @@
+"""Simulated route-reflector clients: many iBGP sessions in one asyncio process.
+
+Role: the load generator and the measuring instrument of ``bench/reflect_bench.py``. One process
+plays clients ``first .. first+count-1`` of a population of ``clients`` (the benchmark starts a
+few such workers side by side in the clients' network namespace). Client ``i`` connects from
+its own address (`client_address`) to the reflector, announces its ``prefixes`` IPv4 routes,
+and counts the prefixes the reflector sends it.
+
+The table (`client_table`): client ``i`` owns the global prefix indexes ``i*P .. i*P+P-1``;
+index ``g`` is the ``g``-th /26 of 10.0.0.0/8 (a Calico IPAM block per route: what a node
+announces). Each client spreads its prefixes over ``sets`` attribute sets (contiguous runs,
+as a node's blocks are), all with NEXT_HOP = the client's own address, LOCAL_PREF 100 and an
+empty AS_PATH (iBGP-originated), and differing in communities, MED and ORIGIN. The client
+sends each set as UPDATEs of at most 4,096 octets, then an End-of-RIB.
+
+Counting what arrives is the hot path (at 200 clients x 500 prefixes every client receives
+99,500 routes: 20 million in all), so nothing is decoded beyond the UPDATE's three lengths:
+
+- the withdrawn routes and NLRI fields are cut out of the body; a field made only of /26
+  entries (checked with one slice comparison: every fifth octet is 26) is mapped to global
+  indexes with ``map(dict.__getitem__, map(bytes.__getitem__, slices))`` and marked in a
+  per-client ``bytearray`` (one octet per global index), all in C loops; any other field takes
+  a per-prefix Python loop, which also counts prefixes outside the table (``unexpected``);
+- the distinct count (``bytearray.count``) is computed lazily: only once enough prefixes
+  arrived since the last count to possibly reach the goal, so it runs once or twice per
+  client, not per UPDATE;
+- the first UPDATE carrying NLRI is checked once per client for RFC 4456 reflection
+  (ORIGINATOR_ID and CLUSTER_LIST present, NEXT_HOP not the reflector's): ``reflected``.
+
+A client is done when it holds the (C-1)*P prefixes of the other clients (its own, if a
+reflector echoes them, are counted apart as ``echoed``). Times are wall-clock (``time.time``)
+so the parent can compare them across worker processes.
+
+Protocol with the parent (line-based): the worker prints ``ready`` once its table is built,
+waits for ``go`` on stdin, connects every client at once (or client ``i`` after
+``spread * i / clients`` seconds; t0 of the measurement is the parent's ``go``), prints one
+JSON line with every client's result once all are done or ``--timeout`` passed, then keeps the
+sessions up (so the reflector is measured before any withdrawal) until stdin says ``quit`` or
+closes. With ``--warm`` the clients connect at ``go`` but hold their routes: the worker
+prints ``established N`` once its clients are all up (or the timeout passed) and sends the
+routes of every client when stdin says ``announce``.
+
+Invariants: only the addresses it is given are used; a session that is reset is reconnected
+after 1 s with its counters cleared (``resets`` counts that); the process never waits without a
+deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bgpd.net import IPV4_UNICAST
+from bgpd.wire.attributes import encode_attribute
+from bgpd.wire.capabilities import FourOctetAs, Multiprotocol, RouteRefresh
+from bgpd.wire.codec import encode_keepalive, encode_open
+from bgpd.wire.constants import AttrType, MessageType
+from bgpd.wire.framing import MessageReader, frame
+from bgpd.wire.messages import OpenMessage
+
+ASN = 65000
+HOLD_TIME = 240  # proposed; the reflector may lower it, and keepalives follow what was agreed
+PREFIX_BASE = int(ipaddress.IPv4Address("10.0.0.0"))
+PREFIX_LEN = 26
+MAX_PREFIXES = 1 << (PREFIX_LEN - 8)  # /26s in 10.0.0.0/8: 262,144
+MAX_UPDATE = 4096  # RFC 4271 §4: no extended messages are offered
+RECONNECT_S = 1.0
+_WELL_KNOWN = 0x40  # transitive
+_OPTIONAL = 0x80
+_OPTIONAL_TRANSITIVE = 0xC0
+_ENTRY = 1 + (PREFIX_LEN + 7) // 8  # octets of one /26 in an NLRI field
+_NOTIFICATION = MessageType.NOTIFICATION.value
+_UPDATE = MessageType.UPDATE.value
+_OPEN = MessageType.OPEN.value
+_KEEPALIVE = MessageType.KEEPALIVE.value
+_ONES = memoryview(b"\x01" * MAX_PREFIXES)
+_ZEROS = memoryview(bytes(MAX_PREFIXES))
+
+
+def client_address(index: int) -> str:
+    """Client ``index``'s address: 172.31.1.1, ..., 172.31.1.250, 172.31.2.1, ..."""
+    return f"172.31.{1 + index // 250}.{1 + index % 250}"
+
+
+def prefix_entry(g: int) -> bytes:
+    """Global prefix ``g`` as it appears in an NLRI field (length octet, then 4 octets)."""
+    return bytes((PREFIX_LEN,)) + (PREFIX_BASE + (g << (32 - PREFIX_LEN))).to_bytes(4, "big")
+
+
+def prefix_text(g: int) -> str:
+    return f"{ipaddress.IPv4Address(PREFIX_BASE + (g << (32 - PREFIX_LEN)))}/{PREFIX_LEN}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttrSet:
+    """One attribute set of one client (its NEXT_HOP is the client's address)."""
+
+    med: int | None
+    communities: tuple[tuple[int, int], ...]
+    incomplete: bool
+
+
+def attr_sets(index: int, sets: int) -> list[AttrSet]:
+    """The ``sets`` attribute sets of client ``index``: distinct per client and per set."""
+    out = []
+    for k in range(sets):
+        communities = [(64512, 100 + k)]
+        if k % 2 == 0:
+            communities.append((64512, 1000 + index % 1000))  # a per-node tag
+        out.append(
+            AttrSet(
+                med=10 * k if k % 2 else None,
+                communities=tuple(communities),
+                incomplete=k % 4 == 3,
+            )
+        )
+    return out
+
+
+def encode_attrs(attrs: AttrSet, next_hop: str) -> bytes:
+    """The path attributes of an iBGP-originated route (RFC 4271 §5.1, 4-octet ASes)."""
+    parts = [
+        encode_attribute(_WELL_KNOWN, AttrType.ORIGIN, bytes((2 if attrs.incomplete else 0,))),
+        encode_attribute(_WELL_KNOWN, AttrType.AS_PATH, b""),  # RFC 4271 §5.1.2: empty on iBGP
+        encode_attribute(_WELL_KNOWN, AttrType.NEXT_HOP, ipaddress.IPv4Address(next_hop).packed),
+    ]
+    if attrs.med is not None:
+        parts.append(encode_attribute(_OPTIONAL, AttrType.MED, attrs.med.to_bytes(4, "big")))
+    parts.append(encode_attribute(_WELL_KNOWN, AttrType.LOCAL_PREF, (100).to_bytes(4, "big")))
+    if attrs.communities:
+        value = b"".join(a.to_bytes(2, "big") + b.to_bytes(2, "big") for a, b in attrs.communities)
+        parts.append(encode_attribute(_OPTIONAL_TRANSITIVE, AttrType.COMMUNITIES, value))
+    return b"".join(parts)
+
+
+def client_table(index: int, prefixes: int, sets: int) -> list[tuple[AttrSet, list[int]]]:
+    """Client ``index``'s routes: its global prefix indexes in ``sets`` contiguous runs."""
+    first = index * prefixes
+    groups = attr_sets(index, sets)
+    out: list[tuple[AttrSet, list[int]]] = [(a, []) for a in groups]
+    for j in range(prefixes):
+        out[j * len(groups) // prefixes][1].append(first + j)
+    return [(a, gs) for a, gs in out if gs]
+
+
+def encode_updates(index: int, prefixes: int, sets: int) -> bytes:
+    """Every UPDATE client ``index`` sends, then an End-of-RIB (RFC 4724 §2), as one buffer."""
+    out: list[bytes] = []
+    nh = client_address(index)
+    for attrs, gs in client_table(index, prefixes, sets):
+        attr_bytes = encode_attrs(attrs, nh)
+        # 19 header + 2 withdrawn length + 2 attribute length.
+        per_update = (MAX_UPDATE - 23 - len(attr_bytes)) // _ENTRY
+        for start in range(0, len(gs), per_update):
+            nlri = b"".join(prefix_entry(g) for g in gs[start : start + per_update])
+            body = b"\x00\x00" + len(attr_bytes).to_bytes(2, "big") + attr_bytes + nlri
+            out.append(frame(_UPDATE, body))
+    out.append(frame(_UPDATE, b"\x00\x00\x00\x00"))
+    return b"".join(out)
+
+
+def open_message(index: int) -> bytes:
+    router_id = int(ipaddress.IPv4Address(client_address(index)))
+    caps = (Multiprotocol(family=IPV4_UNICAST), RouteRefresh(), FourOctetAs(asn=ASN))
+    return encode_open(
+        OpenMessage(asn=ASN, hold_time=HOLD_TIME, router_id=router_id, capabilities=caps)
+    )
+
+
+def attribute_types(attrs: bytes) -> dict[int, bytes]:
+    """Type code -> value of every attribute in a path attributes field (for the one check)."""
+    out: dict[int, bytes] = {}
+    pos = 0
+    while pos + 3 <= len(attrs):
+        flags, code = attrs[pos], attrs[pos + 1]
+        if flags & 0x10:
+            n = int.from_bytes(attrs[pos + 2 : pos + 4], "big")
+            pos += 4
+        else:
+            n = attrs[pos + 2]
+            pos += 3
+        out[code] = attrs[pos : pos + n]
+        pos += n
+    return out
+
+
+Runs = tuple[tuple[int, int], ...]  # (start, stop) ranges of global prefix indexes
+
+
+class Universe:
+    """Every prefix of the population (NLRI entry -> global index) and a decoded-field cache.
+
+    A reflector sends the same NLRI field to many clients (with update groups, the very same
+    UPDATE), so a field is decoded once per worker into runs of consecutive indexes and cached
+    by its bytes; a client then marks its bitmap with one slice assignment per run. The cache
+    holds at most ``CACHE_BYTES`` of fields and starts over when full.
+    """
+
+    __slots__ = ("_cache", "_cached_bytes", "_markers", "_slices", "index", "size")
+
+    CACHE_BYTES = 256 << 20
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.index: dict[bytes, int] = {prefix_entry(g): g for g in range(size)}
+        self._slices: dict[int, list[slice]] = {}  # n -> the entry slices of n uniform /26s
+        self._markers: dict[int, bytes] = {}
+        self._cache: dict[bytes, tuple[Runs, int, int]] = {}
+        self._cached_bytes = 0
+
+    def decode(self, field: bytes) -> tuple[Runs, int, int]:
+        """(runs of global indexes, prefixes in the field, prefixes outside the table)."""
+        hit = self._cache.get(field)
+        if hit is not None:
+            return hit
+        if len(field) == _ENTRY and field[0] == PREFIX_LEN:
+            # One prefix per UPDATE (GoBGP's habit): no slicing, no sorting.
+            g = self.index.get(field)
+            out = ((), 1, 1) if g is None else (((g, g + 1),), 1, 0)
+            self._remember(field, out)
+            return out
+        indexes, unexpected = self._indexes(field)
+        runs: list[tuple[int, int]] = []
+        if indexes:
+            indexes.sort()
+            start = prev = indexes[0]
+            for g in indexes[1:]:
+                if g != prev + 1:
+                    runs.append((start, prev + 1))
+                    start = g
+                prev = g
+            runs.append((start, prev + 1))
+        out = (tuple(runs), len(indexes) + unexpected, unexpected)
+        self._remember(field, out)
+        return out
+
+    def _remember(self, field: bytes, decoded: tuple[Runs, int, int]) -> None:
+        if self._cached_bytes > self.CACHE_BYTES:
+            self._cache.clear()
+            self._cached_bytes = 0
+        self._cache[field] = decoded
+        self._cached_bytes += len(field) + 100  # the key, and roughly the entry
+
+    def _indexes(self, field: bytes) -> tuple[list[int], int]:
+        n, rest = divmod(len(field), _ENTRY)
+        if not rest:
+            marker = self._markers.get(n)
+            if marker is None:
+                marker = self._markers[n] = bytes((PREFIX_LEN,)) * n
+                self._slices[n] = [slice(i * _ENTRY, (i + 1) * _ENTRY) for i in range(n)]
+            if field[::_ENTRY] == marker:
+                # Every entry is a /26: C loops only.
+                try:
+                    return list(
+                        map(self.index.__getitem__, map(field.__getitem__, self._slices[n]))
+                    ), 0
+                except KeyError:
+                    pass  # a prefix outside the table: the slow path counts it
+        indexes: list[int] = []
+        unexpected = 0
+        pos = 0
+        get = self.index.get
+        while pos < len(field):
+            n = 1 + (field[pos] + 7) // 8
+            g = get(field[pos : pos + n])
+            if g is None:
+                unexpected += 1
+            else:
+                indexes.append(g)
+            pos += n
+        return indexes, unexpected
+
+
+class Client(asyncio.Protocol):
+    """One simulated client: its session, its received-prefix bitmap and its result."""
+
+    __slots__ = (
+        "_keepalive",
+        "_reader",
+        "_transport",
+        "closed",
+        "done_at",
+        "done_event",
+        "error",
+        "established_at",
+        "established_event",
+        "goal",
+        "hold",
+        "index",
+        "keepalive_s",
+        "last_distinct",
+        "own",
+        "received",
+        "reflected",
+        "reflector",
+        "resets",
+        "seen",
+        "since_count",
+        "t99_at",
+        "threshold",
+        "unexpected",
+        "universe",
+        "updates",
+        "updates_out",
+    )
+
+    def __init__(  # noqa: PLR0917 - internal, one call site
+        self,
+        index: int,
+        universe: Universe,
+        prefixes: int,
+        updates_out: bytes,
+        reflector: str,
+        hold: bool = False,
+    ) -> None:
+        self.index = index
+        self.hold = hold  # warm mode: routes wait for announce()
+        self.established_event = asyncio.Event()
+        self.universe = universe
+        self.own = range(index * prefixes, (index + 1) * prefixes)
+        self.goal = universe.size - prefixes
+        self.threshold = math.ceil(0.99 * self.goal)  # of the next recount: 99 %, then 100 %
+        self.updates_out = updates_out
+        self.reflector = reflector
+        self.seen = bytearray(universe.size)
+        self.last_distinct = 0
+        self.since_count = 0
+        self.received = 0
+        self.updates = 0
+        self.unexpected = 0
+        self.resets = 0
+        self.reflected: bool | None = None
+        self.established_at: float | None = None
+        self.t99_at: float | None = None
+        self.done_at: float | None = None
+        self.error: str | None = None
+        self.keepalive_s = HOLD_TIME / 3
+        self.closed = asyncio.get_running_loop().create_future()
+        self.done_event = asyncio.Event()
+        self._transport: asyncio.Transport | None = None
+        self._reader = MessageReader()
+        self._keepalive: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._reader = MessageReader()
+        transport.write(open_message(self.index))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self._reader.feed(data)
+        except Exception as exc:  # a framing error: report it, drop the session
+            self.error = f"framing: {exc}"
+            self._close()
+            return
+        for msg_type, body in messages:
+            if msg_type == _UPDATE:
+                self._update(body)
+            elif msg_type == _KEEPALIVE:
+                if self.established_at is None:
+                    self._established()
+            elif msg_type == _OPEN:
+                # RFC 4271 §4.2: the hold time is the smaller of the two proposals.
+                hold = min(HOLD_TIME, int.from_bytes(body[3:5], "big"))
+                self.keepalive_s = hold / 3 if hold else 0
+                self._send(encode_keepalive())
+            elif msg_type == _NOTIFICATION:
+                self.error = f"NOTIFICATION {body[0]}/{body[1]} {body[2:].hex()}"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        self._transport = None
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # -- session ---------------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(data)
+
+    def _close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _established(self) -> None:
+        self.established_at = time.time()
+        if not self.hold:
+            self._send(self.updates_out)
+        self._schedule_keepalive()
+        self.established_event.set()
+
+    def announce(self) -> None:
+        """Warm mode: send the routes now (the session is up), and at once after a reset."""
+        self.hold = False
+        if self.established_at is not None:
+            self._send(self.updates_out)
+
+    def _schedule_keepalive(self) -> None:
+        if self.keepalive_s:
+            loop = asyncio.get_running_loop()
+            self._keepalive = loop.call_later(self.keepalive_s, self._keepalive_due)
+
+    def _keepalive_due(self) -> None:
+        self._send(encode_keepalive())
+        self._schedule_keepalive()
+
+    def reset_counters(self) -> None:
+        """A new session starts from an empty table (the reflector sends everything again)."""
+        self.seen = bytearray(self.universe.size)
+        self.last_distinct = self.since_count = 0
+        self.threshold = math.ceil(0.99 * self.goal)
+        self.t99_at = None
+        self.established_at = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    # -- counting --------------------------------------------------------------------------
+
+    def _update(self, body: bytes) -> None:
+        self.updates += 1
+        wlen = (body[0] << 8) | body[1]
+        if wlen:
+            self._mark(body[2 : 2 + wlen], 0)
+            # Withdrawals break the lazy count: count now, and from here on.
+            self.last_distinct = self._distinct()
+            self.since_count = 0
+        alen = (body[2 + wlen] << 8) | body[3 + wlen]
+        nlri = body[4 + wlen + alen :]
+        if not nlri:
+            return
+        if self.reflected is None:
+            self._check_reflection(body[4 + wlen : 4 + wlen + alen])
+        n = self._mark(nlri, 1)
+        self.received += n
+        self.since_count += n
+        # The distinct count cannot reach the next threshold (99 %, then 100 %) before this
+        # many new prefixes arrived since the last count.
+        if self.last_distinct + self.since_count >= self.threshold:
+            self._recount()
+
+    def _recount(self) -> None:
+        self.last_distinct = self._distinct()
+        self.since_count = 0
+        if self.last_distinct < self.threshold:
+            return
+        now = time.time()
+        if self.t99_at is None:
+            self.t99_at = now
+            self.threshold = self.goal
+        if self.last_distinct >= self.goal:
+            self.done_at = now
+            self.threshold = 1 << 62  # done: never count again
+            self.done_event.set()
+
+    def _check_reflection(self, attrs_field: bytes) -> None:
+        attrs = attribute_types(attrs_field)
+        next_hop = attrs.get(AttrType.NEXT_HOP, b"")
+        self.reflected = (
+            AttrType.ORIGINATOR_ID in attrs
+            and AttrType.CLUSTER_LIST in attrs
+            and next_hop != ipaddress.IPv4Address(self.reflector).packed
+        )
+
+    def _mark(self, field: bytes, value: int) -> int:
+        """Marks every prefix of an NLRI/withdrawn field with ``value``; returns how many."""
+        runs, count, unexpected = self.universe.decode(field)
+        seen = self.seen
+        if len(runs) == 1 and count == 1:
+            seen[runs[0][0]] = value
+        else:
+            fill = _ONES if value else _ZEROS
+            for start, stop in runs:
+                seen[start:stop] = fill[: stop - start]
+        if unexpected:
+            self.unexpected += unexpected
+        return count
+
+    def _distinct(self) -> int:
+        """Distinct prefixes held from other clients (own ones echoed are not counted)."""
+        own = self.seen[self.own.start : self.own.stop].count(1)
+        return self.seen.count(1) - own
+
+    def echoed(self) -> int:
+        return self.seen[self.own.start : self.own.stop].count(1)
+
+    def result(self, go_at: float) -> dict[str, Any]:
+        distinct = self._distinct()
+        return {
+            "client": self.index,
+            "established": _rel(self.established_at, go_at),
+            "t99": _rel(self.t99_at, go_at),
+            "done": _rel(self.done_at, go_at),
+            "distinct": distinct,
+            "goal": self.goal,
+            "received": self.received,
+            "updates": self.updates,
+            "unexpected": self.unexpected,
+            "echoed": self.echoed(),
+            "reflected": self.reflected,
+            "resets": self.resets,
+            "error": self.error,
+        }
+
+    async def run(self, deadline: float, delay: float = 0.0) -> None:
+        """Connect after ``delay`` s (again after a reset) until done or ``deadline`` passes."""
+        loop = asyncio.get_running_loop()
+        if delay:
+            await asyncio.sleep(delay)
+        while self.done_at is None and time.monotonic() < deadline:
+            try:
+                await loop.create_connection(
+                    lambda: self,
+                    self.reflector,
+                    179,
+                    local_addr=(client_address(self.index), 0),
+                )
+            except OSError as exc:
+                self.error = f"connect: {exc}"
+                await asyncio.sleep(RECONNECT_S)
+                continue
+            closed = self.closed
+            done = asyncio.ensure_future(self.done_event.wait())
+            await asyncio.wait(
+                [closed, done],
+                timeout=max(0.0, deadline - time.monotonic()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            done.cancel()
+            if self.done_at is not None or time.monotonic() >= deadline:
+                return
+            # The session went down before we were done: start over.
+            self.resets += 1
+            self.reset_counters()
+            await asyncio.sleep(RECONNECT_S)
+
+    def close(self) -> None:
+        self._close()
+
+
+def _rel(t: float | None, go_at: float) -> float | None:
+    return None if t is None else round(t - go_at, 4)
+
+
+async def _stdin_line() -> str:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, sys.stdin.readline)
+
+
+async def amain(args: argparse.Namespace) -> int:
+    size = args.clients * args.prefixes
+    if size > MAX_PREFIXES:
+        raise SystemExit(f"{size} prefixes do not fit in 10.0.0.0/8 as /26s")
+    universe = Universe(size)
+    indexes = range(args.first, args.first + args.count)
+    outgoing = {i: encode_updates(i, args.prefixes, args.sets) for i in indexes}
+    clients = [
+        Client(i, universe, args.prefixes, outgoing[i], args.reflector, hold=args.warm)
+        for i in indexes
+    ]
+    print("ready", flush=True)
+    if (await _stdin_line()).strip() != "go":
+        return 1
+    go_at = time.time()
+    deadline = time.monotonic() + args.timeout
+    # --spread: client i of C connects at go + spread * i / C (0: all at once).
+    running = asyncio.gather(
+        *(c.run(deadline, args.spread * c.index / args.clients) for c in clients)
+    )
+    if args.warm:
+        # Every session up first, then the routes: the parent's t0 is its "announce".
+        waiting = [asyncio.ensure_future(c.established_event.wait()) for c in clients]
+        _, pending = await asyncio.wait(waiting, timeout=args.timeout)
+        print(f"established {len(clients) - len(pending)}", flush=True)
+        if (await _stdin_line()).strip() != "announce":
+            return 1
+        for c in clients:
+            c.announce()
+    await running
+    result = {
+        "go_at": go_at,
+        "clients": [c.result(go_at) for c in clients],
+    }
+    print(json.dumps(result), flush=True)
+    # Keep the sessions up until the parent has read the reflector's figures.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(_stdin_line(), timeout=args.linger)
+    for c in clients:
+        c.close()
+    await asyncio.sleep(0)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--reflector", required=True, help="the reflector's address")
+    parser.add_argument("--clients", type=int, required=True, help="C: the whole population")
+    parser.add_argument("--prefixes", type=int, required=True, help="P: prefixes per client")
+    parser.add_argument("--sets", type=int, default=4, help="attribute sets per client")
+    parser.add_argument("--first", type=int, default=0, help="first client index played here")
+    parser.add_argument("--count", type=int, help="clients played here (default: all)")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--spread", type=float, default=0.0, help="connect over this many s")
+    parser.add_argument("--warm", action="store_true", help="announce only on 'announce'")
+    parser.add_argument("--linger", type=float, default=120.0, help="max wait for 'quit'")
+    args = parser.parse_args()
+    if args.count is None:
+        args.count = args.clients - args.first
+    return asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""`bgpd confd`: the watcher as its own process, and the pieces `bgpd run` uses in-process.
+
+Role: read calico-node's environment (NODENAME, DATASTORE_TYPE, ETCD_*, CALICO_ROUTER_ID,
+AS, IP, IP6, IP_AUTODETECTION_METHOD, IP6_AUTODETECTION_METHOD) and the command line, build
+the source, the model step and the renderer, and run the `Watcher` (or one pass, `--onetime`).
+
+Invariants:
+- Node-local values calico-node's startup would have written into the Node resource (AS, IP,
+  IP6, autodetected addresses) are applied to this node's keys of the view only; bgpd confd
+  never writes to the datastore, so other nodes see the datastore's values.
+- Autodetection runs at most once per process per family (calico-node also detects at start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bgpd.confd.arguments import DEFAULT_CONFDIR, add_confd_arguments
+from bgpd.confd.render import (
+    CHECK_BGPD_CONFIG,
+    Outcome,
+    Renderer,
+    ResourceError,
+    TemplateResource,
+    load_resources,
+)
+from bgpd.confd.sources.base import Source, SourceError
+from bgpd.confd.sources.file import FileSource
+from bgpd.confd.templating import BGP_V1, DataError, TemplateContext
+from bgpd.confd.watcher import (
+    DEFAULT_MAX_DELAY_S,
+    ReloadHook,
+    Watcher,
+    WatcherStatus,
+    signal_pidfile,
+)
+from bgpd.errors import BgpdError
+
+__all__ = [
+    "DEFAULT_CONFDIR",
+    "ConfdSetupError",
+    "LocalNode",
+    "add_confd_arguments",
+    "build_watcher",
+    "derive_view",
+    "main",
+    "nodename_from_env",
+    "run_confd",
+]
+
+logger = logging.getLogger(__name__)
+
+# The shipped templates: confd_templates/ next to the bgpd package (a source checkout or an
+# installation that ships the folder beside it); --confdir names another one.
+NODENAME_FILE = Path("/var/lib/calico/nodename")
+
+
+class ConfdSetupError(BgpdError):
+    """The watcher cannot be set up (bad arguments, environment or template resources)."""
+
+
+# ------------------------------------------------------------------------ node-local values
+
+
+def nodename_from_env(environ: Mapping[str, str]) -> str:
+    """calico-node's order: NODENAME, the nodename file, HOSTNAME, the host name."""
+    name = environ.get("NODENAME", "").strip()
+    if name:
+        return name
+    try:
+        name = NODENAME_FILE.read_text().strip()
+    except OSError:
+        name = ""
+    return name or environ.get("HOSTNAME", "").strip() or socket.gethostname().lower()
+
+
+Autodetect = Callable[[int, str], str | None]
+
+
+def _autodetect(version: int, method: str) -> str | None:
+    # Imported on use: autodetection reads the host's interfaces, only needed without IP.
+    from bgpd.confd.autodetect import AutodetectError, autodetect  # noqa: PLC0415
+
+    var = "IP6_AUTODETECTION_METHOD" if version == 6 else "IP_AUTODETECTION_METHOD"
+    try:
+        return autodetect(method, version).cidr
+    except AutodetectError as exc:
+        raise DataError(f"environment {var}", str(exc)) from exc
+
+
+@dataclass(slots=True, kw_only=True)
+class LocalNode:
+    """This node's AS / IP / IP6 from the environment, applied over the datastore's view.
+
+    IP: unset = the datastore's address, autodetected when it has none; `autodetect` = always
+    autodetect; `none` = no IPv4; else `ADDRESS[/LENGTH]`. IP6 the same, except that unset
+    means the datastore's address only (calico-node autodetects IPv6 only when asked).
+    """
+
+    nodename: str
+    asn: str | None = None
+    ip: str | None = None
+    ip6: str | None = None
+    method4: str = "first-found"
+    method6: str = "first-found"
+    autodetect: Autodetect = _autodetect
+    _detected: dict[int, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, nodename: str, environ: Mapping[str, str]) -> LocalNode:
+        def get(name: str) -> str | None:
+            value = environ.get(name, "").strip()
+            return value or None
+
+        return cls(
+            nodename=nodename,
+            asn=get("AS"),
+            ip=get("IP"),
+            ip6=get("IP6"),
+            method4=get("IP_AUTODETECTION_METHOD") or "first-found",
+            method6=get("IP6_AUTODETECTION_METHOD") or "first-found",
+        )
+
+    def _detect(self, version: int) -> str:
+        if version not in self._detected:
+            method = self.method4 if version == 4 else self.method6
+            self._detected[version] = self.autodetect(version, method)
+            logger.info(
+                "autodetected IPv%d address %s (method %s)",
+                version,
+                self._detected[version],
+                method,
+            )
+        found = self._detected[version]
+        if not found:
+            var = "IP_AUTODETECTION_METHOD" if version == 4 else "IP6_AUTODETECTION_METHOD"
+            method = self.method4 if version == 4 else self.method6
+            raise DataError(f"environment {var}", f"no IPv{version} address found by {method}")
+        return found
+
+    def apply(self, view: Mapping[str, str]) -> dict[str, str]:
+        out = dict(view)
+        host = f"/calico{BGP_V1}/host/{self.nodename}"
+        for version, setting in ((4, self.ip), (6, self.ip6)):
+            ip_key, net_key = f"{host}/ip_addr_v{version}", f"{host}/network_v{version}"
+            value = setting
+            if value is None:
+                if version == 6 or out.get(ip_key, "").strip():
+                    continue
+                value = "autodetect"
+            if value.lower() == "none":
+                out[ip_key], out[net_key] = "", ""
+                continue
+            env_name = "IP" if version == 4 else "IP6"
+            text = self._detect(version) if value.lower() == "autodetect" else value
+            try:
+                iface = ipaddress.ip_interface(text)
+            except ValueError:
+                raise DataError(f"environment {env_name}", f"invalid address {text!r}") from None
+            if iface.version != version:
+                raise DataError(f"environment {env_name}", f"{text!r} is not IPv{version}")
+            out[ip_key] = str(iface.ip)
+            out[net_key] = str(iface.network) if "/" in text else ""
+        if self.asn is not None:
+            out[f"{host}/as_num"] = self.asn
+        if any(k.startswith(host + "/") for k in out):
+            for version in (4, 6):
+                out.setdefault(f"{host}/ip_addr_v{version}", "")
+            out.setdefault(f"{host}/rr_cluster_id", "")
+        return out
+
+
+def derive_view(values: Mapping[str, str], local: LocalNode | None = None) -> dict[str, str]:
+    """The key view the templates read: the model's (v3 resources -> `/calico/bgp/v1` keys,
+    v1 keys passed through) with this node's environment overrides applied."""
+    # Imported on use, so `bgpd run` without the watcher does not load the model.
+    from bgpd.confd.model import derive_bgp_keys  # noqa: PLC0415
+
+    node = local.nodename if local is not None else None
+    view = derive_bgp_keys(values, node_name=node)
+    return local.apply(view) if local is not None else view
+
+
+# ------------------------------------------------------------------------ arguments
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfdSetup:
+    watcher: Watcher
+    resources: tuple[TemplateResource, ...]
+
+    @property
+    def config_path(self) -> Path | None:
+        """Destination of the resource checked as a bgpd config (the speaker's file)."""
+        for r in self.resources:
+            if r.check == CHECK_BGPD_CONFIG:
+                return r.dest
+        return None
+
+
+def _source(args: argparse.Namespace, environ: Mapping[str, str]) -> Source:
+    backend = args.confd_backend
+    datastore = environ.get("DATASTORE_TYPE", "").strip()
+    if backend is None:
+        backend = "etcd"
+    if backend == "etcd":
+        if datastore and datastore != "etcdv3":
+            raise ConfdSetupError(
+                f"DATASTORE_TYPE={datastore} is not supported: bgpd confd reads etcdv3"
+            )
+        # Imported here: only the etcd backend needs the etcd client (grpc, protobuf).
+        from bgpd.confd.sources.etcd import EtcdSettings, EtcdSource  # noqa: PLC0415
+
+        return EtcdSource(EtcdSettings.from_env(environ))
+    if not args.confd_file:
+        raise ConfdSetupError("--backend file needs --file PATH")
+    return FileSource(Path(args.confd_file))
+
+
+def build_watcher(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    dest_root: Path | None = None,
+    config_dest: Path | None = None,
+    reload: ReloadHook | None = None,
+) -> ConfdSetup:
+    """The watcher for these arguments; `config_dest` replaces the bgpd config's dest."""
+    nodename = nodename_from_env(environ)
+    try:
+        resources = load_resources(args.confdir, nodename, dest_root)
+    except ResourceError as exc:
+        raise ConfdSetupError(str(exc)) from exc
+    if config_dest is not None:
+        resources = [
+            _with_dest(r, config_dest) if r.check == CHECK_BGPD_CONFIG else r for r in resources
+        ]
+    ctx = TemplateContext(
+        nodename=nodename, environ=dict(environ), variables=dict(args.template_vars)
+    )
+    local = LocalNode.from_env(nodename, environ)
+    try:
+        source = _source(args, environ)
+    except SourceError as exc:
+        raise ConfdSetupError(str(exc)) from exc
+    watcher = Watcher(
+        source,
+        Renderer(args.confdir, resources, ctx),
+        lambda values: derive_view(values, local),
+        reload=reload,
+        quiet_s=args.debounce,
+        max_delay_s=max(DEFAULT_MAX_DELAY_S, args.debounce),
+    )
+    logger.info(
+        "confd for node %s: %d template resources from %s",
+        nodename,
+        len(resources),
+        args.confdir,
+    )
+    return ConfdSetup(watcher=watcher, resources=tuple(resources))
+
+
+def _with_dest(resource: TemplateResource, dest: Path) -> TemplateResource:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(resource, dest=dest)
+
+
+# ------------------------------------------------------------------------ `bgpd confd`
+
+
+async def run_confd(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    reload = signal_pidfile(args.pidfile_to_signal) if args.pidfile_to_signal else None
+    setup = build_watcher(args, environ, dest_root=args.dest_root, reload=reload)
+    watcher = setup.watcher
+    try:
+        if args.onetime:
+            results = await watcher.run_once()
+            bad = [r for r in results if r.outcome in (Outcome.RENDER_FAILED, Outcome.CHECK_FAILED)]
+            for r in results:
+                print(f"{r.resource.dest}: {r.outcome.value}" + (f": {r.error}" if r.error else ""))
+            return 1 if bad else 0
+        # SIGTERM (runit's `sv stop`, kubelet) ends the loop cleanly: the source is closed and
+        # the installed files stay as they are for the speaker.
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await watcher.run()
+        except asyncio.CancelledError:
+            logger.info("bgpd confd stopping")
+        return 0
+    finally:
+        await watcher.close()
+
+
+def main(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
+    """Entry of `bgpd confd` (called by bgpd.cli with the parsed arguments)."""
+    env = dict(os.environ if environ is None else environ)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(run_confd(args, env))
+    except ConfdSetupError as exc:
+        logger.error("bgpd confd: %s", exc)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bgpd confd")
+    add_confd_arguments(p)
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------------ `bgpd run`, in-process
+
+
+class InProcessWatcher:
+    """The watcher as the speaker's companion (`bgpd.runtime.daemon.Companion`).
+
+    `prepare` starts the render loop and returns once the config file is in place; `run`
+    hands the daemon's reload to the watcher and waits on the loop; `close` stops it.
+    """
+
+    __slots__ = ("_setup", "_task")
+
+    def __init__(self, setup: ConfdSetup) -> None:
+        self._setup = setup
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def watcher(self) -> Watcher:
+        return self._setup.watcher
+
+    def status(self) -> WatcherStatus:
+        """The watcher's counters and its source's status (for the metrics edge)."""
+        return self._setup.watcher.status()
+
+    async def prepare(self) -> None:
+        watcher = self._setup.watcher
+        self._task = asyncio.create_task(watcher.run(), name="confd-watcher")
+        ready = asyncio.create_task(watcher.wait_ready())
+        logger.info("waiting for the datastore and a first good render")
+        done, _ = await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            self._task.result()  # raises the render loop's failure
+            raise ConfdSetupError("the watcher stopped before a first render")
+
+    async def run(self, reload: Callable[[], bool]) -> None:
+        assert self._task is not None
+        self._setup.watcher.set_reload(reload)
+        await self._task
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._setup.watcher.close()
+
+
+def in_process(args: argparse.Namespace, environ: Mapping[str, str]) -> InProcessWatcher:
+    """The companion for `bgpd run --confd-backend ...`: renders the bgpd config into
+    `args.config` (the file the speaker reads) and reloads the speaker in-process."""
+    setup = build_watcher(args, environ, config_dest=Path(args.config))
+    return InProcessWatcher(setup)

@@ -1,0 +1,415 @@
+"""The whole key view: raw etcd keys in, Calico's `/calico/bgp/v1/...` layout out.
+
+Role: `derive_bgp_keys` does what confd's Calico backend (confd/pkg/backends/calico/client.go,
+v3.30) builds in memory from the BGP syncer's updates, for every node at once
+(calico-bgp.md §1):
+
+- globals from BGPConfiguration `default`, with client.go's defaults when absent
+  (`as_num` 64512, `node_mesh` `{"enabled": true}`, `loglevel` info);
+- per-host keys from Nodes (bgpnodeprocessor.go) and from `node.<name>` BGPConfigurations;
+- peers from BGPPeers (`bgpd.confd.model.peers`);
+- IPPools as v1 pools (IPPoolV3ToV1), confirmed block affinities (pending ones hidden),
+  service ranges as `/calico/staticroutes*` and `/calico/rejectcidrs*`;
+- the raw v3 BGPConfiguration, Node, BGPPeer and BGPFilter values at their own keys (Calico's
+  cache holds them there too; its templates read BGPFilters from
+  `/calico/resources/v3/projectcalico.org/bgpfilters/<name>`), and each BGPFilter as bgpd's
+  declarative rules at `/calico/bgp/v1/filters/<name>` (`[[filter]]`'s TOML keys).
+
+v1 keys already present in the input (`/calico/bgp/v1/...`, `/calico/v1/ipam/...`,
+`/calico/staticroutes*`, `/calico/rejectcidrs*`: the Calico v2 layout, or a hand-written
+small setup) are passed through and win over anything derived, defaults included.
+
+Invariants: pure (no I/O, no clock); the output is a function of the input alone, sorted by
+key; every problem of the snapshot is collected and raised together as `CalicoDataError`,
+each naming its key; nothing is returned when there is any problem.
+
+Node-local inputs Calico reads outside etcd are parameters: `secrets` (Kubernetes Secrets
+holding BGP passwords, keyed by (secret name, key); without them peerings carry no password,
+as in Calico when a Secret cannot be read) and `node_name` (this node, for the
+`exclude-from-external-load-balancers` label that withholds service routes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from bgpd.confd.model.bgpfilter import filter_json, read_bgp_filter
+from bgpd.confd.model.errors import CalicoDataError
+from bgpd.confd.model.peers import PeerContext, derive_peer_keys
+from bgpd.confd.model.resources import (
+    Affinity,
+    BgpConfig,
+    BgpPeerResource,
+    NodeInfo,
+    PoolInfo,
+    read_affinity,
+    read_bgp_configuration,
+    read_bgp_peer,
+    read_ip_pool,
+    read_node,
+)
+from bgpd.confd.model.values import (
+    Problems,
+    go_json,
+    is_ipv4_text,
+    parse_asn,
+    parse_cidr,
+    parse_ip,
+)
+from bgpd.config.filters import FilterConfig
+
+__all__ = [
+    "DEFAULT_AS",
+    "V3_PREFIX",
+    "derive_bgp_keys",
+]
+
+V3_PREFIX = "/calico/resources/v3/projectcalico.org/"
+DEFAULT_AS = "64512"
+_GLOBAL = "/calico/bgp/v1/global/"
+_HOST = "/calico/bgp/v1/host/"
+
+# client.go globalDefaults (note the space in node_mesh: the default is that literal string).
+_GLOBAL_DEFAULTS = {
+    _GLOBAL + "as_num": DEFAULT_AS,
+    _GLOBAL + "node_mesh": '{"enabled": true}',
+    _GLOBAL + "loglevel": "info",
+}
+_V1_PREFIXES = (
+    "/calico/bgp/v1/",
+    "/calico/v1/ipam/",
+    "/calico/staticroutes/",
+    "/calico/staticroutesv6/",
+    "/calico/rejectcidrs/",
+    "/calico/rejectcidrsv6/",
+)
+# model/block_affinity.go matchBlockAffinity, host affinities only (what the BGP syncer lists).
+_AFFINITY_RE = re.compile(r"^/?calico/ipam/v2/host/([^/]+)/ipv[46]/block/([^/]+)$")
+_PASS_THROUGH_KINDS = frozenset({"bgpconfigurations", "nodes", "bgppeers", "bgpfilters"})
+_EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+_NODE_CONFIG_PREFIX = "node."
+
+
+class _Snapshot:
+    """The typed resources of one snapshot (the reader half of derive_bgp_keys)."""
+
+    __slots__ = (
+        "affinities",
+        "configs",
+        "filters",
+        "nodes",
+        "peers",
+        "pools",
+        "raw_v3",
+        "v1",
+    )
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeInfo] = {}
+        self.peers: list[BgpPeerResource] = []
+        self.configs: dict[str, BgpConfig] = {}
+        self.pools: list[PoolInfo] = []
+        self.filters: list[FilterConfig] = []
+        self.affinities: list[Affinity] = []
+        self.raw_v3: dict[str, str] = {}
+        self.v1: dict[str, str] = {}
+
+    def read(self, values: Mapping[str, str], problems: Problems) -> None:
+        for key in sorted(values):
+            raw = values[key]
+            if key.startswith(V3_PREFIX):
+                self.read_v3(key, raw, problems)
+            elif (m := _AFFINITY_RE.match(key)) is not None:
+                affinity = read_affinity(key, m.group(1), m.group(2), raw, problems)
+                if affinity is not None:
+                    self.affinities.append(affinity)
+            elif key.startswith(_V1_PREFIXES):
+                _check_v1(key, raw, problems)
+                self.v1[key] = raw
+
+    def read_v3(self, key: str, raw: str, problems: Problems) -> None:
+        kind, _, name = key[len(V3_PREFIX) :].partition("/")
+        if not name or "/" in name:
+            return  # not a cluster-scoped resource of a kind we read
+        if kind in _PASS_THROUGH_KINDS:
+            self.raw_v3[key] = raw
+        if kind == "nodes":
+            node = read_node(key, name, raw, problems)
+            if node is not None:
+                self.nodes[name] = node
+        elif kind == "bgppeers":
+            peer = read_bgp_peer(key, name, raw, problems)
+            if peer is not None:
+                self.peers.append(peer)
+        elif kind == "bgpconfigurations":
+            config = read_bgp_configuration(key, name, raw, problems)
+            if config is not None:
+                self.configs[name] = config
+        elif kind == "ippools":
+            pool = read_ip_pool(key, name, raw, problems)
+            if pool is not None:
+                self.pools.append(pool)
+        elif kind == "bgpfilters":
+            bgp_filter = read_bgp_filter(key, name, raw, problems)
+            if bgp_filter is not None:
+                self.filters.append(bgp_filter)
+
+
+def _check_v1(key: str, raw: str, problems: Problems) -> None:
+    """Light checks of v1 keys written directly: the values the speaker config depends on."""
+    leaf = key.rsplit("/", 1)[-1]
+    parent = key.rsplit("/", 2)[-2] if key.count("/") >= 2 else ""
+    if leaf == "as_num" and key.startswith(("/calico/bgp/v1/global/", _HOST)):
+        _, message = parse_asn(raw)
+        if message is not None:
+            problems.add(key, message)
+    elif leaf in ("ip_addr_v4", "ip_addr_v6") and raw:
+        address = parse_ip(raw)
+        if address is None or address.version != int(leaf[-1]):
+            problems.add(key, f"{raw!r} is not an IPv{leaf[-1]} address")
+    elif leaf == "rr_cluster_id" and raw and not is_ipv4_text(raw):
+        problems.add(key, f"{raw!r} is not an IPv4-formatted cluster id")
+    elif parent in ("peer_v4", "peer_v6"):
+        _check_v1_peer(key, raw, int(parent[-1]), problems)
+    elif parent == "pool" and key.startswith("/calico/v1/ipam/"):
+        value = _json_object(key, raw, problems)
+        if value is not None and parse_cidr(str(value.get("cidr", ""))) is None:
+            problems.add(key, f"cidr {value.get('cidr')!r} is not a CIDR")
+    elif key == _GLOBAL + "node_mesh":
+        _json_object(key, raw, problems)
+
+
+def _json_object(key: str, raw: str, problems: Problems) -> dict[str, object] | None:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        problems.add(key, f"malformed JSON: {exc}")
+        return None
+    if not isinstance(value, dict):
+        problems.add(key, "expected a JSON object")
+        return None
+    return value
+
+
+def _check_v1_peer(key: str, raw: str, version: int, problems: Problems) -> None:
+    value = _json_object(key, raw, problems)
+    if value is None:
+        return
+    ip = value.get("ip")
+    address = parse_ip(ip) if isinstance(ip, str) else None
+    if address is None or address.version != version:
+        problems.add(key, f"ip {ip!r} is not an IPv{version} address")
+    _, message = parse_asn(value.get("as_num"))
+    if message is not None:
+        problems.add(key, f"as_num: {message}")
+
+
+def _log_level(severity: str) -> str:
+    # client.go getLogSeverityKVPair: BIRD knows debug, info and none; others become none.
+    level = severity.lower()
+    return level if level in ("debug", "info") else "none"
+
+
+def _prefix_advertisements(config: BgpConfig, key: str, problems: Problems) -> tuple[str, str]:
+    """(ip_v4 JSON, ip_v6 JSON) as client.go getPrefixAdvertisementsKVPair writes them."""
+    defined = dict(reversed(config.communities))  # the first definition of a name wins
+    v4: list[dict[str, object]] = []
+    v6: list[dict[str, object]] = []
+    for adv in config.prefix_advertisements or ():
+        values: set[str] = set()
+        for community in adv.communities:
+            if _is_community(community):
+                values.add(community)
+            elif community in defined:
+                values.add(defined[community])
+            else:
+                problems.add(
+                    key,
+                    f"spec.prefixAdvertisements: community {community!r} is neither a value "
+                    "nor a name defined in spec.communities",
+                )
+        # Go marshals an empty (nil) slice as null, for the list and for each communities.
+        entry: dict[str, object] = {"cidr": adv.cidr, "communities": sorted(values) or None}
+        (v6 if ":" in adv.cidr else v4).append(entry)
+    return go_json(v4 or None), go_json(v6 or None)
+
+
+def _is_community(text: str) -> bool:
+    parts = text.split(":")
+    return len(parts) in (2, 3) and all(p.isdigit() and p.isascii() for p in parts)
+
+
+def _global_keys(config: BgpConfig | None, key: str, problems: Problems) -> dict[str, str]:
+    """client.go updateBGPConfigCache for `default` (defaults applied by the caller)."""
+    out: dict[str, str] = {}
+    if config is None:
+        return out
+    if config.prefix_advertisements is not None:
+        v4, v6 = _prefix_advertisements(config, key, problems)
+        out[_GLOBAL + "prefix_advertisements/ip_v4"] = v4
+        out[_GLOBAL + "prefix_advertisements/ip_v6"] = v6
+    if config.listen_port:
+        out[_GLOBAL + "listen_port"] = str(config.listen_port)
+    if config.bind_mode is not None:
+        out[_GLOBAL + "bind_mode"] = config.bind_mode
+    if config.as_number is not None:
+        out[_GLOBAL + "as_num"] = str(config.as_number)
+    for name, cidrs in (
+        ("svc_external_ips", config.service_external_ips),
+        ("svc_cluster_ips", config.service_cluster_ips),
+        ("svc_loadbalancer_ips", config.service_loadbalancer_ips),
+    ):
+        if cidrs:
+            out[_GLOBAL + name] = ",".join(cidrs)
+    if config.mesh_enabled is not None:
+        out[_GLOBAL + "node_mesh"] = go_json({"enabled": config.mesh_enabled})
+    if config.log_severity:
+        out[_GLOBAL + "loglevel"] = _log_level(config.log_severity)
+    if config.mesh_restart_time is not None:
+        out[_GLOBAL + "node_mesh_restart_time"] = str(config.mesh_restart_time)
+    if config.ignored_interfaces is not None:
+        out[_GLOBAL + "ignored_interfaces"] = ",".join(config.ignored_interfaces)
+    return out
+
+
+def _node_config_keys(node: str, config: BgpConfig, key: str, problems: Problems) -> dict[str, str]:
+    """`node.<name>` BGPConfiguration: only prefixAdvertisements, listenPort, logSeverity."""
+    prefix = f"{_HOST}{node}/"
+    out: dict[str, str] = {}
+    if config.prefix_advertisements is not None:
+        v4, v6 = _prefix_advertisements(config, key, problems)
+        out[prefix + "prefix_advertisements/ip_v4"] = v4
+        out[prefix + "prefix_advertisements/ip_v6"] = v6
+    if config.listen_port:
+        out[prefix + "listen_port"] = str(config.listen_port)
+    if config.log_severity:
+        out[prefix + "loglevel"] = _log_level(config.log_severity)
+    return out
+
+
+def _node_keys(node: NodeInfo) -> dict[str, str]:
+    """bgpnodeprocessor.go: IPs and cluster id always present, network and AS when set."""
+    prefix = f"{_HOST}{node.name}/"
+    out = {
+        prefix + "ip_addr_v4": node.ipv4,
+        prefix + "ip_addr_v6": node.ipv6,
+        prefix + "rr_cluster_id": node.rr_cluster_id,
+    }
+    if node.network_v4 is not None:
+        out[prefix + "network_v4"] = node.network_v4
+    if node.network_v6 is not None:
+        out[prefix + "network_v6"] = node.network_v6
+    if node.as_num is not None:
+        out[prefix + "as_num"] = node.as_num
+    return out
+
+
+def _pool_keys(pools: list[PoolInfo]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pool in sorted(pools, key=lambda p: p.name):
+        cidr = str(pool.cidr)
+        key = f"/calico/v1/ipam/v{pool.cidr.version}/pool/{cidr.replace('/', '-', 1)}"
+        if key in out:
+            continue  # two pools with one CIDR: the first by name wins
+        out[key] = go_json(
+            {
+                "cidr": cidr,
+                "ipip": "tunl0" if pool.ipip_mode else "",
+                "ipip_mode": pool.ipip_mode,
+                "vxlan_mode": pool.vxlan_mode,
+                "masquerade": pool.nat_outgoing,
+                "ipam": not pool.disabled,
+                "disabled": pool.disabled,
+                "disableBGPExport": pool.disable_bgp_export,
+                "assignment_mode": pool.assignment_mode,
+            }
+        )
+    return out
+
+
+def _affinity_keys(affinities: list[Affinity]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for a in affinities:
+        if a.state == "pending":
+            continue  # client.go updateCache: pending affinities are treated as deleted
+        block = str(a.cidr).replace("/", "-", 1)
+        key = f"/calico/ipam/v2/host/{a.host}/ipv{a.cidr.version}/block/{block}"
+        out[key] = go_json({"state": a.state, "deleted": a.deleted})
+    return out
+
+
+def _route_keys(config: BgpConfig | None, excluded: bool) -> dict[str, str]:
+    """client.go updateGlobalRoutes: service ranges as static and reject routes."""
+    out: dict[str, str] = {}
+    if config is None:
+        return out
+    cidrs = list(config.service_cluster_ips or ())
+    # Single addresses among external and LB IPs are per-service routes, not global ranges.
+    for listed in (config.service_external_ips, config.service_loadbalancer_ips):
+        cidrs += [c for c in listed or () if not c.endswith("/128" if ":" in c else "/32")]
+    for cidr in cidrs:
+        v6 = "v6" if ":" in cidr else ""
+        leaf = cidr.replace("/", "-", 1)
+        out[f"/calico/rejectcidrs{v6}/{leaf}"] = cidr
+        if not excluded:
+            out[f"/calico/staticroutes{v6}/{leaf}"] = cidr
+    return out
+
+
+def derive_bgp_keys(
+    values: Mapping[str, str],
+    *,
+    secrets: Mapping[tuple[str, str], str] | None = None,
+    node_name: str | None = None,
+) -> dict[str, str]:
+    """The `/calico/...` key view confd's Calico backend presents to templates.
+
+    Raises `CalicoDataError` listing every problem (each naming its key) when the data is bad.
+    """
+    problems = Problems()
+    snap = _Snapshot()
+    snap.read(values, problems)
+
+    out: dict[str, str] = dict(_GLOBAL_DEFAULTS)
+    default = snap.configs.get("default")
+    default_key = V3_PREFIX + "bgpconfigurations/default"
+    out.update(_global_keys(default, default_key, problems))
+    mesh_ref = default.mesh_password if default is not None else None
+    if mesh_ref is not None and (mesh_ref.name, mesh_ref.key) in (secrets or {}):
+        # Plaintext, as client.go getNodeMeshPasswordKVPair stores it (redacted in its logs).
+        out[_GLOBAL + "node_mesh_password"] = (secrets or {})[(mesh_ref.name, mesh_ref.key)]
+    node_ports: dict[str, int] = {}
+    for name, config in sorted(snap.configs.items()):
+        if not name.startswith(_NODE_CONFIG_PREFIX):
+            continue  # client.go: any other name is ignored with a warning
+        node = name[len(_NODE_CONFIG_PREFIX) :]
+        key = V3_PREFIX + "bgpconfigurations/" + name
+        out.update(_node_config_keys(node, config, key, problems))
+        if config.listen_port:
+            node_ports[node] = config.listen_port
+    for node_info in snap.nodes.values():
+        out.update(_node_keys(node_info))
+    out.update(_pool_keys(snap.pools))
+    out.update(_affinity_keys(snap.affinities))
+    local = snap.nodes.get(node_name) if node_name is not None else None
+    excluded = local is not None and local.labels.get(_EXCLUDE_LABEL) == "true"
+    out.update(_route_keys(default, excluded))
+    out.update(snap.raw_v3)
+    for bgp_filter in snap.filters:
+        out[f"/calico/bgp/v1/filters/{bgp_filter.name}"] = go_json(filter_json(bgp_filter))
+
+    as_key = _GLOBAL + "as_num"
+    ctx = PeerContext(
+        nodes=snap.nodes,
+        global_as=snap.v1.get(as_key, out[as_key]),
+        global_port=default.listen_port if default is not None else 0,
+        node_ports=node_ports,
+        secrets=secrets or {},
+    )
+    out.update(derive_peer_keys(ctx, snap.peers))
+    out.update(snap.v1)
+    if problems.items:
+        raise CalicoDataError(problems.items)
+    return dict(sorted(out.items()))

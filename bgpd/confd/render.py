@@ -1,0 +1,272 @@
+"""Template resources (`conf.d/*.toml`) and one render pass with confd's guarantees.
+
+Role: turn a key view into installed files. For each template resource: pick the keys it
+declared (relative to its prefix, `//NODENAME` expanded), render its jinja2 template, stage the
+result in a temp file **in the destination directory**, check it (bgpd's own config loader
+and/or `check_cmd`), and `rename` it over the destination, only when the content or mode
+changed. The caller is told which destinations changed, so it reloads only then.
+
+Invariants:
+- A destination is only ever replaced by an atomic rename of a fully written, checked file;
+  a failed render or check leaves it exactly as it was, and removes the staged file.
+- An unchanged render touches nothing (no write, no rename, no reload).
+- Unlike confd, a first render that fails its check is not installed either: bgpd would
+  refuse the file anyway, and an absent file is clearer than a broken one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import jinja2
+
+from bgpd.confd.templating import (
+    DataError,
+    KvStore,
+    TemplateContext,
+    make_environment,
+    template_globals,
+)
+from bgpd.config import parse_config
+from bgpd.errors import BgpdError, ConfigError
+
+__all__ = [
+    "CHECK_BGPD_CONFIG",
+    "Outcome",
+    "RenderResult",
+    "Renderer",
+    "ResourceError",
+    "TemplateResource",
+    "expand_nodename",
+    "load_resources",
+]
+
+logger = logging.getLogger(__name__)
+
+CHECK_BGPD_CONFIG = "bgpd-config"
+CHECK_CMD_TIMEOUT_S = 30.0
+
+
+class ResourceError(BgpdError):
+    """A template resource file that cannot be used (bad TOML, missing keys...)."""
+
+
+def expand_nodename(key: str, nodename: str) -> str:
+    """confd's `expandKeys` for Calico: the literal `//NODENAME` becomes `/<nodename>`."""
+    return key.replace("//NODENAME", "/" + nodename)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateResource:
+    """One `conf.d/*.toml` `[template]` table, with paths resolved."""
+
+    name: str  # the conf.d file name, for logs
+    src: Path  # template file, relative to the templates dir
+    dest: Path
+    prefix: str
+    keys: tuple[str, ...]  # NODENAME already expanded
+    mode: int
+    check: str | None  # CHECK_BGPD_CONFIG: parse with bgpd's loader
+    check_cmd: str | None
+    reload_cmd: str | None
+
+
+def _resource(path: Path, nodename: str, dest_root: Path | None) -> TemplateResource:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ResourceError(f"{path}: {exc}") from exc
+    table = data.get("template")
+    if not isinstance(table, dict):
+        raise ResourceError(f"{path}: no [template] table")
+    problems = []
+    for required in ("src", "dest"):
+        if not isinstance(table.get(required), str) or not table[required]:
+            problems.append(f"{required} is required (a string)")
+    keys = table.get("keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        problems.append("keys must be a list of strings")
+    mode_raw = table.get("mode", "0644")
+    try:
+        mode = int(str(mode_raw), 8)
+    except ValueError:
+        problems.append(f"mode {mode_raw!r} is not octal")
+        mode = 0o644
+    check = table.get("check")
+    if check not in (None, CHECK_BGPD_CONFIG):
+        problems.append(f'check must be "{CHECK_BGPD_CONFIG}" when set')
+    if problems:
+        raise ResourceError(f"{path}: " + "; ".join(problems))
+    dest = Path(table["dest"])
+    if dest_root is not None:
+        dest = dest_root / dest.relative_to(dest.anchor)
+    return TemplateResource(
+        name=path.name,
+        src=Path(table["src"]),
+        dest=dest,
+        prefix=str(table.get("prefix", "")),
+        keys=tuple(expand_nodename(k, nodename) for k in keys),
+        mode=mode,
+        check=check,
+        check_cmd=table.get("check_cmd") or None,
+        reload_cmd=table.get("reload_cmd") or None,
+    )
+
+
+def load_resources(
+    confdir: Path, nodename: str, dest_root: Path | None = None
+) -> list[TemplateResource]:
+    """Every `confdir/conf.d/*.toml`, in name order. `dest_root` relocates destinations."""
+    files = sorted((confdir / "conf.d").glob("*.toml"))
+    if not files:
+        raise ResourceError(f"{confdir}/conf.d: no template resources (*.toml)")
+    return [_resource(f, nodename, dest_root) for f in files]
+
+
+class Outcome(Enum):
+    UNCHANGED = "unchanged"
+    INSTALLED = "installed"
+    RENDER_FAILED = "render_failed"  # bad data or a template error
+    CHECK_FAILED = "check_failed"  # rendered, but the check refused it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderResult:
+    resource: TemplateResource
+    outcome: Outcome
+    error: str | None = None  # one line, naming the key or the config location
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ConfigError):
+        first = str(exc.problems[0]) if exc.problems else str(exc)
+        more = len(exc.problems) - 1
+        return first + (f" (and {more} more problems)" if more > 0 else "")
+    return " ".join(str(exc).split())
+
+
+def _run(cmd: str, src: Path) -> subprocess.CompletedProcess[str]:
+    # confd substitutes {{.src}} (the staged file) in check_cmd and runs it through a shell.
+    line = cmd.replace("{{.src}}", shlex.quote(str(src)))
+    return subprocess.run(
+        ["/bin/sh", "-c", line],
+        capture_output=True,
+        text=True,
+        timeout=CHECK_CMD_TIMEOUT_S,
+        check=False,
+    )
+
+
+class Renderer:
+    """Renders every template resource from a key view; `render_all` is one pass."""
+
+    __slots__ = ("_ctx", "_env", "resources")
+
+    def __init__(
+        self, confdir: Path, resources: Sequence[TemplateResource], ctx: TemplateContext
+    ) -> None:
+        self.resources = tuple(resources)
+        self._ctx = ctx
+        self._env = make_environment(confdir / "templates")
+
+    def render_text(self, resource: TemplateResource, view: Mapping[str, str]) -> str:
+        """The rendered text of one resource (raises DataError or jinja2 errors)."""
+        store = KvStore.for_resource(view, resource.prefix, resource.keys)
+        template = self._env.get_template(str(resource.src))
+        try:
+            return template.render(template_globals(store, self._ctx))
+        except DataError as exc:
+            if not exc.key.startswith("/"):
+                raise  # an environment variable or --var, not a datastore key
+            # Templates see keys relative to the prefix; the operator needs the full key.
+            raise DataError(resource.prefix.rstrip("/") + exc.key, exc.message) from None
+
+    def render_all(self, view: Mapping[str, str]) -> list[RenderResult]:
+        return [self.render_one(r, view) for r in self.resources]
+
+    def render_one(self, resource: TemplateResource, view: Mapping[str, str]) -> RenderResult:
+        try:
+            text = self.render_text(resource, view)
+        except DataError as exc:
+            return RenderResult(resource=resource, outcome=Outcome.RENDER_FAILED, error=str(exc))
+        except jinja2.TemplateError as exc:
+            where = f"{resource.src}" + (
+                f":{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+            )
+            error = f"template {where}: {_one_line(exc)}"
+            return RenderResult(resource=resource, outcome=Outcome.RENDER_FAILED, error=error)
+        return self.install(resource, text)
+
+    def install(self, resource: TemplateResource, text: str) -> RenderResult:
+        """Stage, compare, check and atomically install `text` at the resource's dest."""
+        dest = resource.dest
+        data = text.encode()
+        if _same(dest, data, resource.mode):
+            return RenderResult(resource=resource, outcome=Outcome.UNCHANGED)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Staged next to the destination so that the rename is atomic (same filesystem).
+        fd, staged_name = tempfile.mkstemp(prefix=f".{dest.name}", dir=dest.parent)
+        staged = Path(staged_name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(staged, resource.mode)
+            error = self._check(resource, staged, text)
+            if error is not None:
+                return RenderResult(resource=resource, outcome=Outcome.CHECK_FAILED, error=error)
+            os.replace(staged, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+        return RenderResult(resource=resource, outcome=Outcome.INSTALLED)
+
+    def _check(self, resource: TemplateResource, staged: Path, text: str) -> str | None:
+        if resource.check == CHECK_BGPD_CONFIG:
+            try:
+                parse_config(text, source=str(resource.dest))
+            except ConfigError as exc:
+                return f"rendered {resource.dest} rejected: {_one_line(exc)}"
+        if resource.check_cmd:
+            try:
+                done = _run(resource.check_cmd, staged)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"check_cmd failed to run: {_one_line(exc)}"
+            if done.returncode != 0:
+                output = _one_line(Exception(done.stderr or done.stdout))
+                return f"check_cmd exited {done.returncode}: {output}"
+        return None
+
+    @staticmethod
+    def run_reload_cmd(resource: TemplateResource) -> str | None:
+        """Run the resource's reload_cmd, if any; returns an error line or None."""
+        if not resource.reload_cmd:
+            return None
+        try:
+            done = _run(resource.reload_cmd, resource.dest)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"reload_cmd failed to run: {_one_line(exc)}"
+        if done.returncode != 0:
+            return f"reload_cmd exited {done.returncode}: {_one_line(Exception(done.stderr))}"
+        return None
+
+
+def _same(dest: Path, data: bytes, mode: int) -> bool:
+    try:
+        st = dest.stat()
+        if (st.st_mode & 0o7777) != mode or st.st_size != len(data):
+            return False
+        return dest.read_bytes() == data
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,881 @@
+"""Template helpers: confd's functions over a key view, and Calico's rules as tested Python.
+
+Role: everything a template in `confd_templates/templates/` may call. Two groups:
+
+- confd's own functions (`getv`, `gets`, `getvs`, `get`, `ls`, `lsdir`, `exists`, `json`,
+  `jsonArray`, `base`, `dir`, `split`, `join`, `replace`, `toUpper`, `toLower`, `contains`,
+  `hasPrefix`, `hasSuffix`, `getenv`, `hashToIPv4`, `base64Encode`, `base64Decode`) over a
+  `KvStore` that behaves like confd's memkv: keys are relative to the template resource's
+  `prefix`, `gets` takes a `path.Match` glob (`*` stops at `/`), `ls` lists child names and
+  `lsdir` those children that have children of their own. As in confd there is no `datetime`
+  helper on purpose: a timestamp would make every render differ and every render reload.
+- `CalicoNode`: what Calico's bird*.cfg templates compute inline (router id, listen, the peer
+  list with its names, passive and rr-client rules, pools, blocks, advertisements), computed
+  here from the `/calico/bgp/v1/...` view so the templates only format values.
+
+Invariants:
+- Helpers never guess: a value that cannot be used raises `DataError` naming the datastore key
+  (or environment variable) it came from, so a render fails with one clear line.
+- Output is deterministic for a given view and environment (sorted keys, no clock, no
+  randomness), so an unchanged datastore renders byte-identical files.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import hashlib
+import ipaddress
+import json as jsonlib
+import posixpath
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from bgpd.errors import BgpdError
+
+__all__ = [
+    "CalicoNode",
+    "ClusterNodeEntry",
+    "DataError",
+    "FilterEntry",
+    "KVPair",
+    "KvStore",
+    "MeshEntry",
+    "NodeEntry",
+    "PeerEntry",
+    "PoolEntry",
+    "PrefixAdvertisementEntry",
+    "TemplateContext",
+    "hash_to_ipv4",
+    "make_environment",
+    "template_globals",
+    "toml_value",
+]
+
+DEFAULT_AS = 64512  # client.go globalDefaults: as_num
+# BIRD's `multihop;` with no number (Calico's bgp_template on explicit peers) means TTL 64.
+EXPLICIT_PEER_MULTIHOP = 64
+BGP_V1 = "/bgp/v1"
+
+
+class DataError(BgpdError):
+    """A datastore value a template needs is missing or malformed; `key` names where."""
+
+    __slots__ = ("key", "message")
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.message = message
+        super().__init__(f"{key}: {message}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KVPair:
+    """confd's KVPair: `.Key`/`.Value` as in Go templates, `.key`/`.value` for jinja2 taste."""
+
+    key: str
+    value: str
+
+    @property
+    def Key(self) -> str:  # noqa: N802 - confd's field name
+        return self.key
+
+    @property
+    def Value(self) -> str:  # noqa: N802 - confd's field name
+        return self.value
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Go's `path.Match` as a regex: `*` and `?` never cross a `/`; `[...]` is a class."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(ch))
+            else:
+                body = pattern[i + 1 : end]
+                if body.startswith("^"):
+                    body = "^" + body[1:].replace("\\", "\\\\")
+                else:
+                    body = body.replace("\\", "\\\\")
+                out.append(f"[{body}]")
+                i = end
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+class KvStore:
+    """A read-only memkv: the keys a template resource asked for, relative to its prefix."""
+
+    __slots__ = ("_keys", "_values")
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+        self._keys = sorted(self._values)
+
+    @classmethod
+    def for_resource(cls, view: Mapping[str, str], prefix: str, keys: Iterable[str]) -> KvStore:
+        """The keys of `view` under `prefix + k` for each `k` in `keys`, prefix stripped (as
+        confd's template resource does)."""
+        prefix = prefix.rstrip("/")
+        wanted = tuple(prefix + "/" + k.lstrip("/") if k else prefix for k in keys)
+        out: dict[str, str] = {}
+        for key, value in view.items():
+            if key.startswith(wanted):
+                out[key[len(prefix) :] or "/"] = value
+        return cls(out)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def _under(self, path: str) -> list[str]:
+        """Sorted keys strictly under directory `path`."""
+        base = path.rstrip("/") + "/"
+        start = bisect.bisect_left(self._keys, base)
+        end = bisect.bisect_left(self._keys, base[:-1] + "0")  # "0" sorts right after "/"
+        return self._keys[start:end]
+
+    def exists(self, key: str) -> bool:
+        return key in self._values
+
+    def get(self, key: str) -> KVPair:
+        try:
+            return KVPair(key=key, value=self._values[key])
+        except KeyError:
+            raise DataError(key, "key does not exist") from None
+
+    def getv(self, key: str, default: str | None = None) -> str:
+        value = self._values.get(key)
+        if value is not None:
+            return value
+        if default is not None:
+            return default
+        raise DataError(key, "key does not exist")
+
+    def gets(self, pattern: str) -> list[KVPair]:
+        regex = _glob_regex(pattern)
+        literal = re.split(r"[*?\[\\]", pattern, maxsplit=1)[0]
+        start = bisect.bisect_left(self._keys, literal)
+        out: list[KVPair] = []
+        for key in self._keys[start:]:
+            if not key.startswith(literal):
+                break
+            if regex.match(key):
+                out.append(KVPair(key=key, value=self._values[key]))
+        return out
+
+    def getvs(self, pattern: str) -> list[str]:
+        return [kv.value for kv in self.gets(pattern)]
+
+    def ls(self, path: str) -> list[str]:
+        base = path.rstrip("/") + "/"
+        names = {key[len(base) :].split("/", 1)[0] for key in self._under(path)}
+        return sorted(names)
+
+    def lsdir(self, path: str) -> list[str]:
+        base = path.rstrip("/") + "/"
+        names = {
+            rest.split("/", 1)[0]
+            for rest in (key[len(base) :] for key in self._under(path))
+            if "/" in rest
+        }
+        return sorted(names)
+
+
+# ------------------------------------------------------------------------ confd's functions
+
+
+def hash_to_ipv4(node_name: str) -> str:
+    """Calico's `hashToIPv4`: the first 4 bytes of SHA-256(node name) as an IPv4 address,
+    with 32 taken off a first octet above 223 so the id never lands in 224/4 (peers refuse
+    multicast identifiers with "Bad BGP Identifier", Calico issue #5146)."""
+    digest = hashlib.sha256(node_name.encode()).digest()
+    first = digest[0] - 32 if digest[0] > 223 else digest[0]
+    return f"{first}.{digest[1]}.{digest[2]}.{digest[3]}"
+
+
+def _json(value: str | KVPair) -> Any:
+    key, text = (value.key, value.value) if isinstance(value, KVPair) else ("<value>", value)
+    try:
+        return jsonlib.loads(text)
+    except ValueError as exc:
+        raise DataError(key, f"malformed JSON: {exc}") from None
+
+
+def _json_object(value: str | KVPair) -> dict[str, Any]:
+    data = _json(value)
+    if not isinstance(data, dict):
+        key = value.key if isinstance(value, KVPair) else "<value>"
+        raise DataError(key, f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _json_array(value: str | KVPair) -> list[Any]:
+    data = _json(value)
+    if not isinstance(data, list):
+        key = value.key if isinstance(value, KVPair) else "<value>"
+        raise DataError(key, f"expected a JSON array, got {type(data).__name__}")
+    return data
+
+
+def toml_value(value: object) -> str:
+    """A TOML literal for a str, int, bool or list of those (the templates' `toml` filter)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        # JSON string escapes are valid TOML basic-string escapes (\", \\, \n, \uXXXX).
+        return jsonlib.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+# ------------------------------------------------------------------------ Calico's rules
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateContext:
+    """What a render knows besides the datastore: the node name, environment, `--var`s."""
+
+    nodename: str
+    environ: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeEntry:
+    """This node, for `[node]`."""
+
+    name: str
+    ipv4: str  # "ADDRESS/LENGTH" or ""
+    ipv6: str
+    asn: int | None  # only when the node overrides the global AS
+    rr_cluster_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterNodeEntry:
+    """One `/bgp/v1/host/<name>`, for `[[cluster_node]]`."""
+
+    name: str
+    ipv4: str
+    ipv6: str
+    asn: int | None
+    rr_cluster_id: str
+    port: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeshEntry:
+    enabled: bool
+    password: str | None
+    restart_time: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerEntry:
+    """One explicit peer (`Global_*`, `Node_*`, `Local_Workload_*`), for `[[peer]]`."""
+
+    name: str
+    address: str
+    port: int | None
+    asn: int
+    local_address: str | None
+    passive: bool
+    password: str | None
+    ttl_security: int
+    multihop: int | None
+    graceful_restart_time: int | None
+    families: tuple[str, ...]
+    rr_client: bool
+    description: str
+    filters: tuple[str, ...] = ()  # BGPFilter names, applied on import and export in order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilterEntry:
+    """One BGPFilter as `[[filter]]`: rule lists of `{TOML key: value}` (the model's form)."""
+
+    name: str
+    rules: tuple[tuple[str, tuple[Mapping[str, object], ...]], ...]  # (list name, rules)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolEntry:
+    cidr: str
+    ipip: str
+    vxlan: str
+    disabled: bool
+    disable_bgp_export: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrefixAdvertisementEntry:
+    cidr: str
+    communities: tuple[str, ...]
+
+
+_FAMILY_NAME = {4: "ipv4-unicast", 6: "ipv6-unicast"}
+# `[[filter]]`'s rule lists and rule keys (bgpd/config/filters.py); anything else in the
+# view is refused rather than written into the TOML as a key.
+_FILTER_LISTS = ("import_v4", "export_v4", "import_v6", "export_v6")
+_FILTER_RULE_KEYS = frozenset(
+    {
+        "action",
+        "cidr",
+        "match_operator",
+        "prefix_length_min",
+        "prefix_length_max",
+        "source",
+        "interface",
+    }
+)
+# v1 pool modes ("always", "cross-subnet", "" and older spellings) -> our EncapMode.
+_ENCAP = {
+    "": "never",
+    "never": "never",
+    "off": "never",
+    "always": "always",
+    "cross-subnet": "cross-subnet",
+    "crosssubnet": "cross-subnet",
+}
+# Calico's v1 loglevel is debug | info | none (any other severity becomes none). BIRD with no
+# `debug` line still logs warnings and errors, so none maps to our "warning", not our "none"
+# (which silences everything).
+_LOG_LEVELS = {
+    "debug": "debug",
+    "info": "info",
+    "warning": "warning",
+    "error": "error",
+    "fatal": "error",
+    "panic": "error",
+    "none": "warning",
+}
+
+
+def _as_number(key: str, raw: object) -> int:
+    """An AS number from a v1 value: asplain text or a JSON number (confd's float64)."""
+    original = raw
+    if isinstance(raw, bool):
+        raise DataError(key, f"invalid AS number {raw!r}")
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text.isdigit():
+            raise DataError(key, f"invalid AS number {raw!r}: not a whole number")
+        raw = int(text)
+    if not isinstance(raw, int) or not 1 <= raw <= 0xFFFFFFFF:
+        raise DataError(key, f"invalid AS number {original!r}: out of range 1..4294967295")
+    if raw == 23456:
+        raise DataError(key, "invalid AS number 23456 (AS_TRANS, RFC 6793)")
+    return raw
+
+
+def _uint(key: str, raw: object, what: str, limit: int) -> int:
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= limit:
+        raise DataError(key, f"invalid {what} {raw!r}: expected 0..{limit}")
+    return raw
+
+
+def _address(key: str, raw: object, version: int | None = None) -> str:
+    try:
+        addr = ipaddress.ip_address(str(raw).strip())
+    except ValueError:
+        raise DataError(key, f"invalid IP address {raw!r}") from None
+    if version is not None and addr.version != version:
+        raise DataError(key, f"{raw!r} is not an IPv{version} address")
+    return str(addr)
+
+
+def _network(key: str, raw: str) -> str:
+    try:
+        return str(ipaddress.ip_network(raw.strip(), strict=True))
+    except ValueError as exc:
+        raise DataError(key, f"invalid CIDR {raw!r}: {exc}") from None
+
+
+def _key_cidr(key: str) -> str:
+    """`10.96.0.0-12` (the last key segment, as Calico stores CIDRs in keys) -> `10.96.0.0/12`."""
+    return _network(key, posixpath.basename(key).replace("-", "/"))
+
+
+def _protocol_id(address: str) -> str:
+    # Calico splits on "." (v4) or ":" (v6) and joins with "_": Mesh_10_0_0_2, Node_fd00__2.
+    return address.replace(".", "_").replace(":", "_")
+
+
+class CalicoNode:
+    """Calico's bird*.cfg logic for one node, over the `/bgp/v1` view of a `KvStore`.
+
+    Every method is computed on demand from the store; the template decides what to print.
+    """
+
+    __slots__ = ("_ctx", "_memo", "_store")
+
+    def __init__(self, store: KvStore, ctx: TemplateContext) -> None:
+        self._store = store
+        self._ctx = ctx
+        self._memo: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ keys of this node
+
+    @property
+    def name(self) -> str:
+        return self._ctx.nodename
+
+    def _host_key(self, leaf: str, host: str | None = None) -> str:
+        return f"{BGP_V1}/host/{host or self._ctx.nodename}/{leaf}"
+
+    def _host_or_global(self, leaf: str, host: str | None = None) -> tuple[str, str] | None:
+        """(key, value) of the host's `leaf`, else the global one, else None."""
+        for key in (self._host_key(leaf, host), f"{BGP_V1}/global/{leaf}"):
+            if self._store.exists(key):
+                return key, self._store.getv(key)
+        return None
+
+    def _ip(self, version: int) -> str:
+        """This node's bare address of that family, "" when it has none."""
+        key = self._host_key(f"ip_addr_v{version}")
+        if not self._store.exists(key):
+            if not self._store.ls(f"{BGP_V1}/host/{self.name}"):
+                raise DataError(
+                    f"{BGP_V1}/host/{self.name}",
+                    "no such node in the datastore (check NODENAME, or set IP)",
+                )
+            return ""
+        raw = self._store.getv(key).strip()
+        return _address(key, raw, version) if raw else ""
+
+    def ipv4(self) -> str:
+        return self._ip(4)
+
+    def ipv6(self) -> str:
+        return self._ip(6)
+
+    def global_asn(self) -> int:
+        key = f"{BGP_V1}/global/as_num"
+        return _as_number(key, self._store.getv(key, str(DEFAULT_AS)))
+
+    def node_asn(self) -> int | None:
+        key = self._host_key("as_num")
+        if not self._store.exists(key):
+            return None
+        return _as_number(key, self._store.getv(key))
+
+    def local_asn(self) -> int:
+        asn = self.node_asn()
+        return self.global_asn() if asn is None else asn
+
+    def cluster_id(self) -> str:
+        key = self._host_key("rr_cluster_id")
+        raw = self._store.getv(key, "").strip()
+        return _address(key, raw, 4) if raw else ""
+
+    def _interface(self, version: int) -> str:
+        ip = self._ip(version)
+        if not ip:
+            return ""
+        key = self._host_key(f"network_v{version}")
+        raw = self._store.getv(key, "").strip()
+        if raw:
+            net = ipaddress.ip_network(_network(key, raw))
+            if ipaddress.ip_address(ip) in net:
+                return f"{ip}/{net.prefixlen}"
+        return ip
+
+    def node(self) -> NodeEntry:
+        return NodeEntry(
+            name=self.name,
+            ipv4=self._interface(4),
+            ipv6=self._interface(6),
+            asn=self.node_asn(),
+            rr_cluster_id=self.cluster_id(),
+        )
+
+    # ------------------------------------------------------------------ [bgp]
+
+    def router_id(self) -> str:
+        """`CALICO_ROUTER_ID` (`hash` = `hashToIPv4(NODENAME)`), else the node's IPv4."""
+        configured = self._ctx.environ.get("CALICO_ROUTER_ID", "").strip()
+        if configured == "hash":
+            return hash_to_ipv4(self.name)
+        if configured:
+            return _address("environment CALICO_ROUTER_ID", configured, 4)
+        ip = self.ipv4()
+        if not ip:
+            raise DataError(
+                self._host_key("ip_addr_v4"),
+                "node has no IPv4 address for a router id; set CALICO_ROUTER_ID (e.g. hash)",
+            )
+        return ip
+
+    def listen(self) -> list[str]:
+        """bindMode NodeIP: the node's addresses; otherwise every address (BIRD's default)."""
+        if self._store.getv(f"{BGP_V1}/global/bind_mode", "").strip() == "NodeIP":
+            return [ip for ip in (self.ipv4(), self.ipv6()) if ip]
+        return ["0.0.0.0", "::"] if self.ipv6() else ["0.0.0.0"]
+
+    def port(self) -> int | None:
+        found = self._host_or_global("listen_port")
+        if found is None or not found[1].strip():
+            return None
+        port = _uint(found[0], found[1], "port", 65535)
+        return port or None
+
+    def log_level(self) -> str:
+        found = self._host_or_global("loglevel")
+        if found is None:
+            return "info"
+        level = found[1].strip().lower()
+        if level not in _LOG_LEVELS:
+            return "warning"  # Calico: any other severity is "none"
+        return _LOG_LEVELS[level]
+
+    # ------------------------------------------------------------------ mesh and cluster
+
+    def mesh(self) -> MeshEntry:
+        key = f"{BGP_V1}/global/node_mesh"
+        enabled = True
+        if self._store.exists(key):
+            data = _json_object(self._store.get(key))
+            flag = data.get("enabled", True)
+            if not isinstance(flag, bool):
+                raise DataError(key, f'"enabled" must be true or false, not {flag!r}')
+            enabled = flag
+        password = self._store.getv(f"{BGP_V1}/global/node_mesh_password", "") or None
+        rt_key = f"{BGP_V1}/global/node_mesh_restart_time"
+        rt_raw = self._store.getv(rt_key, "").strip()
+        restart = _uint(rt_key, rt_raw, "restart time", 4095) if rt_raw else None
+        return MeshEntry(enabled=enabled, password=password, restart_time=restart)
+
+    def cluster_nodes(self) -> list[ClusterNodeEntry]:
+        """Every host, as `[[cluster_node]]`; an address used twice names both hosts."""
+        if "cluster_nodes" in self._memo:
+            return list(self._memo["cluster_nodes"])
+        out: list[ClusterNodeEntry] = []
+        seen: dict[str, str] = {}
+        for host in self._store.lsdir(f"{BGP_V1}/host"):
+            ips: dict[int, str] = {}
+            for version in (4, 6):
+                key = self._host_key(f"ip_addr_v{version}", host)
+                raw = self._store.getv(key, "").strip()
+                ips[version] = _address(key, raw, version) if raw else ""
+                if ips[version]:
+                    if ips[version] in seen:
+                        raise DataError(
+                            key, f"address {ips[version]} is also node {seen[ips[version]]}'s"
+                        )
+                    seen[ips[version]] = host
+            as_key = self._host_key("as_num", host)
+            cid_key = self._host_key("rr_cluster_id", host)
+            cid = self._store.getv(cid_key, "").strip()
+            port = self._host_or_global("listen_port", host)
+            out.append(
+                ClusterNodeEntry(
+                    name=host,
+                    ipv4=ips[4],
+                    ipv6=ips[6],
+                    asn=(
+                        _as_number(as_key, self._store.getv(as_key))
+                        if self._store.exists(as_key)
+                        else None
+                    ),
+                    rr_cluster_id=_address(cid_key, cid, 4) if cid else "",
+                    port=(
+                        (_uint(port[0], port[1], "port", 65535) or None)
+                        if port and port[1].strip()
+                        else None
+                    ),
+                )
+            )
+        self._memo["cluster_nodes"] = tuple(out)
+        return out
+
+    def _mesh_addresses(self) -> set[str]:
+        """Addresses bgpd's loader will make mesh peers of (docs/config.md, "How the mesh is
+        derived"), so an explicit peer to the same address is not configured twice."""
+        if not self.mesh().enabled or self.cluster_id():
+            return set()
+        mine = {self.ipv4(), self.ipv6()}
+        out: set[str] = set()
+        for node in self.cluster_nodes():
+            if node.rr_cluster_id:
+                continue
+            for version, ip in ((4, node.ipv4), (6, node.ipv6)):
+                if ip and ip not in mine and self._ip(version):
+                    out.add(ip)
+        return out
+
+    # ------------------------------------------------------------------ explicit peers
+
+    def peers(self) -> list[PeerEntry]:
+        """Global peers, then this node's peers, IPv4 then IPv6, each in key order.
+
+        Calico's rules (bird.cfg / bird6.cfg, v3.30): skip a peer at our own address; name it
+        `Global_<id>` / `Node_<id>` with `_port_<n>` when a port is set, `Local_Workload_<id>`
+        for local workload peers (passive, no source address); `source address` when
+        source_addr is UseNodeIP; ttl security or plain multihop; global peers that are
+        Calico nodes with a greater address (string order) are passive; rr client towards
+        same-AS peers whose cluster id differs from ours when we are a reflector.
+        """
+        out: list[PeerEntry] = []
+        used = self._mesh_addresses()
+        my_asn, my_cid = self.local_asn(), self.cluster_id()
+        for version in (4, 6):
+            my_ip = self._ip(version)
+            if not my_ip:
+                continue  # "IPv4 disabled on this node" / "IPv6 disabled on this node"
+            for scope, base in (
+                ("Global", f"{BGP_V1}/global/peer_v{version}"),
+                ("Node", self._host_key(f"peer_v{version}")),
+            ):
+                for kv in self._store.gets(f"{base}/*"):
+                    peer = self._peer(
+                        kv, scope=scope, version=version, my_ip=my_ip, my_asn=my_asn, my_cid=my_cid
+                    )
+                    if peer is None or peer.address in used:
+                        continue
+                    used.add(peer.address)
+                    out.append(peer)
+        return out
+
+    def _peer(
+        self, kv: KVPair, *, scope: str, version: int, my_ip: str, my_asn: int, my_cid: str
+    ) -> PeerEntry | None:
+        data = _json_object(kv)
+        key = kv.key
+        if "ip" not in data:
+            raise DataError(key, 'peer has no "ip"')
+        ip = _address(key, data["ip"], version)
+        if ip == my_ip:
+            return None  # "Skipping ourselves"
+        port = _uint(key, data.get("port") or 0, "port", 65535)
+        ident = _protocol_id(ip) + (f"_port_{port}" if port else "")
+        local_workload = bool(data.get("local_bgp_peer"))
+        name = f"Local_Workload_{ident}" if local_workload else f"{scope}_{ident}"
+        if "as_num" not in data:
+            raise DataError(key, 'peer has no "as_num"')
+        asn = _as_number(key, data["as_num"])
+        source = data.get("source_addr", "UseNodeIP")
+        local_address = my_ip if source == "UseNodeIP" and not local_workload else None
+        rt_raw = data.get("restart_time") or ""
+        restart = _uint(key, rt_raw, "restart_time", 4095) if str(rt_raw).strip() else None
+        ttl = _uint(key, data.get("ttl_security") or 0, "ttl_security", 254)
+        passive = bool(data.get("passive_mode")) or local_workload
+        if scope == "Global" and data.get("calico_node") and ip > my_ip:
+            passive = True  # same string order as the mesh's `gt` (Calico issue #5461)
+        peer_cid = str(data.get("rr_cluster_id") or "")
+        password = data.get("password")
+        if password is not None and not isinstance(password, str):
+            raise DataError(key, "password must be a string or null")
+        filters = data.get("filters") or []
+        if not isinstance(filters, list) or not all(isinstance(f, str) for f in filters):
+            raise DataError(key, "filters must be a list of BGPFilter names or null")
+        known = {f.name for f in self.filters()}
+        for filter_name in filters:
+            if filter_name not in known:
+                raise DataError(key, f"BGPFilter {filter_name!r} does not exist")
+        return PeerEntry(
+            name=name,
+            address=ip,
+            port=port or None,
+            asn=asn,
+            local_address=local_address,
+            passive=passive,
+            password=password or None,
+            ttl_security=ttl,
+            multihop=None if ttl else EXPLICIT_PEER_MULTIHOP,
+            graceful_restart_time=restart,
+            families=(_FAMILY_NAME[version],),
+            rr_client=asn == my_asn and bool(my_cid) and peer_cid != my_cid,
+            description=key.removeprefix(f"{BGP_V1}/"),
+            filters=tuple(filters),
+        )
+
+    # ------------------------------------------------------------------ BGPFilters
+
+    def filters(self) -> list[FilterEntry]:
+        """`/bgp/v1/filters/<name>`: each BGPFilter as the model turned it into bgpd's
+        `[[filter]]` keys (Calico renders them as BIRD functions in bird.cfg)."""
+        if "filters" in self._memo:
+            return list(self._memo["filters"])
+        out: list[FilterEntry] = []
+        for kv in self._store.gets(f"{BGP_V1}/filters/*"):
+            data = _json_object(kv)
+            lists: list[tuple[str, tuple[Mapping[str, object], ...]]] = []
+            for list_name in _FILTER_LISTS:
+                rules = data.get(list_name) or []
+                if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+                    raise DataError(kv.key, f"{list_name} must be a list of rule objects")
+                for rule in rules:
+                    unknown = set(rule) - _FILTER_RULE_KEYS
+                    if unknown:
+                        raise DataError(kv.key, f"unknown rule keys {sorted(unknown)}")
+                lists.append((list_name, tuple(rules)))
+            out.append(FilterEntry(name=posixpath.basename(kv.key), rules=tuple(lists)))
+        self._memo["filters"] = tuple(out)
+        return out
+
+    # ------------------------------------------------------------------ [calico]
+
+    def pools(self) -> list[PoolEntry]:
+        out: list[PoolEntry] = []
+        for version in (4, 6):
+            for kv in self._store.gets(f"/v1/ipam/v{version}/pool/*"):
+                data = _json_object(kv)
+                if "cidr" not in data:
+                    raise DataError(kv.key, 'pool has no "cidr"')
+                cidr = _network(kv.key, str(data["cidr"]))
+                modes = []
+                for field_name in ("ipip_mode", "vxlan_mode"):
+                    raw = str(data.get(field_name) or "").strip().lower()
+                    if raw not in _ENCAP:
+                        raise DataError(kv.key, f"unknown {field_name} {data[field_name]!r}")
+                    modes.append(_ENCAP[raw])
+                out.append(
+                    PoolEntry(
+                        cidr=cidr,
+                        ipip=modes[0],
+                        vxlan=modes[1],
+                        disabled=bool(data.get("disabled")),
+                        disable_bgp_export=bool(data.get("disableBGPExport")),
+                    )
+                )
+        return out
+
+    def blocks(self) -> list[str]:
+        """Confirmed affinities of this node (pending and deleted ones are hidden)."""
+        out: list[str] = []
+        for version in (4, 6):
+            for kv in self._store.gets(f"/ipam/v2/host/{self.name}/ipv{version}/block/*"):
+                state: dict[str, Any] = _json_object(kv) if kv.value.strip() else {}
+                if state.get("state", "confirmed") != "confirmed" or state.get("deleted"):
+                    continue
+                out.append(_key_cidr(kv.key))
+        return out
+
+    def _key_cidrs(self, *dirs: str) -> list[str]:
+        return [_key_cidr(f"{d}/{name}") for d in dirs for name in self._store.ls(d)]
+
+    def advertise(self) -> list[str]:
+        return self._key_cidrs("/staticroutes", "/staticroutesv6")
+
+    def reject(self) -> list[str]:
+        return self._key_cidrs("/rejectcidrs", "/rejectcidrsv6")
+
+    def lb_ranges(self) -> list[str]:
+        key = f"{BGP_V1}/global/svc_loadbalancer_ips"
+        raw = self._store.getv(key, "")
+        return [_network(key, part) for part in raw.split(",") if part.strip()]
+
+    def prefix_advertisements(self) -> list[PrefixAdvertisementEntry]:
+        out: list[PrefixAdvertisementEntry] = []
+        for version in (4, 6):
+            found = self._host_or_global(f"prefix_advertisements/ip_v{version}")
+            if found is None:
+                continue
+            kv = KVPair(key=found[0], value=found[1])
+            for entry in _json_array(kv) if found[1].strip() else []:
+                if not isinstance(entry, dict) or "cidr" not in entry:
+                    raise DataError(kv.key, f"advertisement without a cidr: {entry!r}")
+                communities = entry.get("communities") or []
+                if not isinstance(communities, list):
+                    raise DataError(kv.key, "communities must be a list")
+                out.append(
+                    PrefixAdvertisementEntry(
+                        cidr=_network(kv.key, str(entry["cidr"])),
+                        communities=tuple(sorted({str(c) for c in communities})),
+                    )
+                )
+        return out
+
+
+# ------------------------------------------------------------------------ the environment
+
+
+def template_globals(store: KvStore, ctx: TemplateContext) -> dict[str, Any]:
+    """The names a template sees: confd's functions bound to `store`, and `calico`."""
+
+    def getenv(name: str, default: str = "") -> str:
+        return ctx.environ.get(name, default) or default
+
+    def var(name: str, default: str = "") -> str:
+        return ctx.variables.get(name, default)
+
+    def var_bool(name: str, default: bool) -> bool:
+        raw = ctx.variables.get(name)
+        if raw is None:
+            return default
+        if raw.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.strip().lower() in {"0", "false", "no", "off"}:
+            return False
+        raise DataError(f"--var {name}", f"expected true or false, not {raw!r}")
+
+    functions: dict[str, Callable[..., Any]] = {
+        "getv": store.getv,
+        "get": store.get,
+        "gets": store.gets,
+        "getvs": store.getvs,
+        "ls": store.ls,
+        "lsdir": store.lsdir,
+        "exists": store.exists,
+        "json": _json,
+        "jsonArray": _json_array,
+        "base": posixpath.basename,
+        "dir": posixpath.dirname,
+        "split": lambda s, sep: s.split(sep),
+        "join": lambda items, sep: sep.join(items),
+        "replace": lambda s, old, new, n=-1: s.replace(old, new, n),
+        "toUpper": str.upper,
+        "toLower": str.lower,
+        "contains": lambda s, sub: sub in s,
+        "hasPrefix": str.startswith,
+        "hasSuffix": str.endswith,
+        "getenv": getenv,
+        "hashToIPv4": hash_to_ipv4,
+        "base64Encode": lambda s: base64.b64encode(s.encode()).decode(),
+        "base64Decode": lambda s: base64.b64decode(s).decode(),
+        "var": var,
+        "var_bool": var_bool,
+    }
+    return {**functions, "calico": CalicoNode(store, ctx), "nodename": ctx.nodename}
+
+
+def make_environment(template_dir: Path) -> jinja2.Environment:
+    """A jinja2 environment for `template_dir`: strict about undefined names, no autoescape
+    (the output is TOML, not HTML), trailing newlines kept, and the `toml` filter."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["toml"] = toml_value
+    return env

@@ -1,0 +1,306 @@
+"""The render loop: source snapshots -> key view -> rendered files -> speaker reload.
+
+Role: confd's processor loop for bgpd. It reads whole snapshots from a `Source`, debounces
+bursts, derives the `/calico/bgp/v1` view (the model), renders every template resource through
+`Renderer`, and asks the speaker to reload when an installed file changed: an in-process
+callback when bgpd runs the watcher itself, or SIGHUP to the PID in a pidfile.
+
+Invariants:
+- Nothing is rendered before the source's first complete read (its first snapshot).
+- The first snapshot renders at once; later ones wait for `quiet_s` without a newer snapshot,
+  and never longer than `max_delay_s` after the first of a burst, then the newest is rendered.
+- A render pass never runs concurrently with another; it runs in a worker thread so a big
+  cluster does not stall the speaker's loop when both share it.
+- Bad data (`BgpdError` from the model or a template helper) or a failed check keeps every
+  installed file as it was, logs one line naming the key or config location, and is counted.
+- The reload hook runs on the loop thread, once per pass, only when some file changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bgpd.confd.arguments import DEFAULT_QUIET_S
+from bgpd.confd.render import Outcome, Renderer, RenderResult
+from bgpd.confd.sources.base import KvSnapshot, Source, SourceStatus
+from bgpd.errors import BgpdError
+
+__all__ = [
+    "DeriveView",
+    "ReloadHook",
+    "Watcher",
+    "WatcherStatus",
+    "describe_error",
+    "signal_pidfile",
+]
+
+logger = logging.getLogger(__name__)
+
+DeriveView = Callable[[Mapping[str, str]], Mapping[str, str]]
+ReloadHook = Callable[[], object]
+
+DEFAULT_MAX_DELAY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatcherStatus:
+    """Counters and state of the render loop (exported by the metrics edge)."""
+
+    renders_total: int  # render passes started (one per debounced snapshot)
+    render_failures_total: int  # passes refused for bad data or a template error
+    check_failures_total: int  # rendered files the check refused
+    installs_total: int  # files replaced because their content changed
+    reloads_total: int  # reload hooks run
+    reload_failures_total: int
+    last_success: float | None  # wall-clock time of the last pass with no failure
+    last_error: str | None  # the last failure line, None after a clean pass
+    revision: int  # source revision of the last rendered snapshot (0: none yet)
+    source: SourceStatus
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a data or config error: the first problem with its key, and a count.
+
+    Works for `DataError` (key, message), the model's `CalicoDataError` (`problems`, each with
+    `key` and `message`) and `ConfigError` (`problems` with `location`)."""
+    problems = getattr(exc, "problems", None)
+    if problems:
+        first = problems[0]
+        where = getattr(first, "key", None) or getattr(first, "location", "?")
+        text = f"{where}: {getattr(first, 'message', first)}"
+        if len(problems) > 1:
+            text += f" (and {len(problems) - 1} more problems)"
+        return " ".join(text.split())
+    return " ".join(str(exc).split())
+
+
+def signal_pidfile(path: Path) -> ReloadHook:
+    """A reload hook sending SIGHUP to the PID written in `path` (as `sv hup bird` does)."""
+
+    def hup() -> None:
+        try:
+            pid = int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError) as exc:
+            raise ReloadError(f"cannot read a PID from {path}: {exc}") from exc
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except OSError as exc:
+            raise ReloadError(f"cannot signal PID {pid} from {path}: {exc.strerror}") from exc
+
+    return hup
+
+
+class ReloadError(BgpdError):
+    """The speaker could not be told to reload."""
+
+
+class Watcher:
+    """Follows a source and keeps the rendered files current; see the module docstring."""
+
+    __slots__ = (
+        "_changed",
+        "_check_failures",
+        "_derive",
+        "_installs",
+        "_last_error",
+        "_last_success",
+        "_latest",
+        "_max_delay",
+        "_quiet",
+        "_reader",
+        "_ready",
+        "_reload",
+        "_reload_failures",
+        "_reloads",
+        "_render_failures",
+        "_renderer",
+        "_renders",
+        "_revision",
+        "_source",
+    )
+
+    def __init__(
+        self,
+        source: Source,
+        renderer: Renderer,
+        derive: DeriveView,
+        *,
+        reload: ReloadHook | None = None,
+        quiet_s: float = DEFAULT_QUIET_S,
+        max_delay_s: float = DEFAULT_MAX_DELAY_S,
+    ) -> None:
+        self._source = source
+        self._renderer = renderer
+        self._derive = derive
+        self._reload = reload
+        self._quiet = quiet_s
+        self._max_delay = max(max_delay_s, quiet_s)
+        self._latest: KvSnapshot | None = None
+        self._changed = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._renders = 0
+        self._render_failures = 0
+        self._check_failures = 0
+        self._installs = 0
+        self._reloads = 0
+        self._reload_failures = 0
+        self._last_success: float | None = None
+        self._last_error: str | None = None
+        self._revision = 0
+
+    # ----------------------------------------------------------------------------- API
+
+    def set_reload(self, reload: ReloadHook | None) -> None:
+        """Replace the reload hook (in-process mode sets it once the speaker exists)."""
+        self._reload = reload
+
+    def status(self) -> WatcherStatus:
+        return WatcherStatus(
+            renders_total=self._renders,
+            render_failures_total=self._render_failures,
+            check_failures_total=self._check_failures,
+            installs_total=self._installs,
+            reloads_total=self._reloads,
+            reload_failures_total=self._reload_failures,
+            last_success=self._last_success,
+            last_error=self._last_error,
+            revision=self._revision,
+            source=self._source.status(),
+        )
+
+    async def wait_ready(self) -> None:
+        """Return once a render pass ended with every destination file in place."""
+        await self._ready.wait()
+
+    async def run_once(self) -> list[RenderResult]:
+        """`--onetime`: wait for the first complete read, render it once, return the results."""
+        async for snapshot in self._source.snapshots():
+            return await self._render(snapshot)
+        raise ReloadError("the source ended before its first complete read")
+
+    async def run(self) -> None:
+        """Render until cancelled (or the source fails for good)."""
+        self._reader = asyncio.create_task(self._read(), name="confd-source")
+        loop = asyncio.get_running_loop()
+        first = True
+        try:
+            while True:
+                await self._changed.wait()
+                self._raise_if_reader_failed()
+                if not first:
+                    await self._debounce(loop)
+                self._changed.clear()
+                first = False
+                snapshot = self._latest
+                assert snapshot is not None
+                await self._render(snapshot)
+        finally:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def close(self) -> None:
+        await self._source.close()
+
+    # ------------------------------------------------------------------------ internals
+
+    async def _read(self) -> None:
+        try:
+            async for snapshot in self._source.snapshots():
+                self._latest = snapshot
+                self._changed.set()
+        finally:
+            # Wake the render loop so it sees a failed (or ended) reader instead of hanging.
+            self._changed.set()
+
+    def _raise_if_reader_failed(self) -> None:
+        reader = self._reader
+        if reader is not None and reader.done() and not reader.cancelled():
+            exc = reader.exception()
+            if exc is not None:
+                raise exc
+            if self._latest is None:
+                raise ReloadError("the source ended before its first complete read")
+
+    async def _debounce(self, loop: asyncio.AbstractEventLoop) -> None:
+        deadline = loop.time() + self._max_delay
+        while True:
+            self._changed.clear()
+            remaining = min(self._quiet, deadline - loop.time())
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return
+            self._raise_if_reader_failed()
+
+    async def _render(self, snapshot: KvSnapshot) -> list[RenderResult]:
+        results = await asyncio.to_thread(self._render_pass, snapshot)
+        # Counted once the pass is over, so a status showing it also shows its outcome.
+        self._renders += 1
+        self._revision = snapshot.revision
+        failed = [r for r in results if r.outcome in (Outcome.RENDER_FAILED, Outcome.CHECK_FAILED)]
+        for r in results:
+            if r.outcome is Outcome.CHECK_FAILED:
+                self._check_failures += 1
+                logger.error(
+                    "confd check failed, keeping the last good %s: %s", r.resource.dest, r.error
+                )
+            elif r.outcome is Outcome.RENDER_FAILED:
+                self._render_failures += 1
+                logger.error(
+                    "confd render failed, keeping the last good %s: %s", r.resource.dest, r.error
+                )
+        installed = [r for r in results if r.outcome is Outcome.INSTALLED]
+        self._installs += len(installed)
+        for r in installed:
+            logger.info("confd installed %s (revision %d)", r.resource.dest, snapshot.revision)
+        if failed:
+            self._last_error = failed[0].error
+        else:
+            self._last_error = None
+            self._last_success = time.time()
+        if installed:
+            await self._run_reloads(installed)
+        if all(r.resource.dest.exists() for r in results):
+            self._ready.set()
+        return results
+
+    def _render_pass(self, snapshot: KvSnapshot) -> list[RenderResult]:
+        try:
+            view = self._derive(snapshot.values)
+        except BgpdError as exc:
+            error = describe_error(exc)
+            return [
+                RenderResult(resource=r, outcome=Outcome.RENDER_FAILED, error=error)
+                for r in self._renderer.resources
+            ]
+        return self._renderer.render_all(view)
+
+    async def _run_reloads(self, installed: list[RenderResult]) -> None:
+        for r in installed:
+            error = await asyncio.to_thread(Renderer.run_reload_cmd, r.resource)
+            if error is not None:
+                self._reload_failures += 1
+                logger.error("confd %s: %s", r.resource.name, error)
+        if self._reload is None:
+            return
+        self._reloads += 1
+        try:
+            ok = self._reload()
+        except BgpdError as exc:
+            self._reload_failures += 1
+            logger.error("confd reload of the speaker failed: %s", describe_error(exc))
+            return
+        if ok is False:  # the in-process hook says the speaker refused the file (it logged why)
+            self._reload_failures += 1

@@ -1,0 +1,469 @@
+"""BIRD-compatible control sockets: the BIRD 1.x CLI protocol over bgpd's state.
+
+Role: serve `[control] bird_socket` (the IPv4 view, as `bird -s /var/run/calico/bird.ctl`) and
+`bird6_socket` (the IPv6 view, as bird6) from the one bgpd process, for `calicoctl node status`,
+calico-node's `-bird-live`/`-bird-ready` probes, the node-status reporter, `birdc`/`birdcl` and
+bird_exporter. Parsing and rendering are in `bird_protocol` (pure); this module reads bgpd's
+state through `BirdHooks`, which the daemon fills with its speaker's view methods.
+
+Views: a family's socket shows the peers whose address is of that family (Calico names them
+`Mesh_*`, `Global_*`, `Node_*` as its bird.cfg/bird6.cfg did) and the routes of that family,
+plus the local protocols Calico's bird.cfg has where bgpd does the same job: `static1` (the
+originated prefixes), `kernel1` and `direct1` (kernel sync and the connected routes it learns)
+and always `device1`, so the protocol table is never empty (calicoctl and -bird-ready treat
+BIRD's "8003 No protocols match" as a broken daemon, where zero peers must read as ready).
+
+Invariants:
+- Every query is answered from one consistent look at the speaker: the hooks run on the loop
+  thread, synchronously, between two socket reads.
+- A slow or broken client never blocks the speaker: each connection is its own task, commands
+  are size-limited (BIRD's 1 KiB), and a too-long command ends the connection as in BIRD.
+- The socket files are created mode 0660 (as BIRD's) and removed on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from bgpd.config import Config
+from bgpd.control.bird_protocol import (
+    LOCAL_SOURCES,
+    MAX_COMMAND_BYTES,
+    Command,
+    Configure,
+    IpVersion,
+    ParseError,
+    PeerFacts,
+    ProtocolClock,
+    ProtocolView,
+    Quit,
+    Reply,
+    ReplyEncoder,
+    ReplyLine,
+    Restrict,
+    RouteView,
+    ShowProtocols,
+    ShowRoute,
+    ShowStatus,
+    StatusView,
+    bgp_protocol,
+    bird_route,
+    error_reply,
+    local_protocol,
+    parse_command,
+    render_configure_result,
+    render_protocols,
+    render_routes,
+    render_status,
+    welcome,
+)
+
+logger = logging.getLogger(__name__)
+
+SOCKET_MODE = 0o660  # BIRD's control socket: owner and group read/write
+
+
+def bird_version() -> str:
+    """The version BIRD's greeting and `show status` carry: "v<bgpd version>+bgpd".
+
+    It starts with "v" because Calico's node-status reporter reads the version from a line
+    starting "BIRD v" (BIRD in calico-node says "BIRD v0.3.3+birdv1.6.8").
+    """
+    try:
+        ours = metadata.version("bgpd")
+    except metadata.PackageNotFoundError:
+        ours = "0+unknown"
+    return f"v{ours}+bgpd"
+
+
+class ConfigureRejectedError(Exception):
+    """`BirdHooks.reload` or `check` refused the config file; the message says why."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BirdHooks:
+    """bgpd's state as the BIRD sockets read it; every callable runs on the loop thread.
+
+    `peers`/`peer`/`routes` are the speaker's `bgpctl` views (`Speaker.peer_views(now)`,
+    `peer_view(name, now)`, `route_views(prefix)`); `kernel_routes` is `bgpctl show kernel`'s
+    list (or empty), used for the interface a route goes out of. `reload` applies the config
+    file and `check` only loads it; both raise `ConfigureRejectedError` with the problems.
+    `graceful_restart` gives how many peers a graceful restart still waits for, None when no
+    restart is in progress.
+    """
+
+    config: Callable[[], Config]
+    config_path: Callable[[], str | None]
+    peers: Callable[[], list[dict[str, Any]]]
+    peer: Callable[[str], dict[str, Any] | None]
+    routes: Callable[[str | None], list[dict[str, Any]]]
+    kernel_routes: Callable[[], list[dict[str, Any]]]
+    reload: Callable[[], object]
+    check: Callable[[], object]
+    graceful_restart: Callable[[], int | None]
+
+
+class BirdControl:
+    """The BIRD sockets of one daemon: `start()` opens those the config names, `close()` ends
+    them; `reconfigured()` is called after every successful reload, whoever asked for it."""
+
+    __slots__ = (
+        "_boot",
+        "_clock",
+        "_hooks",
+        "_moving",
+        "_reconfigured_at",
+        "_servers",
+        "_socket_errors",
+        "_wall",
+    )
+
+    def __init__(self, hooks: BirdHooks, *, wall: Callable[[], float] = time.time) -> None:
+        self._hooks = hooks
+        self._wall = wall
+        self._boot = wall()
+        self._reconfigured_at = self._boot
+        self._clock = ProtocolClock()
+        self._clock.configured((p.name for p in hooks.config().all_peers), self._boot)
+        self._servers: list[_BirdSocket] = []
+        self._moving: asyncio.Task[None] | None = None
+        # Peer -> (BIRD's "Socket: ..." text, the peer's last NOTIFICATION text back then).
+        self._socket_errors: dict[str, tuple[str, str]] = {}
+
+    @property
+    def paths(self) -> list[str]:
+        return [s.path for s in self._servers]
+
+    def _wanted(self) -> list[tuple[str, IpVersion]]:
+        control = self._hooks.config().control
+        wanted: list[tuple[str, IpVersion]] = []
+        if control.bird_socket is not None:
+            wanted.append((control.bird_socket, 4))
+        if control.bird6_socket is not None:
+            wanted.append((control.bird6_socket, 6))
+        return wanted
+
+    async def start(self) -> None:
+        for path, version in self._wanted():
+            server = _BirdSocket(path, self, version)
+            await server.start()
+            self._servers.append(server)
+
+    async def close(self) -> None:
+        if self._moving is not None:
+            self._moving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._moving
+            self._moving = None
+        for server in self._servers:
+            await server.close()
+        self._servers.clear()
+
+    def reconfigured(self) -> None:
+        """After a successful reload (from any source): dates it, and moves the sockets when
+        `[control]` names other paths now."""
+        self._reconfigured_at = self._wall()
+        names = (p.name for p in self._hooks.config().all_peers)
+        self._clock.configured(names, self._reconfigured_at)
+        if self._wanted() != [(s.path, s.version) for s in self._servers]:
+            self._moving = asyncio.get_running_loop().create_task(self._move())
+
+    def socket_error(self, peer: str, error: BaseException) -> None:
+        """An outgoing connection to `peer` failed: BIRD shows it as the last error, "Socket:
+        Connection refused", until the session comes up or a NOTIFICATION is newer."""
+        errno = getattr(error, "errno", None)
+        text = os.strerror(errno) if errno else "Connection timed out"
+        view = next((p for p in self._hooks.peers() if p["name"] == peer), None)
+        notification = "" if view is None else str(view.get("last_error") or "")
+        self._socket_errors[peer] = (f"Socket: {text}", notification)
+
+    def _with_socket_error(self, peer: dict[str, Any]) -> dict[str, Any]:
+        name = str(peer["name"])
+        if peer["state"] == "Established":
+            self._socket_errors.pop(name, None)
+            return peer
+        recorded = self._socket_errors.get(name)
+        if recorded is None or str(peer.get("last_error") or "") != recorded[1]:
+            return peer  # no socket error, or a NOTIFICATION came after it
+        return {**peer, "last_error": recorded[0]}
+
+    async def _move(self) -> None:
+        for server in self._servers:
+            await server.close()
+        self._servers.clear()
+        try:
+            await self.start()
+        except OSError as exc:
+            logger.error("BIRD control socket: cannot open after reload: %s", exc)
+
+    # ------------------------------------------------------------------------ commands
+
+    def execute(self, command: Command, version: IpVersion, restricted: bool) -> list[ReplyLine]:
+        if isinstance(command, ParseError):
+            return error_reply(command.code, command.message)
+        if isinstance(command, ShowStatus):
+            return render_status(self.status())
+        if isinstance(command, ShowProtocols):
+            return render_protocols(self.protocols(version, command.verbose), command, self._wall())
+        if isinstance(command, ShowRoute):
+            if command.protocol is not None:
+                names = {p.name for p in self.protocols(version, verbose=False)}
+                if command.protocol not in names:
+                    return error_reply(Reply.PARSE_ERROR, f"{command.protocol} is not a protocol")
+            return render_routes(self.routes(version, command), command, self._wall())
+        if isinstance(command, Configure):
+            if restricted:
+                return error_reply(Reply.ACCESS_DENIED, "Access denied")
+            return self.configure(command)
+        raise AssertionError(f"unhandled command {command!r}")  # Restrict/Quit: the socket's
+
+    def status(self) -> StatusView:
+        config = self._hooks.config()
+        return StatusView(
+            version=bird_version(),
+            router_id=str(config.bgp.router_id),
+            now=self._wall(),
+            boot_time=self._boot,
+            reconfigured_at=self._reconfigured_at,
+            graceful_restart_waiting=self._hooks.graceful_restart(),
+        )
+
+    def configure(self, command: Configure) -> list[ReplyLine]:
+        path = self._hooks.config_path()
+        if command.action in ("confirm", "undo"):
+            return render_configure_result(command, path, None)
+        if path is None:
+            problem = "bgpd was started without a config file: nothing to reload"
+            return render_configure_result(command, "(none)", [problem])
+        if command.file is not None and os.path.abspath(command.file) != os.path.abspath(path):
+            problem = f"bgpd reads only its own config file {path}"
+            return render_configure_result(command, command.file, [problem])
+        try:
+            if command.action == "check":
+                self._hooks.check()
+            else:
+                logger.info("reload requested on the BIRD control socket")
+                self._hooks.reload()
+        except ConfigureRejectedError as exc:
+            return render_configure_result(command, path, str(exc).splitlines())
+        return render_configure_result(command, path, None)
+
+    # ---------------------------------------------------------------------------- views
+
+    def _peers(self, version: IpVersion) -> list[dict[str, Any]]:
+        return [
+            p
+            for p in self._hooks.peers()
+            if ipaddress.ip_address(str(p["address"])).version == version
+        ]
+
+    def protocols(self, version: IpVersion, verbose: bool) -> list[ProtocolView]:
+        config = self._hooks.config()
+        wall = self._wall()
+        # Route counts only for `show protocols all`: the plain table is what the probes poll,
+        # and it must not walk a full table every few seconds.
+        routes = self._hooks.routes(None) if verbose else []
+        imported: dict[str, int] = {}
+        preferred: dict[str, int] = {}
+        for route in routes:
+            if _version(route["prefix"]) != version:
+                continue
+            source = str(route["peer"])
+            imported[source] = imported.get(source, 0) + 1
+            if route.get("best"):
+                preferred[source] = preferred.get(source, 0) + 1
+        protocols: list[ProtocolView] = []
+
+        def local(source: str) -> None:
+            name, proto, preference = LOCAL_SOURCES[source]
+            protocols.append(
+                local_protocol(
+                    name,
+                    proto,
+                    preference,
+                    since=self._boot,
+                    imported=imported.get(source, 0),
+                    preferred=preferred.get(source, 0),
+                )
+            )
+
+        if any(s.prefix.version == version for s in config.all_statics):
+            local("static")
+        if config.kernel.enabled:
+            local("kernel")
+        protocols.append(
+            local_protocol("device1", "Device", 240, since=self._boot, imported=0, preferred=0)
+        )
+        if config.kernel.enabled:
+            local("connected")
+        for peer in map(self._with_socket_error, self._peers(version)):
+            name = str(peer["name"])
+            detail = self._hooks.peer(name) if verbose else None
+            protocols.append(
+                bgp_protocol(
+                    peer,
+                    detail,
+                    _facts(config, name),
+                    since=self._clock.since(name, peer.get("uptime_s"), wall),
+                    preferred=preferred.get(name, 0),
+                )
+            )
+        return protocols
+
+    def routes(self, version: IpVersion, command: ShowRoute) -> list[RouteView]:
+        wall = self._wall()
+        since: dict[str, float] = {}
+        addresses: dict[str, str] = {}
+        for peer in self._peers(version):
+            name = str(peer["name"])
+            addresses[name] = str(peer["address"])
+            # A route is no older than the session that brought it.
+            since[name] = self._clock.since(name, peer.get("uptime_s"), wall)
+        devices = _devices(self._hooks.kernel_routes())
+        views: list[RouteView] = []
+        for route in self._select(command):
+            prefix = str(route["prefix"])
+            if _version(prefix) != version:
+                continue
+            source = str(route["peer"])
+            views.append(
+                bird_route(
+                    route,
+                    since=since.get(source, self._boot),
+                    device=devices.get(prefix),
+                    peer_address=addresses.get(source),
+                )
+            )
+        return views
+
+    def _select(self, command: ShowRoute) -> list[dict[str, Any]]:
+        """The routes a command needs: one network's (or its covering one's) when it names one,
+        looked up directly rather than by walking the table."""
+        network = command.network
+        if network is None:
+            return self._hooks.routes(None)
+        if not command.longest_match:
+            return self._hooks.routes(str(network))
+        for length in range(network.prefixlen, -1, -1):
+            found = self._hooks.routes(str(network.supernet(new_prefix=length)))
+            if found:
+                return found
+        return []
+
+
+def _version(prefix: str) -> int:
+    return 6 if ":" in prefix else 4
+
+
+def _facts(config: Config, name: str) -> PeerFacts:
+    try:
+        peer = config.peer(name)
+    except KeyError:  # a dynamic neighbour, or a peer removed since the view was taken
+        return PeerFacts(local_asn=config.local_asn)
+    return PeerFacts(
+        local_asn=config.local_asn,
+        local_address=None if peer.local_address is None else str(peer.local_address),
+        multihop=peer.multihop is not None,
+        rr_client=peer.rr_client,
+        description=peer.description or None,
+        passive=peer.passive,
+    )
+
+
+_DEV = re.compile(r"\bdev (\S+)")
+
+
+def _devices(kernel_routes: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The outgoing interface of each kernel route (the one bgpd installed when there are
+    both), from `bgpctl show kernel`'s next hops ("via 10.0.0.2 dev eth0 onlink")."""
+    devices: dict[str, str] = {}
+    for row in sorted(kernel_routes, key=lambda r: r.get("status") == "installed"):
+        for hop in row.get("next_hops", ()):
+            match = _DEV.search(str(hop))
+            if match:
+                devices[str(row["prefix"])] = match.group(1)
+                break
+    return devices
+
+
+class _BirdSocket:
+    """One listening socket (bird.ctl or bird6.ctl) and its client sessions."""
+
+    __slots__ = ("_clients", "_control", "_server", "path", "version")
+
+    def __init__(self, path: str, control: BirdControl, version: IpVersion) -> None:
+        self.path = path
+        self._control = control
+        self.version: IpVersion = version
+        self._server: asyncio.AbstractServer | None = None
+        # Open sessions, ended on close (newer Pythons' wait_closed() waits for them).
+        self._clients: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=self.path, limit=MAX_COMMAND_BYTES
+        )
+        os.chmod(self.path, SOCKET_MODE)
+        logger.info("BIRD control socket listening path=%s ipv%d", self.path, self.version)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._clients):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        encoder = ReplyEncoder()
+        restricted = False
+        self._clients.add(writer)
+        try:
+            writer.write(encoder.encode(welcome(bird_version())))
+            await writer.drain()
+            while True:
+                try:
+                    raw = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    writer.write(
+                        encoder.encode(error_reply(Reply.COMMAND_TOO_LONG, "Command too long"))
+                    )
+                    break
+                if not raw:
+                    break
+                command = parse_command(raw.decode("utf-8", "replace").rstrip("\r\n"), self.version)
+                if isinstance(command, Quit):
+                    break
+                if isinstance(command, Restrict):
+                    restricted = True
+                    lines = [ReplyLine(Reply.ACCESS_RESTRICTED, "Access restricted", final=True)]
+                else:
+                    lines = self._control.execute(command, self.version, restricted)
+                writer.write(encoder.encode(lines))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        except Exception:  # one broken command must not take the socket down
+            logger.exception("BIRD control socket %s: command failed", self.path)
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()

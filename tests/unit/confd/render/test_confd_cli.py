@@ -1,0 +1,123 @@
+"""`bgpd confd`'s environment handling and the model-to-template path, without processes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from bgpd.confd.cli import LocalNode, derive_view, nodename_from_env, parse_args
+from bgpd.confd.render import Renderer, load_resources
+from bgpd.confd.templating import DataError, TemplateContext
+from bgpd.config import parse_config
+
+from .calico_v3 import affinity, bgp_configuration, bgp_filter, bgp_peer, ip_pool, node
+
+REPO = Path(__file__).resolve().parents[4]
+CONFDIR = REPO / "confd_templates"
+HOST = "/calico/bgp/v1/host"
+
+
+def cluster() -> dict[str, str]:
+    values: dict[str, str] = {}
+    values.update(bgp_configuration(asNumber=64512, bindMode="NodeIP", listenPort=1179))
+    values.update(node("a", "10.0.0.1/24"))
+    values.update(
+        node("b", "10.0.0.2/24", labels={"rr": "true"}, routeReflectorClusterID="1.1.1.1")
+    )
+    values.update(node("c", "10.0.0.3/24"))
+    values.update(ip_pool("pool", "10.244.0.0/16"))
+    values.update(affinity("a", "10.244.1.0/26"))
+    values.update(affinity("a", "10.244.9.0/26", state="pending"))
+    values.update(bgp_peer("to-rr", nodeSelector="!has(rr)", peerSelector="has(rr)"))
+    return values
+
+
+def render(values: dict[str, str], local: LocalNode) -> str:
+    resources = load_resources(CONFDIR, local.nodename)
+    ctx = TemplateContext(nodename=local.nodename, variables={})
+    return Renderer(CONFDIR, resources, ctx).render_text(resources[0], derive_view(values, local))
+
+
+def test_v3_resources_render_for_a_client_and_its_reflector() -> None:
+    client = parse_config(render(cluster(), LocalNode(nodename="a")))
+    peers = {p.name: p for p in client.all_peers}
+    # A peerSelector peer takes the matched node's listen port, hence the suffix.
+    assert set(peers) == {"Mesh_10_0_0_3", "Node_10_0_0_2_port_1179"}
+    assert client.calico is not None
+    assert [str(b) for b in client.calico.blocks] == ["10.244.1.0/26"]  # pending one hidden
+    rr = parse_config(render(cluster(), LocalNode(nodename="b")))
+    rr_peers = {p.name: p for p in rr.all_peers}
+    # The reverse pass: the one BGPPeer also configures the reflector's side, as clients.
+    assert set(rr_peers) == {"Node_10_0_0_1_port_1179", "Node_10_0_0_3_port_1179"}
+    assert all(p.rr_client for p in rr_peers.values())
+
+
+def test_environment_overrides_this_node_only() -> None:
+    local = LocalNode.from_env("a", {"IP": "10.0.0.50/24", "AS": "65010", "IP6": "none"})
+    view = derive_view(cluster(), local)
+    assert view[f"{HOST}/a/ip_addr_v4"] == "10.0.0.50"
+    assert view[f"{HOST}/a/network_v4"] == "10.0.0.0/24"
+    assert view[f"{HOST}/a/as_num"] == "65010"
+    assert view[f"{HOST}/a/ip_addr_v6"] == ""
+    assert view[f"{HOST}/c/ip_addr_v4"] == "10.0.0.3"  # other nodes keep the datastore's
+
+
+def test_autodetect_only_when_asked_or_missing() -> None:
+    calls: list[tuple[int, str]] = []
+
+    def detect(version: int, method: str) -> str | None:
+        calls.append((version, method))
+        return "10.9.9.9/16"
+
+    env = {"IP_AUTODETECTION_METHOD": "interface=eth.*"}
+    kept = LocalNode.from_env("a", env)
+    kept.autodetect = detect
+    assert kept.apply(derive_view(cluster()))[f"{HOST}/a/ip_addr_v4"] == "10.0.0.1"
+    assert calls == []  # the datastore has an address and IP is unset
+    forced = LocalNode.from_env("a", {**env, "IP": "autodetect"})
+    forced.autodetect = detect
+    view = forced.apply(derive_view(cluster()))
+    forced.apply(derive_view(cluster()))
+    assert view[f"{HOST}/a/ip_addr_v4"] == "10.9.9.9"
+    assert calls == [(4, "interface=eth.*")]  # detected once, then remembered
+    missing = LocalNode.from_env("new-node", env)
+    missing.autodetect = lambda version, method: None
+    with pytest.raises(DataError, match="IP_AUTODETECTION_METHOD"):
+        missing.apply(derive_view(cluster()))
+
+
+def test_nodename_and_arguments() -> None:
+    assert nodename_from_env({"NODENAME": "n1", "HOSTNAME": "h"}) == "n1"
+    args = parse_args(["--backend", "file", "--file", "kv.yaml", "--var", "kernel=false"])
+    assert isinstance(args, argparse.Namespace)
+    assert (args.confd_backend, args.confd_file, args.template_vars) == (
+        "file",
+        "kv.yaml",
+        [("kernel", "false")],
+    )
+
+
+def test_bgp_filters_become_filter_tables_on_the_peers_that_name_them() -> None:
+    values = cluster()
+    values.update(
+        bgp_filter(
+            "no-private",
+            exportV4=[{"action": "Reject", "matchOperator": "In", "cidr": "10.0.0.0/8"}],
+            importV4=[{"action": "Accept", "source": "RemotePeers"}],
+        )
+    )
+    values.update(bgp_peer("tor", peerIP="10.0.0.254", asNumber=65000, filters=["no-private"]))
+    text = render(values, LocalNode(nodename="a"))
+    config = parse_config(text)
+    (flt,) = config.filters
+    assert flt.name == "no-private"
+    assert [str(r.cidr) for r in flt.export_v4] == ["10.0.0.0/8"]
+    tor = next(p for p in config.all_peers if p.name == "Global_10_0_0_254")
+    assert tor.import_filters == tor.export_filters == ("no-private",)
+    # A peer naming a filter that does not exist is refused, naming the peer's key.
+    values.update(bgp_peer("tor", peerIP="10.0.0.254", asNumber=65000, filters=["missing"]))
+    with pytest.raises(DataError, match="BGPFilter 'missing' does not exist") as exc:
+        render(values, LocalNode(nodename="a"))
+    assert exc.value.key == "/calico/bgp/v1/global/peer_v4/10.0.0.254"

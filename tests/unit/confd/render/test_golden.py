@@ -1,0 +1,209 @@
+"""Golden renders of the shipped templates from Calico-shaped v1 key sets.
+
+Each case renders `confd_templates/` for one node and compares the text with
+`tests/golden/confd/<case>.toml`; the text must also load with bgpd's own config loader and
+mean what Calico's bird.cfg would (asserted on the loaded `Config`). After a deliberate
+template change, regenerate with `BGPD_UPDATE_GOLDEN=1 pytest tests/unit/confd/render`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from bgpd.confd.render import Renderer, load_resources
+from bgpd.confd.templating import TemplateContext, hash_to_ipv4
+from bgpd.config import Config, parse_config
+
+from .calico_data import (
+    V1,
+    big_cluster,
+    block,
+    globals_,
+    host,
+    peer_json,
+    peer_key,
+    pool,
+    service_range,
+)
+
+REPO = Path(__file__).resolve().parents[4]
+CONFDIR = REPO / "confd_templates"
+GOLDEN = REPO / "tests" / "golden" / "confd"
+
+
+def render(view: Mapping[str, str], node: str, environ: Mapping[str, str] | None = None) -> str:
+    resources = load_resources(CONFDIR, node)
+    ctx = TemplateContext(nodename=node, environ=dict(environ or {}), variables={})
+    return Renderer(CONFDIR, resources, ctx).render_text(resources[0], view)
+
+
+def check_golden(name: str, text: str) -> Config:
+    path = GOLDEN / f"{name}.toml"
+    if os.environ.get("BGPD_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"render differs from {path}"
+    return parse_config(text, source=str(path))
+
+
+def mesh_cluster() -> dict[str, str]:
+    view = globals_(
+        loglevel="info",
+        listen_port="1790",
+        bind_mode="NodeIP",
+        node_mesh_password="mesh secret",
+        node_mesh_restart_time="90",
+        svc_loadbalancer_ips="10.100.0.0/24",
+    )
+    view[f"{V1}/global/prefix_advertisements/ip_v4"] = json.dumps(
+        [{"cidr": "10.96.0.0/12", "communities": ["64512:300", "64512:1:1", "64512:300"]}]
+    )
+    view.update(
+        host(
+            "worker-1",
+            "172.18.0.11",
+            ipv6="fd00:18::11",
+            network_v4="172.18.0.0/24",
+            network_v6="fd00:18::/64",
+            loglevel="debug",
+        )
+    )
+    view.update(host("worker-2", "172.18.0.12", ipv6="fd00:18::12"))
+    view.update(host("worker-3", "172.18.0.13", asn=64513, listen_port="179"))
+    view.update(host("rr-1", "172.18.0.2", rr_cluster_id="224.0.0.1"))
+    view.update(pool("192.168.0.0/16", ipip_mode="cross-subnet"))
+    view.update(pool("10.244.0.0/16", vxlan_mode="always", disableBGPExport=True))
+    view.update(pool("fd10::/48"))
+    view.update(block("worker-1", "192.168.12.64/26"))
+    view.update(block("worker-1", "192.168.12.128/26", state="pending"))
+    view.update(block("worker-1", "fd10::12:0/122"))
+    view.update(block("worker-2", "192.168.13.0/26"))
+    view.update(service_range("10.96.0.0/12"))
+    view.update(service_range("fd00:96::/112", advertise=False))
+    # A top-of-rack router over eBGP, on a non-standard port, with MD5 and GTSM.
+    view[peer_key("global", "172.18.0.1", 1790)] = peer_json(
+        "172.18.0.1", 65000, port=1790, password="tor secret", ttl_security=1, restart_time="300"
+    )
+    view[peer_key("global", "fd00:18::1")] = peer_json("fd00:18::1", 65000)
+    # A node peer to the reflector, and one to a mesh member (the mesh session covers it).
+    view[peer_key("worker-1", "172.18.0.2")] = peer_json(
+        "172.18.0.2", 64512, rr_cluster_id="224.0.0.1", calico_node=True
+    )
+    view[peer_key("worker-1", "172.18.0.12")] = peer_json("172.18.0.12", 64512, calico_node=True)
+    # A local workload peer (passive, no source address).
+    view[peer_key("worker-1", "192.168.12.70")] = peer_json(
+        "192.168.12.70", 65100, local_bgp_peer=True, source_addr="None"
+    )
+    return view
+
+
+def test_mesh_node_with_everything() -> None:
+    config = check_golden("mesh_worker", render(mesh_cluster(), "worker-1"))
+    assert config.bgp.asn == 64512
+    assert str(config.bgp.router_id) == "172.18.0.11"
+    assert [str(a) for a in config.bgp.listen] == ["172.18.0.11", "fd00:18::11"]
+    assert config.bgp.port == 1790
+    assert config.bgp.log_level == "debug"  # the node's loglevel wins over the global one
+    peers = {p.name: p for p in config.all_peers}
+    # Mesh: worker-2 (v4 and v6) and worker-3 (v4, its own AS and port); never the RR.
+    assert {n for n in peers if n.startswith("Mesh_")} == {
+        "Mesh_172_18_0_12",
+        "Mesh_fd00_18__12",
+        "Mesh_172_18_0_13",
+    }
+    assert peers["Mesh_172_18_0_13"].asn == 64513
+    assert peers["Mesh_172_18_0_13"].port == 179
+    assert peers["Mesh_172_18_0_12"].password == "mesh secret"
+    tor = peers["Global_172_18_0_1_port_1790"]
+    assert (tor.port, tor.asn, tor.password, tor.ttl_security) == (1790, 65000, "tor secret", 1)
+    assert tor.graceful_restart_time == 300
+    assert str(tor.local_address) == "172.18.0.11"
+    assert peers["Global_fd00_18__1"].multihop == 64  # BIRD's bare `multihop;`
+    rr = peers["Node_172_18_0_2"]
+    assert not rr.rr_client  # we are not a reflector: the RR is an ordinary iBGP peer
+    assert "Node_172_18_0_12" not in peers  # the mesh session covers that address
+    workload = peers["Local_Workload_192_168_12_70"]
+    assert workload.passive and workload.local_address is None
+    calico = config.calico
+    assert calico is not None
+    assert [str(b) for b in calico.blocks] == ["192.168.12.64/26", "fd10::12:0/122"]
+    assert [str(r) for r in calico.advertise] == ["10.96.0.0/12"]
+    assert [str(r) for r in calico.reject] == ["10.96.0.0/12", "fd00:96::/112"]
+    assert [str(r) for r in calico.lb_ranges] == ["10.100.0.0/24"]
+    adv = calico.prefix_advertisements[0]
+    assert sorted(str(c) for c in adv.communities) == ["64512:1:1", "64512:300"]
+
+
+def test_reflector_node_marks_clients() -> None:
+    view = mesh_cluster()
+    view[peer_key("rr-1", "172.18.0.11")] = peer_json("172.18.0.11", 64512, calico_node=True)
+    view[peer_key("rr-1", "172.18.0.12")] = peer_json("172.18.0.12", 64512, calico_node=True)
+    view[peer_key("rr-1", "172.18.0.3")] = peer_json("172.18.0.3", 64512, rr_cluster_id="224.0.0.1")
+    config = check_golden("reflector", render(view, "rr-1"))
+    peers = {p.name: p for p in config.all_peers}
+    assert not any(n.startswith("Mesh_") for n in peers)  # a reflector has no mesh
+    assert str(config.bgp.cluster_id) == "224.0.0.1"
+    assert peers["Node_172_18_0_11"].rr_client and peers["Node_172_18_0_12"].rr_client
+    assert not peers["Node_172_18_0_3"].rr_client  # same cluster: plain iBGP
+    assert peers["Global_172_18_0_1_port_1790"].rr_client is False  # eBGP
+
+
+def test_hundred_node_cluster_worker() -> None:
+    config = check_golden("cluster100_worker", render(big_cluster(), "node-042"))
+    names = sorted(p.name for p in config.all_peers)
+    assert names == ["Node_10_0_0_1", "Node_10_0_0_2", "Node_10_0_0_3"]
+    assert len(config.cluster_nodes) == 103
+
+
+def test_hundred_node_cluster_reflector() -> None:
+    config = check_golden("cluster100_rr", render(big_cluster(), "rr-0"))
+    peers = config.all_peers
+    clients = [p for p in peers if p.rr_client]
+    assert len(clients) == 100
+    others = sorted(p.name for p in peers if not p.rr_client)
+    assert others == ["Node_10_0_0_2", "Node_10_0_0_3"]
+    # Greater addresses are passive only for global peers; node peers all connect.
+    assert not any(p.passive for p in peers)
+
+
+def test_ipv6_only_node_with_hashed_router_id() -> None:
+    view = globals_(asn=65001)
+    view.update(host("v6-a", "", ipv6="fd00::a", network_v6="fd00::/64"))
+    view.update(host("v6-b", "", ipv6="fd00::b"))
+    view[peer_key("global", "fd00::1")] = peer_json("fd00::1", 65002)
+    config = check_golden(
+        "ipv6_only_hash", render(view, "v6-a", environ={"CALICO_ROUTER_ID": "hash"})
+    )
+    assert str(config.bgp.router_id) == hash_to_ipv4("v6-a")
+    assert sorted(p.name for p in config.all_peers) == ["Global_fd00__1", "Mesh_fd00__b"]
+
+
+def test_global_calico_peer_with_greater_address_is_passive() -> None:
+    view = globals_(mesh=False)
+    view.update(host("a", "10.0.0.5", asn=65005))
+    view.update(host("b", "10.0.0.6", asn=65006))
+    view.update(host("c", "10.0.0.40", asn=65040))
+    for ip, asn in (("10.0.0.6", 65006), ("10.0.0.40", 65040), ("10.0.0.5", 65005)):
+        view[peer_key("global", ip)] = peer_json(ip, asn, calico_node=True)
+    view[peer_key("global", "10.0.0.7")] = peer_json("10.0.0.7", 65100)
+    config = check_golden("node_as_global_peers", render(view, "a"))
+    assert config.local_asn == 65005
+    peers = {p.name: p for p in config.all_peers}
+    assert set(peers) == {"Global_10_0_0_6", "Global_10_0_0_40", "Global_10_0_0_7"}
+    assert peers["Global_10_0_0_6"].passive  # a Calico node with a greater address
+    # Compared as strings, like the Go template's `gt`: "10.0.0.40" < "10.0.0.5".
+    assert not peers["Global_10_0_0_40"].passive
+    assert not peers["Global_10_0_0_7"].passive  # greater, but not a Calico node
+
+
+@pytest.mark.parametrize("level", ["debug", "info", "none", "Warning"])
+def test_log_levels(level: str) -> None:
+    view = globals_(loglevel=level)
+    view.update(host("a", "10.0.0.1"))
+    config = parse_config(render(view, "a"))
+    expected = {"debug": "debug", "info": "info", "none": "warning", "Warning": "warning"}
+    assert config.bgp.log_level == expected[level]

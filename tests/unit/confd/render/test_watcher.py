@@ -1,0 +1,176 @@
+"""The render loop: first read, debounce, failure accounting, reload only on change."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from bgpd.confd.render import Renderer, load_resources
+from bgpd.confd.sources.base import KvSnapshot, SourceStatus
+from bgpd.confd.templating import DataError, TemplateContext
+from bgpd.confd.watcher import Watcher, describe_error
+from bgpd.config import load_config
+
+from .calico_data import V1, globals_, host
+
+REPO = Path(__file__).resolve().parents[4]
+CONFDIR = REPO / "confd_templates"
+
+
+class FakeSource:
+    """Snapshots pushed by the test, in order; `snapshots()` ends on close."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[KvSnapshot | None] = asyncio.Queue()
+        self.revision = 0
+
+    def push(self, values: Mapping[str, str]) -> None:
+        self.revision += 1
+        self.queue.put_nowait(KvSnapshot(revision=self.revision, values=values))
+
+    async def snapshots(self) -> AsyncIterator[KvSnapshot]:
+        while (item := await self.queue.get()) is not None:
+            yield item
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(connected=True, last_error=None, revision=self.revision, full_reads=1)
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+
+
+def view(asn: int = 64512, **hosts: str) -> dict[str, str]:
+    out = globals_(asn=asn)
+    out.update(host("a", "10.0.0.1"))
+    for name, ip in hosts.items():
+        out.update(host(name, ip))
+    return out
+
+
+def derive(values: Mapping[str, str]) -> Mapping[str, str]:
+    if values.get("poison"):
+        raise DataError("/calico/resources/v3/projectcalico.org/bgppeers/bad", "bad peer IP")
+    return values
+
+
+def make(tmp_path: Path, source: FakeSource, reloads: list[int], **kw: float) -> Watcher:
+    resources = load_resources(CONFDIR, "a", dest_root=tmp_path)
+    ctx = TemplateContext(nodename="a", variables={"kernel": "false"})
+    return Watcher(
+        source,
+        Renderer(CONFDIR, resources, ctx),
+        derive,
+        reload=lambda: reloads.append(1),
+        **kw,
+    )
+
+
+async def until(predicate: object, timeout: float = 10.0) -> None:
+    assert callable(predicate)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "etc/bgpd/bgpd.toml"
+
+
+def test_nothing_before_first_read_then_render_and_reload(tmp_path: Path) -> None:
+    async def main() -> None:
+        source = FakeSource()
+        reloads: list[int] = []
+        w = make(tmp_path, source, reloads)
+        task = asyncio.create_task(w.run())
+        await asyncio.sleep(0)  # let the loop start: still no snapshot
+        assert w.status().renders_total == 0 and not dest(tmp_path).exists()
+        source.push(view())
+        await w.wait_ready()
+        assert load_config(dest(tmp_path)).bgp.asn == 64512
+        assert reloads == [1]
+        status = w.status()
+        assert (status.renders_total, status.installs_total, status.reloads_total) == (1, 1, 1)
+        assert status.last_success is not None and status.source.connected
+        task.cancel()
+        await w.close()
+
+    asyncio.run(main())
+
+
+def test_burst_is_debounced_into_one_render_of_the_newest(tmp_path: Path) -> None:
+    async def main() -> None:
+        source = FakeSource()
+        reloads: list[int] = []
+        w = make(tmp_path, source, reloads, quiet_s=0.2, max_delay_s=5.0)
+        task = asyncio.create_task(w.run())
+        source.push(view())
+        await until(lambda: w.status().renders_total == 1)
+        for asn in range(65001, 65011):  # ten changes in one burst
+            source.push(view(asn=asn))
+        await until(lambda: w.status().reloads_total == 2)
+        assert w.status().renders_total == 2  # the burst rendered once
+        assert w.status().revision == 11  # ... from the newest snapshot
+        assert load_config(dest(tmp_path)).bgp.asn == 65010
+        assert len(reloads) == 2
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def test_unchanged_render_does_not_reload(tmp_path: Path) -> None:
+    async def main() -> None:
+        source = FakeSource()
+        reloads: list[int] = []
+        w = make(tmp_path, source, reloads, quiet_s=0.01)
+        task = asyncio.create_task(w.run())
+        source.push(view())
+        await until(lambda: w.status().renders_total == 1)
+        # A key no template reads changes: a new snapshot, the same file, no reload.
+        source.push({**view(), "/calico/felix/v1/whatever": "x"})
+        await until(lambda: w.status().renders_total == 2)
+        assert reloads == [1] and w.status().installs_total == 1
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def test_bad_data_keeps_the_last_good_file_and_is_counted(tmp_path: Path) -> None:
+    async def main() -> None:
+        source = FakeSource()
+        reloads: list[int] = []
+        w = make(tmp_path, source, reloads, quiet_s=0.01)
+        task = asyncio.create_task(w.run())
+        source.push(view(b="10.0.0.2"))
+        await until(lambda: w.status().renders_total == 1)
+        good = dest(tmp_path).read_bytes()
+        source.push({**view(asn=65001), "poison": "1"})  # the model refuses the data
+        await until(lambda: w.status().render_failures_total == 1)
+        source.push({**view(asn=65001), f"{V1}/global/as_num": "99999999999"})  # a helper does
+        await until(lambda: w.status().render_failures_total == 2)
+        status = w.status()
+        assert status.last_error == (
+            "/calico/bgp/v1/global/as_num: invalid AS number '99999999999': "
+            "out of range 1..4294967295"
+        )
+        assert dest(tmp_path).read_bytes() == good and reloads == [1]
+        source.push(view(asn=65001))  # fixed: picked up
+        await until(lambda: w.status().installs_total == 2)
+        assert load_config(dest(tmp_path)).bgp.asn == 65001
+        assert w.status().last_error is None
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def test_describe_error_of_a_model_error() -> None:
+    class Problem:
+        def __init__(self, key: str, message: str) -> None:
+            self.key, self.message = key, message
+
+    class ModelError(Exception):
+        problems = (Problem("/calico/k1", "bad selector"), Problem("/calico/k2", "bad IP"))
+
+    assert describe_error(ModelError()) == "/calico/k1: bad selector (and 1 more problems)"
