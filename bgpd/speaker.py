@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bgpd.config import Config, PeerConfig, StaticRoute, diff_configs
+from bgpd.config.filters import FilterConfig
 from bgpd.net import (
     IPV4_UNICAST,
     IPV6_UNICAST,
@@ -46,6 +47,7 @@ from bgpd.outbound.export import PeerProfile, has_own_as, reflection_loop
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
+from bgpd.policy.filters import FilterChain, import_chains, split_import
 from bgpd.rib import (
     AdjRibIn,
     Candidate,
@@ -72,6 +74,7 @@ from bgpd.session import (
 from bgpd.speaker_views import peer_view, route_views
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.constants import CeaseSubcode, Origin
+from bgpd.wire.messages import NlriBatch
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
 logger = logging.getLogger(__name__)
@@ -140,6 +143,8 @@ class PeerState:
         "candidates",
         "config",
         "connections",
+        "import_chains",
+        "import_filters",
         "negotiated",
         "rejected",
         "session",
@@ -159,6 +164,9 @@ class PeerState:
         # Set while Established; `negotiated` stays after a drop for the GR helper's window.
         self.source: Source | None = None
         self.candidates: CandidateCache | None = None
+        # The peer's [[filter]] import rules per IP version; None when it has none.
+        self.import_chains: dict[Afi, FilterChain] | None = None
+        self.import_filters: tuple[FilterConfig, ...] = ()
         self.negotiated: Negotiated | None = None
 
 
@@ -262,6 +270,11 @@ class Speaker:
             self._peers[name].session.start(now)
             self._pump(name, now)
         self._check_recovery(now)
+
+    def peer_session(self, name: str) -> Peer | None:
+        """The session of a peer, read-only for views and metrics (counters, settings)."""
+        state = self._peers.get(name)
+        return None if state is None else state.session
 
     def peer_names(self) -> list[str]:
         return list(self._peers)
@@ -494,6 +507,7 @@ class Speaker:
                 key = self._group_key(state)
                 if key is not None:
                     self._exporter.regroup(name, key, now)
+                self._reimport(name, state, now)
                 self._pump(name, now)
                 actions.append(f"peer {name} policy re-applied")
         self._propagate(now)
@@ -631,6 +645,10 @@ class Speaker:
                 for batch in update.announced:
                     info = state.adj_in.path_info(attrs, batch.next_hop)
                     candidate = state.candidates.candidate(info)
+                    chains = state.import_chains
+                    if chains is not None and chains[batch.family.afi]:
+                        self._import_filtered(name, state, batch, candidate)
+                        continue
                     rib.announce_many(batch.family, batch.prefixes, candidate, batch.path_ids)
         for family in update.disabled_families:
             rib.withdraw_source(name, (family,))
@@ -640,6 +658,19 @@ class Speaker:
             swept = rib.sweep_stale(name, update.end_of_rib)
             if swept:
                 logger.info("peer %s End-of-RIB: swept %d stale routes", name, swept)
+
+    def _import_filtered(
+        self, name: str, state: PeerState, batch: NlriBatch, candidate: Candidate
+    ) -> None:
+        """A peer's [[filter]] import rules: a rejected prefix is treated as withdrawn."""
+        assert state.import_chains is not None
+        chain = state.import_chains[batch.family.afi]
+        keep, drop = split_import(chain, batch.prefixes, batch.path_ids)
+        if drop[0]:
+            state.rejected.update((batch.family, n) for n in drop[0])
+            self._rib.withdraw_many(batch.family, drop[0], name, drop[1])
+        if keep[0]:
+            self._rib.announce_many(batch.family, keep[0], candidate, keep[1])
 
     def _on_established(
         self, name: str, state: PeerState, negotiated: Negotiated, now: float
@@ -656,6 +687,8 @@ class Speaker:
         )
         state.candidates = CandidateCache(state.source)
         state.negotiated = negotiated
+        state.import_filters = self._config.peer_settings(cfg).import_filters
+        state.import_chains = import_chains(state.import_filters)
         state.adj_in.set_add_path(negotiated.add_path_receive)
         peer_gr = negotiated.peer_graceful_restart
         preserved = (
@@ -746,10 +779,13 @@ class Speaker:
         self._exporter.propagate(groups, now)
         self._send_touched()
 
-    def _deliver(self, name: str, data: bytes, now: float) -> None:
+    def _deliver(self, name: str, data: bytes, now: float, announced: int, withdrawn: int) -> None:
         state = self._peers.get(name)
         if state is not None and state.session.state is SessionState.ESTABLISHED:
             state.session.send_update_bytes(data, now)
+            counters = state.session.counters
+            counters.prefixes_announced_out += announced
+            counters.prefixes_withdrawn_out += withdrawn
             self._touched.add(name)
 
     def _send_touched(self) -> None:
@@ -760,6 +796,23 @@ class Speaker:
             if state is not None:
                 for conn_id in state.connections:
                     self._send_queued(name, state, conn_id)
+
+    def _reimport(self, name: str, state: PeerState, now: float) -> None:
+        """Import rules changed: the peer's routes are asked for again (RFC 2918 route
+        refresh; without it the session is reset, the only way to see them again)."""
+        filters = self._config.peer_settings(state.config).import_filters
+        if filters == state.import_filters:
+            return
+        state.import_filters = filters
+        state.import_chains = import_chains(filters)
+        negotiated = state.session.negotiated
+        if negotiated is None or state.source is None:
+            return
+        if negotiated.route_refresh:
+            for family in negotiated.families:
+                state.session.send_route_refresh(family, now)
+        else:
+            state.session.reset(now, CeaseSubcode.OTHER_CONFIG_CHANGE, "import filters changed")
 
     def _group_key(self, state: PeerState) -> GroupKey | None:
         """Everything that changes the bytes a peer is sent (its update group's key)."""
@@ -774,6 +827,7 @@ class Speaker:
             ctx=EncodeContext.from_negotiated(negotiated),
             families=negotiated.families,
             internal=self._policy.peer_internal(settings),
+            export_filters=settings.export_filters,
         )
 
     # ----------------------------------------------------------------------- views for control

@@ -11,8 +11,10 @@ Invariants:
 - Each peer appears in at most one of `peers_added`, `peers_removed`, `session_changed`,
   `policy_changed`, `settings_changed`: the strongest needed action wins
   (session reset > policy refresh > in-place update).
-- `global_session_changed` means every session must be reset (our identity or listening
-  sockets changed); the per-peer lists are still filled in as if it were not set.
+- `global_session_changed` means every session must be reset (our identity changed); the
+  per-peer lists are still filled in as if it were not set. A change of the listening
+  addresses or port (`listen_changed`) only moves the listeners: sessions already up do not
+  depend on them (in Calico a node gaining an IPv6 address must not reset its IPv4 sessions).
 - Mesh peers derived from `[[cluster_node]]` are peers like any other (`Config.all_peers`):
   adding a cluster node adds its mesh peer(s) and touches no other peer; a `[mesh]` password
   change resets every mesh session. Likewise Calico's originated blocks and service ranges are
@@ -93,6 +95,7 @@ class ConfigDiff:
     metrics_changed: bool = False
     global_session_changed: bool = False
     export_policy_changed: bool = False
+    listen_changed: bool = False
     kernel_changed: bool = False
 
     @property
@@ -145,9 +148,8 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
             or old.local_asn != new.local_asn
             or ob.router_id != nb.router_id
             or ob.cluster_id != nb.cluster_id
-            or set(ob.listen) != set(nb.listen)
-            or ob.port != nb.port
         ),
+        listen_changed=set(ob.listen) != set(nb.listen) or ob.port != nb.port,
         export_policy_changed=_export_inputs(old) != _export_inputs(new),
         kernel_changed=_kernel_inputs(old) != _kernel_inputs(new),
     )

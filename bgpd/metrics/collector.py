@@ -94,6 +94,14 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         "bgpd_peer_prefix_withdrawals_received",
         "Prefixes withdrawn by the peer in UPDATE messages.",
     )
+    ann_out = counter(
+        "bgpd_peer_prefix_announcements_sent",
+        "Prefixes we announced to the peer in UPDATE messages (each NLRI once per UPDATE).",
+    )
+    wd_out = counter(
+        "bgpd_peer_prefix_withdrawals_sent",
+        "Prefixes we withdrew from the peer in UPDATE messages.",
+    )
     err_code = gauge(
         "bgpd_peer_last_error_code",
         "RFC 4271 error code of the last NOTIFICATION sent or received (0: none).",
@@ -120,10 +128,12 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
             msg_out.add_metric([*labels, kind], n)
         ann_in.add_metric(labels, p.prefix_announcements_received)
         wd_in.add_metric(labels, p.prefix_withdrawals_received)
+        ann_out.add_metric(labels, p.prefix_announcements_sent)
+        wd_out.add_metric(labels, p.prefix_withdrawals_sent)
         err_code.add_metric(labels, p.last_error_code)
         err_sub.add_metric(labels, p.last_error_subcode)
     yield from (fsm, state, up, uptime, flaps, received, accepted, advertised)
-    yield from (msg_in, msg_out, ann_in, wd_in, err_code, err_sub)
+    yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, err_code, err_sub)
 
 
 def _group_histogram(sizes: tuple[int, ...]) -> GaugeHistogramMetricFamily:

@@ -99,6 +99,8 @@ class PeerMetrics:
     messages_sent: tuple[tuple[str, int], ...]
     prefix_announcements_received: int  # NLRI announced to us, summed over UPDATEs
     prefix_withdrawals_received: int
+    prefix_announcements_sent: int = 0  # NLRI we announced to the peer, summed over UPDATEs
+    prefix_withdrawals_sent: int = 0
     last_error_code: int  # RFC 4271 §4.5 code of the last NOTIFICATION (0 = none)
     last_error_subcode: int
     restarting: bool  # we announce RFC 4724 restart state (R bit) to this peer
@@ -216,10 +218,9 @@ class ReloadStats:
 
 
 def _session(speaker: Speaker, name: str) -> Peer:
-    # The speaker has no public accessor for a peer's session (its counters and settings) yet;
-    # this is the one place that reads its peer table. TODO(lead): a read-only
-    # `Speaker.peer_session(name)` (or `peer_counters`) would replace this line.
-    return speaker._peers[name].session
+    session = speaker.peer_session(name)
+    assert session is not None  # names come from the speaker's own views
+    return session
 
 
 def _messages(counts: Mapping[int, int]) -> tuple[tuple[str, int], ...]:
@@ -302,6 +303,8 @@ class SnapshotSource:
                     messages_sent=_messages(counters.messages_out),
                     prefix_announcements_received=counters.prefixes_announced_in,
                     prefix_withdrawals_received=counters.prefixes_withdrawn_in,
+                    prefix_announcements_sent=counters.prefixes_announced_out,
+                    prefix_withdrawals_sent=counters.prefixes_withdrawn_out,
                     last_error_code=0 if err is None else err.code,
                     last_error_subcode=0 if err is None else err.subcode,
                     restarting=session.settings.restarting,

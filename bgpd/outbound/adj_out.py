@@ -43,6 +43,10 @@ class GroupMessage:
     data: bytes
     skip: str = ""
     only: str = ""
+    # Prefixes announced / withdrawn by the batch this message opens (0 on the others), for
+    # the per-peer counters.
+    announced: int = 0
+    withdrawn: int = 0
 
     def for_member(self, name: str) -> bool:
         return self.skip != name and (not self.only or self.only == name)
@@ -137,7 +141,7 @@ class AdjRibOut:
         messages = self._pack(ctx, family, withdrawn, by_path.values())
         for member, keys in personal.items():
             messages.extend(
-                GroupMessage(data, only=member) for data in _withdrawals(ctx, family, keys)
+                _tagged(_withdrawals(ctx, family, keys), only=member, withdrawn=len(keys))
             )
         return messages
 
@@ -178,7 +182,9 @@ class AdjRibOut:
     ) -> list[GroupMessage]:
         messages: list[GroupMessage] = []
         for origin, keys in withdrawn.items():
-            messages.extend(GroupMessage(data, origin) for data in _withdrawals(ctx, family, keys))
+            messages.extend(
+                _tagged(_withdrawals(ctx, family, keys), skip=origin, withdrawn=len(keys))
+            )
         encoded = self._encoded
         add_path = family in ctx.add_path_send
         for info, keys in by_path:
@@ -195,7 +201,7 @@ class AdjRibOut:
             else:
                 packed = pack_announcements(ctx, family, entry[1], info.next_hop, keys)
             skip = info.origin
-            messages.extend(GroupMessage(data, skip) for data in packed)
+            messages.extend(_tagged(packed, skip=skip, announced=len(keys)))
         return messages
 
 
@@ -205,3 +211,15 @@ def _withdrawals(ctx: EncodeContext, family: Family, keys: list[bytes]) -> list[
         return pack_withdrawals(ctx, family, [k[4:] for k in keys], ids)
     nlris: list[Nlri] = keys
     return pack_withdrawals(ctx, family, nlris)
+
+
+def _tagged(
+    packed: list[bytes], *, skip: str = "", only: str = "", announced: int = 0, withdrawn: int = 0
+) -> list[GroupMessage]:
+    """The messages of one batch; the first one carries the batch's prefix counts."""
+    return [
+        GroupMessage(data, skip, only, announced, withdrawn)
+        if i == 0
+        else GroupMessage(data, skip, only)
+        for i, data in enumerate(packed)
+    ]

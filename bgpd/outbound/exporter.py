@@ -7,7 +7,8 @@ ADD-PATH send (RFC 7911) a group's members receive every usable path of a prefix
 path id that stays the same for as long as its (source, received path id) exists.
 
 Invariants:
-- Sans-IO: bytes leave only through the `deliver(peer, data, now)` callback.
+- Sans-IO: bytes leave only through the `deliver(peer, data, now, announced, withdrawn)`
+  callback (the last two: prefixes the bytes announce and withdraw, for counters).
 - Staging is per group, never per member; the only per-member work is writing the shared
   bytes (and a member's own full table when it joins or asks for a route refresh).
 - A blocked member (socket above its high-water mark) receives nothing until it drains; its
@@ -21,21 +22,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from bgpd.config.filters import FilterConfig
 from bgpd.net import Afi, Family, Nlri
 from bgpd.outbound.adj_out import GroupMessage
 from bgpd.outbound.export import may_advertise
 from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
 from bgpd.policy import ExportPolicy, merge_communities
+from bgpd.policy.filters import FilterChain, compile_filters
 from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
 from bgpd.wire.codec import encode_end_of_rib
 
-Deliver = Callable[[str, bytes, float], None]
+Deliver = Callable[[str, bytes, float, int, int], None]
 _AFI_IPV6 = Afi.IPV6
 _TAGGED_CACHE_SIZE = 100_000
 
 
 class Exporter:
     __slots__ = (
+        "_chains",
         "_deliver",
         "_groups",
         "_kernel_ifnames",
@@ -60,6 +64,8 @@ class Exporter:
         self._deliver = deliver
         self._groups = UpdateGroups()
         self.deferred = False
+        # (export filters, IP version) -> compiled chain, shared by every group using them.
+        self._chains: dict[tuple[tuple[FilterConfig, ...], int], FilterChain] = {}
         self._members: dict[str, Member] = {}
         # (source name, received path id) -> the path id we send it under (ADD-PATH send).
         self._path_ids: dict[tuple[str, int], int] = {}
@@ -183,6 +189,7 @@ class Exporter:
             return  # `release` computes every table from the Loc-RIB
         groups = list(self._groups)
         calico = self.policy.calico
+        per_prefix = {id(g): calico or bool(g.key.export_filters) for g in groups}
         for change in changes:
             family, best = change.family, change.best
             for group in groups:
@@ -193,11 +200,11 @@ class Exporter:
                         group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
                     continue
                 info = self._exported_path(group, family, best)
-                if info is None or best is None or not calico:
+                if info is None or best is None or not per_prefix[id(group)]:
                     group.stage_many(family, change.nlris, info)
                     continue
                 for nlri in change.nlris:
-                    group.stage(family, nlri, self._calico_export(group, family, nlri, best, info))
+                    group.stage(family, nlri, self._prefix_export(group, family, nlri, best, info))
         for group in groups:
             self._flush(group, now)
 
@@ -213,7 +220,7 @@ class Exporter:
         name, deliver = member.name, self._deliver
         for message in messages:
             if message.for_member(name):
-                deliver(name, message.data, now)
+                deliver(name, message.data, now, message.announced, message.withdrawn)
 
     def _send_full_table(self, member: Member, now: float) -> None:
         group = member.group
@@ -225,7 +232,7 @@ class Exporter:
 
     def _send_eor(self, member: Member, now: float) -> None:
         for family in member.eor_pending:
-            self._deliver(member.name, encode_end_of_rib(family), now)
+            self._deliver(member.name, encode_end_of_rib(family), now, 0, 0)
         member.eor_pending = ()
 
     def _flush(self, group: UpdateGroup, now: float) -> None:
@@ -286,9 +293,11 @@ class Exporter:
     ) -> PathInfo | None:
         """The path the group's members must hold for `nlri` (None: they must hold nothing)."""
         info = self._exported_path(group, family, best)
-        if info is None or best is None or not self.policy.calico:
+        if info is None or best is None:
             return info
-        return self._calico_export(group, family, nlri, best, info)
+        if not self.policy.calico and not group.key.export_filters:
+            return info
+        return self._prefix_export(group, family, nlri, best, info)
 
     def _exported_path(
         self, group: UpdateGroup, family: Family, best: Candidate | None
@@ -307,12 +316,34 @@ class Exporter:
             return None  # a plain router does not redistribute its interface subnets
         return group.cache.get(best.info, source, family.afi is _AFI_IPV6)
 
-    def _calico_export(
+    def _chain(self, group: UpdateGroup, family: Family) -> FilterChain:
+        version = 6 if family.afi is _AFI_IPV6 else 4
+        key = (group.key.export_filters, version)
+        chain = self._chains.get(key)
+        if chain is None:
+            names = [f.name for f in group.key.export_filters]
+            chain = compile_filters(group.key.export_filters, names, export=True, version=version)
+            self._chains[key] = chain
+        return chain
+
+    def _prefix_export(
         self, group: UpdateGroup, family: Family, nlri: Nlri, best: Candidate, info: PathInfo
     ) -> PathInfo | None:
-        """Calico's rules are about the prefix (pools, blocks): decided per prefix."""
+        """The peer's export filters, then Calico's rules (about the prefix: pools, blocks).
+
+        A filter's accept or reject decides (as a BIRD filter's `accept`/`reject` ends it,
+        calico-bgp.md §2.8); with no matching rule Calico's export policy does, and a plain
+        router advertises."""
         source = best.source
         ifname = self._kernel_ifnames.get((family, nlri)) if source.kind.local else None
+        if group.key.export_filters:
+            verdict = self._chain(group, family).decide_nlri(
+                nlri, interface=ifname, from_remote_peer=not source.kind.local
+            )
+            if verdict is not None:
+                return info if verdict else None
+        if not self.policy.calico:
+            return info
         decision = self.policy.decide_nlri(family.afi, nlri, ifname, group.key.internal)
         if not decision.accept:
             return None

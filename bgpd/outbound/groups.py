@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from bgpd.config.filters import FilterConfig
 from bgpd.net import Family, Nlri
 from bgpd.outbound.adj_out import AdjRibOut, GroupMessage
 from bgpd.outbound.export import ExportCache, PeerProfile
@@ -39,6 +40,7 @@ class GroupKey:
     ctx: EncodeContext
     families: frozenset[Family]
     internal: bool  # Calico's "internal" flag for its export rules
+    export_filters: tuple[FilterConfig, ...] = ()  # the peer's [[filter]] export rules
 
 
 class Member:

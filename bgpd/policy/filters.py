@@ -51,6 +51,8 @@ __all__ = [
     "evaluate",
     "glob_matches",
     "import_accepts",
+    "import_chains",
+    "split_import",
 ]
 
 _WIDTH = {4: 32, 6: 128}
@@ -238,3 +240,37 @@ def import_accepts(
     """
     decision = chain.decide_nlri(nlri, interface=interface, from_remote_peer=from_remote_peer)
     return True if decision is None else decision
+
+
+def import_chains(filters: Sequence[FilterConfig]) -> dict[Afi, FilterChain] | None:
+    """A peer's import chains per IP version (None: the peer has no import filters)."""
+    if not filters:
+        return None
+    names = [f.name for f in filters]
+    return {
+        Afi.IPV4: compile_filters(filters, names, export=False, version=4),
+        Afi.IPV6: compile_filters(filters, names, export=False, version=6),
+    }
+
+
+Ids = Sequence[int] | None
+
+
+def split_import(
+    chain: FilterChain, prefixes: Sequence[Nlri], path_ids: Ids
+) -> tuple[tuple[list[Nlri], Ids], tuple[list[Nlri], Ids]]:
+    """(accepted prefixes, their path ids), (rejected ones, theirs): one UPDATE batch through
+    a peer's import rules, Calico's default (accept) when no rule matches."""
+    keep: list[int] = []
+    drop: list[int] = []
+    for i, nlri in enumerate(prefixes):
+        if chain.decide_nlri(nlri, interface=None, from_remote_peer=True) is False:
+            drop.append(i)
+        else:
+            keep.append(i)
+
+    def pick(idx: list[int]) -> tuple[list[Nlri], Ids]:
+        ids = None if path_ids is None else [path_ids[i] for i in idx]
+        return [prefixes[i] for i in idx], ids
+
+    return pick(keep), pick(drop)

@@ -65,6 +65,7 @@ class Daemon:
         "_dynamic",
         "_kernel",
         "_kernel_converged",
+        "_listen_task",
         "_listeners",
         "_load",
         "_loop",
@@ -96,7 +97,9 @@ class Daemon:
         self._speaker = Speaker(config, random.Random())
         self._connections: dict[int, BgpConnection] = {}
         self._dialing: dict[str, asyncio.Task[None]] = {}
-        self._listeners: list[socket.socket] = []
+        self._listen_task: asyncio.Task[None] | None = None  # listeners moving on reload
+        # (address, port) -> the listening socket and its server.
+        self._listeners: dict[tuple[str, int], tuple[socket.socket, asyncio.AbstractServer]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._next_conn_id = 1
@@ -201,7 +204,8 @@ class Daemon:
         logger.info("bgpd stopped")
 
     async def _close_sockets(self) -> None:
-        for sock in self._listeners:
+        for sock, server in self._listeners.values():
+            server.close()
             sock.close()
         self._listeners.clear()
         if self._control is not None:
@@ -291,6 +295,8 @@ class Daemon:
         set_level(new.bgp.log_level)
         actions = self._speaker.apply_config(new, self.now())
         self._update_listener_keys(old, new)
+        if set(old.bgp.listen) != set(new.bgp.listen) or old.bgp.port != new.bgp.port:
+            self._listen_task = self.loop.create_task(self._move_listeners(new))
         self._flush()
         if self._kernel is not None and new.kernel.enabled:
             self._kernel.reload(new, self._speaker.fib_snapshot())
@@ -310,13 +316,16 @@ class Daemon:
 
     async def _open_listeners(self, config: Config) -> None:
         for address in config.bgp.listen:
+            key = (str(address), config.bgp.port)
+            if key in self._listeners:
+                continue
             family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
-                sock.bind((str(address), config.bgp.port))
+                sock.bind(key)
             except OSError as exc:
                 sock.close()
                 msg = f"cannot listen on {address} port {config.bgp.port}: {exc.strerror}"
@@ -326,14 +335,29 @@ class Daemon:
                     set_md5_key(sock, str(peer.address), peer.password)
             sock.listen(128)
             sock.setblocking(False)
-            await self.loop.create_server(lambda: self._new_connection(None, False), sock=sock)
-            self._listeners.append(sock)
+            server = await self.loop.create_server(
+                lambda: self._new_connection(None, False), sock=sock
+            )
+            self._listeners[key] = (sock, server)
             logger.info("listening address=%s port=%d", address, config.bgp.port)
+
+    async def _move_listeners(self, new: Config) -> None:
+        """`[bgp] listen`/`port` changed on reload: listeners move, sessions stay up."""
+        wanted = {(str(a), new.bgp.port) for a in new.bgp.listen}
+        for key in [k for k in self._listeners if k not in wanted]:
+            sock, server = self._listeners.pop(key)
+            server.close()
+            sock.close()
+            logger.info("stopped listening address=%s port=%d", *key)
+        try:
+            await self._open_listeners(new)
+        except StartupError as exc:
+            logger.error("reload: %s", exc)
 
     def _update_listener_keys(self, old: Config, new: Config) -> None:
         old_keys = {str(p.address): p.password for p in old.all_peers if p.password}
         new_keys = {str(p.address): p.password for p in new.all_peers if p.password}
-        for sock in self._listeners:
+        for sock, _server in self._listeners.values():
             v6 = sock.family == socket.AF_INET6
             for address in old_keys.keys() | new_keys.keys():
                 if old_keys.get(address) == new_keys.get(address):

@@ -32,7 +32,9 @@ class PeerCounters:
         "messages_in",
         "messages_out",
         "prefixes_announced_in",
+        "prefixes_announced_out",
         "prefixes_withdrawn_in",
+        "prefixes_withdrawn_out",
     )
 
     def __init__(self) -> None:
@@ -41,6 +43,8 @@ class PeerCounters:
         self.messages_out: dict[int, int] = dict.fromkeys(MessageType, 0)
         self.prefixes_announced_in = 0
         self.prefixes_withdrawn_in = 0
+        self.prefixes_announced_out = 0  # counted by the speaker as it hands UPDATEs over
+        self.prefixes_withdrawn_out = 0
         self.established_transitions = 0  # flaps: how many times the session came up
         self.last_error: LastError | None = None
         self.last_state_change: float | None = None

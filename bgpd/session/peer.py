@@ -352,7 +352,9 @@ class Peer:
             self._dialing = False
         refusal = self._refusal(outbound)
         if refusal is not None:
-            logger.info("peer %s refused connection %d: %s", self._name, conn_id, refusal)
+            logger.info(
+                "peer connection refused peer=%s conn=%d reason=%s", self._name, conn_id, refusal
+            )
             if not outbound:
                 self._closing[conn_id] = encode_notification(
                     _cease(CeaseSubcode.CONNECTION_REJECTED)
@@ -388,7 +390,10 @@ class Peer:
         # RFC 4271 §8.2.2 (Connect/Active, TCP confirmed): ConnectRetry stops in OpenSent.
         self._connect_retry_at = None
         logger.debug(
-            "peer %s connection %d %s, OPEN sent", self._name, conn_id, "out" if outbound else "in"
+            "peer open sent peer=%s conn=%d direction=%s",
+            self._name,
+            conn_id,
+            "out" if outbound else "in",
         )
         self._sync_state(now)
 
@@ -401,7 +406,7 @@ class Peer:
         if not self._dialing:
             return  # a late report about a connection we already closed
         self._dialing = False
-        logger.debug("peer %s connect failed", self._name)
+        logger.debug("peer dial failed peer=%s", self._name)
         # Retry when the ConnectRetry timer started with the dial fires (RFC 4271 §8.2.2).
         if self._may_dial() and self._connect_retry_at is None:
             self._schedule_retry(now)
@@ -534,13 +539,27 @@ class Peer:
                     counters = self.counters
                     for batch in update.announced:
                         counters.prefixes_announced_in += len(batch.prefixes)
+                        logger.debug(
+                            "routes received peer=%s family=%s count=%d",
+                            self._name,
+                            batch.family,
+                            len(batch.prefixes),
+
+                        )
                     for batch in update.withdrawn:
                         counters.prefixes_withdrawn_in += len(batch.prefixes)
+                        logger.debug(
+                            "routes withdrawn peer=%s family=%s count=%d",
+                            self._name,
+                            batch.family,
+                            len(batch.prefixes),
+
+                        )
                     if update.disabled_families:
                         # RFC 7606 §2 AFI/SAFI disable keeps the session; the speaker acts on
                         # the families named in the event.
                         logger.warning(
-                            "peer %s sent a malformed UPDATE: disabling %s",
+                            "peer families disabled peer=%s families=%s reason=malformed_update",
                             self._name,
                             ",".join(str(f) for f in update.disabled_families),
                         )
@@ -583,7 +602,9 @@ class Peer:
         # RFC 2918 §4 / RFC 7313 §4: a refresh for a family not negotiated is ignored.
         if not negotiated.route_refresh or message.family not in negotiated.families:
             logger.info(
-                "peer %s ignored ROUTE-REFRESH for %s (not negotiated)", self._name, message.family
+                "peer route refresh ignored peer=%s family=%s reason=not_negotiated",
+                self._name,
+                message.family,
             )
             return
         self._events.append(RouteRefreshReceived(message=message))
@@ -632,7 +653,7 @@ class Peer:
             else:
                 loser = conn
             logger.info(
-                "peer %s connection collision: keeping connection %d",
+                "peer connection collision peer=%s kept=%d",
                 self._name,
                 other.conn_id if loser is conn else conn.conn_id,
             )
@@ -678,7 +699,7 @@ class Peer:
         self.counters.established_transitions += 1
         self._sync_state(now)
         logger.info(
-            "peer %s session established: as %d, router id %s, hold %d s, families %s",
+            "peer established peer=%s asn=%d router_id=%s hold=%d families=%s",
             self._name,
             negotiated.peer_asn,
             format_router_id(negotiated.peer_router_id),
@@ -708,13 +729,16 @@ class Peer:
         if refused:
             self._refused_capabilities |= refused
             logger.warning(
-                "peer %s refused capabilities %s; retrying without them",
+                "peer capabilities refused peer=%s capabilities=%s action=retry_without",
                 self._name,
                 ",".join(str(c) for c in sorted(refused)),
             )
         else:
             self._no_capabilities = True
-            logger.warning("peer %s refused capabilities; retrying without any", self._name)
+            logger.warning(
+                "peer capabilities refused peer=%s capabilities=all action=retry_without",
+                self._name,
+            )
         return True
 
     # ------------------------------------------------------------------ closing
@@ -772,10 +796,7 @@ class Peer:
             self._established = None
             self._established_at = None
             logger.warning(
-                "peer %s session down: %s%s",
-                self._name,
-                reason,
-                " (graceful restart)" if graceful else "",
+                "peer down peer=%s reason=%s graceful=%s", self._name, reason, graceful
             )
             self._events.append(
                 SessionDown(
@@ -786,9 +807,18 @@ class Peer:
                 )
             )
         elif notification is not None:
-            logger.info("peer %s connection %d closed: %s", self._name, conn_id, reason)
+            # A NOTIFICATION from the peer is a problem to look at; ours or a collision is not.
+            logger.log(
+                logging.INFO if sent_by_us or _is_collision(notification) else logging.WARNING,
+                "peer connection closed peer=%s conn=%d reason=%s",
+                self._name,
+                conn_id,
+                reason,
+            )
         else:
-            logger.debug("peer %s connection %d closed: %s", self._name, conn_id, reason)
+            logger.debug(
+                "peer connection closed peer=%s conn=%d reason=%s", self._name, conn_id, reason
+            )
 
     def _settle(self, now: float, *, error: bool) -> None:
         """After a close: what the peer does once no connection is left."""
@@ -811,7 +841,7 @@ class Peer:
         self._last_error_at = now
         self._idle_until = now + wait
         self._connect_retry_at = None
-        logger.info("peer %s waiting %.0f s after an error", self._name, wait)
+        logger.info("peer error wait peer=%s seconds=%.0f", self._name, wait)
 
     # ------------------------------------------------------------------ helpers
 
@@ -886,7 +916,7 @@ class Peer:
             return
         self._state = new
         self.counters.last_state_change = now
-        logger.info("peer %s state %s -> %s", self._name, old, new)
+        logger.info("peer state changed peer=%s from=%s to=%s", self._name, old, new)
         self._events.append(StateChanged(old=old, new=new))
 
     def __repr__(self) -> str:

@@ -246,3 +246,40 @@ def test_peer_reset_hard_flaps_once_and_soft_does_not(bgpd_factory: BgpdFactory)
         message="a re-established after the hard reset",
     )
     a.wait_route("10.12.0.0/24")
+
+
+def test_a_new_listen_address_moves_listeners_without_touching_sessions(
+    bgpd_factory: BgpdFactory,
+) -> None:
+    port_a, port_b = free_tcp_ports(2, "127.0.0.11")
+    cfg_a, cfg_b = pair_configs(port_a, port_b)
+    a = bgpd_factory(None, cfg_a, name="a")
+    bgpd_factory(None, cfg_b, name="b")
+    a.wait_established("peer")
+    flaps = a.ctl("show peer", name="peer")["established_transitions"]
+
+    # a also listens on 127.0.0.13 (as a Calico node gaining an address): the new listener
+    # accepts connections, the old one is still there, the session does not move.
+    a.write_config(
+        cfg_a.replace('listen = ["127.0.0.11"]', 'listen = ["127.0.0.11", "127.0.0.13"]')
+    )
+    a.reload()
+
+    def accepts(address: str) -> bool:
+        try:
+            with socket.create_connection((address, port_a), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    wait_until(lambda: accepts("127.0.0.13"), timeout=10, message="a listens on 127.0.0.13")
+    assert accepts("127.0.0.11")
+    assert a.state("peer") == "Established"
+    assert a.ctl("show peer", name="peer")["established_transitions"] == flaps
+
+    # Dropping the old address closes that listener only.
+    a.write_config(cfg_a.replace('listen = ["127.0.0.11"]', 'listen = ["127.0.0.13"]'))
+    a.reload()
+    wait_until(lambda: not accepts("127.0.0.11"), timeout=10, message="127.0.0.11 closed")
+    assert accepts("127.0.0.13")
+    assert a.ctl("show peer", name="peer")["established_transitions"] == flaps

@@ -139,8 +139,6 @@ def test_policy_change_wins_over_settings_change() -> None:
         {"asn": "64513"},
         {"router_id": '"127.0.0.9"'},
         {"cluster_id": '"224.0.0.1"'},
-        {"listen": '["127.0.0.1", "::1"]'},
-        {"port": "179"},
     ],
 )
 def test_global_session_changes(bgp: dict[str, str]) -> None:
@@ -148,6 +146,14 @@ def test_global_session_changes(bgp: dict[str, str]) -> None:
     # global reset covers.
     d = diff(build(), build(bgp=bgp))
     assert d.global_session_changed
+    assert d.session_changed == ()
+
+
+@pytest.mark.parametrize("bgp", [{"listen": '["127.0.0.1", "::1"]'}, {"port": "179"}])
+def test_listen_changes_move_the_listeners_only(bgp: dict[str, str]) -> None:
+    d = diff(build(), build(bgp=bgp))
+    assert d.listen_changed
+    assert not d.global_session_changed
     assert d.session_changed == ()
 
 

@@ -93,6 +93,10 @@ def test_an_established_session_and_its_routes_are_exported() -> None:
     assert value(a, "bgpd_peer_prefixes_accepted", **PEER_A, afi="ipv6", safi="unicast") == 1
     assert value(a, "bgpd_peer_prefix_announcements_received_total", **PEER_A) == 3
     assert value(a, "bgpd_peer_prefix_withdrawals_received_total", **PEER_A) == 0
+    b = scrape(source_for(net, "b"))
+    # b announced its three prefixes to a, and withdrew none.
+    assert value(b, "bgpd_peer_prefix_announcements_sent_total", **PEER_B) == 3
+    assert value(b, "bgpd_peer_prefix_withdrawals_sent_total", **PEER_B) == 0
     assert value(a, "bgpd_peer_messages_received_total", **PEER_A, type="open") >= 1  # collision
     assert value(a, "bgpd_peer_messages_received_total", **PEER_A, type="update") >= 2
     assert value(a, "bgpd_peer_messages_sent_total", **PEER_A, type="keepalive") >= 1
