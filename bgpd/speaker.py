@@ -332,7 +332,9 @@ class Speaker:
         if gr_deadline is not None and gr_deadline <= now:
             for name, family in self._gr.handle_timer(now):
                 swept = self._rib.sweep_stale(name, family)
-                logger.info("peer %s graceful restart timer: swept %d stale routes", name, swept)
+                logger.info(
+                    "graceful restart stale swept peer=%s routes=%d reason=timer", name, swept
+                )
             self._propagate(now)
         self._check_recovery(now)
 
@@ -417,7 +419,7 @@ class Speaker:
             self._recovery_deadline = now + self._config.bgp.graceful_restart_wait
         if now >= self._recovery_deadline:
             logger.warning(
-                "graceful restart: waited %d s for End-of-RIB, sending our routes now",
+                "graceful restart end-of-rib wait over seconds=%d action=send_routes",
                 self._config.bgp.graceful_restart_wait,
             )
             self._finish_recovery(now)
@@ -447,7 +449,7 @@ class Speaker:
             if settings.restarting:
                 state.session.update_settings(replace(settings, restarting=False))
         if now is not None:
-            logger.info("graceful restart: End-of-RIB from every peer, sending our routes")
+            logger.info("graceful restart end-of-rib from every peer action=send_routes")
             self._exporter.release(now)
             self._send_touched()
 
@@ -657,7 +659,9 @@ class Speaker:
         if update.end_of_rib is not None and self._gr.end_of_rib(name, update.end_of_rib):
             swept = rib.sweep_stale(name, update.end_of_rib)
             if swept:
-                logger.info("peer %s End-of-RIB: swept %d stale routes", name, swept)
+                logger.info(
+                    "graceful restart stale swept peer=%s routes=%d reason=end_of_rib", name, swept
+                )
 
     def _import_filtered(
         self, name: str, state: PeerState, batch: NlriBatch, candidate: Candidate
@@ -716,7 +720,7 @@ class Speaker:
             self._rib.withdraw_source(name, session_families - families)
             kept = self._rib.mark_stale(name, families)
             logger.info(
-                "peer %s graceful restart: keeping %d routes for %d s", name, kept, restart_time
+                "graceful restart keeping peer=%s routes=%d seconds=%d", name, kept, restart_time
             )
         else:
             self._gr.forget(name)

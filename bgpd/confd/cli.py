@@ -136,7 +136,7 @@ class LocalNode:
             method = self.method4 if version == 4 else self.method6
             self._detected[version] = self.autodetect(version, method)
             logger.info(
-                "autodetected IPv%d address %s (method %s)",
+                "autodetected address version=%d address=%s method=%s",
                 version,
                 self._detected[version],
                 method,
@@ -198,6 +198,7 @@ def derive_view(values: Mapping[str, str], local: LocalNode | None = None) -> di
 class ConfdSetup:
     watcher: Watcher
     resources: tuple[TemplateResource, ...]
+    file_backend: bool = False  # no etcd connection to report
 
     @property
     def config_path(self) -> Path | None:
@@ -262,12 +263,16 @@ def build_watcher(
         max_delay_s=max(DEFAULT_MAX_DELAY_S, args.debounce),
     )
     logger.info(
-        "confd for node %s: %d template resources from %s",
+        "confd started node=%s resources=%d confdir=%s",
         nodename,
         len(resources),
         args.confdir,
     )
-    return ConfdSetup(watcher=watcher, resources=tuple(resources))
+    return ConfdSetup(
+        watcher=watcher,
+        resources=tuple(resources),
+        file_backend=isinstance(source, FileSource),
+    )
 
 
 def _with_dest(resource: TemplateResource, dest: Path) -> TemplateResource:
@@ -300,7 +305,7 @@ async def run_confd(args: argparse.Namespace, environ: Mapping[str, str]) -> int
         try:
             await watcher.run()
         except asyncio.CancelledError:
-            logger.info("bgpd confd stopping")
+            logger.info("confd stopping")
         return 0
     finally:
         await watcher.close()
@@ -316,7 +321,7 @@ def main(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> 
     try:
         return asyncio.run(run_confd(args, env))
     except ConfdSetupError as exc:
-        logger.error("bgpd confd: %s", exc)
+        logger.error("confd failed error=%s", exc)
         return 2
     except KeyboardInterrupt:
         return 0
@@ -352,11 +357,17 @@ class InProcessWatcher:
         """The watcher's counters and its source's status (for the metrics edge)."""
         return self._setup.watcher.status()
 
+    def metrics_status(self) -> tuple[int, int, int, bool | None]:
+        """(renders, render failures, check failures, etcd connected or None for a file)."""
+        s = self.status()
+        etcd = None if self._setup.file_backend else s.source.connected
+        return s.renders_total, s.render_failures_total, s.check_failures_total, etcd
+
     async def prepare(self) -> None:
         watcher = self._setup.watcher
         self._task = asyncio.create_task(watcher.run(), name="confd-watcher")
         ready = asyncio.create_task(watcher.wait_ready())
-        logger.info("waiting for the datastore and a first good render")
+        logger.info("confd waiting for=first_good_render")
         done, _ = await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if ready not in done:
             ready.cancel()

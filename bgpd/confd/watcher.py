@@ -259,12 +259,14 @@ class Watcher:
             elif r.outcome is Outcome.RENDER_FAILED:
                 self._render_failures += 1
                 logger.error(
-                    "confd render failed, keeping the last good %s: %s", r.resource.dest, r.error
+                    "confd render failed dest=%s error=%s action=keep_last_good",
+                    r.resource.dest,
+                    r.error,
                 )
         installed = [r for r in results if r.outcome is Outcome.INSTALLED]
         self._installs += len(installed)
         for r in installed:
-            logger.info("confd installed %s (revision %d)", r.resource.dest, snapshot.revision)
+            logger.info("confd installed dest=%s revision=%d", r.resource.dest, snapshot.revision)
         if failed:
             self._last_error = failed[0].error
         else:
@@ -292,7 +294,7 @@ class Watcher:
             error = await asyncio.to_thread(Renderer.run_reload_cmd, r.resource)
             if error is not None:
                 self._reload_failures += 1
-                logger.error("confd %s: %s", r.resource.name, error)
+                logger.error("confd resource failed resource=%s error=%s", r.resource.name, error)
         if self._reload is None:
             return
         self._reloads += 1
@@ -300,7 +302,7 @@ class Watcher:
             ok = self._reload()
         except BgpdError as exc:
             self._reload_failures += 1
-            logger.error("confd reload of the speaker failed: %s", describe_error(exc))
+            logger.error("confd speaker reload failed error=%s", describe_error(exc))
             return
         if ok is False:  # the in-process hook says the speaker refused the file (it logged why)
             self._reload_failures += 1

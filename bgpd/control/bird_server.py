@@ -204,7 +204,7 @@ class BirdControl:
         try:
             await self.start()
         except OSError as exc:
-            logger.error("BIRD control socket: cannot open after reload: %s", exc)
+            logger.error("bird control socket reopen failed error=%s", exc)
 
     # ------------------------------------------------------------------------ commands
 
@@ -419,7 +419,7 @@ class _BirdSocket:
             self._serve, path=self.path, limit=MAX_COMMAND_BYTES
         )
         os.chmod(self.path, SOCKET_MODE)
-        logger.info("BIRD control socket listening path=%s ipv%d", self.path, self.version)
+        logger.info("bird control socket listening path=%s version=%d", self.path, self.version)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -461,7 +461,7 @@ class _BirdSocket:
         except ConnectionError:
             pass
         except Exception:  # one broken command must not take the socket down
-            logger.exception("BIRD control socket %s: command failed", self.path)
+            logger.exception("bird control socket command failed path=%s", self.path)
         finally:
             self._clients.discard(writer)
             writer.close()

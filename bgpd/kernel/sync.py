@@ -373,7 +373,7 @@ class KernelSync:
             except OSError as exc:
                 # Not an overflow (those are events): the socket itself failed. Re-dump
                 # and keep listening; the next call raises again if it is really broken.
-                logger.warning("kernel.monitor_error error=%s", exc)
+                logger.error("kernel.monitor_error error=%s", exc)
                 self._request_resync("monitor error")
                 await asyncio.sleep(self.min_resync_interval)
                 continue
@@ -461,7 +461,7 @@ class KernelSync:
                 await self._step(loop.time())
             except OSError as exc:
                 # A dump failed (the apply path reports errors per operation instead).
-                logger.warning("kernel.resync_failed error=%s", exc)
+                logger.error("kernel.resync_failed error=%s", exc)
                 self._resync_reason = self._resync_reason or "retry after error"
                 self._last_resync = loop.time()
 
@@ -537,7 +537,7 @@ class KernelSync:
                 continue
             warned += self._failed(error, now, warn=warned < _WARNINGS_PER_BATCH)
         if warned > _WARNINGS_PER_BATCH:
-            logger.warning("kernel.op_failed_more count=%d", warned - _WARNINGS_PER_BATCH)
+            logger.error("kernel.op_failed_more count=%d", warned - _WARNINGS_PER_BATCH)
         logger.debug("kernel.applied ops=%d failed=%d", len(ops), len(errors))
 
     def _failed(self, error: OpError, now: float, *, warn: bool) -> int:
@@ -555,9 +555,9 @@ class KernelSync:
             self._request_resync(f"op failed with {error.reason}")
         if previous is None:
             if warn:
-                logger.warning("kernel.op_failed %s retry_in=%.0fs", error, delay)
+                logger.error("kernel.op_failed error=%s retry_in=%.0fs", error, delay)
             return 1
-        logger.debug("kernel.op_failed_again %s retry_in=%.0fs", error, delay)
+        logger.debug("kernel.op_failed_again error=%s retry_in=%.0fs", error, delay)
         return 0
 
     async def _resync(self, reason: str) -> None:

@@ -71,7 +71,7 @@ class GracefulRestartTracker:
             deadline = now + max(restart_time, 0.0)
             self._peers[name] = _PeerRestart(set(families), deadline, restarting=True)
             logger.info(
-                "graceful restart peer %s down: holding %s for %ss",
+                "graceful restart holding peer=%s families=%s seconds=%s",
                 name,
                 ", ".join(str(f) for f in sorted(families)),
                 restart_time,
@@ -124,7 +124,7 @@ class GracefulRestartTracker:
         for name in expired:
             state = self._peers.pop(name)
             logger.info(
-                "graceful restart peer %s: %s timer expired, sweeping stale routes",
+                "graceful restart timer expired peer=%s timer=%s action=sweep_stale",
                 name,
                 "restart" if state.restarting else "stale-routes",
             )

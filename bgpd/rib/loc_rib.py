@@ -565,7 +565,7 @@ class LocRib:
             source.paths.pop(family, None)
         if removed and logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "rib source %s family %s removed=%d stale_only=%s",
+                "rib source removed source=%s family=%s routes=%d stale_only=%s",
                 name,
                 family,
                 removed,

@@ -28,7 +28,14 @@ from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
 from bgpd.errors import BgpdError
 from bgpd.kernel import KernelStats
-from bgpd.metrics import Health, MetricsServer, ReloadStats, SnapshotSource, probe_unix_socket
+from bgpd.metrics import (
+    ConfdStatus,
+    Health,
+    MetricsServer,
+    ReloadStats,
+    SnapshotSource,
+    probe_unix_socket,
+)
 from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.dynamic import DynamicPeers
 from bgpd.runtime.kernel_wiring import KernelWiring
@@ -58,6 +65,7 @@ def send_ttl(settings: PeerSettings) -> int | None:
 class Daemon:
     __slots__ = (
         "_bird",  # the BIRD-compatible control sockets
+        "_confd",
         "_config_path",
         "_connections",
         "_control",
@@ -87,9 +95,11 @@ class Daemon:
         pidfile: str | None = None,
         *,
         load: Callable[[str], Config] = load_config,
+        confd: Callable[[], ConfdStatus | None] = lambda: None,
     ) -> None:
         # `load` reads the file on reload: the standalone reflector passes its profile's loader.
         self._load = load
+        self._confd = confd  # an in-process confd watcher's counters, for the metrics
         # Dynamic neighbours (bgpd/runtime/dynamic.py): peers created by accepted connections.
         self._dynamic = DynamicPeers()
         self._config_path = config_path
@@ -155,7 +165,7 @@ class Daemon:
             await self._kernel.start(self._speaker.fib_snapshot())
             adopted = len(self._kernel.sync.installed)
             if adopted and config.bgp.graceful_restart:
-                logger.info("graceful restart: %d kernel routes kept from the last run", adopted)
+                logger.info("graceful restart kernel routes kept routes=%d", adopted)
         if config.bgp.graceful_restart:
             # Every start may be a restart (as calico-node always runs BIRD with -R): say so
             # (R and F bits) so peers keep our routes, and send nothing until our peers'
@@ -180,7 +190,7 @@ class Daemon:
         return 0
 
     async def _shutdown(self) -> None:
-        logger.info("bgpd stopping: sending Cease to every peer")
+        logger.info("bgpd stopping action=cease_every_peer")
         self._speaker.shutdown(self.now())
         self._flush()
         if self._timer is not None:
@@ -197,7 +207,7 @@ class Daemon:
         if self._kernel is not None:
             persist = self._speaker.config.bgp.persist_routes
             await self._kernel.sync.close(persist=persist)
-            logger.info("kernel routes %s", "left in place" if persist else "removed")
+            logger.info("kernel routes on exit action=%s", "kept" if persist else "removed")
         if self._pidfile:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._pidfile)
@@ -231,6 +241,7 @@ class Daemon:
                 wall=time.time,
                 kernel=self._kernel_stats,
                 reloads=self._reloads,
+                confd=self._confd,
             )
         listen = config.metrics.listen
         if listen is None:
@@ -271,7 +282,7 @@ class Daemon:
             try:
                 await self._start_metrics(new)
             except OSError as exc:
-                logger.error("metrics: cannot listen on %s: %s", new.metrics.listen, exc)
+                logger.error("metrics listen failed listen=%s error=%s", new.metrics.listen, exc)
 
         self._metrics_task = self.loop.create_task(move())
 
@@ -289,7 +300,7 @@ class Daemon:
             new = self._dynamic.carry_over(self._speaker.config, new)
         except (ConfigError, OSError) as exc:
             self._reloads.failed()  # bgpd_config_reloads_total{result="failure"}
-            logger.error("reload rejected, keeping the running config: %s", exc)
+            logger.error("reload rejected action=keep_running_config error=%s", exc)
             raise ControlCommandError(f"config rejected, running config kept:\n{exc}") from exc
         old = self._speaker.config
         set_level(new.bgp.log_level)
@@ -301,7 +312,7 @@ class Daemon:
         if self._kernel is not None and new.kernel.enabled:
             self._kernel.reload(new, self._speaker.fib_snapshot())
         elif new.kernel.enabled != old.kernel.enabled:
-            logger.warning("reload: turning kernel sync on or off takes a restart of bgpd")
+            logger.warning("reload ignored setting=kernel.enabled reason=needs_restart")
         # count the applied reload; a changed [metrics] moves the listener.
         self._reloads.succeeded(time.time())
         self._reconfigure_metrics(old, new)
@@ -309,7 +320,7 @@ class Daemon:
             self._bird.reconfigured()
         logger.info("reload done changes=%d", len(actions))
         for action in actions:
-            logger.info("reload: %s", action)
+            logger.info("reload action=%s", action)
         return actions
 
     # ---------------------------------------------------------------------------- sockets
@@ -352,7 +363,7 @@ class Daemon:
         try:
             await self._open_listeners(new)
         except StartupError as exc:
-            logger.error("reload: %s", exc)
+            logger.error("reload listeners failed error=%s", exc)
 
     def _update_listener_keys(self, old: Config, new: Config) -> None:
         old_keys = {str(p.address): p.password for p in old.all_peers if p.password}
@@ -394,7 +405,7 @@ class Daemon:
             await self.loop.create_connection(lambda: conn, sock=sock)
         except (OSError, TimeoutError) as exc:
             sock.close()
-            logger.info("peer %s connect failed reason=%s", peer, exc or type(exc).__name__)
+            logger.info("peer connect failed peer=%s reason=%s", peer, exc or type(exc).__name__)
             if self._bird is not None:  # BIRD's "Socket: Connection refused"
                 self._bird.socket_error(peer, exc)
             if peer in self._speaker.peer_names():
@@ -469,7 +480,7 @@ class Daemon:
         self._flush()
 
     def on_writable(self, conn: BgpConnection, writable: bool) -> None:
-        logger.debug("peer %s writable=%s", conn.peer, writable)
+        logger.debug("peer writable peer=%s writable=%s", conn.peer, writable)
         if conn.peer is not None:
             self._speaker.set_writable(conn.peer, conn.conn_id, writable, self.now())
             self._flush()
@@ -496,7 +507,7 @@ class Daemon:
                 # re-announced can go now (BIRD waits for the same with -R).
                 self._kernel_converged = True
                 self._kernel.sync.converged()
-                logger.info("all peers converged: stale kernel routes of a previous run removed")
+                logger.info("kernel stale routes removed reason=all_peers_converged")
         self._arm_timer()
 
     def _arm_timer(self) -> None:
@@ -615,6 +626,10 @@ class Companion(Protocol):
 
     async def close(self) -> None: ...
 
+    def metrics_status(self) -> tuple[int, int, int, bool | None]:
+        """(renders, render failures, check failures, etcd connected or None) for metrics."""
+        ...
+
 
 def run_daemon_with(config_path: str, pidfile: str | None, companion: Companion) -> int:
     """Run the speaker on the file `companion` maintains, until SIGTERM."""
@@ -629,7 +644,17 @@ async def _run_with_companion(config_path: str, pidfile: str | None, companion: 
         except (ConfigError, OSError) as exc:
             raise StartupError(f"{config_path}: config unusable: {exc}") from exc
         set_level(config.bgp.log_level)
-        daemon = Daemon(config, config_path, pidfile)
+
+        def confd_status() -> ConfdStatus:
+            renders, render_failures, check_failures, etcd = companion.metrics_status()
+            return ConfdStatus(
+                renders_total=renders,
+                render_failures_total=render_failures,
+                check_failures_total=check_failures,
+                etcd_connected=etcd,
+            )
+
+        daemon = Daemon(config, config_path, pidfile, confd=confd_status)
 
         def reload() -> bool:
             try:

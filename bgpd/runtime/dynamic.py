@@ -106,7 +106,7 @@ class DynamicPeers:
             return None  # a configured peer owns the address; not ours to decide
         if self._count(rng) >= rng.max_peers:
             logger.warning(
-                "dynamic neighbour refused address=%s range=%s reason=max_peers(%d)",
+                "dynamic neighbour refused address=%s range=%s reason=max_peers max_peers=%d",
                 address,
                 rng.prefix,
                 rng.max_peers,

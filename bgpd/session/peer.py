@@ -544,7 +544,6 @@ class Peer:
                             self._name,
                             batch.family,
                             len(batch.prefixes),
-
                         )
                     for batch in update.withdrawn:
                         counters.prefixes_withdrawn_in += len(batch.prefixes)
@@ -553,7 +552,6 @@ class Peer:
                             self._name,
                             batch.family,
                             len(batch.prefixes),
-
                         )
                     if update.disabled_families:
                         # RFC 7606 §2 AFI/SAFI disable keeps the session; the speaker acts on
@@ -795,9 +793,7 @@ class Peer:
             graceful = graceful_down(negotiated, notification)
             self._established = None
             self._established_at = None
-            logger.warning(
-                "peer down peer=%s reason=%s graceful=%s", self._name, reason, graceful
-            )
+            logger.warning("peer down peer=%s reason=%s graceful=%s", self._name, reason, graceful)
             self._events.append(
                 SessionDown(
                     reason=reason,

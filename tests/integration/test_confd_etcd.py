@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tests.unit.confd.render.calico_v3 import affinity, bgp_configuration, bgp_p
 
 from .bgpd_proc import BgpdFactory
 from .etcd_server import EtcdServer
+from .peers import free_tcp_ports
 from .peers.fixtures import DIAGNOSTICS
 from .peers.netns import Process, spawn
 from .peers.poll import wait_until
@@ -395,3 +397,37 @@ def test_bad_data_is_named_and_the_last_good_config_stays(
         message="node-a picks up a good change after bad data",
         describe=a.output,
     )
+
+
+def test_the_watchers_state_is_in_the_speakers_metrics(
+    etcd_server: EtcdServer, confd_nodes: ConfdNodes
+) -> None:
+    etcd = etcd_server
+    write_cluster(etcd)
+    port = free_tcp_ports(1, A)[0]
+    a = confd_nodes("node-a", etcd.env(), "--var", f"metrics_listen={A}:{port}")
+
+    def metric(name: str) -> float | None:
+        text = urllib.request.urlopen(f"http://{A}:{port}/metrics", timeout=5).read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    wait_until(lambda: metric("bgpd_confd_etcd_connected") == 1, timeout=30, message="etcd up")
+    renders = metric("bgpd_confd_renders_total")
+    assert renders is not None and renders >= 1
+    assert metric("bgpd_confd_render_failures_total") == 0
+
+    key, value = BAD_DATA[0].values
+    assert isinstance(key, str) and isinstance(value, str)
+    etcd.put(key, value)
+    wait_until(
+        lambda: (metric("bgpd_confd_render_failures_total") or 0) >= 1,
+        timeout=30,
+        message="a render failure counted",
+        describe=a.output,
+    )
+    etcd.delete(key)
+    etcd.stop()
+    wait_until(lambda: metric("bgpd_confd_etcd_connected") == 0, timeout=60, message="etcd down")
