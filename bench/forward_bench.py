@@ -82,6 +82,7 @@ SENDER, DUT_S = "10.99.1.1", "10.99.1.2"
 DUT_C, COLLECTOR = "10.99.2.2", "10.99.2.3"
 POLL_S = 0.05  # waiting for sessions
 COUNT_POLL_S = 0.01  # the collector's prefix count: the resolution of t99 and t100
+SETTLE_S = 2.0  # after the last prefix, before the "held" RSS reading
 TIMEOUT_S = 600.0
 NS_PREFIX = "bgpdfw"
 DUTS = ("bgpd", "bird2", "gobgp")
@@ -556,6 +557,9 @@ def run_once(
             time.sleep(COUNT_POLL_S)
         assert t99 is not None
         cpu = cpu_seconds(dut.pid) - base_cpu
+        # The table as held at rest, not mid-burst: every DUT gets the same settling time
+        # (bgpd gives transient buffers back to the system a second after its input stops).
+        time.sleep(SETTLE_S)
         rss = rss_kib(dut.pid)
         peak = peak_rss_kib(dut.pid)
         if isinstance(dut, BgpdDut):

@@ -43,7 +43,7 @@ from bgpd.net import (
     Nlri,
     pack_network,
 )
-from bgpd.outbound.export import PeerProfile, has_own_as, reflection_loop
+from bgpd.outbound.export import LoopCheck, PeerProfile
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
@@ -216,6 +216,7 @@ class Speaker:
         "_fib",
         "_gr",
         "_kernel_ifnames",
+        "_loop_check",
         "_outputs",
         "_peers",
         "_policy",
@@ -247,6 +248,7 @@ class Speaker:
         self._recovering = False
         self._recovery_deadline: float | None = None
         self._recovery_gone: set[str] = set()
+        self._loop_check = self._new_loop_check(config)
         self._exporter = Exporter(self._rib, self._policy, self._kernel_ifnames, self._deliver)
         # Peers handed UPDATE bytes since their queued bytes last became outputs.
         self._touched: set[str] = set()
@@ -427,7 +429,8 @@ class Speaker:
             self._finish_recovery(now)
 
     def _recovery_done(self) -> bool:
-        """Every peer sent End-of-RIB, lacks the capability, or could not be reached."""
+        """Every peer sent End-of-RIB, lacks the capability, is restarting itself (its R bit:
+        it waits for ours, RFC 4724 §4.1), or could not be reached."""
         for name, state in self._peers.items():
             established = state.session.state is SessionState.ESTABLISHED
             if not established:
@@ -435,7 +438,8 @@ class Speaker:
                     continue
                 return False
             negotiated = state.session.negotiated
-            if negotiated is None or negotiated.peer_graceful_restart is None:
+            gr = None if negotiated is None else negotiated.peer_graceful_restart
+            if negotiated is None or gr is None or gr.restart_state:
                 continue  # RFC 4724 §4.1: no End-of-RIB to wait for from that peer
             if any((name, family) not in self._eor_seen for family in negotiated.families):
                 return False
@@ -475,6 +479,7 @@ class Speaker:
         diff = diff_configs(self._config, new)
         new_peers = {p.name: p for p in new.all_peers}
         self._config = new
+        self._loop_check = self._new_loop_check(new)
         actions: list[str] = []
         restarted: dict[str, PeerCounters] = {}
         for name in list(self._peers):
@@ -631,9 +636,7 @@ class Speaker:
                 state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
         attrs = update.attributes
         if attrs is not None and update.announced and state.candidates is not None:
-            if has_own_as(attrs, self._config.local_asn) or reflection_loop(
-                attrs, int(self._config.bgp.router_id), self._cluster_id
-            ):
+            if self._loop_check(attrs):
                 # RFC 4271 §9.1.2 / RFC 4456 §8: a path through our own AS, or one that came
                 # back to us or through our cluster, is a loop; what the peer had announced
                 # for these prefixes before is no longer usable either.
@@ -737,6 +740,12 @@ class Speaker:
             restart_time = gr.restart_time
             families = {f.family for f in gr.families} & set(negotiated.families)
         return restart_time, families
+
+    @staticmethod
+    def _new_loop_check(config: Config) -> LoopCheck:
+        cluster = config.bgp.cluster_id
+        cluster_id = None if cluster is None else int(cluster)
+        return LoopCheck(config.local_asn, int(config.bgp.router_id), cluster_id)
 
     @property
     def _cluster_id(self) -> int | None:

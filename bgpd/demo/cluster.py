@@ -3,8 +3,14 @@
 Each node is a network namespace on one bridge (10.0.0.1-3/24). Like Felix, the demo gives
 each node a workload interface named `cali...` with a /32 route (protocol 3) inside the node's
 IPAM block; bgpd installs the block's blackhole, learns the workload route, advertises the
-block to the other nodes and installs theirs with protocol 12. The demo prints what each node's
-kernel holds, then removes everything it made (processes by PID, then the namespaces).
+block to the other nodes and installs theirs with protocol 12. The demo prints what an operator
+sees on node1 (`bgpctl show peers` and `show routes`, `birdcl show protocols` against its
+BIRD-compatible socket, a few lines of its `/metrics` and `/readyz`) and what each node's kernel
+holds, then removes everything it made (processes by PID, then the namespaces).
+
+Each node's BIRD-compatible sockets and bgpctl socket are in the demo's temporary folder: the
+namespaces share the file system, and Calico's default `/var/run/calico/bird.ctl` would make the
+three speakers (and a real calico-node on this host) take each other's socket.
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bgpd.demo.show import bgpctl, birdcl_show_protocols, established, metrics_excerpt, wait_for
+
 NODES = 3
 PREFIX = "bgpdemo"
-DEADLINE_S = 60.0
+METRICS_PORT = 9091  # calico-node's Felix uses 9091 on the host; each node here is a namespace
 
 
 def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
@@ -46,6 +53,11 @@ graceful_restart = true
 
 [control]
 socket = "{workdir}/node{i}.ctl"
+bird_socket = "{workdir}/node{i}.bird.ctl"
+bird6_socket = "{workdir}/node{i}.bird6.ctl"
+
+[metrics]
+listen = "10.0.0.{i}:{METRICS_PORT}"
 
 [node]
 name = "node{i}"
@@ -110,27 +122,17 @@ def teardown() -> None:
         ip("netns", "del", name, check=False)
 
 
-def wait_for(what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"demo: timed out waiting for {what}")
-
-
 def installed(i: int) -> set[str]:
     out = ip("-j", "route", "show", "proto", "12", netns=ns(i))
     return {r["dst"] for r in json.loads(out or "[]")}
 
 
+def sessions_up(socket: Path) -> Callable[[], bool]:
+    return lambda: established(socket, NODES - 1)
+
+
 def blocks_installed(i: int, blocks: set[str]) -> Callable[[], bool]:
     return lambda: blocks <= installed(i)
-
-
-def bgpctl(socket: Path, *args: str) -> str:
-    cmd = [sys.executable, "-m", "bgpd.control.bgpctl", "-s", str(socket), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
 
 
 def main() -> int:
@@ -163,11 +165,20 @@ def main() -> int:
             )
             print(f"node{i}: bgpd pid {procs[-1].pid} in namespace {ns(i)}, config {path}")
         for i in range(1, NODES + 1):
+            wait_for(f"node{i}'s sessions", sessions_up(workdir / f"node{i}.ctl"))
+        for i in range(1, NODES + 1):
             others = {f"10.244.{j}.0/26" for j in range(1, NODES + 1) if j != i}
             wait_for(f"node{i} to install the other blocks", blocks_installed(i, others))
         for what in ("peers", "routes"):
             print(f"\n=== node1: bgpctl show {what}")
-            print(bgpctl(workdir / "node1.ctl", "show", what))
+            print(bgpctl(workdir / "node1.ctl", "show", what).rstrip())
+        command, output = birdcl_show_protocols(workdir / "node1.bird.ctl")
+        print(f"\n=== node1: {command}")
+        print(output)
+        url = f"http://10.0.0.1:{METRICS_PORT}"
+        print(f"\n=== node1: ip netns exec {ns(1)} curl {url}/metrics (a few lines)")
+        print(metrics_excerpt(url, ["ip", "netns", "exec", ns(1)]))
+        print()
         for i in range(1, NODES + 1):
             print(f"=== node{i}: ip route (proto bird = 12: bgpd's; the cali /32: Felix's)")
             print(ip("route", "show", netns=ns(i)))

@@ -1,7 +1,9 @@
-"""Runs the demo: two bgpd speakers on 127.0.0.1 and 127.0.0.2 with the shipped configs.
+"""Runs the demo without root: two bgpd speakers on 127.0.0.1 and 127.0.0.2 (node-a/b.toml).
 
-It starts both, waits (with a deadline) for the session and the routes, prints what bgpctl
-shows on each node, then stops both with SIGTERM (each sends a Cease to its peer).
+It starts both, waits (with a deadline) for the session and the routes, then shows what an
+operator sees: `bgpctl show peers` and `show routes` on each node, `birdcl show protocols`
+against node A's BIRD-compatible socket, and a few lines of node A's `/metrics` with its
+`/readyz`. Then it stops both with SIGTERM (each sends a Cease to its peer).
 """
 
 from __future__ import annotations
@@ -10,45 +12,25 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from bgpd.demo.show import bgpctl, birdcl_show_protocols, established, metrics_excerpt, wait_for
 
 HERE = Path(__file__).parent
 NODES = {"a": HERE / "node-a.toml", "b": HERE / "node-b.toml"}
+# As written in node-a.toml / node-b.toml.
 SOCKETS = {"a": "/tmp/bgpd-demo-a.ctl", "b": "/tmp/bgpd-demo-b.ctl"}
-DEADLINE_S = 30.0
-
-
-def bgpctl(node: str, *args: str, as_json: bool = False) -> str:
-    cmd = [sys.executable, "-m", "bgpd.control.bgpctl", "-s", SOCKETS[node]]
-    cmd += ["--json", *args] if as_json else list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
-
-
-def wait_for(what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"demo: timed out waiting for {what}")
-
-
-def established(node: str) -> bool:
-    try:
-        peers = json.loads(bgpctl(node, "show", "peers", as_json=True) or "[]")
-    except ValueError:
-        return False
-    return bool(peers) and all(p["state"] == "Established" for p in peers)
+BIRD_SOCKETS = {"a": "/tmp/bgpd-demo-a.bird.ctl", "b": "/tmp/bgpd-demo-b.bird.ctl"}
+METRICS = {"a": "http://127.0.0.1:9181", "b": "http://127.0.0.2:9181"}
 
 
 def has_route(node: str, prefix: str) -> bool:
-    out = bgpctl(node, "show", "routes", prefix, as_json=True)
+    out = bgpctl(SOCKETS[node], "--json", "show", "routes", prefix)
     try:
-        return any(r["peer"] != "static" for r in json.loads(out or "[]"))
+        routes = json.loads(out or "[]")
     except ValueError:
         return False
+    return isinstance(routes, list) and any(r["peer"] != "static" for r in routes)
 
 
 def main() -> int:
@@ -63,7 +45,10 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
             print(f"started node {node} (pid {procs[node].pid}) with {config}")
-        wait_for("both sessions Established", lambda: established("a") and established("b"))
+        wait_for(
+            "both sessions Established",
+            lambda: established(SOCKETS["a"], 1) and established(SOCKETS["b"], 1),
+        )
         wait_for(
             "routes to cross",
             lambda: (
@@ -75,11 +60,16 @@ def main() -> int:
         )
         for node in NODES:
             print(f"\n=== node {node}: bgpctl show peers")
-            print(bgpctl(node, "show", "peers").rstrip())
+            print(bgpctl(SOCKETS[node], "show", "peers").rstrip())
             print(f"\n=== node {node}: bgpctl show routes")
-            print(bgpctl(node, "show", "routes").rstrip())
+            print(bgpctl(SOCKETS[node], "show", "routes").rstrip())
         print("\n=== node a: bgpctl --json show routes 10.10.2.0/24")
-        print(bgpctl("a", "show", "routes", "10.10.2.0/24", as_json=True).rstrip())
+        print(bgpctl(SOCKETS["a"], "--json", "show", "routes", "10.10.2.0/24").rstrip())
+        command, output = birdcl_show_protocols(BIRD_SOCKETS["a"])
+        print(f"\n=== node a: {command}")
+        print(output)
+        print(f"\n=== node a: curl {METRICS['a']}/metrics (a few lines)")
+        print(metrics_excerpt(METRICS["a"]))
         return 0
     finally:
         for proc in procs.values():

@@ -11,7 +11,10 @@ Layout, chosen for memory (a table of 100,000 prefixes must stay small):
   case: the object is shared by the whole NLRI batch, so the prefix costs one dict entry), or
   a `_Paths` (all paths, best, ECMP set) when several do.
 - `_sources[name].prefixes[family]` is the set of prefixes where the source has a path, so a
-  session going down touches its own routes only.
+  session going down touches its own routes only. A source past `INDEX_LIMIT` paths in a
+  family drops its set (None) and is found by a scan of the table instead: for a big feed the
+  set would cost about 40 bytes per route, and removing such a source walks most of the table
+  anyway.
 - `_pending[family][nlri]` is the entry a prefix had when it first moved since the last
   `take_changes`; that call compares it with the current entry, so a change that was undone
   in between is not reported.
@@ -102,13 +105,20 @@ def _same_paths(old: _Entry | None, new: _Entry | None) -> bool:
     return len(a) == len(b) and all(x.same_path(y) for x, y in zip(a, b, strict=True))
 
 
+INDEX_LIMIT = 10_000
+
+
 class _SourceRoutes:
-    """Where one source has paths, and how many (ADD-PATH: several per prefix)."""
+    """Where one source has paths, and how many (ADD-PATH: several per prefix).
+
+    A family is a key of `prefixes` exactly when the source has paths in it; the value is the
+    set of those prefixes, or None once there are too many to index (see the module doc).
+    """
 
     __slots__ = ("paths", "prefixes")
 
     def __init__(self) -> None:
-        self.prefixes: dict[Family, set[Nlri]] = {}
+        self.prefixes: dict[Family, set[Nlri] | None] = {}
         self.paths: dict[Family, int] = {}
 
 
@@ -185,10 +195,14 @@ class LocRib:
                     table[nlri], n = self._merge(old, cand)
                     added += n
                 remember(nlri, old)
-        index = source.prefixes.get(family)
-        if index is None:
-            index = source.prefixes[family] = set()
-        index.update(nlris)
+        if family not in source.prefixes:
+            source.prefixes[family] = set(nlris)
+        else:
+            index = source.prefixes[family]
+            if index is not None:
+                index.update(nlris)
+                if len(index) > INDEX_LIMIT:
+                    source.prefixes[family] = None
         if added:
             self._paths[family] = self._paths.get(family, 0) + added
             source.paths[family] = source.paths.get(family, 0) + added
@@ -213,9 +227,9 @@ class LocRib:
         source = self._sources.get(source_name)
         if not table or source is None:
             return 0
-        index = source.prefixes.get(family)
-        if not index:
+        if family not in source.prefixes:
             return 0
+        index = source.prefixes[family]
         pending = self._pending.get(family)
         if pending is None:
             pending = self._pending[family] = {}
@@ -231,20 +245,21 @@ class LocRib:
                 if old.path_id != path_id or old.source.name != source_name:
                     continue
                 del table[nlri]
-                index.discard(nlri)
+                if index is not None:
+                    index.discard(nlri)
             else:
                 assert isinstance(old, _Paths)
                 dropped = _drop_path(old.paths, source_name, path_id)
                 if dropped is None:
                     continue
                 table[nlri], source_left = dropped
-                if not source_left:
+                if not source_left and index is not None:
                     index.discard(nlri)
             removed += 1
             remember(nlri, old)
         if removed:
             self._count(family, source_name, -removed)
-            if not index:
+            if not source.paths[family]:
                 del source.prefixes[family]
                 del source.paths[family]
                 self._forget_if_empty(source_name, source)
@@ -287,11 +302,10 @@ class LocRib:
 
         marked = 0
         for family in families:
-            index = source.prefixes.get(family)
             table = self._tables.get(family)
-            if not index or table is None:
+            if family not in source.prefixes or table is None:
                 continue
-            for nlri in index:
+            for nlri in self._prefixes_of(source_name, source, family, table):
                 entry = table[nlri]
                 if type(entry) is Candidate:
                     if not entry.stale:
@@ -322,9 +336,11 @@ class LocRib:
         table = self._tables.get(family)
         if source is None or table is None:
             return 0
+        if family not in source.prefixes:
+            return 0
         return sum(
             1
-            for nlri in source.prefixes.get(family, ())
+            for nlri in self._prefixes_of(source_name, source, family, table)
             for p in self._entry_paths(table[nlri])
             if p.stale and p.source.name == source_name
         )
@@ -453,7 +469,9 @@ class LocRib:
         table = self._tables.get(family)
         if source is None or table is None:
             return
-        for nlri in source.prefixes.get(family, ()):
+        if family not in source.prefixes:
+            return
+        for nlri in self._prefixes_of(source_name, source, family, table):
             for p in self._entry_paths(table[nlri]):
                 if p.source.name == source_name:
                     yield nlri, p
@@ -479,6 +497,23 @@ class LocRib:
 
     # ------------------------------------------------------------------------------ internals
 
+    @staticmethod
+    def _prefixes_of(
+        name: str, source: _SourceRoutes, family: Family, table: dict[Nlri, _Entry]
+    ) -> Collection[Nlri]:
+        """The prefixes where the source has a path: its index, or a scan of the table."""
+        index = source.prefixes.get(family)
+        if index is not None:
+            return index
+        found: list[Nlri] = []
+        for nlri, entry in table.items():
+            if isinstance(entry, Candidate):
+                if entry.source.name == name:
+                    found.append(nlri)
+            elif any(p.source.name == name for p in entry.paths):
+                found.append(nlri)
+        return found
+
     def _source_routes(self, name: str) -> _SourceRoutes:
         source = self._sources.get(name)
         if source is None:
@@ -486,7 +521,7 @@ class LocRib:
         return source
 
     def _forget_if_empty(self, name: str, source: _SourceRoutes) -> None:
-        if not any(source.prefixes.values()):
+        if not source.prefixes:
             del self._sources[name]
 
     def _count(self, family: Family, source_name: str, delta: int) -> None:
@@ -520,18 +555,18 @@ class LocRib:
     def _remove_source_paths(
         self, name: str, source: _SourceRoutes, family: Family, *, stale_only: bool
     ) -> int:
-        index = source.prefixes.get(family)
         table = self._tables.get(family)
-        if not index or table is None:
+        if family not in source.prefixes or table is None:
             source.prefixes.pop(family, None)
             return 0
+        index = source.prefixes[family]
         pending = self._pending.get(family)
         if pending is None:
             pending = self._pending[family] = {}
         remember = pending.setdefault
         removed = 0
         emptied: list[Nlri] = []
-        for nlri in index:
+        for nlri in list(self._prefixes_of(name, source, family, table)):
             old = table[nlri]
             if type(old) is Candidate:
                 if stale_only and not old.stale:
@@ -555,14 +590,13 @@ class LocRib:
                 if not any(p.source.name == name for p in kept):
                     emptied.append(nlri)
             remember(nlri, old)
-        if len(emptied) == len(index):
-            del source.prefixes[family]
-        else:
-            index.difference_update(emptied)
         if removed:
             self._count(family, name, -removed)
-        if family not in source.prefixes:
+        if not source.paths.get(family):
+            del source.prefixes[family]
             source.paths.pop(family, None)
+        elif index is not None:
+            index.difference_update(emptied)
         if removed and logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "rib source removed source=%s family=%s routes=%d stale_only=%s",

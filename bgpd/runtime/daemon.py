@@ -40,6 +40,7 @@ from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.dynamic import DynamicPeers
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.logs import set_level
+from bgpd.runtime.memory import MemoryTrimmer
 from bgpd.runtime.sockopts import set_md5_key, set_ttl
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
@@ -86,6 +87,7 @@ class Daemon:
         "_speaker",
         "_stopping",
         "_timer",
+        "_trimmer",
     )
 
     def __init__(
@@ -117,6 +119,7 @@ class Daemon:
         self._stopping: asyncio.Event | None = None
         self._kernel: KernelWiring | None = None
         self._kernel_converged = False
+        self._trimmer: MemoryTrimmer | None = None
         # BIRD-compatible sockets (bgpd/control/bird_server.py), opened in run().
         self._bird: BirdControl | None = None
         # reload outcomes (counted with or without a listener), the metrics
@@ -183,6 +186,8 @@ class Daemon:
             config.bgp.router_id,
             len(config.all_peers),
         )
+        self._trimmer = MemoryTrimmer(self.loop)
+        MemoryTrimmer.freeze_startup_objects()
         self._speaker.start(self.now())
         self._flush()
         await self._stopping.wait()
@@ -195,6 +200,8 @@ class Daemon:
         self._flush()
         if self._timer is not None:
             self._timer.cancel()
+        if self._trimmer is not None:
+            self._trimmer.close()
         for task in self._dialing.values():
             task.cancel()
         deadline = self.now() + SHUTDOWN_GRACE_S
@@ -457,6 +464,8 @@ class Daemon:
             return
         self._speaker.receive_data(conn.peer, conn.conn_id, data, self.now())
         self._flush()
+        if self._trimmer is not None:
+            self._trimmer.note_input(len(data))
 
     def on_lost(self, conn: BgpConnection) -> None:
         if self._connections.pop(conn.conn_id, None) is None or conn.peer is None:

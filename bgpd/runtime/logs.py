@@ -157,7 +157,8 @@ class EventParser:
         try:
             for piece in pieces:
                 own = values[piece.first_arg : piece.first_arg + piece.nargs]
-                rendered = piece.template % own if own or "%" in piece.template else piece.template
+                # Without args the stdlib leaves the template as it is (`%%` stays `%%`).
+                rendered = piece.template % own if values else piece.template
                 if piece.key is not None:
                     key = piece.key + "_" if piece.key in RESERVED else piece.key
                     value = own[0] if len(own) == 1 else rendered
@@ -292,7 +293,7 @@ class RateLimitFilter(logging.Filter):
                     level,
                     __file__,
                     0,
-                    "logs suppressed count=%d template=%s",
+                    "logs suppressed count=%d for=%s",
                     (int(suppressed), self._parser.event_name(template)),
                     None,
                 )

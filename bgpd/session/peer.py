@@ -793,7 +793,14 @@ class Peer:
             graceful = graceful_down(negotiated, notification)
             self._established = None
             self._established_at = None
-            logger.warning("peer down peer=%s reason=%s graceful=%s", self._name, reason, graceful)
+            # A peer we stopped on purpose (shutdown, removed, disabled) going down is expected.
+            logger.log(
+                logging.WARNING if self._enabled else logging.INFO,
+                "peer down peer=%s reason=%s graceful=%s",
+                self._name,
+                reason,
+                graceful,
+            )
             self._events.append(
                 SessionDown(
                     reason=reason,

@@ -45,6 +45,16 @@ class BgpdProcess:
 
     def write_config(self, config: str) -> None:
         text = config.replace("@SOCKET@", self.socket)
+        if "[calico]" in text and "bird_socket" not in text:
+            # Calico mode would open the BIRD-compatible sockets at the host's
+            # /var/run/calico/bird*.ctl: every test speaker gets its own in its work dir.
+            text = text.replace(
+                f'socket = "{self.socket}"',
+                f'socket = "{self.socket}"\n'
+                f'bird_socket = "{self.workdir / (self.name + "-bird.ctl")}"\n'
+                f'bird6_socket = "{self.workdir / (self.name + "-bird6.ctl")}"',
+                1,
+            )
         self.config_path.write_text(text)
 
     def start(self) -> BgpdProcess:

@@ -410,3 +410,28 @@ def test_values_reject_bad_fields() -> None:
         Source(name="x", kind=SourceKind.IBGP, router_id=1 << 32)
     with pytest.raises(ValueError, match="path id"):
         Candidate(source=A, info=PathInfo(attributes=attrs(), next_hop=b""), path_id=-1)
+
+
+# ----------------------------------------------------------- big sources without an index
+
+
+def test_a_source_past_the_index_limit_is_found_by_scanning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bgpd.rib.loc_rib.INDEX_LIMIT", 2)
+    rib = LocRib()
+    a, b = ca(), cb()
+    big = [pack_prefix(f"10.{i}.0.0/16") for i in range(6)]
+    rib.announce_many(V4, big, a)  # six prefixes: past the limit, no index kept
+    rib.announce_many(V4, [big[0], P1], b)
+    rib.take_changes()
+    assert sorted(n for n, _ in rib.source_routes("a", V4)) == sorted(big)
+    assert rib.withdraw_many(V4, [big[5]], "a") == 1
+    assert rib.mark_stale("a", [V4]) == 5
+    assert rib.stale_count("a", V4) == 5
+    rib.announce_many(V4, big[:2], a)  # refreshed; the other three stay stale
+    assert rib.sweep_stale("a", V4) == 3
+    assert rib.count(V4) == (3, 4)  # big[0] (a and b), big[1], P1
+    assert rib.withdraw_source("a") == 2
+    assert rib.source_names() == ["b"]
+    assert rib.count(V4) == (2, 2)

@@ -91,3 +91,17 @@ def test_an_unreachable_peer_does_not_hold_recovery_and_the_wait_bounds_a_silent
     views = net.nodes["c2"].speaker.route_views("10.100.1.0/24")
     assert [v["stale"] for v in views] == [False]
     assert rr.rib.best(IPV4_UNICAST, pack_prefix("10.100.3.0/24")) is not None
+
+
+def test_two_speakers_starting_together_do_not_wait_for_each_other() -> None:
+    # Both restart (R bit set on both sides): RFC 4724 §4.1 has neither wait for the other's
+    # End-of-RIB, so routes flow at once instead of after graceful_restart_wait.
+    net = Net()
+    net.add("rr", RR, rr_config(1))
+    net.add("c1", "127.0.1.1", client_config(1))
+    for node in net.nodes.values():
+        node.speaker.set_restarting(True)
+    net.start()
+    assert not net.nodes["rr"].speaker.recovering
+    assert not net.nodes["c1"].speaker.recovering
+    assert net.nodes["rr"].speaker.route_views("10.100.1.0/24")
