@@ -5,20 +5,22 @@ time; it returns outputs (dial this peer, send these bytes on that connection, c
 connection), the forwarding changes for the kernel, and a deadline. It never touches a socket,
 the kernel or a clock, so a whole network of speakers runs in a unit test.
 
-Data flow: an UPDATE goes into the peer's Adj-RIB-In and, past the AS-loop check, into the
-Loc-RIB as one shared `Candidate` per NLRI batch. Static, block and kernel-learned routes enter
-the Loc-RIB the same way from their own sources. After every input `_propagate` takes the
-Loc-RIB's coalesced changes once and (1) stages, for each established peer, the exported path
-or a withdrawal (plain iBGP/eBGP rules, then Calico's export rules when configured), and
-(2) records the forwarding change (the BGP multipath set) for the kernel.
+Data flow: an UPDATE goes into the peer's Adj-RIB-In and, past the AS-path/cluster loop checks
+and the peer's import filters, into the Loc-RIB as one shared `Candidate` per NLRI batch.
+Static, block and kernel-learned routes enter the Loc-RIB the same way from their own sources.
+After every input `_propagate` takes the Loc-RIB's coalesced changes once and (1) hands them to
+the `Exporter` (bgpd.outbound), which stages them once per update group and writes the same
+bytes to every member, and (2) records the forwarding change (the BGP multipath set) for the
+kernel.
 
 Invariants:
 - Every output is produced by `take_outputs()` / `take_fib_updates()`; nothing is written
   anywhere else.
-- A peer's Adj-RIB-Out changes only where the matching bytes are queued (`PeerOutbound`).
-- Backpressure: while a peer's socket is above its high-water mark nothing is encoded for it;
-  its pending changes are coalesced per prefix, so memory is bounded by the table, not by
-  churn. End-of-RIB follows the initial table even when that table was deferred.
+- Backpressure: while a peer's socket is above its high-water mark nothing is encoded for it
+  (it leaves its update group, whose changes it catches up on when it drains), so memory is
+  bounded by the table, not by churn. End-of-RIB follows the initial table.
+- Restarting speaker (RFC 4724 §4.1, `set_restarting`): nothing is sent until the peers'
+  End-of-RIB (or `[bgp] graceful_restart_wait`), then every peer gets its table at once.
 - Graceful restart helper (RFC 4724 §4.2): a peer that negotiated GR and went down without a
   NOTIFICATION keeps its routes, marked stale, until it comes back and sends End-of-RIB or the
   restart time passes; whatever it did not re-announce is then swept.
@@ -30,15 +32,11 @@ import ipaddress
 import logging
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from bgpd.config import Config, PeerConfig, StaticRoute, diff_configs
-from bgpd.config.filters import FilterConfig
 from bgpd.net import (
-    IPV4_UNICAST,
-    IPV6_UNICAST,
-    Afi,
     Family,
     Nlri,
     pack_network,
@@ -47,14 +45,12 @@ from bgpd.outbound.export import LoopCheck, PeerProfile
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
-from bgpd.policy.filters import FilterChain, import_chains, split_import
+from bgpd.policy.filters import import_chains, split_import
 from bgpd.rib import (
-    AdjRibIn,
     Candidate,
     CandidateCache,
     GracefulRestartTracker,
     LocRib,
-    PathInfo,
     Source,
     SourceKind,
 )
@@ -66,146 +62,46 @@ from bgpd.session import (
     RouteRefreshReceived,
     SessionDown,
     SessionEstablished,
-    SessionSettings,
     SessionState,
     UpdateReceived,
-    add_path_modes,
+)
+from bgpd.speaker_state import (
+    CONNECTED_CANDIDATE,
+    CONNECTED_SOURCE,
+    KERNEL_CANDIDATE,
+    KERNEL_SOURCE,
+    STATIC_SOURCE,
+    Close,
+    Dial,
+    FibUpdate,
+    KernelRouteView,
+    Output,
+    PeerState,
+    Send,
+    family_of_network,
+    fib_next_hops,
+    session_settings,
+    static_candidate,
 )
 from bgpd.speaker_views import peer_view, route_views
-from bgpd.wire.attributes import PathAttributes
-from bgpd.wire.constants import CeaseSubcode, Origin
+from bgpd.wire.constants import CeaseSubcode
 from bgpd.wire.messages import NlriBatch
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
 logger = logging.getLogger(__name__)
 
-STATIC_SOURCE = Source(name="static", kind=SourceKind.STATIC)
-KERNEL_SOURCE = Source(name="kernel", kind=SourceKind.KERNEL)
-CONNECTED_SOURCE = Source(name="connected", kind=SourceKind.CONNECTED)
-_LOCAL_ATTRIBUTES = PathAttributes(origin=Origin.IGP)
-_KERNEL_CANDIDATE = Candidate(
-    source=KERNEL_SOURCE, info=PathInfo(attributes=_LOCAL_ATTRIBUTES, next_hop=b"")
-)
-_CONNECTED_CANDIDATE = Candidate(
-    source=CONNECTED_SOURCE, info=PathInfo(attributes=_LOCAL_ATTRIBUTES, next_hop=b"")
-)
-_AFI_IPV6 = Afi.IPV6
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dial:
-    """Open a TCP connection to the peer (its address, port and options are in its config)."""
-
-    peer: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Send:
-    peer: str
-    conn_id: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Close:
-    peer: str
-    conn_id: int
-
-
-Output = Dial | Send | Close
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FibUpdate:
-    """Forwarding state for prefixes: the BGP next hops to install, or () to remove ours."""
-
-    family: Family
-    nlris: tuple[Nlri, ...]
-    next_hops: tuple[bytes, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KernelRouteView:
-    """A route the kernel edge learned (an "alien" route, e.g. Felix's, or an interface
-    subnet when `connected`), as the core sees it."""
-
-    family: Family
-    nlri: Nlri
-    ifname: str | None
-    connected: bool = False
-
-
-class PeerState:
-    """What the speaker keeps about one configured peer beside its session."""
-
-    __slots__ = (
-        "adj_in",
-        "candidates",
-        "config",
-        "connections",
-        "import_chains",
-        "import_filters",
-        "negotiated",
-        "rejected",
-        "session",
-        "source",
-    )
-
-    def __init__(self, config: PeerConfig, session: Peer) -> None:
-        self.config = config
-        self.session = session
-        # Interns the PathInfo of each (attributes, next hop) the peer sends. What the peer
-        # announced lives in the Loc-RIB (per source); only what the loop checks rejected is
-        # kept here, so "received" = accepted + rejected without a second per-prefix table.
-        self.adj_in = AdjRibIn()
-        self.rejected: set[tuple[Family, Nlri]] = set()
-        # conn_id -> our local address on that connection (the next hop we announce).
-        self.connections: dict[int, str] = {}
-        # Set while Established; `negotiated` stays after a drop for the GR helper's window.
-        self.source: Source | None = None
-        self.candidates: CandidateCache | None = None
-        # The peer's [[filter]] import rules per IP version; None when it has none.
-        self.import_chains: dict[Afi, FilterChain] | None = None
-        self.import_filters: tuple[FilterConfig, ...] = ()
-        self.negotiated: Negotiated | None = None
-
-
-def session_settings(config: Config, peer: PeerConfig) -> SessionSettings:
-    s = config.peer_settings(peer)
-    return SessionSettings(
-        local_asn=s.local_asn,
-        router_id=int(s.router_id),
-        peer_asn=s.asn,
-        peer_address=str(s.address),
-        passive=s.passive,
-        hold_time=s.hold_time,
-        keepalive_time=s.keepalive_time if s.keepalive_explicit else None,
-        connect_retry_time=s.connect_retry_time,
-        error_wait_min=s.error_wait_min,
-        error_wait_max=s.error_wait_max,
-        families=s.families,
-        add_path=add_path_modes({f: s.add_path.wire for f in s.families if s.add_path.wire}),
-        graceful_restart=s.graceful_restart,
-        graceful_restart_time=s.graceful_restart_time,
-    )
-
-
-def static_candidate(static: StaticRoute) -> Candidate:
-    attributes = PathAttributes(
-        origin=Origin.IGP,
-        med=static.med,
-        local_pref=static.local_pref,
-        communities=tuple(c.value for c in static.communities),
-        large_communities=tuple(
-            (c.global_admin, c.local1, c.local2) for c in static.large_communities
-        ),
-    )
-    next_hop = static.next_hop.packed if static.next_hop is not None else b""
-    return Candidate(source=STATIC_SOURCE, info=PathInfo(attributes=attributes, next_hop=next_hop))
-
-
-def family_of_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Family:
-    return IPV4_UNICAST if network.version == 4 else IPV6_UNICAST
+__all__ = [
+    "Close",
+    "Dial",
+    "FibUpdate",
+    "KernelRouteView",
+    "Output",
+    "PeerState",
+    "Send",
+    "Speaker",
+    "fib_next_hops",
+    "session_settings",
+]
 
 
 class Speaker:
@@ -364,7 +260,7 @@ class Speaker:
         for route in added:
             key = (route.family, route.nlri)
             self._kernel_ifnames[key] = route.ifname
-            candidate = _CONNECTED_CANDIDATE if route.connected else _KERNEL_CANDIDATE
+            candidate = CONNECTED_CANDIDATE if route.connected else KERNEL_CANDIDATE
             self._rib.announce(route.family, route.nlri, candidate)
         self._propagate(now)
 
@@ -863,18 +759,3 @@ class Speaker:
         self, prefix: str | None = None, peer: str | None = None
     ) -> list[dict[str, Any]]:
         return route_views(self._rib, prefix, peer)
-
-
-def fib_next_hops(multipath: tuple[Candidate, ...]) -> tuple[bytes, ...]:
-    """The next hops to install: BGP-learned paths only (local routes are not ours to install),
-    deduplicated, the global part of an IPv6 next hop (RFC 2545 §3)."""
-    if not multipath or multipath[0].source.kind.local:
-        return ()
-    hops: list[bytes] = []
-    for candidate in multipath:
-        if candidate.source.kind.local:
-            continue
-        hop = candidate.info.next_hop[:16]
-        if hop and hop not in hops:
-            hops.append(hop)
-    return tuple(hops)

@@ -23,7 +23,7 @@ from bgpd.rib import Candidate, LocRib
 from bgpd.wire.constants import Origin
 
 if TYPE_CHECKING:
-    from bgpd.speaker import PeerState
+    from bgpd.speaker_state import PeerState
 
 
 def peer_view(

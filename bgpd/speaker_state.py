@@ -1,0 +1,162 @@
+"""The speaker's values and per-peer bookkeeping: what it outputs (dial, send, close, forwarding
+changes), what the kernel edge feeds it, and the record it keeps beside each session.
+
+Invariants: values are frozen; `PeerState` is plain mutable state owned by one `Speaker`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from bgpd.config import Config, PeerConfig, StaticRoute
+from bgpd.config.filters import FilterConfig
+from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, Nlri
+from bgpd.policy.filters import FilterChain
+from bgpd.rib import AdjRibIn, Candidate, CandidateCache, PathInfo, Source, SourceKind
+from bgpd.session import Peer, SessionSettings, add_path_modes
+from bgpd.wire.attributes import PathAttributes
+from bgpd.wire.constants import Origin
+from bgpd.wire.negotiated import Negotiated
+
+STATIC_SOURCE = Source(name="static", kind=SourceKind.STATIC)
+KERNEL_SOURCE = Source(name="kernel", kind=SourceKind.KERNEL)
+CONNECTED_SOURCE = Source(name="connected", kind=SourceKind.CONNECTED)
+LOCAL_ATTRIBUTES = PathAttributes(origin=Origin.IGP)
+KERNEL_CANDIDATE = Candidate(
+    source=KERNEL_SOURCE, info=PathInfo(attributes=LOCAL_ATTRIBUTES, next_hop=b"")
+)
+CONNECTED_CANDIDATE = Candidate(
+    source=CONNECTED_SOURCE, info=PathInfo(attributes=LOCAL_ATTRIBUTES, next_hop=b"")
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dial:
+    """Open a TCP connection to the peer (its address, port and options are in its config)."""
+
+    peer: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send:
+    peer: str
+    conn_id: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Close:
+    peer: str
+    conn_id: int
+
+
+Output = Dial | Send | Close
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FibUpdate:
+    """Forwarding state for prefixes: the BGP next hops to install, or () to remove ours."""
+
+    family: Family
+    nlris: tuple[Nlri, ...]
+    next_hops: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KernelRouteView:
+    """A route the kernel edge learned (an "alien" route, e.g. Felix's, or an interface
+    subnet when `connected`), as the core sees it."""
+
+    family: Family
+    nlri: Nlri
+    ifname: str | None
+    connected: bool = False
+
+
+class PeerState:
+    """What the speaker keeps about one configured peer beside its session."""
+
+    __slots__ = (
+        "adj_in",
+        "candidates",
+        "config",
+        "connections",
+        "import_chains",
+        "import_filters",
+        "negotiated",
+        "rejected",
+        "session",
+        "source",
+    )
+
+    def __init__(self, config: PeerConfig, session: Peer) -> None:
+        self.config = config
+        self.session = session
+        # Interns the PathInfo of each (attributes, next hop) the peer sends. What the peer
+        # announced lives in the Loc-RIB (per source); only what the loop checks rejected is
+        # kept here, so "received" = accepted + rejected without a second per-prefix table.
+        self.adj_in = AdjRibIn()
+        self.rejected: set[tuple[Family, Nlri]] = set()
+        # conn_id -> our local address on that connection (the next hop we announce).
+        self.connections: dict[int, str] = {}
+        # Set while Established; `negotiated` stays after a drop for the GR helper's window.
+        self.source: Source | None = None
+        self.candidates: CandidateCache | None = None
+        # The peer's [[filter]] import rules per IP version; None when it has none.
+        self.import_chains: dict[Afi, FilterChain] | None = None
+        self.import_filters: tuple[FilterConfig, ...] = ()
+        self.negotiated: Negotiated | None = None
+
+
+def session_settings(config: Config, peer: PeerConfig) -> SessionSettings:
+    s = config.peer_settings(peer)
+    return SessionSettings(
+        local_asn=s.local_asn,
+        router_id=int(s.router_id),
+        peer_asn=s.asn,
+        peer_address=str(s.address),
+        passive=s.passive,
+        hold_time=s.hold_time,
+        keepalive_time=s.keepalive_time if s.keepalive_explicit else None,
+        connect_retry_time=s.connect_retry_time,
+        error_wait_min=s.error_wait_min,
+        error_wait_max=s.error_wait_max,
+        families=s.families,
+        add_path=add_path_modes({f: s.add_path.wire for f in s.families if s.add_path.wire}),
+        graceful_restart=s.graceful_restart,
+        graceful_restart_time=s.graceful_restart_time,
+    )
+
+
+def static_candidate(static: StaticRoute) -> Candidate:
+    attributes = PathAttributes(
+        origin=Origin.IGP,
+        med=static.med,
+        local_pref=static.local_pref,
+        communities=tuple(c.value for c in static.communities),
+        large_communities=tuple(
+            (c.global_admin, c.local1, c.local2) for c in static.large_communities
+        ),
+    )
+    next_hop = static.next_hop.packed if static.next_hop is not None else b""
+    return Candidate(source=STATIC_SOURCE, info=PathInfo(attributes=attributes, next_hop=next_hop))
+
+
+def family_of_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Family:
+    return IPV4_UNICAST if network.version == 4 else IPV6_UNICAST
+
+
+def fib_next_hops(multipath: tuple[Candidate, ...]) -> tuple[bytes, ...]:
+    """The next hops to install: BGP-learned paths only (local routes are not ours to install),
+    deduplicated, the global part of an IPv6 next hop (RFC 2545 §3)."""
+    if not multipath or multipath[0].source.kind.local:
+        return ()
+    hops: list[bytes] = []
+    for candidate in multipath:
+        if candidate.source.kind.local:
+            continue
+        hop = candidate.info.next_hop[:16]
+        if hop and hop not in hops:
+            hops.append(hop)
+    return tuple(hops)
