@@ -8,12 +8,12 @@ import sys
 
 from bgpd.confd.arguments import add_confd_arguments
 from bgpd.config import ConfigError, load_config
+from bgpd.logs import setup_logging
 from bgpd.runtime.daemon import (
     StartupError,
     run_daemon,
     run_daemon_with,
 )
-from bgpd.runtime.logs import setup_logging
 
 DEFAULT_CONFIG = "/etc/bgpd/bgpd.toml"
 

@@ -12,8 +12,8 @@ import logging
 import sys
 
 from bgpd.config import Config, ConfigError
+from bgpd.logs import setup_logging
 from bgpd.runtime.daemon import StartupError, run_daemon
-from bgpd.runtime.logs import setup_logging
 from reflector.profile import DEFAULT_CONFIG, ReflectorSetup, load_reflector_config
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def summary(setup: ReflectorSetup) -> str:
 
 def _reload_config(path: str) -> Config:
     setup = load_reflector_config(path)
-    logger.info("reflector config reloaded: %s", summary(setup))
+    logger.info("reflector config reloaded profile=%s", summary(setup))
     return setup.config
 
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     config = setup.config
     setup_logging(config.bgp.log_level, config.bgp.log_format)
-    logger.info("reflector profile: %s", summary(setup))
+    logger.info("reflector started profile=%s", summary(setup))
     try:
         return run_daemon(config, args.config, args.pidfile, load=_reload_config)
     except StartupError as exc:

@@ -56,3 +56,4 @@ def add_confd_arguments(p: argparse.ArgumentParser, *, in_process: bool = False)
             help="send SIGHUP to the PID in this file after a changed render",
         )
         p.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+        p.add_argument("--log-format", default="text", choices=("text", "json"))

@@ -45,6 +45,7 @@ from bgpd.confd.watcher import (
     signal_pidfile,
 )
 from bgpd.errors import BgpdError
+from bgpd.logs import setup_logging
 
 __all__ = [
     "DEFAULT_CONFDIR",
@@ -314,10 +315,7 @@ async def run_confd(args: argparse.Namespace, environ: Mapping[str, str]) -> int
 def main(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     """Entry of `bgpd confd` (called by bgpd.cli with the parsed arguments)."""
     env = dict(os.environ if environ is None else environ)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.log_level, args.log_format)
     try:
         return asyncio.run(run_confd(args, env))
     except ConfdSetupError as exc:

@@ -259,9 +259,7 @@ class Watcher:
             elif r.outcome is Outcome.RENDER_FAILED:
                 self._render_failures += 1
                 logger.error(
-                    "confd render failed dest=%s error=%s action=keep_last_good",
-                    r.resource.dest,
-                    r.error,
+                    "confd render failed, keeping the last good %s: %s", r.resource.dest, r.error
                 )
         installed = [r for r in results if r.outcome is Outcome.INSTALLED]
         self._installs += len(installed)

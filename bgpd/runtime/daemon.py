@@ -28,6 +28,7 @@ from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
 from bgpd.errors import BgpdError
 from bgpd.kernel import KernelStats
+from bgpd.logs import set_format, set_level
 from bgpd.metrics import (
     ConfdStatus,
     Health,
@@ -39,7 +40,6 @@ from bgpd.metrics import (
 from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.dynamic import DynamicPeers
 from bgpd.runtime.kernel_wiring import KernelWiring
-from bgpd.runtime.logs import set_level
 from bgpd.runtime.memory import MemoryTrimmer
 from bgpd.runtime.sockopts import set_md5_key, set_ttl
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
@@ -311,6 +311,7 @@ class Daemon:
             raise ControlCommandError(f"config rejected, running config kept:\n{exc}") from exc
         old = self._speaker.config
         set_level(new.bgp.log_level)
+        set_format(new.bgp.log_format)
         actions = self._speaker.apply_config(new, self.now())
         self._update_listener_keys(old, new)
         if set(old.bgp.listen) != set(new.bgp.listen) or old.bgp.port != new.bgp.port:
@@ -653,6 +654,7 @@ async def _run_with_companion(config_path: str, pidfile: str | None, companion: 
         except (ConfigError, OSError) as exc:
             raise StartupError(f"{config_path}: config unusable: {exc}") from exc
         set_level(config.bgp.log_level)
+        set_format(config.bgp.log_format)
 
         def confd_status() -> ConfdStatus:
             renders, render_failures, check_failures, etcd = companion.metrics_status()

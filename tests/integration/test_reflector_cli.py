@@ -208,7 +208,7 @@ def test_reflector_discovers_clients_and_accepts_a_dynamic_neighbour(
         rr.wait_established("Node_10_99_0_3")
         after = rr.peers()["Dynamic_10_99_0_4"]
         assert after["state"] == "Established" and after["uptime_s"] >= uptime_before
-        assert "peer Dynamic_10_99_0_4 removed" not in rr.output()
+        assert "peer down peer=Dynamic_10_99_0_4" not in rr.output()
         for client in clients:
             client.wait_established(rr_peer)
 
