@@ -311,8 +311,15 @@ def setup_logging(level: str, fmt: str, stream: Any = None) -> logging.Handler:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    # Libraries below us log their own internals at debug (grpc: several lines per etcd
+    # retry); an operator asking bgpd for debug wants bgpd's lines.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     set_level(level)
     return handler
+
+
+QUIET_LIBRARIES = ("asyncio", "grpc", "hpack", "urllib3")
 
 
 def _formatter(fmt: str) -> logging.Formatter:

@@ -67,6 +67,7 @@ from bgpd.control.bird_protocol import (
     render_status,
     welcome,
 )
+from bgpd.control.unix import claim_socket_path, release_socket_path, socket_identity
 
 logger = logging.getLogger(__name__)
 
@@ -399,26 +400,24 @@ def _devices(kernel_routes: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 class _BirdSocket:
     """One listening socket (bird.ctl or bird6.ctl) and its client sessions."""
 
-    __slots__ = ("_clients", "_control", "_server", "path", "version")
+    __slots__ = ("_clients", "_control", "_identity", "_server", "path", "version")
 
     def __init__(self, path: str, control: BirdControl, version: IpVersion) -> None:
         self.path = path
         self._control = control
         self.version: IpVersion = version
         self._server: asyncio.AbstractServer | None = None
+        self._identity: tuple[int, int] | None = None
         # Open sessions, ended on close (newer Pythons' wait_closed() waits for them).
         self._clients: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        directory = os.path.dirname(self.path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        claim_socket_path(self.path)
         self._server = await asyncio.start_unix_server(
             self._serve, path=self.path, limit=MAX_COMMAND_BYTES
         )
         os.chmod(self.path, SOCKET_MODE)
+        self._identity = socket_identity(self.path)
         logger.info("bird control socket listening path=%s version=%d", self.path, self.version)
 
     async def close(self) -> None:
@@ -428,8 +427,7 @@ class _BirdSocket:
                 writer.close()
             await self._server.wait_closed()
             self._server = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        release_socket_path(self.path, self._identity)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         encoder = ReplyEncoder()

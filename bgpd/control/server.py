@@ -23,6 +23,7 @@ from bgpd.control.protocol import (
     encode_error,
     encode_reply,
 )
+from bgpd.control.unix import claim_socket_path, release_socket_path, socket_identity
 
 logger = logging.getLogger(__name__)
 
@@ -30,27 +31,25 @@ Handler = Callable[[Request], Awaitable[Any]]
 
 
 class ControlServer:
-    __slots__ = ("_handler", "_path", "_server")
+    __slots__ = ("_handler", "_identity", "_path", "_server")
 
     def __init__(self, path: str, handler: Handler) -> None:
         self._path = path
         self._handler = handler
         self._server: asyncio.AbstractServer | None = None
+        self._identity: tuple[int, int] | None = None
 
     @property
     def path(self) -> str:
         return self._path
 
     async def start(self) -> None:
-        directory = os.path.dirname(self._path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path)
+        claim_socket_path(self._path)
         self._server = await asyncio.start_unix_server(
             self._serve, path=self._path, limit=MAX_REQUEST_BYTES
         )
         os.chmod(self._path, 0o660)
+        self._identity = socket_identity(self._path)
         logger.info("control socket listening path=%s", self._path)
 
     async def close(self) -> None:
@@ -58,8 +57,7 @@ class ControlServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path)
+        release_socket_path(self._path, self._identity)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

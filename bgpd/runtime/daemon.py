@@ -295,7 +295,8 @@ class Daemon:
 
     def _on_sighup(self) -> None:
         logger.info("reload requested by SIGHUP")
-        self.reload()
+        with contextlib.suppress(ControlCommandError):
+            self.reload()  # a rejected file was logged; the running config stays
 
     def reload(self) -> list[str]:
         """Re-reads the config file; a bad file is reported and the running config kept."""
@@ -413,7 +414,9 @@ class Daemon:
             await self.loop.create_connection(lambda: conn, sock=sock)
         except (OSError, TimeoutError) as exc:
             sock.close()
-            logger.info("peer connect failed peer=%s reason=%s", peer, exc or type(exc).__name__)
+            logger.info(
+                "peer connect failed peer=%s reason=%s", peer, str(exc) or type(exc).__name__
+            )
             if self._bird is not None:  # BIRD's "Socket: Connection refused"
                 self._bird.socket_error(peer, exc)
             if peer in self._speaker.peer_names():
