@@ -688,14 +688,16 @@ class Speaker:
         self._exporter.propagate(groups, now)
         self._send_touched()
 
-    def _deliver(self, name: str, data: bytes, now: float, announced: int, withdrawn: int) -> None:
-        state = self._peers.get(name)
+    def _deliver(
+        self, peer: str, data: bytes, announced: int, withdrawn: int, count: int, *, now: float
+    ) -> None:
+        state = self._peers.get(peer)
         if state is not None and state.session.state is SessionState.ESTABLISHED:
-            state.session.send_update_bytes(data, now)
+            state.session.send_update_bytes(data, now, count=count)
             counters = state.session.counters
             counters.prefixes_announced_out += announced
             counters.prefixes_withdrawn_out += withdrawn
-            self._touched.add(name)
+            self._touched.add(peer)
 
     def _send_touched(self) -> None:
         """Queued UPDATE bytes of every peer the exporter wrote to become outputs."""

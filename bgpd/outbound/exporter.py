@@ -7,8 +7,9 @@ ADD-PATH send (RFC 7911) a group's members receive every usable path of a prefix
 path id that stays the same for as long as its (source, received path id) exists.
 
 Invariants:
-- Sans-IO: bytes leave only through the `deliver(peer, data, now, announced, withdrawn)`
-  callback (the last two: prefixes the bytes announce and withdraw, for counters).
+- Sans-IO: bytes leave only through the `deliver` callback, once per member per batch: the
+  batch's messages joined (shared by every member that receives all of them), with the
+  prefix and message counts for the peer's counters.
 - Staging is per group, never per member; the only per-member work is writing the shared
   bytes (and a member's own full table when it joins or asks for a route refresh).
 - A blocked member (socket above its high-water mark) receives nothing until it drains; its
@@ -20,7 +21,8 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import Protocol
 
 from bgpd.config.filters import FilterConfig
 from bgpd.net import Afi, Family, Nlri
@@ -32,7 +34,15 @@ from bgpd.policy.filters import FilterChain, compile_filters
 from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
 from bgpd.wire.codec import encode_end_of_rib
 
-Deliver = Callable[[str, bytes, float, int, int], None]
+
+class Deliver(Protocol):
+    def __call__(
+        self, peer: str, data: bytes, announced: int, withdrawn: int, count: int, *, now: float
+    ) -> None:
+        """Hand `data` (`count` whole UPDATEs, announcing and withdrawing that many prefixes)
+        to the peer's session."""
+
+
 _AFI_IPV6 = Afi.IPV6
 _TAGGED_CACHE_SIZE = 100_000
 
@@ -217,10 +227,27 @@ class Exporter:
             self._export_table(group, now)
 
     def _send(self, member: Member, messages: Iterable[GroupMessage], now: float) -> None:
-        name, deliver = member.name, self._deliver
-        for message in messages:
-            if message.for_member(name):
-                deliver(name, message.data, now, message.announced, message.withdrawn)
+        self._send_batch([member], list(messages), now)
+
+    def _send_batch(self, members: list[Member], messages: list[GroupMessage], now: float) -> None:
+        """Every member's share of `messages` in one delivery: a member that no message is
+        tagged for (skip or only) gets the one joined blob all such members share."""
+        if not messages:
+            return
+        tagged = {m.skip for m in messages if m.skip} | {m.only for m in messages if m.only}
+        shared: tuple[bytes, int, int, int] | None = None
+        deliver = self._deliver
+        for member in members:
+            name = member.name
+            if name in tagged:
+                mine = [m for m in messages if m.for_member(name)]
+                if mine:
+                    deliver(name, *_joined(mine), now=now)
+                continue
+            if shared is None:
+                shared = _joined([m for m in messages if not m.only])
+            if shared[3]:
+                deliver(name, *shared, now=now)
 
     def _send_full_table(self, member: Member, now: float) -> None:
         group = member.group
@@ -232,17 +259,16 @@ class Exporter:
 
     def _send_eor(self, member: Member, now: float) -> None:
         for family in member.eor_pending:
-            self._deliver(member.name, encode_end_of_rib(family), now, 0, 0)
+            self._deliver(member.name, encode_end_of_rib(family), 0, 0, 1, now=now)
         member.eor_pending = ()
 
     def _flush(self, group: UpdateGroup, now: float) -> None:
         if group.blocked:
             return
         messages = group.take_messages()
-        for member in list(group.members.values()):
-            if member.blocked:
-                continue
-            self._send(member, messages, now)
+        members = [m for m in group.members.values() if not m.blocked]
+        self._send_batch(members, messages, now)
+        for member in members:
             if member.eor_pending:
                 self._send_eor(member, now)
 
@@ -258,8 +284,8 @@ class Exporter:
                     group.stage(family, key, None)
                 continue
             messages = group.reconcile(family, desired)
-            for member in list(group.members.values()):
-                self._send(member, messages, now)
+            members = [m for m in group.members.values() if not m.blocked]
+            self._send_batch(members, messages, now)
         self._flush(group, now)
 
     def _desired(self, group: UpdateGroup, family: Family) -> dict[bytes, PathInfo]:
@@ -369,3 +395,11 @@ class Exporter:
             )
             entry = self._tagged[key] = (info, tagged)
         return entry[1]
+
+
+def _joined(messages: list[GroupMessage]) -> tuple[bytes, int, int, int]:
+    """(bytes, prefixes announced, prefixes withdrawn, UPDATE count) of messages sent as one."""
+    data = messages[0].data if len(messages) == 1 else b"".join(m.data for m in messages)
+    announced = sum(m.announced for m in messages)
+    withdrawn = sum(m.withdrawn for m in messages)
+    return data, announced, withdrawn, len(messages)

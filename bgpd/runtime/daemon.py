@@ -353,7 +353,7 @@ class Daemon:
             for peer in config.all_peers:
                 if peer.password and peer.address.version == address.version:
                     set_md5_key(sock, str(peer.address), peer.password)
-            sock.listen(128)
+            sock.listen(socket.SOMAXCONN)  # a reflector's clients all reconnect at once
             sock.setblocking(False)
             server = await self.loop.create_server(
                 lambda: self._new_connection(None, False), sock=sock

@@ -478,7 +478,9 @@ class Peer:
                     self._dial(now)
         self._sync_state(now)
 
-    def send_update_bytes(self, data: bytes, now: float | None = None) -> None:
+    def send_update_bytes(
+        self, data: bytes, now: float | None = None, *, count: int | None = None
+    ) -> None:
         """Queues one or more complete, pre-encoded UPDATE messages on the Established session.
 
         With `now`, the UPDATE stands in for our next KEEPALIVE (the keepalive timer restarts).
@@ -490,7 +492,8 @@ class Peer:
             raise NotEstablishedError(f"peer {self._name} is {self._state}, not Established")
         negotiated = conn.negotiated
         assert negotiated is not None
-        count = count_updates(data, negotiated.max_message_len)
+        if count is None:  # from outside the outbound layer: check what we are given
+            count = count_updates(data, negotiated.max_message_len)
         if not count:
             return
         conn.queue(data)
