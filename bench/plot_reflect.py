@@ -37,6 +37,7 @@ STYLE = {  # reflector -> (label, colour); distinguishable in grey scale and by 
     "bird2": ("BIRD 2", "#009e73"),
     "gobgp": ("GoBGP", "#d55e00"),
     "frr": ("FRR", "#cc79a7"),
+    "bgp-reflector": ("bgp-reflector", "#56b4e9"),
 }
 TARGET = 2  # bgpd within 2x of BIRD
 

@@ -27,15 +27,25 @@ The reflector (DUT) is, in turn within one run of this script:
   taken as valid, which is what a reflector without an IGP wants.
   Install it with ``make bench-deps`` (``scripts/install-bench-deps.sh``).
 
+Two modes (``--mode``, both by default; each has its own results in the JSON):
+
+- ``cold`` (the issue's definition): t0 is the moment every client connects, at once (as after
+  a reflector restart): session set-up, initial table dumps and updates overlap;
+- ``warm``: the clients connect and every session comes up without routes; t0 is the moment
+  every client announces, at once: the fan-out alone.
+
 One run: start the reflector and wait until it listens on port 179 in its namespace; read its
-RSS and CPU time; start the client workers and wait until each has built its table; t0 is the
-moment they are all told to go (they connect at once). Each client records when it holds 99 %
-and 100 % of the (C-1) x P prefixes of the others; the run's time is the last client's
-(``seconds``, ``seconds_99``). While the clients work, BIRD's control socket is poked every
+RSS and CPU time; start the client workers and wait until each has built its table; tell them
+to go (they connect at once, or over ``--spread`` seconds); t0 as the mode says. The kernel's
+``ListenDrops`` counter of the reflector's namespace is recorded (``listen_drops``: connection
+attempts dropped because the reflector's accept queue was full). Each client records when it
+holds 99 % and 100 % of the (C-1) x P prefixes of the others; the run's time is the last
+client's (``seconds``, ``seconds_99``). While the clients work, BIRD's control socket is poked every
 10 ms (``show status``): BIRD 2.0.12 otherwise sometimes holds its last UPDATE back until its
 3 s poll timeout (see the forward benchmark); ``--no-poke`` turns it off. Once every client is
 done (sessions still up, so no withdrawal is processed yet), the reflector's VmRSS, VmHWM (peak
-RSS) and CPU time are read from /proc, and the clients are told to quit. A run that does not
+RSS) and CPU time are read from /proc (CPU from t0, as the clients' own), and the clients are
+told to quit. A run that does not
 finish within ``--timeout`` seconds is recorded with ``status: "timeout"`` and how many clients
 finished, and the script moves on.
 
@@ -52,7 +62,7 @@ repetition. Two rules keep a slow reflector from eating the machine's day: a ref
 first run at a point took more than ``--max-repeat-seconds`` (default 60) runs there once, and
 one that timed out (``--timeout``, default 600 s per run) is not run at points at least as big
 in both C and P (recorded as ``status: "skipped"``). ``--points 50x200 100x200`` runs only
-those points; ``--grid quick`` is a small smoke grid.
+those points; ``--grid quick`` is a small smoke grid (saved as ``reflect_quick.json``).
 
 Run as root: ``.venv/bin/python bench/reflect_bench.py [--grid full|quick] [--points CxP ..]
 [--dut bgpd bird2 gobgp frr bgp-reflector] [--repeat N] [--merge]`` (``make bench-reflect``
@@ -845,7 +855,9 @@ def main() -> int:
         "--spread", type=float, default=0.0, help="clients connect over this many seconds"
     )
     parser.add_argument("--merge", action="store_true", help="keep other points in the JSON")
-    parser.add_argument("--out", default="reflect_bench", help="result name in bench/results")
+    parser.add_argument(
+        "--out", help="result name in bench/results (reflect_bench; reflect_quick for --grid quick)"
+    )
     parser.add_argument("--profile", type=Path, help="run bgpd under cProfile, write here")
     parser.add_argument("--profile-point", type=parse_point, default=(100, 200))
     parser.add_argument("--profile-top", type=int, default=35)
@@ -854,6 +866,9 @@ def main() -> int:
     if os.geteuid() != 0:
         parser.error("needs root (network namespaces)")
     points = args.points or GRIDS[args.grid]
+    if args.out is None:
+        # A smoke run must not replace the measured grid.
+        args.out = "reflect_quick" if args.grid == "quick" and not args.points else "reflect_bench"
     work = Path(tempfile.mkdtemp(prefix="bench-reflect-"))
     path = RESULTS / f"{args.out}.json"
     previous: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}

@@ -227,9 +227,9 @@ class Universe:
         if len(field) == _ENTRY and field[0] == PREFIX_LEN:
             # One prefix per UPDATE (GoBGP's habit): no slicing, no sorting.
             g = self.index.get(field)
-            out = ((), 1, 1) if g is None else (((g, g + 1),), 1, 0)
-            self._remember(field, out)
-            return out
+            one: tuple[Runs, int, int] = ((), 1, 1) if g is None else (((g, g + 1),), 1, 0)
+            self._remember(field, one)
+            return one
         indexes, unexpected = self._indexes(field)
         runs: list[tuple[int, int]] = []
         if indexes:
