@@ -163,16 +163,19 @@ class Daemon:
             await self._close_sockets()
             msg = f"cannot listen for metrics on {config.metrics.listen}: {exc.strerror or exc}"
             raise StartupError(msg) from exc
+        adopted = 0
         if config.kernel.enabled:
             self._kernel = KernelWiring(config, self._on_kernel_learned)
             await self._kernel.start(self._speaker.fib_snapshot())
             adopted = len(self._kernel.sync.installed)
             if adopted and config.bgp.graceful_restart:
                 logger.info("graceful restart kernel routes kept routes=%d", adopted)
-        if config.bgp.graceful_restart:
-            # Every start may be a restart (as calico-node always runs BIRD with -R): say so
-            # (R and F bits) so peers keep our routes, and send nothing until our peers'
-            # End-of-RIB has rebuilt the table (RFC 4724 §4.1).
+        if config.bgp.graceful_restart and (adopted or config.bgp.cluster_id is not None):
+            # We restarted with forwarding state (kernel routes of our last run), or we are a
+            # route reflector, whose clients hold our routes and must not see a half-built
+            # table: say so (R and F bits) and send nothing until our peers' End-of-RIB has
+            # rebuilt the table (RFC 4724 §4.1), as calico-node's BIRD does under -R. A plain
+            # speaker with nothing kept starts forwarding at once (no pipeline stall).
             self._speaker.set_restarting(True)
         self.loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGINT, self._stopping.set)
