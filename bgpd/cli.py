@@ -9,11 +9,6 @@ import sys
 from bgpd.confd.arguments import add_confd_arguments
 from bgpd.config import ConfigError, load_config
 from bgpd.logs import setup_logging
-from bgpd.runtime.daemon import (
-    StartupError,
-    run_daemon,
-    run_daemon_with,
-)
 
 DEFAULT_CONFIG = "/etc/bgpd/bgpd.toml"
 
@@ -44,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run" and args.confd_backend is not None:
         from bgpd.confd.cli import ConfdSetupError  # noqa: PLC0415 - only when asked for
         from bgpd.confd.cli import in_process as confd_in_process  # noqa: PLC0415
+        from bgpd.runtime.daemon import StartupError, run_daemon_with  # noqa: PLC0415
 
         setup_logging("info", "text")  # the rendered file's log level applies once it exists
         try:
@@ -63,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         peers, statics = len(config.all_peers), len(config.all_statics)
         print(f"{args.config}: ok ({peers} peers, {statics} static routes)")
         return 0
+    # The speaker's runtime only for `run`: `check` and `confd` start without it.
+    from bgpd.runtime.daemon import StartupError, run_daemon  # noqa: PLC0415
+
     setup_logging(config.bgp.log_level, config.bgp.log_format)
     try:
         return run_daemon(config, args.config, args.pidfile)
