@@ -210,6 +210,8 @@ class Exporter:
                         group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
                     continue
                 info = self._exported_path(group, family, best)
+                if info is None and group.holds_nothing(family):
+                    continue  # nothing to withdraw (say the sender's own routes, self-skipped)
                 if info is None or best is None or not per_prefix[id(group)]:
                     group.stage_many(family, change.nlris, info)
                     continue

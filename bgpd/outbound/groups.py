@@ -92,6 +92,10 @@ class UpdateGroup:
     def blocked(self) -> bool:
         return all(m.blocked for m in self.members.values())
 
+    def holds_nothing(self, family: Family) -> bool:
+        """Nothing sent and nothing pending in `family`: a withdrawal would be a no-op."""
+        return not self.adj_out.table(family) and not self.pending.get(family)
+
     def add_path(self, family: Family) -> bool:
         return family in self.key.ctx.add_path_send
 
