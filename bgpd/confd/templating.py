@@ -36,6 +36,7 @@ from typing import Any
 
 import jinja2
 
+from bgpd.config.filters import FILTER_LISTS, FILTER_RULE_KEYS
 from bgpd.errors import BgpdError
 
 __all__ = [
@@ -337,18 +338,9 @@ class PrefixAdvertisementEntry:
 _FAMILY_NAME = {4: "ipv4-unicast", 6: "ipv6-unicast"}
 # `[[filter]]`'s rule lists and rule keys (bgpd/config/filters.py); anything else in the
 # view is refused rather than written into the TOML as a key.
-_FILTER_LISTS = ("import_v4", "export_v4", "import_v6", "export_v6")
-_FILTER_RULE_KEYS = frozenset(
-    {
-        "action",
-        "cidr",
-        "match_operator",
-        "prefix_length_min",
-        "prefix_length_max",
-        "source",
-        "interface",
-    }
-)
+# The [[filter]] schema's own lists: what the model writes must load (bgpd.config.filters).
+_FILTER_LISTS = tuple(name for name, _version in FILTER_LISTS)
+_FILTER_RULE_KEYS = frozenset(FILTER_RULE_KEYS)
 # v1 pool modes ("always", "cross-subnet", "" and older spellings) -> our EncapMode.
 _ENCAP = {
     "": "never",
