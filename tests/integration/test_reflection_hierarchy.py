@@ -80,9 +80,17 @@ def test_two_clusters_in_a_hierarchy_exchange_routes_without_loops(
     assert up["peer"] == global_peer(ra.ipv4)
     assert up["cluster_list"] == [CLUSTER_A, CLUSTER_B], up
     assert up["originator_id"] == cb1.address and up["next_hop"] == cb1.address, up
-    # A to B: RA, then each B reflector (one path per reflector).
+    # A to B: RA, then each B reflector (one path per reflector). The kernel route needs one
+    # path; the second reflector's copy may still be on its way (each B reflector sends once
+    # its own restart recovery is over).
+    both = {global_peer(rb1.ipv4), global_peer(rb2.ipv4)}
+    wait_until(
+        lambda: {r["peer"] for r in nodes[cb1.address].routes(ca1.block)} == both,
+        timeout=30,
+        message="A's block at b1 through both B reflectors",
+    )
     down = {r["peer"]: r for r in nodes[cb1.address].routes(ca1.block)}
-    assert down.keys() == {global_peer(rb1.ipv4), global_peer(rb2.ipv4)}, down
+    assert down.keys() == both, down
     for path in down.values():
         assert path["cluster_list"] == [CLUSTER_B, CLUSTER_A], path
         assert path["originator_id"] == ca1.address and path["next_hop"] == ca1.address, path
@@ -91,8 +99,13 @@ def test_two_clusters_in_a_hierarchy_exchange_routes_without_loops(
         assert path["cluster_list"] == [CLUSTER_B] and path["originator_id"] == cb2.address
     # RA learned each B block from both B reflectors, stamped once by cluster B.
     for client in (cb1, cb2):
+        wait_until(
+            lambda c=client: {r["peer"] for r in speaker_ra.routes(c.block)} == both,
+            timeout=30,
+            message="B's block at RA from both B reflectors",
+        )
         paths = {r["peer"]: r for r in speaker_ra.routes(client.block)}
-        assert paths.keys() == {global_peer(rb1.ipv4), global_peer(rb2.ipv4)}, paths
+        assert paths.keys() == both, paths
         assert all(p["cluster_list"] == [CLUSTER_B] for p in paths.values()), paths
 
     # The loop cuts, counted in each B reflector's Adj-RIB-In.
