@@ -73,6 +73,13 @@ def test_two_reflectors_four_clients_survive_a_reflector_kill_and_restart(
     rr_peers = [global_peer(h.ipv4) for h in rr_hosts]
 
     wait_full_mesh_of_blocks(clients)
+    # A kernel route needs one path; the second reflector's copies may still be on their way
+    # (each reflector sends once its own restart recovery is over).
+    wait_until(
+        lambda: all(p["prefixes_received"] == 3 for node in nodes for p in node.peers().values()),
+        timeout=30,
+        message="every client has the three other blocks from both reflectors",
+    )
     # RFC 4456 stamps, seen by a bgpd client: one path per reflector, the originator's router
     # id as ORIGINATOR_ID, our one cluster in CLUSTER_LIST, the next hop left alone.
     for other in [clients[1], bird_client]:
