@@ -195,11 +195,13 @@ class Speaker:
         state.session.connection_made(conn_id, now, outbound)
         self._pump(peer, now)
 
-    def connection_failed(self, peer: str, conn_id: int, now: float) -> None:
+    def connection_failed(self, peer: str, conn_id: int, now: float, reason: str = "") -> None:
         state = self._peers.get(peer)
         if state is None:
             return
         state.connections.pop(conn_id, None)
+        if reason:
+            state.session.counters.note_socket_error(reason, now)
         if self._recovering:
             self._recovery_gone.add(peer)  # not worth waiting for its End-of-RIB
         state.session.connection_failed(conn_id, now)

@@ -55,6 +55,15 @@ SHUTDOWN_GRACE_S = 3.0
 CONNECT_TIMEOUT_S = 10.0
 
 
+def _socket_reason(exc: BaseException) -> str:
+    """ "Connection refused", "Connection timed out": the words BIRD's `show protocols` uses."""
+    if isinstance(exc, TimeoutError) and not exc.args:
+        return "Connection timed out"
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)  # asyncio's own text names the address, not the cause
+    return str(exc) or type(exc).__name__
+
+
 def send_ttl(settings: PeerSettings) -> int | None:
     """The TTL of our packets: `multihop` when set, 1 for eBGP (a directly connected
     neighbour, as BIRD and FRR do), the kernel default for iBGP. GTSM overrides it."""
@@ -417,13 +426,11 @@ class Daemon:
             await self.loop.create_connection(lambda: conn, sock=sock)
         except (OSError, TimeoutError) as exc:
             sock.close()
-            logger.info(
-                "peer connect failed peer=%s reason=%s", peer, str(exc) or type(exc).__name__
-            )
+            logger.info("peer connect failed peer=%s reason=%s", peer, _socket_reason(exc))
             if self._bird is not None:  # BIRD's "Socket: Connection refused"
                 self._bird.socket_error(peer, exc)
             if peer in self._speaker.peer_names():
-                self._speaker.connection_failed(peer, conn.conn_id, self.now())
+                self._speaker.connection_failed(peer, conn.conn_id, self.now(), _socket_reason(exc))
                 self._flush()
         finally:
             self._dialing.pop(peer, None)

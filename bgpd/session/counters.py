@@ -35,6 +35,7 @@ class PeerCounters:
         "prefixes_announced_out",
         "prefixes_withdrawn_in",
         "prefixes_withdrawn_out",
+        "socket_error",
     )
 
     def __init__(self) -> None:
@@ -48,6 +49,12 @@ class PeerCounters:
         self.established_transitions = 0  # flaps: how many times the session came up
         self.last_error: LastError | None = None
         self.last_state_change: float | None = None
+        # (text, when) of the last failed connection attempt ("Connection refused", a
+        # timeout): what an operator needs when a session never even reaches OPEN.
+        self.socket_error: tuple[str, float] | None = None
+
+    def note_socket_error(self, text: str, at: float) -> None:
+        self.socket_error = (text, at)
 
     @property
     def updates_in(self) -> int:
@@ -58,8 +65,11 @@ class PeerCounters:
         return self.messages_out[MessageType.UPDATE]
 
     def last_error_text(self) -> str:
-        """ "Sent: ..." / "Received: ..." for the last NOTIFICATION, "" when there was none."""
-        err = self.last_error
+        """The latest of: the last NOTIFICATION ("Sent: ..." / "Received: ..."), the last
+        failed connection attempt ("Socket: ...", as BIRD says it); "" when neither."""
+        err, sock = self.last_error, self.socket_error
+        if sock is not None and (err is None or sock[1] >= err.at):
+            return f"Socket: {sock[0]}"
         if err is None:
             return ""
         return f"{'Sent' if err.sent else 'Received'}: {err.text}"

@@ -283,3 +283,22 @@ def test_a_new_listen_address_moves_listeners_without_touching_sessions(
     wait_until(lambda: not accepts("127.0.0.11"), timeout=10, message="127.0.0.11 closed")
     assert accepts("127.0.0.13")
     assert a.ctl("show peer", name="peer")["established_transitions"] == flaps
+
+
+def test_a_refused_connection_is_the_peers_last_error(bgpd_factory: BgpdFactory) -> None:
+    port_a, port_b = free_tcp_ports(2, "127.0.0.11")
+    cfg_a, _ = pair_configs(port_a, port_b)  # nobody listens at 127.0.0.12:port_b
+    a = bgpd_factory(
+        None,
+        cfg_a.replace(
+            "asn = 64512\nlocal_address", "asn = 64512\nconnect_retry_time = 1\nlocal_address"
+        ),
+        name="a",
+    )
+    wait_until(
+        lambda: a.ctl("show peer", name="peer")["last_error"] == "Socket: Connection refused",
+        timeout=20,
+        message="the refused connection shows in bgpctl",
+    )
+    result = bgpctl("-s", a.socket, "show", "peers")
+    assert "Socket: Connection refused" in result.stdout

@@ -273,7 +273,14 @@ def test_a_reload_moves_the_listener_without_touching_sessions(
             return http_get(A, new_port, "/livez").status == 200
         return False
 
-    wait_until(moved, timeout=10, message="metrics moved", retry_on=(ConnectionRefusedError,))
+    # A probe that reaches the old listener while it closes is reset, or left unanswered
+    # (it was in the closing socket's accept queue): try again.
+    wait_until(
+        moved,
+        timeout=20,
+        message="metrics moved",
+        retry_on=(ConnectionRefusedError, ConnectionResetError, TimeoutError),
+    )
     after = scrape(A, new_port)
     key = frozenset(PEER_B.items())
     assert after[("bgpd_peer_established_transitions_total", key)] == 1

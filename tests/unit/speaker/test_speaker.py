@@ -205,3 +205,16 @@ def test_reload_adding_a_peer_starts_it_at_once() -> None:
     )
     assert actions == ["peer to_c added"]
     assert len(routes(net, "c", "10.10.1.0/24")) == 1  # no timer had to fire: settle() only
+
+
+def test_a_failed_connection_attempt_is_the_peers_last_error_until_a_later_one() -> None:
+    from bgpd.speaker import Dial
+
+    net = Net()
+    net.add("a", "127.0.0.1", config(65001, "127.0.0.1", [("b", "127.0.0.2", 65002)]))
+    speaker = net.nodes["a"].speaker
+    speaker.start(net.now)
+    assert any(isinstance(o, Dial) for o in speaker.take_outputs())
+    speaker.connection_failed("b", 1, net.now, "Connection refused")
+    view = speaker.peer_view("b", net.now)
+    assert view is not None and view["last_error"] == "Socket: Connection refused"
