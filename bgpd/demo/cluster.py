@@ -16,6 +16,7 @@ three speakers (and a real calico-node on this host) take each other's socket.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,7 @@ def blocks_installed(i: int, blocks: set[str]) -> Callable[[], bool]:
 def main() -> int:
     teardown()  # leftovers of an interrupted run
     workdir = Path(tempfile.mkdtemp(prefix="bgpd-cluster-"))
+    succeeded = False
     procs: list[subprocess.Popen[bytes]] = []
     try:
         build()
@@ -182,6 +184,7 @@ def main() -> int:
         for i in range(1, NODES + 1):
             print(f"=== node{i}: ip route (proto bird = 12: bgpd's; the cali /32: Felix's)")
             print(ip("route", "show", netns=ns(i)))
+        succeeded = True
         return 0
     finally:
         for proc in procs:
@@ -193,4 +196,8 @@ def main() -> int:
                 proc.kill()
                 proc.wait()
         teardown()
-        print(f"stopped {len(procs)} speakers, removed the namespaces; logs in {workdir}")
+        if succeeded:  # the logs are only worth keeping when something went wrong
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"stopped {len(procs)} speakers, removed the namespaces and {workdir}")
+        else:
+            print(f"stopped {len(procs)} speakers, removed the namespaces; logs in {workdir}")

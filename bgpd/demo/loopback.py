@@ -9,6 +9,7 @@ against node A's BIRD-compatible socket, and a few lines of node A's `/metrics` 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ def has_route(node: str, prefix: str) -> bool:
 
 def main() -> int:
     logs = Path(tempfile.mkdtemp(prefix="bgpd-demo-"))
+    succeeded = False
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for node, config in NODES.items():
@@ -70,6 +72,7 @@ def main() -> int:
         print(output)
         print(f"\n=== node a: curl {METRICS['a']}/metrics (a few lines)")
         print(metrics_excerpt(METRICS["a"]))
+        succeeded = True
         return 0
     finally:
         for proc in procs.values():
@@ -80,7 +83,10 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            print(f"node {node} stopped (exit {proc.returncode}); log: {logs / (node + '.log')}")
+            where = "" if succeeded else f"; log: {logs / (node + '.log')}"
+            print(f"node {node} stopped (exit {proc.returncode}){where}")
+        if succeeded:  # the logs are only worth keeping when something went wrong
+            shutil.rmtree(logs, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from .bgpd_proc import REPO
 
@@ -75,10 +77,15 @@ def test_cluster_demo_installs_every_other_block_and_cleans_up() -> None:
     assert_operator_views(out, "node1", {"Mesh_10_0_0_2": "10.0.0.2", "Mesh_10_0_0_3": "10.0.0.3"})
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     assert "bgpdemo" not in netns.stdout
+    workdir = re.search(r"removed the namespaces and (\S+)", out)
+    assert workdir is not None, out
+    assert not Path(workdir.group(1)).exists()
 
 
 def test_loopback_demo_shows_routes_crossing() -> None:
+    before = set(Path(tempfile.gettempdir()).glob("bgpd-demo-*"))
     result = run_demo("bgpd.demo.loopback")
+    assert set(Path(tempfile.gettempdir()).glob("bgpd-demo-*")) <= before  # logs removed
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "10.10.2.0/24    127.0.0.2  Mesh_127_0_0_2" in out
