@@ -125,7 +125,6 @@ class BirdControl:
         "_moving",
         "_reconfigured_at",
         "_servers",
-        "_socket_errors",
         "_wall",
     )
 
@@ -138,8 +137,6 @@ class BirdControl:
         self._clock.configured((p.name for p in hooks.config().all_peers), self._boot)
         self._servers: list[_BirdSocket] = []
         self._moving: asyncio.Task[None] | None = None
-        # Peer -> (BIRD's "Socket: ..." text, the peer's last NOTIFICATION text back then).
-        self._socket_errors: dict[str, tuple[str, str]] = {}
 
     @property
     def paths(self) -> list[str]:
@@ -178,25 +175,6 @@ class BirdControl:
         self._clock.configured(names, self._reconfigured_at)
         if self._wanted() != [(s.path, s.version) for s in self._servers]:
             self._moving = asyncio.get_running_loop().create_task(self._move())
-
-    def socket_error(self, peer: str, error: BaseException) -> None:
-        """An outgoing connection to `peer` failed: BIRD shows it as the last error, "Socket:
-        Connection refused", until the session comes up or a NOTIFICATION is newer."""
-        errno = getattr(error, "errno", None)
-        text = os.strerror(errno) if errno else "Connection timed out"
-        view = next((p for p in self._hooks.peers() if p["name"] == peer), None)
-        notification = "" if view is None else str(view.get("last_error") or "")
-        self._socket_errors[peer] = (f"Socket: {text}", notification)
-
-    def _with_socket_error(self, peer: dict[str, Any]) -> dict[str, Any]:
-        name = str(peer["name"])
-        if peer["state"] == "Established":
-            self._socket_errors.pop(name, None)
-            return peer
-        recorded = self._socket_errors.get(name)
-        if recorded is None or str(peer.get("last_error") or "") != recorded[1]:
-            return peer  # no socket error, or a NOTIFICATION came after it
-        return {**peer, "last_error": recorded[0]}
 
     async def _move(self) -> None:
         for server in self._servers:
@@ -307,7 +285,7 @@ class BirdControl:
         )
         if config.kernel.enabled:
             local("connected")
-        for peer in map(self._with_socket_error, self._peers(version)):
+        for peer in self._peers(version):
             name = str(peer["name"])
             detail = self._hooks.peer(name) if verbose else None
             protocols.append(

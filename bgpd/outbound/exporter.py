@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from bgpd.config.filters import FilterConfig
 from bgpd.net import Afi, Family, Nlri
 from bgpd.outbound.adj_out import GroupMessage
 from bgpd.outbound.export import may_advertise
@@ -49,7 +48,6 @@ _TAGGED_CACHE_SIZE = 100_000
 
 class Exporter:
     __slots__ = (
-        "_chains",
         "_deliver",
         "_groups",
         "_kernel_ifnames",
@@ -74,8 +72,6 @@ class Exporter:
         self._deliver = deliver
         self._groups = UpdateGroups()
         self.deferred = False
-        # (export filters, IP version) -> compiled chain, shared by every group using them.
-        self._chains: dict[tuple[tuple[FilterConfig, ...], int], FilterChain] = {}
         self._members: dict[str, Member] = {}
         # (source name, received path id) -> the path id we send it under (ADD-PATH send).
         self._path_ids: dict[tuple[str, int], int] = {}
@@ -346,12 +342,12 @@ class Exporter:
 
     def _chain(self, group: UpdateGroup, family: Family) -> FilterChain:
         version = 6 if family.afi is _AFI_IPV6 else 4
-        key = (group.key.export_filters, version)
-        chain = self._chains.get(key)
+        chain = group.export_chains.get(version)
         if chain is None:
-            names = [f.name for f in group.key.export_filters]
-            chain = compile_filters(group.key.export_filters, names, export=True, version=version)
-            self._chains[key] = chain
+            filters = group.key.export_filters
+            names = [f.name for f in filters]
+            chain = compile_filters(filters, names, export=True, version=version)
+            group.export_chains[version] = chain
         return chain
 
     def _prefix_export(

@@ -30,6 +30,7 @@ from bgpd.config.filters import FilterConfig
 from bgpd.net import Family, Nlri
 from bgpd.outbound.adj_out import AdjRibOut, GroupMessage
 from bgpd.outbound.export import ExportCache, PeerProfile
+from bgpd.policy.filters import FilterChain
 from bgpd.rib import PathInfo
 from bgpd.wire.negotiated import EncodeContext
 
@@ -56,7 +57,16 @@ class Member:
 
 
 class UpdateGroup:
-    __slots__ = ("add_path_index", "adj_out", "cache", "key", "members", "pending", "self_skip")
+    __slots__ = (
+        "add_path_index",
+        "adj_out",
+        "cache",
+        "export_chains",
+        "key",
+        "members",
+        "pending",
+        "self_skip",
+    )
 
     def __init__(self, key: GroupKey, cache: ExportCache, adj_out: AdjRibOut | None = None) -> None:
         self.key = key
@@ -71,6 +81,9 @@ class UpdateGroup:
         # altogether (nobody else would receive them), which saves a whole table per eBGP
         # neighbour. Cleared, and the table completed, before a second member joins.
         self.self_skip = ""
+        # IP version -> the compiled export filter chain (built on first use, per group, so
+        # the per-prefix path never hashes the filter definitions).
+        self.export_chains: dict[int, FilterChain] = {}
 
     @property
     def profile(self) -> PeerProfile:

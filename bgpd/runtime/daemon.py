@@ -427,8 +427,6 @@ class Daemon:
         except (OSError, TimeoutError) as exc:
             sock.close()
             logger.info("peer connect failed peer=%s reason=%s", peer, _socket_reason(exc))
-            if self._bird is not None:  # BIRD's "Socket: Connection refused"
-                self._bird.socket_error(peer, exc)
             if peer in self._speaker.peer_names():
                 self._speaker.connection_failed(peer, conn.conn_id, self.now(), _socket_reason(exc))
                 self._flush()

@@ -50,7 +50,8 @@ class PeerCounters:
         self.last_error: LastError | None = None
         self.last_state_change: float | None = None
         # (text, when) of the last failed connection attempt ("Connection refused", a
-        # timeout): what an operator needs when a session never even reaches OPEN.
+        # timeout) since the session was last up: what an operator needs when a session never
+        # even reaches OPEN (bgpctl and the BIRD-compatible sockets both show it).
         self.socket_error: tuple[str, float] | None = None
 
     def note_socket_error(self, text: str, at: float) -> None:

@@ -698,6 +698,7 @@ class Peer:
         self._established = conn
         self._established_at = now
         self.counters.established_transitions += 1
+        self.counters.socket_error = None  # it connected: an old refusal is no longer news
         self._sync_state(now)
         logger.info(
             "peer established peer=%s asn=%d router_id=%s hold=%d families=%s",

@@ -87,15 +87,17 @@ def test_each_socket_shows_its_family() -> None:
 
 
 def test_socket_errors_show_until_something_newer() -> None:
+    # The peer view's last error is the newest of NOTIFICATION and socket error (the session
+    # counters decide, see tests/unit/session/test_counters.py); the socket shows it as BIRD.
     world = World()
     control = BirdControl(world.hooks())
-    control.socket_error("Mesh_127_0_0_2", ConnectionRefusedError(111, "Connect call failed"))
+    world.peers[0]["last_error"] = "Socket: Connection refused"
     (peer,) = scan_bird_peers(run(control, "show protocols"))
     assert (peer.bgp_state, peer.info) == ("Active", "Socket: Connection refused")
     world.peers[0]["last_error"] = "Received: Cease/Administrative Shutdown"
     (peer,) = scan_bird_peers(run(control, "show protocols"))
     assert peer.info == "Received: Cease/Administrative Shutdown"
-    control.socket_error("Mesh_127_0_0_2", TimeoutError())
+    world.peers[0]["last_error"] = "Socket: Connection timed out"
     (peer,) = scan_bird_peers(run(control, "show protocols"))
     assert peer.info == "Socket: Connection timed out"
     world.peers[0].update(state="Established", uptime_s=1.0)

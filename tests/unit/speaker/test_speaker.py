@@ -218,3 +218,16 @@ def test_a_failed_connection_attempt_is_the_peers_last_error_until_a_later_one()
     speaker.connection_failed("b", 1, net.now, "Connection refused")
     view = speaker.peer_view("b", net.now)
     assert view is not None and view["last_error"] == "Socket: Connection refused"
+
+
+def test_a_session_coming_up_clears_the_socket_error() -> None:
+    net = Net()
+    net.add("a", "127.0.0.1", config(65001, "127.0.0.1", [("b", "127.0.0.2", 65002)]))
+    net.add("b", "127.0.0.2", config(65002, "127.0.0.2", [("a", "127.0.0.1", 65001)]))
+    a = net.nodes["a"].speaker
+    a.connection_failed("b", 99, net.now, "Connection refused")
+    assert (a.peer_view("b", net.now) or {})["last_error"] == "Socket: Connection refused"
+    net.start()
+    view = a.peer_view("b", net.now)
+    assert view is not None and view["state"] == "Established"
+    assert view["last_error"] == ""
