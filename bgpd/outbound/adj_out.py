@@ -16,8 +16,9 @@ attribute bytes are encoded once per attribute set, not once per prefix or per m
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 from bgpd.net import Family, Nlri
 from bgpd.rib.adj_in import PathInfo
@@ -34,22 +35,27 @@ ENCODED_CACHE_SIZE = 50_000
 
 @dataclass(frozen=True, slots=True)
 class GroupMessage:
-    """One encoded UPDATE for the members of a group.
+    """Encoded UPDATEs (`count` whole messages in `data`) for the members of a group.
 
-    `skip`: the member that must not receive it (the message announces that member's own
-    routes); `only`: the one member it is meant for. Empty strings mean "nobody" / "everyone".
+    `skip`: the member that must not receive them (they announce that member's own routes);
+    `only`: the one member they are meant for. Empty strings mean "nobody" / "everyone".
     """
 
     data: bytes
     skip: str = ""
     only: str = ""
-    # Prefixes announced / withdrawn by the batch this message opens (0 on the others), for
-    # the per-peer counters.
+    # Prefixes announced / withdrawn by these UPDATEs, for the per-peer counters.
     announced: int = 0
     withdrawn: int = 0
+    count: int = 1
 
     def for_member(self, name: str) -> bool:
         return self.skip != name and (not self.only or self.only == name)
+
+
+# (path or None to withdraw, its keys): the unit `apply_runs` takes. Keys are unique across
+# the runs of one call.
+Run = tuple[PathInfo | None, Sequence[bytes]]
 
 
 class AdjRibOut:
@@ -104,44 +110,75 @@ class AdjRibOut:
         A withdrawal of a prefix never sent produces nothing; an announcement equal to what
         was sent produces nothing.
         """
+        # Grouped by identity: hashing a PathInfo walks every attribute, per prefix.
+        runs: dict[int, tuple[PathInfo | None, list[bytes]]] = {}
+        for key, info in changes.items():
+            run = runs.get(id(info))
+            if run is None:
+                runs[id(info)] = (info, [key])
+            else:
+                run[1].append(key)
+        return self.apply_runs(ctx, family, runs.values(), members)
+
+    def apply_runs(
+        self,
+        ctx: EncodeContext,
+        family: Family,
+        runs: Iterable[Run],
+        members: Collection[str] = (),
+    ) -> list[GroupMessage]:
+        """`apply` for changes already grouped by path (no key in two runs): the bulk form,
+        which never builds a per-prefix mapping."""
         sent = self._tables.setdefault(family, {})
+        get = sent.get
         # Keyed by the withdrawn path's origin: that member never held it, so it is skipped.
         withdrawn: dict[str, list[bytes]] = {}
         personal: dict[str, list[bytes]] = {}
-        # Grouped by identity: hashing a PathInfo walks every attribute, per prefix.
-        by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
+        announce: dict[int, tuple[PathInfo, list[bytes]]] = {}
         origins = self._origins
-        for key, info in changes.items():
-            old = sent.get(key)
-            if old is not None and old.origin and (info is None or old is not info):
-                origins[old.origin] -= 1
+        for info, keys in runs:
             if info is None:
-                if old is not None:
-                    keys = withdrawn.get(old.origin)
-                    if keys is None:
-                        withdrawn[old.origin] = [key]
-                    else:
-                        keys.append(key)
-                    del sent[key]
+                for key in keys:
+                    old = sent.pop(key, None)
+                    if old is not None:
+                        origin = old.origin
+                        if origin:
+                            origins[origin] -= 1
+                        gone = withdrawn.get(origin)
+                        if gone is None:
+                            withdrawn[origin] = [key]
+                        else:
+                            gone.append(key)
                 continue
-            if info.origin and old is not info:
-                origins[info.origin] = origins.get(info.origin, 0) + 1
-            if old is not info and old != info:
-                group = by_path.get(id(info))
-                if group is None:
-                    by_path[id(info)] = (info, [key])
-                else:
-                    group[1].append(key)
-                sent[key] = info
-                origin = info.origin
-                if origin and old is not None and old.origin != origin and origin in members:
-                    # The member held someone else's path here and now its own is the one we
-                    # select: it must stop holding ours.
-                    personal.setdefault(origin, []).append(key)
-        messages = self._pack(ctx, family, withdrawn, by_path.values())
+            fresh: list[bytes] = []
+            add = fresh.append
+            origin = info.origin
+            for key in keys:
+                old = get(key)
+                if old is None:
+                    add(key)
+                elif old is not info and old != info:
+                    add(key)
+                    if old.origin:
+                        origins[old.origin] -= 1
+                    if origin and old.origin != origin and origin in members:
+                        # The member held someone else's path here and now its own is the
+                        # one we select: it must stop holding ours.
+                        personal.setdefault(origin, []).append(key)
+            if not fresh:
+                continue
+            sent.update(zip(fresh, repeat(info)))
+            if origin:
+                origins[origin] = origins.get(origin, 0) + len(fresh)
+            run = announce.get(id(info))
+            if run is None:
+                announce[id(info)] = (info, fresh)
+            else:
+                run[1].extend(fresh)
+        messages = self._pack(ctx, family, withdrawn, announce.values())
         for member, keys in personal.items():
-            messages.extend(
-                _tagged(_withdrawals(ctx, family, keys), only=member, withdrawn=len(keys))
+            messages.append(
+                _message(_withdrawals(ctx, family, keys), only=member, withdrawn=len(keys))
             )
         return messages
 
@@ -180,13 +217,17 @@ class AdjRibOut:
         withdrawn: Mapping[str, list[bytes]],
         by_path: Iterable[tuple[PathInfo, list[bytes]]],
     ) -> list[GroupMessage]:
+        """Withdrawals first, then announcements; one message object per skip tag, holding
+        every UPDATE of the batch for the members it concerns."""
         messages: list[GroupMessage] = []
         for origin, keys in withdrawn.items():
-            messages.extend(
-                _tagged(_withdrawals(ctx, family, keys), skip=origin, withdrawn=len(keys))
+            messages.append(
+                _message(_withdrawals(ctx, family, keys), skip=origin, withdrawn=len(keys))
             )
         encoded = self._encoded
         add_path = family in ctx.add_path_send
+        # skip tag -> (UPDATEs, prefixes announced)
+        tagged: dict[str, tuple[list[bytes], list[int]]] = {}
         for info, keys in by_path:
             entry = encoded.get(id(info))
             if entry is None or entry[0] is not info:
@@ -200,8 +241,14 @@ class AdjRibOut:
                 )
             else:
                 packed = pack_announcements(ctx, family, entry[1], info.next_hop, keys)
-            skip = info.origin
-            messages.extend(_tagged(packed, skip=skip, announced=len(keys)))
+            parts = tagged.get(info.origin)
+            if parts is None:
+                tagged[info.origin] = (packed, [len(keys)])
+            else:
+                parts[0].extend(packed)
+                parts[1][0] += len(keys)
+        for skip, (packed, counted) in tagged.items():
+            messages.append(_message(packed, skip=skip, announced=counted[0]))
         return messages
 
 
@@ -213,13 +260,9 @@ def _withdrawals(ctx: EncodeContext, family: Family, keys: list[bytes]) -> list[
     return pack_withdrawals(ctx, family, nlris)
 
 
-def _tagged(
+def _message(
     packed: list[bytes], *, skip: str = "", only: str = "", announced: int = 0, withdrawn: int = 0
-) -> list[GroupMessage]:
-    """The messages of one batch; the first one carries the batch's prefix counts."""
-    return [
-        GroupMessage(data, skip, only, announced, withdrawn)
-        if i == 0
-        else GroupMessage(data, skip, only)
-        for i, data in enumerate(packed)
-    ]
+) -> GroupMessage:
+    """The UPDATEs of one batch as one message object."""
+    data = packed[0] if len(packed) == 1 else b"".join(packed)
+    return GroupMessage(data, skip, only, announced, withdrawn, len(packed))

@@ -12,8 +12,8 @@ kept; a reflected route gets ORIGINATOR_ID (when absent) and our cluster id in f
 CLUSTER_LIST (RFC 4456 §8), its next hop untouched (Calico sets no `next hop self`).
 Locally originated paths (static, kernel, connected) get ORIGIN IGP and our next hop.
 
-Invariants: pure functions of their arguments; `ExportCache` memoises by (path info, source
-kind, peer profile), so a table of 100,000 prefixes sharing 1,000 attribute sets builds 1,000
+Invariants: pure functions of their arguments; `ExportCache` memoises per selected path and
+peer profile, so a table of 100,000 prefixes sharing 1,000 attribute sets builds 1,000
 exported attribute sets per peer profile, not 100,000.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgpd.rib import PathInfo, Source, SourceKind
+from bgpd.rib import Candidate, PathInfo, Source, SourceKind
 from bgpd.wire.attributes import AsPathSegment, PathAttributes
 from bgpd.wire.constants import SegmentType
 
@@ -149,26 +149,36 @@ class LoopCheck:
 
 
 class ExportCache:
-    """Memoises `export_path` per (path info, source kind, address family) for one profile;
-    a reflected path also depends on its source's router id (the ORIGINATOR_ID it may get).
+    """Memoises what one profile's peers receive for a selected path: `export_path` when
+    `may_advertise` allows it, else None.
 
-    Keyed by the path's identity (paths are shared objects; hashing one walks every attribute),
-    holding the path so its id cannot be reused while the entry lives. The same input object
-    always yields the same output object, which is what lets the Adj-RIB-Out reuse encodings.
+    Keyed by the `Candidate`'s identity (it fixes the path and its source, everything the
+    result depends on besides the profile and the IP version), holding the candidate so its id
+    cannot be reused while the entry lives. Candidates are shared by every prefix of a batch
+    and across UPDATEs, so a table of 100,000 prefixes sharing 1,000 paths builds 1,000
+    exported paths per profile, and the same input object always yields the same output
+    object, which is what lets the Adj-RIB-Out reuse encodings.
     """
 
-    __slots__ = ("_cache", "profile")
+    __slots__ = ("_v4", "_v6", "profile")
 
     def __init__(self, profile: PeerProfile) -> None:
         self.profile = profile
-        self._cache: dict[tuple[int, SourceKind, int, bool], tuple[PathInfo, PathInfo | None]] = {}
+        self._v4: dict[int, tuple[Candidate, PathInfo | None]] = {}
+        self._v6: dict[int, tuple[Candidate, PathInfo | None]] = {}
 
-    def get(self, info: PathInfo, source: Source, v6: bool) -> PathInfo | None:
-        origin = source.router_id if reflecting(source, self.profile) else 0
-        key = (id(info), source.kind, origin, v6)
-        entry = self._cache.get(key)
-        if entry is None or entry[0] is not info:
-            if len(self._cache) > 200_000:
-                self._cache.clear()  # bound memory under attribute churn
-            entry = self._cache[key] = (info, export_path(info, source, self.profile, v6))
+    def get(self, candidate: Candidate, v6: bool) -> PathInfo | None:
+        cache = self._v6 if v6 else self._v4
+        entry = cache.get(id(candidate))
+        if entry is None or entry[0] is not candidate:
+            if len(cache) > 200_000:
+                cache.clear()  # bound memory under attribute churn
+            source = candidate.source
+            profile = self.profile
+            exported = (
+                export_path(candidate.info, source, profile, v6)
+                if may_advertise(source, "", profile)
+                else None
+            )
+            entry = cache[id(candidate)] = (candidate, exported)
         return entry[1]

@@ -26,7 +26,6 @@ from typing import Protocol
 
 from bgpd.net import Afi, Family, Nlri
 from bgpd.outbound.adj_out import GroupMessage
-from bgpd.outbound.export import may_advertise
 from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
 from bgpd.policy import ExportPolicy, merge_communities
 from bgpd.policy.filters import FilterChain, compile_filters
@@ -43,6 +42,7 @@ class Deliver(Protocol):
 
 
 _AFI_IPV6 = Afi.IPV6
+_CONNECTED = SourceKind.CONNECTED
 _TAGGED_CACHE_SIZE = 100_000
 
 
@@ -209,10 +209,19 @@ class Exporter:
                 if info is None and group.holds_nothing(family):
                     continue  # nothing to withdraw (say the sender's own routes, self-skipped)
                 if info is None or best is None or not per_prefix[id(group)]:
-                    group.stage_many(family, change.nlris, info)
+                    group.stage_run(family, change.nlris, info)
                     continue
+                # Per-prefix rules: the prefixes that end with the same path form one run.
+                runs: dict[int, tuple[PathInfo | None, list[Nlri]]] = {}
                 for nlri in change.nlris:
-                    group.stage(family, nlri, self._prefix_export(group, family, nlri, best, info))
+                    out = self._prefix_export(group, family, nlri, best, info)
+                    run = runs.get(id(out))
+                    if run is None:
+                        runs[id(out)] = (out, [nlri])
+                    else:
+                        run[1].append(nlri)
+                for out, nlris in runs.values():
+                    group.stage_run(family, nlris, out)
         for group in groups:
             self._flush(group, now)
 
@@ -262,6 +271,7 @@ class Exporter:
 
     def _flush(self, group: UpdateGroup, now: float) -> None:
         if group.blocked:
+            group.fold_runs()  # the latest state per prefix waits in `pending`
             return
         messages = group.take_messages()
         members = [m for m in group.members.values() if not m.blocked]
@@ -273,6 +283,7 @@ class Exporter:
     def _export_table(self, group: UpdateGroup, now: float) -> None:
         """Recomputes the group's whole table (new group, policy change) and sends the rest."""
         group.pending = {}
+        group.runs = {}
         for family in sorted(group.key.families):
             desired = self._desired(group, family)
             if group.blocked:
@@ -334,11 +345,11 @@ class Exporter:
         if best is None:
             return None
         source = best.source
-        if source.name == group.self_skip or not may_advertise(source, "", group.key.profile):
+        if source.name == group.self_skip:
             return None
-        if source.kind is SourceKind.CONNECTED and not self.policy.calico:
+        if source.kind is _CONNECTED and not self.policy.calico:
             return None  # a plain router does not redistribute its interface subnets
-        return group.cache.get(best.info, source, family.afi is _AFI_IPV6)
+        return group.cache.get(best, family.afi is _AFI_IPV6)
 
     def _chain(self, group: UpdateGroup, family: Family) -> FilterChain:
         version = 6 if family.afi is _AFI_IPV6 else 4
@@ -400,4 +411,4 @@ def _joined(messages: list[GroupMessage]) -> tuple[bytes, int, int, int]:
     data = messages[0].data if len(messages) == 1 else b"".join(m.data for m in messages)
     announced = sum(m.announced for m in messages)
     withdrawn = sum(m.withdrawn for m in messages)
-    return data, announced, withdrawn, len(messages)
+    return data, announced, withdrawn, sum(m.count for m in messages)

@@ -23,12 +23,12 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bgpd.config.filters import FilterConfig
 from bgpd.net import Family, Nlri
-from bgpd.outbound.adj_out import AdjRibOut, GroupMessage
+from bgpd.outbound.adj_out import AdjRibOut, GroupMessage, Run
 from bgpd.outbound.export import ExportCache, PeerProfile
 from bgpd.policy.filters import FilterChain
 from bgpd.rib import PathInfo
@@ -65,6 +65,7 @@ class UpdateGroup:
         "key",
         "members",
         "pending",
+        "runs",
         "self_skip",
     )
 
@@ -74,6 +75,9 @@ class UpdateGroup:
         self.adj_out = adj_out if adj_out is not None else AdjRibOut()
         self.members: dict[str, Member] = {}
         self.pending: dict[Family, dict[bytes, PathInfo | None]] = {}
+        # One propagation's changes, already grouped by path (`stage_run`); empty between
+        # propagations: `take_messages` sends them or `fold_runs` moves them into `pending`.
+        self.runs: dict[Family, list[Run]] = {}
         # ADD-PATH send: the keys (path id + prefix) staged for each prefix, so a path that
         # disappears from the prefix is withdrawn under its own id.
         self.add_path_index: dict[Family, dict[Nlri, frozenset[bytes]]] = {}
@@ -107,7 +111,11 @@ class UpdateGroup:
 
     def holds_nothing(self, family: Family) -> bool:
         """Nothing sent and nothing pending in `family`: a withdrawal would be a no-op."""
-        return not self.adj_out.table(family) and not self.pending.get(family)
+        return (
+            not self.adj_out.table(family)
+            and not self.pending.get(family)
+            and not self.runs.get(family)
+        )
 
     def add_path(self, family: Family) -> bool:
         return family in self.key.ctx.add_path_send
@@ -117,6 +125,22 @@ class UpdateGroup:
 
     def stage_many(self, family: Family, keys: Iterable[bytes], info: PathInfo | None) -> None:
         self.pending.setdefault(family, {}).update(dict.fromkeys(keys, info))
+
+    def stage_run(self, family: Family, keys: Sequence[bytes], info: PathInfo | None) -> None:
+        """Stages `keys` -> `info` from one Loc-RIB change batch (each key once per batch)."""
+        runs = self.runs.get(family)
+        if runs is None:
+            self.runs[family] = [(info, keys)]
+        else:
+            runs.append((info, keys))
+
+    def fold_runs(self) -> None:
+        """Moves staged runs into `pending` (the group cannot send them now)."""
+        for family, runs in self.runs.items():
+            pending = self.pending.setdefault(family, {})
+            for info, keys in runs:
+                pending.update(dict.fromkeys(keys, info))
+        self.runs = {}
 
     def stage_paths(self, family: Family, nlri: Nlri, paths: dict[bytes, PathInfo]) -> None:
         """ADD-PATH send: `paths` (path id + prefix -> path) is everything `nlri` now has."""
@@ -131,13 +155,22 @@ class UpdateGroup:
             index.pop(nlri, None)
 
     def take_messages(self) -> list[GroupMessage]:
-        if self.blocked or not self.pending:
+        if self.blocked:
+            self.fold_runs()
+            return []
+        if self.pending:
+            self.fold_runs()
+        elif not self.runs:
             return []
         members = self.members.keys()
         messages: list[GroupMessage] = []
+        ctx = self.key.ctx
         for family, changes in self.pending.items():
-            messages.extend(self.adj_out.apply(self.key.ctx, family, changes, members))
+            messages.extend(self.adj_out.apply(ctx, family, changes, members))
+        for family, runs in self.runs.items():
+            messages.extend(self.adj_out.apply_runs(ctx, family, runs, members))
         self.pending = {}
+        self.runs = {}
         return messages
 
     def reconcile(self, family: Family, desired: dict[bytes, PathInfo]) -> list[GroupMessage]:

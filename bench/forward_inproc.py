@@ -1,0 +1,167 @@
+"""Ingest and forward in one process: the DUT speaker's own cost, without sockets or peers' noise.
+
+The same table as `bench/forward_bench.py` (`make_table`), encoded as the UPDATEs a BIRD sender
+sends (about 4 prefixes per UPDATE, attribute sets interleaved), is fed to a sans-IO `Speaker`
+(the DUT, AS 65002) on its session from the sender, in reads of ``--chunk`` bytes; after each
+read the DUT's outputs are taken as the daemon's loop would take them (UPDATEs toward the
+collector are counted and dropped). Reported: the DUT's CPU time for the whole feed, UPDATEs
+and bytes it produced, and the live Python memory it holds afterwards (tracemalloc, by line,
+with ``--memory``).
+
+The sessions are set up by three speakers joined in memory (tests/unit/speaker/harness.py);
+only the DUT's work on the feed is timed. Deterministic: the same input bytes every run, so
+two builds compare on CPU time (``--repeat`` runs, the minimum is reported) and ``--profile
+FILE`` writes a cProfile of the feed.
+
+    .venv/bin/python bench/forward_inproc.py [--prefixes N] [--chunk BYTES] [--profile F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import pstats
+import random
+import sys
+import time
+import tracemalloc
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.forward_bench import MED_VALUES, AttrSet, make_table
+from bgpd.net import IPV4_UNICAST, pack_prefix
+from bgpd.speaker import Send
+from bgpd.wire.attributes import AsPathSegment, PathAttributes
+from bgpd.wire.codec import EncodeContext, encode_path_attributes, pack_announcements
+from bgpd.wire.constants import Origin, SegmentType
+from tests.unit.speaker.harness import Net
+
+SENDER, DUT, COLLECTOR = "10.99.1.1", "10.99.1.2", "10.99.2.3"
+
+
+def _node_config(asn: int, router_id: str, peers: list[tuple[str, str, int]]) -> str:
+    text = f'[bgp]\nasn = {asn}\nrouter_id = "{router_id}"\nlisten = ["{router_id}"]\n'
+    text += '[control]\nsocket = "/tmp/unused-{router_id}.ctl"\n[kernel]\nenabled = false\n'
+    for name, address, peer_asn in peers:
+        text += f'[[peer]]\nname = "{name}"\naddress = "{address}"\nasn = {peer_asn}\n'
+        text += f'local_address = "{router_id}"\n'
+    return text
+
+
+def sender_attributes(attrs: AttrSet) -> PathAttributes:
+    """What the BIRD sender puts on the wire for one set (its AS prepended, its next hop)."""
+    communities = tuple((a << 16) | b for a, b in attrs.communities)
+    return PathAttributes(
+        origin=Origin.INCOMPLETE if attrs.incomplete else Origin.IGP,
+        as_path=(AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=(65001, *attrs.path)),),
+        next_hop=bytes((10, 99, 1, 1)),
+        med=None if attrs.med_index is None else MED_VALUES[attrs.med_index],
+        communities=communities,
+        large_communities=attrs.large,
+    )
+
+
+def feed(n: int, per_set: int, seed: int) -> bytes:
+    """The sender's UPDATEs: each set's prefixes in runs of 1-7, runs of all sets shuffled."""
+    table = make_table(n, per_set, seed)
+    by_set: dict[AttrSet, list[bytes]] = defaultdict(list)
+    for prefix, attrs in table:
+        by_set[attrs].append(pack_prefix(prefix))
+    ctx = EncodeContext(as4=True, add_path_send=frozenset(), max_message_len=4096, local_asn=65001)
+    rng = random.Random(seed)
+    messages: list[bytes] = []
+    for attrs, prefixes in by_set.items():
+        encoded = encode_path_attributes(sender_attributes(attrs), ctx)
+        i = 0
+        while i < len(prefixes):
+            run = rng.randrange(1, 8)
+            messages += pack_announcements(
+                ctx, IPV4_UNICAST, encoded, bytes((10, 99, 1, 1)), prefixes[i : i + run]
+            )
+            i += run
+    rng.shuffle(messages)
+    return b"".join(messages)
+
+
+def setup() -> tuple[Net, int]:
+    """Three speakers with sessions up; returns the net and the DUT's conn id toward the sender."""
+    net = Net()
+    net.add("sender", SENDER, _node_config(65001, SENDER, [("dut", DUT, 65002)]))
+    net.add(
+        "dut",
+        DUT,
+        _node_config(65002, DUT, [("sender", SENDER, 65001), ("collector", COLLECTOR, 65003)]),
+    )
+    net.add("collector", COLLECTOR, _node_config(65003, COLLECTOR, [("dut", DUT, 65002)]))
+    net.start()
+    net.advance(10)
+    conn = next(c for c, (node, peer, _) in net.ends.items() if (node, peer) == ("dut", "sender"))
+    return net, conn
+
+
+def run(data: bytes, chunk: int, profile: cProfile.Profile | None) -> tuple[float, int, int, Net]:
+    net, conn = setup()
+    dut = net.nodes["dut"].speaker
+    updates = sent = 0
+    gc.collect()
+    start = time.process_time()
+    if profile is not None:
+        profile.enable()
+    for i in range(0, len(data), chunk):
+        dut.receive_data("sender", conn, data[i : i + chunk], net.now)
+        for out in dut.take_outputs():
+            if isinstance(out, Send) and out.peer == "collector":
+                sent += len(out.data)
+                updates += 1
+    if profile is not None:
+        profile.disable()
+    return time.process_time() - start, updates, sent, net
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--prefixes", type=int, default=100_000)
+    parser.add_argument("--per-set", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--chunk", type=int, default=65536, help="bytes per read")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", type=Path)
+    parser.add_argument("--memory", action="store_true", help="tracemalloc by line")
+    args = parser.parse_args()
+    data = feed(args.prefixes, args.per_set, args.seed)
+    print(f"feed: {len(data):,} bytes for {args.prefixes:,} prefixes")
+    times = []
+    for _ in range(args.repeat):
+        seconds, updates, sent, _net = run(data, args.chunk, None)
+        times.append(seconds)
+        print(f"cpu {seconds:.3f} s  ({seconds / args.prefixes * 1e6:.1f} us/route); "
+              f"out: {updates:,} sends, {sent:,} bytes")
+        del _net
+    if times:
+        print(f"min cpu {min(times):.3f} s")
+    if args.profile is not None:
+        prof = cProfile.Profile()
+        run(data, args.chunk, prof)
+        prof.dump_stats(args.profile)
+        pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(35)
+    if args.memory:
+        gc.collect()
+        tracemalloc.start(1)
+        before = tracemalloc.take_snapshot()
+        _seconds, _u, _s, net = run(data, args.chunk, None)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        diff = after.compare_to(before, "lineno")
+        grown = sum(d.size_diff for d in diff)
+        print(f"live Python memory grew by {grown:,} B: {grown / args.prefixes:.0f} B/route")
+        for d in diff[:40]:
+            print(f"{d.size_diff:>12,} B {d.count_diff:>8,} blocks  {d.traceback[0]}")
+        del net
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
