@@ -378,6 +378,9 @@ class Speaker:
         new_peers = {p.name: p for p in new.all_peers}
         self._config = new
         self._loop_check = self._new_loop_check(new)
+        for peer_state in self._peers.values():
+            if peer_state.source is not None:  # cached loop verdicts are the old identity's
+                peer_state.candidates = CandidateCache(peer_state.source, self._loop_check)
         actions: list[str] = []
         restarted: dict[str, PeerCounters] = {}
         for name in list(self._peers):
@@ -533,26 +536,24 @@ class Speaker:
             if state.rejected:
                 state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
         attrs = update.attributes
-        if attrs is not None and update.announced and state.candidates is not None:
-            if self._loop_check(attrs):
-                # RFC 4271 §9.1.2 / RFC 4456 §8: a path through our own AS, or one that came
-                # back to us or through our cluster, is a loop; what the peer had announced
-                # for these prefixes before is no longer usable either.
-                for batch in update.announced:
+        cache = state.candidates
+        if attrs is not None and update.announced and cache is not None:
+            for batch in update.announced:
+                candidate = cache.candidate(attrs, batch.next_hop)
+                if candidate is None:
+                    # RFC 4271 §9.1.2 / RFC 4456 §8: a path through our own AS, or one that
+                    # came back to us or through our cluster, is a loop; what the peer had
+                    # announced for these prefixes before is no longer usable either.
                     rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
                     state.rejected.update((batch.family, n) for n in batch.prefixes)
-            else:
+                    continue
                 if state.rejected:
-                    for batch in update.announced:
-                        state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
-                for batch in update.announced:
-                    info = state.adj_in.path_info(attrs, batch.next_hop)
-                    candidate = state.candidates.candidate(info)
-                    chains = state.import_chains
-                    if chains is not None and chains[batch.family.afi]:
-                        self._import_filtered(name, state, batch, candidate)
-                        continue
-                    rib.announce_many(batch.family, batch.prefixes, candidate, batch.path_ids)
+                    state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
+                chains = state.import_chains
+                if chains is not None and chains[batch.family.afi]:
+                    self._import_filtered(name, state, batch, candidate)
+                    continue
+                rib.announce_many(batch.family, batch.prefixes, candidate, batch.path_ids)
         for family in update.disabled_families:
             rib.withdraw_source(name, (family,))
         if update.end_of_rib is not None:
@@ -590,11 +591,10 @@ class Speaker:
             address=cfg.address.packed,
             rr_client=cfg.rr_client,
         )
-        state.candidates = CandidateCache(state.source)
+        state.candidates = CandidateCache(state.source, self._loop_check)
         state.negotiated = negotiated
         state.import_filters = self._config.peer_settings(cfg).import_filters
         state.import_chains = import_chains(state.import_filters)
-        state.adj_in.set_add_path(negotiated.add_path_receive)
         peer_gr = negotiated.peer_graceful_restart
         preserved = (
             {f.family for f in peer_gr.families if f.forwarding_preserved} if peer_gr else set()
@@ -607,7 +607,6 @@ class Speaker:
 
     def _on_down(self, name: str, state: PeerState, event: SessionDown, now: float) -> None:
         negotiated_gr = state.source is not None and event.graceful
-        state.adj_in.clear()
         state.rejected.clear()
         self._exporter.remove_peer(name)
         if self._recovering:

@@ -13,7 +13,7 @@ from bgpd.config import Config, PeerConfig, StaticRoute
 from bgpd.config.filters import FilterConfig
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, Nlri
 from bgpd.policy.filters import FilterChain
-from bgpd.rib import AdjRibIn, Candidate, CandidateCache, PathInfo, Source, SourceKind
+from bgpd.rib import Candidate, CandidateCache, PathInfo, Source, SourceKind
 from bgpd.session import Peer, SessionSettings, add_path_modes
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.constants import Origin
@@ -78,7 +78,6 @@ class PeerState:
     """What the speaker keeps about one configured peer beside its session."""
 
     __slots__ = (
-        "adj_in",
         "candidates",
         "config",
         "connections",
@@ -93,10 +92,9 @@ class PeerState:
     def __init__(self, config: PeerConfig, session: Peer) -> None:
         self.config = config
         self.session = session
-        # Interns the PathInfo of each (attributes, next hop) the peer sends. What the peer
-        # announced lives in the Loc-RIB (per source); only what the loop checks rejected is
-        # kept here, so "received" = accepted + rejected without a second per-prefix table.
-        self.adj_in = AdjRibIn()
+        # What the peer announced lives in the Loc-RIB (per source); only what the loop
+        # checks or import rules rejected is kept here, so "received" = accepted + rejected
+        # without a second per-prefix table.
         self.rejected: set[tuple[Family, Nlri]] = set()
         # conn_id -> our local address on that connection (the next hop we announce).
         self.connections: dict[int, str] = {}

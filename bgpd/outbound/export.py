@@ -122,30 +122,20 @@ def reflection_loop(attrs: PathAttributes, router_id: int, cluster_id: int | Non
 
 
 class LoopCheck:
-    """`has_own_as` or `reflection_loop` for our identity, memoised per attribute set.
+    """`has_own_as` or `reflection_loop` for our identity (each session's `CandidateCache`
+    remembers the verdict per attribute set)."""
 
-    The decoder interns attribute sets, so a peer sending many UPDATEs with one set pays the
-    AS-path walk once; keyed by identity, holding the object so its id is not reused.
-    """
-
-    __slots__ = ("_asn", "_cluster_id", "_memo", "_router_id")
+    __slots__ = ("_asn", "_cluster_id", "_router_id")
 
     def __init__(self, asn: int, router_id: int, cluster_id: int | None) -> None:
         self._asn = asn
         self._router_id = router_id
         self._cluster_id = cluster_id
-        self._memo: dict[int, tuple[PathAttributes, bool]] = {}
 
     def __call__(self, attrs: PathAttributes) -> bool:
-        entry = self._memo.get(id(attrs))
-        if entry is None or entry[0] is not attrs:
-            if len(self._memo) >= 100_000:
-                self._memo.clear()
-            looped = has_own_as(attrs, self._asn) or reflection_loop(
-                attrs, self._router_id, self._cluster_id
-            )
-            entry = self._memo[id(attrs)] = (attrs, looped)
-        return entry[1]
+        return has_own_as(attrs, self._asn) or reflection_loop(
+            attrs, self._router_id, self._cluster_id
+        )
 
 
 class ExportCache:

@@ -128,16 +128,14 @@ def select(paths: Sequence[Candidate]) -> tuple[Candidate, tuple[Candidate, ...]
 
 def _select_two(a: Candidate, b: Candidate) -> tuple[Candidate, tuple[Candidate, ...]]:
     """`select` for two paths, the usual contested prefix, without building lists."""
-    pa = a.pref_key
-    pb = b.pref_key
+    pa, nas_a, med_a, ta = a.decision_keys()
+    pb, nas_b, med_b, tb = b.decision_keys()
     if pa != pb:
         best = a if pa > pb else b
         return best, (best,)
-    if a.neighbor_as == b.neighbor_as and a.med != b.med:
-        best = a if a.med < b.med else b
+    if nas_a == nas_b and med_a != med_b:
+        best = a if med_a < med_b else b
         return best, (best,)
-    ta = a.tie_key
-    tb = b.tie_key
     best, other = (a, b) if ta < tb else (b, a)
     if ta[0] == tb[0] and a.info.next_hop != b.info.next_hop:
         return best, (best, other)

@@ -2,8 +2,8 @@
 prefix's selection moves (`RouteChange`).
 
 Invariants:
-- A `Candidate` is immutable and carries its decision keys, computed once when it is built,
-  so comparing paths costs tuple comparisons only. Build one per NLRI batch and share it: the
+- A `Candidate` is immutable; its decision keys are computed once, on first use, so
+  comparing paths costs tuple comparisons only. Build one per NLRI batch and share it: the
   Loc-RIB stores the very object as the value of every prefix it covers, so a prefix held by
   a single path costs one dict entry and nothing else.
 - A path is identified within a prefix by (source name, path id). `stale` (RFC 4724 §4.2) is
@@ -12,41 +12,60 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from bgpd.net import Family, Nlri
 from bgpd.rib.adj_in import PathInfo
-from bgpd.rib.decision import PrefKey, TieKey, path_keys
+from bgpd.rib.decision import PathKeys, PrefKey, TieKey, path_keys
 from bgpd.rib.source import Source
+from bgpd.wire.attributes import PathAttributes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
     """One path for one prefix: who said it, what it said, under which ADD-PATH id.
 
-    The four key fields are derived (see `bgpd.rib.decision.path_keys`); they are excluded
-    from equality, which is (source, info, path_id, stale).
+    Equality is (source, info, path_id, stale). The decision keys (see
+    `bgpd.rib.decision.path_keys`) are computed on first use and kept: most prefixes have a
+    single path and never need them, so a table of single-path prefixes does not pay for them.
     """
 
     source: Source
     info: PathInfo
     path_id: int = 0  # RFC 7911 path identifier; 0 without ADD-PATH
     stale: bool = False  # RFC 4724 §4.2: kept across the peer's restart, not yet refreshed
-    pref_key: PrefKey = field(init=False, repr=False, compare=False)
-    neighbor_as: int = field(init=False, repr=False, compare=False)
-    med: int = field(init=False, repr=False, compare=False)
-    tie_key: TieKey = field(init=False, repr=False, compare=False)
+    _keys: PathKeys = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.path_id <= 0xFFFFFFFF:
             raise ValueError(f"path id out of range: {self.path_id}")
-        keys = path_keys(self.source, self.info.attributes, self.path_id)
-        set_field = object.__setattr__  # frozen: derived fields are set once, here
-        set_field(self, "pref_key", keys[0])
-        set_field(self, "neighbor_as", keys[1])
-        set_field(self, "med", keys[2])
-        set_field(self, "tie_key", keys[3])
+
+    def decision_keys(self) -> PathKeys:
+        """(preference key, neighbour AS, MED, tie key), computed once."""
+        try:
+            return self._keys
+        except AttributeError:
+            keys = path_keys(self.source, self.info.attributes, self.path_id)
+            object.__setattr__(self, "_keys", keys)  # frozen: a cache, set once
+            return keys
+
+    @property
+    def pref_key(self) -> PrefKey:
+        return self.decision_keys()[0]
+
+    @property
+    def neighbor_as(self) -> int:
+        return self.decision_keys()[1]
+
+    @property
+    def med(self) -> int:
+        return self.decision_keys()[2]
+
+    @property
+    def tie_key(self) -> TieKey:
+        return self.decision_keys()[3]
 
     def with_path_id(self, path_id: int) -> Candidate:
         return replace(self, path_id=path_id)
@@ -80,35 +99,54 @@ class RouteChange(NamedTuple):
     multipath: tuple[Candidate, ...]
 
 
-# As large as the PathInfo interning (bgpd/rib/adj_in.py): smaller thrashes on a full feed.
+# Sized for a full feed: a cache that thrashes builds a new Candidate (and its keys) per
+# UPDATE instead of per attribute set.
 CANDIDATE_CACHE_SIZE = 100_000
 
 
 class CandidateCache:
-    """One source's candidates, one per distinct PathInfo object and path id.
+    """One session's import cache: per (attribute set, next hop) the shared `Candidate`, or
+    the verdict that the path loops (RFC 4271 §9.1.2, RFC 4456 §8).
 
-    A peer that sends one prefix per UPDATE would otherwise cost one Candidate per prefix (and
-    its key computation per UPDATE). Keyed by the PathInfo's identity, which `AdjRibIn`
-    interns: the cached candidate keeps its PathInfo alive, so the id cannot be reused while
-    the entry exists. Bounded: cleared when full. Build a new cache for each session, since
-    the session's `Source` goes into every candidate.
+    A peer that sends one prefix per UPDATE would otherwise cost a PathInfo and a Candidate
+    per prefix (and a key computation and loop check per UPDATE). Keyed by the attribute
+    set's identity (the decoder caches one object per distinct encoding; hashing one walks
+    every field): the value holds the attribute set (a looping path's value is the attribute
+    set itself), so the id cannot be reused while the entry exists. Bounded: cleared when full.
+    Build a new cache for each session, since the session's `Source` goes into every candidate,
+    and when the loop check changes.
     """
 
-    __slots__ = ("_cache", "_max_size", "source")
+    __slots__ = ("_cache", "_looped", "_max_size", "source")
 
-    def __init__(self, source: Source, max_size: int = CANDIDATE_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        source: Source,
+        looped: Callable[[PathAttributes], bool] = lambda _attrs: False,
+        max_size: int = CANDIDATE_CACHE_SIZE,
+    ) -> None:
         self.source = source
+        self._looped = looped
         self._max_size = max_size
-        self._cache: dict[tuple[int, int], Candidate] = {}
+        self._cache: dict[tuple[int, bytes], Candidate | PathAttributes] = {}
 
-    def candidate(self, info: PathInfo, path_id: int = 0) -> Candidate:
-        key = (id(info), path_id)
-        cached = self._cache.get(key)
-        if cached is None or cached.info is not info:
-            if len(self._cache) >= self._max_size:
-                self._cache.clear()
-            cached = self._cache[key] = Candidate(source=self.source, info=info, path_id=path_id)
-        return cached
+    def candidate(self, attributes: PathAttributes, next_hop: bytes) -> Candidate | None:
+        """The shared candidate for the path, or None when it loops."""
+        key = (id(attributes), next_hop)
+        hit = self._cache.get(key)
+        if hit is not None:
+            if hit is attributes:
+                return None
+            if type(hit) is Candidate and hit.info.attributes is attributes:
+                return hit
+        if len(self._cache) >= self._max_size:
+            self._cache.clear()
+        if self._looped(attributes):
+            self._cache[key] = attributes
+            return None
+        info = PathInfo(attributes=attributes, next_hop=next_hop)
+        candidate = self._cache[key] = Candidate(source=self.source, info=info)
+        return candidate
 
     def clear(self) -> None:
         self._cache.clear()

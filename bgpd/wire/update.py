@@ -1,7 +1,7 @@
 """UPDATE decoding (RFC 4271 §4.3, RFC 4760, RFC 7911, RFC 4724 §2) with RFC 7606 outcomes.
 
 Role: `UpdateDecoder.decode(body)` turns an UPDATE body into an `UpdateMessage` whose prefixes
-are packed `Nlri` bytes and whose attributes are interned `PathAttributes`.
+are packed `Nlri` bytes and whose attributes are cached `PathAttributes` (one object per encoding).
 
 Invariants:
 - Only the RFC 7606 "session reset" cases raise (`WireError`); every other malformation is
@@ -11,7 +11,7 @@ Invariants:
 - `attributes` is not None exactly when `announced` is not empty.
 - The decoded non-MP attributes are cached per decoder by their raw bytes (MP_REACH/MP_UNREACH
   removed, since those carry NLRI), so an attribute set seen before costs one dict lookup and
-  equal sets are the same object. The cache is bounded and lives on the instance.
+  the same encoding always yields the same object. The cache is bounded and lives on the instance.
 
 Performance: this is the receive hot path. The per-UPDATE work on a cache hit is a few integer
 reads, one dict lookup, the NLRI loop (`bgpd.wire.nlri`) and two object constructions that
@@ -142,7 +142,6 @@ class UpdateDecoder:
         "_cache",
         "_families",
         "_ibgp",
-        "_interned",
         "_max_cache",
         "_v4_add_path",
         "negotiated",
@@ -165,7 +164,6 @@ class UpdateDecoder:
             for f in negotiated.families
         }
         self._cache: dict[bytes, AttrEntry] = {}
-        self._interned: dict[PathAttributes, PathAttributes] = {}
         self._max_cache = max_cache
 
     @property
@@ -347,18 +345,14 @@ class UpdateDecoder:
         return self._decoded(split), split
 
     def _decoded(self, split: SplitAttributes) -> AttrEntry:
-        """Decodes the non-MP attributes, interns the set and caches the entry."""
+        """Decodes the non-MP attributes and caches the entry: one attribute set object per
+        distinct encoding (not interned by value: hashing a set walks every field, and two
+        encodings of one set from one peer are rare enough not to be worth it)."""
         entry = decode_attribute_list(split.items, as4=self._as4, ibgp=self._ibgp)
-        attrs = entry.attrs
-        if attrs is not None:
-            interned = self._interned.setdefault(attrs, attrs)
-            if interned is not attrs:
-                entry.attrs = interned
         if split.overrun is None:  # an overrun's outcome depends on more than `rest`
             cache = self._cache
             if len(cache) >= self._max_cache:
                 cache.clear()
-                self._interned.clear()
             cache[split.rest] = entry
         return entry
 

@@ -16,6 +16,7 @@ from bgpd.rib import (
     Source,
     SourceKind,
 )
+from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.messages import NlriBatch, UpdateMessage
 
 from .helpers import P1, P2, P3, attrs, cand, source
@@ -385,19 +386,39 @@ def test_adj_rib_in_shares_path_info_across_updates() -> None:
     assert adj.path_info(a, hop) is infos[0]
     # A different next hop is a different PathInfo.
     assert adj.path_info(a, bytes((192, 0, 2, 2))) is not infos[0]
-    cache = CandidateCache(A)
-    assert cache.candidate(infos[0]) is cache.candidate(infos[1])
-    assert cache.candidate(infos[0], path_id=5).path_id == 5
-    assert cache.candidate(infos[0]).source is A
+
+
+def test_candidate_cache_shares_one_candidate_per_path_and_remembers_loops() -> None:
+    looped: list[PathAttributes] = []
+
+    def loops(a: PathAttributes) -> bool:
+        looped.append(a)
+        return a.med == 666
+
+    cache = CandidateCache(A, loops)
+    a = attrs(path=(65001,))
+    hop = bytes((192, 0, 2, 1))
+    first = cache.candidate(a, hop)
+    assert first is not None and first.source is A
+    assert first.info == PathInfo(attributes=a, next_hop=hop)
+    assert cache.candidate(a, hop) is first
+    # A different next hop is a different path.
+    other = cache.candidate(a, bytes((192, 0, 2, 2)))
+    assert other is not None and other is not first
+    bad = attrs(med=666)
+    assert cache.candidate(bad, hop) is None
+    assert cache.candidate(bad, hop) is None
+    assert looped == [a, a, bad]  # one loop check per distinct path
 
 
 def test_candidate_cache_is_bounded() -> None:
     cache = CandidateCache(A, max_size=2)
-    infos = [PathInfo(attributes=attrs(med=i), next_hop=b"\x01\x02\x03\x04") for i in range(3)]
-    first = cache.candidate(infos[0])
-    cache.candidate(infos[1])
-    cache.candidate(infos[2])  # clears, then holds the third
-    again = cache.candidate(infos[0])
+    sets = [attrs(med=i) for i in range(3)]
+    hop = b"\x01\x02\x03\x04"
+    first = cache.candidate(sets[0], hop)
+    cache.candidate(sets[1], hop)
+    cache.candidate(sets[2], hop)  # clears, then holds the third
+    again = cache.candidate(sets[0], hop)
     assert again is not first and again == first
 
 
