@@ -20,12 +20,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 
-from bgpd.net import Family, Nlri
+from bgpd.net import IPV4_UNICAST, Family, Nlri
 from bgpd.rib.adj_in import PathInfo
 from bgpd.wire.codec import (
     EncodeContext,
     encode_path_attributes,
+    ipv4_head,
     pack_announcements,
+    pack_ipv4_announcements,
     pack_withdrawals,
 )
 
@@ -65,10 +67,10 @@ class AdjRibOut:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
         # origin -> entries of that origin in the tables (what each member does NOT hold).
         self._origins: dict[str, int] = {}
-        # id(path) -> (path, its attribute bytes): exported paths are shared objects, so one
-        # encoding serves every UPDATE that carries the path. Holding the path keeps its id
-        # from being reused while the entry lives.
-        self._encoded: dict[int, tuple[PathInfo, bytes]] = {}
+        # id(path) -> (path, its attribute bytes or IPv4 head, whether it is the head):
+        # exported paths are shared objects, so one encoding serves every UPDATE that carries
+        # the path. Holding the path keeps its id from being reused while the entry lives.
+        self._encoded: dict[int, tuple[PathInfo, bytes, bool]] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -226,15 +228,23 @@ class AdjRibOut:
             )
         encoded = self._encoded
         add_path = family in ctx.add_path_send
+        # IPv4 without ADD-PATH, the bulk case: the cache holds the whole part of the UPDATE
+        # between header and NLRI, so packing is one join per message.
+        v4_head = family == IPV4_UNICAST and not add_path
+        max_len = ctx.max_message_len
         # skip tag -> (UPDATEs, prefixes announced)
         tagged: dict[str, tuple[list[bytes], list[int]]] = {}
         for info, keys in by_path:
             entry = encoded.get(id(info))
-            if entry is None or entry[0] is not info:
+            if entry is None or entry[0] is not info or entry[2] is not v4_head:
                 if len(encoded) >= ENCODED_CACHE_SIZE:
                     encoded.clear()
-                entry = encoded[id(info)] = (info, encode_path_attributes(info.attributes, ctx))
-            if add_path:
+                attr_bytes = encode_path_attributes(info.attributes, ctx)
+                data = ipv4_head(attr_bytes, info.next_hop) if v4_head else attr_bytes
+                entry = encoded[id(info)] = (info, data, v4_head)
+            if v4_head:
+                packed = pack_ipv4_announcements(entry[1], keys, max_len)
+            elif add_path:
                 ids = [int.from_bytes(k[:4], "big") for k in keys]
                 packed = pack_announcements(
                     ctx, family, entry[1], info.next_hop, [k[4:] for k in keys], ids

@@ -45,7 +45,9 @@ from bgpd.wire.update_encode import (
     encode_end_of_rib,
     encode_path_attributes,
     encode_update,
+    ipv4_head,
     pack_announcements,
+    pack_ipv4_announcements,
     pack_withdrawals,
 )
 
@@ -65,7 +67,9 @@ __all__ = [
     "encode_path_attributes",
     "encode_route_refresh",
     "encode_update",
+    "ipv4_head",
     "pack_announcements",
+    "pack_ipv4_announcements",
     "pack_withdrawals",
 ]
 

@@ -121,16 +121,7 @@ def pack_announcements(  # noqa: PLR0917 - the agreed positional signature
     entries = _entries(ctx, family, prefixes, path_ids)
     max_len = ctx.max_message_len
     if family == IPV4_UNICAST:
-        if not has_attribute(attr_bytes, AttrType.NEXT_HOP):
-            attr_bytes += encode_attribute(AttrFlag.TRANSITIVE, AttrType.NEXT_HOP, next_hop)
-        # Everything between the header and the NLRI is the same in every message.
-        head = _EMPTY_LEN + len(attr_bytes).to_bytes(2, "big") + attr_bytes
-        fixed = HEADER_LEN + len(head)
-        pack = _HEAD.pack
-        return [
-            b"".join((MARKER, pack(fixed + len(nlri), _UPDATE_TYPE), head, nlri))
-            for nlri in _chunks(entries, max_len - fixed)
-        ]
+        return pack_ipv4_announcements(ipv4_head(attr_bytes, next_hop), entries, max_len)
     mp_head = _mp_reach_head(family, next_hop)
     # Header, withdrawn length, attribute length, MP_REACH header (4) + fixed part, attributes.
     fixed = HEADER_LEN + 4 + 4 + len(mp_head) + len(attr_bytes)
@@ -155,6 +146,29 @@ def pack_announcements(  # noqa: PLR0917 - the agreed positional signature
             )
         )
     return out
+
+
+def ipv4_head(attr_bytes: bytes, next_hop: bytes) -> bytes:
+    """What every IPv4 unicast announcement with these attributes holds between its header and
+    its NLRI: the empty withdrawn field, the attribute length and the attributes, NEXT_HOP
+    included (added from `next_hop` when the list lacks it). Cache it per attribute set."""
+    if not has_attribute(attr_bytes, AttrType.NEXT_HOP):
+        attr_bytes += encode_attribute(AttrFlag.TRANSITIVE, AttrType.NEXT_HOP, next_hop)
+    return _EMPTY_LEN + len(attr_bytes).to_bytes(2, "big") + attr_bytes
+
+
+def pack_ipv4_announcements(head: bytes, entries: Sequence[bytes], max_len: int) -> list[bytes]:
+    """IPv4 unicast UPDATEs: `head` (see `ipv4_head`) and as many of `entries` (packed
+    prefixes, path ids in front under ADD-PATH) per message as `max_len` allows."""
+    fixed = HEADER_LEN + len(head)
+    pack = _HEAD.pack
+    nlri = b"".join(entries)
+    if len(nlri) <= max_len - fixed:  # the usual case: one message
+        return [b"".join((MARKER, pack(fixed + len(nlri), _UPDATE_TYPE), head, nlri))]
+    return [
+        b"".join((MARKER, pack(fixed + len(chunk), _UPDATE_TYPE), head, chunk))
+        for chunk in _chunks(entries, max_len - fixed)
+    ]
 
 
 def pack_withdrawals(

@@ -92,13 +92,18 @@ def test_an_update_is_encoded_once_and_the_same_bytes_reach_every_member(
     net: Net, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = adj_out.pack_announcements
 
-    def counting(*args: object, **kwargs: object) -> list[bytes]:
-        calls.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+    def counted(name: str) -> None:
+        real = getattr(adj_out, name)
 
-    monkeypatch.setattr(adj_out, "pack_announcements", counting)
+        def counting(*args: object, **kwargs: object) -> list[bytes]:
+            calls.append(1)
+            return real(*args, **kwargs)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(adj_out, name, counting)
+
+    counted("pack_announcements")
+    counted("pack_ipv4_announcements")
     net.record = {}
     net.reload("c3", client_config(3, ("10.100.3.0/24", "10.33.0.0/16")))
     # One packing at c3 (toward the reflector) and ONE at the reflector for all 19 other
