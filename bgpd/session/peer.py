@@ -74,7 +74,12 @@ from bgpd.wire.constants import (
     FsmSubcode,
     MessageType,
 )
-from bgpd.wire.messages import NotificationMessage, OpenMessage, RouteRefreshMessage
+from bgpd.wire.messages import (
+    NotificationMessage,
+    OpenMessage,
+    RouteRefreshMessage,
+    UpdateMessage,
+)
 from bgpd.wire.negotiated import Negotiated, negotiate
 
 logger = logging.getLogger(__name__)
@@ -113,6 +118,7 @@ class Peer:
         "_closing",
         "_connect_retry_at",
         "_conns",
+        "_debug",
         "_dialing",
         "_enabled",
         "_error_wait",
@@ -139,6 +145,7 @@ class Peer:
         counters: PeerCounters | None = None,
     ) -> None:
         self._settings = settings
+        self._debug = False  # DEBUG logging on: refreshed once per read
         self._rng = rng
         self._name = name or settings.name
         self._enabled = False
@@ -436,10 +443,14 @@ class Peer:
             # Complete messages before the bad header are dropped with it: the session ends.
             self._protocol_error(conn, err, now)
             return
+        self._debug = logger.isEnabledFor(logging.DEBUG)
         for msg_type, body in frames:
             if conn.conn_id not in self._conns:
                 break  # closed by an earlier message of this read
             self._handle_message(conn, msg_type, body, now)
+        if frames and conn.state is _ESTABLISHED and conn.conn_id in self._conns:
+            # RFC 4271 §4.4: every message restarts the hold timer; they share this `now`.
+            conn.restart_hold(now)
 
     def handle_timer(self, now: float) -> None:
         """Fires every timer due at `now`: Hold, Keepalive, IdleHold, ConnectRetry/delay."""
@@ -534,7 +545,6 @@ class Peer:
         state = conn.state
         try:
             if state is _ESTABLISHED:
-                conn.restart_hold(now)
                 if msg_type == _UPDATE:
                     decoder = conn.decoder
                     assert decoder is not None
@@ -542,20 +552,10 @@ class Peer:
                     counters = self.counters
                     for batch in update.announced:
                         counters.prefixes_announced_in += len(batch.prefixes)
-                        logger.debug(
-                            "routes received peer=%s family=%s count=%d",
-                            self._name,
-                            batch.family,
-                            len(batch.prefixes),
-                        )
                     for batch in update.withdrawn:
                         counters.prefixes_withdrawn_in += len(batch.prefixes)
-                        logger.debug(
-                            "routes withdrawn peer=%s family=%s count=%d",
-                            self._name,
-                            batch.family,
-                            len(batch.prefixes),
-                        )
+                    if self._debug:
+                        self._log_update(update)
                     if update.disabled_families:
                         # RFC 7606 §2 AFI/SAFI disable keeps the session; the speaker acts on
                         # the families named in the event.
@@ -583,6 +583,22 @@ class Peer:
                 self._unexpected(conn, msg_type, now)
         except WireError as err:
             self._protocol_error(conn, err, now)
+
+    def _log_update(self, update: UpdateMessage) -> None:
+        for batch in update.announced:
+            logger.debug(
+                "routes received peer=%s family=%s count=%d",
+                self._name,
+                batch.family,
+                len(batch.prefixes),
+            )
+        for batch in update.withdrawn:
+            logger.debug(
+                "routes withdrawn peer=%s family=%s count=%d",
+                self._name,
+                batch.family,
+                len(batch.prefixes),
+            )
 
     def _unexpected(self, conn: Connection, msg_type: int, now: float) -> None:
         # RFC 4271 §8.2.2 / RFC 6608: an event the state does not expect is an FSM error.
