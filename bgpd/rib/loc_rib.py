@@ -392,6 +392,10 @@ class LocRib:
             # Keyed by object identity: every object keyed on is alive in the table or in
             # `pending` for the whole loop, so no id can be reused meanwhile.
             groups: dict[object, list[Nlri]] = {}
+            # Prefixes of one batch sit next to each other in `pending`: the last one-path
+            # group is remembered, which spares most of the lookups in `groups`.
+            last: Candidate | None = None
+            last_nlris: list[Nlri] = []
             for nlri, old in pending.items():
                 new = get(nlri)
                 if new is old:
@@ -400,6 +404,9 @@ class LocRib:
                 if type(new) is Candidate and (
                     old is None or (type(old) is Candidate and not old.same_path(new))
                 ):
+                    if new is last:
+                        last_nlris.append(nlri)
+                        continue
                     key = id(new)
                     best: Candidate | None = new
                     multipath: tuple[Candidate, ...] | None = None
@@ -423,6 +430,8 @@ class LocRib:
                     out.append(ChangeGroup(family, best, multipath, nlris))
                 else:
                     nlris.append(nlri)
+                if type(new) is Candidate:  # its group is keyed by id(new), as above
+                    last, last_nlris = new, nlris
         return out
 
     @property

@@ -69,7 +69,13 @@ class PathAttributes:
         return tuple(a for seg in self.as_path for a in seg.asns)
 
     def replace(self, **changes: Any) -> PathAttributes:
-        return dataclasses.replace(self, **changes)
+        """`dataclasses.replace` without the frozen __init__ (export builds one per path)."""
+        new: PathAttributes = _new(PathAttributes)
+        for name, set_slot in _PA_SLOTS:
+            set_slot(new, changes.pop(name) if name in changes else getattr(self, name))
+        if changes:
+            raise TypeError(f"PathAttributes has no field {', '.join(sorted(changes))}")
+        return new
 
 
 # Fast constructors for the decoder: one attribute set per distinct wire encoding is built, but
@@ -108,6 +114,11 @@ _PA: Any = PathAttributes.__dict__
         "large_communities",
         "unknown",
     )
+)
+
+
+_PA_SLOTS: tuple[tuple[str, Any], ...] = tuple(
+    (f.name, _PA[f.name].__set__) for f in dataclasses.fields(PathAttributes)
 )
 
 
