@@ -22,10 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bgpd.rib import Candidate, PathInfo, Source, SourceKind
-from bgpd.wire.attributes import AsPathSegment, PathAttributes
+from bgpd.wire.attributes import AsPathSegment, PathAttributes, new_path_attributes, new_segment
 from bgpd.wire.constants import SegmentType
 
 DEFAULT_LOCAL_PREF = 100
+_AS_SEQUENCE = SegmentType.AS_SEQUENCE
 LOCAL_KINDS = frozenset({SourceKind.STATIC, SourceKind.CONNECTED, SourceKind.KERNEL})
 
 
@@ -86,14 +87,20 @@ def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) 
                 cluster_list=(profile.cluster_id, *a.cluster_list),
             )
     else:
-        attrs = a.replace(
-            as_path=prepend(a.as_path, profile.local_asn),
-            next_hop=v4_hop,
-            local_pref=None,
+        attrs = new_path_attributes(
+            a.origin,
+            prepend(a.as_path, profile.local_asn),
+            v4_hop,
             # MED learned from another AS is not passed to a third one (RFC 4271 §5.1.4).
-            med=a.med if kind in LOCAL_KINDS else None,
-            originator_id=None,
-            cluster_list=(),
+            a.med if kind in LOCAL_KINDS else None,
+            None,  # LOCAL_PREF
+            a.atomic_aggregate,
+            a.aggregator,
+            a.communities,
+            None,  # ORIGINATOR_ID
+            (),  # CLUSTER_LIST
+            a.large_communities,
+            a.unknown,
         )
     if attrs.next_hop != v4_hop:
         attrs = attrs.replace(next_hop=v4_hop)
@@ -103,10 +110,10 @@ def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) 
 
 def prepend(path: tuple[AsPathSegment, ...], asn: int) -> tuple[AsPathSegment, ...]:
     """Our AS in front (RFC 4271 §5.1.2), folding into a leading AS_SEQUENCE that has room."""
-    if path and path[0].type == SegmentType.AS_SEQUENCE and len(path[0].asns) < 255:
-        first = AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=(asn, *path[0].asns))
+    if path and path[0].type == _AS_SEQUENCE and len(path[0].asns) < 255:
+        first = new_segment(_AS_SEQUENCE, (asn, *path[0].asns))
         return (first, *path[1:])
-    return (AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=(asn,)), *path)
+    return (new_segment(_AS_SEQUENCE, (asn,)), *path)
 
 
 def has_own_as(attrs: PathAttributes, asn: int, allowed: int = 0) -> bool:

@@ -228,11 +228,60 @@ def encode_path_attributes_raw(attrs: PathAttributes, as4: bool) -> bytes:
     values that do not fit their fields.
     """
     try:
+        if as4 and not attrs.unknown:
+            return _encode_in_order(attrs)
         parts = _encode_parts(attrs, as4)
     except (OverflowError, struct.error) as exc:
         raise ValueError(f"attribute value out of range: {exc}") from None
     parts.sort(key=_type_of)  # stable: unknown attributes keep their order
     return b"".join(p for _, p in parts)
+
+
+_ORIGIN_TLVS = tuple(bytes((WELL_KNOWN, AttrType.ORIGIN, 1, origin)) for origin in range(3))
+_NEXT_HOP_HEAD = bytes((WELL_KNOWN, AttrType.NEXT_HOP, 4))
+_MED_HEAD = bytes((OPTIONAL_NON_TRANSITIVE, AttrType.MED, 4))
+_LOCAL_PREF_HEAD = bytes((WELL_KNOWN, AttrType.LOCAL_PREF, 4))
+_ATOMIC_TLV = bytes((WELL_KNOWN, AttrType.ATOMIC_AGGREGATE, 0))
+_AGGREGATOR_HEAD = bytes((OPTIONAL_TRANSITIVE, AttrType.AGGREGATOR, 8))
+_ORIGINATOR_HEAD = bytes((OPTIONAL_NON_TRANSITIVE, AttrType.ORIGINATOR_ID, 4))
+
+
+def _encode_in_order(attrs: PathAttributes) -> bytes:
+    """`encode_path_attributes_raw` toward a 4-octet AS peer for a set without unknown
+    attributes: every attribute comes out in type-code order, so nothing is sorted. The
+    bulk case of export; `_encode_parts` is the general form (same bytes)."""
+    out = [
+        _ORIGIN_TLVS[attrs.origin],
+        encode_attribute(WELL_KNOWN, AttrType.AS_PATH, _encode_segments(attrs.as_path, True)),
+    ]
+    append = out.append
+    if attrs.next_hop is not None:
+        if len(attrs.next_hop) != 4:
+            raise ValueError("the NEXT_HOP attribute is an IPv4 address")
+        append(_NEXT_HOP_HEAD + attrs.next_hop)
+    if attrs.med is not None:
+        append(_MED_HEAD + attrs.med.to_bytes(4, "big"))
+    if attrs.local_pref is not None:
+        append(_LOCAL_PREF_HEAD + attrs.local_pref.to_bytes(4, "big"))
+    if attrs.atomic_aggregate:
+        append(_ATOMIC_TLV)
+    if attrs.aggregator is not None:
+        asn, address = attrs.aggregator
+        if len(address) != 4:
+            raise ValueError("the AGGREGATOR address is an IPv4 address")
+        append(_AGGREGATOR_HEAD + asn.to_bytes(4, "big") + address)
+    if attrs.communities:
+        value = _pack_u32s(attrs.communities)
+        append(encode_attribute(OPTIONAL_TRANSITIVE, AttrType.COMMUNITIES, value))
+    if attrs.originator_id is not None:
+        append(_ORIGINATOR_HEAD + attrs.originator_id.to_bytes(4, "big"))
+    if attrs.cluster_list:
+        value = _pack_u32s(attrs.cluster_list)
+        append(encode_attribute(OPTIONAL_NON_TRANSITIVE, AttrType.CLUSTER_LIST, value))
+    if attrs.large_communities:
+        value = _pack_u32s([v for lc in attrs.large_communities for v in lc])
+        append(encode_attribute(OPTIONAL_TRANSITIVE, AttrType.LARGE_COMMUNITY, value))
+    return b"".join(out)
 
 
 def _type_of(part: tuple[int, bytes]) -> int:

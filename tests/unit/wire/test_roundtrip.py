@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, Nlri
-from bgpd.wire.attributes import PathAttributes, RawAttribute
+from bgpd.wire import attributes as attributes_module
+from bgpd.wire.attributes import PathAttributes, RawAttribute, encode_path_attributes_raw
 from bgpd.wire.codec import (
     EncodeContext,
     UpdateDecoder,
@@ -129,3 +130,14 @@ def test_attribute_sets_are_interned(attrs: PathAttributes, as4: bool) -> None:
     )
     assert first.attributes is again.attributes
     assert decoder.cache_size == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(attrs=path_attributes)
+def test_the_in_order_encoder_gives_the_general_encoders_bytes(attrs: PathAttributes) -> None:
+    # The bulk encoder (4-octet AS peer, no unknown attributes) skips sorting; it must match
+    # the general form byte for byte.
+    attrs = attrs.replace(unknown=())
+    parts = attributes_module._encode_parts(attrs, True)
+    parts.sort(key=lambda part: part[0])
+    assert encode_path_attributes_raw(attrs, True) == b"".join(p for _, p in parts)
