@@ -38,7 +38,8 @@ from bgpd.runtime.memory import MemoryTrimmer
 from bgpd.speaker import Send
 from bgpd.wire.attributes import AsPathSegment, PathAttributes
 from bgpd.wire.codec import EncodeContext, encode_path_attributes, pack_announcements
-from bgpd.wire.constants import Origin, SegmentType
+from bgpd.wire.constants import MAX_EXTENDED_MESSAGE_LEN, Origin, SegmentType
+from bgpd.wire.framing import MessageReader, frame
 from tests.unit.speaker.harness import Net
 
 SENDER, DUT, COLLECTOR = "10.99.1.1", "10.99.1.2", "10.99.2.3"
@@ -88,6 +89,12 @@ def feed(n: int, per_set: int, seed: int) -> bytes:
     return b"".join(messages)
 
 
+def replay(path: Path) -> bytes:
+    """The UPDATEs of a captured byte stream (OPEN, KEEPALIVE and the rest left out)."""
+    frames = MessageReader(MAX_EXTENDED_MESSAGE_LEN).feed(path.read_bytes())
+    return b"".join(frame(msg_type, body) for msg_type, body in frames if msg_type == 2)
+
+
 def setup() -> tuple[Net, int]:
     """Three speakers with sessions up; returns the net and the DUT's conn id toward the sender."""
     net = Net()
@@ -130,10 +137,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=65536, help="bytes per read")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--feed", type=Path, help="replay these bytes (a capture of the sender's messages)"
+    )
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--memory", action="store_true", help="tracemalloc by line")
     args = parser.parse_args()
-    data = feed(args.prefixes, args.per_set, args.seed)
+    data = replay(args.feed) if args.feed else feed(args.prefixes, args.per_set, args.seed)
     print(f"feed: {len(data):,} bytes for {args.prefixes:,} prefixes")
     times = []
     for _ in range(args.repeat):
