@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 
 from bgpd.net import IPV4_UNICAST, Family, Nlri
 from bgpd.rib.adj_in import PathInfo
@@ -159,8 +158,10 @@ class AdjRibOut:
                 old = get(key)
                 if old is None:
                     add(key)
+                    sent[key] = info
                 elif old is not info and old != info:
                     add(key)
+                    sent[key] = info
                     if old.origin:
                         origins[old.origin] -= 1
                     if origin and old.origin != origin and origin in members:
@@ -169,7 +170,6 @@ class AdjRibOut:
                         personal.setdefault(origin, []).append(key)
             if not fresh:
                 continue
-            sent.update(zip(fresh, repeat(info)))
             if origin:
                 origins[origin] = origins.get(origin, 0) + len(fresh)
             run = announce.get(id(info))

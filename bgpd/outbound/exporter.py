@@ -195,22 +195,40 @@ class Exporter:
             return  # `release` computes every table from the Loc-RIB
         groups = list(self._groups)
         calico = self.policy.calico
-        per_prefix = {id(g): calico or bool(g.key.export_filters) for g in groups}
-        for change in changes:
-            family, best = change.family, change.best
-            for group in groups:
-                if family not in group.key.families:
+        # Group by group, so what is the same for every change (families, flags, the export
+        # cache) is looked up once: this loop runs once per change group of the Loc-RIB.
+        for group in groups:
+            key = group.key
+            families = key.families
+            add_path_families = key.ctx.add_path_send
+            per_prefix = calico or bool(key.export_filters)
+            self_skip = group.self_skip
+            exported = group.cache.get
+            stage = group.stage_run
+            for change in changes:
+                family = change.family
+                if family not in families:
                     continue
-                if group.add_path(family):
+                if family in add_path_families:
                     for nlri in change.nlris:
                         group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
                     continue
-                info = self._exported_path(group, family, best)
-                if info is None and group.holds_nothing(family):
-                    continue  # nothing to withdraw (say the sender's own routes, self-skipped)
-                if info is None or best is None or not per_prefix[id(group)]:
-                    group.stage_run(family, change.nlris, info)
+                best = change.best
+                info: PathInfo | None = None
+                if best is not None:
+                    source = best.source
+                    # `_exported_path`, inline
+                    if source.name != self_skip and (source.kind is not _CONNECTED or calico):
+                        info = exported(best, family.afi is _AFI_IPV6)
+                if info is None:
+                    if not group.holds_nothing(family):
+                        stage(family, change.nlris, None)
+                    # else nothing to withdraw (say the sender's own routes, self-skipped)
                     continue
+                if not per_prefix:
+                    stage(family, change.nlris, info)
+                    continue
+                assert best is not None
                 # Per-prefix rules: the prefixes that end with the same path form one run.
                 runs: dict[int, tuple[PathInfo | None, list[Nlri]]] = {}
                 for nlri in change.nlris:
@@ -221,7 +239,7 @@ class Exporter:
                     else:
                         run[1].append(nlri)
                 for out, nlris in runs.values():
-                    group.stage_run(family, nlris, out)
+                    stage(family, nlris, out)
         for group in groups:
             self._flush(group, now)
 
