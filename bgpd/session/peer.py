@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
 from bgpd.errors import WireError
 from bgpd.net import Family, format_router_id
@@ -83,6 +84,10 @@ from bgpd.wire.messages import (
 from bgpd.wire.negotiated import Negotiated, negotiate
 
 logger = logging.getLogger(__name__)
+
+# UpdateReceived without its frozen-dataclass __init__: one is built per UPDATE received.
+_new_event = object.__new__
+_set_update: Any = UpdateReceived.__dict__["update"].__set__
 
 _OPEN = MessageType.OPEN
 _UPDATE = MessageType.UPDATE
@@ -444,9 +449,17 @@ class Peer:
             self._protocol_error(conn, err, now)
             return
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        conns = self._conns
+        messages_in = self.counters.messages_in
         for msg_type, body in frames:
-            if conn.conn_id not in self._conns:
+            if conn.conn_id not in conns:
                 break  # closed by an earlier message of this read
+            if msg_type == _UPDATE and conn.state is _ESTABLISHED:
+                # The bulk case without the general dispatch: a table load is UPDATEs only.
+                messages_in[_UPDATE] += 1
+                if not self._update_received(conn, body, now):
+                    break
+                continue
             self._handle_message(conn, msg_type, body, now)
         if frames and conn.state is _ESTABLISHED and conn.conn_id in self._conns:
             # RFC 4271 §4.4: every message restarts the hold timer; they share this `now`.
@@ -546,25 +559,7 @@ class Peer:
         try:
             if state is _ESTABLISHED:
                 if msg_type == _UPDATE:
-                    decoder = conn.decoder
-                    assert decoder is not None
-                    update = decoder.decode(body)
-                    counters = self.counters
-                    for batch in update.announced:
-                        counters.prefixes_announced_in += len(batch.prefixes)
-                    for batch in update.withdrawn:
-                        counters.prefixes_withdrawn_in += len(batch.prefixes)
-                    if self._debug:
-                        self._log_update(update)
-                    if update.disabled_families:
-                        # RFC 7606 §2 AFI/SAFI disable keeps the session; the speaker acts on
-                        # the families named in the event.
-                        logger.warning(
-                            "peer families disabled peer=%s families=%s reason=malformed_update",
-                            self._name,
-                            ",".join(str(f) for f in update.disabled_families),
-                        )
-                    self._events.append(UpdateReceived(update=update))
+                    self._update_received(conn, body, now)
                 elif msg_type == _KEEPALIVE:
                     decode_keepalive(body)
                 elif msg_type == _ROUTE_REFRESH:
@@ -583,6 +578,37 @@ class Peer:
                 self._unexpected(conn, msg_type, now)
         except WireError as err:
             self._protocol_error(conn, err, now)
+
+    def _update_received(self, conn: Connection, body: bytes, now: float) -> bool:
+        """An UPDATE (already counted) on the Established connection: decoded, its prefixes
+        counted, queued as an event.
+        False when it was malformed beyond RFC 7606's softer actions (the session ended)."""
+        counters = self.counters
+        decoder = conn.decoder
+        assert decoder is not None
+        try:
+            update = decoder.decode(body)
+        except WireError as err:
+            self._protocol_error(conn, err, now)
+            return False
+        for batch in update.announced:
+            counters.prefixes_announced_in += len(batch.prefixes)
+        for batch in update.withdrawn:
+            counters.prefixes_withdrawn_in += len(batch.prefixes)
+        if self._debug:
+            self._log_update(update)
+        if update.disabled_families:
+            # RFC 7606 §2 AFI/SAFI disable keeps the session; the speaker acts on the
+            # families named in the event.
+            logger.warning(
+                "peer families disabled peer=%s families=%s reason=malformed_update",
+                self._name,
+                ",".join(str(f) for f in update.disabled_families),
+            )
+        event: UpdateReceived = _new_event(UpdateReceived)  # a frozen dataclass, built fast
+        _set_update(event, update)
+        self._events.append(event)
+        return True
 
     def _log_update(self, update: UpdateMessage) -> None:
         for batch in update.announced:
