@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bgpd.net import IPV4_UNICAST, Family, Nlri
-from bgpd.rib.adj_in import PathInfo
+from bgpd.rib.path_info import PathInfo
 from bgpd.wire.codec import (
     EncodeContext,
     encode_path_attributes,

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from bgpd.net import Family, Nlri
-from bgpd.rib.adj_in import PathInfo
 from bgpd.rib.decision import PathKeys, PrefKey, TieKey, path_keys
+from bgpd.rib.path_info import PathInfo
 from bgpd.rib.source import Source
 from bgpd.wire.attributes import PathAttributes
 

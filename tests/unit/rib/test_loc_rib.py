@@ -6,7 +6,6 @@ import pytest
 
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, pack_prefix
 from bgpd.rib import (
-    AdjRibIn,
     Candidate,
     CandidateCache,
     GracefulRestartTracker,
@@ -17,7 +16,6 @@ from bgpd.rib import (
     SourceKind,
 )
 from bgpd.wire.attributes import PathAttributes
-from bgpd.wire.messages import NlriBatch, UpdateMessage
 
 from .helpers import P1, P2, P3, attrs, cand, source
 
@@ -368,24 +366,6 @@ def test_graceful_restart_end_to_end_with_the_tracker() -> None:
 
 
 # ------------------------------------------------------------------------------ Adj-RIB-In
-
-
-def test_adj_rib_in_shares_path_info_across_updates() -> None:
-    adj = AdjRibIn()
-    a = attrs(path=(65001,))
-    hop = bytes((192, 0, 2, 1))
-
-    def update(prefix: bytes) -> UpdateMessage:
-        batch = NlriBatch(family=V4, next_hop=hop, prefixes=(prefix,))
-        return UpdateMessage(attributes=a, announced=(batch,), withdrawn=())
-
-    assert adj.apply(update(P1)) == (1, 0)
-    assert adj.apply(update(P2)) == (1, 0)
-    infos = [info for _, _, _, info in adj.routes()]
-    assert infos[0] is infos[1]
-    assert adj.path_info(a, hop) is infos[0]
-    # A different next hop is a different PathInfo.
-    assert adj.path_info(a, bytes((192, 0, 2, 2))) is not infos[0]
 
 
 def test_candidate_cache_shares_one_candidate_per_path_and_remembers_loops() -> None:

@@ -1,0 +1,27 @@
+"""`PathInfo`: what a peer said about a set of prefixes (RFC 4271 §3.2's route minus the prefix).
+
+Invariants: shared, never copied per prefix. Every prefix of one NLRI batch, and every UPDATE
+of a peer with the same attribute set and next hop, uses one object (the session's
+`bgpd.rib.routes.CandidateCache` holds it inside the shared candidate); exported paths are
+shared the same way (`bgpd.outbound.export.ExportCache`). Caches therefore key them by
+identity: hashing one walks every attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bgpd.wire.attributes import PathAttributes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathInfo:
+    """What a peer said about a set of prefixes: the attributes and the family's next hop.
+
+    `origin` is set on exported paths only: the name of the peer the path was learned from
+    (empty for local routes), so an update group can keep a member's own routes from it.
+    """
+
+    attributes: PathAttributes
+    next_hop: bytes
+    origin: str = ""
