@@ -710,6 +710,7 @@ class _Reader:
                 "bgp",
                 _dotted("bgp"),
                 defaults=_bgp_defaults(node),
+                excused=_excused_by_node(doc.get("node")) if node is None else frozenset(),
             )
         control: ControlSection | None = ControlSection()
         if "control" in doc:
@@ -876,13 +877,16 @@ class _Reader:
         locate: _Locate,
         *,
         defaults: Mapping[str, Any] | None = None,
+        excused: frozenset[str] = frozenset(),
     ) -> _T | None:
         """Convert one table into `cls`, or record its problems and return None.
 
         `defaults` are typed values for keys the table leaves out (defaults that depend on
-        other sections); a key given one is not required.
+        other sections); a key given one is not required. `excused`: required keys whose
+        default would come from a section that is itself invalid (already reported): their
+        absence is not reported again, the table is just not built.
         """
-        values = self.values(raw, keys, table_name, locate, defaults=defaults)
+        values = self.values(raw, keys, table_name, locate, defaults=defaults, excused=excused)
         return None if values is None else self.build(cls, values, locate)
 
     def values(
@@ -894,6 +898,7 @@ class _Reader:
         *,
         known: Iterable[str] = (),
         defaults: Mapping[str, Any] | None = None,
+        excused: frozenset[str] = frozenset(),
     ) -> dict[str, Any] | None:
         """The converted values of one table, or None after recording its problems.
 
@@ -910,7 +915,8 @@ class _Reader:
             if key not in keys and key not in known:
                 self.add(locate(key), f"unknown key {json.dumps(key)}{_suggest(key, keys)}")
         missing = REQUIRED_KEYS[table_name] - raw.keys() - defaults.keys()
-        for key in sorted(missing, key=list(keys).index):
+        unbuildable = bool(missing & excused)  # not reported again: see `section`
+        for key in sorted(missing - excused, key=list(keys).index):
             hint = _MISSING_HINTS.get(f"{table_name}.{key}", "")
             self.add(locate(key), "missing required key" + hint)
         values: dict[str, Any] = {k: v for k, v in defaults.items() if k not in raw}
@@ -922,7 +928,7 @@ class _Reader:
             except _InvalidValueError as exc:
                 for suffix, msg in exc.problems:
                     self.add(locate(key + suffix), msg)
-        return None if len(self.problems) != before else values
+        return None if unbuildable or len(self.problems) != before else values
 
     def build(self, cls: type[_T], values: Mapping[str, Any], locate: _Locate) -> _T | None:
         try:
@@ -944,6 +950,13 @@ def _bgp_defaults(node: NodeSection | None) -> dict[str, Any]:
     if node.rr_cluster_id is not None:
         defaults["cluster_id"] = node.rr_cluster_id
     return defaults
+
+
+def _excused_by_node(raw: object) -> frozenset[str]:
+    """[bgp] keys an invalid [node] table meant to supply (its problems are reported)."""
+    if isinstance(raw, dict) and "ipv4" in raw:
+        return frozenset({"router_id"})
+    return frozenset()
 
 
 def _dotted(section: str) -> _Locate:

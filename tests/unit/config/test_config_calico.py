@@ -144,6 +144,21 @@ def test_router_id_stays_required_without_a_node_ipv4() -> None:
     assert "[node].ipv4" in message
 
 
+@pytest.mark.parametrize(
+    ("node", "location"),
+    [
+        ('ipv4 = "10.0.0.1"\nrr_cluster_id = "not-an-id"', "node.rr_cluster_id"),
+        ('ipv4 = "10.0.0.300"', "node.ipv4"),
+    ],
+)
+def test_an_invalid_node_is_reported_once_not_again_as_a_missing_router_id(
+    node: str, location: str
+) -> None:
+    # [node].ipv4 was given: the router id it supplies is the node's problem, not a second one.
+    problems = problems_of(f'[bgp]\nasn = 1\n[node]\nname = "x"\n{node}\n')
+    assert [loc for loc, _ in problems] == [location]
+
+
 def test_rr_cluster_id_defaults_cluster_id_and_must_agree_with_it() -> None:
     text = '[bgp]\nasn = 1\n[node]\nname = "rr"\nipv4 = "10.0.0.1"\nrr_cluster_id = "224.0.0.1"\n'
     assert parse_config(text).bgp.cluster_id == IPv4Address("224.0.0.1")
