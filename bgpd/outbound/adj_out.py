@@ -59,6 +59,20 @@ class GroupMessage:
 Run = tuple[PathInfo | None, Sequence[bytes]]
 
 
+def runs_by_path(changes: Iterable[tuple[bytes, PathInfo | None]]) -> list[Run]:
+    """(key, path) pairs as runs: the keys of each path object together, in first-seen order.
+
+    Grouped by identity: hashing a PathInfo walks every attribute, per key."""
+    runs: dict[int, tuple[PathInfo | None, list[bytes]]] = {}
+    for key, info in changes:
+        run = runs.get(id(info))
+        if run is None:
+            runs[id(info)] = (info, [key])
+        else:
+            run[1].append(key)
+    return list(runs.values())
+
+
 class AdjRibOut:
     __slots__ = ("_encoded", "_origins", "_tables")
 
@@ -111,15 +125,7 @@ class AdjRibOut:
         A withdrawal of a prefix never sent produces nothing; an announcement equal to what
         was sent produces nothing.
         """
-        # Grouped by identity: hashing a PathInfo walks every attribute, per prefix.
-        runs: dict[int, tuple[PathInfo | None, list[bytes]]] = {}
-        for key, info in changes.items():
-            run = runs.get(id(info))
-            if run is None:
-                runs[id(info)] = (info, [key])
-            else:
-                run[1].append(key)
-        return self.apply_runs(ctx, family, runs.values(), members)
+        return self.apply_runs(ctx, family, runs_by_path(changes.items()), members)
 
     def apply_runs(
         self,

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from bgpd.net import Afi, Family, Nlri
-from bgpd.outbound.adj_out import GroupMessage
+from bgpd.outbound.adj_out import GroupMessage, runs_by_path
 from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
 from bgpd.policy import ExportPolicy, merge_communities
 from bgpd.policy.filters import FilterChain, compile_filters
@@ -195,15 +195,13 @@ class Exporter:
             return  # `release` computes every table from the Loc-RIB
         groups = list(self._groups)
         calico = self.policy.calico
-        # Group by group, so what is the same for every change (families, flags, the export
-        # cache) is looked up once: this loop runs once per change group of the Loc-RIB.
+        # Group by group, so what is the same for every change (families, flags) is looked
+        # up once: this loop runs once per change group of the Loc-RIB.
         for group in groups:
             key = group.key
             families = key.families
             add_path_families = key.ctx.add_path_send
             per_prefix = calico or bool(key.export_filters)
-            self_skip = group.self_skip
-            exported = group.cache.get
             stage = group.stage_run
             for change in changes:
                 family = change.family
@@ -214,12 +212,7 @@ class Exporter:
                         group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
                     continue
                 best = change.best
-                info: PathInfo | None = None
-                if best is not None:
-                    source = best.source
-                    # `_exported_path`, inline
-                    if source.name != self_skip and (source.kind is not _CONNECTED or calico):
-                        info = exported(best, family.afi is _AFI_IPV6)
+                info = self._exported_path(group, family, best)
                 if info is None:
                     if not group.holds_nothing(family):
                         stage(family, change.nlris, None)
@@ -230,15 +223,11 @@ class Exporter:
                     continue
                 assert best is not None
                 # Per-prefix rules: the prefixes that end with the same path form one run.
-                runs: dict[int, tuple[PathInfo | None, list[Nlri]]] = {}
-                for nlri in change.nlris:
-                    out = self._prefix_export(group, family, nlri, best, info)
-                    run = runs.get(id(out))
-                    if run is None:
-                        runs[id(out)] = (out, [nlri])
-                    else:
-                        run[1].append(nlri)
-                for out, nlris in runs.values():
+                decided = (
+                    (nlri, self._prefix_export(group, family, nlri, best, info))
+                    for nlri in change.nlris
+                )
+                for out, nlris in runs_by_path(decided):
                     stage(family, nlris, out)
         for group in groups:
             self._flush(group, now)

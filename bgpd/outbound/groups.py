@@ -137,9 +137,8 @@ class UpdateGroup:
     def fold_runs(self) -> None:
         """Moves staged runs into `pending` (the group cannot send them now)."""
         for family, runs in self.runs.items():
-            pending = self.pending.setdefault(family, {})
             for info, keys in runs:
-                pending.update(dict.fromkeys(keys, info))
+                self.stage_many(family, keys, info)
         self.runs = {}
 
     def stage_paths(self, family: Family, nlri: Nlri, paths: dict[bytes, PathInfo]) -> None:

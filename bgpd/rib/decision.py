@@ -84,23 +84,24 @@ def path_keys(source: Source, attributes: PathAttributes, path_id: int) -> PathK
 
 
 def _tie(candidate: Candidate) -> TieKey:
-    return candidate.tie_key
+    return candidate.decision_keys()[3]
 
 
 def _survivors(paths: Sequence[Candidate]) -> list[Candidate]:
     """The paths left after steps 1-4."""
-    top = max(p.pref_key for p in paths)
-    left = [p for p in paths if p.pref_key == top]
+    keyed = [(p, p.decision_keys()) for p in paths]
+    top = max(k[0] for _, k in keyed)
+    left = [(p, k) for p, k in keyed if k[0] == top]
     if len(left) > 1:
         # RFC 4271 §9.1.2.2 c: drop a path when another path from the same neighbour AS has
         # a lower MED. Paths from different neighbour ASes are not compared at all.
         lowest: dict[int, int] = {}
-        for p in left:
-            m = lowest.get(p.neighbor_as)
-            if m is None or p.med < m:
-                lowest[p.neighbor_as] = p.med
-        left = [p for p in left if p.med == lowest[p.neighbor_as]]
-    return left
+        for _, (_pref, neighbor_as, med, _tie_key) in left:
+            m = lowest.get(neighbor_as)
+            if m is None or med < m:
+                lowest[neighbor_as] = med
+        left = [(p, k) for p, k in left if k[2] == lowest[k[1]]]
+    return [p for p, _ in left]
 
 
 def select(paths: Sequence[Candidate]) -> tuple[Candidate, tuple[Candidate, ...]]:
@@ -114,13 +115,13 @@ def select(paths: Sequence[Candidate]) -> tuple[Candidate, tuple[Candidate, ...]
     best = min(left, key=_tie)
     if len(left) == 1:
         return best, (best,)
-    kind = best.tie_key[0]
+    kind = _tie(best)[0]
     # BIRD merge paths: equal through step 5, one route per next hop (the best one first).
     multipath = [best]
     seen = {best.info.next_hop}
     for p in sorted(left, key=_tie):
         hop = p.info.next_hop
-        if p.tie_key[0] == kind and hop not in seen:
+        if _tie(p)[0] == kind and hop not in seen:
             seen.add(hop)
             multipath.append(p)
     return best, tuple(multipath)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from bgpd.net import Family, Nlri
-from bgpd.rib.decision import PathKeys, PrefKey, TieKey, path_keys
+from bgpd.rib.decision import PathKeys, path_keys
 from bgpd.rib.path_info import PathInfo
 from bgpd.rib.source import Source
 from bgpd.wire.attributes import PathAttributes
@@ -50,22 +50,6 @@ class Candidate:
             keys = path_keys(self.source, self.info.attributes, self.path_id)
             object.__setattr__(self, "_keys", keys)  # frozen: a cache, set once
             return keys
-
-    @property
-    def pref_key(self) -> PrefKey:
-        return self.decision_keys()[0]
-
-    @property
-    def neighbor_as(self) -> int:
-        return self.decision_keys()[1]
-
-    @property
-    def med(self) -> int:
-        return self.decision_keys()[2]
-
-    @property
-    def tie_key(self) -> TieKey:
-        return self.decision_keys()[3]
 
     def with_path_id(self, path_id: int) -> Candidate:
         return replace(self, path_id=path_id)

@@ -228,111 +228,88 @@ def encode_path_attributes_raw(attrs: PathAttributes, as4: bool) -> bytes:
     values that do not fit their fields.
     """
     try:
-        if as4 and not attrs.unknown:
-            return _encode_in_order(attrs)
-        parts = _encode_parts(attrs, as4)
+        parts, ordered = _encode_parts(attrs, as4)
     except (OverflowError, struct.error) as exc:
         raise ValueError(f"attribute value out of range: {exc}") from None
-    parts.sort(key=_type_of)  # stable: unknown attributes keep their order
-    return b"".join(p for _, p in parts)
-
-
-_ORIGIN_TLVS = tuple(bytes((WELL_KNOWN, AttrType.ORIGIN, 1, origin)) for origin in range(3))
-_NEXT_HOP_HEAD = bytes((WELL_KNOWN, AttrType.NEXT_HOP, 4))
-_MED_HEAD = bytes((OPTIONAL_NON_TRANSITIVE, AttrType.MED, 4))
-_LOCAL_PREF_HEAD = bytes((WELL_KNOWN, AttrType.LOCAL_PREF, 4))
-_ATOMIC_TLV = bytes((WELL_KNOWN, AttrType.ATOMIC_AGGREGATE, 0))
-_AGGREGATOR_HEAD = bytes((OPTIONAL_TRANSITIVE, AttrType.AGGREGATOR, 8))
-_ORIGINATOR_HEAD = bytes((OPTIONAL_NON_TRANSITIVE, AttrType.ORIGINATOR_ID, 4))
-
-
-def _encode_in_order(attrs: PathAttributes) -> bytes:
-    """`encode_path_attributes_raw` toward a 4-octet AS peer for a set without unknown
-    attributes: every attribute comes out in type-code order, so nothing is sorted. The
-    bulk case of export; `_encode_parts` is the general form (same bytes)."""
-    out = [
-        _ORIGIN_TLVS[attrs.origin],
-        encode_attribute(WELL_KNOWN, AttrType.AS_PATH, _encode_segments(attrs.as_path, True)),
-    ]
-    append = out.append
-    if attrs.next_hop is not None:
-        if len(attrs.next_hop) != 4:
-            raise ValueError("the NEXT_HOP attribute is an IPv4 address")
-        append(_NEXT_HOP_HEAD + attrs.next_hop)
-    if attrs.med is not None:
-        append(_MED_HEAD + attrs.med.to_bytes(4, "big"))
-    if attrs.local_pref is not None:
-        append(_LOCAL_PREF_HEAD + attrs.local_pref.to_bytes(4, "big"))
-    if attrs.atomic_aggregate:
-        append(_ATOMIC_TLV)
-    if attrs.aggregator is not None:
-        asn, address = attrs.aggregator
-        if len(address) != 4:
-            raise ValueError("the AGGREGATOR address is an IPv4 address")
-        append(_AGGREGATOR_HEAD + asn.to_bytes(4, "big") + address)
-    if attrs.communities:
-        value = _pack_u32s(attrs.communities)
-        append(encode_attribute(OPTIONAL_TRANSITIVE, AttrType.COMMUNITIES, value))
-    if attrs.originator_id is not None:
-        append(_ORIGINATOR_HEAD + attrs.originator_id.to_bytes(4, "big"))
-    if attrs.cluster_list:
-        value = _pack_u32s(attrs.cluster_list)
-        append(encode_attribute(OPTIONAL_NON_TRANSITIVE, AttrType.CLUSTER_LIST, value))
-    if attrs.large_communities:
-        value = _pack_u32s([v for lc in attrs.large_communities for v in lc])
-        append(encode_attribute(OPTIONAL_TRANSITIVE, AttrType.LARGE_COMMUNITY, value))
-    return b"".join(out)
+    if not ordered:
+        parts.sort(key=_type_of)  # stable: unknown attributes keep their order
+    return b"".join([p for _, p in parts])
 
 
 def _type_of(part: tuple[int, bytes]) -> int:
     return part[0]
 
 
-def _encode_parts(attrs: PathAttributes, as4: bool) -> list[tuple[int, bytes]]:
-    parts: list[tuple[int, bytes]] = []
+# Headers (flags, type, length) of the fixed-size attributes, and ORIGIN whole.
+_ORIGIN_TLVS = tuple(bytes((WELL_KNOWN, AttrType.ORIGIN, 1, origin)) for origin in range(3))
+_NEXT_HOP_HEAD = bytes((WELL_KNOWN, AttrType.NEXT_HOP, 4))
+_MED_HEAD = bytes((OPTIONAL_NON_TRANSITIVE, AttrType.MED, 4))
+_LOCAL_PREF_HEAD = bytes((WELL_KNOWN, AttrType.LOCAL_PREF, 4))
+_ATOMIC_TLV = bytes((WELL_KNOWN, AttrType.ATOMIC_AGGREGATE, 0))
+_AGGREGATOR4_HEAD = bytes((OPTIONAL_TRANSITIVE, AttrType.AGGREGATOR, 8))
+_AGGREGATOR2_HEAD = bytes((OPTIONAL_TRANSITIVE, AttrType.AGGREGATOR, 6))
+_AS4_AGGREGATOR_HEAD = bytes((OPTIONAL_TRANSITIVE, AttrType.AS4_AGGREGATOR, 8))
+_ORIGINATOR_HEAD = bytes((OPTIONAL_NON_TRANSITIVE, AttrType.ORIGINATOR_ID, 4))
 
-    def add(flags: int, type_code: int, value: bytes) -> None:
-        parts.append((type_code, encode_attribute(flags, type_code, value)))
 
-    add(WELL_KNOWN, AttrType.ORIGIN, bytes((attrs.origin,)))
-    add(WELL_KNOWN, AttrType.AS_PATH, _encode_segments(attrs.as_path, as4))
+def _encode_parts(attrs: PathAttributes, as4: bool) -> tuple[list[tuple[int, bytes]], bool]:
+    """(type code, TLV) of every attribute, and whether they are in type-code order already:
+    they are unless AS4_PATH, AS4_AGGREGATOR or unknown attributes were added, so export
+    toward 4-octet peers, the bulk case, never sorts."""
+    as_path = encode_attribute(WELL_KNOWN, AttrType.AS_PATH, _encode_segments(attrs.as_path, as4))
+    parts: list[tuple[int, bytes]] = [
+        (AttrType.ORIGIN, _ORIGIN_TLVS[attrs.origin]),
+        (AttrType.AS_PATH, as_path),
+    ]
+    add = parts.append
+    ordered = True
     if not as4 and any(a > 0xFFFF for seg in attrs.as_path for a in seg.asns):
         # RFC 6793 §4.2.2: AS4_PATH carries the real path; it holds no confederation
         # segments (RFC 6793 §3).
         segs = tuple(s for s in attrs.as_path if s.type in _AS4_PATH_SEGMENTS)
-        add(OPTIONAL_TRANSITIVE, AttrType.AS4_PATH, _encode_segments(segs, True))
+        value = _encode_segments(segs, True)
+        add((AttrType.AS4_PATH, encode_attribute(OPTIONAL_TRANSITIVE, AttrType.AS4_PATH, value)))
+        ordered = False
     if attrs.next_hop is not None:
         if len(attrs.next_hop) != 4:
             raise ValueError("the NEXT_HOP attribute is an IPv4 address")
-        add(WELL_KNOWN, AttrType.NEXT_HOP, attrs.next_hop)
+        add((AttrType.NEXT_HOP, _NEXT_HOP_HEAD + attrs.next_hop))
     if attrs.med is not None:
-        add(OPTIONAL_NON_TRANSITIVE, AttrType.MED, attrs.med.to_bytes(4, "big"))
+        add((AttrType.MED, _MED_HEAD + attrs.med.to_bytes(4, "big")))
     if attrs.local_pref is not None:
-        add(WELL_KNOWN, AttrType.LOCAL_PREF, attrs.local_pref.to_bytes(4, "big"))
+        add((AttrType.LOCAL_PREF, _LOCAL_PREF_HEAD + attrs.local_pref.to_bytes(4, "big")))
     if attrs.atomic_aggregate:
-        add(WELL_KNOWN, AttrType.ATOMIC_AGGREGATE, b"")
+        add((AttrType.ATOMIC_AGGREGATE, _ATOMIC_TLV))
     if attrs.aggregator is not None:
         asn, address = attrs.aggregator
         if len(address) != 4:
             raise ValueError("the AGGREGATOR address is an IPv4 address")
         if as4:
-            add(OPTIONAL_TRANSITIVE, AttrType.AGGREGATOR, asn.to_bytes(4, "big") + address)
+            add((AttrType.AGGREGATOR, _AGGREGATOR4_HEAD + asn.to_bytes(4, "big") + address))
         else:
             two = asn if asn <= 0xFFFF else AS_TRANS
-            add(OPTIONAL_TRANSITIVE, AttrType.AGGREGATOR, two.to_bytes(2, "big") + address)
+            add((AttrType.AGGREGATOR, _AGGREGATOR2_HEAD + two.to_bytes(2, "big") + address))
             if asn > 0xFFFF:  # RFC 6793 §4.2.2
                 value = asn.to_bytes(4, "big") + address
-                add(OPTIONAL_TRANSITIVE, AttrType.AS4_AGGREGATOR, value)
+                add((AttrType.AS4_AGGREGATOR, _AS4_AGGREGATOR_HEAD + value))
+                ordered = False
     if attrs.communities:
-        add(OPTIONAL_TRANSITIVE, AttrType.COMMUNITIES, _pack_u32s(attrs.communities))
+        value = _pack_u32s(attrs.communities)
+        tlv = encode_attribute(OPTIONAL_TRANSITIVE, AttrType.COMMUNITIES, value)
+        add((AttrType.COMMUNITIES, tlv))
     if attrs.originator_id is not None:
-        add(OPTIONAL_NON_TRANSITIVE, AttrType.ORIGINATOR_ID, attrs.originator_id.to_bytes(4, "big"))
+        add((AttrType.ORIGINATOR_ID, _ORIGINATOR_HEAD + attrs.originator_id.to_bytes(4, "big")))
     if attrs.cluster_list:
-        add(OPTIONAL_NON_TRANSITIVE, AttrType.CLUSTER_LIST, _pack_u32s(attrs.cluster_list))
+        value = _pack_u32s(attrs.cluster_list)
+        tlv = encode_attribute(OPTIONAL_NON_TRANSITIVE, AttrType.CLUSTER_LIST, value)
+        add((AttrType.CLUSTER_LIST, tlv))
     if attrs.large_communities:
-        flat = [v for lc in attrs.large_communities for v in lc]
-        add(OPTIONAL_TRANSITIVE, AttrType.LARGE_COMMUNITY, _pack_u32s(flat))
+        value = _pack_u32s([v for lc in attrs.large_communities for v in lc])
+        tlv = encode_attribute(OPTIONAL_TRANSITIVE, AttrType.LARGE_COMMUNITY, value)
+        add((AttrType.LARGE_COMMUNITY, tlv))
     for raw in attrs.unknown:
         # RFC 4271 §5: an unrecognized optional transitive attribute passed on gets PARTIAL.
-        add(raw.flags | AttrFlag.PARTIAL, raw.type_code, raw.value)
-    return parts
+        tlv = encode_attribute(raw.flags | AttrFlag.PARTIAL, raw.type_code, raw.value)
+        add((raw.type_code, tlv))
+        ordered = False
+    return parts, ordered
