@@ -377,10 +377,12 @@ class Speaker:
         diff = diff_configs(self._config, new)
         new_peers = {p.name: p for p in new.all_peers}
         self._config = new
-        self._loop_check = self._new_loop_check(new)
-        for peer_state in self._peers.values():
-            if peer_state.source is not None:  # cached loop verdicts are the old identity's
-                peer_state.candidates = CandidateCache(peer_state.source, self._loop_check)
+        loop_check = self._new_loop_check(new)
+        if loop_check != self._loop_check:  # our AS, router id or cluster id changed
+            self._loop_check = loop_check
+            for peer_state in self._peers.values():
+                if peer_state.source is not None:  # its cached loop verdicts are stale
+                    peer_state.candidates = CandidateCache(peer_state.source, loop_check)
         actions: list[str] = []
         restarted: dict[str, PeerCounters] = {}
         for name in list(self._peers):

@@ -128,20 +128,18 @@ def reflection_loop(attrs: PathAttributes, router_id: int, cluster_id: int | Non
     return cluster_id is not None and cluster_id in attrs.cluster_list
 
 
+@dataclass(frozen=True, slots=True)
 class LoopCheck:
     """`has_own_as` or `reflection_loop` for our identity (each session's `CandidateCache`
-    remembers the verdict per attribute set)."""
+    remembers the verdict per attribute set); equal checks mean the same identity."""
 
-    __slots__ = ("_asn", "_cluster_id", "_router_id")
-
-    def __init__(self, asn: int, router_id: int, cluster_id: int | None) -> None:
-        self._asn = asn
-        self._router_id = router_id
-        self._cluster_id = cluster_id
+    asn: int
+    router_id: int
+    cluster_id: int | None
 
     def __call__(self, attrs: PathAttributes) -> bool:
-        return has_own_as(attrs, self._asn) or reflection_loop(
-            attrs, self._router_id, self._cluster_id
+        return has_own_as(attrs, self.asn) or reflection_loop(
+            attrs, self.router_id, self.cluster_id
         )
 
 

@@ -231,3 +231,20 @@ def test_a_session_coming_up_clears_the_socket_error() -> None:
     view = a.peer_view("b", net.now)
     assert view is not None and view["state"] == "Established"
     assert view["last_error"] == ""
+
+
+def test_a_reload_keeps_the_import_cache_unless_our_loop_identity_changes() -> None:
+    net = two_nodes()
+    b = net.nodes["b"].speaker
+    cache = b._peers["to_a"].candidates  # the session's (attribute set, next hop) cache
+    assert cache is not None
+    net.reload("b", config(64512, "127.0.0.2", [("to_a", "127.0.0.1", 64512)], STATICS_A))
+    assert b._peers["to_a"].candidates is cache  # a static route is no reason to re-decode
+    assert len(routes(net, "b", "10.10.1.0/24")) == 1
+    reflector = config(64512, "127.0.0.2", [("to_a", "127.0.0.1", 64512)]).replace(
+        "[bgp]\n", '[bgp]\ncluster_id = "1.2.3.4"\n'
+    )
+    net.reload("b", reflector)
+    # A cluster id is part of the loop check (RFC 4456 §8): cached verdicts must go.
+    assert b._peers["to_a"].candidates is not cache
+    assert len(routes(net, "b", "10.10.1.0/24")) == 1
