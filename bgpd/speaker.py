@@ -5,8 +5,9 @@ time; it returns outputs (dial this peer, send these bytes on that connection, c
 connection), the forwarding changes for the kernel, and a deadline. It never touches a socket,
 the kernel or a clock, so a whole network of speakers runs in a unit test.
 
-Data flow: an UPDATE goes into the peer's Adj-RIB-In and, past the AS-path/cluster loop checks
-and the peer's import filters, into the Loc-RIB as one shared `Candidate` per NLRI batch.
+Data flow: an UPDATE, past the AS-path/cluster loop checks and the peer's import filters, goes
+into the Loc-RIB as one shared `Candidate` per (attribute set, next hop), which the session's
+`CandidateCache` keeps; the Loc-RIB holds each peer's routes, there is no Adj-RIB-In copy.
 Static, block and kernel-learned routes enter the Loc-RIB the same way from their own sources.
 After every input `_propagate` takes the Loc-RIB's coalesced changes once and (1) hands them to
 the `Exporter` (bgpd.outbound), which stages them once per update group and writes the same

@@ -1,7 +1,7 @@
 """Adj-RIB-Out: what an update group last told its members, and the UPDATEs that move it on.
 
 Invariants: the table holds exactly what was sent to the group (after the bytes were handed to
-the sessions), keyed like the Adj-RIB-In: the packed prefix, or under ADD-PATH send the 4-octet
+the sessions), keyed like the Loc-RIB: the packed prefix, or under ADD-PATH send the 4-octet
 path id followed by the packed prefix. `apply` (incremental) and `reconcile` (whole table) are
 the only ways to change it, and both return the messages that make the members' view match, so
 the table and the members' view cannot drift apart.

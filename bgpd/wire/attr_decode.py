@@ -1,6 +1,6 @@
 """Decoding of the path attribute list with the RFC 7606 error actions.
 
-Role: turn the attribute bytes of an UPDATE into an interned `PathAttributes` plus the list of
+Role: turn the attribute bytes of an UPDATE into a `PathAttributes` plus the list of
 RFC 7606 findings. Two steps: `split_attributes` walks the TLVs once (RFC 7606 §4 length checks,
 §3 g duplicate MP attributes) and separates MP_REACH/MP_UNREACH, which carry NLRI, from the
 others; `decode_attribute_list` decodes the others. The result of the second step depends only on

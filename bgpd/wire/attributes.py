@@ -1,6 +1,6 @@
 """Path attribute values (RFC 4271 §5) and their encoder.
 
-Invariants: `PathAttributes` is frozen and hashable so decoded sets can be interned and used as
+Invariants: `PathAttributes` is frozen and hashable so decoded sets can be compared and used as
 dict keys. It always holds 4-octet AS numbers: AS4_PATH/AS4_AGGREGATOR never appear here, they
 are merged on decode (RFC 6793 §4.2.3, see `bgpd.wire.attr_decode`) and produced on encode
 toward 2-octet peers (RFC 6793 §4.2.2). MP_REACH/MP_UNREACH are not attributes of the set: they

@@ -365,7 +365,7 @@ def test_graceful_restart_end_to_end_with_the_tracker() -> None:
     assert gr.next_deadline() is None
 
 
-# ------------------------------------------------------------------------------ Adj-RIB-In
+# ------------------------------------------------------------------------- import cache
 
 
 def test_candidate_cache_shares_one_candidate_per_path_and_remembers_loops() -> None:

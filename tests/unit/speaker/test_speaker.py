@@ -1,5 +1,5 @@
 """The sans-IO speaker: sessions come up, statics are exported with the right attributes,
-learned routes land in the Adj-RIB-In, reloads touch only what changed."""
+learned routes land in the Loc-RIB, reloads touch only what changed."""
 
 from __future__ import annotations
 

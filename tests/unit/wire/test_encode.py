@@ -58,7 +58,7 @@ def test_ipv4_announcements_fill_messages_and_add_next_hop() -> None:
     updates = decode_all(messages)
     assert announced(updates) == V4
     assert all(u.attributes == ATTRS.replace(next_hop=NH4) for u in updates)
-    assert updates[0].attributes is updates[1].attributes  # interned
+    assert updates[0].attributes is updates[1].attributes  # one object per encoding
 
 
 def test_ipv4_existing_next_hop_is_not_duplicated() -> None:
