@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.svg_plot import TOP, LogLogChart, legend_svg
+
 REPO = Path(__file__).resolve().parents[1]
-WIDTH, HEIGHT = 640, 400
-LEFT, RIGHT, TOP, BOTTOM = 64, 170, 40, 56  # margins around the plot area
 STYLE = {  # reflector -> (label, colour); distinguishable in grey scale and by colour-blind
     "bgpd": ("bgpd", "#0072b2"),
     "bird2": ("BIRD 2", "#009e73"),
@@ -40,17 +41,6 @@ STYLE = {  # reflector -> (label, colour); distinguishable in grey scale and by 
     "bgp-reflector": ("bgp-reflector", "#56b4e9"),
 }
 TARGET = 2  # bgpd within 2x of BIRD
-
-
-def log_ticks(lo: float, hi: float) -> list[float]:
-    """1-2-5 ticks per decade between ``lo`` and ``hi``."""
-    ticks = []
-    for exp in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
-        for m in (1, 2, 5):
-            v = m * 10.0**exp
-            if lo <= v <= hi:
-                ticks.append(v)
-    return ticks
 
 
 def ok_seconds(reps: list[dict[str, Any]]) -> list[float]:
@@ -83,17 +73,8 @@ def render(data: dict[str, Any], mode: str, axis: str) -> str:
     }
     every = [t for x in xs for reps in runs[keys[x]].values() for t in ok_seconds(reps)]
     targets = [TARGET * medians["bird2", x] for x in xs if ("bird2", x) in medians]
-    ticks = log_ticks(1e-3, 1e5)
-    y_lo = max(t for t in ticks if t <= min(every + targets) * 0.9)
-    y_hi = min(t for t in ticks if t >= max(every + targets) * 1.1)
-    x_lo, x_hi = xs[0] / 1.4, xs[-1] * 1.4
-    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def px(v: float) -> float:
-        return LEFT + pw * math.log(v / x_lo) / math.log(x_hi / x_lo)
-
-    def py(sec: float) -> float:
-        return TOP + ph * (1 - math.log(sec / y_lo) / math.log(y_hi / y_lo))
+    chart = LogLogChart.around(xs, every + targets)
+    px, py = chart.x, chart.y
 
     what = "from connect" if mode == "cold" else "from announce, sessions up"
     if axis == "clients":
@@ -102,30 +83,7 @@ def render(data: dict[str, Any], mode: str, axis: str) -> str:
     else:
         title = f"Reflect ({what}): time until every client holds every route, C = {fixed}"
         xlabel = "prefixes per client P (log scale)"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
-        f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-size="14">{title}</text>',
-    ]
-    for v in log_ticks(y_lo, y_hi):
-        out.append(
-            f'<line x1="{LEFT}" y1="{py(v):.1f}" x2="{LEFT + pw}" y2="{py(v):.1f}" stroke="#ddd"/>'
-        )
-        out.append(f'<text x="{LEFT - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
-    for x in xs:
-        out.append(
-            f'<line x1="{px(x):.1f}" y1="{TOP}" x2="{px(x):.1f}" y2="{TOP + ph}" stroke="#ddd"/>'
-        )
-        out.append(f'<text x="{px(x):.1f}" y="{TOP + ph + 18}" text-anchor="middle">{x}</text>')
-    out.append(
-        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>'
-    )
-    out.append(f'<text x="{LEFT + pw / 2}" y="{HEIGHT - 14}" text-anchor="middle">{xlabel}</text>')
-    out.append(
-        f'<text transform="translate(18 {TOP + ph / 2}) rotate(-90)" text-anchor="middle">'
-        "seconds, log scale (median; dots: each run)</text>"
-    )
+    out = chart.frame(title, xs, str, xlabel)
     legend: list[tuple[str, str, str]] = []
     for dut in duts:
         label, colour = STYLE[dut]
@@ -168,17 +126,7 @@ def render(data: dict[str, Any], mode: str, axis: str) -> str:
             'stroke-dasharray="6 4"/>'
         )
         legend.append((f"{TARGET}x BIRD 2 (target)", colour, "6 4"))
-    for i, (label, colour, dash) in enumerate(legend):
-        ly, lx = TOP + 16 + 22 * i, LEFT + pw + 16
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        out.append(
-            f'<line x1="{lx}" y1="{ly}" x2="{lx + 24}" y2="{ly}" stroke="{colour}" '
-            f'stroke-width="2"{dash_attr}/>'
-        )
-        if not dash:
-            out.append(f'<circle cx="{lx + 12}" cy="{ly}" r="4" fill="{colour}"/>')
-        out.append(f'<text x="{lx + 32}" y="{ly + 4}">{label}</text>')
-    out.append("</svg>")
+    out += legend_svg(legend)
     return "\n".join(out) + "\n"
 
 
