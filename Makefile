@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz clean
+.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz fuzz-speaker fuzz-confd clean
 
 all: test
 
@@ -45,6 +45,19 @@ bench: venv deps
 
 fuzz: venv
 	$(BIN)/python bench/fuzz_wire.py --seconds 120
+
+# Coverage-guided (atheris) fuzzing of the speaker's input path and of the datastore ->
+# model -> render path, on demand. FUZZ_SECONDS sets how long each runs.
+FUZZ_SECONDS ?= 300
+$(VENV)/.fuzz-stamp: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,fuzz]'
+	touch $@
+
+fuzz-speaker: $(VENV)/.fuzz-stamp
+	$(BIN)/python bench/fuzz_speaker.py -max_total_time=$(FUZZ_SECONDS)
+
+fuzz-confd: $(VENV)/.fuzz-stamp
+	$(BIN)/python bench/fuzz_confd.py -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) .deps .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
