@@ -3,7 +3,11 @@
 Invariants: every capability is a frozen value; a capability we do not understand (including a
 Multiprotocol capability for a family bgpd does not speak) decodes to `UnknownCapability` with
 its raw value, so nothing is lost and negotiation simply ignores it. Encoding a decoded
-capability gives the same bytes back.
+capability gives the same bytes back, except that a family listed twice inside one Graceful
+Restart or ADD-PATH capability keeps only its last entry.
+
+A capability sent twice is resolved where it is negotiated (`negotiated.negotiate`, and
+`codec.decode_open` for the four-octet AS): no repeated capability is left undefined.
 """
 
 from __future__ import annotations
@@ -207,31 +211,34 @@ def decode_capability(code: int, value: bytes) -> Capability:
         if n < 2 or (n - 2) % 4:
             raise _malformed("graceful restart capability length must be 2 + 4k")
         head = int.from_bytes(value[:2], "big")
-        gr_families: list[GracefulRestartFamily] = []
+        # A family listed twice: its last entry counts (BIRD overwrites per entry likewise).
+        gr_families: dict[Family, GracefulRestartFamily] = {}
         for off in range(2, n, 4):
             afi, safi, flags = struct.unpack_from("!HBB", value, off)
             family = _family(afi, safi)
             if family is not None:  # RFC 4724 §3: families we do not speak are ignored
-                gr_families.append(
-                    GracefulRestartFamily(family=family, forwarding_preserved=bool(flags & 0x80))
+                gr_families.pop(family, None)
+                gr_families[family] = GracefulRestartFamily(
+                    family=family, forwarding_preserved=bool(flags & 0x80)
                 )
         return GracefulRestart(
             restart_state=bool(head & 0x8000),
             notification=bool(head & 0x4000),
             restart_time=head & 0x0FFF,
-            families=tuple(gr_families),
+            families=tuple(gr_families.values()),
         )
     if code == CapabilityCode.ADD_PATH:
         if n == 0 or n % 4:
             raise _malformed("add-path capability length must be 4k")
-        ap_families: list[AddPathFamily] = []
+        ap_families: dict[Family, AddPathFamily] = {}  # the last entry of a family counts
         for off in range(0, n, 4):
             afi, safi, mode = struct.unpack_from("!HBB", value, off)
             family = _family(afi, safi)
             # RFC 7911 §4: a Send/Receive value other than 1..3 is ignored with its family.
             if family is not None and 1 <= mode <= 3:
-                ap_families.append(AddPathFamily(family=family, mode=AddPathMode(mode)))
-        return AddPath(families=tuple(ap_families))
+                ap_families.pop(family, None)
+                ap_families[family] = AddPathFamily(family=family, mode=AddPathMode(mode))
+        return AddPath(families=tuple(ap_families.values()))
     return UnknownCapability(code=code, value=value)
 
 

@@ -24,6 +24,7 @@ from bgpd.wire.capabilities import (
 from bgpd.wire.constants import (
     BGP_VERSION,
     HEADER_LEN,
+    MAX_MESSAGE_LEN,
     ErrorCode,
     HeaderSubcode,
     MessageType,
@@ -127,11 +128,7 @@ def decode_open(body: bytes) -> OpenMessage:
             )
         caps.extend(decode_capabilities(body[pos : pos + length]))
         pos += length
-    asn = my_as
-    for cap in caps:
-        if isinstance(cap, FourOctetAs):  # RFC 6793 §4.1: the real AS is in the capability
-            asn = cap.asn
-            break
+    asn = _peer_asn(my_as, caps)
     return OpenMessage(
         version=version,
         asn=asn,
@@ -139,6 +136,40 @@ def decode_open(body: bytes) -> OpenMessage:
         router_id=router_id,
         capabilities=tuple(caps),
     )
+
+
+def _peer_asn(my_as: int, caps: list[Capability]) -> int:
+    """The sender's AS from My AS and its four-octet AS capabilities (RFC 6793 §4.1).
+
+    RFC 6793 says how a NEW speaker fills My AS (its AS when it fits in two octets, AS_TRANS
+    otherwise) but not what to do with an OPEN that contradicts itself; like FRR, an OPEN that
+    names two different ASes is refused with Bad Peer AS (the data is the capability's AS), since
+    no choice between them is safe:
+    - two four-octet AS capabilities with different values;
+    - My AS neither AS_TRANS nor the capability's AS;
+    - AS_TRANS in both fields (RFC 6793 §9: AS_TRANS is no speaker's AS).
+    My AS = AS_TRANS with a capability AS that would have fit in two octets is odd but not
+    contradictory: the capability decides, as BIRD and FRR do.
+    """
+    four_octet = {cap.asn for cap in caps if isinstance(cap, FourOctetAs)}
+    if not four_octet:
+        return my_as
+    if len(four_octet) > 1:
+        values = ",".join(str(a) for a in sorted(four_octet))
+        raise _open_error(
+            OpenSubcode.BAD_PEER_AS, f"conflicting four-octet AS capabilities ({values})"
+        )
+    (asn,) = four_octet
+    data = asn.to_bytes(4, "big")
+    if my_as != AS_TRANS and my_as != asn:
+        raise _open_error(
+            OpenSubcode.BAD_PEER_AS,
+            f"My AS {my_as} disagrees with the four-octet AS capability {asn}",
+            data,
+        )
+    if asn == AS_TRANS:
+        raise _open_error(OpenSubcode.BAD_PEER_AS, "AS_TRANS as the four-octet AS", data)
+    return asn
 
 
 def encode_open(msg: OpenMessage) -> bytes:
@@ -200,17 +231,27 @@ def encode_keepalive() -> bytes:
 
 def decode_route_refresh(body: bytes) -> RouteRefreshMessage | None:
     """RFC 2918 §3 / RFC 7313 §3; None means "ignore this message" (see module docstring)."""
+    if len(body) < 4:  # the framing refuses these already (RFC 4271 §6.1)
+        raise WireError(
+            ErrorCode.MESSAGE_HEADER,
+            HeaderSubcode.BAD_MESSAGE_LENGTH,
+            (HEADER_LEN + len(body)).to_bytes(2, "big"),
+            "ROUTE-REFRESH too short",
+        )
+    afi, subtype, safi = struct.unpack_from("!HBB", body)
+    if subtype > 2:
+        return None  # RFC 7313 §5: an unknown subtype is ignored, whatever its length
     if len(body) != 4:
-        # RFC 7313 §5: the data is the complete ROUTE-REFRESH message.
+        # RFC 7313 §5: ROUTE-REFRESH Message Error / Invalid Message Length, the data the whole
+        # message. bgpd negotiates no ORF (RFC 5291), so a normal request is 4 octets too (as
+        # BIRD checks). The data is cut so the NOTIFICATION fits in 4,096 octets.
+        whole = frame(MessageType.ROUTE_REFRESH, body)
         raise WireError(
             ErrorCode.ROUTE_REFRESH,
             RouteRefreshSubcode.INVALID_MESSAGE_LENGTH,
-            frame(MessageType.ROUTE_REFRESH, body),
-            "ROUTE-REFRESH length",
+            whole[: MAX_MESSAGE_LEN - HEADER_LEN - 2],
+            f"ROUTE-REFRESH length {len(whole)}",
         )
-    afi, subtype, safi = struct.unpack("!HBB", body)
-    if subtype > 2:
-        return None
     try:
         family = Family(Afi(afi), Safi(safi))
     except ValueError:

@@ -5,6 +5,8 @@ Invariants: `MessageReader.feed` returns every complete message in arrival order
 raises `WireError` (Message Header Error) on the first bad header; after an error the reader
 must not be used again (the session is closed). The per-type length checks here are the ones
 RFC 4271 §6.1 assigns to header error handling, so the message decoders can rely on them.
+`check_length` is the one home of those limits: the session also applies it to messages framed
+before its OPEN narrowed `max_len` (they arrived in the same read as the OPEN).
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from bgpd.wire.constants import (
 
 _LENGTH_TYPE = struct.Struct("!HB")
 # Minimum and maximum total length per message type (index = type), RFC 4271 §4 and RFC 2918 §3.
+# RFC 8654 §3: OPEN and KEEPALIVE stay within 4,096 octets even with extended messages. A
+# ROUTE-REFRESH longer than 23 octets passes here: RFC 7313 §5 gives it its own error
+# (ROUTE-REFRESH Message Error / Invalid Message Length, `codec.decode_route_refresh`).
 _MIN_LEN = (0, 29, 23, 21, 19, 23)
-_MAX_LEN = (0, 65535, 65535, 65535, 19, 23)
+_MAX_LEN = (0, MAX_MESSAGE_LEN, 65535, 65535, 19, 65535)
 
 
 def _bad_length(length: int) -> WireError:
@@ -34,6 +39,21 @@ def _bad_length(length: int) -> WireError:
         length.to_bytes(2, "big"),
         f"bad message length {length}",
     )
+
+
+def check_length(msg_type: int, length: int, max_len: int) -> None:
+    """Raises the Message Header Error a message of that type and total length deserves."""
+    if length < HEADER_LEN or length > max_len:
+        raise _bad_length(length)
+    if not 1 <= msg_type <= 5:
+        raise WireError(
+            ErrorCode.MESSAGE_HEADER,
+            HeaderSubcode.BAD_MESSAGE_TYPE,
+            bytes((msg_type,)),
+            f"bad message type {msg_type}",
+        )
+    if length < _MIN_LEN[msg_type] or length > _MAX_LEN[msg_type]:
+        raise _bad_length(length)
 
 
 class MessageReader:
@@ -66,17 +86,12 @@ class MessageReader:
                     message="bad marker",
                 )
             length, msg_type = unpack(buf, pos + 16)
-            if length < HEADER_LEN or length > max_len:
-                raise _bad_length(length)
-            if not 1 <= msg_type <= 5:
-                raise WireError(
-                    ErrorCode.MESSAGE_HEADER,
-                    HeaderSubcode.BAD_MESSAGE_TYPE,
-                    bytes((msg_type,)),
-                    f"bad message type {msg_type}",
-                )
-            if length < _MIN_LEN[msg_type] or length > _MAX_LEN[msg_type]:
-                raise _bad_length(length)
+            if (
+                length > max_len
+                or not 1 <= msg_type <= 5
+                or not _MIN_LEN[msg_type] <= length <= _MAX_LEN[msg_type]
+            ):
+                check_length(msg_type, length, max_len)  # raises the right error
             nxt = pos + length
             if nxt > end:
                 break

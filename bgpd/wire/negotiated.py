@@ -3,6 +3,11 @@
 Invariants: `Negotiated` and `EncodeContext` are frozen values computed once per session from
 both OPEN messages; the codec only reads them. Families and ADD-PATH directions are always
 subsets of the families both sides announced.
+
+Capabilities sent more than once: Multiprotocol, route refresh, enhanced route refresh and
+extended message carry no value to disagree on; Graceful Restart keeps its last instance
+(RFC 4724 §3); ADD-PATH keeps the last mode given for each family (as BIRD does; RFC 7911 is
+silent); two different four-octet AS values refuse the OPEN (`codec.decode_open`).
 """
 
 from __future__ import annotations
@@ -72,8 +77,17 @@ def _add_path_modes(msg: OpenMessage) -> dict[Family, AddPathMode]:
     for cap in msg.capabilities:
         if isinstance(cap, AddPath):
             for f in cap.families:
-                modes.setdefault(f.family, f.mode)
+                modes[f.family] = f.mode  # a later mode for the family replaces an earlier one
     return modes
+
+
+def _graceful_restart(msg: OpenMessage) -> GracefulRestart | None:
+    """RFC 4724 §3: all but the last instance of the capability are ignored."""
+    last = None
+    for cap in msg.capabilities:
+        if isinstance(cap, GracefulRestart):
+            last = cap
+    return last
 
 
 def negotiate(local: OpenMessage, remote: OpenMessage) -> Negotiated:
@@ -110,8 +124,8 @@ def negotiate(local: OpenMessage, remote: OpenMessage) -> Negotiated:
         route_refresh=route_refresh,
         # RFC 7313 §3: enhanced route refresh builds on route refresh.
         enhanced_route_refresh=route_refresh and both(EnhancedRouteRefresh),
-        peer_graceful_restart=remote.capability(GracefulRestart),
-        local_graceful_restart=local.capability(GracefulRestart),
+        peer_graceful_restart=_graceful_restart(remote),
+        local_graceful_restart=_graceful_restart(local),
     )
 
 

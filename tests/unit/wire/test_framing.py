@@ -65,8 +65,7 @@ def test_bad_length_carries_the_length(length: int) -> None:
         (2, 22),  # UPDATE shorter than 23
         (3, 20),  # NOTIFICATION shorter than 21
         (4, 20),  # KEEPALIVE must be exactly 19
-        (5, 24),  # ROUTE-REFRESH must be exactly 23
-        (5, 22),
+        (5, 22),  # ROUTE-REFRESH shorter than 23 (longer: RFC 7313 §5, see test_messages)
     ],
 )
 def test_per_type_length_limits(msg_type: int, length: int) -> None:
@@ -86,6 +85,23 @@ def test_extended_messages_after_negotiation() -> None:
     reader = MessageReader()
     reader.max_len = 65535  # RFC 8654, once both sides advertised it
     assert reader.feed(big) == [(2, big[19:])]
+
+
+@pytest.mark.parametrize("length", [4097, 8000, 65535])
+def test_open_stays_within_4096_octets_with_extended_messages(length: int) -> None:
+    # RFC 8654 §3: OPEN and KEEPALIVE keep the 4,096-octet limit even once the peer may send
+    # 65,535-octet messages; the header error carries the length (RFC 4271 §6.1).
+    err = _error(MARKER + length.to_bytes(2, "big") + b"\x01" + b"\0" * 10, max_len=65535)
+    assert (err.code, err.subcode, err.data) == (1, 2, length.to_bytes(2, "big"))
+    open_4096 = message(1, b"\0" * (4096 - 19))
+    assert MessageReader(65535).feed(open_4096) == [(1, open_4096[19:])]
+
+
+def test_a_long_route_refresh_is_left_to_its_own_error() -> None:
+    # RFC 7313 §5 gives a ROUTE-REFRESH of the wrong length a ROUTE-REFRESH Message Error, so the
+    # framing passes it on instead of answering with a header error.
+    rr = message(5, h("0001 01 01 00"))
+    assert MessageReader().feed(rr) == [(5, h("0001 01 01 00"))]
 
 
 def test_error_is_raised_before_waiting_for_the_body() -> None:

@@ -42,7 +42,7 @@ from bgpd.wire.messages import (
     RouteRefreshMessage,
 )
 from bgpd.wire.negotiated import Negotiated, negotiate
-from tests.unit.wire.helpers import h
+from tests.unit.wire.helpers import h, message
 
 ALL_CAPS = (
     Multiprotocol(family=IPV4_UNICAST),
@@ -270,10 +270,32 @@ def test_route_refresh_to_ignore(body: bytes) -> None:
     assert decode_route_refresh(body) is None
 
 
-def test_route_refresh_bad_length() -> None:
+@pytest.mark.parametrize("subtype", [0, 1, 2])
+def test_route_refresh_bad_length(subtype: int) -> None:
+    # RFC 7313 §5: ROUTE-REFRESH Message Error / Invalid Message Length, data the whole message.
+    body = h("0001") + bytes((subtype,)) + h("01 00")
     with pytest.raises(WireError) as info:
-        decode_route_refresh(h("0001 00 01 00"))
+        decode_route_refresh(body)
     assert (info.value.code, info.value.subcode) == (ErrorCode.ROUTE_REFRESH, 1)
+    assert info.value.data == message(5, body)
+
+
+def test_route_refresh_error_data_fits_a_notification() -> None:
+    body = h("0001 01 01") + b"\0" * 60000  # possible once extended messages are agreed
+    with pytest.raises(WireError) as info:
+        decode_route_refresh(body)
+    assert len(info.value.data) == 4096 - 21
+    assert info.value.data == message(5, body)[: 4096 - 21]
+
+
+def test_route_refresh_of_unknown_subtype_is_ignored_whatever_its_length() -> None:
+    assert decode_route_refresh(h("0001 07 01 0000")) is None
+
+
+def test_route_refresh_too_short_is_a_header_error() -> None:
+    with pytest.raises(WireError) as info:
+        decode_route_refresh(h("0001 00"))
+    assert (info.value.code, info.value.subcode, info.value.data) == (1, 2, h("0016"))
 
 
 def test_decode_message_dispatch() -> None:
@@ -302,3 +324,78 @@ def test_invalid_values_cannot_be_built() -> None:
         GracefulRestart(restart_state=False, notification=False, restart_time=4096)
     with pytest.raises(ValueError, match="AS number"):
         FourOctetAs(asn=1 << 32)
+
+
+# My AS 65001 (fde9) or AS_TRANS (5ba0), hold 90, id 10.0.0.1, then one Capabilities parameter.
+def _open_body(my_as: str, caps: str) -> bytes:
+    cap_bytes = h(caps)
+    param = bytes((2, len(cap_bytes))) + cap_bytes
+    return h(f"04 {my_as} 005a 0a000001") + bytes((len(param),)) + param
+
+
+@pytest.mark.parametrize(
+    ("my_as", "caps", "data", "why"),
+    [
+        ("fde9", "4104 0000fdea", h("0000fdea"), "My AS 65001, capability 65002"),
+        ("fde9", "4104 fa56ea01", h("fa56ea01"), "My AS 65001, capability 4200000001"),
+        ("5ba0", "4104 00005ba0", h("00005ba0"), "AS_TRANS in both fields"),
+        ("5ba0", "4104 fa56ea01 4104 fa56ea02", b"", "two different four-octet AS capabilities"),
+        ("fde9", "4104 0000fde9 4104 0000fdea", b"", "the second capability disagrees"),
+    ],
+)
+def test_open_naming_two_ases_is_bad_peer_as(my_as: str, caps: str, data: bytes, why: str) -> None:
+    # RFC 6793 §4.1 says how My AS is filled; an OPEN contradicting itself is refused (FRR).
+    with pytest.raises(WireError) as info:
+        decode_open(_open_body(my_as, caps))
+    assert (info.value.code, info.value.subcode, info.value.data) == (2, 2, data), why
+
+
+@pytest.mark.parametrize(
+    ("my_as", "caps", "asn"),
+    [
+        ("5ba0", "4104 fa56ea01", 4200000001),  # the usual NEW speaker with a 4-octet AS
+        ("fde9", "4104 0000fde9", 65001),  # a 2-octet AS in both fields
+        ("fde9", "4104 0000fde9 4104 0000fde9", 65001),  # the same capability twice
+        ("5ba0", "4104 0000fde9", 65001),  # AS_TRANS though it fits: odd, not contradictory
+        ("fde9", "", 65001),  # an OLD speaker
+    ],
+)
+def test_open_as4_consistent_forms_are_accepted(my_as: str, caps: str, asn: int) -> None:
+    assert decode_open(_open_body(my_as, caps)).asn == asn
+
+
+def test_graceful_restart_last_instance_wins() -> None:
+    # RFC 4724 §3: "the receiver ... MUST ignore all but the last instance".
+    first = GracefulRestart(restart_state=False, notification=False, restart_time=120)
+    last = GracefulRestart(
+        restart_state=True,
+        notification=False,
+        restart_time=30,
+        families=(GracefulRestartFamily(family=IPV4_UNICAST, forwarding_preserved=True),),
+    )
+    n = negotiate(_open(RouteRefresh()), _open(first, last))
+    assert n.peer_graceful_restart == last
+
+
+def test_repeated_families_in_one_capability_keep_the_last_entry() -> None:
+    # A family listed twice in one GR or ADD-PATH capability: the last entry counts, as BIRD
+    # reads them (each entry overwrites the family's state).
+    (gr,) = decode_capabilities(h("40 0a 0078 0001 01 80 0001 01 00"))
+    assert gr == GracefulRestart(
+        restart_state=False,
+        notification=False,
+        restart_time=120,
+        families=(GracefulRestartFamily(family=IPV4_UNICAST, forwarding_preserved=False),),
+    )
+    (ap,) = decode_capabilities(h("45 08 0001 01 01 0001 01 03"))
+    assert ap == AddPath(families=(AddPathFamily(family=IPV4_UNICAST, mode=AddPathMode.BOTH),))
+
+
+def test_add_path_repeated_across_capabilities_keeps_the_last_mode() -> None:
+    local = _open(AddPath(families=(AddPathFamily(family=IPV4_UNICAST, mode=AddPathMode.BOTH),)))
+    remote = _open(
+        AddPath(families=(AddPathFamily(family=IPV4_UNICAST, mode=AddPathMode.SEND),)),
+        AddPath(families=(AddPathFamily(family=IPV4_UNICAST, mode=AddPathMode.RECEIVE),)),
+    )
+    n = negotiate(local, remote)
+    assert n.add_path_send == {IPV4_UNICAST} and n.add_path_receive == frozenset()
