@@ -70,11 +70,14 @@ from bgpd.wire.codec import (
     encode_route_refresh,
 )
 from bgpd.wire.constants import (
+    HEADER_LEN,
     CeaseSubcode,
     ErrorCode,
     FsmSubcode,
     MessageType,
+    RouteRefreshSubtype,
 )
+from bgpd.wire.framing import check_length
 from bgpd.wire.messages import (
     NotificationMessage,
     OpenMessage,
@@ -451,9 +454,14 @@ class Peer:
         self._debug = logger.isEnabledFor(logging.DEBUG)
         conns = self._conns
         messages_in = self.counters.messages_in
+        # Messages framed in the read that carried the OPEN were framed with the limit we
+        # offered (RFC 8654); the OPEN may have narrowed it: check them again.
+        opening = conn.state is not _ESTABLISHED
         for msg_type, body in frames:
             if conn.conn_id not in conns:
                 break  # closed by an earlier message of this read
+            if opening and not self._within_limit(conn, msg_type, body, now):
+                break
             if msg_type == _UPDATE and conn.state is _ESTABLISHED:
                 # The bulk case without the general dispatch: a table load is UPDATEs only.
                 messages_in[_UPDATE] += 1
@@ -464,6 +472,14 @@ class Peer:
         if frames and conn.state is _ESTABLISHED and conn.conn_id in self._conns:
             # RFC 4271 §4.4: every message restarts the hold timer; they share this `now`.
             conn.restart_hold(now)
+
+    def _within_limit(self, conn: Connection, msg_type: int, body: bytes, now: float) -> bool:
+        try:
+            check_length(msg_type, HEADER_LEN + len(body), conn.reader.max_len)
+        except WireError as err:
+            self._protocol_error(conn, err, now)
+            return False
+        return True
 
     def handle_timer(self, now: float) -> None:
         """Fires every timer due at `now`: Hold, Keepalive, IdleHold, ConnectRetry/delay."""
@@ -639,15 +655,33 @@ class Peer:
     def _route_refresh_received(self, conn: Connection, body: bytes) -> None:
         message = decode_route_refresh(body)
         if message is None:
-            return  # RFC 2918 §4, RFC 7313 §5: unknown family or subtype, ignored
+            # RFC 2918 §4, RFC 7313 §5: unknown family or subtype, ignored (out loud).
+            logger.info(
+                "peer route refresh ignored peer=%s message=%s reason=unknown_family_or_subtype",
+                self._name,
+                bytes(body).hex(),
+            )
+            return
         negotiated = conn.negotiated
         assert negotiated is not None
-        # RFC 2918 §4 / RFC 7313 §4: a refresh for a family not negotiated is ignored.
-        if not negotiated.route_refresh or message.family not in negotiated.families:
+        subtype = message.subtype
+        # RFC 2918 §4 / RFC 7313 §4: a refresh for a family not negotiated is ignored; so are
+        # BoRR/EoRR markers from a peer that did not negotiate enhanced route refresh (they
+        # would otherwise start or end a stale-route sweep it never agreed to).
+        reason = ""
+        if not negotiated.route_refresh:
+            reason = "not_negotiated"
+        elif message.family not in negotiated.families:
+            reason = "family_not_negotiated"
+        elif subtype and not negotiated.enhanced_route_refresh:
+            reason = "enhanced_not_negotiated"
+        if reason:
             logger.info(
-                "peer route refresh ignored peer=%s family=%s reason=not_negotiated",
+                "peer route refresh ignored peer=%s family=%s subtype=%s reason=%s",
                 self._name,
                 message.family,
+                RouteRefreshSubtype(subtype),
+                reason,
             )
             return
         self._events.append(RouteRefreshReceived(message=message))

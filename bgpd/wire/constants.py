@@ -86,6 +86,17 @@ class CeaseSubcode(IntEnum):
     HARD_RESET = 9
 
 
+class RouteRefreshSubtype(IntEnum):
+    """RFC 7313 §3: the Message Subtype of a ROUTE-REFRESH."""
+
+    REQUEST = 0  # the RFC 2918 route refresh request
+    BORR = 1  # Beginning of Route Refresh
+    EORR = 2  # End of Route Refresh
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RouteRefreshSubcode(IntEnum):
     """RFC 7313 §5: error subcode of the ROUTE-REFRESH Message Error code."""
 
