@@ -85,8 +85,8 @@ from bgpd.speaker_state import (
     static_candidate,
 )
 from bgpd.speaker_views import peer_view, route_views
-from bgpd.wire.constants import CeaseSubcode
-from bgpd.wire.messages import NlriBatch
+from bgpd.wire.constants import CeaseSubcode, RouteRefreshSubtype
+from bgpd.wire.messages import NlriBatch, RouteRefreshMessage
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,9 @@ class Speaker:
         self._recovery_deadline: float | None = None
         self._recovery_gone: set[str] = set()
         self._loop_check = self._new_loop_check(config)
-        self._exporter = Exporter(self._rib, self._policy, self._kernel_ifnames, self._deliver)
+        self._exporter = Exporter(
+            self._rib, self._policy, self._kernel_ifnames, self._deliver, self._mark_refresh
+        )
         # Peers handed UPDATE bytes since their queued bytes last became outputs.
         self._touched: set[str] = set()
         self._set_statics(config)
@@ -525,7 +527,7 @@ class Speaker:
             elif isinstance(event, SessionDown):
                 self._on_down(name, state, event, now)
             elif isinstance(event, RouteRefreshReceived):
-                self._exporter.refresh(name, now)
+                self._on_route_refresh(name, event.message, now)
         self._propagate(now)
         self._check_recovery(now)
         self._take_io(name, state)
@@ -567,6 +569,34 @@ class Speaker:
                 logger.info(
                     "graceful restart stale swept peer=%s routes=%d reason=end_of_rib", name, swept
                 )
+
+    def _on_route_refresh(self, name: str, message: RouteRefreshMessage, now: float) -> None:
+        """RFC 2918 / RFC 7313 §4: a request gets that family's table (between BoRR and EoRR
+        when negotiated); a BoRR marks the peer's routes of the family stale and its EoRR
+        sweeps those not re-announced in between (the timing rules: `GracefulRestartTracker`)."""
+        family = message.family
+        if message.subtype == RouteRefreshSubtype.REQUEST:
+            self._exporter.refresh(name, now, (family,))
+        elif message.subtype == RouteRefreshSubtype.BORR:
+            self._gr.refresh_begin(name, family, now)
+            marked = self._rib.mark_stale(name, (family,))
+            logger.info("route refresh begun peer=%s family=%s stale=%d", name, family, marked)
+        elif self._gr.refresh_end(name, family):
+            swept = self._rib.sweep_stale(name, family)
+            logger.info("route refresh ended peer=%s family=%s swept=%d", name, family, swept)
+        else:
+            logger.info("route refresh end ignored peer=%s family=%s reason=no_begin", name, family)
+
+    def _mark_refresh(
+        self, peer: str, family: Family, subtype: RouteRefreshSubtype, *, now: float
+    ) -> None:
+        """The exporter's BoRR/EoRR around a table it resends, queued in order with its
+        UPDATEs on the same session (RFC 7313 §4), when the peer negotiated them."""
+        state = self._peers.get(peer)
+        negotiated = None if state is None else state.session.negotiated
+        if state is not None and negotiated is not None and negotiated.enhanced_route_refresh:
+            state.session.send_route_refresh(family, now, subtype)
+            self._touched.add(peer)
 
     def _import_filtered(
         self, name: str, state: PeerState, batch: NlriBatch, candidate: Candidate

@@ -14,6 +14,9 @@ Invariants:
   bytes (and a member's own full table when it joins or asks for a route refresh).
 - A blocked member (socket above its high-water mark) receives nothing until it drains; its
   group (split off when it had company) keeps the latest state per prefix meanwhile.
+- A route refresh resends the member the Adj-RIB-Out of the families asked for, and only
+  those, each between BoRR and EoRR (RFC 7313 §4, through `mark`); a member blocked when it
+  asks gets it after it drains: a refresh is never dropped, and never bracketed around nothing.
 - While `deferred` (we are a restarting speaker, RFC 4724 §4.1) nothing is staged or sent:
   peers join their groups silently, and `release` sends every group its whole table and
   End-of-RIB at once, computed from the Loc-RIB as it stands then.
@@ -31,6 +34,7 @@ from bgpd.policy import ExportPolicy, merge_communities
 from bgpd.policy.filters import FilterChain, compile_filters
 from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
 from bgpd.wire.codec import encode_end_of_rib
+from bgpd.wire.constants import RouteRefreshSubtype
 
 
 class Deliver(Protocol):
@@ -39,6 +43,14 @@ class Deliver(Protocol):
     ) -> None:
         """Hand `data` (`count` whole UPDATEs, announcing and withdrawing that many prefixes)
         to the peer's session."""
+
+
+class MarkRefresh(Protocol):
+    def __call__(
+        self, peer: str, family: Family, subtype: RouteRefreshSubtype, *, now: float
+    ) -> None:
+        """A route refresh of `family` to the peer begins (BoRR) or ends (EoRR): RFC 7313 §4
+        markers, sent in order with the UPDATEs when the session negotiated them."""
 
 
 _AFI_IPV6 = Afi.IPV6
@@ -51,6 +63,7 @@ class Exporter:
         "_deliver",
         "_groups",
         "_kernel_ifnames",
+        "_mark",
         "_members",
         "_path_ids",
         "_rib",
@@ -65,8 +78,10 @@ class Exporter:
         policy: ExportPolicy,
         kernel_ifnames: dict[tuple[Family, Nlri], str | None],
         deliver: Deliver,
+        mark: MarkRefresh | None = None,
     ) -> None:
         self._rib = rib
+        self._mark = mark
         self.policy = policy
         self._kernel_ifnames = kernel_ifnames
         self._deliver = deliver
@@ -118,11 +133,18 @@ class Exporter:
         if member is not None:
             self._groups.remove_member(member)
 
-    def refresh(self, name: str, now: float) -> None:
-        """Route refresh (RFC 2918) or a soft reset: the whole table again, to this peer only."""
+    def refresh(self, name: str, now: float, families: Iterable[Family] | None = None) -> None:
+        """Route refresh (RFC 2918) or a soft reset: the table of `families` (default: all the
+        peer's) again, to this peer only, each between the `mark` callback's BoRR and EoRR
+        (RFC 7313 §4). A blocked member gets it once it drains (its group's pending changes
+        first); while deferred nothing is sent (`release` sends every table)."""
         member = self._members.get(name)
-        if member is not None and not self.deferred:
-            self._send_full_table(member, now)
+        if member is None or self.deferred:
+            return
+        own = member.group.key.families
+        member.refresh_pending.update(own if families is None else own.intersection(families))
+        if not member.blocked:
+            self._send_refresh(member, now)
 
     def regroup(self, name: str, key: GroupKey, now: float) -> None:
         """The peer's outbound treatment changed without a session reset (policy change)."""
@@ -168,6 +190,8 @@ class Exporter:
             return
         member.blocked = False
         self._flush(member.group, now)
+        if member.refresh_pending:
+            self._send_refresh(member, now)
         main = self._groups.canonical.get(member.group.key)
         if main is not None and main is not member.group:
             self._open_up(main, now)
@@ -270,6 +294,18 @@ class Exporter:
         for family in sorted(group.key.families):
             self._send(member, group.adj_out.full_table(group.key.ctx, family, member.name), now)
         self._send_eor(member, now)
+
+    def _send_refresh(self, member: Member, now: float) -> None:
+        group = member.group
+        mark = self._mark
+        families = sorted(member.refresh_pending)
+        member.refresh_pending.clear()
+        for family in families:
+            if mark is not None:
+                mark(member.name, family, RouteRefreshSubtype.BORR, now=now)
+            self._send(member, group.adj_out.full_table(group.key.ctx, family, member.name), now)
+            if mark is not None:
+                mark(member.name, family, RouteRefreshSubtype.EORR, now=now)
 
     def _send_eor(self, member: Member, now: float) -> None:
         for family in member.eor_pending:

@@ -47,13 +47,15 @@ class GroupKey:
 class Member:
     """One established peer in a group."""
 
-    __slots__ = ("blocked", "eor_pending", "group", "name")
+    __slots__ = ("blocked", "eor_pending", "group", "name", "refresh_pending")
 
     def __init__(self, name: str, group: UpdateGroup) -> None:
         self.name = name
         self.group = group
         self.blocked = False
         self.eor_pending: tuple[Family, ...] = ()
+        # Families whose route refresh waits for the member to drain (it asked while blocked).
+        self.refresh_pending: set[Family] = set()
 
 
 class UpdateGroup:

@@ -1,10 +1,12 @@
-"""Graceful Restart helper mode timers (RFC 4724 §4.2), sans-IO.
+"""When a peer's stale routes are swept: Graceful Restart helper (RFC 4724 §4.2) and enhanced
+route refresh (RFC 7313 §4) timers, sans-IO.
 
 Role: remembers, per peer, which families of its routes are held stale in the Loc-RIB and
 until when, and tells the caller when to sweep them (`LocRib.sweep_stale`). It never reads
-the clock: `now` comes in, deadlines go out.
+the clock: `now` comes in, deadlines go out. Both mechanisms share the Loc-RIB's one stale mark
+per path, so both live here, where their overlap is decided.
 
-A peer goes through two phases:
+A peer goes through two graceful restart phases:
 - restarting: its session went down gracefully; its routes of the GR families are stale. If
   the session is not back within the peer's Restart Time, every stale family is swept.
 - refreshing: the session is back; the peer re-announces its routes. Each family is swept
@@ -12,8 +14,24 @@ A peer goes through two phases:
   family absent, or F bit clear) are swept at once; whatever has not seen End-of-RIB when
   the stale-routes timer (360 s by default, as GoBGP's deferral) expires is swept then.
 
+Enhanced route refresh, on an Established session: a BoRR marks the family stale
+(`refresh_begin`), its EoRR sweeps what was not re-announced since (`refresh_end`). RFC 7313 §4
+lets the receiver bound the wait for an EoRR that never comes: after `stale_time` (the same
+360 s, as FRR uses its stale-path time) the family is swept as if the EoRR had come. A BoRR
+during a refresh of the same family restarts it (mark again, new deadline); an EoRR without a
+BoRR is ignored.
+
+Where both apply to one family (a BoRR while End-of-RIB is still awaited after a restart): the
+stale mark means "not re-announced since the peer began sending this family again", and the
+latest beginning counts. The EoRR ends both (the peer sent the whole family after the BoRR,
+hence after the restart); an End-of-RIB during a refresh ends the GR wait but sweeps nothing
+(the refresh's EoRR does); the GR stale-routes timer leaves a family under refresh alone.
+
 Invariants:
-- A peer is tracked exactly while it has stale families; each has one deadline.
+- A peer is tracked exactly while it has stale families; each GR phase has one deadline, each
+  family under refresh its own.
+- A refresh lives only as long as its session: `peer_down` and `forget` end it (after a
+  graceful down, GR holds every route stale anyway).
 - A consecutive restart (the session goes down again while refreshing) first sweeps what is
   still stale from the previous restart, then marks the rest stale again: BIRD's
   `bgp_handle_graceful_restart` (rt_refresh_end then rt_refresh_begin). Otherwise a peer
@@ -43,13 +61,15 @@ class _PeerRestart:
 
 
 class GracefulRestartTracker:
-    __slots__ = ("_peers", "stale_time")
+    __slots__ = ("_peers", "_refreshing", "stale_time")
 
     def __init__(self, stale_time: float = DEFAULT_STALE_TIME) -> None:
         if stale_time < 0:
             raise ValueError("stale time must not be negative")
         self.stale_time = stale_time
         self._peers: dict[str, _PeerRestart] = {}
+        # RFC 7313: peer -> family -> when its refresh's stale routes go without an EoRR.
+        self._refreshing: dict[str, dict[Family, float]] = {}
 
     def peer_down(
         self, name: str, families: Collection[Family], restart_time: float, now: float
@@ -60,6 +80,7 @@ class GracefulRestartTracker:
         families returned here: the paths still stale from a previous restart whose
         End-of-RIB never came. Routes of families not listed are the caller's to withdraw.
         """
+        self._refreshing.pop(name, None)  # the refresh ended with its session
         previous = self._peers.pop(name, None)
         sweep: list[Family] = []
         if previous is not None and not previous.restarting:
@@ -101,26 +122,70 @@ class GracefulRestartTracker:
         state = self._peers.get(name)
         if state is None or state.restarting or family not in state.families:
             return False
+        self._end_restart(name, state, family)
+        # During an enhanced route refresh the stale marks are the refresh's: its EoRR sweeps.
+        return family not in self._refreshing.get(name, ())
+
+    def refresh_begin(self, name: str, family: Family, now: float) -> None:
+        """BoRR received (RFC 7313 §4): the caller marks the family stale (`mark_stale`)."""
+        self._refreshing.setdefault(name, {})[family] = now + self.stale_time
+
+    def refresh_end(self, name: str, family: Family) -> bool:
+        """EoRR received: True when the family's stale routes go now (False: no BoRR came)."""
+        refreshing = self._refreshing.get(name)
+        if refreshing is None or refreshing.pop(family, None) is None:
+            return False
+        if not refreshing:
+            del self._refreshing[name]
+        state = self._peers.get(name)
+        if state is not None and not state.restarting and family in state.families:
+            self._end_restart(name, state, family)  # the whole family came after the restart
+        return True
+
+    def refreshing(self, name: str) -> frozenset[Family]:
+        """The families of the peer with a refresh begun and not ended (BoRR, no EoRR yet)."""
+        return frozenset(self._refreshing.get(name, ()))
+
+    def _end_restart(self, name: str, state: _PeerRestart, family: Family) -> None:
         state.families.discard(family)
         if not state.families:
             del self._peers[name]
-        return True
 
     def forget(self, name: str) -> list[Family]:
         """Stops tracking a peer (removed, or down without GR); returns its stale families.
 
         The caller withdraws all of that peer's routes itself.
         """
+        refreshing = self._refreshing.pop(name, {})
         state = self._peers.pop(name, None)
-        return [] if state is None else sorted(state.families)
+        families = set(refreshing) if state is None else state.families | set(refreshing)
+        return sorted(families)
 
     def next_deadline(self) -> float | None:
-        return min((s.deadline for s in self._peers.values()), default=None)
+        deadlines = [s.deadline for s in self._peers.values()]
+        deadlines.extend(d for r in self._refreshing.values() for d in r.values())
+        return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> list[tuple[str, Family]]:
         """The (peer, family) pairs whose time is up: sweep their stale routes."""
+        out: set[tuple[str, Family]] = set()
+        for name in sorted(self._refreshing):
+            refreshing = self._refreshing[name]
+            for family in sorted(f for f, d in refreshing.items() if d <= now):
+                del refreshing[family]
+                logger.warning(
+                    "route refresh end missing peer=%s family=%s seconds=%.0f action=sweep_stale",
+                    name,
+                    family,
+                    self.stale_time,
+                )
+                out.add((name, family))
+                state = self._peers.get(name)
+                if state is not None and not state.restarting and family in state.families:
+                    self._end_restart(name, state, family)
+            if not refreshing:
+                del self._refreshing[name]
         expired = sorted(name for name, s in self._peers.items() if s.deadline <= now)
-        out: list[tuple[str, Family]] = []
         for name in expired:
             state = self._peers.pop(name)
             logger.info(
@@ -128,14 +193,17 @@ class GracefulRestartTracker:
                 name,
                 "restart" if state.restarting else "stale-routes",
             )
-            out.extend((name, family) for family in sorted(state.families))
-        return out
+            # A family under refresh waits for its EoRR (or the refresh's own deadline).
+            under_refresh = self._refreshing.get(name, ())
+            out.update((name, f) for f in state.families if f not in under_refresh)
+        return sorted(out)
 
     # ---------------------------------------------------------------------------------- views
 
     def stale_families(self, name: str) -> frozenset[Family]:
         state = self._peers.get(name)
-        return frozenset() if state is None else frozenset(state.families)
+        held = frozenset() if state is None else frozenset(state.families)
+        return held | self.refreshing(name)
 
     def restarting(self, name: str) -> bool:
         """True while the peer's session is down and its routes are held."""
@@ -147,4 +215,5 @@ class GracefulRestartTracker:
         return None if state is None else state.deadline
 
     def peers(self) -> list[str]:
+        """Peers in a graceful restart (restarting or refreshing)."""
         return sorted(self._peers)

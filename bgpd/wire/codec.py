@@ -161,7 +161,7 @@ def _peer_asn(my_as: int, caps: list[Capability]) -> int:
         )
     (asn,) = four_octet
     data = asn.to_bytes(4, "big")
-    if my_as != AS_TRANS and my_as != asn:
+    if my_as not in (AS_TRANS, asn):
         raise _open_error(
             OpenSubcode.BAD_PEER_AS,
             f"My AS {my_as} disagrees with the four-octet AS capability {asn}",

@@ -106,3 +106,64 @@ def test_defaults_and_validation() -> None:
     assert GracefulRestartTracker().stale_time == DEFAULT_STALE_TIME == 360.0
     with pytest.raises(ValueError, match="negative"):
         GracefulRestartTracker(stale_time=-1)
+
+
+# ------------------------------------------------------------- enhanced route refresh (RFC 7313)
+
+
+def test_eorr_ends_a_refresh_and_one_without_borr_is_ignored() -> None:
+    gr = GracefulRestartTracker(stale_time=50)
+    assert not gr.refresh_end("p", V4)  # no BoRR: nothing to sweep
+    gr.refresh_begin("p", V4, now=10.0)
+    assert gr.refreshing("p") == {V4}
+    assert gr.stale_families("p") == {V4}
+    assert gr.next_deadline() == 60.0
+    assert gr.refresh_end("p", V4)
+    assert not gr.refresh_end("p", V4)  # once
+    assert gr.next_deadline() is None and gr.refreshing("p") == frozenset()
+
+
+def test_a_missing_eorr_sweeps_the_family_at_the_stale_time() -> None:
+    gr = GracefulRestartTracker(stale_time=50)
+    gr.refresh_begin("p", V4, now=0.0)
+    gr.refresh_begin("p", V6, now=20.0)
+    gr.refresh_begin("p", V4, now=30.0)  # a second BoRR restarts the family's wait
+    assert gr.handle_timer(60.0) == []
+    assert gr.handle_timer(70.0) == [("p", V6)]
+    assert gr.handle_timer(80.0) == [("p", V4)]
+    assert gr.next_deadline() is None
+
+
+def test_a_refresh_ends_with_its_session() -> None:
+    gr = GracefulRestartTracker(stale_time=50)
+    gr.refresh_begin("p", V4, now=0.0)
+    assert gr.peer_down("p", [V4], restart_time=120, now=5.0) == []  # GR holds it all now
+    assert gr.refreshing("p") == frozenset()
+    assert gr.deadline("p") == 125.0 and gr.next_deadline() == 125.0
+    gr.refresh_begin("q", V6, now=0.0)
+    assert gr.forget("q") == [V6]
+    assert gr.next_deadline() == 125.0
+
+
+def test_end_of_rib_during_a_refresh_leaves_the_sweep_to_the_eorr() -> None:
+    gr = GracefulRestartTracker(stale_time=50)
+    gr.peer_down("p", [V4, V6], restart_time=120, now=0.0)
+    gr.session_up("p", [V4, V6], now=10.0)
+    gr.refresh_begin("p", V4, now=12.0)  # BoRR before the End-of-RIB
+    assert not gr.end_of_rib("p", V4)  # the GR wait is over, the refresh is not
+    assert gr.stale_families("p") == {V4, V6}
+    assert gr.refresh_end("p", V4)
+    assert gr.stale_families("p") == {V6}
+
+
+def test_eorr_during_the_gr_wait_ends_both_and_the_gr_timer_spares_a_refresh() -> None:
+    gr = GracefulRestartTracker(stale_time=50)
+    gr.peer_down("p", [V4, V6], restart_time=120, now=0.0)
+    gr.session_up("p", [V4, V6], now=10.0)  # stale-routes timer at 60
+    gr.refresh_begin("p", V4, now=40.0)  # its own deadline at 90
+    gr.refresh_begin("p", V6, now=40.0)
+    assert gr.refresh_end("p", V6)  # the whole family came after the restart
+    assert not gr.end_of_rib("p", V6)  # nothing left for GR to sweep in v6
+    assert gr.handle_timer(60.0) == []  # v4 is under refresh: the GR timer leaves it
+    assert gr.peers() == []
+    assert gr.handle_timer(90.0) == [("p", V4)]
