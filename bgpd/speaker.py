@@ -25,6 +25,9 @@ Invariants:
 - Graceful restart helper (RFC 4724 §4.2): a peer that negotiated GR and went down without a
   NOTIFICATION keeps its routes, marked stale, until it comes back and sends End-of-RIB or the
   restart time passes; whatever it did not re-announce is then swept.
+- Route refresh (RFC 2918, RFC 7313): a request resends that family only, between BoRR and EoRR
+  when negotiated; a peer's BoRR marks its routes of the family stale and its EoRR sweeps what
+  it did not re-announce (the same stale mark and tracker as graceful restart).
 """
 
 from __future__ import annotations
