@@ -286,10 +286,16 @@ class Speaker:
         state = self._peers[name]
         if soft:
             negotiated = state.session.negotiated
-            if negotiated is not None:
-                for family in negotiated.families:
+            if negotiated is not None and negotiated.route_refresh:
+                for family in sorted(negotiated.families):
                     state.session.send_route_refresh(family, now)
-                self._exporter.refresh(name, now)
+            elif negotiated is not None:
+                # Asking again needs the capability (RFC 2918); our side can still be resent.
+                logger.warning(
+                    "peer soft reset inbound skipped peer=%s reason=route_refresh_not_negotiated",
+                    name,
+                )
+            self._exporter.refresh(name, now)
         else:
             state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
         self._pump(name, now)

@@ -3,6 +3,7 @@ test writes and whose received bytes it reads one message at a time."""
 
 from __future__ import annotations
 
+import logging
 import random
 
 import pytest
@@ -253,3 +254,17 @@ def test_soft_reset_asks_the_peer_and_resends_our_table_bracketed(
         ]
     else:
         assert ours == [("update", V4, V4_TABLE), ("update", V6, V6_TABLE)]
+
+
+def test_soft_reset_of_a_peer_without_route_refresh_resends_ours_and_says_why(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # It used to raise SessionError out of the control command (no refresh to ask with).
+    raw = RawPeer((Multiprotocol(family=V4), Multiprotocol(family=V6), FourOctetAs(asn=64512)))
+    assert not raw.negotiated.route_refresh
+    with caplog.at_level(logging.WARNING, logger="bgpd.speaker"):
+        raw.speaker.reset_peer("p", raw.now, soft=True)
+    assert raw.read() == [("update", V4, V4_TABLE), ("update", V6, V6_TABLE)]
+    assert "peer soft reset inbound skipped peer=p reason=route_refresh_not_negotiated" in (
+        caplog.text
+    )
