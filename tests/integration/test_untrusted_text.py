@@ -22,11 +22,11 @@ from bgpd.net import IPV4_UNICAST, parse_router_id
 from bgpd.wire.capabilities import FourOctetAs, Multiprotocol
 from bgpd.wire.codec import encode_keepalive, encode_notification, encode_open
 from bgpd.wire.constants import CeaseSubcode, MessageType
-from bgpd.wire.framing import MessageReader
+from bgpd.wire.framing import MessageReader, frame
 from bgpd.wire.messages import NotificationMessage, OpenMessage
 from tests.unit.control.test_bird_calico import bird_ready, scan_bird_peers
 
-from .bgpd_proc import REPO, BgpdFactory
+from .bgpd_proc import REPO, BgpdFactory, BgpdProcess
 from .peers import free_tcp_ports, wait_until
 from .test_birdcl import BirdSession, birdcl, query
 
@@ -82,6 +82,22 @@ class RawPeer:
         assert seen[0] == MessageType.OPEN
         self.sock.sendall(encode_keepalive())
 
+    def announce_aggregate(self) -> None:
+        """10.99.0.0/24 with AS_PATH `65001 {65002 65003}` (4-octet ASNs: AS4 was agreed)."""
+        segments = bytes((2, 1)) + (65001).to_bytes(4, "big")
+        segments += bytes((1, 2)) + (65002).to_bytes(4, "big") + (65003).to_bytes(4, "big")
+        attributes = (
+            bytes((0x40, 1, 1, 0))  # ORIGIN IGP
+            + bytes((0x40, 2, len(segments)))
+            + segments
+            + bytes((0x40, 3, 4))
+            + socket.inet_aton(PEER)  # NEXT_HOP
+            + bytes((0x40, 5, 4))
+            + (100).to_bytes(4, "big")  # LOCAL_PREF
+        )
+        body = b"\0\0" + len(attributes).to_bytes(2, "big") + attributes + bytes((24, 10, 99, 0))
+        self.sock.sendall(frame(MessageType.UPDATE, body))
+
     def shut_down(self, text: str) -> None:
         notification = NotificationMessage.shutdown(CeaseSubcode.ADMIN_SHUTDOWN, text)
         assert notification.shutdown_text == text  # the exact bytes go out
@@ -109,6 +125,22 @@ def assert_one_reply(lines: list[str]) -> None:
     assert lines[-1][:4].isdigit() and lines[-1][4] == " ", lines
 
 
+def check_as_set(node: BgpdProcess, bird: Path, peer: RawPeer) -> None:
+    """Point 8: an AS_SET shows as a set in bgpctl, on the BIRD socket, and in JSON."""
+    peer.announce_aggregate()
+    route = node.wait_route("10.99.0.0/24")
+    assert route["as_path_segments"] == [
+        {"type": "AS_SEQUENCE", "asns": [65001]},
+        {"type": "AS_SET", "asns": [65002, 65003]},
+    ]
+    rows = bgpctl("-s", node.socket, "show", "routes", "10.99.0.0/24").splitlines()
+    assert rows[1].split()[3:8] == [PEER_NAME, "65001", "{65002", "65003}", "100"], rows
+    lines = query(bird, "show route all 10.99.0.0/24")
+    assert " \tBGP.as_path: 65001 { 65002 65003 }" in lines, lines
+    # BIRD names no origin AS for a path that ends with a set.
+    assert lines[1].endswith("] * (100/0) [i]"), lines
+
+
 def test_a_forging_shutdown_text_reaches_no_reader_raw(
     bgpd_factory: BgpdFactory, tmp_path: Path
 ) -> None:
@@ -122,6 +154,7 @@ def test_a_forging_shutdown_text_reaches_no_reader_raw(
         assert [p.bgp_state for p in scan_bird_peers(query(bird, "show protocols"))] == [
             "Established"
         ]
+        check_as_set(node, bird, peer)
         peer.shut_down(FORGING + CLEAR)
         wait_until(
             lambda: "maintenance" in node.peers()[PEER_NAME]["last_error"],
