@@ -122,6 +122,8 @@ def _safe_line(text: str) -> str:
     peer's shutdown text, a name from the datastore, a client's word echoed back) would end the
     line early and forge the next one for line-reading clients. BIRD's own layouts use a tab
     only to open a line (`show route all`), which is kept."""
+    if text.isprintable():  # nearly every line: no call, no copy
+        return text
     if text.startswith("\t"):
         return "\t" + escape_controls(text[1:])
     return escape_controls(text)
