@@ -19,6 +19,9 @@ Invariants:
 - Nothing here reads a clock: wall-clock times come in the views.
 - The parser accepts BIRD's grammar for the supported commands (keywords are case-sensitive, as
   in BIRD); anything else is `9001 syntax error`, never an exception.
+- Every reply line is one line of printable text: `ReplyEncoder` escapes the control characters
+  of whatever a line carries (a peer's shutdown text, datastore names: `bgpd.text`), except the
+  tab BIRD's layouts open a line with, so no value can forge a line for a line-reading client.
 """
 
 from __future__ import annotations
