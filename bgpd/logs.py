@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bgpd.text import escape_controls, is_safe
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -176,15 +178,25 @@ class EventParser:
 
 def _quote(value: Any) -> str:
     text = str(value)
-    return json.dumps(text) if _NEEDS_QUOTES.search(text) else text
+    if _NEEDS_QUOTES.search(text) or not is_safe(text):
+        # JSON's escapes (ensure_ascii) show every control and non-ASCII character: \n, \u001b.
+        return json.dumps(text)
+    return text
 
 
 def render_text(event: Event) -> str:
-    """``event key=value ...`` with logfmt quoting, so each line splits back unambiguously."""
+    """``event key=value ...`` with logfmt quoting, so each line splits back unambiguously.
+
+    A value or event that comes from outside (a peer's shutdown text, a datastore name) can hold
+    a line break or a terminal escape: quoted values are JSON-escaped, and an event (a record
+    outside the convention is its whole message) is escaped by `escape_controls`, so one record
+    stays one line and never drives the reader's terminal.
+    """
+    name = escape_controls(event.event)
     if not event.fields:
-        return event.event
+        return name
     body = " ".join(f"{k}={_quote(v)}" for k, v in event.fields.items())
-    return f"{event.event} {body}" if event.event else body
+    return f"{name} {body}" if name else body
 
 
 class TextFormatter(logging.Formatter):
@@ -219,7 +231,7 @@ class JsonFormatter(logging.Formatter):
         obj["msg"] = record.getMessage()
         if record.exc_info:
             obj["exc"] = self.formatException(record.exc_info)
-        return json.dumps(obj, default=str)
+        return json.dumps(obj, default=str)  # ensure_ascii: no control character stays raw
 
 
 class RateLimitFilter(logging.Filter):

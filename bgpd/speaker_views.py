@@ -20,7 +20,7 @@ from bgpd.net import (
     pack_network,
 )
 from bgpd.rib import Candidate, LocRib
-from bgpd.wire.constants import Origin
+from bgpd.wire.constants import Origin, SegmentType
 
 if TYPE_CHECKING:
     from bgpd.speaker_state import PeerState
@@ -92,7 +92,10 @@ def route_view(family: Family, nlri: Nlri, candidate: Candidate, *, best: bool) 
         "prefix": format_prefix(nlri, family.afi),
         "path_id": candidate.path_id or None,
         "next_hop": format_address(candidate.info.next_hop) if candidate.info.next_hop else None,
-        "as_path": list(a.as_path_asns()),
+        "as_path": list(a.as_path_asns()),  # flattened; the segments keep AS_SETs apart
+        "as_path_segments": [
+            {"type": SegmentType(s.type).name, "asns": list(s.asns)} for s in a.as_path
+        ],
         "peer": candidate.source.name,
         "source": candidate.source.kind.name.lower(),
         "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in a.communities],

@@ -16,6 +16,7 @@ from typing import Any
 
 from bgpd.control.protocol import Request, encode_request
 from bgpd.control.render import render_kernel, render_peer, render_peers, render_routes
+from bgpd.text import escape_controls, escape_controls_by_line
 
 DEFAULT_SOCKET = "/run/bgpd/bgpd.ctl"
 TIMEOUT_S = 10.0
@@ -54,7 +55,7 @@ def call(path: str, request: Request, timeout: float = TIMEOUT_S) -> dict[str, A
         raise UnreachableError(f"bgpd closed the connection on {path} without answering")
     try:
         reply = json.loads(buf)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         msg = f"{path} answered something that is not bgpd's protocol (a BIRD socket?)"
         raise UnreachableError(msg) from exc
     if not isinstance(reply, dict):
@@ -118,7 +119,9 @@ def _render(command: str, data: Any) -> str:
     if command == "show kernel":
         return render_kernel(data)
     if isinstance(data, str):
-        return data
+        # Text the daemon built (the running config): its own newlines stay, any other control
+        # character (from a datastore value) is shown escaped.
+        return escape_controls_by_line(data)
     return json.dumps(data, indent=2)
 
 
@@ -128,13 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reply = call(args.socket, request)
     except UnreachableError as exc:
-        print(f"bgpctl: {exc}", file=sys.stderr)
+        print(f"bgpctl: {escape_controls(str(exc))}", file=sys.stderr)
         if args.json:
             print(json.dumps({"error": str(exc), "unreachable": True}))
         return 2
     if not reply.get("ok"):
-        error = reply.get("error", "unknown error")
-        print(f"bgpctl: {error}", file=sys.stderr)
+        error = str(reply.get("error", "unknown error"))
+        # A multi-line error (a rejected config's problems) keeps its lines; controls do not.
+        print(f"bgpctl: {escape_controls_by_line(error)}", file=sys.stderr)
         if args.json:
             print(json.dumps({"error": error, "unreachable": False}))
         return 1

@@ -19,6 +19,9 @@ Invariants:
 - Nothing here reads a clock: wall-clock times come in the views.
 - The parser accepts BIRD's grammar for the supported commands (keywords are case-sensitive, as
   in BIRD); anything else is `9001 syntax error`, never an exception.
+- Every reply line is one line of printable text: `ReplyEncoder` escapes the control characters
+  of whatever a line carries (a peer's shutdown text, datastore names: `bgpd.text`), except the
+  tab BIRD's layouts open a line with, so no value can forge a line for a line-reading client.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal
+
+from bgpd.control.aspath import bird_as_path, bird_origin_as, path_segments
+from bgpd.text import ascii_digits, escape_controls
 
 IpVersion = Literal[4, 6]
 
@@ -74,6 +80,9 @@ class Reply(IntEnum):
     CONFIGURATION_ERROR = 8002
     NO_PROTOCOLS_MATCH = 8003
     ACCESS_DENIED = 8007
+    # BIRD's "Evaluation runtime error": bgpd's answer when a command fails inside (a bug), so
+    # the client gets an error reply and the connection stays up.
+    RUNTIME_ERROR = 8008
     COMMAND_TOO_LONG = 9000
     PARSE_ERROR = 9001
     INVALID_SYMBOL = 9002
@@ -107,8 +116,20 @@ class ReplyEncoder:
             else:
                 prefix = f"{code:04d}-"
             self._last = code
-            out.append(f"{prefix}{line.text}\n")
+            out.append(f"{prefix}{_safe_line(line.text)}\n")
         return "".join(out).encode()
+
+
+def _safe_line(text: str) -> str:
+    """The one place every reply line passes: a line break or control character in it (a
+    peer's shutdown text, a name from the datastore, a client's word echoed back) would end the
+    line early and forge the next one for line-reading clients. BIRD's own layouts use a tab
+    only to open a line (`show route all`), which is kept."""
+    if text.isprintable():  # nearly every line: no call, no copy
+        return text
+    if text.startswith("\t"):
+        return "\t" + escape_controls(text[1:])
+    return escape_controls(text)
 
 
 def welcome(version: str) -> list[ReplyLine]:
@@ -280,7 +301,7 @@ def _parse_show_protocols(rest: list[_Token]) -> Command:
 def _symbol(text: str) -> bool:
     # BIRD symbols are C identifiers; bgpd peer names may also hold '-' or '.' ([[peer]] name),
     # which BIRD never has but bgpd's own names can: accept any bare word that is not a number.
-    return bool(_SYMBOL.match(text)) or (bool(text) and not text[0].isdigit())
+    return bool(_SYMBOL.match(text)) or (bool(text) and not ascii_digits(text[0]))
 
 
 def _parse_show_route(rest: list[_Token], ip_version: IpVersion) -> Command:
@@ -357,7 +378,8 @@ def _parse_network(
         )
     if not slash:
         return ipaddress.ip_network(ip)
-    if not length.isdigit() or int(length) > ip.max_prefixlen:
+    # ASCII digits only: "²" passes str.isdigit() and then fails int().
+    if not ascii_digits(length) or int(length) > ip.max_prefixlen:
         return ParseError(message="Invalid prefix length")
     try:
         return ipaddress.ip_network(text, strict=True)
@@ -382,7 +404,7 @@ def _parse_configure(rest: list[_Token]) -> Command:
     if action == "reload" and words[:1] == ["timeout"]:
         # An undo timeout: bgpd keeps no undo state, so the reload is simply final.
         rest, words = rest[1:], words[1:]
-        if words and words[0].isdigit():
+        if words and ascii_digits(words[0]):
             rest, words = rest[1:], words[1:]
     if rest:
         return ParseError()
@@ -452,8 +474,8 @@ def render_protocols(
                 ReplyLine(Reply.INVALID_SYMBOL, f"{command.name} is not a protocol", final=True)
             ]
     elif command.pattern is not None:
-        matcher = _pattern(command.pattern)
-        chosen = [p for p in protocols if matcher.fullmatch(p.name)]
+        items = _pattern(command.pattern)
+        chosen = [p for p in protocols if _matches(items, p.name)]
     else:
         chosen = list(protocols)
     if not chosen:
@@ -468,10 +490,49 @@ def render_protocols(
     return lines
 
 
-def _pattern(pattern: str) -> re.Pattern[str]:
-    """BIRD's patmatch(): `*` any run, `?` one character, everything else literal."""
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.DOTALL)
+_ANY_ONE = ""  # a pattern item: `?`
+
+
+def _pattern(pattern: str) -> list[str | None]:
+    """BIRD's patmatch() pattern as items: a literal character, `_ANY_ONE` for `?`, None for
+    `*` (any run); a backslash makes the next character literal."""
+    items: list[str | None] = []
+    escaped = False
+    for char in pattern:
+        if escaped or char not in "\\*?":
+            items.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "?":
+            items.append(_ANY_ONE)
+        elif not items or items[-1] is not None:  # `**` is `*`
+            items.append(None)
+    if escaped:
+        items.append("\\")  # a trailing backslash matches itself, as in BIRD
+    return items
+
+
+def _matches(items: Sequence[str | None], name: str) -> bool:
+    """Glob matching in O(len(items) * len(name)) at worst: BIRD's own recursive patmatch and a
+    regex translation both backtrack exponentially on `"*****...x"`, which would stall the
+    speaker's loop (the BIRD sockets run on it)."""
+    i = j = 0
+    star: tuple[int, int] | None = None  # (the item after the last `*`, where its run ends)
+    while j < len(name):
+        if i < len(items) and items[i] is None:
+            star = (i + 1, j)
+            i += 1
+        elif i < len(items) and items[i] in (_ANY_ONE, name[j]):
+            i += 1
+            j += 1
+        elif star is not None:
+            # The last `*` takes one more character; the rest is tried again from there.
+            star = (star[0], star[1] + 1)
+            i, j = star
+        else:
+            return False
+    return all(item is None for item in items[i:])
 
 
 def route_line(route: RouteView, now: float, *, first: bool) -> str:
@@ -752,12 +813,13 @@ def bird_route(
         attributes: tuple[str, ...] = ()
     else:
         protocol = str(route["peer"])
-        as_path = [int(a) for a in route.get("as_path", ())]
+        segments = path_segments(route)
         stale = "s" if route.get("stale") else ""
-        origin_as = f"AS{as_path[-1]}" if as_path else ""
+        last = bird_origin_as(segments)
+        origin_as = "" if last is None else f"AS{last}"
         info = f" ({PREF_BGP}{stale}/0) [{origin_as}{_ORIGIN_CHAR.get(origin, '?')}]"
         route_type = "BGP unicast univ"
-        attributes = _bgp_attributes(route, as_path, origin)
+        attributes = _bgp_attributes(route, bird_as_path(segments), origin)
     return RouteView(
         prefix=str(route["prefix"]),
         via=via,
@@ -774,11 +836,11 @@ def bird_route(
 _ORIGIN_CHAR = {"IGP": "i", "EGP": "e", "INCOMPLETE": "?"}
 
 
-def _bgp_attributes(route: Mapping[str, Any], as_path: list[int], origin: str) -> tuple[str, ...]:
+def _bgp_attributes(route: Mapping[str, Any], as_path: str, origin: str) -> tuple[str, ...]:
     """`show route all` attribute lines, in BIRD's names and value formats."""
     attrs = [
         f"BGP.origin: {origin.capitalize() if origin == 'INCOMPLETE' else origin}",
-        "BGP.as_path: " + " ".join(str(a) for a in as_path),
+        f"BGP.as_path: {as_path}",
         f"BGP.next_hop: {route.get('next_hop') or ''}",
     ]
     if route.get("med") is not None:

@@ -18,6 +18,8 @@ Invariants:
   thread, synchronously, between two socket reads.
 - A slow or broken client never blocks the speaker: each connection is its own task, commands
   are size-limited (BIRD's 1 KiB), and a too-long command ends the connection as in BIRD.
+- Every command gets a reply: a malformed one `9001`, one that fails inside bgpd `8008` (logged
+  with its traceback); the session goes on either way.
 - The socket files are created mode 0660 (as BIRD's) and removed on close.
 """
 
@@ -407,6 +409,20 @@ class _BirdSocket:
             self._server = None
         release_socket_path(self.path, self._identity)
 
+    def _parse(self, raw: bytes) -> Command:
+        try:
+            return parse_command(raw.decode("utf-8", "replace").rstrip("\r\n"), self.version)
+        except Exception as exc:  # the parser answers 9001 by design; a bug still gets a reply
+            logger.exception("bird control socket command failed path=%s", self.path)
+            return ParseError(code=Reply.RUNTIME_ERROR, message=f"Internal error: {exc!r}")
+
+    def _execute(self, command: Command, restricted: bool) -> list[ReplyLine]:
+        try:
+            return self._control.execute(command, self.version, restricted)
+        except Exception as exc:  # one broken command must not end the session or the socket
+            logger.exception("bird control socket command failed path=%s", self.path)
+            return error_reply(Reply.RUNTIME_ERROR, f"Internal error: {exc!r}")
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         encoder = ReplyEncoder()
         restricted = False
@@ -424,20 +440,20 @@ class _BirdSocket:
                     break
                 if not raw:
                     break
-                command = parse_command(raw.decode("utf-8", "replace").rstrip("\r\n"), self.version)
+                command = self._parse(raw)
                 if isinstance(command, Quit):
                     break
                 if isinstance(command, Restrict):
                     restricted = True
                     lines = [ReplyLine(Reply.ACCESS_RESTRICTED, "Access restricted", final=True)]
                 else:
-                    lines = self._control.execute(command, self.version, restricted)
+                    lines = self._execute(command, restricted)
                 writer.write(encoder.encode(lines))
                 await writer.drain()
         except ConnectionError:
             pass
-        except Exception:  # one broken command must not take the socket down
-            logger.exception("bird control socket command failed path=%s", self.path)
+        except Exception:  # a bug outside a command (encoding a reply): end this session only
+            logger.exception("bird control socket session failed path=%s", self.path)
         finally:
             self._clients.discard(writer)
             writer.close()

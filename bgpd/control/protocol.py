@@ -33,6 +33,8 @@ def decode_request(line: bytes) -> Request:
         obj = json.loads(line)
     except ValueError as exc:
         raise ControlCommandError(f"request is not JSON: {exc}") from exc
+    except RecursionError as exc:  # `[[[[...` deeper than the parser's recursion limit
+        raise ControlCommandError("request is nested too deeply") from exc
     if not isinstance(obj, dict) or not isinstance(obj.get("command"), str):
         raise ControlCommandError('request must be an object with a string "command"')
     args = obj.get("args") or {}

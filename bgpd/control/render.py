@@ -1,9 +1,18 @@
-"""Pure rendering of control replies as human tables (bgpctl's default output)."""
+"""Pure rendering of control replies as human tables (bgpctl's default output).
+
+Invariant: every string from the daemon (a peer's shutdown text in LAST ERROR, names and
+descriptions from the datastore, interface names) goes through `escape_controls` before it is
+laid out, so no control character from a peer reaches the operator's terminal and no value
+breaks a row; `--json` output is JSON-escaped instead.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from bgpd.control.aspath import format_as_path, path_segments
+from bgpd.text import escape_controls
 
 
 def format_duration(seconds: float | None) -> str:
@@ -19,6 +28,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    rows = [[escape_controls(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
@@ -34,14 +44,14 @@ def render_peers(peers: Sequence[dict[str, Any]]) -> str:
         return "No peers configured."
     rows = [
         [
-            p["name"],
-            p["address"],
+            str(p["name"]),
+            str(p["address"]),
             str(p["asn"]),
-            p["state"],
+            str(p["state"]),
             format_duration(p.get("uptime_s")),
             str(p["prefixes_received"]),
             str(p["prefixes_sent"]),
-            p.get("last_error") or "",
+            str(p.get("last_error") or ""),
         ]
         for p in peers
     ]
@@ -55,24 +65,26 @@ def render_peer(peer: dict[str, Any]) -> str:
 def _fields(values: dict[str, Any], depth: int) -> list[str]:
     """`key: value` lines, nested tables indented (negotiated capabilities, counters...)."""
     indent = "  " * depth
-    width = max((len(k) for k in values), default=0) + 1
+    keys = {k: escape_controls(str(k)) for k in values}
+    width = max((len(k) for k in keys.values()), default=0) + 1
     lines: list[str] = []
-    for key, value in values.items():
+    for raw_key, value in values.items():
+        key = keys[raw_key]
         if isinstance(value, dict):
             lines.append(f"{indent}{key}:" + ("" if value else " -"))
             lines.extend(_fields(value, depth + 1))
-        elif isinstance(value, list):
+            continue
+        if isinstance(value, list):
             text = ", ".join(str(v) for v in value) or "-"
-            lines.append(f"{indent}{(str(key) + ':').ljust(width)} {text}")
         else:
             text = "-" if value is None or value == "" else str(value)
-            lines.append(f"{indent}{(str(key) + ':').ljust(width)} {text}")
+        lines.append(f"{indent}{(key + ':').ljust(width)} {escape_controls(text)}")
     return lines
 
 
 def _communities(route: dict[str, Any]) -> str:
     parts = [*route.get("communities", []), *route.get("large_communities", [])]
-    return " ".join(parts)
+    return " ".join(str(p) for p in parts)
 
 
 def render_routes(routes: Sequence[dict[str, Any]]) -> str:
@@ -80,10 +92,10 @@ def render_routes(routes: Sequence[dict[str, Any]]) -> str:
         return "No routes."
     rows = [
         [
-            ("*" if r.get("best") else " ") + " " + r["prefix"],
-            r["next_hop"] or "-",
-            r["peer"],
-            " ".join(str(a) for a in r["as_path"]) or "(local)",
+            ("*" if r.get("best") else " ") + " " + str(r["prefix"]),
+            str(r["next_hop"] or "-"),
+            str(r["peer"]),
+            format_as_path(path_segments(r)) or "(local)",
             "" if r.get("med") is None else str(r["med"]),
             "" if r.get("local_pref") is None else str(r["local_pref"]),
             _communities(r),
@@ -98,10 +110,10 @@ def render_kernel(routes: Sequence[dict[str, Any]]) -> str:
         return "No kernel routes installed or learned."
     rows = [
         [
-            r["status"],
-            r["prefix"],
-            r["kind"],
-            ", ".join(r["next_hops"]) or "-",
+            str(r["status"]),
+            str(r["prefix"]),
+            str(r["kind"]),
+            ", ".join(str(h) for h in r["next_hops"]) or "-",
             str(r["protocol"]),
         ]
         for r in routes

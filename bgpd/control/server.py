@@ -3,7 +3,9 @@
 Role: accept connections, read one request line at a time, hand it to the handler the daemon
 wires in, write the reply. It knows nothing about peers or routes: the handler does.
 Invariants: a failing or slow client never blocks the speaker (each client is its own task,
-requests are size-limited), and the socket file is removed on close.
+requests are size-limited); every request line gets one reply line, an error when the handler
+fails (a bug is logged with its traceback, the connection and the server stay up); the socket
+file is removed on close.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ class ControlServer:
             self._server = None
         release_socket_path(self._path, self._identity)
 
+    async def _answer(self, line: bytes) -> bytes:
+        try:
+            return encode_reply(await self._handler(decode_request(line)))
+        except ControlCommandError as exc:
+            return encode_error(str(exc))
+        except Exception as exc:  # one bad request must not end the connection or the server
+            logger.exception("control command failed path=%s", self._path)
+            return encode_error(f"internal error: {type(exc).__name__}: {exc}")
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -69,11 +80,7 @@ class ControlServer:
                     break
                 if not line:
                     break
-                try:
-                    reply = encode_reply(await self._handler(decode_request(line)))
-                except ControlCommandError as exc:
-                    reply = encode_error(str(exc))
-                writer.write(reply)
+                writer.write(await self._answer(line))
                 await writer.drain()
         except ConnectionError:
             pass

@@ -146,6 +146,28 @@ def test_an_exception_is_one_json_field_and_one_text_line() -> None:
     assert len(JsonFormatter().format(rec).splitlines()) == 1
 
 
+def test_a_peers_text_cannot_break_a_line_or_reach_the_terminal() -> None:
+    # Issue 11's RFC 8203 shutdown text, a terminal escape, and a name from the datastore.
+    shutdown = "maintenance\n1002-Mesh_10_0_0_9 BGP master up 12:00:00 Established\n0000 "
+    cases = [
+        record("peer down peer=%s reason=%s", "Mesh\x1b[2J", shutdown),
+        record("peer down peer=%s reason=%s", "p", "x\x7f\x9b2J\u2028\u202e"),
+        record("legacy %s line: %s", "a\nb", "\x1b[2J"),  # outside the convention
+    ]
+    for rec in cases:
+        for line in (TextFormatter().format(rec), JsonFormatter().format(rec)):
+            assert len(line.splitlines()) == 1, line
+            assert line.isprintable(), line
+    assert text_message(cases[0]) == (
+        'peer down peer="Mesh\\u001b[2J" reason="maintenance\\n1002-Mesh_10_0_0_9 BGP master up '
+        '12:00:00 Established\\n0000 "'
+    )
+    assert text_message(cases[2]) == "legacy a\\nb line: \\x1b[2J"
+    # The values read back exactly (JSON's escapes), in both formats.
+    assert json.loads(text_message(cases[1]).split("reason=", 1)[1]) == "x\x7f\x9b2J\u2028\u202e"
+    assert as_json(cases[0])["reason"] == shutdown
+
+
 def test_event_name_of_a_template() -> None:
     parser = EventParser()
     assert parser.event_name("routes received peer=%s count=%d") == "routes received"

@@ -385,6 +385,51 @@ def test_patterns_match_like_birds_patmatch() -> None:
     assert len(lines) == 3 and "Global_10_0_0_3" in lines[1]
 
 
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("Mesh_*", "Mesh_10_0_0_1", True),
+        ("Mesh_*", "Node_10_0_0_1", False),
+        ("*", "", True),
+        ("", "", True),
+        ("?", "", False),
+        ("*a*b", "xaxxb", True),
+        ("*a*b", "xaxxbc", False),
+        ("**_1", "Mesh_1", True),
+        ("Mesh\\*", "Mesh*", True),  # a backslash makes the next character literal
+        ("Mesh\\*", "Mesh_1", False),
+        ("a\\?", "ab", False),
+        ("tail\\", "tail\\", True),
+    ],
+)
+def test_pattern_rules(pattern: str, name: str, matches: bool) -> None:
+    view = local_protocol(name, "BGP", 100, since=NOW, imported=0, preferred=0)
+    lines = wire(render_protocols([view], ShowProtocols(pattern=pattern), NOW))
+    assert (lines != ["8003 No protocols match"]) is matches
+
+
+@pytest.mark.timeout(20)  # the old regex never returned: fail rather than hang
+def test_a_pattern_of_many_stars_cannot_stall_the_loop() -> None:
+    # A regex translation backtracks exponentially here (12 stars took a second, 1000 forever),
+    # and the BIRD sockets run on the speaker's loop.
+    names = [f"Mesh_10_0_{i}_{j}_abcdefghijklmnop" for i in range(10) for j in range(10)]
+    views = [local_protocol(n, "BGP", 100, since=NOW, imported=0, preferred=0) for n in names]
+    start = time.monotonic()
+    for pattern in ("*" * 1000 + "x", "*?" * 12 + "x"):
+        lines = wire(render_protocols(views, ShowProtocols(pattern=pattern), NOW))
+        assert lines == ["8003 No protocols match"]
+    every = wire(render_protocols(views, ShowProtocols(pattern="*" * 1000 + "p"), NOW))
+    assert len(every) == 102  # the heading, 100 rows, the end
+    assert time.monotonic() - start < 5.0
+
+
+@pytest.mark.parametrize(
+    "line", ["configure timeout ²", "show route 10.0.0.0/٣", "show route for 10.0.0.0/²"]
+)
+def test_only_ascii_digits_are_numbers(line: str) -> None:
+    assert isinstance(parse_command(line, 4), ParseError)
+
+
 def test_old_times_print_as_dates() -> None:
     view = local_protocol(
         "kernel1", "Kernel", 10, since=at("09:00:00", day=24), imported=0, preferred=0
