@@ -104,6 +104,8 @@ class PeerMetrics:
     last_error_code: int  # RFC 4271 §4.5 code of the last NOTIFICATION (0 = none)
     last_error_subcode: int
     restarting: bool  # we announce RFC 4724 restart state (R bit) to this peer
+    # per configured family: 1 when it is negotiated but has no next hop of ours
+    without_next_hop: tuple[FamilyCount, ...] = ()
 
     @property
     def state_code(self) -> int:
@@ -288,6 +290,12 @@ class SnapshotSource:
                 for family in sorted(session.settings.families)
                 for afi, safi in (family_labels(family),)
             )
+            missing = set(view.get("families_without_next_hop", ()))
+            without_next_hop = tuple(
+                FamilyCount(afi=afi, safi=safi, value=1 if str(family) in missing else 0)
+                for family in sorted(session.settings.families)
+                for afi, safi in (family_labels(family),)
+            )
             uptime = view.get("uptime_s")
             peers.append(
                 PeerMetrics(
@@ -308,6 +316,7 @@ class SnapshotSource:
                     last_error_code=0 if err is None else err.code,
                     last_error_subcode=0 if err is None else err.subcode,
                     restarting=session.settings.restarting,
+                    without_next_hop=without_next_hop,
                 )
             )
         prefixes: list[FamilyCount] = []
