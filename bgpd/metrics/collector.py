@@ -264,6 +264,12 @@ def snapshot_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
                 value=1 if c.etcd_connected else 0,
             )
 
+    yield CounterMetricFamily(
+        "bgpd_unknown_connections",
+        "TCP connections refused because no peer or dynamic neighbour range matches the "
+        "remote address.",
+        value=snap.unknown_connections_total,
+    )
     yield GaugeMetricFamily(
         "bgpd_graceful_restart_in_progress",
         "1 while our own graceful restart (RFC 4724 R bit) is not finished.",

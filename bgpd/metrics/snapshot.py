@@ -164,6 +164,7 @@ class MetricsSnapshot:
     confd: ConfdStatus | None  # None: no watcher in this process
     graceful_restart_in_progress: bool  # our own restart (RFC 4724 §3 R bit) not finished
     uptime_seconds: float  # since the daemon started (monotonic)
+    unknown_connections_total: int = 0  # refused: no peer or dynamic range for the address
 
 
 # -------------------------------------------------------------------------------- inputs
@@ -242,6 +243,7 @@ class SnapshotSource:
         "_speaker",
         "_start_wall",
         "_started_at",
+        "_unknown_connections",
         "_version",
         "_wall",
         "reloads",
@@ -256,8 +258,10 @@ class SnapshotSource:
         kernel: Callable[[], KernelStatsLike | None] = lambda: None,
         confd: Callable[[], ConfdStatus | None] = lambda: None,
         reloads: ReloadStats | None = None,
+        unknown_connections: Callable[[], int] = lambda: 0,
     ) -> None:
         self._speaker = speaker
+        self._unknown_connections = unknown_connections
         self._clock = clock
         self._wall = wall
         self._kernel = kernel
@@ -353,4 +357,5 @@ class SnapshotSource:
             confd=self._confd(),
             graceful_restart_in_progress=any(p.restarting for p in peers),
             uptime_seconds=max(0.0, now - self._started_at),
+            unknown_connections_total=self._unknown_connections(),
         )

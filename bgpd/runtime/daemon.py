@@ -37,10 +37,13 @@ from bgpd.metrics import (
     SnapshotSource,
     probe_unix_socket,
 )
+from bgpd.net import Afi
 from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.dynamic import DynamicPeers
+from bgpd.runtime.interface_address import interface_address
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.memory import MemoryTrimmer
+from bgpd.runtime.refusals import RefusedConnections
 from bgpd.runtime.sockopts import set_md5_key, set_ttl
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
@@ -92,6 +95,7 @@ class Daemon:
         "_metrics_task",
         "_next_conn_id",
         "_pidfile",
+        "_refused",
         "_reloads",
         "_speaker",
         "_stopping",
@@ -113,6 +117,8 @@ class Daemon:
         self._confd = confd  # an in-process confd watcher's counters, for the metrics
         # Dynamic neighbours (bgpd/runtime/dynamic.py): peers created by accepted connections.
         self._dynamic = DynamicPeers()
+        # connections from addresses nobody is configured for (a counter and rate-limited lines)
+        self._refused = RefusedConnections()
         self._config_path = config_path
         self._pidfile = pidfile
         self._speaker = Speaker(config, random.Random())
@@ -261,6 +267,7 @@ class Daemon:
                 kernel=self._kernel_stats,
                 reloads=self._reloads,
                 confd=self._confd,
+                unknown_connections=lambda: self._refused.total,
             )
         listen = config.metrics.listen
         if listen is None:
@@ -448,8 +455,7 @@ class Daemon:
                     self._speaker.apply_config(new, self.now())
             # --- end of dynamic neighbours
             if conn.peer is None:
-                logger.info("unexpected connection from unknown address=%s", conn.remote_address)
-                conn.close()
+                self._refuse(conn)
                 return
             cfg = self._speaker.peer_config(conn.peer)
             settings = self._speaker.config.peer_settings(cfg)
@@ -468,8 +474,35 @@ class Daemon:
             self.now(),
             outbound=conn.outbound,
             local_address=conn.local_address,
+            interface_address=self._interface_address(conn.peer, conn.local_address),
         )
         self._flush()
+
+    def _interface_address(self, peer: str, local: str) -> str:
+        """For a peer that may carry the other IP version's family: that version's address on
+        the interface of `local` (the speaker takes it when nothing configured gives one)."""
+        families = self._speaker.config.peer_settings(self._speaker.peer_config(peer)).families
+        v6_session = ":" in local
+        if all((f.afi is Afi.IPV6) == v6_session for f in families):
+            return ""
+        return interface_address(local)
+
+    def _refuse(self, conn: BgpConnection) -> None:
+        """A connection no peer or range matches: closed, counted, logged without flooding."""
+        conn.close()
+        if self._refused.refused(conn.remote_address, self.now()):
+            logger.info("unexpected connection from unknown address=%s", conn.remote_address)
+            self.loop.call_later(self._refused.interval, self._refused_summary)
+
+    def _refused_summary(self) -> None:
+        summary = self._refused.summary()
+        if summary is not None:
+            logger.info(
+                "unexpected connections from unknown addresses count=%d seconds=%d last_address=%s",
+                summary[0],
+                self._refused.interval,
+                summary[1],
+            )
 
     def on_data(self, conn: BgpConnection, data: bytes) -> None:
         if conn.peer is None:
