@@ -321,7 +321,7 @@ class Daemon:
 
     def _stage_sockets(self, old: Config, new: Config) -> SocketStage:
         """Binds every listening socket the new config adds, before anything is applied; an
-        OSError (ListenError) leaves the running ones as they were."""
+        OSError or ListenError leaves the running ones as they were."""
         stage = SocketStage()
         try:
             if self._listeners is not None and self._listeners.keys() != {
@@ -335,7 +335,7 @@ class Daemon:
                 stage.control = bind_unix_socket(new.control.socket)
             if self._bird is not None:
                 self._bird.stage(new.control)
-        except OSError:
+        except (OSError, ListenError):
             self._abort_sockets(stage)
             raise
         return stage
@@ -385,7 +385,7 @@ class Daemon:
         try:
             # every new listener is bound before anything is applied
             stage = self._stage_sockets(old, new)
-        except OSError as exc:
+        except (OSError, ListenError) as exc:
             raise self._rejected(exc, "listener cannot be opened") from exc
         try:
             # Dynamic neighbours the new ranges still allow stay up across the reload.
