@@ -586,6 +586,9 @@ class Daemon:
                 self._kernel_converged = True
                 self._kernel.sync.converged()
                 logger.info("kernel stale routes removed reason=all_peers_converged")
+        if self._trimmer is not None:  # a mass withdrawal frees memory without any input
+            rib = self._speaker.rib
+            self._trimmer.note_rib_size(sum(rib.count(f)[1] for f in rib.families()))
         self._arm_timer()
 
     def _arm_timer(self) -> None:
