@@ -84,6 +84,7 @@ class Daemon:
         "_config_path",
         "_connections",
         "_control",
+        "_control_task",
         "_dialing",
         "_dynamic",
         "_kernel",
@@ -131,6 +132,7 @@ class Daemon:
         self._timer: asyncio.TimerHandle | None = None
         self._next_conn_id = 1
         self._control: ControlServer | None = None
+        self._control_task: asyncio.Task[None] | None = None  # a control socket move on reload
         self._stopping: asyncio.Event | None = None
         self._kernel: KernelWiring | None = None
         self._kernel_converged = False
@@ -365,7 +367,7 @@ class Daemon:
             if old_server is not None:
                 await old_server.close()
 
-        self._metrics_task = self.loop.create_task(move())
+        self._control_task = self.loop.create_task(move())
 
     def _on_sighup(self) -> None:
         logger.info("reload requested by SIGHUP")

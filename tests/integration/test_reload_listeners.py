@@ -154,3 +154,16 @@ def test_moving_between_wildcard_and_specific_addresses(
     wait_until(lambda: not ns_accepts(ns, "127.0.0.2", port), timeout=10, message="specific")
     assert ns_accepts(ns, "127.0.0.1", port) and ns_accepts(ns, "127.0.0.1", mport)
     assert not ns_accepts(ns, "127.0.0.2", mport)
+
+
+def test_a_moved_control_socket_answers_at_its_new_path_and_the_old_one_goes(
+    bgpd_factory: BgpdFactory, tmp_path: Path
+) -> None:
+    port_a, port_b = free_tcp_ports(2, "127.0.0.11")
+    cfg_a, _ = pair_configs(port_a, port_b)
+    a = bgpd_factory(None, cfg_a, name="a")
+    moved = tmp_path / "moved.ctl"
+    a.write_config(cfg_a.replace('socket = "@SOCKET@"', f'socket = "{moved}"'))
+    assert bgpctl("-s", a.socket, "reload").returncode == 0
+    wait_until(lambda: not Path(a.socket).exists(), timeout=10, message="old control socket gone")
+    assert bgpctl("-s", str(moved), "show", "peers").returncode == 0
