@@ -39,8 +39,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from bgpd.config import Config, PeerConfig, StaticRoute, diff_configs
+from bgpd.config import Config, PeerConfig, PeerSettings, StaticRoute, diff_configs
 from bgpd.net import (
+    Afi,
     Family,
     Nlri,
     pack_network,
@@ -82,8 +83,10 @@ from bgpd.speaker_state import (
     Output,
     PeerState,
     Send,
+    families_without_next_hop,
     family_of_network,
     fib_next_hops,
+    own_next_hops,
     session_settings,
     static_candidate,
 )
@@ -194,10 +197,20 @@ class Speaker:
         return None
 
     def connection_made(
-        self, peer: str, conn_id: int, now: float, *, outbound: bool, local_address: str
+        self,
+        peer: str,
+        conn_id: int,
+        now: float,
+        *,
+        outbound: bool,
+        local_address: str,
+        interface_address: str = "",
     ) -> None:
+        """A TCP connection to `peer` is up. `interface_address` is an address of the other IP
+        version on the interface holding `local_address` (the runtime looks it up), "" if none:
+        a next hop for the other family's routes when nothing configured gives one."""
         state = self._peers[peer]
-        state.connections[conn_id] = local_address
+        state.connections[conn_id] = (local_address, interface_address)
         state.session.connection_made(conn_id, now, outbound)
         self._pump(peer, now)
 
@@ -428,6 +441,7 @@ class Speaker:
             if name in diff.policy_changed:
                 key = self._group_key(state)
                 if key is not None:
+                    self._check_next_hops(name, state, key)
                     self._exporter.regroup(name, key, now)
                 self._reimport(name, state, now)
                 self._pump(name, now)
@@ -645,11 +659,13 @@ class Speaker:
             self._rib.sweep_stale(name, family)
         key = self._group_key(state)
         if key is not None:
+            self._check_next_hops(name, state, key)
             self._exporter.add_peer(name, key, now)
 
     def _on_down(self, name: str, state: PeerState, event: SessionDown, now: float) -> None:
         negotiated_gr = state.source is not None and event.graceful
         state.rejected.clear()
+        state.no_next_hop = frozenset()
         self._exporter.remove_peer(name)
         if self._recovering:
             self._recovery_gone.add(name)
@@ -691,29 +707,33 @@ class Speaker:
         cluster = self._config.bgp.cluster_id
         return None if cluster is None else int(cluster)
 
-    def _profile(
-        self, ebgp: bool, next_hop_self: bool, rr_client: bool, local_address: str
-    ) -> PeerProfile:
-        node = self._config.node
-        v4 = v6 = b""
-        if local_address:
-            packed = ipaddress.ip_address(local_address).packed
-            if len(packed) == 4:
-                v4 = packed
-            else:
-                v6 = packed
-        if node is not None:
-            v4 = v4 or (node.ipv4_address.packed if node.ipv4_address else b"")
-            v6 = v6 or (node.ipv6_address.packed if node.ipv6_address else b"")
+    def _profile(self, settings: PeerSettings, local: tuple[str, str]) -> PeerProfile:
+        v4, v6 = own_next_hops(settings, self._config.node, *local)
         return PeerProfile(
-            ibgp=not ebgp,
+            ibgp=not settings.is_ebgp,
             local_asn=self._config.local_asn,
             next_hop_v4=v4,
             next_hop_v6=v6,
-            next_hop_self=next_hop_self,
-            rr_client=rr_client,
+            next_hop_self=settings.next_hop_self,
+            rr_client=settings.rr_client,
             cluster_id=self._cluster_id,
         )
+
+    def _check_next_hops(self, name: str, state: PeerState, key: GroupKey) -> None:
+        """A negotiated family with no next hop of ours cannot carry our own routes (or any
+        route toward eBGP / with next_hop_self): said once per session up, and flagged."""
+        profile = key.profile
+        missing = families_without_next_hop(key.families, profile.next_hop_v4, profile.next_hop_v6)
+        for family in sorted(missing - state.no_next_hop):
+            logger.warning(
+                "peer family without next hop peer=%s family=%s local_address=%s "
+                "effect=own_routes_not_sent hint=set_next_hop_v%d",
+                name,
+                family,
+                state.connections.get(state.session.established_conn_id or -1, ("",))[0],
+                6 if family.afi == Afi.IPV6 else 4,
+            )
+        state.no_next_hop = missing
 
     def _propagate(self, now: float) -> None:
         """Carries the Loc-RIB's changes to every established peer and to the kernel."""
@@ -774,10 +794,10 @@ class Speaker:
         if negotiated is None:
             return None
         cfg = state.config
-        local = state.connections.get(state.session.established_conn_id or -1, "")
+        local = state.connections.get(state.session.established_conn_id or -1, ("", ""))
         settings = self._config.peer_settings(cfg)
         return GroupKey(
-            profile=self._profile(settings.is_ebgp, cfg.next_hop_self, cfg.rr_client, local),
+            profile=self._profile(settings, local),
             ctx=EncodeContext.from_negotiated(negotiated),
             families=negotiated.families,
             internal=self._policy.peer_internal(settings),

@@ -7,9 +7,10 @@ Invariants: values are frozen; `PeerState` is plain mutable state owned by one `
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bgpd.config import Config, PeerConfig, StaticRoute
+from bgpd.config import Config, NodeSection, PeerConfig, PeerSettings, StaticRoute
 from bgpd.config.filters import FilterConfig
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, Nlri
 from bgpd.policy.filters import FilterChain
@@ -84,6 +85,7 @@ class PeerState:
         "import_chains",
         "import_filters",
         "negotiated",
+        "no_next_hop",
         "rejected",
         "session",
         "source",
@@ -96,8 +98,11 @@ class PeerState:
         # checks or import rules rejected is kept here, so "received" = accepted + rejected
         # without a second per-prefix table.
         self.rejected: set[tuple[Family, Nlri]] = set()
-        # conn_id -> our local address on that connection (the next hop we announce).
-        self.connections: dict[int, str] = {}
+        # conn_id -> (our local address on that connection, an address of the other IP
+        # version on its interface or ""): the next hops we announce.
+        self.connections: dict[int, tuple[str, str]] = {}
+        # Negotiated families of the session up now that have no next hop of ours.
+        self.no_next_hop: frozenset[Family] = frozenset()
         # Set while Established; `negotiated` stays after a drop for the GR helper's window.
         self.source: Source | None = None
         self.candidates: CandidateCache | None = None
@@ -158,3 +163,34 @@ def fib_next_hops(multipath: tuple[Candidate, ...]) -> tuple[bytes, ...]:
         if hop and hop not in hops:
             hops.append(hop)
     return tuple(hops)
+
+
+def own_next_hops(
+    settings: PeerSettings, node: NodeSection | None, local_address: str, interface_address: str
+) -> tuple[bytes, bytes]:
+    """(IPv4, IPv6) next hop we announce to a peer, b"" where there is none.
+
+    Per IP version, the first that exists: the peer's `next_hop_v4`/`next_hop_v6`, the
+    session's local address, `[node]`'s address, the address of that version the runtime
+    found on the interface holding the local address (IPv6 routes over an IPv4 session)."""
+    v4 = settings.next_hop_v4.packed if settings.next_hop_v4 is not None else b""
+    v6 = settings.next_hop_v6.packed if settings.next_hop_v6 is not None else b""
+    candidates = [local_address]
+    if node is not None:
+        candidates += [str(a) for a in (node.ipv4_address, node.ipv6_address) if a is not None]
+    candidates.append(interface_address)
+    for text in candidates:
+        if text:
+            packed = ipaddress.ip_address(text).packed
+            if len(packed) == 4:
+                v4 = v4 or packed
+            else:
+                v6 = v6 or packed
+    return v4, v6
+
+
+def families_without_next_hop(
+    families: Iterable[Family], next_hop_v4: bytes, next_hop_v6: bytes
+) -> frozenset[Family]:
+    """The families among `families` for which we have no next hop of our own."""
+    return frozenset(f for f in families if not (next_hop_v6 if f.afi == Afi.IPV6 else next_hop_v4))

@@ -49,6 +49,8 @@ def peer_view(
         "prefixes_accepted": rib.source_count(name),
         "prefixes_sent": sent,
         "last_error": session.counters.last_error_text(),
+        # negotiated families none of our routes can be sent on (no next hop of ours)
+        "families_without_next_hop": sorted(str(f) for f in state.no_next_hop),
     }
     if detail:
         view.update(session.describe(now))

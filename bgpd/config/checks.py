@@ -131,6 +131,25 @@ def check_local_address(v: IPAddress) -> str | None:
     return None
 
 
+def check_next_hop_v4(v: IPAddress) -> str | None:
+    if v.version != 4:
+        return f"next_hop_v4 {v} must be an IPv4 address"
+    if v.is_unspecified or v.is_multicast:
+        return f"next_hop_v4 {v} must be a unicast address"
+    return None
+
+
+def check_next_hop_v6(v: IPAddress) -> str | None:
+    if v.version != 6:
+        return f"next_hop_v6 {v} must be an IPv6 address"
+    if v.is_unspecified or v.is_multicast:
+        return f"next_hop_v6 {v} must be a unicast address"
+    if v.is_link_local:
+        # RFC 2545 §3: the global address is the one every peer must be sent.
+        return f"next_hop_v6 {v} is link-local; give a global address"
+    return None
+
+
 def check_hold_time(v: int) -> str | None:
     # RFC 4271 §4.2: Hold Time is zero or at least three seconds (2-octet field).
     if v == 0 or 3 <= v <= MAX_UINT16:

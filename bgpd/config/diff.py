@@ -65,7 +65,7 @@ SESSION_FIELDS = frozenset(
 # Fields that only change what we send: re-run export to the peer, no reset (the reflection
 # role and next-hop rewriting are outbound treatment, RFC 4456 §7 / RFC 4271 §5.1.3).
 POLICY_FIELDS = frozenset(
-    {"rr_client", "next_hop_self", "import_filters", "export_filters"}  # [[filter]]
+    {"rr_client", "next_hop_self", "next_hop_v4", "next_hop_v6", "import_filters", "export_filters"}
 )
 # Fields used only for reconnect pacing or display: update in place.
 SETTINGS_FIELDS = frozenset(

@@ -70,6 +70,8 @@ from bgpd.config.checks import (
     check_listen_ip,
     check_local_address,
     check_multihop,
+    check_next_hop_v4,
+    check_next_hop_v6,
     check_password,
     check_peer_address,
     check_peer_name,
@@ -542,6 +544,8 @@ PEER_KEYS: dict[str, _Conv] = {
     "add_path": _enum(AddPathMode),
     "rr_client": _bool,
     "next_hop_self": _bool,
+    "next_hop_v4": _ip(check_next_hop_v4),
+    "next_hop_v6": _ip(check_next_hop_v6),
     "description": _str(check_description),
     # names of [[filter]] entries, applied in order.
     "import_filters": _list(_str(check_filter_name), check_filter_names),

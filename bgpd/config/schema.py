@@ -46,6 +46,8 @@ from bgpd.config.checks import (
     check_listen_ip,
     check_local_address,
     check_multihop,
+    check_next_hop_v4,
+    check_next_hop_v6,
     check_password,
     check_peer_address,
     check_peer_name,
@@ -319,6 +321,10 @@ class PeerConfig:
     add_path: AddPathMode | None = None
     rr_client: bool = False
     next_hop_self: bool = False
+    # Our next hop for the other IP version's routes on this session (IPv6 routes over an
+    # IPv4 session and the reverse): the session's own address cannot serve there.
+    next_hop_v4: IPAddress | None = None
+    next_hop_v6: IPAddress | None = None
     description: str = ""
     # names of [[filter]] entries applied in this order (Calico's BGPPeer `filters`).
     import_filters: tuple[str, ...] = ()
@@ -342,6 +348,10 @@ class PeerConfig:
                 )
         if self.password is not None:
             c.add("password", check_password(self.password))
+        if self.next_hop_v4 is not None:
+            c.add("next_hop_v4", check_next_hop_v4(self.next_hop_v4))
+        if self.next_hop_v6 is not None:
+            c.add("next_hop_v6", check_next_hop_v6(self.next_hop_v6))
         c.add("ttl_security", check_ttl_security(self.ttl_security))
         if self.multihop is not None:
             c.add("multihop", check_multihop(self.multihop))
@@ -477,6 +487,8 @@ class PeerSettings:
     add_path: AddPathMode
     rr_client: bool
     next_hop_self: bool
+    next_hop_v4: IPAddress | None
+    next_hop_v6: IPAddress | None
     description: str
     # the peer's [[filter]] entries, resolved from its name lists, in order
     # (evaluate with bgpd.policy.filters.compile_filters).
@@ -860,6 +872,8 @@ class Config:
             add_path=p.add_path if p.add_path is not None else b.add_path,
             rr_client=p.rr_client,
             next_hop_self=p.next_hop_self,
+            next_hop_v4=p.next_hop_v4,
+            next_hop_v6=p.next_hop_v6,
             description=p.description,
             # names are checked when the Config is built, so every one resolves.
             import_filters=tuple(f for n in p.import_filters for f in self.filters if f.name == n),

@@ -31,13 +31,14 @@ import ipaddress
 import logging
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from bgpd.config import Config
+from bgpd.config import Config, ControlSection
 from bgpd.control.bird_protocol import (
     LOCAL_SOURCES,
     MAX_COMMAND_BYTES,
@@ -69,7 +70,12 @@ from bgpd.control.bird_protocol import (
     render_status,
     welcome,
 )
-from bgpd.control.unix import claim_socket_path, release_socket_path, socket_identity
+from bgpd.control.unix import (
+    bind_unix_socket,
+    discard_unix_socket,
+    release_socket_path,
+    socket_identity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +133,7 @@ class BirdControl:
         "_moving",
         "_reconfigured_at",
         "_servers",
+        "_staged",
         "_wall",
     )
 
@@ -139,13 +146,15 @@ class BirdControl:
         self._clock.configured((p.name for p in hooks.config().all_peers), self._boot)
         self._servers: list[_BirdSocket] = []
         self._moving: asyncio.Task[None] | None = None
+        # sockets a reload in progress bound for new paths: (path, version) -> socket
+        self._staged: dict[tuple[str, IpVersion], socket.socket] = {}
 
     @property
     def paths(self) -> list[str]:
         return [s.path for s in self._servers]
 
-    def _wanted(self) -> list[tuple[str, IpVersion]]:
-        control = self._hooks.config().control
+    def _wanted(self, control: ControlSection | None = None) -> list[tuple[str, IpVersion]]:
+        control = self._hooks.config().control if control is None else control
         wanted: list[tuple[str, IpVersion]] = []
         if control.bird_socket is not None:
             wanted.append((control.bird_socket, 4))
@@ -169,23 +178,60 @@ class BirdControl:
             await server.close()
         self._servers.clear()
 
+    def stage(self, control: ControlSection) -> None:
+        """Before a reload is applied: binds the paths `control` adds, so that one which cannot
+        be bound refuses the reload (OSError) while the running sockets keep serving."""
+        self.unstage()
+        served = {s.path for s in self._servers}
+        try:
+            for path, version in self._wanted(control):
+                if path not in served:
+                    self._staged[(path, version)] = bind_unix_socket(path)
+        except OSError:
+            self.unstage()
+            raise
+
+    def unstage(self) -> None:
+        """The reload was refused after all: the staged sockets go."""
+        for sock in self._staged.values():
+            discard_unix_socket(sock)
+        self._staged.clear()
+
     def reconfigured(self) -> None:
         """After a successful reload (from any source): dates it, and moves the sockets when
-        `[control]` names other paths now."""
+        `[control]` names other paths now (the new ones serve before the old ones close)."""
         self._reconfigured_at = self._wall()
         names = (p.name for p in self._hooks.config().all_peers)
         self._clock.configured(names, self._reconfigured_at)
         if self._wanted() != [(s.path, s.version) for s in self._servers]:
-            self._moving = asyncio.get_running_loop().create_task(self._move())
+            staged, self._staged = self._staged, {}
+            self._moving = asyncio.get_running_loop().create_task(self._move(staged))
+        else:
+            self.unstage()
 
-    async def _move(self) -> None:
-        for server in self._servers:
-            await server.close()
-        self._servers.clear()
+    async def _move(self, staged: dict[tuple[str, IpVersion], socket.socket]) -> None:
+        by_path = {s.path: s for s in self._servers}
+        servers: list[_BirdSocket] = []
         try:
-            await self.start()
+            for path, version in self._wanted():
+                server = by_path.pop(path, None)
+                if server is None:
+                    server = _BirdSocket(path, self, version)
+                    await server.start(staged.pop((path, version), None))
+                server.version = version  # a path kept for the other IP version
+                servers.append(server)
         except OSError as exc:
-            logger.error("bird control socket reopen failed error=%s", exc)
+            logger.error("bird control socket open failed error=%s action=keep_old", exc)
+            for server in servers:
+                if server.path not in {s.path for s in self._servers}:
+                    await server.close()
+            return
+        finally:
+            for sock in staged.values():
+                discard_unix_socket(sock)
+        for server in by_path.values():
+            await server.close()
+        self._servers = servers
 
     # ------------------------------------------------------------------------ commands
 
@@ -391,10 +437,12 @@ class _BirdSocket:
         # Open sessions, ended on close (newer Pythons' wait_closed() waits for them).
         self._clients: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> None:
-        claim_socket_path(self.path)
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Serves on `sock` (from `bind_unix_socket(path)`), or binds the path itself."""
+        if sock is None:
+            sock = bind_unix_socket(self.path)
         self._server = await asyncio.start_unix_server(
-            self._serve, path=self.path, limit=MAX_COMMAND_BYTES
+            self._serve, sock=sock, limit=MAX_COMMAND_BYTES
         )
         os.chmod(self.path, SOCKET_MODE)
         self._identity = socket_identity(self.path)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from bgpd.control.protocol import (
     encode_error,
     encode_reply,
 )
-from bgpd.control.unix import claim_socket_path, release_socket_path, socket_identity
+from bgpd.control.unix import bind_unix_socket, release_socket_path, socket_identity
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,12 @@ class ControlServer:
     def path(self) -> str:
         return self._path
 
-    async def start(self) -> None:
-        claim_socket_path(self._path)
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Serves on `sock` (from `bind_unix_socket(path)`), or binds the path itself."""
+        if sock is None:
+            sock = bind_unix_socket(self._path)
         self._server = await asyncio.start_unix_server(
-            self._serve, path=self._path, limit=MAX_REQUEST_BYTES
+            self._serve, sock=sock, limit=MAX_REQUEST_BYTES
         )
         os.chmod(self._path, 0o660)
         self._identity = socket_identity(self._path)

@@ -46,3 +46,28 @@ def release_socket_path(path: str, identity: tuple[int, int] | None) -> None:
     if identity is not None and socket_identity(path) == identity:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def bind_unix_socket(path: str) -> socket.socket:
+    """A listening, non-blocking unix socket at `path` (claimed first); OSError when it cannot
+    be. Binding before the server starts lets a reload refuse a path it cannot use while the
+    old socket still serves."""
+    claim_socket_path(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(100)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def discard_unix_socket(sock: socket.socket) -> None:
+    """Closes a socket from `bind_unix_socket` that will not serve, and removes its file."""
+    path = sock.getsockname()
+    sock.close()
+    if isinstance(path, str) and path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

@@ -7,7 +7,7 @@
 
 from bgpd.metrics.collector import SnapshotCollector, new_registry, render, snapshot_metrics
 from bgpd.metrics.health import DEFAULT_READY_THRESHOLD_S, Health, probe_unix_socket, readiness
-from bgpd.metrics.server import LivenessProbe, MetricsServer
+from bgpd.metrics.server import LivenessProbe, MetricsServer, bind_metrics_socket
 from bgpd.metrics.snapshot import (
     ConfdStatus,
     FamilyCount,
@@ -35,6 +35,7 @@ __all__ = [
     "ReloadStats",
     "SnapshotCollector",
     "SnapshotSource",
+    "bind_metrics_socket",
     "new_registry",
     "probe_unix_socket",
     "readiness",

@@ -110,8 +110,16 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         "bgpd_peer_last_error_subcode",
         "Error subcode of the last NOTIFICATION sent or received (0: none or unspecific).",
     )
+    no_next_hop = gauge(
+        "bgpd_peer_family_without_next_hop",
+        "1 when the family is negotiated but we have no next hop of its IP version for the "
+        "peer (our own routes of that family cannot be sent; see next_hop_v6), else 0.",
+        PEER_FAMILY,
+    )
     for p in peers:
         labels = [p.name, p.address]
+        for fc in p.without_next_hop:
+            no_next_hop.add_metric([*labels, fc.afi, fc.safi], fc.value)
         fsm.add_metric(labels, p.state_code)
         for s in STATE_CODES:
             state.add_metric([*labels, _state_label(s)], 1 if s is p.state else 0)
@@ -133,7 +141,7 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         err_code.add_metric(labels, p.last_error_code)
         err_sub.add_metric(labels, p.last_error_subcode)
     yield from (fsm, state, up, uptime, flaps, received, accepted, advertised)
-    yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, err_code, err_sub)
+    yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, err_code, err_sub, no_next_hop)
 
 
 def _group_histogram(sizes: tuple[int, ...]) -> GaugeHistogramMetricFamily:
@@ -256,6 +264,12 @@ def snapshot_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
                 value=1 if c.etcd_connected else 0,
             )
 
+    yield CounterMetricFamily(
+        "bgpd_unknown_connections",
+        "TCP connections refused because no peer or dynamic neighbour range matches the "
+        "remote address.",
+        value=snap.unknown_connections_total,
+    )
     yield GaugeMetricFamily(
         "bgpd_graceful_restart_in_progress",
         "1 while our own graceful restart (RFC 4724 R bit) is not finished.",

@@ -24,7 +24,7 @@ from bgpd.metrics.collector import new_registry, render
 from bgpd.metrics.health import Health, readiness
 from bgpd.metrics.snapshot import SnapshotSource
 
-__all__ = ["LivenessProbe", "MetricsServer"]
+__all__ = ["LivenessProbe", "MetricsServer", "bind_metrics_socket"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,28 @@ MAX_HEAD_BYTES = 16 * 1024
 HEAD_TIMEOUT_S = 10.0
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
 _REASONS[503] = "Service Unavailable"
+
+
+def bind_metrics_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening, non-blocking socket for `host:port`; OSError when it cannot be."""
+    family, kind, proto, _, sockaddr = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            # "[::]:PORT" means every address, IPv4 too (as Go exporters do); a specific
+            # IPv6 address is that address only.
+            any_v6 = host == "::"
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if any_v6 else 1)
+        sock.bind(sockaddr)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class MetricsServer:
@@ -65,27 +87,19 @@ class MetricsServer:
         host, port = self._server.sockets[0].getsockname()[:2]
         return str(host), int(port)
 
-    async def start(self) -> None:
-        """Binds the listener; raises OSError (with the plain strerror) when it cannot."""
-        family, kind, proto, _, sockaddr = socket.getaddrinfo(
-            self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                # "[::]:PORT" means every address, IPv4 too (as Go exporters do); a specific
-                # IPv6 address is that address only.
-                any_v6 = self._host == "::"
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if any_v6 else 1)
-            sock.bind(sockaddr)
-            sock.listen(128)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Serves on `sock` (from `bind_metrics_socket`), or binds the listener itself; raises
+        OSError (with the plain strerror) when it cannot."""
+        if sock is None:
+            sock = bind_metrics_socket(self._host, self._port)
         self._server = await asyncio.start_server(self._serve, sock=sock, limit=MAX_HEAD_BYTES)
         logger.info("metrics listening address=%s port=%d", *self.address)
+
+    def stop_accepting(self) -> None:
+        """Closes the listening socket now (a reload needs its port); `close()` still ends
+        the server."""
+        if self._server is not None:
+            self._server.close()
 
     async def close(self) -> None:
         if self._server is not None:

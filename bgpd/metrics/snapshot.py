@@ -104,6 +104,8 @@ class PeerMetrics:
     last_error_code: int  # RFC 4271 §4.5 code of the last NOTIFICATION (0 = none)
     last_error_subcode: int
     restarting: bool  # we announce RFC 4724 restart state (R bit) to this peer
+    # per configured family: 1 when it is negotiated but has no next hop of ours
+    without_next_hop: tuple[FamilyCount, ...] = ()
 
     @property
     def state_code(self) -> int:
@@ -162,6 +164,7 @@ class MetricsSnapshot:
     confd: ConfdStatus | None  # None: no watcher in this process
     graceful_restart_in_progress: bool  # our own restart (RFC 4724 §3 R bit) not finished
     uptime_seconds: float  # since the daemon started (monotonic)
+    unknown_connections_total: int = 0  # refused: no peer or dynamic range for the address
 
 
 # -------------------------------------------------------------------------------- inputs
@@ -240,6 +243,7 @@ class SnapshotSource:
         "_speaker",
         "_start_wall",
         "_started_at",
+        "_unknown_connections",
         "_version",
         "_wall",
         "reloads",
@@ -254,8 +258,10 @@ class SnapshotSource:
         kernel: Callable[[], KernelStatsLike | None] = lambda: None,
         confd: Callable[[], ConfdStatus | None] = lambda: None,
         reloads: ReloadStats | None = None,
+        unknown_connections: Callable[[], int] = lambda: 0,
     ) -> None:
         self._speaker = speaker
+        self._unknown_connections = unknown_connections
         self._clock = clock
         self._wall = wall
         self._kernel = kernel
@@ -288,6 +294,12 @@ class SnapshotSource:
                 for family in sorted(session.settings.families)
                 for afi, safi in (family_labels(family),)
             )
+            missing = set(view.get("families_without_next_hop", ()))
+            without_next_hop = tuple(
+                FamilyCount(afi=afi, safi=safi, value=1 if str(family) in missing else 0)
+                for family in sorted(session.settings.families)
+                for afi, safi in (family_labels(family),)
+            )
             uptime = view.get("uptime_s")
             peers.append(
                 PeerMetrics(
@@ -308,6 +320,7 @@ class SnapshotSource:
                     last_error_code=0 if err is None else err.code,
                     last_error_subcode=0 if err is None else err.subcode,
                     restarting=session.settings.restarting,
+                    without_next_hop=without_next_hop,
                 )
             )
         prefixes: list[FamilyCount] = []
@@ -344,4 +357,5 @@ class SnapshotSource:
             confd=self._confd(),
             graceful_restart_in_progress=any(p.restarting for p in peers),
             uptime_seconds=max(0.0, now - self._started_at),
+            unknown_connections_total=self._unknown_connections(),
         )

@@ -26,6 +26,7 @@ from bgpd.config import Config, ConfigError, PeerSettings, load_config, render_c
 from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
+from bgpd.control.unix import bind_unix_socket, discard_unix_socket
 from bgpd.errors import BgpdError
 from bgpd.kernel import KernelStats
 from bgpd.logs import set_format, set_level
@@ -37,10 +38,14 @@ from bgpd.metrics import (
     SnapshotSource,
     probe_unix_socket,
 )
+from bgpd.net import Afi
 from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.dynamic import DynamicPeers
+from bgpd.runtime.interface_address import interface_address
 from bgpd.runtime.kernel_wiring import KernelWiring
+from bgpd.runtime.listeners import BgpListeners, ListenError, SocketStage
 from bgpd.runtime.memory import MemoryTrimmer
+from bgpd.runtime.refusals import RefusedConnections
 from bgpd.runtime.sockopts import set_md5_key, set_ttl
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
@@ -79,11 +84,11 @@ class Daemon:
         "_config_path",
         "_connections",
         "_control",
+        "_control_task",
         "_dialing",
         "_dynamic",
         "_kernel",
         "_kernel_converged",
-        "_listen_task",
         "_listeners",
         "_load",
         "_loop",
@@ -92,6 +97,7 @@ class Daemon:
         "_metrics_task",
         "_next_conn_id",
         "_pidfile",
+        "_refused",
         "_reloads",
         "_speaker",
         "_stopping",
@@ -113,18 +119,20 @@ class Daemon:
         self._confd = confd  # an in-process confd watcher's counters, for the metrics
         # Dynamic neighbours (bgpd/runtime/dynamic.py): peers created by accepted connections.
         self._dynamic = DynamicPeers()
+        # connections from addresses nobody is configured for (a counter and rate-limited lines)
+        self._refused = RefusedConnections()
         self._config_path = config_path
         self._pidfile = pidfile
         self._speaker = Speaker(config, random.Random())
         self._connections: dict[int, BgpConnection] = {}
         self._dialing: dict[str, asyncio.Task[None]] = {}
-        self._listen_task: asyncio.Task[None] | None = None  # listeners moving on reload
-        # (address, port) -> the listening socket and its server.
-        self._listeners: dict[tuple[str, int], tuple[socket.socket, asyncio.AbstractServer]] = {}
+        # the BGP listening sockets (bgpd/runtime/listeners.py), opened in run()
+        self._listeners: BgpListeners | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._next_conn_id = 1
         self._control: ControlServer | None = None
+        self._control_task: asyncio.Task[None] | None = None  # a control socket move on reload
         self._stopping: asyncio.Event | None = None
         self._kernel: KernelWiring | None = None
         self._kernel_converged = False
@@ -153,7 +161,11 @@ class Daemon:
         self._stopping = asyncio.Event()
         config = self._speaker.config
         try:
-            await self._open_listeners(config)
+            self._listeners = BgpListeners(self.loop, lambda: self._new_connection(None, False))
+            try:
+                await self._listeners.open(config)
+            except ListenError as exc:
+                raise StartupError(str(exc)) from exc
             self._control = ControlServer(config.control.socket, self._handle_control)
             await self._control.start()
             # [control] bird_socket / bird6_socket, when set.
@@ -233,10 +245,8 @@ class Daemon:
         logger.info("bgpd stopped")
 
     async def _close_sockets(self) -> None:
-        for sock, server in self._listeners.values():
-            server.close()
-            sock.close()
-        self._listeners.clear()
+        if self._listeners is not None:
+            self._listeners.close()
         if self._control is not None:
             await self._control.close()
             self._control = None
@@ -251,7 +261,7 @@ class Daemon:
 
     # the metrics listener (bgpd/metrics/) and its inputs. -----------------------
 
-    async def _start_metrics(self, config: Config) -> None:
+    async def _start_metrics(self, config: Config, sock: socket.socket | None = None) -> None:
         """Starts the listener of `config.metrics` (none when `listen` is unset)."""
         if self._metrics_source is None:
             self._metrics_source = SnapshotSource(
@@ -261,6 +271,7 @@ class Daemon:
                 kernel=self._kernel_stats,
                 reloads=self._reloads,
                 confd=self._confd,
+                unknown_connections=lambda: self._refused.total,
             )
         listen = config.metrics.listen
         if listen is None:
@@ -272,7 +283,7 @@ class Daemon:
             live=self._probe_liveness,
             threshold=config.metrics.ready_threshold,
         )
-        await server.start()
+        await server.start(sock)
         self._metrics = server
 
     def _kernel_stats(self) -> KernelStats | None:
@@ -286,24 +297,77 @@ class Daemon:
         request = encode_request(Request(command="ping"))
         return await probe_unix_socket(self._control.path, request, timeout=2.0)
 
-    def _reconfigure_metrics(self, old: Config, new: Config) -> None:
-        """A changed `[metrics]` on reload: the listener moves (or the threshold changes)."""
-        if new.metrics == old.metrics:
-            return
-        if self._metrics is not None and new.metrics.listen == old.metrics.listen:
+    def _reconfigure_metrics(self, new: Config, stage: SocketStage) -> None:
+        """A changed `[metrics]` on reload: the listener moves to the socket `stage` bound
+        (or the threshold changes)."""
+        if self._metrics is not None and not stage.metrics_moves:
             self._metrics.threshold = new.metrics.ready_threshold
             return
+        if not stage.metrics_moves:
+            return
+        old_server, self._metrics = self._metrics, None
+        sock, stage.metrics = stage.metrics, None
 
         async def move() -> None:
-            if self._metrics is not None:
-                await self._metrics.close()
-                self._metrics = None
-            try:
-                await self._start_metrics(new)
-            except OSError as exc:
-                logger.error("metrics listen failed listen=%s error=%s", new.metrics.listen, exc)
+            if sock is not None:
+                await self._start_metrics(new, sock)
+            if old_server is not None:
+                await old_server.close()
 
         self._metrics_task = self.loop.create_task(move())
+
+    def _rejected(self, exc: BaseException, what: str) -> ControlCommandError:
+        self._reloads.failed()  # bgpd_config_reloads_total{result="failure"}
+        logger.error("reload rejected action=keep_running_config error=%s", exc)
+        return ControlCommandError(f"{what}, running config kept:\n{exc}")
+
+    def _stage_sockets(self, old: Config, new: Config) -> SocketStage:
+        """Binds every listening socket the new config adds, before anything is applied; an
+        OSError or ListenError leaves the running ones as they were."""
+        stage = SocketStage()
+        try:
+            if self._listeners is not None and self._listeners.keys() != {
+                (str(a), new.bgp.port) for a in new.bgp.listen
+            }:
+                stage.bgp = self._listeners.stage(old, new)
+            if new.metrics.listen != old.metrics.listen:
+                stage.metrics_moves = True
+                stage.stage_metrics(self._metrics, old, new)
+            if new.control.socket != old.control.socket:
+                stage.control = bind_unix_socket(new.control.socket)
+            if self._bird is not None:
+                self._bird.stage(new.control)
+        except (OSError, ListenError):
+            self._abort_sockets(stage)
+            raise
+        return stage
+
+    def _abort_sockets(self, stage: SocketStage) -> None:
+        if stage.bgp is not None and self._listeners is not None:
+            self._listeners.abort(stage.bgp)
+        restored = stage.abort_metrics()
+        if restored is not None and self._metrics is not None:
+            self._metrics_task = self.loop.create_task(self._metrics.start(restored))
+        if stage.control is not None:
+            discard_unix_socket(stage.control)
+        if self._bird is not None:
+            self._bird.unstage()
+
+    def _commit_control(self, new: Config, stage: SocketStage) -> None:
+        """`[control] socket` moved: the new path serves before the old one closes."""
+        sock, stage.control = stage.control, None
+        if sock is None:
+            return
+        old_server = self._control
+        self._control = ControlServer(new.control.socket, self._handle_control)
+        server = self._control
+
+        async def move() -> None:
+            await server.start(sock)
+            if old_server is not None:
+                await old_server.close()
+
+        self._control_task = self.loop.create_task(move())
 
     def _on_sighup(self) -> None:
         logger.info("reload requested by SIGHUP")
@@ -311,24 +375,33 @@ class Daemon:
             self.reload()  # a rejected file was logged; the running config stays
 
     def reload(self) -> list[str]:
-        """Re-reads the config file; a bad file is reported and the running config kept."""
+        """Re-reads the config file; a bad file, or one naming a listening address or socket
+        path that cannot be opened, is reported and the running config (and sockets) kept."""
         if self._config_path is None:
             raise ControlCommandError("bgpd was started without a config file: nothing to reload")
+        old = self._speaker.config
         try:
             new = self._load(self._config_path)
-            # Dynamic neighbours the new ranges still allow stay up across the reload.
-            new = self._dynamic.carry_over(self._speaker.config, new)
         except (ConfigError, OSError) as exc:
-            self._reloads.failed()  # bgpd_config_reloads_total{result="failure"}
-            logger.error("reload rejected action=keep_running_config error=%s", exc)
-            raise ControlCommandError(f"config rejected, running config kept:\n{exc}") from exc
-        old = self._speaker.config
+            raise self._rejected(exc, "config rejected") from exc
+        try:
+            # every new listener is bound before anything is applied
+            stage = self._stage_sockets(old, new)
+        except (OSError, ListenError) as exc:
+            raise self._rejected(exc, "listener cannot be opened") from exc
+        try:
+            # Dynamic neighbours the new ranges still allow stay up across the reload.
+            new = self._dynamic.carry_over(old, new)
+        except ConfigError as exc:
+            self._abort_sockets(stage)
+            raise self._rejected(exc, "config rejected") from exc
         set_level(new.bgp.log_level)
         set_format(new.bgp.log_format)
         actions = self._speaker.apply_config(new, self.now())
+        if stage.bgp is not None and self._listeners is not None:
+            self._listeners.commit(stage.bgp)
         self._update_listener_keys(old, new)
-        if set(old.bgp.listen) != set(new.bgp.listen) or old.bgp.port != new.bgp.port:
-            self._listen_task = self.loop.create_task(self._move_listeners(new))
+        self._commit_control(new, stage)
         self._flush()
         if self._kernel is not None and new.kernel.enabled:
             self._kernel.reload(new, self._speaker.fib_snapshot())
@@ -336,7 +409,7 @@ class Daemon:
             logger.warning("reload ignored setting=kernel.enabled reason=needs_restart")
         # count the applied reload; a changed [metrics] moves the listener.
         self._reloads.succeeded(time.time())
-        self._reconfigure_metrics(old, new)
+        self._reconfigure_metrics(new, stage)
         if self._bird is not None:  # "Last reconfiguration on" in `show status`
             self._bird.reconfigured()
         logger.info("reload done changes=%d", len(actions))
@@ -346,50 +419,10 @@ class Daemon:
 
     # ---------------------------------------------------------------------------- sockets
 
-    async def _open_listeners(self, config: Config) -> None:
-        for address in config.bgp.listen:
-            key = (str(address), config.bgp.port)
-            if key in self._listeners:
-                continue
-            family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(key)
-            except OSError as exc:
-                sock.close()
-                msg = f"cannot listen on {address} port {config.bgp.port}: {exc.strerror}"
-                raise StartupError(msg) from exc
-            for peer in config.all_peers:
-                if peer.password and peer.address.version == address.version:
-                    set_md5_key(sock, str(peer.address), peer.password)
-            sock.listen(socket.SOMAXCONN)  # a reflector's clients all reconnect at once
-            sock.setblocking(False)
-            server = await self.loop.create_server(
-                lambda: self._new_connection(None, False), sock=sock
-            )
-            self._listeners[key] = (sock, server)
-            logger.info("listening address=%s port=%d", address, config.bgp.port)
-
-    async def _move_listeners(self, new: Config) -> None:
-        """`[bgp] listen`/`port` changed on reload: listeners move, sessions stay up."""
-        wanted = {(str(a), new.bgp.port) for a in new.bgp.listen}
-        for key in [k for k in self._listeners if k not in wanted]:
-            sock, server = self._listeners.pop(key)
-            server.close()
-            sock.close()
-            logger.info("stopped listening address=%s port=%d", *key)
-        try:
-            await self._open_listeners(new)
-        except StartupError as exc:
-            logger.error("reload listeners failed error=%s", exc)
-
     def _update_listener_keys(self, old: Config, new: Config) -> None:
         old_keys = {str(p.address): p.password for p in old.all_peers if p.password}
         new_keys = {str(p.address): p.password for p in new.all_peers if p.password}
-        for sock, _server in self._listeners.values():
+        for sock in [] if self._listeners is None else self._listeners.sockets():
             v6 = sock.family == socket.AF_INET6
             for address in old_keys.keys() | new_keys.keys():
                 if old_keys.get(address) == new_keys.get(address):
@@ -448,8 +481,7 @@ class Daemon:
                     self._speaker.apply_config(new, self.now())
             # --- end of dynamic neighbours
             if conn.peer is None:
-                logger.info("unexpected connection from unknown address=%s", conn.remote_address)
-                conn.close()
+                self._refuse(conn)
                 return
             cfg = self._speaker.peer_config(conn.peer)
             settings = self._speaker.config.peer_settings(cfg)
@@ -468,8 +500,35 @@ class Daemon:
             self.now(),
             outbound=conn.outbound,
             local_address=conn.local_address,
+            interface_address=self._interface_address(conn.peer, conn.local_address),
         )
         self._flush()
+
+    def _interface_address(self, peer: str, local: str) -> str:
+        """For a peer that may carry the other IP version's family: that version's address on
+        the interface of `local` (the speaker takes it when nothing configured gives one)."""
+        families = self._speaker.config.peer_settings(self._speaker.peer_config(peer)).families
+        v6_session = ":" in local
+        if all((f.afi is Afi.IPV6) == v6_session for f in families):
+            return ""
+        return interface_address(local)
+
+    def _refuse(self, conn: BgpConnection) -> None:
+        """A connection no peer or range matches: closed, counted, logged without flooding."""
+        conn.close()
+        if self._refused.refused(conn.remote_address, self.now()):
+            logger.info("unexpected connection from unknown address=%s", conn.remote_address)
+            self.loop.call_later(self._refused.interval, self._refused_summary)
+
+    def _refused_summary(self) -> None:
+        summary = self._refused.summary()
+        if summary is not None:
+            logger.info(
+                "unexpected connections from unknown addresses count=%d seconds=%d last_address=%s",
+                summary[0],
+                self._refused.interval,
+                summary[1],
+            )
 
     def on_data(self, conn: BgpConnection, data: bytes) -> None:
         if conn.peer is None:
@@ -529,6 +588,9 @@ class Daemon:
                 self._kernel_converged = True
                 self._kernel.sync.converged()
                 logger.info("kernel stale routes removed reason=all_peers_converged")
+        if self._trimmer is not None:  # a mass withdrawal frees memory without any input
+            rib = self._speaker.rib
+            self._trimmer.note_rib_size(sum(rib.count(f)[1] for f in rib.families()))
         self._arm_timer()
 
     def _arm_timer(self) -> None:

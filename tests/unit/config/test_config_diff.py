@@ -99,7 +99,15 @@ def test_inherited_global_change_resets_peers_that_inherit(bgp: dict[str, str]) 
     assert not d.global_session_changed
 
 
-@pytest.mark.parametrize("override", [{"rr_client": "true"}, {"next_hop_self": "true"}])
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"rr_client": "true"},
+        {"next_hop_self": "true"},
+        {"next_hop_v6": '"fd00::1"'},
+        {"next_hop_v4": '"10.0.0.1"'},
+    ],
+)
 def test_policy_fields(override: dict[str, str]) -> None:
     d = diff(build(peers=[A, B]), build(peers=[override, B]))
     assert d.policy_changed == ("Mesh_127_0_0_2",)

@@ -373,6 +373,11 @@ PEER_CASES = [
     ({"add_path": '"sideways"'}, PEER.format("add_path"), "not one of"),
     ({"rr_client": "true", "asn": "65000"}, PEER.format("rr_client"), "needs an iBGP peer"),
     ({"next_hop_self": "1"}, PEER.format("next_hop_self"), "expected true or false"),
+    ({"next_hop_v6": '"10.0.0.1"'}, PEER.format("next_hop_v6"), "must be an IPv6 address"),
+    ({"next_hop_v6": '"fe80::1"'}, PEER.format("next_hop_v6"), "link-local"),
+    ({"next_hop_v6": '"ff02::1"'}, PEER.format("next_hop_v6"), "unicast"),
+    ({"next_hop_v4": '"fd00::1"'}, PEER.format("next_hop_v4"), "must be an IPv4 address"),
+    ({"next_hop_v4": '"0.0.0.0"'}, PEER.format("next_hop_v4"), "unicast"),
     ({"description": '"two\\nlines"'}, PEER.format("description"), "one line"),
 ]
 

@@ -205,6 +205,8 @@ def peers(draw: st.DrawFn, index: int) -> PeerConfig:
             add_path=draw(opt(st.sampled_from(AddPathMode))),  # type: ignore[arg-type]
             rr_client=False,
             next_hop_self=draw(st.booleans()),
+            next_hop_v4=draw(opt(ipv4)),  # type: ignore[arg-type]
+            next_hop_v6=draw(opt(ipv6.filter(lambda a: not a.is_link_local))),  # type: ignore[arg-type]
             description=draw(small_text),
         )
     except ConfigError:

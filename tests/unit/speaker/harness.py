@@ -14,6 +14,8 @@ class Node:
     name: str
     address: str
     speaker: Speaker
+    # what the runtime found on the interface holding `address` (the other IP version)
+    interface_address: str = ""
 
 
 @dataclass
@@ -29,8 +31,9 @@ class Net:
     # node name -> every Send it produced, while recording is on (`record = {}`).
     record: dict[str, list[Send]] | None = None
 
-    def add(self, name: str, address: str, config_text: str) -> Node:
-        node = Node(name, address, Speaker(parse_config(config_text), random.Random(7)))
+    def add(self, name: str, address: str, config_text: str, interface_address: str = "") -> Node:
+        speaker = Speaker(parse_config(config_text), random.Random(7))
+        node = Node(name, address, speaker, interface_address)
         self.nodes[name] = node
         return node
 
@@ -53,8 +56,15 @@ class Net:
             return
         self.ends[a] = (src.name, peer, b)
         self.ends[b] = (dst.name, back, a)
-        src.speaker.connection_made(peer, a, self.now, outbound=True, local_address=src.address)
-        dst.speaker.connection_made(back, b, self.now, outbound=False, local_address=dst.address)
+        for node, name, conn, outbound in ((src, peer, a, True), (dst, back, b, False)):
+            node.speaker.connection_made(
+                name,
+                conn,
+                self.now,
+                outbound=outbound,
+                local_address=node.address,
+                interface_address=node.interface_address,
+            )
 
     def settle(self, rounds: int = 200) -> None:
         """Moves outputs between speakers until nothing more happens."""
