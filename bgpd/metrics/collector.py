@@ -110,8 +110,22 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         "bgpd_peer_last_error_subcode",
         "Error subcode of the last NOTIFICATION sent or received (0: none or unspecific).",
     )
+    rfc7606 = counter(
+        "bgpd_peer_rfc7606_actions",
+        "RFC 7606 error actions applied to the peer's UPDATEs, by action.",
+        [*PEER, "action"],
+    )
+    next_hop = counter(
+        "bgpd_peer_next_hop_refused_prefixes",
+        "Prefixes treated as withdrawn because their next hop is unusable, by reason.",
+        [*PEER, "reason"],
+    )
     for p in peers:
         labels = [p.name, p.address]
+        for action, n in p.rfc7606_actions:
+            rfc7606.add_metric([*labels, action], n)
+        for reason, n in p.next_hop_refused:
+            next_hop.add_metric([*labels, reason], n)
         fsm.add_metric(labels, p.state_code)
         for s in STATE_CODES:
             state.add_metric([*labels, _state_label(s)], 1 if s is p.state else 0)
@@ -134,6 +148,7 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         err_sub.add_metric(labels, p.last_error_subcode)
     yield from (fsm, state, up, uptime, flaps, received, accepted, advertised)
     yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, err_code, err_sub)
+    yield from (rfc7606, next_hop)
 
 
 def _group_histogram(sizes: tuple[int, ...]) -> GaugeHistogramMetricFamily:

@@ -46,20 +46,28 @@ def note_update_problems(
         held = throttle.allow(action, now)
         if held is None:
             continue
-        families = (
-            ",".join(str(f) for f in update.disabled_families) if problem.action is _DISABLE else ""
-        )
-        logger.warning(
-            "update malformed peer=%s attribute=%s type=%d action=%s reason=%s families=%s "
-            "suppressed=%d",
-            peer,
-            name,
-            problem.attr_type,
-            action,
-            problem.reason,
-            families,
-            held,
-        )
+        if problem.action is _DISABLE:
+            logger.warning(
+                "update malformed peer=%s attribute=%s type=%d action=%s reason=%s families=%s "
+                "suppressed=%d",
+                peer,
+                name,
+                problem.attr_type,
+                action,
+                problem.reason,
+                ",".join(str(f) for f in update.disabled_families),
+                held,
+            )
+        else:
+            logger.warning(
+                "update malformed peer=%s attribute=%s type=%d action=%s reason=%s suppressed=%d",
+                peer,
+                name,
+                problem.attr_type,
+                action,
+                problem.reason,
+                held,
+            )
 
 
 def note_next_hop_refused(
