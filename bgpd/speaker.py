@@ -51,6 +51,7 @@ from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
 from bgpd.policy.filters import import_chains, split_import
+from bgpd.policy.next_hop import NextHopCheck, describe_reason, node_addresses, packed_address
 from bgpd.rib import (
     Candidate,
     CandidateCache,
@@ -70,6 +71,7 @@ from bgpd.session import (
     SessionState,
     UpdateReceived,
 )
+from bgpd.session.input_problems import note_next_hop_refused
 from bgpd.speaker_state import (
     CONNECTED_CANDIDATE,
     CONNECTED_SOURCE,
@@ -403,11 +405,17 @@ class Speaker:
         new_peers = {p.name: p for p in new.all_peers}
         self._config = new
         loop_check = self._new_loop_check(new)
-        if loop_check != self._loop_check:  # our AS, router id or cluster id changed
-            self._loop_check = loop_check
-            for peer_state in self._peers.values():
-                if peer_state.source is not None:  # its cached loop verdicts are stale
-                    peer_state.candidates = CandidateCache(peer_state.source, loop_check)
+        loop_changed = loop_check != self._loop_check  # our AS, router id or cluster id
+        self._loop_check = loop_check
+        for peer_state in self._peers.values():
+            cache = peer_state.candidates
+            if peer_state.source is None or cache is None:
+                continue
+            check = self._next_hop_check(peer_state)  # our [node] addresses may have changed
+            if loop_changed or check != cache.next_hop_problem:  # its cached verdicts are stale
+                peer_state.candidates = CandidateCache(
+                    peer_state.source, loop_check, next_hop_problem=check
+                )
         actions: list[str] = []
         restarted: dict[str, PeerCounters] = {}
         for name in list(self._peers):
@@ -568,10 +576,21 @@ class Speaker:
         if attrs is not None and update.announced and cache is not None:
             for batch in update.announced:
                 candidate = cache.candidate(attrs, batch.next_hop)
-                if candidate is None:
+                if not isinstance(candidate, Candidate):
                     # RFC 4271 §9.1.2 / RFC 4456 §8: a path through our own AS, or one that
-                    # came back to us or through our cluster, is a loop; what the peer had
-                    # announced for these prefixes before is no longer usable either.
+                    # came back to us or through our cluster, is a loop; RFC 4271 §6.3: an
+                    # unusable next hop is treat-as-withdraw. What the peer had announced
+                    # for these prefixes before is no longer usable either.
+                    if candidate is not None:
+                        note_next_hop_refused(
+                            name,
+                            state.session.counters,
+                            next_hop=batch.next_hop,
+                            reason=candidate.reason,
+                            text=describe_reason(candidate.reason),
+                            prefixes=len(batch.prefixes),
+                            now=now,
+                        )
                     rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
                     state.rejected.update((batch.family, n) for n in batch.prefixes)
                     continue
@@ -647,7 +666,9 @@ class Speaker:
             address=cfg.address.packed,
             rr_client=cfg.rr_client,
         )
-        state.candidates = CandidateCache(state.source, self._loop_check)
+        state.candidates = CandidateCache(
+            state.source, self._loop_check, next_hop_problem=self._next_hop_check(state)
+        )
         state.negotiated = negotiated
         state.import_filters = self._config.peer_settings(cfg).import_filters
         state.import_chains = import_chains(state.import_filters)
@@ -695,6 +716,16 @@ class Speaker:
             restart_time = gr.restart_time
             families = {f.family for f in gr.families} & set(negotiated.families)
         return restart_time, families
+
+    def _next_hop_check(self, state: PeerState) -> NextHopCheck:
+        """The session's next hop rules: its local address and our `[node]` addresses are
+        ours, the peer's address is always fine (bgpd.policy.next_hop)."""
+        local = state.connections.get(state.session.established_conn_id or -1, ("", ""))[0]
+        return NextHopCheck.for_session(
+            packed_address(local) if local else b"",
+            state.config.address.packed,
+            node_addresses(self._config.node),
+        )
 
     @staticmethod
     def _new_loop_check(config: Config) -> LoopCheck:

@@ -20,6 +20,7 @@ from bgpd.net import (
     pack_network,
 )
 from bgpd.rib import Candidate, LocRib
+from bgpd.session import PeerCounters
 from bgpd.wire.constants import Origin, SegmentType
 
 if TYPE_CHECKING:
@@ -55,7 +56,20 @@ def peer_view(
     if detail:
         view.update(session.describe(now))
         view["graceful_restart_stale"] = sorted(str(f) for f in stale)
+        view.update(input_problems_view(session.counters, now))
     return view
+
+
+def input_problems_view(counters: PeerCounters, now: float) -> dict[str, Any]:
+    """What the peer's input cost it: RFC 7606 §8 actions applied, prefixes refused for their
+    next hop (by reason), and the latest such problem with its age."""
+    last = counters.last_input_problem
+    return {
+        "rfc7606_actions": dict(counters.rfc7606_actions),
+        "next_hop_refused": dict(sorted(counters.next_hop_refused.items())),
+        "last_input_problem": "" if last is None else last[0],
+        "last_input_problem_age_s": None if last is None else round(now - last[1], 3),
+    }
 
 
 def route_views(

@@ -116,8 +116,22 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         "peer (our own routes of that family cannot be sent; see next_hop_v6), else 0.",
         PEER_FAMILY,
     )
+    rfc7606 = counter(
+        "bgpd_peer_rfc7606_actions",
+        "RFC 7606 error actions applied to the peer's UPDATEs, by action.",
+        [*PEER, "action"],
+    )
+    next_hop = counter(
+        "bgpd_peer_next_hop_refused_prefixes",
+        "Prefixes treated as withdrawn because their next hop is unusable, by reason.",
+        [*PEER, "reason"],
+    )
     for p in peers:
         labels = [p.name, p.address]
+        for action, n in p.rfc7606_actions:
+            rfc7606.add_metric([*labels, action], n)
+        for reason, n in p.next_hop_refused:
+            next_hop.add_metric([*labels, reason], n)
         for fc in p.without_next_hop:
             no_next_hop.add_metric([*labels, fc.afi, fc.safi], fc.value)
         fsm.add_metric(labels, p.state_code)
@@ -142,6 +156,7 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         err_sub.add_metric(labels, p.last_error_subcode)
     yield from (fsm, state, up, uptime, flaps, received, accepted, advertised)
     yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, err_code, err_sub, no_next_hop)
+    yield from (rfc7606, next_hop)
 
 
 def _group_histogram(sizes: tuple[int, ...]) -> GaugeHistogramMetricFamily:

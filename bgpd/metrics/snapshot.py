@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bgpd.net import FAMILY_NAMES, Family
+from bgpd.policy.next_hop import REASONS as NEXT_HOP_REASONS
 from bgpd.session.events import SessionState
 from bgpd.wire.constants import MessageType
 
@@ -106,6 +107,10 @@ class PeerMetrics:
     restarting: bool  # we announce RFC 4724 restart state (R bit) to this peer
     # per configured family: 1 when it is negotiated but has no next hop of ours
     without_next_hop: tuple[FamilyCount, ...] = ()
+    # RFC 7606 §8: (action, times applied) for every softer action; RFC 4271 §6.3:
+    # (reason, prefixes refused) for every next hop reason.
+    rfc7606_actions: tuple[tuple[str, int], ...] = ()
+    next_hop_refused: tuple[tuple[str, int], ...] = ()
 
     @property
     def state_code(self) -> int:
@@ -321,6 +326,11 @@ class SnapshotSource:
                     last_error_subcode=0 if err is None else err.subcode,
                     restarting=session.settings.restarting,
                     without_next_hop=without_next_hop,
+                    rfc7606_actions=tuple(sorted(counters.rfc7606_actions.items())),
+                    next_hop_refused=tuple(
+                        (reason, counters.next_hop_refused.get(reason, 0))
+                        for reason in NEXT_HOP_REASONS
+                    ),
                 )
             )
         prefixes: list[FamilyCount] = []

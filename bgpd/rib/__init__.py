@@ -5,7 +5,7 @@ from bgpd.rib.decision import best_path, prefer, rank, select
 from bgpd.rib.graceful import DEFAULT_STALE_TIME, GracefulRestartTracker
 from bgpd.rib.loc_rib import LocRib
 from bgpd.rib.path_info import PathInfo
-from bgpd.rib.routes import Candidate, CandidateCache, ChangeGroup, RouteChange
+from bgpd.rib.routes import Candidate, CandidateCache, ChangeGroup, NextHopRefused, RouteChange
 from bgpd.rib.source import Source, SourceKind
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "ChangeGroup",
     "GracefulRestartTracker",
     "LocRib",
+    "NextHopRefused",
     "PathInfo",
     "RouteChange",
     "Source",

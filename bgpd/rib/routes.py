@@ -88,46 +88,67 @@ class RouteChange(NamedTuple):
 CANDIDATE_CACHE_SIZE = 100_000
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NextHopRefused:
+    """The import cache's verdict on a path whose next hop is unusable (RFC 4271 §6.3): the
+    route is treat-as-withdraw. `reason` is the next hop check's (bgpd.policy.next_hop)."""
+
+    attributes: PathAttributes  # the cache key's attribute set, kept alive with the entry
+    reason: str
+
+
 class CandidateCache:
-    """One session's import cache: per (attribute set, next hop) the shared `Candidate`, or
-    the verdict that the path loops (RFC 4271 §9.1.2, RFC 4456 §8).
+    """One session's import cache: per (attribute set, next hop) the shared `Candidate`, the
+    verdict that the path loops (RFC 4271 §9.1.2, RFC 4456 §8), or a `NextHopRefused`.
 
     A peer that sends one prefix per UPDATE would otherwise cost a PathInfo and a Candidate
-    per prefix (and a key computation and loop check per UPDATE). Keyed by the attribute
-    set's identity (the decoder caches one object per distinct encoding; hashing one walks
-    every field): the value holds the attribute set (a looping path's value is the attribute
-    set itself), so the id cannot be reused while the entry exists. Bounded: cleared when full.
-    Build a new cache for each session, since the session's `Source` goes into every candidate,
-    and when the loop check changes.
+    per prefix (and a key computation, loop and next hop check per UPDATE). Keyed by the
+    attribute set's identity (the decoder caches one object per distinct encoding; hashing one
+    walks every field): the value holds the attribute set (a looping path's value is the
+    attribute set itself), so the id cannot be reused while the entry exists. Bounded: cleared
+    when full. Build a new cache for each session, since the session's `Source` goes into every
+    candidate, and when the loop or next hop check changes.
     """
 
-    __slots__ = ("_cache", "_looped", "_max_size", "source")
+    __slots__ = ("_cache", "_looped", "_max_size", "next_hop_problem", "source")
 
     def __init__(
         self,
         source: Source,
         looped: Callable[[PathAttributes], bool] = lambda _attrs: False,
         max_size: int = CANDIDATE_CACHE_SIZE,
+        next_hop_problem: Callable[[bytes], str | None] = lambda _hop: None,
     ) -> None:
         self.source = source
         self._looped = looped
+        self.next_hop_problem = next_hop_problem  # read by the speaker: rebuild when changed
         self._max_size = max_size
-        self._cache: dict[tuple[int, bytes], Candidate | PathAttributes] = {}
+        self._cache: dict[tuple[int, bytes], Candidate | PathAttributes | NextHopRefused] = {}
 
-    def candidate(self, attributes: PathAttributes, next_hop: bytes) -> Candidate | None:
-        """The shared candidate for the path, or None when it loops."""
+    def candidate(
+        self, attributes: PathAttributes, next_hop: bytes
+    ) -> Candidate | NextHopRefused | None:
+        """The shared candidate for the path; None when it loops; `NextHopRefused` when its
+        next hop is unusable (checked after the loop: a looping path is not worth a report)."""
         key = (id(attributes), next_hop)
         hit = self._cache.get(key)
         if hit is not None:
             if hit is attributes:
                 return None
-            if type(hit) is Candidate and hit.info.attributes is attributes:
+            if type(hit) is Candidate:
+                if hit.info.attributes is attributes:
+                    return hit
+            elif type(hit) is NextHopRefused and hit.attributes is attributes:
                 return hit
         if len(self._cache) >= self._max_size:
             self._cache.clear()
         if self._looped(attributes):
             self._cache[key] = attributes
             return None
+        problem = self.next_hop_problem(next_hop)
+        if problem is not None:
+            refused = self._cache[key] = NextHopRefused(attributes=attributes, reason=problem)
+            return refused
         info = PathInfo(attributes=attributes, next_hop=next_hop)
         candidate = self._cache[key] = Candidate(source=self.source, info=info)
         return candidate

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgpd.wire.constants import MessageType
+from bgpd.session.throttle import LogThrottle
+from bgpd.wire.constants import ErrorAction, MessageType
+
+# The RFC 7606 actions a session survives (session reset ends it and is the last error).
+SOFT_ACTIONS = (
+    ErrorAction.AFI_SAFI_DISABLE,
+    ErrorAction.TREAT_AS_WITHDRAW,
+    ErrorAction.ATTRIBUTE_DISCARD,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,14 +35,18 @@ class PeerCounters:
 
     __slots__ = (
         "established_transitions",
+        "input_warnings",
         "last_error",
+        "last_input_problem",
         "last_state_change",
         "messages_in",
         "messages_out",
+        "next_hop_refused",
         "prefixes_announced_in",
         "prefixes_announced_out",
         "prefixes_withdrawn_in",
         "prefixes_withdrawn_out",
+        "rfc7606_actions",
         "socket_error",
     )
 
@@ -53,6 +65,16 @@ class PeerCounters:
         # timeout) since the session was last up: what an operator needs when a session never
         # even reaches OPEN (bgpctl and the BIRD-compatible sockets both show it).
         self.socket_error: tuple[str, float] | None = None
+        # RFC 7606 §8: how often each softer action was applied to the peer's UPDATEs (an
+        # UPDATE with two discarded attributes counts two), keyed by `ErrorAction.value`.
+        self.rfc7606_actions: dict[str, int] = {a.value: 0 for a in SOFT_ACTIONS}
+        # RFC 4271 §6.3: prefixes treated as withdrawn for an unusable next hop, per reason
+        # (bgpd.policy.next_hop.REASONS); a reason appears once it happened.
+        self.next_hop_refused: dict[str, int] = {}
+        # (text, when) of the latest of those two kinds of problem, for `bgpctl show peer`.
+        self.last_input_problem: tuple[str, float] | None = None
+        # Rate limit of the warning lines about the peer's input (both kinds above).
+        self.input_warnings = LogThrottle()
 
     def note_socket_error(self, text: str, at: float) -> None:
         self.socket_error = (text, at)

@@ -45,6 +45,7 @@ from bgpd.session.events import (
     StateChanged,
     UpdateReceived,
 )
+from bgpd.session.input_problems import note_update_problems
 from bgpd.session.rules import (
     JITTER_MAX,
     JITTER_MIN,
@@ -613,14 +614,10 @@ class Peer:
             counters.prefixes_withdrawn_in += len(batch.prefixes)
         if self._debug:
             self._log_update(update)
-        if update.disabled_families:
-            # RFC 7606 §2 AFI/SAFI disable keeps the session; the speaker acts on the
-            # families named in the event.
-            logger.warning(
-                "peer families disabled peer=%s families=%s reason=malformed_update",
-                self._name,
-                ",".join(str(f) for f in update.disabled_families),
-            )
+        if update.problems:
+            # RFC 7606 §8: every softer action is counted and logged (rate-limited). AFI/SAFI
+            # disable keeps the session; the speaker acts on the families named in the event.
+            note_update_problems(self._name, counters, update, now)
         event: UpdateReceived = _new_event(UpdateReceived)  # a frozen dataclass, built fast
         _set_update(event, update)
         self._events.append(event)
