@@ -23,6 +23,8 @@ What was verified against FRR 8.4.4 (Debian bookworm ``frr``), and why the build
   puts received NOTIFICATIONs in the log.
 - vty lines are read into a 4,096-octet buffer, so a long community list is split over several
   route-map entries (``set community ... additive`` and ``on-match next``).
+- ``bgpd -C`` (dry run) exits 0 even when it rejects lines; it only logs them (with an
+  ``[EC <code>]`` tag), so `FrrDaemon` reads its log to check a config.
 - ``show bgp <afi> unicast json`` lists prefixes without communities; the per-prefix
   ``show bgp <afi> unicast <prefix> json`` has every attribute, so `FrrDaemon.routes` asks for
   the table, then for every prefix in one ``vtysh`` call (several ``-c``, JSON documents back
@@ -296,9 +298,15 @@ class FrrDaemon(Daemon):
     def _prepare(self) -> None:
         text = self.config_text()
         self.config_path.write_text(text)
-        check = run([str(self._bgpd), "-C", "-f", str(self.config_path)], check=False)
-        if check.returncode != 0:
-            raise FrrError(f"{self.name}: config rejected:\n{check.stdout}{check.stderr}\n{text}")
+        # `-C` exits 0 whatever it finds: its complaints are log lines tagged "[EC <code>]".
+        check = run(
+            [str(self._bgpd), "-C", "-S", "--log", "stdout", "-f", str(self.config_path)],
+            check=False,
+        )
+        errors = [line for line in (check.stdout + check.stderr).splitlines() if "[EC " in line]
+        if check.returncode != 0 or errors:
+            numbered = "\n".join(f"{i:4} {line}" for i, line in enumerate(text.splitlines(), 1))
+            raise FrrError(f"{self.name}: config rejected:\n" + "\n".join([*errors, numbered]))
 
     def _argv(self) -> list[str]:
         return [
