@@ -1,4 +1,4 @@
-"""Real BGP daemons (BIRD 1.6 and 2, GoBGP, FRR, OpenBGPD) as test peers, in namespaces.
+"""Real BGP daemons (BIRD, GoBGP, FRR, OpenBGPD) as test peers, in namespaces or on loopback.
 
 Modules:
 - `netns`: namespaces, veth links, bridged LANs, background processes (all cleaned up).
