@@ -31,6 +31,7 @@ from .peers import (
     wait_until,
 )
 from .peers.fixtures import FrrFactory, OpenbgpdFactory
+from .peers.frr import FRR_RUN_DIRS
 from .test_interop import OUR_AS, OUR_AS_4BYTE, PEER_AS, QUIET_WINDOW_S, never
 
 Kind = Literal["frr", "openbgpd"]
@@ -442,6 +443,8 @@ def test_every_builder_option_is_accepted_by_frr_and_openbgpd(
         assert line in running, line
     local = frr.routes(4)["10.50.0.0/24"][0]
     assert local.communities == big.communities and local.as_path == (65500, 65501)
+    frr.stop()
+    assert not (FRR_RUN_DIRS / f"bgpd.{frr.pid}").exists()  # FRR leaves it; the fixture does not
 
     obgpd = openbgpd_factory(
         asn=65001,

@@ -25,6 +25,8 @@ What was verified against FRR 8.4.4 (Debian bookworm ``frr``), and why the build
   route-map entries (``set community ... additive`` and ``on-match next``).
 - ``bgpd -C`` (dry run) exits 0 even when it rejects lines; it only logs them (with an
   ``[EC <code>]`` tag), so `FrrDaemon` reads its log to check a config.
+- Every bgpd process, dry runs included, makes ``/var/tmp/frr/bgpd.<pid>`` (for a crash log)
+  and leaves it when it exits: `FrrDaemon` removes the ones of its own processes.
 - ``show bgp <afi> unicast json`` lists prefixes without communities; the per-prefix
   ``show bgp <afi> unicast <prefix> json`` has every attribute, so `FrrDaemon.routes` asks for
   the table, then for every prefix in one ``vtysh`` call (several ``-c``, JSON documents back
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,8 +60,9 @@ from .routes import (
     wait_route,
 )
 
-__all__ = ["FrrDaemon", "FrrError", "FrrNeighbor", "parse_prefix_json"]
+__all__ = ["FRR_RUN_DIRS", "FrrDaemon", "FrrError", "FrrNeighbor", "parse_prefix_json"]
 
+FRR_RUN_DIRS = Path("/var/tmp/frr")
 _ORIGINS = {"igp": "IGP", "egp": "EGP", "incomplete": "Incomplete"}
 _VTY_LINE = 4096
 _COMMUNITIES_PER_LINE = 250  # "65535:65535 " is 12 octets: 250 stay well below the vty line
@@ -210,6 +214,12 @@ def _json_documents(text: str) -> list[Any]:
     return out
 
 
+def _remove_run_dir(pid: int) -> None:
+    """Remove the per-process directory FRR leaves behind (``/var/tmp/frr/bgpd.<pid>``, for
+    its crash log), of a process of ours that has exited."""
+    shutil.rmtree(FRR_RUN_DIRS / f"bgpd.{pid}", ignore_errors=True)
+
+
 class FrrDaemon(Daemon):
     """FRR's bgpd with a generated config, controlled through ``vtysh``.
 
@@ -299,14 +309,30 @@ class FrrDaemon(Daemon):
         text = self.config_text()
         self.config_path.write_text(text)
         # `-C` exits 0 whatever it finds: its complaints are log lines tagged "[EC <code>]".
-        check = run(
-            [str(self._bgpd), "-C", "-S", "--log", "stdout", "-f", str(self.config_path)],
-            check=False,
-        )
-        errors = [line for line in (check.stdout + check.stderr).splitlines() if "[EC " in line]
+        argv = [str(self._bgpd), "-C", "-S", "--log", "stdout", "-f", str(self.config_path)]
+        with subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as check:
+            out, _ = check.communicate(timeout=30)
+        _remove_run_dir(check.pid)
+        errors = [line for line in out.splitlines() if "[EC " in line]
         if check.returncode != 0 or errors:
             numbered = "\n".join(f"{i:4} {line}" for i, line in enumerate(text.splitlines(), 1))
             raise FrrError(f"{self.name}: config rejected:\n" + "\n".join([*errors, numbered]))
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM (peers get a Cease), SIGKILL after ``timeout``; removes FRR's run dir."""
+        status = super().stop(timeout)
+        if self.process is not None:
+            _remove_run_dir(self.process.pid)
+        return status
+
+    def kill(self) -> int | None:
+        """SIGKILL; removes FRR's run dir."""
+        status = super().kill()
+        if self.process is not None:
+            _remove_run_dir(self.process.pid)
+        return status
 
     def _argv(self) -> list[str]:
         return [
