@@ -65,7 +65,7 @@ clean:
 # -- Reflect benchmark (issue 4; bench/reflect_bench.py, results in docs/performance.md) --------
 .PHONY: bench-deps bench-reflect
 
-# The test peers plus FRR, a reference reflector for the benchmark only (daemons not started).
+# The test peers, FRR among them: the reference reflector of the benchmark (daemons not started).
 bench-deps:
 	bash scripts/install-bench-deps.sh
 

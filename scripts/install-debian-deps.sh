@@ -2,11 +2,14 @@
 # Installs the Debian packages the test suite needs, idempotently.
 # BIRD 1.6 (package `bird`) conflicts with BIRD 2 (`bird2`): bird2 is installed, and the 1.6
 # package is unpacked with `dpkg -x` into .deps/bird1 (its binaries are used from there).
+# FRR and OpenBGPD are test peers too: the tests run their bgpd by hand inside network
+# namespaces, so the packages' own services must never start (policy-rc.d below).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 deps="$here/.deps"
 packages=(bird2 gobgpd etcd-server prometheus iproute2 procps)
 packages+=(openssl)  # the etcd test fixture makes its TLS CA and certificates with the CLI
+packages+=(frr openbgpd)  # FRR 8.4 and OpenBGPD 7.7 test peers (tests/integration/peers)
 
 need=()
 for p in "${packages[@]}"; do
@@ -28,4 +31,5 @@ if [ ! -x "$deps/bird1/usr/sbin/bird" ]; then
   }
   dpkg -x "$(ls "$deps"/debs/bird_1.6*.deb | head -n1)" "$deps/bird1"
 fi
-echo "debian deps ok: bird2 $(bird --version 2>&1 | head -n1), bird1 $("$deps/bird1/usr/sbin/bird" --version 2>&1 | head -n1)"
+echo "debian deps ok: bird2 $(bird --version 2>&1 | head -n1), bird1 $("$deps/bird1/usr/sbin/bird" --version 2>&1 | head -n1)," \
+  "frr $(/usr/lib/frr/bgpd --version 2>&1 | head -n1), openbgpd $(/usr/sbin/bgpd -V 2>&1 | head -n1)"

@@ -3,8 +3,9 @@
 Every test under tests/integration is marked ``integration`` automatically (select or
 deselect with ``-m integration`` / ``-m "not integration"``). The real-peer fixtures come from
 ``peers.fixtures`` (see its docstring): ``netns_factory``, ``lan_factory``, ``lan``,
-``bird_factory``, ``gobgp_factory``, plus a preflight that fails (never skips) when the run
-is not root or a daemon binary is missing (run ``make deps``).
+``bird_factory``, ``gobgp_factory``, ``frr_factory``, ``openbgpd_factory``, plus a preflight
+that fails (never skips) when the run is not root or a daemon binary is missing (run
+``make deps``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from .bgpd_proc import bgpd_factory
 from .etcd_server import etcd_factory, etcd_server
 from .peers.fixtures import (
     bird_factory,
+    frr_factory,
     gobgp_factory,
     lan,
     lan_factory,
     netns_factory,
+    openbgpd_factory,
     peer_preflight,
     pytest_runtest_makereport,
 )
@@ -32,10 +35,12 @@ __all__ = [
     "bird_factory",
     "etcd_factory",
     "etcd_server",
+    "frr_factory",
     "gobgp_factory",
     "lan",
     "lan_factory",
     "netns_factory",
+    "openbgpd_factory",
     "peer_preflight",
     "pytest_collection_modifyitems",
     "pytest_runtest_makereport",

@@ -1,6 +1,7 @@
 """Where the real peer daemons live, and a clear failure when one is missing.
 
-BIRD 2 and GoBGP come from Debian packages (``/usr/sbin``, ``/usr/bin``). BIRD 1.6 conflicts
+BIRD 2, GoBGP, FRR and OpenBGPD come from Debian packages (``/usr/sbin``, ``/usr/bin``, FRR's
+daemons in ``/usr/lib/frr``). BIRD 1.6 conflicts
 with the ``bird2`` package, so ``scripts/install-debian-deps.sh`` (``make deps``) unpacks it into
 ``<repo>/.deps/bird1``. BIRD 1.6 has separate binaries per family: ``bird``/``birdc`` for IPv4
 and ``bird6``/``birdc6`` for IPv6; BIRD 2 serves both families from one daemon.
@@ -24,8 +25,10 @@ __all__ = [
     "BirdBinaries",
     "MissingBinaryError",
     "bird_binaries",
+    "frr_binaries",
     "gobgp_binaries",
     "missing_binaries",
+    "openbgpd_binaries",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -85,6 +88,26 @@ def gobgp_binaries() -> tuple[Path, Path]:
     return _system("gobgpd"), _system("gobgp")
 
 
+def frr_binaries() -> tuple[Path, Path]:
+    """Paths of FRR's ``bgpd`` (run alone, without zebra or watchfrr) and ``vtysh``."""
+    return (
+        _executable(Path("/usr/lib/frr/bgpd"), "FRR bgpd"),
+        _executable(Path("/usr/bin/vtysh"), "FRR vtysh"),
+    )
+
+
+def openbgpd_binaries() -> tuple[Path, Path]:
+    """Paths of OpenBGPD's ``bgpd`` and ``bgpctl``.
+
+    Absolute on purpose: our own ``bgpctl`` console script in ``.venv/bin`` shadows OpenBGPD's
+    on a venv PATH.
+    """
+    return (
+        _executable(Path("/usr/sbin/bgpd"), "OpenBGPD bgpd"),
+        _executable(Path("/usr/sbin/bgpctl"), "OpenBGPD bgpctl"),
+    )
+
+
 def missing_binaries() -> list[str]:
     """Messages for every peer binary that is missing (empty when all are installed)."""
     problems = []
@@ -93,6 +116,8 @@ def missing_binaries() -> list[str]:
         lambda: bird_binaries("1.6", 4),
         lambda: bird_binaries("1.6", 6),
         gobgp_binaries,
+        frr_binaries,
+        openbgpd_binaries,
         lambda: _system("ip"),
     ]
     for check in checks:

@@ -8,6 +8,8 @@ Fixtures (all function-scoped, all cleaned up at teardown, also when the test fa
 - ``lan_factory(n_hosts, **Lan kwargs) -> Lan`` and ``lan`` (a two-host `Lan`)
 - ``bird_factory(config, version=..., family=..., netns=..., name=...) -> BirdDaemon`` (started)
 - ``gobgp_factory(asn=..., router_id=..., neighbors=..., netns=..., ...) -> GobgpDaemon``
+- ``frr_factory(asn=..., router_id=..., neighbors=..., routes=..., netns=..., ...) -> FrrDaemon``
+- ``openbgpd_factory(asn=..., router_id=..., neighbors=..., routes=..., ...) -> OpenbgpdDaemon``
 - ``peer_preflight`` (session, autouse): fails, never skips, when not root or when a daemon
   binary is missing (the message says to run ``make deps``); removes namespaces left behind
   by killed runs; turns SIGTERM into KeyboardInterrupt so teardowns still run.
@@ -29,19 +31,25 @@ from typing import Any
 import pytest
 
 from .binaries import BirdVersion, Family, missing_binaries
-from .bird import BirdConfig, BirdDaemon
+from .bird import BirdConfig, BirdDaemon, StaticRoute
 from .daemon import Daemon
+from .frr import FrrDaemon, FrrNeighbor
 from .gobgp import GobgpDaemon, GobgpNeighbor
 from .netns import Lan, Namespace, remove_stale_namespaces
+from .openbgpd import OpenbgpdDaemon, OpenbgpdNeighbor
 
 __all__ = [
     "BirdFactory",
+    "FrrFactory",
     "GobgpFactory",
+    "OpenbgpdFactory",
     "bird_factory",
+    "frr_factory",
     "gobgp_factory",
     "lan",
     "lan_factory",
     "netns_factory",
+    "openbgpd_factory",
     "peer_preflight",
     "pytest_runtest_makereport",
 ]
@@ -212,6 +220,72 @@ class GobgpFactory(_Factory):
         return daemon
 
 
+class FrrFactory(_Factory):
+    """``frr_factory(asn=, router_id=, neighbors=(), routes=(), netns=None, ...)``."""
+
+    __slots__ = ()
+
+    def __call__(
+        self,
+        *,
+        asn: int,
+        router_id: str,
+        neighbors: Sequence[FrrNeighbor] = (),
+        routes: Sequence[StaticRoute] = (),
+        graceful_restart_time: int | None = None,
+        netns: Namespace | None = None,
+        name: str | None = None,
+        extra_config: str = "",
+        start: bool = True,
+    ) -> FrrDaemon:
+        unique = self._unique(name or "frr")
+        daemon = FrrDaemon(
+            asn=asn,
+            router_id=router_id,
+            neighbors=neighbors,
+            routes=routes,
+            graceful_restart_time=graceful_restart_time,
+            netns=netns,
+            workdir=self._tmp_path / unique,
+            name=unique,
+            extra_config=extra_config,
+        )
+        self._adopt(daemon, start)
+        return daemon
+
+
+class OpenbgpdFactory(_Factory):
+    """``openbgpd_factory(asn=, router_id=, neighbors=(), routes=(), netns=None, ...)``."""
+
+    __slots__ = ()
+
+    def __call__(
+        self,
+        *,
+        asn: int,
+        router_id: str,
+        neighbors: Sequence[OpenbgpdNeighbor] = (),
+        routes: Sequence[StaticRoute] = (),
+        netns: Namespace | None = None,
+        name: str | None = None,
+        extra_config: str = "",
+        start: bool = True,
+    ) -> OpenbgpdDaemon:
+        unique = self._unique(name or "openbgpd")
+        daemon = OpenbgpdDaemon(
+            asn=asn,
+            router_id=router_id,
+            neighbors=neighbors,
+            routes=routes,
+            netns=netns,
+            workdir=self._tmp_path / unique,
+            name=unique,
+            extra_config=extra_config,
+        )
+        self._adopt(daemon, start)
+        return daemon
+
+
 @pytest.fixture
 def bird_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BirdFactory]:
     """Start `BirdDaemon`s (see `BirdFactory`); all are stopped at teardown."""
@@ -224,6 +298,22 @@ def bird_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bir
 def gobgp_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GobgpFactory]:
     """Start `GobgpDaemon`s (see `GobgpFactory`); all are stopped at teardown."""
     factory = GobgpFactory(request, tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def frr_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FrrFactory]:
+    """Start `FrrDaemon`s (see `FrrFactory`); all are stopped at teardown."""
+    factory = FrrFactory(request, tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def openbgpd_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenbgpdFactory]:
+    """Start `OpenbgpdDaemon`s (see `OpenbgpdFactory`); all are stopped at teardown."""
+    factory = OpenbgpdFactory(request, tmp_path)
     yield factory
     factory.close()
 
