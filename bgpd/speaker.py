@@ -25,6 +25,11 @@ Invariants:
 - Graceful restart helper (RFC 4724 §4.2): a peer that negotiated GR and went down without a
   NOTIFICATION keeps its routes, marked stale, until it comes back and sends End-of-RIB or the
   restart time passes; whatever it did not re-announce is then swept.
+- Fault containment: an exception while processing one peer's input (`_for_peer`) or while
+  exporting to one update group (the exporter's own boundary) ends only the sessions concerned:
+  a Cease NOTIFICATION, an error line with the traceback, the error wait (`Peer.abort`). Their
+  SessionDown is processed after the work that failed has unwound (`_end_faulted`), never in
+  the middle of another peer's propagation. Nothing escapes the per-peer inputs.
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from bgpd.config import Config, PeerConfig, StaticRoute, diff_configs
+from bgpd.errors import contained
 from bgpd.net import (
     Family,
     Nlri,
@@ -110,6 +117,7 @@ class Speaker:
         "_config",
         "_eor_seen",
         "_exporter",
+        "_faulted",
         "_fib",
         "_gr",
         "_kernel_ifnames",
@@ -146,7 +154,11 @@ class Speaker:
         self._recovery_deadline: float | None = None
         self._recovery_gone: set[str] = set()
         self._loop_check = self._new_loop_check(config)
-        self._exporter = Exporter(self._rib, self._policy, self._kernel_ifnames, self._deliver)
+        self._exporter = Exporter(
+            self._rib, self._policy, self._kernel_ifnames, self._deliver, self._export_fault
+        )
+        # Peers whose session a fault ended, waiting for their SessionDown to be processed.
+        self._faulted: set[str] = set()
         # Peers handed UPDATE bytes since their queued bytes last became outputs.
         self._touched: set[str] = set()
         self._set_statics(config)
@@ -165,10 +177,13 @@ class Speaker:
         return self._rib
 
     def start(self, now: float) -> None:
-        for name in self._peers:
-            self._peers[name].session.start(now)
-            self._pump(name, now)
+        for name, state in self._peers.items():
+            self._for_peer(name, now, partial(self._start_peer, name, state, now))
         self._check_recovery(now)
+
+    def _start_peer(self, name: str, state: PeerState, now: float) -> None:
+        state.session.start(now)
+        self._pump(name, now)
 
     def peer_session(self, name: str) -> Peer | None:
         """The session of a peer, read-only for views and metrics (counters, settings)."""
@@ -193,8 +208,12 @@ class Speaker:
     ) -> None:
         state = self._peers[peer]
         state.connections[conn_id] = local_address
-        state.session.connection_made(conn_id, now, outbound)
-        self._pump(peer, now)
+
+        def step() -> None:
+            state.session.connection_made(conn_id, now, outbound)
+            self._pump(peer, now)
+
+        self._for_peer(peer, now, step)
 
     def connection_failed(self, peer: str, conn_id: int, now: float, reason: str = "") -> None:
         state = self._peers.get(peer)
@@ -205,30 +224,41 @@ class Speaker:
             state.session.counters.note_socket_error(reason, now)
         if self._recovering:
             self._recovery_gone.add(peer)  # not worth waiting for its End-of-RIB
-        state.session.connection_failed(conn_id, now)
-        self._pump(peer, now)
+
+        def step() -> None:
+            state.session.connection_failed(conn_id, now)
+            self._pump(peer, now)
+
+        self._for_peer(peer, now, step)
 
     def connection_lost(self, peer: str, conn_id: int, now: float) -> None:
         state = self._peers.get(peer)
         if state is None or conn_id not in state.connections:
             return
         del state.connections[conn_id]
-        state.session.connection_lost(conn_id, now)
-        self._pump(peer, now)
+
+        def step() -> None:
+            state.session.connection_lost(conn_id, now)
+            self._pump(peer, now)
+
+        self._for_peer(peer, now, step)
 
     def receive_data(self, peer: str, conn_id: int, data: bytes, now: float) -> None:
         state = self._peers.get(peer)
         if state is None or conn_id not in state.connections:
             return
-        state.session.receive_data(conn_id, data, now)
-        self._pump(peer, now)
+
+        def step() -> None:
+            state.session.receive_data(conn_id, data, now)
+            self._pump(peer, now)
+
+        self._for_peer(peer, now, step)
 
     def handle_timer(self, now: float) -> None:
         for name, state in self._peers.items():
             deadline = state.session.next_deadline()
             if deadline is not None and deadline <= now:
-                state.session.handle_timer(now)
-                self._pump(name, now)
+                self._for_peer(name, now, partial(self._timer_fired, name, state, now))
         gr_deadline = self._gr.next_deadline()
         if gr_deadline is not None and gr_deadline <= now:
             for name, family in self._gr.handle_timer(now):
@@ -238,6 +268,10 @@ class Speaker:
                 )
             self._propagate(now)
         self._check_recovery(now)
+
+    def _timer_fired(self, name: str, state: PeerState, now: float) -> None:
+        state.session.handle_timer(now)
+        self._pump(name, now)
 
     def next_deadline(self) -> float | None:
         deadlines = [
@@ -272,10 +306,14 @@ class Speaker:
         state = self._peers.get(peer)
         if state is None or conn_id != state.session.established_conn_id:
             return
-        self._exporter.set_blocked(peer, not writable, now)
-        if writable:
-            self._pump(peer, now)
-        self._send_touched()
+
+        def step() -> None:
+            self._exporter.set_blocked(peer, not writable, now)
+            if writable:
+                self._pump(peer, now)
+            self._send_touched()
+
+        self._for_peer(peer, now, step)
 
     def reset_peer(self, name: str, now: float, *, soft: bool) -> None:
         state = self._peers[name]
@@ -355,6 +393,7 @@ class Speaker:
             logger.info("graceful restart end-of-rib from every peer action=send_routes")
             self._exporter.release(now)
             self._send_touched()
+            self._end_faulted(now)
 
     def shutdown(self, now: float, text: str = "bgpd shutting down") -> None:
         """Administrative shutdown of every session (Cease/Administrative Shutdown, RFC 8203).
@@ -678,27 +717,81 @@ class Speaker:
 
     def _propagate(self, now: float) -> None:
         """Carries the Loc-RIB's changes to every established peer and to the kernel."""
-        if not self._rib.changes_pending:
+        if self._rib.changes_pending:
+            groups = self._rib.take_change_groups()
+            if self._stopping:
+                return
+            if self._config.kernel.enabled:
+                for group in groups:
+                    hops = fib_next_hops(group.multipath)
+                    self._fib.append(
+                        FibUpdate(family=group.family, nlris=tuple(group.nlris), next_hops=hops)
+                    )
+            self._exporter.propagate(groups, now)
+            self._send_touched()
+        self._end_faulted(now)
+
+    def _for_peer(self, name: str, now: float, step: Callable[[], None]) -> None:
+        """Runs the processing of one peer's input (`step`, which pumps it) inside the core's
+        fault boundary (`bgpd.errors.contained`, the only catch-all besides the exporter's):
+        what the peer's input raised ends that peer's session, not the caller's loop, nor any
+        other session. Export faults are the exporter's to attribute (to the group it was
+        writing for), so an exception here is blamed on this peer's own processing."""
+        error = contained(step)
+        if error is not None:
+            logger.error(
+                "peer internal error peer=%s during=input action=cease", name, exc_info=error
+            )
+            self._abort(name, now)
+        self._end_faulted(now)
+
+    def _export_fault(self, peers: list[str], error: Exception, now: float) -> None:
+        """The exporter's work for these peers (one update group, or one member) raised."""
+        logger.error(
+            "peer internal error peer=%s during=export action=cease",
+            ",".join(peers) or "-",
+            exc_info=error,
+        )
+        for name in peers:
+            self._abort(name, now)
+
+    def _abort(self, name: str, now: float) -> None:
+        state = self._peers.get(name)
+        if state is None:
             return
-        groups = self._rib.take_change_groups()
-        if self._stopping:
-            return
-        if self._config.kernel.enabled:
-            for group in groups:
-                hops = fib_next_hops(group.multipath)
-                self._fib.append(
-                    FibUpdate(family=group.family, nlris=tuple(group.nlris), next_hops=hops)
-                )
-        self._exporter.propagate(groups, now)
-        self._send_touched()
+        error = contained(partial(state.session.abort, now, "internal error"))
+        if error is not None:
+            logger.error("peer internal error peer=%s during=abort", name, exc_info=error)
+        self._faulted.add(name)
+
+    def _end_faulted(self, now: float) -> None:
+        """Processes the SessionDown of every session a fault ended (its routes leave the
+        Loc-RIB, its Cease and Close become outputs); called once the failed work unwound."""
+        while self._faulted:
+            name = self._faulted.pop()
+            if name in self._peers:
+                error = contained(partial(self._pump, name, now))
+                if error is not None:
+                    logger.error("peer internal error peer=%s during=down", name, exc_info=error)
 
     def _deliver(
-        self, peer: str, data: bytes, announced: int, withdrawn: int, count: int, *, now: float
+        self,
+        peer: str,
+        data: bytes,
+        announced: int,
+        withdrawn: int,
+        count: int,
+        *,
+        now: float,
+        withheld: int = 0,
     ) -> None:
         state = self._peers.get(peer)
         if state is not None and state.session.state is SessionState.ESTABLISHED:
-            state.session.send_update_bytes(data, now, count=count)
             counters = state.session.counters
+            counters.prefixes_withheld_too_big += withheld
+            if not count:
+                return
+            state.session.send_update_bytes(data, now, count=count)
             counters.prefixes_announced_out += announced
             counters.prefixes_withdrawn_out += withdrawn
             self._touched.add(peer)

@@ -52,6 +52,8 @@ def peer_view(
     }
     if detail:
         view.update(session.describe(now))
+        # Announcements not sent: their attributes do not fit the peer's maximum message size.
+        view["prefixes_withheld_too_big"] = session.counters.prefixes_withheld_too_big
         view["graceful_restart_stale"] = sorted(str(f) for f in stale)
     return view
 

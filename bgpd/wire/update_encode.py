@@ -8,6 +8,10 @@ member of the group.
 Invariants: every returned message is complete (header included) and no longer than
 `ctx.max_message_len`; MP_REACH_NLRI/MP_UNREACH_NLRI come first in the attribute list
 (RFC 7606 §5.1) and always use the Extended Length form; IPv4 unicast uses the classic fields.
+An attribute set can be too large for one message with even one prefix (a peer without
+extended messages, RFC 8654, after our AS prepend or from an extended-message peer): callers
+ask `announcement_overhead` once per attribute set and withhold what does not fit, since the
+packers raise ValueError rather than emit an oversized UPDATE.
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ _MP_REACH = bytes((AttrType.MP_REACH_NLRI,))
 _MP_UNREACH = bytes((AttrType.MP_UNREACH_NLRI,))
 _UPDATE_TYPE = MessageType.UPDATE
 _EMPTY_LEN = b"\x00\x00"
+# RFC 4760 §3 MP_REACH_NLRI header around the next hop: AFI (2), SAFI (1), length (1), reserved.
+_MP_REACH_FIXED = 5
+
+# The longest NLRI entry of the families bgpd speaks: a 4-octet ADD-PATH id (RFC 7911 §3), the
+# length octet and an IPv6 /128. An attribute set leaving this much room fits every prefix.
+LONGEST_ENTRY = 4 + 1 + 16
 
 
 def encode_path_attributes(attrs: PathAttributes, ctx: EncodeContext) -> bytes:
@@ -146,6 +156,17 @@ def pack_announcements(  # noqa: PLR0917 - the agreed positional signature
             )
         )
     return out
+
+
+def announcement_overhead(family: Family, attr_bytes: bytes, next_hop: bytes) -> int:
+    """Octets of an UPDATE announcing `family` with `attr_bytes` besides its NLRI entries: a
+    message of `max_len` octets has `max_len` minus this left for prefixes (none when that is
+    less than the entry's length)."""
+    if family == IPV4_UNICAST:
+        return HEADER_LEN + len(ipv4_head(attr_bytes, next_hop))
+    # Header, withdrawn length, attribute length, MP_REACH_NLRI attribute header (4) and fixed
+    # part, the other attributes.
+    return HEADER_LEN + 4 + 4 + _MP_REACH_FIXED + len(next_hop) + len(attr_bytes)
 
 
 def ipv4_head(attr_bytes: bytes, next_hop: bytes) -> bytes:
