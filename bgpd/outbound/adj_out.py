@@ -37,11 +37,14 @@ from bgpd.wire.codec import (
     pack_ipv4_announcements,
     pack_withdrawals,
 )
-from bgpd.wire.constants import HEADER_LEN
+from bgpd.wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN
 from bgpd.wire.update_encode import LONGEST_ENTRY, announcement_overhead
 
 # Encoded attribute sets kept per group before the cache starts over (bounds memory under churn).
 ENCODED_CACHE_SIZE = 50_000
+# The overhead recorded for a path whose attributes cannot be encoded at all: more than any
+# message may hold (RFC 8654: 65,535 octets), so it is withheld like a path that does not fit.
+UNENCODABLE = MAX_EXTENDED_MESSAGE_LEN + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +280,13 @@ class AdjRibOut:
         if entry is None or entry[0] is not info or entry[2] is not v4_head:
             if len(encoded) >= ENCODED_CACHE_SIZE:
                 encoded.clear()
-            attr_bytes = encode_path_attributes(info.attributes, ctx)
+            try:
+                attr_bytes = encode_path_attributes(info.attributes, ctx)
+            except ValueError:
+                # An attribute longer than its 2-octet length field allows (Calico's tags or
+                # our prepend on a near-65,535-octet path): no message can carry the path.
+                entry = encoded[id(info)] = (info, b"", v4_head, UNENCODABLE)
+                return entry
             if v4_head:
                 data = ipv4_head(attr_bytes, info.next_hop)
                 overhead = HEADER_LEN + len(data)

@@ -323,28 +323,59 @@ class Exporter:
 
     def _send_batch(self, members: list[Member], messages: list[GroupMessage], now: float) -> None:
         """Every member's share of `messages` in one delivery: a member that no message is
-        tagged for (skip or only) gets the one joined blob all such members share."""
+        tagged for (skip or only) gets the one joined blob all such members share.
+
+        A failure while handing one member its bytes is that member's alone: the group's state
+        is already what was sent, so the others keep it (and their sessions). One fault
+        boundary covers the whole loop (not one per member: this is the hot path), and the
+        loop resumes after the member it failed on."""
         if not messages:
             return
         tagged = {m.skip for m in messages if m.skip} | {m.only for m in messages if m.only}
-        shared: _Part | None = None
-        for member in members:
-            name = member.name
-            if name in tagged:
-                mine = [m for m in messages if m.for_member(name)]
-                if mine:
-                    self._deliver_to(member, _joined(mine), now)
-                continue
-            if shared is None:
-                shared = _joined([m for m in messages if not m.only])
-            if shared[3] or shared[4]:
-                self._deliver_to(member, shared, now)
+        shared: list[_Part] = []  # the joined blob, built on first use
+        at = [0]  # the member being handed its bytes
+        while at[0] < len(members):
+            step = partial(self._deliver_from, members, messages, tagged, shared, at, now)
+            error = contained(step)
+            if error is None:
+                break
+            failed = members[at[0]]
+            at[0] += 1
+            self.remove_peer(failed.name)
+            self._fault([failed.name], error, now)
         if any(m.withheld for m in messages):
             self._warn_withheld(members, messages, now)
 
+    def _deliver_from(  # noqa: PLR0917 - `_send_batch`'s loop state
+        self,
+        members: list[Member],
+        messages: list[GroupMessage],
+        tagged: set[str],
+        shared: list[_Part],
+        at: list[int],
+        now: float,
+    ) -> None:
+        deliver = self._deliver
+        for i in range(at[0], len(members)):
+            at[0] = i
+            name = members[i].name
+            if name in tagged:
+                mine = [m for m in messages if m.for_member(name)]
+                if not mine:
+                    continue
+                part = _joined(mine)
+            else:
+                if not shared:
+                    shared.append(_joined([m for m in messages if not m.only]))
+                part = shared[0]
+                if not (part[3] or part[4]):
+                    continue
+            data, announced, withdrawn, count, withheld = part
+            deliver(name, data, announced, withdrawn, count, now=now, withheld=withheld)
+        at[0] = len(members)
+
     def _deliver_to(self, member: Member, part: _Part, now: float) -> None:
-        """Hands one member its bytes. A failure there is that member's alone: the group's
-        state is already what was sent, so the others keep it (and their sessions)."""
+        """Hands one member its bytes (End-of-RIB); a failure there is that member's alone."""
         data, announced, withdrawn, count, withheld = part
         step = partial(
             self._deliver,
