@@ -12,7 +12,8 @@ sequence of operations on it:
   large communities, MED, LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST, unknown attributes, next
   hop), prefixes and withdrawals of either family: sizes around the 4,096-octet limit included;
 - time passing (the other peers send KEEPALIVEs, so only the sender can time out), a receiver's
-  socket backing up and draining, a receiver's ROUTE-REFRESH, the sender reconnecting.
+  socket backing up and draining, a receiver's ROUTE-REFRESH, a receiver's connection dropping
+  and coming back (its table sent again), the sender reconnecting.
 
 After each operation the invariants hold (`check`), or the input is a finding:
 - nothing escapes the Speaker, and nothing is caught by its fault boundary either (an ERROR log
@@ -131,6 +132,12 @@ def prefix(src: Source, family: Family) -> bytes:
 
 
 def as_path(src: Source) -> tuple[AsPathSegment, ...]:
+    if src.below(32) == 0:  # near the 65,535-octet limit (an extended-message sender)
+        asn = 65001 + src.below(3)
+        return tuple(
+            AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=(asn,) * 255)
+            for _ in range(src.below(65))
+        )
     segments = []
     for _ in range(src.below(4)):
         kind = (SegmentType.AS_SEQUENCE, SegmentType.AS_SET, 3, 4)[src.below(4)]
@@ -203,7 +210,7 @@ def keepalives(net: RawNet, sender: str) -> None:
 
 
 def operate(net: RawNet, sender: str, src: Source) -> None:
-    op = src.below(16)
+    op = src.below(17)
     peer = net.peers[sender]
     receivers = [n for n in SENDERS if n != sender]
     if op < 4:
@@ -240,6 +247,12 @@ def operate(net: RawNet, sender: str, src: Source) -> None:
             net.connect(sender)
     elif op == 13:
         net.send(sender, encode_keepalive())
+    elif op == 14:
+        # A receiver's connection drops and it comes straight back: it gets the whole table.
+        name = receivers[src.below(len(receivers))]
+        net.speaker.connection_lost(name, net.peers[name].conn_id, net.now)
+        net.flush()
+        net.connect(name)
     else:
         # Several UPDATEs in one read, as a table load arrives.
         parts = [update(net, sender, src) for _ in range(src.below(6))]

@@ -233,6 +233,12 @@ def _batch_entries(batch: NlriBatch, ctx: EncodeContext) -> bytes:
     return b"".join(batch.prefixes)
 
 
+def _length16(value: bytes) -> bytes:
+    if len(value) > 0xFFFF:
+        raise ValueError(f"attribute of {len(value)} octets exceeds 65535")
+    return len(value).to_bytes(2, "big")
+
+
 def encode_update(msg: UpdateMessage, ctx: EncodeContext) -> bytes:
     """One UPDATE holding exactly `msg` (for tests and tools; the packers are the hot path).
 
@@ -255,11 +261,11 @@ def encode_update(msg: UpdateMessage, ctx: EncodeContext) -> bytes:
         value = struct.pack("!HB", family.afi, family.safi) + b"".join(
             _batch_entries(b, ctx) for b in mp_wd
         )
-        attrs += _MP_ATTR_HEAD + _MP_UNREACH + len(value).to_bytes(2, "big") + value
+        attrs += _MP_ATTR_HEAD + _MP_UNREACH + _length16(value) + value
     if mp_ann:
         batch = mp_ann[0]
         value = _mp_reach_head(batch.family, batch.next_hop) + _batch_entries(batch, ctx)
-        attrs += _MP_ATTR_HEAD + _MP_REACH + len(value).to_bytes(2, "big") + value
+        attrs += _MP_ATTR_HEAD + _MP_REACH + _length16(value) + value
     nlri = b""
     if msg.announced:
         if msg.attributes is None:
@@ -273,7 +279,7 @@ def encode_update(msg: UpdateMessage, ctx: EncodeContext) -> bytes:
                 raise ValueError("classic NLRI must share the NEXT_HOP attribute")
             nlri = b"".join(_batch_entries(b, ctx) for b in classic_ann)
         attrs += encode_path_attributes(path_attrs, ctx)
-    out = _update(classic_wd, attrs, nlri)
-    if len(out) > ctx.max_message_len:
-        raise ValueError(f"UPDATE of {len(out)} octets exceeds {ctx.max_message_len}")
-    return out
+    size = HEADER_LEN + 4 + len(classic_wd) + len(attrs) + len(nlri)
+    if size > ctx.max_message_len:  # checked first: beyond 65,535 the length cannot be packed
+        raise ValueError(f"UPDATE of {size} octets exceeds {ctx.max_message_len}")
+    return _update(classic_wd, attrs, nlri)

@@ -100,3 +100,21 @@ def test_an_unencodable_attribute_set_is_withheld_not_raised() -> None:
     # A member joining later is told it was withheld (its counter), and gets nothing else.
     (joiner,) = adj.full_table(ctx, IPV4_UNICAST, "late")
     assert (joiner.withheld, joiner.only, joiner.data) == (1, "late", b"")
+
+
+def test_encode_update_refuses_an_oversized_update_with_value_error() -> None:
+    """Found by the fuzz harness: beyond 65,535 octets the tools' encoder raised struct.error
+    (its length field cannot be packed) instead of the ValueError it documents."""
+    from bgpd.wire.codec import encode_update
+    from bgpd.wire.messages import NlriBatch, UpdateMessage
+
+    ctx = EncodeContext.from_negotiated(negotiated(extended=True))
+    v4 = tuple(pack_prefix(f"10.{i // 256}.{i % 256}.0/24") for i in range(1000))
+    v6 = tuple(pack_prefix(f"2001:db8:{i:x}::/48") for i in range(10_000))
+    # 64,000 octets of communities and 4,000 of NLRI; 70,000 octets of MP_REACH_NLRI.
+    for family, count, prefixes in ((IPV4_UNICAST, 16_000, v4), (IPV6_UNICAST, 0, v6)):
+        info = path(count, family)
+        batch = NlriBatch(family=family, next_hop=info.next_hop, prefixes=prefixes)
+        message = UpdateMessage(attributes=info.attributes, announced=(batch,), withdrawn=())
+        with pytest.raises(ValueError, match="exceeds"):
+            encode_update(message, ctx)
