@@ -178,12 +178,8 @@ class Speaker:
 
     def start(self, now: float) -> None:
         for name, state in self._peers.items():
-            self._for_peer(name, now, partial(self._start_peer, name, state, now))
+            self._for_peer(name, now, partial(state.session.start, now))
         self._check_recovery(now)
-
-    def _start_peer(self, name: str, state: PeerState, now: float) -> None:
-        state.session.start(now)
-        self._pump(name, now)
 
     def peer_session(self, name: str) -> Peer | None:
         """The session of a peer, read-only for views and metrics (counters, settings)."""
@@ -208,12 +204,7 @@ class Speaker:
     ) -> None:
         state = self._peers[peer]
         state.connections[conn_id] = local_address
-
-        def step() -> None:
-            state.session.connection_made(conn_id, now, outbound)
-            self._pump(peer, now)
-
-        self._for_peer(peer, now, step)
+        self._for_peer(peer, now, partial(state.session.connection_made, conn_id, now, outbound))
 
     def connection_failed(self, peer: str, conn_id: int, now: float, reason: str = "") -> None:
         state = self._peers.get(peer)
@@ -224,41 +215,26 @@ class Speaker:
             state.session.counters.note_socket_error(reason, now)
         if self._recovering:
             self._recovery_gone.add(peer)  # not worth waiting for its End-of-RIB
-
-        def step() -> None:
-            state.session.connection_failed(conn_id, now)
-            self._pump(peer, now)
-
-        self._for_peer(peer, now, step)
+        self._for_peer(peer, now, partial(state.session.connection_failed, conn_id, now))
 
     def connection_lost(self, peer: str, conn_id: int, now: float) -> None:
         state = self._peers.get(peer)
         if state is None or conn_id not in state.connections:
             return
         del state.connections[conn_id]
-
-        def step() -> None:
-            state.session.connection_lost(conn_id, now)
-            self._pump(peer, now)
-
-        self._for_peer(peer, now, step)
+        self._for_peer(peer, now, partial(state.session.connection_lost, conn_id, now))
 
     def receive_data(self, peer: str, conn_id: int, data: bytes, now: float) -> None:
         state = self._peers.get(peer)
         if state is None or conn_id not in state.connections:
             return
-
-        def step() -> None:
-            state.session.receive_data(conn_id, data, now)
-            self._pump(peer, now)
-
-        self._for_peer(peer, now, step)
+        self._for_peer(peer, now, partial(state.session.receive_data, conn_id, data, now))
 
     def handle_timer(self, now: float) -> None:
         for name, state in self._peers.items():
             deadline = state.session.next_deadline()
             if deadline is not None and deadline <= now:
-                self._for_peer(name, now, partial(self._timer_fired, name, state, now))
+                self._for_peer(name, now, partial(state.session.handle_timer, now))
         gr_deadline = self._gr.next_deadline()
         if gr_deadline is not None and gr_deadline <= now:
             for name, family in self._gr.handle_timer(now):
@@ -268,10 +244,6 @@ class Speaker:
                 )
             self._propagate(now)
         self._check_recovery(now)
-
-    def _timer_fired(self, name: str, state: PeerState, now: float) -> None:
-        state.session.handle_timer(now)
-        self._pump(name, now)
 
     def next_deadline(self) -> float | None:
         deadlines = [
@@ -306,14 +278,8 @@ class Speaker:
         state = self._peers.get(peer)
         if state is None or conn_id != state.session.established_conn_id:
             return
-
-        def step() -> None:
-            self._exporter.set_blocked(peer, not writable, now)
-            if writable:
-                self._pump(peer, now)
-            self._send_touched()
-
-        self._for_peer(peer, now, step)
+        # A blocked peer's pump is cheap (nothing is encoded for it); a drained one catches up.
+        self._for_peer(peer, now, partial(self._exporter.set_blocked, peer, not writable, now))
 
     def reset_peer(self, name: str, now: float, *, soft: bool) -> None:
         state = self._peers[name]
@@ -732,18 +698,22 @@ class Speaker:
         self._end_faulted(now)
 
     def _for_peer(self, name: str, now: float, step: Callable[[], None]) -> None:
-        """Runs the processing of one peer's input (`step`, which pumps it) inside the core's
-        fault boundary (`bgpd.errors.contained`, the only catch-all besides the exporter's):
-        what the peer's input raised ends that peer's session, not the caller's loop, nor any
-        other session. Export faults are the exporter's to attribute (to the group it was
-        writing for), so an exception here is blamed on this peer's own processing."""
-        error = contained(step)
+        """Runs one input of a peer (`step`, then its `_pump`) inside the core's fault boundary
+        (`bgpd.errors.contained`, the only catch-all besides the exporter's): what it raises
+        ends that peer's session, not the caller's loop, nor any other session. Export faults
+        are the exporter's to attribute (to the group it was writing for), so an exception
+        here is blamed on this peer's own processing."""
+        error = contained(partial(self._input, name, now, step))
         if error is not None:
             logger.error(
                 "peer internal error peer=%s during=input action=cease", name, exc_info=error
             )
             self._abort(name, now)
         self._end_faulted(now)
+
+    def _input(self, name: str, now: float, step: Callable[[], None]) -> None:
+        step()
+        self._pump(name, now)
 
     def _export_fault(self, peers: list[str], error: Exception, now: float) -> None:
         """The exporter's work for these peers (one update group, or one member) raised."""
