@@ -4,10 +4,13 @@ Invariants: every error bgpd raises on purpose derives from `BgpdError`. A `Wire
 carries what a NOTIFICATION needs (RFC 4271 §4.5 code, subcode, data), so the session layer can
 turn it into queued bytes without knowing where it came from. A `ConfigError` carries every
 problem found, each with its location, never only the first one.
+
+`contained` is the core's only catch-all (DESIGN: no `except Exception` in the core elsewhere).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -46,3 +49,23 @@ class ConfigError(BgpdError):
     def __init__(self, problems: tuple[ConfigProblem, ...] | list[ConfigProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def contained(step: Callable[[], None]) -> Exception | None:
+    """Runs `step`; returns the exception it raised (None when it returned).
+
+    The fault boundary of the core, used at exactly two seams: the speaker around the
+    processing of one peer's input (`Speaker._for_peer`) and the exporter around the work done
+    for one update group (`Exporter._guarded`). An exception there is a bug in bgpd or a case it
+    does not handle, never the peer's fault in protocol terms (those are `WireError`s, answered
+    per RFC 4271/7606); catching it at the seam lets the caller end only the sessions concerned
+    (a NOTIFICATION, a log line with the traceback, the error wait) instead of unwinding through
+    the event loop and every other session with it. Nowhere else is an arbitrary exception
+    caught: below the seams errors propagate, so the seam knows the state it can no longer
+    trust, and throws that state away.
+    """
+    try:
+        step()
+    except Exception as exc:  # noqa: BLE001 - the documented boundary above
+        return exc
+    return None

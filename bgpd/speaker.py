@@ -28,6 +28,11 @@ Invariants:
 - Route refresh (RFC 2918, RFC 7313): a request resends that family only, between BoRR and EoRR
   when negotiated; a peer's BoRR marks its routes of the family stale and its EoRR sweeps what
   it did not re-announce (the same stale mark and tracker as graceful restart).
+- Fault containment: an exception while processing one peer's input (`_for_peer`) or while
+  exporting to one update group (the exporter's own boundary) ends only the sessions concerned:
+  a Cease NOTIFICATION, an error line with the traceback, the error wait (`Peer.abort`). Their
+  SessionDown is processed after the work that failed has unwound (`_end_faulted`), never in
+  the middle of another peer's propagation. Nothing escapes the per-peer inputs.
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from bgpd.config import Config, PeerConfig, PeerSettings, StaticRoute, diff_configs
+from bgpd.errors import contained
 from bgpd.net import (
     Afi,
     Family,
@@ -118,6 +125,7 @@ class Speaker:
         "_config",
         "_eor_seen",
         "_exporter",
+        "_faulted",
         "_fib",
         "_gr",
         "_kernel_ifnames",
@@ -155,8 +163,15 @@ class Speaker:
         self._recovery_gone: set[str] = set()
         self._loop_check = self._new_loop_check(config)
         self._exporter = Exporter(
-            self._rib, self._policy, self._kernel_ifnames, self._deliver, self._mark_refresh
+            self._rib,
+            self._policy,
+            self._kernel_ifnames,
+            self._deliver,
+            self._export_fault,
+            mark=self._mark_refresh,
         )
+        # Peers whose session a fault ended, waiting for their SessionDown to be processed.
+        self._faulted: set[str] = set()
         # Peers handed UPDATE bytes since their queued bytes last became outputs.
         self._touched: set[str] = set()
         self._set_statics(config)
@@ -175,9 +190,8 @@ class Speaker:
         return self._rib
 
     def start(self, now: float) -> None:
-        for name in self._peers:
-            self._peers[name].session.start(now)
-            self._pump(name, now)
+        for name, state in self._peers.items():
+            self._for_peer(name, now, partial(state.session.start, now))
         self._check_recovery(now)
 
     def peer_session(self, name: str) -> Peer | None:
@@ -213,8 +227,7 @@ class Speaker:
         a next hop for the other family's routes when nothing configured gives one."""
         state = self._peers[peer]
         state.connections[conn_id] = (local_address, interface_address)
-        state.session.connection_made(conn_id, now, outbound)
-        self._pump(peer, now)
+        self._for_peer(peer, now, partial(state.session.connection_made, conn_id, now, outbound))
 
     def connection_failed(self, peer: str, conn_id: int, now: float, reason: str = "") -> None:
         state = self._peers.get(peer)
@@ -225,30 +238,26 @@ class Speaker:
             state.session.counters.note_socket_error(reason, now)
         if self._recovering:
             self._recovery_gone.add(peer)  # not worth waiting for its End-of-RIB
-        state.session.connection_failed(conn_id, now)
-        self._pump(peer, now)
+        self._for_peer(peer, now, partial(state.session.connection_failed, conn_id, now))
 
     def connection_lost(self, peer: str, conn_id: int, now: float) -> None:
         state = self._peers.get(peer)
         if state is None or conn_id not in state.connections:
             return
         del state.connections[conn_id]
-        state.session.connection_lost(conn_id, now)
-        self._pump(peer, now)
+        self._for_peer(peer, now, partial(state.session.connection_lost, conn_id, now))
 
     def receive_data(self, peer: str, conn_id: int, data: bytes, now: float) -> None:
         state = self._peers.get(peer)
         if state is None or conn_id not in state.connections:
             return
-        state.session.receive_data(conn_id, data, now)
-        self._pump(peer, now)
+        self._for_peer(peer, now, partial(state.session.receive_data, conn_id, data, now))
 
     def handle_timer(self, now: float) -> None:
         for name, state in self._peers.items():
             deadline = state.session.next_deadline()
             if deadline is not None and deadline <= now:
-                state.session.handle_timer(now)
-                self._pump(name, now)
+                self._for_peer(name, now, partial(state.session.handle_timer, now))
         gr_deadline = self._gr.next_deadline()
         if gr_deadline is not None and gr_deadline <= now:
             for name, family in self._gr.handle_timer(now):
@@ -292,10 +301,8 @@ class Speaker:
         state = self._peers.get(peer)
         if state is None or conn_id != state.session.established_conn_id:
             return
-        self._exporter.set_blocked(peer, not writable, now)
-        if writable:
-            self._pump(peer, now)
-        self._send_touched()
+        # A blocked peer's pump is cheap (nothing is encoded for it); a drained one catches up.
+        self._for_peer(peer, now, partial(self._exporter.set_blocked, peer, not writable, now))
 
     def reset_peer(self, name: str, now: float, *, soft: bool) -> None:
         state = self._peers[name]
@@ -381,6 +388,7 @@ class Speaker:
             logger.info("graceful restart end-of-rib from every peer action=send_routes")
             self._exporter.release(now)
             self._send_touched()
+            self._end_faulted(now)
 
     def shutdown(self, now: float, text: str = "bgpd shutting down") -> None:
         """Administrative shutdown of every session (Cease/Administrative Shutdown, RFC 8203).
@@ -768,27 +776,85 @@ class Speaker:
 
     def _propagate(self, now: float) -> None:
         """Carries the Loc-RIB's changes to every established peer and to the kernel."""
-        if not self._rib.changes_pending:
+        if self._rib.changes_pending:
+            groups = self._rib.take_change_groups()
+            if self._stopping:
+                return
+            if self._config.kernel.enabled:
+                for group in groups:
+                    hops = fib_next_hops(group.multipath)
+                    self._fib.append(
+                        FibUpdate(family=group.family, nlris=tuple(group.nlris), next_hops=hops)
+                    )
+            self._exporter.propagate(groups, now)
+            self._send_touched()
+        self._end_faulted(now)
+
+    def _for_peer(self, name: str, now: float, step: Callable[[], None]) -> None:
+        """Runs one input of a peer (`step`, then its `_pump`) inside the core's fault boundary
+        (`bgpd.errors.contained`, the only catch-all besides the exporter's): what it raises
+        ends that peer's session, not the caller's loop, nor any other session. Export faults
+        are the exporter's to attribute (to the group it was writing for), so an exception
+        here is blamed on this peer's own processing."""
+        error = contained(partial(self._input, name, now, step))
+        if error is not None:
+            logger.error(
+                "peer internal error peer=%s during=input action=cease", name, exc_info=error
+            )
+            self._abort(name, now)
+        self._end_faulted(now)
+
+    def _input(self, name: str, now: float, step: Callable[[], None]) -> None:
+        step()
+        self._pump(name, now)
+
+    def _export_fault(self, peers: list[str], error: Exception, now: float) -> None:
+        """The exporter's work for these peers (one update group, or one member) raised."""
+        logger.error(
+            "peer internal error peer=%s during=export action=cease",
+            ",".join(peers) or "-",
+            exc_info=error,
+        )
+        for name in peers:
+            self._abort(name, now)
+
+    def _abort(self, name: str, now: float) -> None:
+        state = self._peers.get(name)
+        if state is None:
             return
-        groups = self._rib.take_change_groups()
-        if self._stopping:
-            return
-        if self._config.kernel.enabled:
-            for group in groups:
-                hops = fib_next_hops(group.multipath)
-                self._fib.append(
-                    FibUpdate(family=group.family, nlris=tuple(group.nlris), next_hops=hops)
-                )
-        self._exporter.propagate(groups, now)
-        self._send_touched()
+        error = contained(partial(state.session.abort, now, "internal error"))
+        if error is not None:
+            logger.error("peer internal error peer=%s during=abort", name, exc_info=error)
+        self._faulted.add(name)
+
+    def _end_faulted(self, now: float) -> None:
+        """Processes the SessionDown of every session a fault ended (its routes leave the
+        Loc-RIB, its Cease and Close become outputs); called once the failed work unwound."""
+        while self._faulted:
+            name = self._faulted.pop()
+            if name in self._peers:
+                error = contained(partial(self._pump, name, now))
+                if error is not None:
+                    logger.error("peer internal error peer=%s during=down", name, exc_info=error)
 
     def _deliver(
-        self, peer: str, data: bytes, announced: int, withdrawn: int, count: int, *, now: float
+        self,
+        peer: str,
+        data: bytes,
+        announced: int,
+        withdrawn: int,
+        count: int,
+        *,
+        now: float,
+        withheld: int = 0,
     ) -> None:
         state = self._peers.get(peer)
         if state is not None and state.session.state is SessionState.ESTABLISHED:
-            state.session.send_update_bytes(data, now, count=count)
             counters = state.session.counters
+            counters.prefixes_withheld_too_big += withheld
+            if not count:
+                return
+            state.session.send_update_bytes(data, now, count=count)
             counters.prefixes_announced_out += announced
             counters.prefixes_withdrawn_out += withdrawn
             self._touched.add(peer)

@@ -55,6 +55,8 @@ def peer_view(
     }
     if detail:
         view.update(session.describe(now))
+        # Announcements not sent: their attributes do not fit the peer's maximum message size.
+        view["prefixes_withheld_too_big"] = session.counters.prefixes_withheld_too_big
         view["graceful_restart_stale"] = sorted(str(f) for f in stale)
         view.update(input_problems_view(session.counters, now))
     return view

@@ -102,6 +102,11 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         "bgpd_peer_prefix_withdrawals_sent",
         "Prefixes we withdrew from the peer in UPDATE messages.",
     )
+    withheld = counter(
+        "bgpd_peer_prefixes_withheld_too_big",
+        "Announcements not sent to the peer because their attributes leave no room for the "
+        "prefix in one message of its maximum size (4096 octets without extended messages).",
+    )
     err_code = gauge(
         "bgpd_peer_last_error_code",
         "RFC 4271 error code of the last NOTIFICATION sent or received (0: none).",
@@ -152,11 +157,12 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         wd_in.add_metric(labels, p.prefix_withdrawals_received)
         ann_out.add_metric(labels, p.prefix_announcements_sent)
         wd_out.add_metric(labels, p.prefix_withdrawals_sent)
+        withheld.add_metric(labels, p.prefixes_withheld_too_big)
         err_code.add_metric(labels, p.last_error_code)
         err_sub.add_metric(labels, p.last_error_subcode)
     yield from (fsm, state, up, uptime, flaps, received, accepted, advertised)
-    yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, err_code, err_sub, no_next_hop)
-    yield from (rfc7606, next_hop)
+    yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, withheld, err_code, err_sub)
+    yield from (no_next_hop, rfc7606, next_hop)
 
 
 def _group_histogram(sizes: tuple[int, ...]) -> GaugeHistogramMetricFamily:

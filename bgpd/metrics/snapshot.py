@@ -102,6 +102,7 @@ class PeerMetrics:
     prefix_withdrawals_received: int
     prefix_announcements_sent: int = 0  # NLRI we announced to the peer, summed over UPDATEs
     prefix_withdrawals_sent: int = 0
+    prefixes_withheld_too_big: int = 0  # announcements not sent: larger than its messages
     last_error_code: int  # RFC 4271 §4.5 code of the last NOTIFICATION (0 = none)
     last_error_subcode: int
     restarting: bool  # we announce RFC 4724 restart state (R bit) to this peer
@@ -322,6 +323,7 @@ class SnapshotSource:
                     prefix_withdrawals_received=counters.prefixes_withdrawn_in,
                     prefix_announcements_sent=counters.prefixes_announced_out,
                     prefix_withdrawals_sent=counters.prefixes_withdrawn_out,
+                    prefixes_withheld_too_big=counters.prefixes_withheld_too_big,
                     last_error_code=0 if err is None else err.code,
                     last_error_subcode=0 if err is None else err.subcode,
                     restarting=session.settings.restarting,

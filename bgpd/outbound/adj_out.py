@@ -12,6 +12,14 @@ skip that member. What member M holds is therefore "the table minus the entries 
 M"; when a prefix M had from someone else moves to M's own path, M gets a withdrawal of its
 own (`GroupMessage.only`). Announcements sharing a PathInfo are packed together and the
 attribute bytes are encoded once per attribute set, not once per prefix or per member.
+
+A path whose attributes leave no room for its prefix in one message of the group's maximum size
+(RFC 8654: 4,096 octets without extended messages) is withheld: the table does not take it (so
+the members get a withdrawal when they held an older path there, and nothing otherwise), the
+messages report it (`GroupMessage.withheld`, for the peers' counters and the warning), and
+`_withheld` remembers it so a member joining later (`full_table`) is told too. Whether a path
+fits is decided once per attribute set and batch, from the cached encoding; prefixes are looked
+at one by one only for the rare set that leaves less room than the longest prefix.
 """
 
 from __future__ import annotations
@@ -29,9 +37,14 @@ from bgpd.wire.codec import (
     pack_ipv4_announcements,
     pack_withdrawals,
 )
+from bgpd.wire.constants import HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN
+from bgpd.wire.update_encode import LONGEST_ENTRY, announcement_overhead
 
 # Encoded attribute sets kept per group before the cache starts over (bounds memory under churn).
 ENCODED_CACHE_SIZE = 50_000
+# The overhead recorded for a path whose attributes cannot be encoded at all: more than any
+# message may hold (RFC 8654: 65,535 octets), so it is withheld like a path that does not fit.
+UNENCODABLE = MAX_EXTENDED_MESSAGE_LEN + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +53,9 @@ class GroupMessage:
 
     `skip`: the member that must not receive them (they announce that member's own routes);
     `only`: the one member they are meant for. Empty strings mean "nobody" / "everyone".
+    `withheld`: prefixes (paths) not announced because their attributes do not fit one message
+    (`count` 0 and no `data` when nothing else is in it); `needed`: the octets the smallest of
+    those UPDATEs would have taken.
     """
 
     data: bytes
@@ -49,6 +65,8 @@ class GroupMessage:
     announced: int = 0
     withdrawn: int = 0
     count: int = 1
+    withheld: int = 0
+    needed: int = 0
 
     def for_member(self, name: str) -> bool:
         return self.skip != name and (not self.only or self.only == name)
@@ -73,8 +91,13 @@ def runs_by_path(changes: Iterable[tuple[bytes, PathInfo | None]]) -> list[Run]:
     return list(runs.values())
 
 
+# id(path) -> (path, its attribute bytes or IPv4 head, whether it is the head, the octets of an
+# UPDATE carrying it besides the NLRI)
+_Encoded = tuple[PathInfo, bytes, bool, int]
+
+
 class AdjRibOut:
-    __slots__ = ("_encoded", "_origins", "_tables")
+    __slots__ = ("_encoded", "_origins", "_tables", "_withheld")
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
@@ -83,7 +106,9 @@ class AdjRibOut:
         # id(path) -> (path, its attribute bytes or IPv4 head, whether it is the head):
         # exported paths are shared objects, so one encoding serves every UPDATE that carries
         # the path. Holding the path keeps its id from being reused while the entry lives.
-        self._encoded: dict[int, tuple[PathInfo, bytes, bool]] = {}
+        self._encoded: dict[int, _Encoded] = {}
+        # Keys whose path was withheld as too big -> (that path, octets its UPDATE needed).
+        self._withheld: dict[Family, dict[bytes, tuple[PathInfo, int]]] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -94,6 +119,7 @@ class AdjRibOut:
         other._tables = {family: dict(table) for family, table in self._tables.items()}
         other._origins = dict(self._origins)
         other._encoded = self._encoded  # read-mostly, bounded: sharing it is safe
+        other._withheld = {family: dict(held) for family, held in self._withheld.items()}
         return other
 
     def same_state(self, other: AdjRibOut) -> bool:
@@ -105,9 +131,14 @@ class AdjRibOut:
         self._tables.clear()
         self._origins.clear()
         self._encoded.clear()
+        self._withheld.clear()
 
     def table(self, family: Family) -> Mapping[bytes, PathInfo]:
         return self._tables.get(family, {})
+
+    def withheld(self, family: Family) -> Mapping[bytes, tuple[PathInfo, int]]:
+        """Keys whose current path was withheld as too big (the path, octets needed)."""
+        return self._withheld.get(family, {})
 
     def count_for(self, member: str) -> int:
         """Prefixes (paths, under ADD-PATH) `member` holds from us."""
@@ -143,7 +174,14 @@ class AdjRibOut:
         personal: dict[str, list[bytes]] = {}
         announce: dict[int, tuple[PathInfo, list[bytes]]] = {}
         origins = self._origins
+        held = self._withheld.get(family)
+        # origin of the withheld path -> (prefixes withheld, octets the smallest UPDATE needed)
+        too_big: dict[str, list[int]] = {}
+        max_len = ctx.max_message_len
         for info, keys in runs:
+            if held:  # whatever happens to these keys now replaces their withheld path
+                for key in keys:
+                    held.pop(key, None)
             if info is None:
                 for key in keys:
                     old = sent.pop(key, None)
@@ -157,10 +195,16 @@ class AdjRibOut:
                         else:
                             gone.append(key)
                 continue
+            room = max_len - self._encoding(ctx, family, info)[3]
+            fitting = keys
+            if room < LONGEST_ENTRY:  # rare: only a huge attribute set gets here
+                fitting = self._withhold(
+                    family, info, keys, room, withdrawn=withdrawn, too_big=too_big
+                )
             fresh: list[bytes] = []
             add = fresh.append
             origin = info.origin
-            for key in keys:
+            for key in fitting:
                 old = get(key)
                 if old is None:
                     add(key)
@@ -188,7 +232,69 @@ class AdjRibOut:
             messages.append(
                 _message(_withdrawals(ctx, family, keys), only=member, withdrawn=len(keys))
             )
+        for origin, (count, needed) in too_big.items():
+            messages.append(GroupMessage(b"", origin, "", 0, 0, 0, count, needed))
         return messages
+
+    def _withhold(
+        self,
+        family: Family,
+        info: PathInfo,
+        keys: Sequence[bytes],
+        room: int,
+        *,
+        withdrawn: dict[str, list[bytes]],
+        too_big: dict[str, list[int]],
+    ) -> Sequence[bytes]:
+        """The keys of `info` that fit in `room` octets; the others are withheld, and what the
+        members held there is withdrawn (they must not keep a path we no longer select)."""
+        fit = [key for key in keys if len(key) <= room]
+        if len(fit) == len(keys):
+            return keys
+        sent = self._tables[family]
+        held = self._withheld.setdefault(family, {})
+        origin = info.origin
+        overhead = self._encoded[id(info)][3]  # `room` was computed from it just now
+        counts = too_big.setdefault(origin, [0, 0])
+        for key in keys:
+            if len(key) <= room:
+                continue
+            octets = overhead + len(key)
+            counts[0] += 1
+            counts[1] = octets if not counts[1] else min(counts[1], octets)
+            held[key] = (info, octets)
+            old = sent.pop(key, None)
+            if old is not None:
+                if old.origin:
+                    self._origins[old.origin] -= 1
+                withdrawn.setdefault(old.origin, []).append(key)
+        return fit
+
+    def _encoding(self, ctx: EncodeContext, family: Family, info: PathInfo) -> _Encoded:
+        """The cached encoding of `info` for `family` (encoded on first use)."""
+        # IPv4 without ADD-PATH, the bulk case: the cache holds the whole part of the UPDATE
+        # between header and NLRI, so packing is one join per message.
+        v4_head = family == IPV4_UNICAST and family not in ctx.add_path_send
+        encoded = self._encoded
+        entry = encoded.get(id(info))
+        if entry is None or entry[0] is not info or entry[2] is not v4_head:
+            if len(encoded) >= ENCODED_CACHE_SIZE:
+                encoded.clear()
+            try:
+                attr_bytes = encode_path_attributes(info.attributes, ctx)
+            except ValueError:
+                # An attribute longer than its 2-octet length field allows (Calico's tags or
+                # our prepend on a near-65,535-octet path): no message can carry the path.
+                entry = encoded[id(info)] = (info, b"", v4_head, UNENCODABLE)
+                return entry
+            if v4_head:
+                data = ipv4_head(attr_bytes, info.next_hop)
+                overhead = HEADER_LEN + len(data)
+            else:
+                data = attr_bytes
+                overhead = announcement_overhead(family, attr_bytes, info.next_hop)
+            entry = encoded[id(info)] = (info, data, v4_head, overhead)
+        return entry
 
     def reconcile(
         self,
@@ -203,6 +309,13 @@ class AdjRibOut:
             [key for key in sent if key not in desired]
         )
         changes.update((key, info) for key, info in desired.items() if sent.get(key) is not info)
+        held = self._withheld.get(family)
+        if held:  # a path withheld before is not tried (nor counted) again
+            for key, (info, _octets) in list(held.items()):
+                if desired.get(key) is info:
+                    del changes[key]
+                elif key not in desired:
+                    del held[key]
         return self.apply(ctx, family, changes, members)
 
     def full_table(self, ctx: EncodeContext, family: Family, member: str) -> list[GroupMessage]:
@@ -216,7 +329,11 @@ class AdjRibOut:
                 by_path[id(info)] = (info, [key])
             else:
                 group[1].append(key)
-        return self._pack(ctx, family, {}, by_path.values())
+        messages = self._pack(ctx, family, {}, by_path.values())
+        held = [octets for info, octets in self.withheld(family).values() if info.origin != member]
+        if held:  # the member would have been sent these too: it is told they were withheld
+            messages.append(GroupMessage(b"", "", member, 0, 0, 0, len(held), min(held)))
+        return messages
 
     def _pack(
         self,
@@ -232,23 +349,13 @@ class AdjRibOut:
             messages.append(
                 _message(_withdrawals(ctx, family, keys), skip=origin, withdrawn=len(keys))
             )
-        encoded = self._encoded
         add_path = family in ctx.add_path_send
-        # IPv4 without ADD-PATH, the bulk case: the cache holds the whole part of the UPDATE
-        # between header and NLRI, so packing is one join per message.
-        v4_head = family == IPV4_UNICAST and not add_path
         max_len = ctx.max_message_len
         # skip tag -> (UPDATEs, prefixes announced)
         tagged: dict[str, tuple[list[bytes], list[int]]] = {}
         for info, keys in by_path:
-            entry = encoded.get(id(info))
-            if entry is None or entry[0] is not info or entry[2] is not v4_head:
-                if len(encoded) >= ENCODED_CACHE_SIZE:
-                    encoded.clear()
-                attr_bytes = encode_path_attributes(info.attributes, ctx)
-                data = ipv4_head(attr_bytes, info.next_hop) if v4_head else attr_bytes
-                entry = encoded[id(info)] = (info, data, v4_head)
-            if v4_head:
+            entry = self._encoding(ctx, family, info)
+            if entry[2]:  # the IPv4 head
                 packed = pack_ipv4_announcements(entry[1], keys, max_len)
             elif add_path:
                 ids = [int.from_bytes(k[:4], "big") for k in keys]

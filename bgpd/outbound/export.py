@@ -27,6 +27,7 @@ from bgpd.wire.constants import SegmentType
 
 DEFAULT_LOCAL_PREF = 100
 _AS_SEQUENCE = SegmentType.AS_SEQUENCE
+_CONFED = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
 LOCAL_KINDS = frozenset({SourceKind.STATIC, SourceKind.CONNECTED, SourceKind.KERNEL})
 
 
@@ -109,7 +110,13 @@ def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) 
 
 
 def prepend(path: tuple[AsPathSegment, ...], asn: int) -> tuple[AsPathSegment, ...]:
-    """Our AS in front (RFC 4271 §5.1.2), folding into a leading AS_SEQUENCE that has room."""
+    """Our AS in front (RFC 4271 §5.1.2), folding into a leading AS_SEQUENCE that has room.
+
+    Confederation segments (an iBGP peer inside a confederation may send them) never leave
+    toward an external peer (RFC 5065 §4.1), which would treat the route as withdrawn
+    (RFC 7606 §7.2)."""
+    if any(seg.type in _CONFED for seg in path):
+        path = tuple(seg for seg in path if seg.type not in _CONFED)
     if path and path[0].type == _AS_SEQUENCE and len(path[0].asns) < 255:
         first = new_segment(_AS_SEQUENCE, (asn, *path[0].asns))
         return (first, *path[1:])

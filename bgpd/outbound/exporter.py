@@ -20,13 +20,23 @@ Invariants:
 - While `deferred` (we are a restarting speaker, RFC 4724 §4.1) nothing is staged or sent:
   peers join their groups silently, and `release` sends every group its whole table and
   End-of-RIB at once, computed from the Loc-RIB as it stands then.
+- A path too big for a group's messages is withheld from that group only (see `adj_out`): its
+  members' counters count it (`deliver`'s `withheld`) and a warning names them, at most once a
+  minute.
+- Fault containment: every piece of work done for one group (or one member of it) runs inside
+  `bgpd.errors.contained`. When it raises, that group's members (or that member) leave the
+  exporter, since what their Adj-RIB-Out says was sent can no longer be trusted, and `fault`
+  ends their sessions; the other groups carry on, whichever peer's input started the work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Protocol
 
+from bgpd.errors import contained
 from bgpd.net import Afi, Family, Nlri
 from bgpd.outbound.adj_out import GroupMessage, runs_by_path
 from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
@@ -36,13 +46,30 @@ from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
 from bgpd.wire.codec import encode_end_of_rib
 from bgpd.wire.constants import RouteRefreshSubtype
 
+logger = logging.getLogger(__name__)
+
 
 class Deliver(Protocol):
     def __call__(
-        self, peer: str, data: bytes, announced: int, withdrawn: int, count: int, *, now: float
+        self,
+        peer: str,
+        data: bytes,
+        announced: int,
+        withdrawn: int,
+        count: int,
+        *,
+        now: float,
+        withheld: int = 0,
     ) -> None:
-        """Hand `data` (`count` whole UPDATEs, announcing and withdrawing that many prefixes)
-        to the peer's session."""
+        """Hand `data` (`count` whole UPDATEs, announcing and withdrawing that many prefixes;
+        `count` may be 0) to the peer's session; `withheld` prefixes were not announced to it
+        because their attributes do not fit its messages."""
+
+
+class Fault(Protocol):
+    def __call__(self, peers: list[str], error: Exception, now: float) -> None:
+        """Work for these peers raised `error`: they have left the exporter; end their
+        sessions (`peers` may be empty when the work concerned no member)."""
 
 
 class MarkRefresh(Protocol):
@@ -56,11 +83,15 @@ class MarkRefresh(Protocol):
 _AFI_IPV6 = Afi.IPV6
 _CONNECTED = SourceKind.CONNECTED
 _TAGGED_CACHE_SIZE = 100_000
+# At most one "update withheld" warning per this many seconds; the counters count every one.
+WITHHELD_WARNING_INTERVAL = 60.0
+_WARNED_MAX = 256
 
 
 class Exporter:
     __slots__ = (
         "_deliver",
+        "_fault",
         "_groups",
         "_kernel_ifnames",
         "_mark",
@@ -68,6 +99,7 @@ class Exporter:
         "_path_ids",
         "_rib",
         "_tagged",
+        "_withheld_warning",
         "deferred",
         "policy",
     )
@@ -78,6 +110,8 @@ class Exporter:
         policy: ExportPolicy,
         kernel_ifnames: dict[tuple[Family, Nlri], str | None],
         deliver: Deliver,
+        fault: Fault,
+        *,
         mark: MarkRefresh | None = None,
     ) -> None:
         self._rib = rib
@@ -85,6 +119,9 @@ class Exporter:
         self.policy = policy
         self._kernel_ifnames = kernel_ifnames
         self._deliver = deliver
+        self._fault = fault
+        # peers named by an "update withheld" warning -> [when it went out, withheld since]
+        self._withheld_warning: dict[str, list[float]] = {}
         self._groups = UpdateGroups()
         self.deferred = False
         self._members: dict[str, Member] = {}
@@ -111,22 +148,20 @@ class Exporter:
         """A session came up: the peer joins its group and receives the table, then End-of-RIB."""
         if key.ctx.add_path_send:
             self._rib.report_all_paths = True
-        group = self._groups.joinable(key)
+        group = self._joinable(key, now)
         fresh = group is None
         if group is None:
             group = self._groups.new_group(key)
             # While deferred every table is built complete at `release`: no self-skip then.
             group.self_skip = "" if self.deferred else name
-        elif not self.deferred:
-            self._open_up(group, now)
         member = self._members[name] = self._groups.add_member(name, group)
         member.eor_pending = tuple(sorted(key.families))
         if self.deferred:
             return
         if fresh:
-            self._export_table(group, now)
+            self._guarded(group, partial(self._export_table, group, now), now)
         else:
-            self._send_full_table(member, now)
+            self._guarded(group, partial(self._send_full_table, member, now), now, only=member)
 
     def remove_peer(self, name: str) -> None:
         member = self._members.pop(name, None)
@@ -144,7 +179,7 @@ class Exporter:
         own = member.group.key.families
         member.refresh_pending.update(own if families is None else own.intersection(families))
         if not member.blocked:
-            self._send_refresh(member, now)
+            self._guarded(member.group, partial(self._send_refresh, member, now), now, only=member)
 
     def regroup(self, name: str, key: GroupKey, now: float) -> None:
         """The peer's outbound treatment changed without a session reset (policy change)."""
@@ -159,9 +194,19 @@ class Exporter:
             member.group = group
             self._groups.drop_if_empty(old)
             return
-        target = self._groups.joinable(key)
+        target = self._joinable(key, now)
+        member.group = self._groups.new_group(key) if target is None else target
+        self._guarded(member.group, partial(self._move, member, old, target, now), now, only=member)
+        self._groups.drop_if_empty(old)
+
+    def _move(
+        self, member: Member, old: UpdateGroup, target: UpdateGroup | None, now: float
+    ) -> None:
+        """`regroup`: the member catches up from `old`'s state to `target`'s, or (no target)
+        gets a group of its own (already `member.group`) starting from `old`'s state."""
+        name = member.name
+        key = member.group.key
         if target is not None:
-            self._open_up(target, now)
             # Catch up from the old state to the target group's, for this member only.
             scratch = UpdateGroup(key, target.cache, old.adj_out.copy())
             messages: list[GroupMessage] = []
@@ -169,15 +214,13 @@ class Exporter:
                 desired = dict(target.adj_out.table(family))
                 messages.extend(scratch.adj_out.reconcile(key.ctx, family, desired, (name,)))
             target.members[name] = member
-            member.group = target
             self._send(member, messages, now)
         else:
-            group = self._groups.new_group(key, old.adj_out.copy())
+            group = member.group
+            group.adj_out = old.adj_out.copy()
             group.self_skip = old.self_skip if old.self_skip == name else ""
             group.members[name] = member
-            member.group = group
             self._export_table(group, now)
-        self._groups.drop_if_empty(old)
 
     def set_blocked(self, name: str, blocked: bool, now: float) -> None:
         member = self._members.get(name)
@@ -189,12 +232,16 @@ class Exporter:
             member.blocked = True
             return
         member.blocked = False
-        self._flush(member.group, now)
-        if member.refresh_pending:
-            self._send_refresh(member, now)
-        main = self._groups.canonical.get(member.group.key)
-        if main is not None and main is not member.group:
-            self._open_up(main, now)
+        group = member.group
+        if not self._guarded(group, partial(self._flush, group, now), now):
+            return
+        if member.refresh_pending and not self._guarded(
+            group, partial(self._send_refresh, member, now), now, only=member
+        ):
+            return
+        main = self._groups.canonical.get(group.key)
+        if main is not None and main is not group and main.self_skip:
+            self._guarded(main, partial(self._open_up, main, now), now)
         self._groups.try_rejoin(member)
 
     def release(self, now: float) -> None:
@@ -209,7 +256,8 @@ class Exporter:
         if self.deferred:
             return
         for group in list(self._groups):
-            self._export_table(group, now)
+            if group.members:  # not ended by a fault of an earlier group
+                self._guarded(group, partial(self._export_table, group, now), now)
 
     # ------------------------------------------------------------------------------ changes
 
@@ -217,46 +265,78 @@ class Exporter:
         """Stages the Loc-RIB's coalesced changes in every group, then sends them."""
         if self.deferred:
             return  # `release` computes every table from the Loc-RIB
-        groups = list(self._groups)
-        calico = self.policy.calico
         # Group by group, so what is the same for every change (families, flags) is looked
-        # up once: this loop runs once per change group of the Loc-RIB.
-        for group in groups:
-            key = group.key
-            families = key.families
-            add_path_families = key.ctx.add_path_send
-            per_prefix = calico or bool(key.export_filters)
-            stage = group.stage_run
-            for change in changes:
-                family = change.family
-                if family not in families:
-                    continue
-                if family in add_path_families:
-                    for nlri in change.nlris:
-                        group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
-                    continue
-                best = change.best
-                info = self._exported_path(group, family, best)
-                if info is None:
-                    if not group.holds_nothing(family):
-                        stage(family, change.nlris, None)
-                    # else nothing to withdraw (say the sender's own routes, self-skipped)
-                    continue
-                if not per_prefix:
-                    stage(family, change.nlris, info)
-                    continue
-                assert best is not None
-                # Per-prefix rules: the prefixes that end with the same path form one run.
-                decided = (
-                    (nlri, self._prefix_export(group, family, nlri, best, info))
-                    for nlri in change.nlris
-                )
-                for out, nlris in runs_by_path(decided):
-                    stage(family, nlris, out)
-        for group in groups:
-            self._flush(group, now)
+        # up once, and a group whose work fails ends its own members only.
+        for group in list(self._groups):
+            if group.members:  # not ended by a fault of an earlier group
+                self._guarded(group, partial(self._propagate_group, group, changes, now), now)
 
     # ----------------------------------------------------------------------------- internals
+
+    def _propagate_group(self, group: UpdateGroup, changes: list[ChangeGroup], now: float) -> None:
+        """Stages the changes in one group and sends them: once per change group of the
+        Loc-RIB, per-prefix work only under per-prefix rules."""
+        key = group.key
+        families = key.families
+        add_path_families = key.ctx.add_path_send
+        per_prefix = self.policy.calico or bool(key.export_filters)
+        stage = group.stage_run
+        for change in changes:
+            family = change.family
+            if family not in families:
+                continue
+            if family in add_path_families:
+                for nlri in change.nlris:
+                    group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
+                continue
+            best = change.best
+            info = self._exported_path(group, family, best)
+            if info is None:
+                if not group.holds_nothing(family):
+                    stage(family, change.nlris, None)
+                # else nothing to withdraw (say the sender's own routes, self-skipped)
+                continue
+            if not per_prefix:
+                stage(family, change.nlris, info)
+                continue
+            assert best is not None
+            # Per-prefix rules: the prefixes that end with the same path form one run.
+            decided = (
+                (nlri, self._prefix_export(group, family, nlri, best, info))
+                for nlri in change.nlris
+            )
+            for out, nlris in runs_by_path(decided):
+                stage(family, nlris, out)
+        self._flush(group, now)
+
+    def _guarded(
+        self,
+        group: UpdateGroup,
+        step: Callable[[], None],
+        now: float,
+        *,
+        only: Member | None = None,
+    ) -> bool:
+        """Runs work for `group` (or for its member `only`) inside the core's fault boundary
+        (`bgpd.errors.contained`); False when it raised: those members are then gone."""
+        error = contained(step)
+        if error is None:
+            return True
+        names = [only.name] if only is not None else list(group.members)
+        for name in names:
+            self.remove_peer(name)
+        self._fault(names, error, now)
+        return False
+
+    def _joinable(self, key: GroupKey, now: float) -> UpdateGroup | None:
+        """The group a new member of `key` joins right away, its table completed first
+        (`_open_up`); a group whose completion failed is gone (its members ended)."""
+        while True:
+            group = self._groups.joinable(key)
+            if group is None or self.deferred or not group.self_skip:
+                return group
+            if self._guarded(group, partial(self._open_up, group, now), now):
+                return group
 
     def _open_up(self, group: UpdateGroup, now: float) -> None:
         """Before a second member joins: the routes of the first go into the table too."""
@@ -269,23 +349,103 @@ class Exporter:
 
     def _send_batch(self, members: list[Member], messages: list[GroupMessage], now: float) -> None:
         """Every member's share of `messages` in one delivery: a member that no message is
-        tagged for (skip or only) gets the one joined blob all such members share."""
+        tagged for (skip or only) gets the one joined blob all such members share.
+
+        A failure while handing one member its bytes is that member's alone: the group's state
+        is already what was sent, so the others keep it (and their sessions). One fault
+        boundary covers the whole loop (not one per member: this is the hot path), and the
+        loop resumes after the member it failed on."""
         if not messages:
             return
         tagged = {m.skip for m in messages if m.skip} | {m.only for m in messages if m.only}
-        shared: tuple[bytes, int, int, int] | None = None
+        shared: list[_Part] = []  # the joined blob, built on first use
+        at = [0]  # the member being handed its bytes
+        while at[0] < len(members):
+            step = partial(self._deliver_from, members, messages, tagged, shared, at, now)
+            error = contained(step)
+            if error is None:
+                break
+            failed = members[at[0]]
+            at[0] += 1
+            self.remove_peer(failed.name)
+            self._fault([failed.name], error, now)
+        if any(m.withheld for m in messages):
+            self._warn_withheld(members, messages, now)
+
+    def _deliver_from(  # noqa: PLR0917 - `_send_batch`'s loop state
+        self,
+        members: list[Member],
+        messages: list[GroupMessage],
+        tagged: set[str],
+        shared: list[_Part],
+        at: list[int],
+        now: float,
+    ) -> None:
         deliver = self._deliver
-        for member in members:
-            name = member.name
+        for i in range(at[0], len(members)):
+            at[0] = i
+            name = members[i].name
             if name in tagged:
                 mine = [m for m in messages if m.for_member(name)]
-                if mine:
-                    deliver(name, *_joined(mine), now=now)
-                continue
-            if shared is None:
-                shared = _joined([m for m in messages if not m.only])
-            if shared[3]:
-                deliver(name, *shared, now=now)
+                if not mine:
+                    continue
+                part = _joined(mine)
+            else:
+                if not shared:
+                    shared.append(_joined([m for m in messages if not m.only]))
+                part = shared[0]
+                if not (part[3] or part[4]):
+                    continue
+            data, announced, withdrawn, count, withheld = part
+            deliver(name, data, announced, withdrawn, count, now=now, withheld=withheld)
+        at[0] = len(members)
+
+    def _deliver_to(self, member: Member, part: _Part, now: float) -> None:
+        """Hands one member its bytes (End-of-RIB); a failure there is that member's alone."""
+        data, announced, withdrawn, count, withheld = part
+        step = partial(
+            self._deliver,
+            member.name,
+            data,
+            announced,
+            withdrawn,
+            count,
+            now=now,
+            withheld=withheld,
+        )
+        self._guarded(member.group, step, now, only=member)
+
+    def _warn_withheld(
+        self, members: list[Member], messages: list[GroupMessage], now: float
+    ) -> None:
+        """One warning line for the paths withheld in a batch, at most once a minute for the
+        same peers (the per-peer counters count every one); `earlier` counts the prefixes
+        withheld from them since the last line."""
+        withheld = [m for m in messages if m.withheld]
+        names = {p.name for m in withheld for p in members if m.for_member(p.name)}
+        peers = ",".join(sorted(names))
+        if not peers:
+            return
+        count = sum(m.withheld for m in withheld)
+        warned = self._withheld_warning
+        state = warned.get(peers)
+        if state is not None and now - state[0] < WITHHELD_WARNING_INTERVAL:
+            state[1] += count
+            return
+        if state is None and len(warned) >= _WARNED_MAX:  # forget the quiet ones
+            quiet = [k for k, v in warned.items() if now - v[0] >= WITHHELD_WARNING_INTERVAL]
+            for key in quiet:
+                del warned[key]
+        suppressed = 0 if state is None else int(state[1])
+        warned[peers] = [now, 0]
+        logger.warning(
+            "update withheld too big peers=%s prefixes=%d octets=%d max=%d earlier=%d",
+            peers,
+            count,
+            min(m.needed for m in withheld),
+            members[0].group.key.ctx.max_message_len,
+            suppressed,
+        )
 
     def _send_full_table(self, member: Member, now: float) -> None:
         group = member.group
@@ -308,9 +468,9 @@ class Exporter:
                 mark(member.name, family, RouteRefreshSubtype.EORR, now=now)
 
     def _send_eor(self, member: Member, now: float) -> None:
-        for family in member.eor_pending:
-            self._deliver(member.name, encode_end_of_rib(family), 0, 0, 1, now=now)
-        member.eor_pending = ()
+        pending, member.eor_pending = member.eor_pending, ()
+        for family in pending:
+            self._deliver_to(member, (encode_end_of_rib(family), 0, 0, 1, 0), now)
 
     def _flush(self, group: UpdateGroup, now: float) -> None:
         if group.blocked:
@@ -449,9 +609,15 @@ class Exporter:
         return entry[1]
 
 
-def _joined(messages: list[GroupMessage]) -> tuple[bytes, int, int, int]:
-    """(bytes, prefixes announced, prefixes withdrawn, UPDATE count) of messages sent as one."""
+# (bytes, prefixes announced, prefixes withdrawn, UPDATE count, prefixes withheld)
+_Part = tuple[bytes, int, int, int, int]
+
+
+def _joined(messages: list[GroupMessage]) -> _Part:
+    """(bytes, prefixes announced, prefixes withdrawn, UPDATE count, prefixes withheld) of
+    messages sent as one."""
     data = messages[0].data if len(messages) == 1 else b"".join(m.data for m in messages)
     announced = sum(m.announced for m in messages)
     withdrawn = sum(m.withdrawn for m in messages)
-    return data, announced, withdrawn, sum(m.count for m in messages)
+    withheld = sum(m.withheld for m in messages)
+    return data, announced, withdrawn, sum(m.count for m in messages), withheld

@@ -112,11 +112,12 @@ class UpdateGroup:
         return all(m.blocked for m in self.members.values())
 
     def holds_nothing(self, family: Family) -> bool:
-        """Nothing sent and nothing pending in `family`: a withdrawal would be a no-op."""
+        """Nothing sent, withheld or pending in `family`: a withdrawal would be a no-op."""
         return (
             not self.adj_out.table(family)
             and not self.pending.get(family)
             and not self.runs.get(family)
+            and not self.adj_out.withheld(family)
         )
 
     def add_path(self, family: Family) -> bool:

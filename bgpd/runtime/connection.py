@@ -3,12 +3,20 @@
 Invariants: the protocol never interprets BGP; it reports bytes, loss and write-buffer
 pressure to its owner, which owns the speaker. The transport's write buffer is bounded by the
 high-water mark; above it the owner stops generating UPDATEs for the peer until it drains.
+No exception from the owner reaches asyncio's handler (which would log it and carry on with
+the connection in an unknown state): the speaker contains what one peer's processing raises
+(`bgpd.errors.contained`), and whatever still escapes is logged here and closes this
+connection only, the last line of defence.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from typing import Protocol
+
+logger = logging.getLogger(__name__)
 
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 1 << 18
@@ -49,19 +57,31 @@ class BgpConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         self.local_address = str(transport.get_extra_info("sockname")[0])
         self.remote_address = str(transport.get_extra_info("peername")[0])
-        self.owner.on_connected(self)
+        self._guarded("connected", lambda: self.owner.on_connected(self))
 
     def data_received(self, data: bytes) -> None:
-        self.owner.on_data(self, data)
+        self._guarded("data", lambda: self.owner.on_data(self, data))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.owner.on_lost(self)
+        self._guarded("lost", lambda: self.owner.on_lost(self))
 
     def pause_writing(self) -> None:
-        self.owner.on_writable(self, False)
+        self._guarded("pause_writing", lambda: self.owner.on_writable(self, False))
 
     def resume_writing(self) -> None:
-        self.owner.on_writable(self, True)
+        self._guarded("resume_writing", lambda: self.owner.on_writable(self, True))
+
+    def _guarded(self, callback: str, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except Exception:
+            logger.exception(
+                "runtime callback failed peer=%s conn=%d callback=%s action=close",
+                self.peer,
+                self.conn_id,
+                callback,
+            )
+            self.close()
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

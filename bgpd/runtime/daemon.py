@@ -605,7 +605,13 @@ class Daemon:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._speaker.handle_timer(self.now())
+        try:
+            self._speaker.handle_timer(self.now())
+        except Exception:
+            # The speaker contains each peer's timers; what escapes is not a session's (the
+            # graceful-restart sweep, say). Logged, and the timer stays armed: an exception
+            # in asyncio's handler would stop every timer of every session for good.
+            logger.exception("runtime timer failed action=continue")
         self._flush()
 
     # what the BIRD-compatible sockets read (bgpd/control/bird_server.py). -----

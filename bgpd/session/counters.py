@@ -46,6 +46,7 @@ class PeerCounters:
         "prefixes_announced_out",
         "prefixes_withdrawn_in",
         "prefixes_withdrawn_out",
+        "prefixes_withheld_too_big",
         "rfc7606_actions",
         "socket_error",
     )
@@ -58,6 +59,9 @@ class PeerCounters:
         self.prefixes_withdrawn_in = 0
         self.prefixes_announced_out = 0  # counted by the speaker as it hands UPDATEs over
         self.prefixes_withdrawn_out = 0
+        # Announcements not sent because their attributes leave no room for the prefix in one
+        # message of the peer's maximum size (counted by the speaker, each time one is due).
+        self.prefixes_withheld_too_big = 0
         self.established_transitions = 0  # flaps: how many times the session came up
         self.last_error: LastError | None = None
         self.last_state_change: float | None = None

@@ -339,6 +339,25 @@ class Peer:
             self._close(conn, now, reason=reason, notification=notification, sent_by_us=True)
         self._sync_state(now)
 
+    def abort(self, now: float, reason: str) -> None:
+        """bgpd failed while handling this peer (`bgpd.errors.contained` caught it): Cease on
+        every connection, then the error wait, which doubles while the failure repeats.
+
+        The subcode is 0, "unspecific" (RFC 4271 §4.5: used when no subcode fits): none of
+        RFC 4486's reasons is true (Out of Resources would send the peer's operator looking for
+        a memory shortage, Other Configuration Change for a change nobody made), and it is
+        not a Hard Reset (RFC 8538), so a peer that keeps our routes across a graceful restart
+        does so here too.
+        """
+        notification = NotificationMessage(code=ErrorCode.CEASE, subcode=0)
+        text = f"{reason}: sent NOTIFICATION: {notification}"
+        for conn in list(self._conns.values()):
+            self._close(conn, now, reason=text, notification=notification, sent_by_us=True)
+        self._connect_retry_at = None
+        if self._enabled:
+            self._enter_error_wait(now)
+        self._sync_state(now)
+
     def reset(self, now: float, subcode: int = CeaseSubcode.ADMIN_RESET, text: str = "") -> None:
         """Close every connection with a Cease, then start again after `error_wait_min`."""
         if not self._enabled:

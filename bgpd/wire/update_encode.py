@@ -8,6 +8,10 @@ member of the group.
 Invariants: every returned message is complete (header included) and no longer than
 `ctx.max_message_len`; MP_REACH_NLRI/MP_UNREACH_NLRI come first in the attribute list
 (RFC 7606 §5.1) and always use the Extended Length form; IPv4 unicast uses the classic fields.
+An attribute set can be too large for one message with even one prefix (a peer without
+extended messages, RFC 8654, after our AS prepend or from an extended-message peer): callers
+ask `announcement_overhead` once per attribute set and withhold what does not fit, since the
+packers raise ValueError rather than emit an oversized UPDATE.
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ _MP_REACH = bytes((AttrType.MP_REACH_NLRI,))
 _MP_UNREACH = bytes((AttrType.MP_UNREACH_NLRI,))
 _UPDATE_TYPE = MessageType.UPDATE
 _EMPTY_LEN = b"\x00\x00"
+# RFC 4760 §3 MP_REACH_NLRI header around the next hop: AFI (2), SAFI (1), length (1), reserved.
+_MP_REACH_FIXED = 5
+
+# The longest NLRI entry of the families bgpd speaks: a 4-octet ADD-PATH id (RFC 7911 §3), the
+# length octet and an IPv6 /128. An attribute set leaving this much room fits every prefix.
+LONGEST_ENTRY = 4 + 1 + 16
 
 
 def encode_path_attributes(attrs: PathAttributes, ctx: EncodeContext) -> bytes:
@@ -148,6 +158,17 @@ def pack_announcements(  # noqa: PLR0917 - the agreed positional signature
     return out
 
 
+def announcement_overhead(family: Family, attr_bytes: bytes, next_hop: bytes) -> int:
+    """Octets of an UPDATE announcing `family` with `attr_bytes` besides its NLRI entries: a
+    message of `max_len` octets has `max_len` minus this left for prefixes (none when that is
+    less than the entry's length)."""
+    if family == IPV4_UNICAST:
+        return HEADER_LEN + len(ipv4_head(attr_bytes, next_hop))
+    # Header, withdrawn length, attribute length, MP_REACH_NLRI attribute header (4) and fixed
+    # part, the other attributes.
+    return HEADER_LEN + 4 + 4 + _MP_REACH_FIXED + len(next_hop) + len(attr_bytes)
+
+
 def ipv4_head(attr_bytes: bytes, next_hop: bytes) -> bytes:
     """What every IPv4 unicast announcement with these attributes holds between its header and
     its NLRI: the empty withdrawn field, the attribute length and the attributes, NEXT_HOP
@@ -212,6 +233,12 @@ def _batch_entries(batch: NlriBatch, ctx: EncodeContext) -> bytes:
     return b"".join(batch.prefixes)
 
 
+def _length16(value: bytes) -> bytes:
+    if len(value) > 0xFFFF:
+        raise ValueError(f"attribute of {len(value)} octets exceeds 65535")
+    return len(value).to_bytes(2, "big")
+
+
 def encode_update(msg: UpdateMessage, ctx: EncodeContext) -> bytes:
     """One UPDATE holding exactly `msg` (for tests and tools; the packers are the hot path).
 
@@ -234,11 +261,11 @@ def encode_update(msg: UpdateMessage, ctx: EncodeContext) -> bytes:
         value = struct.pack("!HB", family.afi, family.safi) + b"".join(
             _batch_entries(b, ctx) for b in mp_wd
         )
-        attrs += _MP_ATTR_HEAD + _MP_UNREACH + len(value).to_bytes(2, "big") + value
+        attrs += _MP_ATTR_HEAD + _MP_UNREACH + _length16(value) + value
     if mp_ann:
         batch = mp_ann[0]
         value = _mp_reach_head(batch.family, batch.next_hop) + _batch_entries(batch, ctx)
-        attrs += _MP_ATTR_HEAD + _MP_REACH + len(value).to_bytes(2, "big") + value
+        attrs += _MP_ATTR_HEAD + _MP_REACH + _length16(value) + value
     nlri = b""
     if msg.announced:
         if msg.attributes is None:
@@ -252,7 +279,7 @@ def encode_update(msg: UpdateMessage, ctx: EncodeContext) -> bytes:
                 raise ValueError("classic NLRI must share the NEXT_HOP attribute")
             nlri = b"".join(_batch_entries(b, ctx) for b in classic_ann)
         attrs += encode_path_attributes(path_attrs, ctx)
-    out = _update(classic_wd, attrs, nlri)
-    if len(out) > ctx.max_message_len:
-        raise ValueError(f"UPDATE of {len(out)} octets exceeds {ctx.max_message_len}")
-    return out
+    size = HEADER_LEN + 4 + len(classic_wd) + len(attrs) + len(nlri)
+    if size > ctx.max_message_len:  # checked first: beyond 65,535 the length cannot be packed
+        raise ValueError(f"UPDATE of {size} octets exceeds {ctx.max_message_len}")
+    return _update(classic_wd, attrs, nlri)
