@@ -262,8 +262,12 @@ class Speaker:
         if gr_deadline is not None and gr_deadline <= now:
             for name, family in self._gr.handle_timer(now):
                 swept = self._rib.sweep_stale(name, family)
+                # The tracker logged which timer it was (restart, stale routes, a missing EoRR).
                 logger.info(
-                    "graceful restart stale swept peer=%s routes=%d reason=timer", name, swept
+                    "stale routes swept peer=%s family=%s routes=%d reason=timer",
+                    name,
+                    family,
+                    swept,
                 )
             self._propagate(now)
         self._check_recovery(now)
@@ -304,15 +308,21 @@ class Speaker:
         # A blocked peer's pump is cheap (nothing is encoded for it); a drained one catches up.
         self._for_peer(peer, now, partial(self._exporter.set_blocked, peer, not writable, now))
 
-    def reset_peer(self, name: str, now: float, *, soft: bool) -> None:
+    def reset_peer(self, name: str, now: float, *, soft: bool) -> str | None:
+        """A hard reset (Cease/Administrative Reset) or a soft one (route refresh both ways).
+        Returns what the operator must know when a soft reset could do only part of its job."""
         state = self._peers[name]
+        note = None
         if soft:
             negotiated = state.session.negotiated
-            if negotiated is not None and negotiated.route_refresh:
+            if negotiated is None:
+                note = "session not established: nothing to refresh"
+            elif negotiated.route_refresh:
                 for family in sorted(negotiated.families):
                     state.session.send_route_refresh(family, now)
-            elif negotiated is not None:
+            else:
                 # Asking again needs the capability (RFC 2918); our side can still be resent.
+                note = "peer did not negotiate route refresh: our routes resent, theirs not asked"
                 logger.warning(
                     "peer soft reset inbound skipped peer=%s reason=route_refresh_not_negotiated",
                     name,
@@ -321,6 +331,7 @@ class Speaker:
         else:
             state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
         self._pump(name, now)
+        return note
 
     @property
     def recovering(self) -> bool:

@@ -677,9 +677,10 @@ class Daemon:
             name = str(args.get("name"))
             if name not in self._speaker.peer_names():
                 raise ControlCommandError(f"no peer named {name!r}")
-            self._speaker.reset_peer(name, now, soft=bool(args.get("soft")))
+            note = self._speaker.reset_peer(name, now, soft=bool(args.get("soft")))
             self._flush()
-            return {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
+            reply = {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
+            return reply if note is None else {**reply, "note": note}
         if cmd == "show kernel":
             if self._kernel is None:
                 raise ControlCommandError("kernel sync is off ([kernel] enabled = false)")

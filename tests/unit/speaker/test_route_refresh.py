@@ -239,7 +239,7 @@ def test_soft_reset_asks_the_peer_and_resends_our_table_bracketed(
     caps: tuple[Capability, ...],
 ) -> None:
     raw = RawPeer(caps)
-    raw.speaker.reset_peer("p", raw.now, soft=True)
+    assert raw.speaker.reset_peer("p", raw.now, soft=True) is None  # nothing left undone
     seen = raw.read()
     assert sorted(m for m in seen if m[0] == "request") == [("request", V4), ("request", V6)]
     ours = [m for m in seen if m[0] != "request"]
@@ -263,7 +263,9 @@ def test_soft_reset_of_a_peer_without_route_refresh_resends_ours_and_says_why(
     raw = RawPeer((Multiprotocol(family=V4), Multiprotocol(family=V6), FourOctetAs(asn=64512)))
     assert not raw.negotiated.route_refresh
     with caplog.at_level(logging.WARNING, logger="bgpd.speaker"):
-        raw.speaker.reset_peer("p", raw.now, soft=True)
+        note = raw.speaker.reset_peer("p", raw.now, soft=True)
+    # The operator's reply says so too (bgpctl prints the control command's "note").
+    assert note == "peer did not negotiate route refresh: our routes resent, theirs not asked"
     assert raw.read() == [("update", V4, V4_TABLE), ("update", V6, V6_TABLE)]
     assert "peer soft reset inbound skipped peer=p reason=route_refresh_not_negotiated" in (
         caplog.text
