@@ -44,7 +44,7 @@ def test_nodename_expansion_and_dest_root(tmp_path: Path) -> None:
     (resource,) = load_resources(CONFDIR, "node-7", dest_root=tmp_path)
     assert resource.dest == tmp_path / "etc/bgpd/bgpd.toml"
     assert "/ipam/v2/host/node-7/ipv4/block" in resource.keys
-    assert resource.mode == 0o644
+    assert resource.mode == 0o600  # it holds the MD5 passwords
 
 
 def test_install_is_atomic_and_only_when_changed(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_install_is_atomic_and_only_when_changed(tmp_path: Path) -> None:
     assert first.outcome is Outcome.INSTALLED
     dest = first.resource.dest
     assert load_config(dest).bgp.asn == 64512
-    assert (dest.stat().st_mode & 0o777) == 0o644
+    assert (dest.stat().st_mode & 0o777) == 0o600
     inode, mtime = dest.stat().st_ino, dest.stat().st_mtime_ns
     (again,) = r.render_all(view())
     assert again.outcome is Outcome.UNCHANGED
