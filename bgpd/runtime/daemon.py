@@ -150,7 +150,8 @@ class Daemon:
 
     async def run(self) -> int:
         self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
+        if self._stopping is None:  # stop() may come first
+            self._stopping = asyncio.Event()
         config = self._speaker.config
         try:
             await self._open_listeners(config)
@@ -207,9 +208,10 @@ class Daemon:
         return 0
 
     def stop(self) -> None:
-        """Shut a running daemon down as SIGTERM does (`run` then returns)."""
-        if self._stopping is not None:
-            self._stopping.set()
+        """Shut the daemon down as SIGTERM does (`run` then returns, at once if not begun)."""
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        self._stopping.set()
 
     async def _shutdown(self) -> None:
         logger.info("bgpd stopping action=cease_every_peer")
@@ -692,8 +694,8 @@ async def _run_with_companion(config_path: str, pidfile: str | None, companion: 
                 return False  # reload() logged why; the running config stays
             return True
 
-        task = asyncio.create_task(companion.run(reload), name="companion")
         speaker = asyncio.create_task(daemon.run(), name="speaker")
+        task = asyncio.create_task(companion.run(reload), name="companion")
         try:
             await asyncio.wait({task, speaker}, return_when=asyncio.FIRST_COMPLETED)
             if speaker.done():
