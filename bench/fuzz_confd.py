@@ -499,8 +499,14 @@ def check_input(data: bytes) -> list[str]:
 def main() -> None:
     import atheris  # noqa: PLC0415 - only the fuzzing run needs it
 
+    argv = list(sys.argv)
+    # A snapshot of a few resources takes a few hundred bytes: let inputs grow that far from
+    # the start rather than after libFuzzer's slow default length ramp.
+    for flag in ("-max_len=4096", "-len_control=10"):
+        if not any(a.startswith(flag.split("=")[0] + "=") for a in argv):
+            argv.insert(1, flag)
     atheris.instrument_all()
-    atheris.Setup(sys.argv, check_input)
+    atheris.Setup(argv, check_input)
     atheris.Fuzz()
 
 
