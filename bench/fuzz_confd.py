@@ -58,7 +58,7 @@ TRICKY = (
     " ",
     "²",
     "٣",
-    "１２",
+    "\uff11\uff12",
     "\ud800",
     "\udfff",
     "a\ud800b",
@@ -449,21 +449,21 @@ def _renderer(nodename: str, router_id: str) -> Renderer:
     return Renderer(CONFDIR, resources, ctx)
 
 
-class Finding(AssertionError):
+class UnexpectedOutcomeError(AssertionError):
     """An outcome other than a render or the expected errors."""
 
 
 def _printable(line: str | None, what: str) -> None:
     if line is None:
-        raise Finding(f"{what} without an error line")
+        raise UnexpectedOutcomeError(f"{what} without an error line")
     try:
         line.encode()
     except UnicodeEncodeError as exc:
-        raise Finding(f"{what}: the error line cannot be logged: {line!r}") from exc
+        raise UnexpectedOutcomeError(f"{what}: the error line cannot be logged: {line!r}") from exc
 
 
 def check_snapshot(values: Mapping[str, str], env: Mapping[str, str]) -> list[str]:
-    """One snapshot through model and render; the outcome of each step, or `Finding`.
+    """One snapshot through model and render; the outcome of each step, or `UnexpectedOutcomeError`.
 
     Any exception other than `BgpdError` from the model propagates (that is the finding)."""
     nodename = env.get("NODENAME", "a")
@@ -484,7 +484,7 @@ def check_snapshot(values: Mapping[str, str], env: Mapping[str, str]) -> list[st
             continue
         mode = stat.S_IMODE(resource.dest.stat().st_mode)
         if mode & 0o077:
-            raise Finding(f"{resource.dest} installed with mode {mode:o}")
+            raise UnexpectedOutcomeError(f"{resource.dest} installed with mode {mode:o}")
         if resource.check is not None:
             load_config(resource.dest)  # what the speaker will read must load
     return outcomes
@@ -497,7 +497,7 @@ def check_input(data: bytes) -> list[str]:
 
 
 def main() -> None:
-    import atheris  # noqa: PLC0415 - only the fuzzing run needs it
+    import atheris
 
     argv = list(sys.argv)
     # A snapshot of a few resources takes a few hundred bytes: let inputs grow that far from

@@ -222,16 +222,25 @@ class Watcher:
         self._revision = snapshot.revision
         failed = [r for r in results if r.outcome in (Outcome.RENDER_FAILED, Outcome.CHECK_FAILED)]
         for r in results:
+            dest, kept = r.resource.dest, r.resource.dest.exists()
+            # Before any good render (at start) there is no file to keep: said so, since the
+            # in-process speaker then waits for one.
             if r.outcome is Outcome.CHECK_FAILED:
                 self._check_failures += 1
-                logger.error(
-                    "confd check failed, keeping the last good %s: %s", r.resource.dest, r.error
-                )
+                if kept:
+                    logger.error("confd check failed, keeping the last good %s: %s", dest, r.error)
+                else:
+                    logger.error(
+                        "confd check failed, nothing installed yet dest=%s error=%s", dest, r.error
+                    )
             elif r.outcome is Outcome.RENDER_FAILED:
                 self._render_failures += 1
-                logger.error(
-                    "confd render failed, keeping the last good %s: %s", r.resource.dest, r.error
-                )
+                if kept:
+                    logger.error("confd render failed, keeping the last good %s: %s", dest, r.error)
+                else:
+                    logger.error(
+                        "confd render failed, nothing installed yet dest=%s error=%s", dest, r.error
+                    )
         installed = [r for r in results if r.outcome is Outcome.INSTALLED]
         self._installs += len(installed)
         for r in installed:

@@ -503,12 +503,12 @@ def test_bgpd_run_started_on_issue_11_values_waits_then_starts_once_fixed(
     a = confd_nodes("node-a", etcd.env(), wait=False)
     # No good config yet: no traceback, no exit; the failure is logged with its key and the
     # speaker waits (not started, so not ready) while the watcher keeps following etcd.
-    a.wait_log(f"keeping the last good {a.config_path}: {SURROGATE_KEY}: ")
+    a.wait_log(f'nothing installed yet dest={a.config_path} error="{SURROGATE_KEY}: ')
     assert a.proc is not None and a.proc.running
     assert not a.config_path.exists()
     assert "Traceback" not in a.output()
     etcd.delete(SURROGATE_KEY)
-    a.wait_log(f"keeping the last good {a.config_path}: {SUPERSCRIPT_KEY}: ")
+    a.wait_log(f'nothing installed yet dest={a.config_path} error="{SUPERSCRIPT_KEY}: ')
     assert a.proc.running and not a.config_path.exists()
     etcd.delete(SUPERSCRIPT_KEY)
     wait_until(a._answering, timeout=30, message="node-a starts once the data is fixed")
@@ -553,7 +553,7 @@ def test_standalone_confd_counts_issue_11_values_and_keeps_watching(
                 describe=watcher.output,
             )
 
-        logged(f"keeping the last good {dest}: {SURROGATE_KEY}: {ISSUE_11[0][2]}")
+        logged(f'nothing installed yet dest={dest} error="{SURROGATE_KEY}: {ISSUE_11[0][2]}')
         assert watcher.running and not dest.exists()
         etcd.delete(SURROGATE_KEY)
         logged(f"confd installed dest={dest}")

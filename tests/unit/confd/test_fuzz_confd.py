@@ -37,7 +37,7 @@ SEEDS = [
     ("v1-listen-port-arabic-indic", {f"{V1}/global/listen_port": "٣"}, {}, "render_failed"),
     (
         "v1-restart-time-fullwidth",
-        {PEER: '{"ip": "10.0.0.7", "as_num": "1", "restart_time": "１"}'},
+        {PEER: '{"ip": "10.0.0.7", "as_num": "1", "restart_time": "\uff11"}'},
         {},
         "render_failed",
     ),

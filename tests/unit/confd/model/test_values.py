@@ -98,7 +98,7 @@ def test_go_json_is_compact_and_escapes_html() -> None:
         ("", None),
         ("²", None),
         ("٣", None),
-        ("１２", None),  # fullwidth digits
+        ("\uff11\uff12", None),  # fullwidth digits
         ("-1", None),
         ("+1", None),
         (" 1", None),

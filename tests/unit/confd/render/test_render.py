@@ -143,7 +143,7 @@ def test_bad_resource_file_is_reported(tmp_path: Path) -> None:
         (f"{V1}/global/listen_port", "²", "invalid port '²'"),
         (f"{V1}/host/b/listen_port", "٣", "invalid port '٣'"),
         (f"{V1}/global/node_mesh_restart_time", "١٢", "invalid restart time"),
-        (f"{V1}/global/as_num", "６４５１２", "invalid AS number"),
+        (f"{V1}/global/as_num", "\uff16\uff14\uff15\uff11\uff12", "invalid AS number"),
         (f"{V1}/host/a/as_num", "1" * 5000, "out of range"),
         (f"{V1}/global/node_mesh", '{"enabled": "\\ud800"}', "lone UTF-16 surrogate"),
     ],
@@ -209,3 +209,23 @@ def test_the_config_with_passwords_is_never_readable_by_others(tmp_path: Path) -
             load_resources(confdir, "a")
     res.write_text(shipped.replace('mode = "0600"', 'mode = "0640"'))
     assert load_resources(confdir, "a")[0].mode == 0o640
+
+
+def test_a_group_reads_the_config_through_a_setgid_folder(tmp_path: Path) -> None:
+    """confd_templates/README.md: mode 0640 plus a setgid folder of the reading group."""
+    confdir = tmp_path / "confdir"
+    shutil.copytree(CONFDIR, confdir)
+    res = confdir / "conf.d" / "bgpd.toml"
+    res.write_text(res.read_text().replace('mode = "0600"', 'mode = "0640"'))
+    r = renderer(tmp_path / "root", confdir)
+    folder = r.resources[0].dest.parent
+    folder.mkdir(parents=True)
+    # A group other than ours: any as root, else one we belong to (a chown needs membership).
+    others = [g for g in os.getgroups() if g != os.getegid()]
+    group = 65534 if os.geteuid() == 0 else (others or [os.getegid()])[0]
+    os.chown(folder, -1, group)
+    folder.chmod(0o2755)
+    (result,) = r.render_all(view())
+    assert result.outcome is Outcome.INSTALLED
+    st = result.resource.dest.stat()
+    assert (st.st_mode & 0o777, st.st_gid) == (0o640, group)

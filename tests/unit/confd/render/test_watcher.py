@@ -18,7 +18,7 @@ from bgpd.confd.watcher import ReloadError, Watcher, describe_error
 from bgpd.config import load_config
 
 from .calico_data import V1, globals_, host, peer_key
-from .calico_v3 import V3, bgp_configuration, bgp_peer, node
+from .calico_v3 import V3, bgp_configuration, node
 
 REPO = Path(__file__).resolve().parents[4]
 CONFDIR = REPO / "confd_templates"
