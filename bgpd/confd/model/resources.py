@@ -429,6 +429,11 @@ def read_ip_pool(key: str, name: str, raw: str, problems: Problems) -> PoolInfo 
             spec.bad(field, f"{mode!r} is not Never, Always or CrossSubnet")
             mode = ""
         modes.append(table[mode])
+    # Calico's IPPool validation: one encapsulation per pool, and IPIP carries IPv4 only.
+    if modes[0] and modes[1]:
+        spec.bad("vxlanMode", "a pool cannot use both IPIP and VXLAN")
+    if modes[0] and cidr is not None and cidr.version == 6:
+        spec.bad("ipipMode", "IPIP is IPv4 only; an IPv6 pool must use Never")
     assignment = spec.text("assignmentMode") or "Automatic"
     nat = spec.flag("natOutgoing")
     disabled = spec.flag("disabled")

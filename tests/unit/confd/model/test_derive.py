@@ -313,6 +313,8 @@ BAD = [
     (node("n", "10.0.0.1/24", rr_cluster_id="cluster-1"), "routeReflectorClusterID"),
     (ip_pool("p", "10.0.0.0/33"), "spec.cidr"),
     (ip_pool("p", "10.0.0.0/16", ipipMode="Sometimes"), "spec.ipipMode"),
+    (ip_pool("p", "10.0.0.0/16", ipipMode="Always", vxlanMode="Always"), "both IPIP and VXLAN"),
+    (ip_pool("p", "fd00::/64", ipipMode="CrossSubnet"), "IPIP is IPv4 only"),
     (("/calico/ipam/v2/host/n1/ipv4/block/10.0.0.0-26", "{"), "malformed JSON"),
     (("/calico/ipam/v2/host/n1/ipv4/block/nonsense", "{}"), "not a block CIDR"),
     ((G + "as_num", "sixty-five"), "invalid AS number"),
