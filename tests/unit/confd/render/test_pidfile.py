@@ -98,6 +98,8 @@ def test_another_program_is_not_signalled(tmp_path: Path) -> None:
     # `sleep` dies of SIGHUP: were it signalled, it would be gone.
     proc = subprocess.Popen(["sleep", "60"])
     try:
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        wait_until(lambda: cmdline.read_bytes().startswith(b"sleep"), timeout=10)  # exec done
         pidfile = tmp_path / "bgpd.pid"
         pidfile.write_text(f"{proc.pid}\n")
         with pytest.raises(ReloadError, match=rf"process {proc.pid} is not bgpd .*sleep 60"):
