@@ -392,7 +392,9 @@ class InProcessWatcher:
         await self._task
 
     async def close(self) -> None:
-        if self._task is not None:
+        # A task that already ended has had its error reported (prepare, or the daemon that
+        # awaited `run`); awaiting it again would raise that error over the one in flight.
+        if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,43 @@ def test_the_companions_end_stops_the_speaker_with_a_non_zero_exit(
     stopped.getMessage().encode()  # a lone surrogate in the error is escaped
     assert any("bgpd stopped" in r.getMessage() for r in caplog.records)  # a clean shutdown
     assert not (tmp_path / "bgpd.ctl").exists()
+
+
+def test_bgpd_run_exits_1_when_its_real_in_process_watcher_dies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The confd companion itself (InProcessWatcher): its source breaks once the speaker runs."""
+    from bgpd.confd.cli import ConfdSetup, InProcessWatcher
+    from bgpd.confd.render import Renderer, load_resources
+    from bgpd.confd.sources.base import KvSnapshot
+    from bgpd.confd.templating import TemplateContext
+    from bgpd.confd.watcher import Watcher
+    from tests.unit.confd.render.calico_data import globals_, host
+    from tests.unit.confd.render.test_watcher import CONFDIR, FakeSource
+
+    socket = tmp_path / "bgpd.ctl"
+
+    class BreakingSource(FakeSource):
+        async def snapshots(self) -> AsyncIterator[KvSnapshot]:
+            yield KvSnapshot(revision=1, values={**globals_(), **host("a", "10.0.0.1")})
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while not socket.exists():  # the speaker runs on the first render
+                assert loop.time() < deadline, "the speaker did not start"
+                await asyncio.sleep(0.01)
+            raise RuntimeError("the datastore stream broke")
+
+    config = tmp_path / "bgpd.toml"
+    resources = [replace(r, dest=config) for r in load_resources(CONFDIR, "a")]
+    variables = {"kernel": "false", "control_socket": str(socket), "bird_socket": ""}
+    variables["bird6_socket"] = ""
+    ctx = TemplateContext(nodename="a", variables=variables)
+    watcher = Watcher(BreakingSource(), Renderer(CONFDIR, resources, ctx), dict)
+    companion = InProcessWatcher(ConfdSetup(watcher=watcher, resources=tuple(resources)))
+    with caplog.at_level(logging.INFO):
+        code = run_daemon_with(str(config), None, companion)
+    assert code == 1
+    (stopped,) = [r for r in caplog.records if "confd watcher stopped" in r.getMessage()]
+    assert "RuntimeError: the datastore stream broke" in stopped.getMessage()
+    assert any("bgpd stopped" in r.getMessage() for r in caplog.records)
+    assert config.exists()  # the last good config stays for the restarted bgpd

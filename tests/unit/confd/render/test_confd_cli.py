@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,31 @@ def test_bgpd_confd_exits_non_zero_when_its_watcher_dies(
     assert code == cli.EXIT_WATCHER_STOPPED != 0
     (record,) = [r for r in caplog.records if "confd watcher stopped" in r.getMessage()]
     assert record.exc_info is not None and "the stream broke" in str(record.exc_info[1])
+
+
+def test_in_process_watcher_dying_before_a_first_render_is_a_setup_error(tmp_path: Path) -> None:
+    """`bgpd run --confd-backend ...`: bgpd.cli prints it and exits 1 (no traceback exit)."""
+    from bgpd.confd import cli
+    from bgpd.confd.sources.base import KvSnapshot
+    from bgpd.confd.watcher import Watcher
+
+    from .test_watcher import FakeSource
+
+    class BrokenSource(FakeSource):
+        async def snapshots(self) -> AsyncIterator[KvSnapshot]:
+            raise RuntimeError("no stream")
+            yield  # an async generator that fails on its first step
+
+    resources = load_resources(CONFDIR, "a", dest_root=tmp_path)
+    ctx = TemplateContext(nodename="a", variables={"kernel": "false"})
+    watcher = Watcher(BrokenSource(), Renderer(CONFDIR, resources, ctx), dict)
+    companion = cli.InProcessWatcher(cli.ConfdSetup(watcher=watcher, resources=tuple(resources)))
+
+    async def main() -> None:
+        try:
+            await companion.prepare()
+        finally:
+            await companion.close()
+
+    with pytest.raises(cli.ConfdSetupError, match="stopped before a first render: no stream"):
+        asyncio.run(main())
