@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR, add_confd_arguments
+from bgpd.confd.pidfile import signal_pidfile
 from bgpd.confd.render import (
     CHECK_BGPD_CONFIG,
     Outcome,
     Renderer,
     ResourceError,
     TemplateResource,
+    describe_error,
     load_resources,
 )
 from bgpd.confd.sources.base import Source, SourceError
@@ -42,13 +44,13 @@ from bgpd.confd.watcher import (
     ReloadHook,
     Watcher,
     WatcherStatus,
-    signal_pidfile,
 )
 from bgpd.errors import BgpdError
 from bgpd.logs import setup_logging
 
 __all__ = [
     "DEFAULT_CONFDIR",
+    "EXIT_WATCHER_STOPPED",
     "ConfdSetupError",
     "LocalNode",
     "add_confd_arguments",
@@ -64,6 +66,10 @@ logger = logging.getLogger(__name__)
 # The shipped templates: confd_templates/ next to the bgpd package (a source checkout or an
 # installation that ships the folder beside it); --confdir names another one.
 NODENAME_FILE = Path("/var/lib/calico/nodename")
+# `bgpd confd` exits with this when its watcher stopped (a failed or ended source, a bug): a
+# watcher that no longer follows the datastore must not look alive, so the supervisor (runit,
+# kubelet) restarts it. 2 is a setup error.
+EXIT_WATCHER_STOPPED = 1
 
 
 class ConfdSetupError(BgpdError):
@@ -307,7 +313,12 @@ async def run_confd(args: argparse.Namespace, environ: Mapping[str, str]) -> int
             await watcher.run()
         except asyncio.CancelledError:
             logger.info("confd stopping")
-        return 0
+            return 0
+        except Exception:
+            logger.exception("confd watcher stopped, exiting so that it is restarted")
+            return EXIT_WATCHER_STOPPED
+        logger.error("confd watcher stopped, exiting so that it is restarted error=ended")
+        return EXIT_WATCHER_STOPPED
     finally:
         await watcher.close()
 
@@ -369,8 +380,11 @@ class InProcessWatcher:
         done, _ = await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if ready not in done:
             ready.cancel()
-            self._task.result()  # raises the render loop's failure
-            raise ConfdSetupError("the watcher stopped before a first render")
+            error = "ended"
+            if not self._task.cancelled() and (exc := self._task.exception()) is not None:
+                logger.error("confd watcher stopped before a first render", exc_info=exc)
+                error = describe_error(exc)
+            raise ConfdSetupError(f"the confd watcher stopped before a first render: {error}")
 
     async def run(self, reload: Callable[[], bool]) -> None:
         assert self._task is not None
@@ -378,7 +392,9 @@ class InProcessWatcher:
         await self._task
 
     async def close(self) -> None:
-        if self._task is not None:
+        # A task that already ended has had its error reported (prepare, or the daemon that
+        # awaited `run`); awaiting it again would raise that error over the one in flight.
+        if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -42,11 +42,13 @@ from bgpd.errors import BgpdError, ConfigError
 
 __all__ = [
     "CHECK_BGPD_CONFIG",
+    "DEFAULT_MODE",
     "Outcome",
     "RenderResult",
     "Renderer",
     "ResourceError",
     "TemplateResource",
+    "describe_error",
     "expand_nodename",
     "load_resources",
 ]
@@ -55,10 +57,32 @@ logger = logging.getLogger(__name__)
 
 CHECK_BGPD_CONFIG = "bgpd-config"
 CHECK_CMD_TIMEOUT_S = 30.0
+# The speaker's config holds the peers' MD5 passwords: owner-only unless a resource says
+# otherwise, and never readable by every user (see _resource).
+DEFAULT_MODE = 0o600
 
 
 class ResourceError(BgpdError):
     """A template resource file that cannot be used (bad TOML, missing keys...)."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One log-safe line for an error: the first problem with its key, and a count.
+
+    Works for `DataError` (key, message), the model's `CalicoDataError` (`problems`, each with
+    `key` and `message`), `ConfigError` (`problems` with `location`) and anything else. A
+    character UTF-8 cannot carry (a lone surrogate from the datastore) is shown escaped, so
+    the line can always be logged."""
+    problems = getattr(exc, "problems", None)
+    if problems:
+        first = problems[0]
+        where = getattr(first, "key", None) or getattr(first, "location", "?")
+        text = f"{where}: {getattr(first, 'message', first)}"
+        if len(problems) > 1:
+            text += f" (and {len(problems) - 1} more problems)"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.encode("utf-8", "backslashreplace").decode().split())
 
 
 def expand_nodename(key: str, nodename: str) -> str:
@@ -96,15 +120,24 @@ def _resource(path: Path, nodename: str, dest_root: Path | None) -> TemplateReso
     keys = table.get("keys", [])
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         problems.append("keys must be a list of strings")
-    mode_raw = table.get("mode", "0644")
+    mode_raw = table.get("mode", f"{DEFAULT_MODE:04o}")
     try:
         mode = int(str(mode_raw), 8)
     except ValueError:
         problems.append(f"mode {mode_raw!r} is not octal")
-        mode = 0o644
+        mode = DEFAULT_MODE
+    if not 0 <= mode <= 0o7777:
+        problems.append(f"mode {mode_raw!r} is not a file mode (0000..7777)")
+        mode = DEFAULT_MODE
     check = table.get("check")
     if check not in (None, CHECK_BGPD_CONFIG):
         problems.append(f'check must be "{CHECK_BGPD_CONFIG}" when set')
+    if check == CHECK_BGPD_CONFIG and mode & 0o007:
+        # The speaker's config carries the peers' MD5 passwords (Secrets in Calico).
+        problems.append(
+            f"mode {mode_raw!r} lets every user read the BGP passwords in the bgpd config; "
+            'use "0600" (or "0640" for a group)'
+        )
     if problems:
         raise ResourceError(f"{path}: " + "; ".join(problems))
     dest = Path(table["dest"])
@@ -145,14 +178,6 @@ class RenderResult:
     resource: TemplateResource
     outcome: Outcome
     error: str | None = None  # one line, naming the key or the config location
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, ConfigError):
-        first = str(exc.problems[0]) if exc.problems else str(exc)
-        more = len(exc.problems) - 1
-        return first + (f" (and {more} more problems)" if more > 0 else "")
-    return " ".join(str(exc).split())
 
 
 def _run(cmd: str, src: Path) -> subprocess.CompletedProcess[str]:
@@ -198,23 +223,39 @@ class Renderer:
         try:
             text = self.render_text(resource, view)
         except DataError as exc:
-            return RenderResult(resource=resource, outcome=Outcome.RENDER_FAILED, error=str(exc))
+            error = describe_error(exc)
+            return RenderResult(resource=resource, outcome=Outcome.RENDER_FAILED, error=error)
         except jinja2.TemplateError as exc:
             where = f"{resource.src}" + (
                 f":{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
             )
-            error = f"template {where}: {_one_line(exc)}"
+            error = f"template {where}: {describe_error(exc)}"
             return RenderResult(resource=resource, outcome=Outcome.RENDER_FAILED, error=error)
         return self.install(resource, text)
 
     def install(self, resource: TemplateResource, text: str) -> RenderResult:
         """Stage, compare, check and atomically install `text` at the resource's dest."""
         dest = resource.dest
-        data = text.encode()
+        try:
+            data = text.encode()
+        except UnicodeEncodeError as exc:
+            # A lone surrogate the model did not see: from the environment or a --var.
+            line = text.count("\n", 0, exc.start) + 1
+            error = f"rendered {dest} line {line} holds a character UTF-8 cannot encode"
+            return RenderResult(resource=resource, outcome=Outcome.RENDER_FAILED, error=error)
+        try:
+            return self._stage(resource, text, data)
+        except OSError as exc:  # a full disk, a read-only or missing folder: the old file stays
+            error = f"cannot install {dest}: {exc.strerror or exc}"
+            return RenderResult(resource=resource, outcome=Outcome.RENDER_FAILED, error=error)
+
+    def _stage(self, resource: TemplateResource, text: str, data: bytes) -> RenderResult:
+        dest = resource.dest
         if _same(dest, data, resource.mode):
             return RenderResult(resource=resource, outcome=Outcome.UNCHANGED)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        # Staged next to the destination so that the rename is atomic (same filesystem).
+        # Staged next to the destination so that the rename is atomic (same filesystem);
+        # mkstemp creates it 0600, so it is never more readable than the final mode allows.
         fd, staged_name = tempfile.mkstemp(prefix=f".{dest.name}", dir=dest.parent)
         staged = Path(staged_name)
         try:
@@ -237,14 +278,14 @@ class Renderer:
             try:
                 parse_config(text, source=str(resource.dest))
             except ConfigError as exc:
-                return f"rendered {resource.dest} rejected: {_one_line(exc)}"
+                return f"rendered {resource.dest} rejected: {describe_error(exc)}"
         if resource.check_cmd:
             try:
                 done = _run(resource.check_cmd, staged)
             except (OSError, subprocess.TimeoutExpired) as exc:
-                return f"check_cmd failed to run: {_one_line(exc)}"
+                return f"check_cmd failed to run: {describe_error(exc)}"
             if done.returncode != 0:
-                output = _one_line(Exception(done.stderr or done.stdout))
+                output = describe_error(Exception(done.stderr or done.stdout))
                 return f"check_cmd exited {done.returncode}: {output}"
         return None
 
@@ -256,9 +297,9 @@ class Renderer:
         try:
             done = _run(resource.reload_cmd, resource.dest)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"reload_cmd failed to run: {_one_line(exc)}"
+            return f"reload_cmd failed to run: {describe_error(exc)}"
         if done.returncode != 0:
-            return f"reload_cmd exited {done.returncode}: {_one_line(Exception(done.stderr))}"
+            return f"reload_cmd exited {done.returncode}: {describe_error(Exception(done.stderr))}"
         return None
 
 

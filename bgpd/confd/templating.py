@@ -36,6 +36,7 @@ from typing import Any
 
 import jinja2
 
+from bgpd.confd.model.values import decode_json, parse_decimal
 from bgpd.config.filters import FILTER_LISTS, FILTER_RULE_KEYS
 from bgpd.errors import BgpdError
 
@@ -215,7 +216,7 @@ def hash_to_ipv4(node_name: str) -> str:
 def _json(value: str | KVPair) -> Any:
     key, text = (value.key, value.value) if isinstance(value, KVPair) else ("<value>", value)
     try:
-        return jsonlib.loads(text)
+        return decode_json(text)
     except ValueError as exc:
         raise DataError(key, f"malformed JSON: {exc}") from None
 
@@ -372,10 +373,10 @@ def _as_number(key: str, raw: object) -> int:
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
     if isinstance(raw, str):
-        text = raw.strip()
-        if not text.isdigit():
+        number = parse_decimal(raw.strip())
+        if number is None:
             raise DataError(key, f"invalid AS number {raw!r}: not a whole number")
-        raw = int(text)
+        raw = number
     if not isinstance(raw, int) or not 1 <= raw <= 0xFFFFFFFF:
         raise DataError(key, f"invalid AS number {original!r}: out of range 1..4294967295")
     if raw == 23456:
@@ -384,13 +385,14 @@ def _as_number(key: str, raw: object) -> int:
 
 
 def _uint(key: str, raw: object, what: str, limit: int) -> int:
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw.strip())
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= limit:
+    value = raw
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        value = parse_decimal(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
         raise DataError(key, f"invalid {what} {raw!r}: expected 0..{limit}")
-    return raw
+    return value
 
 
 def _address(key: str, raw: object, version: int | None = None) -> str:

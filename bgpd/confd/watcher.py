@@ -13,6 +13,11 @@ Invariants:
   cluster does not stall the speaker's loop when both share it.
 - Bad data (`BgpdError` from the model or a template helper) or a failed check keeps every
   installed file as it was, logs one line naming the key or config location, and is counted.
+  Any other exception in a render pass is a render failure too (logged with its traceback):
+  nothing a snapshot holds can end the render loop.
+- `run` only ever ends by cancellation or by raising: a failed source, or a source whose
+  stream of snapshots ended (it would never report a change again). Its callers treat that
+  as fatal, so the process exits and its supervisor restarts it.
 - The reload hook runs on the loop thread, once per pass, only when some file changed.
 """
 
@@ -21,20 +26,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from bgpd.confd.arguments import DEFAULT_QUIET_S
-from bgpd.confd.render import Outcome, Renderer, RenderResult
+from bgpd.confd.pidfile import ReloadError, signal_pidfile
+from bgpd.confd.render import Outcome, Renderer, RenderResult, describe_error
 from bgpd.confd.sources.base import KvSnapshot, Source, SourceStatus
 from bgpd.errors import BgpdError
 
 __all__ = [
     "DeriveView",
+    "ReloadError",
     "ReloadHook",
     "Watcher",
     "WatcherStatus",
@@ -64,42 +68,6 @@ class WatcherStatus:
     last_error: str | None  # the last failure line, None after a clean pass
     revision: int  # source revision of the last rendered snapshot (0: none yet)
     source: SourceStatus
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for a data or config error: the first problem with its key, and a count.
-
-    Works for `DataError` (key, message), the model's `CalicoDataError` (`problems`, each with
-    `key` and `message`) and `ConfigError` (`problems` with `location`)."""
-    problems = getattr(exc, "problems", None)
-    if problems:
-        first = problems[0]
-        where = getattr(first, "key", None) or getattr(first, "location", "?")
-        text = f"{where}: {getattr(first, 'message', first)}"
-        if len(problems) > 1:
-            text += f" (and {len(problems) - 1} more problems)"
-        return " ".join(text.split())
-    return " ".join(str(exc).split())
-
-
-def signal_pidfile(path: Path) -> ReloadHook:
-    """A reload hook sending SIGHUP to the PID written in `path` (as `sv hup bird` does)."""
-
-    def hup() -> None:
-        try:
-            pid = int(path.read_text().split()[0])
-        except (OSError, ValueError, IndexError) as exc:
-            raise ReloadError(f"cannot read a PID from {path}: {exc}") from exc
-        try:
-            os.kill(pid, signal.SIGHUP)
-        except OSError as exc:
-            raise ReloadError(f"cannot signal PID {pid} from {path}: {exc.strerror}") from exc
-
-    return hup
-
-
-class ReloadError(BgpdError):
-    """The speaker could not be told to reload."""
 
 
 class Watcher:
@@ -230,6 +198,9 @@ class Watcher:
                 raise exc
             if self._latest is None:
                 raise ReloadError("the source ended before its first complete read")
+            # A source never ends on its own (an outage only pauses it): carrying on would
+            # keep the last file and silently ignore every later change.
+            raise ReloadError("the source stopped following changes")
 
     async def _debounce(self, loop: asyncio.AbstractEventLoop) -> None:
         deadline = loop.time() + self._max_delay
@@ -251,16 +222,25 @@ class Watcher:
         self._revision = snapshot.revision
         failed = [r for r in results if r.outcome in (Outcome.RENDER_FAILED, Outcome.CHECK_FAILED)]
         for r in results:
+            dest, kept = r.resource.dest, r.resource.dest.exists()
+            # Before any good render (at start) there is no file to keep: said so, since the
+            # in-process speaker then waits for one.
             if r.outcome is Outcome.CHECK_FAILED:
                 self._check_failures += 1
-                logger.error(
-                    "confd check failed, keeping the last good %s: %s", r.resource.dest, r.error
-                )
+                if kept:
+                    logger.error("confd check failed, keeping the last good %s: %s", dest, r.error)
+                else:
+                    logger.error(
+                        "confd check failed, nothing installed yet dest=%s error=%s", dest, r.error
+                    )
             elif r.outcome is Outcome.RENDER_FAILED:
                 self._render_failures += 1
-                logger.error(
-                    "confd render failed, keeping the last good %s: %s", r.resource.dest, r.error
-                )
+                if kept:
+                    logger.error("confd render failed, keeping the last good %s: %s", dest, r.error)
+                else:
+                    logger.error(
+                        "confd render failed, nothing installed yet dest=%s error=%s", dest, r.error
+                    )
         installed = [r for r in results if r.outcome is Outcome.INSTALLED]
         self._installs += len(installed)
         for r in installed:
@@ -277,15 +257,35 @@ class Watcher:
         return results
 
     def _render_pass(self, snapshot: KvSnapshot) -> list[RenderResult]:
+        """Model and render every resource; a failure fails the resources not yet done."""
+        resources = self._renderer.resources
+        results: list[RenderResult] = []
+        stage = "model"
         try:
             view = self._derive(snapshot.values)
-        except BgpdError as exc:
+            for resource in resources:
+                stage = resource.name
+                results.append(self._renderer.render_one(resource, view))
+        except BgpdError as exc:  # bad data, named by the model or an environment value
             error = describe_error(exc)
-            return [
-                RenderResult(resource=r, outcome=Outcome.RENDER_FAILED, error=error)
-                for r in self._renderer.resources
-            ]
-        return self._renderer.render_all(view)
+        # The render loop's one catch-all. Whatever else a pass raises (a bug in the model,
+        # a template helper or the config loader, met with data nobody foresaw) is a render
+        # failure like bad data: logged with its traceback, counted, the installed files
+        # kept. Letting it end the watcher would ignore every later change, silently.
+        except Exception as exc:
+            error = f"unexpected {type(exc).__name__} rendering {stage}: {describe_error(exc)}"
+            logger.exception(
+                "confd render pass failed unexpectedly revision=%d stage=%s",
+                snapshot.revision,
+                stage,
+            )
+        else:
+            return results
+        failed = [
+            RenderResult(resource=r, outcome=Outcome.RENDER_FAILED, error=error)
+            for r in resources[len(results) :]
+        ]
+        return results + failed
 
     async def _run_reloads(self, installed: list[RenderResult]) -> None:
         for r in installed:

@@ -10,7 +10,9 @@ Readiness (calico-node `-bird-ready`, `../shared/reference/calico-bgp.md` §3.2)
   of ours may be in progress (`Graceful restart in progress`);
 - after the threshold, one Established peer is enough;
 - the reason names the peers that are not Established, in Calico's wording
-  (`BGP not established with 10.0.0.2,10.0.0.3`), so runbooks written for Calico still match.
+  (`BGP not established with 10.0.0.2,10.0.0.3`), so runbooks written for Calico still match;
+- an in-process confd watcher that stopped makes bgpd not ready whatever the peers (it is
+  exiting: its config would no longer follow the datastore).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Health:
 
 
 def readiness(snapshot: MetricsSnapshot, *, since_start: float, threshold: float) -> Health:
+    if snapshot.confd is not None and snapshot.confd.stopped is not None:
+        return Health(ok=False, reason=f"confd watcher stopped: {snapshot.confd.stopped}")
     peers = snapshot.peers
     if not peers:
         return Health(ok=True, reason="no BGP peers configured")

@@ -147,13 +147,15 @@ class ReloadMetrics:
 class ConfdStatus:
     """What an in-process confd watcher reports; the daemon translates its own view into this.
 
-    `etcd_connected` is None for a file backend (no etcd series then).
+    `etcd_connected` is None for a file backend (no etcd series then). `stopped` says why
+    the watcher stopped (bgpd is then exiting), None while it runs.
     """
 
     renders_total: int = 0
     render_failures_total: int = 0
     check_failures_total: int = 0
     etcd_connected: bool | None = None
+    stopped: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

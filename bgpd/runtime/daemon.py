@@ -158,7 +158,8 @@ class Daemon:
 
     async def run(self) -> int:
         self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
+        if self._stopping is None:  # stop() may come first
+            self._stopping = asyncio.Event()
         config = self._speaker.config
         try:
             self._listeners = BgpListeners(self.loop, lambda: self._new_connection(None, False))
@@ -217,6 +218,12 @@ class Daemon:
         await self._stopping.wait()
         await self._shutdown()
         return 0
+
+    def stop(self) -> None:
+        """Shut the daemon down as SIGTERM does (`run` then returns, at once if not begun)."""
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        self._stopping.set()
 
     async def _shutdown(self) -> None:
         logger.info("bgpd stopping action=cease_every_peer")
@@ -735,6 +742,7 @@ async def _run_with_companion(config_path: str, pidfile: str | None, companion: 
             raise StartupError(f"{config_path}: config unusable: {exc}") from exc
         set_level(config.bgp.log_level)
         set_format(config.bgp.log_format)
+        stopped: list[str] = []  # why the companion stopped, once it has
 
         def confd_status() -> ConfdStatus:
             renders, render_failures, check_failures, etcd = companion.metrics_status()
@@ -743,6 +751,7 @@ async def _run_with_companion(config_path: str, pidfile: str | None, companion: 
                 render_failures_total=render_failures,
                 check_failures_total=check_failures,
                 etcd_connected=etcd,
+                stopped=stopped[0] if stopped else None,
             )
 
         daemon = Daemon(config, config_path, pidfile, confd=confd_status)
@@ -754,12 +763,27 @@ async def _run_with_companion(config_path: str, pidfile: str | None, companion: 
                 return False  # reload() logged why; the running config stays
             return True
 
+        speaker = asyncio.create_task(daemon.run(), name="speaker")
         task = asyncio.create_task(companion.run(reload), name="companion")
         try:
-            return await daemon.run()
+            await asyncio.wait({task, speaker}, return_when=asyncio.FIRST_COMPLETED)
+            if speaker.done():
+                return speaker.result()
+            # The companion only ends by failing; a speaker whose config no longer follows
+            # the datastore must not look healthy. Fatal and visible: logged, /readyz says
+            # so, the speaker stops cleanly and bgpd exits non-zero for its supervisor.
+            failure = None if task.cancelled() else task.exception()
+            reason = "ended" if failure is None else f"{type(failure).__name__}: {failure}"
+            stopped.append(" ".join(reason.encode("utf-8", "backslashreplace").decode().split()))
+            logger.error("confd watcher stopped, exiting error=%s", stopped[0], exc_info=failure)
+            daemon.stop()
+            await speaker
+            return 1
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for running in (task, speaker):
+                if not running.done():
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
     finally:
         await companion.close()

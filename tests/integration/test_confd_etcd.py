@@ -10,7 +10,9 @@ programming is off (`--var kernel=false`). Session flaps are counted with `bgpct
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import sys
 import tomllib
 import urllib.request
@@ -431,3 +433,144 @@ def test_the_watchers_state_is_in_the_speakers_metrics(
     etcd.delete(key)
     etcd.stop()
     wait_until(lambda: metric("bgpd_confd_etcd_connected") == 0, timeout=60, message="etcd down")
+
+
+# ------------------------------------------------------------- issue 11: the watcher never dies
+
+# A BGPPeer whose node is the JSON string "\ud800" (json.dumps writes the escape, as etcd holds
+# it) and a v1 peer key whose port is "²" (str.isdigit() accepts it, int() does not): each once
+# made the render pass raise, killing the watcher silently, or bgpd at start with a traceback.
+SURROGATE_KEY = f"{V3}/bgppeers/lone-surrogate"
+SURROGATE_VALUE = json.dumps(
+    {"kind": "BGPPeer", "spec": {"node": "\ud800", "peerIP": EXT, "asNumber": 65020}}
+)
+SUPERSCRIPT_KEY = "/calico/bgp/v1/global/peer_v4/127.0.61.30"
+SUPERSCRIPT_VALUE = '{"ip": "127.0.61.30", "as_num": "65000", "port": "²"}'
+ISSUE_11 = [
+    (SURROGATE_KEY, SURROGATE_VALUE, "malformed JSON: spec.node holds a lone UTF-16 surrogate"),
+    (SUPERSCRIPT_KEY, SUPERSCRIPT_VALUE, "invalid port '²': expected 0..65535"),
+]
+
+
+def test_issue_11_values_are_counted_failures_and_the_in_process_watcher_lives(
+    etcd_server: EtcdServer, confd_nodes: ConfdNodes
+) -> None:
+    etcd = etcd_server
+    write_cluster(etcd)
+    port = free_tcp_ports(1, A)[0]
+    a = confd_nodes("node-a", etcd.env(), "--var", f"metrics_listen={A}:{port}")
+
+    def metric(name: str) -> float | None:
+        text = urllib.request.urlopen(f"http://{A}:{port}/metrics", timeout=5).read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    wait_until(lambda: metric("bgpd_confd_etcd_connected") == 1, timeout=30, message="etcd up")
+    good = a.rendered()
+    assert stat.S_IMODE(a.config_path.stat().st_mode) == 0o600  # it may hold MD5 passwords
+    for failures, (key, value, message) in enumerate(ISSUE_11, 1):
+        etcd.put(key, value)
+        a.wait_log(f"keeping the last good {a.config_path}: {key}: {message}")
+        wait_until(
+            lambda n=failures: metric("bgpd_confd_render_failures_total") == n,  # type: ignore[misc]
+            timeout=30,
+            message=f"{failures} render failures counted",
+            describe=a.output,
+        )
+        assert a.rendered() == good
+        etcd.delete(key)
+    assert metric("bgpd_confd_etcd_connected") == 1
+    assert "Traceback" not in a.output()
+    # The watcher is alive: a later good change is rendered and applied.
+    etcd.put_many(bgp_defaults(logSeverityScreen="Debug"))
+    wait_until(
+        lambda: a.running_config()["bgp"]["log_level"] == "debug",
+        timeout=30,
+        message="node-a picks up a good change after the issue 11 values",
+        describe=a.output,
+    )
+    assert a.proc is not None and a.proc.running
+
+
+def test_bgpd_run_started_on_issue_11_values_waits_then_starts_once_fixed(
+    etcd_server: EtcdServer, confd_nodes: ConfdNodes
+) -> None:
+    etcd = etcd_server
+    write_cluster(etcd)
+    etcd.put_many({key: value for key, value, _ in ISSUE_11})
+    a = confd_nodes("node-a", etcd.env(), wait=False)
+    # No good config yet: no traceback, no exit; the failure is logged with its key and the
+    # speaker waits (not started, so not ready) while the watcher keeps following etcd.
+    a.wait_log(f'nothing installed yet dest={a.config_path} error="{SURROGATE_KEY}: ')
+    assert a.proc is not None and a.proc.running
+    assert not a.config_path.exists()
+    assert "Traceback" not in a.output()
+    etcd.delete(SURROGATE_KEY)
+    a.wait_log(f'nothing installed yet dest={a.config_path} error="{SUPERSCRIPT_KEY}: ')
+    assert a.proc.running and not a.config_path.exists()
+    etcd.delete(SUPERSCRIPT_KEY)
+    wait_until(a._answering, timeout=30, message="node-a starts once the data is fixed")
+    assert a.running_config()["bgp"]["asn"] == 64512
+    assert "Traceback" not in a.output()
+
+
+def test_standalone_confd_counts_issue_11_values_and_keeps_watching(
+    tmp_path: Path, etcd_server: EtcdServer, request: pytest.FixtureRequest
+) -> None:
+    etcd = etcd_server
+    write_cluster(etcd)
+    etcd.put(SURROGATE_KEY, SURROGATE_VALUE)  # bad from the start: nothing to render yet
+    root = tmp_path / "root"
+    dest = root / "etc/bgpd/bgpd.toml"
+    watcher = spawn(
+        [
+            sys.executable,
+            "-m",
+            "bgpd",
+            "confd",
+            "--dest-root",
+            str(root),
+            "--var",
+            "kernel=false",
+            "--debounce",
+            "0.05",
+        ],
+        name="confd",
+        log_dir=tmp_path,
+        env={**os.environ, "NODENAME": "node-a", **etcd.env()},
+        cwd=REPO,
+    )
+    request.node.stash.setdefault(DIAGNOSTICS, []).append(watcher.output)
+    try:
+
+        def logged(text: str) -> None:
+            wait_until(
+                lambda: text in watcher.output(),
+                timeout=30,
+                message=f"confd log line {text!r}",
+                describe=watcher.output,
+            )
+
+        logged(f'nothing installed yet dest={dest} error="{SURROGATE_KEY}: {ISSUE_11[0][2]}')
+        assert watcher.running and not dest.exists()
+        etcd.delete(SURROGATE_KEY)
+        logged(f"confd installed dest={dest}")
+        good = dest.read_bytes()
+        assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+        etcd.put(SUPERSCRIPT_KEY, SUPERSCRIPT_VALUE)
+        logged(f"keeping the last good {dest}: {SUPERSCRIPT_KEY}: {ISSUE_11[1][2]}")
+        assert dest.read_bytes() == good and watcher.running
+        etcd.delete(SUPERSCRIPT_KEY)
+        etcd.put_many(bgp_defaults(logSeverityScreen="Debug"))
+        wait_until(
+            lambda: 'log_level = "debug"' in dest.read_text(),
+            timeout=30,
+            message="a good change after bad data is rendered",
+            describe=watcher.output,
+        )
+        assert "Traceback" not in watcher.output()
+        assert watcher.stop() == 0
+    finally:
+        watcher.stop()

@@ -31,7 +31,6 @@ as in Calico when a Secret cannot be read) and `node_name` (this node, for the
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 
@@ -52,11 +51,14 @@ from bgpd.confd.model.resources import (
 )
 from bgpd.confd.model.values import (
     Problems,
+    decode_json,
     go_json,
     is_ipv4_text,
     parse_asn,
     parse_cidr,
+    parse_decimal,
     parse_ip,
+    unencodable,
 )
 from bgpd.config.filters import FilterConfig
 
@@ -119,6 +121,8 @@ class _Snapshot:
     def read(self, values: Mapping[str, str], problems: Problems) -> None:
         for key in sorted(values):
             raw = values[key]
+            if not _encodable(key, raw, problems):
+                continue
             if key.startswith(V3_PREFIX):
                 self.read_v3(key, raw, problems)
             elif (m := _AFFINITY_RE.match(key)) is not None:
@@ -157,6 +161,20 @@ class _Snapshot:
                 self.filters.append(bgp_filter)
 
 
+def _encodable(key: str, raw: str, problems: Problems) -> bool:
+    """False (recorded) for a key or value holding a character UTF-8 cannot encode: the
+    rendered file, the logs and the TOML loader could not carry it."""
+    if unencodable(key) is not None:
+        # The key itself cannot be printed as it is: name it with the character escaped.
+        problems.add(ascii(key)[1:-1], "the key holds a lone UTF-16 surrogate")
+        return False
+    at = unencodable(raw)
+    if at is not None:
+        problems.add(key, f"the value holds a lone UTF-16 surrogate at character {at}")
+        return False
+    return True
+
+
 def _check_v1(key: str, raw: str, problems: Problems) -> None:
     """Light checks of v1 keys written directly: the values the speaker config depends on."""
     leaf = key.rsplit("/", 1)[-1]
@@ -183,8 +201,8 @@ def _check_v1(key: str, raw: str, problems: Problems) -> None:
 
 def _json_object(key: str, raw: str, problems: Problems) -> dict[str, object] | None:
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        value = decode_json(raw)
+    except ValueError as exc:
         problems.add(key, f"malformed JSON: {exc}")
         return None
     if not isinstance(value, dict):
@@ -238,7 +256,7 @@ def _prefix_advertisements(config: BgpConfig, key: str, problems: Problems) -> t
 
 def _is_community(text: str) -> bool:
     parts = text.split(":")
-    return len(parts) in (2, 3) and all(p.isdigit() and p.isascii() for p in parts)
+    return len(parts) in (2, 3) and all(parse_decimal(p) is not None for p in parts)
 
 
 def _global_keys(config: BgpConfig | None, key: str, problems: Problems) -> dict[str, str]:

@@ -15,14 +15,15 @@ it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from bgpd.confd.model.values import (
     Fields,
     Problems,
+    decode_json,
     is_ipv4_text,
     parse_cidr,
+    parse_decimal,
     parse_go_duration,
     parse_ip,
     parse_ip_or_cidr,
@@ -52,8 +53,8 @@ __all__ = [
 def decode_object(key: str, raw: str, problems: Problems) -> Fields | None:
     """The top-level JSON object of a value, or None (recorded) when it is not one."""
     try:
-        value = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        value = decode_json(raw)
+    except ValueError as exc:
         problems.add(key, f"malformed JSON: {exc}")
         return None
     if not isinstance(value, dict):
@@ -320,11 +321,9 @@ class BgpConfig:
 
 def _valid_community(text: str) -> bool:
     # client.go isValidCommunity: `a:b` or `a:b:c` of digits (ranges checked by the validator).
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or not all(p.isdigit() and p.isascii() for p in parts):
-        return False
-    limit = 0xFFFF if len(parts) == 2 else 0xFFFFFFFF
-    return all(int(p) <= limit for p in parts)
+    numbers = [parse_decimal(p) for p in text.split(":")]
+    limit = 0xFFFF if len(numbers) == 2 else 0xFFFFFFFF
+    return len(numbers) in (2, 3) and all(n is not None and n <= limit for n in numbers)
 
 
 def _service_cidrs(spec: Fields, name: str) -> tuple[str, ...] | None:
@@ -430,6 +429,11 @@ def read_ip_pool(key: str, name: str, raw: str, problems: Problems) -> PoolInfo 
             spec.bad(field, f"{mode!r} is not Never, Always or CrossSubnet")
             mode = ""
         modes.append(table[mode])
+    # Calico's IPPool validation: one encapsulation per pool, and IPIP carries IPv4 only.
+    if modes[0] and modes[1]:
+        spec.bad("vxlanMode", "a pool cannot use both IPIP and VXLAN")
+    if modes[0] and cidr is not None and cidr.version == 6:
+        spec.bad("ipipMode", "IPIP is IPv4 only; an IPv6 pool must use Never")
     assignment = spec.text("assignmentMode") or "Automatic"
     nat = spec.flag("natOutgoing")
     disabled = spec.flag("disabled")

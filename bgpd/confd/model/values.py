@@ -24,19 +24,105 @@ __all__ = [
     "MAX_ASN",
     "Fields",
     "Problems",
+    "decode_json",
     "go_json",
     "is_ipv4_text",
     "is_ipv6",
     "parse_asn",
     "parse_cidr",
+    "parse_decimal",
     "parse_go_duration",
     "parse_ip",
     "parse_ip_or_cidr",
     "round_seconds",
     "split_host_port",
+    "unencodable",
 ]
 
 MAX_ASN = 2**32 - 1
+# More significant digits than 2**64 has: out of range of every datastore number, and short
+# enough that int() never meets CPython's 4300-digit conversion limit (a ValueError).
+_MAX_DIGITS = 20
+_OUT_OF_RANGE = 10**_MAX_DIGITS
+
+
+def parse_decimal(text: str) -> int | None:
+    """The value of `text` written in ASCII digits only (no sign, no spaces), or None.
+
+    The one reader of numbers held in datastore strings (ports, AS numbers, timers), as Go's
+    strconv reads them. `str.isdigit()` alone also accepts "²" (which `int()` then refuses)
+    and `int()` reads other scripts' digits ("٣" is 3): neither is a number to Calico. A
+    number longer than any field allows reads as 10**20, so range checks refuse it.
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else _OUT_OF_RANGE
+
+
+def unencodable(text: str) -> int | None:
+    """Index of the first character UTF-8 cannot encode (a lone UTF-16 surrogate), or None.
+
+    JSON's `"\\ud800"` decodes to such a character; written into a file or a log it raises."""
+    if text.isascii():
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _reject_constant(name: str) -> float:
+    # Go's encoding/json knows no NaN or Infinity; Python's json would read them as floats.
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_json(text: str) -> object:
+    """`json.loads` as Go's encoding/json accepts documents, raising only `ValueError`.
+
+    Besides malformed text this refuses what Python's json would let through or crash on:
+    NaN and Infinity, nesting deep enough to exhaust the recursion limit (RecursionError), an
+    integer too long to convert (CPython's digit limit), and strings holding lone surrogates
+    (`"\\ud800"`), which no later step could write as UTF-8. The message names where.
+    """
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if "\\u" in text or not text.isascii():
+        where = _surrogate_path(value)
+        if where is not None:
+            raise ValueError(f"{where} holds a lone UTF-16 surrogate (not valid Unicode)")
+    return value
+
+
+def _surrogate_path(value: object) -> str | None:
+    """The JSON path (`spec.node`, `items[2]`) of the first string, object key included, that
+    UTF-8 cannot encode; iterative, so no nesting depth can exhaust the stack. Paths are
+    linked (parent, step) pairs, joined only for the one reported."""
+    stack: list[tuple[tuple[object, str] | None, object]] = [(None, value)]
+    while stack:
+        link, item = stack.pop()
+        if isinstance(item, str):
+            if unencodable(item) is not None:
+                return _join_path(link)
+        elif isinstance(item, dict):
+            for name, child in item.items():
+                if unencodable(name) is not None:
+                    return f"a key in {_join_path(link)}"
+                stack.append(((link, f".{name}"), child))
+        elif isinstance(item, list):
+            stack.extend(((link, f"[{i}]"), child) for i, child in enumerate(item))
+    return None
+
+
+def _join_path(link: object) -> str:
+    steps: list[str] = []
+    while isinstance(link, tuple):
+        link, step = link
+        steps.append(step)
+    return "".join(reversed(steps)).lstrip(".") or "the value"
 
 
 class Problems:
@@ -208,22 +294,24 @@ def parse_asn(value: object) -> tuple[int | None, str | None]:
     elif isinstance(value, float) and value.is_integer():
         asn = int(value)
     elif isinstance(value, str):
-        if value.isdigit() and value.isascii():
-            asn = int(value)
-        else:
-            parts = value.split(".")
-            if len(parts) == 2 and all(p.isdigit() and p.isascii() for p in parts):
-                high, low = int(parts[0]), int(parts[1])
-                if high <= 0xFFFF and low <= 0xFFFF:
-                    asn = (high << 16) + low
+        asn = parse_decimal(value)
+        if asn is None:
+            high, dot, low = value.partition(".")
+            high_n, low_n = parse_decimal(high), parse_decimal(low)
+            if dot and high_n is not None and low_n is not None and max(high_n, low_n) <= 0xFFFF:
+                asn = (high_n << 16) + low_n
     if asn is None:
-        return None, f"invalid AS number {json.dumps(value)}"
+        return None, f"invalid AS number {_quoted(value)}"
     if not 1 <= asn <= MAX_ASN:
-        return None, f"AS number {asn} is out of range 1..{MAX_ASN}"
+        shown = value if isinstance(value, str) and len(value) <= _MAX_DIGITS else asn
+        if shown == _OUT_OF_RANGE:
+            shown = f"of {len(str(value).lstrip('0'))} digits"
+        return None, f"AS number {shown} is out of range 1..{MAX_ASN}"
     return asn, None
 
 
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# [0-9], not \d: \d also matches other scripts' digits, which float() would then read.
+_DURATION_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_SECONDS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -309,9 +397,18 @@ def split_host_port(text: str) -> tuple[str, int]:
         host, port_text = text.split(":")
     else:
         return text, 0
-    if not (port_text.isdigit() and port_text.isascii()) or int(port_text) > 0xFFFF:
+    port = parse_decimal(port_text)
+    if port is None or port > 0xFFFF:
         return text, 0
-    return host, int(port_text)
+    return host, port
+
+
+def _quoted(value: object) -> str:
+    """`value` as JSON for a message, never raising (a lone surrogate is shown escaped)."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def go_json(value: object) -> str:

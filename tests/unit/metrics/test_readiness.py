@@ -3,9 +3,12 @@ live sans-IO speakers with a fake clock crossing the threshold."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bgpd.metrics import (
+    ConfdStatus,
     Health,
     MetricsSnapshot,
     PeerMetrics,
@@ -84,6 +87,18 @@ def test_readiness_rules(
 ) -> None:
     assert readiness(snapshot(*peers), since_start=since, threshold=30) == Health(
         ok=ok, reason=reason
+    )
+
+
+def test_a_stopped_confd_watcher_is_not_ready_whatever_the_peers() -> None:
+    running = replace(snapshot(peer(2, UP)), confd=ConfdStatus(renders_total=3))
+    assert readiness(running, since_start=60, threshold=30).ok
+    # Render failures alone keep readiness: the last good config still runs.
+    failing = replace(running, confd=ConfdStatus(renders_total=3, render_failures_total=2))
+    assert readiness(failing, since_start=60, threshold=30).ok
+    stopped = replace(running, confd=ConfdStatus(renders_total=3, stopped="RuntimeError: x"))
+    assert readiness(stopped, since_start=60, threshold=30) == Health(
+        ok=False, reason="confd watcher stopped: RuntimeError: x"
     )
 
 

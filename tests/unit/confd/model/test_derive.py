@@ -313,6 +313,8 @@ BAD = [
     (node("n", "10.0.0.1/24", rr_cluster_id="cluster-1"), "routeReflectorClusterID"),
     (ip_pool("p", "10.0.0.0/33"), "spec.cidr"),
     (ip_pool("p", "10.0.0.0/16", ipipMode="Sometimes"), "spec.ipipMode"),
+    (ip_pool("p", "10.0.0.0/16", ipipMode="Always", vxlanMode="Always"), "both IPIP and VXLAN"),
+    (ip_pool("p", "fd00::/64", ipipMode="CrossSubnet"), "IPIP is IPv4 only"),
     (("/calico/ipam/v2/host/n1/ipv4/block/10.0.0.0-26", "{"), "malformed JSON"),
     (("/calico/ipam/v2/host/n1/ipv4/block/nonsense", "{}"), "not a block CIDR"),
     ((G + "as_num", "sixty-five"), "invalid AS number"),
@@ -320,6 +322,27 @@ BAD = [
     ((H + "n/peer_v6/fd00::1", '{"ip":"10.0.0.1","as_num":"1"}'), "not an IPv6 address"),
     ((H + "n/ip_addr_v4", "fd00::1"), "not an IPv4 address"),
     ((H + "n/rr_cluster_id", "x"), "cluster id"),
+    # Issue 11: strings no later step can write (lone surrogates), numbers in non-ASCII digits
+    # (str.isdigit() accepts "²", int() then raises; int("٣") is 3, Go refuses both), and JSON
+    # Python reads but Go does not, or that crashes Python's reader.
+    (bgp_peer("p", node="\ud800", peerIP="10.0.0.1", asNumber=1), "spec.node holds a lone"),
+    (bgp_peer("p", peerIP="10.0.0.1", asNumber=1, filters=["\udc00"]), "spec.filters[0]"),
+    (bgp_peer("p", peerIP="10.0.0.1:²", asNumber=1), "spec.peerIP: '10.0.0.1:²'"),
+    (bgp_peer("p", peerIP="10.0.0.1", asNumber="٣"), "invalid AS number"),
+    (bgp_peer("p", peerIP="10.0.0.1", asNumber="1.²"), "invalid AS number"),
+    (bgp_peer("p", peerIP="10.0.0.1", asNumber=1, maxRestartTime="٣s"), "spec.maxRestartTime"),
+    (bgp_peer("p", peerIP="10.0.0.1", asNumber="9" * 5000), "AS number of 5000 digits"),
+    (bgp_configuration(communities=[{"name": "c", "value": "1:²"}]), "communities[0].value"),
+    (node("n", "10.0.0.1/24", asn="²"), "spec.bgp.asNumber"),
+    ((V3 + "/bgppeers/nan", '{"spec": {"ttlSecurity": NaN}}'), "NaN is not JSON"),
+    ((V3 + "/bgppeers/deep", "[" * 100_000), "nested too deeply"),
+    ((V3 + "/bgppeers/huge", '{"spec": {"ttlSecurity": 1' + "0" * 5000 + "}}"), "malformed"),
+    ((V3 + "/nodes/keyed", '{"metadata": {"labels": {"\\ud800": "x"}}}'), "a key in"),
+    (("/calico/ipam/v2/host/n1/ipv4/block/10.0.0.0-26", '{"state": "\\ud800"}'), "state"),
+    ((G + "as_num", "²"), "invalid AS number"),
+    ((G + "loglevel", "info\ud800"), "lone UTF-16 surrogate at character 4"),
+    ((H + "n/peer_v4/1.2.3.4", '{"ip":"1.2.3.4","as_num":"²"}'), "as_num: invalid AS"),
+    ((H + "n/peer_v4/1.2.3.5", '{"ip":"1.2.3.5","as_num":"1","port":"\\ud800"}'), "port holds"),
 ]
 
 
@@ -340,6 +363,15 @@ def test_every_problem_is_reported_at_once() -> None:
     keys = {p.key for p in info.value.problems}
     assert keys == {k for k, _ in items}
     assert all(isinstance(p, DataProblem) for p in info.value.problems)
+
+
+def test_a_key_holding_a_lone_surrogate_is_named_escaped() -> None:
+    with pytest.raises(CalicoDataError) as info:
+        derive_bgp_keys({H + "\ud800/ip_addr_v4": "10.0.0.1"})
+    (problem,) = info.value.problems
+    assert problem.key == H + "\\ud800/ip_addr_v4"  # printable: the logs can carry it
+    assert "lone UTF-16 surrogate" in problem.message
+    str(info.value).encode()  # no UnicodeEncodeError
 
 
 def test_problem_string_form() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,59 @@ def test_bgp_filters_become_filter_tables_on_the_peers_that_name_them() -> None:
     with pytest.raises(DataError, match="BGPFilter 'missing' does not exist") as exc:
         render(values, LocalNode(nodename="a"))
     assert exc.value.key == "/calico/bgp/v1/global/peer_v4/10.0.0.254"
+
+
+def test_bgpd_confd_exits_non_zero_when_its_watcher_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watcher's death is fatal and visible: logged, and an exit status for runit."""
+    from bgpd.confd import cli
+    from bgpd.confd.watcher import Watcher
+
+    from .calico_data import globals_, host
+    from .test_watcher import FailingSource
+
+    source = FailingSource()
+    source.push({**globals_(), **host("a", "10.0.0.1")})
+    resources = load_resources(CONFDIR, "a", dest_root=tmp_path)
+    ctx = TemplateContext(nodename="a", variables={"kernel": "false"})
+    watcher = Watcher(source, Renderer(CONFDIR, resources, ctx), dict)
+
+    def build(*_args: object, **_kw: object) -> cli.ConfdSetup:
+        return cli.ConfdSetup(watcher=watcher, resources=tuple(resources))
+
+    monkeypatch.setattr(cli, "build_watcher", build)
+    args = parse_args(["--backend", "file", "--file", str(tmp_path / "unused.yaml")])
+    with caplog.at_level("ERROR"):
+        code = asyncio.run(cli.run_confd(args, {"NODENAME": "a"}))
+    assert code == cli.EXIT_WATCHER_STOPPED != 0
+    (record,) = [r for r in caplog.records if "confd watcher stopped" in r.getMessage()]
+    assert record.exc_info is not None and "the stream broke" in str(record.exc_info[1])
+
+
+def test_in_process_watcher_dying_before_a_first_render_is_a_setup_error(tmp_path: Path) -> None:
+    """`bgpd run --confd-backend ...`: bgpd.cli prints it and exits 1 (no traceback exit)."""
+    from bgpd.confd import cli
+    from bgpd.confd.sources.base import KvSnapshot
+    from bgpd.confd.watcher import Watcher
+
+    from .test_watcher import FakeSource
+
+    class BrokenSource(FakeSource):
+        async def snapshots(self) -> AsyncIterator[KvSnapshot]:
+            raise RuntimeError("no stream")
+            yield  # an async generator that fails on its first step
+
+    resources = load_resources(CONFDIR, "a", dest_root=tmp_path)
+    ctx = TemplateContext(nodename="a", variables={"kernel": "false"})
+    watcher = Watcher(BrokenSource(), Renderer(CONFDIR, resources, ctx), dict)
+    companion = cli.InProcessWatcher(cli.ConfdSetup(watcher=watcher, resources=tuple(resources)))
+
+    async def main() -> None:
+        try:
+            await companion.prepare()
+        finally:
+            await companion.close()
+
+    with pytest.raises(cli.ConfdSetupError, match="stopped before a first render: no stream"):
+        asyncio.run(main())

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
+import pytest
+
+from bgpd.confd.cli import LocalNode, derive_view
 from bgpd.confd.render import Renderer, load_resources
 from bgpd.confd.sources.base import KvSnapshot, SourceStatus
 from bgpd.confd.templating import DataError, TemplateContext
-from bgpd.confd.watcher import Watcher, describe_error
+from bgpd.confd.watcher import ReloadError, Watcher, describe_error
 from bgpd.config import load_config
 
-from .calico_data import V1, globals_, host
+from .calico_data import V1, globals_, host, peer_key
+from .calico_v3 import V3, bgp_configuration, node
 
 REPO = Path(__file__).resolve().parents[4]
 CONFDIR = REPO / "confd_templates"
@@ -51,16 +57,24 @@ def view(asn: int = 64512, **hosts: str) -> dict[str, str]:
 def derive(values: Mapping[str, str]) -> Mapping[str, str]:
     if values.get("poison"):
         raise DataError("/calico/resources/v3/projectcalico.org/bgppeers/bad", "bad peer IP")
+    if values.get("bug"):
+        raise ZeroDivisionError("division by zero")  # a stand-in for a bug in the model
     return values
 
 
-def make(tmp_path: Path, source: FakeSource, reloads: list[int], **kw: float) -> Watcher:
+def make(
+    tmp_path: Path,
+    source: FakeSource,
+    reloads: list[int],
+    derive_view: Callable[[Mapping[str, str]], Mapping[str, str]] = derive,
+    **kw: float,
+) -> Watcher:
     resources = load_resources(CONFDIR, "a", dest_root=tmp_path)
     ctx = TemplateContext(nodename="a", variables={"kernel": "false"})
     return Watcher(
         source,
         Renderer(CONFDIR, resources, ctx),
-        derive,
+        derive_view,
         reload=lambda: reloads.append(1),
         **kw,
     )
@@ -174,3 +188,118 @@ def test_describe_error_of_a_model_error() -> None:
         problems = (Problem("/calico/k1", "bad selector"), Problem("/calico/k2", "bad IP"))
 
     assert describe_error(ModelError()) == "/calico/k1: bad selector (and 1 more problems)"
+
+
+# ------------------------------------------------------------ issue 11: the watcher never dies
+
+
+def test_an_unexpected_exception_is_a_counted_render_failure_and_the_watcher_lives(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        source = FakeSource()
+        reloads: list[int] = []
+        w = make(tmp_path, source, reloads, quiet_s=0.01)
+        task = asyncio.create_task(w.run())
+        source.push(view())
+        await until(lambda: w.status().installs_total == 1)
+        good = dest(tmp_path).read_bytes()
+        with caplog.at_level(logging.ERROR, logger="bgpd.confd.watcher"):
+            source.push({**view(asn=65001), "bug": "1"})  # derive raises ZeroDivisionError
+            await until(lambda: w.status().render_failures_total == 1)
+        assert not task.done()
+        status = w.status()
+        assert status.last_error is not None
+        assert status.last_error.startswith("unexpected ZeroDivisionError rendering model: ")
+        (crash,) = [r for r in caplog.records if "unexpectedly" in r.getMessage()]
+        assert crash.exc_info is not None  # the traceback is in the log
+        assert dest(tmp_path).read_bytes() == good and reloads == [1]
+        source.push(view(asn=65002))  # still watching: the next good change is rendered
+        await until(lambda: w.status().installs_total == 2)
+        assert load_config(dest(tmp_path)).bgp.asn == 65002 and reloads == [1, 1]
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def cluster_v3() -> dict[str, str]:
+    values = {**bgp_configuration(asNumber=64512), **node("a", "10.0.0.1/24")}
+    values.update(node("b", "10.0.0.2/24"))
+    return values
+
+
+def test_the_values_of_issue_11_are_named_failures_through_the_real_model(
+    tmp_path: Path,
+) -> None:
+    """A BGPPeer whose node is the JSON string "\\ud800", a v1 peer whose port is "²": each
+    once made the render pass raise and killed the watcher silently."""
+
+    async def main() -> None:
+        source = FakeSource()
+        reloads: list[int] = []
+        w = make(
+            tmp_path,
+            source,
+            reloads,
+            lambda values: derive_view(values, LocalNode(nodename="a")),
+            quiet_s=0.01,
+        )
+        task = asyncio.create_task(w.run())
+        source.push(cluster_v3())
+        await until(lambda: w.status().installs_total == 1)
+        good = dest(tmp_path).read_bytes()
+        surrogate = {**cluster_v3(), f"{V3}/bgppeers/p": json.dumps({"spec": {"node": "\ud800"}})}
+        assert "\\ud800" in surrogate[f"{V3}/bgppeers/p"]  # as etcd holds it: an escape
+        source.push(surrogate)
+        await until(lambda: w.status().render_failures_total == 1)
+        assert w.status().last_error == (
+            f"{V3}/bgppeers/p: malformed JSON: spec.node holds a lone UTF-16 surrogate "
+            "(not valid Unicode)"
+        )
+        port = peer_key("global", "10.0.0.7")
+        source.push({**cluster_v3(), port: '{"ip": "10.0.0.7", "as_num": "65000", "port": "²"}'})
+        await until(lambda: w.status().render_failures_total == 2)
+        assert w.status().last_error == f"{port}: invalid port '²': expected 0..65535"
+        assert dest(tmp_path).read_bytes() == good and reloads == [1]
+        fixed = {**cluster_v3(), port: '{"ip": "10.0.0.7", "as_num": "65000", "port": "1790"}'}
+        source.push(fixed)
+        await until(lambda: w.status().installs_total == 2)
+        assert not task.done() and w.status().last_error is None
+        peers = {p.name for p in load_config(dest(tmp_path)).all_peers}
+        assert "Global_10_0_0_7_port_1790" in peers
+        task.cancel()
+
+    asyncio.run(main())
+
+
+class FailingSource(FakeSource):
+    """Yields what was pushed, then raises (a bug in a source's stream)."""
+
+    async def snapshots(self) -> AsyncIterator[KvSnapshot]:
+        yield await self.queue.get()  # type: ignore[misc]
+        raise RuntimeError("the stream broke")
+
+
+def test_a_failing_source_ends_the_watcher_with_its_error(tmp_path: Path) -> None:
+    async def main() -> None:
+        source = FailingSource()
+        w = make(tmp_path, source, [])
+        source.push(view())
+        with pytest.raises(RuntimeError, match="the stream broke"):
+            await asyncio.wait_for(w.run(), 10)
+
+    asyncio.run(main())
+
+
+def test_a_source_that_stops_following_changes_ends_the_watcher(tmp_path: Path) -> None:
+    async def main() -> None:
+        source = FakeSource()
+        w = make(tmp_path, source, [])
+        task = asyncio.create_task(w.run())
+        source.push(view())
+        await w.wait_ready()
+        await source.close()  # the stream ends while the watcher still runs
+        with pytest.raises(ReloadError, match="stopped following changes"):
+            await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
