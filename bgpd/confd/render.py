@@ -39,6 +39,7 @@ from bgpd.confd.templating import (
 )
 from bgpd.config import parse_config
 from bgpd.errors import BgpdError, ConfigError
+from bgpd.text import escape_controls
 
 __all__ = [
     "CHECK_BGPD_CONFIG",
@@ -70,9 +71,10 @@ def describe_error(exc: BaseException) -> str:
     """One log-safe line for an error: the first problem with its key, and a count.
 
     Works for `DataError` (key, message), the model's `CalicoDataError` (`problems`, each with
-    `key` and `message`), `ConfigError` (`problems` with `location`) and anything else. A
-    character UTF-8 cannot carry (a lone surrogate from the datastore) is shown escaped, so
-    the line can always be logged."""
+    `key` and `message`), `ConfigError` (`problems` with `location`) and anything else. The
+    text comes from the datastore: runs of white space become one space, and any other control
+    character, or one UTF-8 cannot carry (a lone surrogate), is shown escaped (`bgpd.text`), so
+    the line can always be logged and printed (`bgpd confd --onetime`) as one line."""
     problems = getattr(exc, "problems", None)
     if problems:
         first = problems[0]
@@ -82,7 +84,7 @@ def describe_error(exc: BaseException) -> str:
             text += f" (and {len(problems) - 1} more problems)"
     else:
         text = str(exc) or type(exc).__name__
-    return " ".join(text.encode("utf-8", "backslashreplace").decode().split())
+    return escape_controls(" ".join(text.split()))
 
 
 def expand_nodename(key: str, nodename: str) -> str:

@@ -190,6 +190,12 @@ def test_describe_error_of_a_model_error() -> None:
     assert describe_error(ModelError()) == "/calico/k1: bad selector (and 1 more problems)"
 
 
+def test_describe_error_escapes_datastore_text() -> None:
+    # One line, printable: `bgpd confd --onetime` prints it and the log carries it (issue 11).
+    error = ValueError("peer \x1b[2J\nforged \ud800 \u2028end\x7f")
+    assert describe_error(error) == "peer \\x1b[2J forged \\ud800 end\\x7f"  # U+2028 is a space
+
+
 # ------------------------------------------------------------ issue 11: the watcher never dies
 
 
