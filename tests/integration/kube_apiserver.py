@@ -49,7 +49,7 @@ import re
 import shutil
 import ssl
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,7 +165,12 @@ class KubeApiServer:
         self._ssl_admin: ssl.SSLContext | None = None
         self._manifests_applied = False
         self.port = free_tcp_port()
-        self.etcd = EtcdServer(workdir=self.workdir / "etcd")
+        try:
+            self.etcd = EtcdServer(workdir=self.workdir / "etcd")
+        except BaseException:  # e.g. no etcd binary: nothing runs yet, only the directory
+            if self._own_dir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         atexit.register(self.close)
         try:
             # One PKI: the CA signs the serving certificate (127.0.0.1, localhost) and the
@@ -285,8 +290,12 @@ class KubeApiServer:
         for path in sorted((DEPLOY_DIR / "crds").glob("*.yaml")):
             spec = yaml.safe_load(path.read_text())["spec"]
             collection = f"/apis/{spec['group']}/v1/{spec['names']['plural']}?resourceVersion=0"
+
+            def watchable(collection: str = collection) -> bool:
+                return self.watch_status(collection) == 200
+
             wait_until(
-                lambda c=collection: self.watch_status(c) == 200,
+                watchable,
                 30.0,
                 0.05,
                 f"a watch on {collection}",
@@ -408,7 +417,7 @@ class KubeApiServer:
 
     def watch(
         self, path: str, *, token: str | None = None, timeout: float = 10.0
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any]]:
         """Stream the watch events of collection ``path`` (one dict per event).
 
         ``watch=1`` and ``timeoutSeconds`` (``timeout``) are added; put ``resourceVersion``

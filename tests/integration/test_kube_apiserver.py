@@ -298,7 +298,7 @@ def test_the_service_account_can_write_nothing_and_read_no_other_secret(
         "spec": {"peerIP": "192.0.2.9", "asNumber": 64600},
     }
     merge = "application/merge-patch+json"
-    attempts = {
+    attempts: dict[str, tuple[str, str, Any, str | None]] = {
         "create bgppeer": ("POST", f"/apis/{CRD_GROUP}/v1/bgppeers", peer, None),
         "delete ippools": ("DELETE", f"/apis/{CRD_GROUP}/v1/ippools", None, None),
         "patch node": ("PATCH", "/api/v1/nodes/node-1", {"metadata": {}}, merge),
