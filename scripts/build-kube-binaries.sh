@@ -62,7 +62,7 @@ start=$SECONDS
 (
   cd "$mod"
   # -mod=readonly: the committed go.mod/go.sum are the pin; a build never rewrites them.
-  CGO_ENABLED=0 GOFLAGS=-mod=readonly "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+  CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" "$go" build -trimpath -ldflags "$ldflags" -o "$tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
 )
 echo "$stamp" >"$tmp/.stamp"
