@@ -42,7 +42,7 @@ fi
 go=$(command -v go || true)
 [ -n "$go" ] || go=/usr/local/go/bin/go
 [ -x "$go" ] || {
-  echo "build-kube-binaries: Go is needed to build kube-apiserver $version (go.mod says $(awk '$1 == "go" { print $2 }' "$mod/go.mod")); install it from go.dev/dl" >&2
+  echo "build-kube-binaries: Go is needed to build kube-apiserver $version (go.mod says $(awk '$1 == "go" { print $2 }' "$mod/go.mod")); install Go (1.26 or newer) first" >&2
   exit 1
 }
 
