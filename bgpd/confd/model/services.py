@@ -195,7 +195,7 @@ def _is_single(cidr: str) -> bool:
 class _Ranges:
     """The configured ranges, as the route generator's client getters return them."""
 
-    __slots__ = ("aggregate", "cluster", "external", "load_balancer")
+    __slots__ = ("aggregate", "cluster", "external", "external_nets", "lb_nets", "load_balancer")
 
     def __init__(self, inputs: ServiceInputs, problems: Problems) -> None:
         config = inputs.config
@@ -218,6 +218,9 @@ class _Ranges:
             self.external = config.service_external_ips or ()
             self.load_balancer = config.service_loadbalancer_ips or ()
             self.aggregate = config.service_lb_aggregation
+        # Parsed once: every Service address is tested against them.
+        self.external_nets = _networks(self.external)
+        self.lb_nets = _networks(self.load_balancer)
 
     def global_ranges(self) -> list[str]:
         """client.go onClusterIPsUpdate / onExternalIPsUpdate / onLoadBalancerIPsUpdate."""
@@ -228,10 +231,13 @@ class _Ranges:
         return out
 
 
-def _contains(ranges: Iterable[str], address: IPAddress, *, single: bool = False) -> bool:
-    for cidr in ranges:
-        net: IPNetwork | None = parse_cidr(cidr)
-        if net is None or net.version != address.version or address not in net:
+def _networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
+    return tuple(net for net in map(parse_cidr, cidrs) if net is not None)
+
+
+def _contains(nets: Iterable[IPNetwork], address: IPAddress, *, single: bool = False) -> bool:
+    for net in nets:
+        if net.version != address.version or address not in net:
             continue
         if not single or net.prefixlen == net.max_prefixlen:
             return True
@@ -249,10 +255,10 @@ def _advertised(
         # A single-IP entry makes a Cluster-policy Service's IPs routes of every node.
         lb_ips = [svc.load_balancer_ip, *svc.ingress_ips]
         if svc.type == "LoadBalancer" and any(
-            ip is not None and _contains(ranges.load_balancer, ip, single=True) for ip in lb_ips
+            ip is not None and _contains(ranges.lb_nets, ip, single=True) for ip in lb_ips
         ):
             return True
-        if any(_contains(ranges.external, ip, single=True) for ip in svc.external_ips):
+        if any(_contains(ranges.external_nets, ip, single=True) for ip in svc.external_ips):
             return True
     if policy != _LOCAL and ranges.aggregate:
         return False  # covered by the ranges every node advertises
@@ -270,8 +276,8 @@ def _advertised(
 def _service_routes(svc: Service, ranges: _Ranges) -> list[IPAddress]:
     """routes.go getAllRoutesForService, before the full-length suffix."""
     routes: list[IPAddress] = list(svc.cluster_ips) if ranges.cluster else []
-    routes += [ip for ip in svc.external_ips if _contains(ranges.external, ip)]
-    routes += [ip for ip in svc.ingress_ips if _contains(ranges.load_balancer, ip)]
+    routes += [ip for ip in svc.external_ips if _contains(ranges.external_nets, ip)]
+    routes += [ip for ip in svc.ingress_ips if _contains(ranges.lb_nets, ip)]
     return routes
 
 
