@@ -193,6 +193,22 @@ GOOD: dict[str, tuple[object, ...]] = {
     "vxlan_mode": ("", "always"),
     "disabled": (False, True),
     "disableBGPExport": (False, True),
+    "serviceLoadBalancerAggregation": ("Enabled", "Disabled"),
+    # Kubernetes Services and EndpointSlices (the route generator's inputs)
+    "type": ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"),
+    "clusterIP": ("10.96.0.10", "None", "", "fd00:96::10"),
+    "clusterIPs": (["10.96.0.10"], ["10.96.0.10", "fd00:96::10"], ["None"]),
+    "externalIPs": (["10.97.0.5", "10.98.0.1", "172.16.0.1"],),
+    "loadBalancerIP": ("10.99.0.5",),
+    "externalTrafficPolicy": ("Local", "Cluster"),
+    "ipFamilies": (["IPv4"], ["IPv4", "IPv6"], ["IPv6"]),
+    "status": ({"loadBalancer": {"ingress": [{"ip": "10.99.0.7"}, {"hostname": "lb"}]}},),
+    "addressType": ("IPv4", "IPv6", "FQDN"),
+    "endpoints": (
+        [{"addresses": ["10.244.1.5"], "nodeName": "a", "conditions": {"ready": True}}],
+        [{"nodeName": "b", "conditions": {"ready": False, "terminating": True}}, {}],
+    ),
+    "metadata": ({"labels": {"kubernetes.io/service-name": "a"}},),
 }
 RULE_FIELDS = ("action", "matchOperator", "cidr", "prefixLength", "source", "interface")
 SPEC_FIELDS = {
@@ -224,6 +240,7 @@ SPEC_FIELDS = {
         "serviceClusterIPs",
         "serviceExternalIPs",
         "serviceLoadBalancerIPs",
+        "serviceLoadBalancerAggregation",
         "communities",
         "prefixAdvertisements",
     ),
@@ -265,6 +282,7 @@ V1_LEAVES = (
     "peer_v6/fd00::7",
 )
 T = TypeVar("T")
+NAMESPACES = ("default", "x", "\ud800")
 NAMES = ("default", "node.a", "node.b", "a", "b", "c", "f1", "f2", "p", "x/y", "\ud800", "²")
 
 
@@ -368,6 +386,32 @@ def v3_resource(draw: Draw, kind: str) -> tuple[str, str]:
     return f"{V3}/{kind}/{name}", draw.encode(body)
 
 
+SERVICE_FIELDS = (
+    "type",
+    "clusterIP",
+    "clusterIPs",
+    "externalIPs",
+    "loadBalancerIP",
+    "externalTrafficPolicy",
+    "ipFamilies",
+)
+
+
+def k8s_object(draw: Draw) -> tuple[str, str]:
+    """A Service or EndpointSlice as the Kubernetes source stores it (`/kubernetes/...`)."""
+    path = f"{draw.pick(NAMESPACES)}/{draw.pick(NAMES)}"
+    body: object
+    if draw.flag():
+        key = f"/kubernetes/services/{path}"
+        body = {"spec": draw.fields(SERVICE_FIELDS), **draw.fields(("status",))}
+    else:
+        key = f"/kubernetes/endpointslices/{path}"
+        body = draw.fields(("metadata", "addressType", "endpoints"))
+    if draw.byte() > 245:
+        body = draw.value()
+    return key, draw.encode(body)
+
+
 def v1_key(draw: Draw) -> tuple[str, str]:
     what = draw.below(6)
     if what == 0:  # an IPAM block affinity
@@ -409,13 +453,16 @@ def build_input(data: bytes) -> tuple[dict[str, str], dict[str, str]]:
             values[f"{V3}/nodes/{name}"] = json.dumps({"metadata": {"name": name}, "spec": spec})
     kinds = ("bgppeers", "bgpconfigurations", "nodes", "ippools", "bgpfilters")
     while draw.left() > 0 and len(values) < 40:
-        if draw.byte() < 140:
+        choice = draw.byte()
+        if choice < 120:
             key, value = v3_resource(draw, draw.pick(kinds))
+        elif choice < 160:
+            key, value = k8s_object(draw)
         else:
             key, value = v1_key(draw)
         values[key] = value
     env: dict[str, str] = {"NODENAME": draw.pick(NODES)}
-    for var in ("AS", "IP", "IP6"):
+    for var in ("AS", "IP", "IP6", "CALICO_ADVERTISE_CLUSTER_IPS", "CALICO_K8S_NODE_REF"):
         if draw.byte() > 220:
             env[var] = draw.text()
     router_id = draw.pick(ROUTER_IDS)

@@ -1,7 +1,8 @@
 """`bgpd confd`: the watcher as its own process, and the pieces `bgpd run` uses in-process.
 
 Role: read calico-node's environment (NODENAME, DATASTORE_TYPE, ETCD_*, CALICO_ROUTER_ID,
-AS, IP, IP6, IP_AUTODETECTION_METHOD, IP6_AUTODETECTION_METHOD) and the command line, build
+AS, IP, IP6, IP_AUTODETECTION_METHOD, IP6_AUTODETECTION_METHOD, CALICO_ADVERTISE_CLUSTER_IPS,
+CALICO_K8S_NODE_REF) and the command line, build
 the source, the model step and the renderer, and run the `Watcher` (or one pass, `--onetime`).
 
 Invariants:
@@ -120,6 +121,10 @@ class LocalNode:
     ip6: str | None = None
     method4: str = "first-found"
     method6: str = "first-found"
+    # Service advertisement (routes.go, client.go): the Kubernetes node name endpoints carry,
+    # and the cluster-IP CIDR that replaces BGPConfiguration serviceClusterIPs.
+    k8s_node_ref: str | None = None
+    advertise_cluster_ips: str = ""
     autodetect: Autodetect = _autodetect
     _detected: dict[int, str | None] = field(default_factory=dict)
 
@@ -136,6 +141,8 @@ class LocalNode:
             ip6=get("IP6"),
             method4=get("IP_AUTODETECTION_METHOD") or "first-found",
             method6=get("IP6_AUTODETECTION_METHOD") or "first-found",
+            k8s_node_ref=get("CALICO_K8S_NODE_REF"),
+            advertise_cluster_ips=get("CALICO_ADVERTISE_CLUSTER_IPS") or "",
         )
 
     def _detect(self, version: int) -> str:
@@ -193,9 +200,15 @@ def derive_view(values: Mapping[str, str], local: LocalNode | None = None) -> di
     # Imported on use, so `bgpd run` without the watcher does not load the model.
     from bgpd.confd.model import derive_bgp_keys  # noqa: PLC0415
 
-    node = local.nodename if local is not None else None
-    view = derive_bgp_keys(values, node_name=node)
-    return local.apply(view) if local is not None else view
+    if local is None:
+        return derive_bgp_keys(values)
+    view = derive_bgp_keys(
+        values,
+        node_name=local.nodename,
+        k8s_node_ref=local.k8s_node_ref,
+        advertise_cluster_ips=local.advertise_cluster_ips,
+    )
+    return local.apply(view)
 
 
 # ------------------------------------------------------------------------ arguments

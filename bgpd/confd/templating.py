@@ -767,7 +767,9 @@ class CalicoNode:
         for version in (4, 6):
             for kv in self._store.gets(f"/ipam/v2/host/{self.name}/ipv{version}/block/*"):
                 state: dict[str, Any] = _json_object(kv) if kv.value.strip() else {}
-                if state.get("state", "confirmed") != "confirmed" or state.get("deleted"):
+                # No state (older data, and `{}` as the model derives it): implicitly
+                # confirmed, as bird_aggr.cfg's `if $affinity.state` treats it.
+                if (state.get("state") or "confirmed") != "confirmed" or state.get("deleted"):
                     continue
                 out.append(_key_cidr(kv.key))
         return out

@@ -8,8 +8,9 @@ v3.30) builds in memory from the BGP syncer's updates, for every node at once
   (`as_num` 64512, `node_mesh` `{"enabled": true}`, `loglevel` info);
 - per-host keys from Nodes (bgpnodeprocessor.go) and from `node.<name>` BGPConfigurations;
 - peers from BGPPeers (`bgpd.confd.model.peers`);
-- IPPools as v1 pools (IPPoolV3ToV1), confirmed block affinities (pending ones hidden),
-  service ranges as `/calico/staticroutes*` and `/calico/rejectcidrs*`;
+- IPPools as v1 pools (IPPoolV3ToV1), confirmed block affinities (pending ones hidden);
+- service ranges and this node's per-Service routes as `/calico/staticroutes*` and
+  `/calico/rejectcidrs*` (`bgpd.confd.model.services`, from `/kubernetes/...` keys);
 - the raw v3 BGPConfiguration, Node, BGPPeer and BGPFilter values at their own keys (Calico's
   cache holds them there too; its templates read BGPFilters from
   `/calico/resources/v3/projectcalico.org/bgpfilters/<name>`), and each BGPFilter as bgpd's
@@ -25,8 +26,10 @@ each naming its key; nothing is returned when there is any problem.
 
 Node-local inputs Calico reads outside etcd are parameters: `secrets` (Kubernetes Secrets
 holding BGP passwords, keyed by (secret name, key); without them peerings carry no password,
-as in Calico when a Secret cannot be read) and `node_name` (this node, for the
-`exclude-from-external-load-balancers` label that withholds service routes).
+as in Calico when a Secret cannot be read), `node_name` (this node, for the
+`exclude-from-external-load-balancers` label that withholds service routes, and for the
+endpoints of `Local` Services unless `k8s_node_ref`, calico-node's CALICO_K8S_NODE_REF, names
+its Kubernetes Node differently) and `advertise_cluster_ips` (CALICO_ADVERTISE_CLUSTER_IPS).
 """
 
 from __future__ import annotations
@@ -48,6 +51,16 @@ from bgpd.confd.model.resources import (
     read_bgp_peer,
     read_ip_pool,
     read_node,
+)
+from bgpd.confd.model.services import (
+    ENDPOINT_SLICES_PREFIX,
+    SERVICES_PREFIX,
+    EndpointSlice,
+    Service,
+    ServiceInputs,
+    read_endpoint_slice,
+    read_service,
+    service_route_keys,
 )
 from bgpd.confd.model.values import (
     Problems,
@@ -105,6 +118,8 @@ class _Snapshot:
         "peers",
         "pools",
         "raw_v3",
+        "services",
+        "slices",
         "v1",
     )
 
@@ -117,6 +132,8 @@ class _Snapshot:
         self.affinities: list[Affinity] = []
         self.raw_v3: dict[str, str] = {}
         self.v1: dict[str, str] = {}
+        self.services: dict[tuple[str, str], Service] = {}
+        self.slices: list[EndpointSlice] = []
 
     def read(self, values: Mapping[str, str], problems: Problems) -> None:
         for key in sorted(values):
@@ -132,6 +149,14 @@ class _Snapshot:
             elif key.startswith(_V1_PREFIXES):
                 _check_v1(key, raw, problems)
                 self.v1[key] = raw
+            elif key.startswith(SERVICES_PREFIX):
+                service = read_service(key, raw, problems)
+                if service is not None:
+                    self.services[service.namespace, service.name] = service
+            elif key.startswith(ENDPOINT_SLICES_PREFIX):
+                eps = read_endpoint_slice(key, raw, problems)
+                if eps is not None:
+                    self.slices.append(eps)
 
     def read_v3(self, key: str, raw: str, problems: Problems) -> None:
         kind, _, name = key[len(V3_PREFIX) :].partition("/")
@@ -358,29 +383,13 @@ def _affinity_keys(affinities: list[Affinity]) -> dict[str, str]:
     return out
 
 
-def _route_keys(config: BgpConfig | None, excluded: bool) -> dict[str, str]:
-    """client.go updateGlobalRoutes: service ranges as static and reject routes."""
-    out: dict[str, str] = {}
-    if config is None:
-        return out
-    cidrs = list(config.service_cluster_ips or ())
-    # Single addresses among external and LB IPs are per-service routes, not global ranges.
-    for listed in (config.service_external_ips, config.service_loadbalancer_ips):
-        cidrs += [c for c in listed or () if not c.endswith("/128" if ":" in c else "/32")]
-    for cidr in cidrs:
-        v6 = "v6" if ":" in cidr else ""
-        leaf = cidr.replace("/", "-", 1)
-        out[f"/calico/rejectcidrs{v6}/{leaf}"] = cidr
-        if not excluded:
-            out[f"/calico/staticroutes{v6}/{leaf}"] = cidr
-    return out
-
-
 def derive_bgp_keys(
     values: Mapping[str, str],
     *,
     secrets: Mapping[tuple[str, str], str] | None = None,
     node_name: str | None = None,
+    k8s_node_ref: str | None = None,
+    advertise_cluster_ips: str = "",
 ) -> dict[str, str]:
     """The `/calico/...` key view confd's Calico backend presents to templates.
 
@@ -413,7 +422,13 @@ def derive_bgp_keys(
     out.update(_affinity_keys(snap.affinities))
     local = snap.nodes.get(node_name) if node_name is not None else None
     excluded = local is not None and local.labels.get(_EXCLUDE_LABEL) == "true"
-    out.update(_route_keys(default, excluded))
+    inputs = ServiceInputs(
+        config=default,
+        excluded=excluded,
+        node_ref=k8s_node_ref or node_name,
+        cluster_ips_env=advertise_cluster_ips,
+    )
+    out.update(service_route_keys(inputs, snap.services, snap.slices, problems))
     out.update(snap.raw_v3)
     for bgp_filter in snap.filters:
         out[f"/calico/bgp/v1/filters/{bgp_filter.name}"] = go_json(filter_json(bgp_filter))

@@ -297,6 +297,7 @@ class PrefixAdvertisementSpec:
 
 
 _BIND_MODES = ("None", "NodeIP")
+_AGGREGATION = ("Enabled", "Disabled")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,6 +316,9 @@ class BgpConfig:
     service_cluster_ips: tuple[str, ...] | None
     service_external_ips: tuple[str, ...] | None
     service_loadbalancer_ips: tuple[str, ...] | None
+    # serviceLoadBalancerAggregation: Enabled (True, the default) advertises the LB ranges
+    # from every node; Disabled advertises each Service's LB IPs instead.
+    service_lb_aggregation: bool
     communities: tuple[tuple[str, str], ...]
     prefix_advertisements: tuple[PrefixAdvertisementSpec, ...] | None
 
@@ -372,6 +376,10 @@ def read_bgp_configuration(key: str, name: str, raw: str, problems: Problems) ->
             advertisements.append(
                 PrefixAdvertisementSpec(cidr=cidr, communities=adv.str_list("communities") or ())
             )
+    aggregation = spec.text("serviceLoadBalancerAggregation", "Enabled")
+    if aggregation not in _AGGREGATION:
+        spec.bad("serviceLoadBalancerAggregation", f"{aggregation!r} is not Enabled or Disabled")
+        aggregation = "Enabled"
     mesh_enabled: bool | None = None
     if spec.has("nodeToNodeMeshEnabled"):
         mesh_enabled = spec.flag("nodeToNodeMeshEnabled", True)
@@ -388,6 +396,7 @@ def read_bgp_configuration(key: str, name: str, raw: str, problems: Problems) ->
         service_cluster_ips=_service_cidrs(spec, "serviceClusterIPs"),
         service_external_ips=_service_cidrs(spec, "serviceExternalIPs"),
         service_loadbalancer_ips=_service_cidrs(spec, "serviceLoadBalancerIPs"),
+        service_lb_aggregation=aggregation == "Enabled",
         communities=tuple(communities),
         prefix_advertisements=None if advertisements is None else tuple(advertisements),
     )

@@ -48,6 +48,41 @@ SEEDS = [
     ("env-as-superscript", {}, {"AS": "²"}, "render_failed"),
     ("env-ip-lone-surrogate", {}, {"IP": "10.0.0.1\udcff"}, "data_error"),
     ("router-id-bad", {}, {"CALICO_ROUTER_ID": "300.1.1.1"}, "render_failed"),
+    (
+        "service-local-endpoint-here",
+        {
+            "/kubernetes/services/x/web": json.dumps(
+                {
+                    "spec": {
+                        "type": "LoadBalancer",
+                        "clusterIP": "10.96.0.10",
+                        "externalTrafficPolicy": "Local",
+                        "ipFamilies": ["IPv4"],
+                    }
+                }
+            ),
+            "/kubernetes/endpointslices/x/web-1": json.dumps(
+                {
+                    "metadata": {"labels": {"kubernetes.io/service-name": "web"}},
+                    "addressType": "IPv4",
+                    "endpoints": [{"nodeName": "a"}],
+                }
+            ),
+        },
+        {"CALICO_ADVERTISE_CLUSTER_IPS": "10.96.0.0/12"},
+        None,
+    ),
+    (
+        "service-ingress-ip-superscript",
+        {
+            "/kubernetes/services/x/web": json.dumps(
+                {"status": {"loadBalancer": {"ingress": [{"ip": "10.99.0.²"}]}}}
+            )
+        },
+        {},
+        "data_error",
+    ),
+    ("env-cluster-ips-not-cidr", {}, {"CALICO_ADVERTISE_CLUSTER_IPS": "10.96.0.0/٣"}, "data_error"),
 ]
 
 

@@ -88,3 +88,83 @@ def affinity(host: str, cidr: str, state: str | None = "confirmed") -> tuple[str
 
 def snapshot(*items: tuple[str, str]) -> dict[str, str]:
     return dict(items)
+
+
+# --- Kubernetes objects, as the Kubernetes source stores them (`/kubernetes/...` keys) ----------
+
+
+def service(
+    namespace: str,
+    name: str,
+    *,
+    type: str = "ClusterIP",
+    cluster_ip: str = "10.96.0.10",
+    cluster_ips: list[str] | None = None,
+    external_ips: list[str] | None = None,
+    load_balancer_ip: str | None = None,
+    ingress: list[str] | None = None,
+    policy: str | None = None,
+    families: list[str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """A v1 Service as the API server stores it (clusterIPs and ipFamilies filled in)."""
+    ips = cluster_ips if cluster_ips is not None else [cluster_ip]
+    spec: dict[str, Any] = {
+        "type": type,
+        "clusterIP": cluster_ip,
+        "clusterIPs": ips,
+        "ipFamilies": families
+        if families is not None
+        else ["IPv6" if ":" in ip else "IPv4" for ip in ips if ip != "None"],
+        "internalTrafficPolicy": "Cluster",
+    }
+    if external_ips is not None:
+        spec["externalIPs"] = external_ips
+    if load_balancer_ip is not None:
+        spec["loadBalancerIP"] = load_balancer_ip
+    if policy is not None:
+        spec["externalTrafficPolicy"] = policy
+    elif type in ("NodePort", "LoadBalancer"):
+        spec["externalTrafficPolicy"] = "Cluster"  # the API server's default
+    value = {
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": spec,
+        "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in ingress or ()]}},
+    }
+    return f"/kubernetes/services/{namespace}/{name}", json.dumps(value)
+
+
+def endpoint_slice(
+    namespace: str,
+    name: str,
+    service_name: str | None,
+    endpoints: list[dict[str, Any]],
+    *,
+    address_type: str = "IPv4",
+) -> tuple[str, str]:
+    """A discovery.k8s.io/v1 EndpointSlice; `endpoint()` builds the entries."""
+    labels = {} if service_name is None else {"kubernetes.io/service-name": service_name}
+    value = {
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "addressType": address_type,
+        "endpoints": endpoints,
+    }
+    return f"/kubernetes/endpointslices/{namespace}/{name}", json.dumps(value)
+
+
+def endpoint(
+    node_name: str | None,
+    address: str = "10.244.1.5",
+    *,
+    ready: bool | None = True,
+    serving: bool | None = None,
+    terminating: bool | None = None,
+) -> dict[str, Any]:
+    conditions: dict[str, Any] = {}
+    for field, flag in (("ready", ready), ("serving", serving), ("terminating", terminating)):
+        if flag is not None:
+            conditions[field] = flag
+    entry: dict[str, Any] = {"addresses": [address], "conditions": conditions}
+    if node_name is not None:
+        entry["nodeName"] = node_name
+    return entry

@@ -13,6 +13,7 @@ from bgpd.confd.cli import LocalNode, derive_view, nodename_from_env, parse_args
 from bgpd.confd.render import Renderer, load_resources
 from bgpd.confd.templating import DataError, TemplateContext
 from bgpd.config import parse_config
+from tests.unit.confd.model.calico_data import endpoint, endpoint_slice, service
 
 from .calico_v3 import affinity, bgp_configuration, bgp_filter, bgp_peer, ip_pool, node
 
@@ -64,6 +65,25 @@ def test_environment_overrides_this_node_only() -> None:
     assert view[f"{HOST}/a/as_num"] == "65010"
     assert view[f"{HOST}/a/ip_addr_v6"] == ""
     assert view[f"{HOST}/c/ip_addr_v4"] == "10.0.0.3"  # other nodes keep the datastore's
+
+
+def test_service_environment_reaches_the_rendered_config() -> None:
+    values = cluster()
+    values.update([service("shop", "web", policy="Local")])
+    values.update([endpoint_slice("shop", "web-x", "web", [endpoint("k8s-a")])])
+    env = {"CALICO_ADVERTISE_CLUSTER_IPS": "10.96.0.0/12", "CALICO_K8S_NODE_REF": "k8s-a"}
+    config = parse_config(render(values, LocalNode.from_env("a", env)))
+    assert config.calico is not None
+    # The range from every node (and kept out of the kernel), the /32 from the endpoint's node.
+    assert [str(c) for c in config.calico.advertise] == ["10.96.0.0/12", "10.96.0.10/32"]
+    assert [str(c) for c in config.calico.reject] == ["10.96.0.0/12"]
+    statics = {str(s.prefix): s for s in config.all_statics}
+    assert statics["10.96.0.10/32"].blackhole
+    # Without the node reference, endpoints name the Calico node: "a" hosts none.
+    no_ref = LocalNode.from_env("a", env | {"CALICO_K8S_NODE_REF": ""})
+    config = parse_config(render(values, no_ref))
+    assert config.calico is not None
+    assert [str(c) for c in config.calico.advertise] == ["10.96.0.0/12"]
 
 
 def test_autodetect_only_when_asked_or_missing() -> None:

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from bgpd.confd.cli import LocalNode, derive_view
 from bgpd.confd.render import Renderer, load_resources
 from bgpd.confd.templating import TemplateContext, hash_to_ipv4
 from bgpd.config import Config, parse_config
+from tests.unit.confd.model.calico_data import endpoint, endpoint_slice, service
 
+from . import calico_v3
 from .calico_data import (
     V1,
     big_cluster,
@@ -199,6 +202,79 @@ def test_global_calico_peer_with_greater_address_is_passive() -> None:
     # Compared as strings, like the Go template's `gt`: "10.0.0.40" < "10.0.0.5".
     assert not peers["Global_10_0_0_40"].passive
     assert not peers["Global_10_0_0_7"].passive  # greater, but not a Calico node
+
+
+def service_cluster() -> dict[str, str]:
+    """v3 resources and Kubernetes Services: the route generator's inputs, not v1 keys."""
+    values = calico_v3.bgp_configuration(
+        serviceExternalIPs=[{"cidr": "192.0.2.0/24"}, {"cidr": "203.0.113.7/32"}],
+        serviceLoadBalancerIPs=[{"cidr": "198.51.100.0/24"}, {"cidr": "fd00:51::/112"}],
+        serviceLoadBalancerAggregation="Disabled",
+    )
+    values |= calico_v3.node("worker-1", "172.18.0.11/24", ipv6Address="fd00:18::11/64")
+    values |= calico_v3.node("worker-2", "172.18.0.12/24", ipv6Address="fd00:18::12/64")
+    values |= calico_v3.ip_pool("pool", "192.168.0.0/16")
+    values |= calico_v3.affinity("worker-1", "192.168.12.64/26")
+    for item in (
+        # Local, dual stack, its endpoint on worker-1: every IP of it from worker-1 only.
+        service(
+            "shop",
+            "web",
+            type="LoadBalancer",
+            policy="Local",
+            cluster_ips=["10.96.0.10", "fd00:96::10"],
+            external_ips=["192.0.2.10", "172.16.0.1"],  # the second is outside every range
+            ingress=["198.51.100.20", "fd00:51::20"],
+        ),
+        endpoint_slice("shop", "web-v4", "web", [endpoint("worker-1")]),
+        # Local, endpoint on worker-2 only: nothing from worker-1.
+        service(
+            "shop",
+            "db",
+            type="LoadBalancer",
+            policy="Local",
+            cluster_ip="10.96.0.13",
+            ingress=["198.51.100.30"],
+        ),
+        endpoint_slice("shop", "db-v4", "db", [endpoint("worker-2", "192.168.13.5")]),
+        # Cluster with aggregation disabled: its LB IP from every node with a ready endpoint.
+        service(
+            "shop", "api", type="LoadBalancer", cluster_ip="10.96.0.11", ingress=["198.51.100.40"]
+        ),
+        endpoint_slice("shop", "api-v4", "api", [endpoint("worker-2", "192.168.13.6")]),
+        # Cluster with a single-address external IP: from every node, endpoints or not.
+        service(
+            "shop", "dns", type="NodePort", cluster_ip="10.96.0.12", external_ips=["203.0.113.7"]
+        ),
+    ):
+        values |= dict([item])
+    return values
+
+
+def test_service_routes_of_a_node_hosting_a_local_endpoint() -> None:
+    env = {"CALICO_ADVERTISE_CLUSTER_IPS": "10.96.0.0/12"}
+    view = derive_view(service_cluster(), LocalNode.from_env("worker-1", env))
+    config = check_golden("service_routes", render(view, "worker-1", environ=env))
+    calico = config.calico
+    assert calico is not None
+    assert {str(c) for c in calico.advertise} == {
+        "10.96.0.0/12",  # CALICO_ADVERTISE_CLUSTER_IPS: a range of every node
+        "192.0.2.0/24",  # serviceExternalIPs range
+        "10.96.0.10/32",  # web (Local, endpoint here): cluster IPs,
+        "fd00:96::10/128",
+        "192.0.2.10/32",  # the external IP inside a range,
+        "198.51.100.20/32",  # the LB ingress IPs (aggregation disabled)
+        "fd00:51::20/128",
+        "10.96.0.11/32",  # api: aggregation disabled, a ready endpoint somewhere
+        "198.51.100.40/32",
+        "10.96.0.12/32",  # dns: single-address external IP entry
+        "203.0.113.7/32",
+    }
+    # The LB ranges are neither advertised nor rejected with aggregation disabled.
+    assert {str(c) for c in calico.reject} == {"10.96.0.0/12", "192.0.2.0/24"}
+    assert {str(c) for c in calico.lb_ranges} == {"198.51.100.0/24", "fd00:51::/112"}
+    statics = {str(s.prefix) for s in config.all_statics if s.blackhole}
+    assert {str(c) for c in calico.advertise} <= statics
 
 
 @pytest.mark.parametrize("level", ["debug", "info", "none", "Warning"])

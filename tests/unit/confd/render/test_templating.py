@@ -165,8 +165,10 @@ def test_pools_and_pending_blocks() -> None:
     view.update(pool("10.10.0.0/16", ipip_mode="always"))
     view["/calico/ipam/v2/host/a/ipv4/block/10.10.1.0-26"] = "{}"  # old data: confirmed
     view["/calico/ipam/v2/host/a/ipv4/block/10.10.2.0-26"] = json.dumps({"state": "pending"})
+    # What the model derives from `{}` in etcd: an empty state, also implicitly confirmed.
+    view["/calico/ipam/v2/host/a/ipv4/block/10.10.3.0-26"] = '{"state":"","deleted":false}'
     n = node(view, "a")
-    assert n.blocks() == ["10.10.1.0/26"]
+    assert n.blocks() == ["10.10.1.0/26", "10.10.3.0/26"]
     assert [(p.cidr, p.ipip, p.vxlan) for p in n.pools()] == [("10.10.0.0/16", "always", "never")]
     bad = pool("10.20.0.0/16")
     key = next(iter(bad))
