@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages for the integration tests (real BIRD 1.6 and 2, GoBGP, etcd, Prometheus).
+# Debian packages for the integration tests (real BIRD 1.6 and 2, GoBGP, etcd, Prometheus),
+# then kube-apiserver and kubectl built with Go from the Kubernetes module (tools/kube), cached
+# outside the checkout: a no-op once built on this machine.
 deps:
 	bash scripts/install-debian-deps.sh
+	bash scripts/build-kube-binaries.sh
 
 lint: venv
 	$(BIN)/ruff check bgpd reflector tests bench

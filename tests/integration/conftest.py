@@ -18,6 +18,15 @@ from .bgpd_proc import bgpd_factory
 
 # a real etcd on loopback (etcd_factory(tls=, auth=), etcd_server); see etcd_server.py
 from .etcd_server import etcd_factory, etcd_server
+
+# a real kube-apiserver over etcd, with deploy/crds and deploy/rbac applied
+# (kube_apiserver_factory, kube_apiserver, kube_apiserver_shared); see kube_apiserver.py
+from .kube_apiserver import (
+    _kube_apiserver_module,
+    kube_apiserver,
+    kube_apiserver_factory,
+    kube_apiserver_shared,
+)
 from .peers.fixtures import (
     bird_factory,
     frr_factory,
@@ -31,12 +40,16 @@ from .peers.fixtures import (
 )
 
 __all__ = [
+    "_kube_apiserver_module",
     "bgpd_factory",
     "bird_factory",
     "etcd_factory",
     "etcd_server",
     "frr_factory",
     "gobgp_factory",
+    "kube_apiserver",
+    "kube_apiserver_factory",
+    "kube_apiserver_shared",
     "lan",
     "lan_factory",
     "netns_factory",

@@ -77,11 +77,14 @@ def _openssl(*args: str) -> None:
     run(["openssl", *args], timeout=60.0)
 
 
-def make_test_certs(directory: Path, *, client_cn: str = "root") -> EtcdTls:
+def make_test_certs(
+    directory: Path, *, client_cn: str = "root", client_org: str | None = None
+) -> EtcdTls:
     """Create a CA and server/client certificates (EC P-256, valid 2 days) in ``directory``.
 
     The server certificate names 127.0.0.1, ::1 and localhost; the client certificate's CN is
-    ``client_cn`` (with auth enabled, etcd takes a client certificate's CN as the user name).
+    ``client_cn`` (with auth enabled, etcd takes a client certificate's CN as the user name)
+    and its O is ``client_org`` if given (kube-apiserver reads O as the user's group).
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca = directory / "ca.key", directory / "ca.crt"
@@ -92,7 +95,7 @@ def make_test_certs(directory: Path, *, client_cn: str = "root") -> EtcdTls:
         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
     )  # fmt: skip
 
-    def leaf(name: str, cn: str, extensions: str) -> tuple[Path, Path]:
+    def leaf(name: str, subject: str, extensions: str) -> tuple[Path, Path]:
         key, csr, crt = (
             directory / f"{name}.key",
             directory / f"{name}.csr",
@@ -102,7 +105,7 @@ def make_test_certs(directory: Path, *, client_cn: str = "root") -> EtcdTls:
         ext.write_text(extensions)
         _openssl(
             "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}",
+            "-keyout", str(key), "-out", str(csr), "-subj", subject,
         )  # fmt: skip
         _openssl(
             "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
@@ -112,14 +115,14 @@ def make_test_certs(directory: Path, *, client_cn: str = "root") -> EtcdTls:
 
     server_cert, server_key = leaf(
         "server",
-        "localhost",
+        "/CN=localhost",
         "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth,clientAuth\n",
     )
     client_cert, client_key = leaf(
         "client",
-        client_cn,
+        (f"/O={client_org}" if client_org else "") + f"/CN={client_cn}",
         "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
     )
     return EtcdTls(
