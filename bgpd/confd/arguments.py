@@ -23,9 +23,17 @@ def add_confd_arguments(p: argparse.ArgumentParser, *, in_process: bool = False)
     p.add_argument(
         f"{pre}backend",
         dest="confd_backend",
-        choices=("etcd", "file"),
-        help="where Calico's data is read (default for `bgpd confd`: etcd, "
-        "from DATASTORE_TYPE=etcdv3 and ETCD_* variables)",
+        choices=("etcd", "kubernetes", "file"),
+        help="where Calico's data is read (default for `bgpd confd`: kubernetes when "
+        "DATASTORE_TYPE=kubernetes, else etcd from the ETCD_* variables)",
+    )
+    p.add_argument(
+        f"{pre}kubernetes",
+        dest="confd_kubernetes",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="with the etcd backend, also watch Services, EndpointSlices and password Secrets "
+        "in the Kubernetes API (auto: when KUBECONFIG or in-cluster credentials are there)",
     )
     p.add_argument(f"{pre}file", dest="confd_file", help="the key/value file (--backend file)")
     p.add_argument(

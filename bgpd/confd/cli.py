@@ -1,6 +1,7 @@
 """`bgpd confd`: the watcher as its own process, and the pieces `bgpd run` uses in-process.
 
-Role: read calico-node's environment (NODENAME, DATASTORE_TYPE, ETCD_*, CALICO_ROUTER_ID,
+Role: read calico-node's environment (NODENAME, DATASTORE_TYPE, ETCD_*, KUBECONFIG,
+KUBERNETES_SERVICE_HOST/PORT, NAMESPACE, USE_POD_CIDR, CALICO_API_GROUP, CALICO_ROUTER_ID,
 AS, IP, IP6, IP_AUTODETECTION_METHOD, IP6_AUTODETECTION_METHOD, CALICO_ADVERTISE_CLUSTER_IPS,
 CALICO_K8S_NODE_REF) and the command line, build
 the source, the model step and the renderer, and run the `Watcher` (or one pass, `--onetime`).
@@ -218,7 +219,7 @@ def derive_view(values: Mapping[str, str], local: LocalNode | None = None) -> di
 class ConfdSetup:
     watcher: Watcher
     resources: tuple[TemplateResource, ...]
-    file_backend: bool = False  # no etcd connection to report
+    datastores: tuple[tuple[str, Source], ...] = ()  # ("etcd" | "kubernetes", its source)
 
     @property
     def config_path(self) -> Path | None:
@@ -229,23 +230,62 @@ class ConfdSetup:
         return None
 
 
-def _source(args: argparse.Namespace, environ: Mapping[str, str]) -> Source:
+def _source(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[Source, tuple[tuple[str, Source], ...]]:
+    """The watcher's source and the datastores behind it (for the connected metrics)."""
     backend = args.confd_backend
     datastore = environ.get("DATASTORE_TYPE", "").strip()
     if backend is None:
-        backend = "etcd"
+        backend = "kubernetes" if datastore == "kubernetes" else "etcd"
+    if backend == "kubernetes":
+        if datastore and datastore != "kubernetes":
+            raise ConfdSetupError(f"DATASTORE_TYPE={datastore} contradicts --backend kubernetes")
+        # Imported here: only these backends need the HTTP client (aiohttp).
+        from bgpd.confd.sources.kube_config import KubeSettings  # noqa: PLC0415
+        from bgpd.confd.sources.kubernetes import KubernetesSource  # noqa: PLC0415
+
+        kube = KubernetesSource(KubeSettings.from_env(environ))
+        return kube, (("kubernetes", kube),)
     if backend == "etcd":
         if datastore and datastore != "etcdv3":
             raise ConfdSetupError(
-                f"DATASTORE_TYPE={datastore} is not supported: bgpd confd reads etcdv3"
+                f"DATASTORE_TYPE={datastore} is not supported with --backend etcd "
+                "(etcdv3, or kubernetes with --backend kubernetes)"
             )
         # Imported here: only the etcd backend needs the etcd client (grpc, protobuf).
         from bgpd.confd.sources.etcd import EtcdSettings, EtcdSource  # noqa: PLC0415
 
-        return EtcdSource(EtcdSettings.from_env(environ))
+        etcd = EtcdSource(EtcdSettings.from_env(environ))
+        return _with_kubernetes(args, environ, etcd)
     if not args.confd_file:
         raise ConfdSetupError("--backend file needs --file PATH")
-    return FileSource(Path(args.confd_file))
+    return FileSource(Path(args.confd_file)), ()
+
+
+def _with_kubernetes(
+    args: argparse.Namespace, environ: Mapping[str, str], etcd: Source
+) -> tuple[Source, tuple[tuple[str, Source], ...]]:
+    """etcd alone, or etcd + the Kubernetes API's Services, EndpointSlices and password
+    Secrets (`--kubernetes`: auto = when calico-node's Kubernetes credentials are there)."""
+    from bgpd.confd.sources.kube_config import (  # noqa: PLC0415
+        KubeSettings,
+        kube_credentials_available,
+    )
+
+    mode = getattr(args, "confd_kubernetes", "auto")
+    if mode == "no" or (mode == "auto" and not kube_credentials_available(environ)):
+        return etcd, (("etcd", etcd),)
+    from bgpd.confd.sources.composite import CompositeSource  # noqa: PLC0415
+    from bgpd.confd.sources.kube_objects import secret_names_in  # noqa: PLC0415
+    from bgpd.confd.sources.kubernetes import KubernetesSource, KubeScope  # noqa: PLC0415
+
+    kube = KubernetesSource(KubeSettings.from_env(environ), KubeScope.SERVICES)
+    logger.info("confd kubernetes=services server=%s", kube.settings.server)
+    merged = CompositeSource(
+        etcd, kube, follow_primary=lambda values: kube.set_secret_names(secret_names_in(values))
+    )
+    return merged, (("etcd", etcd), ("kubernetes", kube))
 
 
 def build_watcher(
@@ -271,7 +311,7 @@ def build_watcher(
     )
     local = LocalNode.from_env(nodename, environ)
     try:
-        source = _source(args, environ)
+        source, datastores = _source(args, environ)
     except SourceError as exc:
         raise ConfdSetupError(str(exc)) from exc
     watcher = Watcher(
@@ -291,7 +331,7 @@ def build_watcher(
     return ConfdSetup(
         watcher=watcher,
         resources=tuple(resources),
-        file_backend=isinstance(source, FileSource),
+        datastores=datastores,
     )
 
 
@@ -379,11 +419,12 @@ class InProcessWatcher:
         """The watcher's counters and its source's status (for the metrics edge)."""
         return self._setup.watcher.status()
 
-    def metrics_status(self) -> tuple[int, int, int, bool | None]:
-        """(renders, render failures, check failures, etcd connected or None for a file)."""
+    def metrics_status(self) -> tuple[int, int, int, tuple[tuple[str, bool], ...]]:
+        """(renders, render failures, check failures, (datastore, connected) pairs; none for
+        a file)."""
         s = self.status()
-        etcd = None if self._setup.file_backend else s.source.connected
-        return s.renders_total, s.render_failures_total, s.check_failures_total, etcd
+        stores = tuple((name, src.status().connected) for name, src in self._setup.datastores)
+        return s.renders_total, s.render_failures_total, s.check_failures_total, stores
 
     async def prepare(self) -> None:
         watcher = self._setup.watcher

@@ -284,6 +284,15 @@ def snapshot_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
                 "1 while the watcher's etcd connection is up.",
                 value=1 if c.etcd_connected else 0,
             )
+        if c.datastores:
+            connected = GaugeMetricFamily(
+                "bgpd_confd_datastore_connected",
+                "1 while the watcher reaches this datastore (etcd, kubernetes).",
+                labels=["datastore"],
+            )
+            for name, up in c.datastores:
+                connected.add_metric([name], 1 if up else 0)
+            yield connected
 
     yield CounterMetricFamily(
         "bgpd_unknown_connections",

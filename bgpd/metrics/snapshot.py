@@ -147,14 +147,17 @@ class ReloadMetrics:
 class ConfdStatus:
     """What an in-process confd watcher reports; the daemon translates its own view into this.
 
-    `etcd_connected` is None for a file backend (no etcd series then). `stopped` says why
-    the watcher stopped (bgpd is then exiting), None while it runs.
+    `datastores` holds (kind, connected) per datastore the watcher reads ("etcd",
+    "kubernetes"; none for a file backend). `etcd_connected` is the etcd one, None without
+    etcd (no etcd series then). `stopped` says why the watcher stopped (bgpd is then exiting),
+    None while it runs.
     """
 
     renders_total: int = 0
     render_failures_total: int = 0
     check_failures_total: int = 0
     etcd_connected: bool | None = None
+    datastores: tuple[tuple[str, bool], ...] = ()
     stopped: str | None = None
 
 

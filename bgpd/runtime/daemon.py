@@ -723,8 +723,8 @@ class Companion(Protocol):
 
     async def close(self) -> None: ...
 
-    def metrics_status(self) -> tuple[int, int, int, bool | None]:
-        """(renders, render failures, check failures, etcd connected or None) for metrics."""
+    def metrics_status(self) -> tuple[int, int, int, tuple[tuple[str, bool], ...]]:
+        """(renders, render failures, check failures, (datastore, connected) pairs)."""
         ...
 
 
@@ -745,12 +745,13 @@ async def _run_with_companion(config_path: str, pidfile: str | None, companion: 
         stopped: list[str] = []  # why the companion stopped, once it has
 
         def confd_status() -> ConfdStatus:
-            renders, render_failures, check_failures, etcd = companion.metrics_status()
+            renders, render_failures, check_failures, stores = companion.metrics_status()
             return ConfdStatus(
                 renders_total=renders,
                 render_failures_total=render_failures,
                 check_failures_total=check_failures,
-                etcd_connected=etcd,
+                etcd_connected=dict(stores).get("etcd"),
+                datastores=stores,
                 stopped=stopped[0] if stopped else None,
             )
 

@@ -102,6 +102,9 @@ _V1_PREFIXES = (
 )
 # model/block_affinity.go matchBlockAffinity, host affinities only (what the BGP syncer lists).
 _AFFINITY_RE = re.compile(r"^/?calico/ipam/v2/host/([^/]+)/ipv[46]/block/([^/]+)$")
+# Host-local IPAM (USE_POD_CIDR): the Kubernetes source's Node.spec.podCIDRs are the node's
+# blocks, confirmed (Calico's KDD node processor turns them into affinities the same way).
+_POD_CIDRS_RE = re.compile(r"^/kubernetes/nodes/([^/]+)/podcidrs$")
 _PASS_THROUGH_KINDS = frozenset({"bgpconfigurations", "nodes", "bgppeers", "bgpfilters"})
 _EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 _NODE_CONFIG_PREFIX = "node."
@@ -146,6 +149,8 @@ class _Snapshot:
                 affinity = read_affinity(key, m.group(1), m.group(2), raw, problems)
                 if affinity is not None:
                     self.affinities.append(affinity)
+            elif (m := _POD_CIDRS_RE.match(key)) is not None:
+                self.affinities.extend(_pod_cidr_affinities(key, m.group(1), raw, problems))
             elif key.startswith(_V1_PREFIXES):
                 _check_v1(key, raw, problems)
                 self.v1[key] = raw
@@ -184,6 +189,25 @@ class _Snapshot:
             bgp_filter = read_bgp_filter(key, name, raw, problems)
             if bgp_filter is not None:
                 self.filters.append(bgp_filter)
+
+
+def _pod_cidr_affinities(key: str, host: str, raw: str, problems: Problems) -> list[Affinity]:
+    try:
+        cidrs = decode_json(raw)
+    except ValueError as exc:
+        problems.add(key, f"malformed JSON: {exc}")
+        return []
+    if not isinstance(cidrs, list):
+        problems.add(key, "expected a JSON array of CIDRs")
+        return []
+    out: list[Affinity] = []
+    for text in cidrs:
+        cidr = parse_cidr(text) if isinstance(text, str) else None
+        if cidr is None:
+            problems.add(key, f"{text!r} is not a CIDR (Node.spec.podCIDRs)")
+            continue
+        out.append(Affinity(host=host, cidr=cidr, state="confirmed", deleted=False))
+    return out
 
 
 def _encodable(key: str, raw: str, problems: Problems) -> bool:

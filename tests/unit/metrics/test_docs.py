@@ -26,7 +26,7 @@ def exported_names() -> set[str]:
         clock=lambda: net.now,
         wall=lambda: 0.0,
         kernel=FakeKernelStats,
-        confd=lambda: ConfdStatus(etcd_connected=True),
+        confd=lambda: ConfdStatus(etcd_connected=True, datastores=(("etcd", True),)),
         reloads=ReloadStats(0.0),
     )
     text = render(new_registry(source.snapshot, process=False))[0].decode()

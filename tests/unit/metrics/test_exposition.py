@@ -179,9 +179,14 @@ def test_reloads_kernel_and_confd_are_exported_when_present_and_absent_otherwise
     assert value(full, "bgpd_confd_check_failures_total") == 2
     assert "bgpd_confd_etcd_connected" not in names(full)  # a file backend: no etcd
 
+    assert "bgpd_confd_datastore_connected" not in names(full)
     etcd_down = ConfdStatus(etcd_connected=False)
     down = scrape(source_for(net, "a", confd=lambda: etcd_down))
     assert value(down, "bgpd_confd_etcd_connected") == 0
+    both = ConfdStatus(etcd_connected=True, datastores=(("etcd", True), ("kubernetes", False)))
+    mixed = scrape(source_for(net, "a", confd=lambda: both))
+    assert value(mixed, "bgpd_confd_datastore_connected", datastore="etcd") == 1
+    assert value(mixed, "bgpd_confd_datastore_connected", datastore="kubernetes") == 0
 
 
 def test_build_info_and_openmetrics_negotiation() -> None:

@@ -46,8 +46,8 @@ class Companion:
     async def close(self) -> None:
         self.closed = True
 
-    def metrics_status(self) -> tuple[int, int, int, bool | None]:
-        return 1, 0, 0, None
+    def metrics_status(self) -> tuple[int, int, int, tuple[tuple[str, bool], ...]]:
+        return 1, 0, 0, ()
 
 
 @pytest.mark.parametrize(
