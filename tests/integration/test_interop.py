@@ -1,9 +1,11 @@
-"""bgpd against real BIRD 1.6, BIRD 2 and GoBGP, each on its own host of a two-host LAN.
+"""bgpd against real BIRD 1.6, BIRD 2, GoBGP, FRR and OpenBGPD, each on its own host of a LAN.
 
-Every scenario runs once per daemon: routes in both directions with their attributes (iBGP,
-and eBGP with a 4-byte ASN), the graceful restart capability exchange, TCP-MD5 match and
-mismatch, hold-timer expiry against a frozen peer and the reconnect after it thaws, the
-reconnect after the peer restarts, and a NOTIFICATION with no session on a wrong AS.
+Every scenario runs once per daemon (`interop_peer.KINDS`): routes in both directions with
+their attributes (iBGP, and eBGP with a 4-byte ASN), the graceful restart capability exchange,
+TCP-MD5 match and mismatch, hold-timer expiry against a frozen peer and the reconnect after it
+thaws, the reconnect after the peer restarts, and a NOTIFICATION with no session on a wrong AS;
+against the daemons that can be driven to it (FRR, OpenBGPD), route refresh in both directions
+(the peer asks bgpd, bgpd asks the peer) with nothing lost and no session reset.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from collections.abc import Callable
 import pytest
 
 from .bgpd_proc import BgpdFactory, BgpdProcess
-from .interop_peer import GR_TIME, KINDS, PEER_ROUTES, Fam, Kind, RealPeer, bgpd_config
+from .interop_peer import PeerFactories, PeerKind, RealPeer, bgpd_config, kinds
 from .peers import Lan, wait_until
-from .peers.fixtures import BirdFactory, GobgpFactory
+from .peers.fixtures import BirdFactory, FrrFactory, GobgpFactory, OpenbgpdFactory
 
 OUR_AS_4BYTE = 4_200_000_001  # needs RFC 6793: does not fit the OPEN's 2-octet field
 OUR_AS = 64512
 PEER_AS = 65001
+OUR_GR_TIME = 120  # bgpd's default graceful_restart_time
 QUIET_WINDOW_S = 8.0  # long enough for several connect retries on both sides
 
 
@@ -38,35 +41,60 @@ def _expected_at_bgpd(route_as_path: tuple[int, ...], ebgp: bool) -> list[int]:
     return [PEER_AS, *route_as_path] if ebgp else list(route_as_path)
 
 
+@pytest.fixture
+def factories(
+    bird_factory: BirdFactory,
+    gobgp_factory: GobgpFactory,
+    frr_factory: FrrFactory,
+    openbgpd_factory: OpenbgpdFactory,
+) -> PeerFactories:
+    return PeerFactories(bird_factory, gobgp_factory, frr_factory, openbgpd_factory)
+
+
+def _assert_peer_got_our_graceful_restart(kind: PeerKind, peer: RealPeer) -> None:
+    """The peer shows our GR capability (restart time `OUR_GR_TIME`) and, where it can tell,
+    our End-of-RIB."""
+    if kind.name == "bird2":
+        text = peer.protocol_text(4)
+        ours = text.split("Neighbor capabilities", 1)[1]
+        assert "Graceful restart" in ours and "Restart time: 120" in ours, text
+    elif kind.name == "bird1.6":
+        text = peer.protocol_text(4)
+        assert "restart-able" in text or "restart-aware" in text, text
+    elif kind.name == "gobgp":
+        state = peer.neighbor(4)["afi_safis"][0]["mp_graceful_restart"]
+        assert state["state"]["received"] is True, state  # our GR capability
+        assert state["state"]["end_of_rib_received"] is True, state  # and our End-of-RIB
+    elif kind.name == "frr":
+        gr = peer.neighbor(4)["gracefulRestartInfo"]
+        assert gr["timers"]["receivedRestartTimer"] == OUR_GR_TIME, gr
+        assert gr["endOfRibRecv"]["ipv4Unicast"] is True, gr  # our End-of-RIB
+    else:
+        neighbor = peer.neighbor(4)
+        remote = neighbor["session"]["remote"]["capabilities"]["graceful_restart"]
+        assert remote["timeout"] == OUR_GR_TIME, remote
+        assert neighbor["stats"]["update"]["received"]["eor"] >= 1, neighbor["stats"]
+
+
 @pytest.mark.parametrize("ebgp", [False, True], ids=["ibgp", "ebgp-4byte-asn"])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", kinds())
 def test_routes_cross_both_ways_with_attributes_and_gr_capability(
-    kind: Kind,
+    kind: PeerKind,
     ebgp: bool,
     lan: Lan,
     bgpd_factory: BgpdFactory,
-    bird_factory: BirdFactory,
-    gobgp_factory: GobgpFactory,
+    factories: PeerFactories,
 ) -> None:
     a, b = lan.hosts
     our_as = OUR_AS_4BYTE if ebgp else PEER_AS
     bgpd = bgpd_factory(lan, bgpd_config(a, b, our_as=our_as, peer_as=PEER_AS))
-    peer = RealPeer(
-        kind,
-        a,
-        b,
-        peer_as=PEER_AS,
-        our_as=our_as,
-        bird_factory=bird_factory,
-        gobgp_factory=gobgp_factory,
-    )
-    families: tuple[Fam, ...] = (4, 6)
-    for family in families:
+    peer = RealPeer(kind, a, b, peer_as=PEER_AS, our_as=our_as, factories=factories)
+    for family in peer.families:
         bgpd.wait_established(f"peer{family}")
         peer.wait_established(family)
 
     # Peer -> bgpd: AS path, communities, large communities and MED preserved.
-    for originated in PEER_ROUTES:
+    for originated in peer.originated:
         route = bgpd.wait_route(originated.prefix)
         assert route["as_path"] == _expected_at_bgpd(originated.as_path, ebgp)
         assert route["communities"] == [f"{x}:{y}" for x, y in originated.communities]
@@ -94,34 +122,21 @@ def test_routes_cross_both_ways_with_attributes_and_gr_capability(
     # Graceful restart capability exchange (RFC 4724), both directions.
     detail = bgpd.ctl("show peer", name="peer4")
     assert detail["negotiated"]["as4"] is True
-    assert detail["negotiated"]["peer_graceful_restart"]["restart_time"] == GR_TIME
-    text = peer.protocol_text(4)
-    if kind == "bird2":
-        ours = text.split("Neighbor capabilities", 1)[1]
-        assert "Graceful restart" in ours and "Restart time: 120" in ours, text
-    elif kind == "bird1.6":
-        assert "restart-able" in text or "restart-aware" in text, text
-    else:
-        assert peer.gobgp is not None
-        state = peer.gobgp.neighbor_json(str(a.ipv4))["afi_safis"][0]["mp_graceful_restart"]
-        assert state["state"]["received"] is True, state  # our GR capability
-        assert state["state"]["end_of_rib_received"] is True, state  # and our End-of-RIB
+    theirs = detail["negotiated"]["peer_graceful_restart"]
+    assert theirs is not None and theirs["restart_time"] == kind.announced_restart_time, theirs
+    _assert_peer_got_our_graceful_restart(kind, peer)
 
 
 SessionMaker = Callable[..., tuple[BgpdProcess, RealPeer]]
 
 
 @pytest.fixture
-def ipv4_session(
-    lan: Lan,
-    bgpd_factory: BgpdFactory,
-    bird_factory: BirdFactory,
-    gobgp_factory: GobgpFactory,
-) -> SessionMaker:
-    """``ipv4_session(kind, ...)``: bgpd and one real peer, iBGP over IPv4 only."""
+def ipv4_session(lan: Lan, bgpd_factory: BgpdFactory, factories: PeerFactories) -> SessionMaker:
+    """``ipv4_session(kind, ...)``: bgpd and one real peer over IPv4 only (eBGP for the kinds
+    with `PeerKind.single_session_ebgp`, else iBGP)."""
 
     def make(
-        kind: Kind,
+        kind: PeerKind,
         *,
         expect_as: int = PEER_AS,
         password: str | None = None,
@@ -129,10 +144,11 @@ def ipv4_session(
         hold_time: int | None = None,
     ) -> tuple[BgpdProcess, RealPeer]:
         a, b = lan.hosts
+        our_as = OUR_AS if kind.single_session_ebgp else PEER_AS
         config = bgpd_config(
             a,
             b,
-            our_as=PEER_AS,
+            our_as=our_as,
             peer_as=expect_as,
             password=password,
             hold_time=hold_time,
@@ -144,27 +160,27 @@ def ipv4_session(
             a,
             b,
             peer_as=PEER_AS,
-            our_as=PEER_AS,
+            our_as=our_as,
             password=peer_password,
             families=(4,),
-            bird_factory=bird_factory,
-            gobgp_factory=gobgp_factory,
+            factories=factories,
         )
         return bgpd, peer
 
     return make
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_md5_password_match_comes_up(kind: Kind, ipv4_session: SessionMaker) -> None:
+@pytest.mark.parametrize("kind", kinds())
+def test_md5_password_match_comes_up(kind: PeerKind, ipv4_session: SessionMaker) -> None:
     bgpd, peer = ipv4_session(kind, password="calico-s3cret", peer_password="calico-s3cret")
     bgpd.wait_established("peer4")
     peer.wait_established(4)
     bgpd.wait_route("10.20.0.0/24")
+    peer.wait_route("10.10.0.0/24")
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_md5_password_mismatch_never_comes_up(kind: Kind, ipv4_session: SessionMaker) -> None:
+@pytest.mark.parametrize("kind", kinds())
+def test_md5_password_mismatch_never_comes_up(kind: PeerKind, ipv4_session: SessionMaker) -> None:
     bgpd, peer = ipv4_session(kind, password="ours", peer_password="theirs")
     assert never(
         lambda: bgpd.state("peer4") == "Established" or peer.state(4) == "Established",
@@ -173,9 +189,9 @@ def test_md5_password_mismatch_never_comes_up(kind: Kind, ipv4_session: SessionM
     assert bgpd.learned("10.20.0.0/24") is None
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", kinds())
 def test_hold_timer_expires_when_peer_is_frozen_then_reconnects(
-    kind: Kind, ipv4_session: SessionMaker
+    kind: PeerKind, ipv4_session: SessionMaker
 ) -> None:
     bgpd, peer = ipv4_session(kind, hold_time=3)
     bgpd.wait_established("peer4")
@@ -193,8 +209,8 @@ def test_hold_timer_expires_when_peer_is_frozen_then_reconnects(
     bgpd.wait_route("10.20.0.0/24")
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_reconnects_after_peer_restart(kind: Kind, ipv4_session: SessionMaker) -> None:
+@pytest.mark.parametrize("kind", kinds())
+def test_reconnects_after_peer_restart(kind: PeerKind, ipv4_session: SessionMaker) -> None:
     bgpd, peer = ipv4_session(kind)
     bgpd.wait_established("peer4")
     bgpd.wait_route("10.20.0.0/24")
@@ -206,9 +222,9 @@ def test_reconnects_after_peer_restart(kind: Kind, ipv4_session: SessionMaker) -
     assert bgpd.ctl("show peer", name="peer4")["established_transitions"] == flaps + 1
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", kinds())
 def test_wrong_as_gets_a_notification_and_no_session(
-    kind: Kind, ipv4_session: SessionMaker
+    kind: PeerKind, ipv4_session: SessionMaker
 ) -> None:
     # bgpd expects AS 65099 but the peer is AS 65001: bgpd must refuse the OPEN with 2/2.
     bgpd, peer = ipv4_session(kind, expect_as=65099)
@@ -222,7 +238,58 @@ def test_wrong_as_gets_a_notification_and_no_session(
         lambda: bgpd.state("peer4") == "Established" or peer.state(4) == "Established",
         QUIET_WINDOW_S / 2,
     )
-    if kind != "gobgp":
-        # BIRD's last error moves on (we reject its redials during our error wait), its log keeps
-        # what it received first.
-        assert "received: bad peer as" in peer.logs().lower()
+    logged = kind.bad_peer_as_logged
+    if logged is not None:
+        # BIRD's last error moves on (we reject its redials during our error wait): its log
+        # keeps what it received first, as FRR's and OpenBGPD's do.
+        wait_until(
+            lambda: logged in peer.logs().lower(),
+            timeout=5,
+            message=f"{kind} logged the Bad Peer AS NOTIFICATION it received",
+            describe=peer.logs,
+        )
+
+
+@pytest.mark.parametrize("kind", kinds(lambda kind: kind.refresh_counted))
+def test_route_refresh_both_ways_loses_nothing(kind: PeerKind, ipv4_session: SessionMaker) -> None:
+    bgpd, peer = ipv4_session(kind)
+    bgpd.wait_established("peer4")
+    ours_before = peer.wait_route("10.10.0.0/24")
+    theirs_before = bgpd.wait_route("10.20.0.0/24")
+    flaps = bgpd.ctl("show peer", name="peer4")["established_transitions"]
+
+    # The peer asks bgpd to resend (FRR `clear bgp ... soft in`, OpenBGPD `bgpctl neighbor X
+    # refresh`): bgpd receives the ROUTE-REFRESH and sends its routes again.
+    updates_at_peer = peer.updates_received()
+    refresh_in = bgpd.ctl("show peer", name="peer4")["messages_in"]["ROUTE_REFRESH"]
+    peer.request_refresh()
+    wait_until(
+        lambda: bgpd.ctl("show peer", name="peer4")["messages_in"]["ROUTE_REFRESH"] > refresh_in,
+        timeout=10,
+        message="bgpd received the peer's ROUTE-REFRESH",
+    )
+    wait_until(
+        lambda: peer.updates_received() > updates_at_peer,
+        timeout=10,
+        message=f"{kind} received bgpd's routes again",
+    )
+    assert peer.wait_route("10.10.0.0/24") == ours_before
+
+    # bgpd asks the peer to resend (`bgpctl peer reset --soft`).
+    updates_at_bgpd = bgpd.ctl("show peer", name="peer4")["messages_in"]["UPDATE"]
+    refresh_at_peer = peer.refresh_requests_received()
+    bgpd.ctl("peer reset", name="peer4", soft=True)
+    wait_until(
+        lambda: peer.refresh_requests_received() > refresh_at_peer,
+        timeout=10,
+        message=f"{kind} received bgpd's ROUTE-REFRESH",
+    )
+    if kind.resends_on_refresh:
+        wait_until(
+            lambda: bgpd.ctl("show peer", name="peer4")["messages_in"]["UPDATE"] > updates_at_bgpd,
+            timeout=10,
+            message=f"bgpd received {kind}'s routes again",
+        )
+    assert bgpd.wait_route("10.20.0.0/24") == theirs_before
+    assert bgpd.ctl("show peer", name="peer4")["established_transitions"] == flaps
+    assert bgpd.state("peer4") == "Established" and peer.state(4) == "Established"

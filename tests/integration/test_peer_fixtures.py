@@ -1,4 +1,5 @@
-"""Self-test of the real-peer fixtures: real BIRD 1.6, BIRD 2 and GoBGP talking to each other.
+"""Self-test of the real-peer fixtures: real BIRD 1.6, BIRD 2 and GoBGP talking to each other,
+and every config builder option (BIRD, GoBGP, FRR, OpenBGPD) accepted by the real daemon.
 
 If these fail, interop tests of the speaker cannot be trusted: the helpers would misreport
 sessions, routes or attributes, or leak namespaces and processes.
@@ -21,16 +22,20 @@ from .peers import (
     BgpPeer,
     BirdConfig,
     BirdError,
+    FrrNeighbor,
     GobgpDaemon,
     GobgpNeighbor,
     Lan,
     Namespace,
+    OpenbgpdDaemon,
+    OpenbgpdNeighbor,
     Route,
     StaticRoute,
     free_tcp_ports,
 )
 from .peers.bird import check_bird_config, parse_show_route
-from .peers.fixtures import BirdFactory, GobgpFactory
+from .peers.fixtures import BirdFactory, FrrFactory, GobgpFactory, OpenbgpdFactory
+from .peers.frr import FRR_RUN_DIRS
 from .peers.netns import NETNS_DIR, remove_stale_namespaces, run
 
 BIRD_AS, GOBGP_AS = 65001, 65002
@@ -426,6 +431,88 @@ def test_every_builder_option_is_accepted_by_the_real_daemons(
         {"receive": True, "send_max": 4}
     ] * 2
     assert gtsm_n["ttl_security"] == {"enabled": True, "ttl_min": 254}
+
+
+def test_every_builder_option_is_accepted_by_frr_and_openbgpd(
+    netns_factory: Callable[..., Namespace],
+    frr_factory: FrrFactory,
+    openbgpd_factory: OpenbgpdFactory,
+) -> None:
+    """The config builders' options all reach the real daemons (a rejected line fails start)."""
+    big = StaticRoute(
+        prefix="10.50.0.0/24",
+        as_path_prepend=(65500, 65501),
+        communities=tuple((1, i) for i in range(1, 600)),  # split over route-map entries
+        large_communities=((1, 2, 3),),
+        med=5,
+        local_pref=200,
+    )
+    small = StaticRoute(prefix="fd00:50::/64", communities=((1, 2),), med=6)
+    frr = frr_factory(
+        asn=65001,
+        router_id="10.0.0.1",
+        netns=netns_factory(),
+        routes=[big, small],
+        graceful_restart_time=33,
+        neighbors=[
+            FrrNeighbor(
+                address="10.0.0.2",
+                remote_as=65002,
+                password="pw",
+                hold_time=9,
+                keepalive_time=2,
+                passive=True,
+                update_source="10.0.0.1",
+                route_map_out="OUT",
+            ),
+            FrrNeighbor(address="fd00::2", remote_as=65001),
+        ],
+        extra_config="route-map OUT permit 10\n!",
+    )
+    running = frr.vtysh("show running-config")
+    for line in (
+        "neighbor 10.0.0.2 password pw",
+        "neighbor 10.0.0.2 timers 2 9",
+        "neighbor 10.0.0.2 passive",
+        "neighbor 10.0.0.2 update-source 10.0.0.1",
+        "neighbor 10.0.0.2 route-map OUT out",
+        "neighbor fd00::2 activate",
+        "bgp graceful-restart restart-time 33",
+        "network 10.50.0.0/24 route-map ORIGINATE-0",
+        "set community 1:251 1:252",  # the second route-map entry of the long list
+        "on-match next",
+    ):
+        assert line in running, line
+    local = frr.routes(4)["10.50.0.0/24"][0]
+    assert local.communities == big.communities and local.as_path == (65500, 65501)
+    frr.stop()
+    assert not (FRR_RUN_DIRS / f"bgpd.{frr.pid}").exists()  # FRR leaves it; the fixture does not
+
+    obgpd = openbgpd_factory(
+        asn=65001,
+        router_id="10.0.0.1",
+        netns=netns_factory(),
+        routes=[StaticRoute(prefix="10.50.0.0/24", communities=((1, 2),), med=5, local_pref=200)],
+        neighbors=[
+            OpenbgpdNeighbor(
+                address="10.0.0.2",
+                remote_as=65002,
+                password="pw",
+                hold_time=9,
+                passive=True,
+                local_address="10.0.0.1",
+                extra='descr "full"',
+            ),
+            OpenbgpdNeighbor(address="fd00::2", remote_as=65001),
+        ],
+    )
+    full = obgpd.neighbor_json("10.0.0.2")
+    assert full["config"]["passive"] is True and full["config"]["holdtime"] == 9
+    assert full["description"] == "full"
+    (local_v4,) = obgpd.routes(4)["10.50.0.0/24"]
+    assert local_v4.communities == ((1, 2),) and local_v4.local_pref == 200
+    with pytest.raises(ValueError, match="foreign AS path"):
+        OpenbgpdDaemon(asn=1, router_id="10.0.0.1", routes=[big]).config_text()
 
 
 def test_namespace_entered_creates_sockets_inside_and_returns_home(lan: Lan) -> None:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import subprocess
 import tempfile
 import textwrap
 from collections.abc import Callable, Sequence
@@ -52,13 +51,13 @@ from pathlib import Path
 from typing import Literal
 
 from .binaries import BirdVersion, Family, bird_binaries
-from .daemon import Daemon, DaemonError
+from .daemon import Daemon, DaemonError, numbered, quoted
 from .netns import Namespace, run
-from .poll import wait_until
 from .routes import (
     Route,
     RouteTable,
     canonical_prefix,
+    family_of,
     normalise_communities,
     normalise_large,
     wait_no_route,
@@ -81,20 +80,6 @@ logger = logging.getLogger(__name__)
 
 class BirdError(DaemonError):
     """birdc failed, BIRD rejected a command, or a config did not parse."""
-
-
-def _family(address: str) -> Family:
-    return 6 if ipaddress.ip_address(address).version == 6 else 4
-
-
-def _prefix_family(prefix: str) -> Family:
-    return 6 if ipaddress.ip_network(prefix).version == 6 else 4
-
-
-def _quote(text: str) -> str:
-    if '"' in text or "\\" in text or "\n" in text:
-        raise ValueError(f"cannot quote {text!r} for BIRD")
-    return f'"{text}"'
 
 
 # -- config model ---------------------------------------------------------------------------
@@ -120,13 +105,13 @@ class StaticRoute:
     def __post_init__(self) -> None:
         if canonical_prefix(self.prefix) != self.prefix:
             raise ValueError(f"prefix {self.prefix!r} is not canonical")
-        if self.via is not None and _family(self.via) != _prefix_family(self.prefix):
+        if self.via is not None and family_of(self.via) != family_of(self.prefix):
             raise ValueError(f"next hop {self.via} is not of the family of {self.prefix}")
 
     @property
     def family(self) -> Family:
         """4 or 6."""
-        return _prefix_family(self.prefix)
+        return family_of(self.prefix)
 
     def bgp_statements(
         self, version: BirdVersion = "2", ebgp_local_as: int | None = None
@@ -196,7 +181,7 @@ class BgpPeer:
     @property
     def family(self) -> Family:
         """The family of the session (of the neighbour address)."""
-        return _family(self.neighbor_address)
+        return family_of(self.neighbor_address)
 
     @property
     def is_ebgp(self) -> bool:
@@ -223,7 +208,7 @@ class BgpPeer:
         if self.passive:
             lines.append("passive on;")
         if self.password is not None:
-            lines.append(f"password {_quote(self.password)};")
+            lines.append(f"password {quoted(self.password, 'BIRD')};")
         if self.hold_time is not None:
             lines.append(f"hold time {self.hold_time};")
         if self.keepalive_time is not None:
@@ -479,8 +464,7 @@ def parse_show_protocol_state(text: str, name: str) -> str:
 def _check_config_file(daemon: Path, path: Path, text: str, who: str) -> None:
     check = run([str(daemon), "-p", "-c", str(path)], check=False)
     if check.returncode != 0:
-        numbered = "\n".join(f"{i:4} {line}" for i, line in enumerate(text.splitlines(), 1))
-        raise BirdError(f"{who}: config rejected: {check.stderr.strip()}\n{numbered}")
+        raise BirdError(f"{who}: config rejected: {check.stderr.strip()}\n{numbered(text)}")
 
 
 def check_bird_config(
@@ -507,6 +491,7 @@ class BirdDaemon(Daemon):
     binary and serves both families. Not started until `start()` or ``with``.
     """
 
+    error = BirdError
     __slots__ = ("_binaries", "config", "family", "version")
 
     def __init__(
@@ -520,18 +505,18 @@ class BirdDaemon(Daemon):
         name: str | None = None,
     ) -> None:
         self._binaries = bird_binaries(version, family)
-        default = f"bird{version.replace('.', '')}" + ("-v6" if family == 6 else "")
+        default = self.default_name(version, family)
         super().__init__(name=name or default, netns=netns, workdir=workdir)
         self.version: BirdVersion = version
         self.family: Family = family
         self.config = config
 
-    # -- files and process -------------------------------------------------------------------
+    @staticmethod
+    def default_name(version: BirdVersion = "2", family: Family = 4) -> str:
+        """``bird2``, ``bird16``, ``bird16-v6``...: the name when none is given."""
+        return f"bird{version.replace('.', '')}" + ("-v6" if family == 6 else "")
 
-    @property
-    def config_path(self) -> Path:
-        """Where the config is written."""
-        return self.workdir / f"{self.name}.conf"
+    # -- files and process -------------------------------------------------------------------
 
     @property
     def socket_path(self) -> Path:
@@ -568,10 +553,10 @@ class BirdDaemon(Daemon):
         ]
 
     def _ready(self) -> bool:
-        try:
+        def up() -> bool:
             return "Daemon is up and running" in self.birdc("show status", timeout=2.0)
-        except BirdError:
-            return False
+
+        return self._answers(self.socket_path, up)
 
     # -- control -----------------------------------------------------------------------------
 
@@ -581,16 +566,13 @@ class BirdDaemon(Daemon):
         Raises `BirdError` if birdc fails (no socket, syntax error on BIRD 2, daemon frozen).
         """
         argv = [str(self._binaries.client), "-s", str(self.socket_path), command]
-        try:
-            proc = run(argv, check=False, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise BirdError(f"{self.name}: birdc {command!r} timed out (frozen?)") from exc
-        if proc.returncode != 0 or "Unable to connect to server" in proc.stderr + proc.stdout:
-            raise BirdError(
-                f"{self.name}: birdc {command!r} failed ({proc.returncode}): "
-                f"{(proc.stdout + proc.stderr).strip()}"
-            )
-        return "\n".join(_strip_banner(proc.stdout))
+        out = self._control(
+            argv,
+            f"birdc {command!r}",
+            timeout,
+            refused=lambda output: "Unable to connect to server" in output,
+        )
+        return "\n".join(_strip_banner(out))
 
     def reconfigure(self, config: BirdConfig | str) -> str:
         """Validate and load a new config (``birdc configure``); returns BIRD's answer."""
@@ -608,25 +590,11 @@ class BirdDaemon(Daemon):
 
     def wait_established(self, name: str, timeout: float = 15.0) -> None:
         """Wait until protocol ``name`` is Established."""
-        wait_until(
-            lambda: self.protocol_state(name) == "Established",
-            timeout,
-            0.1,
-            f"{self.name} protocol {name} Established",
-            retry_on=(BirdError,),
-            describe=self.diagnostics,
-        )
+        self.wait_protocol_state(name, "Established", timeout)
 
     def wait_protocol_state(self, name: str, state: str, timeout: float = 15.0) -> None:
         """Wait until protocol ``name`` is in ``state`` (e.g. ``"Active"`` after a drop)."""
-        wait_until(
-            lambda: self.protocol_state(name) == state,
-            timeout,
-            0.1,
-            f"{self.name} protocol {name} {state}",
-            retry_on=(BirdError,),
-            describe=self.diagnostics,
-        )
+        self._wait_state(f"protocol {name}", lambda: self.protocol_state(name), state, timeout)
 
     def routes(self, table: str | None = None) -> RouteTable:
         """All routes (every table, or only ``table``) from ``show route all``."""
@@ -658,10 +626,5 @@ class BirdDaemon(Daemon):
             self, key, timeout, fetch=lambda: {key: p} if (p := self.routes_for(key)) else {}
         )
 
-    def diagnostics(self) -> str:
-        """Protocol dump (if BIRD answers), the config path and the log tail."""
-        try:
-            state = self.birdc("show protocols all", timeout=3.0)
-        except BirdError as exc:
-            state = str(exc)
-        return f"== {self!r} config {self.config_path}\n{state}\n{self.logs()}"
+    def _status(self) -> str:
+        return self.birdc("show protocols all", timeout=3.0)

@@ -10,6 +10,7 @@ Fixtures (all function-scoped, all cleaned up at teardown, also when the test fa
 - ``gobgp_factory(asn=..., router_id=..., neighbors=..., netns=..., ...) -> GobgpDaemon``
 - ``frr_factory(asn=..., router_id=..., neighbors=..., routes=..., netns=..., ...) -> FrrDaemon``
 - ``openbgpd_factory(asn=..., router_id=..., neighbors=..., routes=..., ...) -> OpenbgpdDaemon``
+  (all four are a `DaemonFactory`: the daemon class's arguments, plus ``name`` and ``start``)
 - ``peer_preflight`` (session, autouse): fails, never skips, when not root or when a daemon
   binary is missing (the message says to run ``make deps``); removes namespaces left behind
   by killed runs; turns SIGTERM into KeyboardInterrupt so teardowns still run.
@@ -26,20 +27,21 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 
 from .binaries import BirdVersion, Family, missing_binaries
-from .bird import BirdConfig, BirdDaemon, StaticRoute
+from .bird import BirdDaemon
 from .daemon import Daemon
-from .frr import FrrDaemon, FrrNeighbor
-from .gobgp import GobgpDaemon, GobgpNeighbor
+from .frr import FrrDaemon
+from .gobgp import GobgpDaemon
 from .netns import Lan, Namespace, remove_stale_namespaces
-from .openbgpd import OpenbgpdDaemon, OpenbgpdNeighbor
+from .openbgpd import OpenbgpdDaemon
 
 __all__ = [
     "BirdFactory",
+    "DaemonFactory",
     "FrrFactory",
     "GobgpFactory",
     "OpenbgpdFactory",
@@ -54,6 +56,7 @@ __all__ = [
     "pytest_runtest_makereport",
 ]
 
+D = TypeVar("D", bound=Daemon)
 DIAGNOSTICS = pytest.StashKey[list[Callable[[], str]]]()
 
 
@@ -127,12 +130,29 @@ def lan(lan_factory: Callable[..., Lan]) -> Lan:
     return lan_factory(2)
 
 
-class _Factory:
-    __slots__ = ("_made", "_names", "_request", "_tmp_path")
+class DaemonFactory(Generic[D]):
+    """A fixture's maker of one kind of daemon: ``factory(*args, name=None, start=True, **kw)``.
 
-    def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    ``args`` and ``kw`` are the daemon class's own (its builder options, ``netns``...); the
+    factory gives each daemon a unique ``name`` (the daemon's default name, numbered when taken)
+    and ``tmp_path/<name>/`` as its workdir (kept by pytest for inspection), attaches its
+    diagnostics to the report of a failed test, starts it unless ``start=False``, and stops
+    every daemon it made at teardown.
+    """
+
+    __slots__ = ("_default_name", "_made", "_make", "_names", "_request", "_tmp_path")
+
+    def __init__(
+        self,
+        request: pytest.FixtureRequest,
+        tmp_path: Path,
+        make: Callable[..., D],
+        default_name: Callable[..., str],
+    ) -> None:
         self._request = request
         self._tmp_path = tmp_path
+        self._make = make
+        self._default_name = default_name
         self._made: list[Daemon] = []
         self._names: set[str] = set()
 
@@ -144,178 +164,66 @@ class _Factory:
         self._names.add(name)
         return name
 
-    def _adopt(self, daemon: Daemon, start: bool) -> None:
+    def __call__(self, *args: Any, name: str | None = None, start: bool = True, **kw: Any) -> D:
+        unique = self._unique(name or self._default_name(*args, **kw))
+        daemon = self._make(*args, workdir=self._tmp_path / unique, name=unique, **kw)
         self._made.append(daemon)
         self._request.node.stash.setdefault(DIAGNOSTICS, []).append(daemon.diagnostics)
         if start:
             daemon.start()
+        return daemon
 
     def close(self) -> None:
         _close_all(self._made)
 
 
-class BirdFactory(_Factory):
-    """``bird_factory(config, version="2", family=4, netns=None, name=None, start=True)``.
-
-    Logs and configs go to ``tmp_path/<name>/`` (kept by pytest for inspection).
-    """
-
-    __slots__ = ()
-
-    def __call__(
-        self,
-        config: BirdConfig | str,
-        *,
-        version: BirdVersion = "2",
-        family: Family = 4,
-        netns: Namespace | None = None,
-        name: str | None = None,
-        start: bool = True,
-    ) -> BirdDaemon:
-        base = name or f"bird{version.replace('.', '')}" + ("-v6" if family == 6 else "")
-        unique = self._unique(base)
-        daemon = BirdDaemon(
-            config,
-            version=version,
-            family=family,
-            netns=netns,
-            workdir=self._tmp_path / unique,
-            name=unique,
-        )
-        self._adopt(daemon, start)
-        return daemon
+BirdFactory = DaemonFactory[BirdDaemon]
+"""``bird_factory(config, version="2", family=4, netns=None, name=None, start=True)``."""
+GobgpFactory = DaemonFactory[GobgpDaemon]
+"""``gobgp_factory(asn=, router_id=, neighbors=(), netns=None, listen_port=179, ...)``."""
+FrrFactory = DaemonFactory[FrrDaemon]
+"""``frr_factory(asn=, router_id=, neighbors=(), routes=(), netns=None, ...)``."""
+OpenbgpdFactory = DaemonFactory[OpenbgpdDaemon]
+"""``openbgpd_factory(asn=, router_id=, neighbors=(), routes=(), netns=None, ...)``."""
 
 
-class GobgpFactory(_Factory):
-    """``gobgp_factory(asn=, router_id=, neighbors=(), netns=None, listen_port=179, ...)``."""
-
-    __slots__ = ()
-
-    def __call__(
-        self,
-        *,
-        asn: int,
-        router_id: str,
-        neighbors: Sequence[GobgpNeighbor] = (),
-        netns: Namespace | None = None,
-        listen_port: int = 179,
-        listen_addresses: Sequence[str] = (),
-        name: str | None = None,
-        extra_toml: str = "",
-        start: bool = True,
-    ) -> GobgpDaemon:
-        unique = self._unique(name or "gobgpd")
-        daemon = GobgpDaemon(
-            asn=asn,
-            router_id=router_id,
-            neighbors=neighbors,
-            listen_port=listen_port,
-            listen_addresses=listen_addresses,
-            netns=netns,
-            workdir=self._tmp_path / unique,
-            name=unique,
-            extra_toml=extra_toml,
-        )
-        self._adopt(daemon, start)
-        return daemon
+def _bird_name(*_: Any, version: BirdVersion = "2", family: Family = 4, **__: Any) -> str:
+    return BirdDaemon.default_name(version, family)
 
 
-class FrrFactory(_Factory):
-    """``frr_factory(asn=, router_id=, neighbors=(), routes=(), netns=None, ...)``."""
-
-    __slots__ = ()
-
-    def __call__(
-        self,
-        *,
-        asn: int,
-        router_id: str,
-        neighbors: Sequence[FrrNeighbor] = (),
-        routes: Sequence[StaticRoute] = (),
-        graceful_restart_time: int | None = None,
-        netns: Namespace | None = None,
-        name: str | None = None,
-        extra_config: str = "",
-        start: bool = True,
-    ) -> FrrDaemon:
-        unique = self._unique(name or "frr")
-        daemon = FrrDaemon(
-            asn=asn,
-            router_id=router_id,
-            neighbors=neighbors,
-            routes=routes,
-            graceful_restart_time=graceful_restart_time,
-            netns=netns,
-            workdir=self._tmp_path / unique,
-            name=unique,
-            extra_config=extra_config,
-        )
-        self._adopt(daemon, start)
-        return daemon
-
-
-class OpenbgpdFactory(_Factory):
-    """``openbgpd_factory(asn=, router_id=, neighbors=(), routes=(), netns=None, ...)``."""
-
-    __slots__ = ()
-
-    def __call__(
-        self,
-        *,
-        asn: int,
-        router_id: str,
-        neighbors: Sequence[OpenbgpdNeighbor] = (),
-        routes: Sequence[StaticRoute] = (),
-        netns: Namespace | None = None,
-        name: str | None = None,
-        extra_config: str = "",
-        start: bool = True,
-    ) -> OpenbgpdDaemon:
-        unique = self._unique(name or "openbgpd")
-        daemon = OpenbgpdDaemon(
-            asn=asn,
-            router_id=router_id,
-            neighbors=neighbors,
-            routes=routes,
-            netns=netns,
-            workdir=self._tmp_path / unique,
-            name=unique,
-            extra_config=extra_config,
-        )
-        self._adopt(daemon, start)
-        return daemon
+def _serve(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    make: Callable[..., D],
+    default_name: Callable[..., str],
+) -> Iterator[DaemonFactory[D]]:
+    factory = DaemonFactory(request, tmp_path, make, default_name)
+    yield factory
+    factory.close()
 
 
 @pytest.fixture
 def bird_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BirdFactory]:
-    """Start `BirdDaemon`s (see `BirdFactory`); all are stopped at teardown."""
-    factory = BirdFactory(request, tmp_path)
-    yield factory
-    factory.close()
+    """Start `BirdDaemon`s (see `DaemonFactory`); all are stopped at teardown."""
+    yield from _serve(request, tmp_path, BirdDaemon, _bird_name)
 
 
 @pytest.fixture
 def gobgp_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GobgpFactory]:
-    """Start `GobgpDaemon`s (see `GobgpFactory`); all are stopped at teardown."""
-    factory = GobgpFactory(request, tmp_path)
-    yield factory
-    factory.close()
+    """Start `GobgpDaemon`s (see `DaemonFactory`); all are stopped at teardown."""
+    yield from _serve(request, tmp_path, GobgpDaemon, lambda *_, **__: "gobgpd")
 
 
 @pytest.fixture
 def frr_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FrrFactory]:
-    """Start `FrrDaemon`s (see `FrrFactory`); all are stopped at teardown."""
-    factory = FrrFactory(request, tmp_path)
-    yield factory
-    factory.close()
+    """Start `FrrDaemon`s (see `DaemonFactory`); all are stopped at teardown."""
+    yield from _serve(request, tmp_path, FrrDaemon, lambda *_, **__: "frr")
 
 
 @pytest.fixture
 def openbgpd_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenbgpdFactory]:
-    """Start `OpenbgpdDaemon`s (see `OpenbgpdFactory`); all are stopped at teardown."""
-    factory = OpenbgpdFactory(request, tmp_path)
-    yield factory
-    factory.close()
+    """Start `OpenbgpdDaemon`s (see `DaemonFactory`); all are stopped at teardown."""
+    yield from _serve(request, tmp_path, OpenbgpdDaemon, lambda *_, **__: "openbgpd")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -40,40 +40,34 @@ import ipaddress
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .binaries import Family, frr_binaries
 from .bird import StaticRoute
-from .daemon import Daemon, DaemonError
-from .netns import Namespace, run
-from .poll import wait_until
+from .daemon import DaemonError, NeighborDaemon, numbered
+from .netns import Namespace
 from .routes import (
+    ORIGIN_NAMES,
     Route,
     RouteTable,
     canonical_prefix,
-    normalise_communities,
-    normalise_large,
-    wait_no_route,
-    wait_route,
+    family_of,
+    parse_communities,
+    parse_large_communities,
 )
 
 __all__ = ["FRR_RUN_DIRS", "FrrDaemon", "FrrError", "FrrNeighbor", "parse_prefix_json"]
 
 FRR_RUN_DIRS = Path("/var/tmp/frr")
-_ORIGINS = {"igp": "IGP", "egp": "EGP", "incomplete": "Incomplete"}
 _VTY_LINE = 4096
 _COMMUNITIES_PER_LINE = 250  # "65535:65535 " is 12 octets: 250 stay well below the vty line
 
 
 class FrrError(DaemonError):
     """vtysh failed, or FRR's answer was not what was expected."""
-
-
-def _family(address: str) -> Family:
-    return 6 if ipaddress.ip_address(address).version == 6 else 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +92,7 @@ class FrrNeighbor:
     @property
     def family(self) -> Family:
         """The address family of the session (of the neighbour address)."""
-        return _family(self.address)
+        return family_of(self.address)
 
     def session_lines(self) -> list[str]:
         """Lines inside ``router bgp`` (outside any address family)."""
@@ -161,17 +155,6 @@ def _route_from_json(prefix: str, path: dict[str, Any]) -> Route:
     as_path: list[int] = []
     for seg in path.get("aspath", {}).get("segments", []):
         as_path += [int(a) for a in seg.get("list", [])]
-    communities = [
-        (int(a), int(b))
-        for a, b in (c.split(":") for c in path.get("community", {}).get("list", []))
-        if a.isdigit()
-    ]
-    large = [
-        (int(a), int(b), int(c))
-        for a, b, c in (
-            item.split(":") for item in path.get("largeCommunity", {}).get("string", "").split()
-        )
-    ]
     hops = path.get("nexthops", [])
     local = bool(path.get("local") or path.get("sourced"))
     peer = path.get("peer", {})
@@ -179,11 +162,13 @@ def _route_from_json(prefix: str, path: dict[str, Any]) -> Route:
         prefix=prefix,
         next_hop=hops[0]["ip"] if hops else None,
         as_path=tuple(as_path),
-        communities=normalise_communities(communities),
-        large_communities=normalise_large(large),
+        communities=parse_communities(path.get("community", {}).get("list", [])),
+        large_communities=parse_large_communities(
+            path.get("largeCommunity", {}).get("string", "").split()
+        ),
         med=int(path["metric"]) if "metric" in path and not local else None,
         local_pref=int(path["locPrf"]) if "locPrf" in path else None,
-        origin=_ORIGINS.get(str(path.get("origin", "")).lower()),
+        origin=ORIGIN_NAMES.get(str(path.get("origin", "")).lower()),
         originator_id=path.get("originatorId"),
         cluster_list=tuple(path.get("clusterList", {}).get("list", [])),
         source="local" if local else str(peer.get("peerId", "")),
@@ -220,7 +205,7 @@ def _remove_run_dir(pid: int) -> None:
     shutil.rmtree(FRR_RUN_DIRS / f"bgpd.{pid}", ignore_errors=True)
 
 
-class FrrDaemon(Daemon):
+class FrrDaemon(NeighborDaemon):
     """FRR's bgpd with a generated config, controlled through ``vtysh``.
 
     ``routes`` are originated with ``network`` statements (each with its attributes in a
@@ -228,15 +213,14 @@ class FrrDaemon(Daemon):
     named in `FrrNeighbor.route_map_out`). Not started until `start()` or ``with``.
     """
 
+    error = FrrError
     __slots__ = (
         "_bgpd",
         "_vtysh",
-        "asn",
         "extra_config",
         "graceful_restart_time",
         "neighbors",
         "originated",
-        "router_id",
     )
 
     def __init__(
@@ -253,19 +237,11 @@ class FrrDaemon(Daemon):
         extra_config: str = "",
     ) -> None:
         self._bgpd, self._vtysh = frr_binaries()
-        super().__init__(name=name, netns=netns, workdir=workdir)
-        ipaddress.IPv4Address(router_id)
-        self.asn = asn
-        self.router_id = router_id
+        super().__init__(asn=asn, router_id=router_id, name=name, netns=netns, workdir=workdir)
         self.neighbors = tuple(neighbors)
         self.originated = tuple(routes)
         self.graceful_restart_time = graceful_restart_time
         self.extra_config = extra_config
-
-    @property
-    def config_path(self) -> Path:
-        """Where bgpd.conf is written."""
-        return self.workdir / f"{self.name}.conf"
 
     def config_text(self) -> str:
         """The config written at start."""
@@ -317,8 +293,9 @@ class FrrDaemon(Daemon):
         _remove_run_dir(check.pid)
         errors = [line for line in out.splitlines() if "[EC " in line]
         if check.returncode != 0 or errors:
-            numbered = "\n".join(f"{i:4} {line}" for i, line in enumerate(text.splitlines(), 1))
-            raise FrrError(f"{self.name}: config rejected:\n" + "\n".join([*errors, numbered]))
+            raise FrrError(
+                f"{self.name}: config rejected:\n" + "\n".join([*errors, numbered(text)])
+            )
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM (peers get a Cease), SIGKILL after ``timeout``; removes FRR's run dir."""
@@ -351,12 +328,9 @@ class FrrDaemon(Daemon):
         ]
 
     def _ready(self) -> bool:
-        if not (self._sockdir / "bgpd.vty").exists():
-            return False
-        try:
-            return bool(self.vtysh_json("show bgp summary json"))
-        except FrrError:
-            return False
+        return self._answers(
+            self._sockdir / "bgpd.vty", lambda: self.vtysh_json("show bgp summary json")
+        )
 
     # -- control -----------------------------------------------------------------------------
 
@@ -365,24 +339,14 @@ class FrrDaemon(Daemon):
         argv = [str(self._vtysh), "--vty_socket", str(self._sockdir)]
         for command in commands:
             argv += ["-c", command]
-        try:
-            proc = run(argv, check=False, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise FrrError(f"{self.name}: vtysh {commands} timed out (frozen?)") from exc
-        if proc.returncode != 0 or proc.stdout.lstrip().startswith("%"):
-            raise FrrError(
-                f"{self.name}: vtysh {commands} failed ({proc.returncode}): "
-                f"{(proc.stdout + proc.stderr).strip()[:2000]}"
-            )
-        return proc.stdout
+        # vtysh exits 0 on a refused command: FRR's refusals start with "%".
+        return self._control(
+            argv, f"vtysh {commands}", timeout, refused=lambda out: out.lstrip().startswith("%")
+        )
 
     def vtysh_json(self, command: str) -> Any:
         """One ``... json`` command, decoded."""
-        out = self.vtysh(command)
-        try:
-            return json.loads(out)
-        except json.JSONDecodeError as exc:
-            raise FrrError(f"{self.name}: not JSON from {command!r}: {out[:500]}") from exc
+        return self._decode_json(self.vtysh(command), repr(command))
 
     def neighbor_json(self, address: str) -> dict[str, Any]:
         """``show bgp neighbors <address> json`` for that neighbour."""
@@ -396,20 +360,9 @@ class FrrDaemon(Daemon):
         """``Established``, ``Active``, ``Connect``, ``Idle``... (FRR's ``bgpState``)."""
         return str(self.neighbor_json(address).get("bgpState", "?"))
 
-    def wait_established(self, address: str, timeout: float = 15.0) -> None:
-        """Wait until the session with ``address`` is Established."""
-        wait_until(
-            lambda: self.neighbor_state(address) == "Established",
-            timeout,
-            0.1,
-            f"{self.name} neighbour {address} Established",
-            retry_on=(FrrError,),
-            describe=self.diagnostics,
-        )
-
     def clear_soft_in(self, address: str) -> None:
         """``clear bgp <address> soft in``: ask the neighbour to resend (ROUTE-REFRESH)."""
-        afi = f"ipv{_family(address)}"
+        afi = f"ipv{family_of(address)}"
         self.vtysh(f"clear bgp {afi} unicast {address} soft in")
 
     def routes(self, family: Family | None = None) -> RouteTable:
@@ -428,24 +381,5 @@ class FrrDaemon(Daemon):
                     table[prefix] = paths
         return table
 
-    def wait_route(
-        self, prefix: str, timeout: float = 10.0, where: Callable[[Route], bool] | None = None
-    ) -> list[Route]:
-        """Wait until the table holds ``prefix`` (a path matching ``where``)."""
-        key = canonical_prefix(prefix)
-        fam: Family = 6 if ipaddress.ip_network(key).version == 6 else 4
-        return wait_route(self, key, timeout, where, fetch=lambda: self.routes(fam))
-
-    def wait_no_route(self, prefix: str, timeout: float = 10.0) -> None:
-        """Wait until the table holds no path for ``prefix``."""
-        key = canonical_prefix(prefix)
-        fam: Family = 6 if ipaddress.ip_network(key).version == 6 else 4
-        wait_no_route(self, key, timeout, fetch=lambda: self.routes(fam))
-
-    def diagnostics(self) -> str:
-        """Neighbour summary (if bgpd answers), config path and log tail."""
-        try:
-            state = self.vtysh("show bgp summary", "show bgp neighbors", timeout=3.0)
-        except FrrError as exc:
-            state = str(exc)
-        return f"== {self!r} config {self.config_path}\n{state[-6000:]}\n{self.logs()}"
+    def _status(self) -> str:
+        return self.vtysh("show bgp summary", "show bgp neighbors", timeout=3.0)[-6000:]

@@ -27,24 +27,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from .binaries import Family, gobgp_binaries
-from .daemon import Daemon, DaemonError
+from .daemon import DaemonError, NeighborDaemon, numbered
 from .netns import Namespace, run
-from .poll import wait_until
 from .routes import (
     Route,
     RouteTable,
     canonical_prefix,
+    family_of,
     normalise_communities,
     normalise_large,
-    wait_no_route,
-    wait_route,
 )
 
 __all__ = [
@@ -261,7 +258,7 @@ def parse_rib_json(text: str) -> RouteTable:
     return table
 
 
-class GobgpDaemon(Daemon):
+class GobgpDaemon(NeighborDaemon):
     """gobgpd with a generated TOML config, controlled through the ``gobgp`` CLI.
 
     ``listen_port`` is GoBGP's BGP port (179; ``-1`` disables listening, handy on the host);
@@ -269,16 +266,9 @@ class GobgpDaemon(Daemon):
     (e.g. policy definitions). Not started until `start()` or ``with``.
     """
 
-    __slots__ = (
-        "_cli",
-        "_gobgpd",
-        "asn",
-        "extra_toml",
-        "listen_addresses",
-        "listen_port",
-        "neighbors",
-        "router_id",
-    )
+    error = GobgpError
+    config_suffix = "toml"
+    __slots__ = ("_cli", "_gobgpd", "extra_toml", "listen_addresses", "listen_port", "neighbors")
 
     def __init__(
         self,
@@ -294,19 +284,11 @@ class GobgpDaemon(Daemon):
         extra_toml: str = "",
     ) -> None:
         self._gobgpd, self._cli = gobgp_binaries()
-        super().__init__(name=name, netns=netns, workdir=workdir)
-        ipaddress.IPv4Address(router_id)
-        self.asn = asn
-        self.router_id = router_id
+        super().__init__(asn=asn, router_id=router_id, name=name, netns=netns, workdir=workdir)
         self.neighbors = tuple(neighbors)
         self.listen_port = listen_port
         self.listen_addresses = tuple(listen_addresses)
         self.extra_toml = extra_toml
-
-    @property
-    def config_path(self) -> Path:
-        """Where the TOML config is written."""
-        return self.workdir / f"{self.name}.toml"
 
     @property
     def api_target(self) -> str:
@@ -334,7 +316,9 @@ class GobgpDaemon(Daemon):
             [str(self._gobgpd), "-d", "-f", str(self.config_path), "-t", "toml"], check=False
         )
         if check.returncode != 0:
-            raise GobgpError(f"{self.name}: config rejected:\n{check.stdout}{check.stderr}\n{text}")
+            raise GobgpError(
+                f"{self.name}: config rejected:\n{check.stdout}{check.stderr}\n{numbered(text)}"
+            )
 
     def _argv(self) -> list[str]:
         return [
@@ -351,36 +335,18 @@ class GobgpDaemon(Daemon):
 
     def _ready(self) -> bool:
         # Without the socket the CLI's gRPC client backs off for a whole second: look first.
-        if not (self._sockdir / "gobgp.sock").exists():
-            return False
-        try:
-            return bool(self.gobgp_json("global"))
-        except GobgpError:
-            return False
+        return self._answers(self._sockdir / "gobgp.sock", lambda: self.gobgp_json("global"))
 
     # -- control -----------------------------------------------------------------------------
 
     def gobgp(self, *args: str, timeout: float = 10.0) -> str:
         """Run ``gobgp --target <api> <args>`` and return stdout; `GobgpError` on failure."""
         argv = [str(self._cli), "--target", self.api_target, *args]
-        try:
-            proc = run(argv, check=False, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise GobgpError(f"{self.name}: gobgp {' '.join(args)} timed out (frozen?)") from exc
-        if proc.returncode != 0:
-            raise GobgpError(
-                f"{self.name}: gobgp {' '.join(args)} failed ({proc.returncode}): "
-                f"{(proc.stdout + proc.stderr).strip()}"
-            )
-        return proc.stdout
+        return self._control(argv, f"gobgp {' '.join(args)}", timeout)
 
     def gobgp_json(self, *args: str) -> Any:
         """Run ``gobgp ... -j`` and decode the JSON (None for empty output)."""
-        out = self.gobgp(*args, "-j").strip()
-        try:
-            return json.loads(out) if out else None
-        except json.JSONDecodeError as exc:
-            raise GobgpError(f"{self.name}: not JSON from gobgp {args}: {out[:500]}") from exc
+        return self._decode_json(self.gobgp(*args, "-j"), f"gobgp {' '.join(args)} -j")
 
     def neighbors_json(self) -> list[dict[str, Any]]:
         """``gobgp neighbor -j`` as decoded JSON."""
@@ -400,21 +366,6 @@ class GobgpDaemon(Daemon):
         """Session state with ``address`` in BIRD's spelling (``Established``, ``Active``...)."""
         code = int(self.neighbor_json(address).get("state", {}).get("session_state", 0))
         return SESSION_STATES.get(code, str(code))
-
-    def wait_established(self, address: str, timeout: float = 15.0) -> None:
-        """Wait until the session with ``address`` is Established."""
-        self.wait_neighbor_state(address, "Established", timeout)
-
-    def wait_neighbor_state(self, address: str, state: str, timeout: float = 15.0) -> None:
-        """Wait until the session with ``address`` is in ``state``."""
-        wait_until(
-            lambda: self.neighbor_state(address) == state,
-            timeout,
-            0.1,
-            f"{self.name} neighbour {address} {state}",
-            retry_on=(GobgpError,),
-            describe=self.diagnostics,
-        )
 
     def add_route(
         self,
@@ -444,12 +395,12 @@ class GobgpDaemon(Daemon):
             args += ["med", str(med)]
         if local_pref is not None:
             args += ["local-pref", str(local_pref)]
-        self.gobgp(*args, "-a", _afi(key))
+        self.gobgp(*args, "-a", f"ipv{family_of(key)}")
 
     def del_route(self, prefix: str) -> None:
         """Withdraw a route added with `add_route`."""
         key = canonical_prefix(prefix)
-        self.gobgp("global", "rib", "del", key, "-a", _afi(key))
+        self.gobgp("global", "rib", "del", key, "-a", f"ipv{family_of(key)}")
 
     def routes(self, family: Family | None = None) -> RouteTable:
         """The global RIB (both families unless ``family`` is given), all paths per prefix."""
@@ -462,28 +413,5 @@ class GobgpDaemon(Daemon):
         """What ``address`` sent us (``gobgp neighbor <address> adj-in``), before policy."""
         return parse_rib_json(self.gobgp("neighbor", address, "adj-in", "-a", f"ipv{family}", "-j"))
 
-    def wait_route(
-        self, prefix: str, timeout: float = 10.0, where: Callable[[Route], bool] | None = None
-    ) -> list[Route]:
-        """Wait until the global RIB holds ``prefix`` (a path matching ``where``)."""
-        key = canonical_prefix(prefix)
-        fam: Family = 6 if ipaddress.ip_network(key).version == 6 else 4
-        return wait_route(self, key, timeout, where, fetch=lambda: self.routes(fam))
-
-    def wait_no_route(self, prefix: str, timeout: float = 10.0) -> None:
-        """Wait until the global RIB holds no path for ``prefix``."""
-        key = canonical_prefix(prefix)
-        fam: Family = 6 if ipaddress.ip_network(key).version == 6 else 4
-        wait_no_route(self, key, timeout, fetch=lambda: self.routes(fam))
-
-    def diagnostics(self) -> str:
-        """Neighbour summary (if gobgpd answers), config path and log tail."""
-        try:
-            state = self.gobgp("neighbor", timeout=3.0)
-        except GobgpError as exc:
-            state = str(exc)
-        return f"== {self!r} config {self.config_path}\n{state}\n{self.logs()}"
-
-
-def _afi(prefix: str) -> str:
-    return "ipv6" if ipaddress.ip_network(prefix).version == 6 else "ipv4"
+    def _status(self) -> str:
+        return self.gobgp("neighbor", timeout=3.0)

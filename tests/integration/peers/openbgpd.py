@@ -35,41 +35,31 @@ import ipaddress
 import json
 import os
 import signal
-import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .binaries import Family, openbgpd_binaries
 from .bird import StaticRoute
-from .daemon import Daemon, DaemonError
+from .daemon import DaemonError, NeighborDaemon, numbered, quoted
 from .netns import Namespace, run
-from .poll import wait_until
 from .routes import (
+    ORIGIN_NAMES,
     Route,
     RouteTable,
     canonical_prefix,
-    normalise_communities,
-    normalise_large,
-    wait_no_route,
-    wait_route,
+    parse_communities,
+    parse_large_communities,
 )
 
 __all__ = ["CHROOT_DIR", "OpenbgpdDaemon", "OpenbgpdError", "OpenbgpdNeighbor", "parse_rib_json"]
 
 CHROOT_DIR = Path("/run/openbgpd")
-_ORIGINS = {"igp": "IGP", "egp": "EGP", "incomplete": "Incomplete"}
 
 
 class OpenbgpdError(DaemonError):
     """bgpctl failed, or OpenBGPD's answer was not what was expected."""
-
-
-def _quote(text: str) -> str:
-    if '"' in text or "\\" in text or "\n" in text:
-        raise ValueError(f"cannot quote {text!r} for OpenBGPD")
-    return f'"{text}"'
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,7 +83,7 @@ class OpenbgpdNeighbor:
         if self.hold_time is not None:
             out += [f"  holdtime min {min(3, self.hold_time)}", f"  holdtime {self.hold_time}"]
         if self.password is not None:
-            out.append(f"  tcp md5sig password {_quote(self.password)}")
+            out.append(f"  tcp md5sig password {quoted(self.password, 'OpenBGPD')}")
         if self.passive:
             out.append("  passive")
         if self.local_address is not None:
@@ -123,18 +113,11 @@ def _route_from_json(entry: dict[str, Any]) -> Route:
         prefix=prefix,
         next_hop=entry.get("exit_nexthop"),
         as_path=tuple(int(a) for a in str(entry.get("aspath", "")).split() if a.isdigit()),
-        communities=normalise_communities(
-            (int(a), int(b))
-            for a, b in (c.split(":") for c in entry.get("communities", []))
-            if a.isdigit() and b.isdigit()
-        ),
-        large_communities=normalise_large(
-            (int(a), int(b), int(c))
-            for a, b, c in (c.split(":") for c in entry.get("large_communities", []))
-        ),
+        communities=parse_communities(entry.get("communities", [])),
+        large_communities=parse_large_communities(entry.get("large_communities", [])),
         med=int(entry["metric"]) if "metric" in entry else None,
         local_pref=int(entry["localpref"]) if "localpref" in entry else None,
-        origin=_ORIGINS.get(str(entry.get("origin", "")).lower()),
+        origin=ORIGIN_NAMES.get(str(entry.get("origin", "")).lower()),
         source="local" if local else str(neighbor.get("remote_addr", "")),
         best=bool(entry.get("best", False)),
         raw=tuple((k, json.dumps(v)) for k, v in entry.items() if not k.startswith("last_")),
@@ -151,14 +134,15 @@ def parse_rib_json(text: str) -> RouteTable:
     return table
 
 
-class OpenbgpdDaemon(Daemon):
+class OpenbgpdDaemon(NeighborDaemon):
     """OpenBGPD's bgpd with a generated config, controlled through its ``bgpctl``.
 
     ``routes`` are announced with ``network`` statements. ``extra_config`` is appended verbatim
     before the filter rules. Not started until `start()` or ``with``.
     """
 
-    __slots__ = ("_bgpctl", "_bgpd", "asn", "extra_config", "neighbors", "originated", "router_id")
+    error = OpenbgpdError
+    __slots__ = ("_bgpctl", "_bgpd", "extra_config", "neighbors", "originated")
 
     def __init__(
         self,
@@ -173,18 +157,10 @@ class OpenbgpdDaemon(Daemon):
         extra_config: str = "",
     ) -> None:
         self._bgpd, self._bgpctl = openbgpd_binaries()
-        super().__init__(name=name, netns=netns, workdir=workdir)
-        ipaddress.IPv4Address(router_id)
-        self.asn = asn
-        self.router_id = router_id
+        super().__init__(asn=asn, router_id=router_id, name=name, netns=netns, workdir=workdir)
         self.neighbors = tuple(neighbors)
         self.originated = tuple(routes)
         self.extra_config = extra_config
-
-    @property
-    def config_path(self) -> Path:
-        """Where bgpd.conf is written."""
-        return self.workdir / f"{self.name}.conf"
 
     @property
     def socket_path(self) -> Path:
@@ -196,7 +172,7 @@ class OpenbgpdDaemon(Daemon):
         out = [
             f"AS {self.asn}",
             f"router-id {self.router_id}",
-            f"socket {_quote(str(self.socket_path))}",
+            f"socket {quoted(str(self.socket_path), 'OpenBGPD')}",
             "fib-update no",
             "connect-retry 1",
         ]
@@ -217,20 +193,16 @@ class OpenbgpdDaemon(Daemon):
         check = run([str(self._bgpd), "-n", "-f", str(self.config_path)], check=False)
         if check.returncode != 0:
             raise OpenbgpdError(
-                f"{self.name}: config rejected:\n{check.stdout}{check.stderr}\n{text}"
+                f"{self.name}: config rejected:\n{check.stdout}{check.stderr}\n{numbered(text)}"
             )
 
     def _argv(self) -> list[str]:
         return [str(self._bgpd), "-d", "-f", str(self.config_path)]
 
     def _ready(self) -> bool:
-        if not self.socket_path.exists():
-            return False
-        try:
-            self.bgpctl_json("show", "neighbor")
-        except OpenbgpdError:
-            return False
-        return True
+        return self._answers(
+            self.socket_path, lambda: self.bgpctl_json("show", "neighbor") is not None
+        )
 
     # -- process group ------------------------------------------------------------------------
 
@@ -262,24 +234,12 @@ class OpenbgpdDaemon(Daemon):
     def bgpctl(self, *args: str, timeout: float = 10.0) -> str:
         """Run ``/usr/sbin/bgpctl -s <socket> <args>``; `OpenbgpdError` on failure."""
         argv = [str(self._bgpctl), "-s", str(self.socket_path), *args]
-        try:
-            proc = run(argv, check=False, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise OpenbgpdError(f"{self.name}: bgpctl {args} timed out (frozen?)") from exc
-        if proc.returncode != 0:
-            raise OpenbgpdError(
-                f"{self.name}: bgpctl {' '.join(args)} failed ({proc.returncode}): "
-                f"{(proc.stdout + proc.stderr).strip()[:2000]}"
-            )
-        return proc.stdout
+        return self._control(argv, f"bgpctl {' '.join(args)}", timeout)
 
     def bgpctl_json(self, *args: str) -> Any:
         """``bgpctl -j <args>``, decoded."""
-        out = self.bgpctl("-j", *args)
-        try:
-            return json.loads(out) if out.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise OpenbgpdError(f"{self.name}: not JSON from bgpctl {args}: {out[:500]}") from exc
+        what = f"bgpctl -j {' '.join(args)}"
+        return self._decode_json(self.bgpctl("-j", *args), what) or {}
 
     def neighbor_json(self, address: str) -> dict[str, Any]:
         """``bgpctl -j show neighbor <address>`` for that neighbour."""
@@ -292,17 +252,6 @@ class OpenbgpdDaemon(Daemon):
         """``Established``, ``Active``, ``Idle``... as bgpctl spells them."""
         return str(self.neighbor_json(address).get("state", "?"))
 
-    def wait_established(self, address: str, timeout: float = 15.0) -> None:
-        """Wait until the session with ``address`` is Established."""
-        wait_until(
-            lambda: self.neighbor_state(address) == "Established",
-            timeout,
-            0.1,
-            f"{self.name} neighbour {address} Established",
-            retry_on=(OpenbgpdError,),
-            describe=self.diagnostics,
-        )
-
     def refresh(self, address: str) -> None:
         """``bgpctl neighbor <address> refresh``: ask the neighbour to resend (ROUTE-REFRESH)."""
         self.bgpctl("neighbor", address, "refresh")
@@ -314,24 +263,5 @@ class OpenbgpdDaemon(Daemon):
             args.append("inet6" if family == 6 else "inet")
         return parse_rib_json(self.bgpctl("-j", *args))
 
-    def wait_route(
-        self, prefix: str, timeout: float = 10.0, where: Callable[[Route], bool] | None = None
-    ) -> list[Route]:
-        """Wait until the RIB holds ``prefix`` (a path matching ``where``)."""
-        key = canonical_prefix(prefix)
-        fam: Family = 6 if ipaddress.ip_network(key).version == 6 else 4
-        return wait_route(self, key, timeout, where, fetch=lambda: self.routes(fam))
-
-    def wait_no_route(self, prefix: str, timeout: float = 10.0) -> None:
-        """Wait until the RIB holds no path for ``prefix``."""
-        key = canonical_prefix(prefix)
-        fam: Family = 6 if ipaddress.ip_network(key).version == 6 else 4
-        wait_no_route(self, key, timeout, fetch=lambda: self.routes(fam))
-
-    def diagnostics(self) -> str:
-        """Neighbour summary (if bgpd answers), config path and log tail."""
-        try:
-            state = self.bgpctl("show", "neighbor", timeout=3.0)
-        except OpenbgpdError as exc:
-            state = str(exc)
-        return f"== {self!r} config {self.config_path}\n{state[-6000:]}\n{self.logs()}"
+    def _status(self) -> str:
+        return self.bgpctl("show", "neighbor", timeout=3.0)[-6000:]

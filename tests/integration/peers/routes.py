@@ -19,9 +19,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from .binaries import Family
 from .poll import wait_until
 
-__all__ = ["PeerDaemon", "Route", "RouteTable", "canonical_prefix", "wait_no_route", "wait_route"]
+__all__ = [
+    "ORIGIN_NAMES",
+    "PeerDaemon",
+    "Route",
+    "RouteTable",
+    "canonical_prefix",
+    "family_of",
+    "parse_communities",
+    "parse_large_communities",
+    "wait_no_route",
+    "wait_route",
+]
 
 Community = tuple[int, int]
 LargeCommunity = tuple[int, int, int]
@@ -32,6 +44,15 @@ RouteTable = dict[str, list["Route"]]
 def canonical_prefix(prefix: str) -> str:
     """``prefix`` in canonical text form (host bits must be zero)."""
     return str(ipaddress.ip_network(prefix))
+
+
+def family_of(address_or_prefix: str) -> Family:
+    """4 or 6, for an address (``10.0.0.1``) or a prefix (``fd00::/64``)."""
+    return 6 if ipaddress.ip_network(address_or_prefix, strict=False).version == 6 else 4
+
+
+ORIGIN_NAMES = {"igp": "IGP", "egp": "EGP", "incomplete": "Incomplete"}
+"""ORIGIN as daemons print it in lower case, to `Route.origin`'s spelling."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +101,22 @@ def normalise_communities(items: Iterable[Community]) -> tuple[Community, ...]:
 def normalise_large(items: Iterable[LargeCommunity]) -> tuple[LargeCommunity, ...]:
     """Sorted, de-duplicated large communities."""
     return tuple(sorted(set(items)))
+
+
+def parse_communities(texts: Iterable[str]) -> tuple[Community, ...]:
+    """``"65000:100"`` texts as normalised communities; well-known names (``no-export``) are
+    left out, since a daemon prints those instead of their numbers."""
+    out = []
+    for text in texts:
+        a, sep, b = text.partition(":")
+        if sep and a.isdigit() and b.isdigit():
+            out.append((int(a), int(b)))
+    return normalise_communities(out)
+
+
+def parse_large_communities(texts: Iterable[str]) -> tuple[LargeCommunity, ...]:
+    """``"1:2:3"`` texts as normalised large communities."""
+    return normalise_large((int(a), int(b), int(c)) for a, b, c in (t.split(":") for t in texts))
 
 
 class PeerDaemon(Protocol):
