@@ -249,6 +249,22 @@ class Network:
                     peer.connection_lost(conn_id, self.now)
         self.pump()
 
+    def reset_half_open(self) -> None:
+        """TCP resets every connection only one end still holds (the other end saw it lost):
+        what the first segment crossing a half-open connection causes."""
+        for link in list(self._links):
+            ends = ((link.dialer, link.dialer_id), (link.listener, link.listener_id))
+            alive = [
+                (peer, conn_id)
+                for peer, conn_id in ends
+                if not isinstance(peer, _Hole) and conn_id in peer.connection_states()
+            ]
+            if len(alive) == 1:
+                self._links.remove(link)
+                peer, conn_id = alive[0]
+                peer.connection_lost(conn_id, self.now)
+        self.pump()
+
     def open_links(self) -> list[tuple[int, str]]:
         """(link number, name of the dialler) of every open simulated TCP connection."""
         return [(link.number, link.dialer.name) for link in self._links]
