@@ -28,6 +28,7 @@ class Connection:
         "keepalive_deadline",
         "keepalive_interval",
         "local_open",
+        "made_at",
         "negotiated",
         "outbound",
         "reader",
@@ -47,6 +48,7 @@ class Connection:
     ) -> None:
         self.conn_id = conn_id
         self.outbound = outbound
+        self.made_at = now  # when the TCP connection came up (tells a collision from a restart)
         self.state = SessionState.OPEN_SENT
         self.local_open = local_open
         self.remote_open: OpenMessage | None = None

@@ -53,6 +53,7 @@ from bgpd.session.rules import (
     check_open,
     count_updates,
     graceful_down,
+    is_peer_restart,
     keepalive_interval,
     keeps_new_connection,
     peer_is_dominant,
@@ -718,7 +719,11 @@ class Peer:
                 continue
             if other.state is _ESTABLISHED:
                 assert other.negotiated is not None
-                if other.negotiated.peer_graceful_restart is not None:
+                if is_peer_restart(
+                    graceful_restart=other.negotiated.peer_graceful_restart is not None,
+                    established_at=self._established_at,
+                    new_connection_at=conn.made_at,
+                ):
                     # RFC 4724 §4.2: an OPEN on a new connection while the old session is still
                     # up means the peer restarted: close the old one as if its TCP had ended.
                     self._close(

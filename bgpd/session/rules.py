@@ -75,6 +75,24 @@ def keeps_new_connection(*, peer_dominant: bool, new_is_inbound: bool) -> bool:
     return peer_dominant == new_is_inbound
 
 
+# A connection made this soon after our session came up is the peer's side of a collision (both
+# ends dialled at once; our accept of its dial ran just after our own dial's handshake), not a
+# restarted peer: no speaker restarts and redials within a couple of seconds of establishing.
+RESTART_MIN_UPTIME_S = 2.0
+
+
+def is_peer_restart(
+    *, graceful_restart: bool, established_at: float | None, new_connection_at: float
+) -> bool:
+    """Whether an OPEN on a new connection while Established means the peer restarted (RFC 4724
+    §4.2: the old session is closed as if its TCP had ended) rather than a collision, where
+    RFC 4271 §6.8 keeps the Established session. Taking a collision for a restart drops the
+    session the peer keeps: a flap at start whenever both ends dial at once (seen with BIRD)."""
+    if not graceful_restart:
+        return False
+    return established_at is None or new_connection_at - established_at >= RESTART_MIN_UPTIME_S
+
+
 def graceful_down(negotiated: Negotiated, notification: NotificationMessage | None) -> bool:
     """Whether the peer's routes are kept as stale when the session ends (RFC 4724, RFC 8538)."""
     peer_gr = negotiated.peer_graceful_restart

@@ -285,7 +285,10 @@ class FrrDaemon(NeighborDaemon):
         text = self.config_text()
         self.config_path.write_text(text)
         # `-C` exits 0 whatever it finds: its complaints are log lines tagged "[EC <code>]".
-        argv = [str(self._bgpd), "-C", "-S", "--log", "stdout", "-f", str(self.config_path)]
+        # It runs in the host's namespace: `-p 0` keeps it from binding the BGP port there
+        # (two checks at once failed with "bind: Address already in use"), `-Z` from zebra.
+        argv = [str(self._bgpd), "-C", "-S", "-Z", "-p", "0", "--log", "stdout"]
+        argv += ["-f", str(self.config_path)]
         with subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         ) as check:

@@ -16,11 +16,13 @@ from bgpd.session import (
     SessionState,
 )
 from bgpd.session.rules import keeps_new_connection, peer_is_dominant
+from bgpd.wire.capabilities import GracefulRestart
 from bgpd.wire.codec import decode_notification
 from bgpd.wire.constants import CeaseSubcode, ErrorCode, MessageType
 from bgpd.wire.messages import NotificationMessage
 from tests.unit.session.session_harness import RawEnd, mirror, pair, peer_open, settings
 
+GR_CAPS = (GracefulRestart(restart_state=False, notification=False, restart_time=120),)
 COLLISION = NotificationMessage(code=ErrorCode.CEASE, subcode=CeaseSubcode.CONNECTION_COLLISION)
 
 
@@ -146,6 +148,7 @@ def test_restarted_peer_replaces_the_established_session_gracefully() -> None:
     pb.start(net.now)
     net.advance(1)
     assert pb.state is SessionState.ESTABLISHED
+    net.advance(30)
     # A crashes without a FIN; its replacement dials B, which still believes in the old session.
     net.crash(pa)
     pa2 = Peer(settings(graceful_restart=True, restarting=True), random.Random(9), name="A")
@@ -160,6 +163,37 @@ def test_restarted_peer_replaces_the_established_session_gracefully() -> None:
     assert n is not None and n.peer_graceful_restart is not None
     assert n.peer_graceful_restart.restart_state
     assert b.graceful_restart  # (the mirror helper keeps GR on)
+
+
+@pytest.mark.parametrize(("made_after", "restart"), [(0.01, False), (1.9, False), (2.0, True)])
+def test_late_connection_of_a_collision_is_not_taken_for_a_restart(
+    made_after: float, restart: bool
+) -> None:
+    # Both ends dialled at once; our dial reached Established, and our accept of the peer's dial
+    # ran just after (seen with BIRD 1.6 in CI). With graceful restart that used to count as a
+    # restart (RFC 4724 §4.2) and drop the session the peer keeps: a flap at start. Within
+    # RESTART_MIN_UPTIME_S it is a collision (RFC 4271 §6.8: the Established session stays).
+    peer = Peer(settings(graceful_restart=True), random.Random(1))
+    peer.start(0.0)
+    peer.take_actions()
+    peer.connection_made(1, 0.0, outbound=True)
+    old = RawEnd(peer, 1)
+    old.read_open()
+    old.send_open(peer_open(caps=GR_CAPS), 0.5)
+    old.send_keepalive(0.5)
+    assert peer.state is SessionState.ESTABLISHED
+    peer.take_events()
+    peer.connection_made(2, 0.5 + made_after, outbound=False)
+    late = RawEnd(peer, 2)
+    late.read_open()
+    late.send_open(peer_open(caps=GR_CAPS), 0.6 + made_after)
+    if restart:
+        assert 1 not in peer.connection_states()
+        assert [type(e) for e in peer.take_events() if isinstance(e, SessionDown)] == [SessionDown]
+    else:
+        assert [decode_notification(b) for t, b in late.read() if t == 3] == [COLLISION]
+        assert peer.connection_states() == {1: SessionState.ESTABLISHED}
+        assert peer.take_events() == []  # no SessionDown: nothing flapped
 
 
 def test_dominance_rules() -> None:
