@@ -73,7 +73,8 @@ class LoopbackRelay:
             assert task is not None
             self._conns[name].add(task)
             try:
-                await self._relay(reader, writer)
+                with contextlib.suppress(asyncio.CancelledError):  # `pause` cut it: done
+                    await self._relay(reader, writer)
             finally:
                 self._conns[name].discard(task)
 
