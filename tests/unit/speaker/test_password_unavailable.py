@@ -108,3 +108,13 @@ def test_the_password_appearing_brings_up_that_peer_alone() -> None:
     assert state(net, "a", "to_b")["state"] == "Established"
     assert state(net, "a", "to_b")["down_reason"] is None
     assert state(net, "a", "to_c")["established_transitions"] == up_c  # untouched
+
+
+def test_the_password_reference_removed_brings_up_the_peer_without_one() -> None:
+    # Only password_unavailable changes (the BGPPeer no longer names a Secret): that too must
+    # restart the peer, or it would stay held down with no reason left to show.
+    net = three_nodes()
+    a = config(64512, "127.0.0.1", [("to_b", "127.0.0.2", 64512), ("to_c", "127.0.0.3", 64512)])
+    assert net.reload("a", a) == ["peer to_b restarted (session parameters changed)"]
+    net.advance(30)
+    assert state(net, "a", "to_b")["state"] == "Established"
