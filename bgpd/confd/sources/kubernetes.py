@@ -435,7 +435,7 @@ class KubernetesSource:
         if state.error is None:
             logger.warning(
                 "confd.kubernetes.unreadable kind=%s namespace=%s error=%s "
-                "effect=peerings naming it have no password",
+                "effect=peerings naming it stay down",
                 state.kind.name,
                 state.kind.namespace,
                 exc,
