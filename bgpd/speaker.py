@@ -191,7 +191,8 @@ class Speaker:
 
     def start(self, now: float) -> None:
         for name, state in self._peers.items():
-            self._for_peer(name, now, partial(state.session.start, now))
+            if state.config.down_reason is None:  # a held-down peer is never started
+                self._for_peer(name, now, partial(state.session.start, now))
         self._check_recovery(now)
 
     def peer_session(self, name: str) -> Peer | None:
@@ -377,7 +378,7 @@ class Speaker:
         for name, state in self._peers.items():
             established = state.session.state is SessionState.ESTABLISHED
             if not established:
-                if name in self._recovery_gone:
+                if name in self._recovery_gone or state.config.down_reason is not None:
                     continue
                 return False
             negotiated = state.session.negotiated
@@ -456,7 +457,8 @@ class Speaker:
             state = self._peers.get(name)
             if state is None:
                 self._add_peer(peer, restarted.get(name))
-                self._peers[name].session.start(now)
+                if peer.down_reason is None:
+                    self._peers[name].session.start(now)
                 self._pump(name, now)
                 if name not in restarted:
                     actions.append(f"peer {name} added")
@@ -496,6 +498,8 @@ class Speaker:
         for name, state in self._peers.items():
             negotiated = state.session.negotiated
             if negotiated is None:
+                if state.config.down_reason is not None:
+                    continue  # held down until a reload: nothing to wait for
                 return False
             if any((name, family) not in self._eor_seen for family in negotiated.families):
                 return False
@@ -514,6 +518,14 @@ class Speaker:
     # ---------------------------------------------------------------------------- internals
 
     def _add_peer(self, peer: PeerConfig, counters: PeerCounters | None = None) -> None:
+        if peer.down_reason is not None:
+            # Its connections are refused (Cease/Connection Rejected) while never started.
+            logger.warning(
+                "peer held down peer=%s address=%s reason=%s",
+                peer.name,
+                peer.address,
+                peer.down_reason,
+            )
         settings = session_settings(self._config, peer)
         session = Peer(settings, self._rng, name=peer.name, counters=counters)
         self._peers[peer.name] = PeerState(peer, session)

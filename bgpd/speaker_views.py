@@ -52,6 +52,8 @@ def peer_view(
         "last_error": session.counters.last_error_text(),
         # negotiated families none of our routes can be sent on (no next hop of ours)
         "families_without_next_hop": sorted(str(f) for f in state.no_next_hop),
+        # Why the session is held down whatever happens (a password that could not be had).
+        "down_reason": state.config.down_reason,
     }
     if detail:
         view.update(session.describe(now))
@@ -59,6 +61,8 @@ def peer_view(
         view["prefixes_withheld_too_big"] = session.counters.prefixes_withheld_too_big
         view["graceful_restart_stale"] = sorted(str(f) for f in stale)
         view.update(input_problems_view(session.counters, now))
+    if state.config.down_reason is not None:
+        view["last_error"] = state.config.down_reason  # what the operator must act on
     return view
 
 

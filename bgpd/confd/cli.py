@@ -126,6 +126,9 @@ class LocalNode:
     # and the cluster-IP CIDR that replaces BGPConfiguration serviceClusterIPs.
     k8s_node_ref: str | None = None
     advertise_cluster_ips: str = ""
+    # calico-node's NAMESPACE: where the BGP password Secrets are read (the Kubernetes source
+    # publishes them under it).
+    namespace: str = "kube-system"
     autodetect: Autodetect = _autodetect
     _detected: dict[int, str | None] = field(default_factory=dict)
 
@@ -144,6 +147,7 @@ class LocalNode:
             method6=get("IP6_AUTODETECTION_METHOD") or "first-found",
             k8s_node_ref=get("CALICO_K8S_NODE_REF"),
             advertise_cluster_ips=get("CALICO_ADVERTISE_CLUSTER_IPS") or "",
+            namespace=get("NAMESPACE") or "kube-system",
         )
 
     def _detect(self, version: int) -> str:
@@ -205,6 +209,7 @@ def derive_view(values: Mapping[str, str], local: LocalNode | None = None) -> di
         return derive_bgp_keys(values)
     view = derive_bgp_keys(
         values,
+        namespace=local.namespace,
         node_name=local.nodename,
         k8s_node_ref=local.k8s_node_ref,
         advertise_cluster_ips=local.advertise_cluster_ips,

@@ -289,8 +289,10 @@ class ClusterNodeEntry:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeshEntry:
     enabled: bool
-    password: str | None
+    password: str | None = field(repr=False)
     restart_time: int | None
+    # Why the nodeMeshPassword Secret gave no password (the mesh then stays down).
+    password_unavailable: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,7 +305,7 @@ class PeerEntry:
     asn: int
     local_address: str | None
     passive: bool
-    password: str | None
+    password: str | None = field(repr=False)
     ttl_security: int
     multihop: int | None
     graceful_restart_time: int | None
@@ -311,6 +313,8 @@ class PeerEntry:
     rr_client: bool
     description: str
     filters: tuple[str, ...] = ()  # BGPFilter names, applied on import and export in order
+    # Why the password.secretKeyRef gave no password (the peer then stays down).
+    password_unavailable: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -561,10 +565,20 @@ class CalicoNode:
                 raise DataError(key, f'"enabled" must be true or false, not {flag!r}')
             enabled = flag
         password = self._store.getv(f"{BGP_V1}/global/node_mesh_password", "") or None
+        unavailable = None
+        if password is None:
+            unavailable = (
+                self._store.getv(f"{BGP_V1}/global/node_mesh_password_unavailable", "") or None
+            )
         rt_key = f"{BGP_V1}/global/node_mesh_restart_time"
         rt_raw = self._store.getv(rt_key, "").strip()
         restart = _uint(rt_key, rt_raw, "restart time", 4095) if rt_raw else None
-        return MeshEntry(enabled=enabled, password=password, restart_time=restart)
+        return MeshEntry(
+            enabled=enabled,
+            password=password,
+            restart_time=restart,
+            password_unavailable=unavailable,
+        )
 
     def cluster_nodes(self) -> list[ClusterNodeEntry]:
         """Every host, as `[[cluster_node]]`; an address used twice names both hosts."""
@@ -686,6 +700,9 @@ class CalicoNode:
         password = data.get("password")
         if password is not None and not isinstance(password, str):
             raise DataError(key, "password must be a string or null")
+        unavailable = data.get("password_unavailable")
+        if unavailable is not None and not isinstance(unavailable, str):
+            raise DataError(key, "password_unavailable must be a string or null")
         filters = data.get("filters") or []
         if not isinstance(filters, list) or not all(isinstance(f, str) for f in filters):
             raise DataError(key, "filters must be a list of BGPFilter names or null")
@@ -708,6 +725,7 @@ class CalicoNode:
             rr_client=asn == my_asn and bool(my_cid) and peer_cid != my_cid,
             description=key.removeprefix(f"{BGP_V1}/"),
             filters=tuple(filters),
+            password_unavailable=None if password else unavailable or None,
         )
 
     # ------------------------------------------------------------------ BGPFilters

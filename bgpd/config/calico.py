@@ -39,6 +39,7 @@ from bgpd.config.checks import (
     check_asn,
     check_cluster_id,
     check_password,
+    check_password_unavailable,
     check_port,
     first_duplicate,
 )
@@ -324,6 +325,8 @@ class MeshSection:
     enabled: bool = True
     # node_mesh_password: the TCP-MD5 key of every mesh session.
     password: str | None = field(default=None, repr=False)
+    # Why nodeMeshPassword gave no password (confd writes it): every mesh session stays down.
+    password_unavailable: str | None = None
     # node_mesh_restart_time: the graceful-restart time of mesh sessions; None = [bgp]'s.
     restart_time: int | None = None
 
@@ -331,6 +334,12 @@ class MeshSection:
         c = Collector()
         if self.password is not None:
             c.add("password", check_password(self.password))
+        if self.password_unavailable is not None:
+            c.add("password_unavailable", check_password_unavailable(self.password_unavailable))
+            if self.password is not None:
+                c.add(
+                    "password_unavailable", "password and password_unavailable exclude each other"
+                )
         if self.restart_time is not None:
             c.add("restart_time", check_mesh_restart_time(self.restart_time))
         c.raise_if_any()

@@ -191,6 +191,13 @@ def check_password(v: str) -> str | None:
     return None
 
 
+def check_password_unavailable(v: str) -> str | None:
+    """The reason a password could not be had (confd writes it): one line, never empty."""
+    if not v.strip():
+        return "password_unavailable must say why (omit the key when the password is there)"
+    return "password_unavailable must be one line" if ("\n" in v or "\r" in v) else None
+
+
 def check_peer_name(v: str) -> str | None:
     if not PEER_NAME_RE.fullmatch(v):
         return f"name {json.dumps(v)} may only contain letters, digits and _ . : -"

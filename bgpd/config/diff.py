@@ -50,6 +50,7 @@ SESSION_FIELDS = frozenset(
         "asn",
         "local_address",
         "password",
+        "password_unavailable",
         "ttl_security",
         "multihop",
         "passive",

@@ -73,6 +73,7 @@ from bgpd.config.checks import (
     check_next_hop_v4,
     check_next_hop_v6,
     check_password,
+    check_password_unavailable,
     check_peer_address,
     check_peer_name,
     check_port,
@@ -534,6 +535,7 @@ PEER_KEYS: dict[str, _Conv] = {
     "local_address": _ip(check_local_address),
     "passive": _bool,
     "password": _str(check_password),
+    "password_unavailable": _str(check_password_unavailable),
     "ttl_security": _int(check_ttl_security),
     "multihop": _int(check_multihop),
     "hold_time": _int(check_hold_time),
@@ -573,6 +575,7 @@ CLUSTER_NODE_KEYS: dict[str, _Conv] = {
 MESH_KEYS: dict[str, _Conv] = {
     "enabled": _bool,
     "password": _str(check_password),
+    "password_unavailable": _str(check_password_unavailable),
     "restart_time": _int(check_mesh_restart_time),
 }
 

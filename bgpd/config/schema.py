@@ -49,6 +49,7 @@ from bgpd.config.checks import (
     check_next_hop_v4,
     check_next_hop_v6,
     check_password,
+    check_password_unavailable,
     check_peer_address,
     check_peer_name,
     check_port,
@@ -311,6 +312,9 @@ class PeerConfig:
     local_address: IPAddress | None = None
     passive: bool = False
     password: str | None = field(default=None, repr=False)
+    # Set (by confd) when the password this peer should have could not be had, e.g. its
+    # Kubernetes Secret or key is missing: the session is held down, never run without a key.
+    password_unavailable: str | None = None
     ttl_security: int = 0
     multihop: int | None = None
     hold_time: int | None = None
@@ -348,6 +352,12 @@ class PeerConfig:
                 )
         if self.password is not None:
             c.add("password", check_password(self.password))
+        if self.password_unavailable is not None:
+            c.add("password_unavailable", check_password_unavailable(self.password_unavailable))
+            if self.password is not None:
+                c.add(
+                    "password_unavailable", "password and password_unavailable exclude each other"
+                )
         if self.next_hop_v4 is not None:
             c.add("next_hop_v4", check_next_hop_v4(self.next_hop_v4))
         if self.next_hop_v6 is not None:
@@ -376,6 +386,15 @@ class PeerConfig:
             c.add("families", check_families(self.families))
         c.add("description", check_description(self.description))
         c.raise_if_any()
+
+    @property
+    def down_reason(self) -> str | None:
+        """Why the session must stay down whatever happens (never dialled, every connection
+        refused), or None: a password that could not be had (RFC 2385 keys are all or nothing;
+        running the session without one would drop the protection the operator asked for)."""
+        if self.password_unavailable is None:
+            return None
+        return f"password unavailable: {self.password_unavailable}"
 
 
 # --- Dynamic neighbours (bgpd/runtime/dynamic.py turns accepted connections into peers). -------
@@ -470,6 +489,8 @@ class PeerSettings:
     local_address: IPAddress | None
     passive: bool
     password: str | None = field(repr=False)
+    # Why the password is missing: the session stays down (PeerConfig.password_unavailable).
+    password_unavailable: str | None
     ttl_security: int
     multihop: int | None
     hold_time: int
@@ -645,6 +666,7 @@ def derive_mesh_peers(
                     local_address=mine,
                     passive=mesh_passive(theirs, mine),
                     password=mesh.password,
+                    password_unavailable=mesh.password_unavailable,
                     graceful_restart_time=mesh.restart_time,
                     families=(family,),
                     description=f"node-to-node mesh: {other.name}",
@@ -852,6 +874,7 @@ class Config:
             local_address=p.local_address,
             passive=p.passive,
             password=p.password,
+            password_unavailable=p.password_unavailable,
             ttl_security=p.ttl_security,
             multihop=p.multihop,
             hold_time=p.hold_time if p.hold_time is not None else b.hold_time,

@@ -665,6 +665,10 @@ def bgp_state(peer: Mapping[str, Any], facts: PeerFacts) -> str:
 def bgp_info(peer: Mapping[str, Any], facts: PeerFacts) -> str:
     """The info column of a BGP protocol (proto/bgp/bgp.c bgp_get_status): the BGP state padded
     to 14, then the last error while not Established (BIRD clears it when a session comes up)."""
+    held = peer.get("down_reason")
+    if held:
+        # bgp_get_status of a protocol in PS_DOWN: no state, the error class and message only.
+        return f"Error: {held}"
     state = bgp_state(peer, facts)
     error = "" if state == "Established" else _bird_error(str(peer.get("last_error") or ""))
     return f"{state:<14}{error}"
@@ -687,7 +691,9 @@ def bgp_protocol(
 ) -> ProtocolView:
     """A bgpd peer as BIRD's BGP protocol. `peer` is its `bgpctl show peers` view, `detail` its
     `show peer` view (for `show protocols all`), `preferred` how many of its routes are best."""
-    state = bgp_state(peer, facts)
+    held = peer.get("down_reason")
+    # BIRD's bgp_state_dsc() says "Down" for a protocol that is down (disabled, or shut down).
+    state = "Down" if held else bgp_state(peer, facts)
     up = state == "Established"
     details: list[str] = []
     if facts.description:
@@ -710,12 +716,14 @@ def bgp_protocol(
     if up and isinstance(negotiated, Mapping):
         details += _session_lines(peer, negotiated, facts)
     last_error = str(peer.get("last_error") or "")
-    if last_error and not up:
+    if held:
+        details.append(f"    Last error:       Error: {held}")
+    elif last_error and not up:
         details.append(f"    Last error:       {_bird_error(last_error)}")
     return ProtocolView(
         name=str(peer["name"]),
         proto="BGP",
-        state="up" if up else "start",
+        state="up" if up else "down" if held else "start",
         since=since,
         info=bgp_info(peer, facts),
         details=tuple(details),

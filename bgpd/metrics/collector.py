@@ -131,8 +131,15 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         "Prefixes treated as withdrawn because their next hop is unusable, by reason.",
         [*PEER, "reason"],
     )
+    no_password = gauge(
+        "bgpd_peer_password_unavailable",
+        "1 when the session is held down because its password could not be had (its "
+        "Kubernetes Secret or key is missing or unreadable; the reason is in bgpctl show peer), "
+        "else 0.",
+    )
     for p in peers:
         labels = [p.name, p.address]
+        no_password.add_metric(labels, 1 if p.password_unavailable else 0)
         for action, n in p.rfc7606_actions:
             rfc7606.add_metric([*labels, action], n)
         for reason, n in p.next_hop_refused:
@@ -162,7 +169,7 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         err_sub.add_metric(labels, p.last_error_subcode)
     yield from (fsm, state, up, uptime, flaps, received, accepted, advertised)
     yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, withheld, err_code, err_sub)
-    yield from (no_next_hop, rfc7606, next_hop)
+    yield from (no_next_hop, rfc7606, next_hop, no_password)
 
 
 def _group_histogram(sizes: tuple[int, ...]) -> GaugeHistogramMetricFamily:

@@ -112,6 +112,8 @@ class PeerMetrics:
     # (reason, prefixes refused) for every next hop reason.
     rfc7606_actions: tuple[tuple[str, int], ...] = ()
     next_hop_refused: tuple[tuple[str, int], ...] = ()
+    # held down: the password it should have could not be had (a missing Secret or key)
+    password_unavailable: bool = False
 
     @property
     def state_code(self) -> int:
@@ -338,6 +340,7 @@ class SnapshotSource:
                         (reason, counters.next_hop_refused.get(reason, 0))
                         for reason in NEXT_HOP_REASONS
                     ),
+                    password_unavailable=view.get("down_reason") is not None,
                 )
             )
         prefixes: list[FamilyCount] = []

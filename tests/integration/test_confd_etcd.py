@@ -39,7 +39,14 @@ REPO = Path(__file__).resolve().parents[2]
 class ConfdNode:
     """One speaker + in-process watcher for node `nodename`; stopped by PID at teardown."""
 
-    def __init__(self, nodename: str, workdir: Path, env: Mapping[str, str], *extra: str) -> None:
+    def __init__(
+        self,
+        nodename: str,
+        workdir: Path,
+        env: Mapping[str, str],
+        *extra: str,
+        backend: str = "etcd",
+    ) -> None:
         self.nodename = nodename
         self.workdir = workdir
         self.config_path = workdir / f"{nodename}.toml"
@@ -52,7 +59,7 @@ class ConfdNode:
             "-c",
             str(self.config_path),
             "--confd-backend",
-            "etcd",
+            backend,
             "--var",
             f"control_socket={self.socket}",
             # Per-node BIRD-compatible sockets: [calico] would default them to the host's
@@ -170,9 +177,14 @@ class ConfdNodes:
         self.made: list[ConfdNode] = []
 
     def __call__(
-        self, nodename: str, env: Mapping[str, str], *extra: str, wait: bool = True
+        self,
+        nodename: str,
+        env: Mapping[str, str],
+        *extra: str,
+        wait: bool = True,
+        backend: str = "etcd",
     ) -> ConfdNode:
-        confd_node = ConfdNode(nodename, self._workdir, env, *extra)
+        confd_node = ConfdNode(nodename, self._workdir, env, *extra, backend=backend)
         self.made.append(confd_node)
         self._request.node.stash.setdefault(DIAGNOSTICS, []).append(confd_node.output)
         return confd_node.start(wait)

@@ -24,9 +24,13 @@ Invariants: pure (no I/O, no clock); the output is a function of the input alone
 key; every problem of the snapshot is collected and raised together as `CalicoDataError`,
 each naming its key; nothing is returned when there is any problem.
 
-Node-local inputs Calico reads outside etcd are parameters: `secrets` (Kubernetes Secrets
-holding BGP passwords, keyed by (secret name, key); without them peerings carry no password,
-as in Calico when a Secret cannot be read), `node_name` (this node, for the
+BGP passwords come from the Secrets at `/kubernetes/secrets/<namespace>/<name>` (calico-node's
+`NAMESPACE`), through `bgpd.confd.model.secrets`: a referenced Secret or key that is missing
+never means "no password" (as it does in Calico): the peering carries `password_unavailable`
+and the mesh `node_mesh_password_unavailable`, which keep those sessions down.
+
+Node-local inputs Calico reads outside etcd are parameters: `namespace` (where the password
+Secrets live), `node_name` (this node, for the
 `exclude-from-external-load-balancers` label that withholds service routes, and for the
 endpoints of `Local` Services unless `k8s_node_ref`, calico-node's CALICO_K8S_NODE_REF, names
 its Kubernetes Node differently) and `advertise_cluster_ips` (CALICO_ADVERTISE_CLUSTER_IPS).
@@ -52,6 +56,7 @@ from bgpd.confd.model.resources import (
     read_ip_pool,
     read_node,
 )
+from bgpd.confd.model.secrets import SecretPasswords
 from bgpd.confd.model.services import (
     ENDPOINT_SLICES_PREFIX,
     SERVICES_PREFIX,
@@ -410,7 +415,7 @@ def _affinity_keys(affinities: list[Affinity]) -> dict[str, str]:
 def derive_bgp_keys(
     values: Mapping[str, str],
     *,
-    secrets: Mapping[tuple[str, str], str] | None = None,
+    namespace: str = "kube-system",
     node_name: str | None = None,
     k8s_node_ref: str | None = None,
     advertise_cluster_ips: str = "",
@@ -427,10 +432,13 @@ def derive_bgp_keys(
     default = snap.configs.get("default")
     default_key = V3_PREFIX + "bgpconfigurations/default"
     out.update(_global_keys(default, default_key, problems))
-    mesh_ref = default.mesh_password if default is not None else None
-    if mesh_ref is not None and (mesh_ref.name, mesh_ref.key) in (secrets or {}):
+    secrets = SecretPasswords(values, namespace, problems)
+    mesh = secrets.resolve(default.mesh_password if default is not None else None)
+    if mesh.text is not None:
         # Plaintext, as client.go getNodeMeshPasswordKVPair stores it (redacted in its logs).
-        out[_GLOBAL + "node_mesh_password"] = (secrets or {})[(mesh_ref.name, mesh_ref.key)]
+        out[_GLOBAL + "node_mesh_password"] = mesh.text
+    elif mesh.unavailable is not None:
+        out[_GLOBAL + "node_mesh_password_unavailable"] = mesh.unavailable
     node_ports: dict[str, int] = {}
     for name, config in sorted(snap.configs.items()):
         if not name.startswith(_NODE_CONFIG_PREFIX):
@@ -463,7 +471,7 @@ def derive_bgp_keys(
         global_as=snap.v1.get(as_key, out[as_key]),
         global_port=default.listen_port if default is not None else 0,
         node_ports=node_ports,
-        secrets=secrets or {},
+        secrets=secrets,
     )
     out.update(derive_peer_keys(ctx, snap.peers))
     out.update(snap.v1)

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from bgpd.confd.model.resources import BgpPeerResource, NodeInfo, SecretRef
+from bgpd.confd.model.secrets import Password, SecretPasswords
 from bgpd.confd.model.values import go_json, parse_ip
 from bgpd.net import IPAddress
 from bgpd.selector import Selector
@@ -70,7 +71,7 @@ class PeerContext:
         global_as: str,
         global_port: int,
         node_ports: Mapping[str, int],
-        secrets: Mapping[tuple[str, str], str],
+        secrets: SecretPasswords,
     ) -> None:
         self.nodes = nodes
         self.global_as = global_as
@@ -130,7 +131,7 @@ def _peer_json(
     ip: str,
     as_num: str,
     rr_cluster_id: str,
-    password: str | None,
+    password: Password,
     source_addr: str,
     port: int,
     keep_next_hop: bool,
@@ -141,26 +142,28 @@ def _peer_json(
     reachable_by: str,
     filters: Sequence[str] | None,
 ) -> str:
-    # Field order of client.go's bgpPeer struct, as encoding/json writes it.
-    return go_json(
-        {
-            "ip": ip,
-            "as_num": as_num,
-            "rr_cluster_id": rr_cluster_id,
-            "password": password,
-            "source_addr": source_addr,
-            "port": port,
-            "keep_next_hop": keep_next_hop,
-            "restart_time": restart_time,
-            "calico_node": calico_node,
-            "num_allow_local_as": num_allow_local_as,
-            "ttl_security": ttl_security,
-            "reachable_by": reachable_by,
-            "filters": None if filters is None else list(filters),
-            "passive_mode": False,
-            "local_bgp_peer": False,
-        }
-    )
+    # Field order of client.go's bgpPeer struct, as encoding/json writes it; bgpd's own
+    # `password_unavailable` follows, only when a referenced password cannot be had.
+    value: dict[str, object] = {
+        "ip": ip,
+        "as_num": as_num,
+        "rr_cluster_id": rr_cluster_id,
+        "password": password.text,
+        "source_addr": source_addr,
+        "port": port,
+        "keep_next_hop": keep_next_hop,
+        "restart_time": restart_time,
+        "calico_node": calico_node,
+        "num_allow_local_as": num_allow_local_as,
+        "ttl_security": ttl_security,
+        "reachable_by": reachable_by,
+        "filters": None if filters is None else list(filters),
+        "passive_mode": False,
+        "local_bgp_peer": False,
+    }
+    if password.unavailable is not None:
+        value["password_unavailable"] = password.unavailable
+    return go_json(value)
 
 
 class _Peer:
@@ -175,11 +178,10 @@ class _Peer:
         self.value = value
 
 
-def _password(ctx: PeerContext, ref: SecretRef | None) -> str | None:
-    # client.go getPassword: a Secret that cannot be read gives a peering without password.
-    if ref is None:
-        return None
-    return ctx.secrets.get((ref.name, ref.key))
+def _password(ctx: PeerContext, ref: SecretRef | None) -> Password:
+    # Unlike client.go getPassword, a Secret that cannot be read never means "no password":
+    # the peering carries why (bgpd.confd.model.secrets) and stays down.
+    return ctx.secrets.resolve(ref)
 
 
 def _node_as_peers(

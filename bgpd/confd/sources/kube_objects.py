@@ -374,8 +374,9 @@ def service_kinds() -> tuple[KubeKind, ...]:
 def secret_kind(namespace: str, name: str) -> KubeKind:
     """One Secret, watched by name: calico-node's RBAC grants Secrets by resourceNames, which
     allows list and watch only with ``fieldSelector=metadata.name=<name>``. Optional: a Secret
-    that is forbidden or absent leaves the peerings that name it without a password (as in
-    Calico), loudly, rather than stopping every render."""
+    that is forbidden or absent keeps the peerings that name it down (the model marks their
+    password unavailable; Calico would run them without one), loudly, rather than stopping
+    every render."""
     return KubeKind(
         name=f"secrets/{name}",
         group="",

@@ -409,7 +409,9 @@ class KubernetesSource:
 
     def _kind_failed(self, state: _KindState, exc: BaseException) -> None:
         was_connected = self.status().connected
-        first = state.error is None
+        # Logged again when the cause changes: an outage that turns into a 401 (a revoked or
+        # expired token) or a 403 (a role changed) must not hide behind the first failure.
+        first = state.error is None or _cause(state.error) != _cause(_describe(exc))
         state.error = _describe(exc)
         if was_connected:
             logger.warning(
@@ -433,7 +435,7 @@ class KubernetesSource:
         if state.error is None:
             logger.warning(
                 "confd.kubernetes.unreadable kind=%s namespace=%s error=%s "
-                "effect=peerings naming it have no password",
+                "effect=peerings naming it stay down",
                 state.kind.name,
                 state.kind.namespace,
                 exc,
@@ -607,6 +609,15 @@ def _check(status: int, body: bytes) -> None:
     with contextlib.suppress(ValueError, AttributeError):
         message = str(json.loads(body).get("message", ""))
     raise _HttpError(status, message or body[:200].decode("utf-8", "replace"))
+
+
+def _cause(description: str) -> str:
+    """What kind of failure a `_describe` text is: its exception type, and the status of an
+    HTTP error (so a changing message of one cause does not count as a new cause)."""
+    head, _, rest = description.partition(": ")
+    if head == _HttpError.__name__:
+        return rest.split(":", 1)[0]
+    return head
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ metadata (name, uid, creationTimestamp, labels) and spec, as the etcdv3 backend 
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -168,3 +169,9 @@ def endpoint(
     if node_name is not None:
         entry["nodeName"] = node_name
     return entry
+
+
+def secret(name: str, namespace: str = "kube-system", **data: str) -> tuple[str, str]:
+    """A Secret as the Kubernetes source publishes it: `data` only, each value base64."""
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    return f"/kubernetes/secrets/{namespace}/{name}", json.dumps({"data": encoded})

@@ -16,6 +16,7 @@ from tests.unit.confd.model.calico_data import (
     bgp_peer,
     ip_pool,
     node,
+    secret,
     snapshot,
 )
 
@@ -85,8 +86,14 @@ def test_mesh_password_needs_the_secret() -> None:
     snap = snapshot(
         bgp_configuration(nodeMeshPassword={"secretKeyRef": {"name": "bgp", "key": "mesh"}})
     )
-    assert G + "node_mesh_password" not in derive_bgp_keys(snap)
-    assert derive_bgp_keys(snap, secrets={("bgp", "mesh"): "pw"})[G + "node_mesh_password"] == "pw"
+    view = derive_bgp_keys(snap)
+    assert G + "node_mesh_password" not in view
+    assert view[G + "node_mesh_password_unavailable"] == (
+        "secret kube-system/bgp is missing or not readable"
+    )
+    view = derive_bgp_keys({**snap, **dict([secret("bgp", mesh="pw")])})
+    assert view[G + "node_mesh_password"] == "pw"
+    assert G + "node_mesh_password_unavailable" not in view
 
 
 def test_excluded_node_gets_reject_routes_only() -> None:

@@ -12,6 +12,7 @@ from tests.unit.confd.model.calico_data import (
     bgp_configuration,
     bgp_peer,
     node,
+    secret,
     snapshot,
 )
 
@@ -283,9 +284,12 @@ def test_rule4_password_from_secret_or_null() -> None:
             password={"secretKeyRef": {"name": "bgp-secrets", "key": "tor"}},
         )
     )
-    assert json.loads(derive_bgp_keys(snap)[G4 + "192.0.2.1"])["password"] is None
-    with_secret = derive_bgp_keys(snap, secrets={("bgp-secrets", "tor"): "s3cret"})
+    without = json.loads(derive_bgp_keys(snap)[G4 + "192.0.2.1"])
+    # Unlike Calico, a Secret that cannot be read is never "no password" (test_secrets.py).
+    assert without["password"] is None and without["password_unavailable"]
+    with_secret = derive_bgp_keys({**snap, **dict([secret("bgp-secrets", tor="s3cret")])})
     assert json.loads(with_secret[G4 + "192.0.2.1"])["password"] == "s3cret"
+    assert "password_unavailable" not in json.loads(with_secret[G4 + "192.0.2.1"])
 
 
 def test_rule4_source_address_defaults_to_use_node_ip_for_selector_peers_too() -> None:
