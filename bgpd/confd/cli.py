@@ -26,6 +26,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR, add_confd_arguments
 from bgpd.confd.pidfile import signal_pidfile
@@ -49,6 +50,9 @@ from bgpd.confd.watcher import (
 )
 from bgpd.errors import BgpdError
 from bgpd.logs import setup_logging
+
+if TYPE_CHECKING:
+    from bgpd.confd.model import DeriveCache
 
 __all__ = [
     "DEFAULT_CONFDIR",
@@ -199,20 +203,24 @@ class LocalNode:
         return out
 
 
-def derive_view(values: Mapping[str, str], local: LocalNode | None = None) -> dict[str, str]:
+def derive_view(
+    values: Mapping[str, str], local: LocalNode | None = None, cache: DeriveCache | None = None
+) -> dict[str, str]:
     """The key view the templates read: the model's (v3 resources -> `/calico/bgp/v1` keys,
-    v1 keys passed through) with this node's environment overrides applied."""
+    v1 keys passed through) with this node's environment overrides applied. `cache` keeps
+    the parsed resources between the calls of one watcher (see `bgpd.confd.model.cache`)."""
     # Imported on use, so `bgpd run` without the watcher does not load the model.
     from bgpd.confd.model import derive_bgp_keys  # noqa: PLC0415
 
     if local is None:
-        return derive_bgp_keys(values)
+        return derive_bgp_keys(values, cache=cache)
     view = derive_bgp_keys(
         values,
         namespace=local.namespace,
         node_name=local.nodename,
         k8s_node_ref=local.k8s_node_ref,
         advertise_cluster_ips=local.advertise_cluster_ips,
+        cache=cache,
     )
     return local.apply(view)
 
@@ -319,10 +327,13 @@ def build_watcher(
         source, datastores = _source(args, environ)
     except SourceError as exc:
         raise ConfdSetupError(str(exc)) from exc
+    from bgpd.confd.model import new_derive_cache  # noqa: PLC0415 - only with a watcher
+
+    cache = new_derive_cache()
     watcher = Watcher(
         source,
         Renderer(args.confdir, resources, ctx),
-        lambda values: derive_view(values, local),
+        lambda values: derive_view(values, local, cache),
         reload=reload,
         quiet_s=args.debounce,
         max_delay_s=max(DEFAULT_MAX_DELAY_S, args.debounce),

@@ -8,7 +8,13 @@ Invariants: no I/O, no asyncio, no clock; the same snapshot always gives the sam
 """
 
 from bgpd.confd.model.bgpfilter import filter_json, read_bgp_filter
-from bgpd.confd.model.derive import DEFAULT_AS, V3_PREFIX, derive_bgp_keys
+from bgpd.confd.model.derive import (
+    DEFAULT_AS,
+    V3_PREFIX,
+    DeriveCache,
+    derive_bgp_keys,
+    new_derive_cache,
+)
 from bgpd.confd.model.errors import CalicoDataError, DataProblem
 from bgpd.confd.model.peers import peer_key_suffix
 
@@ -17,8 +23,10 @@ __all__ = [
     "V3_PREFIX",
     "CalicoDataError",
     "DataProblem",
+    "DeriveCache",
     "derive_bgp_keys",
     "filter_json",
+    "new_derive_cache",
     "peer_key_suffix",
     "read_bgp_filter",
 ]

@@ -40,9 +40,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from bgpd.confd.model.bgpfilter import filter_json, read_bgp_filter
-from bgpd.confd.model.errors import CalicoDataError
+from bgpd.confd.model.cache import ParseCache
+from bgpd.confd.model.errors import CalicoDataError, DataProblem
 from bgpd.confd.model.peers import PeerContext, derive_peer_keys
 from bgpd.confd.model.resources import (
     Affinity,
@@ -83,7 +85,9 @@ from bgpd.config.filters import FilterConfig
 __all__ = [
     "DEFAULT_AS",
     "V3_PREFIX",
+    "DeriveCache",
     "derive_bgp_keys",
+    "new_derive_cache",
 ]
 
 V3_PREFIX = "/calico/resources/v3/projectcalico.org/"
@@ -115,6 +119,81 @@ _EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 _NODE_CONFIG_PREFIX = "node."
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Parsed:
+    """What the reader made of one key's raw value (a `ParseCache` entry): at most one
+    resource, the problems found, and whether the raw value is kept as it is."""
+
+    problems: tuple[DataProblem, ...] = ()
+    node: NodeInfo | None = None
+    peer: BgpPeerResource | None = None
+    config: BgpConfig | None = None
+    pool: PoolInfo | None = None
+    bgp_filter: FilterConfig | None = None
+    affinities: tuple[Affinity, ...] = ()
+    service: Service | None = None
+    endpoint_slice: EndpointSlice | None = None
+    raw_v3: bool = False  # a v3 value Calico's cache holds at its own key
+    v1: bool = False  # a v1 key passed through
+
+
+def _parse_key(key: str, raw: str) -> _Parsed:
+    """One key of a snapshot, parsed: a pure function of (key, raw)."""
+    problems = Problems()
+    parsed = _parse_into(key, raw, problems)
+    if problems.items:
+        return replace(parsed, problems=tuple(problems.items))
+    return parsed
+
+
+def _parse_into(key: str, raw: str, problems: Problems) -> _Parsed:
+    if not _encodable(key, raw, problems):
+        return _NOTHING
+    if key.startswith(V3_PREFIX):
+        return _parse_v3(key, raw, problems)
+    if (m := _AFFINITY_RE.match(key)) is not None:
+        affinity = read_affinity(key, m.group(1), m.group(2), raw, problems)
+        return _Parsed(affinities=(affinity,)) if affinity is not None else _NOTHING
+    if (m := _POD_CIDRS_RE.match(key)) is not None:
+        return _Parsed(affinities=tuple(_pod_cidr_affinities(key, m.group(1), raw, problems)))
+    if key.startswith(_V1_PREFIXES):
+        _check_v1(key, raw, problems)
+        return _Parsed(v1=True)
+    if key.startswith(SERVICES_PREFIX):
+        return _Parsed(service=read_service(key, raw, problems))
+    if key.startswith(ENDPOINT_SLICES_PREFIX):
+        return _Parsed(endpoint_slice=read_endpoint_slice(key, raw, problems))
+    return _NOTHING
+
+
+def _parse_v3(key: str, raw: str, problems: Problems) -> _Parsed:
+    kind, _, name = key[len(V3_PREFIX) :].partition("/")
+    if not name or "/" in name:
+        return _NOTHING  # not a cluster-scoped resource of a kind we read
+    raw_v3 = kind in _PASS_THROUGH_KINDS
+    if kind == "nodes":
+        return _Parsed(raw_v3=raw_v3, node=read_node(key, name, raw, problems))
+    if kind == "bgppeers":
+        return _Parsed(raw_v3=raw_v3, peer=read_bgp_peer(key, name, raw, problems))
+    if kind == "bgpconfigurations":
+        return _Parsed(raw_v3=raw_v3, config=read_bgp_configuration(key, name, raw, problems))
+    if kind == "ippools":
+        return _Parsed(raw_v3=raw_v3, pool=read_ip_pool(key, name, raw, problems))
+    if kind == "bgpfilters":
+        return _Parsed(raw_v3=raw_v3, bgp_filter=read_bgp_filter(key, name, raw, problems))
+    return _Parsed(raw_v3=raw_v3)
+
+
+_NOTHING = _Parsed()
+
+DeriveCache = ParseCache[_Parsed]
+
+
+def new_derive_cache() -> DeriveCache:
+    """An empty cache for `derive_bgp_keys(..., cache=)`: one per watcher."""
+    return ParseCache()
+
+
 class _Snapshot:
     """The typed resources of one snapshot (the reader half of derive_bgp_keys)."""
 
@@ -143,57 +222,39 @@ class _Snapshot:
         self.services: dict[tuple[str, str], Service] = {}
         self.slices: list[EndpointSlice] = []
 
-    def read(self, values: Mapping[str, str], problems: Problems) -> None:
+    def read(
+        self, values: Mapping[str, str], problems: Problems, cache: ParseCache[_Parsed] | None
+    ) -> None:
         for key in sorted(values):
             raw = values[key]
-            if not _encodable(key, raw, problems):
-                continue
-            if key.startswith(V3_PREFIX):
-                self.read_v3(key, raw, problems)
-            elif (m := _AFFINITY_RE.match(key)) is not None:
-                affinity = read_affinity(key, m.group(1), m.group(2), raw, problems)
-                if affinity is not None:
-                    self.affinities.append(affinity)
-            elif (m := _POD_CIDRS_RE.match(key)) is not None:
-                self.affinities.extend(_pod_cidr_affinities(key, m.group(1), raw, problems))
-            elif key.startswith(_V1_PREFIXES):
-                _check_v1(key, raw, problems)
-                self.v1[key] = raw
-            elif key.startswith(SERVICES_PREFIX):
-                service = read_service(key, raw, problems)
-                if service is not None:
-                    self.services[service.namespace, service.name] = service
-            elif key.startswith(ENDPOINT_SLICES_PREFIX):
-                eps = read_endpoint_slice(key, raw, problems)
-                if eps is not None:
-                    self.slices.append(eps)
+            parsed = _parse_key(key, raw) if cache is None else cache.lookup(key, raw, _parse_key)
+            problems.items.extend(parsed.problems)
+            self.add(key, raw, parsed)
+        if cache is not None:
+            cache.sweep()
 
-    def read_v3(self, key: str, raw: str, problems: Problems) -> None:
-        kind, _, name = key[len(V3_PREFIX) :].partition("/")
-        if not name or "/" in name:
-            return  # not a cluster-scoped resource of a kind we read
-        if kind in _PASS_THROUGH_KINDS:
+    def add(self, key: str, raw: str, parsed: _Parsed) -> None:
+        if parsed.raw_v3:
             self.raw_v3[key] = raw
-        if kind == "nodes":
-            node = read_node(key, name, raw, problems)
-            if node is not None:
-                self.nodes[name] = node
-        elif kind == "bgppeers":
-            peer = read_bgp_peer(key, name, raw, problems)
-            if peer is not None:
-                self.peers.append(peer)
-        elif kind == "bgpconfigurations":
-            config = read_bgp_configuration(key, name, raw, problems)
-            if config is not None:
-                self.configs[name] = config
-        elif kind == "ippools":
-            pool = read_ip_pool(key, name, raw, problems)
-            if pool is not None:
-                self.pools.append(pool)
-        elif kind == "bgpfilters":
-            bgp_filter = read_bgp_filter(key, name, raw, problems)
-            if bgp_filter is not None:
-                self.filters.append(bgp_filter)
+        if parsed.v1:
+            self.v1[key] = raw
+        if parsed.node is not None:
+            self.nodes[parsed.node.name] = parsed.node
+        elif parsed.peer is not None:
+            self.peers.append(parsed.peer)
+        elif parsed.config is not None:
+            self.configs[parsed.config.name] = parsed.config
+        elif parsed.pool is not None:
+            self.pools.append(parsed.pool)
+        elif parsed.bgp_filter is not None:
+            self.filters.append(parsed.bgp_filter)
+        elif parsed.affinities:
+            self.affinities.extend(parsed.affinities)
+        elif parsed.service is not None:
+            service = parsed.service
+            self.services[service.namespace, service.name] = service
+        elif parsed.endpoint_slice is not None:
+            self.slices.append(parsed.endpoint_slice)
 
 
 def _pod_cidr_affinities(key: str, host: str, raw: str, problems: Problems) -> list[Affinity]:
@@ -419,14 +480,17 @@ def derive_bgp_keys(
     node_name: str | None = None,
     k8s_node_ref: str | None = None,
     advertise_cluster_ips: str = "",
+    cache: DeriveCache | None = None,
 ) -> dict[str, str]:
     """The `/calico/...` key view confd's Calico backend presents to templates.
 
+    `cache` (`new_derive_cache`, one per watcher) keeps the parsed resources of the previous
+    call, so only the keys whose value changed are parsed again; the result is the same.
     Raises `CalicoDataError` listing every problem (each naming its key) when the data is bad.
     """
     problems = Problems()
     snap = _Snapshot()
-    snap.read(values, problems)
+    snap.read(values, problems, cache)
 
     out: dict[str, str] = dict(_GLOBAL_DEFAULTS)
     default = snap.configs.get("default")

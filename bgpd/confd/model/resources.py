@@ -15,7 +15,9 @@ it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from bgpd.confd.model.values import (
     Fields,
@@ -124,7 +126,7 @@ class NodeInfo:
     """
 
     name: str
-    labels: dict[str, str]
+    labels: Mapping[str, str]  # read-only: a parsed Node is shared between snapshots
     ipv4: str
     ipv6: str
     network_v4: str | None
@@ -171,7 +173,7 @@ def read_node(key: str, name: str, raw: str, problems: Problems) -> NodeInfo | N
             rr_cluster_id = ""
     return NodeInfo(
         name=name,
-        labels=labels,
+        labels=MappingProxyType(labels),
         ipv4=ipv4,
         ipv6=ipv6,
         network_v4=network_v4,
