@@ -173,6 +173,7 @@ def test_a_role_missing_watch_is_logged_and_shown_disconnected_until_fixed(
     # The list works, so the first render happens and the speaker starts; the watch is denied.
     line = node.wait_log("kind=bgppeers")
     assert "403" in line and "watch" in line, line
+    assert "confd.kubernetes.forbidden" in line, line
     wait_until(lambda: node.metric(CONNECTED) == 0, timeout=30, message="disconnected")
     print(CONNECTED, node.metric(CONNECTED))
     print("/readyz", node.http("/readyz"))
@@ -230,7 +231,7 @@ def test_an_invalid_token_then_a_rotated_token_file(
     kube_apiserver.restart()  # ends the open watches, so the next requests carry the token
     node.wait_log("confd.kubernetes.unreachable")
     line = node.wait_log("HTTP 401")
-    assert "confd.kubernetes.request_failed" in line, line
+    assert "confd.kubernetes.unauthorized" in line, line
     wait_until(lambda: node.metric(CONNECTED) == 0, timeout=30, message="disconnected")
     token_file.write_text(kube_apiserver.token_for("bgpd"))
     node.wait_log("confd.kubernetes.reconnected")

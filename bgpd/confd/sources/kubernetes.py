@@ -413,7 +413,25 @@ class KubernetesSource:
         # expired token) or a 403 (a role changed) must not hide behind the first failure.
         first = state.error is None or _cause(state.error) != _cause(_describe(exc))
         state.error = _describe(exc)
-        if was_connected:
+        status = exc.status if isinstance(exc, _HttpError) else None
+        if status in (401, 403):
+            # Named for the cause: an operator fixes credentials or RBAC, not the network.
+            if first or was_connected:
+                logger.warning(
+                    "confd.kubernetes.unauthorized server=%s kind=%s error=%s keeping_revision=%d"
+                    if status == 401
+                    else "confd.kubernetes.forbidden server=%s kind=%s error=%s "
+                    "keeping_revision=%d",
+                    self._settings.server,
+                    state.kind.name,
+                    state.error,
+                    self._generation,
+                )
+            else:
+                logger.debug(
+                    "confd.kubernetes.retry kind=%s error=%s", state.kind.name, state.error
+                )
+        elif was_connected:
             logger.warning(
                 "confd.kubernetes.unreachable server=%s kind=%s error=%s keeping_revision=%d",
                 self._settings.server,

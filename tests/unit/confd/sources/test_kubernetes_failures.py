@@ -31,6 +31,14 @@ def test_an_outage_turning_into_a_401_is_logged_again(caplog: pytest.LogCaptureF
     assert len(lines) == 2, lines
     assert "ClientPayloadError" in lines[0]
     assert "HTTP 401: Unauthorized" in lines[1] and "kind=nodes" in lines[1]
+    # Named for its cause, not as a network problem.
+    assert lines[0].startswith("confd.kubernetes.request_failed ")
+    assert lines[1].startswith("confd.kubernetes.unauthorized ")
+
+
+def test_a_403_is_logged_as_forbidden(caplog: pytest.LogCaptureFixture) -> None:
+    (line,) = failing(caplog, [_HttpError(403, "bgppeers is forbidden")])
+    assert line.startswith("confd.kubernetes.forbidden ") and "kind=nodes" in line
 
 
 def test_a_repeated_failure_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
