@@ -452,14 +452,14 @@ def profile_pass(nodes: int, services: int) -> dict[str, Any]:
             flips += flip
             # The source's part, as the Kubernetes source does it per change (_changed and
             # _current_snapshot): the Secret names in the view, a frozen copy of the view.
-            source_s = best(lambda i: (secret_names_in(flip[i % 2]), freeze_values(flip[i % 2])))
-            derive_s = best(lambda i: derive_view(flip[i % 2], local, cache), 6)
+            source_s = best(lambda i, f=flip: (secret_names_in(f[i % 2]), freeze_values(f[i % 2])))
+            derive_s = best(lambda i, f=flip: derive_view(f[i % 2], local, cache), 6)
             views = [derive_view(f, local, cache) for f in flip]
             if views[0] == views[1]:
                 raise RuntimeError(f"the {kind} change does not change the view")
-            render_s = best(lambda i: renderer.render_text(res, views[i % 2]), 6)
+            render_s = best(lambda i, v=views: renderer.render_text(res, v[i % 2]), 6)
             texts = [renderer.render_text(res, v) for v in views]
-            check_s = best(lambda i: parse_config(texts[i % 2], source="bench"), 6)
+            check_s = best(lambda i, t=texts: parse_config(t[i % 2], source="bench"), 6)
             row = {
                 "source_ms": source_s * 1000,
                 "derive_ms": derive_s * 1000,
