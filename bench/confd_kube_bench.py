@@ -22,8 +22,9 @@ ServiceAccount of deploy/rbac) beside ``bgpd run`` for the worker node, one at a
   ``--patchers`` parallel clients; the watcher's CPU delta per update, and the renders it did
   (none expected: ``confd installed`` lines and the metrics' render counter are checked).
 
-``--profile-pass`` measures one render pass in this process with no servers: derive without
-and with the parse cache (one changed key), render, check, and the cProfile top.
+``--profile-pass`` measures in this process with no servers: derive without the cache, then
+per change kind (the three above) the watcher's CPU for one change (the source's part, derive
+with the cache, render, check), and the cProfile top of those passes.
 
 Run: ``.venv/bin/python bench/confd_kube_bench.py`` (``--nodes``, ``--services``,
 ``--changes``, ``--datastores kubernetes etcd``); results in
@@ -374,15 +375,49 @@ def measure(
 # ------------------------------------------------------------------------------ in-process pass
 
 
+def change_pairs(nodes: int, namespaces: int = 20) -> dict[str, tuple[dict[str, str], ...]]:
+    """The full run's three relevant changes as (keys before, keys after) pairs of key sets:
+    the BGPPeer naming the worker flips its AS, node-0010's route-reflector label toggles, the
+    Local Service's endpoint moves onto the worker."""
+    worker = kc.worker_name(nodes)
+
+    def peer(asn: int) -> dict[str, str]:
+        obj = kc.calico("BGPPeer", BENCH_PEER, node=worker, peerIP="127.0.0.9", asNumber=asn)
+        return kc.as_keys([], [obj], [], [])
+
+    def node(rr: bool) -> dict[str, str]:
+        extra = {kc.RR_LABEL: "true"} if rr else {}
+        return kc.as_keys([kc.k8s_node(TOGGLED_NODE, extra_labels=extra)], [], [], [])
+
+    def endpoint(on_worker: bool) -> dict[str, str]:
+        eps = kc.endpoint_slice(LOCAL_SERVICE, namespaces, nodes)
+        eps["endpoints"][0]["nodeName"] = worker if on_worker else kc.node_name(1)
+        return kc.as_keys([], [], [], [eps])
+
+    return {
+        "bgppeer": (peer(65001), peer(65002)),
+        "node label": (node(False), node(True)),
+        "endpoint": (endpoint(False), endpoint(True)),
+    }
+
+
 def profile_pass(nodes: int, services: int) -> dict[str, Any]:
-    """One render pass of the worker, by phase, CPU seconds (best of 5); no servers."""
+    """One render pass of the worker, by phase, CPU seconds (best of 5); no servers.
+
+    Per change kind (`change_pairs`), the watcher's work for one relevant change: the
+    Kubernetes source's part (the Secret names it follows, the snapshot copy), derive with
+    the watcher's cache, render and check; each the best of 6 alternating changes."""
     from bgpd.confd.cli import LocalNode, derive_view
     from bgpd.confd.model import new_derive_cache
     from bgpd.confd.render import Renderer, load_resources
+    from bgpd.confd.sources.base import freeze_values
+    from bgpd.confd.sources.kube_objects import secret_names_in
     from bgpd.confd.templating import TemplateContext
     from bgpd.config import parse_config
 
+    pairs = change_pairs(nodes)
     keys = kc.offline_keys(nodes, services)
+    keys.update(pairs["bgppeer"][0])
     worker = kc.worker_name(nodes)
     local = LocalNode(nodename=worker)
     confdir = REPO / "confd_templates"
@@ -390,11 +425,9 @@ def profile_pass(nodes: int, services: int) -> dict[str, Any]:
     try:
         resources = load_resources(confdir, worker, tmp)
         renderer = Renderer(confdir, resources, TemplateContext(nodename=worker, environ={}))
+        res = next(r for r in resources if r.dest.name == "bgpd.toml")
         cache = new_derive_cache()
         derive_view(keys, local, cache)
-        moved = kc.endpoint_slice(LOCAL_SERVICE, 20, nodes, shift=1)
-        changed = {**keys, **kc.as_keys([], [], [], [moved])}
-        flip = [keys, changed]
 
         def best(fn: Callable[[int], object], n: int = 5) -> float:
             times = []
@@ -405,30 +438,50 @@ def profile_pass(nodes: int, services: int) -> dict[str, Any]:
             return min(times)
 
         view = derive_view(keys, local)
-        res = next(r for r in resources if r.dest.name == "bgpd.toml")
         text = renderer.render_text(res, view)
-        out = {
+        out: dict[str, Any] = {
             "keys": len(keys),
             "view_keys": len(view),
             "rendered_bytes": len(text.encode()),
-            "derive_uncached_ms": best(lambda i: derive_view(flip[i % 2], local)) * 1000,
-            "derive_cached_one_change_ms": best(lambda i: derive_view(flip[i % 2], local, cache))
-            * 1000,
-            "render_ms": best(lambda i: renderer.render_text(res, view)) * 1000,
-            "check_ms": best(lambda i: parse_config(text, source="bench")) * 1000,
+            "derive_uncached_ms": best(lambda i: derive_view(keys, local)) * 1000,
         }
+        per_kind: dict[str, dict[str, float]] = {}
+        flips: list[dict[str, str]] = []
+        for kind, (before, after) in pairs.items():
+            flip = [{**keys, **after}, {**keys, **before}]
+            flips += flip
+            # The source's part, as the Kubernetes source does it per change (_changed and
+            # _current_snapshot): the Secret names in the view, a frozen copy of the view.
+            source_s = best(lambda i, f=flip: (secret_names_in(f[i % 2]), freeze_values(f[i % 2])))
+            derive_s = best(lambda i, f=flip: derive_view(f[i % 2], local, cache), 6)
+            views = [derive_view(f, local, cache) for f in flip]
+            if views[0] == views[1]:
+                raise RuntimeError(f"the {kind} change does not change the view")
+            render_s = best(lambda i, v=views: renderer.render_text(res, v[i % 2]), 6)
+            texts = [renderer.render_text(res, v) for v in views]
+            check_s = best(lambda i, t=texts: parse_config(t[i % 2], source="bench"), 6)
+            row = {
+                "source_ms": source_s * 1000,
+                "derive_ms": derive_s * 1000,
+                "render_ms": render_s * 1000,
+                "check_ms": check_s * 1000,
+            }
+            row["total_ms"] = sum(row.values())
+            per_kind[kind] = {k: round(v, 1) for k, v in row.items()}
+            derive_view(keys, local, cache)
+        out["per_change"] = per_kind
         out = {k: round(v, 1) if isinstance(v, float) else v for k, v in out.items()}
         prof = tmp / "pass.prof"
         profiler = cProfile.Profile()
         profiler.enable()
-        for i in range(3):
-            v = derive_view(flip[i % 2], local, cache)
+        for f in flips:
+            v = derive_view(f, local, cache)
             parse_config(renderer.render_text(res, v), source="bench")
         profiler.disable()
         profiler.dump_stats(str(prof))
         out["profile_cached_pass_top_tottime"] = top_functions(prof, 15)
         stats = pstats.Stats(str(prof), stream=io.StringIO())
-        out["profile_cached_pass_total_s"] = round(stats.total_tt / 3, 4)  # type: ignore[attr-defined]
+        out["profile_cached_pass_total_s"] = round(stats.total_tt / len(flips), 4)  # type: ignore[attr-defined]
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

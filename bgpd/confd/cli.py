@@ -208,7 +208,7 @@ def derive_view(
 ) -> dict[str, str]:
     """The key view the templates read: the model's (v3 resources -> `/calico/bgp/v1` keys,
     v1 keys passed through) with this node's environment overrides applied. `cache` keeps
-    the parsed resources between the calls of one watcher (see `bgpd.confd.model.cache`)."""
+    the parsed resources between the calls of one watcher (see `bgpd.confd.model.snapshot`)."""
     # Imported on use, so `bgpd run` without the watcher does not load the model.
     from bgpd.confd.model import derive_bgp_keys  # noqa: PLC0415
 

@@ -38,49 +38,16 @@ its Kubernetes Node differently) and `advertise_cluster_ips` (CALICO_ADVERTISE_C
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 
-from bgpd.confd.model.bgpfilter import filter_json, read_bgp_filter
-from bgpd.confd.model.cache import ParseCache
+from bgpd.confd.model.bgpfilter import filter_json
 from bgpd.confd.model.errors import CalicoDataError, DataProblem
 from bgpd.confd.model.peers import PeerContext, derive_peer_keys
-from bgpd.confd.model.resources import (
-    Affinity,
-    BgpConfig,
-    BgpPeerResource,
-    NodeInfo,
-    PoolInfo,
-    read_affinity,
-    read_bgp_configuration,
-    read_bgp_peer,
-    read_ip_pool,
-    read_node,
-)
+from bgpd.confd.model.resources import BgpConfig, BgpPeerResource, PoolInfo, SecretRef
 from bgpd.confd.model.secrets import SecretPasswords
-from bgpd.confd.model.services import (
-    ENDPOINT_SLICES_PREFIX,
-    SERVICES_PREFIX,
-    EndpointSlice,
-    Service,
-    ServiceInputs,
-    read_endpoint_slice,
-    read_service,
-    service_route_keys,
-)
-from bgpd.confd.model.values import (
-    Problems,
-    decode_json,
-    go_json,
-    is_ipv4_text,
-    parse_asn,
-    parse_cidr,
-    parse_decimal,
-    parse_ip,
-    unencodable,
-)
-from bgpd.config.filters import FilterConfig
+from bgpd.confd.model.services import ServiceInputs, ServiceRouteMemo, service_route_keys
+from bgpd.confd.model.snapshot import HOST_PREFIX, V3_PREFIX, ClusterState, DeriveCache
+from bgpd.confd.model.values import Problems, go_json, parse_decimal
 
 __all__ = [
     "DEFAULT_AS",
@@ -90,10 +57,9 @@ __all__ = [
     "new_derive_cache",
 ]
 
-V3_PREFIX = "/calico/resources/v3/projectcalico.org/"
 DEFAULT_AS = "64512"
 _GLOBAL = "/calico/bgp/v1/global/"
-_HOST = "/calico/bgp/v1/host/"
+_HOST = HOST_PREFIX
 
 # client.go globalDefaults (note the space in node_mesh: the default is that literal string).
 _GLOBAL_DEFAULTS = {
@@ -101,242 +67,8 @@ _GLOBAL_DEFAULTS = {
     _GLOBAL + "node_mesh": '{"enabled": true}',
     _GLOBAL + "loglevel": "info",
 }
-_V1_PREFIXES = (
-    "/calico/bgp/v1/",
-    "/calico/v1/ipam/",
-    "/calico/staticroutes/",
-    "/calico/staticroutesv6/",
-    "/calico/rejectcidrs/",
-    "/calico/rejectcidrsv6/",
-)
-# model/block_affinity.go matchBlockAffinity, host affinities only (what the BGP syncer lists).
-_AFFINITY_RE = re.compile(r"^/?calico/ipam/v2/host/([^/]+)/ipv[46]/block/([^/]+)$")
-# Host-local IPAM (USE_POD_CIDR): the Kubernetes source's Node.spec.podCIDRs are the node's
-# blocks, confirmed (Calico's KDD node processor turns them into affinities the same way).
-_POD_CIDRS_RE = re.compile(r"^/kubernetes/nodes/([^/]+)/podcidrs$")
-_PASS_THROUGH_KINDS = frozenset({"bgpconfigurations", "nodes", "bgppeers", "bgpfilters"})
 _EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 _NODE_CONFIG_PREFIX = "node."
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Parsed:
-    """What the reader made of one key's raw value (a `ParseCache` entry): at most one
-    resource, the problems found, and whether the raw value is kept as it is."""
-
-    problems: tuple[DataProblem, ...] = ()
-    node: NodeInfo | None = None
-    peer: BgpPeerResource | None = None
-    config: BgpConfig | None = None
-    pool: PoolInfo | None = None
-    bgp_filter: FilterConfig | None = None
-    affinities: tuple[Affinity, ...] = ()
-    service: Service | None = None
-    endpoint_slice: EndpointSlice | None = None
-    raw_v3: bool = False  # a v3 value Calico's cache holds at its own key
-    v1: bool = False  # a v1 key passed through
-
-
-def _parse_key(key: str, raw: str) -> _Parsed:
-    """One key of a snapshot, parsed: a pure function of (key, raw)."""
-    problems = Problems()
-    parsed = _parse_into(key, raw, problems)
-    if problems.items:
-        return replace(parsed, problems=tuple(problems.items))
-    return parsed
-
-
-def _parse_into(key: str, raw: str, problems: Problems) -> _Parsed:
-    if not _encodable(key, raw, problems):
-        return _NOTHING
-    if key.startswith(V3_PREFIX):
-        return _parse_v3(key, raw, problems)
-    if (m := _AFFINITY_RE.match(key)) is not None:
-        affinity = read_affinity(key, m.group(1), m.group(2), raw, problems)
-        return _Parsed(affinities=(affinity,)) if affinity is not None else _NOTHING
-    if (m := _POD_CIDRS_RE.match(key)) is not None:
-        return _Parsed(affinities=tuple(_pod_cidr_affinities(key, m.group(1), raw, problems)))
-    if key.startswith(_V1_PREFIXES):
-        _check_v1(key, raw, problems)
-        return _Parsed(v1=True)
-    if key.startswith(SERVICES_PREFIX):
-        return _Parsed(service=read_service(key, raw, problems))
-    if key.startswith(ENDPOINT_SLICES_PREFIX):
-        return _Parsed(endpoint_slice=read_endpoint_slice(key, raw, problems))
-    return _NOTHING
-
-
-def _parse_v3(key: str, raw: str, problems: Problems) -> _Parsed:
-    kind, _, name = key[len(V3_PREFIX) :].partition("/")
-    if not name or "/" in name:
-        return _NOTHING  # not a cluster-scoped resource of a kind we read
-    raw_v3 = kind in _PASS_THROUGH_KINDS
-    if kind == "nodes":
-        return _Parsed(raw_v3=raw_v3, node=read_node(key, name, raw, problems))
-    if kind == "bgppeers":
-        return _Parsed(raw_v3=raw_v3, peer=read_bgp_peer(key, name, raw, problems))
-    if kind == "bgpconfigurations":
-        return _Parsed(raw_v3=raw_v3, config=read_bgp_configuration(key, name, raw, problems))
-    if kind == "ippools":
-        return _Parsed(raw_v3=raw_v3, pool=read_ip_pool(key, name, raw, problems))
-    if kind == "bgpfilters":
-        return _Parsed(raw_v3=raw_v3, bgp_filter=read_bgp_filter(key, name, raw, problems))
-    return _Parsed(raw_v3=raw_v3)
-
-
-_NOTHING = _Parsed()
-
-DeriveCache = ParseCache[_Parsed]
-
-
-def new_derive_cache() -> DeriveCache:
-    """An empty cache for `derive_bgp_keys(..., cache=)`: one per watcher."""
-    return ParseCache()
-
-
-class _Snapshot:
-    """The typed resources of one snapshot (the reader half of derive_bgp_keys)."""
-
-    __slots__ = (
-        "affinities",
-        "configs",
-        "filters",
-        "nodes",
-        "peers",
-        "pools",
-        "raw_v3",
-        "services",
-        "slices",
-        "v1",
-    )
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, NodeInfo] = {}
-        self.peers: list[BgpPeerResource] = []
-        self.configs: dict[str, BgpConfig] = {}
-        self.pools: list[PoolInfo] = []
-        self.filters: list[FilterConfig] = []
-        self.affinities: list[Affinity] = []
-        self.raw_v3: dict[str, str] = {}
-        self.v1: dict[str, str] = {}
-        self.services: dict[tuple[str, str], Service] = {}
-        self.slices: list[EndpointSlice] = []
-
-    def read(
-        self, values: Mapping[str, str], problems: Problems, cache: ParseCache[_Parsed] | None
-    ) -> None:
-        for key in sorted(values):
-            raw = values[key]
-            parsed = _parse_key(key, raw) if cache is None else cache.lookup(key, raw, _parse_key)
-            problems.items.extend(parsed.problems)
-            self.add(key, raw, parsed)
-        if cache is not None:
-            cache.sweep()
-
-    def add(self, key: str, raw: str, parsed: _Parsed) -> None:
-        if parsed.raw_v3:
-            self.raw_v3[key] = raw
-        if parsed.v1:
-            self.v1[key] = raw
-        if parsed.node is not None:
-            self.nodes[parsed.node.name] = parsed.node
-        elif parsed.peer is not None:
-            self.peers.append(parsed.peer)
-        elif parsed.config is not None:
-            self.configs[parsed.config.name] = parsed.config
-        elif parsed.pool is not None:
-            self.pools.append(parsed.pool)
-        elif parsed.bgp_filter is not None:
-            self.filters.append(parsed.bgp_filter)
-        elif parsed.affinities:
-            self.affinities.extend(parsed.affinities)
-        elif parsed.service is not None:
-            service = parsed.service
-            self.services[service.namespace, service.name] = service
-        elif parsed.endpoint_slice is not None:
-            self.slices.append(parsed.endpoint_slice)
-
-
-def _pod_cidr_affinities(key: str, host: str, raw: str, problems: Problems) -> list[Affinity]:
-    try:
-        cidrs = decode_json(raw)
-    except ValueError as exc:
-        problems.add(key, f"malformed JSON: {exc}")
-        return []
-    if not isinstance(cidrs, list):
-        problems.add(key, "expected a JSON array of CIDRs")
-        return []
-    out: list[Affinity] = []
-    for text in cidrs:
-        cidr = parse_cidr(text) if isinstance(text, str) else None
-        if cidr is None:
-            problems.add(key, f"{text!r} is not a CIDR (Node.spec.podCIDRs)")
-            continue
-        out.append(Affinity(host=host, cidr=cidr, state="confirmed", deleted=False))
-    return out
-
-
-def _encodable(key: str, raw: str, problems: Problems) -> bool:
-    """False (recorded) for a key or value holding a character UTF-8 cannot encode: the
-    rendered file, the logs and the TOML loader could not carry it."""
-    if unencodable(key) is not None:
-        # The key itself cannot be printed as it is: name it with the character escaped.
-        problems.add(ascii(key)[1:-1], "the key holds a lone UTF-16 surrogate")
-        return False
-    at = unencodable(raw)
-    if at is not None:
-        problems.add(key, f"the value holds a lone UTF-16 surrogate at character {at}")
-        return False
-    return True
-
-
-def _check_v1(key: str, raw: str, problems: Problems) -> None:
-    """Light checks of v1 keys written directly: the values the speaker config depends on."""
-    leaf = key.rsplit("/", 1)[-1]
-    parent = key.rsplit("/", 2)[-2] if key.count("/") >= 2 else ""
-    if leaf == "as_num" and key.startswith(("/calico/bgp/v1/global/", _HOST)):
-        _, message = parse_asn(raw)
-        if message is not None:
-            problems.add(key, message)
-    elif leaf in ("ip_addr_v4", "ip_addr_v6") and raw:
-        address = parse_ip(raw)
-        if address is None or address.version != int(leaf[-1]):
-            problems.add(key, f"{raw!r} is not an IPv{leaf[-1]} address")
-    elif leaf == "rr_cluster_id" and raw and not is_ipv4_text(raw):
-        problems.add(key, f"{raw!r} is not an IPv4-formatted cluster id")
-    elif parent in ("peer_v4", "peer_v6"):
-        _check_v1_peer(key, raw, int(parent[-1]), problems)
-    elif parent == "pool" and key.startswith("/calico/v1/ipam/"):
-        value = _json_object(key, raw, problems)
-        if value is not None and parse_cidr(str(value.get("cidr", ""))) is None:
-            problems.add(key, f"cidr {value.get('cidr')!r} is not a CIDR")
-    elif key == _GLOBAL + "node_mesh":
-        _json_object(key, raw, problems)
-
-
-def _json_object(key: str, raw: str, problems: Problems) -> dict[str, object] | None:
-    try:
-        value = decode_json(raw)
-    except ValueError as exc:
-        problems.add(key, f"malformed JSON: {exc}")
-        return None
-    if not isinstance(value, dict):
-        problems.add(key, "expected a JSON object")
-        return None
-    return value
-
-
-def _check_v1_peer(key: str, raw: str, version: int, problems: Problems) -> None:
-    value = _json_object(key, raw, problems)
-    if value is None:
-        return
-    ip = value.get("ip")
-    address = parse_ip(ip) if isinstance(ip, str) else None
-    if address is None or address.version != version:
-        problems.add(key, f"ip {ip!r} is not an IPv{version} address")
-    _, message = parse_asn(value.get("as_num"))
-    if message is not None:
-        problems.add(key, f"as_num: {message}")
 
 
 def _log_level(severity: str) -> str:
@@ -422,23 +154,6 @@ def _node_config_keys(node: str, config: BgpConfig, key: str, problems: Problems
     return out
 
 
-def _node_keys(node: NodeInfo) -> dict[str, str]:
-    """bgpnodeprocessor.go: IPs and cluster id always present, network and AS when set."""
-    prefix = f"{_HOST}{node.name}/"
-    out = {
-        prefix + "ip_addr_v4": node.ipv4,
-        prefix + "ip_addr_v6": node.ipv6,
-        prefix + "rr_cluster_id": node.rr_cluster_id,
-    }
-    if node.network_v4 is not None:
-        out[prefix + "network_v4"] = node.network_v4
-    if node.network_v6 is not None:
-        out[prefix + "network_v6"] = node.network_v6
-    if node.as_num is not None:
-        out[prefix + "as_num"] = node.as_num
-    return out
-
-
 def _pool_keys(pools: list[PoolInfo]) -> dict[str, str]:
     out: dict[str, str] = {}
     for pool in sorted(pools, key=lambda p: p.name):
@@ -462,15 +177,64 @@ def _pool_keys(pools: list[PoolInfo]) -> dict[str, str]:
     return out
 
 
-def _affinity_keys(affinities: list[Affinity]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for a in affinities:
-        if a.state == "pending":
-            continue  # client.go updateCache: pending affinities are treated as deleted
-        block = str(a.cidr).replace("/", "-", 1)
-        key = f"/calico/ipam/v2/host/{a.host}/ipv{a.cidr.version}/block/{block}"
-        out[key] = go_json({"state": a.state, "deleted": a.deleted})
-    return out
+def new_derive_cache() -> DeriveCache:
+    """An empty cache for `derive_bgp_keys(..., cache=)`: one per watcher."""
+    return DeriveCache()
+
+
+class _PeerMemo:
+    """The peer keys of the last derive and every input they were computed from: a change
+    that touches none of them (an endpoint move, a Service, an affinity) reuses them."""
+
+    __slots__ = ("inputs", "keys", "problems")
+
+    def __init__(
+        self,
+        inputs: tuple[object, ...],
+        keys: dict[str, str],
+        problems: tuple[DataProblem, ...],
+    ) -> None:
+        self.inputs = inputs
+        self.keys = keys
+        self.problems = problems
+
+
+def _peer_keys(
+    state: ClusterState,
+    ctx_args: tuple[str, int, dict[str, int], SecretRef | None],
+    secrets: SecretPasswords,
+    problems: Problems,
+    memos: dict[str, object],
+) -> dict[str, str]:
+    global_as, global_port, node_ports, mesh_ref = ctx_args
+    peers: tuple[BgpPeerResource, ...] = tuple(state.peers.values())
+    # Compared by value; the Nodes and peers are the cached objects, so this is mostly
+    # identity checks. The Secrets and the mesh's reference decide the passwords and the
+    # problems their resolution records.
+    inputs: tuple[object, ...] = (
+        dict(state.nodes),
+        peers,
+        global_as,
+        global_port,
+        node_ports,
+        dict(state.secrets),
+        mesh_ref,
+    )
+    memo = memos.get("peers")
+    if isinstance(memo, _PeerMemo) and memo.inputs == inputs:
+        problems.items.extend(memo.problems)
+        return memo.keys
+    before = len(problems.items)
+    ctx = PeerContext(
+        nodes=state.nodes,
+        global_as=global_as,
+        global_port=global_port,
+        node_ports=node_ports,
+        secrets=secrets,
+    )
+    keys = derive_peer_keys(ctx, peers)
+    memos["peers"] = _PeerMemo(inputs, keys, tuple(problems.items[before:]))
+    return keys
 
 
 def derive_bgp_keys(
@@ -489,15 +253,19 @@ def derive_bgp_keys(
     Raises `CalicoDataError` listing every problem (each naming its key) when the data is bad.
     """
     problems = Problems()
-    snap = _Snapshot()
-    snap.read(values, problems, cache)
+    if cache is None:
+        cache = DeriveCache()  # a derive from scratch is the update of an empty cache
+    snap = cache.update(values)
+    for key in sorted(snap.problems):
+        problems.items.extend(snap.problems[key])
 
     out: dict[str, str] = dict(_GLOBAL_DEFAULTS)
     default = snap.configs.get("default")
     default_key = V3_PREFIX + "bgpconfigurations/default"
     out.update(_global_keys(default, default_key, problems))
     secrets = SecretPasswords(values, namespace, problems)
-    mesh = secrets.resolve(default.mesh_password if default is not None else None)
+    mesh_ref = default.mesh_password if default is not None else None
+    mesh = secrets.resolve(mesh_ref)
     if mesh.text is not None:
         # Plaintext, as client.go getNodeMeshPasswordKVPair stores it (redacted in its logs).
         out[_GLOBAL + "node_mesh_password"] = mesh.text
@@ -512,10 +280,10 @@ def derive_bgp_keys(
         out.update(_node_config_keys(node, config, key, problems))
         if config.listen_port:
             node_ports[node] = config.listen_port
-    for node_info in snap.nodes.values():
-        out.update(_node_keys(node_info))
-    out.update(_pool_keys(snap.pools))
-    out.update(_affinity_keys(snap.affinities))
+    out.update(snap.node_keys)
+    out.update(_pool_keys(list(snap.pools.values())))
+    for key in sorted(snap.affinity_keys):  # in key order: two keys may name one block
+        out.update(snap.affinity_keys[key])
     local = snap.nodes.get(node_name) if node_name is not None else None
     excluded = local is not None and local.labels.get(_EXCLUDE_LABEL) == "true"
     inputs = ServiceInputs(
@@ -524,20 +292,18 @@ def derive_bgp_keys(
         node_ref=k8s_node_ref or node_name,
         cluster_ips_env=advertise_cluster_ips,
     )
-    out.update(service_route_keys(inputs, snap.services, snap.slices, problems))
+    memo = cache.memos.setdefault("services", ServiceRouteMemo())
+    assert isinstance(memo, ServiceRouteMemo)
+    out.update(service_route_keys(inputs, snap.services, snap.slices, problems, memo))
     out.update(snap.raw_v3)
-    for bgp_filter in snap.filters:
+    for bgp_filter in snap.filters.values():
         out[f"/calico/bgp/v1/filters/{bgp_filter.name}"] = go_json(filter_json(bgp_filter))
 
     as_key = _GLOBAL + "as_num"
-    ctx = PeerContext(
-        nodes=snap.nodes,
-        global_as=snap.v1.get(as_key, out[as_key]),
-        global_port=default.listen_port if default is not None else 0,
-        node_ports=node_ports,
-        secrets=secrets,
-    )
-    out.update(derive_peer_keys(ctx, snap.peers))
+    global_as = snap.v1.get(as_key, out[as_key])
+    global_port = default.listen_port if default is not None else 0
+    args = (global_as, global_port, node_ports, mesh_ref)
+    out.update(_peer_keys(snap, args, secrets, problems, cache.memos))
     out.update(snap.v1)
     if problems.items:
         raise CalicoDataError(problems.items)

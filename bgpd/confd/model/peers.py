@@ -79,10 +79,9 @@ class PeerContext:
         self.node_ports = node_ports
         self.secrets = secrets
         self._all_nodes = sorted(nodes)
-        # client.go nodeIPs: every node address, for the calico_node flag.
-        self.node_ips = frozenset(
-            ip for n in nodes.values() for ip in (_canonical(n.ipv4), _canonical(n.ipv6)) if ip
-        )
+        # client.go nodeIPs: every node address, for the calico_node flag. A NodeInfo's
+        # addresses are already canonical text (read_node), so they are not parsed again.
+        self.node_ips = frozenset(ip for n in nodes.values() for ip in (n.ipv4, n.ipv6) if ip)
 
     def nodes_matching(self, selector: Selector | None) -> list[str]:
         """Node names (sorted) whose labels match; `None` means every node (`all()`)."""
@@ -104,7 +103,7 @@ class PeerContext:
         out: list[str] = []
         for name in self._all_nodes:
             node = self.nodes[name]
-            if wanted_ip not in (_canonical(node.ipv4), _canonical(node.ipv6)):
+            if wanted_ip not in (node.ipv4, node.ipv6):
                 continue
             if (node.as_num or self.global_as) != wanted_as:
                 continue

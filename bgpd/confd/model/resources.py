@@ -122,6 +122,7 @@ class NodeInfo:
     """What confd uses of a Node (bgpnodeprocessor.go): labels and the BGP spec, as strings.
 
     `ipv4`/`ipv6`/`rr_cluster_id` are "" when unset (the v1 keys are then present but empty);
+    `ipv4`/`ipv6` are canonical text (`str` of the parsed address: the peers compare them);
     `network_v4`/`network_v6`/`as_num` are None when unset (their v1 keys are then absent).
     """
 

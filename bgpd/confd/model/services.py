@@ -26,7 +26,7 @@ pure; a malformed value is a problem naming its key, never an exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bgpd.confd.model.resources import BgpConfig, decode_object
@@ -40,6 +40,8 @@ __all__ = [
     "EndpointSlice",
     "Service",
     "ServiceInputs",
+    "ServiceRouteMemo",
+    "group_slices",
     "read_endpoint_slice",
     "read_service",
     "service_route_keys",
@@ -286,13 +288,54 @@ def _key(prefix: str, cidr: str) -> str:
     return f"/calico/{prefix}{v6}/{cidr.replace('/', '-', 1)}"
 
 
+def group_slices(
+    slices: Iterable[EndpointSlice],
+) -> dict[tuple[str, str], tuple[EndpointSlice, ...]]:
+    """EndpointSlices by their Service (namespace, name); those without the label are no
+    Service's."""
+    out: dict[tuple[str, str], tuple[EndpointSlice, ...]] = {}
+    for eps in slices:
+        if eps.service:
+            ref = (eps.namespace, eps.service)
+            out[ref] = (*out.get(ref, ()), eps)
+    return out
+
+
+class ServiceRouteMemo:
+    """Each Service's route CIDRs from the previous call, with the Service and slices they
+    were computed from, valid for one `ServiceInputs`: an unchanged Service (the same parsed
+    object, the same tuple of slices) is not evaluated again."""
+
+    __slots__ = ("_entries", "_inputs")
+
+    def __init__(self) -> None:
+        self._inputs: ServiceInputs | None = None
+        self._entries: dict[
+            tuple[str, str], tuple[Service, Sequence[EndpointSlice], tuple[str, ...]]
+        ] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _route_cidrs(
+    svc: Service, slices: Sequence[EndpointSlice], ranges: _Ranges, node_ref: str | None
+) -> tuple[str, ...]:
+    if not _advertised(svc, slices, ranges, node_ref):
+        return ()
+    return tuple(f"{a}/{a.max_prefixlen}" for a in _service_routes(svc, ranges))
+
+
 def service_route_keys(
     inputs: ServiceInputs,
     services: Mapping[tuple[str, str], Service],
-    slices: Iterable[EndpointSlice],
+    slices: Mapping[tuple[str, str], Sequence[EndpointSlice]],
     problems: Problems,
+    memo: ServiceRouteMemo | None = None,
 ) -> dict[str, str]:
-    """This node's `/calico/staticroutes*` and `/calico/rejectcidrs*` keys."""
+    """This node's `/calico/staticroutes*` and `/calico/rejectcidrs*` keys; `slices` are
+    grouped by Service (`group_slices`). With `memo`, only the Services whose object or
+    slices changed since its last call are evaluated; the result is the same."""
     ranges = _Ranges(inputs, problems)
     out: dict[str, str] = {}
     for cidr in ranges.global_ranges():
@@ -301,15 +344,18 @@ def service_route_keys(
             out[_key("staticroutes", cidr)] = cidr
     if inputs.excluded:
         return out
-    by_service: dict[tuple[str, str], list[EndpointSlice]] = {}
-    for eps in slices:
-        if eps.service:
-            by_service.setdefault((eps.namespace, eps.service), []).append(eps)
-    for ref in sorted(services):
-        svc = services[ref]
-        if not _advertised(svc, by_service.get(ref, ()), ranges, inputs.node_ref):
-            continue
-        for address in _service_routes(svc, ranges):
-            cidr = f"{address}/{address.max_prefixlen}"
+    old = memo._entries if memo is not None and memo._inputs == inputs else {}
+    entries: dict[tuple[str, str], tuple[Service, Sequence[EndpointSlice], tuple[str, ...]]]
+    entries = {}
+    # Two Services routing one address write the same key and value: the order is free.
+    for ref, svc in services.items():
+        eps = slices.get(ref, ())
+        entry = old.get(ref)
+        if entry is None or entry[0] is not svc or entry[1] is not eps:
+            entry = (svc, eps, _route_cidrs(svc, eps, ranges, inputs.node_ref))
+        entries[ref] = entry
+        for cidr in entry[2]:
             out[_key("staticroutes", cidr)] = cidr
+    if memo is not None:
+        memo._inputs, memo._entries = inputs, entries
     return out

@@ -1,12 +1,13 @@
-"""The parse cache: derive_bgp_keys with a cache gives what it gives without one, parsing
-only the keys whose value changed, and forgetting the keys a snapshot no longer holds."""
+"""The derive cache: derive_bgp_keys with a cache gives what it gives without one, parsing
+only the keys whose value changed, forgetting the keys a snapshot no longer holds, and reusing
+the per-Service routes and the peer keys only while their inputs are unchanged."""
 
 from __future__ import annotations
 
 import pytest
 
 from bgpd.confd.model import CalicoDataError, derive_bgp_keys, new_derive_cache
-from bgpd.confd.model.cache import ParseCache
+from bgpd.confd.model.services import ServiceRouteMemo
 from tests.unit.confd.model.calico_data import (
     V3,
     affinity,
@@ -16,6 +17,7 @@ from tests.unit.confd.model.calico_data import (
     endpoint_slice,
     ip_pool,
     node,
+    secret,
     service,
     snapshot,
 )
@@ -41,29 +43,6 @@ def cluster() -> dict[str, str]:
 
 def derive(values: dict[str, str], cache: object = None) -> dict[str, str]:
     return derive_bgp_keys(values, node_name="n2", cache=cache)  # type: ignore[arg-type]
-
-
-def test_parse_cache_reuses_an_entry_only_for_the_same_raw_value() -> None:
-    cache: ParseCache[str] = ParseCache()
-    calls: list[tuple[str, str]] = []
-
-    def parse(key: str, raw: str) -> str:
-        calls.append((key, raw))
-        return raw.upper()
-
-    assert cache.lookup("a", "x", parse) == "X"
-    assert cache.lookup("b", "y", parse) == "Y"
-    cache.sweep()
-    assert cache.lookup("a", "x", parse) == "X"  # same value: no parse
-    assert cache.lookup("b", "z", parse) == "Z"  # changed value: parsed again
-    cache.sweep()
-    assert calls == [("a", "x"), ("b", "y"), ("b", "z")]
-    assert (cache.hits, cache.misses, len(cache)) == (1, 3, 2)
-    cache.lookup("b", "z", parse)
-    cache.sweep()  # "a" was not looked up: gone
-    assert len(cache) == 1
-    assert cache.lookup("a", "x", parse) == "X"
-    assert calls[-1] == ("a", "x")
 
 
 def test_a_changed_value_is_parsed_again_and_only_it() -> None:
@@ -116,3 +95,99 @@ def test_problems_of_a_cached_key_are_reported_on_every_derive() -> None:
     assert cache.hits >= len(values)  # the second pass read everything from the cache
     values.update([node("bad", "10.0.0.30/24")])
     assert derive(values, cache) == derive(values)
+
+
+def _routes(view: dict[str, str]) -> set[str]:
+    return {k for k in view if k.startswith("/calico/staticroutes/")}
+
+
+def test_service_routes_memo_sees_a_moved_endpoint_a_new_and_a_removed_service() -> None:
+    values = cluster()
+    values.update(
+        [service("shop", "db", type="LoadBalancer", policy="Local", cluster_ip="10.96.0.20")]
+    )
+    cache = new_derive_cache()
+    first = derive(values, cache)
+    memo = cache.memos["services"]
+    assert isinstance(memo, ServiceRouteMemo) and len(memo) == 2
+    # db's endpoint lands on n2 (a slice added): its route appears, with and without the memo.
+    values.update([endpoint_slice("shop", "db-abc", "db", [endpoint("n2")])])
+    view = derive(values, cache)
+    assert view == derive(values)
+    assert _routes(view) - _routes(first)
+    # The slice moves away: the route goes.
+    values.update([endpoint_slice("shop", "db-abc", "db", [endpoint("n3")])])
+    view = derive(values, cache)
+    assert view == derive(values) and _routes(view) == _routes(first)
+    # web is removed: its route goes, and the memo forgets it.
+    del values["/kubernetes/services/shop/web"]
+    view = derive(values, cache)
+    assert view == derive(values) and _routes(view) < _routes(first)
+    assert len(memo) == 1
+
+
+def test_service_routes_memo_is_not_used_across_inputs() -> None:
+    """A new serviceExternalIPs range changes no Service, yet routes web's external IP."""
+    values = cluster()
+    values.update(
+        [service("shop", "web", type="LoadBalancer", policy="Local", external_ips=["192.0.2.50"])]
+    )
+    cache = new_derive_cache()
+    route = "/calico/staticroutes/192.0.2.50-32"
+    assert route not in derive(values, cache)
+    values.update(
+        [
+            bgp_configuration(
+                nodeToNodeMeshEnabled=False, serviceExternalIPs=[{"cidr": "192.0.2.0/24"}], **RANGES
+            )
+        ]
+    )
+    view = derive(values, cache)
+    assert view == derive(values)
+    assert view[route] == "192.0.2.50/32"
+    # The local node's exclusion label: every route goes, the reject CIDRs stay.
+    label = {"node.kubernetes.io/exclude-from-external-load-balancers": "true"}
+    values.update([node("n2", "10.0.0.2/24", labels=label)])
+    view = derive(values, cache)
+    assert view == derive(values)
+    assert not _routes(view)
+
+
+def test_peer_keys_are_reused_only_while_their_inputs_are_unchanged() -> None:
+    values = cluster()
+    cache = new_derive_cache()
+    derive(values, cache)
+    peers = cache.memos["peers"]
+    # An endpoint move touches no peer input: the same memo, the same keys.
+    values.update([endpoint_slice("shop", "web-abc", "web", [endpoint("n3")])])
+    assert derive(values, cache) == derive(values)
+    assert cache.memos["peers"] is peers
+    # A node's label decides the selectors: recomputed, and the peering seen.
+    values.update([node("n3", "10.0.0.3/24", labels={"rr": "true"})])
+    view = derive(values, cache)
+    assert cache.memos["peers"] is not peers
+    assert view == derive(values)
+    assert H + "n2/peer_v4/10.0.0.3" in view
+    # A BGPPeer removed: its peerings go.
+    del values[V3 + "/bgppeers/to-rr"]
+    view = derive(values, cache)
+    assert view == derive(values)
+    assert not any("/peer_v4/" in k for k in view)
+
+
+def test_peer_keys_see_a_changed_secret() -> None:
+    values = cluster()
+    ref = {"secretKeyRef": {"name": "bgp", "key": "pw"}}
+    values.update([bgp_peer("ext", node="n2", peerIP="192.0.2.1", asNumber=65001, password=ref)])
+    values.update([secret("bgp", pw="one")])
+    cache = new_derive_cache()
+    key = H + "n2/peer_v4/192.0.2.1"
+    assert '"password":"one"' in derive(values, cache)[key]
+    values.update([secret("bgp", pw="two")])
+    view = derive(values, cache)
+    assert view == derive(values)
+    assert '"password":"two"' in view[key]
+    del values["/kubernetes/secrets/kube-system/bgp"]
+    view = derive(values, cache)
+    assert view == derive(values)
+    assert "password_unavailable" in view[key]
