@@ -416,20 +416,24 @@ class KubernetesSource:
         status = exc.status if isinstance(exc, _HttpError) else None
         if status in (401, 403):
             # Named for the cause: an operator fixes credentials or RBAC, not the network.
-            if first or was_connected:
+            server, kind, error = self._settings.server, state.kind.name, state.error
+            if not (first or was_connected):
+                logger.debug("confd.kubernetes.retry kind=%s error=%s", kind, error)
+            elif status == 401:
                 logger.warning(
-                    "confd.kubernetes.unauthorized server=%s kind=%s error=%s keeping_revision=%d"
-                    if status == 401
-                    else "confd.kubernetes.forbidden server=%s kind=%s error=%s "
-                    "keeping_revision=%d",
-                    self._settings.server,
-                    state.kind.name,
-                    state.error,
+                    "confd.kubernetes.unauthorized server=%s kind=%s error=%s keeping_revision=%d",
+                    server,
+                    kind,
+                    error,
                     self._generation,
                 )
             else:
-                logger.debug(
-                    "confd.kubernetes.retry kind=%s error=%s", state.kind.name, state.error
+                logger.warning(
+                    "confd.kubernetes.forbidden server=%s kind=%s error=%s keeping_revision=%d",
+                    server,
+                    kind,
+                    error,
+                    self._generation,
                 )
         elif was_connected:
             logger.warning(
