@@ -33,6 +33,7 @@ from bgpd.confd.model.resources import (
     BgpPeerResource,
     NodeInfo,
     PoolInfo,
+    decode_object,
     read_affinity,
     read_bgp_configuration,
     read_bgp_peer,
@@ -240,29 +241,18 @@ def _check_v1(key: str, raw: str, problems: Problems) -> None:
     elif parent in ("peer_v4", "peer_v6"):
         _check_v1_peer(key, raw, int(parent[-1]), problems)
     elif parent == "pool" and key.startswith("/calico/v1/ipam/"):
-        value = _json_object(key, raw, problems)
-        if value is not None and parse_cidr(str(value.get("cidr", ""))) is None:
-            problems.add(key, f"cidr {value.get('cidr')!r} is not a CIDR")
+        pool = decode_object(key, raw, problems)
+        if pool is not None and parse_cidr(str(pool.obj.get("cidr", ""))) is None:
+            problems.add(key, f"cidr {pool.obj.get('cidr')!r} is not a CIDR")
     elif key == _GLOBAL + "node_mesh":
-        _json_object(key, raw, problems)
-
-
-def _json_object(key: str, raw: str, problems: Problems) -> dict[str, object] | None:
-    try:
-        value = decode_json(raw)
-    except ValueError as exc:
-        problems.add(key, f"malformed JSON: {exc}")
-        return None
-    if not isinstance(value, dict):
-        problems.add(key, "expected a JSON object")
-        return None
-    return value
+        decode_object(key, raw, problems)
 
 
 def _check_v1_peer(key: str, raw: str, version: int, problems: Problems) -> None:
-    value = _json_object(key, raw, problems)
-    if value is None:
+    fields = decode_object(key, raw, problems)
+    if fields is None:
         return
+    value = fields.obj
     ip = value.get("ip")
     address = parse_ip(ip) if isinstance(ip, str) else None
     if address is None or address.version != version:
