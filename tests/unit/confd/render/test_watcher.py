@@ -208,7 +208,8 @@ def test_an_unexpected_exception_is_a_counted_render_failure_and_the_watcher_liv
         w = make(tmp_path, source, reloads, quiet_s=0.01)
         task = asyncio.create_task(w.run())
         source.push(view())
-        await until(lambda: w.status().installs_total == 1)
+        # the reload follows the install: wait for both (asserting the second raced it)
+        await until(lambda: w.status().installs_total == 1 and len(reloads) == 1)
         good = dest(tmp_path).read_bytes()
         with caplog.at_level(logging.ERROR, logger="bgpd.confd.watcher"):
             source.push({**view(asn=65001), "bug": "1"})  # derive raises ZeroDivisionError
@@ -221,7 +222,7 @@ def test_an_unexpected_exception_is_a_counted_render_failure_and_the_watcher_liv
         assert crash.exc_info is not None  # the traceback is in the log
         assert dest(tmp_path).read_bytes() == good and reloads == [1]
         source.push(view(asn=65002))  # still watching: the next good change is rendered
-        await until(lambda: w.status().installs_total == 2)
+        await until(lambda: w.status().installs_total == 2 and len(reloads) == 2)
         assert load_config(dest(tmp_path)).bgp.asn == 65002 and reloads == [1, 1]
         task.cancel()
 
@@ -252,7 +253,7 @@ def test_the_values_of_issue_11_are_named_failures_through_the_real_model(
         )
         task = asyncio.create_task(w.run())
         source.push(cluster_v3())
-        await until(lambda: w.status().installs_total == 1)
+        await until(lambda: w.status().installs_total == 1 and len(reloads) == 1)
         good = dest(tmp_path).read_bytes()
         surrogate = {**cluster_v3(), f"{V3}/bgppeers/p": json.dumps({"spec": {"node": "\ud800"}})}
         assert "\\ud800" in surrogate[f"{V3}/bgppeers/p"]  # as etcd holds it: an escape
