@@ -37,6 +37,7 @@ from typing import Any
 import jinja2
 
 from bgpd.confd.model.values import decode_json, parse_decimal
+from bgpd.config.calico_names import greater_address_is_passive, protocol_id
 from bgpd.config.filters import FILTER_LISTS, FILTER_RULE_KEYS
 from bgpd.errors import BgpdError
 
@@ -421,11 +422,6 @@ def _key_cidr(key: str) -> str:
     return _network(key, posixpath.basename(key).replace("-", "/"))
 
 
-def _protocol_id(address: str) -> str:
-    # Calico splits on "." (v4) or ":" (v6) and joins with "_": Mesh_10_0_0_2, Node_fd00__2.
-    return address.replace(".", "_").replace(":", "_")
-
-
 class CalicoNode:
     """Calico's bird*.cfg logic for one node, over the `/bgp/v1` view of a `KvStore`.
 
@@ -682,7 +678,7 @@ class CalicoNode:
         if ip == my_ip:
             return None  # "Skipping ourselves"
         port = _uint(key, data.get("port") or 0, "port", 65535)
-        ident = _protocol_id(ip) + (f"_port_{port}" if port else "")
+        ident = protocol_id(ip) + (f"_port_{port}" if port else "")
         local_workload = bool(data.get("local_bgp_peer"))
         name = f"Local_Workload_{ident}" if local_workload else f"{scope}_{ident}"
         if "as_num" not in data:
@@ -694,8 +690,8 @@ class CalicoNode:
         restart = _uint(key, rt_raw, "restart_time", 4095) if str(rt_raw).strip() else None
         ttl = _uint(key, data.get("ttl_security") or 0, "ttl_security", 254)
         passive = bool(data.get("passive_mode")) or local_workload
-        if scope == "Global" and data.get("calico_node") and ip > my_ip:
-            passive = True  # same string order as the mesh's `gt` (Calico issue #5461)
+        if scope == "Global" and data.get("calico_node") and greater_address_is_passive(ip, my_ip):
+            passive = True  # the mesh's rule
         peer_cid = str(data.get("rr_cluster_id") or "")
         password = data.get("password")
         if password is not None and not isinstance(password, str):
