@@ -26,7 +26,6 @@ import base64
 import bisect
 import hashlib
 import ipaddress
-import json as jsonlib
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -39,6 +38,7 @@ import jinja2
 from bgpd.confd.model.values import decode_json, parse_decimal
 from bgpd.config.calico_names import greater_address_is_passive, protocol_id
 from bgpd.config.filters import FILTER_LISTS, FILTER_RULE_KEYS
+from bgpd.config.render import toml_value
 from bgpd.errors import BgpdError
 
 __all__ = [
@@ -236,20 +236,6 @@ def _json_array(value: str | KVPair) -> list[Any]:
         key = value.key if isinstance(value, KVPair) else "<value>"
         raise DataError(key, f"expected a JSON array, got {type(data).__name__}")
     return data
-
-
-def toml_value(value: object) -> str:
-    """A TOML literal for a str, int, bool or list of those (the templates' `toml` filter)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        # JSON string escapes are valid TOML basic-string escapes (\", \\, \n, \uXXXX).
-        return jsonlib.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
 # ------------------------------------------------------------------------ Calico's rules
