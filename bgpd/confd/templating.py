@@ -39,7 +39,7 @@ from bgpd.confd.model.values import decode_json, parse_decimal
 from bgpd.config.calico_names import greater_address_is_passive, protocol_id
 from bgpd.config.filters import FILTER_LISTS, FILTER_RULE_KEYS
 from bgpd.config.render import toml_value
-from bgpd.errors import BgpdError
+from bgpd.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "CalicoNode",
@@ -66,15 +66,22 @@ EXPLICIT_PEER_MULTIHOP = 64
 BGP_V1 = "/bgp/v1"
 
 
-class DataError(BgpdError):
-    """A datastore value a template needs is missing or malformed; `key` names where."""
+class DataError(ConfigError):
+    """A datastore value a template needs is missing or malformed: one problem, located by
+    `key` (the project's one problem-collecting error, `ConfigError`, with one entry)."""
 
-    __slots__ = ("key", "message")
+    __slots__ = ()
 
     def __init__(self, key: str, message: str) -> None:
-        self.key = key
-        self.message = message
-        super().__init__(f"{key}: {message}")
+        super().__init__((ConfigProblem(location=key, message=message),))
+
+    @property
+    def key(self) -> str:
+        return self.problems[0].location
+
+    @property
+    def message(self) -> str:
+        return self.problems[0].message
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
