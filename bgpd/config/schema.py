@@ -37,6 +37,7 @@ from bgpd.config.checks import Collector as _Collector
 from bgpd.config.checks import (
     Community,
     LargeCommunity,
+    add_password_problems,
     check_asn,
     check_cluster_id,
     check_description,
@@ -49,8 +50,6 @@ from bgpd.config.checks import (
     check_multihop,
     check_next_hop_v4,
     check_next_hop_v6,
-    check_password,
-    check_password_unavailable,
     check_peer_address,
     check_peer_name,
     check_port,
@@ -351,14 +350,7 @@ class PeerConfig:
                     f"local_address {self.local_address} is IPv{self.local_address.version} "
                     f"but address {self.address} is IPv{self.address.version}",
                 )
-        if self.password is not None:
-            c.add("password", check_password(self.password))
-        if self.password_unavailable is not None:
-            c.add("password_unavailable", check_password_unavailable(self.password_unavailable))
-            if self.password is not None:
-                c.add(
-                    "password_unavailable", "password and password_unavailable exclude each other"
-                )
+        add_password_problems(c, self.password, self.password_unavailable)
         if self.next_hop_v4 is not None:
             c.add("next_hop_v4", check_next_hop_v4(self.next_hop_v4))
         if self.next_hop_v6 is not None:
