@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bgpd.text import escape_controls, is_safe
+from bgpd.throttle import WindowBudget
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -244,7 +245,7 @@ class RateLimitFilter(logging.Filter):
     checked when records arrive, so the summary of the last burst waits for the next record.
     """
 
-    __slots__ = ("_clock", "_emit", "_lock", "_max_level", "_parser", "_per_second", "_windows")
+    __slots__ = ("_clock", "_emit", "_lock", "_max_level", "_parser", "_windows")
 
     def __init__(
         self,
@@ -256,13 +257,14 @@ class RateLimitFilter(logging.Filter):
     ) -> None:
         super().__init__()
         self._emit = emit
-        self._per_second = per_second
         self._max_level = max_level
         self._clock = clock
         self._lock = threading.Lock()
         self._parser = EventParser()
-        # (logger, template, level) -> [window start, passed, suppressed]
-        self._windows: dict[tuple[str, str, int], list[float]] = {}
+        # Keyed by (logger, template, level); the rule is `bgpd.throttle`'s.
+        self._windows: WindowBudget[tuple[str, str, int]] = WindowBudget(
+            burst=per_second, window=1.0
+        )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "bgpd_summary", False):
@@ -273,14 +275,7 @@ class RateLimitFilter(logging.Filter):
             allowed = True
             if record.levelno <= self._max_level:
                 key = (record.name, str(record.msg), record.levelno)
-                window = self._windows.get(key)
-                if window is None:
-                    self._windows[key] = [now, 1, 0]
-                elif window[1] < self._per_second:
-                    window[1] += 1
-                else:
-                    window[2] += 1
-                    allowed = False
+                allowed = self._windows.admit(key, now)
         for summary in due:  # outside the lock: the summary comes back through this filter
             self._emit(summary)
         return allowed
@@ -294,23 +289,18 @@ class RateLimitFilter(logging.Filter):
 
     def _expire(self, now: float) -> list[logging.LogRecord]:
         due: list[logging.LogRecord] = []
-        for key, (start, _passed, suppressed) in list(self._windows.items()):
-            if now - start < 1.0:
-                continue
-            del self._windows[key]
-            if suppressed:
-                name, template, level = key
-                summary = logging.LogRecord(
-                    name,
-                    level,
-                    __file__,
-                    0,
-                    "logs suppressed count=%d for=%s",
-                    (int(suppressed), self._parser.event_name(template)),
-                    None,
-                )
-                summary.bgpd_summary = True
-                due.append(summary)
+        for (name, template, level), suppressed in self._windows.take_ended(now):
+            summary = logging.LogRecord(
+                name,
+                level,
+                __file__,
+                0,
+                "logs suppressed count=%d for=%s",
+                (suppressed, self._parser.event_name(template)),
+                None,
+            )
+            summary.bgpd_summary = True
+            due.append(summary)
         return due
 
 

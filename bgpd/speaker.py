@@ -53,12 +53,13 @@ from bgpd.net import (
     Nlri,
     pack_network,
 )
-from bgpd.outbound.export import LoopCheck, PeerProfile
+from bgpd.outbound.export import PeerProfile
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
 from bgpd.policy.filters import import_chains, split_import
 from bgpd.policy.next_hop import NextHopCheck, describe_reason, node_addresses, packed_address
+from bgpd.policy.reflection import LoopCheck
 from bgpd.rib import (
     Candidate,
     CandidateCache,

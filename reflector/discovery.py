@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bgpd.config import ClusterNode, Config, IPAddress, PeerConfig
+from bgpd.config.calico_names import protocol_id
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.selector import Selector
 
@@ -38,7 +39,7 @@ BGP_PORT = 179
 
 def node_peer_name(address: IPAddress, port: int | None = None) -> str:
     """Calico's name for a node peering: `Node_10_0_0_2`, `Node_fd00__2_port_1790`."""
-    name = "Node_" + str(address).replace(".", "_").replace(":", "_")
+    name = "Node_" + protocol_id(address)
     if port is not None and port not in (0, BGP_PORT):
         name += f"_port_{port}"
     return name

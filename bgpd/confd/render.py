@@ -70,15 +70,15 @@ class ResourceError(BgpdError):
 def describe_error(exc: BaseException) -> str:
     """One log-safe line for an error: the first problem with its key, and a count.
 
-    Works for `DataError` (key, message), the model's `CalicoDataError` (`problems`, each with
-    `key` and `message`), `ConfigError` (`problems` with `location`) and anything else. The
+    Works for `ConfigError` (and so the model's `CalicoDataError` and templating's
+    `DataError`: `problems`, each with `location` and `message`) and anything else. The
     text comes from the datastore: runs of white space become one space, and any other control
     character, or one UTF-8 cannot carry (a lone surrogate), is shown escaped (`bgpd.text`), so
     the line can always be logged and printed (`bgpd confd --onetime`) as one line."""
     problems = getattr(exc, "problems", None)
     if problems:
         first = problems[0]
-        where = getattr(first, "key", None) or getattr(first, "location", "?")
+        where = getattr(first, "location", "?")
         text = f"{where}: {getattr(first, 'message', first)}"
         if len(problems) > 1:
             text += f" (and {len(problems) - 1} more problems)"

@@ -26,7 +26,6 @@ import base64
 import bisect
 import hashlib
 import ipaddress
-import json as jsonlib
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -37,8 +36,10 @@ from typing import Any
 import jinja2
 
 from bgpd.confd.model.values import decode_json, parse_decimal
+from bgpd.config.calico_names import greater_address_is_passive, protocol_id
 from bgpd.config.filters import FILTER_LISTS, FILTER_RULE_KEYS
-from bgpd.errors import BgpdError
+from bgpd.config.render import toml_value
+from bgpd.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "CalicoNode",
@@ -65,15 +66,22 @@ EXPLICIT_PEER_MULTIHOP = 64
 BGP_V1 = "/bgp/v1"
 
 
-class DataError(BgpdError):
-    """A datastore value a template needs is missing or malformed; `key` names where."""
+class DataError(ConfigError):
+    """A datastore value a template needs is missing or malformed: one problem, located by
+    `key` (the project's one problem-collecting error, `ConfigError`, with one entry)."""
 
-    __slots__ = ("key", "message")
+    __slots__ = ()
 
     def __init__(self, key: str, message: str) -> None:
-        self.key = key
-        self.message = message
-        super().__init__(f"{key}: {message}")
+        super().__init__((ConfigProblem(location=key, message=message),))
+
+    @property
+    def key(self) -> str:
+        return self.problems[0].location
+
+    @property
+    def message(self) -> str:
+        return self.problems[0].message
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,20 +243,6 @@ def _json_array(value: str | KVPair) -> list[Any]:
         key = value.key if isinstance(value, KVPair) else "<value>"
         raise DataError(key, f"expected a JSON array, got {type(data).__name__}")
     return data
-
-
-def toml_value(value: object) -> str:
-    """A TOML literal for a str, int, bool or list of those (the templates' `toml` filter)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        # JSON string escapes are valid TOML basic-string escapes (\", \\, \n, \uXXXX).
-        return jsonlib.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
 # ------------------------------------------------------------------------ Calico's rules
@@ -419,11 +413,6 @@ def _network(key: str, raw: str) -> str:
 def _key_cidr(key: str) -> str:
     """`10.96.0.0-12` (the last key segment, as Calico stores CIDRs in keys) -> `10.96.0.0/12`."""
     return _network(key, posixpath.basename(key).replace("-", "/"))
-
-
-def _protocol_id(address: str) -> str:
-    # Calico splits on "." (v4) or ":" (v6) and joins with "_": Mesh_10_0_0_2, Node_fd00__2.
-    return address.replace(".", "_").replace(":", "_")
 
 
 class CalicoNode:
@@ -682,7 +671,7 @@ class CalicoNode:
         if ip == my_ip:
             return None  # "Skipping ourselves"
         port = _uint(key, data.get("port") or 0, "port", 65535)
-        ident = _protocol_id(ip) + (f"_port_{port}" if port else "")
+        ident = protocol_id(ip) + (f"_port_{port}" if port else "")
         local_workload = bool(data.get("local_bgp_peer"))
         name = f"Local_Workload_{ident}" if local_workload else f"{scope}_{ident}"
         if "as_num" not in data:
@@ -694,8 +683,8 @@ class CalicoNode:
         restart = _uint(key, rt_raw, "restart_time", 4095) if str(rt_raw).strip() else None
         ttl = _uint(key, data.get("ttl_security") or 0, "ttl_security", 254)
         passive = bool(data.get("passive_mode")) or local_workload
-        if scope == "Global" and data.get("calico_node") and ip > my_ip:
-            passive = True  # same string order as the mesh's `gt` (Calico issue #5461)
+        if scope == "Global" and data.get("calico_node") and greater_address_is_passive(ip, my_ip):
+            passive = True  # the mesh's rule
         peer_cid = str(data.get("rr_cluster_id") or "")
         password = data.get("password")
         if password is not None and not isinstance(password, str):

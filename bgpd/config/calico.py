@@ -36,10 +36,9 @@ from bgpd.config.checks import (
     Collector,
     Community,
     LargeCommunity,
+    add_password_problems,
     check_asn,
     check_cluster_id,
-    check_password,
-    check_password_unavailable,
     check_port,
     first_duplicate,
 )
@@ -332,14 +331,7 @@ class MeshSection:
 
     def __post_init__(self) -> None:
         c = Collector()
-        if self.password is not None:
-            c.add("password", check_password(self.password))
-        if self.password_unavailable is not None:
-            c.add("password_unavailable", check_password_unavailable(self.password_unavailable))
-            if self.password is not None:
-                c.add(
-                    "password_unavailable", "password and password_unavailable exclude each other"
-                )
+        add_password_problems(c, self.password, self.password_unavailable)
         if self.restart_time is not None:
             c.add("restart_time", check_mesh_restart_time(self.restart_time))
         c.raise_if_any()

@@ -278,3 +278,14 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)
+
+
+def add_password_problems(c: Collector, password: str | None, unavailable: str | None) -> None:
+    """The TCP-MD5 password rules of a peer or of `[mesh]`: each value checked, and a password
+    and the reason it is missing never given together."""
+    if password is not None:
+        c.add("password", check_password(password))
+    if unavailable is not None:
+        c.add("password_unavailable", check_password_unavailable(unavailable))
+        if password is not None:
+            c.add("password_unavailable", "password and password_unavailable exclude each other")

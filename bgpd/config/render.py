@@ -1,4 +1,5 @@
-"""`Config` back to TOML text (`bgpctl show config`, logging the running config at reload).
+"""`Config` back to TOML text (`bgpctl show config`, logging the running config at reload),
+and the project's one TOML value writer (`toml_value`, also confd's `toml` template filter).
 
 Role: the inverse of the loader, written by hand because it is small and the project takes no
 TOML-writing dependency.
@@ -41,7 +42,7 @@ from bgpd.net import Family
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["MASK", "render_config_toml"]
+__all__ = ["MASK", "render_config_toml", "toml_value"]
 
 MASK = "********"
 
@@ -130,11 +131,17 @@ def _table(
             continue  # TOML has no null: an absent key is the None default
         if only_changed and f.default is not dataclasses.MISSING and value == f.default:
             continue
-        out.append(f"{f.name} = {_value(value)}")
+        out.append(f"{f.name} = {toml_value(value)}")
     return out
 
 
-def _value(value: object) -> str:
+def toml_value(value: object) -> str:
+    """A TOML literal for a config value: bool, int, str, enum, address, network, community,
+    family, an array of those (list or tuple), or labels as an inline table.
+
+    The project's one TOML writer: `render_config_toml` and confd's templates (their `toml`
+    filter) both write values through it.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -157,8 +164,8 @@ def _value(value: object) -> str:
         | Family,  # before `tuple`: a Family is a NamedTuple, written by its name
     ):
         return _string(str(value))
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, Labels):
         # An inline table; keys are quoted because label keys may hold "/" and ".".
         return "{" + ", ".join(f"{_string(k)} = {_string(v)}" for k, v in value.items()) + "}"

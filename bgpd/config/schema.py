@@ -32,10 +32,12 @@ from bgpd.config.calico import (
     MeshSection,
     NodeSection,
 )
+from bgpd.config.calico_names import greater_address_is_passive, protocol_id
 from bgpd.config.checks import Collector as _Collector
 from bgpd.config.checks import (
     Community,
     LargeCommunity,
+    add_password_problems,
     check_asn,
     check_cluster_id,
     check_description,
@@ -48,8 +50,6 @@ from bgpd.config.checks import (
     check_multihop,
     check_next_hop_v4,
     check_next_hop_v6,
-    check_password,
-    check_password_unavailable,
     check_peer_address,
     check_peer_name,
     check_port,
@@ -350,14 +350,7 @@ class PeerConfig:
                     f"local_address {self.local_address} is IPv{self.local_address.version} "
                     f"but address {self.address} is IPv{self.address.version}",
                 )
-        if self.password is not None:
-            c.add("password", check_password(self.password))
-        if self.password_unavailable is not None:
-            c.add("password_unavailable", check_password_unavailable(self.password_unavailable))
-            if self.password is not None:
-                c.add(
-                    "password_unavailable", "password and password_unavailable exclude each other"
-                )
+        add_password_problems(c, self.password, self.password_unavailable)
         if self.next_hop_v4 is not None:
             c.add("next_hop_v4", check_next_hop_v4(self.next_hop_v4))
         if self.next_hop_v6 is not None:
@@ -618,17 +611,7 @@ def _local_asn(bgp: BgpSection, node: NodeSection | None) -> tuple[int, str]:
 
 def mesh_peer_name(address: IPAddress) -> str:
     """BIRD's protocol name for a mesh peer: `Mesh_10_0_0_2`, `Mesh_fd00__2` (§2.3, §2.9)."""
-    return "Mesh_" + str(address).replace(".", "_").replace(":", "_")
-
-
-def mesh_passive(peer_address: IPAddress, local_address: IPAddress) -> bool:
-    """True when we wait for the peer to connect: its address is the greater one.
-
-    Calico's template compares the two addresses with Go's `gt` on *strings*, so
-    "10.0.0.9" > "10.0.0.10". BIRD nodes in a mixed mesh apply that rule; a numeric comparison
-    here would make both sides of such a pair passive and the session would never come up.
-    """
-    return str(peer_address) > str(local_address)
+    return "Mesh_" + protocol_id(address)
 
 
 def derive_mesh_peers(
@@ -664,7 +647,7 @@ def derive_mesh_peers(
                     asn=other.asn if other.asn is not None else bgp.asn,
                     port=other.port if other.port is not None else bgp.port,
                     local_address=mine,
-                    passive=mesh_passive(theirs, mine),
+                    passive=greater_address_is_passive(theirs, mine),
                     password=mesh.password,
                     password_unavailable=mesh.password_unavailable,
                     graceful_restart_time=mesh.restart_time,

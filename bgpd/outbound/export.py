@@ -9,7 +9,8 @@ is prepended, the next hop is our session address (unless `next hop keep`), LOCA
 ORIGINATOR_ID and CLUSTER_LIST are stripped and MED received from another AS is not passed on;
 toward iBGP LOCAL_PREF is present (100 when absent) and the next hop of a BGP-learned route is
 kept; a reflected route gets ORIGINATOR_ID (when absent) and our cluster id in front of its
-CLUSTER_LIST (RFC 4456 §8), its next hop untouched (Calico sets no `next hop self`).
+CLUSTER_LIST (RFC 4456 §8), its next hop untouched (Calico sets no `next hop self`). The
+reflection rules themselves live in `bgpd.policy.reflection`; this module applies them.
 Locally originated paths (static, kernel, connected) get ORIGIN IGP and our next hop.
 
 Invariants: pure functions of their arguments; `ExportCache` memoises per selected path and
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bgpd.policy.reflection import reflect_attributes, reflects
 from bgpd.rib import Candidate, PathInfo, Source, SourceKind
-from bgpd.wire.attributes import AsPathSegment, PathAttributes, new_path_attributes, new_segment
+from bgpd.rib.decision import DEFAULT_LOCAL_PREF
+from bgpd.wire.attributes import AsPathSegment, new_path_attributes, new_segment
 from bgpd.wire.constants import SegmentType
 
-DEFAULT_LOCAL_PREF = 100
 _AS_SEQUENCE = SegmentType.AS_SEQUENCE
 _CONFED = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
 LOCAL_KINDS = frozenset({SourceKind.STATIC, SourceKind.CONNECTED, SourceKind.KERNEL})
@@ -51,10 +53,7 @@ def may_advertise(source: Source, to_peer: str, profile: PeerProfile) -> bool:
         return False
     if source.kind is not SourceKind.IBGP or not profile.ibgp:
         return True
-    if profile.cluster_id is None:
-        return False
-    # A client's route goes to every iBGP peer; a non-client's only to clients.
-    return source.rr_client or profile.rr_client
+    return reflects(source, to_client=profile.rr_client, cluster_id=profile.cluster_id)
 
 
 def reflecting(source: Source, profile: PeerProfile) -> bool:
@@ -83,9 +82,8 @@ def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) 
         local_pref = a.local_pref if a.local_pref is not None else DEFAULT_LOCAL_PREF
         attrs = a if local_pref == a.local_pref else a.replace(local_pref=local_pref)
         if profile.cluster_id is not None and reflecting(source, profile):
-            attrs = attrs.replace(
-                originator_id=source.router_id if a.originator_id is None else a.originator_id,
-                cluster_list=(profile.cluster_id, *a.cluster_list),
+            attrs = reflect_attributes(
+                attrs, originator_id=source.router_id, cluster_id=profile.cluster_id
             )
     else:
         attrs = new_path_attributes(
@@ -121,33 +119,6 @@ def prepend(path: tuple[AsPathSegment, ...], asn: int) -> tuple[AsPathSegment, .
         first = new_segment(_AS_SEQUENCE, (asn, *path[0].asns))
         return (first, *path[1:])
     return (new_segment(_AS_SEQUENCE, (asn,)), *path)
-
-
-def has_own_as(attrs: PathAttributes, asn: int, allowed: int = 0) -> bool:
-    """AS-path loop check on import (RFC 4271 §9.1.2): our AS more than `allowed` times."""
-    return attrs.as_path_asns().count(asn) > allowed
-
-
-def reflection_loop(attrs: PathAttributes, router_id: int, cluster_id: int | None) -> bool:
-    """RFC 4456 §8: our own route came back (ORIGINATOR_ID), or it passed our cluster."""
-    if attrs.originator_id == router_id:
-        return True
-    return cluster_id is not None and cluster_id in attrs.cluster_list
-
-
-@dataclass(frozen=True, slots=True)
-class LoopCheck:
-    """`has_own_as` or `reflection_loop` for our identity (each session's `CandidateCache`
-    remembers the verdict per attribute set); equal checks mean the same identity."""
-
-    asn: int
-    router_id: int
-    cluster_id: int | None
-
-    def __call__(self, attrs: PathAttributes) -> bool:
-        return has_own_as(attrs, self.asn) or reflection_loop(
-            attrs, self.router_id, self.cluster_id
-        )
 
 
 class ExportCache:

@@ -22,7 +22,8 @@ Invariants: the result is a pure function of the config; mesh peers are `PeerCon
 from __future__ import annotations
 
 from bgpd.config import Config, PeerConfig
-from bgpd.config.schema import mesh_passive, mesh_peer_name
+from bgpd.config.calico_names import greater_address_is_passive as mesh_passive
+from bgpd.config.schema import mesh_peer_name
 
 __all__ = ["is_mesh_peer", "mesh_passive", "mesh_peer_name", "mesh_peers"]
 

@@ -27,6 +27,7 @@ import ipaddress
 import logging
 
 from bgpd.config import Config, DynamicNeighbors, IPAddress, PeerConfig
+from bgpd.config.calico_names import protocol_id
 
 __all__ = ["DYNAMIC_NAME_PREFIX", "DynamicPeers", "dynamic_peer", "dynamic_peer_name", "find_range"]
 
@@ -37,7 +38,7 @@ DYNAMIC_NAME_PREFIX = "Dynamic_"
 
 def dynamic_peer_name(address: IPAddress) -> str:
     """`Dynamic_10_0_0_7`, `Dynamic_fd00__7`: Calico's peer-naming rule with our prefix."""
-    return DYNAMIC_NAME_PREFIX + str(address).replace(".", "_").replace(":", "_")
+    return DYNAMIC_NAME_PREFIX + protocol_id(address)
 
 
 def find_range(config: Config, address: IPAddress) -> DynamicNeighbors | None:

@@ -12,18 +12,20 @@ Invariants: no clock is read here (`now` is passed in); nothing is dropped from 
 
 from __future__ import annotations
 
+from bgpd.throttle import WindowBudget
+
 __all__ = ["REFUSAL_LOG_INTERVAL_S", "RefusedConnections"]
 
 REFUSAL_LOG_INTERVAL_S = 10.0
 
 
 class RefusedConnections:
-    __slots__ = ("_interval", "_last_address", "_suppressed", "_window_start", "total")
+    __slots__ = ("_budget", "_interval", "_last_address", "total")
 
     def __init__(self, interval: float = REFUSAL_LOG_INTERVAL_S) -> None:
         self._interval = interval
-        self._window_start: float | None = None
-        self._suppressed = 0
+        # One key: every refusal shares the window (the rule is `bgpd.throttle`'s).
+        self._budget: WindowBudget[None] = WindowBudget(burst=1, window=interval)
         self._last_address = ""
         self.total = 0
 
@@ -34,19 +36,15 @@ class RefusedConnections:
     def refused(self, address: str, now: float) -> bool:
         """Counts one refusal; True when it opens a window and deserves its own log line."""
         self.total += 1
-        start = self._window_start
-        if start is None or now - start >= self._interval:
-            self._window_start = now
+        if self._budget.admit(None, now):
             return True
-        self._suppressed += 1
         self._last_address = address
         return False
 
     def summary(self) -> tuple[int, str] | None:
         """(refusals not logged since the window opened, the last of their addresses), or
         None when there were none; the count starts again."""
-        if not self._suppressed:
+        held = self._budget.take_held(None)
+        if not held:
             return None
-        summary = (self._suppressed, self._last_address)
-        self._suppressed = 0
-        return summary
+        return held, self._last_address

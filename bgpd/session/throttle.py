@@ -7,10 +7,12 @@ without a trace. `LogThrottle.allow(kind, now)` lets `burst` lines of one kind t
 line carries the count (`suppressed=N`); the counters (`PeerCounters`) count every occurrence.
 
 Invariants: sans-IO (the caller passes `now`); one throttle per peer, kept across its sessions
-with the peer's counters; memory is one small entry per kind.
+with the peer's counters; memory is one small entry per kind. The rule is `bgpd.throttle`'s.
 """
 
 from __future__ import annotations
+
+from bgpd.throttle import WindowBudget
 
 DEFAULT_BURST = 5
 DEFAULT_WINDOW = 60.0
@@ -19,27 +21,13 @@ DEFAULT_WINDOW = 60.0
 class LogThrottle:
     """At most `burst` lines per kind in any window of `window` seconds (fixed windows)."""
 
-    __slots__ = ("_burst", "_kinds", "_window")
+    __slots__ = ("_budget",)
 
     def __init__(self, burst: int = DEFAULT_BURST, window: float = DEFAULT_WINDOW) -> None:
-        self._burst = burst
-        self._window = window
-        # kind -> [window start, lines let through in it, held back since the last one]
-        self._kinds: dict[str, list[float]] = {}
+        self._budget: WindowBudget[str] = WindowBudget(burst=burst, window=window)
 
     def allow(self, kind: str, now: float) -> int | None:
         """None when this line is held back; else the number held back before it (to log)."""
-        entry = self._kinds.get(kind)
-        if entry is None:
-            self._kinds[kind] = [now, 1, 0]
-            return 0
-        if now - entry[0] >= self._window:
-            entry[0] = now
-            entry[1] = 0
-        if entry[1] >= self._burst:
-            entry[2] += 1
+        if not self._budget.admit(kind, now):
             return None
-        entry[1] += 1
-        held = int(entry[2])
-        entry[2] = 0
-        return held
+        return self._budget.take_held(kind)

@@ -15,14 +15,13 @@ from bgpd.confd.model.derive import (
     derive_bgp_keys,
     new_derive_cache,
 )
-from bgpd.confd.model.errors import CalicoDataError, DataProblem
+from bgpd.confd.model.errors import CalicoDataError
 from bgpd.confd.model.peers import peer_key_suffix
 
 __all__ = [
     "DEFAULT_AS",
     "V3_PREFIX",
     "CalicoDataError",
-    "DataProblem",
     "DeriveCache",
     "derive_bgp_keys",
     "filter_json",

@@ -9,7 +9,7 @@ The translation is one to one with Calico's BIRD rendering (confd template_funcs
 `filterStatement`, calico-bgp.md §2.8): `action` Accept|Reject, `matchOperator`
 Equal|NotEqual|In|NotIn on `cidr`, `prefixLength.min/max`, `source: RemotePeers`,
 `interface` glob. Invariants: every rule list keeps its order; a rule that BIRD would refuse is
-a `DataProblem` naming the key and the rule (`spec.importV4[1].cidr: ...`), never dropped.
+a `ConfigProblem` naming the key and the rule (`spec.importV4[1].cidr: ...`), never dropped.
 """
 
 from __future__ import annotations

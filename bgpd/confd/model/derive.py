@@ -41,13 +41,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bgpd.confd.model.bgpfilter import filter_json
-from bgpd.confd.model.errors import CalicoDataError, DataProblem
+from bgpd.confd.model.errors import CalicoDataError
 from bgpd.confd.model.peers import PeerContext, derive_peer_keys
 from bgpd.confd.model.resources import BgpConfig, BgpPeerResource, PoolInfo, SecretRef
 from bgpd.confd.model.secrets import SecretPasswords
 from bgpd.confd.model.services import ServiceInputs, ServiceRouteMemo, service_route_keys
 from bgpd.confd.model.snapshot import HOST_PREFIX, V3_PREFIX, ClusterState, DeriveCache
 from bgpd.confd.model.values import Problems, go_json, parse_decimal
+from bgpd.errors import ConfigProblem
 
 __all__ = [
     "DEFAULT_AS",
@@ -192,7 +193,7 @@ class _PeerMemo:
         self,
         inputs: tuple[object, ...],
         keys: dict[str, str],
-        problems: tuple[DataProblem, ...],
+        problems: tuple[ConfigProblem, ...],
     ) -> None:
         self.inputs = inputs
         self.keys = keys

@@ -2,7 +2,7 @@
 
 Role: one reader per kind the BGP syncer watches (libcalico-go bgpsyncer: Node, BGPPeer,
 BGPConfiguration, IPPool, BGPFilter, and block affinities). Each takes the etcd key and its raw
-JSON value and returns a frozen value, recording a `DataProblem` for anything Calico's
+JSON value and returns a frozen value, recording a `ConfigProblem` for anything Calico's
 validation or its confd backend would refuse or mangle (a bad IP, an invalid AS, a selector
 that does not parse, a malformed duration or CIDR).
 

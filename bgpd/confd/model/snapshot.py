@@ -26,7 +26,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from bgpd.confd.model.bgpfilter import read_bgp_filter
-from bgpd.confd.model.errors import DataProblem
 from bgpd.confd.model.resources import (
     Affinity,
     BgpConfig,
@@ -60,6 +59,7 @@ from bgpd.confd.model.values import (
     unencodable,
 )
 from bgpd.config.filters import FilterConfig
+from bgpd.errors import ConfigProblem
 
 __all__ = ["HOST_PREFIX", "V3_PREFIX", "ClusterState", "DeriveCache", "Parsed", "parse_key"]
 
@@ -87,7 +87,7 @@ class Parsed:
     """What the reader made of one key's raw value (a `DeriveCache` entry): at most one
     resource, the problems found, and whether the raw value is kept as it is."""
 
-    problems: tuple[DataProblem, ...] = ()
+    problems: tuple[ConfigProblem, ...] = ()
     node: NodeInfo | None = None
     peer: BgpPeerResource | None = None
     config: BgpConfig | None = None
@@ -301,7 +301,7 @@ class ClusterState:
         # EndpointSlices by their Service; a tuple replaced (never changed) when one of them
         # changes, so an unchanged Service's slices are the same object as before.
         self.slices: dict[tuple[str, str], tuple[EndpointSlice, ...]] = {}
-        self.problems: dict[str, tuple[DataProblem, ...]] = {}  # by source key
+        self.problems: dict[str, tuple[ConfigProblem, ...]] = {}  # by source key
 
     def add(self, key: str, raw: str, parsed: Parsed) -> None:
         if parsed.problems:

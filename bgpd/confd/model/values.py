@@ -5,7 +5,7 @@ key, a typed field reader over a decoded JSON object, and the Go conventions Cal
 follows (numorstring.ASNumber, time.ParseDuration, net.SplitHostPort, cnet.ParseIP,
 encoding/json's compact output with HTML escaping).
 
-Invariants: readers never raise on bad data; they record a `DataProblem` naming the key and the
+Invariants: readers never raise on bad data; they record a `ConfigProblem` naming the key and the
 field path (`spec.peerIP: ...`) and return a neutral value, so one pass finds every problem.
 """
 
@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface, ip_network
 
-from bgpd.confd.model.errors import DataProblem
+from bgpd.errors import ConfigProblem
 from bgpd.net import IPAddress, IPNetwork
 
 __all__ = [
@@ -131,10 +131,10 @@ class Problems:
     __slots__ = ("items",)
 
     def __init__(self) -> None:
-        self.items: list[DataProblem] = []
+        self.items: list[ConfigProblem] = []
 
     def add(self, key: str, message: str) -> None:
-        self.items.append(DataProblem(key=key, message=message))
+        self.items.append(ConfigProblem(location=key, message=message))
 
     def __len__(self) -> int:
         return len(self.items)

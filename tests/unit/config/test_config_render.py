@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import tomllib
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from pathlib import Path
 
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
+from bgpd.confd.templating import make_environment
 from bgpd.config import (
     MASK,
     AddPathMode,
@@ -26,6 +28,7 @@ from bgpd.config import (
     parse_config,
     render_config_toml,
 )
+from bgpd.config.render import toml_value
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 from tests.unit.config.helpers import MINIMAL, build
 
@@ -271,3 +274,13 @@ def test_masked_render_never_contains_passwords(cfg: Config) -> None:
     parsed = parse_config(text)
     for original, shown in zip(cfg.peers, parsed.peers, strict=True):
         assert shown.password == (None if original.password is None else MASK)
+
+
+@given(st.recursive(st.booleans() | st.integers(0, 2**32) | st.text(), st.lists, max_leaves=8))
+def test_toml_value_reads_back(value: object) -> None:
+    # Every string, DEL and the other control characters included, reads back unchanged.
+    assert tomllib.loads(f"v = {toml_value(value)}")["v"] == value
+
+
+def test_templates_write_toml_through_the_config_writer(tmp_path: Path) -> None:
+    assert make_environment(tmp_path).filters["toml"] is toml_value

@@ -147,7 +147,7 @@ def test_bad_rules_are_reported_with_key_and_rule(rule: dict[str, object], fragm
     key, raw = bgp_filter("bad", importV4=[rule])
     with pytest.raises(CalicoDataError) as info:
         derive_bgp_keys({key: raw})
-    assert any(p.key == key and fragment in p.message for p in info.value.problems), (
+    assert any(p.location == key and fragment in p.message for p in info.value.problems), (
         info.value.problems
     )
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bgpd.confd.model import CalicoDataError, DataProblem, derive_bgp_keys
-from bgpd.errors import BgpdError
+from bgpd.confd.model import CalicoDataError, derive_bgp_keys
+from bgpd.errors import BgpdError, ConfigProblem
 from tests.unit.confd.model.calico_data import (
     V3,
     affinity,
@@ -359,7 +359,7 @@ def test_bad_data_names_the_key(item: tuple[str, str], fragment: str) -> None:
         derive_bgp_keys(dict([item]))
     err = info.value
     assert isinstance(err, BgpdError)
-    assert any(p.key == item[0] and fragment in p.message for p in err.problems), err.problems
+    assert any(p.location == item[0] and fragment in p.message for p in err.problems), err.problems
     assert item[0] in str(err)
 
 
@@ -367,19 +367,19 @@ def test_every_problem_is_reported_at_once() -> None:
     items = [b[0] for b in BAD if not b[0][0].startswith(G)]
     with pytest.raises(CalicoDataError) as info:
         derive_bgp_keys(dict(items) | snapshot(node("ok", "10.0.0.1/24")))
-    keys = {p.key for p in info.value.problems}
+    keys = {p.location for p in info.value.problems}
     assert keys == {k for k, _ in items}
-    assert all(isinstance(p, DataProblem) for p in info.value.problems)
+    assert all(isinstance(p, ConfigProblem) for p in info.value.problems)
 
 
 def test_a_key_holding_a_lone_surrogate_is_named_escaped() -> None:
     with pytest.raises(CalicoDataError) as info:
         derive_bgp_keys({H + "\ud800/ip_addr_v4": "10.0.0.1"})
     (problem,) = info.value.problems
-    assert problem.key == H + "\\ud800/ip_addr_v4"  # printable: the logs can carry it
+    assert problem.location == H + "\\ud800/ip_addr_v4"  # printable: the logs can carry it
     assert "lone UTF-16 surrogate" in problem.message
     str(info.value).encode()  # no UnicodeEncodeError
 
 
 def test_problem_string_form() -> None:
-    assert str(DataProblem(key="/k", message="bad")) == "/k: bad"
+    assert str(ConfigProblem(location="/k", message="bad")) == "/k: bad"

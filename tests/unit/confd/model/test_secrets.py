@@ -79,7 +79,7 @@ def test_bad_secret_data_is_a_data_problem_that_never_quotes_the_value(encoded: 
     with pytest.raises(CalicoDataError) as err:
         derive_bgp_keys(snap)
     (problem,) = err.value.problems
-    assert problem.key == key and "data.tor" in problem.message
+    assert problem.location == key and "data.tor" in problem.message
     assert encoded not in str(err.value) and "password-bytes" not in str(err.value)
 
 

@@ -328,7 +328,7 @@ BAD = {
 def test_malformed_data_is_a_problem_naming_the_key(item: tuple[str, str], message: str) -> None:
     with pytest.raises(CalicoDataError) as err:
         derive_bgp_keys(snapshot(bgp_configuration(**RANGES), item), node_name="n1")
-    assert [p.key for p in err.value.problems] == [item[0]]
+    assert [p.location for p in err.value.problems] == [item[0]]
     assert message in err.value.problems[0].message
 
 
@@ -336,7 +336,7 @@ def test_bad_env_cluster_range_is_named() -> None:
     with pytest.raises(CalicoDataError) as err:
         derive_bgp_keys({}, advertise_cluster_ips="10.96.0.0")
     [problem] = err.value.problems
-    assert problem.key == "environment CALICO_ADVERTISE_CLUSTER_IPS"
+    assert problem.location == "environment CALICO_ADVERTISE_CLUSTER_IPS"
     assert "'10.96.0.0' is not a CIDR" in problem.message
 
 

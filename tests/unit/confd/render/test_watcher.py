@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from bgpd.confd.cli import LocalNode, derive_view
+from bgpd.confd.model import CalicoDataError
 from bgpd.confd.render import Renderer, load_resources
 from bgpd.confd.sources.base import KvSnapshot, SourceStatus
 from bgpd.confd.templating import DataError, TemplateContext
 from bgpd.confd.watcher import ReloadError, Watcher, describe_error
 from bgpd.config import load_config
+from bgpd.errors import ConfigError, ConfigProblem
 
 from .calico_data import V1, globals_, host, peer_key
 from .calico_v3 import V3, bgp_configuration, node
@@ -180,14 +182,13 @@ def test_bad_data_keeps_the_last_good_file_and_is_counted(tmp_path: Path) -> Non
 
 
 def test_describe_error_of_a_model_error() -> None:
-    class Problem:
-        def __init__(self, key: str, message: str) -> None:
-            self.key, self.message = key, message
-
-    class ModelError(Exception):
-        problems = (Problem("/calico/k1", "bad selector"), Problem("/calico/k2", "bad IP"))
-
-    assert describe_error(ModelError()) == "/calico/k1: bad selector (and 1 more problems)"
+    error = CalicoDataError(
+        [
+            ConfigProblem(location="/calico/k1", message="bad selector"),
+            ConfigProblem(location="/calico/k2", message="bad IP"),
+        ]
+    )
+    assert describe_error(error) == "/calico/k1: bad selector (and 1 more problems)"
 
 
 def test_describe_error_escapes_datastore_text() -> None:
@@ -310,3 +311,12 @@ def test_a_source_that_stops_following_changes_ends_the_watcher(tmp_path: Path) 
             await asyncio.wait_for(task, 10)
 
     asyncio.run(main())
+
+
+def test_datastore_errors_are_the_one_problem_collecting_error() -> None:
+    # The model's and the templates' errors are ConfigErrors: every reader of problems (the
+    # CLI, describe_error, the watcher) sees one shape, `location` and `message`.
+    one = DataError("/calico/bgp/v1/global/as_num", "not a number")
+    assert isinstance(one, ConfigError) and isinstance(CalicoDataError([]), ConfigError)
+    assert one.problems == (ConfigProblem(location=one.key, message=one.message),)
+    assert str(one) == "/calico/bgp/v1/global/as_num: not a number" == describe_error(one)
