@@ -22,7 +22,14 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bgpd.config import Config, ConfigError, PeerSettings, load_config, render_config_toml
+from bgpd.config import (
+    Config,
+    ConfigError,
+    PeerSettings,
+    diff_configs,
+    load_config,
+    render_config_toml,
+)
 from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
@@ -46,6 +53,7 @@ from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.listeners import BgpListeners, ListenError, SocketStage
 from bgpd.runtime.memory import MemoryTrimmer
 from bgpd.runtime.refusals import RefusedConnections
+from bgpd.runtime.reload import ReloadPlan, plan_reload
 from bgpd.runtime.sockopts import set_md5_key, set_ttl
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
@@ -328,19 +336,17 @@ class Daemon:
         logger.error("reload rejected action=keep_running_config error=%s", exc)
         return ControlCommandError(f"{what}, running config kept:\n{exc}")
 
-    def _stage_sockets(self, old: Config, new: Config) -> SocketStage:
+    def _stage_sockets(self, old: Config, new: Config, plan: ReloadPlan) -> SocketStage:
         """Binds every listening socket the new config adds, before anything is applied; an
         OSError or ListenError leaves the running ones as they were."""
         stage = SocketStage()
         try:
-            if self._listeners is not None and self._listeners.keys() != {
-                (str(a), new.bgp.port) for a in new.bgp.listen
-            }:
+            if plan.listen and self._listeners is not None:
                 stage.bgp = self._listeners.stage(old, new)
-            if new.metrics.listen != old.metrics.listen:
+            if plan.metrics_moves:
                 stage.metrics_moves = True
                 stage.stage_metrics(self._metrics, old, new)
-            if new.control.socket != old.control.socket:
+            if plan.control_moves:
                 stage.control = bind_unix_socket(new.control.socket)
             if self._bird is not None:
                 self._bird.stage(new.control)
@@ -383,40 +389,43 @@ class Daemon:
 
     def reload(self) -> list[str]:
         """Re-reads the config file; a bad file, or one naming a listening address or socket
-        path that cannot be opened, is reported and the running config (and sockets) kept."""
+        path that cannot be opened, is reported and the running config (and sockets) kept.
+
+        The reload plan is one `ConfigDiff`, computed here once; each part applies its own
+        slice of it (sockets, speaker, MD5 keys, logs, kernel, metrics)."""
         if self._config_path is None:
             raise ControlCommandError("bgpd was started without a config file: nothing to reload")
         old = self._speaker.config
         try:
-            new = self._load(self._config_path)
+            # Dynamic neighbours the new ranges still allow stay up across the reload.
+            new = self._dynamic.carry_over(old, self._load(self._config_path))
         except (ConfigError, OSError) as exc:
             raise self._rejected(exc, "config rejected") from exc
+        plan = plan_reload(old, new)
         try:
             # every new listener is bound before anything is applied
-            stage = self._stage_sockets(old, new)
+            stage = self._stage_sockets(old, new, plan)
         except (OSError, ListenError) as exc:
             raise self._rejected(exc, "listener cannot be opened") from exc
-        try:
-            # Dynamic neighbours the new ranges still allow stay up across the reload.
-            new = self._dynamic.carry_over(old, new)
-        except ConfigError as exc:
-            self._abort_sockets(stage)
-            raise self._rejected(exc, "config rejected") from exc
-        set_level(new.bgp.log_level)
-        set_format(new.bgp.log_format)
-        actions = self._speaker.apply_config(new, self.now())
+        if plan.log_level:
+            set_level(new.bgp.log_level)
+        if plan.log_format:
+            set_format(new.bgp.log_format)
+        actions = self._speaker.apply_config(new, plan.diff, self.now())
         if stage.bgp is not None and self._listeners is not None:
             self._listeners.commit(stage.bgp)
-        self._update_listener_keys(old, new)
+        if plan.md5_keys:
+            self._update_listener_keys(old, new)
         self._commit_control(new, stage)
         self._flush()
-        if self._kernel is not None and new.kernel.enabled:
+        if plan.kernel and self._kernel is not None:
             self._kernel.reload(new, self._speaker.fib_snapshot())
-        elif new.kernel.enabled != old.kernel.enabled:
+        if plan.kernel_enable_ignored:
             logger.warning("reload ignored setting=kernel.enabled reason=needs_restart")
         # count the applied reload; a changed [metrics] moves the listener.
         self._reloads.succeeded(time.time())
-        self._reconfigure_metrics(new, stage)
+        if plan.metrics:
+            self._reconfigure_metrics(new, stage)
         if self._bird is not None:  # "Last reconfiguration on" in `show status`
             self._bird.reconfigured()
         logger.info("reload done changes=%d", len(actions))
@@ -485,7 +494,7 @@ class Daemon:
                 accepted = self._dynamic.accept(self._speaker.config, conn.remote_address)
                 if accepted is not None:
                     new, conn.peer = accepted
-                    self._speaker.apply_config(new, self.now())
+                    self._apply_config(new)
             # --- end of dynamic neighbours
             if conn.peer is None:
                 self._refuse(conn)
@@ -510,6 +519,10 @@ class Daemon:
             interface_address=self._interface_address(conn.peer, conn.local_address),
         )
         self._flush()
+
+    def _apply_config(self, new: Config) -> None:
+        """A dynamic neighbour added or removed: a peer change only, the speaker's slice."""
+        self._speaker.apply_config(new, diff_configs(self._speaker.config, new), self.now())
 
     def _interface_address(self, peer: str, local: str) -> str:
         """For a peer that may carry the other IP version's family: that version's address on
@@ -556,7 +569,7 @@ class Daemon:
         ):
             smaller = self._dynamic.remove(self._speaker.config, peer)
             if smaller is not None:
-                self._speaker.apply_config(smaller, self.now())
+                self._apply_config(smaller)
         # --- end of dynamic neighbours
         self._flush()
 
