@@ -20,7 +20,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from bgpd.config import (
     Config,
@@ -28,7 +28,6 @@ from bgpd.config import (
     PeerSettings,
     diff_configs,
     load_config,
-    render_config_toml,
 )
 from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request, encode_request
@@ -47,6 +46,7 @@ from bgpd.metrics import (
 )
 from bgpd.net import Afi
 from bgpd.runtime.connection import BgpConnection
+from bgpd.runtime.control_dispatch import ControlDispatch
 from bgpd.runtime.dynamic import DynamicPeers
 from bgpd.runtime.interface_address import interface_address
 from bgpd.runtime.kernel_wiring import KernelWiring
@@ -94,6 +94,7 @@ class Daemon:
         "_control",
         "_control_task",
         "_dialing",
+        "_dispatch",
         "_dynamic",
         "_kernel",
         "_kernel_converged",
@@ -132,6 +133,14 @@ class Daemon:
         self._config_path = config_path
         self._pidfile = pidfile
         self._speaker = Speaker(config, random.Random())
+        # bgpctl's commands (bgpd/runtime/control_dispatch.py)
+        self._dispatch = ControlDispatch(
+            self._speaker,
+            now=self.now,
+            reload=self.reload,
+            flush=self._flush,
+            kernel=lambda: self._kernel,
+        )
         self._connections: dict[int, BgpConnection] = {}
         self._dialing: dict[str, asyncio.Task[None]] = {}
         # the BGP listening sockets (bgpd/runtime/listeners.py), opened in run()
@@ -175,7 +184,7 @@ class Daemon:
                 await self._listeners.open(config)
             except ListenError as exc:
                 raise StartupError(str(exc)) from exc
-            self._control = ControlServer(config.control.socket, self._handle_control)
+            self._control = ControlServer(config.control.socket, self._dispatch.handle)
             await self._control.start()
             # [control] bird_socket / bird6_socket, when set.
             self._bird = BirdControl(self._bird_hooks())
@@ -372,7 +381,7 @@ class Daemon:
         if sock is None:
             return
         old_server = self._control
-        self._control = ControlServer(new.control.socket, self._handle_control)
+        self._control = ControlServer(new.control.socket, self._dispatch.handle)
         server = self._control
 
         async def move() -> None:
@@ -670,42 +679,6 @@ class Daemon:
             check=check,
             graceful_restart=graceful_restart,
         )
-
-    # -------------------------------------------------------------------------- control
-
-    async def _handle_control(self, request: Request) -> Any:
-        cmd, args, now = request.command, request.args, self.now()
-        if cmd == "ping":  # the /livez probe (the socket answers, nothing else)
-            return "pong"
-        if cmd == "show peers":
-            return self._speaker.peer_views(now)
-        if cmd == "show peer":
-            view = self._speaker.peer_view(str(args.get("name")), now)
-            if view is None:
-                raise ControlCommandError(f"no peer named {args.get('name')!r}")
-            return view
-        if cmd == "show routes":
-            try:
-                return self._speaker.route_views(args.get("prefix"), args.get("peer"))
-            except ValueError as exc:
-                raise ControlCommandError(f"bad prefix: {exc}") from exc
-        if cmd == "show config":
-            return render_config_toml(self._speaker.config, mask_secrets=True)
-        if cmd == "reload":
-            return {"changes": self.reload()}
-        if cmd == "peer reset":
-            name = str(args.get("name"))
-            if name not in self._speaker.peer_names():
-                raise ControlCommandError(f"no peer named {name!r}")
-            note = self._speaker.reset_peer(name, now, soft=bool(args.get("soft")))
-            self._flush()
-            reply = {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
-            return reply if note is None else {**reply, "note": note}
-        if cmd == "show kernel":
-            if self._kernel is None:
-                raise ControlCommandError("kernel sync is off ([kernel] enabled = false)")
-            return self._kernel.views()
-        raise ControlCommandError(f"unknown command {cmd!r}")
 
 
 def run_daemon(
