@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import random
@@ -25,8 +24,6 @@ from typing import Protocol
 from bgpd.config import (
     Config,
     ConfigError,
-    PeerSettings,
-    diff_configs,
     load_config,
 )
 from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
@@ -44,17 +41,12 @@ from bgpd.metrics import (
     SnapshotSource,
     probe_unix_socket,
 )
-from bgpd.net import Afi
-from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.control_dispatch import ControlDispatch
-from bgpd.runtime.dynamic import DynamicPeers
-from bgpd.runtime.interface_address import interface_address
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.listeners import BgpListeners, ListenError, SocketStage
 from bgpd.runtime.memory import MemoryTrimmer
-from bgpd.runtime.refusals import RefusedConnections
 from bgpd.runtime.reload import ReloadPlan, plan_reload
-from bgpd.runtime.sockopts import set_md5_key, set_ttl
+from bgpd.runtime.sessions import Sessions
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
 logger = logging.getLogger(__name__)
@@ -68,34 +60,14 @@ SHUTDOWN_GRACE_S = 3.0
 CONNECT_TIMEOUT_S = 10.0
 
 
-def _socket_reason(exc: BaseException) -> str:
-    """ "Connection refused", "Connection timed out": the words BIRD's `show protocols` uses."""
-    if isinstance(exc, TimeoutError) and not exc.args:
-        return "Connection timed out"
-    if isinstance(exc, OSError) and exc.errno:
-        return os.strerror(exc.errno)  # asyncio's own text names the address, not the cause
-    return str(exc) or type(exc).__name__
-
-
-def send_ttl(settings: PeerSettings) -> int | None:
-    """The TTL of our packets: `multihop` when set, 1 for eBGP (a directly connected
-    neighbour, as BIRD and FRR do), the kernel default for iBGP. GTSM overrides it."""
-    if settings.multihop is not None:
-        return settings.multihop
-    return 1 if settings.is_ebgp else None
-
-
 class Daemon:
     __slots__ = (
         "_bird",  # the BIRD-compatible control sockets
         "_confd",
         "_config_path",
-        "_connections",
         "_control",
         "_control_task",
-        "_dialing",
         "_dispatch",
-        "_dynamic",
         "_kernel",
         "_kernel_converged",
         "_listeners",
@@ -104,10 +76,9 @@ class Daemon:
         "_metrics",
         "_metrics_source",
         "_metrics_task",
-        "_next_conn_id",
         "_pidfile",
-        "_refused",
         "_reloads",
+        "_sessions",
         "_speaker",
         "_stopping",
         "_timer",
@@ -126,10 +97,6 @@ class Daemon:
         # `load` reads the file on reload: the standalone reflector passes its profile's loader.
         self._load = load
         self._confd = confd  # an in-process confd watcher's counters, for the metrics
-        # Dynamic neighbours (bgpd/runtime/dynamic.py): peers created by accepted connections.
-        self._dynamic = DynamicPeers()
-        # connections from addresses nobody is configured for (a counter and rate-limited lines)
-        self._refused = RefusedConnections()
         self._config_path = config_path
         self._pidfile = pidfile
         self._speaker = Speaker(config, random.Random())
@@ -141,13 +108,14 @@ class Daemon:
             flush=self._flush,
             kernel=lambda: self._kernel,
         )
-        self._connections: dict[int, BgpConnection] = {}
-        self._dialing: dict[str, asyncio.Task[None]] = {}
+        # connections, dialing, MD5/TTL, dynamic neighbours (bgpd/runtime/sessions.py)
+        self._sessions = Sessions(
+            self._speaker, loop=lambda: self.loop, now=self.now, flush=self._flush
+        )
         # the BGP listening sockets (bgpd/runtime/listeners.py), opened in run()
         self._listeners: BgpListeners | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._next_conn_id = 1
         self._control: ControlServer | None = None
         self._control_task: asyncio.Task[None] | None = None  # a control socket move on reload
         self._stopping: asyncio.Event | None = None
@@ -179,7 +147,9 @@ class Daemon:
             self._stopping = asyncio.Event()
         config = self._speaker.config
         try:
-            self._listeners = BgpListeners(self.loop, lambda: self._new_connection(None, False))
+            self._listeners = BgpListeners(
+                self.loop, lambda: self._sessions.new_connection(None, False)
+            )
             try:
                 await self._listeners.open(config)
             except ListenError as exc:
@@ -228,7 +198,7 @@ class Daemon:
             config.bgp.router_id,
             len(config.all_peers),
         )
-        self._trimmer = MemoryTrimmer(self.loop)
+        self._trimmer = self._sessions.trimmer = MemoryTrimmer(self.loop)
         MemoryTrimmer.freeze_startup_objects()
         self._speaker.start(self.now())
         self._flush()
@@ -250,12 +220,12 @@ class Daemon:
             self._timer.cancel()
         if self._trimmer is not None:
             self._trimmer.close()
-        for task in self._dialing.values():
+        for task in self._sessions.dialing.values():
             task.cancel()
         deadline = self.now() + SHUTDOWN_GRACE_S
-        while self._connections and self.now() < deadline:
+        while self._sessions.connections and self.now() < deadline:
             await asyncio.sleep(0.05)
-        for conn in list(self._connections.values()):
+        for conn in list(self._sessions.connections.values()):
             if conn.transport is not None:
                 conn.transport.abort()
         await self._close_sockets()
@@ -295,7 +265,7 @@ class Daemon:
                 kernel=self._kernel_stats,
                 reloads=self._reloads,
                 confd=self._confd,
-                unknown_connections=lambda: self._refused.total,
+                unknown_connections=lambda: self._sessions.refused.total,
             )
         listen = config.metrics.listen
         if listen is None:
@@ -407,7 +377,7 @@ class Daemon:
         old = self._speaker.config
         try:
             # Dynamic neighbours the new ranges still allow stay up across the reload.
-            new = self._dynamic.carry_over(old, self._load(self._config_path))
+            new = self._sessions.dynamic.carry_over(old, self._load(self._config_path))
         except (ConfigError, OSError) as exc:
             raise self._rejected(exc, "config rejected") from exc
         plan = plan_reload(old, new)
@@ -424,7 +394,8 @@ class Daemon:
         if stage.bgp is not None and self._listeners is not None:
             self._listeners.commit(stage.bgp)
         if plan.md5_keys:
-            self._update_listener_keys(old, new)
+            sockets = [] if self._listeners is None else self._listeners.sockets()
+            self._sessions.update_listener_keys(sockets, old, new)
         self._commit_control(new, stage)
         self._flush()
         if plan.kernel and self._kernel is not None:
@@ -444,143 +415,7 @@ class Daemon:
 
     # ---------------------------------------------------------------------------- sockets
 
-    def _update_listener_keys(self, old: Config, new: Config) -> None:
-        old_keys = {str(p.address): p.password for p in old.all_peers if p.password}
-        new_keys = {str(p.address): p.password for p in new.all_peers if p.password}
-        for sock in [] if self._listeners is None else self._listeners.sockets():
-            v6 = sock.family == socket.AF_INET6
-            for address in old_keys.keys() | new_keys.keys():
-                if old_keys.get(address) == new_keys.get(address):
-                    continue
-                if (ipaddress.ip_address(address).version == 6) == v6:
-                    set_md5_key(sock, address, new_keys.get(address))
-
-    def _new_connection(self, peer: str | None, outbound: bool) -> BgpConnection:
-        conn_id = self._next_conn_id
-        self._next_conn_id += 1
-        return BgpConnection(self, conn_id, outbound=outbound, peer=peer)
-
-    def _dial(self, peer: str) -> None:
-        if peer in self._dialing:
-            return
-        self._dialing[peer] = self.loop.create_task(self._connect(peer))
-
-    async def _connect(self, peer: str) -> None:
-        cfg = self._speaker.peer_config(peer)
-        settings = self._speaker.config.peer_settings(cfg)
-        v6 = cfg.address.version == 6
-        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
-        conn = self._new_connection(peer, True)
-        try:
-            sock.setblocking(False)
-            if cfg.password:
-                set_md5_key(sock, str(cfg.address), cfg.password)
-            set_ttl(sock, ipv6=v6, ttl_security=cfg.ttl_security, multihop=send_ttl(settings))
-            if cfg.local_address is not None:
-                sock.bind((str(cfg.local_address), 0))
-            await asyncio.wait_for(
-                self.loop.sock_connect(sock, (str(cfg.address), cfg.port)), CONNECT_TIMEOUT_S
-            )
-            await self.loop.create_connection(lambda: conn, sock=sock)
-        except (OSError, TimeoutError) as exc:
-            sock.close()
-            logger.info("peer connect failed peer=%s reason=%s", peer, _socket_reason(exc))
-            if peer in self._speaker.peer_names():
-                self._speaker.connection_failed(peer, conn.conn_id, self.now(), _socket_reason(exc))
-                self._flush()
-        finally:
-            self._dialing.pop(peer, None)
-
-    # -------------------------------------------------------------- ConnectionOwner callbacks
-
-    def on_connected(self, conn: BgpConnection) -> None:
-        if conn.peer is None:
-            conn.peer = self._speaker.peer_for_address(conn.remote_address)
-            # --- Dynamic neighbours (bgpd/runtime/dynamic.py): an unknown address inside an
-            # operator's [[dynamic_neighbors]] range becomes a passive peer, started through
-            # apply_config (no other peer touched), and the connection is handed to it.
-            if conn.peer is None:
-                accepted = self._dynamic.accept(self._speaker.config, conn.remote_address)
-                if accepted is not None:
-                    new, conn.peer = accepted
-                    self._apply_config(new)
-            # --- end of dynamic neighbours
-            if conn.peer is None:
-                self._refuse(conn)
-                return
-            cfg = self._speaker.peer_config(conn.peer)
-            settings = self._speaker.config.peer_settings(cfg)
-            sock = conn.transport.get_extra_info("socket") if conn.transport else None
-            if sock is not None:
-                set_ttl(
-                    sock,
-                    ipv6=cfg.address.version == 6,
-                    ttl_security=cfg.ttl_security,
-                    multihop=send_ttl(settings),
-                )
-        self._connections[conn.conn_id] = conn
-        self._speaker.connection_made(
-            conn.peer,
-            conn.conn_id,
-            self.now(),
-            outbound=conn.outbound,
-            local_address=conn.local_address,
-            interface_address=self._interface_address(conn.peer, conn.local_address),
-        )
-        self._flush()
-
-    def _apply_config(self, new: Config) -> None:
-        """A dynamic neighbour added or removed: a peer change only, the speaker's slice."""
-        self._speaker.apply_config(new, diff_configs(self._speaker.config, new), self.now())
-
-    def _interface_address(self, peer: str, local: str) -> str:
-        """For a peer that may carry the other IP version's family: that version's address on
-        the interface of `local` (the speaker takes it when nothing configured gives one)."""
-        families = self._speaker.config.peer_settings(self._speaker.peer_config(peer)).families
-        v6_session = ":" in local
-        if all((f.afi is Afi.IPV6) == v6_session for f in families):
-            return ""
-        return interface_address(local)
-
-    def _refuse(self, conn: BgpConnection) -> None:
-        """A connection no peer or range matches: closed, counted, logged without flooding."""
-        conn.close()
-        if self._refused.refused(conn.remote_address, self.now()):
-            logger.info("unexpected connection from unknown address=%s", conn.remote_address)
-            self.loop.call_later(self._refused.interval, self._refused_summary)
-
-    def _refused_summary(self) -> None:
-        summary = self._refused.summary()
-        if summary is not None:
-            logger.info(
-                "unexpected connections from unknown addresses count=%d seconds=%d last_address=%s",
-                summary[0],
-                self._refused.interval,
-                summary[1],
-            )
-
-    def on_data(self, conn: BgpConnection, data: bytes) -> None:
-        if conn.peer is None:
-            return
-        self._speaker.receive_data(conn.peer, conn.conn_id, data, self.now())
-        self._flush()
-        if self._trimmer is not None:
-            self._trimmer.note_input(len(data))
-
-    def on_lost(self, conn: BgpConnection) -> None:
-        if self._connections.pop(conn.conn_id, None) is None or conn.peer is None:
-            return
-        self._speaker.connection_lost(conn.peer, conn.conn_id, self.now())
-        # --- Dynamic neighbours: a dynamic peer goes once its last connection is gone.
-        peer = conn.peer
-        if self._dynamic.is_dynamic(peer) and all(
-            c.peer != peer for c in self._connections.values()
-        ):
-            smaller = self._dynamic.remove(self._speaker.config, peer)
-            if smaller is not None:
-                self._apply_config(smaller)
-        # --- end of dynamic neighbours
-        self._flush()
+    # ------------------------------------------------------------------------------ core I/O
 
     def _on_kernel_learned(
         self, added: list[KernelRouteView], removed: list[KernelRouteView]
@@ -588,26 +423,18 @@ class Daemon:
         self._speaker.kernel_routes_changed(added, removed, self.now())
         self._flush()
 
-    def on_writable(self, conn: BgpConnection, writable: bool) -> None:
-        logger.debug("peer writable peer=%s writable=%s", conn.peer, writable)
-        if conn.peer is not None:
-            self._speaker.set_writable(conn.peer, conn.conn_id, writable, self.now())
-            self._flush()
-
-    # ------------------------------------------------------------------------------ core I/O
-
     def _flush(self) -> None:
         for output in self._speaker.take_outputs():
             if isinstance(output, Send):
-                conn = self._connections.get(output.conn_id)
+                conn = self._sessions.connections.get(output.conn_id)
                 if conn is not None:
                     conn.write(output.data)
             elif isinstance(output, Close):
-                conn = self._connections.get(output.conn_id)
+                conn = self._sessions.connections.get(output.conn_id)
                 if conn is not None:
                     conn.close()
             elif isinstance(output, Dial):
-                self._dial(output.peer)
+                self._sessions.dial(output.peer)
         updates = self._speaker.take_fib_updates()
         if self._kernel is not None:
             self._kernel.apply(updates)
