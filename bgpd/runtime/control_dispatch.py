@@ -1,7 +1,9 @@
-"""Control commands: what bgpctl's socket asks, answered from the speaker.
+"""Control commands: what bgpctl's socket and the BIRD-compatible sockets ask, answered from
+the speaker.
 
 Role: the one place a `Request` becomes a reply (views, `reload`, `peer reset`, `show
-kernel`); the socket server (`bgpd.control.server`) only frames and carries them.
+kernel`), and the `BirdHooks` the BIRD sockets read; the socket servers (`bgpd.control`) only
+frame and carry them.
 
 Invariants:
 - Called on the loop thread only, so every answer is one consistent look at the speaker.
@@ -15,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bgpd.config import render_config_toml
+from bgpd.config import Config, ConfigError, render_config_toml
+from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.speaker import Speaker
@@ -24,7 +27,7 @@ __all__ = ["ControlDispatch"]
 
 
 class ControlDispatch:
-    __slots__ = ("_flush", "_kernel", "_now", "_reload", "_speaker")
+    __slots__ = ("_config_path", "_flush", "_kernel", "_load", "_now", "_reload", "_speaker")
 
     def __init__(
         self,
@@ -34,7 +37,12 @@ class ControlDispatch:
         reload: Callable[[], list[str]],
         flush: Callable[[], None],
         kernel: Callable[[], KernelWiring | None],
+        config_path: str | None,
+        load: Callable[[str], Config],
     ) -> None:
+        # `load` reads the file for BIRD's `configure check` (the reflector's profile loader)
+        self._config_path = config_path
+        self._load = load
         self._speaker = speaker
         self._now = now
         self._reload = reload
@@ -76,3 +84,40 @@ class ControlDispatch:
                 raise ControlCommandError("kernel sync is off ([kernel] enabled = false)")
             return kernel.views()
         raise ControlCommandError(f"unknown command {cmd!r}")
+
+    def bird_hooks(self) -> BirdHooks:
+        """What the BIRD-compatible sockets read (bgpd/control/bird_server.py)."""
+
+        def reload() -> object:
+            try:
+                return self._reload()
+            except ControlCommandError as exc:
+                raise ConfigureRejectedError(str(exc)) from exc
+
+        def check() -> object:
+            if self._config_path is None:
+                raise ConfigureRejectedError("bgpd was started without a config file")
+            try:
+                return self._load(self._config_path)
+            except (ConfigError, OSError) as exc:
+                raise ConfigureRejectedError(str(exc)) from exc
+
+        def graceful_restart() -> int | None:
+            # BIRD's -R recovery: from start until every peer's End-of-RIB; the peers not yet
+            # Established are the ones certainly still awaited.
+            if not self._speaker.recovering:
+                return None
+            views = self._speaker.peer_views(self._now())
+            return sum(1 for view in views if view["state"] != "Established")
+
+        return BirdHooks(
+            config=lambda: self._speaker.config,
+            config_path=lambda: self._config_path,
+            peers=lambda: self._speaker.peer_views(self._now()),
+            peer=lambda name: self._speaker.peer_view(name, self._now()),
+            routes=self._speaker.route_views,
+            kernel_routes=lambda: [] if (kernel := self._kernel()) is None else kernel.views(),
+            reload=reload,
+            check=check,
+            graceful_restart=graceful_restart,
+        )

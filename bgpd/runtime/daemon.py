@@ -26,7 +26,7 @@ from bgpd.config import (
     ConfigError,
     load_config,
 )
-from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
+from bgpd.control.bird_server import BirdControl
 from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
 from bgpd.control.unix import bind_unix_socket, discard_unix_socket
@@ -107,6 +107,8 @@ class Daemon:
             reload=self.reload,
             flush=self._flush,
             kernel=lambda: self._kernel,
+            config_path=config_path,
+            load=load,
         )
         # connections, dialing, MD5/TTL, dynamic neighbours (bgpd/runtime/sessions.py)
         self._sessions = Sessions(
@@ -157,7 +159,7 @@ class Daemon:
             self._control = ControlServer(config.control.socket, self._dispatch.handle)
             await self._control.start()
             # [control] bird_socket / bird6_socket, when set.
-            self._bird = BirdControl(self._bird_hooks())
+            self._bird = BirdControl(self._dispatch.bird_hooks())
             await self._bird.start()
         except OSError as exc:
             await self._close_sockets()
@@ -469,43 +471,6 @@ class Daemon:
             # in asyncio's handler would stop every timer of every session for good.
             logger.exception("runtime timer failed action=continue")
         self._flush()
-
-    # what the BIRD-compatible sockets read (bgpd/control/bird_server.py). -----
-
-    def _bird_hooks(self) -> BirdHooks:
-        def reload() -> object:
-            try:
-                return self.reload()
-            except ControlCommandError as exc:
-                raise ConfigureRejectedError(str(exc)) from exc
-
-        def check() -> object:
-            if self._config_path is None:
-                raise ConfigureRejectedError("bgpd was started without a config file")
-            try:
-                return self._load(self._config_path)
-            except (ConfigError, OSError) as exc:
-                raise ConfigureRejectedError(str(exc)) from exc
-
-        def graceful_restart() -> int | None:
-            # BIRD's -R recovery: from start until every peer's End-of-RIB; the peers not yet
-            # Established are the ones certainly still awaited.
-            if not self._speaker.recovering:
-                return None
-            views = self._speaker.peer_views(self.now())
-            return sum(1 for view in views if view["state"] != "Established")
-
-        return BirdHooks(
-            config=lambda: self._speaker.config,
-            config_path=lambda: self._config_path,
-            peers=lambda: self._speaker.peer_views(self.now()),
-            peer=lambda name: self._speaker.peer_view(name, self.now()),
-            routes=self._speaker.route_views,
-            kernel_routes=lambda: [] if self._kernel is None else self._kernel.views(),
-            reload=reload,
-            check=check,
-            graceful_restart=graceful_restart,
-        )
 
 
 def run_daemon(
