@@ -37,7 +37,6 @@ from bgpd.metrics import (
     ConfdStatus,
     Health,
     MetricsServer,
-    ReloadStats,
     SnapshotSource,
     probe_unix_socket,
 )
@@ -45,7 +44,7 @@ from bgpd.runtime.control_dispatch import ControlDispatch
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.listeners import BgpListeners, ListenError, SocketStage
 from bgpd.runtime.memory import MemoryTrimmer
-from bgpd.runtime.reload import ReloadPlan, plan_reload
+from bgpd.runtime.reload import Reloader, ReloadPlan
 from bgpd.runtime.sessions import Sessions
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
@@ -57,7 +56,6 @@ class StartupError(BgpdError):
 
 
 SHUTDOWN_GRACE_S = 3.0
-CONNECT_TIMEOUT_S = 10.0
 
 
 class Daemon:
@@ -77,7 +75,7 @@ class Daemon:
         "_metrics_source",
         "_metrics_task",
         "_pidfile",
-        "_reloads",
+        "_reloader",
         "_sessions",
         "_speaker",
         "_stopping",
@@ -126,9 +124,18 @@ class Daemon:
         self._trimmer: MemoryTrimmer | None = None
         # BIRD-compatible sockets (bgpd/control/bird_server.py), opened in run().
         self._bird: BirdControl | None = None
-        # reload outcomes (counted with or without a listener), the metrics
-        # listener and its snapshot source (bgpd/metrics/). ---
-        self._reloads = ReloadStats(time.time())
+        # the reload sequence and its outcomes (bgpd/runtime/reload.py)
+        self._reloader = Reloader(
+            self._speaker,
+            self._sessions,
+            self,
+            config_path=config_path,
+            load=load,
+            kernel=lambda: self._kernel,
+            flush=self._flush,
+            now=self.now,
+        )
+        # the metrics listener and its snapshot source (bgpd/metrics/)
         self._metrics: MetricsServer | None = None
         self._metrics_source: SnapshotSource | None = None
         self._metrics_task: asyncio.Task[None] | None = None  # a listener move on reload
@@ -265,7 +272,7 @@ class Daemon:
                 clock=self.now,
                 wall=time.time,
                 kernel=self._kernel_stats,
-                reloads=self._reloads,
+                reloads=self._reloader.stats,
                 confd=self._confd,
                 unknown_connections=lambda: self._sessions.refused.total,
             )
@@ -311,11 +318,6 @@ class Daemon:
                 await old_server.close()
 
         self._metrics_task = self.loop.create_task(move())
-
-    def _rejected(self, exc: BaseException, what: str) -> ControlCommandError:
-        self._reloads.failed()  # bgpd_config_reloads_total{result="failure"}
-        logger.error("reload rejected action=keep_running_config error=%s", exc)
-        return ControlCommandError(f"{what}, running config kept:\n{exc}")
 
     def _stage_sockets(self, old: Config, new: Config, plan: ReloadPlan) -> SocketStage:
         """Binds every listening socket the new config adds, before anything is applied; an
@@ -369,53 +371,25 @@ class Daemon:
             self.reload()  # a rejected file was logged; the running config stays
 
     def reload(self) -> list[str]:
-        """Re-reads the config file; a bad file, or one naming a listening address or socket
-        path that cannot be opened, is reported and the running config (and sockets) kept.
+        """Re-reads the config file and applies it part by part (bgpd/runtime/reload.py)."""
+        return self._reloader.reload()
 
-        The reload plan is one `ConfigDiff`, computed here once; each part applies its own
-        slice of it (sockets, speaker, MD5 keys, logs, kernel, metrics)."""
-        if self._config_path is None:
-            raise ControlCommandError("bgpd was started without a config file: nothing to reload")
-        old = self._speaker.config
-        try:
-            # Dynamic neighbours the new ranges still allow stay up across the reload.
-            new = self._sessions.dynamic.carry_over(old, self._load(self._config_path))
-        except (ConfigError, OSError) as exc:
-            raise self._rejected(exc, "config rejected") from exc
-        plan = plan_reload(old, new)
-        try:
-            # every new listener is bound before anything is applied
-            stage = self._stage_sockets(old, new, plan)
-        except (OSError, ListenError) as exc:
-            raise self._rejected(exc, "listener cannot be opened") from exc
-        if plan.log_level:
-            set_level(new.bgp.log_level)
-        if plan.log_format:
-            set_format(new.bgp.log_format)
-        actions = self._speaker.apply_config(new, plan.diff, self.now())
+    # the daemon's listening sockets as a reload moves them (reload.SocketEdges) -----------
+
+    def stage(self, old: Config, new: Config, plan: ReloadPlan) -> SocketStage:
+        return self._stage_sockets(old, new, plan)
+
+    def commit(self, new: Config, plan: ReloadPlan, stage: SocketStage) -> None:
         if stage.bgp is not None and self._listeners is not None:
             self._listeners.commit(stage.bgp)
-        if plan.md5_keys:
-            sockets = [] if self._listeners is None else self._listeners.sockets()
-            self._sessions.update_listener_keys(sockets, old, new)
         self._commit_control(new, stage)
-        self._flush()
-        if plan.kernel and self._kernel is not None:
-            self._kernel.reload(new, self._speaker.fib_snapshot())
-        if plan.kernel_enable_ignored:
-            logger.warning("reload ignored setting=kernel.enabled reason=needs_restart")
-        # count the applied reload; a changed [metrics] moves the listener.
-        self._reloads.succeeded(time.time())
-        if plan.metrics:
+        if plan.metrics:  # a changed [metrics] moves the listener or sets the threshold
             self._reconfigure_metrics(new, stage)
         if self._bird is not None:  # "Last reconfiguration on" in `show status`
             self._bird.reconfigured()
-        logger.info("reload done changes=%d", len(actions))
-        for action in actions:
-            logger.info("reload action=%s", action)
-        return actions
 
-    # ---------------------------------------------------------------------------- sockets
+    def listening(self) -> list[socket.socket]:
+        return [] if self._listeners is None else self._listeners.sockets()
 
     # ------------------------------------------------------------------------------ core I/O
 
