@@ -45,7 +45,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from bgpd.config import Config, PeerConfig, PeerSettings, StaticRoute, diff_configs
+from bgpd.config import Config, ConfigDiff, PeerConfig, PeerSettings, StaticRoute
 from bgpd.errors import contained
 from bgpd.net import (
     Afi,
@@ -415,14 +415,15 @@ class Speaker:
             state.session.stop(now, CeaseSubcode.ADMIN_SHUTDOWN, text)
             self._pump(name, now)
 
-    def apply_config(self, new: Config, now: float) -> list[str]:
+    def apply_config(self, new: Config, diff: ConfigDiff, now: float) -> list[str]:
         """Moves to a new config with as little disruption as the change allows.
 
-        Only peers whose session parameters changed are reset; removed peers get a Cease;
-        timer-only changes are taken without a reset; static route and policy changes are
-        re-exported over the running sessions. Returns one human line per action taken.
+        `diff` is `diff_configs(self.config, new)`, computed once by the caller (the runtime's
+        reload plan). Only peers whose session parameters changed are reset; removed peers
+        get a Cease; timer-only changes are taken without a reset; static route, policy and
+        `[node]` address changes are re-exported over the running sessions. Returns one human
+        line per action taken.
         """
-        diff = diff_configs(self._config, new)
         new_peers = {p.name: p for p in new.all_peers}
         self._config = new
         loop_check = self._new_loop_check(new)
@@ -476,6 +477,16 @@ class Speaker:
                 self._reimport(name, state, now)
                 self._pump(name, now)
                 actions.append(f"peer {name} policy re-applied")
+            elif diff.node_changed:
+                # Our next hops come from [node] too (an IPv6 address appearing gives IPv6
+                # routes over an IPv4 session one): a new group key, no reset.
+                key = self._group_key(state)
+                if key is not None:
+                    self._check_next_hops(name, state, key)
+                    self._exporter.regroup(name, key, now)
+                    self._pump(name, now)
+        if diff.node_changed:
+            actions.append("node addresses re-applied")
         self._propagate(now)
         self._send_touched()
         return actions

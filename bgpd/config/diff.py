@@ -21,6 +21,8 @@ Invariants:
   statics (`Config.all_statics`).
 - `export_policy_changed`: what Calico's export rules accept changed (`[calico]` export data or
   whether we are a route reflector); every peer's exports must be re-evaluated.
+- `node_changed`: `[node]` changed (its addresses are next hops we announce and our own
+  addresses in the next hop checks); every running session's exports are re-derived.
 - `kernel_changed`: what kernel sync learns or installs changed (`[kernel]`, pools, reject
   ranges, blocks, the node's IPv4 subnet).
 """
@@ -98,6 +100,7 @@ class ConfigDiff:
     export_policy_changed: bool = False
     listen_changed: bool = False
     kernel_changed: bool = False
+    node_changed: bool = False
 
     @property
     def statics_changed(self) -> bool:
@@ -153,6 +156,7 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
         listen_changed=set(ob.listen) != set(nb.listen) or ob.port != nb.port,
         export_policy_changed=_export_inputs(old) != _export_inputs(new),
         kernel_changed=_kernel_inputs(old) != _kernel_inputs(new),
+        node_changed=old.node != new.node,
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import random
@@ -20,10 +19,14 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-from bgpd.config import Config, ConfigError, PeerSettings, load_config, render_config_toml
-from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
+from bgpd.config import (
+    Config,
+    ConfigError,
+    load_config,
+)
+from bgpd.control.bird_server import BirdControl
 from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
 from bgpd.control.unix import bind_unix_socket, discard_unix_socket
@@ -34,19 +37,15 @@ from bgpd.metrics import (
     ConfdStatus,
     Health,
     MetricsServer,
-    ReloadStats,
     SnapshotSource,
     probe_unix_socket,
 )
-from bgpd.net import Afi
-from bgpd.runtime.connection import BgpConnection
-from bgpd.runtime.dynamic import DynamicPeers
-from bgpd.runtime.interface_address import interface_address
+from bgpd.runtime.control_dispatch import ControlDispatch
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.listeners import BgpListeners, ListenError, SocketStage
 from bgpd.runtime.memory import MemoryTrimmer
-from bgpd.runtime.refusals import RefusedConnections
-from bgpd.runtime.sockopts import set_md5_key, set_ttl
+from bgpd.runtime.reload import Reloader, ReloadPlan
+from bgpd.runtime.sessions import Sessions
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
 logger = logging.getLogger(__name__)
@@ -57,24 +56,6 @@ class StartupError(BgpdError):
 
 
 SHUTDOWN_GRACE_S = 3.0
-CONNECT_TIMEOUT_S = 10.0
-
-
-def _socket_reason(exc: BaseException) -> str:
-    """ "Connection refused", "Connection timed out": the words BIRD's `show protocols` uses."""
-    if isinstance(exc, TimeoutError) and not exc.args:
-        return "Connection timed out"
-    if isinstance(exc, OSError) and exc.errno:
-        return os.strerror(exc.errno)  # asyncio's own text names the address, not the cause
-    return str(exc) or type(exc).__name__
-
-
-def send_ttl(settings: PeerSettings) -> int | None:
-    """The TTL of our packets: `multihop` when set, 1 for eBGP (a directly connected
-    neighbour, as BIRD and FRR do), the kernel default for iBGP. GTSM overrides it."""
-    if settings.multihop is not None:
-        return settings.multihop
-    return 1 if settings.is_ebgp else None
 
 
 class Daemon:
@@ -82,11 +63,9 @@ class Daemon:
         "_bird",  # the BIRD-compatible control sockets
         "_confd",
         "_config_path",
-        "_connections",
         "_control",
         "_control_task",
-        "_dialing",
-        "_dynamic",
+        "_dispatch",
         "_kernel",
         "_kernel_converged",
         "_listeners",
@@ -95,10 +74,9 @@ class Daemon:
         "_metrics",
         "_metrics_source",
         "_metrics_task",
-        "_next_conn_id",
         "_pidfile",
-        "_refused",
-        "_reloads",
+        "_reloader",
+        "_sessions",
         "_speaker",
         "_stopping",
         "_timer",
@@ -117,20 +95,27 @@ class Daemon:
         # `load` reads the file on reload: the standalone reflector passes its profile's loader.
         self._load = load
         self._confd = confd  # an in-process confd watcher's counters, for the metrics
-        # Dynamic neighbours (bgpd/runtime/dynamic.py): peers created by accepted connections.
-        self._dynamic = DynamicPeers()
-        # connections from addresses nobody is configured for (a counter and rate-limited lines)
-        self._refused = RefusedConnections()
         self._config_path = config_path
         self._pidfile = pidfile
         self._speaker = Speaker(config, random.Random())
-        self._connections: dict[int, BgpConnection] = {}
-        self._dialing: dict[str, asyncio.Task[None]] = {}
+        # bgpctl's commands (bgpd/runtime/control_dispatch.py)
+        self._dispatch = ControlDispatch(
+            self._speaker,
+            now=self.now,
+            reload=self.reload,
+            flush=self._flush,
+            kernel=lambda: self._kernel,
+            config_path=config_path,
+            load=load,
+        )
+        # connections, dialing, MD5/TTL, dynamic neighbours (bgpd/runtime/sessions.py)
+        self._sessions = Sessions(
+            self._speaker, loop=lambda: self.loop, now=self.now, flush=self._flush
+        )
         # the BGP listening sockets (bgpd/runtime/listeners.py), opened in run()
         self._listeners: BgpListeners | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._next_conn_id = 1
         self._control: ControlServer | None = None
         self._control_task: asyncio.Task[None] | None = None  # a control socket move on reload
         self._stopping: asyncio.Event | None = None
@@ -139,9 +124,18 @@ class Daemon:
         self._trimmer: MemoryTrimmer | None = None
         # BIRD-compatible sockets (bgpd/control/bird_server.py), opened in run().
         self._bird: BirdControl | None = None
-        # reload outcomes (counted with or without a listener), the metrics
-        # listener and its snapshot source (bgpd/metrics/). ---
-        self._reloads = ReloadStats(time.time())
+        # the reload sequence and its outcomes (bgpd/runtime/reload.py)
+        self._reloader = Reloader(
+            self._speaker,
+            self._sessions,
+            self,
+            config_path=config_path,
+            load=load,
+            kernel=lambda: self._kernel,
+            flush=self._flush,
+            now=self.now,
+        )
+        # the metrics listener and its snapshot source (bgpd/metrics/)
         self._metrics: MetricsServer | None = None
         self._metrics_source: SnapshotSource | None = None
         self._metrics_task: asyncio.Task[None] | None = None  # a listener move on reload
@@ -162,15 +156,17 @@ class Daemon:
             self._stopping = asyncio.Event()
         config = self._speaker.config
         try:
-            self._listeners = BgpListeners(self.loop, lambda: self._new_connection(None, False))
+            self._listeners = BgpListeners(
+                self.loop, lambda: self._sessions.new_connection(None, False)
+            )
             try:
                 await self._listeners.open(config)
             except ListenError as exc:
                 raise StartupError(str(exc)) from exc
-            self._control = ControlServer(config.control.socket, self._handle_control)
+            self._control = ControlServer(config.control.socket, self._dispatch.handle)
             await self._control.start()
             # [control] bird_socket / bird6_socket, when set.
-            self._bird = BirdControl(self._bird_hooks())
+            self._bird = BirdControl(self._dispatch.bird_hooks())
             await self._bird.start()
         except OSError as exc:
             await self._close_sockets()
@@ -211,7 +207,7 @@ class Daemon:
             config.bgp.router_id,
             len(config.all_peers),
         )
-        self._trimmer = MemoryTrimmer(self.loop)
+        self._trimmer = self._sessions.trimmer = MemoryTrimmer(self.loop)
         MemoryTrimmer.freeze_startup_objects()
         self._speaker.start(self.now())
         self._flush()
@@ -233,12 +229,12 @@ class Daemon:
             self._timer.cancel()
         if self._trimmer is not None:
             self._trimmer.close()
-        for task in self._dialing.values():
+        for task in self._sessions.dialing.values():
             task.cancel()
         deadline = self.now() + SHUTDOWN_GRACE_S
-        while self._connections and self.now() < deadline:
+        while self._sessions.connections and self.now() < deadline:
             await asyncio.sleep(0.05)
-        for conn in list(self._connections.values()):
+        for conn in list(self._sessions.connections.values()):
             if conn.transport is not None:
                 conn.transport.abort()
         await self._close_sockets()
@@ -276,9 +272,9 @@ class Daemon:
                 clock=self.now,
                 wall=time.time,
                 kernel=self._kernel_stats,
-                reloads=self._reloads,
+                reloads=self._reloader.stats,
                 confd=self._confd,
-                unknown_connections=lambda: self._refused.total,
+                unknown_connections=lambda: self._sessions.refused.total,
             )
         listen = config.metrics.listen
         if listen is None:
@@ -323,24 +319,17 @@ class Daemon:
 
         self._metrics_task = self.loop.create_task(move())
 
-    def _rejected(self, exc: BaseException, what: str) -> ControlCommandError:
-        self._reloads.failed()  # bgpd_config_reloads_total{result="failure"}
-        logger.error("reload rejected action=keep_running_config error=%s", exc)
-        return ControlCommandError(f"{what}, running config kept:\n{exc}")
-
-    def _stage_sockets(self, old: Config, new: Config) -> SocketStage:
+    def _stage_sockets(self, old: Config, new: Config, plan: ReloadPlan) -> SocketStage:
         """Binds every listening socket the new config adds, before anything is applied; an
         OSError or ListenError leaves the running ones as they were."""
         stage = SocketStage()
         try:
-            if self._listeners is not None and self._listeners.keys() != {
-                (str(a), new.bgp.port) for a in new.bgp.listen
-            }:
+            if plan.listen and self._listeners is not None:
                 stage.bgp = self._listeners.stage(old, new)
-            if new.metrics.listen != old.metrics.listen:
+            if plan.metrics_moves:
                 stage.metrics_moves = True
                 stage.stage_metrics(self._metrics, old, new)
-            if new.control.socket != old.control.socket:
+            if plan.control_moves:
                 stage.control = bind_unix_socket(new.control.socket)
             if self._bird is not None:
                 self._bird.stage(new.control)
@@ -366,7 +355,7 @@ class Daemon:
         if sock is None:
             return
         old_server = self._control
-        self._control = ControlServer(new.control.socket, self._handle_control)
+        self._control = ControlServer(new.control.socket, self._dispatch.handle)
         server = self._control
 
         async def move() -> None:
@@ -382,183 +371,27 @@ class Daemon:
             self.reload()  # a rejected file was logged; the running config stays
 
     def reload(self) -> list[str]:
-        """Re-reads the config file; a bad file, or one naming a listening address or socket
-        path that cannot be opened, is reported and the running config (and sockets) kept."""
-        if self._config_path is None:
-            raise ControlCommandError("bgpd was started without a config file: nothing to reload")
-        old = self._speaker.config
-        try:
-            new = self._load(self._config_path)
-        except (ConfigError, OSError) as exc:
-            raise self._rejected(exc, "config rejected") from exc
-        try:
-            # every new listener is bound before anything is applied
-            stage = self._stage_sockets(old, new)
-        except (OSError, ListenError) as exc:
-            raise self._rejected(exc, "listener cannot be opened") from exc
-        try:
-            # Dynamic neighbours the new ranges still allow stay up across the reload.
-            new = self._dynamic.carry_over(old, new)
-        except ConfigError as exc:
-            self._abort_sockets(stage)
-            raise self._rejected(exc, "config rejected") from exc
-        set_level(new.bgp.log_level)
-        set_format(new.bgp.log_format)
-        actions = self._speaker.apply_config(new, self.now())
+        """Re-reads the config file and applies it part by part (bgpd/runtime/reload.py)."""
+        return self._reloader.reload()
+
+    # the daemon's listening sockets as a reload moves them (reload.SocketEdges) -----------
+
+    def stage(self, old: Config, new: Config, plan: ReloadPlan) -> SocketStage:
+        return self._stage_sockets(old, new, plan)
+
+    def commit(self, new: Config, plan: ReloadPlan, stage: SocketStage) -> None:
         if stage.bgp is not None and self._listeners is not None:
             self._listeners.commit(stage.bgp)
-        self._update_listener_keys(old, new)
         self._commit_control(new, stage)
-        self._flush()
-        if self._kernel is not None and new.kernel.enabled:
-            self._kernel.reload(new, self._speaker.fib_snapshot())
-        elif new.kernel.enabled != old.kernel.enabled:
-            logger.warning("reload ignored setting=kernel.enabled reason=needs_restart")
-        # count the applied reload; a changed [metrics] moves the listener.
-        self._reloads.succeeded(time.time())
-        self._reconfigure_metrics(new, stage)
+        if plan.metrics:  # a changed [metrics] moves the listener or sets the threshold
+            self._reconfigure_metrics(new, stage)
         if self._bird is not None:  # "Last reconfiguration on" in `show status`
             self._bird.reconfigured()
-        logger.info("reload done changes=%d", len(actions))
-        for action in actions:
-            logger.info("reload action=%s", action)
-        return actions
 
-    # ---------------------------------------------------------------------------- sockets
+    def listening(self) -> list[socket.socket]:
+        return [] if self._listeners is None else self._listeners.sockets()
 
-    def _update_listener_keys(self, old: Config, new: Config) -> None:
-        old_keys = {str(p.address): p.password for p in old.all_peers if p.password}
-        new_keys = {str(p.address): p.password for p in new.all_peers if p.password}
-        for sock in [] if self._listeners is None else self._listeners.sockets():
-            v6 = sock.family == socket.AF_INET6
-            for address in old_keys.keys() | new_keys.keys():
-                if old_keys.get(address) == new_keys.get(address):
-                    continue
-                if (ipaddress.ip_address(address).version == 6) == v6:
-                    set_md5_key(sock, address, new_keys.get(address))
-
-    def _new_connection(self, peer: str | None, outbound: bool) -> BgpConnection:
-        conn_id = self._next_conn_id
-        self._next_conn_id += 1
-        return BgpConnection(self, conn_id, outbound=outbound, peer=peer)
-
-    def _dial(self, peer: str) -> None:
-        if peer in self._dialing:
-            return
-        self._dialing[peer] = self.loop.create_task(self._connect(peer))
-
-    async def _connect(self, peer: str) -> None:
-        cfg = self._speaker.peer_config(peer)
-        settings = self._speaker.config.peer_settings(cfg)
-        v6 = cfg.address.version == 6
-        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
-        conn = self._new_connection(peer, True)
-        try:
-            sock.setblocking(False)
-            if cfg.password:
-                set_md5_key(sock, str(cfg.address), cfg.password)
-            set_ttl(sock, ipv6=v6, ttl_security=cfg.ttl_security, multihop=send_ttl(settings))
-            if cfg.local_address is not None:
-                sock.bind((str(cfg.local_address), 0))
-            await asyncio.wait_for(
-                self.loop.sock_connect(sock, (str(cfg.address), cfg.port)), CONNECT_TIMEOUT_S
-            )
-            await self.loop.create_connection(lambda: conn, sock=sock)
-        except (OSError, TimeoutError) as exc:
-            sock.close()
-            logger.info("peer connect failed peer=%s reason=%s", peer, _socket_reason(exc))
-            if peer in self._speaker.peer_names():
-                self._speaker.connection_failed(peer, conn.conn_id, self.now(), _socket_reason(exc))
-                self._flush()
-        finally:
-            self._dialing.pop(peer, None)
-
-    # -------------------------------------------------------------- ConnectionOwner callbacks
-
-    def on_connected(self, conn: BgpConnection) -> None:
-        if conn.peer is None:
-            conn.peer = self._speaker.peer_for_address(conn.remote_address)
-            # --- Dynamic neighbours (bgpd/runtime/dynamic.py): an unknown address inside an
-            # operator's [[dynamic_neighbors]] range becomes a passive peer, started through
-            # apply_config (no other peer touched), and the connection is handed to it.
-            if conn.peer is None:
-                accepted = self._dynamic.accept(self._speaker.config, conn.remote_address)
-                if accepted is not None:
-                    new, conn.peer = accepted
-                    self._speaker.apply_config(new, self.now())
-            # --- end of dynamic neighbours
-            if conn.peer is None:
-                self._refuse(conn)
-                return
-            cfg = self._speaker.peer_config(conn.peer)
-            settings = self._speaker.config.peer_settings(cfg)
-            sock = conn.transport.get_extra_info("socket") if conn.transport else None
-            if sock is not None:
-                set_ttl(
-                    sock,
-                    ipv6=cfg.address.version == 6,
-                    ttl_security=cfg.ttl_security,
-                    multihop=send_ttl(settings),
-                )
-        self._connections[conn.conn_id] = conn
-        self._speaker.connection_made(
-            conn.peer,
-            conn.conn_id,
-            self.now(),
-            outbound=conn.outbound,
-            local_address=conn.local_address,
-            interface_address=self._interface_address(conn.peer, conn.local_address),
-        )
-        self._flush()
-
-    def _interface_address(self, peer: str, local: str) -> str:
-        """For a peer that may carry the other IP version's family: that version's address on
-        the interface of `local` (the speaker takes it when nothing configured gives one)."""
-        families = self._speaker.config.peer_settings(self._speaker.peer_config(peer)).families
-        v6_session = ":" in local
-        if all((f.afi is Afi.IPV6) == v6_session for f in families):
-            return ""
-        return interface_address(local)
-
-    def _refuse(self, conn: BgpConnection) -> None:
-        """A connection no peer or range matches: closed, counted, logged without flooding."""
-        conn.close()
-        if self._refused.refused(conn.remote_address, self.now()):
-            logger.info("unexpected connection from unknown address=%s", conn.remote_address)
-            self.loop.call_later(self._refused.interval, self._refused_summary)
-
-    def _refused_summary(self) -> None:
-        summary = self._refused.summary()
-        if summary is not None:
-            logger.info(
-                "unexpected connections from unknown addresses count=%d seconds=%d last_address=%s",
-                summary[0],
-                self._refused.interval,
-                summary[1],
-            )
-
-    def on_data(self, conn: BgpConnection, data: bytes) -> None:
-        if conn.peer is None:
-            return
-        self._speaker.receive_data(conn.peer, conn.conn_id, data, self.now())
-        self._flush()
-        if self._trimmer is not None:
-            self._trimmer.note_input(len(data))
-
-    def on_lost(self, conn: BgpConnection) -> None:
-        if self._connections.pop(conn.conn_id, None) is None or conn.peer is None:
-            return
-        self._speaker.connection_lost(conn.peer, conn.conn_id, self.now())
-        # --- Dynamic neighbours: a dynamic peer goes once its last connection is gone.
-        peer = conn.peer
-        if self._dynamic.is_dynamic(peer) and all(
-            c.peer != peer for c in self._connections.values()
-        ):
-            smaller = self._dynamic.remove(self._speaker.config, peer)
-            if smaller is not None:
-                self._speaker.apply_config(smaller, self.now())
-        # --- end of dynamic neighbours
-        self._flush()
+    # ------------------------------------------------------------------------------ core I/O
 
     def _on_kernel_learned(
         self, added: list[KernelRouteView], removed: list[KernelRouteView]
@@ -566,26 +399,18 @@ class Daemon:
         self._speaker.kernel_routes_changed(added, removed, self.now())
         self._flush()
 
-    def on_writable(self, conn: BgpConnection, writable: bool) -> None:
-        logger.debug("peer writable peer=%s writable=%s", conn.peer, writable)
-        if conn.peer is not None:
-            self._speaker.set_writable(conn.peer, conn.conn_id, writable, self.now())
-            self._flush()
-
-    # ------------------------------------------------------------------------------ core I/O
-
     def _flush(self) -> None:
         for output in self._speaker.take_outputs():
             if isinstance(output, Send):
-                conn = self._connections.get(output.conn_id)
+                conn = self._sessions.connections.get(output.conn_id)
                 if conn is not None:
                     conn.write(output.data)
             elif isinstance(output, Close):
-                conn = self._connections.get(output.conn_id)
+                conn = self._sessions.connections.get(output.conn_id)
                 if conn is not None:
                     conn.close()
             elif isinstance(output, Dial):
-                self._dial(output.peer)
+                self._sessions.dial(output.peer)
         updates = self._speaker.take_fib_updates()
         if self._kernel is not None:
             self._kernel.apply(updates)
@@ -620,79 +445,6 @@ class Daemon:
             # in asyncio's handler would stop every timer of every session for good.
             logger.exception("runtime timer failed action=continue")
         self._flush()
-
-    # what the BIRD-compatible sockets read (bgpd/control/bird_server.py). -----
-
-    def _bird_hooks(self) -> BirdHooks:
-        def reload() -> object:
-            try:
-                return self.reload()
-            except ControlCommandError as exc:
-                raise ConfigureRejectedError(str(exc)) from exc
-
-        def check() -> object:
-            if self._config_path is None:
-                raise ConfigureRejectedError("bgpd was started without a config file")
-            try:
-                return self._load(self._config_path)
-            except (ConfigError, OSError) as exc:
-                raise ConfigureRejectedError(str(exc)) from exc
-
-        def graceful_restart() -> int | None:
-            # BIRD's -R recovery: from start until every peer's End-of-RIB; the peers not yet
-            # Established are the ones certainly still awaited.
-            if not self._speaker.recovering:
-                return None
-            views = self._speaker.peer_views(self.now())
-            return sum(1 for view in views if view["state"] != "Established")
-
-        return BirdHooks(
-            config=lambda: self._speaker.config,
-            config_path=lambda: self._config_path,
-            peers=lambda: self._speaker.peer_views(self.now()),
-            peer=lambda name: self._speaker.peer_view(name, self.now()),
-            routes=self._speaker.route_views,
-            kernel_routes=lambda: [] if self._kernel is None else self._kernel.views(),
-            reload=reload,
-            check=check,
-            graceful_restart=graceful_restart,
-        )
-
-    # -------------------------------------------------------------------------- control
-
-    async def _handle_control(self, request: Request) -> Any:
-        cmd, args, now = request.command, request.args, self.now()
-        if cmd == "ping":  # the /livez probe (the socket answers, nothing else)
-            return "pong"
-        if cmd == "show peers":
-            return self._speaker.peer_views(now)
-        if cmd == "show peer":
-            view = self._speaker.peer_view(str(args.get("name")), now)
-            if view is None:
-                raise ControlCommandError(f"no peer named {args.get('name')!r}")
-            return view
-        if cmd == "show routes":
-            try:
-                return self._speaker.route_views(args.get("prefix"), args.get("peer"))
-            except ValueError as exc:
-                raise ControlCommandError(f"bad prefix: {exc}") from exc
-        if cmd == "show config":
-            return render_config_toml(self._speaker.config, mask_secrets=True)
-        if cmd == "reload":
-            return {"changes": self.reload()}
-        if cmd == "peer reset":
-            name = str(args.get("name"))
-            if name not in self._speaker.peer_names():
-                raise ControlCommandError(f"no peer named {name!r}")
-            note = self._speaker.reset_peer(name, now, soft=bool(args.get("soft")))
-            self._flush()
-            reply = {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
-            return reply if note is None else {**reply, "note": note}
-        if cmd == "show kernel":
-            if self._kernel is None:
-                raise ControlCommandError("kernel sync is off ([kernel] enabled = false)")
-            return self._kernel.views()
-        raise ControlCommandError(f"unknown command {cmd!r}")
 
 
 def run_daemon(

@@ -220,3 +220,11 @@ def test_every_peer_settings_field_is_classified_exactly_once() -> None:
     all_fields = {f.name for f in dataclasses.fields(PeerSettings)}
     assert set().union(*groups) == all_fields
     assert sum(len(g) for g in groups) == len(all_fields)
+
+
+def test_a_node_change_is_part_of_the_diff() -> None:
+    node = '\n[node]\nname = "n"\nipv4 = "10.0.0.1/24"\n'
+    d = diff(build(extra=node), build(extra=node + 'ipv6 = "fd00::1/64"\n'))
+    assert d.node_changed
+    assert not d.session_changed and not d.global_session_changed
+    assert not diff(build(extra=node), build(extra=node)).node_changed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from bgpd.config import Config, parse_config
+from bgpd.config import Config, diff_configs, parse_config
 from bgpd.speaker import Close, Dial, Send, Speaker
 
 
@@ -105,7 +105,9 @@ class Net:
             self.settle()
 
     def reload(self, name: str, config_text: str) -> list[str]:
-        actions = self.nodes[name].speaker.apply_config(parse_config(config_text), self.now)
+        speaker = self.nodes[name].speaker
+        new = parse_config(config_text)
+        actions = speaker.apply_config(new, diff_configs(speaker.config, new), self.now)
         self.settle()
         return actions
 

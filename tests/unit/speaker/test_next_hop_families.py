@@ -185,3 +185,23 @@ asn = 64512
     assert own_next_hops(plain, None, "10.0.0.9", "") == (packed("10.0.0.9").packed, b"")
     both = (IPV4_UNICAST, IPV6_UNICAST)
     assert families_without_next_hop(both, b"\x0a\0\0\x09", b"") == {IPV6_UNICAST}
+
+
+def test_reload_giving_the_node_an_ipv6_address_sends_ipv6_routes_without_a_reset() -> None:
+    """Calico: a node gaining an IPv6 address re-exports IPv6 over its IPv4 sessions."""
+    node = '[node]\nname = "a"\nipv4 = "127.0.0.1/8"\n'
+    net = Net()
+    peers = [("to_b", "127.0.0.2", 64512)]
+    net.add("a", "127.0.0.1", config(64512, "127.0.0.1", peers, STATICS + node))
+    net.add("b", "127.0.0.2", config(64512, "127.0.0.2", [("to_a", "127.0.0.1", 64512)]))
+    net.start()
+    assert routes(net, "b", "fd00:10:1::/64") == []
+    flaps = net.nodes["a"].speaker.peer_view("to_b", net.now)["established_transitions"]  # type: ignore[index]
+    actions = net.reload(
+        "a", config(64512, "127.0.0.1", peers, STATICS + node + 'ipv6 = "fd00::7/64"\n')
+    )
+    assert actions == ["node addresses re-applied"]
+    assert routes(net, "b", "fd00:10:1::/64")[0]["next_hop"] == "fd00::7"
+    assert view(net, "a")["families_without_next_hop"] == []
+    after = net.nodes["a"].speaker.peer_view("to_b", net.now)
+    assert after is not None and after["established_transitions"] == flaps

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bgpd.config import parse_config
+from bgpd.config import diff_configs, parse_config
 from bgpd.net import pack_prefix
 from bgpd.policy.next_hop import REASONS
 from tests.unit.wire.helpers import h, update_body
@@ -224,7 +224,8 @@ def test_a_reload_changing_our_node_address_rechecks_next_hops(bench: Bench) -> 
     new = CONFIG.replace('ipv4 = "10.0.0.1/24"', 'ipv4 = "10.0.0.7/24"').replace(
         'router_id = "10.0.0.1"', 'router_id = "10.0.0.1"\nlisten = ["10.0.0.1"]'
     )
-    bench.speaker.apply_config(parse_config(new), bench.now)
+    moved = parse_config(new)
+    bench.speaker.apply_config(moved, diff_configs(bench.speaker.config, moved), bench.now)
     bench.pump()
     x.send_update(v4_update("10.0.0.7", "10.60.0.0/24"))  # now an address of ours
     assert bench.loc_rib("10.60.0.0/24") == []

@@ -1,0 +1,123 @@
+"""Control commands: what bgpctl's socket and the BIRD-compatible sockets ask, answered from
+the speaker.
+
+Role: the one place a `Request` becomes a reply (views, `reload`, `peer reset`, `show
+kernel`), and the `BirdHooks` the BIRD sockets read; the socket servers (`bgpd.control`) only
+frame and carry them.
+
+Invariants:
+- Called on the loop thread only, so every answer is one consistent look at the speaker.
+- A command that changes the speaker (`peer reset`) calls `flush` before replying: its
+  outputs reach the sockets and the timer is re-armed.
+- Secrets never leave: `show config` renders the config with every password masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bgpd.config import Config, ConfigError, render_config_toml
+from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
+from bgpd.control.protocol import ControlCommandError, Request
+from bgpd.runtime.kernel_wiring import KernelWiring
+from bgpd.speaker import Speaker
+
+__all__ = ["ControlDispatch"]
+
+
+class ControlDispatch:
+    __slots__ = ("_config_path", "_flush", "_kernel", "_load", "_now", "_reload", "_speaker")
+
+    def __init__(
+        self,
+        speaker: Speaker,
+        *,
+        now: Callable[[], float],
+        reload: Callable[[], list[str]],
+        flush: Callable[[], None],
+        kernel: Callable[[], KernelWiring | None],
+        config_path: str | None,
+        load: Callable[[str], Config],
+    ) -> None:
+        # `load` reads the file for BIRD's `configure check` (the reflector's profile loader)
+        self._config_path = config_path
+        self._load = load
+        self._speaker = speaker
+        self._now = now
+        self._reload = reload
+        self._flush = flush
+        self._kernel = kernel
+
+    async def handle(self, request: Request) -> Any:
+        cmd, args, now = request.command, request.args, self._now()
+        speaker = self._speaker
+        if cmd == "ping":  # the /livez probe (the socket answers, nothing else)
+            return "pong"
+        if cmd == "show peers":
+            return speaker.peer_views(now)
+        if cmd == "show peer":
+            view = speaker.peer_view(str(args.get("name")), now)
+            if view is None:
+                raise ControlCommandError(f"no peer named {args.get('name')!r}")
+            return view
+        if cmd == "show routes":
+            try:
+                return speaker.route_views(args.get("prefix"), args.get("peer"))
+            except ValueError as exc:
+                raise ControlCommandError(f"bad prefix: {exc}") from exc
+        if cmd == "show config":
+            return render_config_toml(speaker.config, mask_secrets=True)
+        if cmd == "reload":
+            return {"changes": self._reload()}
+        if cmd == "peer reset":
+            name = str(args.get("name"))
+            if name not in speaker.peer_names():
+                raise ControlCommandError(f"no peer named {name!r}")
+            note = speaker.reset_peer(name, now, soft=bool(args.get("soft")))
+            self._flush()
+            reply = {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
+            return reply if note is None else {**reply, "note": note}
+        if cmd == "show kernel":
+            kernel = self._kernel()
+            if kernel is None:
+                raise ControlCommandError("kernel sync is off ([kernel] enabled = false)")
+            return kernel.views()
+        raise ControlCommandError(f"unknown command {cmd!r}")
+
+    def bird_hooks(self) -> BirdHooks:
+        """What the BIRD-compatible sockets read (bgpd/control/bird_server.py)."""
+
+        def reload() -> object:
+            try:
+                return self._reload()
+            except ControlCommandError as exc:
+                raise ConfigureRejectedError(str(exc)) from exc
+
+        def check() -> object:
+            if self._config_path is None:
+                raise ConfigureRejectedError("bgpd was started without a config file")
+            try:
+                return self._load(self._config_path)
+            except (ConfigError, OSError) as exc:
+                raise ConfigureRejectedError(str(exc)) from exc
+
+        def graceful_restart() -> int | None:
+            # BIRD's -R recovery: from start until every peer's End-of-RIB; the peers not yet
+            # Established are the ones certainly still awaited.
+            if not self._speaker.recovering:
+                return None
+            views = self._speaker.peer_views(self._now())
+            return sum(1 for view in views if view["state"] != "Established")
+
+        return BirdHooks(
+            config=lambda: self._speaker.config,
+            config_path=lambda: self._config_path,
+            peers=lambda: self._speaker.peer_views(self._now()),
+            peer=lambda name: self._speaker.peer_view(name, self._now()),
+            routes=self._speaker.route_views,
+            kernel_routes=lambda: [] if (kernel := self._kernel()) is None else kernel.views(),
+            reload=reload,
+            check=check,
+            graceful_restart=graceful_restart,
+        )
