@@ -290,6 +290,14 @@ def test_route_refresh_both_ways_loses_nothing(kind: PeerKind, ipv4_session: Ses
             timeout=10,
             message=f"bgpd received {kind}'s routes again",
         )
-    assert bgpd.wait_route("10.20.0.0/24") == theirs_before
+    # With enhanced route refresh the peer's BoRR marks its routes stale until it re-announces
+    # them and its EoRR ends the refresh (RFC 7313): the route ends up exactly as before, not
+    # stale (a route the EoRR swept would never come back here).
+    wait_until(
+        lambda: bgpd.wait_route("10.20.0.0/24") == theirs_before,
+        timeout=10,
+        message="the peer's route as before the refresh, not stale",
+        describe=lambda: str(bgpd.learned("10.20.0.0/24")),
+    )
     assert bgpd.ctl("show peer", name="peer4")["established_transitions"] == flaps
     assert bgpd.state("peer4") == "Established" and peer.state(4) == "Established"
