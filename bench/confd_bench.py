@@ -66,6 +66,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, save
@@ -351,7 +353,7 @@ def phases_child(name: str, dest_root: Path, profile: Path | None) -> dict[str, 
 
     environ = dict(os.environ)
     assert nodename_from_env(environ) == name
-    confdir = REPO / "confd_templates"
+    confdir = DEFAULT_CONFDIR
 
     async def first_render() -> dict[str, Any]:
         with clock.phase("setup"):

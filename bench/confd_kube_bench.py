@@ -55,10 +55,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import kube_cluster as kc
-from bench.common import REPO, save
+from bench.common import save
 from bench.confd_bench import (
     INSTALLED,
     RELOAD_DONE,
@@ -420,7 +422,7 @@ def profile_pass(nodes: int, services: int) -> dict[str, Any]:
     keys.update(pairs["bgppeer"][0])
     worker = kc.worker_name(nodes)
     local = LocalNode(nodename=worker)
-    confdir = REPO / "confd_templates"
+    confdir = DEFAULT_CONFDIR
     tmp = Path(tempfile.mkdtemp(prefix="bgpd-kube-pass-"))
     try:
         resources = load_resources(confdir, worker, tmp)

@@ -36,6 +36,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bgpd.confd.cli import LocalNode, derive_view
@@ -44,8 +46,7 @@ from bgpd.confd.templating import TemplateContext
 from bgpd.config import load_config
 from bgpd.errors import BgpdError
 
-REPO = Path(__file__).resolve().parent.parent
-CONFDIR = REPO / "confd_templates"
+CONFDIR = DEFAULT_CONFDIR
 V3 = "/calico/resources/v3/projectcalico.org"
 V1 = "/calico/bgp/v1"
 

@@ -4,9 +4,12 @@ them without importing the watcher (jinja2, the etcd client) unless it is asked 
 from __future__ import annotations
 
 import argparse
+from importlib.resources import files
 from pathlib import Path
 
-DEFAULT_CONFDIR = Path(__file__).resolve().parents[2] / "confd_templates"
+# The shipped templates: package data of `bgpd` (so a wheel carries them), found through
+# importlib.resources rather than a path relative to a source tree; --confdir names another.
+DEFAULT_CONFDIR = Path(str(files("bgpd") / "confd_templates"))
 DEFAULT_QUIET_S = 0.1  # seconds without a change before a render (confd's debounce)
 
 

@@ -69,8 +69,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# The shipped templates: confd_templates/ next to the bgpd package (a source checkout or an
-# installation that ships the folder beside it); --confdir names another one.
 NODENAME_FILE = Path("/var/lib/calico/nodename")
 # `bgpd confd` exits with this when its watcher stopped (a failed or ended source, a bug): a
 # watcher that no longer follows the datastore must not look alive, so the supervisor (runit,

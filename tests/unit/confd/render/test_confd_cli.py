@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.cli import LocalNode, derive_view, nodename_from_env, parse_args
 from bgpd.confd.render import Renderer, load_resources
 from bgpd.confd.templating import DataError, TemplateContext
@@ -17,8 +18,7 @@ from tests.unit.confd.model.calico_data import endpoint, endpoint_slice, service
 
 from .calico_v3 import affinity, bgp_configuration, bgp_filter, bgp_peer, ip_pool, node
 
-REPO = Path(__file__).resolve().parents[4]
-CONFDIR = REPO / "confd_templates"
+CONFDIR = DEFAULT_CONFDIR
 HOST = "/calico/bgp/v1/host"
 
 

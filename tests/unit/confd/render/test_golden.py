@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.cli import LocalNode, derive_view
 from bgpd.confd.render import Renderer, load_resources
 from bgpd.confd.templating import TemplateContext, hash_to_ipv4
@@ -35,7 +36,7 @@ from .calico_data import (
 )
 
 REPO = Path(__file__).resolve().parents[4]
-CONFDIR = REPO / "confd_templates"
+CONFDIR = DEFAULT_CONFDIR
 GOLDEN = REPO / "tests" / "golden" / "confd"
 
 

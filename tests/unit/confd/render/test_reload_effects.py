@@ -8,16 +8,15 @@ reset (the integration tests count real session resets; these pin the whole matr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.render import Renderer, load_resources
 from bgpd.confd.templating import TemplateContext
 from bgpd.config import ConfigDiff, diff_configs, parse_config
 
 from .calico_data import V1, block, globals_, host, peer_json, peer_key, pool
 
-REPO = Path(__file__).resolve().parents[4]
-CONFDIR = REPO / "confd_templates"
+CONFDIR = DEFAULT_CONFDIR
 
 
 def render(view: Mapping[str, str], node: str = "a") -> str:

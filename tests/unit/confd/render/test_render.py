@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.render import (
     Outcome,
     Renderer,
@@ -20,8 +21,7 @@ from bgpd.config import load_config
 
 from .calico_data import V1, globals_, host
 
-REPO = Path(__file__).resolve().parents[4]
-CONFDIR = REPO / "confd_templates"
+CONFDIR = DEFAULT_CONFDIR
 
 
 def view(asn: str = "64512") -> dict[str, str]:

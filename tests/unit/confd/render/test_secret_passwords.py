@@ -7,8 +7,8 @@ real templates and bgpd's config loader, to the diff the speaker applies on relo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.cli import derive_view
 from bgpd.confd.render import Renderer, load_resources
 from bgpd.confd.templating import TemplateContext
@@ -22,8 +22,7 @@ from tests.unit.confd.model.calico_data import (
     snapshot,
 )
 
-REPO = Path(__file__).resolve().parents[4]
-CONFDIR = REPO / "confd_templates"
+CONFDIR = DEFAULT_CONFDIR
 
 
 def ref(key: str, name: str = "bgp-secrets") -> dict[str, object]:

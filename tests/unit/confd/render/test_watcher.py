@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.cli import LocalNode, derive_view
 from bgpd.confd.model import CalicoDataError
 from bgpd.confd.render import Renderer, load_resources
@@ -22,8 +23,7 @@ from bgpd.errors import ConfigError, ConfigProblem
 from .calico_data import V1, globals_, host, peer_key
 from .calico_v3 import V3, bgp_configuration, node
 
-REPO = Path(__file__).resolve().parents[4]
-CONFDIR = REPO / "confd_templates"
+CONFDIR = DEFAULT_CONFDIR
 
 
 class FakeSource:
