@@ -31,7 +31,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -495,6 +495,18 @@ class EtcdServer:
 # -- pytest fixtures -----------------------------------------------------------------------
 
 
+def close_all(servers: Sequence[Any]) -> None:
+    """Closes every fixture-made server, newest first; the first error is raised after all."""
+    errors: list[BaseException] = []
+    for server in reversed(servers):
+        try:
+            server.close()
+        except Exception as exc:  # close the rest, then report
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
 @pytest.fixture
 def etcd_factory(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -511,14 +523,7 @@ def etcd_factory(
         return server
 
     yield make
-    errors: list[BaseException] = []
-    for server in reversed(made):
-        try:
-            server.close()
-        except Exception as exc:  # close the rest, then report
-            errors.append(exc)
-    if errors:
-        raise errors[0]
+    close_all(made)
 
 
 @pytest.fixture

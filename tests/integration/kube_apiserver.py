@@ -58,7 +58,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from .etcd_server import EtcdServer, make_test_certs
+from .etcd_server import EtcdServer, close_all, make_test_certs
 from .peers.binaries import REPO_ROOT
 from .peers.fixtures import DIAGNOSTICS
 from .peers.netns import Process, run, spawn
@@ -569,14 +569,7 @@ def kube_apiserver_factory(
         return server
 
     yield make
-    errors: list[BaseException] = []
-    for server in reversed(made):
-        try:
-            server.close()
-        except Exception as exc:  # close the rest, then report
-            errors.append(exc)
-    if errors:
-        raise errors[0]
+    close_all(made)
 
 
 @pytest.fixture
