@@ -344,9 +344,9 @@ def phases_child(name: str, dest_root: Path, profile: Path | None) -> dict[str, 
 
     clock = PhaseClock()
     with clock.phase("imports"):
-        from bgpd.confd.cli import LocalNode, derive_view, nodename_from_env
+        from bgpd.confd.command import LocalNode, derive_view, nodename_from_env
         from bgpd.confd.model import derive_bgp_keys  # noqa: F401 - timed as an import
-        from bgpd.confd.render import Renderer, load_resources
+        from bgpd.confd.render_pass import Renderer, load_resources
         from bgpd.confd.sources.etcd import EtcdSettings, EtcdSource
         from bgpd.confd.templating import TemplateContext
         from bgpd.config import parse_config

@@ -409,9 +409,9 @@ def profile_pass(nodes: int, services: int) -> dict[str, Any]:
     Per change kind (`change_pairs`), the watcher's work for one relevant change: the
     Kubernetes source's part (the Secret names it follows, the snapshot copy), derive with
     the watcher's cache, render and check; each the best of 6 alternating changes."""
-    from bgpd.confd.cli import LocalNode, derive_view
+    from bgpd.confd.command import LocalNode, derive_view
     from bgpd.confd.model import new_derive_cache
-    from bgpd.confd.render import Renderer, load_resources
+    from bgpd.confd.render_pass import Renderer, load_resources
     from bgpd.confd.sources.base import freeze_values
     from bgpd.confd.sources.kube_objects import secret_names_in
     from bgpd.confd.templating import TemplateContext

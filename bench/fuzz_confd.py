@@ -40,8 +40,8 @@ from bgpd.confd.arguments import DEFAULT_CONFDIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bgpd.confd.cli import LocalNode, derive_view
-from bgpd.confd.render import Outcome, Renderer, describe_error, load_resources
+from bgpd.confd.command import LocalNode, derive_view
+from bgpd.confd.render_pass import Outcome, Renderer, describe_error, load_resources
 from bgpd.confd.templating import TemplateContext
 from bgpd.config import load_config
 from bgpd.errors import BgpdError

@@ -1,5 +1,5 @@
 import sys
 
-from bgpd.cli import main
+from bgpd.main import main
 
 sys.exit(main())

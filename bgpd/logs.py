@@ -9,7 +9,7 @@ The template is an *event* (a stable lower-case phrase or dotted name, ``peer do
 ``kernel.op_failed``) followed by ``key=value`` tokens. The formatters parse the template, not
 the rendered text, so a value with spaces (``reason=hold timer expired``) stays one field:
 
-- text: ``... WARNING bgpd.session.peer: peer down peer=Mesh_10_0_0_2 reason="hold timer
+- text: ``... WARNING bgpd.session.fsm: peer down peer=Mesh_10_0_0_2 reason="hold timer
   expired"`` (values with spaces, quotes or ``=`` are quoted, logfmt style);
 - JSON: ``{"ts": ..., "level": "warning", "logger": ..., "event": "peer down",
   "peer": "Mesh_10_0_0_2", "reason": "hold timer expired", "msg": ...}``.

@@ -2,6 +2,6 @@
 
 import sys
 
-from reflector.cli import main
+from reflector.command import main
 
 sys.exit(main())

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from bgpd.config import ClusterNode, Config, IPAddress, PeerConfig
 from bgpd.config.calico_names import protocol_id
+from bgpd.config.selector import Selector
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
-from bgpd.selector import Selector
 
 __all__ = ["Discovery", "discover_peers", "node_peer_name"]
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bgpd.config import Config, ConfigError, ConfigProblem, PeerConfig, load_config, parse_config
-from bgpd.selector import Selector, SelectorError, parse_selector
+from bgpd.config.selector import Selector, SelectorError, parse_selector
 from reflector.discovery import Discovery, discover_peers
 
 __all__ = [

@@ -37,8 +37,8 @@ import jinja2
 
 from bgpd.confd.model.values import decode_json, parse_decimal
 from bgpd.config.calico_names import greater_address_is_passive, protocol_id
-from bgpd.config.filters import FILTER_LISTS, FILTER_RULE_KEYS
-from bgpd.config.render import toml_value
+from bgpd.config.filter_section import FILTER_LISTS, FILTER_RULE_KEYS
+from bgpd.config.toml_writer import toml_value
 from bgpd.errors import ConfigError, ConfigProblem
 
 __all__ = [
@@ -335,9 +335,9 @@ class PrefixAdvertisementEntry:
 
 
 _FAMILY_NAME = {4: "ipv4-unicast", 6: "ipv6-unicast"}
-# `[[filter]]`'s rule lists and rule keys (bgpd/config/filters.py); anything else in the
+# `[[filter]]`'s rule lists and rule keys (bgpd/config/filter_section.py); anything else in the
 # view is refused rather than written into the TOML as a key.
-# The [[filter]] schema's own lists: what the model writes must load (bgpd.config.filters).
+# The [[filter]] schema's own lists: what the model writes must load (bgpd.config.filter_section).
 _FILTER_LISTS = tuple(name for name, _version in FILTER_LISTS)
 _FILTER_RULE_KEYS = frozenset(FILTER_RULE_KEYS)
 # v1 pool modes ("always", "cross-subnet", "" and older spellings) -> our EncapMode.

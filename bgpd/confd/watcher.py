@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from bgpd.confd.arguments import DEFAULT_QUIET_S
 from bgpd.confd.pidfile import ReloadError, signal_pidfile
-from bgpd.confd.render import Outcome, Renderer, RenderResult, describe_error
+from bgpd.confd.render_pass import Outcome, Renderer, RenderResult, describe_error
 from bgpd.confd.sources.base import KvSnapshot, Source, SourceStatus
 from bgpd.errors import BgpdError
 

@@ -20,7 +20,6 @@ from bgpd.config.calico import (
 )
 from bgpd.config.diff import ConfigDiff, diff_configs
 from bgpd.config.loader import load_config, parse_config
-from bgpd.config.render import MASK, render_config_toml
 from bgpd.config.schema import (
     AddPathMode,
     BgpSection,
@@ -39,6 +38,7 @@ from bgpd.config.schema import (
     PeerSettings,
     StaticRoute,
 )
+from bgpd.config.toml_writer import MASK, render_config_toml
 from bgpd.errors import ConfigError, ConfigProblem
 
 __all__ = [

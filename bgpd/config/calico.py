@@ -5,7 +5,7 @@ Role: typed, validated values for `[node]`, `[[cluster_node]]`, `[mesh]`, `[cali
 `[[calico.pool]]` and `[[calico.prefix_advertisement]]`) and `[kernel]`. They hold *data* in the
 shape of Calico's keys (calico-bgp.md §1.4), so a confd template can fill them in one key at a
 time; the rules that act on that data live in code, never in the file: mesh peers are derived
-by `bgpd.config.schema.derive_mesh_peers`, the export rules by `bgpd.policy.export`.
+by `bgpd.config.schema.derive_mesh_peers`, the export rules by `bgpd.policy.export_policy`.
 
 Invariants:
 - As in `bgpd.config.schema`, every class validates itself in `__post_init__` and raises

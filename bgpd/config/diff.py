@@ -161,7 +161,7 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
 
 
 def _export_inputs(cfg: Config) -> tuple[object, ...]:
-    """Everything Calico's export rules read (see bgpd.policy.export)."""
+    """Everything Calico's export rules read (see bgpd.policy.export_policy)."""
     c = cfg.calico
     if c is None:
         return (None,)

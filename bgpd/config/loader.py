@@ -85,8 +85,8 @@ from bgpd.config.checks import (
     check_uint32,
 )
 
-# [[filter]] and [[peer]].import_filters/export_filters (bgpd/config/filters.py).
-from bgpd.config.filters import (
+# [[filter]] and [[peer]].import_filters/export_filters (bgpd/config/filter_section.py).
+from bgpd.config.filter_section import (
     check_filter_name,
     check_filter_names,
     filter_problems,
@@ -643,7 +643,7 @@ SECTION_KEYS: dict[str, dict[str, _Conv]] = {
     "calico": CALICO_KEYS,
     "kernel": KERNEL_KEYS,
     "dynamic_neighbors": DYNAMIC_NEIGHBORS_KEYS,
-    # [[filter]] is read by bgpd.config.filters.read_filters (nested rule arrays).
+    # [[filter]] is read by bgpd.config.filter_section.read_filters (nested rule arrays).
     "filter": {"name": _str(check_filter_name)},
 }
 _ARRAY_SECTIONS = frozenset(

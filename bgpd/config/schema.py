@@ -62,8 +62,8 @@ from bgpd.config.checks import (
 )
 from bgpd.config.checks import first_duplicate as _first_duplicate
 
-# [[filter]] (bgpd/config/filters.py) ---
-from bgpd.config.filters import FilterConfig, check_filter_names, filter_problems
+# [[filter]] (bgpd/config/filter_section.py) ---
+from bgpd.config.filter_section import FilterConfig, check_filter_names, filter_problems
 from bgpd.errors import ConfigError, ConfigProblem
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, IPAddress, IPNetwork
 from bgpd.wire.capabilities import AddPathMode as WireAddPathMode
@@ -505,7 +505,7 @@ class PeerSettings:
     next_hop_v6: IPAddress | None
     description: str
     # the peer's [[filter]] entries, resolved from its name lists, in order
-    # (evaluate with bgpd.policy.filters.compile_filters).
+    # (evaluate with bgpd.policy.filter_eval.compile_filters).
     import_filters: tuple[FilterConfig, ...] = ()
     export_filters: tuple[FilterConfig, ...] = ()
 

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from bgpd.control.protocol import Request, encode_request
-from bgpd.control.render import render_kernel, render_peer, render_peers, render_routes
+from bgpd.control.tables import render_kernel, render_peer, render_peers, render_routes
 from bgpd.text import escape_controls, escape_controls_by_line
 
 DEFAULT_SOCKET = "/run/bgpd/bgpd.ctl"

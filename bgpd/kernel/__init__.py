@@ -7,11 +7,7 @@ operations), `rtnl` (the rtnetlink message codec). Edge modules: `netlink` (sock
 `sync` (`KernelSync`, the asyncio service the daemon runs).
 """
 
-from bgpd.kernel.learn import LearnRules
-from bgpd.kernel.netlink import Netlink, OpError
-from bgpd.kernel.programming import PoolLike, ProgrammingRules
-from bgpd.kernel.reconcile import Op, matches, plan
-from bgpd.kernel.routes import (
+from bgpd.kernel.kernel_route import (
     FELIX_PROTOCOL,
     RT_TABLE_MAIN,
     RTPROT_BIRD,
@@ -22,6 +18,10 @@ from bgpd.kernel.routes import (
     RouteId,
     RouteKey,
 )
+from bgpd.kernel.learn import LearnRules
+from bgpd.kernel.netlink import Netlink, OpError
+from bgpd.kernel.programming import PoolLike, ProgrammingRules
+from bgpd.kernel.reconcile import Op, matches, plan
 from bgpd.kernel.sync import KernelStats, KernelSync, LearnedCallback
 
 __all__ = [

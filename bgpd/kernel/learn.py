@@ -23,7 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgpd.kernel.routes import FELIX_PROTOCOL, RTPROT_BIRD, RTPROT_BOOT, RTPROT_KERNEL, KernelRoute
+from bgpd.kernel.kernel_route import (
+    FELIX_PROTOCOL,
+    RTPROT_BIRD,
+    RTPROT_BOOT,
+    RTPROT_KERNEL,
+    KernelRoute,
+)
 
 __all__ = ["LearnRules"]
 

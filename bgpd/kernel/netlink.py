@@ -39,8 +39,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bgpd.kernel import rtnl
+from bgpd.kernel.kernel_route import RT_TABLE_MAIN, KernelRoute
 from bgpd.kernel.reconcile import Op
-from bgpd.kernel.routes import RT_TABLE_MAIN, KernelRoute
 from bgpd.net import Family
 
 __all__ = [

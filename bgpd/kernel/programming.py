@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bgpd.kernel.routes import RT_TABLE_MAIN, RTPROT_BIRD, KernelRoute, NextHop
+from bgpd.kernel.kernel_route import RT_TABLE_MAIN, RTPROT_BIRD, KernelRoute, NextHop
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, IPNetwork
 
 __all__ = ["PoolLike", "ProgrammingRules"]

@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bgpd.kernel.routes import RTPROT_BIRD, KernelRoute, NextHop, RouteId, RouteKey
+from bgpd.kernel.kernel_route import RTPROT_BIRD, KernelRoute, NextHop, RouteId, RouteKey
 
 __all__ = ["Op", "OpKind", "matches", "plan"]
 

@@ -29,8 +29,8 @@ import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from bgpd.kernel.kernel_route import KernelRoute, NextHop, RouteKind
 from bgpd.kernel.reconcile import OpKind
-from bgpd.kernel.routes import KernelRoute, NextHop, RouteKind
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family
 
 __all__ = [

@@ -46,6 +46,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
+from bgpd.kernel.kernel_route import (
+    RT_TABLE_MAIN,
+    RTPROT_BIRD,
+    RTPROT_KERNEL,
+    KernelRoute,
+    RouteId,
+    RouteKey,
+)
 from bgpd.kernel.learn import LearnRules
 from bgpd.kernel.netlink import (
     AddressEvent,
@@ -57,14 +65,6 @@ from bgpd.kernel.netlink import (
     RouteEvent,
 )
 from bgpd.kernel.reconcile import Op, plan
-from bgpd.kernel.routes import (
-    RT_TABLE_MAIN,
-    RTPROT_BIRD,
-    RTPROT_KERNEL,
-    KernelRoute,
-    RouteId,
-    RouteKey,
-)
 from bgpd.kernel.rtnl import LinkInfo
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family
 

@@ -30,7 +30,7 @@ from bgpd.session.events import SessionState
 from bgpd.wire.constants import MessageType
 
 if TYPE_CHECKING:
-    from bgpd.session.peer import Peer
+    from bgpd.session.fsm import Session
     from bgpd.speaker import Speaker
 
 __all__ = [
@@ -233,7 +233,7 @@ class ReloadStats:
         )
 
 
-def _session(speaker: Speaker, name: str) -> Peer:
+def _session(speaker: Speaker, name: str) -> Session:
     session = speaker.peer_session(name)
     assert session is not None  # names come from the speaker's own views
     return session

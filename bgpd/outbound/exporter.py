@@ -41,7 +41,7 @@ from bgpd.net import Afi, Family, Nlri
 from bgpd.outbound.adj_out import GroupMessage, runs_by_path
 from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
 from bgpd.policy import ExportPolicy, merge_communities
-from bgpd.policy.filters import FilterChain, compile_filters
+from bgpd.policy.filter_eval import FilterChain, compile_filters
 from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
 from bgpd.wire.codec import encode_end_of_rib
 from bgpd.wire.constants import RouteRefreshSubtype

@@ -26,11 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from bgpd.config.filters import FilterConfig
+from bgpd.config.filter_section import FilterConfig
 from bgpd.net import Family, Nlri
 from bgpd.outbound.adj_out import AdjRibOut, GroupMessage, Run
-from bgpd.outbound.export import ExportCache, PeerProfile
-from bgpd.policy.filters import FilterChain
+from bgpd.outbound.advertise import ExportCache, PeerProfile
+from bgpd.policy.filter_eval import FilterChain
 from bgpd.rib import PathInfo
 from bgpd.wire.negotiated import EncodeContext
 

@@ -4,7 +4,7 @@ Role: decide what each peer is sent (`ExportPolicy`) and which sessions the node
 needs (`mesh_peers`). Both read a validated `bgpd.config.Config`; neither does I/O.
 """
 
-from bgpd.policy.export import (
+from bgpd.policy.export_policy import (
     ExportDecision,
     ExportPolicy,
     ExportRoute,

@@ -5,7 +5,7 @@ Role: the one home of the reflection rules: which iBGP-learned routes an iBGP pe
 CLUSTER_LIST, §8) and the checks that drop a route that came back to us on import (the AS-path
 loop of RFC 4271 §9.1.2 and RFC 4456 §8's ORIGINATOR_ID/CLUSTER_LIST loop). They live in the
 core because an ordinary node can be a reflector too (Calico's `rr client` on node peers);
-`bgpd.outbound.export` applies them per update group, the speaker on import.
+`bgpd.outbound.advertise` applies them per update group, the speaker on import.
 
 Invariants: pure functions of their arguments; `LoopCheck` is a frozen value, so two equal
 checks mean the same identity and a session's cached verdicts stay valid.

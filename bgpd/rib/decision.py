@@ -40,7 +40,7 @@ from bgpd.rib.source import Source, SourceKind
 from bgpd.wire.attributes import PathAttributes
 
 if TYPE_CHECKING:
-    from bgpd.rib.routes import Candidate
+    from bgpd.rib.candidate import Candidate
 
 DEFAULT_LOCAL_PREF = 100  # RFC 4271 §5.1.5 leaves it to policy; 100 is every implementation's
 LOCAL_AS = -1  # the neighbour AS of paths originated inside our AS (§9.1.2.2 c)

@@ -37,8 +37,8 @@ from itertools import repeat
 from typing import NamedTuple
 
 from bgpd.net import Family, Nlri
+from bgpd.rib.candidate import Candidate, ChangeGroup, RouteChange
 from bgpd.rib.decision import rank, select
-from bgpd.rib.routes import Candidate, ChangeGroup, RouteChange
 
 logger = logging.getLogger(__name__)
 

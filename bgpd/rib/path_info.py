@@ -2,8 +2,8 @@
 
 Invariants: shared, never copied per prefix. Every prefix of one NLRI batch, and every UPDATE
 of a peer with the same attribute set and next hop, uses one object (the session's
-`bgpd.rib.routes.CandidateCache` holds it inside the shared candidate); exported paths are
-shared the same way (`bgpd.outbound.export.ExportCache`). Caches therefore key them by
+`bgpd.rib.candidate.CandidateCache` holds it inside the shared candidate); exported paths are
+shared the same way (`bgpd.outbound.advertise.ExportCache`). Caches therefore key them by
 identity: hashing one walks every attribute.
 """
 

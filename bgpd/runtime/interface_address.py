@@ -4,7 +4,7 @@ Role: IPv6 routes over an IPv4 session (and the reverse) need a next hop of the 
 version. When neither the peer's `next_hop_v6`/`next_hop_v4` nor `[node]` gives one, the
 interface the session runs over usually has one: the daemon asks `interface_address(local)`
 when a connection is made and hands the answer to the speaker, which uses it last (after the
-configured values; see `bgpd.speaker_state.own_next_hops`).
+configured values; see `bgpd.speaker.peer_state.own_next_hops`).
 
 How: one RTM_GETADDR dump over a short-lived NETLINK_ROUTE socket (the kernel answers it
 synchronously, a few hundred microseconds even with hundreds of interfaces), decoded here

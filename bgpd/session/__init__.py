@@ -2,7 +2,7 @@
 actions and deadlines out.
 
 Invariants: nothing in this package does I/O, reads a clock or uses global randomness; the
-asyncio runtime drives a `Peer` through its methods (see `bgpd.session.peer` for the loop).
+asyncio runtime drives a `Session` through its methods (see `bgpd.session.fsm` for the loop).
 """
 
 from bgpd.session.counters import LastError, PeerCounters
@@ -20,7 +20,7 @@ from bgpd.session.events import (
     StateChanged,
     UpdateReceived,
 )
-from bgpd.session.peer import Peer
+from bgpd.session.fsm import Session
 from bgpd.session.settings import LARGE_HOLD_TIME, SessionSettings, add_path_modes
 
 __all__ = [
@@ -32,7 +32,7 @@ __all__ = [
     "InvalidSettingsError",
     "LastError",
     "NotEstablishedError",
-    "Peer",
+    "Session",
     "PeerCounters",
     "RouteRefreshReceived",
     "SessionDown",

@@ -1,9 +1,9 @@
 """One TCP connection of a peer: framing, its outbox, its timers and what it negotiated.
 
-Invariants: a `Connection` exists only while its TCP connection is up and the Peer owns it; it
+Invariants: a `Connection` exists only while its TCP connection is up and the Session owns it; it
 starts in OpenSent with our OPEN already queued (RFC 4271 §8.2.2: the OPEN is sent as soon as the
 connection is confirmed) and the hold timer at `LARGE_HOLD_TIME`. `negotiated` is set exactly
-from OpenConfirm on, `decoder` exactly in Established. The FSM decisions live in `Peer`; this
+from OpenConfirm on, `decoder` exactly in Established. The FSM decisions live in `Session`; this
 class only holds per-connection state so that two connections can coexist during a collision.
 """
 

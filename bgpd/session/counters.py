@@ -1,7 +1,8 @@
 """Per-peer counters for metrics and `bgpctl show peer`.
 
 Invariants: counters only grow (except `last_*` fields, which are overwritten); they live on the
-`Peer` across connections, so they survive flaps. The metrics collector reads them at scrape time.
+`Session` across connections, so they survive flaps. The metrics collector reads them at scrape
+time.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class LastError:
 
 
 class PeerCounters:
-    """A small mutable record; the Peer updates it on every message in and out."""
+    """A small mutable record; the Session updates it on every message in and out."""
 
     __slots__ = (
         "established_transitions",

@@ -1,6 +1,6 @@
 """Errors the session layer raises on purpose.
 
-Invariant: every error here is a misuse of the `Peer` API by its driver (the runtime or a test),
+Invariant: every error here is a misuse of the `Session` API by its driver (the runtime or a test),
 never a reaction to bytes from the network: protocol errors become NOTIFICATIONs and events.
 """
 

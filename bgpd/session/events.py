@@ -1,4 +1,5 @@
-"""What a `Peer` tells its driver: the FSM state, events (what happened) and actions (what to do).
+"""What a `Session` tells its driver: the FSM state, events (what happened) and actions (what to
+do).
 
 Invariants: every value here is frozen. Events are past-tense facts for the speaker (RIB, logs,
 metrics); actions are requests to the I/O runtime, which must perform each one. The runtime
@@ -79,8 +80,9 @@ Event = StateChanged | SessionEstablished | SessionDown | UpdateReceived | Route
 class ConnectRequested:
     """Dial the peer; give up after `timeout` seconds.
 
-    Report the outcome with `Peer.connection_made(conn_id, now, outbound=True)` or
-    `Peer.connection_failed(conn_id, now)` (any id the Peer does not know yet means "the dial").
+    Report the outcome with `Session.connection_made(conn_id, now, outbound=True)` or
+    `Session.connection_failed(conn_id, now)` (any id the Session does not know yet means "the
+    dial").
     """
 
     timeout: float
@@ -88,9 +90,9 @@ class ConnectRequested:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CloseRequested:
-    """Write `Peer.data_to_send(conn_id)` one last time, then close that TCP connection.
+    """Write `Session.data_to_send(conn_id)` one last time, then close that TCP connection.
 
-    The Peer has already forgotten the connection: later input for it is ignored.
+    The Session has already forgotten the connection: later input for it is ignored.
     """
 
     conn_id: int

@@ -1,7 +1,7 @@
 """Pure decision rules of the session layer: OPEN checks, timers, collisions, graceful downs.
 
 Invariants: every function here is pure (no state, no clock, no I/O), so each RFC rule can be
-tested on its own and the `Peer` only sequences them.
+tested on its own and the `Session` only sequences them.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bgpd.confd.cli import LocalNode, derive_view
+from bgpd.confd.command import LocalNode, derive_view
 from bgpd.confd.sources.base import KvSnapshot
 from bgpd.confd.sources.kube_config import KubeSettings
 from bgpd.confd.sources.kubernetes import KubernetesSource

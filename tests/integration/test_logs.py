@@ -92,12 +92,9 @@ def test_sighup_changes_the_level_live_and_nothing_else(bgpd_factory: BgpdFactor
 
     log = stderr(a)
     assert (
-        "INFO bgpd.session.peer: peer state changed peer=peer from=OpenConfirm to=Established"
-        in log
+        "INFO bgpd.session.fsm: peer state changed peer=peer from=OpenConfirm to=Established" in log
     )
-    assert (
-        "INFO bgpd.session.peer: peer established peer=peer asn=64512 router_id=127.0.0.42" in log
-    )
+    assert "INFO bgpd.session.fsm: peer established peer=peer asn=64512 router_id=127.0.0.42" in log
     assert " DEBUG " not in log  # routes arrived, but at info their lines are not written
     before = session(a)
     assert before["state"] == "Established" and before["established_transitions"] == 1
@@ -106,7 +103,7 @@ def test_sighup_changes_the_level_live_and_nothing_else(bgpd_factory: BgpdFactor
     reload_with(a, cfg_a("debug"), 0)
     reload_with(b, cfg_b("10.41.1.0/24", "10.41.2.0/24"), 0)
     a.wait_route("10.41.2.0/24")
-    wait_log(a, "DEBUG bgpd.session.peer: routes received peer=peer family=ipv4-unicast count=1")
+    wait_log(a, "DEBUG bgpd.session.fsm: routes received peer=peer family=ipv4-unicast count=1")
 
     # back to info: the next route arrives silently.
     reload_with(a, cfg_a("info"), 1)
@@ -143,7 +140,7 @@ def test_json_lines_carry_the_event_and_its_keys(bgpd_factory: BgpdFactory) -> N
     assert {"peer": "peer", "from": "OpenConfirm", "to": "Established"}.items() <= next(
         e for e in changes if e["to"] == "Established"
     ).items()
-    assert all(e["level"] == "info" and e["logger"] == "bgpd.session.peer" for e in changes)
+    assert all(e["level"] == "info" and e["logger"] == "bgpd.session.fsm" for e in changes)
     (down,) = [e for e in events if e["event"] == "peer down"]
     assert down["level"] == "warning" and down["peer"] == "peer"
     assert "received NOTIFICATION: Cease" in down["reason"] and isinstance(down["graceful"], bool)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from bgpd.cli import _parser as bgpd_parser
 from bgpd.control.bgpctl import _parser as bgpctl_parser
-from reflector.cli import _parser as reflector_parser
+from bgpd.main import _parser as bgpd_parser
+from reflector.command import _parser as reflector_parser
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

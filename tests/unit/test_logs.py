@@ -24,7 +24,7 @@ from bgpd.logs import (
     set_level,
     setup_logging,
 )
-from bgpd.session import Peer, SessionState
+from bgpd.session import Session, SessionState
 from bgpd.wire.constants import CeaseSubcode, ErrorCode
 from bgpd.wire.messages import NotificationMessage
 from tests.unit.session.session_harness import RawEnd, mirror, pair, peer_open, settings
@@ -276,12 +276,12 @@ def root_handler() -> Iterator[io.StringIO]:
 
 
 def test_level_and_format_change_while_running(root_handler: io.StringIO) -> None:
-    log = logging.getLogger("bgpd.session.peer")
+    log = logging.getLogger("bgpd.session.fsm")
     log.debug("routes received peer=%s count=%d", "p", 1)
     assert root_handler.getvalue() == ""
     set_level("debug")
     log.debug("routes received peer=%s count=%d", "p", 2)
-    assert "DEBUG bgpd.session.peer: routes received peer=p count=2" in root_handler.getvalue()
+    assert "DEBUG bgpd.session.fsm: routes received peer=p count=2" in root_handler.getvalue()
     set_format("json")
     log.warning("peer down peer=%s reason=%s", "p", "hold timer expired")
     obj = json.loads(root_handler.getvalue().splitlines()[-1])
@@ -298,7 +298,7 @@ def test_setup_replaces_handlers_and_rate_limits_debug(root_handler: io.StringIO
     ours = [h for h in logging.getLogger().handlers if isinstance(h.formatter, TextFormatter)]
     assert len(ours) == 1
     set_level("debug")
-    log = logging.getLogger("bgpd.session.peer")
+    log = logging.getLogger("bgpd.session.fsm")
     for i in range(500):
         log.debug("routes received peer=%s count=%d", "p", i)
     assert 0 < root_handler.getvalue().count("routes received") <= 50
@@ -346,7 +346,7 @@ def test_a_notification_from_the_peer_before_established_is_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="bgpd.session")
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     peer.start(0.0)
     peer.take_actions()
     peer.connection_made(1, 0.0, outbound=True)
@@ -377,7 +377,7 @@ def test_a_peer_we_stop_goes_down_at_info(caplog: pytest.LogCaptureFixture) -> N
 
 def test_a_cease_we_send_is_not_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="bgpd.session")
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     peer.start(0.0)
     peer.take_actions()
     peer.connection_made(1, 0.0, outbound=True)
@@ -425,7 +425,7 @@ def message_of(call: ast.Call) -> ast.expr:
 def test_the_scan_finds_the_logging_calls() -> None:
     found = [where for where, _ in logging_calls()]
     assert len(found) > 50
-    assert any(w.startswith("bgpd/session/peer.py") for w in found)
+    assert any(w.startswith("bgpd/session/fsm.py") for w in found)
 
 
 def test_no_logging_call_builds_its_message_eagerly() -> None:

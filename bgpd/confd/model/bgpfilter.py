@@ -1,7 +1,7 @@
 """Calico BGPFilter resources turned into bgpd's declarative `[[filter]]` rules.
 
 Role: read a BGPFilter (api/pkg/apis/projectcalico/v3/bgpfilter.go) and produce the
-equivalent `bgpd.config.filters.FilterConfig`, plus its JSON form for the key view
+equivalent `bgpd.config.filter_section.FilterConfig`, plus its JSON form for the key view
 (`/calico/bgp/v1/filters/<name>`), whose keys are exactly the TOML keys of `[[filter]]`, so a
 template can copy it into bgpd.toml field by field.
 
@@ -19,7 +19,7 @@ from ipaddress import ip_network
 
 from bgpd.confd.model.resources import decode_object
 from bgpd.confd.model.values import Fields, Problems
-from bgpd.config.filters import (
+from bgpd.config.filter_section import (
     FILTER_LISTS,
     FilterAction,
     FilterConfig,

@@ -35,8 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from bgpd.confd.model.resources import BgpPeerResource, NodeInfo, SecretRef
 from bgpd.confd.model.secrets import Password, SecretPasswords
 from bgpd.confd.model.values import go_json, parse_ip
+from bgpd.config.selector import Selector
 from bgpd.net import IPAddress
-from bgpd.selector import Selector
 
 __all__ = ["PeerContext", "derive_peer_keys", "peer_key_suffix"]
 

@@ -32,8 +32,8 @@ from bgpd.confd.model.values import (
     round_seconds,
     split_host_port,
 )
+from bgpd.config.selector import Selector, SelectorError, parse_selector
 from bgpd.net import IPAddress, IPNetwork
-from bgpd.selector import Selector, SelectorError, parse_selector
 
 __all__ = [
     "Affinity",

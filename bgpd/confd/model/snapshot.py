@@ -58,7 +58,7 @@ from bgpd.confd.model.values import (
     parse_ip,
     unencodable,
 )
-from bgpd.config.filters import FilterConfig
+from bgpd.config.filter_section import FilterConfig
 from bgpd.errors import ConfigProblem
 
 __all__ = ["HOST_PREFIX", "V3_PREFIX", "ClusterState", "DeriveCache", "Parsed", "parse_key"]

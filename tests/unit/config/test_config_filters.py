@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from bgpd.config import ConfigError, diff_configs, parse_config, render_config_toml
-from bgpd.config.filters import FilterAction, FilterConfig, FilterRule, MatchOperator
+from bgpd.config.filter_section import FilterAction, FilterConfig, FilterRule, MatchOperator
 
 BASE = """
 [bgp]

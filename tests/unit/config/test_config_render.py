@@ -28,7 +28,7 @@ from bgpd.config import (
     parse_config,
     render_config_toml,
 )
-from bgpd.config.render import toml_value
+from bgpd.config.toml_writer import toml_value
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 from tests.unit.config.helpers import MINIMAL, build
 

@@ -35,9 +35,9 @@ from bgpd.control.bird_protocol import (
 )
 from bgpd.control.bird_server import BirdControl, BirdHooks, _BirdSocket
 from bgpd.control.protocol import ControlCommandError, Request, decode_request
-from bgpd.control.render import render_kernel, render_peer, render_peers
-from bgpd.control.render import render_routes as table
 from bgpd.control.server import ControlServer
+from bgpd.control.tables import render_kernel, render_peer, render_peers
+from bgpd.control.tables import render_routes as table
 from tests.unit.config.helpers import MINIMAL
 
 from .test_bird_calico import bird_ready, scan_bird_peers

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgpd.kernel import KernelRoute, NextHop, Op, RouteId, RouteKey, matches, plan
-from bgpd.kernel.routes import RouteKind
+from bgpd.kernel.kernel_route import RouteKind
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bgpd.kernel import KernelRoute, LearnRules, NextHop
-from bgpd.kernel.routes import RouteKind
+from bgpd.kernel.kernel_route import RouteKind
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 
 CALI = "cali1234567890a"

@@ -7,7 +7,7 @@ import json
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bgpd.control.render import render_peer
+from bgpd.control.tables import render_peer
 from bgpd.metrics import SnapshotSource, new_registry, render
 from bgpd.policy.next_hop import REASONS
 from tests.unit.speaker.raw_peer import Bench

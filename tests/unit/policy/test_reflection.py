@@ -1,6 +1,6 @@
 """RFC 4456 in its one home (`bgpd.policy.reflection`): the client/non-client matrix, the
 reflected attributes and the import loop checks, tested directly (the export table in
-tests/unit/test_export_rules.py covers them through `bgpd.outbound.export`)."""
+tests/unit/outbound/test_advertise.py covers them through `bgpd.outbound.advertise`)."""
 
 from __future__ import annotations
 

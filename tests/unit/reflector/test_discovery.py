@@ -7,8 +7,8 @@ from ipaddress import ip_address
 import pytest
 
 from bgpd.config import ConfigError, PeerConfig, parse_config, render_config_toml
+from bgpd.config.selector import parse_selector
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
-from bgpd.selector import parse_selector
 from reflector.discovery import discover_peers, node_peer_name
 from reflector.profile import parse_reflector_config
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bgpd.config import ConfigError, ListenAddress, parse_config
-from reflector.cli import main
+from reflector.command import main
 from reflector.profile import (
     DEFAULT_CONTROL_SOCKET,
     DEFAULT_METRICS_LISTEN,

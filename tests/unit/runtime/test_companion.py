@@ -79,8 +79,8 @@ def test_bgpd_run_exits_1_when_its_real_in_process_watcher_dies(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The confd companion itself (InProcessWatcher): its source breaks once the speaker runs."""
-    from bgpd.confd.cli import ConfdSetup, InProcessWatcher
-    from bgpd.confd.render import Renderer, load_resources
+    from bgpd.confd.command import ConfdSetup, InProcessWatcher
+    from bgpd.confd.render_pass import Renderer, load_resources
     from bgpd.confd.sources.base import KvSnapshot
     from bgpd.confd.templating import TemplateContext
     from bgpd.confd.watcher import Watcher

@@ -16,7 +16,7 @@ from bgpd.session import (
     CloseRequested,
     ConnectRequested,
     Event,
-    Peer,
+    Session,
     SessionSettings,
 )
 from bgpd.wire.capabilities import Capability
@@ -84,13 +84,13 @@ class _Link:
     """One simulated TCP connection: (peer, conn id) at both ends."""
 
     number: int
-    dialer: Peer  # or _HOLE once that end crashed
+    dialer: Session  # or _HOLE once that end crashed
     dialer_id: int
-    listener: Peer
+    listener: Session
     listener_id: int
     readers: dict[str, MessageReader] = field(default_factory=dict)
 
-    def other(self, peer: Peer, conn_id: int) -> tuple[Peer, int]:
+    def other(self, peer: Session, conn_id: int) -> tuple[Session, int]:
         if peer is self.dialer and conn_id == self.dialer_id:
             return self.listener, self.listener_id
         return self.dialer, self.dialer_id
@@ -99,7 +99,7 @@ class _Link:
 class Network:
     """Peers wired back-to-back in memory; a ConnectRequested by one reaches the other."""
 
-    def __init__(self, *peers: Peer, start: float = 1000.0) -> None:
+    def __init__(self, *peers: Session, start: float = 1000.0) -> None:
         self.now = start
         self.peers = list(peers)
         self.events: dict[str, list[tuple[float, Event]]] = {p.name: [] for p in peers}
@@ -108,21 +108,21 @@ class Network:
         self.paused: set[str] = set()  # peers that neither receive nor send (a hung process)
         # Connections closed by the far end while this end was paused: a hung process's kernel
         # still holds the FIN, and the process reads EOF as soon as it runs again.
-        self._lost_while_paused: list[tuple[Peer, int]] = []
+        self._lost_while_paused: list[tuple[Session, int]] = []
         self.refuse_dials: set[str] = set()  # peers whose listening socket is gone
         self._links: list[_Link] = []
         self._next_id = 1
         self._link_no = 0
 
-    def peer(self, name: str) -> Peer:
+    def peer(self, name: str) -> Session:
         return next(p for p in self.peers if p.name == name)
 
-    def add(self, peer: Peer) -> None:
+    def add(self, peer: Session) -> None:
         self.peers.append(peer)
         self.events.setdefault(peer.name, [])
         self.dials.setdefault(peer.name, [])
 
-    def crash(self, old: Peer) -> None:
+    def crash(self, old: Session) -> None:
         """`old` dies without closing its sockets: its ends of links fall silent, no FIN."""
         self.peers.remove(old)
         for link in self._links:
@@ -137,11 +137,11 @@ class Network:
         self._next_id += 1
         return self._next_id
 
-    def _target(self, peer: Peer) -> Peer | None:
+    def _target(self, peer: Session) -> Session | None:
         others = [p for p in self.peers if p is not peer and p.name != peer.name]
         return others[0] if others else None
 
-    def _record(self, sender: Peer, link: _Link, data: bytes) -> None:
+    def _record(self, sender: Session, link: _Link, data: bytes) -> None:
         reader = link.readers.setdefault(sender.name, MessageReader(MAX_EXTENDED_MESSAGE_LEN))
         for msg_type, body in reader.feed(data):
             self.wire.append(
@@ -150,7 +150,7 @@ class Network:
                 )
             )
 
-    def _find(self, peer: Peer, conn_id: int) -> _Link | None:
+    def _find(self, peer: Session, conn_id: int) -> _Link | None:
         for link in self._links:
             if (link.dialer is peer and link.dialer_id == conn_id) or (
                 link.listener is peer and link.listener_id == conn_id
@@ -189,7 +189,7 @@ class Network:
                 return
         raise AssertionError("network did not settle")
 
-    def _perform(self, peer: Peer, action: ConnectRequested | CloseRequested) -> None:
+    def _perform(self, peer: Session, action: ConnectRequested | CloseRequested) -> None:
         if isinstance(action, ConnectRequested):
             self.dials[peer.name].append(self.now)
             target = self._target(peer)
@@ -232,7 +232,7 @@ class Network:
         """Un-pause one peer (or all): it reads the EOFs of connections closed meanwhile."""
         names = set(self.paused) if name is None else {name}
         self.paused -= names
-        still: list[tuple[Peer, int]] = []
+        still: list[tuple[Session, int]] = []
         for peer, conn_id in self._lost_while_paused:
             if peer.name in names:
                 peer.connection_lost(conn_id, self.now)
@@ -307,7 +307,7 @@ class Network:
         return [e for _, e in self.events[name] if isinstance(e, cls)]
 
 
-class _Hole(Peer):
+class _Hole(Session):
     """The vanished end of a connection whose process died without a FIN."""
 
     __slots__ = ()
@@ -316,16 +316,16 @@ class _Hole(Peer):
 _HOLE = _Hole(settings(), random.Random(0), name="<gone>")
 
 
-def pair(a: SessionSettings, b: SessionSettings, seed: int = 1) -> tuple[Network, Peer, Peer]:
-    pa = Peer(a, random.Random(seed), name="A")
-    pb = Peer(b, random.Random(seed + 1), name="B")
+def pair(a: SessionSettings, b: SessionSettings, seed: int = 1) -> tuple[Network, Session, Session]:
+    pa = Session(a, random.Random(seed), name="A")
+    pb = Session(b, random.Random(seed + 1), name="B")
     return Network(pa, pb), pa, pb
 
 
 class RawEnd:
-    """The far end of one connection of a single Peer, scripted byte by byte by the test."""
+    """The far end of one connection of a single Session, scripted byte by byte by the test."""
 
-    def __init__(self, peer: Peer, conn_id: int) -> None:
+    def __init__(self, peer: Session, conn_id: int) -> None:
         self.peer = peer
         self.conn_id = conn_id
         self.reader = MessageReader(MAX_EXTENDED_MESSAGE_LEN)
@@ -363,8 +363,8 @@ def peer_open(
     )
 
 
-def run_timers(peer: Peer, until: float, now: float) -> float:
-    """Fires `peer`'s deadlines up to `until` (a lone Peer, no network); returns the new now."""
+def run_timers(peer: Session, until: float, now: float) -> float:
+    """Fires `peer`'s deadlines up to `until` (a lone Session, no network); returns the new now."""
     while (deadline := peer.next_deadline()) is not None and deadline <= until:
         now = max(now, deadline)
         peer.handle_timer(now)

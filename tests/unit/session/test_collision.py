@@ -10,7 +10,7 @@ from bgpd.net import parse_router_id
 from bgpd.session import (
     CloseRequested,
     ConnectRequested,
-    Peer,
+    Session,
     SessionDown,
     SessionEstablished,
     SessionState,
@@ -51,7 +51,7 @@ def test_simultaneous_dials_keep_the_connection_of_the_higher_router_id(a_higher
     assert not [s for s in net.wire if s.link == link and s.msg_type == MessageType.NOTIFICATION]
 
 
-def _two_connections(peer: Peer) -> tuple[RawEnd, RawEnd]:
+def _two_connections(peer: Session) -> tuple[RawEnd, RawEnd]:
     peer.start(0.0)
     assert peer.take_actions() == [ConnectRequested(timeout=5.0)]
     peer.connection_made(1, 0.0, outbound=True)
@@ -65,7 +65,7 @@ def _two_connections(peer: Peer) -> tuple[RawEnd, RawEnd]:
 @pytest.mark.parametrize(("peer_id", "survivor"), [("10.0.0.2", 2), ("9.0.0.1", 1)])
 @pytest.mark.parametrize("first", [1, 2])
 def test_collision_decided_at_the_first_open(peer_id: str, survivor: int, first: int) -> None:
-    peer = Peer(settings(), random.Random(1))  # our id is 10.0.0.1; 1 is ours, 2 theirs
+    peer = Session(settings(), random.Random(1))  # our id is 10.0.0.1; 1 is ours, 2 theirs
     ends = dict(zip((1, 2), _two_connections(peer), strict=True))
     ends[first].send_open(peer_open(router_id=peer_id), 0.0)
     # The OPEN names the neighbour's identifier, which decides for both connections at once.
@@ -82,7 +82,7 @@ def test_collision_decided_at_the_first_open(peer_id: str, survivor: int, first:
 
 @pytest.mark.parametrize(("peer_id", "survivor"), [("10.0.0.2", 2), ("9.0.0.1", 1)])
 def test_collision_against_open_confirm(peer_id: str, survivor: int) -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     peer.start(0.0)
     peer.take_actions()
     peer.connection_made(1, 0.0, outbound=True)
@@ -102,7 +102,7 @@ def test_collision_against_open_confirm(peer_id: str, survivor: int) -> None:
 
 
 def test_open_sent_connection_is_closed_when_the_other_establishes() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     peer.start(0.0)
     peer.take_actions()
     peer.connection_made(1, 0.0, outbound=True)
@@ -118,7 +118,7 @@ def test_open_sent_connection_is_closed_when_the_other_establishes() -> None:
 
 
 def test_new_connection_while_established_is_closed_without_graceful_restart() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     peer.start(0.0)
     peer.take_actions()
     peer.connection_made(1, 0.0, outbound=True)
@@ -151,7 +151,7 @@ def test_restarted_peer_replaces_the_established_session_gracefully() -> None:
     net.advance(30)
     # A crashes without a FIN; its replacement dials B, which still believes in the old session.
     net.crash(pa)
-    pa2 = Peer(settings(graceful_restart=True, restarting=True), random.Random(9), name="A")
+    pa2 = Session(settings(graceful_restart=True, restarting=True), random.Random(9), name="A")
     net.add(pa2)
     pa2.start(net.now)
     net.advance(1)
@@ -173,7 +173,7 @@ def test_late_connection_of_a_collision_is_not_taken_for_a_restart(
     # ran just after (seen with BIRD 1.6 in CI). With graceful restart that used to count as a
     # restart (RFC 4724 §4.2) and drop the session the peer keeps: a flap at start. Within
     # RESTART_MIN_UPTIME_S it is a collision (RFC 4271 §6.8: the Established session stays).
-    peer = Peer(settings(graceful_restart=True), random.Random(1))
+    peer = Session(settings(graceful_restart=True), random.Random(1))
     peer.start(0.0)
     peer.take_actions()
     peer.connection_made(1, 0.0, outbound=True)
@@ -208,7 +208,7 @@ def test_dominance_rules() -> None:
 
 
 def test_newer_inbound_replaces_an_older_one() -> None:
-    peer = Peer(settings(passive=True), random.Random(1))
+    peer = Session(settings(passive=True), random.Random(1))
     peer.start(0.0)
     peer.connection_made(1, 0.0, outbound=False)
     peer.connection_made(2, 1.0, outbound=False)

@@ -10,7 +10,7 @@ from bgpd.net import IPV4_UNICAST, parse_router_id
 from bgpd.session import (
     CloseRequested,
     ConnectRequested,
-    Peer,
+    Session,
     SessionDown,
     SessionEstablished,
     SessionState,
@@ -31,7 +31,7 @@ from bgpd.wire.messages import NotificationMessage, OpenMessage
 from tests.unit.session.session_harness import RawEnd, mirror, pair, peer_open, run_timers, settings
 
 
-def dialled(peer: Peer, conn_id: int, now: float = 0.0) -> RawEnd:
+def dialled(peer: Session, conn_id: int, now: float = 0.0) -> RawEnd:
     """Starts `peer` (if needed), completes its dial as `conn_id`, and reads its OPEN."""
     if not peer.enabled:
         peer.start(now)
@@ -48,11 +48,11 @@ def sent_notification(end: RawEnd) -> NotificationMessage:
     return notes[0]
 
 
-def closed(peer: Peer) -> list[int]:
+def closed(peer: Session) -> list[int]:
     return [a.conn_id for a in peer.take_actions() if isinstance(a, CloseRequested)]
 
 
-def established(peer: Peer, end: RawEnd, now: float = 0.0) -> None:
+def established(peer: Session, end: RawEnd, now: float = 0.0) -> None:
     end.read_open()
     end.send_open(peer_open(), now)
     end.send_keepalive(now)
@@ -79,7 +79,7 @@ def test_wrong_peer_as_in_a_pair_gives_2_2_and_no_session() -> None:
 
 
 def test_dynamic_neighbour_accepts_any_as() -> None:
-    peer = Peer(settings(peer_asn=None), random.Random(1))
+    peer = Session(settings(peer_asn=None), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     end.send_open(peer_open(asn=4_200_000_000, caps=(FourOctetAs(asn=4_200_000_000),)), 0.0)
@@ -98,7 +98,7 @@ def test_dynamic_neighbour_accepts_any_as() -> None:
     ],
 )
 def test_bad_open_is_refused(open_message: OpenMessage, subcode: int) -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     end.send_open(open_message, 0.0)
@@ -110,7 +110,7 @@ def test_bad_open_is_refused(open_message: OpenMessage, subcode: int) -> None:
 
 
 def test_equal_router_id_is_fine_between_ases() -> None:
-    peer = Peer(settings(peer_asn=65001), random.Random(1))
+    peer = Session(settings(peer_asn=65001), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     end.send_open(peer_open(asn=65001, router_id="10.0.0.1"), 0.0)
@@ -119,7 +119,7 @@ def test_equal_router_id_is_fine_between_ases() -> None:
 
 
 def test_unsupported_version_answers_2_1() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     body = bytes((3,)) + bytes(end.peer.settings.local_asn.to_bytes(2, "big"))
@@ -129,7 +129,7 @@ def test_unsupported_version_answers_2_1() -> None:
 
 
 def test_unexpected_message_in_open_sent_is_5_1() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     end.send_keepalive(0.0)
@@ -141,7 +141,7 @@ def test_unexpected_message_in_open_sent_is_5_1() -> None:
 
 
 def test_unexpected_message_in_open_confirm_is_5_2() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     end.send_open(peer_open(), 0.0)
@@ -154,7 +154,7 @@ def test_unexpected_message_in_open_confirm_is_5_2() -> None:
 
 
 def test_open_in_established_is_5_3_and_the_session_goes_down() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     established(peer, end)
     end.send_open(peer_open(), 1.0)
@@ -167,7 +167,7 @@ def test_open_in_established_is_5_3_and_the_session_goes_down() -> None:
 
 
 def test_update_decoding_error_sends_its_notification() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     established(peer, end)
     # Withdrawn Routes Length runs past the message: RFC 7606 §5.3 session reset, 3/1.
@@ -179,7 +179,7 @@ def test_update_decoding_error_sends_its_notification() -> None:
 
 
 def test_header_error_sends_1_x() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     established(peer, end)
     keepalive = bytearray(encode_keepalive())
@@ -190,7 +190,7 @@ def test_header_error_sends_1_x() -> None:
 
 
 def test_received_notification_ends_the_session_with_its_description() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     established(peer, end)
     end.send_notification(NotificationMessage.shutdown(CeaseSubcode.ADMIN_RESET, "upgrade"), 2.0)
@@ -203,7 +203,7 @@ def test_received_notification_ends_the_session_with_its_description() -> None:
 
 
 def test_unsupported_capability_retry_omits_the_refused_capability() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     first = end.read_open()
     assert first.capability(GracefulRestart) is not None
@@ -237,7 +237,7 @@ def test_unsupported_capability_retry_omits_the_refused_capability() -> None:
 
 
 def test_unsupported_capability_for_a_capability_we_did_not_send_is_an_error() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     end.send_notification(
@@ -254,7 +254,7 @@ def test_unsupported_capability_for_a_capability_we_did_not_send_is_an_error() -
 
 
 def test_unsupported_optional_parameter_retries_without_capabilities() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     assert end.read_open().capabilities
     end.send_notification(
@@ -282,7 +282,7 @@ def test_unsupported_optional_parameter_retries_without_capabilities() -> None:
 
 
 def test_a_second_2_4_without_capabilities_is_an_error() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     end.send_notification(NotificationMessage(code=2, subcode=4), 0.0)
@@ -321,7 +321,7 @@ def test_admin_shutdown_carries_rfc8203_text() -> None:
 
 
 def test_stop_without_text_sends_a_plain_cease_and_reset_comes_back() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     established(peer, end)
     peer.reset(10.0)
@@ -339,7 +339,7 @@ def test_stop_without_text_sends_a_plain_cease_and_reset_comes_back() -> None:
 
 
 def test_open_with_multiprotocol_for_other_families_only() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     end.read_open()
     from bgpd.net import IPV6_UNICAST
@@ -351,7 +351,7 @@ def test_open_with_multiprotocol_for_other_families_only() -> None:
 
 
 def test_afi_safi_disable_keeps_the_session_and_reports_the_family() -> None:
-    peer = Peer(settings(), random.Random(1))
+    peer = Session(settings(), random.Random(1))
     end = dialled(peer, 1)
     established(peer, end)
     # MP_UNREACH_NLRI for IPv4 unicast with the wrong flags (transitive, not optional):

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from bgpd.net import IPV4_UNICAST
-from bgpd.session import Peer, SessionDown, SessionState
+from bgpd.session import Session, SessionDown, SessionState
 from bgpd.session.rules import graceful_down
 from bgpd.wire.capabilities import GracefulRestart, GracefulRestartFamily
 from bgpd.wire.constants import CeaseSubcode, ErrorCode
@@ -22,7 +22,7 @@ def _down(name: str, net: Network) -> SessionDown:
     return downs[0]
 
 
-def _up(a_gr: bool, b_gr: bool, n_bit: bool = False) -> tuple[Network, Peer, Peer]:
+def _up(a_gr: bool, b_gr: bool, n_bit: bool = False) -> tuple[Network, Session, Session]:
     a = settings(graceful_restart=a_gr, graceful_restart_notification=n_bit)
     b = mirror(a, passive=True, graceful_restart=b_gr, graceful_restart_notification=n_bit)
     net, pa, pb = pair(a, b)

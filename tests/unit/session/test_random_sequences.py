@@ -1,4 +1,4 @@
-"""Random interleavings of every input a Peer can get: nothing but documented errors escape, the
+"""Random interleavings of every input a Session can get: nothing but documented errors escape, the
 invariants hold after every step, and once the chaos stops the pair always comes back up."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bgpd.net import IPV4_UNICAST
 from bgpd.session import (
     NotEstablishedError,
-    Peer,
+    Session,
     SessionDown,
     SessionError,
     SessionEstablished,
@@ -92,7 +92,7 @@ class Checker:
                 assert deadline > net.now - 400 - 1e-6  # never far behind the clock
 
 
-def _conn(peer: Peer, index: int) -> int | None:
+def _conn(peer: Session, index: int) -> int | None:
     ids = sorted(peer.connection_states())
     return ids[index % len(ids)] if ids else None
 
@@ -121,10 +121,10 @@ def test_random_event_sequences(
 ) -> None:
     a = settings(graceful_restart=a_gr)
     b = mirror(a, passive=b_passive, hold_time=b_hold)
-    pa = Peer(a, random.Random(seed), name="A")
-    pb = Peer(b, random.Random(seed + 1), name="B")
+    pa = Session(a, random.Random(seed), name="A")
+    pb = Session(b, random.Random(seed + 1), name="B")
     net = Network(pa, pb)
-    strays: list[tuple[Peer, int]] = []
+    strays: list[tuple[Session, int]] = []
     checker = Checker(net)
     eor = encode_end_of_rib(IPV4_UNICAST)
     for op in ops:

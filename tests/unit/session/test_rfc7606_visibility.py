@@ -13,7 +13,7 @@ import random
 import pytest
 
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
-from bgpd.session import ConnectRequested, Peer, SessionState
+from bgpd.session import ConnectRequested, Session, SessionState
 from bgpd.wire.capabilities import FourOctetAs, Multiprotocol
 from bgpd.wire.constants import MessageType
 from tests.unit.session.session_harness import RawEnd, peer_open, settings
@@ -33,9 +33,9 @@ DISABLE = "afi-safi-disable"
 MP_REACH_BAD_NH = "90 0e 000a 0002 01 05 20010db800 00"  # IPv6 next hop length 5
 
 
-def established(peer_asn: int = 64512) -> tuple[Peer, RawEnd]:
+def established(peer_asn: int = 64512) -> tuple[Session, RawEnd]:
     families = frozenset({IPV4_UNICAST, IPV6_UNICAST})
-    peer = Peer(settings(peer_asn=peer_asn, families=families), random.Random(1), name="P")
+    peer = Session(settings(peer_asn=peer_asn, families=families), random.Random(1), name="P")
     peer.start(0.0)
     assert any(isinstance(a, ConnectRequested) for a in peer.take_actions())
     peer.connection_made(1, 0.0, outbound=True)

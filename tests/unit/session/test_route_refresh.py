@@ -9,7 +9,7 @@ import random
 import pytest
 
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
-from bgpd.session import Peer, RouteRefreshReceived, SessionEstablished, SessionState
+from bgpd.session import RouteRefreshReceived, Session, SessionEstablished, SessionState
 from bgpd.wire.capabilities import (
     EnhancedRouteRefresh,
     ExtendedMessage,
@@ -35,8 +35,8 @@ ERR_CAPS = (
 )
 
 
-def up(caps: tuple[object, ...] = ERR_CAPS) -> tuple[Peer, RawEnd]:
-    peer = Peer(settings(families=frozenset({V4, V6})), random.Random(1), name="A")
+def up(caps: tuple[object, ...] = ERR_CAPS) -> tuple[Session, RawEnd]:
+    peer = Session(settings(families=frozenset({V4, V6})), random.Random(1), name="A")
     end = dialled(peer, 1)
     end.read_open()
     end.send_open(peer_open(caps=caps), 0.0)  # type: ignore[arg-type]
@@ -51,7 +51,7 @@ def rr(family: object, subtype: int) -> bytes:
     return encode_route_refresh(RouteRefreshMessage(family=family, subtype=subtype))  # type: ignore[arg-type]
 
 
-def refreshes(peer: Peer) -> list[tuple[object, int]]:
+def refreshes(peer: Session) -> list[tuple[object, int]]:
     return [
         (e.message.family, e.message.subtype)
         for e in peer.take_events()
@@ -72,7 +72,7 @@ def test_markers_without_enhanced_route_refresh_are_ignored_out_loud(
     caps = (Multiprotocol(family=V4), RouteRefresh(), FourOctetAs(asn=64512))
     peer, end = up(caps)
     assert peer.negotiated is not None and not peer.negotiated.enhanced_route_refresh
-    with caplog.at_level(logging.INFO, logger="bgpd.session.peer"):
+    with caplog.at_level(logging.INFO, logger="bgpd.session.fsm"):
         end.send(rr(V4, 1) + rr(V4, 2) + rr(V4, 0), 1.0)
     assert refreshes(peer) == [(V4, 0)]  # only the request
     assert "subtype=BORR reason=enhanced_not_negotiated" in caplog.text
@@ -85,7 +85,7 @@ def test_refresh_of_a_family_not_negotiated_and_unknown_subtype_are_ignored_out_
 ) -> None:
     caps = (Multiprotocol(family=V4), RouteRefresh(), EnhancedRouteRefresh())
     peer, end = up(caps)
-    with caplog.at_level(logging.INFO, logger="bgpd.session.peer"):
+    with caplog.at_level(logging.INFO, logger="bgpd.session.fsm"):
         end.send(rr(V6, 0), 1.0)
         end.send(frame(MessageType.ROUTE_REFRESH, bytes.fromhex("00010301")), 1.0)
     assert refreshes(peer) == []
@@ -106,7 +106,7 @@ def test_route_refresh_of_wrong_length_is_route_refresh_message_error(subtype: i
 
 
 def test_open_longer_than_4096_is_refused_though_extended_messages_were_offered() -> None:
-    peer = Peer(settings(), random.Random(1), name="A")
+    peer = Session(settings(), random.Random(1), name="A")
     end = dialled(peer, 1)
     assert ExtendedMessage() in end.read_open().capabilities
     # A well-formed OPEN grown past 4,096 octets with RFC 9072 extended parameters.
@@ -130,7 +130,7 @@ def test_open_longer_than_4096_is_refused_though_extended_messages_were_offered(
 def test_a_long_update_in_the_read_of_an_open_without_extended_messages_is_refused() -> None:
     # We offered extended messages, so the reader starts at 65,535; the peer's OPEN (without
     # the capability) narrows it to 4,096 -- also for an UPDATE that arrived in the same read.
-    peer = Peer(settings(), random.Random(1), name="A")
+    peer = Session(settings(), random.Random(1), name="A")
     end = dialled(peer, 1)
     end.read_open()
     update = frame(MessageType.UPDATE, b"\0" * (5000 - 19))
@@ -163,10 +163,10 @@ def _open_bytes(my_as: int, *as4: int) -> bytes:
 def test_an_open_naming_two_ases_gets_bad_peer_as_and_a_log_line(
     open_bytes: bytes, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    peer = Peer(settings(peer_asn=None), random.Random(1), name="A")  # any AS would do
+    peer = Session(settings(peer_asn=None), random.Random(1), name="A")  # any AS would do
     end = dialled(peer, 1)
     end.read_open()
-    with caplog.at_level(logging.INFO, logger="bgpd.session.peer"):
+    with caplog.at_level(logging.INFO, logger="bgpd.session.fsm"):
         end.send(open_bytes, 0.0)
     note = sent_notification(end)
     assert (note.code, note.subcode) == (2, 2)

@@ -12,7 +12,7 @@ from bgpd.session import (
     LARGE_HOLD_TIME,
     CloseRequested,
     ConnectRequested,
-    Peer,
+    Session,
     SessionDown,
     SessionState,
 )
@@ -30,7 +30,7 @@ from tests.unit.session.session_harness import (
 )
 
 
-def up(**a_changes: object) -> tuple[Network, Peer, Peer]:
+def up(**a_changes: object) -> tuple[Network, Session, Session]:
     a = settings(**a_changes)
     net, pa, pb = pair(a, mirror(a, passive=True))
     pa.start(net.now)
@@ -79,7 +79,7 @@ def test_hold_timer_expiry_sends_4_0_and_goes_down() -> None:
 
 
 def test_open_sent_uses_the_large_hold_timer() -> None:
-    peer = Peer(settings(hold_time=9), random.Random(1))
+    peer = Session(settings(hold_time=9), random.Random(1))
     peer.start(0.0)
     assert peer.take_actions() == [ConnectRequested(timeout=5.0)]
     peer.connection_made(7, 0.0, outbound=True)
@@ -110,7 +110,7 @@ def test_connect_retry_jitter_bounds_and_connect_delay(seed: int) -> None:
 
 
 def test_connect_state_while_dialling_and_timeout_in_action() -> None:
-    peer = Peer(settings(connect_retry_time=7), random.Random(3))
+    peer = Session(settings(connect_retry_time=7), random.Random(3))
     peer.start(10.0)
     assert peer.state is SessionState.CONNECT
     assert peer.take_actions() == [ConnectRequested(timeout=7)]
@@ -139,7 +139,7 @@ def test_passive_peer_never_dials_but_accepts() -> None:
     assert pa.next_deadline() is None
     # An active far end gets through.
     net.peers.remove(pb)
-    pc = Peer(mirror(a), random.Random(5), name="C")
+    pc = Session(mirror(a), random.Random(5), name="C")
     net.add(pc)
     pc.start(net.now)
     net.advance(10)
@@ -153,14 +153,16 @@ def test_passive_peer_never_dials_but_accepts() -> None:
     assert pa.state is SessionState.ACTIVE
 
 
-def _refuse_with(peer: Peer, conn_id: int, now: float, notification: NotificationMessage) -> None:
+def _refuse_with(
+    peer: Session, conn_id: int, now: float, notification: NotificationMessage
+) -> None:
     peer.connection_made(conn_id, now, outbound=True)
     RawEnd(peer, conn_id).send_notification(notification, now)
 
 
 def test_error_wait_backs_off_then_is_forgotten_after_stability() -> None:
     s = settings()
-    peer = Peer(s, random.Random(4))
+    peer = Session(s, random.Random(4))
     now = 0.0
     peer.start(now)
     bad_as = NotificationMessage(code=ErrorCode.OPEN_MESSAGE, subcode=OpenSubcode.BAD_PEER_AS)
@@ -196,7 +198,7 @@ def test_error_wait_backs_off_then_is_forgotten_after_stability() -> None:
 
 
 def test_errors_within_the_forget_time_keep_compounding() -> None:
-    peer = Peer(settings(error_forget_time=50), random.Random(4))
+    peer = Session(settings(error_forget_time=50), random.Random(4))
     now = 0.0
     peer.start(now)
     bad_as = NotificationMessage(code=ErrorCode.OPEN_MESSAGE, subcode=OpenSubcode.BAD_PEER_AS)
@@ -213,7 +215,7 @@ def test_errors_within_the_forget_time_keep_compounding() -> None:
 
 
 def test_cease_from_the_peer_is_not_an_error() -> None:
-    peer = Peer(settings(), random.Random(4))
+    peer = Session(settings(), random.Random(4))
     peer.start(0.0)
     peer.take_actions()
     _refuse_with(peer, 1, 0.0, NotificationMessage(code=ErrorCode.CEASE, subcode=5))
@@ -224,7 +226,7 @@ def test_cease_from_the_peer_is_not_an_error() -> None:
 
 
 def test_inbound_connection_refused_while_idle() -> None:
-    peer = Peer(settings(passive=True), random.Random(4))
+    peer = Session(settings(passive=True), random.Random(4))
     peer.connection_made(3, 0.0, outbound=False)
     assert peer.take_actions() == [CloseRequested(conn_id=3, reason="peer is stopped")]
     data = peer.data_to_send(3)
@@ -235,7 +237,7 @@ def test_inbound_connection_refused_while_idle() -> None:
 
 
 def test_inbound_connection_refused_during_the_error_wait() -> None:
-    peer = Peer(settings(passive=True), random.Random(4))
+    peer = Session(settings(passive=True), random.Random(4))
     peer.start(0.0)
     peer.connection_made(1, 0.0, outbound=False)
     RawEnd(peer, 1).send_open(peer_open(asn=1), 0.0)  # 2/2: an error

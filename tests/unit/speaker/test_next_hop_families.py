@@ -11,7 +11,7 @@ import pytest
 
 from bgpd.config import parse_config
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
-from bgpd.speaker_state import families_without_next_hop, own_next_hops
+from bgpd.speaker.peer_state import families_without_next_hop, own_next_hops
 
 from .harness import Net, config, cut
 
@@ -53,7 +53,7 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_ipv6_over_ipv4_without_an_ipv6_address_is_flagged_not_silent(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bgpd.speaker")
+    caplog.set_level(logging.WARNING, logger="bgpd.speaker.core")
     net = v4_pair()
     assert routes(net, "b", "10.10.1.0/24")[0]["next_hop"] == "127.0.0.1"
     assert routes(net, "b", "fd00:10:1::/64") == []  # no next hop of ours to give it
@@ -73,7 +73,7 @@ def test_ipv6_over_ipv4_without_an_ipv6_address_is_flagged_not_silent(
 
 
 def test_next_hop_v6_gives_ipv6_routes_that_next_hop(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="bgpd.speaker")
+    caplog.set_level(logging.WARNING, logger="bgpd.speaker.core")
     net = v4_pair('next_hop_v6 = "fd00::1"')
     (route,) = routes(net, "b", "fd00:10:1::/64")
     assert route["next_hop"] == "fd00::1"

@@ -128,7 +128,7 @@ def test_the_withheld_warning_is_rate_limited_but_every_one_is_counted(
 
 
 def test_the_counter_is_in_bgpctl_show_peer_and_in_metrics() -> None:
-    from bgpd.control.render import render_peer
+    from bgpd.control.tables import render_peer
     from bgpd.metrics import SnapshotSource, new_registry, render
 
     net = full_mesh()

@@ -68,7 +68,7 @@ def test_a_held_peer_is_never_dialled() -> None:
 
 
 def test_the_reason_is_logged_without_the_password(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="bgpd.speaker")
+    caplog.set_level(logging.WARNING, logger="bgpd.speaker.core")
     three_nodes()
     (line,) = [r.getMessage() for r in caplog.records if "held down" in r.getMessage()]
     assert line == (

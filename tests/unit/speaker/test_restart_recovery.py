@@ -8,9 +8,9 @@ import random
 from bgpd.config import parse_config
 from bgpd.net import IPV4_UNICAST, pack_prefix
 from bgpd.speaker import Speaker
+from tests.unit.outbound.test_update_groups import RR, client_config, rr_config
 
 from .harness import Net, cut
-from .test_update_groups import RR, client_config, rr_config
 
 KERNEL = "\n[kernel]\nenabled = true\n"  # forwarding updates exist only with kernel sync
 

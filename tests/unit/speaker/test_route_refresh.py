@@ -262,7 +262,7 @@ def test_soft_reset_of_a_peer_without_route_refresh_resends_ours_and_says_why(
     # It used to raise SessionError out of the control command (no refresh to ask with).
     raw = RawPeer((Multiprotocol(family=V4), Multiprotocol(family=V6), FourOctetAs(asn=64512)))
     assert not raw.negotiated.route_refresh
-    with caplog.at_level(logging.WARNING, logger="bgpd.speaker"):
+    with caplog.at_level(logging.WARNING, logger="bgpd.speaker.core"):
         note = raw.speaker.reset_peer("p", raw.now, soft=True)
     # The operator's reply says so too (bgpctl prints the control command's "note").
     assert note == "peer did not negotiate route refresh: our routes resent, theirs not asked"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bgpd.control.render import render_routes
+from bgpd.control.tables import render_routes
 from bgpd.net import IPV4_UNICAST
 from bgpd.rib import SourceKind
-from bgpd.speaker_views import route_view
+from bgpd.speaker.views import route_view
 from tests.unit.rib.helpers import P1, attrs, cand, source
 
 

@@ -10,8 +10,14 @@ import pytest
 from bgpd.confd.model import CalicoDataError, derive_bgp_keys, read_bgp_filter
 from bgpd.confd.model.values import Problems
 from bgpd.config import parse_config
-from bgpd.config.filters import FilterAction, FilterConfig, FilterRule, MatchOperator, RouteSource
-from bgpd.policy.filters import compile_filters
+from bgpd.config.filter_section import (
+    FilterAction,
+    FilterConfig,
+    FilterRule,
+    MatchOperator,
+    RouteSource,
+)
+from bgpd.policy.filter_eval import compile_filters
 from tests.unit.confd.model.calico_data import bgp_filter
 
 

@@ -1,4 +1,4 @@
-"""Calico selector syntax and semantics (bgpd.selector), checked against libcalico-go's rules."""
+"""Calico selector syntax and semantics (bgpd.config.selector), as libcalico-go's rules."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bgpd.errors import BgpdError
-from bgpd.selector import (
+from bgpd.config.selector import (
     All,
     And,
     Has,
@@ -21,6 +20,7 @@ from bgpd.selector import (
     SelectorNode,
     parse_selector,
 )
+from bgpd.errors import BgpdError
 
 RR = {"route-reflector": "true", "zone": "a", "kubernetes.io/hostname": "node-1"}
 PLAIN = {"zone": "b"}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
-from bgpd.confd.cli import LocalNode, derive_view, nodename_from_env, parse_args
-from bgpd.confd.render import Renderer, load_resources
+from bgpd.confd.command import LocalNode, derive_view, nodename_from_env, parse_args
+from bgpd.confd.render_pass import Renderer, load_resources
 from bgpd.confd.templating import DataError, TemplateContext
 from bgpd.config import parse_config
 from tests.unit.confd.model.calico_data import endpoint, endpoint_slice, service
@@ -149,7 +149,7 @@ def test_bgpd_confd_exits_non_zero_when_its_watcher_dies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The watcher's death is fatal and visible: logged, and an exit status for runit."""
-    from bgpd.confd import cli
+    from bgpd.confd import command as cli
     from bgpd.confd.watcher import Watcher
 
     from .calico_data import globals_, host
@@ -174,8 +174,8 @@ def test_bgpd_confd_exits_non_zero_when_its_watcher_dies(
 
 
 def test_in_process_watcher_dying_before_a_first_render_is_a_setup_error(tmp_path: Path) -> None:
-    """`bgpd run --confd-backend ...`: bgpd.cli prints it and exits 1 (no traceback exit)."""
-    from bgpd.confd import cli
+    """`bgpd run --confd-backend ...`: bgpd.main prints it and exits 1 (no traceback exit)."""
+    from bgpd.confd import command as cli
     from bgpd.confd.sources.base import KvSnapshot
     from bgpd.confd.watcher import Watcher
 

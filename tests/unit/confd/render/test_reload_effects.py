@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
-from bgpd.confd.render import Renderer, load_resources
+from bgpd.confd.render_pass import Renderer, load_resources
 from bgpd.confd.templating import TemplateContext
 from bgpd.config import ConfigDiff, diff_configs, parse_config
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
-from bgpd.confd.render import (
+from bgpd.confd.render_pass import (
     Outcome,
     Renderer,
     ResourceError,

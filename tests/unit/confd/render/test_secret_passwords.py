@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
-from bgpd.confd.cli import derive_view
-from bgpd.confd.render import Renderer, load_resources
+from bgpd.confd.command import derive_view
+from bgpd.confd.render_pass import Renderer, load_resources
 from bgpd.confd.templating import TemplateContext
 from bgpd.config import Config, diff_configs, parse_config
-from bgpd.config.render import render_config_toml
+from bgpd.config.toml_writer import render_config_toml
 from tests.unit.confd.model.calico_data import (
     bgp_configuration,
     bgp_peer,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
-from bgpd.confd.cli import LocalNode, derive_view
+from bgpd.confd.command import LocalNode, derive_view
 from bgpd.confd.model import CalicoDataError
-from bgpd.confd.render import Renderer, load_resources
+from bgpd.confd.render_pass import Renderer, load_resources
 from bgpd.confd.sources.base import KvSnapshot, SourceStatus
 from bgpd.confd.templating import DataError, TemplateContext
 from bgpd.confd.watcher import ReloadError, Watcher, describe_error

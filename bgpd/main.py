@@ -33,12 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # the confd watcher, alone or in-process with the speaker.
     if args.command == "confd":
-        from bgpd.confd.cli import main as confd_main  # noqa: PLC0415 - only when asked for
+        from bgpd.confd.command import main as confd_main  # noqa: PLC0415 - only when asked for
 
         return confd_main(args)
     if args.command == "run" and args.confd_backend is not None:
-        from bgpd.confd.cli import ConfdSetupError  # noqa: PLC0415 - only when asked for
-        from bgpd.confd.cli import in_process as confd_in_process  # noqa: PLC0415
+        from bgpd.confd.command import ConfdSetupError  # noqa: PLC0415 - only when asked for
+        from bgpd.confd.command import in_process as confd_in_process  # noqa: PLC0415
         from bgpd.runtime.daemon import StartupError, run_daemon_with  # noqa: PLC0415
 
         setup_logging("info", "text")  # the rendered file's log level applies once it exists

@@ -24,7 +24,7 @@ from bgpd.session import PeerCounters
 from bgpd.wire.constants import Origin, SegmentType
 
 if TYPE_CHECKING:
-    from bgpd.speaker_state import PeerState
+    from bgpd.speaker.peer_state import PeerState
 
 
 def peer_view(

@@ -15,7 +15,7 @@ of its conditions hold; a rule without conditions always matches:
 
 When no rule matches the result is None and the caller applies Calico's default: on import
 **accept** (the template ends with `accept;`), on export Calico's own export policy
-(`bgpd.policy.export`, `calico_export_to_bgp_peers`) and then reject.
+(`bgpd.policy.export_policy`, `calico_export_to_bgp_peers`) and then reject.
 
 API for the speaker:
 - `compile_filters(filters, names, export=..., version=...)` -> `FilterChain` (build once per
@@ -35,7 +35,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bgpd.config.filters import (
+from bgpd.config.filter_section import (
     FilterAction,
     FilterConfig,
     FilterRule,

@@ -30,7 +30,7 @@ from ipaddress import (
 from typing import TYPE_CHECKING
 
 from bgpd.config.calico import KernelSection, Labels, MeshSection
-from bgpd.config.filters import FILTER_LISTS
+from bgpd.config.filter_section import FILTER_LISTS
 from bgpd.config.schema import (
     Community,
     Config,

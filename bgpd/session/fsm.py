@@ -1,6 +1,6 @@
 """The sans-IO BGP finite state machine of one configured neighbour (RFC 4271 §8).
 
-A `Peer` lives as long as the neighbour is configured and owns up to two `Connection`s at once
+A `Session` lives as long as the neighbour is configured and owns up to two `Connection`s at once
 (one we dialled, one the peer dialled) until collision detection (RFC 4271 §6.8) keeps one.
 Inputs are method calls carrying `now`; outputs are queued bytes per connection, actions for the
 I/O runtime, events for the speaker, and the next deadline. The driver's loop is:
@@ -120,7 +120,7 @@ def _cease(subcode: int, text: str = "") -> NotificationMessage:
     return NotificationMessage(code=ErrorCode.CEASE, subcode=subcode)
 
 
-class Peer:
+class Session:
     """One configured neighbour: the RFC 4271 FSM over its connections, across reconnections."""
 
     __slots__ = (
@@ -173,7 +173,7 @@ class Peer:
         self._closing: dict[int, bytes] = {}  # last bytes of connections we asked to close
         self._events: list[Event] = []
         self._actions: list[Action] = []
-        # Counters carry over when a config change replaces the Peer of the same neighbour, so
+        # Counters carry over when a config change replaces the Session of the same neighbour, so
         # flaps and message counts (and the metrics built on them) never go backwards.
         self.counters = counters if counters is not None else PeerCounters()
 
@@ -1024,7 +1024,7 @@ class Peer:
         self._events.append(StateChanged(old=old, new=new))
 
     def __repr__(self) -> str:
-        return f"Peer({self._name}, {self._state}, connections={list(self._conns.values())})"
+        return f"Session({self._name}, {self._state}, connections={list(self._conns.values())})"
 
 
 def _is_collision(notification: NotificationMessage) -> bool:

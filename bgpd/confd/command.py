@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR, add_confd_arguments
 from bgpd.confd.pidfile import signal_pidfile
-from bgpd.confd.render import (
+from bgpd.confd.render_pass import (
     CHECK_BGPD_CONFIG,
     Outcome,
     Renderer,
@@ -391,7 +391,7 @@ async def run_confd(args: argparse.Namespace, environ: Mapping[str, str]) -> int
 
 
 def main(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
-    """Entry of `bgpd confd` (called by bgpd.cli with the parsed arguments)."""
+    """Entry of `bgpd confd` (called by bgpd.main with the parsed arguments)."""
     env = dict(os.environ if environ is None else environ)
     setup_logging(args.log_level, args.log_format)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bgpd.outbound.export import PeerProfile, export_path, may_advertise
+from bgpd.outbound.advertise import PeerProfile, export_path, may_advertise
 from bgpd.policy.reflection import reflection_loop
 from bgpd.rib import PathInfo, Source, SourceKind
 from bgpd.wire.attributes import PathAttributes

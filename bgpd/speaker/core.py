@@ -30,7 +30,7 @@ Invariants:
   it did not re-announce (the same stale mark and tracker as graceful restart).
 - Fault containment: an exception while processing one peer's input (`_for_peer`) or while
   exporting to one update group (the exporter's own boundary) ends only the sessions concerned:
-  a Cease NOTIFICATION, an error line with the traceback, the error wait (`Peer.abort`). Their
+  a Cease NOTIFICATION, an error line with the traceback, the error wait (`Session.abort`). Their
   SessionDown is processed after the work that failed has unwound (`_end_faulted`), never in
   the middle of another peer's propagation. Nothing escapes the per-peer inputs.
 """
@@ -53,11 +53,11 @@ from bgpd.net import (
     Nlri,
     pack_network,
 )
-from bgpd.outbound.export import PeerProfile
+from bgpd.outbound.advertise import PeerProfile
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
-from bgpd.policy.filters import import_chains, split_import
+from bgpd.policy.filter_eval import import_chains, split_import
 from bgpd.policy.next_hop import NextHopCheck, describe_reason, node_addresses, packed_address
 from bgpd.policy.reflection import LoopCheck
 from bgpd.rib import (
@@ -71,16 +71,16 @@ from bgpd.rib import (
 from bgpd.session import (
     CloseRequested,
     ConnectRequested,
-    Peer,
     PeerCounters,
     RouteRefreshReceived,
+    Session,
     SessionDown,
     SessionEstablished,
     SessionState,
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_next_hop_refused
-from bgpd.speaker_state import (
+from bgpd.speaker.peer_state import (
     CONNECTED_CANDIDATE,
     CONNECTED_SOURCE,
     KERNEL_CANDIDATE,
@@ -100,25 +100,12 @@ from bgpd.speaker_state import (
     session_settings,
     static_candidate,
 )
-from bgpd.speaker_views import peer_view, route_views
+from bgpd.speaker.views import peer_view, route_views
 from bgpd.wire.constants import CeaseSubcode, RouteRefreshSubtype
 from bgpd.wire.messages import NlriBatch, RouteRefreshMessage
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "Close",
-    "Dial",
-    "FibUpdate",
-    "KernelRouteView",
-    "Output",
-    "PeerState",
-    "Send",
-    "Speaker",
-    "fib_next_hops",
-    "session_settings",
-]
 
 
 class Speaker:
@@ -196,7 +183,7 @@ class Speaker:
                 self._for_peer(name, now, partial(state.session.start, now))
         self._check_recovery(now)
 
-    def peer_session(self, name: str) -> Peer | None:
+    def peer_session(self, name: str) -> Session | None:
         """The session of a peer, read-only for views and metrics (counters, settings)."""
         state = self._peers.get(name)
         return None if state is None else state.session
@@ -539,7 +526,7 @@ class Speaker:
                 peer.down_reason,
             )
         settings = session_settings(self._config, peer)
-        session = Peer(settings, self._rng, name=peer.name, counters=counters)
+        session = Session(settings, self._rng, name=peer.name, counters=counters)
         self._peers[peer.name] = PeerState(peer, session)
 
     def _remove_peer(self, name: str, now: float, subcode: CeaseSubcode) -> PeerState:

@@ -8,8 +8,7 @@ import pytest
 
 from bgpd.net import IPV4_UNICAST, pack_prefix
 from bgpd.outbound import adj_out
-
-from .harness import Net, cut
+from tests.unit.speaker.harness import Net, cut
 
 CLIENTS = 20
 RR = "127.0.0.1"

@@ -16,7 +16,7 @@ Role: the typed, validated shape of
 with `import_v4`, `export_v4`, `import_v6`, `export_v6` rule lists, and `[[peer]]`'s
 `import_filters`/`export_filters` lists naming them. `read_filters` converts the TOML array,
 `filter_problems` checks names and references across the config. Evaluation (first match
-wins, Calico's defaults) lives in `bgpd.policy.filters`.
+wins, Calico's defaults) lives in `bgpd.policy.filter_eval`.
 
 Invariants:
 - As elsewhere in `bgpd.config`, every class validates itself in `__post_init__` and raises

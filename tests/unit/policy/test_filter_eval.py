@@ -1,4 +1,4 @@
-"""bgpd.policy.filters: first-match evaluation with BIRD's meaning of Calico's BGPFilter rules."""
+"""bgpd.policy.filter_eval: first-match evaluation, BIRD's meaning of Calico's BGPFilter rules."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bgpd.config.filters import FilterAction, FilterConfig, FilterRule, MatchOperator, RouteSource
+from bgpd.config.filter_section import (
+    FilterAction,
+    FilterConfig,
+    FilterRule,
+    MatchOperator,
+    RouteSource,
+)
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, IPNetwork, pack_network
-from bgpd.policy.filters import (
+from bgpd.policy.filter_eval import (
     FilterChain,
     compile_filters,
     evaluate,

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bgpd.config import Config, NodeSection, PeerConfig, PeerSettings, StaticRoute
-from bgpd.config.filters import FilterConfig
+from bgpd.config.filter_section import FilterConfig
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, Nlri
-from bgpd.policy.filters import FilterChain
+from bgpd.policy.filter_eval import FilterChain
 from bgpd.rib import Candidate, CandidateCache, PathInfo, Source, SourceKind
-from bgpd.session import Peer, SessionSettings, add_path_modes
+from bgpd.session import Session, SessionSettings, add_path_modes
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.constants import Origin
 from bgpd.wire.negotiated import Negotiated
@@ -91,7 +91,7 @@ class PeerState:
         "source",
     )
 
-    def __init__(self, config: PeerConfig, session: Peer) -> None:
+    def __init__(self, config: PeerConfig, session: Session) -> None:
         self.config = config
         self.session = session
         # What the peer announced lives in the Loc-RIB (per source); only what the loop

@@ -1,0 +1,31 @@
+"""The speaker: sessions, the Loc-RIB and the update groups of one BGP instance, sans-IO.
+
+`core.Speaker` owns everything; `peer_state` holds its outputs and the record it keeps beside
+each session; `views` turns its state into the read-only views of the control socket.
+"""
+
+from bgpd.speaker.core import Speaker
+from bgpd.speaker.peer_state import (
+    Close,
+    Dial,
+    FibUpdate,
+    KernelRouteView,
+    Output,
+    PeerState,
+    Send,
+    fib_next_hops,
+    session_settings,
+)
+
+__all__ = [
+    "Close",
+    "Dial",
+    "FibUpdate",
+    "KernelRouteView",
+    "Output",
+    "PeerState",
+    "Send",
+    "Speaker",
+    "fib_next_hops",
+    "session_settings",
+]
