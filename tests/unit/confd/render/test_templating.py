@@ -7,14 +7,9 @@ import json
 
 import pytest
 
-from bgpd.confd.templating import (
-    CalicoNode,
-    DataError,
-    KvStore,
-    TemplateContext,
-    hash_to_ipv4,
-    toml_value,
-)
+from bgpd.confd.calico_node import CalicoNode, hash_to_ipv4
+from bgpd.confd.template_inputs import DataError, KvStore, TemplateContext
+from bgpd.config.render import toml_value
 
 from .calico_data import V1, globals_, host, peer_json, peer_key, pool
 
