@@ -31,6 +31,7 @@ from bgpd.confd.calico_entries import (
     PoolEntry,
     PrefixAdvertisementEntry,
 )
+from bgpd.confd.model import DEFAULT_AS
 from bgpd.confd.model.values import parse_decimal
 from bgpd.confd.template_inputs import (
     DataError,
@@ -50,7 +51,6 @@ __all__ = [
     "hash_to_ipv4",
 ]
 
-DEFAULT_AS = 64512  # client.go globalDefaults: as_num
 # BIRD's `multihop;` with no number (Calico's bgp_template on explicit peers) means TTL 64.
 EXPLICIT_PEER_MULTIHOP = 64
 BGP_V1 = "/bgp/v1"
@@ -66,9 +66,8 @@ def hash_to_ipv4(node_name: str) -> str:
 
 
 _FAMILY_NAME = {4: "ipv4-unicast", 6: "ipv6-unicast"}
-# `[[filter]]`'s rule lists and rule keys (bgpd/config/filters.py); anything else in the
-# view is refused rather than written into the TOML as a key.
-# The [[filter]] schema's own lists: what the model writes must load (bgpd.config.filters).
+# `[[filter]]`'s rule lists and rule keys (bgpd.config.filters): what the model writes must
+# load, and anything else in the view is refused rather than written into the TOML as a key.
 _FILTER_LISTS = tuple(name for name, _version in FILTER_LISTS)
 _FILTER_RULE_KEYS = frozenset(FILTER_RULE_KEYS)
 # v1 pool modes ("always", "cross-subnet", "" and older spellings) -> our EncapMode.
@@ -196,7 +195,7 @@ class CalicoNode:
 
     def global_asn(self) -> int:
         key = f"{BGP_V1}/global/as_num"
-        return _as_number(key, self._store.getv(key, str(DEFAULT_AS)))
+        return _as_number(key, self._store.getv(key, DEFAULT_AS))
 
     def node_asn(self) -> int | None:
         key = self._host_key("as_num")
