@@ -348,7 +348,7 @@ def phases_child(name: str, dest_root: Path, profile: Path | None) -> dict[str, 
         from bgpd.confd.model import derive_bgp_keys  # noqa: F401 - timed as an import
         from bgpd.confd.render_pass import Renderer, load_resources
         from bgpd.confd.sources.etcd import EtcdSettings, EtcdSource
-        from bgpd.confd.templating import TemplateContext
+        from bgpd.confd.template_inputs import TemplateContext
         from bgpd.config import parse_config
 
     environ = dict(os.environ)

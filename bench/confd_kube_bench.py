@@ -414,7 +414,7 @@ def profile_pass(nodes: int, services: int) -> dict[str, Any]:
     from bgpd.confd.render_pass import Renderer, load_resources
     from bgpd.confd.sources.base import freeze_values
     from bgpd.confd.sources.kube_objects import secret_names_in
-    from bgpd.confd.templating import TemplateContext
+    from bgpd.confd.template_inputs import TemplateContext
     from bgpd.config import parse_config
 
     pairs = change_pairs(nodes)

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bgpd.confd.command import LocalNode, derive_view
 from bgpd.confd.render_pass import Outcome, Renderer, describe_error, load_resources
-from bgpd.confd.templating import TemplateContext
+from bgpd.confd.template_inputs import TemplateContext
 from bgpd.config import load_config
 from bgpd.errors import BgpdError
 

@@ -2,7 +2,7 @@
 
 Role: an edge package. Sources (`bgpd.confd.sources`) yield immutable key/value snapshots; the
 pure model (`bgpd.confd.model`) derives Calico's `/calico/bgp/v1/...` key view from them;
-templates (`confd_templates/`, helpers in `bgpd.confd.templating`) render bgpd TOML;
+templates (`confd_templates/`, run by `bgpd.confd.template_env`) render bgpd TOML;
 `bgpd.confd.render_pass` checks it with our own loader and installs it atomically;
 `bgpd.confd.watcher` runs the loop (debounce, reload, status); `bgpd.confd.command` is `bgpd confd`.
 

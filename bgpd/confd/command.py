@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR, add_confd_arguments
+from bgpd.confd.calico_node import BGP_V1
 from bgpd.confd.pidfile import signal_pidfile
 from bgpd.confd.render_pass import (
     CHECK_BGPD_CONFIG,
@@ -41,7 +42,7 @@ from bgpd.confd.render_pass import (
 )
 from bgpd.confd.sources.base import Source, SourceError
 from bgpd.confd.sources.file import FileSource
-from bgpd.confd.templating import BGP_V1, DataError, TemplateContext
+from bgpd.confd.template_inputs import DataError, TemplateContext
 from bgpd.confd.watcher import (
     DEFAULT_MAX_DELAY_S,
     ReloadHook,

@@ -30,13 +30,8 @@ from pathlib import Path
 
 import jinja2
 
-from bgpd.confd.templating import (
-    DataError,
-    KvStore,
-    TemplateContext,
-    make_environment,
-    template_globals,
-)
+from bgpd.confd.template_env import make_environment, template_globals
+from bgpd.confd.template_inputs import DataError, KvStore, TemplateContext
 from bgpd.config import parse_config
 from bgpd.errors import BgpdError, ConfigError
 from bgpd.text import escape_controls
@@ -70,8 +65,8 @@ class ResourceError(BgpdError):
 def describe_error(exc: BaseException) -> str:
     """One log-safe line for an error: the first problem with its key, and a count.
 
-    Works for `ConfigError` (and so the model's `CalicoDataError` and templating's
-    `DataError`: `problems`, each with `location` and `message`) and anything else. The
+    Works for `ConfigError` (and so the model's `CalicoDataError` and the template
+    inputs' `DataError`: `problems`, each with `location` and `message`) and anything else. The
     text comes from the datastore: runs of white space become one space, and any other control
     character, or one UTF-8 cannot carry (a lone surrogate), is shown escaped (`bgpd.text`), so
     the line can always be logged and printed (`bgpd confd --onetime`) as one line."""

@@ -1,7 +1,7 @@
 """Calico's rules for naming its BGP sessions and for choosing which side waits.
 
 Role: the one home of two rules every producer of peers shares: the mesh derivation
-(`bgpd.config.schema`), confd's templating of explicit peers (`bgpd.confd.templating`), the
+(`bgpd.config.schema`), confd's templating of explicit peers (`bgpd.confd.calico_node`), the
 reflector's client discovery and the runtime's dynamic neighbours.
 
 Invariants: both functions are pure and accept an address as text or as an `ipaddress` object

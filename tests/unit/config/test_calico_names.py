@@ -33,12 +33,12 @@ def test_greater_address_is_passive_compares_strings_not_numbers() -> None:
     assert greater_address_is_passive("10.0.0.1", "10.0.0.1") is False
 
 
-def test_templating_and_mesh_share_the_rule() -> None:
-    from bgpd.confd import templating
+def test_calico_node_and_mesh_share_the_rule() -> None:
+    from bgpd.confd import calico_node
     from bgpd.config import schema
     from reflector import discovery
 
-    for module in (templating, schema, discovery):
+    for module in (calico_node, schema, discovery):
         assert module.protocol_id is protocol_id
-    assert templating.greater_address_is_passive is greater_address_is_passive
+    assert calico_node.greater_address_is_passive is greater_address_is_passive
     assert schema.greater_address_is_passive is greater_address_is_passive

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from bgpd.confd.templating import make_environment
+from bgpd.confd.template_env import make_environment
 from bgpd.config import (
     MASK,
     AddPathMode,

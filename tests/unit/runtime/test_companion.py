@@ -82,7 +82,7 @@ def test_bgpd_run_exits_1_when_its_real_in_process_watcher_dies(
     from bgpd.confd.command import ConfdSetup, InProcessWatcher
     from bgpd.confd.render_pass import Renderer, load_resources
     from bgpd.confd.sources.base import KvSnapshot
-    from bgpd.confd.templating import TemplateContext
+    from bgpd.confd.template_inputs import TemplateContext
     from bgpd.confd.watcher import Watcher
     from tests.unit.confd.render.calico_data import globals_, host
     from tests.unit.confd.render.test_watcher import CONFDIR, FakeSource

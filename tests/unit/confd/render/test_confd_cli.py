@@ -12,7 +12,7 @@ import pytest
 from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.command import LocalNode, derive_view, nodename_from_env, parse_args
 from bgpd.confd.render_pass import Renderer, load_resources
-from bgpd.confd.templating import DataError, TemplateContext
+from bgpd.confd.template_inputs import DataError, TemplateContext
 from bgpd.config import parse_config
 from tests.unit.confd.model.calico_data import endpoint, endpoint_slice, service
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
+from bgpd.confd.calico_node import hash_to_ipv4
 from bgpd.confd.command import LocalNode, derive_view
 from bgpd.confd.render_pass import Renderer, load_resources
-from bgpd.confd.templating import TemplateContext, hash_to_ipv4
+from bgpd.confd.template_inputs import TemplateContext
 from bgpd.config import Config, parse_config
 from tests.unit.confd.model.calico_data import endpoint, endpoint_slice, service
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.render_pass import Renderer, load_resources
-from bgpd.confd.templating import TemplateContext
+from bgpd.confd.template_inputs import TemplateContext
 from bgpd.config import ConfigDiff, diff_configs, parse_config
 
 from .calico_data import V1, block, globals_, host, peer_json, peer_key, pool

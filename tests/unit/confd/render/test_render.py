@@ -16,7 +16,7 @@ from bgpd.confd.render_pass import (
     expand_nodename,
     load_resources,
 )
-from bgpd.confd.templating import TemplateContext
+from bgpd.confd.template_inputs import TemplateContext
 from bgpd.config import load_config
 
 from .calico_data import V1, globals_, host

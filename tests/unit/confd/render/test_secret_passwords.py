@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.command import derive_view
 from bgpd.confd.render_pass import Renderer, load_resources
-from bgpd.confd.templating import TemplateContext
+from bgpd.confd.template_inputs import TemplateContext
 from bgpd.config import Config, diff_configs, parse_config
 from bgpd.config.toml_writer import render_config_toml
 from tests.unit.confd.model.calico_data import (

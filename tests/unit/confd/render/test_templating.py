@@ -7,14 +7,10 @@ import json
 
 import pytest
 
-from bgpd.confd.templating import (
-    CalicoNode,
-    DataError,
-    KvStore,
-    TemplateContext,
-    hash_to_ipv4,
-    toml_value,
-)
+from bgpd.confd.calico_node import CalicoNode, hash_to_ipv4
+from bgpd.confd.model import DEFAULT_AS
+from bgpd.confd.template_inputs import DataError, KvStore, TemplateContext
+from bgpd.config.toml_writer import toml_value
 
 from .calico_data import V1, globals_, host, peer_json, peer_key, pool
 
@@ -110,6 +106,14 @@ def test_invalid_global_as_names_the_key(value: str, message: str) -> None:
     with pytest.raises(DataError, match=message) as exc:
         node(view, "a").global_asn()
     assert exc.value.key == "/bgp/v1/global/as_num"  # relative to the resource's prefix
+
+
+def test_global_as_defaults_to_the_models_default() -> None:
+    # A v1 view written directly (no model in between) may lack the key: the fallback is
+    # Calico's globalDefaults AS, the same constant the model fills in.
+    view = base_view()
+    del view[f"{V1}/global/as_num"]
+    assert node(view, "a").global_asn() == int(DEFAULT_AS) == 64512
 
 
 def test_bad_peer_values_name_the_key() -> None:

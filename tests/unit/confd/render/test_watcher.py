@@ -15,7 +15,7 @@ from bgpd.confd.command import LocalNode, derive_view
 from bgpd.confd.model import CalicoDataError
 from bgpd.confd.render_pass import Renderer, load_resources
 from bgpd.confd.sources.base import KvSnapshot, SourceStatus
-from bgpd.confd.templating import DataError, TemplateContext
+from bgpd.confd.template_inputs import DataError, TemplateContext
 from bgpd.confd.watcher import ReloadError, Watcher, describe_error
 from bgpd.config import load_config
 from bgpd.errors import ConfigError, ConfigProblem

@@ -1,215 +1,59 @@
-"""Template helpers: confd's functions over a key view, and Calico's rules as tested Python.
+"""Calico's bird*.cfg rules as tested Python: what the templates' `calico` object computes.
 
-Role: everything a template in `confd_templates/templates/` may call. Two groups:
-
-- confd's own functions (`getv`, `gets`, `getvs`, `get`, `ls`, `lsdir`, `exists`, `json`,
-  `jsonArray`, `base`, `dir`, `split`, `join`, `replace`, `toUpper`, `toLower`, `contains`,
-  `hasPrefix`, `hasSuffix`, `getenv`, `hashToIPv4`, `base64Encode`, `base64Decode`) over a
-  `KvStore` that behaves like confd's memkv: keys are relative to the template resource's
-  `prefix`, `gets` takes a `path.Match` glob (`*` stops at `/`), `ls` lists child names and
-  `lsdir` those children that have children of their own. As in confd there is no `datetime`
-  helper on purpose: a timestamp would make every render differ and every render reload.
-- `CalicoNode`: what Calico's bird*.cfg templates compute inline (router id, listen, the peer
-  list with its names, passive and rr-client rules, pools, blocks, advertisements), computed
-  here from the `/calico/bgp/v1/...` view so the templates only format values.
+Role: `CalicoNode` computes, from the `/calico/bgp/v1/...` view in a `KvStore`, what Calico's
+bird*.cfg templates compute inline: the router id (`hashToIPv4` included), listen addresses,
+port and log level, this node and the cluster's nodes, the mesh, the explicit peer list with
+its names, passive and rr-client rules, BGPFilters, pools, blocks and advertisements. The
+templates in `confd_templates/templates/` only format its values (`bgpd.confd.calico_entries`).
 
 Invariants:
-- Helpers never guess: a value that cannot be used raises `DataError` naming the datastore key
+- Nothing is guessed: a value that cannot be used raises `DataError` naming the datastore key
   (or environment variable) it came from, so a render fails with one clear line.
-- Output is deterministic for a given view and environment (sorted keys, no clock, no
+- Output is deterministic for a given view and environment (key order, no clock, no
   randomness), so an unchanged datastore renders byte-identical files.
+- The mesh and peer naming rules are `bgpd.config.calico_names`'s, shared with the loader.
 """
 
 from __future__ import annotations
 
-import base64
-import bisect
 import hashlib
 import ipaddress
 import posixpath
-import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import jinja2
-
-from bgpd.confd.model.values import decode_json, parse_decimal
+from bgpd.confd.calico_entries import (
+    ClusterNodeEntry,
+    FilterEntry,
+    MeshEntry,
+    NodeEntry,
+    PeerEntry,
+    PoolEntry,
+    PrefixAdvertisementEntry,
+)
+from bgpd.confd.model import DEFAULT_AS
+from bgpd.confd.model.values import parse_decimal
+from bgpd.confd.template_inputs import (
+    DataError,
+    KVPair,
+    KvStore,
+    TemplateContext,
+    json_array,
+    json_object,
+)
 from bgpd.config.calico_names import greater_address_is_passive, protocol_id
 from bgpd.config.filter_section import FILTER_LISTS, FILTER_RULE_KEYS
-from bgpd.config.toml_writer import toml_value
-from bgpd.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "BGP_V1",
+    "EXPLICIT_PEER_MULTIHOP",
     "CalicoNode",
-    "ClusterNodeEntry",
-    "DataError",
-    "FilterEntry",
-    "KVPair",
-    "KvStore",
-    "MeshEntry",
-    "NodeEntry",
-    "PeerEntry",
-    "PoolEntry",
-    "PrefixAdvertisementEntry",
-    "TemplateContext",
     "hash_to_ipv4",
-    "make_environment",
-    "template_globals",
-    "toml_value",
 ]
 
-DEFAULT_AS = 64512  # client.go globalDefaults: as_num
 # BIRD's `multihop;` with no number (Calico's bgp_template on explicit peers) means TTL 64.
 EXPLICIT_PEER_MULTIHOP = 64
 BGP_V1 = "/bgp/v1"
-
-
-class DataError(ConfigError):
-    """A datastore value a template needs is missing or malformed: one problem, located by
-    `key` (the project's one problem-collecting error, `ConfigError`, with one entry)."""
-
-    __slots__ = ()
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__((ConfigProblem(location=key, message=message),))
-
-    @property
-    def key(self) -> str:
-        return self.problems[0].location
-
-    @property
-    def message(self) -> str:
-        return self.problems[0].message
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KVPair:
-    """confd's KVPair: `.Key`/`.Value` as in Go templates, `.key`/`.value` for jinja2 taste."""
-
-    key: str
-    value: str
-
-    @property
-    def Key(self) -> str:  # noqa: N802 - confd's field name
-        return self.key
-
-    @property
-    def Value(self) -> str:  # noqa: N802 - confd's field name
-        return self.value
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Go's `path.Match` as a regex: `*` and `?` never cross a `/`; `[...]` is a class."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(ch))
-            else:
-                body = pattern[i + 1 : end]
-                if body.startswith("^"):
-                    body = "^" + body[1:].replace("\\", "\\\\")
-                else:
-                    body = body.replace("\\", "\\\\")
-                out.append(f"[{body}]")
-                i = end
-        elif ch == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-class KvStore:
-    """A read-only memkv: the keys a template resource asked for, relative to its prefix."""
-
-    __slots__ = ("_keys", "_values")
-
-    def __init__(self, values: Mapping[str, str]) -> None:
-        self._values = dict(values)
-        self._keys = sorted(self._values)
-
-    @classmethod
-    def for_resource(cls, view: Mapping[str, str], prefix: str, keys: Iterable[str]) -> KvStore:
-        """The keys of `view` under `prefix + k` for each `k` in `keys`, prefix stripped (as
-        confd's template resource does)."""
-        prefix = prefix.rstrip("/")
-        wanted = tuple(prefix + "/" + k.lstrip("/") if k else prefix for k in keys)
-        out: dict[str, str] = {}
-        for key, value in view.items():
-            if key.startswith(wanted):
-                out[key[len(prefix) :] or "/"] = value
-        return cls(out)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def _under(self, path: str) -> list[str]:
-        """Sorted keys strictly under directory `path`."""
-        base = path.rstrip("/") + "/"
-        start = bisect.bisect_left(self._keys, base)
-        end = bisect.bisect_left(self._keys, base[:-1] + "0")  # "0" sorts right after "/"
-        return self._keys[start:end]
-
-    def exists(self, key: str) -> bool:
-        return key in self._values
-
-    def get(self, key: str) -> KVPair:
-        try:
-            return KVPair(key=key, value=self._values[key])
-        except KeyError:
-            raise DataError(key, "key does not exist") from None
-
-    def getv(self, key: str, default: str | None = None) -> str:
-        value = self._values.get(key)
-        if value is not None:
-            return value
-        if default is not None:
-            return default
-        raise DataError(key, "key does not exist")
-
-    def gets(self, pattern: str) -> list[KVPair]:
-        regex = _glob_regex(pattern)
-        literal = re.split(r"[*?\[\\]", pattern, maxsplit=1)[0]
-        start = bisect.bisect_left(self._keys, literal)
-        out: list[KVPair] = []
-        for key in self._keys[start:]:
-            if not key.startswith(literal):
-                break
-            if regex.match(key):
-                out.append(KVPair(key=key, value=self._values[key]))
-        return out
-
-    def getvs(self, pattern: str) -> list[str]:
-        return [kv.value for kv in self.gets(pattern)]
-
-    def ls(self, path: str) -> list[str]:
-        base = path.rstrip("/") + "/"
-        names = {key[len(base) :].split("/", 1)[0] for key in self._under(path)}
-        return sorted(names)
-
-    def lsdir(self, path: str) -> list[str]:
-        base = path.rstrip("/") + "/"
-        names = {
-            rest.split("/", 1)[0]
-            for rest in (key[len(base) :] for key in self._under(path))
-            if "/" in rest
-        }
-        return sorted(names)
-
-
-# ------------------------------------------------------------------------ confd's functions
 
 
 def hash_to_ipv4(node_name: str) -> str:
@@ -221,123 +65,9 @@ def hash_to_ipv4(node_name: str) -> str:
     return f"{first}.{digest[1]}.{digest[2]}.{digest[3]}"
 
 
-def _json(value: str | KVPair) -> Any:
-    key, text = (value.key, value.value) if isinstance(value, KVPair) else ("<value>", value)
-    try:
-        return decode_json(text)
-    except ValueError as exc:
-        raise DataError(key, f"malformed JSON: {exc}") from None
-
-
-def _json_object(value: str | KVPair) -> dict[str, Any]:
-    data = _json(value)
-    if not isinstance(data, dict):
-        key = value.key if isinstance(value, KVPair) else "<value>"
-        raise DataError(key, f"expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _json_array(value: str | KVPair) -> list[Any]:
-    data = _json(value)
-    if not isinstance(data, list):
-        key = value.key if isinstance(value, KVPair) else "<value>"
-        raise DataError(key, f"expected a JSON array, got {type(data).__name__}")
-    return data
-
-
-# ------------------------------------------------------------------------ Calico's rules
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TemplateContext:
-    """What a render knows besides the datastore: the node name, environment, `--var`s."""
-
-    nodename: str
-    environ: Mapping[str, str] = field(default_factory=dict)
-    variables: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NodeEntry:
-    """This node, for `[node]`."""
-
-    name: str
-    ipv4: str  # "ADDRESS/LENGTH" or ""
-    ipv6: str
-    asn: int | None  # only when the node overrides the global AS
-    rr_cluster_id: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClusterNodeEntry:
-    """One `/bgp/v1/host/<name>`, for `[[cluster_node]]`."""
-
-    name: str
-    ipv4: str
-    ipv6: str
-    asn: int | None
-    rr_cluster_id: str
-    port: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MeshEntry:
-    enabled: bool
-    password: str | None = field(repr=False)
-    restart_time: int | None
-    # Why the nodeMeshPassword Secret gave no password (the mesh then stays down).
-    password_unavailable: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PeerEntry:
-    """One explicit peer (`Global_*`, `Node_*`, `Local_Workload_*`), for `[[peer]]`."""
-
-    name: str
-    address: str
-    port: int | None
-    asn: int
-    local_address: str | None
-    passive: bool
-    password: str | None = field(repr=False)
-    ttl_security: int
-    multihop: int | None
-    graceful_restart_time: int | None
-    families: tuple[str, ...]
-    rr_client: bool
-    description: str
-    filters: tuple[str, ...] = ()  # BGPFilter names, applied on import and export in order
-    # Why the password.secretKeyRef gave no password (the peer then stays down).
-    password_unavailable: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FilterEntry:
-    """One BGPFilter as `[[filter]]`: rule lists of `{TOML key: value}` (the model's form)."""
-
-    name: str
-    rules: tuple[tuple[str, tuple[Mapping[str, object], ...]], ...]  # (list name, rules)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PoolEntry:
-    cidr: str
-    ipip: str
-    vxlan: str
-    disabled: bool
-    disable_bgp_export: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PrefixAdvertisementEntry:
-    cidr: str
-    communities: tuple[str, ...]
-
-
 _FAMILY_NAME = {4: "ipv4-unicast", 6: "ipv6-unicast"}
-# `[[filter]]`'s rule lists and rule keys (bgpd/config/filter_section.py); anything else in the
-# view is refused rather than written into the TOML as a key.
-# The [[filter]] schema's own lists: what the model writes must load (bgpd.config.filter_section).
+# `[[filter]]`'s rule lists and rule keys (bgpd.config.filter_section): what the model writes must
+# load, and anything else in the view is refused rather than written into the TOML as a key.
 _FILTER_LISTS = tuple(name for name, _version in FILTER_LISTS)
 _FILTER_RULE_KEYS = frozenset(FILTER_RULE_KEYS)
 # v1 pool modes ("always", "cross-subnet", "" and older spellings) -> our EncapMode.
@@ -465,7 +195,7 @@ class CalicoNode:
 
     def global_asn(self) -> int:
         key = f"{BGP_V1}/global/as_num"
-        return _as_number(key, self._store.getv(key, str(DEFAULT_AS)))
+        return _as_number(key, self._store.getv(key, DEFAULT_AS))
 
     def node_asn(self) -> int | None:
         key = self._host_key("as_num")
@@ -548,7 +278,7 @@ class CalicoNode:
         key = f"{BGP_V1}/global/node_mesh"
         enabled = True
         if self._store.exists(key):
-            data = _json_object(self._store.get(key))
+            data = json_object(self._store.get(key))
             flag = data.get("enabled", True)
             if not isinstance(flag, bool):
                 raise DataError(key, f'"enabled" must be true or false, not {flag!r}')
@@ -663,7 +393,7 @@ class CalicoNode:
     def _peer(
         self, kv: KVPair, *, scope: str, version: int, my_ip: str, my_asn: int, my_cid: str
     ) -> PeerEntry | None:
-        data = _json_object(kv)
+        data = json_object(kv)
         key = kv.key
         if "ip" not in data:
             raise DataError(key, 'peer has no "ip"')
@@ -726,7 +456,7 @@ class CalicoNode:
             return list(self._memo["filters"])
         out: list[FilterEntry] = []
         for kv in self._store.gets(f"{BGP_V1}/filters/*"):
-            data = _json_object(kv)
+            data = json_object(kv)
             lists: list[tuple[str, tuple[Mapping[str, object], ...]]] = []
             for list_name in _FILTER_LISTS:
                 rules = data.get(list_name) or []
@@ -747,7 +477,7 @@ class CalicoNode:
         out: list[PoolEntry] = []
         for version in (4, 6):
             for kv in self._store.gets(f"/v1/ipam/v{version}/pool/*"):
-                data = _json_object(kv)
+                data = json_object(kv)
                 if "cidr" not in data:
                     raise DataError(kv.key, 'pool has no "cidr"')
                 cidr = _network(kv.key, str(data["cidr"]))
@@ -773,7 +503,7 @@ class CalicoNode:
         out: list[str] = []
         for version in (4, 6):
             for kv in self._store.gets(f"/ipam/v2/host/{self.name}/ipv{version}/block/*"):
-                state: dict[str, Any] = _json_object(kv) if kv.value.strip() else {}
+                state: dict[str, Any] = json_object(kv) if kv.value.strip() else {}
                 # No state (older data, and `{}` as the model derives it): implicitly
                 # confirmed, as bird_aggr.cfg's `if $affinity.state` treats it.
                 if (state.get("state") or "confirmed") != "confirmed" or state.get("deleted"):
@@ -802,7 +532,7 @@ class CalicoNode:
             if found is None:
                 continue
             kv = KVPair(key=found[0], value=found[1])
-            for entry in _json_array(kv) if found[1].strip() else []:
+            for entry in json_array(kv) if found[1].strip() else []:
                 if not isinstance(entry, dict) or "cidr" not in entry:
                     raise DataError(kv.key, f"advertisement without a cidr: {entry!r}")
                 communities = entry.get("communities") or []
@@ -815,70 +545,3 @@ class CalicoNode:
                     )
                 )
         return out
-
-
-# ------------------------------------------------------------------------ the environment
-
-
-def template_globals(store: KvStore, ctx: TemplateContext) -> dict[str, Any]:
-    """The names a template sees: confd's functions bound to `store`, and `calico`."""
-
-    def getenv(name: str, default: str = "") -> str:
-        return ctx.environ.get(name, default) or default
-
-    def var(name: str, default: str = "") -> str:
-        return ctx.variables.get(name, default)
-
-    def var_bool(name: str, default: bool) -> bool:
-        raw = ctx.variables.get(name)
-        if raw is None:
-            return default
-        if raw.strip().lower() in {"1", "true", "yes", "on"}:
-            return True
-        if raw.strip().lower() in {"0", "false", "no", "off"}:
-            return False
-        raise DataError(f"--var {name}", f"expected true or false, not {raw!r}")
-
-    functions: dict[str, Callable[..., Any]] = {
-        "getv": store.getv,
-        "get": store.get,
-        "gets": store.gets,
-        "getvs": store.getvs,
-        "ls": store.ls,
-        "lsdir": store.lsdir,
-        "exists": store.exists,
-        "json": _json,
-        "jsonArray": _json_array,
-        "base": posixpath.basename,
-        "dir": posixpath.dirname,
-        "split": lambda s, sep: s.split(sep),
-        "join": lambda items, sep: sep.join(items),
-        "replace": lambda s, old, new, n=-1: s.replace(old, new, n),
-        "toUpper": str.upper,
-        "toLower": str.lower,
-        "contains": lambda s, sub: sub in s,
-        "hasPrefix": str.startswith,
-        "hasSuffix": str.endswith,
-        "getenv": getenv,
-        "hashToIPv4": hash_to_ipv4,
-        "base64Encode": lambda s: base64.b64encode(s.encode()).decode(),
-        "base64Decode": lambda s: base64.b64decode(s).decode(),
-        "var": var,
-        "var_bool": var_bool,
-    }
-    return {**functions, "calico": CalicoNode(store, ctx), "nodename": ctx.nodename}
-
-
-def make_environment(template_dir: Path) -> jinja2.Environment:
-    """A jinja2 environment for `template_dir`: strict about undefined names, no autoescape
-    (the output is TOML, not HTML), trailing newlines kept, and the `toml` filter."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["toml"] = toml_value
-    return env
