@@ -51,9 +51,11 @@ from bgpd.confd.watcher import (
 )
 from bgpd.errors import BgpdError
 from bgpd.logs import setup_logging
+from bgpd.text import escape_controls
 
 if TYPE_CHECKING:
     from bgpd.confd.model import DeriveCache
+    from bgpd.confd.model.refusals import RefusalTracker
 
 __all__ = [
     "DEFAULT_CONFDIR",
@@ -232,6 +234,7 @@ class ConfdSetup:
     watcher: Watcher
     resources: tuple[TemplateResource, ...]
     datastores: tuple[tuple[str, Source], ...] = ()  # ("etcd" | "kubernetes", its source)
+    refusals: RefusalTracker | None = None  # the fields the datastore sets that bgpd refuses
 
     @property
     def config_path(self) -> Path | None:
@@ -327,12 +330,21 @@ def build_watcher(
     except SourceError as exc:
         raise ConfdSetupError(str(exc)) from exc
     from bgpd.confd.model import new_derive_cache  # noqa: PLC0415 - only with a watcher
+    from bgpd.confd.model.refusals import RefusalTracker  # noqa: PLC0415
 
     cache = new_derive_cache()
+    refusals = RefusalTracker()
+
+    def derive(values: Mapping[str, str]) -> dict[str, str]:
+        try:
+            return derive_view(values, local, cache)
+        finally:  # the resources were read even when the data is refused
+            report_refusals(refusals, cache)
+
     watcher = Watcher(
         source,
         Renderer(args.confdir, resources, ctx),
-        lambda values: derive_view(values, local, cache),
+        derive,
         reload=reload,
         quiet_s=args.debounce,
         max_delay_s=max(DEFAULT_MAX_DELAY_S, args.debounce),
@@ -347,7 +359,20 @@ def build_watcher(
         watcher=watcher,
         resources=tuple(resources),
         datastores=datastores,
+        refusals=refusals,
     )
+
+
+def report_refusals(tracker: RefusalTracker, cache: DeriveCache) -> None:
+    """Warn once for each (resource, field) bgpd refuses that the last snapshot did not set."""
+    for r in tracker.update(cache.state.refusals):
+        logger.warning(
+            "confd.unsupported_field kind=%s name=%s field=%s reason=%s",
+            r.kind,
+            r.name,
+            r.field,
+            r.reason,
+        )
 
 
 def _with_dest(resource: TemplateResource, dest: Path) -> TemplateResource:
@@ -369,6 +394,11 @@ async def run_confd(args: argparse.Namespace, environ: Mapping[str, str]) -> int
             bad = [r for r in results if r.outcome in (Outcome.RENDER_FAILED, Outcome.CHECK_FAILED)]
             for r in results:
                 print(f"{r.resource.dest}: {r.outcome.value}" + (f": {r.error}" if r.error else ""))
+            # Refused fields do not fail the render (the resource is used without them, a
+            # refused BGPFilter rejects instead); they are named, one line each.
+            for refusal in setup.refusals.current() if setup.refusals is not None else ():
+                name = escape_controls(refusal.name)  # from a datastore key
+                print(f"unsupported field: {refusal.kind} {name} {refusal.field}: {refusal.reason}")
             return 1 if bad else 0
         # SIGTERM (runit's `sv stop`, kubelet) ends the loop cleanly: the source is closed and
         # the installed files stay as they are for the speaker.
@@ -440,6 +470,11 @@ class InProcessWatcher:
         s = self.status()
         stores = tuple((name, src.status().connected) for name, src in self._setup.datastores)
         return s.renders_total, s.render_failures_total, s.check_failures_total, stores
+
+    def unsupported_fields(self) -> tuple[tuple[str, str, int], ...]:
+        """(kind, field, resources setting it): the fields bgpd refuses (for the metrics)."""
+        tracker = self._setup.refusals
+        return tracker.counts() if tracker is not None else ()
 
     async def prepare(self) -> None:
         watcher = self._setup.watcher

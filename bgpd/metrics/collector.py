@@ -300,6 +300,16 @@ def snapshot_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
             for name, up in c.datastores:
                 connected.add_metric([name], 1 if up else 0)
             yield connected
+        if c.unsupported_fields:
+            unsupported = GaugeMetricFamily(
+                "bgpd_confd_unsupported_fields",
+                "Datastore resources setting a field bgpd refuses (see docs/calico-fields.md), "
+                "by kind and field; 0 once none does.",
+                labels=["kind", "field"],
+            )
+            for kind, field, count in c.unsupported_fields:
+                unsupported.add_metric([kind, field], count)
+            yield unsupported
 
     yield CounterMetricFamily(
         "bgpd_unknown_connections",

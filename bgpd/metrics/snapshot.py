@@ -152,7 +152,8 @@ class ConfdStatus:
     `datastores` holds (kind, connected) per datastore the watcher reads ("etcd",
     "kubernetes"; none for a file backend). `etcd_connected` is the etcd one, None without
     etcd (no etcd series then). `stopped` says why the watcher stopped (bgpd is then exiting),
-    None while it runs.
+    None while it runs. `unsupported_fields` holds (kind, field, resources setting it) for the
+    datastore fields bgpd refuses (bgpd.confd.model.field_ledger).
     """
 
     renders_total: int = 0
@@ -161,6 +162,7 @@ class ConfdStatus:
     etcd_connected: bool | None = None
     datastores: tuple[tuple[str, bool], ...] = ()
     stopped: str | None = None
+    unsupported_fields: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -479,6 +479,10 @@ class Companion(Protocol):
         """(renders, render failures, check failures, (datastore, connected) pairs)."""
         ...
 
+    def unsupported_fields(self) -> tuple[tuple[str, str, int], ...]:
+        """(kind, field, resources setting it) for the datastore fields bgpd refuses."""
+        ...
+
 
 def run_daemon_with(config_path: str, pidfile: str | None, companion: Companion) -> int:
     """Run the speaker on the file `companion` maintains, until SIGTERM."""
@@ -505,6 +509,7 @@ async def _run_with_companion(config_path: str, pidfile: str | None, companion: 
                 etcd_connected=dict(stores).get("etcd"),
                 datastores=stores,
                 stopped=stopped[0] if stopped else None,
+                unsupported_fields=companion.unsupported_fields(),
             )
 
         daemon = Daemon(config, config_path, pidfile, confd=confd_status)

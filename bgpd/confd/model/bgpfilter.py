@@ -10,6 +10,17 @@ The translation is one to one with Calico's BIRD rendering (confd template_funcs
 Equal|NotEqual|In|NotIn on `cidr`, `prefixLength.min/max`, `source: RemotePeers`,
 `interface` glob. Invariants: every rule list keeps its order; a rule that BIRD would refuse is
 a `ConfigProblem` naming the key and the rule (`spec.importV4[1].cidr: ...`), never dropped.
+
+A BGPFilter is never widened: a rule with a condition or operation bgpd cannot evaluate
+(`peerType`, `communities`, `asPathPrefix`, `priority`, `operations`: REFUSED in
+`bgpd.confd.model.field_ledger`) would, without it, match more routes than written. Such a
+filter is refused whole and replaced by a stand-in of the same name in which every rule list
+the filter has rules in rejects all routes, and its empty lists stay empty (Calico renders no
+function for an empty list: the route goes on to Calico's own rules, exactly as written). So the
+peers that name it keep their sessions but exchange nothing through the refused directions:
+never more than written, and the rest of their config (and every other peer) unaffected, where
+a missing filter would fail the whole render. The watcher reports the refusal
+(`confd.unsupported_field`).
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from ipaddress import ip_network
 
+from bgpd.confd.model.field_ledger import refused_fields
 from bgpd.confd.model.resources import decode_object
 from bgpd.confd.model.values import Fields, Problems
 from bgpd.config.filter_section import (
@@ -102,6 +114,8 @@ def _read_rule(rule: Fields, version: int) -> FilterRule | None:
         return None
 
 
+_REJECT_ALL = (FilterRule(action=FilterAction.REJECT),)
+
 _CALICO_FIELD = {
     "match_operator": "matchOperator",
     "prefix_length_min": "prefixLength.min",
@@ -122,6 +136,8 @@ def read_bgp_filter(key: str, name: str, raw: str, problems: Problems) -> Filter
         lists[ours] = tuple(r for r in rules if r is not None)
     if len(problems) != before:
         return None
+    if refused_fields("BGPFilter", name, top.obj):
+        lists = {ours: _REJECT_ALL if rules else () for ours, rules in lists.items()}
     try:
         return FilterConfig(name=name, **lists)
     except ConfigError as exc:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from bgpd.confd.model.bgpfilter import read_bgp_filter
+from bgpd.confd.model.field_ledger import Refusal, may_refuse, refused_fields
 from bgpd.confd.model.resources import (
     Affinity,
     BgpConfig,
@@ -80,6 +81,14 @@ _AFFINITY_RE = re.compile(r"^/?calico/ipam/v2/host/([^/]+)/ipv[46]/block/([^/]+)
 # blocks, confirmed (Calico's KDD node processor turns them into affinities the same way).
 _POD_CIDRS_RE = re.compile(r"^/kubernetes/nodes/([^/]+)/podcidrs$")
 _PASS_THROUGH_KINDS = frozenset({"bgpconfigurations", "nodes", "bgppeers", "bgpfilters"})
+# The ledger's kind of each resource plural the model reads.
+_KINDS = {
+    "nodes": "Node",
+    "bgppeers": "BGPPeer",
+    "bgpconfigurations": "BGPConfiguration",
+    "ippools": "IPPool",
+    "bgpfilters": "BGPFilter",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +111,8 @@ class Parsed:
     # What this key alone derives (a Node's host keys, an affinity's block key): computed once
     # per (key, raw value), like the parse.
     derived: tuple[tuple[str, str], ...] = ()
+    # The fields bgpd cannot honour that this resource sets (bgpd.confd.model.field_ledger).
+    refusals: tuple[Refusal, ...] = ()
 
 
 def parse_key(key: str, raw: str) -> Parsed:
@@ -109,8 +120,27 @@ def parse_key(key: str, raw: str) -> Parsed:
     problems = Problems()
     parsed = _parse_into(key, raw, problems)
     if problems.items:
-        return replace(parsed, problems=tuple(problems.items))
+        parsed = replace(parsed, problems=tuple(problems.items))
+    refusals = _refusals(key, raw)
+    if refusals:
+        parsed = replace(parsed, refusals=refusals)
     return parsed
+
+
+def _refusals(key: str, raw: str) -> tuple[Refusal, ...]:
+    """The REFUSED fields a v3 resource sets; its JSON is decoded again only when it holds
+    the name of one (a Node never does)."""
+    if not key.startswith(V3_PREFIX):
+        return ()
+    plural, _, name = key[len(V3_PREFIX) :].partition("/")
+    kind = _KINDS.get(plural)
+    if kind is None or not may_refuse(kind, raw):
+        return ()
+    try:
+        value = decode_json(raw)
+    except ValueError:
+        return ()  # reported as a problem by the reader
+    return refused_fields(kind, name, value)
 
 
 def _parse_into(key: str, raw: str, problems: Problems) -> Parsed:
@@ -280,6 +310,7 @@ class ClusterState:
         "pools",
         "problems",
         "raw_v3",
+        "refusals",
         "secrets",
         "services",
         "slices",
@@ -302,10 +333,13 @@ class ClusterState:
         # changes, so an unchanged Service's slices are the same object as before.
         self.slices: dict[tuple[str, str], tuple[EndpointSlice, ...]] = {}
         self.problems: dict[str, tuple[ConfigProblem, ...]] = {}  # by source key
+        self.refusals: dict[str, tuple[Refusal, ...]] = {}  # by source key
 
     def add(self, key: str, raw: str, parsed: Parsed) -> None:
         if parsed.problems:
             self.problems[key] = parsed.problems
+        if parsed.refusals:
+            self.refusals[key] = parsed.refusals
         if parsed.raw_v3:
             self.raw_v3[key] = raw
         if parsed.v1:
@@ -336,6 +370,7 @@ class ClusterState:
     def remove(self, key: str, parsed: Parsed) -> None:
         """Undo `add(key, _, parsed)`."""
         self.problems.pop(key, None)
+        self.refusals.pop(key, None)
         self.raw_v3.pop(key, None)
         self.v1.pop(key, None)
         self.secrets.pop(key, None)

@@ -26,7 +26,11 @@ def exported_names() -> set[str]:
         clock=lambda: net.now,
         wall=lambda: 0.0,
         kernel=FakeKernelStats,
-        confd=lambda: ConfdStatus(etcd_connected=True, datastores=(("etcd", True),)),
+        confd=lambda: ConfdStatus(
+            etcd_connected=True,
+            datastores=(("etcd", True),),
+            unsupported_fields=(("BGPPeer", "spec.keepaliveTime", 1),),
+        ),
         reloads=ReloadStats(0.0),
     )
     text = render(new_registry(source.snapshot, process=False))[0].decode()

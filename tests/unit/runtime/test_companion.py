@@ -49,6 +49,9 @@ class Companion:
     def metrics_status(self) -> tuple[int, int, int, tuple[tuple[str, bool], ...]]:
         return 1, 0, 0, ()
 
+    def unsupported_fields(self) -> tuple[tuple[str, str, int], ...]:
+        return ()
+
 
 @pytest.mark.parametrize(
     ("failure", "reason"),

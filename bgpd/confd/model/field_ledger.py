@@ -1,0 +1,395 @@
+"""Every field of Calico's v3 BGP and IPAM kinds, and what bgpd does with it: the ledger.
+
+Role: one entry per field path (`spec.localASNumber`, `spec.exportV4[].communities.values`;
+`[]` stands for any element of an array) of each kind the project's CRDs define (deploy/crds)
+and of the Node's BGP part. Each field is:
+
+- HONOURED: bgpd does what Calico does; `note` names the test module that proves it;
+- REFUSED: bgpd cannot do it today; `note` says why, in an operator's words. A resource that
+  sets it (to anything but the values in `honoured`, Calico's defaults bgpd already
+  implements) is reported (`refused_fields`), then used without the field, except a BGPFilter:
+  one it cannot evaluate in full is refused whole (`bgpd.confd.model.bgpfilter`);
+- NOT_BGP: Calico's own confd and BIRD ignore it too (Felix's or IPAM's); `note` cites the
+  Calico source file that shows it.
+
+Only leaf paths are listed (an object's fields, not the object). `tests/unit/confd/model/
+test_field_ledger.py` walks the CRDs, so a field added to a CRD fails until it is classified
+here, and docs/calico-fields.md is this table (`ledger_table`), checked equal by a test.
+
+Invariants: pure data and pure functions; `refused_fields` never raises, whatever the JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = [
+    "FILTER_REFUSAL",
+    "LEDGER",
+    "FieldEntry",
+    "FieldStatus",
+    "Refusal",
+    "entries_of",
+    "ledger_table",
+    "may_refuse",
+    "refused_fields",
+]
+
+
+class FieldStatus(Enum):
+    HONOURED = "honoured"
+    REFUSED = "refused"
+    NOT_BGP = "not BGP"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldEntry:
+    kind: str
+    path: str
+    status: FieldStatus
+    note: str  # HONOURED: a test module; REFUSED: the reason; NOT_BGP: a Calico source file
+    honoured: tuple[object, ...] = ()  # REFUSED only: values bgpd does implement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refusal:
+    """A REFUSED field one resource sets: what the warning, the metric and --onetime name."""
+
+    kind: str
+    name: str
+    field: str
+    reason: str
+
+
+FILTER_REFUSAL = (
+    "bgpd cannot evaluate this, so the whole BGPFilter is refused: every rule list it has "
+    "rules in rejects all routes (never more than written), its empty lists stay empty"
+)
+
+_CONFIG = "BGPConfiguration"
+_PEER = "BGPPeer"
+_FILTER = "BGPFilter"
+_POOL = "IPPool"
+_NODE = "Node"
+_AFFINITY = "BlockAffinity"
+_BLOCK = "IPAMBlock"
+
+_T_DERIVE = "tests/unit/confd/model/test_derive.py"
+_T_PEERS = "tests/unit/confd/model/test_peers.py"
+_T_FILTER = "tests/unit/confd/model/test_bgpfilter.py"
+_T_SECRETS = "tests/integration/test_confd_secrets.py"
+_T_SERVICES = "tests/unit/confd/model/test_services.py"
+_T_SERVICE_ROUTES = "tests/integration/test_service_routes.py"
+_T_ETCD = "tests/integration/test_confd_etcd.py"
+_T_KDD = "tests/integration/test_kdd_cluster.py"
+_T_KUBE_OBJECTS = "tests/unit/confd/sources/test_kube_objects.py"
+_T_REFUSED_FILTER = "tests/integration/test_refused_filter.py"
+_T_ROUTING = "tests/integration/test_calico_routing.py"
+
+_POOL_SOURCE = "confd/pkg/backends/calico/bgp_processor.go (processIPPool reads cidr and modes)"
+_IPAM = f"IPAM's, not BGP: {_POOL_SOURCE}"
+_NOT_WATCHED = (
+    "not watched for BGP: libcalico-go/lib/backend/syncersv1/bgpsyncer/bgpsyncer.go "
+    "(block affinities are)"
+)
+_OPTIONAL = "confd/pkg/backends/calico/client.go (getPassword reads name and key only)"
+_FILTER_HONOURED = (
+    "action",
+    "cidr",
+    "matchOperator",
+    "prefixLength.min",
+    "prefixLength.max",
+    "source",
+    "interface",
+)
+_FILTER_REFUSED = (
+    "peerType",
+    "communities.values",
+    "asPathPrefix",
+    "priority",
+    "operations[].addCommunity.value",
+    "operations[].prependASPath.prefix",
+    "operations[].setPriority.value",
+)
+_RULE_LISTS = ("exportV4", "importV4", "exportV6", "importV6")
+
+
+def _h(kind: str, path: str, test: str) -> FieldEntry:
+    return FieldEntry(kind=kind, path=path, status=FieldStatus.HONOURED, note=test)
+
+
+def _r(kind: str, path: str, reason: str, honoured: tuple[object, ...] = ()) -> FieldEntry:
+    return FieldEntry(
+        kind=kind, path=path, status=FieldStatus.REFUSED, note=reason, honoured=honoured
+    )
+
+
+def _n(kind: str, path: str, source: str) -> FieldEntry:
+    return FieldEntry(kind=kind, path=path, status=FieldStatus.NOT_BGP, note=source)
+
+
+def _filter_entries() -> Iterator[FieldEntry]:
+    for name in _RULE_LISTS:
+        for field in _FILTER_HONOURED:
+            yield _h(_FILTER, f"spec.{name}[].{field}", _T_FILTER)
+        for field in _FILTER_REFUSED:
+            yield _r(_FILTER, f"spec.{name}[].{field}", FILTER_REFUSAL)
+
+
+def _secret_ref(kind: str, parent: str) -> tuple[FieldEntry, ...]:
+    base = f"spec.{parent}.secretKeyRef"
+    return (
+        _h(kind, f"{base}.name", _T_SECRETS),
+        _h(kind, f"{base}.key", _T_SECRETS),
+        _n(kind, f"{base}.optional", _OPTIONAL),
+    )
+
+
+LEDGER: tuple[FieldEntry, ...] = (
+    # --- BGPConfiguration (api/pkg/apis/projectcalico/v3/bgpconfig.go) -----------------------
+    _h(_CONFIG, "spec.asNumber", _T_DERIVE),
+    _h(_CONFIG, "spec.nodeToNodeMeshEnabled", _T_KDD),
+    _h(_CONFIG, "spec.logSeverityScreen", _T_DERIVE),
+    _h(_CONFIG, "spec.listenPort", _T_ETCD),
+    _h(_CONFIG, "spec.bindMode", _T_ETCD),
+    _h(_CONFIG, "spec.nodeMeshMaxRestartTime", _T_DERIVE),
+    *_secret_ref(_CONFIG, "nodeMeshPassword"),
+    _h(_CONFIG, "spec.communities[].name", _T_DERIVE),
+    _h(_CONFIG, "spec.communities[].value", _T_DERIVE),
+    _h(_CONFIG, "spec.prefixAdvertisements[].cidr", _T_DERIVE),
+    _h(_CONFIG, "spec.prefixAdvertisements[].communities", _T_DERIVE),
+    _h(_CONFIG, "spec.serviceClusterIPs[].cidr", _T_SERVICES),
+    _h(_CONFIG, "spec.serviceExternalIPs[].cidr", _T_SERVICES),
+    _h(_CONFIG, "spec.serviceLoadBalancerIPs[].cidr", _T_SERVICE_ROUTES),
+    _h(_CONFIG, "spec.serviceLoadBalancerAggregation", _T_SERVICE_ROUTES),
+    _r(
+        _CONFIG,
+        "spec.ignoredInterfaces",
+        "bgpd does not read it: the interfaces it never learns routes from are fixed "
+        "(cali*, kube-ipvs*)",
+    ),
+    _n(
+        _CONFIG,
+        "spec.localWorkloadPeeringIPV4",
+        "felix/calc/event_sequencer.go (Felix's; Calico's confd does not read it)",
+    ),
+    _n(
+        _CONFIG,
+        "spec.localWorkloadPeeringIPV6",
+        "felix/calc/event_sequencer.go (Felix's; Calico's confd does not read it)",
+    ),
+    _r(
+        _CONFIG,
+        "spec.programClusterRoutes",
+        "bgpd always programs the cluster routes of IPIP and unencapsulated pools itself "
+        "(Enabled); leaving them to Felix is not supported",
+        honoured=("Enabled",),
+    ),
+    _r(
+        _CONFIG,
+        "spec.ipv4NormalRoutePriority",
+        "bgpd installs its IPv4 kernel routes with its own fixed metric",
+    ),
+    _r(
+        _CONFIG,
+        "spec.ipv6NormalRoutePriority",
+        "bgpd installs its IPv6 kernel routes with its own fixed metric",
+    ),
+    # --- BGPPeer (api/pkg/apis/projectcalico/v3/bgppeer.go) ----------------------------------
+    _h(_PEER, "spec.node", _T_PEERS),
+    _h(_PEER, "spec.nodeSelector", _T_PEERS),
+    _h(_PEER, "spec.peerIP", _T_PEERS),
+    _h(_PEER, "spec.peerSelector", _T_PEERS),
+    _h(_PEER, "spec.asNumber", _T_PEERS),
+    _r(
+        _PEER,
+        "spec.localASNumber",
+        "no per-peer local AS: the session uses the node's AS",
+    ),
+    _r(
+        _PEER,
+        "spec.localWorkloadSelector",
+        "peering with local workloads is not supported: this BGPPeer makes no peering",
+    ),
+    _r(
+        _PEER,
+        "spec.keepOriginalNextHop",
+        "not applied: the next hop is set as with nextHopMode Auto",
+        honoured=(False,),
+    ),
+    _r(
+        _PEER,
+        "spec.nextHopMode",
+        "only Auto is supported: the next hop is set as with Auto",
+        honoured=("Auto",),
+    ),
+    *_secret_ref(_PEER, "password"),
+    _h(_PEER, "spec.sourceAddress", _T_PEERS),
+    _h(_PEER, "spec.maxRestartTime", _T_PEERS),
+    _r(
+        _PEER,
+        "spec.keepaliveTime",
+        "not applied: the session keeps bgpd's default keepalive (a third of the hold time)",
+    ),
+    _r(
+        _PEER,
+        "spec.numAllowedLocalASNumbers",
+        "allowas-in is not supported: routes with the local AS in their path are dropped",
+        honoured=(0,),
+    ),
+    _h(_PEER, "spec.ttlSecurity", _T_PEERS),
+    _r(
+        _PEER,
+        "spec.reachableBy",
+        "not applied: no static route to the peer through this gateway is installed",
+    ),
+    _h(_PEER, "spec.filters", _T_REFUSED_FILTER),
+    _r(
+        _PEER,
+        "spec.reversePeering",
+        "only Auto is supported: the reverse peering is still generated",
+        honoured=("Auto",),
+    ),
+    # --- BGPFilter (api/pkg/apis/projectcalico/v3/bgpfilter.go) ------------------------------
+    *_filter_entries(),
+    # --- Node, BGP part (libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec) ---------------
+    _h(_NODE, "spec.bgp.asNumber", _T_DERIVE),
+    _h(_NODE, "spec.bgp.ipv4Address", _T_KDD),
+    _h(_NODE, "spec.bgp.ipv6Address", _T_DERIVE),
+    _n(
+        _NODE,
+        "spec.bgp.ipv4IPIPTunnelAddr",
+        "libcalico-go/lib/backend/syncersv1/updateprocessors/felixnodeprocessor.go (Felix's)",
+    ),
+    _h(_NODE, "spec.bgp.routeReflectorClusterID", _T_DERIVE),
+    # --- IPPool (api/pkg/apis/projectcalico/v3/ippool.go) ------------------------------------
+    _h(_POOL, "spec.cidr", _T_DERIVE),
+    _n(_POOL, "spec.blockSize", _IPAM),
+    _h(_POOL, "spec.ipipMode", _T_ROUTING),
+    _h(_POOL, "spec.vxlanMode", _T_ROUTING),
+    _n(_POOL, "spec.natOutgoing", f"Felix's: {_POOL_SOURCE}"),
+    _n(_POOL, "spec.disabled", _IPAM),
+    _h(_POOL, "spec.disableBGPExport", _T_DERIVE),
+    _n(_POOL, "spec.nodeSelector", _IPAM),
+    _n(_POOL, "spec.namespaceSelector", _IPAM),
+    _n(_POOL, "spec.allowedUses", _IPAM),
+    _n(_POOL, "spec.assignmentMode", _IPAM),
+    *(
+        _n(_POOL, f"status.conditions[].{field}", "written by Calico's controllers: not config")
+        for field in (
+            "type",
+            "status",
+            "observedGeneration",
+            "lastTransitionTime",
+            "reason",
+            "message",
+        )
+    ),
+    # --- BlockAffinity (api/pkg/apis/projectcalico/v3/blockaffinity.go) ----------------------
+    *(
+        _h(_AFFINITY, f"spec.{field}", _T_KUBE_OBJECTS)
+        for field in ("cidr", "node", "state", "deleted", "type")
+    ),
+    # --- IPAMBlock (api/pkg/apis/projectcalico/v3/ipamblock.go) -------------------------------
+    *(
+        _n(_BLOCK, f"spec.{field}", _NOT_WATCHED)
+        for field in (
+            "cidr",
+            "affinity",
+            "affinityClaimTime",
+            "strictAffinity",
+            "deleted",
+            "allocations",
+            "unallocated",
+            "attributes[].handle_id",
+            "attributes[].secondary",
+            "attributes[].alternateOwnerAttrs",
+            "attributes[].releasedAt",
+            "sequenceNumber",
+            "sequenceNumberForAllocation",
+        )
+    ),
+)
+
+
+def entries_of(kind: str) -> tuple[FieldEntry, ...]:
+    return tuple(e for e in LEDGER if e.kind == kind)
+
+
+def _refused_by_kind() -> dict[str, tuple[tuple[FieldEntry, tuple[str, ...]], ...]]:
+    out: dict[str, list[tuple[FieldEntry, tuple[str, ...]]]] = {}
+    for e in LEDGER:
+        if e.status is FieldStatus.REFUSED:
+            out.setdefault(e.kind, []).append((e, tuple(e.path.split("."))))
+    return {kind: tuple(entries) for kind, entries in out.items()}
+
+
+_REFUSED = _refused_by_kind()
+# The JSON keys a refused field of each kind has as its last step: a raw value holding none of
+# them (quoted) cannot set one, and is not decoded a second time.
+_MARKERS = {
+    kind: tuple(sorted({f'"{steps[-1].removesuffix("[]")}"' for _, steps in entries}))
+    for kind, entries in _REFUSED.items()
+}
+
+
+def may_refuse(kind: str, raw: str) -> bool:
+    """False when the raw JSON of a `kind` resource cannot set any REFUSED field (cheap)."""
+    return any(marker in raw for marker in _MARKERS.get(kind, ()))
+
+
+def _values(node: object, steps: tuple[str, ...]) -> Iterator[object]:
+    """Every value at `steps` below `node` (`name[]` steps fan out over an array)."""
+    if not steps:
+        yield node
+        return
+    step, rest = steps[0], steps[1:]
+    many = step.endswith("[]")
+    child = node.get(step.removesuffix("[]")) if isinstance(node, Mapping) else None
+    if many:
+        for item in child if isinstance(child, list) else ():
+            yield from _values(item, rest)
+    elif child is not None:
+        yield from _values(child, rest)
+
+
+def _is_set(value: object, honoured: tuple[object, ...]) -> bool:
+    if value is None or value in ("", [], {}):
+        return False
+    # bool is an int in Python: False must not match an honoured 0, nor 1 match True.
+    return not any(type(value) is type(ok) and value == ok for ok in honoured)
+
+
+def refused_fields(kind: str, name: str, resource: object) -> tuple[Refusal, ...]:
+    """The REFUSED fields `resource` (a decoded v3 object) sets, in ledger order."""
+    out: list[Refusal] = []
+    for entry, steps in _REFUSED.get(kind, ()):
+        if any(_is_set(v, entry.honoured) for v in _values(resource, steps)):
+            out.append(Refusal(kind=kind, name=name, field=entry.path, reason=entry.note))
+    return tuple(out)
+
+
+def _table_rows() -> Iterator[tuple[str, str, str, str]]:
+    """(kind, path, status, note); a BGPFilter field is one row for its four rule lists."""
+    seen: set[tuple[str, str]] = set()
+    lists = "{" + ",".join(_RULE_LISTS) + "}"
+    for e in LEDGER:
+        path = e.path
+        if e.kind == _FILTER:
+            for name in _RULE_LISTS:
+                path = path.replace(f"spec.{name}[]", f"spec.{lists}[]")
+            if (e.kind, path) in seen:
+                continue
+            seen.add((e.kind, path))
+        yield e.kind, path, e.status.value, e.note
+
+
+def ledger_table() -> str:
+    """The ledger as the Markdown table of docs/calico-fields.md."""
+    lines = ["| kind | field | status | test, reason or Calico source |", "|---|---|---|---|"]
+    for kind, path, status, note in _table_rows():
+        note_text = f"`{note}`" if note.startswith("tests/") else note
+        lines.append(f"| {kind} | `{path}` | {status} | {note_text} |")
+    return "\n".join(lines) + "\n"
