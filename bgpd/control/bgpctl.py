@@ -111,7 +111,7 @@ def _request(args: argparse.Namespace) -> Request:
     return Request(command=args.verb)
 
 
-def _render(command: str, data: Any) -> str:
+def _render(command: str, data: object) -> str:
     """The reply as a table, from the views read back from its JSON (`ViewDecodeError` when
     the data does not have their shape)."""
     if command == "show peers":

@@ -1,10 +1,10 @@
 """BIRD 1.x CLI protocol: the reply framing and the command grammar, without I/O.
 
 Role: `calicoctl node status`, calico-node's `-bird-live`/`-bird-ready` probes, Calico's
-node-status reporter and `birdc`/`birdcl` talk to BIRD's control socket. This module speaks that
-protocol over views of bgpd's state: this module parses one command line into a `Command` and
-turns reply lines into bytes (`ReplyEncoder`); `bird_replies` renders each command's reply as
-`ReplyLine`s from BIRD-shaped values, which `bird_views` builds from bgpd's views.
+node-status reporter and `birdc`/`birdcl` talk to BIRD's control socket. bgpd speaks that
+protocol over views of its state in three pure steps: this module parses one command line into a
+`Command` and turns reply lines into bytes (`ReplyEncoder`); `bird_views` makes BIRD protocols
+and routes of bgpd's views; `bird_replies` lays each command's reply out as `ReplyLine`s.
 
 The wire format (BIRD's nest/cli.c): every reply line is a four-digit code followed by `-` when
 the reply continues or a space on its last line; a continuation line whose code equals the
