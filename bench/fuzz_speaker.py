@@ -278,7 +278,7 @@ def check(net: RawNet, sender: str) -> None:
         view = net.speaker.peer_view(name, net.now)
         assert view is not None
         held = len(peer.announced(IPV4_UNICAST)) + len(peer.announced(IPV6_UNICAST))
-        sent = view["prefixes_sent"]
+        sent = view.prefixes_sent
         if sent != held:
             raise FindingError(f"{name}: speaker counts {sent} sent, the peer holds {held}")
 

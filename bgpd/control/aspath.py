@@ -1,27 +1,27 @@
 """AS_PATH as text for bgpctl's tables and the BIRD-compatible sockets.
 
-Role: a route view carries its AS_PATH twice: `as_path`, every AS number in order (sets
+Role: a route view's JSON carries its AS_PATH twice: `as_path`, every AS number in order (sets
 flattened, kept for scripts that read it), and `as_path_segments`, the segments with their
-RFC 4271 §4.3 types (`{"type": "AS_SET", "asns": [...]}`). Flattening loses what an AS_SET
-means (one hop whose order is unknown, RFC 4271 §9.1.2.2 a counts it 1), so text shows sets
-marked as BIRD and FRR do:
+RFC 4271 §4.3 types (`{"type": "AS_SET", "asns": [...]}`); `RouteView` keeps the segments.
+Flattening loses what an AS_SET means (one hop whose order is unknown, RFC 4271 §9.1.2.2 a
+counts it 1), so text shows sets marked as BIRD and FRR do:
 - bgpctl (FRR's style): `64512 {64513 64514}`, confederation segments `(64512 64513)` and
   `[64512 64513]` (RFC 5065);
 - the BIRD sockets (BIRD 1.6's as_path_format, down to its spaces): `64512 { 64513 64514 }`.
   BIRD 1.6 knows no confederation segments; they are shown in its spacing with FRR's marks.
 
-A view without `as_path_segments` (an older daemon answering a newer bgpctl) reads as one
-AS_SEQUENCE of `as_path`.
+(A JSON view without `as_path_segments`, from an older daemon, reads as one AS_SEQUENCE of
+`as_path`: `RouteView.from_json`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+
+from bgpd.views import SEQUENCE, RouteView
 
 Segment = tuple[str, tuple[int, ...]]
 
-SEQUENCE = "AS_SEQUENCE"
 SET = "AS_SET"
 CONFED_SEQUENCE = "AS_CONFED_SEQUENCE"
 CONFED_SET = "AS_CONFED_SET"
@@ -30,13 +30,9 @@ CONFED_SET = "AS_CONFED_SET"
 _MARKS = {SET: ("{", "}"), CONFED_SEQUENCE: ("(", ")"), CONFED_SET: ("[", "]")}
 
 
-def path_segments(route: Mapping[str, Any]) -> list[Segment]:
+def path_segments(route: RouteView) -> list[Segment]:
     """The route view's AS_PATH segments as (type, AS numbers)."""
-    segments = route.get("as_path_segments")
-    if segments is None:
-        flat = tuple(int(a) for a in route.get("as_path", ()))
-        return [(SEQUENCE, flat)] if flat else []
-    return [(str(s["type"]), tuple(int(a) for a in s["asns"])) for s in segments]
+    return [(s.type, s.asns) for s in route.as_path_segments]
 
 
 def format_as_path(segments: Sequence[Segment]) -> str:

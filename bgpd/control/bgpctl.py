@@ -1,7 +1,8 @@
 """bgpctl: the operator's command-line client of bgpd's control socket.
 
 Human tables by default, `--json` for machines (the reply's data exactly as the daemon sent it).
-Exit status: 0 on success, 1 when the daemon refused the command, 2 when it cannot be reached.
+Exit status: 0 on success, 1 when the daemon refused the command, 2 when it cannot be reached
+(or answers data bgpctl cannot read).
 Errors go to stderr; with `--json` (before or after the command) an `{"error": ...}` object is
 also printed on stdout, so scripts always get JSON.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from bgpd.control.protocol import Request, encode_request
 from bgpd.control.tables import render_kernel, render_peer, render_peers, render_routes
 from bgpd.text import escape_controls, escape_controls_by_line
+from bgpd.views import KernelRouteRow, PeerView, RouteView, ViewDecodeError
 
 DEFAULT_SOCKET = "/run/bgpd/bgpd.ctl"
 TIMEOUT_S = 10.0
@@ -109,20 +111,28 @@ def _request(args: argparse.Namespace) -> Request:
     return Request(command=args.verb)
 
 
-def _render(command: str, data: Any) -> str:
+def _render(command: str, data: object) -> str:
+    """The reply as a table, from the views read back from its JSON (`ViewDecodeError` when
+    the data does not have their shape)."""
     if command == "show peers":
-        return render_peers(data)
+        return render_peers([PeerView.from_json(p) for p in _rows(data)])
     if command == "show peer":
-        return render_peer(data)
+        return render_peer(PeerView.from_json(data))
     if command == "show routes":
-        return render_routes(data)
+        return render_routes([RouteView.from_json(r) for r in _rows(data)])
     if command == "show kernel":
-        return render_kernel(data)
+        return render_kernel([KernelRouteRow.from_json(r) for r in _rows(data)])
     if isinstance(data, str):
         # Text the daemon built (the running config): its own newlines stay, any other control
         # character (from a datastore value) is shown escaped.
         return escape_controls_by_line(data)
     return json.dumps(data, indent=2)
+
+
+def _rows(data: object) -> list[object]:
+    if not isinstance(data, list):
+        raise ViewDecodeError(f"expected a list, got {type(data).__name__}")
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +153,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"error": error, "unreachable": False}))
         return 1
     data = reply.get("data")
-    print(json.dumps(data, indent=2) if args.json else _render(request.command, data))
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    try:
+        text = _render(request.command, data)
+    except ViewDecodeError as exc:  # a daemon of another version, or not bgpd at all
+        print(f"bgpctl: cannot read the reply: {escape_controls(str(exc))}", file=sys.stderr)
+        return 2
+    print(text)
     return 0
 
 

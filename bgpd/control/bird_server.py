@@ -3,8 +3,9 @@
 Role: serve `[control] bird_socket` (the IPv4 view, as `bird -s /var/run/calico/bird.ctl`) and
 `bird6_socket` (the IPv6 view, as bird6) from the one bgpd process, for `calicoctl node status`,
 calico-node's `-bird-live`/`-bird-ready` probes, the node-status reporter, `birdc`/`birdcl` and
-bird_exporter. Parsing and rendering are in `bird_protocol` (pure); this module reads bgpd's
-state through `BirdHooks`, which the daemon fills with its speaker's view methods.
+bird_exporter. Parsing and rendering are pure (`bird_protocol`, `bird_replies`, `bird_views`);
+this module reads bgpd's state through `BirdHooks`, which the daemon fills with its speaker's
+view methods.
 
 Views: a family's socket shows the peers whose address is of that family (Calico names them
 `Mesh_*`, `Global_*`, `Node_*` as its bird.cfg/bird6.cfg did) and the routes of that family,
@@ -33,42 +34,45 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
 
 from bgpd.config import Config, ControlSection
 from bgpd.control.bird_protocol import (
-    LOCAL_SOURCES,
     MAX_COMMAND_BYTES,
     Command,
     Configure,
     IpVersion,
     ParseError,
-    PeerFacts,
-    ProtocolClock,
-    ProtocolView,
     Quit,
     Reply,
     ReplyEncoder,
     ReplyLine,
     Restrict,
-    RouteView,
     ShowProtocols,
     ShowRoute,
     ShowStatus,
-    StatusView,
-    bgp_protocol,
-    bird_route,
     error_reply,
-    local_protocol,
     parse_command,
+    welcome,
+)
+from bgpd.control.bird_replies import (
+    BirdRouteView,
+    ProtocolView,
+    StatusView,
     render_configure_result,
     render_protocols,
     render_routes,
     render_status,
-    welcome,
+)
+from bgpd.control.bird_views import (
+    LOCAL_SOURCES,
+    PeerFacts,
+    ProtocolClock,
+    bgp_protocol,
+    bird_route,
+    local_protocol,
 )
 from bgpd.control.unix import (
     bind_unix_socket,
@@ -76,6 +80,7 @@ from bgpd.control.unix import (
     release_socket_path,
     socket_identity,
 )
+from bgpd.views import KernelRouteRow, PeerView, RouteView
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +118,10 @@ class BirdHooks:
 
     config: Callable[[], Config]
     config_path: Callable[[], str | None]
-    peers: Callable[[], list[dict[str, Any]]]
-    peer: Callable[[str], dict[str, Any] | None]
-    routes: Callable[[str | None], list[dict[str, Any]]]
-    kernel_routes: Callable[[], list[dict[str, Any]]]
+    peers: Callable[[], list[PeerView]]
+    peer: Callable[[str], PeerView | None]
+    routes: Callable[[str | None], list[RouteView]]
+    kernel_routes: Callable[[], list[KernelRouteRow]]
     reload: Callable[[], object]
     check: Callable[[], object]
     graceful_restart: Callable[[], int | None]
@@ -287,11 +292,9 @@ class BirdControl:
 
     # ---------------------------------------------------------------------------- views
 
-    def _peers(self, version: IpVersion) -> list[dict[str, Any]]:
+    def _peers(self, version: IpVersion) -> list[PeerView]:
         return [
-            p
-            for p in self._hooks.peers()
-            if ipaddress.ip_address(str(p["address"])).version == version
+            p for p in self._hooks.peers() if ipaddress.ip_address(p.address).version == version
         ]
 
     def protocols(self, version: IpVersion, verbose: bool) -> list[ProtocolView]:
@@ -303,11 +306,11 @@ class BirdControl:
         imported: dict[str, int] = {}
         preferred: dict[str, int] = {}
         for route in routes:
-            if _version(route["prefix"]) != version:
+            if _version(route.prefix) != version:
                 continue
-            source = str(route["peer"])
+            source = route.peer
             imported[source] = imported.get(source, 0) + 1
-            if route.get("best"):
+            if route.best:
                 preferred[source] = preferred.get(source, 0) + 1
         protocols: list[ProtocolView] = []
 
@@ -334,35 +337,34 @@ class BirdControl:
         if config.kernel.enabled:
             local("connected")
         for peer in self._peers(version):
-            name = str(peer["name"])
-            detail = self._hooks.peer(name) if verbose else None
+            name = peer.name
+            # `show protocols all` reads the session's details too
+            shown = (self._hooks.peer(name) or peer) if verbose else peer
             protocols.append(
                 bgp_protocol(
-                    peer,
-                    detail,
+                    shown,
                     _facts(config, name),
-                    since=self._clock.since(name, peer.get("uptime_s"), wall),
+                    since=self._clock.since(name, peer.uptime_s, wall),
                     preferred=preferred.get(name, 0),
                 )
             )
         return protocols
 
-    def routes(self, version: IpVersion, command: ShowRoute) -> list[RouteView]:
+    def routes(self, version: IpVersion, command: ShowRoute) -> list[BirdRouteView]:
         wall = self._wall()
         since: dict[str, float] = {}
         addresses: dict[str, str] = {}
         for peer in self._peers(version):
-            name = str(peer["name"])
-            addresses[name] = str(peer["address"])
+            addresses[peer.name] = peer.address
             # A route is no older than the session that brought it.
-            since[name] = self._clock.since(name, peer.get("uptime_s"), wall)
+            since[peer.name] = self._clock.since(peer.name, peer.uptime_s, wall)
         devices = _devices(self._hooks.kernel_routes())
-        views: list[RouteView] = []
+        views: list[BirdRouteView] = []
         for route in self._select(command):
-            prefix = str(route["prefix"])
+            prefix = route.prefix
             if _version(prefix) != version:
                 continue
-            source = str(route["peer"])
+            source = route.peer
             views.append(
                 bird_route(
                     route,
@@ -373,7 +375,7 @@ class BirdControl:
             )
         return views
 
-    def _select(self, command: ShowRoute) -> list[dict[str, Any]]:
+    def _select(self, command: ShowRoute) -> list[RouteView]:
         """The routes a command needs: one network's (or its covering one's) when it names one,
         looked up directly rather than by walking the table."""
         network = command.network
@@ -410,15 +412,15 @@ def _facts(config: Config, name: str) -> PeerFacts:
 _DEV = re.compile(r"\bdev (\S+)")
 
 
-def _devices(kernel_routes: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def _devices(kernel_routes: Sequence[KernelRouteRow]) -> dict[str, str]:
     """The outgoing interface of each kernel route (the one bgpd installed when there are
     both), from `bgpctl show kernel`'s next hops ("via 10.0.0.2 dev eth0 onlink")."""
     devices: dict[str, str] = {}
-    for row in sorted(kernel_routes, key=lambda r: r.get("status") == "installed"):
-        for hop in row.get("next_hops", ()):
-            match = _DEV.search(str(hop))
+    for row in sorted(kernel_routes, key=lambda r: r.status == "installed"):
+        for hop in row.next_hops:
+            match = _DEV.search(hop)
             if match:
-                devices[str(row["prefix"])] = match.group(1)
+                devices[row.prefix] = match.group(1)
                 break
     return devices
 

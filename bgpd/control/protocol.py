@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from bgpd.views import Json
+
 MAX_REQUEST_BYTES = 64 * 1024
 
 
@@ -43,7 +45,7 @@ def decode_request(line: bytes) -> Request:
     return Request(command=obj["command"], args=args)
 
 
-def encode_reply(data: Any) -> bytes:
+def encode_reply(data: Json) -> bytes:
     return json.dumps({"ok": True, "data": data}, separators=(",", ":")).encode() + b"\n"
 
 

@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from bgpd.control.protocol import (
     MAX_REQUEST_BYTES,
@@ -27,10 +26,11 @@ from bgpd.control.protocol import (
     encode_reply,
 )
 from bgpd.control.unix import bind_unix_socket, release_socket_path, socket_identity
+from bgpd.views import Json
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Request], Awaitable[Any]]
+Handler = Callable[[Request], Awaitable[Json]]
 
 
 class ControlServer:

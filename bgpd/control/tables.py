@@ -1,4 +1,5 @@
-"""Pure rendering of control replies as human tables (bgpctl's default output).
+"""Pure rendering of control replies as human tables (bgpctl's default output), from the
+views (`bgpd.views`) bgpctl reads back from the daemon's JSON.
 
 Invariant: every string from the daemon (a peer's shutdown text in LAST ERROR, names and
 descriptions from the datastore, interface names) goes through `escape_controls` before it is
@@ -9,10 +10,10 @@ breaks a row; `--json` output is JSON-escaped instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from bgpd.control.aspath import format_as_path, path_segments
 from bgpd.text import escape_controls
+from bgpd.views import Json, KernelRouteRow, PeerView, RouteView
 
 
 def format_duration(seconds: float | None) -> str:
@@ -39,30 +40,36 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_peers(peers: Sequence[dict[str, Any]]) -> str:
+def render_peers(peers: Sequence[PeerView]) -> str:
     if not peers:
         return "No peers configured."
     rows = [
         [
-            str(p["name"]),
-            str(p["address"]),
-            str(p["asn"]),
-            str(p["state"]),
-            format_duration(p.get("uptime_s")),
-            str(p["prefixes_received"]),
-            str(p["prefixes_sent"]),
-            str(p.get("last_error") or ""),
+            p.name,
+            p.address,
+            str(p.asn),
+            p.state,
+            format_duration(p.uptime_s),
+            str(p.prefixes_received),
+            str(p.prefixes_sent),
+            p.last_error,
         ]
         for p in peers
     ]
     return table(["NAME", "ADDRESS", "ASN", "STATE", "UPTIME", "RCVD", "SENT", "LAST ERROR"], rows)
 
 
-def render_peer(peer: dict[str, Any]) -> str:
-    return "\n".join(_fields(peer, 0))
+def render_peer(peer: PeerView) -> str:
+    """Every field of the view, in the order and with the names its JSON has."""
+    return render_fields(peer.to_json())
 
 
-def _fields(values: dict[str, Any], depth: int) -> list[str]:
+def render_fields(values: dict[str, Json]) -> str:
+    """A JSON object as `key: value` lines, nested objects indented below their key."""
+    return "\n".join(_fields(values, 0))
+
+
+def _fields(values: dict[str, Json], depth: int) -> list[str]:
     """`key: value` lines, nested tables indented (negotiated capabilities, counters...)."""
     indent = "  " * depth
     keys = {k: escape_controls(str(k)) for k in values}
@@ -82,39 +89,34 @@ def _fields(values: dict[str, Any], depth: int) -> list[str]:
     return lines
 
 
-def _communities(route: dict[str, Any]) -> str:
-    parts = [*route.get("communities", []), *route.get("large_communities", [])]
-    return " ".join(str(p) for p in parts)
-
-
-def render_routes(routes: Sequence[dict[str, Any]]) -> str:
+def render_routes(routes: Sequence[RouteView]) -> str:
     if not routes:
         return "No routes."
     rows = [
         [
-            ("*" if r.get("best") else " ") + " " + str(r["prefix"]),
-            str(r["next_hop"] or "-"),
-            str(r["peer"]),
+            ("*" if r.best else " ") + " " + r.prefix,
+            r.next_hop or "-",
+            r.peer,
             format_as_path(path_segments(r)) or "(local)",
-            "" if r.get("med") is None else str(r["med"]),
-            "" if r.get("local_pref") is None else str(r["local_pref"]),
-            _communities(r),
+            "" if r.med is None else str(r.med),
+            "" if r.local_pref is None else str(r.local_pref),
+            " ".join([*r.communities, *r.large_communities]),
         ]
         for r in routes
     ]
     return table(["  PREFIX", "NEXT HOP", "FROM", "AS PATH", "MED", "LPREF", "COMMUNITIES"], rows)
 
 
-def render_kernel(routes: Sequence[dict[str, Any]]) -> str:
+def render_kernel(routes: Sequence[KernelRouteRow]) -> str:
     if not routes:
         return "No kernel routes installed or learned."
     rows = [
         [
-            str(r["status"]),
-            str(r["prefix"]),
-            str(r["kind"]),
-            ", ".join(str(h) for h in r["next_hops"]) or "-",
-            str(r["protocol"]),
+            r.status,
+            r.prefix,
+            r.kind,
+            ", ".join(r.next_hops) or "-",
+            str(r.protocol),
         ]
         for r in routes
     ]

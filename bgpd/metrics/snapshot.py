@@ -300,7 +300,7 @@ class SnapshotSource:
         rib = speaker.rib
         peers: list[PeerMetrics] = []
         for view in speaker.peer_views(now):
-            name = str(view["name"])
+            name = view.name
             session = _session(speaker, name)
             counters = session.counters
             err = counters.last_error
@@ -309,23 +309,22 @@ class SnapshotSource:
                 for family in sorted(session.settings.families)
                 for afi, safi in (family_labels(family),)
             )
-            missing = set(view.get("families_without_next_hop", ()))
+            missing = set(view.families_without_next_hop)
             without_next_hop = tuple(
                 FamilyCount(afi=afi, safi=safi, value=1 if str(family) in missing else 0)
                 for family in sorted(session.settings.families)
                 for afi, safi in (family_labels(family),)
             )
-            uptime = view.get("uptime_s")
             peers.append(
                 PeerMetrics(
                     name=name,
-                    address=str(view["address"]),
+                    address=view.address,
                     state=session.state,
-                    uptime_seconds=float(uptime) if uptime is not None else 0.0,
+                    uptime_seconds=float(view.uptime_s or 0.0),
                     established_transitions=counters.established_transitions,
-                    prefixes_received=int(view["prefixes_received"]),
+                    prefixes_received=view.prefixes_received,
                     prefixes_accepted=accepted,
-                    prefixes_advertised=int(view["prefixes_sent"]),
+                    prefixes_advertised=view.prefixes_sent,
                     messages_received=_messages(counters.messages_in),
                     messages_sent=_messages(counters.messages_out),
                     prefix_announcements_received=counters.prefixes_announced_in,
@@ -342,7 +341,7 @@ class SnapshotSource:
                         (reason, counters.next_hop_refused.get(reason, 0))
                         for reason in NEXT_HOP_REASONS
                     ),
-                    password_unavailable=view.get("down_reason") is not None,
+                    password_unavailable=view.down_reason is not None,
                 )
             )
         prefixes: list[FamilyCount] = []

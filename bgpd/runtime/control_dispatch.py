@@ -15,13 +15,13 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from bgpd.config import Config, ConfigError, render_config_toml
 from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.speaker import Speaker
+from bgpd.views import Json
 
 __all__ = ["ControlDispatch"]
 
@@ -49,40 +49,41 @@ class ControlDispatch:
         self._flush = flush
         self._kernel = kernel
 
-    async def handle(self, request: Request) -> Any:
+    async def handle(self, request: Request) -> Json:
         cmd, args, now = request.command, request.args, self._now()
         speaker = self._speaker
         if cmd == "ping":  # the /livez probe (the socket answers, nothing else)
             return "pong"
         if cmd == "show peers":
-            return speaker.peer_views(now)
+            return [view.to_json() for view in speaker.peer_views(now)]
         if cmd == "show peer":
             view = speaker.peer_view(str(args.get("name")), now)
             if view is None:
                 raise ControlCommandError(f"no peer named {args.get('name')!r}")
-            return view
+            return view.to_json()
         if cmd == "show routes":
             try:
-                return speaker.route_views(args.get("prefix"), args.get("peer"))
+                routes = speaker.route_views(args.get("prefix"), args.get("peer"))
             except ValueError as exc:
                 raise ControlCommandError(f"bad prefix: {exc}") from exc
+            return [route.to_json() for route in routes]
         if cmd == "show config":
             return render_config_toml(speaker.config, mask_secrets=True)
         if cmd == "reload":
-            return {"changes": self._reload()}
+            return {"changes": list[Json](self._reload())}
         if cmd == "peer reset":
             name = str(args.get("name"))
             if name not in speaker.peer_names():
                 raise ControlCommandError(f"no peer named {name!r}")
             note = speaker.reset_peer(name, now, soft=bool(args.get("soft")))
             self._flush()
-            reply = {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
+            reply: dict[str, Json] = {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
             return reply if note is None else {**reply, "note": note}
         if cmd == "show kernel":
             kernel = self._kernel()
             if kernel is None:
                 raise ControlCommandError("kernel sync is off ([kernel] enabled = false)")
-            return kernel.views()
+            return [row.to_json() for row in kernel.views()]
         raise ControlCommandError(f"unknown command {cmd!r}")
 
     def bird_hooks(self) -> BirdHooks:
@@ -108,7 +109,7 @@ class ControlDispatch:
             if not self._speaker.recovering:
                 return None
             views = self._speaker.peer_views(self._now())
-            return sum(1 for view in views if view["state"] != "Established")
+            return sum(1 for view in views if view.state != "Established")
 
         return BirdHooks(
             config=lambda: self._speaker.config,

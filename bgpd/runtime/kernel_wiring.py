@@ -14,12 +14,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from bgpd.config import Config
 from bgpd.kernel import KernelRoute, KernelSync, LearnRules, ProgrammingRules
 from bgpd.net import IPV4_UNICAST, Family, format_address, format_prefix, pack_prefix
 from bgpd.speaker import FibUpdate, KernelRouteView
+from bgpd.views import KernelRouteRow
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +100,11 @@ class KernelWiring:
     def _programmed(self, snapshot: Iterable[FibUpdate]) -> list[KernelRoute]:
         return [route for _, _, route in self._program(snapshot) if route is not None]
 
-    def views(self) -> list[dict[str, Any]]:
+    def views(self) -> list[KernelRouteRow]:
         """`bgpctl show kernel`: what we installed and what we learned."""
         rows = [kernel_view(r, "installed") for r in self.sync.installed.values()]
         rows += [kernel_view(r, "learned") for r in self.sync.learned.values()]
-        return sorted(rows, key=lambda r: (r["status"], _sort_key(r["prefix"])))
+        return sorted(rows, key=lambda r: (r.status, _sort_key(r.prefix)))
 
 
 def _sort_key(prefix: str) -> tuple[int, int, int]:
@@ -112,13 +112,13 @@ def _sort_key(prefix: str) -> tuple[int, int, int]:
     return (net.version, int(net.network_address), net.prefixlen)
 
 
-def kernel_view(route: KernelRoute, status: str) -> dict[str, Any]:
-    return {
-        "prefix": route.prefix,
-        "family": "ipv4" if route.family == IPV4_UNICAST else "ipv6",
-        "status": status,
-        "kind": route.kind,
-        "protocol": route.protocol,
-        "next_hops": [str(h) for h in route.nexthops],
-        "metric": route.metric,
-    }
+def kernel_view(route: KernelRoute, status: str) -> KernelRouteRow:
+    return KernelRouteRow(
+        prefix=route.prefix,
+        family="ipv4" if route.family == IPV4_UNICAST else "ipv6",
+        status=status,
+        kind=route.kind,
+        protocol=route.protocol,
+        next_hops=tuple(str(h) for h in route.nexthops),
+        metric=route.metric,
+    )

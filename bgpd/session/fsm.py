@@ -241,45 +241,6 @@ class Session:
         """True after a peer refused capabilities altogether: our OPEN then carries none."""
         return self._no_capabilities
 
-    def describe(self, now: float) -> dict[str, object]:
-        """Session details for `bgpctl show peer` (plain values, ready for JSON)."""
-        view: dict[str, object] = {
-            "state": self._state.value,
-            "established_for_s": (
-                None if self._established_at is None else round(now - self._established_at, 3)
-            ),
-            "connections": {cid: c.state.value for cid, c in self._conns.items()},
-            "error_wait_s": self._error_wait,
-            "refused_capabilities": sorted(self._refused_capabilities),
-            "capabilities_disabled": self._no_capabilities,
-            "messages_in": {MessageType(t).name: n for t, n in self.counters.messages_in.items()},
-            "messages_out": {MessageType(t).name: n for t, n in self.counters.messages_out.items()},
-            "established_transitions": self.counters.established_transitions,
-            "last_error": self.counters.last_error_text(),
-        }
-        n = self.negotiated
-        if n is not None:
-            gr = n.peer_graceful_restart
-            view["negotiated"] = {
-                "peer_asn": n.peer_asn,
-                "peer_router_id": format_router_id(n.peer_router_id),
-                "hold_time": n.hold_time,
-                "keepalive_time": self.keepalive_interval,
-                "as4": n.as4,
-                "families": sorted(str(f) for f in n.families),
-                "add_path_receive": sorted(str(f) for f in n.add_path_receive),
-                "add_path_send": sorted(str(f) for f in n.add_path_send),
-                "extended_message": n.extended_message,
-                "route_refresh": n.route_refresh,
-                "enhanced_route_refresh": n.enhanced_route_refresh,
-                "peer_graceful_restart": (
-                    None
-                    if gr is None
-                    else {"restart_time": gr.restart_time, "restarting": gr.restart_state}
-                ),
-            }
-        return view
-
     def connection_states(self) -> dict[int, SessionState]:
         """Every open connection and its own FSM state (for `bgpctl` and tests)."""
         return {cid: conn.state for cid, conn in self._conns.items()}

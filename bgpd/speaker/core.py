@@ -43,7 +43,6 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
-from typing import Any
 
 from bgpd.config import Config, ConfigDiff, PeerConfig, PeerSettings, StaticRoute
 from bgpd.errors import contained
@@ -101,6 +100,7 @@ from bgpd.speaker.peer_state import (
     static_candidate,
 )
 from bgpd.speaker.views import peer_view, route_views
+from bgpd.views import PeerView, RouteView
 from bgpd.wire.constants import CeaseSubcode, RouteRefreshSubtype
 from bgpd.wire.messages import NlriBatch, RouteRefreshMessage
 from bgpd.wire.negotiated import EncodeContext, Negotiated
@@ -925,21 +925,19 @@ class Speaker:
 
     # ----------------------------------------------------------------------- views for control
 
-    def peer_views(self, now: float) -> list[dict[str, Any]]:
+    def peer_views(self, now: float) -> list[PeerView]:
         return [self._peer_view(name, state, now) for name, state in self._peers.items()]
 
-    def peer_view(self, name: str, now: float) -> dict[str, Any] | None:
+    def peer_view(self, name: str, now: float) -> PeerView | None:
         state = self._peers.get(name)
         return None if state is None else self._peer_view(name, state, now, detail=True)
 
     def _peer_view(
         self, name: str, state: PeerState, now: float, *, detail: bool = False
-    ) -> dict[str, Any]:
+    ) -> PeerView:
         stale = self._gr.stale_families(name) if detail else frozenset()
         sent = self._exporter.sent_count(name)
         return peer_view(name, state, self._rib, now, sent=sent, detail=detail, stale=stale)
 
-    def route_views(
-        self, prefix: str | None = None, peer: str | None = None
-    ) -> list[dict[str, Any]]:
+    def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:
         return route_views(self._rib, prefix, peer)

@@ -1,14 +1,15 @@
-"""Read-only views of the speaker's state for the control socket (bgpctl, JSON).
+"""Builds the read-only views of the speaker's state (`bgpd.views`) for the control socket,
+the BIRD-compatible sockets and the metrics snapshot.
 
-Role: turn peers and Loc-RIB paths into plain dicts with stable keys; nothing here changes
-state. The keys are the JSON contract of `bgpctl --json` (docs and tests rely on them).
+Role: read peers, their sessions and Loc-RIB paths into frozen `PeerView`s and `RouteView`s;
+nothing here changes state. The views' `to_json()` is the JSON contract of `bgpctl --json`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bgpd.net import (
     IPV4_UNICAST,
@@ -17,11 +18,22 @@ from bgpd.net import (
     Nlri,
     format_address,
     format_prefix,
+    format_router_id,
     pack_network,
 )
 from bgpd.rib import Candidate, LocRib
-from bgpd.session import PeerCounters
-from bgpd.wire.constants import Origin, SegmentType
+from bgpd.session import PeerCounters, Session
+from bgpd.views import (
+    AsPathSegmentView,
+    GracefulRestartView,
+    InputProblemsView,
+    NegotiatedView,
+    PeerDetail,
+    PeerView,
+    RouteView,
+    SessionDetail,
+)
+from bgpd.wire.constants import MessageType, Origin, SegmentType
 
 if TYPE_CHECKING:
     from bgpd.speaker.peer_state import PeerState
@@ -36,58 +48,92 @@ def peer_view(
     sent: int = 0,
     detail: bool = False,
     stale: Iterable[Family] = (),
-) -> dict[str, Any]:
+) -> PeerView:
     session = state.session
     established_at = session.established_at
-    view: dict[str, Any] = {
-        "name": name,
-        "address": str(state.config.address),
-        "port": state.config.port,
-        "asn": state.config.asn,
-        "state": session.state.value,
-        "uptime_s": None if established_at is None else round(now - established_at, 3),
-        "prefixes_received": rib.source_count(name) + len(state.rejected),
-        "prefixes_accepted": rib.source_count(name),
-        "prefixes_sent": sent,
-        "last_error": session.counters.last_error_text(),
-        # negotiated families none of our routes can be sent on (no next hop of ours)
-        "families_without_next_hop": sorted(str(f) for f in state.no_next_hop),
-        # Why the session is held down whatever happens (a password that could not be had).
-        "down_reason": state.config.down_reason,
-    }
-    if detail:
-        view.update(session.describe(now))
-        # Announcements not sent: their attributes do not fit the peer's maximum message size.
-        view["prefixes_withheld_too_big"] = session.counters.prefixes_withheld_too_big
-        view["graceful_restart_stale"] = sorted(str(f) for f in stale)
-        view.update(input_problems_view(session.counters, now))
-    if state.config.down_reason is not None:
-        view["last_error"] = state.config.down_reason  # what the operator must act on
-    return view
+    down_reason = state.config.down_reason
+    return PeerView(
+        name=name,
+        address=str(state.config.address),
+        port=state.config.port,
+        asn=state.config.asn,
+        state=session.state.value,
+        uptime_s=None if established_at is None else round(now - established_at, 3),
+        prefixes_received=rib.source_count(name) + len(state.rejected),
+        prefixes_accepted=rib.source_count(name),
+        prefixes_sent=sent,
+        # a held-down peer's reason is what the operator must act on
+        last_error=session.counters.last_error_text() if down_reason is None else down_reason,
+        families_without_next_hop=tuple(sorted(str(f) for f in state.no_next_hop)),
+        down_reason=down_reason,
+        detail=PeerDetail(
+            session=session_detail(session, now),
+            prefixes_withheld_too_big=session.counters.prefixes_withheld_too_big,
+            graceful_restart_stale=tuple(sorted(str(f) for f in stale)),
+            input_problems=input_problems_view(session.counters, now),
+        )
+        if detail
+        else None,
+    )
 
 
-def input_problems_view(counters: PeerCounters, now: float) -> dict[str, Any]:
+def session_detail(session: Session, now: float) -> SessionDetail:
+    """The session's details for `bgpctl show peer`, read from its public state."""
+    established_at = session.established_at
+    counters = session.counters
+    n = session.negotiated
+    negotiated = None
+    if n is not None:
+        gr = n.peer_graceful_restart
+        negotiated = NegotiatedView(
+            peer_asn=n.peer_asn,
+            peer_router_id=format_router_id(n.peer_router_id),
+            hold_time=n.hold_time,
+            keepalive_time=session.keepalive_interval,
+            as4=n.as4,
+            families=tuple(sorted(str(f) for f in n.families)),
+            add_path_receive=tuple(sorted(str(f) for f in n.add_path_receive)),
+            add_path_send=tuple(sorted(str(f) for f in n.add_path_send)),
+            extended_message=n.extended_message,
+            route_refresh=n.route_refresh,
+            enhanced_route_refresh=n.enhanced_route_refresh,
+            peer_graceful_restart=None
+            if gr is None
+            else GracefulRestartView(restart_time=gr.restart_time, restarting=gr.restart_state),
+        )
+    return SessionDetail(
+        established_for_s=None if established_at is None else round(now - established_at, 3),
+        connections=tuple((cid, s.value) for cid, s in session.connection_states().items()),
+        error_wait_s=session.error_wait,
+        refused_capabilities=tuple(sorted(session.refused_capabilities)),
+        capabilities_disabled=session.capabilities_disabled,
+        messages_in=tuple((MessageType(t).name, c) for t, c in counters.messages_in.items()),
+        messages_out=tuple((MessageType(t).name, c) for t, c in counters.messages_out.items()),
+        established_transitions=counters.established_transitions,
+        negotiated=negotiated,
+    )
+
+
+def input_problems_view(counters: PeerCounters, now: float) -> InputProblemsView:
     """What the peer's input cost it: RFC 7606 §8 actions applied, prefixes refused for their
     next hop (by reason), and the latest such problem with its age."""
     last = counters.last_input_problem
-    return {
-        "rfc7606_actions": dict(counters.rfc7606_actions),
-        "next_hop_refused": dict(sorted(counters.next_hop_refused.items())),
-        "last_input_problem": "" if last is None else last[0],
-        "last_input_problem_age_s": None if last is None else round(now - last[1], 3),
-    }
+    return InputProblemsView(
+        rfc7606_actions=tuple(counters.rfc7606_actions.items()),
+        next_hop_refused=tuple(sorted(counters.next_hop_refused.items())),
+        last_input_problem="" if last is None else last[0],
+        last_input_problem_age_s=None if last is None else round(now - last[1], 3),
+    )
 
 
-def route_views(
-    rib: LocRib, prefix: str | None = None, peer: str | None = None
-) -> list[dict[str, Any]]:
+def route_views(rib: LocRib, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:
     """Every path of every prefix (or of one), best first per prefix, in address order."""
     want: tuple[Family, Nlri] | None = None
     if prefix:
         network = ipaddress.ip_network(prefix, strict=False)
         family = IPV4_UNICAST if network.version == 4 else IPV6_UNICAST
         want = (family, pack_network(network))
-    views: list[dict[str, Any]] = []
+    views: list[RouteView] = []
     for family in rib.families():
         if want is not None and want[0] != family:
             continue
@@ -108,27 +154,27 @@ def route_views(
     return views
 
 
-def route_view(family: Family, nlri: Nlri, candidate: Candidate, *, best: bool) -> dict[str, Any]:
+def route_view(family: Family, nlri: Nlri, candidate: Candidate, *, best: bool) -> RouteView:
     a = candidate.info.attributes
-    return {
-        "prefix": format_prefix(nlri, family.afi),
-        "path_id": candidate.path_id or None,
-        "next_hop": format_address(candidate.info.next_hop) if candidate.info.next_hop else None,
-        "as_path": list(a.as_path_asns()),  # flattened; the segments keep AS_SETs apart
-        "as_path_segments": [
-            {"type": SegmentType(s.type).name, "asns": list(s.asns)} for s in a.as_path
-        ],
-        "peer": candidate.source.name,
-        "source": candidate.source.kind.name.lower(),
-        "communities": [f"{c >> 16}:{c & 0xFFFF}" for c in a.communities],
-        "large_communities": [f"{g}:{l1}:{l2}" for g, l1, l2 in a.large_communities],
-        "med": a.med,
-        "local_pref": a.local_pref,
-        "origin": Origin(a.origin).name,
-        "originator_id": None
+    next_hop = candidate.info.next_hop
+    return RouteView(
+        prefix=format_prefix(nlri, family.afi),
+        path_id=candidate.path_id or None,
+        next_hop=format_address(next_hop) if next_hop else None,
+        as_path_segments=tuple(
+            AsPathSegmentView(type=SegmentType(s.type).name, asns=tuple(s.asns)) for s in a.as_path
+        ),
+        peer=candidate.source.name,
+        source=candidate.source.kind.name.lower(),
+        communities=tuple(f"{c >> 16}:{c & 0xFFFF}" for c in a.communities),
+        large_communities=tuple(f"{g}:{l1}:{l2}" for g, l1, l2 in a.large_communities),
+        med=a.med,
+        local_pref=a.local_pref,
+        origin=Origin(a.origin).name,
+        originator_id=None
         if a.originator_id is None
         else format_address(a.originator_id.to_bytes(4, "big")),
-        "cluster_list": [format_address(c.to_bytes(4, "big")) for c in a.cluster_list],
-        "best": best,
-        "stale": candidate.stale,
-    }
+        cluster_list=tuple(format_address(c.to_bytes(4, "big")) for c in a.cluster_list),
+        best=best,
+        stale=candidate.stale,
+    )

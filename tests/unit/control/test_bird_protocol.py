@@ -15,30 +15,35 @@ import pytest
 from bgpd.control.bird_protocol import (
     Configure,
     ParseError,
-    PeerFacts,
-    ProtocolClock,
-    ProtocolView,
     Quit,
     Reply,
     ReplyEncoder,
     ReplyLine,
     Restrict,
-    RouteView,
     ShowProtocols,
     ShowRoute,
     ShowStatus,
-    StatusView,
-    bgp_protocol,
-    bird_route,
     error_reply,
-    local_protocol,
     parse_command,
+    welcome,
+)
+from bgpd.control.bird_replies import (
+    BirdRouteView,
+    ProtocolView,
+    StatusView,
     render_configure_result,
     render_protocols,
     render_routes,
     render_status,
-    welcome,
 )
+from bgpd.control.bird_views import (
+    PeerFacts,
+    ProtocolClock,
+    bgp_protocol,
+    bird_route,
+    local_protocol,
+)
+from bgpd.views import PeerView, RouteView
 
 from .test_bird_calico import (
     gr_in_progress,
@@ -52,6 +57,15 @@ def at(hms: str, day: int = 26) -> float:
     """A wall-clock time on 2026-11-<day> in local time (BIRD prints local time)."""
     h, m, s = (int(x) for x in hms.split(":"))
     return time.mktime((2026, 11, day, h, m, s, 0, 0, -1))
+
+
+def peer(view: dict[str, Any]) -> PeerView:
+    """A peer view as the speaker would give it, from its JSON."""
+    return PeerView.from_json(view)
+
+
+def route(view: dict[str, Any]) -> RouteView:
+    return RouteView.from_json(view)
 
 
 def wire(*replies: list[ReplyLine]) -> list[str]:
@@ -122,8 +136,7 @@ def test_protocol_table_is_birds_text() -> None:
         local_protocol("device1", "Device", 240, since=boot, imported=0, preferred=0),
         local_protocol("static1", "Static", 200, since=boot, imported=1, preferred=1),
         bgp_protocol(
-            ESTABLISHED_PEER,
-            None,
+            peer(ESTABLISHED_PEER),
             PeerFacts(local_asn=64512),
             since=at("11:43:06"),
             preferred=1,
@@ -178,7 +191,7 @@ def test_protocol_details_framing_is_birds() -> None:
 
 
 def test_bgp_details_use_birds_lines() -> None:
-    peer = {
+    active = {
         **ESTABLISHED_PEER,
         "state": "Active",
         "uptime_s": None,
@@ -186,7 +199,7 @@ def test_bgp_details_use_birds_lines() -> None:
         "prefixes_sent": 0,
         "last_error": "Received: Cease/Administrative Shutdown: bye",
     }
-    view = bgp_protocol(peer, {}, PeerFacts(local_asn=64512), since=NOW, preferred=0)
+    view = bgp_protocol(peer(active), PeerFacts(local_asn=64512), since=NOW, preferred=0)
     assert view.state == "start"
     assert view.info == "Active        Received: Cease/Administrative Shutdown: bye"
     # The lines BIRD 1.6.8 printed for the same situation, as calico-node's reporter reads them.
@@ -202,15 +215,16 @@ def test_bgp_details_use_birds_lines() -> None:
 def test_passive_sessions_waiting_read_passive_as_in_bird() -> None:
     waiting = {**ESTABLISHED_PEER, "state": "Active", "uptime_s": None}
     facts = PeerFacts(local_asn=64512, passive=True)
-    view = bgp_protocol(waiting, None, facts, since=NOW, preferred=0)
+    view = bgp_protocol(peer(waiting), facts, since=NOW, preferred=0)
     assert (view.state, view.info) == ("start", "Passive       ")
     assert "  BGP state:          Passive" in view.details
-    opening = bgp_protocol({**waiting, "state": "OpenSent"}, None, facts, since=NOW, preferred=0)
+    opening = bgp_protocol(peer({**waiting, "state": "OpenSent"}), facts, since=NOW, preferred=0)
     assert opening.info == "OpenSent      "
 
 
 def test_established_details_show_the_negotiated_session() -> None:
     detail = {
+        "established_for_s": 6.0,
         "negotiated": {
             "peer_asn": 64512,
             "peer_router_id": "127.0.0.52",
@@ -224,11 +238,10 @@ def test_established_details_show_the_negotiated_session() -> None:
             "extended_message": False,
             "peer_graceful_restart": {"restart_time": 120, "restarting": False},
         },
-        "last_error": "Sent: Hold Timer Expired/subcode 0",
     }
-    peer = {**ESTABLISHED_PEER, "last_error": "Sent: Hold Timer Expired/subcode 0"}
+    up = peer({**ESTABLISHED_PEER, "last_error": "Sent: Hold Timer Expired/subcode 0", **detail})
     view = bgp_protocol(
-        peer, detail, PeerFacts(local_asn=64512, local_address="127.0.0.51"), since=NOW, preferred=1
+        up, PeerFacts(local_asn=64512, local_address="127.0.0.51"), since=NOW, preferred=1
     )
     assert view.info == "Established   "  # BIRD clears the last error when a session comes up
     assert view.details[-6:] == (
@@ -244,14 +257,16 @@ def test_established_details_show_the_negotiated_session() -> None:
 def test_routes_are_birds_text() -> None:
     boot, up = at("11:43:04"), at("11:43:06")
     static = bird_route(
-        {"prefix": "10.51.0.0/24", "next_hop": None, "peer": "static", "source": "static"}
-        | {"as_path": [], "origin": "IGP", "best": True},
+        route(
+            {"prefix": "10.51.0.0/24", "next_hop": None, "peer": "static", "source": "static"}
+            | {"as_path": [], "origin": "IGP", "best": True}
+        ),
         since=boot,
         device=None,
         peer_address=None,
     )
     # An unresolvable BGP gateway, as BIRD showed it on loopback (bgpd always has a gateway).
-    learned = RouteView(
+    learned = BirdRouteView(
         prefix="10.52.0.0/24",
         via="unreachable",
         protocol="Mesh_127_0_0_52",
@@ -304,11 +319,13 @@ def test_bgp_routes_from_bgpd_views() -> None:
         "best": False,
     }
     routes = [
-        bird_route(best, since=up, device="eth0", peer_address="172.17.0.5"),
-        bird_route(other, since=up, device=None, peer_address="10.0.0.1"),
+        bird_route(route(best), since=up, device="eth0", peer_address="172.17.0.5"),
+        bird_route(route(other), since=up, device=None, peer_address="10.0.0.1"),
         bird_route(
-            {"prefix": "192.168.162.129/32", "next_hop": None, "peer": "kernel"}
-            | {"source": "kernel", "best": True},
+            route(
+                {"prefix": "192.168.162.129/32", "next_hop": None, "peer": "kernel"}
+                | {"source": "kernel", "best": True}
+            ),
             since=up,
             device="calie58e37f9a7f",
             peer_address=None,
@@ -517,8 +534,8 @@ def test_calicoctl_reads_our_protocol_table() -> None:
     facts = PeerFacts(local_asn=64512)
     protocols = [
         local_protocol("device1", "Device", 240, since=NOW, imported=0, preferred=0),
-        bgp_protocol(ESTABLISHED_PEER, None, facts, since=NOW, preferred=1),
-        bgp_protocol(down, None, facts, since=NOW, preferred=0),
+        bgp_protocol(peer(ESTABLISHED_PEER), facts, since=NOW, preferred=1),
+        bgp_protocol(peer(down), facts, since=NOW, preferred=0),
     ]
     lines = wire(welcome("v0.1.0+bgpd"), render_protocols(protocols, ShowProtocols(), NOW))
     peers = scan_bird_peers(lines)

@@ -1,6 +1,6 @@
 """BirdControl's command handling over bgpd-shaped views (no sockets: those are integration).
 
-The hooks here hand out fixed `bgpctl`-style views, as `Speaker.peer_views` would; the running
+The hooks here hand out fixed views (from their JSON), as `Speaker.peer_views` would; the running
 daemon's wiring is tested end to end in tests/integration/test_birdcl.py.
 """
 
@@ -11,6 +11,7 @@ from typing import Any
 from bgpd.config import parse_config
 from bgpd.control.bird_protocol import ReplyEncoder, ReplyLine, parse_command
 from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
+from bgpd.views import PeerView, RouteView
 from tests.unit.config.helpers import MINIMAL
 
 from .test_bird_calico import scan_bird_peers
@@ -55,9 +56,13 @@ class World:
         return BirdHooks(
             config=lambda: CONFIG,
             config_path=lambda: "/etc/bgpd.toml",
-            peers=lambda: self.peers,
-            peer=lambda name: next((p for p in self.peers if p["name"] == name), None),
-            routes=lambda prefix: [r for r in ROUTES if prefix in (None, r["prefix"])],
+            peers=lambda: [PeerView.from_json(p) for p in self.peers],
+            peer=lambda name: next(
+                (PeerView.from_json(p) for p in self.peers if p["name"] == name), None
+            ),
+            routes=lambda prefix: [
+                RouteView.from_json(r) for r in ROUTES if prefix in (None, r["prefix"])
+            ],
             kernel_routes=list,
             reload=self.reload,
             check=lambda: None,

@@ -20,24 +20,21 @@ from bgpd.config import parse_config
 from bgpd.control import bgpctl
 from bgpd.control.bird_protocol import (
     ParseError,
-    PeerFacts,
     ReplyEncoder,
     ReplyLine,
     ShowProtocols,
     ShowRoute,
-    bgp_protocol,
-    bird_route,
-    local_protocol,
     parse_command,
-    render_protocols,
-    render_routes,
     welcome,
 )
+from bgpd.control.bird_replies import render_protocols, render_routes
 from bgpd.control.bird_server import BirdControl, BirdHooks, _BirdSocket
+from bgpd.control.bird_views import PeerFacts, bgp_protocol, bird_route, local_protocol
 from bgpd.control.protocol import ControlCommandError, Request, decode_request
 from bgpd.control.server import ControlServer
-from bgpd.control.tables import render_kernel, render_peer, render_peers
+from bgpd.control.tables import render_fields, render_kernel, render_peer, render_peers
 from bgpd.control.tables import render_routes as table
+from bgpd.views import KernelRouteRow, PeerView, RouteView
 from tests.unit.config.helpers import MINIMAL
 
 from .test_bird_calico import bird_ready, scan_bird_peers
@@ -60,6 +57,15 @@ DOWN_PEER: dict[str, Any] = {
 }
 
 
+def peer(view: dict[str, Any]) -> PeerView:
+    """A peer view as bgpctl reads it from the daemon's JSON."""
+    return PeerView.from_json(view)
+
+
+def route(view: dict[str, Any]) -> RouteView:
+    return RouteView.from_json(view)
+
+
 def wire(*replies: list[ReplyLine]) -> list[str]:
     encoder = ReplyEncoder()
     return b"".join(encoder.encode(r) for r in replies).decode().split("\n")[:-1]
@@ -80,7 +86,7 @@ def assert_one_reply(lines: list[str]) -> None:
 def test_a_shutdown_text_forges_no_row_for_calicoctl_or_bird_ready() -> None:
     protocols = [
         local_protocol("device1", "Device", 240, since=NOW, imported=0, preferred=0),
-        bgp_protocol(DOWN_PEER, None, PeerFacts(local_asn=64512), since=NOW, preferred=0),
+        bgp_protocol(peer(DOWN_PEER), PeerFacts(local_asn=64512), since=NOW, preferred=0),
     ]
     lines = wire(welcome("v1+bgpd"), render_protocols(protocols, ShowProtocols(), NOW))
     assert_one_reply(lines[1:])
@@ -95,9 +101,9 @@ def test_a_shutdown_text_forges_no_row_for_calicoctl_or_bird_ready() -> None:
 
 
 def test_protocol_details_escape_the_error_the_description_and_the_name() -> None:
-    peer = {**DOWN_PEER, "name": "Mesh_127_0_0_52\x1b]0;owned\x07"}
+    named = {**DOWN_PEER, "name": "Mesh_127_0_0_52\x1b]0;owned\x07"}
     facts = PeerFacts(local_asn=64512, description=f"rack 1\n0000 {CLEAR}")
-    view = bgp_protocol(peer, {}, facts, since=NOW, preferred=0)
+    view = bgp_protocol(peer(named), facts, since=NOW, preferred=0)
     lines = wire(render_protocols([view], ShowProtocols(verbose=True), NOW))
     assert_one_reply(lines)
     assert "1006-  Description:    rack 1\\n0000 \\x1b[2J\\x1b[H" in lines
@@ -106,7 +112,7 @@ def test_protocol_details_escape_the_error_the_description_and_the_name() -> Non
 
 
 def test_route_lines_keep_birds_leading_tab_and_escape_the_rest() -> None:
-    route = {
+    learned = {
         "prefix": "10.52.0.0/24",
         "next_hop": "127.0.0.52",
         "peer": "Mesh\t127\n0000 ",
@@ -115,7 +121,7 @@ def test_route_lines_keep_birds_leading_tab_and_escape_the_rest() -> None:
         "origin": "IGP",
         "best": True,
     }
-    view = bird_route(route, since=NOW, device="eth0\x1b[2J", peer_address=None)
+    view = bird_route(route(learned), since=NOW, device="eth0\x1b[2J", peer_address=None)
     lines = wire(render_routes([view], ShowRoute(verbose=True), NOW))
     assert_one_reply(lines)
     assert "on eth0\\x1b[2J [Mesh\\t127\\n0000  " in lines[0]
@@ -145,7 +151,7 @@ def test_a_clients_word_echoed_back_is_escaped() -> None:
 
 
 def test_bgpctl_peer_table_shows_the_text_escaped_on_one_row() -> None:
-    out = render_peers([DOWN_PEER])
+    out = render_peers([peer(DOWN_PEER)])
     assert len(out.split("\n")) == 2  # the heading and the one peer
     assert "\x1b" not in out and "\r" not in out
     assert out.split("\n")[1].endswith(
@@ -155,15 +161,18 @@ def test_bgpctl_peer_table_shows_the_text_escaped_on_one_row() -> None:
 
 
 def test_bgpctl_peer_detail_escapes_nested_values_and_keys() -> None:
-    detail = {**DOWN_PEER, "negotiated": {"peer_router_id": "x\u2028y"}, "k\x1b": ["a\nb"]}
-    out = render_peer(detail)
+    negotiated = {"peer_asn": 1, "peer_router_id": "x\u2028y", "hold_time": 90}
+    out = render_peer(peer({**DOWN_PEER, "established_for_s": None, "negotiated": negotiated}))
     assert all(c.isprintable() for line in out.split("\n") for c in line)
-    assert "  peer_router_id: x\\u2028y" in out
+    assert ["peer_router_id:", "x\\u2028y"] in [line.split() for line in out.split("\n")]
+    # keys too (the rendering is generic over the JSON object)
+    out = render_fields({**DOWN_PEER, "k\x1b": ["a\nb"]})
+    assert all(c.isprintable() for line in out.split("\n") for c in line)
     assert "k\\x1b:" in out and "a\\nb" in out
 
 
 def test_bgpctl_route_and_kernel_tables_escape_names() -> None:
-    route: dict[str, Any] = {
+    node: dict[str, Any] = {
         "prefix": "10.0.0.0/24",
         "next_hop": None,
         "peer": f"Node{CLEAR}",
@@ -171,10 +180,8 @@ def test_bgpctl_route_and_kernel_tables_escape_names() -> None:
         "best": True,
     }
     kernel = {"status": "installed", "prefix": "10.0.0.0/24", "kind": "unicast"}
-    for out in (
-        table([route]),
-        render_kernel([kernel | {"next_hops": [f"via 10.0.0.1 dev eth0{CLEAR}"], "protocol": 12}]),
-    ):
+    row = kernel | {"next_hops": [f"via 10.0.0.1 dev eth0{CLEAR}"], "protocol": 12}
+    for out in (table([route(node)]), render_kernel([KernelRouteRow.from_json(row)])):
         assert "\x1b" not in out and len(out.split("\n")) == 2
 
 
@@ -206,20 +213,21 @@ SET_PATH: dict[str, Any] = {
 
 
 def test_bgpctl_shows_as_sets_in_braces() -> None:
-    route = {"prefix": "10.0.0.0/24", "next_hop": "10.0.0.1", "peer": "p", "best": True}
-    assert table([route | SET_PATH]).endswith(" 64512 {64513 64514}")
+    plain = {"prefix": "10.0.0.0/24", "next_hop": "10.0.0.1", "peer": "p", "best": True}
+    assert table([route(plain | SET_PATH)]).endswith(" 64512 {64513 64514}")
     confed = [
         {"type": "AS_CONFED_SEQUENCE", "asns": [65001, 65002]},
         {"type": "AS_CONFED_SET", "asns": [65003]},
         {"type": "AS_SEQUENCE", "asns": [64512]},
     ]
-    assert table([route | {"as_path_segments": confed}]).endswith(" (65001 65002) [65003] 64512")
+    confederated = route(plain | {"as_path_segments": confed})
+    assert table([confederated]).endswith(" (65001 65002) [65003] 64512")
     # A view from a daemon without segments: the flat path.
-    assert table([route | {"as_path": [64512, 64513]}]).endswith(" 64512 64513")
+    assert table([route(plain | {"as_path": [64512, 64513]})]).endswith(" 64512 64513")
 
 
 def test_the_bird_socket_shows_as_sets_as_bird_does() -> None:
-    route = {
+    learned = {
         "prefix": "10.0.0.0/24",
         "next_hop": "10.0.0.1",
         "peer": "Global_10_0_0_1",
@@ -227,13 +235,13 @@ def test_the_bird_socket_shows_as_sets_as_bird_does() -> None:
         "origin": "IGP",
         "best": True,
     }
-    aggregated = bird_route(route | SET_PATH, since=NOW, device="eth0", peer_address=None)
+    aggregated = bird_route(route(learned | SET_PATH), since=NOW, device="eth0", peer_address=None)
     # BIRD 1.6's as_path_format, and no origin AS when the path ends with a set.
     assert "BGP.as_path: 64512 { 64513 64514 }" in aggregated.attributes
     assert aggregated.info == " (100/0) [i]"
     ending = [*SET_PATH["as_path_segments"], {"type": "AS_SEQUENCE", "asns": [65000]}]
     plain = bird_route(
-        route | {"as_path_segments": ending}, since=NOW, device="eth0", peer_address=None
+        route(learned | {"as_path_segments": ending}), since=NOW, device="eth0", peer_address=None
     )
     assert "BGP.as_path: 64512 { 64513 64514 } 65000" in plain.attributes
     assert plain.info == " (100/0) [AS65000i]"
@@ -303,7 +311,7 @@ def test_the_control_socket_answers_every_request_and_stays_up(tmp_path: Path) -
 def test_the_bird_socket_answers_a_failing_command_and_goes_on(tmp_path: Path) -> None:
     config = parse_config(MINIMAL)
 
-    def broken_routes(_prefix: str | None) -> list[dict[str, Any]]:
+    def broken_routes(_prefix: str | None) -> list[RouteView]:
         raise RuntimeError("view failed")
 
     hooks = BirdHooks(

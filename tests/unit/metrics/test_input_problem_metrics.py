@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bgpd.control.tables import render_peer
 from bgpd.metrics import SnapshotSource, new_registry, render
 from bgpd.policy.next_hop import REASONS
+from bgpd.views import PeerView
 from tests.unit.speaker.raw_peer import Bench
 from tests.unit.speaker.test_next_hop_sanity import CONFIG, v4_update
 from tests.unit.wire.helpers import AS_PATH_65001, NLRI_10_0_0_0_24, ORIGIN_IGP, update_body
@@ -51,7 +52,9 @@ def test_actions_and_refusals_are_exported_per_peer() -> None:
 
     view = bench.speaker.peer_view("x", bench.now)
     assert view is not None
-    text = render_peer(json.loads(json.dumps(view)))  # `bgpctl show peer x`, over the socket
+    text = render_peer(
+        PeerView.from_json(json.loads(json.dumps(view.to_json())))
+    )  # `bgpctl show peer x`, over the socket
     assert "rfc7606_actions:" in text and "attribute-discard: 2" in text
     assert "next_hop_refused:" in text and "own_address:" in text
     assert "last_input_problem:" in text and "next hop 10.0.0.1 refused" in text

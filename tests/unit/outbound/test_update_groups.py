@@ -71,7 +71,7 @@ def build(clients: int = CLIENTS, rr_extra: str = "", client_extra: str = "") ->
 
 
 def learned(net: Net, node: str) -> set[str]:
-    return {r["prefix"] for r in net.nodes[node].speaker.route_views() if r["peer"] == "rr"}
+    return {r.prefix for r in net.nodes[node].speaker.route_views() if r.peer == "rr"}
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_a_members_own_route_is_never_sent_back_and_replaced_paths_are_withdrawn
     assert "10.100.1.0/24" not in learned(net, "c2")
     # Everyone else now holds c2's path, originator c2.
     views = net.nodes["c5"].speaker.route_views("10.100.1.0/24")
-    assert [v["originator_id"] for v in views if v["best"]] == ["127.0.1.2"]
+    assert [v.originator_id for v in views if v.best] == ["127.0.1.2"]
     # c2 withdraws its better path: c1's path comes back to c2.
     net.reload("c2", client_config(2))
     assert "10.100.1.0/24" in learned(net, "c2")
@@ -210,15 +210,15 @@ def test_add_path_delivers_every_path_to_clients_that_negotiated_it() -> None:
     rr = net.nodes["rr"].speaker
     assert sorted(rr.update_group_sizes()) == [1, 3]  # c4 did not negotiate ADD-PATH
     both = net.nodes["c3"].speaker.route_views("10.9.0.0/16")
-    assert sorted(v["originator_id"] for v in both) == ["127.0.1.1", "127.0.1.2"]
-    assert sorted(v["next_hop"] for v in both) == ["127.0.1.1", "127.0.1.2"]
+    assert sorted(v.originator_id for v in both) == ["127.0.1.1", "127.0.1.2"]
+    assert sorted(v.next_hop for v in both) == ["127.0.1.1", "127.0.1.2"]
     multipath = net.nodes["c3"].speaker.rib.multipath(IPV4_UNICAST, pack_prefix("10.9.0.0/16"))
     assert len(multipath) == 2  # installable as an ECMP route
     assert len(net.nodes["c4"].speaker.route_views("10.9.0.0/16")) == 1
     # c1 receives c2's path but never its own.
-    c1_paths = [v for v in net.nodes["c1"].speaker.route_views("10.9.0.0/16") if v["peer"] == "rr"]
-    assert [v["originator_id"] for v in c1_paths] == ["127.0.1.2"]
+    c1_paths = [v for v in net.nodes["c1"].speaker.route_views("10.9.0.0/16") if v.peer == "rr"]
+    assert [v.originator_id for v in c1_paths] == ["127.0.1.2"]
     # One path goes away: only that path id is withdrawn, the other stays.
     net.reload("c1", client_config(1, ("10.100.1.0/24",), 'add_path = "both"'))
     after = net.nodes["c3"].speaker.route_views("10.9.0.0/16")
-    assert [v["originator_id"] for v in after] == ["127.0.1.2"]
+    assert [v.originator_id for v in after] == ["127.0.1.2"]

@@ -15,6 +15,7 @@ from bgpd.session import (
     UpdateReceived,
     add_path_modes,
 )
+from bgpd.speaker.views import session_detail
 from bgpd.wire.capabilities import AddPathMode
 from bgpd.wire.codec import encode_end_of_rib, encode_keepalive
 from bgpd.wire.constants import MessageType
@@ -203,28 +204,29 @@ def test_route_refresh_not_negotiated_raises() -> None:
         pa.send_route_refresh(IPV4_UNICAST, net.now)
 
 
-def test_describe_and_established_conn_id() -> None:
+def test_session_detail_and_established_conn_id() -> None:
     a = settings()
     net, pa, pb = pair(a, mirror(a, passive=True))
     assert pa.established_conn_id is None
-    assert pa.describe(net.now)["state"] == "Idle"
+    assert pa.state.value == "Idle"
+    assert session_detail(pa, net.now).negotiated is None
     pa.start(net.now)
     pb.start(net.now)
     net.advance(10)
     (conn_id,) = pa.connection_states()
     assert pa.established_conn_id == conn_id
-    view = pa.describe(net.now)
-    assert view["state"] == "Established"
-    assert view["established_for_s"] == 10
-    assert view["connections"] == {conn_id: "Established"}
-    negotiated = view["negotiated"]
-    assert isinstance(negotiated, dict)
-    assert negotiated["hold_time"] == 240 and negotiated["keepalive_time"] == 80
-    assert negotiated["families"] == ["ipv4-unicast"]
-    assert negotiated["peer_router_id"] == "10.0.0.2"
+    view = session_detail(pa, net.now)
+    assert pa.state.value == "Established"
+    assert view.established_for_s == 10
+    assert view.connections == ((conn_id, "Established"),)
+    negotiated = view.negotiated
+    assert negotiated is not None
+    assert negotiated.hold_time == 240 and negotiated.keepalive_time == 80
+    assert negotiated.families == ("ipv4-unicast",)
+    assert negotiated.peer_router_id == "10.0.0.2"
     assert pa.counters.last_error_text() == ""
     pb.stop(net.now, text="bye")
     net.pump()
     assert pa.counters.last_error_text() == "Received: Cease/Administrative Shutdown: bye"
     assert pb.counters.last_error_text() == "Sent: Cease/Administrative Shutdown: bye"
-    assert "negotiated" not in pa.describe(net.now)
+    assert "negotiated" not in session_detail(pa, net.now).to_json()

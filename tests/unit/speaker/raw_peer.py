@@ -8,6 +8,7 @@ import random
 from bgpd.config import parse_config
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, parse_router_id
 from bgpd.speaker import Send, Speaker
+from bgpd.views import RouteView
 from bgpd.wire.capabilities import FourOctetAs, Multiprotocol
 from bgpd.wire.codec import encode_keepalive, encode_open
 from bgpd.wire.constants import MessageType
@@ -111,5 +112,5 @@ class Bench:
         self.speaker.handle_timer(self.now)
         self.pump()
 
-    def loc_rib(self, prefix: str) -> list[dict[str, object]]:
-        return [r for r in self.speaker.route_views(prefix) if r["peer"] != "static"]
+    def loc_rib(self, prefix: str) -> list[RouteView]:
+        return [r for r in self.speaker.route_views(prefix) if r.peer != "static"]

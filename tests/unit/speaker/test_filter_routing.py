@@ -32,7 +32,7 @@ action = "reject"
 
 
 def learned(net: Net, node: str) -> set[str]:
-    return {r["prefix"] for r in net.nodes[node].speaker.route_views() if r["peer"] != "static"}
+    return {r.prefix for r in net.nodes[node].speaker.route_views() if r.peer != "static"}
 
 
 def pair(b_peer_extra: str = "", a_peer_extra: str = "") -> Net:
@@ -54,8 +54,8 @@ def pair(b_peer_extra: str = "", a_peer_extra: str = "") -> Net:
 def test_import_filter_rejects_what_its_rule_matches_and_accepts_the_rest() -> None:
     net = pair(b_peer_extra='import_filters = ["no-long"]')
     assert learned(net, "b") == {"10.1.0.0/24", "10.2.0.0/16"}
-    peer = next(p for p in net.nodes["b"].speaker.peer_views(net.now) if p["name"] == "a")
-    assert peer["prefixes_received"] == 3 and peer["prefixes_accepted"] == 2
+    peer = next(p for p in net.nodes["b"].speaker.peer_views(net.now) if p.name == "a")
+    assert peer.prefixes_received == 3 and peer.prefixes_accepted == 2
 
 
 def test_export_filter_first_match_decides() -> None:

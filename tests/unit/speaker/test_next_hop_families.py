@@ -12,6 +12,7 @@ import pytest
 from bgpd.config import parse_config
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.speaker.peer_state import families_without_next_hop, own_next_hops
+from bgpd.views import PeerView, RouteView
 
 from .harness import Net, config, cut
 
@@ -34,11 +35,11 @@ def v4_pair(extra_peer_a: str = "", interface_address: str = "") -> Net:
     return net
 
 
-def routes(net: Net, node: str, prefix: str) -> list[dict[str, object]]:
+def routes(net: Net, node: str, prefix: str) -> list[RouteView]:
     return net.nodes[node].speaker.route_views(prefix)
 
 
-def view(net: Net, node: str) -> dict[str, object]:
+def view(net: Net, node: str) -> PeerView:
     return net.nodes[node].speaker.peer_views(net.now)[0]
 
 
@@ -55,12 +56,12 @@ def test_ipv6_over_ipv4_without_an_ipv6_address_is_flagged_not_silent(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bgpd.speaker.core")
     net = v4_pair()
-    assert routes(net, "b", "10.10.1.0/24")[0]["next_hop"] == "127.0.0.1"
+    assert routes(net, "b", "10.10.1.0/24")[0].next_hop == "127.0.0.1"
     assert routes(net, "b", "fd00:10:1::/64") == []  # no next hop of ours to give it
     # b still got End-of-RIB for both families: it is converged, not waiting
     assert net.nodes["b"].speaker.converged()
-    assert view(net, "a")["families_without_next_hop"] == ["ipv6-unicast"]
-    assert view(net, "b")["families_without_next_hop"] == ["ipv6-unicast"]
+    assert view(net, "a").families_without_next_hop == ("ipv6-unicast",)
+    assert view(net, "b").families_without_next_hop == ("ipv6-unicast",)
     (line,) = [w for w in warnings(caplog) if "peer=to_b" in w]
     assert "family=ipv6-unicast" in line
     assert "hint=set_next_hop_v6" in line
@@ -68,7 +69,7 @@ def test_ipv6_over_ipv4_without_an_ipv6_address_is_flagged_not_silent(
     # once per session up: the session coming back says it again
     cut(net, "a", "to_b")
     net.advance(130)
-    assert view(net, "a")["state"] == "Established"
+    assert view(net, "a").state == "Established"
     assert len([w for w in warnings(caplog) if "peer=to_b" in w]) == 2
 
 
@@ -76,37 +77,37 @@ def test_next_hop_v6_gives_ipv6_routes_that_next_hop(caplog: pytest.LogCaptureFi
     caplog.set_level(logging.WARNING, logger="bgpd.speaker.core")
     net = v4_pair('next_hop_v6 = "fd00::1"')
     (route,) = routes(net, "b", "fd00:10:1::/64")
-    assert route["next_hop"] == "fd00::1"
-    assert routes(net, "b", "10.10.1.0/24")[0]["next_hop"] == "127.0.0.1"
-    assert view(net, "a")["families_without_next_hop"] == []
+    assert route.next_hop == "fd00::1"
+    assert routes(net, "b", "10.10.1.0/24")[0].next_hop == "127.0.0.1"
+    assert view(net, "a").families_without_next_hop == ()
     assert not [w for w in warnings(caplog) if "peer=to_b" in w]
 
 
 def test_the_address_the_runtime_found_on_the_interface_is_the_next_hop() -> None:
     net = v4_pair(interface_address="fd00::11")
     (route,) = routes(net, "b", "fd00:10:1::/64")
-    assert route["next_hop"] == "fd00::11"
-    assert view(net, "a")["families_without_next_hop"] == []
+    assert route.next_hop == "fd00::11"
+    assert view(net, "a").families_without_next_hop == ()
 
 
 def test_a_configured_next_hop_wins_over_the_interface() -> None:
     net = v4_pair('next_hop_v6 = "fd00::1"', interface_address="fd00::11")
-    assert routes(net, "b", "fd00:10:1::/64")[0]["next_hop"] == "fd00::1"
+    assert routes(net, "b", "fd00:10:1::/64")[0].next_hop == "fd00::1"
 
 
 def test_reload_adding_next_hop_v6_sends_the_routes_without_a_reset() -> None:
     net = v4_pair()
     assert routes(net, "b", "fd00:10:1::/64") == []
-    flaps = net.nodes["a"].speaker.peer_view("to_b", net.now)["established_transitions"]  # type: ignore[index]
+    flaps = net.nodes["a"].speaker.peer_view("to_b", net.now).detail.session.established_transitions
     cfg = config(
         64512, "127.0.0.1", [("to_b", "127.0.0.2", 64512)], STATICS, 'next_hop_v6 = "fd00::1"'
     )
     actions = net.reload("a", cfg)
     assert actions == ["peer to_b policy re-applied"]
-    assert routes(net, "b", "fd00:10:1::/64")[0]["next_hop"] == "fd00::1"
-    assert view(net, "a")["families_without_next_hop"] == []
+    assert routes(net, "b", "fd00:10:1::/64")[0].next_hop == "fd00::1"
+    assert view(net, "a").families_without_next_hop == ()
     after = net.nodes["a"].speaker.peer_view("to_b", net.now)
-    assert after is not None and after["established_transitions"] == flaps
+    assert after is not None and after.detail.session.established_transitions == flaps
 
 
 def v6_config(me: str, router_id: str, other: str, extra: str = "", statics: str = "") -> str:
@@ -138,10 +139,10 @@ def test_ipv4_over_ipv6_takes_next_hop_v4_or_is_flagged() -> None:
         got = routes(net, "b", "10.20.0.0/24")
         if expected is None:
             assert got == []
-            assert view(net, "a")["families_without_next_hop"] == ["ipv4-unicast"]
+            assert view(net, "a").families_without_next_hop == ("ipv4-unicast",)
         else:
-            assert got[0]["next_hop"] == expected
-            assert view(net, "a")["families_without_next_hop"] == []
+            assert got[0].next_hop == expected
+            assert view(net, "a").families_without_next_hop == ()
 
 
 def test_next_hop_preference_config_then_session_then_node_then_interface() -> None:
@@ -196,12 +197,12 @@ def test_reload_giving_the_node_an_ipv6_address_sends_ipv6_routes_without_a_rese
     net.add("b", "127.0.0.2", config(64512, "127.0.0.2", [("to_a", "127.0.0.1", 64512)]))
     net.start()
     assert routes(net, "b", "fd00:10:1::/64") == []
-    flaps = net.nodes["a"].speaker.peer_view("to_b", net.now)["established_transitions"]  # type: ignore[index]
+    flaps = net.nodes["a"].speaker.peer_view("to_b", net.now).detail.session.established_transitions
     actions = net.reload(
         "a", config(64512, "127.0.0.1", peers, STATICS + node + 'ipv6 = "fd00::7/64"\n')
     )
     assert actions == ["node addresses re-applied"]
-    assert routes(net, "b", "fd00:10:1::/64")[0]["next_hop"] == "fd00::7"
-    assert view(net, "a")["families_without_next_hop"] == []
+    assert routes(net, "b", "fd00:10:1::/64")[0].next_hop == "fd00::7"
+    assert view(net, "a").families_without_next_hop == ()
     after = net.nodes["a"].speaker.peer_view("to_b", net.now)
-    assert after is not None and after["established_transitions"] == flaps
+    assert after is not None and after.detail.session.established_transitions == flaps

@@ -90,9 +90,9 @@ def assert_refused(b: Bench, prefix: str, reason: str, caplog: pytest.LogCapture
     assert f"reason={reason}" in lines[0] and "peer=x" in lines[0]
     assert caplog.records[-1].levelno == logging.WARNING
     view = b.speaker.peer_view("x", b.now)
-    assert view is not None and view["next_hop_refused"] == {reason: 1}
-    assert "refused" in view["last_input_problem"]
-    assert view["prefixes_received"] == 1 and view["prefixes_accepted"] == 0
+    assert view is not None and dict(view.detail.input_problems.next_hop_refused) == {reason: 1}
+    assert "refused" in view.detail.input_problems.last_input_problem
+    assert view.prefixes_received == 1 and view.prefixes_accepted == 0
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_a_route_re_announced_with_a_bad_next_hop_is_withdrawn_everywhere(bench:
     x.send_update(v4_update("10.0.0.2"))  # and usable again when fixed
     assert pack_prefix(V4_PREFIX) in c.announced()
     view = bench.speaker.peer_view("x", bench.now)
-    assert view is not None and view["prefixes_received"] == view["prefixes_accepted"] == 1
+    assert view is not None and view.prefixes_received == view.prefixes_accepted == 1
 
 
 def test_the_verdict_is_taken_once_per_attribute_set_and_counted_per_prefix(

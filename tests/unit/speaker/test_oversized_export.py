@@ -16,6 +16,7 @@ import pytest
 
 from bgpd.net import pack_prefix
 from bgpd.session import SessionState
+from bgpd.views import PeerView
 
 from .raw_peers import RawNet, update_bytes
 
@@ -72,12 +73,12 @@ def test_an_older_path_the_peer_held_is_withdrawn_when_the_new_one_does_not_fit(
     assert BIG in net.peers["ext"].announced()
     view = net.speaker.peer_view("mesh", net.now)
     assert view is not None
-    assert view["prefixes_sent"] == 0
-    assert view["prefixes_withheld_too_big"] == 1
+    assert view.prefixes_sent == 0
+    assert view.detail.prefixes_withheld_too_big == 1
     # A smaller path again: it is announced again.
     net.send("tor", update_bytes(tor, [pack_prefix(BIG)], communities=5))
     assert BIG in net.peers["mesh"].announced()
-    assert net.speaker.peer_view("mesh", net.now)["prefixes_sent"] == 1  # type: ignore[index]
+    assert net.speaker.peer_view("mesh", net.now).prefixes_sent == 1
 
 
 def test_a_4456_octet_update_from_an_extended_message_peer() -> None:
@@ -136,7 +137,9 @@ def test_the_counter_is_in_bgpctl_show_peer_and_in_metrics() -> None:
     net.send("tor", update_bytes(tor, [pack_prefix(BIG)], communities=1011))
     view = net.speaker.peer_view("mesh", net.now)
     assert view is not None
-    text = render_peer(json.loads(json.dumps(view)))  # as bgpctl gets it over the socket
+    text = render_peer(
+        PeerView.from_json(json.loads(json.dumps(view.to_json())))
+    )  # as bgpctl gets it over the socket
     assert [line.split() for line in text.splitlines() if "withheld" in line] == [
         ["prefixes_withheld_too_big:", "1"]
     ]

@@ -12,9 +12,10 @@ import random
 import pytest
 
 from bgpd.config import parse_config
-from bgpd.control.bird_protocol import PeerFacts, bgp_info, bgp_protocol
+from bgpd.control.bird_views import PeerFacts, bgp_info, bgp_protocol
 from bgpd.metrics import SnapshotSource, new_registry, render
 from bgpd.speaker import Dial, Speaker
+from bgpd.views import PeerView
 
 from .harness import Net, config
 
@@ -37,7 +38,7 @@ def three_nodes(extra_a_to_b: str = HELD) -> Net:
     return net
 
 
-def state(net: Net, node: str, peer: str) -> dict[str, object]:
+def state(net: Net, node: str, peer: str) -> PeerView:
     view = net.nodes[node].speaker.peer_view(peer, net.now)
     assert view is not None
     return view
@@ -46,15 +47,15 @@ def state(net: Net, node: str, peer: str) -> dict[str, object]:
 def test_a_held_peer_never_dials_and_refuses_the_other_side() -> None:
     net = three_nodes()
     net.advance(120)  # b keeps dialling a; a refuses every time
-    assert state(net, "a", "to_c")["state"] == "Established"
+    assert state(net, "a", "to_c").state == "Established"
     held = state(net, "a", "to_b")
-    assert held["state"] == "Idle"
-    assert held["established_transitions"] == 0
-    assert held["down_reason"] == f"password unavailable: {REASON}"
-    assert held["last_error"] == f"password unavailable: {REASON}"
-    assert state(net, "b", "to_a")["state"] != "Established"
+    assert held.state == "Idle"
+    assert held.detail.session.established_transitions == 0
+    assert held.down_reason == f"password unavailable: {REASON}"
+    assert held.last_error == f"password unavailable: {REASON}"
+    assert state(net, "b", "to_a").state != "Established"
     # b's attempts were refused with Cease/Connection Rejected, by a
-    assert "Connection Rejected" in str(state(net, "b", "to_a")["last_error"])
+    assert "Connection Rejected" in str(state(net, "b", "to_a").last_error)
 
 
 def test_a_held_peer_is_never_dialled() -> None:
@@ -81,7 +82,7 @@ def test_the_bird_socket_shows_the_protocol_down_with_the_reason() -> None:
     view = state(net, "a", "to_b")
     facts = PeerFacts(local_asn=64512)
     assert bgp_info(view, facts) == f"Error: password unavailable: {REASON}"
-    proto = bgp_protocol(view, view, facts, since=0.0, preferred=0)
+    proto = bgp_protocol(view, facts, since=0.0, preferred=0)
     assert proto.state == "down"
     assert "  BGP state:          Down" in proto.details
     assert f"    Last error:       Error: password unavailable: {REASON}" in proto.details
@@ -99,15 +100,15 @@ def test_the_password_appearing_brings_up_that_peer_alone() -> None:
     pw = 'password = "s3cret"'
     net = three_nodes()
     net.advance(10)
-    up_c = state(net, "a", "to_c")["established_transitions"]
+    up_c = state(net, "a", "to_c").detail.session.established_transitions
     a = config(64512, "127.0.0.1", [("to_b", "127.0.0.2", 64512), ("to_c", "127.0.0.3", 64512)])
     a = a.replace('local_address = "127.0.0.1"\n', f'local_address = "127.0.0.1"\n{pw}\n', 1)
     actions = net.reload("a", a)
     assert actions == ["peer to_b restarted (session parameters changed)"]
     net.advance(30)
-    assert state(net, "a", "to_b")["state"] == "Established"
-    assert state(net, "a", "to_b")["down_reason"] is None
-    assert state(net, "a", "to_c")["established_transitions"] == up_c  # untouched
+    assert state(net, "a", "to_b").state == "Established"
+    assert state(net, "a", "to_b").down_reason is None
+    assert state(net, "a", "to_c").detail.session.established_transitions == up_c  # untouched
 
 
 def test_the_password_reference_removed_brings_up_the_peer_without_one() -> None:
@@ -117,4 +118,4 @@ def test_the_password_reference_removed_brings_up_the_peer_without_one() -> None
     a = config(64512, "127.0.0.1", [("to_b", "127.0.0.2", 64512), ("to_c", "127.0.0.3", 64512)])
     assert net.reload("a", a) == ["peer to_b restarted (session parameters changed)"]
     net.advance(30)
-    assert state(net, "a", "to_b")["state"] == "Established"
+    assert state(net, "a", "to_b").state == "Established"

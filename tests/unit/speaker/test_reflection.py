@@ -84,19 +84,17 @@ def test_every_client_gets_every_other_clients_route_stamped_as_rfc_4456_says(bu
     net = built
     for i in (1, 37, CLIENTS):  # a sample of clients, checked in full
         speaker = net.nodes[f"c{i}"].speaker
-        learned = {
-            r["prefix"]: r for r in speaker.route_views() if r["peer"] != "static" and r["best"]
-        }
+        learned = {r.prefix: r for r in speaker.route_views() if r.peer != "static" and r.best}
         expected = {f"10.100.{j}.0/24" for j in range(1, CLIENTS + 1) if j != i}
         assert set(learned) == expected
         j = 1 if i != 1 else 2
         route = learned[f"10.100.{j}.0/24"]
-        assert route["next_hop"] == f"127.0.1.{j}"  # next hop left unchanged
-        assert route["originator_id"] == f"127.0.1.{j}"  # the client that originated it
-        assert route["cluster_list"] == [CLUSTER]
+        assert route.next_hop == f"127.0.1.{j}"  # next hop left unchanged
+        assert route.originator_id == f"127.0.1.{j}"  # the client that originated it
+        assert route.cluster_list == (CLUSTER,)
         # Both reflectors deliver it: two paths, one best.
         paths = speaker.route_views(f"10.100.{j}.0/24")
-        assert sorted(p["peer"] for p in paths) == ["rr1", "rr2"]
+        assert sorted(p.peer for p in paths) == ["rr1", "rr2"]
     # Every client got exactly the other 99 prefixes (no echo of its own).
     for i in range(1, CLIENTS + 1):
         speaker = net.nodes[f"c{i}"].speaker

@@ -59,7 +59,7 @@ def test_a_restarted_reflector_sends_nothing_until_every_client_sent_end_of_rib(
         for prefix in others:
             assert removals(net, f"c{i}", prefix) == 0, (i, prefix)
             views = net.nodes[f"c{i}"].speaker.route_views(prefix)
-            assert [v["stale"] for v in views] == [False]  # refreshed, not stale
+            assert [v.stale for v in views] == [False]  # refreshed, not stale
 
 
 def test_without_recovery_the_clients_drop_and_relearn() -> None:
@@ -85,11 +85,11 @@ def test_an_unreachable_peer_does_not_hold_recovery_and_the_wait_bounds_a_silent
     net.advance(10)
     assert rr.recovering
     assert rr.route_views("10.100.1.0/24")  # it learned from the clients meanwhile
-    assert net.nodes["c2"].speaker.route_views("10.100.1.0/24")[0]["stale"] is True
+    assert net.nodes["c2"].speaker.route_views("10.100.1.0/24")[0].stale is True
     net.advance(25)
     assert not rr.recovering
     views = net.nodes["c2"].speaker.route_views("10.100.1.0/24")
-    assert [v["stale"] for v in views] == [False]
+    assert [v.stale for v in views] == [False]
     assert rr.rib.best(IPV4_UNICAST, pack_prefix("10.100.3.0/24")) is not None
 
 

@@ -150,7 +150,7 @@ class RawPeer:
 
     def learned(self, prefix: str) -> list[bool]:
         """The stale flags of the speaker's routes for `prefix` from this peer."""
-        return [bool(v["stale"]) for v in self.speaker.route_views(prefix, peer="p")]
+        return [bool(v.stale) for v in self.speaker.route_views(prefix, peer="p")]
 
 
 V4_TABLE = frozenset({pack_prefix("10.10.1.0/24"), pack_prefix("10.10.2.0/24")})

@@ -4,12 +4,13 @@ forwarding updates, and the graceful restart helper."""
 from __future__ import annotations
 
 from bgpd.net import IPV4_UNICAST, pack_prefix
+from bgpd.views import RouteView
 
 from .harness import Net, config, cut
 
 
-def routes(net: Net, node: str, prefix: str) -> list[dict[str, object]]:
-    return [r for r in net.nodes[node].speaker.route_views(prefix) if r["peer"] != "static"]
+def routes(net: Net, node: str, prefix: str) -> list[RouteView]:
+    return [r for r in net.nodes[node].speaker.route_views(prefix) if r.peer != "static"]
 
 
 STATIC = '[[static]]\nprefix = "10.1.0.0/24"\ncommunities = ["65001:1"]\nmed = 5\n'
@@ -33,11 +34,11 @@ def line(asn_a: int, asn_b: int, asn_c: int, extra_c: str = "") -> Net:
 def test_ebgp_learned_route_is_forwarded_to_ibgp_with_next_hop_kept() -> None:
     net = line(65001, 65002, 65002)
     (at_c,) = routes(net, "c", "10.1.0.0/24")
-    assert at_c["as_path"] == [65001]
-    assert at_c["next_hop"] == "127.0.0.1"  # iBGP keeps the eBGP next hop (RFC 4271 §5.1.3)
-    assert at_c["local_pref"] == 100
-    assert at_c["communities"] == ["65001:1"]
-    assert at_c["med"] == 5  # MED crosses into the neighbouring AS, and on through iBGP
+    assert at_c.as_path == (65001,)
+    assert at_c.next_hop == "127.0.0.1"  # iBGP keeps the eBGP next hop (RFC 4271 §5.1.3)
+    assert at_c.local_pref == 100
+    assert at_c.communities == ("65001:1",)
+    assert at_c.med == 5  # MED crosses into the neighbouring AS, and on through iBGP
 
 
 def test_ibgp_learned_route_is_not_sent_to_another_ibgp_peer() -> None:
@@ -49,10 +50,10 @@ def test_ibgp_learned_route_is_not_sent_to_another_ibgp_peer() -> None:
 def test_ebgp_to_ebgp_prepends_sets_next_hop_self_and_drops_med() -> None:
     net = line(65001, 65002, 65003)
     (at_c,) = routes(net, "c", "10.1.0.0/24")
-    assert at_c["as_path"] == [65002, 65001]
-    assert at_c["next_hop"] == "127.0.0.2"
-    assert at_c["med"] is None
-    assert at_c["local_pref"] is None
+    assert at_c.as_path == (65002, 65001)
+    assert at_c.next_hop == "127.0.0.2"
+    assert at_c.med is None
+    assert at_c.local_pref is None
 
 
 def test_a_path_through_our_own_as_is_dropped() -> None:
@@ -86,14 +87,14 @@ def test_graceful_restart_helper_keeps_stale_routes_then_sweeps_after_end_of_rib
     b.take_fib_updates()
     cut(net, "a", "b")  # a "crashes": no NOTIFICATION, GR was negotiated
     # a's routes stay in b's table and kernel, marked stale; nothing asked the kernel to remove.
-    assert all(r["stale"] for r in routes(net, "b", "10.1.0.0/24"))
+    assert all(r.stale for r in routes(net, "b", "10.1.0.0/24"))
     assert len(routes(net, "b", "10.2.0.0/24")) == 1
     assert all(u.next_hops for u in b.take_fib_updates())
     # a comes back with only one of its two routes.
     net.reload("a", config(65001, "127.0.0.1", [("b", "127.0.0.2", 65001)], STATIC))
     net.advance(10)  # reconnect (connect retry), OPEN, table, End-of-RIB
     (fresh,) = routes(net, "b", "10.1.0.0/24")
-    assert fresh["stale"] is False
+    assert fresh.stale is False
     assert routes(net, "b", "10.2.0.0/24") == []  # swept after a's End-of-RIB
     swept = [u for u in b.take_fib_updates() if pack_prefix("10.2.0.0/24") in u.nlris]
     assert swept and swept[-1].next_hops == ()
@@ -124,7 +125,7 @@ def test_connected_and_kernel_routes_enter_the_rib_but_plain_mode_keeps_connecte
     a.kernel_routes_changed([subnet, learned], [], net.now)
     net.settle()
     (mine,) = a.route_views("192.168.7.0/24")
-    assert mine["source"] == "connected" and mine["best"]
+    assert mine.source == "connected" and mine.best
     assert routes(net, "b", "192.168.7.0/24") == []  # a plain router keeps its subnets home
     assert len(routes(net, "b", "10.9.9.0/24")) == 1  # a learned kernel route is advertised
     a.kernel_routes_changed([], [subnet, learned], net.now)

@@ -3,6 +3,8 @@ learned routes land in the Loc-RIB, reloads touch only what changed."""
 
 from __future__ import annotations
 
+from bgpd.views import RouteView
+
 from .harness import Net, config
 
 STATICS_A = """
@@ -26,35 +28,35 @@ def two_nodes(asn_b: int = 64512, statics_a: str = STATICS_A) -> Net:
     return net
 
 
-def routes(net: Net, node: str, prefix: str | None = None) -> list[dict[str, object]]:
-    return [r for r in net.nodes[node].speaker.route_views(prefix) if r["peer"] != "static"]
+def routes(net: Net, node: str, prefix: str | None = None) -> list[RouteView]:
+    return [r for r in net.nodes[node].speaker.route_views(prefix) if r.peer != "static"]
 
 
 def test_ibgp_session_comes_up_and_statics_cross_with_attributes() -> None:
     net = two_nodes()
     for node in ("a", "b"):
         views = net.nodes[node].speaker.peer_views(net.now)
-        assert [v["state"] for v in views] == ["Established"], (node, views)
+        assert [v.state for v in views] == ["Established"], (node, views)
     (v4,) = routes(net, "b", "10.10.1.0/24")
-    assert v4["next_hop"] == "127.0.0.1"
-    assert v4["as_path"] == []
-    assert v4["local_pref"] == 100
-    assert v4["med"] == 10
-    assert v4["communities"] == ["64512:100"]
-    assert v4["large_communities"] == ["64512:1:2"]
+    assert v4.next_hop == "127.0.0.1"
+    assert v4.as_path == ()
+    assert v4.local_pref == 100
+    assert v4.med == 10
+    assert v4.communities == ("64512:100",)
+    assert v4.large_communities == ("64512:1:2",)
     (v6,) = routes(net, "b", "fd00:10:1::/64")
-    assert v6["next_hop"] == "fd00::a"
+    assert v6.next_hop == "fd00::a"
     a_view = net.nodes["a"].speaker.peer_views(net.now)[0]
-    assert a_view["prefixes_sent"] == 2
+    assert a_view.prefixes_sent == 2
     b_view = net.nodes["b"].speaker.peer_views(net.now)[0]
-    assert b_view["prefixes_received"] == 2
+    assert b_view.prefixes_received == 2
 
 
 def test_ebgp_prepends_our_as_and_sends_no_local_pref() -> None:
     net = two_nodes(asn_b=65001)
     (v4,) = routes(net, "b", "10.10.1.0/24")
-    assert v4["as_path"] == [64512]
-    assert v4["local_pref"] is None
+    assert v4.as_path == (64512,)
+    assert v4.local_pref is None
 
 
 def test_reload_changing_statics_re_exports_without_a_reset() -> None:
@@ -70,11 +72,14 @@ def test_reload_changing_statics_re_exports_without_a_reset() -> None:
     assert routes(net, "b", "10.10.1.0/24") == []
     assert routes(net, "b", "fd00:10:1::/64") == []
     assert len(routes(net, "b", "10.10.9.0/24")) == 1
-    assert net.nodes["b"].speaker.peer_views(net.now)[0]["state"] == "Established"
+    assert net.nodes["b"].speaker.peer_views(net.now)[0].state == "Established"
     assert net.closed == closed_before
     flaps_after = net.nodes["b"].speaker.peer_view("to_a", net.now)
     assert flaps_after is not None
-    assert flaps_after["established_transitions"] == flaps_before["established_transitions"]
+    assert (
+        flaps_after.detail.session.established_transitions
+        == flaps_before.detail.session.established_transitions
+    )
 
 
 def test_reload_removing_a_peer_sends_cease_and_the_other_side_drops_routes() -> None:
@@ -82,7 +87,7 @@ def test_reload_removing_a_peer_sends_cease_and_the_other_side_drops_routes() ->
     net.reload("a", config(64512, "127.0.0.1", [], STATICS_A))
     assert net.nodes["a"].speaker.peer_views(net.now) == []
     assert routes(net, "b") == []
-    assert net.nodes["b"].speaker.peer_views(net.now)[0]["state"] != "Established"
+    assert net.nodes["b"].speaker.peer_views(net.now)[0].state != "Established"
 
 
 def test_shutdown_sends_cease_and_peer_forgets_routes() -> None:
@@ -90,7 +95,7 @@ def test_shutdown_sends_cease_and_peer_forgets_routes() -> None:
     net.nodes["a"].speaker.shutdown(net.now)
     net.settle()
     assert routes(net, "b") == []
-    last_error = net.nodes["b"].speaker.peer_views(net.now)[0]["last_error"]
+    last_error = net.nodes["b"].speaker.peer_views(net.now)[0].last_error
     assert last_error and "Cease" in last_error
 
 
@@ -102,12 +107,12 @@ def test_hold_timer_expiry_when_the_peer_goes_silent() -> None:
             del net.ends[conn_id]
     net.advance(242)  # hold 240 s, and the error wait (5 s) has not yet let it redial
     view = net.nodes["b"].speaker.peer_views(net.now)[0]
-    assert view["state"] != "Established"
-    assert "Hold Timer Expired" in (view["last_error"] or "")
+    assert view.state != "Established"
+    assert "Hold Timer Expired" in (view.last_error or "")
     assert routes(net, "b") == []
     # The cut was only of the old connection: after the error wait the session comes back.
     net.advance(30)
-    assert net.nodes["b"].speaker.peer_views(net.now)[0]["state"] == "Established"
+    assert net.nodes["b"].speaker.peer_views(net.now)[0].state == "Established"
     assert len(routes(net, "b", "10.10.1.0/24")) == 1
 
 
@@ -132,7 +137,7 @@ def test_a_blocked_peer_gets_no_updates_then_only_the_latest_state() -> None:
     assert len(routes(net, "b", "10.10.1.0/24")) == 1  # b still holds the old state
     a.set_writable("to_b", conn, True, net.now)
     net.settle()
-    assert [r["prefix"] for r in routes(net, "b")] == ["10.77.19.0/24"]
+    assert [r.prefix for r in routes(net, "b")] == ["10.77.19.0/24"]
     # One withdrawal UPDATE per family and one announcement: not 20 rounds of churn.
     assert a._peers["to_b"].session.counters.updates_out - updates_before <= 3
 
@@ -158,7 +163,7 @@ def three_nodes() -> Net:
 def flaps(net: Net, node: str, peer: str) -> int:
     view = net.nodes[node].speaker.peer_view(peer, net.now)
     assert view is not None
-    return int(view["established_transitions"])
+    return int(view.detail.session.established_transitions)
 
 
 def test_reload_resets_only_the_peer_whose_session_parameters_changed() -> None:
@@ -175,7 +180,7 @@ def test_reload_resets_only_the_peer_whose_session_parameters_changed() -> None:
     assert flaps(net, "a", "to_b") == before[0]
     assert flaps(net, "a", "to_c") == before[1] + 1
     c_view = net.nodes["a"].speaker.peer_view("to_c", net.now)
-    assert c_view is not None and c_view["negotiated"]["hold_time"] == 90
+    assert c_view is not None and c_view.detail.session.negotiated.hold_time == 90
     assert len(routes(net, "c", "10.10.1.0/24")) == 1
 
 
@@ -217,7 +222,7 @@ def test_a_failed_connection_attempt_is_the_peers_last_error_until_a_later_one()
     assert any(isinstance(o, Dial) for o in speaker.take_outputs())
     speaker.connection_failed("b", 1, net.now, "Connection refused")
     view = speaker.peer_view("b", net.now)
-    assert view is not None and view["last_error"] == "Socket: Connection refused"
+    assert view is not None and view.last_error == "Socket: Connection refused"
 
 
 def test_a_session_coming_up_clears_the_socket_error() -> None:
@@ -226,11 +231,12 @@ def test_a_session_coming_up_clears_the_socket_error() -> None:
     net.add("b", "127.0.0.2", config(65002, "127.0.0.2", [("a", "127.0.0.1", 65001)]))
     a = net.nodes["a"].speaker
     a.connection_failed("b", 99, net.now, "Connection refused")
-    assert (a.peer_view("b", net.now) or {})["last_error"] == "Socket: Connection refused"
+    view = a.peer_view("b", net.now)
+    assert view is not None and view.last_error == "Socket: Connection refused"
     net.start()
     view = a.peer_view("b", net.now)
-    assert view is not None and view["state"] == "Established"
-    assert view["last_error"] == ""
+    assert view is not None and view.state == "Established"
+    assert view.last_error == ""
 
 
 def test_a_reload_keeps_the_import_cache_unless_our_loop_identity_changes() -> None:
