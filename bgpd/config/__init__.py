@@ -20,14 +20,13 @@ from bgpd.config.calico import (
 )
 from bgpd.config.diff import ConfigDiff, diff_configs
 from bgpd.config.loader import load_config, parse_config
+from bgpd.config.peer import AddPathMode, DynamicNeighbors, PeerConfig, PeerSettings
 from bgpd.config.render import MASK, render_config_toml
 from bgpd.config.schema import (
-    AddPathMode,
     BgpSection,
     Community,
     Config,
     ControlSection,
-    DynamicNeighbors,
     IPAddress,
     IPNetwork,
     LargeCommunity,
@@ -35,8 +34,6 @@ from bgpd.config.schema import (
     LogFormat,
     LogLevel,
     MetricsSection,
-    PeerConfig,
-    PeerSettings,
     StaticRoute,
 )
 from bgpd.errors import ConfigError, ConfigProblem
