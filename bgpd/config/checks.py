@@ -286,12 +286,13 @@ class Collector:
     read (None in the list): the others get their checks, the list as a whole none.
     """
 
-    __slots__ = ("_partly_read", "_unread", "problems")
+    __slots__ = ("_not_whole", "_unread", "problems")
 
     def __init__(self, unread: Collection[str] = (), partly_read: Collection[str] = ()) -> None:
         self.problems: list[ConfigProblem] = []
-        self._unread = frozenset(unread)
-        self._partly_read = frozenset(partly_read)
+        # Both are empty for every instance actually built: tested for emptiness first.
+        self._unread = frozenset(unread) if unread else _NONE
+        self._not_whole = self._unread | frozenset(partly_read) if partly_read else self._unread
 
     def add(self, key: str, message: str | None) -> None:
         if message is not None:
@@ -307,8 +308,10 @@ class Collector:
     def check(self, key: str, check: Callable[[_T], str | None], value: _T | None) -> None: ...
     def check(self, key: str, check: Callable[[Any], str | None], value: object) -> None:
         """One field's own check; an unset (None) or unread field has nothing to check."""
-        if value is not None and key not in self._unread and key not in self._partly_read:
-            self.add(key, check(value))
+        if value is not None and not (self._not_whole and key in self._not_whole):
+            message = check(value)
+            if message is not None:
+                self.problems.append(ConfigProblem(location=key, message=message))
 
     @overload
     def check_each(
@@ -325,7 +328,7 @@ class Collector:
         self, key: str, check: Callable[[Any], str | None], values: Iterable[object] | None
     ) -> None:
         """`check` on every element of a list field, each problem at `key[i]`."""
-        if values is not None and key not in self._unread:
+        if values is not None and not (self._unread and key in self._unread):
             for i, value in enumerate(values):
                 if value is not None:
                     self.add(f"{key}[{i}]", check(value))
@@ -337,16 +340,18 @@ class Collector:
         the fields' own checks: a rule over a value already found wrong would report that one
         value a second time.
         """
-        for key in keys:
-            if key in self._unread or key in self._partly_read:
-                return False
-            if any(_under(p.location, key) for p in self.problems):
-                return False
-        return True
+        if self._not_whole and not self._not_whole.isdisjoint(keys):
+            return False
+        return not self.problems or not any(
+            _under(p.location, key) for p in self.problems for key in keys
+        )
 
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 def _under(location: str, key: str) -> bool:

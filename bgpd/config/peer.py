@@ -160,8 +160,12 @@ class PeerConfig:
         c.check("graceful_restart_time", check_restart_time, self.graceful_restart_time)
         c.check("families", check_families, self.families)
         c.check("description", check_description, self.description)
-        for key in ("import_filters", "export_filters"):
-            names: tuple[str, ...] = getattr(self, key)
+        for key, names in (
+            ("import_filters", self.import_filters),
+            ("export_filters", self.export_filters),
+        ):
+            if not names:
+                continue
             c.check_each(key, check_filter_name, names)
             dup = first_duplicate(names) if c.ok(key) else None
             if dup is not None:
