@@ -20,13 +20,12 @@ from bgpd.config.calico import (
 )
 from bgpd.config.diff import ConfigDiff, diff_configs
 from bgpd.config.loader import load_config, parse_config
+from bgpd.config.peer import AddPathMode, DynamicNeighbors, PeerConfig, PeerSettings
 from bgpd.config.schema import (
-    AddPathMode,
     BgpSection,
     Community,
     Config,
     ControlSection,
-    DynamicNeighbors,
     IPAddress,
     IPNetwork,
     LargeCommunity,
@@ -34,8 +33,6 @@ from bgpd.config.schema import (
     LogFormat,
     LogLevel,
     MetricsSection,
-    PeerConfig,
-    PeerSettings,
     StaticRoute,
 )
 from bgpd.config.toml_writer import MASK, render_config_toml

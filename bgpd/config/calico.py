@@ -8,8 +8,9 @@ time; the rules that act on that data live in code, never in the file: mesh peer
 by `bgpd.config.schema.derive_mesh_peers`, the export rules by `bgpd.policy.export_policy`.
 
 Invariants:
-- As in `bgpd.config.schema`, every class validates itself in `__post_init__` and raises
-  `ConfigError` with locations relative to the instance (`cidr`, `blocks[2]`, `pool[1].cidr`).
+- As in `bgpd.config.schema`, every class validates itself in `validate`, called by
+  `__post_init__`, and raises `ConfigError` with locations relative to the instance (`cidr`,
+  `blocks[2]`, `labels.rack`); the loader adds no check of its own.
 - TOML key names equal dataclass field names, except that an array of tables is stored under
   the plural of its key (`[[calico.pool]]` -> `CalicoSection.pools`), as `Config.peers` is.
 - Every section is optional; without them bgpd is a plain BGP router.
@@ -41,8 +42,8 @@ from bgpd.config.checks import (
     check_cluster_id,
     check_port,
     first_duplicate,
+    raise_problems,
 )
-from bgpd.errors import ConfigError, ConfigProblem
 from bgpd.net import IPAddress, IPNetwork
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "check_converge_timeout",
     "check_label_key",
     "check_label_value",
+    "label_suffix",
 ]
 
 # Kubernetes node names are DNS subdomains (RFC 1123, at most 253 characters).
@@ -166,6 +168,12 @@ def check_label_value(v: str) -> str | None:
     )
 
 
+def label_suffix(key: str) -> str:
+    """Where label `key` is, relative to its table: `.rack`, or `."topology.kubernetes.io/zone"`
+    for a key that is not a bare TOML key."""
+    return f".{key}" if key.replace("_", "a").isalnum() else f".{json.dumps(key)}"
+
+
 class Labels(Mapping[str, str]):
     """An immutable, hashable label map (a node's Kubernetes/Calico labels).
 
@@ -230,17 +238,21 @@ def _duplicate_problems(key: str, nets: Sequence[IPNetwork], c: Collector) -> No
 # --- Sections. ---------------------------------------------------------------------------------
 
 
+def _check_node_v4(v: IPAddress | IPv4Interface | IPv6Interface) -> str | None:
+    return _check_ip_version(v, 4) or check_node_address(v)
+
+
+def _check_node_v6(v: IPAddress | IPv4Interface | IPv6Interface) -> str | None:
+    return _check_ip_version(v, 6) or check_node_address(v)
+
+
 def _check_node_identity(c: Collector, node: NodeSection | ClusterNode) -> None:
     """The fields `[node]` and `[[cluster_node]]` share (Calico's host/<name>/... keys)."""
-    c.add("name", check_node_name(node.name))
-    if node.ipv4 is not None:
-        c.add("ipv4", _check_ip_version(node.ipv4, 4) or check_node_address(node.ipv4))
-    if node.ipv6 is not None:
-        c.add("ipv6", _check_ip_version(node.ipv6, 6) or check_node_address(node.ipv6))
-    if node.asn is not None:
-        c.add("asn", check_asn(node.asn))
-    if node.rr_cluster_id is not None:
-        c.add("rr_cluster_id", check_cluster_id(node.rr_cluster_id))
+    c.check("name", check_node_name, node.name)
+    c.check("ipv4", _check_node_v4, node.ipv4)
+    c.check("ipv6", _check_node_v6, node.ipv6)
+    c.check("asn", check_asn, node.asn)
+    c.check("rr_cluster_id", check_cluster_id, node.rr_cluster_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,9 +270,11 @@ class NodeSection:
     rr_cluster_id: IPv4Address | None = None
 
     def __post_init__(self) -> None:
-        c = Collector()
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this section (see `bgpd.config.checks.Collector`)."""
         _check_node_identity(c, self)
-        c.raise_if_any()
 
     @property
     def ipv4_address(self) -> IPv4Address | None:
@@ -305,13 +319,15 @@ class ClusterNode:
     labels: Labels = NO_LABELS
 
     def __post_init__(self) -> None:
-        c = Collector()
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this node (see `bgpd.config.checks.Collector`)."""
         _check_node_identity(c, self)
-        if self.port is not None:
-            c.add("port", check_port(self.port))
-        for key, value in self.labels.items():
-            c.add(f"labels.{key}", check_label_key(key) or check_label_value(value))
-        c.raise_if_any()
+        c.check("port", check_port, self.port)
+        # None, or only the string entries, in the loader's stand-in (checks.partial_problems).
+        for key, value in (self.labels or {}).items():
+            c.add("labels" + label_suffix(key), check_label_key(key) or check_label_value(value))
 
     def address(self, version: int) -> IPAddress | None:
         return self.ipv4 if version == 4 else self.ipv6
@@ -330,11 +346,12 @@ class MeshSection:
     restart_time: int | None = None
 
     def __post_init__(self) -> None:
-        c = Collector()
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this section (see `bgpd.config.checks.Collector`)."""
         add_password_problems(c, self.password, self.password_unavailable)
-        if self.restart_time is not None:
-            c.add("restart_time", check_mesh_restart_time(self.restart_time))
-        c.raise_if_any()
+        c.check("restart_time", check_mesh_restart_time, self.restart_time)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -350,18 +367,16 @@ class Pool:
     disable_bgp_export: bool = False
 
     def __post_init__(self) -> None:
-        problems: list[ConfigProblem] = []
-        if self.ipip is not EncapMode.NEVER and self.vxlan is not EncapMode.NEVER:
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this pool (see `bgpd.config.checks.Collector`)."""
+        ipip = c.ok("ipip") and self.ipip is not EncapMode.NEVER
+        if ipip and c.ok("vxlan") and self.vxlan is not EncapMode.NEVER:
             # Calico's IPPool validation refuses both encapsulations on one pool.
-            problems.append(
-                ConfigProblem(location="vxlan", message="a pool cannot use both ipip and vxlan")
-            )
-        if self.ipip is not EncapMode.NEVER and self.cidr.version == 6:
-            problems.append(
-                ConfigProblem(location="ipip", message="IPIP is IPv4 only; an IPv6 pool is never")
-            )
-        if problems:
-            raise ConfigError(problems)
+            c.add("vxlan", "a pool cannot use both ipip and vxlan")
+        if ipip and c.ok("cidr") and self.cidr.version == 6:
+            c.add("ipip", "IPIP is IPv4 only; an IPv6 pool is never")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -376,11 +391,13 @@ class PrefixAdvertisement:
     communities: tuple[Community | LargeCommunity, ...] = ()
 
     def __post_init__(self) -> None:
-        c = Collector()
-        dup = first_duplicate(self.communities)
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this entry (see `bgpd.config.checks.Collector`)."""
+        dup = first_duplicate(self.communities) if c.ok("communities") else None
         if dup is not None:
             c.add("communities", f"community {dup} is listed twice")
-        c.raise_if_any()
 
     @property
     def standard(self) -> tuple[Community, ...]:
@@ -412,15 +429,19 @@ class CalicoSection:
     prefix_advertisements: tuple[PrefixAdvertisement, ...] = ()
 
     def __post_init__(self) -> None:
-        c = Collector()
-        _duplicate_problems("pool", [p.cidr for p in self.pools], c)
-        # IPAM blocks never overlap; if they did, Calico's accept-or-reject pair per block
-        # would depend on the order of the blocks.
-        _overlap_problems("blocks", self.blocks, c)
-        _duplicate_problems("advertise", self.advertise, c)
-        _duplicate_problems("reject", self.reject, c)
-        _duplicate_problems("lb_ranges", self.lb_ranges, c)
-        c.raise_if_any()
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this section (see `bgpd.config.checks.Collector`)."""
+        if c.ok("pools"):
+            _duplicate_problems("pool", [p.cidr for p in self.pools], c)
+        if c.ok("blocks"):
+            # IPAM blocks never overlap; if they did, Calico's accept-or-reject pair per block
+            # would depend on the order of the blocks.
+            _overlap_problems("blocks", self.blocks, c)
+        for key in ("advertise", "reject", "lb_ranges"):
+            if c.ok(key):
+                _duplicate_problems(key, getattr(self, key), c)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -441,12 +462,13 @@ class KernelSection:
     converge_timeout: int = 30
 
     def __post_init__(self) -> None:
-        c = Collector()
-        c.add("tunnel_device", check_ifname(self.tunnel_device))
-        for i, proto in enumerate(self.learn_protocols):
-            c.add(f"learn_protocols[{i}]", check_route_protocol(proto))
-        dup = first_duplicate(self.learn_protocols)
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this section (see `bgpd.config.checks.Collector`)."""
+        c.check("tunnel_device", check_ifname, self.tunnel_device)
+        c.check_each("learn_protocols", check_route_protocol, self.learn_protocols)
+        dup = first_duplicate(self.learn_protocols) if c.ok("learn_protocols") else None
         if dup is not None:
             c.add("learn_protocols", f"protocol {dup} is listed twice")
-        c.add("converge_timeout", check_converge_timeout(self.converge_timeout))
-        c.raise_if_any()
+        c.check("converge_timeout", check_converge_timeout, self.converge_timeout)

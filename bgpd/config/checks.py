@@ -1,22 +1,27 @@
-"""Value checks and small values shared by every configuration section.
+"""Value checks, the problem collector and small values shared by every configuration section.
 
-Role: the field checks used both by the TOML loader (to report a bad value with its key path)
-and by each section's `__post_init__` (so an invalid instance cannot be built by hand), plus
-the community values and the problem collector. Split out of `bgpd.config.schema` so that the
-section modules (`schema`, `calico`) can share them without importing each other.
+Role: the field checks each section's `validate` applies (called by its `__post_init__`, so an
+invalid instance cannot be built, by the loader or by hand), the `Collector` they report to,
+`partial_problems` for tables the loader could only partly read, and the community values.
+Split out of `bgpd.config.schema` so that the section modules (`schema`, `peer`, `calico`,
+`filters`) share them without importing each other.
 
-Invariants: a check returns None for a valid value or one human-readable message; checks are
-pure and never raise.
+Invariants:
+- A check returns None for a valid value or one human-readable message; checks are pure and
+  never raise. The loader never calls them: it converts types, the sections validate.
+- One bad value gives one problem: a rule between fields runs only once the fields it reads
+  passed their own checks (`Collector.ok`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
-from typing import TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, overload
 
 from bgpd.errors import ConfigError, ConfigProblem
 from bgpd.net import AS_TRANS, FAMILY_NAMES, MAX_ASN, Family, IPAddress
@@ -80,7 +85,7 @@ class LargeCommunity:
         return f"{self.global_admin}:{self.local1}:{self.local2}"
 
 
-# --- Field checks shared by the loader and __post_init__: each returns a message or None. ------
+# --- Field checks of the sections' validate methods: each returns a message or None. ---------
 
 
 def check_asn(v: int) -> str | None:
@@ -236,6 +241,14 @@ def check_listen_host(v: str) -> str | None:
     return f"listen host {json.dumps(v)} is neither an IP address nor a host name"
 
 
+def check_keepalive_vs_hold(keepalive: int, hold: int, hold_origin: str = "") -> str | None:
+    # RFC 4271 §4.4: keepalives must come often enough to keep the hold timer from expiring;
+    # with a hold time of zero no keepalives are sent at all, so any keepalive is moot.
+    if hold > 0 and keepalive >= hold:
+        return f"keepalive_time {keepalive} must be less than hold_time {hold}{hold_origin}"
+    return None
+
+
 def check_uint32(v: int) -> str | None:
     return None if 0 <= v <= MAX_UINT32 else f"{v} is out of range 0..{MAX_UINT32}"
 
@@ -264,28 +277,144 @@ def first_duplicate(items: Iterable[_T]) -> _T | None:
 
 
 class Collector:
-    """Accumulates (key, message) pairs, then raises them as one ConfigError."""
+    """Accumulates the (key, message) problems of one instance, then raises them as one
+    ConfigError.
 
-    __slots__ = ("problems",)
+    `unread` names fields whose TOML value could not be read (the loader reported why; see
+    `partial_problems`): their checks are skipped, and so is every rule between fields that
+    reads one of them. `partly_read` names list fields of which some elements could not be
+    read (None in the list): the others get their checks, the list as a whole none.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_not_whole", "_unread", "problems")
+
+    def __init__(self, unread: Collection[str] = (), partly_read: Collection[str] = ()) -> None:
         self.problems: list[ConfigProblem] = []
+        # Both are empty for every instance actually built: tested for emptiness first.
+        self._unread = frozenset(unread) if unread else _NONE
+        self._not_whole = self._unread | frozenset(partly_read) if partly_read else self._unread
 
     def add(self, key: str, message: str | None) -> None:
         if message is not None:
             self.problems.append(ConfigProblem(location=key, message=message))
+
+    # (mypy solves a type variable for an IPv4Address | IPv6Address value as their common base
+    # class, which the address checks do not take; the first overloads spell the union out.)
+    @overload
+    def check(
+        self, key: str, check: Callable[[IPAddress], str | None], value: IPAddress | None
+    ) -> None: ...
+    @overload
+    def check(self, key: str, check: Callable[[_T], str | None], value: _T | None) -> None: ...
+    def check(self, key: str, check: Callable[[Any], str | None], value: object) -> None:
+        """One field's own check; an unset (None) or unread field has nothing to check."""
+        if value is not None and not (self._not_whole and key in self._not_whole):
+            message = check(value)
+            if message is not None:
+                self.problems.append(ConfigProblem(location=key, message=message))
+
+    @overload
+    def check_each(
+        self,
+        key: str,
+        check: Callable[[IPAddress], str | None],
+        values: Iterable[IPAddress | None] | None,
+    ) -> None: ...
+    @overload
+    def check_each(
+        self, key: str, check: Callable[[_T], str | None], values: Iterable[_T | None] | None
+    ) -> None: ...
+    def check_each(
+        self, key: str, check: Callable[[Any], str | None], values: Iterable[object] | None
+    ) -> None:
+        """`check` on every element of a list field, each problem at `key[i]`."""
+        if values is not None and not (self._unread and key in self._unread):
+            for i, value in enumerate(values):
+                if value is not None:
+                    self.add(f"{key}[{i}]", check(value))
+
+    def ok(self, *keys: str) -> bool:
+        """True when each of `keys` was read and has no problem so far.
+
+        Rules between fields (keepalive below hold, a list without repeats) run only then, after
+        the fields' own checks: a rule over a value already found wrong would report that one
+        value a second time.
+        """
+        if self._not_whole and not self._not_whole.isdisjoint(keys):
+            return False
+        return not self.problems or not any(
+            _under(p.location, key) for p in self.problems for key in keys
+        )
 
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)
 
 
+_NONE: frozenset[str] = frozenset()
+
+
+def _under(location: str, key: str) -> bool:
+    """True when `location` is `key` itself or inside it (`key[2]`, `key.name`)."""
+    return location == key or location.startswith((f"{key}[", f"{key}."))
+
+
+class Validated(Protocol):
+    """A section dataclass whose `validate` adds every problem of the instance to a Collector,
+    at field-relative locations; its `__post_init__` is `raise_problems(self)`."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def validate(self, c: Collector) -> None: ...
+
+
+def raise_problems(value: Validated) -> None:
+    """`value.validate`, raising what it finds as one ConfigError (for `__post_init__`)."""
+    c = Collector()
+    value.validate(c)
+    c.raise_if_any()
+
+
+def partial_problems(
+    cls: type[Validated],
+    values: Mapping[str, object],
+    unread: Collection[str],
+    partly_read: Collection[str] = (),
+) -> list[ConfigProblem]:
+    """The problems `cls.validate` finds in a table the loader could only partly read.
+
+    A value of the wrong type or a missing required key keeps the instance from being built,
+    but the table's other values still get their checks (every problem of a file is reported at
+    once), from the class itself. `values` holds the fields that were read; fields in `unread`
+    are None in the stand-in validated here and skipped by the Collector, fields in neither
+    take their defaults; `partly_read` lists hold None for their unread elements (see
+    `Collector`). The stand-in is never returned.
+    """
+    stand_in = object.__new__(cls)
+    skipped = set(unread)
+    for f in dataclasses.fields(cls):
+        value: object = None
+        if f.name in values:
+            value = values[f.name]
+        elif f.name in skipped:
+            pass
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            skipped.add(f.name)
+        object.__setattr__(stand_in, f.name, value)
+    c = Collector(skipped, partly_read)
+    stand_in.validate(c)
+    return c.problems
+
+
 def add_password_problems(c: Collector, password: str | None, unavailable: str | None) -> None:
     """The TCP-MD5 password rules of a peer or of `[mesh]`: each value checked, and a password
     and the reason it is missing never given together."""
-    if password is not None:
-        c.add("password", check_password(password))
-    if unavailable is not None:
-        c.add("password_unavailable", check_password_unavailable(unavailable))
-        if password is not None:
-            c.add("password_unavailable", "password and password_unavailable exclude each other")
+    c.check("password", check_password, password)
+    c.check("password_unavailable", check_password_unavailable, unavailable)
+    both = password is not None and unavailable is not None
+    if both and c.ok("password", "password_unavailable"):
+        c.add("password_unavailable", "password and password_unavailable exclude each other")

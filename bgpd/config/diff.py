@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgpd.config.schema import Config, IPNetwork, PeerSettings, StaticRoute
+from bgpd.config.peer import PeerSettings
+from bgpd.config.schema import Config, IPNetwork, StaticRoute
 
 __all__ = [
     "GLOBAL_SESSION_FIELDS",

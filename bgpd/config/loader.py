@@ -1,18 +1,23 @@
 """TOML text to a validated `Config`, reporting every problem at once.
 
 Role: the only way configuration enters the daemon (`bgpd`, `bgpd confd`'s check step, reload).
+The loader reads: it parses TOML, converts each value to its field's type
+(`bgpd.config.toml_values`), resolves defaults that come from other sections and builds the
+section dataclasses, which validate themselves. It adds no value check of its own.
 
 Invariants:
 - Either a fully valid `Config` is returned or `ConfigError` is raised; nothing in between.
 - Every problem found is reported, each with its location: a key path such as `bgp.hold_time`,
   `static[2].communities[0]` or `peer[1].asn (name "Mesh_x")` (array indices are 0-based), or
-  `FILE:LINE:COL` for TOML syntax errors (which stop parsing, so they come alone).
+  `FILE:LINE:COL` for TOML syntax errors (which stop parsing, so they come alone). The loader's
+  own problems (unknown or missing key, wrong type, unparseable text) and those a section finds
+  (relative to the section, prefixed here with its key path) come in the order of its keys.
+- One bad value gives one problem: a table the loader could not fully read is still checked by
+  its class for the values it could read (`checks.partial_problems`), rules between fields wait
+  for the fields they read, and a section that could not be built takes no part in the rules
+  that span sections.
 - Unknown keys are errors, with the closest known key suggested, so a typo cannot silently
   fall back to a default.
-- Types are strict: an integer field does not take a string or a boolean, and a prefix with
-  host bits set is an error rather than being masked.
-- Cross-field rules of one section run only once every field of that section parsed; rules that
-  span sections (unique names, inherited timers) run on every entry that could be built.
 - Defaults that depend on another section are resolved here, into explicit values:
   `[bgp]` `router_id`, `listen` and `cluster_id` from `[node]` (as Calico's bird.cfg takes them
   from the node), `[kernel].enabled` from the presence of `[calico]`.
@@ -21,22 +26,11 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import difflib
 import json
 import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from enum import StrEnum
-from ipaddress import (
-    IPv4Address,
-    IPv4Interface,
-    IPv6Interface,
-    ip_address,
-    ip_interface,
-    ip_network,
-)
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,86 +39,56 @@ from bgpd.config.calico import (
     ClusterNode,
     EncapMode,
     KernelSection,
-    Labels,
     MeshSection,
     NodeSection,
     Pool,
     PrefixAdvertisement,
-    check_converge_timeout,
-    check_ifname,
-    check_label_key,
-    check_label_value,
-    check_mesh_restart_time,
-    check_node_address,
-    check_node_name,
-    check_route_protocol,
 )
-from bgpd.config.checks import (
-    check_asn,
-    check_cluster_id,
-    check_description,
-    check_families,
-    check_hold_time,
-    check_keepalive_time,
-    check_listen_host,
-    check_listen_ip,
-    check_local_address,
-    check_multihop,
-    check_next_hop_v4,
-    check_next_hop_v6,
-    check_password,
-    check_password_unavailable,
-    check_peer_address,
-    check_peer_name,
-    check_port,
-    check_restart_time,
-    check_router_id,
-    check_seconds,
-    check_socket_path,
-    check_ttl_security,
-    check_uint32,
-)
+from bgpd.config.checks import Validated, partial_problems
 
 # [[filter]] and [[peer]].import_filters/export_filters (bgpd/config/filter_section.py).
-from bgpd.config.filter_section import (
-    check_filter_name,
-    check_filter_names,
-    filter_problems,
-    raw_filter_names,
-    read_filters,
-)
+from bgpd.config.filter_section import filter_problems, raw_filter_names, read_filters
+from bgpd.config.peer import AddPathMode, DynamicNeighbors, PeerConfig, peer_location
 from bgpd.config.schema import (
-    AddPathMode,
     BgpSection,
-    Community,
     Config,
     ControlSection,
-    DynamicNeighbors,
-    IPAddress,
-    IPNetwork,
-    LargeCommunity,
-    ListenAddress,
     LogFormat,
     LogLevel,
     MetricsSection,
-    PeerConfig,
     StaticRoute,
-    check_max_peers,
     cluster_problems,
     config_problems,
     derive_mesh_peers,
     dynamic_problems,
     filter_references,
-    peer_location,
+)
+from bgpd.config.toml_values import (
+    Convert,
+    InvalidValueError,
+    suggest,
+    to_any_community,
+    to_bool,
+    to_community,
+    to_enum,
+    to_family,
+    to_int,
+    to_ip,
+    to_labels,
+    to_large_community,
+    to_list,
+    to_listen_address,
+    to_optional_interface,
+    to_optional_ip,
+    to_prefix,
+    to_str,
+    type_name,
 )
 from bgpd.errors import ConfigError, ConfigProblem
-from bgpd.net import FAMILIES_BY_NAME, Family
 
 __all__ = ["load_config", "parse_config"]
 
-_T = TypeVar("_T")
-_E = TypeVar("_E", bound=StrEnum)
-_Conv = Callable[[object], Any]
+_V = TypeVar("_V", bound=Validated)
 _Locate = Callable[[str], str]
 
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
@@ -194,416 +158,130 @@ def _syntax_problem(message: str, text: str, source: str) -> ConfigProblem:
     return ConfigProblem(location=location, message=f"TOML syntax error: {message}")
 
 
-# --- Value converters: raw TOML value -> typed value, or _InvalidValueError. ---------------------
-
-
-class _InvalidValueError(ValueError):
-    """A value was rejected; `problems` are (location suffix, message) pairs."""
-
-    def __init__(self, message: str, suffix: str = "") -> None:
-        super().__init__(message)
-        self.problems: list[tuple[str, str]] = [(suffix, message)]
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return f"a string ({json.dumps(value, ensure_ascii=False)})"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, datetime.date | datetime.time):
-        return "a date/time"
-    return type(value).__name__
-
-
-def _checked(value: _T, check: Callable[[_T], str | None] | None) -> _T:
-    if check is not None:
-        msg = check(value)
-        if msg is not None:
-            raise _InvalidValueError(msg)
-    return value
-
-
-def _int(check: Callable[[int], str | None] | None = None) -> _Conv:
-    def conv(value: object) -> int:
-        # bool is an int subclass in Python; `true` must not pass as 1.
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _InvalidValueError(f"expected an integer, got {_type_name(value)}")
-        return _checked(value, check)
-
-    return conv
-
-
-def _bool(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise _InvalidValueError(f"expected true or false, got {_type_name(value)}")
-    return value
-
-
-def _str(check: Callable[[str], str | None] | None = None) -> _Conv:
-    def conv(value: object) -> str:
-        if not isinstance(value, str):
-            raise _InvalidValueError(f"expected a string, got {_type_name(value)}")
-        return _checked(value, check)
-
-    return conv
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {json.dumps(close[0])}?" if close else ""
-
-
-def _enum(cls: type[_E]) -> _Conv:
-    names = [str(m) for m in cls]
-
-    def conv(value: object) -> _E:
-        if not isinstance(value, str):
-            raise _InvalidValueError(f"expected a string, got {_type_name(value)}")
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(json.dumps(n) for n in names)
-            raise _InvalidValueError(
-                f"{json.dumps(value)} is not one of {choices}{_suggest(value, names)}"
-            ) from None
-
-    return conv
-
-
-def _ip(check: Callable[[IPAddress], str | None] | None = None) -> _Conv:
-    def conv(value: object) -> IPAddress:
-        if not isinstance(value, str):
-            raise _InvalidValueError(f"expected an IP address string, got {_type_name(value)}")
-        try:
-            addr = ip_address(value)
-        except ValueError:
-            raise _InvalidValueError(f"{json.dumps(value)} is not an IP address") from None
-        return _checked(addr, check)
-
-    return conv
-
-
-def _ipv4(check: Callable[[IPAddress], str | None]) -> _Conv:
-    inner = _ip(check)
-
-    def conv(value: object) -> IPv4Address:
-        addr = inner(value)
-        # The check has rejected anything but IPv4 already; this narrows the type.
-        if not isinstance(addr, IPv4Address):
-            raise _InvalidValueError(f"{addr} is not an IPv4 address")
-        return addr
-
-    return conv
-
-
-def _prefix(value: object) -> IPNetwork:
-    if not isinstance(value, str):
-        raise _InvalidValueError(
-            f'expected a prefix string such as "10.0.0.0/24", got {_type_name(value)}'
-        )
-    if "/" not in value:
-        raise _InvalidValueError(
-            f"{json.dumps(value)} has no prefix length (write it as ADDRESS/LENGTH)"
-        )
-    try:
-        return ip_network(value, strict=True)
-    except ValueError:
-        pass
-    try:
-        masked = ip_network(value, strict=False)
-    except ValueError:
-        raise _InvalidValueError(f"{json.dumps(value)} is not an IP prefix") from None
-    raise _InvalidValueError(f'{json.dumps(value)} has host bits set; did you mean "{masked}"?')
-
-
-def _list(element: _Conv, check: Callable[[Any], str | None] | None = None) -> _Conv:
-    def conv(value: object) -> tuple[Any, ...]:
-        if not isinstance(value, list):
-            raise _InvalidValueError(f"expected an array, got {_type_name(value)}")
-        items: list[Any] = []
-        problems: list[tuple[str, str]] = []
-        for i, raw in enumerate(value):
-            try:
-                items.append(element(raw))
-            except _InvalidValueError as exc:
-                problems.extend((f"[{i}]{suffix}", msg) for suffix, msg in exc.problems)
-        if problems:
-            err = _InvalidValueError(problems[0][1], problems[0][0])
-            err.problems = problems
-            raise err
-        return _checked(tuple(items), check)
-
-    return conv
-
-
-def _uint_parts(value: object, count: int, limit: int, what: str) -> list[int]:
-    if not isinstance(value, str):
-        raise _InvalidValueError(f"expected a {what} string, got {_type_name(value)}")
-    parts = value.split(":")
-    if len(parts) != count or not all(p.isascii() and p.isdigit() for p in parts):
-        form = ":".join("ABC"[:count])
-        raise _InvalidValueError(f"{json.dumps(value)} is not a {what} of the form {form}")
-    numbers = [int(p) for p in parts]
-    if any(n > limit for n in numbers):
-        raise _InvalidValueError(f"{json.dumps(value)}: each part of a {what} must be 0..{limit}")
-    return numbers
-
-
-def _community(value: object) -> Community:
-    # RFC 1997: two 16-bit halves.
-    high, low = _uint_parts(value, 2, 65535, "community")
-    return Community(high=high, low=low)
-
-
-def _large_community(value: object) -> LargeCommunity:
-    # RFC 8092 §3: three 32-bit parts.
-    g, l1, l2 = _uint_parts(value, 3, 4_294_967_295, "large community")
-    return LargeCommunity(global_admin=g, local1=l1, local2=l2)
-
-
-def _any_community(value: object) -> Community | LargeCommunity:
-    # Calico's prefixAdvertisements mix both kinds in one list; the colons tell them apart.
-    if isinstance(value, str) and value.count(":") == 2:
-        return _large_community(value)
-    if isinstance(value, str) and value.count(":") != 1:
-        raise _InvalidValueError(
-            f'{json.dumps(value)} is neither a community "A:B" nor a large community "A:B:C"'
-        )
-    return _community(value)
-
-
-def _optional_ip(version: int, check: Callable[[IPAddress], str | None]) -> _Conv:
-    """An address of one IP version, or "" for none (Calico writes "" for a missing address)."""
-    inner = _ip(check)
-
-    def conv(value: object) -> IPAddress | None:
-        if value == "":
-            return None
-        addr: IPAddress = inner(value)
-        if addr.version != version:
-            raise _InvalidValueError(f"{addr} is not an IPv{version} address")
-        return addr
-
-    return conv
-
-
-def _optional_interface(version: int) -> _Conv:
-    """An "ADDRESS/LENGTH" of one IP version (a bare address is a host route), or "" for none."""
-
-    def conv(value: object) -> IPv4Interface | IPv6Interface | None:
-        if value == "":
-            return None
-        if not isinstance(value, str):
-            raise _InvalidValueError(
-                f'expected an address string such as "10.0.0.1/24", got {_type_name(value)}'
-            )
-        try:
-            iface = ip_interface(value)
-        except ValueError:
-            raise _InvalidValueError(
-                f"{json.dumps(value)} is not an address with an optional /LENGTH"
-            ) from None
-        if iface.version != version:
-            raise _InvalidValueError(f"{iface} is not an IPv{version} address")
-        return _checked(iface, check_node_address)
-
-    return conv
-
-
-def _optional_cluster_id(value: object) -> IPv4Address | None:
-    if value == "":
-        return None
-    addr: IPv4Address = _ipv4(check_cluster_id)(value)
-    return addr
-
-
-def _labels(value: object) -> Labels:
-    """A table of string labels (`labels = { "rack" = "r1" }`), as Kubernetes writes them."""
-    if not isinstance(value, dict):
-        raise _InvalidValueError(
-            f'expected a table of strings such as {{ "rack" = "r1" }}, got {_type_name(value)}'
-        )
-    problems: list[tuple[str, str]] = []
-    for key, label in value.items():
-        suffix = f".{json.dumps(key)}" if not key.replace("_", "a").isalnum() else f".{key}"
-        if not isinstance(label, str):
-            problems.append((suffix, f"expected a string, got {_type_name(label)}"))
-            continue
-        msg = check_label_key(key) or check_label_value(label)
-        if msg:
-            problems.append((suffix, msg))
-    if problems:
-        err = _InvalidValueError(problems[0][1], problems[0][0])
-        err.problems = problems
-        raise err
-    return Labels(value)
-
-
-def _listen_address(value: object) -> ListenAddress:
-    if not isinstance(value, str):
-        raise _InvalidValueError(f'expected a "HOST:PORT" string, got {_type_name(value)}')
-    if value.startswith("["):
-        host, sep, port = value[1:].partition("]:")
-        if not sep or ":" not in host:
-            raise _InvalidValueError(f'{json.dumps(value)} is not "[IPV6]:PORT"')
-    else:
-        host, sep, port = value.rpartition(":")
-        if not sep or ":" in host:
-            raise _InvalidValueError(
-                f'{json.dumps(value)} is not "HOST:PORT" (write IPv6 hosts as "[::1]:9100")'
-            )
-    if not (port.isascii() and port.isdigit()):
-        raise _InvalidValueError(f"{json.dumps(value)}: port {json.dumps(port)} is not a number")
-    msg = check_listen_host(host) or check_port(int(port))
-    if msg:
-        raise _InvalidValueError(msg)
-    return ListenAddress(host=host, port=int(port))
-
-
 # --- Section specifications: TOML key -> converter; keys equal the dataclass fields. ------------
 
 
-def _family(value: object) -> Family:
-    if not isinstance(value, str):
-        raise _InvalidValueError(f"expected a family name string, got {_type_name(value)}")
-    family = FAMILIES_BY_NAME.get(value)
-    if family is None:
-        choices = ", ".join(json.dumps(n) for n in FAMILIES_BY_NAME)
-        raise _InvalidValueError(
-            f"{json.dumps(value)} is not one of {choices}{_suggest(value, FAMILIES_BY_NAME)}"
-        )
-    return family
+_FAMILIES = to_list(to_family)
 
-
-_FAMILIES = _list(_family, check_families)
-
-BGP_KEYS: dict[str, _Conv] = {
-    "asn": _int(check_asn),
-    "router_id": _ipv4(check_router_id),
-    "listen": _list(_ip(check_listen_ip)),
-    "port": _int(check_port),
-    "log_level": _enum(LogLevel),
-    "log_format": _enum(LogFormat),
-    "cluster_id": _ipv4(check_cluster_id),
-    "hold_time": _int(check_hold_time),
-    "keepalive_time": _int(check_keepalive_time),
-    "connect_retry_time": _int(check_seconds),
-    "error_wait_min": _int(check_seconds),
-    "error_wait_max": _int(check_seconds),
-    "graceful_restart": _bool,
-    "graceful_restart_time": _int(check_restart_time),
-    "graceful_restart_wait": _int(check_seconds),
+BGP_KEYS: dict[str, Convert] = {
+    "asn": to_int,
+    "router_id": to_ip,
+    "listen": to_list(to_ip),
+    "port": to_int,
+    "log_level": to_enum(LogLevel),
+    "log_format": to_enum(LogFormat),
+    "cluster_id": to_ip,
+    "hold_time": to_int,
+    "keepalive_time": to_int,
+    "connect_retry_time": to_int,
+    "error_wait_min": to_int,
+    "error_wait_max": to_int,
+    "graceful_restart": to_bool,
+    "graceful_restart_time": to_int,
+    "graceful_restart_wait": to_int,
     "families": _FAMILIES,
-    "add_path": _enum(AddPathMode),
-    "persist_routes": _bool,
+    "add_path": to_enum(AddPathMode),
+    "persist_routes": to_bool,
 }
 
-CONTROL_KEYS: dict[str, _Conv] = {
-    "socket": _str(check_socket_path),
-    "bird_socket": _str(check_socket_path),
-    "bird6_socket": _str(check_socket_path),
+CONTROL_KEYS: dict[str, Convert] = {
+    "socket": to_str,
+    "bird_socket": to_str,
+    "bird6_socket": to_str,
 }
 
-METRICS_KEYS: dict[str, _Conv] = {
-    "listen": _listen_address,
-    "ready_threshold": _int(check_seconds),  # /readyz threshold
+METRICS_KEYS: dict[str, Convert] = {
+    "listen": to_listen_address,
+    "ready_threshold": to_int,  # /readyz threshold
 }
 
-STATIC_KEYS: dict[str, _Conv] = {
-    "prefix": _prefix,
-    "next_hop": _ip(),
-    "blackhole": _bool,
-    "communities": _list(_community),
-    "large_communities": _list(_large_community),
-    "med": _int(check_uint32),
-    "local_pref": _int(check_uint32),
+STATIC_KEYS: dict[str, Convert] = {
+    "prefix": to_prefix,
+    "next_hop": to_ip,
+    "blackhole": to_bool,
+    "communities": to_list(to_community),
+    "large_communities": to_list(to_large_community),
+    "med": to_int,
+    "local_pref": to_int,
 }
 
-PEER_KEYS: dict[str, _Conv] = {
-    "name": _str(check_peer_name),
-    "address": _ip(check_peer_address),
-    "asn": _int(check_asn),
-    "port": _int(check_port),
-    "local_address": _ip(check_local_address),
-    "passive": _bool,
-    "password": _str(check_password),
-    "password_unavailable": _str(check_password_unavailable),
-    "ttl_security": _int(check_ttl_security),
-    "multihop": _int(check_multihop),
-    "hold_time": _int(check_hold_time),
-    "keepalive_time": _int(check_keepalive_time),
-    "connect_retry_time": _int(check_seconds),
-    "graceful_restart_time": _int(check_restart_time),
+PEER_KEYS: dict[str, Convert] = {
+    "name": to_str,
+    "address": to_ip,
+    "asn": to_int,
+    "port": to_int,
+    "local_address": to_ip,
+    "passive": to_bool,
+    "password": to_str,
+    "password_unavailable": to_str,
+    "ttl_security": to_int,
+    "multihop": to_int,
+    "hold_time": to_int,
+    "keepalive_time": to_int,
+    "connect_retry_time": to_int,
+    "graceful_restart_time": to_int,
     "families": _FAMILIES,
-    "add_path": _enum(AddPathMode),
-    "rr_client": _bool,
-    "next_hop_self": _bool,
-    "next_hop_v4": _ip(check_next_hop_v4),
-    "next_hop_v6": _ip(check_next_hop_v6),
-    "description": _str(check_description),
+    "add_path": to_enum(AddPathMode),
+    "rr_client": to_bool,
+    "next_hop_self": to_bool,
+    "next_hop_v4": to_ip,
+    "next_hop_v6": to_ip,
+    "description": to_str,
     # names of [[filter]] entries, applied in order.
-    "import_filters": _list(_str(check_filter_name), check_filter_names),
-    "export_filters": _list(_str(check_filter_name), check_filter_names),
+    "import_filters": to_list(to_str),
+    "export_filters": to_list(to_str),
 }
 
-NODE_KEYS: dict[str, _Conv] = {
-    "name": _str(check_node_name),
-    "ipv4": _optional_interface(4),
-    "ipv6": _optional_interface(6),
-    "asn": _int(check_asn),
-    "rr_cluster_id": _optional_cluster_id,
+NODE_KEYS: dict[str, Convert] = {
+    "name": to_str,
+    "ipv4": to_optional_interface,
+    "ipv6": to_optional_interface,
+    "asn": to_int,
+    "rr_cluster_id": to_optional_ip,
 }
 
-CLUSTER_NODE_KEYS: dict[str, _Conv] = {
-    "name": _str(check_node_name),
-    "ipv4": _optional_ip(4, check_node_address),
-    "ipv6": _optional_ip(6, check_node_address),
-    "asn": _int(check_asn),
-    "rr_cluster_id": _optional_cluster_id,
-    "port": _int(check_port),
-    "labels": _labels,
+CLUSTER_NODE_KEYS: dict[str, Convert] = {
+    "name": to_str,
+    "ipv4": to_optional_ip,
+    "ipv6": to_optional_ip,
+    "asn": to_int,
+    "rr_cluster_id": to_optional_ip,
+    "port": to_int,
+    "labels": to_labels,
 }
 
-MESH_KEYS: dict[str, _Conv] = {
-    "enabled": _bool,
-    "password": _str(check_password),
-    "password_unavailable": _str(check_password_unavailable),
-    "restart_time": _int(check_mesh_restart_time),
+MESH_KEYS: dict[str, Convert] = {
+    "enabled": to_bool,
+    "password": to_str,
+    "password_unavailable": to_str,
+    "restart_time": to_int,
 }
 
-_PREFIXES = _list(_prefix)
+_PREFIXES = to_list(to_prefix)
 
 # [calico] keys holding values; its arrays of tables are CALICO_TABLES.
-CALICO_KEYS: dict[str, _Conv] = {
+CALICO_KEYS: dict[str, Convert] = {
     "blocks": _PREFIXES,
     "advertise": _PREFIXES,
     "reject": _PREFIXES,
     "lb_ranges": _PREFIXES,
 }
 
-POOL_KEYS: dict[str, _Conv] = {
-    "cidr": _prefix,
-    "ipip": _enum(EncapMode),
-    "vxlan": _enum(EncapMode),
-    "disabled": _bool,
-    "disable_bgp_export": _bool,
+POOL_KEYS: dict[str, Convert] = {
+    "cidr": to_prefix,
+    "ipip": to_enum(EncapMode),
+    "vxlan": to_enum(EncapMode),
+    "disabled": to_bool,
+    "disable_bgp_export": to_bool,
 }
 
-PREFIX_ADVERTISEMENT_KEYS: dict[str, _Conv] = {
-    "cidr": _prefix,
-    "communities": _list(_any_community),
+PREFIX_ADVERTISEMENT_KEYS: dict[str, Convert] = {
+    "cidr": to_prefix,
+    "communities": to_list(to_any_community),
 }
 
 # [[calico.KEY]] -> (field of CalicoSection, entry class, entry keys).
-CALICO_TABLES: dict[str, tuple[str, type[Any], dict[str, _Conv]]] = {
+CALICO_TABLES: dict[str, tuple[str, type[Any], dict[str, Convert]]] = {
     "pool": ("pools", Pool, POOL_KEYS),
     "prefix_advertisement": (
         "prefix_advertisements",
@@ -613,25 +291,25 @@ CALICO_TABLES: dict[str, tuple[str, type[Any], dict[str, _Conv]]] = {
 }
 
 # [[dynamic_neighbors]] (bgpd/runtime/dynamic.py): ranges accepted without a [[peer]] entry.
-DYNAMIC_NEIGHBORS_KEYS: dict[str, _Conv] = {
-    "prefix": _prefix,
-    "asn": _int(check_asn),
-    "rr_client": _bool,
-    "max_peers": _int(check_max_peers),
-    "hold_time": _int(check_hold_time),
+DYNAMIC_NEIGHBORS_KEYS: dict[str, Convert] = {
+    "prefix": to_prefix,
+    "asn": to_int,
+    "rr_client": to_bool,
+    "max_peers": to_int,
+    "hold_time": to_int,
     "families": _FAMILIES,
-    "add_path": _enum(AddPathMode),
-    "description": _str(check_description),
+    "add_path": to_enum(AddPathMode),
+    "description": to_str,
 }
 
-KERNEL_KEYS: dict[str, _Conv] = {
-    "enabled": _bool,
-    "tunnel_device": _str(check_ifname),
-    "learn_protocols": _list(_int(check_route_protocol)),
-    "converge_timeout": _int(check_converge_timeout),
+KERNEL_KEYS: dict[str, Convert] = {
+    "enabled": to_bool,
+    "tunnel_device": to_str,
+    "learn_protocols": to_list(to_int),
+    "converge_timeout": to_int,
 }
 
-SECTION_KEYS: dict[str, dict[str, _Conv]] = {
+SECTION_KEYS: dict[str, dict[str, Convert]] = {
     "bgp": BGP_KEYS,
     "control": CONTROL_KEYS,
     "metrics": METRICS_KEYS,
@@ -644,7 +322,7 @@ SECTION_KEYS: dict[str, dict[str, _Conv]] = {
     "kernel": KERNEL_KEYS,
     "dynamic_neighbors": DYNAMIC_NEIGHBORS_KEYS,
     # [[filter]] is read by bgpd.config.filter_section.read_filters (nested rule arrays).
-    "filter": {"name": _str(check_filter_name)},
+    "filter": {"name": to_str},
 }
 _ARRAY_SECTIONS = frozenset(
     {
@@ -686,6 +364,20 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
 }
 
 
+@dataclasses.dataclass(slots=True)
+class _Table:
+    """What the loader read of one table, before its class validates it."""
+
+    values: dict[str, Any]
+    # keys whose value could not be read (wrong type, unparseable, missing): not built
+    unread: set[str]
+    # list keys with some elements unread (None in the value): not built either
+    partly_read: set[str]
+    # the loader's problems with the values, located relative to the table
+    problems: list[ConfigProblem]
+    has_unknown_keys: bool
+
+
 class _Reader:
     """Walks one parsed TOML document, collecting problems instead of stopping at the first."""
 
@@ -706,6 +398,8 @@ class _Reader:
         node: NodeSection | None = None
         if "node" in doc:
             node = self.section(NodeSection, doc["node"], NODE_KEYS, "node", _dotted("node"))
+        # A [node] that is written but invalid is reported already: the rules that need it wait.
+        node_invalid = "node" in doc and node is None
         bgp: BgpSection | None = None
         if "bgp" not in doc:
             self.add("bgp", "missing required section [bgp]")
@@ -797,7 +491,14 @@ class _Reader:
         ):
             # Report cross-section problems among the entries that could be built, too.
             self.problems.extend(
-                config_problems(bgp=bgp, control=control, statics=statics, peers=peers, node=node)
+                config_problems(
+                    bgp=bgp,
+                    control=control,
+                    statics=statics,
+                    peers=peers,
+                    node=node,
+                    node_invalid=node_invalid,
+                )
             )
             mesh_peers: tuple[PeerConfig, ...] = ()
             if bgp is not None and mesh is not None:
@@ -811,9 +512,12 @@ class _Reader:
                     cluster_nodes=cluster_nodes,
                     mesh_peers=mesh_peers,
                     peers=peers,
+                    node_invalid=node_invalid,
                 )
             )
-            self.problems.extend(dynamic_problems(bgp=bgp, node=node, ranges=dynamic))
+            self.problems.extend(
+                dynamic_problems(bgp=bgp, node=node, ranges=dynamic, node_invalid=node_invalid)
+            )
             self.problems.extend(
                 filter_problems(
                     filters,
@@ -842,22 +546,29 @@ class _Reader:
     def calico(self, raw: object) -> CalicoSection | None:
         """`[calico]` with its `[[calico.pool]]` and `[[calico.prefix_advertisement]]` arrays."""
         if not isinstance(raw, dict):
-            self.add("calico", f"expected a table ([calico]), got {_type_name(raw)}")
+            self.add("calico", f"expected a table ([calico]), got {type_name(raw)}")
             return None
-        before = len(self.problems)
         tables: dict[str, Any] = {}
+        unread: set[str] = set()
         for key, (field_name, cls, keys) in CALICO_TABLES.items():
             name = f"calico.{key}"
-            tables[field_name] = tuple(
+            before = len(self.problems)
+            entries = tuple(
                 entry
                 for i, item in self.array(raw, key, name)
                 if (entry := self.section(cls, item, keys, name, _indexed(name, i))) is not None
             )
+            if len(self.problems) == before:
+                tables[field_name] = entries
+            else:
+                unread.add(field_name)
         scalars = {k: v for k, v in raw.items() if k not in CALICO_TABLES}
-        values = self.values(scalars, CALICO_KEYS, "calico", _dotted("calico"), known=CALICO_TABLES)
-        if values is None or len(self.problems) != before:
+        table = self.read(scalars, CALICO_KEYS, "calico", _dotted("calico"), known=CALICO_TABLES)
+        if table is None:
             return None
-        return self.build(CalicoSection, values | tables, _dotted("calico"))
+        table.values.update(tables)
+        table.unread |= unread
+        return self.build(CalicoSection, table, CALICO_KEYS, _dotted("calico"))
 
     def array(
         self, doc: Mapping[str, object], key: str, name: str | None = None
@@ -871,21 +582,21 @@ class _Reader:
             self.add(name, f"expected an array of tables: write [[{name}]], not [{name}]")
             return []
         if not isinstance(value, list):
-            self.add(name, f"expected an array of tables ([[{name}]]), got {_type_name(value)}")
+            self.add(name, f"expected an array of tables ([[{name}]]), got {type_name(value)}")
             return []
         return list(enumerate(value))
 
     def section(
         self,
-        cls: type[_T],
+        cls: type[_V],
         raw: object,
-        keys: Mapping[str, _Conv],
+        keys: Mapping[str, Convert],
         table_name: str,
         locate: _Locate,
         *,
         defaults: Mapping[str, Any] | None = None,
         excused: frozenset[str] = frozenset(),
-    ) -> _T | None:
+    ) -> _V | None:
         """Convert one table into `cls`, or record its problems and return None.
 
         `defaults` are typed values for keys the table leaves out (defaults that depend on
@@ -893,58 +604,93 @@ class _Reader:
         default would come from a section that is itself invalid (already reported): their
         absence is not reported again, the table is just not built.
         """
-        values = self.values(raw, keys, table_name, locate, defaults=defaults, excused=excused)
-        return None if values is None else self.build(cls, values, locate)
+        table = self.read(raw, keys, table_name, locate, defaults=defaults, excused=excused)
+        return None if table is None else self.build(cls, table, keys, locate)
 
-    def values(
+    def read(
         self,
         raw: object,
-        keys: Mapping[str, _Conv],
+        keys: Mapping[str, Convert],
         table_name: str,
         locate: _Locate,
         *,
         known: Iterable[str] = (),
         defaults: Mapping[str, Any] | None = None,
         excused: frozenset[str] = frozenset(),
-    ) -> dict[str, Any] | None:
-        """The converted values of one table, or None after recording its problems.
+    ) -> _Table | None:
+        """The converted values of one table, or None (recorded) when it is not a table.
 
-        Keys in `known` are accepted without conversion (the caller reads them).
+        Unknown and missing keys are recorded here; the values' problems are left in the
+        result, to be reported with the section's own in the order of the keys. Keys in
+        `known` are accepted without conversion (the caller reads them).
         """
         if not isinstance(raw, dict):
             header = f"[[{table_name}]]" if table_name in _ARRAY_SECTIONS else f"[{table_name}]"
-            self.add(locate(""), f"expected a table ({header}), got {_type_name(raw)}")
+            self.add(locate(""), f"expected a table ({header}), got {type_name(raw)}")
             return None
-        before = len(self.problems)
         defaults = defaults or {}
         known = frozenset(known)
-        for key in raw:
-            if key not in keys and key not in known:
-                self.add(locate(key), f"unknown key {json.dumps(key)}{_suggest(key, keys)}")
+        unknown = [key for key in raw if key not in keys and key not in known]
+        for key in unknown:
+            self.add(locate(key), f"unknown key {json.dumps(key)}{suggest(key, keys)}")
         missing = REQUIRED_KEYS[table_name] - raw.keys() - defaults.keys()
-        unbuildable = bool(missing & excused)  # not reported again: see `section`
         for key in sorted(missing - excused, key=list(keys).index):
             hint = _MISSING_HINTS.get(f"{table_name}.{key}", "")
             self.add(locate(key), "missing required key" + hint)
-        values: dict[str, Any] = {k: v for k, v in defaults.items() if k not in raw}
+        table = _Table(
+            values={k: v for k, v in defaults.items() if k not in raw},
+            unread=set(missing),
+            partly_read=set(),
+            problems=[],
+            has_unknown_keys=bool(unknown),
+        )
         for key, conv in keys.items():
             if key not in raw:
                 continue
             try:
-                values[key] = conv(raw[key])
-            except _InvalidValueError as exc:
-                for suffix, msg in exc.problems:
-                    self.add(locate(key + suffix), msg)
-        return None if unbuildable or len(self.problems) != before else values
+                table.values[key] = conv(raw[key])
+            except InvalidValueError as exc:
+                if exc.partial is None:
+                    table.unread.add(key)
+                else:
+                    table.values[key] = exc.partial
+                    table.partly_read.add(key)
+                table.problems += [
+                    ConfigProblem(location=key + suffix, message=message)
+                    for suffix, message in exc.problems
+                ]
+        return table
 
-    def build(self, cls: type[_T], values: Mapping[str, Any], locate: _Locate) -> _T | None:
-        try:
-            return cls(**values)
-        except ConfigError as exc:
-            # Cross-field rules of the section; locations are bare keys (`keepalive_time`).
-            for p in exc.problems:
-                self.add(locate(p.location), p.message)
-            return None
+    def build(
+        self, cls: type[_V], table: _Table, keys: Mapping[str, Convert], locate: _Locate
+    ) -> _V | None:
+        """The section `cls` validates and builds from `table`, or None once its problems are
+        recorded. A table with unread values still gets every check of the values it has."""
+        problems = list(table.problems)
+        built: _V | None = None
+        if table.unread or table.partly_read:
+            problems += partial_problems(cls, table.values, table.unread, table.partly_read)
+        else:
+            try:
+                built = cls(**table.values)
+            except ConfigError as exc:
+                problems += exc.problems
+        order = {key: i for i, key in enumerate(keys)}
+        for p in sorted(problems, key=lambda p: _reading_order(p.location, order)):
+            self.add(locate(p.location), p.message)
+        return None if problems or table.has_unknown_keys else built
+
+
+_ELEMENT = re.compile(r"([^[.]*)(?:\[(\d+)\])?(.*)")
+
+
+def _reading_order(location: str, order: Mapping[str, int]) -> tuple[int, float, str]:
+    """Where a table-relative problem is, as one reads the table: the key's position, then
+    the element's index in a list (`listen[1]`), then the label name (`labels.rack`); a
+    problem of a whole list comes after those of its elements."""
+    m = _ELEMENT.fullmatch(location)
+    key, index, rest = (m.group(1), m.group(2), m.group(3)) if m else (location, None, "")
+    return order.get(key, len(order)), float("inf") if index is None else int(index), rest
 
 
 def _bgp_defaults(node: NodeSection | None) -> dict[str, Any]:
@@ -982,7 +728,7 @@ def _peer_locator(index: int, raw: object) -> _Locate:
 
 def _unknown_top_level(key: str) -> str:
     message = f"unknown section or key {json.dumps(key)}"
-    suggestion = _suggest(key, SECTION_KEYS)
+    suggestion = suggest(key, SECTION_KEYS)
     if suggestion:
         return message + suggestion
     homes = [f"[{name}]" for name, keys in SECTION_KEYS.items() if key in keys]

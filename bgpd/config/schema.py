@@ -1,14 +1,18 @@
-"""The speaker's configuration as frozen values.
+"""The speaker's configuration as frozen values: the global sections and the whole `Config`.
 
-Role: the typed shape of `bgpd.toml` (sections `[bgp]`, `[control]`, `[metrics]`, `[[static]]`,
-`[[peer]]`) plus the resolution of per-peer inheritance into one `PeerSettings` value that the
-session layer consumes.
+Role: the typed shape of `bgpd.toml`'s `[bgp]`, `[control]`, `[metrics]` and `[[static]]`, and
+`Config`, which holds every section (the `[[peer]]` ones from `bgpd.config.peer`, Calico's from
+`bgpd.config.calico`, `[[filter]]` from `bgpd.config.filter_section`), derives the mesh peers and
+Calico's routes, checks the rules that span sections and resolves per-peer inheritance into
+the `PeerSettings` the session layer consumes.
 
 Invariants:
-- Every class validates itself in `__post_init__` with the same checks the loader applies, so an
-  invalid instance cannot be built, by the loader or by hand. A rejected instance raises
-  `ConfigError` listing every problem; locations are field names relative to the instance
-  (`keepalive_time`), or full key paths for `Config`-level checks (`peer[3].address`).
+- Every class validates itself in `validate`, called by `__post_init__`, so an invalid instance
+  cannot be built, by the loader or by hand; the loader adds no check of its own. A rejected
+  instance raises `ConfigError` listing every problem; locations are field names relative to
+  the instance (`keepalive_time`), or full key paths for `Config`-level checks
+  (`peer[3].address`). The cross-section checks are functions (`config_problems`, ...) so that
+  the loader can run them on the entries of a file it could partly build.
 - TOML key names equal dataclass field names, one to one (the loader relies on it).
 - Peer fields left as `None` inherit from `[bgp]`; `Config.peer_settings` is the only place
   where inheritance is resolved.
@@ -18,12 +22,10 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
-from typing import TypeVar
 
 from bgpd.config.calico import (
     CalicoSection,
@@ -33,48 +35,45 @@ from bgpd.config.calico import (
     NodeSection,
 )
 from bgpd.config.calico_names import greater_address_is_passive, protocol_id
-from bgpd.config.checks import Collector as _Collector
 from bgpd.config.checks import (
+    Collector,
     Community,
     LargeCommunity,
-    add_password_problems,
     check_asn,
     check_cluster_id,
-    check_description,
     check_families,
     check_hold_time,
     check_keepalive_time,
+    check_keepalive_vs_hold,
     check_listen_host,
     check_listen_ip,
-    check_local_address,
-    check_multihop,
-    check_next_hop_v4,
-    check_next_hop_v6,
-    check_peer_address,
-    check_peer_name,
     check_port,
     check_restart_time,
     check_router_id,
     check_seconds,
     check_socket_path,
-    check_ttl_security,
     check_uint32,
+    first_duplicate,
+    raise_problems,
 )
-from bgpd.config.checks import first_duplicate as _first_duplicate
 
 # [[filter]] (bgpd/config/filter_section.py) ---
-from bgpd.config.filter_section import FilterConfig, check_filter_names, filter_problems
+from bgpd.config.filter_section import FilterConfig, filter_problems
+from bgpd.config.peer import (
+    AddPathMode,
+    DynamicNeighbors,
+    PeerConfig,
+    PeerSettings,
+    peer_location,
+)
 from bgpd.errors import ConfigError, ConfigProblem
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, IPAddress, IPNetwork
-from bgpd.wire.capabilities import AddPathMode as WireAddPathMode
 
 __all__ = [
-    "AddPathMode",
     "BgpSection",
     "Community",
     "Config",
     "ControlSection",
-    "DynamicNeighbors",
     "IPAddress",
     "IPNetwork",
     "LargeCommunity",
@@ -82,13 +81,8 @@ __all__ = [
     "LogFormat",
     "LogLevel",
     "MetricsSection",
-    "PeerConfig",
-    "PeerSettings",
     "StaticRoute",
-    "peer_location",
 ]
-
-_T = TypeVar("_T")
 
 
 class LogLevel(StrEnum):
@@ -108,28 +102,6 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
-class AddPathMode(StrEnum):
-    """ADD-PATH capability mode as configured (RFC 7911 §4: Send/Receive field)."""
-
-    OFF = "off"
-    SEND = "send"
-    RECEIVE = "receive"
-    BOTH = "both"
-
-    @property
-    def wire(self) -> WireAddPathMode | None:
-        """The capability's Send/Receive value, or None when ADD-PATH is not advertised."""
-        return _WIRE_ADD_PATH[self]
-
-
-_WIRE_ADD_PATH: dict[AddPathMode, WireAddPathMode | None] = {
-    AddPathMode.OFF: None,
-    AddPathMode.SEND: WireAddPathMode.SEND,
-    AddPathMode.RECEIVE: WireAddPathMode.RECEIVE,
-    AddPathMode.BOTH: WireAddPathMode.BOTH,
-}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListenAddress:
     """A `HOST:PORT` listen address; `host` is an IP literal or a DNS name, without brackets."""
@@ -144,12 +116,6 @@ class ListenAddress:
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def peer_location(index: int, name: str | None, key: str | None = None) -> str:
-    """The location string of peer `index` (0-based), optionally of one of its keys."""
-    loc = f"peer[{index}]" if not key else f"peer[{index}].{key}"
-    return f"{loc} (name {json.dumps(name, ensure_ascii=False)})" if name else loc
 
 
 # --- Sections. ---------------------------------------------------------------------------------
@@ -179,42 +145,34 @@ class BgpSection:
     persist_routes: bool = True
 
     def __post_init__(self) -> None:
-        c = _Collector()
-        c.add("asn", check_asn(self.asn))
-        c.add("router_id", check_router_id(self.router_id))
-        for i, addr in enumerate(self.listen):
-            c.add(f"listen[{i}]", check_listen_ip(addr))
-        dup = _first_duplicate(self.listen)
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this section (see `bgpd.config.checks.Collector`)."""
+        c.check("asn", check_asn, self.asn)
+        c.check("router_id", check_router_id, self.router_id)
+        c.check_each("listen", check_listen_ip, self.listen)
+        dup = first_duplicate(self.listen) if c.ok("listen") else None
         if dup is not None:
             c.add("listen", f"address {dup} is listed twice")
-        c.add("port", check_port(self.port))
-        if self.cluster_id is not None:
-            c.add("cluster_id", check_cluster_id(self.cluster_id))
-        c.add("hold_time", check_hold_time(self.hold_time))
-        if self.keepalive_time is not None:
-            c.add("keepalive_time", check_keepalive_time(self.keepalive_time))
-            c.add("keepalive_time", _check_keepalive_vs_hold(self.keepalive_time, self.hold_time))
-        c.add("connect_retry_time", check_seconds(self.connect_retry_time))
-        c.add("error_wait_min", check_seconds(self.error_wait_min))
-        c.add("error_wait_max", check_seconds(self.error_wait_max))
-        if self.error_wait_min > self.error_wait_max:
+        c.check("port", check_port, self.port)
+        c.check("cluster_id", check_cluster_id, self.cluster_id)
+        c.check("hold_time", check_hold_time, self.hold_time)
+        c.check("keepalive_time", check_keepalive_time, self.keepalive_time)
+        if self.keepalive_time is not None and c.ok("keepalive_time", "hold_time"):
+            c.add("keepalive_time", check_keepalive_vs_hold(self.keepalive_time, self.hold_time))
+        c.check("connect_retry_time", check_seconds, self.connect_retry_time)
+        c.check("error_wait_min", check_seconds, self.error_wait_min)
+        c.check("error_wait_max", check_seconds, self.error_wait_max)
+        if c.ok("error_wait_min", "error_wait_max") and self.error_wait_min > self.error_wait_max:
             c.add(
                 "error_wait_min",
                 f"error_wait_min {self.error_wait_min} is greater than "
                 f"error_wait_max {self.error_wait_max}",
             )
-        c.add("graceful_restart_time", check_restart_time(self.graceful_restart_time))
-        c.add("graceful_restart_wait", check_seconds(self.graceful_restart_wait))
-        c.add("families", check_families(self.families))
-        c.raise_if_any()
-
-
-def _check_keepalive_vs_hold(keepalive: int, hold: int, hold_origin: str = "") -> str | None:
-    # RFC 4271 §4.4: keepalives must come often enough to keep the hold timer from expiring;
-    # with a hold time of zero no keepalives are sent at all, so any keepalive is moot.
-    if hold > 0 and keepalive >= hold:
-        return f"keepalive_time {keepalive} must be less than hold_time {hold}{hold_origin}"
-    return None
+        c.check("graceful_restart_time", check_restart_time, self.graceful_restart_time)
+        c.check("graceful_restart_wait", check_seconds, self.graceful_restart_wait)
+        c.check("families", check_families, self.families)
 
 
 # calico-node's BIRD control sockets: [control]'s BIRD-compatible sockets default to them in
@@ -232,17 +190,19 @@ class ControlSection:
     bird6_socket: str | None = None
 
     def __post_init__(self) -> None:
-        c = _Collector()
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this section (see `bgpd.config.checks.Collector`)."""
         seen: dict[str, str] = {}
         for key in ("socket", "bird_socket", "bird6_socket"):
             path: str | None = getattr(self, key)
-            if path is None:
+            c.check(key, check_socket_path, path)
+            if path is None or not c.ok(key):
                 continue
-            c.add(key, check_socket_path(path))
             if path in seen:
                 c.add(key, f"same path as {seen[path]}")
             seen.setdefault(path, key)
-        c.raise_if_any()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,9 +216,11 @@ class MetricsSection:
     ready_threshold: int = 30
 
     def __post_init__(self) -> None:
-        c = _Collector()
-        c.add("ready_threshold", check_seconds(self.ready_threshold))
-        c.raise_if_any()
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this section (see `bgpd.config.checks.Collector`)."""
+        c.check("ready_threshold", check_seconds, self.ready_threshold)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,10 +236,13 @@ class StaticRoute:
     local_pref: int | None = None
 
     def __post_init__(self) -> None:
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this route (see `bgpd.config.checks.Collector`)."""
         # ipaddress network objects never carry host bits; the loader parses strictly so that a
         # written prefix with host bits is reported instead of silently masked.
-        c = _Collector()
-        if self.next_hop is not None:
+        if self.next_hop is not None and c.ok("prefix"):
             if self.next_hop.version != self.prefix.version:
                 c.add(
                     "next_hop",
@@ -286,150 +251,16 @@ class StaticRoute:
                 )
             elif self.next_hop.is_unspecified or self.next_hop.is_multicast:
                 c.add("next_hop", f"next_hop {self.next_hop} must be a unicast address")
-            if self.blackhole:
-                c.add("blackhole", "a blackhole route cannot also have a next_hop")
-        dup_c = _first_duplicate(self.communities)
+        if self.next_hop is not None and self.blackhole:
+            c.add("blackhole", "a blackhole route cannot also have a next_hop")
+        dup_c = first_duplicate(self.communities) if c.ok("communities") else None
         if dup_c is not None:
             c.add("communities", f"community {dup_c} is listed twice")
-        dup_l = _first_duplicate(self.large_communities)
+        dup_l = first_duplicate(self.large_communities) if c.ok("large_communities") else None
         if dup_l is not None:
             c.add("large_communities", f"large community {dup_l} is listed twice")
-        if self.med is not None:
-            c.add("med", check_uint32(self.med))
-        if self.local_pref is not None:
-            c.add("local_pref", check_uint32(self.local_pref))
-        c.raise_if_any()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PeerConfig:
-    """`[[peer]]`: one configured neighbour. `None` fields inherit from `[bgp]`."""
-
-    name: str
-    address: IPAddress
-    asn: int
-    port: int = 179
-    local_address: IPAddress | None = None
-    passive: bool = False
-    password: str | None = field(default=None, repr=False)
-    # Set (by confd) when the password this peer should have could not be had, e.g. its
-    # Kubernetes Secret or key is missing: the session is held down, never run without a key.
-    password_unavailable: str | None = None
-    ttl_security: int = 0
-    multihop: int | None = None
-    hold_time: int | None = None
-    keepalive_time: int | None = None
-    connect_retry_time: int | None = None
-    graceful_restart_time: int | None = None
-    families: tuple[Family, ...] | None = None
-    add_path: AddPathMode | None = None
-    rr_client: bool = False
-    next_hop_self: bool = False
-    # Our next hop for the other IP version's routes on this session (IPv6 routes over an
-    # IPv4 session and the reverse): the session's own address cannot serve there.
-    next_hop_v4: IPAddress | None = None
-    next_hop_v6: IPAddress | None = None
-    description: str = ""
-    # names of [[filter]] entries applied in this order (Calico's BGPPeer `filters`).
-    import_filters: tuple[str, ...] = ()
-    export_filters: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        c = _Collector()
-        c.add("import_filters", check_filter_names(self.import_filters))
-        c.add("export_filters", check_filter_names(self.export_filters))
-        c.add("name", check_peer_name(self.name))
-        c.add("address", check_peer_address(self.address))
-        c.add("asn", check_asn(self.asn))
-        c.add("port", check_port(self.port))
-        if self.local_address is not None:
-            c.add("local_address", check_local_address(self.local_address))
-            if self.local_address.version != self.address.version:
-                c.add(
-                    "local_address",
-                    f"local_address {self.local_address} is IPv{self.local_address.version} "
-                    f"but address {self.address} is IPv{self.address.version}",
-                )
-        add_password_problems(c, self.password, self.password_unavailable)
-        if self.next_hop_v4 is not None:
-            c.add("next_hop_v4", check_next_hop_v4(self.next_hop_v4))
-        if self.next_hop_v6 is not None:
-            c.add("next_hop_v6", check_next_hop_v6(self.next_hop_v6))
-        c.add("ttl_security", check_ttl_security(self.ttl_security))
-        if self.multihop is not None:
-            c.add("multihop", check_multihop(self.multihop))
-            if self.ttl_security:
-                # GTSM fixes the outgoing TTL at 255 (RFC 5082 §3), so a multihop TTL would
-                # contradict it; ttl_security already carries the hop count.
-                c.add("multihop", "multihop and ttl_security are mutually exclusive")
-        if self.hold_time is not None:
-            c.add("hold_time", check_hold_time(self.hold_time))
-        if self.keepalive_time is not None:
-            c.add("keepalive_time", check_keepalive_time(self.keepalive_time))
-            if self.hold_time is not None:
-                c.add(
-                    "keepalive_time",
-                    _check_keepalive_vs_hold(self.keepalive_time, self.hold_time),
-                )
-        if self.connect_retry_time is not None:
-            c.add("connect_retry_time", check_seconds(self.connect_retry_time))
-        if self.graceful_restart_time is not None:
-            c.add("graceful_restart_time", check_restart_time(self.graceful_restart_time))
-        if self.families is not None:
-            c.add("families", check_families(self.families))
-        c.add("description", check_description(self.description))
-        c.raise_if_any()
-
-    @property
-    def down_reason(self) -> str | None:
-        """Why the session must stay down whatever happens (never dialled, every connection
-        refused), or None: a password that could not be had (RFC 2385 keys are all or nothing;
-        running the session without one would drop the protection the operator asked for)."""
-        if self.password_unavailable is None:
-            return None
-        return f"password unavailable: {self.password_unavailable}"
-
-
-# --- Dynamic neighbours (bgpd/runtime/dynamic.py turns accepted connections into peers). -------
-
-MAX_DYNAMIC_PEERS = 100_000
-
-
-def check_max_peers(v: int) -> str | None:
-    if 1 <= v <= MAX_DYNAMIC_PEERS:
-        return None
-    return f"max_peers {v} is out of range 1..{MAX_DYNAMIC_PEERS}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DynamicNeighbors:
-    """`[[dynamic_neighbors]]`: accept sessions from unconfigured addresses inside `prefix`.
-
-    A connection from such an address creates a passive peer `Dynamic_<address>` that lives as
-    long as its connection. `None` fields inherit from `[bgp]` as a peer's do; `asn` None is
-    our own AS (iBGP), `rr_client` None means "true when iBGP" (RFC 4456 needs iBGP).
-    """
-
-    prefix: IPNetwork
-    asn: int | None = None
-    rr_client: bool | None = None
-    max_peers: int = 100
-    hold_time: int | None = None
-    families: tuple[Family, ...] | None = None
-    add_path: AddPathMode | None = None
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        c = _Collector()
-        if self.asn is not None:
-            c.add("asn", check_asn(self.asn))
-        c.add("max_peers", check_max_peers(self.max_peers))
-        if self.hold_time is not None:
-            c.add("hold_time", check_hold_time(self.hold_time))
-        if self.families is not None:
-            c.add("families", check_families(self.families))
-        c.add("description", check_description(self.description))
-        c.raise_if_any()
+        c.check("med", check_uint32, self.med)
+        c.check("local_pref", check_uint32, self.local_pref)
 
 
 def dynamic_problems(
@@ -437,8 +268,13 @@ def dynamic_problems(
     bgp: BgpSection | None,
     node: NodeSection | None,
     ranges: Iterable[tuple[int, DynamicNeighbors]],
+    node_invalid: bool = False,
 ) -> list[ConfigProblem]:
-    """Checks between `[[dynamic_neighbors]]` ranges and our AS."""
+    """Checks between `[[dynamic_neighbors]]` ranges and our AS.
+
+    `node_invalid`: a `[node]` was written but could not be built (its problems are reported);
+    our AS is then unknown and the rules that need it wait, as in `config_problems`.
+    """
     problems: list[ConfigProblem] = []
     seen: list[tuple[int, DynamicNeighbors]] = []
     for i, rng in ranges:
@@ -453,7 +289,7 @@ def dynamic_problems(
                 )
                 break
         seen.append((i, rng))
-        if bgp is None or rng.rr_client is not True or rng.asn is None:
+        if bgp is None or node_invalid or rng.rr_client is not True or rng.asn is None:
             continue
         own_asn, own_section = _local_asn(bgp, node)
         if rng.asn != own_asn:
@@ -468,52 +304,6 @@ def dynamic_problems(
     return problems
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PeerSettings:
-    """Everything one session needs, with inheritance from `[bgp]` resolved."""
-
-    name: str
-    address: IPAddress
-    port: int
-    asn: int
-    local_asn: int
-    router_id: IPv4Address
-    cluster_id: IPv4Address | None
-    local_address: IPAddress | None
-    passive: bool
-    password: str | None = field(repr=False)
-    # Why the password is missing: the session stays down (PeerConfig.password_unavailable).
-    password_unavailable: str | None
-    ttl_security: int
-    multihop: int | None
-    hold_time: int
-    # The configured keepalive, or hold_time // 3 (0 when hold_time is 0: RFC 4271 §4.4).
-    keepalive_time: int
-    # False when keepalive_time was derived from hold_time; the session may then re-derive it
-    # from the negotiated hold time instead (RFC 4271 §4.4 suggests one third of it).
-    keepalive_explicit: bool
-    connect_retry_time: int
-    error_wait_min: int
-    error_wait_max: int
-    graceful_restart: bool
-    graceful_restart_time: int
-    families: frozenset[Family]
-    add_path: AddPathMode
-    rr_client: bool
-    next_hop_self: bool
-    next_hop_v4: IPAddress | None
-    next_hop_v6: IPAddress | None
-    description: str
-    # the peer's [[filter]] entries, resolved from its name lists, in order
-    # (evaluate with bgpd.policy.filter_eval.compile_filters).
-    import_filters: tuple[FilterConfig, ...] = ()
-    export_filters: tuple[FilterConfig, ...] = ()
-
-    @property
-    def is_ebgp(self) -> bool:
-        return self.asn != self.local_asn
-
-
 def _mixed_timer_problem(bgp: BgpSection, peer: PeerConfig) -> tuple[str, str | None]:
     """(key, message) for a keepalive/hold conflict between a peer value and [bgp].
 
@@ -526,7 +316,7 @@ def _mixed_timer_problem(bgp: BgpSection, peer: PeerConfig) -> tuple[str, str | 
                 f"{bgp.keepalive_time} inherited from [bgp]"
             )
     elif peer.hold_time is None and peer.keepalive_time is not None:
-        return "keepalive_time", _check_keepalive_vs_hold(
+        return "keepalive_time", check_keepalive_vs_hold(
             peer.keepalive_time, bgp.hold_time, " inherited from [bgp]"
         )
     return "hold_time", None
@@ -551,8 +341,14 @@ def config_problems(
     statics: Iterable[tuple[int, StaticRoute]],
     peers: Iterable[tuple[int, PeerConfig]],
     node: NodeSection | None = None,
+    node_invalid: bool = False,
 ) -> list[ConfigProblem]:
-    """Checks that span sections; entries come with their index in the file for locations."""
+    """Checks that span sections; entries come with their index in the file for locations.
+
+    The loader passes the entries it could build. `node_invalid`: a `[node]` was written but
+    could not be built (its problems are reported): the rules that need our AS, which it may
+    set, wait, so that one bad value in `[node]` is not reported again at every peer.
+    """
     del control  # no cross-section rule involves [control] yet
     problems: list[ConfigProblem] = []
 
@@ -588,6 +384,8 @@ def config_problems(
             continue
         key, message = _mixed_timer_problem(bgp, peer)
         add(peer_location(i, peer.name, key), message)
+        if node_invalid:
+            continue
         own_asn, own_section = _local_asn(bgp, node)
         if peer.rr_client and peer.asn != own_asn:
             # RFC 4456 §1: route reflection happens inside one AS.
@@ -686,15 +484,20 @@ def cluster_problems(
     cluster_nodes: Iterable[tuple[int, ClusterNode]],
     mesh_peers: Sequence[PeerConfig],
     peers: Iterable[tuple[int, PeerConfig]],
+    node_invalid: bool = False,
 ) -> list[ConfigProblem]:
-    """Checks between [node], [[cluster_node]], the derived mesh and [[peer]] entries."""
+    """Checks between [node], [[cluster_node]], the derived mesh and [[peer]] entries.
+
+    `node_invalid`: a `[node]` was written but could not be built (its problems are reported),
+    so it is not missing.
+    """
     problems: list[ConfigProblem] = []
 
     def add(location: str, message: str) -> None:
         problems.append(ConfigProblem(location=location, message=message))
 
     listed = list(cluster_nodes)
-    if listed and node is None:
+    if listed and node is None and not node_invalid:
         add("cluster_node", "[[cluster_node]] needs [node]: the mesh is derived from its addresses")
     for key in ("name", "ipv4", "ipv6"):
         first: dict[object, int] = {}
