@@ -239,6 +239,12 @@ class Network:
             else:
                 still.append((peer, conn_id))
         self._lost_while_paused = still
+        # A hung process that runs again finds its overdue timers fired at once (the runtime's
+        # one timer at next_deadline() went off late): hold, keepalive and retry timers run now.
+        for peer in self.peers:
+            deadline = peer.next_deadline() if peer.name in names else None
+            if deadline is not None and deadline <= self.now:
+                peer.handle_timer(self.now)
 
     def drop_links(self) -> None:
         """Every TCP connection breaks (both ends see it)."""

@@ -104,6 +104,13 @@ def _conn(peer: Session, index: int) -> int | None:
     b_hold=0,
     seed=0,
 )
+@example(  # found by the search: overdue timers of a peer that was hung for 405 s
+    ops=[("start", "A"), ("pause", "A"), ("advance", 5.0), ("advance", 400.0), ("resume", "A")],
+    b_passive=False,
+    a_gr=False,
+    b_hold=0,
+    seed=0,
+)
 @hsettings(
     max_examples=300,
     deadline=None,
