@@ -30,6 +30,7 @@ from typing import Any
 
 from bgpd.errors import WireError
 from bgpd.net import Family, format_router_id
+from bgpd.session.collision import COLLISION, is_collision, open_collisions, replaced_by_inbound
 from bgpd.session.connection import Connection
 from bgpd.session.counters import LastError, PeerCounters
 from bgpd.session.errors import NotEstablishedError, SessionError
@@ -46,20 +47,17 @@ from bgpd.session.events import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_update_problems
+from bgpd.session.opening import capabilities_refused, confirm_open, open_connection
+from bgpd.session.route_refresh import ignored_because, refused_because
 from bgpd.session.rules import (
     JITTER_MAX,
     JITTER_MIN,
-    capabilities_to_drop,
+    cease,
     check_open,
     count_updates,
     graceful_down,
-    is_peer_restart,
-    keepalive_interval,
-    keeps_new_connection,
-    peer_is_dominant,
 )
 from bgpd.session.settings import SessionSettings
-from bgpd.wire.capabilities import ExtendedMessage, capability_code
 from bgpd.wire.codec import (
     UpdateDecoder,
     decode_keepalive,
@@ -68,7 +66,6 @@ from bgpd.wire.codec import (
     decode_route_refresh,
     encode_keepalive,
     encode_notification,
-    encode_open,
     encode_route_refresh,
 )
 from bgpd.wire.constants import (
@@ -86,7 +83,7 @@ from bgpd.wire.messages import (
     RouteRefreshMessage,
     UpdateMessage,
 )
-from bgpd.wire.negotiated import Negotiated, negotiate
+from bgpd.wire.negotiated import Negotiated
 
 logger = logging.getLogger(__name__)
 
@@ -110,14 +107,6 @@ _FSM_SUBCODES = {
     _OPEN_CONFIRM: FsmSubcode.UNEXPECTED_IN_OPENCONFIRM,
     _ESTABLISHED: FsmSubcode.UNEXPECTED_IN_ESTABLISHED,
 }
-
-
-def _cease(subcode: int, text: str = "") -> NotificationMessage:
-    # RFC 8203/9003: only Administrative Shutdown and Reset carry a Shutdown Communication, and
-    # only when there is something to say (an empty one is legal but pointless).
-    if text and subcode in (CeaseSubcode.ADMIN_SHUTDOWN, CeaseSubcode.ADMIN_RESET):
-        return NotificationMessage.shutdown(subcode, text)
-    return NotificationMessage(code=ErrorCode.CEASE, subcode=subcode)
 
 
 class Session:
@@ -334,7 +323,7 @@ class Session:
         self._enabled = False
         self._connect_retry_at = None
         self._idle_until = None
-        notification = _cease(subcode, text)
+        notification = cease(subcode, text)
         reason = f"stopped: {notification}"
         for conn in list(self._conns.values()):
             self._close(conn, now, reason=reason, notification=notification, sent_by_us=True)
@@ -363,7 +352,7 @@ class Session:
         """Close every connection with a Cease, then start again after `error_wait_min`."""
         if not self._enabled:
             return
-        notification = _cease(subcode, text)
+        notification = cease(subcode, text)
         reason = f"reset: {notification}"
         for conn in list(self._conns.values()):
             self._close(conn, now, reason=reason, notification=notification, sent_by_us=True)
@@ -393,33 +382,22 @@ class Session:
             )
             if not outbound:
                 self._closing[conn_id] = encode_notification(
-                    _cease(CeaseSubcode.CONNECTION_REJECTED)
+                    cease(CeaseSubcode.CONNECTION_REJECTED)
                 )
                 self.counters.messages_out[_NOTIFICATION] += 1
             self._actions.append(CloseRequested(conn_id=conn_id, reason=refusal))
             return
         if not outbound:
-            # A peer that connects again has given up its previous connection (its FIN may
-            # simply not have arrived yet), so the older one not yet Established goes.
-            for other in list(self._conns.values()):
-                if other.inbound and other.state is not _ESTABLISHED:
-                    self._close(
-                        other,
-                        now,
-                        reason="replaced by a newer inbound connection",
-                        notification=_cease(CeaseSubcode.CONNECTION_COLLISION),
-                        sent_by_us=True,
-                    )
-        local_open = self._settings.build_open(
-            refused=self._refused_capabilities, no_capabilities=self._no_capabilities
-        )
-        conn = Connection(
+            for other in replaced_by_inbound(self._conns.values()):
+                reason = "replaced by a newer inbound connection"
+                self._close(other, now, reason=reason, notification=COLLISION, sent_by_us=True)
+        conn = open_connection(
+            self._settings,
             conn_id,
             outbound=outbound,
-            local_open=local_open,
-            open_bytes=encode_open(local_open),
-            extended_message=local_open.capability(ExtendedMessage) is not None,
             now=now,
+            refused=self._refused_capabilities,
+            no_capabilities=self._no_capabilities,
         )
         self.counters.messages_out[_OPEN] += 1
         self._conns[conn_id] = conn
@@ -571,12 +549,9 @@ class Session:
             raise NotEstablishedError(f"peer {self._name} is {self._state}, not Established")
         negotiated = conn.negotiated
         assert negotiated is not None
-        if not negotiated.route_refresh:
-            raise SessionError(f"peer {self._name} did not negotiate route refresh")
-        if subtype and not negotiated.enhanced_route_refresh:
-            raise SessionError(f"peer {self._name} did not negotiate enhanced route refresh")
-        if family not in negotiated.families:
-            raise SessionError(f"peer {self._name} did not negotiate {family}")
+        refusal = refused_because(negotiated, family, subtype)
+        if refusal is not None:
+            raise SessionError(f"peer {self._name} {refusal}")
         message = RouteRefreshMessage(family=family, subtype=subtype)
         self._send(conn, encode_route_refresh(message), _ROUTE_REFRESH)
 
@@ -679,25 +654,14 @@ class Session:
                 bytes(body).hex(),
             )
             return
-        negotiated = conn.negotiated
-        assert negotiated is not None
-        subtype = message.subtype
-        # RFC 2918 §4 / RFC 7313 §4: a refresh for a family not negotiated is ignored; so are
-        # BoRR/EoRR markers from a peer that did not negotiate enhanced route refresh (they
-        # would otherwise start or end a stale-route sweep it never agreed to).
-        reason = ""
-        if not negotiated.route_refresh:
-            reason = "not_negotiated"
-        elif message.family not in negotiated.families:
-            reason = "family_not_negotiated"
-        elif subtype and not negotiated.enhanced_route_refresh:
-            reason = "enhanced_not_negotiated"
+        assert conn.negotiated is not None
+        reason = ignored_because(conn.negotiated, message)
         if reason:
             logger.info(
                 "peer route refresh ignored peer=%s family=%s subtype=%s reason=%s",
                 self._name,
                 message.family,
-                RouteRefreshSubtype(subtype),
+                RouteRefreshSubtype(message.subtype),
                 reason,
             )
             return
@@ -709,71 +673,22 @@ class Session:
         if problem is not None:
             self._fail(conn, now, f"unacceptable OPEN (AS {message.asn})", problem)
             return
-        # RFC 4271 §6.8: collision detection against every other connection.
-        dominant = peer_is_dominant(
-            settings.router_id, settings.local_asn, message.router_id, message.asn
-        )
-        collision = _cease(CeaseSubcode.CONNECTION_COLLISION)
-        for other in list(self._conns.values()):
-            if other is conn:
-                continue
-            if other.state is _ESTABLISHED:
-                assert other.negotiated is not None
-                if is_peer_restart(
-                    graceful_restart=other.negotiated.peer_graceful_restart is not None,
-                    established_at=self._established_at,
-                    new_connection_at=conn.made_at,
-                ):
-                    # RFC 4724 §4.2: an OPEN on a new connection while the old session is still
-                    # up means the peer restarted: close the old one as if its TCP had ended.
-                    self._close(
-                        other,
-                        now,
-                        reason="peer restarted (new connection while Established)",
-                        notification=None,
-                    )
-                    continue
-                self._close(
-                    conn,
-                    now,
-                    reason="connection collision with the Established session",
-                    notification=collision,
-                    sent_by_us=True,
-                )
-                self._sync_state(now)
-                return
-            # OpenConfirm, or OpenSent: both connections lead to the same neighbour, so this
-            # OPEN tells us the identifier of the other one too (the "means outside of the
-            # protocol" of RFC 4271 §6.8). Deciding now, before our KEEPALIVE goes out on a
-            # connection that will lose, keeps both ends' choices the same.
-            if keeps_new_connection(peer_dominant=dominant, new_is_inbound=conn.inbound):
-                loser = other
-            else:
-                loser = conn
-            logger.info(
-                "peer connection collision peer=%s kept=%d",
-                self._name,
-                other.conn_id if loser is conn else conn.conn_id,
-            )
+        conns = self._conns.values()
+        for loser in open_collisions(settings, message, conn, conns, self._established_at):
+            if loser.kept is not None:
+                logger.info("peer connection collision peer=%s kept=%d", self._name, loser.kept)
             self._close(
-                loser, now, reason="connection collision", notification=collision, sent_by_us=True
+                loser.conn,
+                now,
+                reason=loser.reason,
+                notification=loser.notification,
+                sent_by_us=loser.notification is not None,
             )
-            if loser is conn:
+            if loser.conn is conn:
                 self._sync_state(now)
                 return
-        negotiated = negotiate(conn.local_open, message)
-        conn.remote_open = message
-        conn.negotiated = negotiated
-        conn.reader.max_len = negotiated.max_message_len
-        conn.state = _OPEN_CONFIRM
+        confirm_open(conn, message, settings, now, self._jitter)
         self._send(conn, encode_keepalive(), _KEEPALIVE)
-        hold = negotiated.hold_time
-        conn.hold_interval = float(hold)
-        # RFC 4271 §4.2: a negotiated hold time of zero stops both timers.
-        conn.hold_deadline = now + hold if hold else None
-        interval = keepalive_interval(settings, negotiated)
-        conn.keepalive_interval = interval
-        conn.keepalive_deadline = now + self._jitter(interval) if interval is not None else None
         self._sync_state(now)
 
     def _establish(self, conn: Connection, now: float) -> None:
@@ -781,15 +696,9 @@ class Session:
         assert negotiated is not None
         conn.restart_hold(now)
         # A connection still opening can only lose against an Established one (RFC 4271 §6.8).
-        for other in list(self._conns.values()):
-            if other is not conn:
-                self._close(
-                    other,
-                    now,
-                    reason="connection collision with the Established session",
-                    notification=_cease(CeaseSubcode.CONNECTION_COLLISION),
-                    sent_by_us=True,
-                )
+        for other in [c for c in self._conns.values() if c is not conn]:
+            reason = "connection collision with the Established session"
+            self._close(other, now, reason=reason, notification=COLLISION, sent_by_us=True)
         conn.state = _ESTABLISHED
         conn.decoder = UpdateDecoder(negotiated)
         self._established = conn
@@ -821,8 +730,7 @@ class Session:
 
     def _drop_capabilities(self, conn: Connection, notification: NotificationMessage) -> bool:
         """Adjusts the next OPEN after the peer refused ours; False when nothing can change."""
-        sent = frozenset(capability_code(c) for c in conn.local_open.capabilities)
-        refused = capabilities_to_drop(sent, notification)
+        refused = capabilities_refused(conn.local_open, notification)
         if refused is None:
             return False
         if refused:
@@ -876,7 +784,7 @@ class Session:
             self._send(conn, encode_notification(notification), _NOTIFICATION)
         # A collision resolution is routine (both sides dialled at once), not an error an
         # operator should chase, so it does not overwrite the last error.
-        if notification is not None and not _is_collision(notification):
+        if notification is not None and not is_collision(notification):
             self.counters.last_error = LastError(
                 code=notification.code,
                 subcode=notification.subcode,
@@ -913,7 +821,7 @@ class Session:
         elif notification is not None:
             # A NOTIFICATION from the peer is a problem to look at; ours or a collision is not.
             logger.log(
-                logging.INFO if sent_by_us or _is_collision(notification) else logging.WARNING,
+                logging.INFO if sent_by_us or is_collision(notification) else logging.WARNING,
                 "peer connection closed peer=%s conn=%d reason=%s",
                 self._name,
                 conn_id,
@@ -1025,10 +933,3 @@ class Session:
 
     def __repr__(self) -> str:
         return f"Session({self._name}, {self._state}, connections={list(self._conns.values())})"
-
-
-def _is_collision(notification: NotificationMessage) -> bool:
-    return (
-        notification.code == ErrorCode.CEASE
-        and notification.subcode == CeaseSubcode.CONNECTION_COLLISION
-    )

@@ -15,7 +15,7 @@ from bgpd.session import (
     SessionEstablished,
     SessionState,
 )
-from bgpd.session.rules import keeps_new_connection, peer_is_dominant
+from bgpd.session.collision import keeps_new_connection, peer_is_dominant
 from bgpd.wire.capabilities import GracefulRestart
 from bgpd.wire.codec import decode_notification
 from bgpd.wire.constants import CeaseSubcode, ErrorCode, MessageType
