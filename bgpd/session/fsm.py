@@ -11,6 +11,14 @@ I/O runtime, events for the speaker, and the next deadline. The driver's loop is
     for event in peer.take_events(): hand it to the speaker
     arm one timer at peer.next_deadline() and call handle_timer(now) when it fires
 
+This module holds the state, the message events (RFC 4271 §8.1.5: dispatch, UPDATE, KEEPALIVE,
+NOTIFICATION, ROUTE-REFRESH), establishing, closing and the state changes. Its other jobs live
+beside it: `opening.OpenExchange` (new connections, our OPEN, the peer's OPEN up to OpenConfirm,
+capability refusals) and `timers.SessionTimers` (ConnectRetry, IdleHold/error wait, Hold,
+Keepalive, `next_deadline`) are mixins over the same slots, so no call pays an indirection;
+the pure rules are functions in `rules`, `collision` and `route_refresh`. The FSM's own events
+(state changes, Established, down, closed connections, routes received) are logged from here.
+
 Invariants:
 - at most one connection is Established, and while one is, any other connection is younger
   than it (it can only win by the RFC 4724 §4.2 restart rule when its OPEN arrives);
@@ -30,13 +38,13 @@ from typing import Any
 
 from bgpd.errors import WireError
 from bgpd.net import Family, format_router_id
+from bgpd.session.collision import COLLISION, is_collision
 from bgpd.session.connection import Connection
 from bgpd.session.counters import LastError, PeerCounters
 from bgpd.session.errors import NotEstablishedError, SessionError
 from bgpd.session.events import (
     Action,
     CloseRequested,
-    ConnectRequested,
     Event,
     RouteRefreshReceived,
     SessionDown,
@@ -46,29 +54,18 @@ from bgpd.session.events import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_update_problems
-from bgpd.session.rules import (
-    JITTER_MAX,
-    JITTER_MIN,
-    capabilities_to_drop,
-    check_open,
-    count_updates,
-    graceful_down,
-    is_peer_restart,
-    keepalive_interval,
-    keeps_new_connection,
-    peer_is_dominant,
-)
+from bgpd.session.opening import OpenExchange
+from bgpd.session.route_refresh import ignored_because, refused_because
+from bgpd.session.rules import JITTER_MAX, JITTER_MIN, cease, count_updates, graceful_down
 from bgpd.session.settings import SessionSettings
-from bgpd.wire.capabilities import ExtendedMessage, capability_code
+from bgpd.session.timers import SessionTimers
 from bgpd.wire.codec import (
     UpdateDecoder,
     decode_keepalive,
     decode_notification,
     decode_open,
     decode_route_refresh,
-    encode_keepalive,
     encode_notification,
-    encode_open,
     encode_route_refresh,
 )
 from bgpd.wire.constants import (
@@ -80,13 +77,8 @@ from bgpd.wire.constants import (
     RouteRefreshSubtype,
 )
 from bgpd.wire.framing import check_length
-from bgpd.wire.messages import (
-    NotificationMessage,
-    OpenMessage,
-    RouteRefreshMessage,
-    UpdateMessage,
-)
-from bgpd.wire.negotiated import Negotiated, negotiate
+from bgpd.wire.messages import NotificationMessage, RouteRefreshMessage, UpdateMessage
+from bgpd.wire.negotiated import Negotiated
 
 logger = logging.getLogger(__name__)
 
@@ -112,15 +104,7 @@ _FSM_SUBCODES = {
 }
 
 
-def _cease(subcode: int, text: str = "") -> NotificationMessage:
-    # RFC 8203/9003: only Administrative Shutdown and Reset carry a Shutdown Communication, and
-    # only when there is something to say (an empty one is legal but pointless).
-    if text and subcode in (CeaseSubcode.ADMIN_SHUTDOWN, CeaseSubcode.ADMIN_RESET):
-        return NotificationMessage.shutdown(subcode, text)
-    return NotificationMessage(code=ErrorCode.CEASE, subcode=subcode)
-
-
-class Session:
+class Session(OpenExchange, SessionTimers):
     """One configured neighbour: the RFC 4271 FSM over its connections, across reconnections."""
 
     __slots__ = (
@@ -264,18 +248,6 @@ class Session:
             return conn.take_output()
         return self._closing.pop(conn_id, b"")
 
-    def next_deadline(self) -> float | None:
-        """When `handle_timer` must next be called, or None when no timer runs."""
-        deadline: float | None = None
-        for candidate in (self._connect_retry_at, self._idle_until):
-            if candidate is not None and (deadline is None or candidate < deadline):
-                deadline = candidate
-        for conn in self._conns.values():
-            candidate = conn.next_deadline()
-            if candidate is not None and (deadline is None or candidate < deadline):
-                deadline = candidate
-        return deadline
-
     # ------------------------------------------------------------------ administrative events
 
     def start(self, now: float) -> None:
@@ -295,7 +267,7 @@ class Session:
         self._enabled = False
         self._connect_retry_at = None
         self._idle_until = None
-        notification = _cease(subcode, text)
+        notification = cease(subcode, text)
         reason = f"stopped: {notification}"
         for conn in list(self._conns.values()):
             self._close(conn, now, reason=reason, notification=notification, sent_by_us=True)
@@ -324,7 +296,7 @@ class Session:
         """Close every connection with a Cease, then start again after `error_wait_min`."""
         if not self._enabled:
             return
-        notification = _cease(subcode, text)
+        notification = cease(subcode, text)
         reason = f"reset: {notification}"
         for conn in list(self._conns.values()):
             self._close(conn, now, reason=reason, notification=notification, sent_by_us=True)
@@ -335,64 +307,6 @@ class Session:
         self._sync_state(now)
 
     # ------------------------------------------------------------------ transport events
-
-    def connection_made(self, conn_id: int, now: float, outbound: bool) -> None:
-        """TcpConnectionConfirmed (inbound) or Tcp_CR_Acked (outbound): send our OPEN.
-
-        An inbound connection the FSM cannot take (stopped, or waiting after an error) gets
-        Cease/Connection Rejected (RFC 4486 §4) and a CloseRequested.
-        """
-        if conn_id in self._conns:
-            raise SessionError(f"connection id {conn_id} is already open")
-        self._closing.pop(conn_id, None)  # an id the runtime reuses: forget stale bytes
-        if outbound:
-            self._dialing = False
-        refusal = self._refusal(outbound)
-        if refusal is not None:
-            logger.info(
-                "peer connection refused peer=%s conn=%d reason=%s", self._name, conn_id, refusal
-            )
-            if not outbound:
-                self._closing[conn_id] = encode_notification(
-                    _cease(CeaseSubcode.CONNECTION_REJECTED)
-                )
-                self.counters.messages_out[_NOTIFICATION] += 1
-            self._actions.append(CloseRequested(conn_id=conn_id, reason=refusal))
-            return
-        if not outbound:
-            # A peer that connects again has given up its previous connection (its FIN may
-            # simply not have arrived yet), so the older one not yet Established goes.
-            for other in list(self._conns.values()):
-                if other.inbound and other.state is not _ESTABLISHED:
-                    self._close(
-                        other,
-                        now,
-                        reason="replaced by a newer inbound connection",
-                        notification=_cease(CeaseSubcode.CONNECTION_COLLISION),
-                        sent_by_us=True,
-                    )
-        local_open = self._settings.build_open(
-            refused=self._refused_capabilities, no_capabilities=self._no_capabilities
-        )
-        conn = Connection(
-            conn_id,
-            outbound=outbound,
-            local_open=local_open,
-            open_bytes=encode_open(local_open),
-            extended_message=local_open.capability(ExtendedMessage) is not None,
-            now=now,
-        )
-        self.counters.messages_out[_OPEN] += 1
-        self._conns[conn_id] = conn
-        # RFC 4271 §8.2.2 (Connect/Active, TCP confirmed): ConnectRetry stops in OpenSent.
-        self._connect_retry_at = None
-        logger.debug(
-            "peer open sent peer=%s conn=%d direction=%s",
-            self._name,
-            conn_id,
-            "out" if outbound else "in",
-        )
-        self._sync_state(now)
 
     def connection_failed(self, conn_id: int, now: float) -> None:
         """TcpConnectionFails: the dial failed (an id we do not know), or a connection broke."""
@@ -463,43 +377,6 @@ class Session:
             return False
         return True
 
-    def handle_timer(self, now: float) -> None:
-        """Fires every timer due at `now`: Hold, Keepalive, IdleHold, ConnectRetry/delay."""
-        for conn in list(self._conns.values()):
-            if conn.conn_id not in self._conns:
-                continue
-            if conn.hold_deadline is not None and conn.hold_deadline <= now:
-                # RFC 4271 §6.5
-                self._fail(
-                    conn,
-                    now,
-                    "hold timer expired",
-                    NotificationMessage(code=ErrorCode.HOLD_TIMER_EXPIRED, subcode=0),
-                )
-                continue
-            interval = conn.keepalive_interval
-            if (
-                interval is not None
-                and conn.keepalive_deadline is not None
-                and conn.keepalive_deadline <= now
-            ):
-                self._send(conn, encode_keepalive(), _KEEPALIVE)
-                conn.keepalive_deadline = now + self._jitter(interval)
-        if self._idle_until is not None and self._idle_until <= now:
-            self._idle_until = None  # IdleHoldTimer_Expires -> AutomaticStart
-            if self._enabled and not self._conns:
-                self._begin(now, 0.0)
-        if self._connect_retry_at is not None and self._connect_retry_at <= now:
-            self._connect_retry_at = None
-            if self._may_dial():
-                if self._dialing:
-                    # The runtime gives a dial up after ConnectRequested.timeout and reports
-                    # it; until then a second dial would only race the first.
-                    self._schedule_retry(now)
-                else:
-                    self._dial(now)
-        self._sync_state(now)
-
     def send_update_bytes(
         self, data: bytes, now: float | None = None, *, count: int | None = None
     ) -> None:
@@ -532,12 +409,9 @@ class Session:
             raise NotEstablishedError(f"peer {self._name} is {self._state}, not Established")
         negotiated = conn.negotiated
         assert negotiated is not None
-        if not negotiated.route_refresh:
-            raise SessionError(f"peer {self._name} did not negotiate route refresh")
-        if subtype and not negotiated.enhanced_route_refresh:
-            raise SessionError(f"peer {self._name} did not negotiate enhanced route refresh")
-        if family not in negotiated.families:
-            raise SessionError(f"peer {self._name} did not negotiate {family}")
+        refusal = refused_because(negotiated, family, subtype)
+        if refusal is not None:
+            raise SessionError(f"peer {self._name} {refusal}")
         message = RouteRefreshMessage(family=family, subtype=subtype)
         self._send(conn, encode_route_refresh(message), _ROUTE_REFRESH)
 
@@ -640,117 +514,27 @@ class Session:
                 bytes(body).hex(),
             )
             return
-        negotiated = conn.negotiated
-        assert negotiated is not None
-        subtype = message.subtype
-        # RFC 2918 §4 / RFC 7313 §4: a refresh for a family not negotiated is ignored; so are
-        # BoRR/EoRR markers from a peer that did not negotiate enhanced route refresh (they
-        # would otherwise start or end a stale-route sweep it never agreed to).
-        reason = ""
-        if not negotiated.route_refresh:
-            reason = "not_negotiated"
-        elif message.family not in negotiated.families:
-            reason = "family_not_negotiated"
-        elif subtype and not negotiated.enhanced_route_refresh:
-            reason = "enhanced_not_negotiated"
+        assert conn.negotiated is not None
+        reason = ignored_because(conn.negotiated, message)
         if reason:
             logger.info(
                 "peer route refresh ignored peer=%s family=%s subtype=%s reason=%s",
                 self._name,
                 message.family,
-                RouteRefreshSubtype(subtype),
+                RouteRefreshSubtype(message.subtype),
                 reason,
             )
             return
         self._events.append(RouteRefreshReceived(message=message))
-
-    def _open_received(self, conn: Connection, message: OpenMessage, now: float) -> None:
-        settings = self._settings
-        problem = check_open(settings, message)
-        if problem is not None:
-            self._fail(conn, now, f"unacceptable OPEN (AS {message.asn})", problem)
-            return
-        # RFC 4271 §6.8: collision detection against every other connection.
-        dominant = peer_is_dominant(
-            settings.router_id, settings.local_asn, message.router_id, message.asn
-        )
-        collision = _cease(CeaseSubcode.CONNECTION_COLLISION)
-        for other in list(self._conns.values()):
-            if other is conn:
-                continue
-            if other.state is _ESTABLISHED:
-                assert other.negotiated is not None
-                if is_peer_restart(
-                    graceful_restart=other.negotiated.peer_graceful_restart is not None,
-                    established_at=self._established_at,
-                    new_connection_at=conn.made_at,
-                ):
-                    # RFC 4724 §4.2: an OPEN on a new connection while the old session is still
-                    # up means the peer restarted: close the old one as if its TCP had ended.
-                    self._close(
-                        other,
-                        now,
-                        reason="peer restarted (new connection while Established)",
-                        notification=None,
-                    )
-                    continue
-                self._close(
-                    conn,
-                    now,
-                    reason="connection collision with the Established session",
-                    notification=collision,
-                    sent_by_us=True,
-                )
-                self._sync_state(now)
-                return
-            # OpenConfirm, or OpenSent: both connections lead to the same neighbour, so this
-            # OPEN tells us the identifier of the other one too (the "means outside of the
-            # protocol" of RFC 4271 §6.8). Deciding now, before our KEEPALIVE goes out on a
-            # connection that will lose, keeps both ends' choices the same.
-            if keeps_new_connection(peer_dominant=dominant, new_is_inbound=conn.inbound):
-                loser = other
-            else:
-                loser = conn
-            logger.info(
-                "peer connection collision peer=%s kept=%d",
-                self._name,
-                other.conn_id if loser is conn else conn.conn_id,
-            )
-            self._close(
-                loser, now, reason="connection collision", notification=collision, sent_by_us=True
-            )
-            if loser is conn:
-                self._sync_state(now)
-                return
-        negotiated = negotiate(conn.local_open, message)
-        conn.remote_open = message
-        conn.negotiated = negotiated
-        conn.reader.max_len = negotiated.max_message_len
-        conn.state = _OPEN_CONFIRM
-        self._send(conn, encode_keepalive(), _KEEPALIVE)
-        hold = negotiated.hold_time
-        conn.hold_interval = float(hold)
-        # RFC 4271 §4.2: a negotiated hold time of zero stops both timers.
-        conn.hold_deadline = now + hold if hold else None
-        interval = keepalive_interval(settings, negotiated)
-        conn.keepalive_interval = interval
-        conn.keepalive_deadline = now + self._jitter(interval) if interval is not None else None
-        self._sync_state(now)
 
     def _establish(self, conn: Connection, now: float) -> None:
         negotiated = conn.negotiated
         assert negotiated is not None
         conn.restart_hold(now)
         # A connection still opening can only lose against an Established one (RFC 4271 §6.8).
-        for other in list(self._conns.values()):
-            if other is not conn:
-                self._close(
-                    other,
-                    now,
-                    reason="connection collision with the Established session",
-                    notification=_cease(CeaseSubcode.CONNECTION_COLLISION),
-                    sent_by_us=True,
-                )
+        for other in [c for c in self._conns.values() if c is not conn]:
+            reason = "connection collision with the Established session"
+            self._close(other, now, reason=reason, notification=COLLISION, sent_by_us=True)
         conn.state = _ESTABLISHED
         conn.decoder = UpdateDecoder(negotiated)
         self._established = conn
@@ -779,27 +563,6 @@ class Session:
         self._close(conn, now, reason=reason, notification=notification, sent_by_us=False)
         self._settle(now, error=error)
         self._sync_state(now)
-
-    def _drop_capabilities(self, conn: Connection, notification: NotificationMessage) -> bool:
-        """Adjusts the next OPEN after the peer refused ours; False when nothing can change."""
-        sent = frozenset(capability_code(c) for c in conn.local_open.capabilities)
-        refused = capabilities_to_drop(sent, notification)
-        if refused is None:
-            return False
-        if refused:
-            self._refused_capabilities |= refused
-            logger.warning(
-                "peer capabilities refused peer=%s capabilities=%s action=retry_without",
-                self._name,
-                ",".join(str(c) for c in sorted(refused)),
-            )
-        else:
-            self._no_capabilities = True
-            logger.warning(
-                "peer capabilities refused peer=%s capabilities=all action=retry_without",
-                self._name,
-            )
-        return True
 
     # ------------------------------------------------------------------ closing
 
@@ -837,7 +600,7 @@ class Session:
             self._send(conn, encode_notification(notification), _NOTIFICATION)
         # A collision resolution is routine (both sides dialled at once), not an error an
         # operator should chase, so it does not overwrite the last error.
-        if notification is not None and not _is_collision(notification):
+        if notification is not None and not is_collision(notification):
             self.counters.last_error = LastError(
                 code=notification.code,
                 subcode=notification.subcode,
@@ -874,7 +637,7 @@ class Session:
         elif notification is not None:
             # A NOTIFICATION from the peer is a problem to look at; ours or a collision is not.
             logger.log(
-                logging.INFO if sent_by_us or _is_collision(notification) else logging.WARNING,
+                logging.INFO if sent_by_us or is_collision(notification) else logging.WARNING,
                 "peer connection closed peer=%s conn=%d reason=%s",
                 self._name,
                 conn_id,
@@ -885,73 +648,7 @@ class Session:
                 "peer connection closed peer=%s conn=%d reason=%s", self._name, conn_id, reason
             )
 
-    def _settle(self, now: float, *, error: bool) -> None:
-        """After a close: what the peer does once no connection is left."""
-        if self._conns or not self._enabled or self._idle_until is not None:
-            return
-        if error:
-            self._enter_error_wait(now)
-        elif not self._settings.passive:
-            self._schedule_retry(now)
-
-    def _enter_error_wait(self, now: float) -> None:
-        """IdleHold after an error, doubling from error_wait_min up to error_wait_max (BIRD)."""
-        settings = self._settings
-        last = self._last_error_at
-        if last is None or now - last >= settings.error_forget_time or not self._error_wait:
-            wait = settings.error_wait_min
-        else:
-            wait = min(self._error_wait * 2, settings.error_wait_max)
-        self._error_wait = wait
-        self._last_error_at = now
-        self._idle_until = now + wait
-        self._connect_retry_at = None
-        logger.info("peer error wait peer=%s seconds=%.0f", self._name, wait)
-
     # ------------------------------------------------------------------ helpers
-
-    def _refusal(self, outbound: bool) -> str | None:
-        """Why a new connection cannot be taken now, or None."""
-        if not self._enabled:
-            return "peer is stopped"
-        if self._idle_until is not None:
-            return "waiting after an error"
-        if outbound:
-            if self._settings.passive:
-                return "peer is passive"
-            if self._established is not None:
-                return "session already established"
-            if any(c.outbound for c in self._conns.values()):
-                return "an outbound connection already exists"
-        return None
-
-    def _may_dial(self) -> bool:
-        return (
-            self._enabled
-            and self._idle_until is None
-            and not self._settings.passive
-            and not self._conns
-        )
-
-    def _begin(self, now: float, delay: float) -> None:
-        """ManualStart or AutomaticStart: dial (after `delay`) unless passive."""
-        if self._settings.passive:
-            return  # RFC 4271 §8.1.2: passive peers wait in Active for the peer to connect
-        if delay > 0:
-            self._connect_retry_at = now + delay
-        elif self._dialing:
-            self._schedule_retry(now)  # the outstanding dial will report first
-        else:
-            self._dial(now)
-
-    def _dial(self, now: float) -> None:
-        timeout = self._settings.connect_retry_time
-        self._dialing = True
-        self._actions.append(ConnectRequested(timeout=timeout))
-        self._schedule_retry(now)
-
-    def _schedule_retry(self, now: float) -> None:
-        self._connect_retry_at = now + self._jitter(self._settings.connect_retry_time)
 
     def _jitter(self, interval: float) -> float:
         # RFC 4271 §10
@@ -986,10 +683,3 @@ class Session:
 
     def __repr__(self) -> str:
         return f"Session({self._name}, {self._state}, connections={list(self._conns.values())})"
-
-
-def _is_collision(notification: NotificationMessage) -> bool:
-    return (
-        notification.code == ErrorCode.CEASE
-        and notification.subcode == CeaseSubcode.CONNECTION_COLLISION
-    )

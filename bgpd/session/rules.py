@@ -1,4 +1,4 @@
-"""Pure decision rules of the session layer: OPEN checks, timers, collisions, graceful downs.
+"""Pure decision rules of the session layer: OPEN checks, timers, Cease, graceful downs.
 
 Invariants: every function here is pure (no state, no clock, no I/O), so each RFC rule can be
 tested on its own and the `Session` only sequences them.
@@ -16,6 +16,17 @@ from bgpd.wire.negotiated import Negotiated
 # [0.75, 1.0] so that many sessions do not synchronise.
 JITTER_MIN = 0.75
 JITTER_MAX = 1.0
+
+
+def cease(subcode: int, text: str = "") -> NotificationMessage:
+    """A Cease NOTIFICATION, with `text` as its Shutdown Communication where one is allowed.
+
+    RFC 8203/9003: only Administrative Shutdown and Reset carry one, and only when there is
+    something to say (an empty one is legal but pointless).
+    """
+    if text and subcode in (CeaseSubcode.ADMIN_SHUTDOWN, CeaseSubcode.ADMIN_RESET):
+        return NotificationMessage.shutdown(subcode, text)
+    return NotificationMessage(code=ErrorCode.CEASE, subcode=subcode)
 
 
 def check_open(settings: SessionSettings, message: OpenMessage) -> NotificationMessage | None:
@@ -51,46 +62,6 @@ def keepalive_interval(settings: SessionSettings, negotiated: Negotiated) -> flo
     if configured is not None and configured < hold:
         return configured
     return hold / 3
-
-
-def peer_is_dominant(
-    local_router_id: int, local_asn: int, peer_router_id: int, peer_asn: int
-) -> bool:
-    """Whether the peer wins a connection collision (RFC 4271 §6.8).
-
-    The higher BGP identifier wins; with equal identifiers (possible between ASes) the higher AS
-    wins (RFC 6286 §2.3). The winner's connection is the one the winner initiated.
-    """
-    if local_router_id != peer_router_id:
-        return local_router_id < peer_router_id
-    return local_asn < peer_asn
-
-
-def keeps_new_connection(*, peer_dominant: bool, new_is_inbound: bool) -> bool:
-    """In a collision, whether the connection whose OPEN just arrived survives.
-
-    The surviving connection is the one initiated by the dominant side: inbound when the peer
-    dominates, outbound when we do.
-    """
-    return peer_dominant == new_is_inbound
-
-
-# A connection made this soon after our session came up is the peer's side of a collision (both
-# ends dialled at once; our accept of its dial ran just after our own dial's handshake), not a
-# restarted peer: no speaker restarts and redials within a couple of seconds of establishing.
-RESTART_MIN_UPTIME_S = 2.0
-
-
-def is_peer_restart(
-    *, graceful_restart: bool, established_at: float | None, new_connection_at: float
-) -> bool:
-    """Whether an OPEN on a new connection while Established means the peer restarted (RFC 4724
-    §4.2: the old session is closed as if its TCP had ended) rather than a collision, where
-    RFC 4271 §6.8 keeps the Established session. Taking a collision for a restart drops the
-    session the peer keeps: a flap at start whenever both ends dial at once (seen with BIRD)."""
-    if not graceful_restart:
-        return False
-    return established_at is None or new_connection_at - established_at >= RESTART_MIN_UPTIME_S
 
 
 def graceful_down(negotiated: Negotiated, notification: NotificationMessage | None) -> bool:

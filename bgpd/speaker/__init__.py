@@ -1,7 +1,9 @@
 """The speaker: sessions, the Loc-RIB and the update groups of one BGP instance, sans-IO.
 
-`core.Speaker` owns everything; `peer_state` holds its outputs and the record it keeps beside
-each session; `views` turns its state into the read-only views of the control socket.
+`core.Speaker` owns everything; `reconfigure`, `recovery` and `route_refresh` are its jobs of
+reloads, the restarting speaker and route refresh (mixins over its state); `peer_state` holds
+its outputs and the record it keeps beside each session; `views` turns its state into the
+read-only views of the control socket.
 """
 
 from bgpd.speaker.core import Speaker

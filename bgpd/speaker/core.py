@@ -14,20 +14,25 @@ the `Exporter` (bgpd.outbound), which stages them once per update group and writ
 bytes to every member, and (2) records the forwarding change (the BGP multipath set) for the
 kernel.
 
+Beside this module, three mixins of `Speaker` over its slots hold one job each: `reconfigure`
+(`apply_config`), `recovery` (the restarting speaker, RFC 4724 §4.1) and `route_refresh`
+(operator resets, peers' requests and BoRR/EoRR, RFC 2918/7313); `views` renders the read-only
+views and `peer_state` holds the values and the per-peer record.
+
 Invariants:
 - Every output is produced by `take_outputs()` / `take_fib_updates()`; nothing is written
   anywhere else.
 - Backpressure: while a peer's socket is above its high-water mark nothing is encoded for it
   (it leaves its update group, whose changes it catches up on when it drains), so memory is
   bounded by the table, not by churn. End-of-RIB follows the initial table.
-- Restarting speaker (RFC 4724 §4.1, `set_restarting`): nothing is sent until the peers'
-  End-of-RIB (or `[bgp] graceful_restart_wait`), then every peer gets its table at once.
+- Restarting speaker (RFC 4724 §4.1, `set_restarting`, bgpd.speaker.recovery): nothing is sent
+  until the peers' End-of-RIB (or `[bgp] graceful_restart_wait`), then every peer gets its table.
 - Graceful restart helper (RFC 4724 §4.2): a peer that negotiated GR and went down without a
   NOTIFICATION keeps its routes, marked stale, until it comes back and sends End-of-RIB or the
   restart time passes; whatever it did not re-announce is then swept.
-- Route refresh (RFC 2918, RFC 7313): a request resends that family only, between BoRR and EoRR
-  when negotiated; a peer's BoRR marks its routes of the family stale and its EoRR sweeps what
-  it did not re-announce (the same stale mark and tracker as graceful restart).
+- Route refresh (RFC 2918, RFC 7313, bgpd.speaker.route_refresh): a request resends that family
+  only, between BoRR and EoRR when negotiated; a peer's BoRR marks its routes of the family
+  stale and its EoRR sweeps what it did not re-announce (graceful restart's stale mark).
 - Fault containment: an exception while processing one peer's input (`_for_peer`) or while
   exporting to one update group (the exporter's own boundary) ends only the sessions concerned:
   a Cease NOTIFICATION, an error line with the traceback, the error wait (`Session.abort`). Their
@@ -41,17 +46,11 @@ import ipaddress
 import logging
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from functools import partial
 
-from bgpd.config import Config, ConfigDiff, PeerConfig, PeerSettings, StaticRoute
+from bgpd.config import Config, PeerConfig, PeerSettings, StaticRoute
 from bgpd.errors import contained
-from bgpd.net import (
-    Afi,
-    Family,
-    Nlri,
-    pack_network,
-)
+from bgpd.net import Afi, Family, Nlri, pack_network
 from bgpd.outbound.advertise import PeerProfile
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
@@ -99,16 +98,19 @@ from bgpd.speaker.peer_state import (
     session_settings,
     static_candidate,
 )
+from bgpd.speaker.reconfigure import Reconfiguration
+from bgpd.speaker.recovery import Recovery
+from bgpd.speaker.route_refresh import RouteRefreshing
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
-from bgpd.wire.constants import CeaseSubcode, RouteRefreshSubtype
-from bgpd.wire.messages import NlriBatch, RouteRefreshMessage
+from bgpd.wire.constants import CeaseSubcode
+from bgpd.wire.messages import NlriBatch
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
 logger = logging.getLogger(__name__)
 
 
-class Speaker:
+class Speaker(Reconfiguration, Recovery, RouteRefreshing):
     __slots__ = (
         "_config",
         "_eor_seen",
@@ -297,99 +299,6 @@ class Speaker:
         # A blocked peer's pump is cheap (nothing is encoded for it); a drained one catches up.
         self._for_peer(peer, now, partial(self._exporter.set_blocked, peer, not writable, now))
 
-    def reset_peer(self, name: str, now: float, *, soft: bool) -> str | None:
-        """A hard reset (Cease/Administrative Reset) or a soft one (route refresh both ways).
-        Returns what the operator must know when a soft reset could do only part of its job."""
-        state = self._peers[name]
-        note = None
-        if soft:
-            negotiated = state.session.negotiated
-            if negotiated is None:
-                note = "session not established: nothing to refresh"
-            elif negotiated.route_refresh:
-                for family in sorted(negotiated.families):
-                    state.session.send_route_refresh(family, now)
-            else:
-                # Asking again needs the capability (RFC 2918); our side can still be resent.
-                note = "peer did not negotiate route refresh: our routes resent, theirs not asked"
-                logger.warning(
-                    "peer soft reset inbound skipped peer=%s reason=route_refresh_not_negotiated",
-                    name,
-                )
-            self._exporter.refresh(name, now)
-        else:
-            state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
-        self._pump(name, now)
-        return note
-
-    @property
-    def recovering(self) -> bool:
-        """Whether we are still a restarting speaker deferring our exports (RFC 4724 §4.1)."""
-        return self._recovering
-
-    def set_restarting(self, restarting: bool, now: float | None = None) -> None:
-        """RFC 4724: we restarted with our forwarding state kept. The next OPENs carry the R
-        and F bits, so helpers keep our routes until our End-of-RIB instead of dropping them
-        at once, and (§4.1) nothing is sent until our peers' End-of-RIB has rebuilt the
-        Loc-RIB (or `[bgp] graceful_restart_wait` passed): then every peer gets the whole table
-        and End-of-RIB. Without this a restarted reflector would announce an empty table and
-        End-of-RIB, and its clients would drop what it had not relearned yet."""
-        for state in self._peers.values():
-            settings = state.session.settings
-            if settings.restarting != restarting:
-                state.session.update_settings(replace(settings, restarting=restarting))
-        if restarting and not self._recovering:
-            self._recovering = True
-            self._recovery_deadline = None  # set from the clock at the next input
-            self._recovery_gone.clear()
-            self._exporter.deferred = True
-        elif not restarting and self._recovering:
-            self._finish_recovery(self._recovery_deadline if now is None else now)
-
-    def _check_recovery(self, now: float) -> None:
-        if not self._recovering:
-            return
-        if self._recovery_deadline is None:
-            self._recovery_deadline = now + self._config.bgp.graceful_restart_wait
-        if now >= self._recovery_deadline:
-            logger.warning(
-                "graceful restart end-of-rib wait over seconds=%d action=send_routes",
-                self._config.bgp.graceful_restart_wait,
-            )
-            self._finish_recovery(now)
-        elif self._recovery_done():
-            self._finish_recovery(now)
-
-    def _recovery_done(self) -> bool:
-        """Every peer sent End-of-RIB, lacks the capability, is restarting itself (its R bit:
-        it waits for ours, RFC 4724 §4.1), or could not be reached."""
-        for name, state in self._peers.items():
-            established = state.session.state is SessionState.ESTABLISHED
-            if not established:
-                if name in self._recovery_gone or state.config.down_reason is not None:
-                    continue
-                return False
-            negotiated = state.session.negotiated
-            gr = None if negotiated is None else negotiated.peer_graceful_restart
-            if negotiated is None or gr is None or gr.restart_state:
-                continue  # RFC 4724 §4.1: no End-of-RIB to wait for from that peer
-            if any((name, family) not in self._eor_seen for family in negotiated.families):
-                return False
-        return True
-
-    def _finish_recovery(self, now: float | None) -> None:
-        self._recovering = False
-        self._recovery_deadline = None
-        for state in self._peers.values():
-            settings = state.session.settings
-            if settings.restarting:
-                state.session.update_settings(replace(settings, restarting=False))
-        if now is not None:
-            logger.info("graceful restart end-of-rib from every peer action=send_routes")
-            self._exporter.release(now)
-            self._send_touched()
-            self._end_faulted(now)
-
     def shutdown(self, now: float, text: str = "bgpd shutting down") -> None:
         """Administrative shutdown of every session (Cease/Administrative Shutdown, RFC 8203).
 
@@ -401,82 +310,6 @@ class Speaker:
         for name, state in self._peers.items():
             state.session.stop(now, CeaseSubcode.ADMIN_SHUTDOWN, text)
             self._pump(name, now)
-
-    def apply_config(self, new: Config, diff: ConfigDiff, now: float) -> list[str]:
-        """Moves to a new config with as little disruption as the change allows.
-
-        `diff` is `diff_configs(self.config, new)`, computed once by the caller (the runtime's
-        reload plan). Only peers whose session parameters changed are reset; removed peers
-        get a Cease; timer-only changes are taken without a reset; static route, policy and
-        `[node]` address changes are re-exported over the running sessions. Returns one human
-        line per action taken.
-        """
-        new_peers = {p.name: p for p in new.all_peers}
-        self._config = new
-        loop_check = self._new_loop_check(new)
-        loop_changed = loop_check != self._loop_check  # our AS, router id or cluster id
-        self._loop_check = loop_check
-        for peer_state in self._peers.values():
-            cache = peer_state.candidates
-            if peer_state.source is None or cache is None:
-                continue
-            check = self._next_hop_check(peer_state)  # our [node] addresses may have changed
-            if loop_changed or check != cache.next_hop_problem:  # its cached verdicts are stale
-                peer_state.candidates = CandidateCache(
-                    peer_state.source, loop_check, next_hop_problem=check
-                )
-        actions: list[str] = []
-        restarted: dict[str, PeerCounters] = {}
-        for name in list(self._peers):
-            if name not in new_peers:
-                self._remove_peer(name, now, CeaseSubcode.PEER_DECONFIGURED)
-                actions.append(f"peer {name} removed")
-            elif diff.global_session_changed or name in diff.session_changed:
-                removed = self._remove_peer(name, now, CeaseSubcode.OTHER_CONFIG_CHANGE)
-                restarted[name] = removed.session.counters
-                actions.append(f"peer {name} restarted (session parameters changed)")
-        if diff.statics_changed:
-            self._set_statics(new)
-            actions.append("static routes re-exported")
-        if diff.export_policy_changed:
-            self._policy = self._exporter.policy = ExportPolicy.from_config(new)
-            self._exporter.reexport_all(now)
-            actions.append("export policy re-applied")
-        for name, peer in new_peers.items():
-            state = self._peers.get(name)
-            if state is None:
-                self._add_peer(peer, restarted.get(name))
-                if peer.down_reason is None:
-                    self._peers[name].session.start(now)
-                self._pump(name, now)
-                if name not in restarted:
-                    actions.append(f"peer {name} added")
-                continue
-            state.config = peer
-            if name in diff.settings_changed:
-                state.session.update_settings(session_settings(new, peer))
-                actions.append(f"peer {name} timers updated")
-            if name in diff.policy_changed:
-                key = self._group_key(state)
-                if key is not None:
-                    self._check_next_hops(name, state, key)
-                    self._exporter.regroup(name, key, now)
-                self._reimport(name, state, now)
-                self._pump(name, now)
-                actions.append(f"peer {name} policy re-applied")
-            elif diff.node_changed:
-                # Our next hops come from [node] too (an IPv6 address appearing gives IPv6
-                # routes over an IPv4 session one): a new group key, no reset.
-                key = self._group_key(state)
-                if key is not None:
-                    self._check_next_hops(name, state, key)
-                    self._exporter.regroup(name, key, now)
-                    self._pump(name, now)
-        if diff.node_changed:
-            actions.append("node addresses re-applied")
-        self._propagate(now)
-        self._send_touched()
-        return actions
 
     # ------------------------------------------------------------------------------ outputs
 
@@ -641,34 +474,6 @@ class Speaker:
                 logger.info(
                     "graceful restart stale swept peer=%s routes=%d reason=end_of_rib", name, swept
                 )
-
-    def _on_route_refresh(self, name: str, message: RouteRefreshMessage, now: float) -> None:
-        """RFC 2918 / RFC 7313 §4: a request gets that family's table (between BoRR and EoRR
-        when negotiated); a BoRR marks the peer's routes of the family stale and its EoRR
-        sweeps those not re-announced in between (the timing rules: `GracefulRestartTracker`)."""
-        family = message.family
-        if message.subtype == RouteRefreshSubtype.REQUEST:
-            self._exporter.refresh(name, now, (family,))
-        elif message.subtype == RouteRefreshSubtype.BORR:
-            self._gr.refresh_begin(name, family, now)
-            marked = self._rib.mark_stale(name, (family,))
-            logger.info("route refresh begun peer=%s family=%s stale=%d", name, family, marked)
-        elif self._gr.refresh_end(name, family):
-            swept = self._rib.sweep_stale(name, family)
-            logger.info("route refresh ended peer=%s family=%s swept=%d", name, family, swept)
-        else:
-            logger.info("route refresh end ignored peer=%s family=%s reason=no_begin", name, family)
-
-    def _mark_refresh(
-        self, peer: str, family: Family, subtype: RouteRefreshSubtype, *, now: float
-    ) -> None:
-        """The exporter's BoRR/EoRR around a table it resends, queued in order with its
-        UPDATEs on the same session (RFC 7313 §4), when the peer negotiated them."""
-        state = self._peers.get(peer)
-        negotiated = None if state is None else state.session.negotiated
-        if state is not None and negotiated is not None and negotiated.enhanced_route_refresh:
-            state.session.send_route_refresh(family, now, subtype)
-            self._touched.add(peer)
 
     def _import_filtered(
         self, name: str, state: PeerState, batch: NlriBatch, candidate: Candidate
@@ -889,23 +694,6 @@ class Speaker:
             if state is not None:
                 for conn_id in state.connections:
                     self._send_queued(name, state, conn_id)
-
-    def _reimport(self, name: str, state: PeerState, now: float) -> None:
-        """Import rules changed: the peer's routes are asked for again (RFC 2918 route
-        refresh; without it the session is reset, the only way to see them again)."""
-        filters = self._config.peer_settings(state.config).import_filters
-        if filters == state.import_filters:
-            return
-        state.import_filters = filters
-        state.import_chains = import_chains(filters)
-        negotiated = state.session.negotiated
-        if negotiated is None or state.source is None:
-            return
-        if negotiated.route_refresh:
-            for family in negotiated.families:
-                state.session.send_route_refresh(family, now)
-        else:
-            state.session.reset(now, CeaseSubcode.OTHER_CONFIG_CHANGE, "import filters changed")
 
     def _group_key(self, state: PeerState) -> GroupKey | None:
         """Everything that changes the bytes a peer is sent (its update group's key)."""

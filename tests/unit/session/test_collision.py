@@ -15,11 +15,19 @@ from bgpd.session import (
     SessionEstablished,
     SessionState,
 )
-from bgpd.session.rules import keeps_new_connection, peer_is_dominant
+from bgpd.session.collision import (
+    Loser,
+    keeps_new_connection,
+    open_collisions,
+    peer_is_dominant,
+    replaced_by_inbound,
+)
+from bgpd.session.connection import Connection
 from bgpd.wire.capabilities import GracefulRestart
 from bgpd.wire.codec import decode_notification
 from bgpd.wire.constants import CeaseSubcode, ErrorCode, MessageType
 from bgpd.wire.messages import NotificationMessage
+from bgpd.wire.negotiated import negotiate
 from tests.unit.session.session_harness import RawEnd, mirror, pair, peer_open, settings
 
 GR_CAPS = (GracefulRestart(restart_state=False, notification=False, restart_time=120),)
@@ -217,3 +225,56 @@ def test_newer_inbound_replaces_an_older_one() -> None:
     assert closes == [1]
     types = [t for t, _ in RawEnd(peer, 1).reader.feed(peer.data_to_send(1))]
     assert types == [MessageType.OPEN, MessageType.NOTIFICATION]
+
+
+def _conn(
+    conn_id: int,
+    *,
+    outbound: bool,
+    state: SessionState = SessionState.OPEN_SENT,
+    gr: bool = False,
+    made_at: float = 0.0,
+) -> Connection:
+    local = settings().build_open()
+    conn = Connection(
+        conn_id,
+        outbound=outbound,
+        local_open=local,
+        open_bytes=b"",
+        extended_message=False,
+        now=made_at,
+    )
+    conn.state = state
+    if state is SessionState.ESTABLISHED:
+        conn.negotiated = negotiate(local, peer_open(caps=GR_CAPS if gr else ()))
+    return conn
+
+
+def test_the_collision_plan_names_the_losers_in_order() -> None:
+    ours = settings()  # our identifier is 10.0.0.1
+    new = _conn(2, outbound=False, made_at=10.0)
+    # A peer with graceful restart, up long enough: it restarted; its old session goes without
+    # a NOTIFICATION and the OPEN goes on (nothing names the new connection).
+    old = _conn(1, outbound=True, state=SessionState.ESTABLISHED, gr=True)
+    assert open_collisions(ours, peer_open(), new, [old, new], 0.0) == [
+        Loser(
+            conn=old, reason="peer restarted (new connection while Established)", notification=None
+        )
+    ]
+    # Without it the Established session stays and the new connection loses, last.
+    plain = _conn(1, outbound=True, state=SessionState.ESTABLISHED)
+    (loser,) = open_collisions(ours, peer_open(), new, [plain, new], 0.0)
+    assert (loser.conn, loser.notification, loser.kept) == (new, COLLISION, None)
+    # Two opening connections: the dominant side's own connection stays, and is named.
+    out = _conn(1, outbound=True)
+    (loser,) = open_collisions(ours, peer_open(router_id="10.0.0.2"), new, [out, new], None)
+    assert (loser.conn, loser.notification, loser.kept) == (out, COLLISION, 2)
+    (loser,) = open_collisions(ours, peer_open(router_id="9.0.0.1"), new, [out, new], None)
+    assert (loser.conn, loser.notification, loser.kept) == (new, COLLISION, 1)
+
+
+def test_a_new_inbound_connection_replaces_older_inbound_ones_not_established() -> None:
+    opening_in = _conn(1, outbound=False)
+    established_in = _conn(2, outbound=False, state=SessionState.ESTABLISHED)
+    opening_out = _conn(3, outbound=True)
+    assert replaced_by_inbound([opening_in, established_in, opening_out]) == [opening_in]

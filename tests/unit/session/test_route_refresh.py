@@ -10,6 +10,7 @@ import pytest
 
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.session import RouteRefreshReceived, Session, SessionEstablished, SessionState
+from bgpd.session.route_refresh import ignored_because, refused_because
 from bgpd.wire.capabilities import (
     EnhancedRouteRefresh,
     ExtendedMessage,
@@ -21,6 +22,7 @@ from bgpd.wire.codec import encode_keepalive, encode_open, encode_route_refresh
 from bgpd.wire.constants import MessageType
 from bgpd.wire.framing import frame
 from bgpd.wire.messages import NotificationMessage, RouteRefreshMessage
+from bgpd.wire.negotiated import negotiate
 from tests.unit.session.session_harness import RawEnd, peer_open, settings
 from tests.unit.session.test_errors import closed, dialled, sent_notification
 
@@ -173,3 +175,22 @@ def test_an_open_naming_two_ases_gets_bad_peer_as_and_a_log_line(
     assert reason in caplog.text
     assert peer.take_events() and peer.state is not SessionState.ESTABLISHED
     assert not [e for e in peer.take_events() if isinstance(e, SessionEstablished)]
+
+
+def test_the_route_refresh_rules_name_what_was_not_negotiated() -> None:
+    local = settings(families=frozenset({V4, V6})).build_open()
+    plain = negotiate(local, peer_open(caps=(Multiprotocol(family=V4), RouteRefresh())))
+    enhanced = negotiate(local, peer_open(caps=ERR_CAPS))
+    none = negotiate(local, peer_open(caps=(Multiprotocol(family=V4),)))
+    assert ignored_because(plain, RouteRefreshMessage(family=V4, subtype=0)) == ""
+    assert ignored_because(enhanced, RouteRefreshMessage(family=V4, subtype=1)) == ""
+    assert ignored_because(none, RouteRefreshMessage(family=V4, subtype=0)) == "not_negotiated"
+    v6 = RouteRefreshMessage(family=V6, subtype=0)
+    assert ignored_because(plain, v6) == "family_not_negotiated"
+    borr = RouteRefreshMessage(family=V4, subtype=1)
+    assert ignored_because(plain, borr) == "enhanced_not_negotiated"
+    assert refused_because(plain, V4, 0) is None
+    assert refused_because(enhanced, V4, 2) is None
+    assert refused_because(none, V4, 0) == "did not negotiate route refresh"
+    assert refused_because(plain, V4, 1) == "did not negotiate enhanced route refresh"
+    assert refused_because(plain, V6, 0) == "did not negotiate ipv6-unicast"

@@ -1,0 +1,149 @@
+"""Reconfiguration: the running speaker moved to a new config with as little disruption as the
+change allows.
+
+Role: `Reconfiguration.apply_config` is the part of `bgpd.speaker.core.Speaker` that applies a
+reload's `ConfigDiff` (computed once by the runtime's reload plan, `bgpd.config.diff`): removed
+peers get a Cease, peers whose session parameters changed are restarted (their counters carried
+over), timer-only changes reach the running sessions, and static routes, export policy, import
+filters and `[node]` addresses are re-applied over the sessions that stay up (regrouped,
+re-exported, or asked again with a route refresh).
+
+Invariants: a mixin of `Speaker` only, with no state of its own (no slots): it reads and writes
+the Speaker's attributes declared below for the type checker. Only what the diff names is
+touched; a peer's import filters changing never resets a session that can refresh.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bgpd.config import Config, ConfigDiff, PeerConfig
+from bgpd.outbound.exporter import Exporter
+from bgpd.outbound.groups import GroupKey
+from bgpd.policy import ExportPolicy
+from bgpd.policy.filter_eval import import_chains
+from bgpd.policy.next_hop import NextHopCheck
+from bgpd.policy.reflection import LoopCheck
+from bgpd.rib import CandidateCache
+from bgpd.session import PeerCounters
+from bgpd.speaker.peer_state import PeerState, session_settings
+from bgpd.wire.constants import CeaseSubcode
+
+
+class Reconfiguration:
+    # No state of its own: the Speaker's slots hold it. The empty __slots__ keeps Speaker
+    # instances without a __dict__; mypy would read it as forbidding the assignments below.
+    if not TYPE_CHECKING:
+        __slots__ = ()
+
+    if TYPE_CHECKING:  # the Speaker's state and steps a reconfiguration uses (speaker.core)
+        _config: Config
+        _peers: dict[str, PeerState]
+        _loop_check: LoopCheck
+        _policy: ExportPolicy
+        _exporter: Exporter
+
+        @staticmethod
+        def _new_loop_check(config: Config) -> LoopCheck: ...
+        def _next_hop_check(self, state: PeerState) -> NextHopCheck: ...
+        def _add_peer(self, peer: PeerConfig, counters: PeerCounters | None = None) -> None: ...
+        def _remove_peer(self, name: str, now: float, subcode: CeaseSubcode) -> PeerState: ...
+        def _set_statics(self, config: Config) -> None: ...
+        def _group_key(self, state: PeerState) -> GroupKey | None: ...
+        def _check_next_hops(self, name: str, state: PeerState, key: GroupKey) -> None: ...
+        def _pump(self, name: str, now: float) -> None: ...
+        def _propagate(self, now: float) -> None: ...
+        def _send_touched(self) -> None: ...
+
+    def apply_config(self, new: Config, diff: ConfigDiff, now: float) -> list[str]:
+        """Moves to a new config with as little disruption as the change allows.
+
+        `diff` is `diff_configs(self.config, new)`, computed once by the caller (the runtime's
+        reload plan). Only peers whose session parameters changed are reset; removed peers
+        get a Cease; timer-only changes are taken without a reset; static route, policy and
+        `[node]` address changes are re-exported over the running sessions. Returns one human
+        line per action taken.
+        """
+        new_peers = {p.name: p for p in new.all_peers}
+        self._config = new
+        loop_check = self._new_loop_check(new)
+        loop_changed = loop_check != self._loop_check  # our AS, router id or cluster id
+        self._loop_check = loop_check
+        for peer_state in self._peers.values():
+            cache = peer_state.candidates
+            if peer_state.source is None or cache is None:
+                continue
+            check = self._next_hop_check(peer_state)  # our [node] addresses may have changed
+            if loop_changed or check != cache.next_hop_problem:  # its cached verdicts are stale
+                peer_state.candidates = CandidateCache(
+                    peer_state.source, loop_check, next_hop_problem=check
+                )
+        actions: list[str] = []
+        restarted: dict[str, PeerCounters] = {}
+        for name in list(self._peers):
+            if name not in new_peers:
+                self._remove_peer(name, now, CeaseSubcode.PEER_DECONFIGURED)
+                actions.append(f"peer {name} removed")
+            elif diff.global_session_changed or name in diff.session_changed:
+                removed = self._remove_peer(name, now, CeaseSubcode.OTHER_CONFIG_CHANGE)
+                restarted[name] = removed.session.counters
+                actions.append(f"peer {name} restarted (session parameters changed)")
+        if diff.statics_changed:
+            self._set_statics(new)
+            actions.append("static routes re-exported")
+        if diff.export_policy_changed:
+            self._policy = self._exporter.policy = ExportPolicy.from_config(new)
+            self._exporter.reexport_all(now)
+            actions.append("export policy re-applied")
+        for name, peer in new_peers.items():
+            state = self._peers.get(name)
+            if state is None:
+                self._add_peer(peer, restarted.get(name))
+                if peer.down_reason is None:
+                    self._peers[name].session.start(now)
+                self._pump(name, now)
+                if name not in restarted:
+                    actions.append(f"peer {name} added")
+                continue
+            state.config = peer
+            if name in diff.settings_changed:
+                state.session.update_settings(session_settings(new, peer))
+                actions.append(f"peer {name} timers updated")
+            if name in diff.policy_changed:
+                key = self._group_key(state)
+                if key is not None:
+                    self._check_next_hops(name, state, key)
+                    self._exporter.regroup(name, key, now)
+                self._reimport(name, state, now)
+                self._pump(name, now)
+                actions.append(f"peer {name} policy re-applied")
+            elif diff.node_changed:
+                # Our next hops come from [node] too (an IPv6 address appearing gives IPv6
+                # routes over an IPv4 session one): a new group key, no reset.
+                key = self._group_key(state)
+                if key is not None:
+                    self._check_next_hops(name, state, key)
+                    self._exporter.regroup(name, key, now)
+                    self._pump(name, now)
+        if diff.node_changed:
+            actions.append("node addresses re-applied")
+        self._propagate(now)
+        self._send_touched()
+        return actions
+
+    def _reimport(self, name: str, state: PeerState, now: float) -> None:
+        """Import rules changed: the peer's routes are asked for again (RFC 2918 route
+        refresh; without it the session is reset, the only way to see them again)."""
+        filters = self._config.peer_settings(state.config).import_filters
+        if filters == state.import_filters:
+            return
+        state.import_filters = filters
+        state.import_chains = import_chains(filters)
+        negotiated = state.session.negotiated
+        if negotiated is None or state.source is None:
+            return
+        if negotiated.route_refresh:
+            for family in negotiated.families:
+                state.session.send_route_refresh(family, now)
+        else:
+            state.session.reset(now, CeaseSubcode.OTHER_CONFIG_CHANGE, "import filters changed")
