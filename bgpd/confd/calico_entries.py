@@ -78,6 +78,8 @@ class PeerEntry:
     filters: tuple[str, ...] = ()  # BGPFilter names, applied on import and export in order
     # Why the password.secretKeyRef gave no password (the peer then stays down).
     password_unavailable: str | None = None
+    # The gateway of the static route to the peer (bird_aggr.cfg `route <ip>/32 via <gw>`).
+    reachable_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -429,6 +429,8 @@ class CalicoNode:
         for filter_name in filters:
             if filter_name not in known:
                 raise DataError(key, f"BGPFilter {filter_name!r} does not exist")
+        # bird_aggr.cfg: `route <ip>/32 via <reachable_by>;` in the static protocol.
+        gateway = str(data.get("reachable_by") or "").strip()
         return PeerEntry(
             name=name,
             address=ip,
@@ -445,6 +447,7 @@ class CalicoNode:
             description=key.removeprefix(f"{BGP_V1}/"),
             filters=tuple(filters),
             password_unavailable=None if password else unavailable or None,
+            reachable_by=_address(key, gateway, version) if gateway else None,
         )
 
     # ------------------------------------------------------------------ BGPFilters

@@ -136,6 +136,20 @@ def check_local_address(v: IPAddress) -> str | None:
     return None
 
 
+def check_reachable_by(v: IPAddress, peer: IPAddress) -> str | None:
+    """The gateway of the kernel route to `peer` (Calico's BGPPeer `reachableBy`)."""
+    if v.version != peer.version:
+        return f"reachable_by {v} is IPv{v.version} but address {peer} is IPv{peer.version}"
+    if v == peer:
+        return f"reachable_by {v} is the peer itself: a route to it cannot go through it"
+    if v.is_unspecified or v.is_multicast or v.is_loopback:
+        return f"reachable_by {v} must be a unicast gateway address"
+    if v.is_link_local:
+        # The kernel needs the interface of a link-local gateway; nothing here names one.
+        return f"reachable_by {v} is link-local; give a gateway with a global address"
+    return None
+
+
 def check_next_hop_v4(v: IPAddress) -> str | None:
     if v.version != 4:
         return f"next_hop_v4 {v} must be an IPv4 address"

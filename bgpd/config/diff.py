@@ -24,7 +24,9 @@ Invariants:
 - `node_changed`: `[node]` changed (its addresses are next hops we announce and our own
   addresses in the next hop checks); every running session's exports are re-derived.
 - `kernel_changed`: what kernel sync learns or installs changed (`[kernel]`, pools, reject
-  ranges, blocks, the node's IPv4 subnet).
+  ranges, blocks, the node's IPv4 subnet, the static routes to peers of `reachable_by`).
+  A peer whose `reachable_by` alone changed is only `settings_changed` (updated in place):
+  moving the route to a peer never touches its session.
 """
 
 from __future__ import annotations
@@ -71,9 +73,10 @@ SESSION_FIELDS = frozenset(
 POLICY_FIELDS = frozenset(
     {"rr_client", "next_hop_self", "next_hop_v4", "next_hop_v6", "import_filters", "export_filters"}
 )
-# Fields used only for reconnect pacing or display: update in place.
+# Fields used only for reconnect pacing or display: update in place. (`reachable_by` is the
+# kernel route to the peer: kernel sync moves it, see `kernel_changed`; the session stays.)
 SETTINGS_FIELDS = frozenset(
-    {"connect_retry_time", "error_wait_min", "error_wait_max", "description"}
+    {"connect_retry_time", "error_wait_min", "error_wait_max", "description", "reachable_by"}
 )
 # PeerSettings fields copied from [bgp] identity; covered by `global_session_changed`.
 GLOBAL_SESSION_FIELDS = frozenset({"name", "local_asn", "router_id", "cluster_id"})
@@ -175,9 +178,11 @@ def _kernel_inputs(cfg: Config) -> tuple[object, ...]:
     """Everything kernel sync reads besides the routes themselves."""
     c = cfg.calico
     network_v4 = None if cfg.node is None else cfg.node.network_v4
+    # the static routes to peers behind a gateway (`reachable_by`): not a session setting
+    peer_routes = frozenset((p.address, p.reachable_by) for p in cfg.peers if p.reachable_by)
     if c is None:
-        return (cfg.kernel, None, network_v4)
-    return (cfg.kernel, c.pools, c.reject, c.blocks, network_v4)
+        return (cfg.kernel, None, network_v4, peer_routes)
+    return (cfg.kernel, c.pools, c.reject, c.blocks, network_v4, peer_routes)
 
 
 def _changed_fields(old: PeerSettings, new: PeerSettings) -> frozenset[str]:

@@ -230,6 +230,7 @@ PEER_KEYS: dict[str, Convert] = {
     # names of [[filter]] entries, applied in order.
     "import_filters": to_list(to_str),
     "export_filters": to_list(to_str),
+    "reachable_by": to_ip,
 }
 
 NODE_KEYS: dict[str, Convert] = {

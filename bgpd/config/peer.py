@@ -36,6 +36,7 @@ from bgpd.config.checks import (
     check_peer_address,
     check_peer_name,
     check_port,
+    check_reachable_by,
     check_restart_time,
     check_seconds,
     check_ttl_security,
@@ -117,6 +118,10 @@ class PeerConfig:
     # names of [[filter]] entries applied in this order (Calico's BGPPeer `filters`).
     import_filters: tuple[str, ...] = ()
     export_filters: tuple[str, ...] = ()
+    # A gateway the peer is reached through (Calico's BGPPeer `reachableBy`): bgpd installs
+    # the kernel route `<address>/32 via <reachable_by>` (/128 for IPv6) while the peer is
+    # configured. Not a session setting: changing it moves the route, never the session.
+    reachable_by: IPAddress | None = None
 
     def __post_init__(self) -> None:
         raise_problems(self)
@@ -160,6 +165,8 @@ class PeerConfig:
         c.check("graceful_restart_time", check_restart_time, self.graceful_restart_time)
         c.check("families", check_families, self.families)
         c.check("description", check_description, self.description)
+        if self.reachable_by is not None and c.ok("address"):
+            c.add("reachable_by", check_reachable_by(self.reachable_by, self.address))
         for key, names in (
             ("import_filters", self.import_filters),
             ("export_filters", self.export_filters),
@@ -262,6 +269,8 @@ class PeerSettings:
     # (evaluate with bgpd.policy.filter_eval.compile_filters).
     import_filters: tuple[FilterConfig, ...] = ()
     export_filters: tuple[FilterConfig, ...] = ()
+    # the gateway of the kernel route to the peer (kernel sync's, not the session's)
+    reachable_by: IPAddress | None = None
 
     @property
     def is_ebgp(self) -> bool:

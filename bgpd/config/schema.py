@@ -547,6 +547,23 @@ def filter_references(peers: Iterable[tuple[int, PeerConfig]]) -> list[tuple[str
     return refs
 
 
+def peer_route_problems(
+    peers: Iterable[tuple[int, PeerConfig]], *, kernel_enabled: bool
+) -> list[ConfigProblem]:
+    """A peer's `reachable_by` is a kernel route bgpd installs: it needs kernel sync."""
+    if kernel_enabled:
+        return []
+    return [
+        ConfigProblem(
+            location=peer_location(i, peer.name, "reachable_by"),
+            message="reachable_by needs [kernel] enabled = true (bgpd installs the route to "
+            "the peer in the kernel)",
+        )
+        for i, peer in peers
+        if peer.reachable_by is not None
+    ]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole configuration. `source_path` is informational and not compared.
@@ -617,6 +634,7 @@ class Config:
         problems += filter_problems(
             enumerate(self.filters), filter_references(enumerate(self.peers))
         )
+        problems += peer_route_problems(enumerate(self.peers), kernel_enabled=self.kernel.enabled)
         if problems:
             raise ConfigError(problems)
 
@@ -687,4 +705,5 @@ class Config:
             # names are checked when the Config is built, so every one resolves.
             import_filters=tuple(f for n in p.import_filters for f in self.filters if f.name == n),
             export_filters=tuple(f for n in p.export_filters for f in self.filters if f.name == n),
+            reachable_by=p.reachable_by,
         )

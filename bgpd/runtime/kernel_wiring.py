@@ -6,7 +6,9 @@ CIDRs), keep the node's IPAM-block blackholes in the desired set, and turn learn
 routes (Felix's) into the speaker's `KernelRouteView`s.
 
 Invariants: a block blackhole is never removed by a forwarding change: a prefix the speaker no
-longer forwards falls back to its blackhole when it is one of this node's blocks.
+longer forwards falls back to its blackhole when it is one of this node's blocks. A static
+route to a peer (`[[peer]] reachable_by`) is never replaced by a forwarding change either: it
+wins over BGP as BIRD's static protocol does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from bgpd.config import Config
 from bgpd.kernel import KernelRoute, KernelSync, LearnRules, ProgrammingRules
+from bgpd.kernel.peer_routes import peer_routes
 from bgpd.net import IPV4_UNICAST, Family, format_address, format_prefix, pack_prefix
 from bgpd.speaker import FibUpdate, KernelRouteView
 from bgpd.views import KernelRouteRow
@@ -48,12 +51,13 @@ def view(route: KernelRoute, rules: LearnRules) -> KernelRouteView:
 
 
 class KernelWiring:
-    __slots__ = ("_blackholes", "_config", "_rules", "sync")
+    __slots__ = ("_blackholes", "_config", "_peer_routes", "_rules", "sync")
 
     def __init__(self, config: Config, on_learned: LearnedViews) -> None:
         self._config = config
         self._rules = programming_rules(config)
         self._blackholes = self._block_blackholes(config)
+        self._peer_routes = self._routes_to_peers(config)
 
         rules = LearnRules(protocols=frozenset(config.kernel.learn_protocols))
 
@@ -70,12 +74,32 @@ class KernelWiring:
         blocks = config.calico.blocks if config.calico else ()
         return {r.key: r for r in self._rules.blackholes(blocks)}
 
+    def _routes_to_peers(self, config: Config) -> dict[RouteKey, KernelRoute]:
+        rules = self._rules
+        return peer_routes(
+            ((p.address, p.reachable_by) for p in config.peers if p.reachable_by is not None),
+            protocol=rules.protocol,
+            table=rules.table,
+            metric=rules.metric,
+        )
+
+    def _desired(self, snapshot: Iterable[FibUpdate]) -> list[KernelRoute]:
+        # Later entries win per destination: BGP over blackholes, peer routes over both.
+        return [
+            *self._blackholes.values(),
+            *self._programmed(snapshot),
+            *self._peer_routes.values(),
+        ]
+
     async def start(self, snapshot: Iterable[FibUpdate]) -> None:
-        self.sync.replace_desired([*self._blackholes.values(), *self._programmed(snapshot)])
+        self.sync.replace_desired(self._desired(snapshot))
         await self.sync.start()
 
     def apply(self, updates: Iterable[FibUpdate]) -> None:
         changes = list(self._program(updates))
+        if self._peer_routes:
+            pinned = self._peer_routes
+            changes = [c for c in changes if (c[0], c[1]) not in pinned]
         if changes:
             self.sync.set_desired(changes)
 
@@ -95,7 +119,8 @@ class KernelWiring:
         self._config = config
         self._rules = programming_rules(config)
         self._blackholes = self._block_blackholes(config)
-        self.sync.replace_desired([*self._blackholes.values(), *self._programmed(snapshot)])
+        self._peer_routes = self._routes_to_peers(config)
+        self.sync.replace_desired(self._desired(snapshot))
 
     def _programmed(self, snapshot: Iterable[FibUpdate]) -> list[KernelRoute]:
         return [route for _, _, route in self._program(snapshot) if route is not None]

@@ -87,6 +87,8 @@ _T_KDD = "tests/integration/test_kdd_cluster.py"
 _T_KUBE_OBJECTS = "tests/unit/confd/sources/test_kube_objects.py"
 _T_REFUSED_FILTER = "tests/integration/test_refused_filter.py"
 _T_ROUTING = "tests/integration/test_calico_routing.py"
+_T_PEER_FIELDS = "tests/integration/test_bgppeer_fields.py"
+_T_TTL = "tests/integration/test_ttl.py"
 
 _POOL_SOURCE = "confd/pkg/backends/calico/bgp_processor.go (processIPPool reads cidr and modes)"
 _IPAM = f"IPAM's, not BGP: {_POOL_SOURCE}"
@@ -211,7 +213,9 @@ LEDGER: tuple[FieldEntry, ...] = (
     _r(
         _PEER,
         "spec.localWorkloadSelector",
-        "peering with local workloads is not supported: this BGPPeer makes no peering",
+        "peering with local workloads is not supported: Calico's confd takes these peers from "
+        "the endpoint status files Felix writes (/var/run/calico/endpoint-status), which bgpd "
+        "does not read; this BGPPeer makes no peering",
     ),
     _r(
         _PEER,
@@ -226,8 +230,8 @@ LEDGER: tuple[FieldEntry, ...] = (
         honoured=("Auto",),
     ),
     *_secret_ref(_PEER, "password"),
-    _h(_PEER, "spec.sourceAddress", _T_PEERS),
-    _h(_PEER, "spec.maxRestartTime", _T_PEERS),
+    _h(_PEER, "spec.sourceAddress", _T_PEER_FIELDS),
+    _h(_PEER, "spec.maxRestartTime", _T_PEER_FIELDS),
     _r(
         _PEER,
         "spec.keepaliveTime",
@@ -239,19 +243,10 @@ LEDGER: tuple[FieldEntry, ...] = (
         "allowas-in is not supported: routes with the local AS in their path are dropped",
         honoured=(0,),
     ),
-    _h(_PEER, "spec.ttlSecurity", _T_PEERS),
-    _r(
-        _PEER,
-        "spec.reachableBy",
-        "not applied: no static route to the peer through this gateway is installed",
-    ),
+    _h(_PEER, "spec.ttlSecurity", _T_TTL),
+    _h(_PEER, "spec.reachableBy", _T_PEER_FIELDS),
     _h(_PEER, "spec.filters", _T_REFUSED_FILTER),
-    _r(
-        _PEER,
-        "spec.reversePeering",
-        "only Auto is supported: the reverse peering is still generated",
-        honoured=("Auto",),
-    ),
+    _h(_PEER, "spec.reversePeering", _T_PEERS),
     # --- BGPFilter (api/pkg/apis/projectcalico/v3/bgpfilter.go) ------------------------------
     *_filter_entries(),
     # --- Node, BGP part (libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec) ---------------

@@ -9,7 +9,8 @@ Role: calico-bgp.md §1.5, from confd/pkg/backends/calico/client.go (v3.30):
    IP and port exists.
 3. Reverse pass: the nodes on the *remote* side of each BGPPeer (its `peerSelector`, or the
    nodes whose address and AS equal `peerIP`/`asNumber`) get a node peering back to the nodes
-   on the local side (`nodeSelector`, `node`, or every node). Explicit peerings win.
+   on the local side (`nodeSelector`, `node`, or every node). Explicit peerings win. A BGPPeer
+   with `reversePeering: Manual` makes no reverse peering (another BGPPeer must say it).
 
 A `peerSelector` expands to one peer per matching node and address family, with that node's
 address, AS (or the global AS), route-reflector cluster id and listen port (the node's, or the
@@ -290,7 +291,7 @@ def derive_peer_keys(ctx: PeerContext, resources: Iterable[BgpPeerResource]) -> 
 
     # Reverse pass: make the remote side of each peering configure it too.
     for res in peers:
-        if res.local_workload_selector:
+        if res.local_workload_selector or not res.automatic_reverse:
             continue
         if res.peer_selector is not None:
             locals_ = ctx.nodes_matching(res.peer_selector)

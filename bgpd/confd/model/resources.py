@@ -215,6 +215,12 @@ class BgpPeerResource:
     reachable_by: str
     filters: tuple[str, ...] | None
     local_workload_selector: str
+    # reversePeering: False for Manual, when the nodes this BGPPeer points at do not peer back
+    # automatically (client.go automaticReversePeering).
+    automatic_reverse: bool = True
+
+
+_REVERSE_PEERINGS = ("Auto", "Manual")
 
 
 def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerResource | None:
@@ -268,6 +274,10 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
             spec.bad("reachableBy", "needs peerIP")
             reachable_by = ""
     filters = spec.str_list("filters")
+    reverse = spec.text("reversePeering") or "Auto"
+    if reverse not in _REVERSE_PEERINGS:
+        spec.bad("reversePeering", f"{reverse!r} is not Auto or Manual")
+        reverse = "Auto"
     return BgpPeerResource(
         name=name,
         key=key,
@@ -287,6 +297,7 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
         reachable_by=reachable_by,
         filters=filters,
         local_workload_selector=local_workload_selector,
+        automatic_reverse=reverse == "Auto",
     )
 
 

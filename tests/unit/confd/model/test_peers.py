@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bgpd.confd.model import derive_bgp_keys
+from bgpd.confd.model.errors import CalicoDataError
 from tests.unit.confd.model.calico_data import (
     bgp_configuration,
     bgp_peer,
@@ -270,6 +271,71 @@ def test_rule3_global_peer_selector_reverses_to_all_nodes() -> None:
         h4("c", "10.0.0.2"),
     }
     assert json.loads(view[G4 + "10.0.0.3"])["as_num"] == "64600"
+
+
+def test_rule3_manual_reverse_peering_makes_no_reverse_peering() -> None:
+    # client.go automaticReversePeering: Manual skips the reverse pass for this BGPPeer only.
+    auto = bgp_peer("rr-mesh", nodeSelector="all()", peerSelector="rr == 'true'")
+    manual = bgp_peer(
+        "rr-mesh", nodeSelector="all()", peerSelector="rr == 'true'", reversePeering="Manual"
+    )
+    nodes = (
+        node("rr1", "10.0.0.1/24", rr_cluster_id="1.0.0.1", labels={"rr": "true"}),
+        node("n2", "10.0.0.2/24"),
+    )
+    with_auto = peers_of(derive_bgp_keys(snapshot(*nodes, auto)))
+    with_manual = peers_of(derive_bgp_keys(snapshot(*nodes, manual)))
+    # The forward peerings are the same; only the RR's peering back to n2 is gone.
+    assert set(with_auto) - set(with_manual) == {h4("rr1", "10.0.0.2")}
+    assert {k: with_manual[k] for k in with_manual} == {
+        k: v for k, v in with_auto.items() if k != h4("rr1", "10.0.0.2")
+    }
+
+
+def manual_b_to_c() -> tuple[str, str]:
+    return bgp_peer("b-to-c", node="b", peerIP="10.0.0.3", asNumber=64600, reversePeering="Manual")
+
+
+def test_rule3_manual_reverse_of_a_peer_ip_peering() -> None:
+    view = derive_bgp_keys(
+        snapshot(
+            *three_nodes(),
+            manual_b_to_c(),
+            # The reverse written by hand, as Manual asks: it is the only c -> b peering.
+            bgp_peer("c-to-b", node="c", peerIP="10.0.0.2", asNumber=64512, ttlSecurity=3),
+        )
+    )
+    assert json.loads(view[h4("b", "10.0.0.3")])["as_num"] == "64600"
+    assert json.loads(view[h4("c", "10.0.0.2")])["ttl_security"] == 3
+    # c-to-b is Auto: its own reverse (b -> c) exists already as b-to-c's explicit peering.
+    assert json.loads(view[h4("b", "10.0.0.3")])["ttl_security"] == 0
+
+
+def test_rule3_manual_reverse_peering_of_one_bgppeer_leaves_others_alone() -> None:
+    view = derive_bgp_keys(
+        snapshot(
+            *three_nodes(),
+            manual_b_to_c(),
+            bgp_peer("a-to-c", node="a", peerIP="10.0.0.3", asNumber=64600),
+        )
+    )
+    assert h4("c", "10.0.0.1") in view  # a-to-c (Auto) is reversed
+    assert h4("c", "10.0.0.2") not in view  # b-to-c (Manual) is not
+
+
+@pytest.mark.parametrize("value", ["manual", "Off", ""])
+def test_reverse_peering_must_be_auto_or_manual(value: str) -> None:
+    snap = snapshot(*three_nodes(), bgp_peer("b-to-c", node="b", peerIP="10.0.0.3", asNumber=64600))
+    bad = snapshot(
+        *three_nodes(),
+        bgp_peer("b-to-c", node="b", peerIP="10.0.0.3", asNumber=64600, reversePeering=value),
+    )
+    if not value:
+        # empty: the default, Auto (the CRD's enum allows "")
+        assert peers_of(derive_bgp_keys(bad)) == peers_of(derive_bgp_keys(snap))
+        return
+    with pytest.raises(CalicoDataError, match=r"reversePeering.*not Auto or Manual"):
+        derive_bgp_keys(bad)
 
 
 # --- Rule 4: password, source address, restart time ---------------------------------------------

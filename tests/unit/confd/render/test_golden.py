@@ -286,3 +286,44 @@ def test_log_levels(level: str) -> None:
     config = parse_config(render(view, "a"))
     expected = {"debug": "debug", "info": "info", "none": "warning", "Warning": "warning"}
     assert config.bgp.log_level == expected[level]
+
+
+def route_server_cluster() -> dict[str, str]:
+    """v3 resources: an external route server behind a gateway (Calico's AKS case), and
+    reflector peerings whose reverse direction is written by hand (`reversePeering: Manual`)."""
+    values = calico_v3.bgp_configuration(nodeToNodeMeshEnabled=False)
+    values |= calico_v3.node("worker-1", "172.18.0.11/24")
+    values |= calico_v3.node("worker-2", "172.18.0.12/24")
+    values |= calico_v3.node(
+        "rr-1", "172.18.0.2/24", labels={"rr": "true"}, routeReflectorClusterID="224.0.0.1"
+    )
+    # Not on the nodes' subnet: reached through the gateway 172.18.0.1.
+    values |= calico_v3.bgp_peer(
+        "route-server", peerIP="10.224.0.4", asNumber=65515, reachableBy="172.18.0.1"
+    )
+    values |= calico_v3.bgp_peer(
+        "to-rr", nodeSelector="!has(rr)", peerSelector="has(rr)", reversePeering="Manual"
+    )
+    # The reverse direction, for worker-1 only.
+    values |= calico_v3.bgp_peer(
+        "rr-to-w1", nodeSelector="has(rr)", peerIP="172.18.0.11", asNumber=64512
+    )
+    return values
+
+
+def test_route_server_behind_a_gateway_and_manual_reverse_peering() -> None:
+    values = route_server_cluster()
+    worker = check_golden(
+        "route_server_worker",
+        render(derive_view(values, LocalNode(nodename="worker-2")), "worker-2"),
+    )
+    peers = {p.name: p for p in worker.all_peers}
+    assert set(peers) == {"Global_10_224_0_4", "Node_172_18_0_2"}
+    assert str(peers["Global_10_224_0_4"].reachable_by) == "172.18.0.1"
+    assert peers["Node_172_18_0_2"].reachable_by is None
+    rr = check_golden(
+        "manual_reverse_rr", render(derive_view(values, LocalNode(nodename="rr-1")), "rr-1")
+    )
+    # Manual: no automatic peering back to the workers; only the hand-written one to worker-1.
+    assert sorted(p.name for p in rr.all_peers) == ["Global_10_224_0_4", "Node_172_18_0_11"]
+    assert rr.peer("Node_172_18_0_11").rr_client

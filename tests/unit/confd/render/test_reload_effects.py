@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
+from bgpd.confd.command import LocalNode, derive_view
 from bgpd.confd.render_pass import Renderer, load_resources
 from bgpd.confd.template_inputs import TemplateContext
-from bgpd.config import ConfigDiff, diff_configs, parse_config
+from bgpd.config import Config, ConfigDiff, diff_configs, parse_config
 
+from . import calico_v3
 from .calico_data import V1, block, globals_, host, peer_json, peer_key, pool
 
 CONFDIR = DEFAULT_CONFDIR
@@ -86,3 +88,46 @@ def test_another_node_becoming_a_reflector_drops_only_its_mesh_session() -> None
 def test_the_global_as_resets_every_session() -> None:
     d = diff(lambda v: v.__setitem__(f"{V1}/global/as_num", "64600"))
     assert d.global_session_changed
+
+
+def render_v3(values: Mapping[str, str], node: str) -> Config:
+    """A node's config rendered from v3 resources (the model first, as `bgpd confd` does)."""
+    view = derive_view(values, LocalNode(nodename=node))
+    resources = load_resources(CONFDIR, node)
+    ctx = TemplateContext(nodename=node, variables={})
+    return parse_config(Renderer(CONFDIR, resources, ctx).render_text(resources[0], view))
+
+
+def reflector_cluster(**peer_spec: str) -> dict[str, str]:
+    values = calico_v3.bgp_configuration(nodeToNodeMeshEnabled=False)
+    for name, ip in (("w1", "10.0.0.11/24"), ("w2", "10.0.0.12/24")):
+        values |= calico_v3.node(name, ip)
+    values |= calico_v3.node(
+        "rr", "10.0.0.2/24", labels={"rr": "true"}, routeReflectorClusterID="224.0.0.1"
+    )
+    values |= calico_v3.bgp_peer(
+        "to-rr", nodeSelector="!has(rr)", peerSelector="has(rr)", **peer_spec
+    )
+    values |= calico_v3.bgp_peer("tor", peerIP="192.0.2.1", asNumber=65000, **peer_spec)
+    return values
+
+
+def test_reverse_peering_manual_removes_only_the_reverse_peers() -> None:
+    auto, manual = reflector_cluster(), reflector_cluster(reversePeering="Manual")
+    d = diff_configs(render_v3(auto, "rr"), render_v3(manual, "rr"))
+    assert d == ConfigDiff(peers_removed=("Node_10_0_0_11", "Node_10_0_0_12"))
+    d = diff_configs(render_v3(manual, "rr"), render_v3(auto, "rr"))
+    assert d == ConfigDiff(peers_added=("Node_10_0_0_11", "Node_10_0_0_12"))
+    # The workers' own peerings do not depend on it.
+    assert diff_configs(render_v3(auto, "w1"), render_v3(manual, "w1")).is_empty
+
+
+def test_reachable_by_change_moves_the_route_only() -> None:
+    def tor(gateway: str) -> dict[str, str]:
+        values = calico_v3.node("w1", "10.0.0.11/24")
+        return values | calico_v3.bgp_peer(
+            "tor", peerIP="192.0.2.1", asNumber=65000, reachableBy=gateway
+        )
+
+    d = diff_configs(render_v3(tor("10.0.0.1"), "w1"), render_v3(tor("10.0.0.254"), "w1"))
+    assert d == ConfigDiff(settings_changed=("Global_192_0_2_1",), kernel_changed=True)
