@@ -7,7 +7,8 @@ v3.30) builds in memory from the BGP syncer's updates, for every node at once
 - globals from BGPConfiguration `default`, with client.go's defaults when absent
   (`as_num` 64512, `node_mesh` `{"enabled": true}`, `loglevel` info);
 - per-host keys from Nodes (bgpnodeprocessor.go) and from `node.<name>` BGPConfigurations;
-- peers from BGPPeers (`bgpd.confd.model.peers`);
+- peers from BGPPeers (`bgpd.confd.model.peers`), with the local workload peers of Felix's
+  endpoint status files at `/calico/endpoint-status/<file>` (`bgpd.confd.model.workloads`);
 - IPPools as v1 pools (IPPoolV3ToV1), confirmed block affinities (pending ones hidden);
 - service ranges and this node's per-Service routes as `/calico/staticroutes*` and
   `/calico/rejectcidrs*` (`bgpd.confd.model.services`, from `/kubernetes/...` keys);
@@ -220,6 +221,7 @@ def _peer_keys(
         node_ports,
         dict(state.secrets),
         mesh_ref,
+        dict(state.statuses),
     )
     memo = memos.get("peers")
     if isinstance(memo, _PeerMemo) and memo.inputs == inputs:
@@ -232,6 +234,7 @@ def _peer_keys(
         global_port=global_port,
         node_ports=node_ports,
         secrets=secrets,
+        statuses=state.statuses,
     )
     keys = derive_peer_keys(ctx, peers)
     memos["peers"] = _PeerMemo(inputs, keys, tuple(problems.items[before:]))

@@ -22,9 +22,14 @@ nodes sorted by name, so the first BGPPeer by name wins. The value JSON has the 
 types of client.go's `bgpPeer` struct (`as_num` as a string, `password` null or a string,
 `filters` null or a list).
 
+A BGPPeer with a `localWorkloadSelector` peers with the workloads Felix chose for it on this
+node: each endpoint status file naming it (`bgpd.confd.model.workloads`, in file name order)
+gives one peering per address, as client.go localBGPPeerDataAsBGPPeers builds it: the
+BGPPeer's AS and filters, `source_addr` "None", passive, `local_bgp_peer` (the templates name
+it `Local_Workload_<id>`). It takes the global or node pass like any BGPPeer (so `node` /
+`nodeSelector` scope it) and makes no reverse peering.
+
 Deliberate differences from Calico, each where Calico only logs:
-- BGPPeers with a `localWorkloadSelector` are skipped: their peers are workloads found from
-  endpoint status files on the node, not from the datastore.
 - Node and peer addresses are compared in canonical form (Calico compares the strings as
   written, so a non-canonical IPv6 peerIP would not match the node in Calico).
 """
@@ -36,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from bgpd.confd.model.resources import BgpPeerResource, NodeInfo, SecretRef
 from bgpd.confd.model.secrets import Password, SecretPasswords
 from bgpd.confd.model.values import go_json, parse_ip
+from bgpd.confd.model.workloads import EndpointStatus
 from bgpd.config.selector import Selector
 from bgpd.net import IPAddress
 
@@ -43,6 +49,7 @@ __all__ = ["PeerContext", "derive_peer_keys", "peer_key_suffix"]
 
 _DEFAULT_PORT = 179
 _SOURCE_DEFAULT = "UseNodeIP"
+_NO_PASSWORD = Password()  # localBGPPeerDataAsBGPPeers sets none
 
 
 def peer_key_suffix(address: IPAddress, port: int) -> str:
@@ -63,6 +70,7 @@ class PeerContext:
         "node_ports",
         "nodes",
         "secrets",
+        "workloads",
     )
 
     def __init__(
@@ -73,6 +81,7 @@ class PeerContext:
         global_port: int,
         node_ports: Mapping[str, int],
         secrets: SecretPasswords,
+        statuses: Mapping[str, EndpointStatus] | None = None,
     ) -> None:
         self.nodes = nodes
         self.global_as = global_as
@@ -83,6 +92,12 @@ class PeerContext:
         # client.go nodeIPs: every node address, for the calico_node flag. A NodeInfo's
         # addresses are already canonical text (read_node), so they are not parsed again.
         self.node_ips = frozenset(ip for n in nodes.values() for ip in (n.ipv4, n.ipv6) if ip)
+        # This node's endpoint status files by the BGPPeer that chose them, in file order.
+        workloads: dict[str, list[EndpointStatus]] = {}
+        for _, status in sorted((statuses or {}).items()):
+            if status.bgp_peer_name:
+                workloads.setdefault(status.bgp_peer_name, []).append(status)
+        self.workloads = workloads
 
     def nodes_matching(self, selector: Selector | None) -> list[str]:
         """Node names (sorted) whose labels match; `None` means every node (`all()`)."""
@@ -141,6 +156,7 @@ def _peer_json(
     ttl_security: int,
     reachable_by: str,
     filters: Sequence[str] | None,
+    local_workload: bool = False,
 ) -> str:
     # Field order of client.go's bgpPeer struct, as encoding/json writes it; bgpd's own
     # `password_unavailable` follows, only when a referenced password cannot be had.
@@ -158,8 +174,8 @@ def _peer_json(
         "ttl_security": ttl_security,
         "reachable_by": reachable_by,
         "filters": None if filters is None else list(filters),
-        "passive_mode": False,
-        "local_bgp_peer": False,
+        "passive_mode": local_workload,
+        "local_bgp_peer": local_workload,
     }
     if password.unavailable is not None:
         value["password_unavailable"] = password.unavailable
@@ -219,6 +235,33 @@ def _node_as_peers(
     return out
 
 
+def _local_workload_peers(ctx: PeerContext, res: BgpPeerResource) -> list[_Peer]:
+    """client.go localBGPPeerDataAsBGPPeers: one passive peering per workload address."""
+    out: list[_Peer] = []
+    for status in ctx.workloads.get(res.name, ()):
+        for address in (status.ipv4, status.ipv6):
+            if address is None:
+                continue
+            value = _peer_json(
+                ip=str(address),
+                as_num=str(res.as_number),
+                rr_cluster_id="",
+                password=_NO_PASSWORD,
+                source_addr="None",
+                port=0,
+                keep_next_hop=False,
+                restart_time="",
+                calico_node=False,
+                num_allow_local_as=0,
+                ttl_security=0,
+                reachable_by="",
+                filters=res.filters,
+                local_workload=True,
+            )
+            out.append(_Peer(address, 0, value))
+    return out
+
+
 def _explicit_peer(ctx: PeerContext, res: BgpPeerResource) -> _Peer | None:
     """The single peering of a `peerIP` BGPPeer (client.go, the `else` branch)."""
     address = res.peer_address
@@ -266,14 +309,14 @@ def derive_peer_keys(ctx: PeerContext, resources: Iterable[BgpPeerResource]) -> 
         for res in peers:
             if global_pass != (res.node_selector is None and not res.node):
                 continue
-            if res.local_workload_selector:
-                continue
             local_nodes: list[str] = []
             if res.node_selector is not None:
                 local_nodes = ctx.nodes_matching(res.node_selector)
             elif res.node:
                 local_nodes = [res.node]
-            if res.peer_selector is not None:
+            if res.local_workload_selector:
+                remote = _local_workload_peers(ctx, res)
+            elif res.peer_selector is not None:
                 remote = [
                     p
                     for name in ctx.nodes_matching(res.peer_selector)

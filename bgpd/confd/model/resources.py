@@ -256,6 +256,14 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
             spec.bad("asNumber", "required with peerIP")
     if spec.has("asNumber") and spec.text("peerSelector"):
         spec.bad("asNumber", "must be empty with peerSelector (the nodes' own AS is used)")
+    if local_workload_selector:
+        # validator.go validateBGPPeerSpec
+        if spec.text("peerSelector"):
+            spec.bad(
+                "peerSelector", "peerSelector and localWorkloadSelector are mutually exclusive"
+            )
+        if not as_number:
+            spec.bad("asNumber", "required with localWorkloadSelector")
     source_address = spec.text("sourceAddress")
     if source_address and source_address not in _SOURCE_ADDRESSES:
         spec.bad("sourceAddress", f"{source_address!r} is not UseNodeIP or None")

@@ -59,6 +59,13 @@ from bgpd.confd.model.values import (
     parse_ip,
     unencodable,
 )
+from bgpd.confd.model.workloads import (
+    ENDPOINT_STATUS_PREFIX,
+    EndpointStatus,
+    EndpointStatusError,
+    ignored_local_workload_fields,
+    read_endpoint_status,
+)
 from bgpd.config.filter_section import FilterConfig
 from bgpd.errors import ConfigProblem
 
@@ -105,6 +112,7 @@ class Parsed:
     affinities: tuple[Affinity, ...] = ()
     service: Service | None = None
     endpoint_slice: EndpointSlice | None = None
+    endpoint_status: EndpointStatus | None = None  # a Felix endpoint status file
     raw_v3: bool = False  # a v3 value Calico's cache holds at its own key
     v1: bool = False  # a v1 key passed through
     secret: bool = False  # a password Secret (read by `SecretPasswords` from the values)
@@ -128,19 +136,37 @@ def parse_key(key: str, raw: str) -> Parsed:
 
 
 def _refusals(key: str, raw: str) -> tuple[Refusal, ...]:
-    """The REFUSED fields a v3 resource sets; its JSON is decoded again only when it holds
-    the name of one (a Node never does)."""
+    """The REFUSED fields a v3 resource sets, and the session fields a localWorkloadSelector
+    BGPPeer sets that its peers do not get; its JSON is decoded again only when it holds the
+    name of one (a Node never does)."""
     if not key.startswith(V3_PREFIX):
         return ()
     plural, _, name = key[len(V3_PREFIX) :].partition("/")
     kind = _KINDS.get(plural)
-    if kind is None or not may_refuse(kind, raw):
+    if kind is None:
+        return ()
+    if not may_refuse(kind, raw) and not (kind == "BGPPeer" and _LOCAL_WORKLOAD_MARK in raw):
         return ()
     try:
         value = decode_json(raw)
     except ValueError:
         return ()  # reported as a problem by the reader
-    return refused_fields(kind, name, value)
+    refused = refused_fields(kind, name, value)
+    if kind == "BGPPeer" and isinstance(value, dict) and isinstance(value.get("spec"), dict):
+        named = {r.field for r in refused}
+        refused += tuple(
+            Refusal(kind=kind, name=name, field=path, reason=_LOCAL_WORKLOAD_REASON)
+            for path in ignored_local_workload_fields(value["spec"])
+            if path not in named
+        )
+    return refused
+
+
+_LOCAL_WORKLOAD_MARK = '"localWorkloadSelector"'
+_LOCAL_WORKLOAD_REASON = (
+    "not applied to the Local_Workload peers of a localWorkloadSelector BGPPeer: Calico's "
+    "confd gives them only asNumber and filters"
+)
 
 
 def _parse_into(key: str, raw: str, problems: Problems) -> Parsed:
@@ -158,6 +184,12 @@ def _parse_into(key: str, raw: str, problems: Problems) -> Parsed:
     if key.startswith(_V1_PREFIXES):
         _check_v1(key, raw, problems)
         return Parsed(v1=True)
+    if key.startswith(ENDPOINT_STATUS_PREFIX):
+        try:
+            return Parsed(endpoint_status=read_endpoint_status(raw))
+        except EndpointStatusError as exc:
+            problems.add(key, f"endpoint status: {exc}")
+            return _NOTHING
     if key.startswith(SERVICES_PREFIX):
         return Parsed(service=read_service(key, raw, problems))
     if key.startswith(ENDPOINT_SLICES_PREFIX):
@@ -314,6 +346,7 @@ class ClusterState:
         "secrets",
         "services",
         "slices",
+        "statuses",
         "v1",
     )
 
@@ -332,6 +365,7 @@ class ClusterState:
         # EndpointSlices by their Service; a tuple replaced (never changed) when one of them
         # changes, so an unchanged Service's slices are the same object as before.
         self.slices: dict[tuple[str, str], tuple[EndpointSlice, ...]] = {}
+        self.statuses: dict[str, EndpointStatus] = {}  # by file name
         self.problems: dict[str, tuple[ConfigProblem, ...]] = {}  # by source key
         self.refusals: dict[str, tuple[Refusal, ...]] = {}  # by source key
 
@@ -366,6 +400,8 @@ class ClusterState:
             eps = parsed.endpoint_slice
             ref = (eps.namespace, eps.service)
             self.slices[ref] = (*self.slices.get(ref, ()), eps)
+        elif parsed.endpoint_status is not None:
+            self.statuses[key[len(ENDPOINT_STATUS_PREFIX) :]] = parsed.endpoint_status
 
     def remove(self, key: str, parsed: Parsed) -> None:
         """Undo `add(key, _, parsed)`."""
@@ -398,6 +434,8 @@ class ClusterState:
                 self.slices[ref] = rest
             else:
                 del self.slices[ref]
+        elif parsed.endpoint_status is not None:
+            del self.statuses[key[len(ENDPOINT_STATUS_PREFIX) :]]
 
 
 class DeriveCache:

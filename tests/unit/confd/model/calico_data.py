@@ -175,3 +175,24 @@ def secret(name: str, namespace: str = "kube-system", **data: str) -> tuple[str,
     """A Secret as the Kubernetes source publishes it: `data` only, each value base64."""
     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
     return f"/kubernetes/secrets/{namespace}/{name}", json.dumps({"data": encoded})
+
+
+# --- Felix's endpoint status files, as the endpoint status source stores them ---------------
+
+
+def endpoint_status(
+    file: str,
+    bgp_peer_name: str | None,
+    ipv4: list[str] | None = None,
+    ipv6: list[str] | None = None,
+) -> tuple[str, str]:
+    """`/calico/endpoint-status/<file>` with the JSON Felix writes (epstatusfile's
+    WorkloadEndpointStatus, omitempty fields left out)."""
+    value: dict[str, Any] = {"ifaceName": "cali0123456789a", "mac": "ee:ee:ee:ee:ee:ee"}
+    if ipv4:
+        value["ipv4Nets"] = ipv4
+    if ipv6:
+        value["ipv6Nets"] = ipv6
+    if bgp_peer_name:
+        value["bgpPeerName"] = bgp_peer_name
+    return f"/calico/endpoint-status/{file}", json.dumps(value, separators=(",", ":"))

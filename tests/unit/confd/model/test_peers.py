@@ -387,18 +387,6 @@ def test_rule5_same_data_same_view_and_changes_stay_local() -> None:
     }
 
 
-def test_local_workload_selector_peers_are_skipped() -> None:
-    view = derive_bgp_keys(
-        snapshot(
-            *three_nodes(),
-            bgp_peer(
-                "wl", nodeSelector="all()", localWorkloadSelector="app == 'x'", asNumber=65100
-            ),
-        )
-    )
-    assert peers_of(view) == {}
-
-
 @pytest.mark.parametrize("nodes_without_v6", [True, False])
 def test_nodes_without_an_address_family_get_no_peer_in_it(nodes_without_v6: bool) -> None:
     v6 = None if nodes_without_v6 else "fd00::9/64"
