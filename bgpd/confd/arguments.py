@@ -40,6 +40,14 @@ def add_confd_arguments(p: argparse.ArgumentParser, *, in_process: bool = False)
     )
     p.add_argument(f"{pre}file", dest="confd_file", help="the key/value file (--backend file)")
     p.add_argument(
+        f"{pre}endpoint-status-prefix",
+        dest="confd_endpoint_status_prefix",
+        metavar="PATH",
+        help="read Felix's endpoint status files in PATH/endpoint-status for the peers of "
+        "BGPPeers with a localWorkloadSelector (default: $CALICO_ENDPOINT_STATUS_PATH_PREFIX, "
+        "else /var/run/calico; `none`: do not read them)",
+    )
+    p.add_argument(
         "--confdir",
         type=Path,
         default=DEFAULT_CONFDIR,

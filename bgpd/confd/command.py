@@ -3,8 +3,9 @@
 Role: read calico-node's environment (NODENAME, DATASTORE_TYPE, ETCD_*, KUBECONFIG,
 KUBERNETES_SERVICE_HOST/PORT, NAMESPACE, USE_POD_CIDR, CALICO_API_GROUP, CALICO_ROUTER_ID,
 AS, IP, IP6, IP_AUTODETECTION_METHOD, IP6_AUTODETECTION_METHOD, CALICO_ADVERTISE_CLUSTER_IPS,
-CALICO_K8S_NODE_REF) and the command line, build
-the source, the model step and the renderer, and run the `Watcher` (or one pass, `--onetime`).
+CALICO_K8S_NODE_REF, CALICO_ENDPOINT_STATUS_PATH_PREFIX) and the command line, build
+the source (the datastore's, merged with Felix's endpoint status files), the model step and
+the renderer, and run the `Watcher` (or one pass, `--onetime`).
 
 Invariants:
 - Node-local values calico-node's startup would have written into the Node resource (AS, IP,
@@ -278,6 +279,37 @@ def _source(
     return FileSource(Path(args.confd_file)), ()
 
 
+def endpoint_status_prefix(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """Where Felix's endpoint status files are (client.go: CALICO_ENDPOINT_STATUS_PATH_PREFIX,
+    else /var/run/calico); None when `--endpoint-status-prefix none` turns them off."""
+    from bgpd.confd.sources.endpoint_status import DEFAULT_PREFIX, PREFIX_ENV  # noqa: PLC0415
+
+    chosen = getattr(args, "confd_endpoint_status_prefix", None)
+    if chosen is None:
+        chosen = environ.get(PREFIX_ENV, "").strip() or DEFAULT_PREFIX
+    return None if chosen.strip().lower() == "none" else chosen
+
+
+def _with_endpoint_status(
+    args: argparse.Namespace, environ: Mapping[str, str], datastore: Source
+) -> Source:
+    """The datastore's source merged with this node's endpoint status files, as calico-node's
+    confd always reads them beside the datastore (local_bgp_peer_watcher.go)."""
+    prefix = endpoint_status_prefix(args, environ)
+    if prefix is None:
+        logger.info("confd endpoint_status=off")
+        return datastore
+    from bgpd.confd.sources.composite import CompositeSource  # noqa: PLC0415
+    from bgpd.confd.sources.endpoint_status import (  # noqa: PLC0415
+        EndpointStatusSource,
+        status_directory,
+    )
+
+    directory = status_directory(prefix)
+    logger.info("confd endpoint_status=%s", directory)
+    return CompositeSource(datastore, EndpointStatusSource(directory))
+
+
 def _with_kubernetes(
     args: argparse.Namespace, environ: Mapping[str, str], etcd: Source
 ) -> tuple[Source, tuple[tuple[str, Source], ...]]:
@@ -327,6 +359,7 @@ def build_watcher(
     local = LocalNode.from_env(nodename, environ)
     try:
         source, datastores = _source(args, environ)
+        source = _with_endpoint_status(args, environ, source)
     except SourceError as exc:
         raise ConfdSetupError(str(exc)) from exc
     from bgpd.confd.model import new_derive_cache  # noqa: PLC0415 - only with a watcher

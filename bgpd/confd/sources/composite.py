@@ -3,13 +3,16 @@
 Role: with ``--backend etcd`` inside a cluster, calico-node still reads Services,
 EndpointSlices and password Secrets from the Kubernetes API. `CompositeSource` merges the
 snapshots of a primary source (etcd) and a secondary one (a `KubernetesSource` of scope
-SERVICES) into one stream, so the watcher and the model see one key view.
+SERVICES) into one stream, so the watcher and the model see one key view. The same merge adds
+this node's endpoint status files (`EndpointStatusSource`, ``/calico/endpoint-status/...``)
+to whichever datastore source there is.
 
 Invariants:
 - The first merged snapshot comes only after both sources yielded their first (each after
   its own complete read); then one per change of either, built from both latest snapshots.
-- The two sources write disjoint key spaces (``/calico/...`` and ``/kubernetes/...``); were a
-  key in both, the primary's value wins.
+- The two sources write disjoint key spaces (``/calico/...`` and ``/kubernetes/...``, or the
+  datastore's and ``/calico/endpoint-status/...``); were a key in both, the primary's value
+  wins.
 - An outage of either never ends the stream; the merged status is connected only while both
   are, and names each source's problem. Only `close` (or a failed source) ends it.
 - ``follow_primary`` sees every primary snapshot before it is merged (the Kubernetes source

@@ -199,3 +199,52 @@ def test_in_process_watcher_dying_before_a_first_render_is_a_setup_error(tmp_pat
 
     with pytest.raises(cli.ConfdSetupError, match="stopped before a first render: no stream"):
         asyncio.run(main())
+
+
+def test_endpoint_status_prefix_flag_then_calicos_variable_then_its_default() -> None:
+    from bgpd.confd.command import endpoint_status_prefix
+
+    def prefix(argv: list[str], env: dict[str, str]) -> str | None:
+        return endpoint_status_prefix(parse_args(["--backend", "file", *argv]), env)
+
+    env = {"CALICO_ENDPOINT_STATUS_PATH_PREFIX": "/host/run/calico"}
+    assert prefix([], {}) == "/var/run/calico"
+    assert prefix([], env) == "/host/run/calico"
+    assert prefix(["--endpoint-status-prefix", "/x"], env) == "/x"
+    assert prefix(["--endpoint-status-prefix", "none"], env) is None
+
+
+@pytest.mark.parametrize("prefix_from", ["flag", "env"])
+def test_onetime_render_peers_with_the_workloads_felix_reported(
+    tmp_path: Path, prefix_from: str
+) -> None:
+    """The file datastore merged with the endpoint status directory: a `Local_Workload_*`
+    peer, passive, without a source address, the BGPPeer's AS."""
+    import json
+
+    import yaml
+
+    from bgpd.confd import command as cli
+
+    values = {**node("a", "10.0.0.1/24")}
+    values.update(bgp_peer("wl", localWorkloadSelector="app == 'bird'", asNumber=65100))
+    kv = tmp_path / "kv.yaml"
+    kv.write_text(yaml.safe_dump(values))
+    run = tmp_path / "run"
+    (run / "endpoint-status").mkdir(parents=True)
+    status = {"ifaceName": "cali1", "ipv4Nets": ["10.65.0.5/32"], "bgpPeerName": "wl"}
+    (run / "endpoint-status" / "k8s default%2Fbird-0 eth0").write_text(json.dumps(status))
+    argv = ["--backend", "file", "--file", str(kv), "--onetime", "--dest-root", str(tmp_path)]
+    env = {"NODENAME": "a"}
+    if prefix_from == "flag":
+        argv += ["--endpoint-status-prefix", str(run)]
+    else:
+        env["CALICO_ENDPOINT_STATUS_PATH_PREFIX"] = str(run)
+    assert asyncio.run(cli.run_confd(parse_args(argv), env)) == 0
+    (rendered,) = tmp_path.glob("**/bgpd.toml")
+    peers = {p.name: p for p in parse_config(rendered.read_text()).all_peers}
+    workload = peers["Local_Workload_10_65_0_5"]
+    assert str(workload.address) == "10.65.0.5"
+    assert workload.asn == 65100
+    assert workload.passive
+    assert workload.local_address is None
