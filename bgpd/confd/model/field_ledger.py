@@ -89,6 +89,13 @@ _T_REFUSED_FILTER = "tests/integration/test_refused_filter.py"
 _T_ROUTING = "tests/integration/test_calico_routing.py"
 _T_PEER_FIELDS = "tests/integration/test_bgppeer_fields.py"
 _T_TTL = "tests/integration/test_ttl.py"
+_T_LOCAL_WORKLOADS = "tests/integration/test_local_workload_peers.py"
+# Felix puts these on the host side of the chosen workloads' interfaces; confd only reads the
+# endpoint status files Felix writes (bgpd.confd.model.workloads).
+_FELIX_PEERING_IP = (
+    "felix/dataplane/linux/endpoint_mgr.go (Felix puts it on the workload's interface; "
+    "Calico's confd does not read it)"
+)
 
 _POOL_SOURCE = "confd/pkg/backends/calico/bgp_processor.go (processIPPool reads cidr and modes)"
 _IPAM = f"IPAM's, not BGP: {_POOL_SOURCE}"
@@ -172,16 +179,8 @@ LEDGER: tuple[FieldEntry, ...] = (
         "bgpd does not read it: the interfaces it never learns routes from are fixed "
         "(cali*, kube-ipvs*)",
     ),
-    _n(
-        _CONFIG,
-        "spec.localWorkloadPeeringIPV4",
-        "felix/calc/event_sequencer.go (Felix's; Calico's confd does not read it)",
-    ),
-    _n(
-        _CONFIG,
-        "spec.localWorkloadPeeringIPV6",
-        "felix/calc/event_sequencer.go (Felix's; Calico's confd does not read it)",
-    ),
+    _n(_CONFIG, "spec.localWorkloadPeeringIPV4", _FELIX_PEERING_IP),
+    _n(_CONFIG, "spec.localWorkloadPeeringIPV6", _FELIX_PEERING_IP),
     _r(
         _CONFIG,
         "spec.programClusterRoutes",
@@ -210,13 +209,7 @@ LEDGER: tuple[FieldEntry, ...] = (
         "spec.localASNumber",
         "no per-peer local AS: the session uses the node's AS",
     ),
-    _r(
-        _PEER,
-        "spec.localWorkloadSelector",
-        "peering with local workloads is not supported: Calico's confd takes these peers from "
-        "the endpoint status files Felix writes (/var/run/calico/endpoint-status), which bgpd "
-        "does not read; this BGPPeer makes no peering",
-    ),
+    _h(_PEER, "spec.localWorkloadSelector", _T_LOCAL_WORKLOADS),
     _r(
         _PEER,
         "spec.keepOriginalNextHop",

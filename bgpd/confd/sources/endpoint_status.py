@@ -45,7 +45,6 @@ from bgpd.confd.model.workloads import (
     read_endpoint_status,
 )
 from bgpd.confd.sources.base import KvSnapshot, SourceError, SourceStatus, freeze_values
-from bgpd.text import escape_controls
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -119,7 +118,7 @@ class StatusFiles:
             tracked = self._files.pop(name)
             if tracked.text is not None:
                 changed = True
-                logger.info("confd.endpoint_status.removed file=%s", _shown(name))
+                logger.info("confd.endpoint_status.removed file=%s", name)
         for name, read in reads.items():
             if name in present:
                 changed |= self._take(name, read)
@@ -145,8 +144,8 @@ class StatusFiles:
                 tracked.reported = True
                 logger.error(
                     "confd.endpoint_status.invalid file=%s error=%s keeping=%s",
-                    _shown(name),
-                    escape_controls(error),
+                    name,
+                    error,
                     "the last good content" if tracked.text is not None else "nothing",
                 )
             elif not again:
@@ -159,8 +158,8 @@ class StatusFiles:
         tracked.text = read.text
         logger.info(
             "confd.endpoint_status.loaded file=%s bgp_peer=%s ipv4=%s ipv6=%s",
-            _shown(name),
-            escape_controls(status.bgp_peer_name) or "-",
+            name,
+            status.bgp_peer_name or "-",
             status.ipv4 or "-",
             status.ipv6 or "-",
         )
@@ -177,11 +176,6 @@ class StatusFiles:
     def bad_files(self) -> list[str]:
         """The files whose current content is bad and was logged (for `status()`)."""
         return sorted(n for n, t in self._files.items() if t.error is not None and t.reported)
-
-
-def _shown(name: str) -> str:
-    # Felix's names hold spaces and %-escapes ("k8s default%2Fpod eth0"): quoted, one token.
-    return repr(escape_controls(name))
 
 
 def _stat_key(st: os.stat_result) -> _StatKey:

@@ -77,7 +77,7 @@ def test_a_bad_file_keeps_the_last_good_content_and_is_logged_once(
     assert invalid_lines(caplog) == []  # a write may be under way: read again first
     assert source.poll() is False  # still bad at the same stat: logged now
     assert invalid_lines(caplog) == [
-        f"confd.endpoint_status.invalid file='{WEP}' error=malformed JSON: "
+        f"confd.endpoint_status.invalid file={WEP} error=malformed JSON: "
         "Unterminated string starting at: line 1 column 15 (char 14) "
         "keeping=the last good content"
     ]
@@ -104,7 +104,7 @@ def test_garbage_never_enters_the_view(
     source.poll()
     assert source.values() == {KEY: GOOD}
     (line,) = invalid_lines(caplog)
-    assert "file='garbage'" in line and "keeping=nothing" in line
+    assert "file=garbage" in line and "keeping=nothing" in line
 
 
 def test_directories_and_dangling_links_are_skipped(directory: Path) -> None:
