@@ -150,6 +150,7 @@ class StatusFiles:
                 )
             elif not again:
                 tracked.reported = False
+                logger.debug("confd.endpoint_status.retry file=%s error=%s", name, error)
             return False
         assert status is not None and read.text is not None
         tracked.stat, tracked.error, tracked.reported = read.stat, None, False
