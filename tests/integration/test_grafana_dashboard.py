@@ -18,6 +18,7 @@ names Prometheus scraped, and every label name it groups or matches by must exis
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -411,7 +412,7 @@ def test_every_dashboard_query_answers_on_a_running_cluster(
             ("increase(bgpd_confd_renders_total[1m]) > 0", "a confd render"),
         ):
             wait_until(
-                lambda expr=expr: prometheus.query(expr),
+                functools.partial(prometheus.query, expr),
                 timeout=60,
                 interval=0.5,
                 message=f"Prometheus seeing {what}: {expr}",
@@ -451,28 +452,28 @@ def check_dashboard_against(prometheus: Prometheus) -> None:
             empty.append(f"{title} [{target['refId']}]: {expr}")
             continue
         wanted = legend_labels(target.get("legendFormat", ""))
-        for series in result:
-            missing = wanted - set(series["metric"])
-            assert not missing, f"{title}: legend {missing} not in {series['metric']} ({expr})"
+        for one in result:
+            missing = wanted - set(one["metric"])
+            assert not missing, f"{title}: legend {missing} not in {one['metric']} ({expr})"
     assert not empty, "panels without data:\n" + "\n".join(empty)
 
     # A few panels show what this cluster did, with the dashboard's own expressions.
-    def series(title: str) -> list[tuple[dict[str, str], float]]:
+    def shown(title: str) -> list[tuple[dict[str, str], float]]:
         (target,) = (t for p, t in targets(dash) if p == title)
         result = prometheus.query(substitute(target["expr"]))
         return [(r["metric"], float(r["value"][1])) for r in result]
 
     assert any(
         m["action"] == "attribute-discard" and m["peer"].startswith("Node_") and v > 0
-        for m, v in series("RFC 7606 actions")
+        for m, v in shown("RFC 7606 actions")
     )
-    assert series("Refused Calico fields in use") == [
+    assert shown("Refused Calico fields in use") == [
         ({"kind": "BGPPeer", "field": "spec.keepaliveTime"}, 2.0)  # both nodes' watchers
     ]
-    assert any(m["result"] == "success" and v > 0 for m, v in series("Reloads"))
-    assert {(m["datastore"], v) for m, v in series("Datastore connected")} == {("etcd", 1.0)}
-    assert series("Peers Established") == [({}, 3.0)]
-    assert series("Peers not Established") == [({}, 0.0)]  # the fallback: none down
+    assert any(m["result"] == "success" and v > 0 for m, v in shown("Reloads"))
+    assert {(m["datastore"], v) for m, v in shown("Datastore connected")} == {("etcd", 1.0)}
+    assert shown("Peers Established") == [({}, 3.0)]
+    assert shown("Peers not Established") == [({}, 0.0)]  # the fallback: none down
 
     for name, query in variable_queries(dash).items():
         expr, label = label_values_query(query)
