@@ -12,6 +12,12 @@ Role: the typed, validated shape of
     prefix_length_max = 24
     source = "remote_peers"      # optional: only routes learned from BGP peers
     interface = "eth*"           # optional: the route's interface, BIRD glob (* and ?)
+    peer_type = "ebgp"           # optional: only toward/from eBGP (or iBGP) peers
+    community = "65000:100"      # optional: the route carries it (A:B, or large A:B:C)
+    as_path_prefix = [65001]     # optional: the AS path begins with these ASNs
+    priority = 512               # optional: the route's priority (LOCAL_PREF 2147483647 - it)
+    [[filter.import_v4.operations]]  # optional, accept only, in order, one key each:
+    add_community = "65000:200"      # or prepend_as_path = [65000], or set_priority = 512
 
 with `import_v4`, `export_v4`, `import_v6`, `export_v6` rule lists, and `[[peer]]`'s
 `import_filters`/`export_filters` lists naming them. `read_filters` converts the TOML array,
@@ -25,7 +31,9 @@ Invariants:
   (template_funcs.go `filterStatement`, calico-bgp.md §2.8): the conditions given are ANDed,
   a rule with none always matches. Rules BIRD would refuse or fail on at run time are refused
   here: a CIDR with host bits, a prefix-length range with `equal`/`not_equal` (BIRD compares
-  a prefix with a prefix set and aborts the filter), an empty effective length range.
+  a prefix with a prefix set and aborts the filter), an empty effective length range; and what
+  Calico's API refuses (bgpfilter.go): operations on a rule whose action is not accept, more
+  than 10 operations or prepended ASNs, a priority outside 1..2147483646.
 """
 
 from __future__ import annotations
@@ -36,18 +44,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from ipaddress import ip_network
+from typing import TypeVar
 
-from bgpd.config.checks import Collector
+from bgpd.config.checks import Collector, Community, LargeCommunity, raise_problems
 from bgpd.errors import ConfigError, ConfigProblem
-from bgpd.net import IPNetwork
+from bgpd.net import MAX_ASN, IPNetwork
 
 __all__ = [
     "FILTER_LISTS",
+    "FILTER_OPERATION_KEYS",
     "FILTER_RULE_KEYS",
+    "MAX_FILTER_PRIORITY",
     "FilterAction",
     "FilterConfig",
+    "FilterOperation",
     "FilterRule",
     "MatchOperator",
+    "PeerType",
     "RouteSource",
     "check_filter_name",
     "filter_problems",
@@ -75,7 +88,19 @@ FILTER_RULE_KEYS = (
     "prefix_length_max",
     "source",
     "interface",
+    "peer_type",
+    "community",
+    "as_path_prefix",
+    "priority",
+    "operations",
 )
+FILTER_OPERATION_KEYS = ("add_community", "prepend_as_path", "set_priority")
+# Calico's bounds (bgpfilter.go): a priority or setPriority value is 1..2^31-2, so that its
+# LOCAL_PREF (2^31-1 - it, bgpd.policy.route_priority) is a positive BIRD int; at most 10
+# operations per rule and 10 ASNs per prepend.
+MAX_FILTER_PRIORITY = 2_147_483_646
+MAX_OPERATIONS = 10
+MAX_PREPEND = 10
 
 
 class FilterAction(StrEnum):
@@ -100,6 +125,59 @@ class RouteSource(StrEnum):
     REMOTE_PEERS = "remote_peers"
 
 
+class PeerType(StrEnum):
+    """`peer_type`: the session the route comes from or goes to (Calico's eBGP/iBGP: the peer's
+    AS differs from ours or not, bgp_processor.go `sameAS`)."""
+
+    EBGP = "ebgp"
+    IBGP = "ibgp"
+
+
+def _check_priority(v: int) -> str | None:
+    if 1 <= v <= MAX_FILTER_PRIORITY:
+        return None
+    return f"priority {v} is out of range 1..{MAX_FILTER_PRIORITY}"
+
+
+def _check_asns(key: str, asns: tuple[int, ...], c: Collector) -> None:
+    for i, asn in enumerate(asns):
+        if not 1 <= asn <= MAX_ASN:
+            c.add(f"{key}[{i}]", f"AS number {asn} is out of range 1..{MAX_ASN}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilterOperation:
+    """One change a matching rule makes to the route (Calico's BGPFilterOperation): exactly one
+    of `add_community` (BIRD `bgp_community.add` / `bgp_large_community.add`),
+    `prepend_as_path` (the path then starts with these ASNs, in this order) and `set_priority`
+    (LOCAL_PREF = 2147483647 - it)."""
+
+    add_community: Community | LargeCommunity | None = None
+    prepend_as_path: tuple[int, ...] = ()
+    set_priority: int | None = None
+
+    def __post_init__(self) -> None:
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        given = [k for k in FILTER_OPERATION_KEYS if getattr(self, k) not in (None, ())]
+        if len(given) != 1:
+            names = ", ".join(FILTER_OPERATION_KEYS)
+            c.add(given[1] if given else "", f"an operation sets exactly one of {names}")
+        if len(self.prepend_as_path) > MAX_PREPEND:
+            c.add("prepend_as_path", f"at most {MAX_PREPEND} AS numbers")
+        _check_asns("prepend_as_path", self.prepend_as_path, c)
+        c.check("set_priority", _check_priority, self.set_priority)
+
+    def as_json(self) -> dict[str, object]:
+        """The one key it sets, as `[[filter]]` writes it (TOML and confd's key view)."""
+        if self.add_community is not None:
+            return {"add_community": str(self.add_community)}
+        if self.prepend_as_path:
+            return {"prepend_as_path": list(self.prepend_as_path)}
+        return {"set_priority": self.set_priority}
+
+
 def check_filter_name(v: str) -> str | None:
     if not _FILTER_NAME_RE.fullmatch(v):
         return f"filter name {json.dumps(v)} may only contain letters, digits and _ . : -"
@@ -119,9 +197,17 @@ class FilterRule:
     prefix_length_max: int | None = None
     source: RouteSource | None = None
     interface: str | None = None
+    peer_type: PeerType | None = None
+    community: Community | LargeCommunity | None = None
+    as_path_prefix: tuple[int, ...] = ()
+    priority: int | None = None
+    operations: tuple[FilterOperation, ...] = ()
 
     def __post_init__(self) -> None:
-        c = Collector()
+        raise_problems(self)
+
+    def validate(self, c: Collector) -> None:
+        """Every problem of this rule (see `bgpd.config.checks.Collector`)."""
         # Calico's validateBGPFilterRule: cidr and matchOperator come together.
         if self.cidr is not None and self.match_operator is None:
             c.add("match_operator", "match_operator is required with cidr")
@@ -161,7 +247,13 @@ class FilterRule:
                 f"interface {json.dumps(self.interface)} must be 1-15 characters of letters, "
                 "digits, _ . - and the wildcards * ?",
             )
-        c.raise_if_any()
+        _check_asns("as_path_prefix", self.as_path_prefix, c)
+        c.check("priority", _check_priority, self.priority)
+        if self.operations and self.action is not FilterAction.ACCEPT:
+            # bgpfilter.go: "operations may only be used with action Accept".
+            c.add("operations", "operations go with action accept only")
+        if len(self.operations) > MAX_OPERATIONS:
+            c.add("operations", f"at most {MAX_OPERATIONS} operations")
 
     def _range(self, cidr: IPNetwork) -> tuple[int, int]:
         # template_funcs.go filterMatchPrefixLength: min is raised to the cidr's length, max
@@ -320,14 +412,100 @@ def _read_rule(raw: object, where: str, add: _Add) -> FilterRule | None:
             bad("interface", f"expected a string, got {_kind(value)}")
         else:
             values["interface"] = value
+    if "peer_type" in raw:
+        member = _enum_value(PeerType, raw["peer_type"], f"{where}.peer_type", add)
+        ok = ok and member is not None
+        values["peer_type"] = member
+    ok = _read_value(raw, "community", _community, values, where, add) and ok
+    ok = _read_value(raw, "as_path_prefix", _asn_list, values, where, add) and ok
+    ok = _read_value(raw, "priority", _integer, values, where, add) and ok
+    if "operations" in raw:
+        items = raw["operations"]
+        if not isinstance(items, list):
+            bad("operations", f"expected an array of tables, got {_kind(items)}")
+        else:
+            ops = [_read_operation(o, f"{where}.operations[{i}]", add) for i, o in enumerate(items)]
+            ok = ok and all(op is not None for op in ops)
+            values["operations"] = tuple(ops)
     if not ok:
         return None
+    return _build(FilterRule, values, where, add)
+
+
+_T = TypeVar("_T")
+
+
+def _build(cls: Callable[..., _T], values: dict[str, object], where: str, add: _Add) -> _T | None:
     try:
-        return FilterRule(**values)  # type: ignore[arg-type]
+        return cls(**values)
     except ConfigError as exc:
         for p in exc.problems:
-            add(f"{where}.{p.location}", p.message)
+            add(f"{where}.{p.location}" if p.location else where, p.message)
         return None
+
+
+def _read_value(  # noqa: PLR0917 - the reader's state, passed through
+    raw: dict[str, object],
+    key: str,
+    convert: Callable[[object], object],
+    values: dict[str, object],
+    where: str,
+    add: _Add,
+) -> bool:
+    """Converts `raw[key]` (when present) into `values[key]`; False when it cannot be read."""
+    if key not in raw:
+        return True
+    try:
+        values[key] = convert(raw[key])
+    except ValueError as exc:
+        add(f"{where}.{key}", str(exc))
+        return False
+    return True
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {_kind(value)}")
+    return value
+
+
+def _asn_list(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected an array of AS numbers, got {_kind(value)}")
+    out: list[int] = []
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise ValueError(f"element {i}: expected an AS number, got {_kind(item)}")
+        out.append(item)
+    return tuple(out)
+
+
+def _community(value: object) -> Community | LargeCommunity:
+    # Imported here: toml_values imports the schema, which imports this module.
+    from bgpd.config.toml_values import to_any_community  # noqa: PLC0415
+
+    return to_any_community(value)
+
+
+def _read_operation(raw: object, where: str, add: _Add) -> FilterOperation | None:
+    if not isinstance(raw, dict):
+        add(where, f"expected a table, got {_kind(raw)}")
+        return None
+    ok = True
+    for key in raw:
+        if key not in FILTER_OPERATION_KEYS:
+            add(f"{where}.{key}", f"unknown key {json.dumps(key)}")
+            ok = False
+    if len(raw) != 1 and ok:
+        add(where, f"an operation sets exactly one of {', '.join(FILTER_OPERATION_KEYS)}")
+        ok = False
+    values: dict[str, object] = {}
+    ok = _read_value(raw, "add_community", _community, values, where, add) and ok
+    ok = _read_value(raw, "prepend_as_path", _asn_list, values, where, add) and ok
+    ok = _read_value(raw, "set_priority", _integer, values, where, add) and ok
+    if not ok:
+        return None
+    return _build(FilterOperation, values, where, add)
 
 
 def raw_filter_names(value: object) -> set[str]:

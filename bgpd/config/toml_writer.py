@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from enum import Enum
 from ipaddress import (
     IPv4Address,
@@ -29,8 +30,8 @@ from ipaddress import (
 )
 from typing import TYPE_CHECKING
 
-from bgpd.config.calico import KernelSection, Labels, MeshSection
-from bgpd.config.filter_section import FILTER_LISTS
+from bgpd.config.calico import KernelSection, MeshSection
+from bgpd.config.filter_section import FILTER_LISTS, FilterOperation
 from bgpd.config.schema import (
     Community,
     Config,
@@ -137,7 +138,8 @@ def _table(
 
 def toml_value(value: object) -> str:
     """A TOML literal for a config value: bool, int, str, enum, address, network, community,
-    family, an array of those (list or tuple), or labels as an inline table.
+    family, an array of those (list or tuple), or labels, a filter operation or any mapping
+    with string keys as an inline table.
 
     The project's one TOML writer: `render_config_toml` and confd's templates (their `toml`
     filter) both write values through it.
@@ -166,9 +168,13 @@ def toml_value(value: object) -> str:
         return _string(str(value))
     if isinstance(value, tuple | list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, Labels):
-        # An inline table; keys are quoted because label keys may hold "/" and ".".
-        return "{" + ", ".join(f"{_string(k)} = {_string(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, FilterOperation):
+        value = value.as_json()
+    if isinstance(value, Mapping):
+        # An inline table (labels, a filter rule's operation); keys are quoted because label
+        # keys may hold "/" and ".".
+        items = (f"{_string(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
     raise TypeError(f"cannot render {type(value).__name__} as TOML")
 
 

@@ -40,6 +40,7 @@ from bgpd.errors import contained
 from bgpd.net import Afi, Family, Nlri
 from bgpd.outbound.adj_out import GroupMessage, runs_by_path
 from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
+from bgpd.outbound.operated import OperatedPaths
 from bgpd.policy import ExportPolicy, merge_communities
 from bgpd.policy.filter_eval import FilterChain, compile_filters
 from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
@@ -96,6 +97,7 @@ class Exporter:
         "_kernel_ifnames",
         "_mark",
         "_members",
+        "_operated",
         "_path_ids",
         "_rib",
         "_tagged",
@@ -127,6 +129,8 @@ class Exporter:
         self._members: dict[str, Member] = {}
         # (source name, received path id) -> the path id we send it under (ADD-PATH send).
         self._path_ids: dict[tuple[str, int], int] = {}
+        # Paths an export rule's operations changed, per (exported path, operations).
+        self._operated = OperatedPaths()
         self._tagged: dict[
             tuple[int, tuple[int, ...], tuple[tuple[int, int, int], ...]],
             tuple[PathInfo, PathInfo],
@@ -560,7 +564,8 @@ class Exporter:
         if chain is None:
             filters = group.key.export_filters
             names = [f.name for f in filters]
-            chain = compile_filters(filters, names, export=True, version=version)
+            ibgp = group.key.profile.ibgp
+            chain = compile_filters(filters, names, export=True, version=version, ibgp=ibgp)
             group.export_chains[version] = chain
         return chain
 
@@ -575,11 +580,22 @@ class Exporter:
         source = best.source
         ifname = self._kernel_ifnames.get((family, nlri)) if source.kind.local else None
         if group.key.export_filters:
-            verdict = self._chain(group, family).decide_nlri(
-                nlri, interface=ifname, from_remote_peer=not source.kind.local
+            # The rules see the route as it is exported (Calico's BIRD 1.6 runs its export
+            # filter after the protocol's export preparation), priority from its own LOCAL_PREF.
+            rule = self._chain(group, family).match_nlri(
+                nlri,
+                interface=ifname,
+                from_remote_peer=not source.kind.local,
+                attributes=info.attributes,
+                route_local_pref=best.info.attributes.local_pref,
             )
-            if verdict is not None:
-                return info if verdict else None
+            if rule is not None:
+                if not rule.accept:
+                    return None
+                ops = rule.operations
+                if ops is None:
+                    return info
+                return self._operated.get(info, ops, ibgp=group.key.profile.ibgp)
         if not self.policy.calico:
             return info
         decision = self.policy.decide_nlri(family.afi, nlri, ifname, group.key.internal)

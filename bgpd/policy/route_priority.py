@@ -13,11 +13,14 @@ same range and back unchanged.
 
 from __future__ import annotations
 
+from bgpd.rib.decision import DEFAULT_LOCAL_PREF
+
 __all__ = [
     "DEFAULT_NORMAL_PRIORITY",
     "MAX_PRIORITY",
     "local_pref_of_priority",
     "priority_of_local_pref",
+    "route_priority",
 ]
 
 # BIRD's largest int (BirdIntMaxValue in Calico's confd): the sum of a priority and its LOCAL_PREF.
@@ -36,3 +39,22 @@ def priority_of_local_pref(local_pref: int) -> int:
     """The route priority (kernel metric) a LOCAL_PREF stands for, clamped to 0 for a
     LOCAL_PREF above MAX_PRIORITY (a 32-bit attribute can hold one)."""
     return max(0, MAX_PRIORITY - local_pref)
+
+
+def route_priority(
+    local_pref: int | None, *, from_bgp: bool, normal: int = DEFAULT_NORMAL_PRIORITY
+) -> int:
+    """A route's priority as Calico's BIRD filters read it (BGPFilter's `priority`): from its
+    LOCAL_PREF when it has one. A route learned over BGP without one (over eBGP) has BIRD's
+    default LOCAL_PREF there, 100 (Calico's BIRD 1.6 gives it one when it decodes the UPDATE,
+    as bgpd's decision process assumes), so priority 2147483547. A local route gets the one
+    Calico's export filter derives from its kernel metric (bgp_processor.go buildExportFilter),
+    `normal` when the kernel gave none.
+
+    The one place a route's priority is read: the kernel metric of local routes belongs here.
+    """
+    if local_pref is None:
+        if not from_bgp:
+            return normal
+        local_pref = DEFAULT_LOCAL_PREF
+    return priority_of_local_pref(local_pref)

@@ -55,7 +55,7 @@ from bgpd.outbound.advertise import PeerProfile
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
-from bgpd.policy.filter_eval import import_chains, split_import
+from bgpd.policy.import_filter import import_filter
 from bgpd.policy.next_hop import NextHopCheck, describe_reason, node_addresses, packed_address
 from bgpd.policy.reflection import LoopCheck
 from bgpd.rib import (
@@ -459,8 +459,8 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
                     continue
                 if state.rejected:
                     state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
-                chains = state.import_chains
-                if chains is not None and chains[batch.family.afi]:
+                filters = state.import_filter
+                if filters is not None and filters.applies(batch.family.afi):
                     self._import_filtered(name, state, batch, candidate)
                     continue
                 rib.announce_many(batch.family, batch.prefixes, candidate, batch.path_ids)
@@ -478,15 +478,17 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
     def _import_filtered(
         self, name: str, state: PeerState, batch: NlriBatch, candidate: Candidate
     ) -> None:
-        """A peer's [[filter]] import rules: a rejected prefix is treated as withdrawn."""
-        assert state.import_chains is not None
-        chain = state.import_chains[batch.family.afi]
-        keep, drop = split_import(chain, batch.prefixes, batch.path_ids)
-        if drop[0]:
-            state.rejected.update((batch.family, n) for n in drop[0])
-            self._rib.withdraw_many(batch.family, drop[0], name, drop[1])
-        if keep[0]:
-            self._rib.announce_many(batch.family, keep[0], candidate, keep[1])
+        """A peer's [[filter]] import rules: a rejected prefix is treated as withdrawn, an
+        accepted one enters with the route the rule's operations made (one per batch)."""
+        assert state.import_filter is not None
+        family = batch.family
+        runs = state.import_filter.split(family, batch.prefixes, batch.path_ids, candidate)
+        for outcome, prefixes, path_ids in runs:
+            if outcome is None:
+                state.rejected.update((family, n) for n in prefixes)
+                self._rib.withdraw_many(family, prefixes, name, path_ids)
+            else:
+                self._rib.announce_many(family, prefixes, outcome, path_ids)
 
     def _on_established(
         self, name: str, state: PeerState, negotiated: Negotiated, now: float
@@ -505,8 +507,9 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
             state.source, self._loop_check, next_hop_problem=self._next_hop_check(state)
         )
         state.negotiated = negotiated
-        state.import_filters = self._config.peer_settings(cfg).import_filters
-        state.import_chains = import_chains(state.import_filters)
+        settings = self._config.peer_settings(cfg)
+        state.import_filters = settings.import_filters
+        state.import_filter = import_filter(settings.import_filters, ibgp=not settings.is_ebgp)
         peer_gr = negotiated.peer_graceful_restart
         preserved = (
             {f.family for f in peer_gr.families if f.forwarding_preserved} if peer_gr else set()

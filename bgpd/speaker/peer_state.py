@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bgpd.config import Config, NodeSection, PeerConfig, PeerSettings, StaticRoute
 from bgpd.config.filter_section import FilterConfig
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, Nlri
-from bgpd.policy.filter_eval import FilterChain
+from bgpd.policy.import_filter import ImportFilter
 from bgpd.rib import Candidate, CandidateCache, PathInfo, Source, SourceKind
 from bgpd.session import Session, SessionSettings, add_path_modes
 from bgpd.wire.attributes import PathAttributes
@@ -82,7 +82,7 @@ class PeerState:
         "candidates",
         "config",
         "connections",
-        "import_chains",
+        "import_filter",
         "import_filters",
         "negotiated",
         "no_next_hop",
@@ -106,8 +106,8 @@ class PeerState:
         # Set while Established; `negotiated` stays after a drop for the GR helper's window.
         self.source: Source | None = None
         self.candidates: CandidateCache | None = None
-        # The peer's [[filter]] import rules per IP version; None when it has none.
-        self.import_chains: dict[Afi, FilterChain] | None = None
+        # The session's [[filter]] import rules; None when the peer has none.
+        self.import_filter: ImportFilter | None = None
         self.import_filters: tuple[FilterConfig, ...] = ()
         self.negotiated: Negotiated | None = None
 

@@ -21,7 +21,7 @@ from bgpd.config import Config, ConfigDiff, PeerConfig
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
-from bgpd.policy.filter_eval import import_chains
+from bgpd.policy.import_filter import import_filter
 from bgpd.policy.next_hop import NextHopCheck
 from bgpd.policy.reflection import LoopCheck
 from bgpd.rib import CandidateCache
@@ -134,11 +134,12 @@ class Reconfiguration:
     def _reimport(self, name: str, state: PeerState, now: float) -> None:
         """Import rules changed: the peer's routes are asked for again (RFC 2918 route
         refresh; without it the session is reset, the only way to see them again)."""
-        filters = self._config.peer_settings(state.config).import_filters
+        settings = self._config.peer_settings(state.config)
+        filters = settings.import_filters
         if filters == state.import_filters:
             return
         state.import_filters = filters
-        state.import_chains = import_chains(filters)
+        state.import_filter = import_filter(filters, ibgp=not settings.is_ebgp)
         negotiated = state.session.negotiated
         if negotiated is None or state.source is None:
             return

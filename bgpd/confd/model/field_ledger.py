@@ -79,13 +79,13 @@ _BLOCK = "IPAMBlock"
 _T_DERIVE = "tests/unit/confd/model/test_derive.py"
 _T_PEERS = "tests/unit/confd/model/test_peers.py"
 _T_FILTER = "tests/unit/confd/model/test_bgpfilter.py"
+_T_FILTER_WIRE = "tests/integration/test_filter_operations.py"
 _T_SECRETS = "tests/integration/test_confd_secrets.py"
 _T_SERVICES = "tests/unit/confd/model/test_services.py"
 _T_SERVICE_ROUTES = "tests/integration/test_service_routes.py"
 _T_ETCD = "tests/integration/test_confd_etcd.py"
 _T_KDD = "tests/integration/test_kdd_cluster.py"
 _T_KUBE_OBJECTS = "tests/unit/confd/sources/test_kube_objects.py"
-_T_REFUSED_FILTER = "tests/integration/test_refused_filter.py"
 _T_ROUTING = "tests/integration/test_calico_routing.py"
 _T_PEER_FIELDS = "tests/integration/test_bgppeer_fields.py"
 _T_TTL = "tests/integration/test_ttl.py"
@@ -104,24 +104,26 @@ _NOT_WATCHED = (
     "(block affinities are)"
 )
 _OPTIONAL = "confd/pkg/backends/calico/client.go (getPassword reads name and key only)"
+_T_FILTER_SPEAKER = "tests/unit/speaker/test_filter_operations.py"
+# (field of a rule, the test module proving bgpd does what Calico's BIRD filter does)
 _FILTER_HONOURED = (
-    "action",
-    "cidr",
-    "matchOperator",
-    "prefixLength.min",
-    "prefixLength.max",
-    "source",
-    "interface",
+    ("action", _T_FILTER),
+    ("cidr", _T_FILTER),
+    ("matchOperator", _T_FILTER),
+    ("prefixLength.min", _T_FILTER),
+    ("prefixLength.max", _T_FILTER),
+    ("source", _T_FILTER),
+    ("interface", _T_FILTER),
+    ("peerType", _T_FILTER_WIRE),
+    ("communities.values", _T_FILTER_WIRE),
+    ("asPathPrefix", _T_FILTER_WIRE),
+    ("priority", _T_FILTER_SPEAKER),
+    ("operations[].addCommunity.value", _T_FILTER_WIRE),
+    ("operations[].prependASPath.prefix", _T_FILTER_WIRE),
+    ("operations[].setPriority.value", _T_FILTER_SPEAKER),
 )
-_FILTER_REFUSED = (
-    "peerType",
-    "communities.values",
-    "asPathPrefix",
-    "priority",
-    "operations[].addCommunity.value",
-    "operations[].prependASPath.prefix",
-    "operations[].setPriority.value",
-)
+# Rule fields bgpd cannot evaluate (none today): a BGPFilter setting one is refused whole.
+_FILTER_REFUSED: tuple[str, ...] = ()
 _RULE_LISTS = ("exportV4", "importV4", "exportV6", "importV6")
 
 
@@ -141,8 +143,8 @@ def _n(kind: str, path: str, source: str) -> FieldEntry:
 
 def _filter_entries() -> Iterator[FieldEntry]:
     for name in _RULE_LISTS:
-        for field in _FILTER_HONOURED:
-            yield _h(_FILTER, f"spec.{name}[].{field}", _T_FILTER)
+        for field, test in _FILTER_HONOURED:
+            yield _h(_FILTER, f"spec.{name}[].{field}", test)
         for field in _FILTER_REFUSED:
             yield _r(_FILTER, f"spec.{name}[].{field}", FILTER_REFUSAL)
 
@@ -238,7 +240,7 @@ LEDGER: tuple[FieldEntry, ...] = (
     ),
     _h(_PEER, "spec.ttlSecurity", _T_TTL),
     _h(_PEER, "spec.reachableBy", _T_PEER_FIELDS),
-    _h(_PEER, "spec.filters", _T_REFUSED_FILTER),
+    _h(_PEER, "spec.filters", _T_FILTER_WIRE),
     _h(_PEER, "spec.reversePeering", _T_PEERS),
     # --- BGPFilter (api/pkg/apis/projectcalico/v3/bgpfilter.go) ------------------------------
     *_filter_entries(),

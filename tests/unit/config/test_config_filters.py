@@ -35,6 +35,19 @@ action = "reject"
 cidr = "fd00::/8"
 match_operator = "not_equal"
 
+[[filter.export_v6]]
+action = "accept"
+peer_type = "ibgp"
+community = "65000:1:2"
+as_path_prefix = [65001, 65002]
+priority = 512
+[[filter.export_v6.operations]]
+add_community = "65000:200"
+[[filter.export_v6.operations]]
+prepend_as_path = [65000, 65000]
+[[filter.export_v6.operations]]
+set_priority = 100
+
 [[filter]]
 name = "other"
 """
@@ -128,6 +141,81 @@ PROBLEMS = [
         "unknown key",
     ),
     ('[[filter]]\nname = "x"\nexport_v5 = []\n', "filter[2].export_v5", "unknown key"),
+    (
+        _rule("v4", 'action = "accept"', 'peer_type = "eBGP"'),
+        "filter[2].import_v4[0].peer_type",
+        '"eBGP" is not one of "ebgp", "ibgp"',
+    ),
+    (
+        _rule("v4", 'action = "accept"', 'community = "1:2:3:4"'),
+        "filter[2].import_v4[0].community",
+        "is neither a community",
+    ),
+    (
+        _rule("v4", 'action = "accept"', 'community = "65536:1"'),
+        "filter[2].import_v4[0].community",
+        "0..65535",
+    ),
+    (
+        _rule("v4", 'action = "accept"', "as_path_prefix = [1, 0]"),
+        "filter[2].import_v4[0].as_path_prefix[1]",
+        "out of range",
+    ),
+    (
+        _rule("v4", 'action = "accept"', 'as_path_prefix = [1, "x"]'),
+        "filter[2].import_v4[0].as_path_prefix",
+        "element 1: expected an AS number",
+    ),
+    (
+        _rule("v4", 'action = "accept"', "priority = 0"),
+        "filter[2].import_v4[0].priority",
+        "out of range 1..2147483646",
+    ),
+    (
+        _rule("v4", 'action = "reject"', "operations = [{set_priority = 1}]"),
+        "filter[2].import_v4[0].operations",
+        "action accept only",
+    ),
+    (
+        _rule("v4", 'action = "accept"', "operations = [{}]"),
+        "filter[2].import_v4[0].operations[0]",
+        "exactly one of",
+    ),
+    (
+        _rule(
+            "v4", 'action = "accept"', "operations = [{set_priority = 1, prepend_as_path = [1]}]"
+        ),
+        "filter[2].import_v4[0].operations[0]",
+        "exactly one of",
+    ),
+    (
+        _rule("v4", 'action = "accept"', "operations = [{paint = 1}]"),
+        "filter[2].import_v4[0].operations[0].paint",
+        "unknown key",
+    ),
+    (
+        _rule(
+            "v4",
+            'action = "accept"',
+            "operations = [{prepend_as_path = [1,2,3,4,5,6,7,8,9,10,11]}]",
+        ),
+        "filter[2].import_v4[0].operations[0].prepend_as_path",
+        "at most 10",
+    ),
+    (
+        _rule("v4", 'action = "accept"', "operations = [{set_priority = 2147483647}]"),
+        "filter[2].import_v4[0].operations[0].set_priority",
+        "out of range",
+    ),
+    (
+        _rule(
+            "v4",
+            'action = "accept"',
+            "operations = " + str([{"set_priority": 1}] * 11).replace("'", "").replace(":", " ="),
+        ),
+        "filter[2].import_v4[0].operations",
+        "at most 10 operations",
+    ),
     ("[[filter]]\n", "filter[2].name", "missing required key"),
     ('filter = "x"\n', "filter", "expected an array of tables"),
 ]

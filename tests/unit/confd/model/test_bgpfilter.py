@@ -7,14 +7,17 @@ import json
 
 import pytest
 
-from bgpd.confd.model import CalicoDataError, derive_bgp_keys, read_bgp_filter
+from bgpd.confd.model import CalicoDataError, derive_bgp_keys, filter_json, read_bgp_filter
 from bgpd.confd.model.values import Problems
 from bgpd.config import parse_config
+from bgpd.config.checks import Community, LargeCommunity
 from bgpd.config.filter_section import (
     FilterAction,
     FilterConfig,
+    FilterOperation,
     FilterRule,
     MatchOperator,
+    PeerType,
     RouteSource,
 )
 from bgpd.policy.filter_eval import compile_filters
@@ -145,6 +148,66 @@ BAD_RULES = [
         },
         "out of range",
     ),
+    ({"action": "Accept", "peerType": "ebgp"}, "spec.importV4[0].peerType: 'ebgp' is not one of"),
+    # Calico's template fails on an empty list and matches values[0] only: one value.
+    (
+        {"action": "Accept", "communities": {"values": []}},
+        "spec.importV4[0].communities.values: exactly one community is matched, got 0",
+    ),
+    (
+        {"action": "Accept", "communities": {"values": ["1:2", "3:4"]}},
+        "exactly one community is matched, got 2",
+    ),
+    (
+        {"action": "Accept", "communities": {"values": ["65536:1"]}},
+        "spec.importV4[0].communities.values[0]: '65536:1' is not a community",
+    ),
+    ({"action": "Accept", "communities": {"values": ["1:2:3:4"]}}, "is not a community"),
+    (
+        {"action": "Accept", "asPathPrefix": [65001, 0]},
+        "spec.importV4[0].asPathPrefix[1]: AS number 0 is out of range",
+    ),
+    ({"action": "Accept", "priority": 0}, "spec.importV4[0].priority: priority 0 is out of range"),
+    ({"action": "Accept", "priority": 2147483647}, "out of range 1..2147483646"),
+    ({"action": "Accept", "priority": "512"}, "spec.importV4[0].priority: expected an integer"),
+    # bgpfilter.go: "operations may only be used with action Accept".
+    (
+        {"action": "Reject", "operations": [{"addCommunity": {"value": "1:2"}}]},
+        "spec.importV4[0].operations: operations go with action accept only",
+    ),
+    (
+        {"action": "Accept", "operations": [{}]},
+        "spec.importV4[0].operations[0]: an operation sets exactly one of",
+    ),
+    (
+        {
+            "action": "Accept",
+            "operations": [
+                {"addCommunity": {"value": "1:2"}, "setPriority": {"value": 5}},
+            ],
+        },
+        "exactly one of addCommunity, prependASPath, setPriority, got 2",
+    ),
+    (
+        {"action": "Accept", "operations": [{"addCommunity": {}}]},
+        "spec.importV4[0].operations[0].addCommunity.value: missing",
+    ),
+    (
+        {"action": "Accept", "operations": [{"prependASPath": {"prefix": []}}]},
+        "operations[0].prependASPath.prefix: at least one AS number",
+    ),
+    (
+        {"action": "Accept", "operations": [{"prependASPath": {"prefix": list(range(1, 12))}}]},
+        "spec.importV4[0].operations[0].prependASPath.prefix: at most 10 AS numbers",
+    ),
+    (
+        {"action": "Accept", "operations": [{"setPriority": {"value": 0}}]},
+        "spec.importV4[0].operations[0].setPriority.value: priority 0 is out of range",
+    ),
+    (
+        {"action": "Accept", "operations": [{"setPriority": {"value": 5}}] * 11},
+        "spec.importV4[0].operations: at most 10 operations",
+    ),
 ]
 
 
@@ -201,3 +264,50 @@ def test_view_json_renders_into_a_config_that_behaves_like_bird() -> None:
     assert exports.decide(net("192.168.0.0/24"), interface="eth0", from_remote_peer=False) is True
     assert exports.decide(net("192.168.0.0/24"), interface=None, from_remote_peer=True) is False
     assert exports.decide(net("192.168.0.0/24"), interface="cali1", from_remote_peer=False) is None
+
+
+def test_conditions_and_operations_translate() -> None:
+    f = _read(
+        exportV6=[
+            {
+                "action": "Accept",
+                "peerType": "iBGP",
+                "communities": {"values": ["65000:10:20"]},
+                "asPathPrefix": [65001, "1.10"],
+                "priority": 512,
+                "operations": [
+                    {"prependASPath": {"prefix": [65000, 65001]}},
+                    {"addCommunity": {"value": "65000:100"}},
+                    {"setPriority": {"value": 1024}},
+                ],
+            },
+            {"action": "Reject", "peerType": "eBGP", "operations": []},
+        ]
+    )
+    first, second = f.export_v6
+    assert first.peer_type is PeerType.IBGP and second.peer_type is PeerType.EBGP
+    assert first.community == LargeCommunity(global_admin=65000, local1=10, local2=20)
+    assert first.as_path_prefix == (65001, 65546)
+    assert first.priority == 512
+    assert first.operations == (
+        FilterOperation(prepend_as_path=(65000, 65001)),
+        FilterOperation(add_community=Community(high=65000, low=100)),
+        FilterOperation(set_priority=1024),
+    )
+    # An empty operations list is no operation (Calico: `len(fields.operations) > 0`).
+    assert second.operations == ()
+    assert filter_json(f)["export_v6"] == [
+        {
+            "action": "accept",
+            "peer_type": "ibgp",
+            "community": "65000:10:20",
+            "as_path_prefix": [65001, 65546],
+            "priority": 512,
+            "operations": [
+                {"prepend_as_path": [65000, 65001]},
+                {"add_community": "65000:100"},
+                {"set_priority": 1024},
+            ],
+        },
+        {"action": "reject", "peer_type": "ebgp"},
+    ]

@@ -1,91 +1,85 @@
 """A BGPFilter bgpd cannot evaluate in full is refused whole, never widened.
 
-Calico's rule `{action: Accept, communities: {values: ["65000:100"]}}` accepts only routes
-carrying that community; bgpd cannot evaluate communities, so dropping the condition would
-accept every route (a bare accept). The filter is refused instead: each rule list it has rules
-in rejects everything, its empty lists stay empty (no filter, as in Calico).
+Every field of today's BGPFilter is evaluated (peerType, communities, asPathPrefix, priority and
+the operations included), so none is refused. The machinery stays for a field Calico adds
+later: a condition bgpd could not evaluate would, dropped, accept more routes than written. A
+filter setting one is refused instead: each rule list it has rules in rejects everything, its
+empty lists stay empty (no filter, as in Calico). Here a future condition is stood in for by a
+REFUSED ledger entry added for the test.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-
 import pytest
 
-from bgpd.confd.model import derive_bgp_keys, read_bgp_filter
+from bgpd.confd.model import field_ledger, read_bgp_filter
+from bgpd.confd.model.field_ledger import FieldEntry, FieldStatus, refused_fields
 from bgpd.confd.model.values import Problems
-from bgpd.config import parse_config
-from bgpd.config.filter_section import FilterAction, FilterRule
-from bgpd.policy.filter_eval import compile_filters
+from bgpd.config.filter_section import FilterAction, FilterConfig, FilterRule
 from tests.unit.confd.model.calico_data import bgp_filter
 
-NET = ipaddress.ip_network
-COMMUNITY_ACCEPT = {"action": "Accept", "communities": {"values": ["65000:100"]}}
-
-
-def _decisions(view: dict[str, str], name: str) -> tuple[object, object]:
-    """(export decision, import decision) of filter `name` for a route of this node."""
-    doc = json.loads(view[f"/calico/bgp/v1/filters/{name}"])
-    lines = ["[bgp]", "asn = 65000", 'router_id = "10.0.0.1"', "", "[[filter]]"]
-    lines.append(f'name = "{name}"')
-    for list_name in ("import_v4", "export_v4", "import_v6", "export_v6"):
-        for rule in doc[list_name]:
-            lines.append(f"[[filter.{list_name}]]")
-            lines.extend(f"{k} = {json.dumps(v)}" for k, v in rule.items())
-    lines += ["[[peer]]", 'name = "tor"', 'address = "192.0.2.1"', "asn = 65100"]
-    lines += [f'import_filters = ["{name}"]', f'export_filters = ["{name}"]']
-    settings = parse_config("\n".join(lines)).peer_settings("tor")
-    exports = compile_filters(settings.export_filters, [name], export=True, version=4)
-    imports = compile_filters(settings.import_filters, [name], export=False, version=4)
-    route = NET("10.244.0.0/26")
-    return (
-        exports.decide(route, interface=None, from_remote_peer=False),
-        imports.decide(route, interface=None, from_remote_peer=True),
-    )
-
-
-def test_a_community_condition_is_never_rendered_as_a_bare_accept() -> None:
-    key, raw = bgp_filter("tor", exportV4=[COMMUNITY_ACCEPT])
-    export, import_ = _decisions(derive_bgp_keys({key: raw}), "tor")
-    assert export is False  # rejected: nothing is exported through a refused filter
-    assert import_ is None  # importV4 is empty: no filter, Calico's own rules decide
-
-
-@pytest.mark.parametrize(
-    "rule",
-    [
-        {"action": "Accept", "peerType": "eBGP"},
-        COMMUNITY_ACCEPT,
-        {"action": "Accept", "asPathPrefix": [65001]},
-        {"action": "Accept", "priority": 10},
-        {"action": "Accept", "operations": [{"addCommunity": {"value": "65000:1"}}]},
-        {"action": "Reject", "operations": [{"prependASPath": {"prefix": [65000]}}]},
-        {"action": "Accept", "operations": [{"setPriority": {"value": 5}}]},
+FUTURE = "spec.exportV4[].futureCondition"
+EVERY_FIELD = {
+    "action": "Accept",
+    "matchOperator": "In",
+    "cidr": "10.0.0.0/8",
+    "prefixLength": {"min": 16, "max": 24},
+    "source": "RemotePeers",
+    "interface": "eth*",
+    "peerType": "eBGP",
+    "communities": {"values": ["65000:100"]},
+    "asPathPrefix": [65001],
+    "priority": 512,
+    "operations": [
+        {"addCommunity": {"value": "65000:1:2"}},
+        {"prependASPath": {"prefix": [65000]}},
+        {"setPriority": {"value": 5}},
     ],
-)
-def test_every_unevaluable_condition_refuses_the_whole_filter(rule: dict[str, object]) -> None:
-    plain = {"action": "Accept", "matchOperator": "In", "cidr": "10.0.0.0/8"}
-    key, raw = bgp_filter("f", importV4=[plain], exportV4=[rule], exportV6=[])
+}
+
+
+def _read(**spec: object) -> FilterConfig:
+    key, raw = bgp_filter("f", **spec)
     problems = Problems()
-    refused = read_bgp_filter(key, "f", raw, problems)
-    assert not problems.items
-    assert refused is not None
+    result = read_bgp_filter(key, "f", raw, problems)
+    assert not problems.items, problems.items
+    assert result is not None
+    return result
+
+
+@pytest.fixture
+def future_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = FieldEntry(
+        kind="BGPFilter",
+        path=FUTURE,
+        status=FieldStatus.REFUSED,
+        note=field_ledger.FILTER_REFUSAL,
+    )
+    refused = dict(field_ledger._REFUSED)
+    refused["BGPFilter"] = ((entry, tuple(FUTURE.split("."))),)
+    monkeypatch.setattr(field_ledger, "_REFUSED", refused)
+
+
+def test_no_field_of_todays_bgpfilter_is_refused() -> None:
+    assert refused_fields("BGPFilter", "f", {"spec": {"exportV4": [EVERY_FIELD]}}) == ()
+    f = _read(exportV4=[EVERY_FIELD], importV6=[{"action": "Reject"}])
+    assert f.export_v4[0].community is not None and len(f.export_v4[0].operations) == 3
+
+
+@pytest.mark.usefixtures("future_field")
+def test_a_filter_with_an_unevaluable_condition_is_refused_whole() -> None:
+    plain = {"action": "Accept", "matchOperator": "In", "cidr": "10.0.0.0/8"}
+    rule = {"action": "Accept", "futureCondition": "x"}
+    refused = _read(importV4=[plain], exportV4=[rule], exportV6=[])
     reject_all = (FilterRule(action=FilterAction.REJECT),)
     # The evaluable import rule is refused with the rest: the resource is refused whole.
     assert refused.export_v4 == refused.import_v4 == reject_all
     assert refused.export_v6 == refused.import_v6 == ()
 
 
-def test_an_evaluable_filter_is_unchanged() -> None:
-    key, raw = bgp_filter(
-        "f", exportV4=[{"action": "Accept", "matchOperator": "In", "cidr": "10.244.0.0/16"}]
+@pytest.mark.usefixtures("future_field")
+def test_a_filter_without_it_is_unchanged() -> None:
+    f = _read(exportV4=[EVERY_FIELD])
+    assert f.export_v4[0].action is FilterAction.ACCEPT and f.export_v4[0].as_path_prefix == (
+        65001,
     )
-    assert _decisions(derive_bgp_keys({key: raw}), "f") == (True, None)
-
-
-def test_empty_refused_values_do_not_refuse() -> None:
-    # An empty communities list, an empty operations list: no condition in Calico either.
-    rule = {"action": "Accept", "communities": {"values": []}, "operations": []}
-    key, raw = bgp_filter("f", exportV4=[rule])
-    assert _decisions(derive_bgp_keys({key: raw}), "f") == (True, None)

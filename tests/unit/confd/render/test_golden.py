@@ -327,3 +327,69 @@ def test_route_server_behind_a_gateway_and_manual_reverse_peering() -> None:
     # Manual: no automatic peering back to the workers; only the hand-written one to worker-1.
     assert sorted(p.name for p in rr.all_peers) == ["Global_10_224_0_4", "Node_172_18_0_11"]
     assert rr.peer("Node_172_18_0_11").rr_client
+
+
+# Every rule field of a BGPFilter, in the four lists (template_funcs.go filterStatement).
+FILTER_V4_EXPORT = [
+    {
+        "action": "Accept",
+        "peerType": "eBGP",
+        "communities": {"values": ["65000:100"]},
+        "operations": [
+            {"addCommunity": {"value": "65000:200"}},
+            {"addCommunity": {"value": "65000:1:2"}},
+            {"prependASPath": {"prefix": [64512, "1.10"]}},
+            {"setPriority": {"value": 512}},
+        ],
+    },
+    {"action": "Reject", "matchOperator": "In", "cidr": "10.0.0.0/8", "source": "RemotePeers"},
+]
+FILTER_V4_IMPORT = [
+    {"action": "Reject", "asPathPrefix": [65010, 65020], "peerType": "iBGP"},
+    {"action": "Accept", "priority": 512, "interface": "eth*"},
+]
+FILTER_V6_IMPORT = [
+    {
+        "action": "Accept",
+        "matchOperator": "In",
+        "cidr": "fd00::/8",
+        "prefixLength": {"min": 48, "max": 64},
+        "communities": {"values": ["4200000000:1:2"]},
+        "operations": [{"setPriority": {"value": 1}}],
+    }
+]
+
+
+def test_bgp_filter_with_every_rule_field() -> None:
+    values = calico_v3.bgp_configuration(nodeToNodeMeshEnabled=False, asNumber=64512)
+    values |= calico_v3.node("a", "10.0.0.1/24")
+    values |= calico_v3.bgp_peer("tor", peerIP="10.0.0.254", asNumber=65010, filters=["edge"])
+    values |= calico_v3.bgp_filter(
+        "edge", exportV4=FILTER_V4_EXPORT, importV4=FILTER_V4_IMPORT, importV6=FILTER_V6_IMPORT
+    )
+    view = derive_view(values, LocalNode(nodename="a"))
+    config = check_golden("bgp_filter", render(view, "a"))
+    (edge,) = config.filters
+    export, reject = edge.export_v4
+    assert export.peer_type is not None and export.peer_type.value == "ebgp"
+    assert str(export.community) == "65000:100"
+    assert [op.as_json() for op in export.operations] == [
+        {"add_community": "65000:200"},
+        {"add_community": "65000:1:2"},
+        {"prepend_as_path": [64512, 65546]},  # asdot 1.10 = 1 * 65536 + 10
+        {"set_priority": 512},
+    ]
+    assert reject.cidr is not None and reject.source is not None
+    assert [(r.as_path_prefix, r.priority, r.interface) for r in edge.import_v4] == [
+        ((65010, 65020), None, None),
+        ((), 512, "eth*"),
+    ]
+    (v6,) = edge.import_v6
+    assert (str(v6.community), v6.length_range, v6.operations[0].set_priority) == (
+        "4200000000:1:2",
+        (48, 64),
+        1,
+    )
+    assert edge.export_v6 == ()
+    (tor,) = config.all_peers
+    assert tor.import_filters == tor.export_filters == ("edge",)

@@ -33,7 +33,6 @@ from tests.unit.speaker.harness import Net, config
 from .calico_v3 import affinity, bgp_filter, bgp_peer, ip_pool, node
 
 KEEPALIVE = "spec.keepaliveTime"
-COMMUNITIES = "spec.exportV4[].communities.values"
 
 
 def cluster(**peer: object) -> dict[str, str]:
@@ -43,6 +42,7 @@ def cluster(**peer: object) -> dict[str, str]:
     values.update(affinity("a", "10.244.1.0/26"))
     spec = {"peerIP": "10.0.0.254", "asNumber": 65000, "keepaliveTime": "10s", "filters": ["f"]}
     values.update(bgp_peer("tor", **{**spec, **peer}))
+    # Every BGPFilter field is evaluated: this one is not refused (nothing said about it).
     rule = {"action": "Accept", "communities": {"values": ["65000:100"]}}
     values.update(bgp_filter("f", exportV4=[rule]))
     return values
@@ -64,9 +64,6 @@ def test_each_refused_field_is_warned_once_per_change(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING):
         derive(cluster())
         assert warned(caplog) == [
-            f"confd.unsupported_field kind=BGPFilter name=f field={COMMUNITIES} reason=bgpd "
-            "cannot evaluate this, so the whole BGPFilter is refused: every rule list it has "
-            "rules in rejects all routes (never more than written), its empty lists stay empty",
             "confd.unsupported_field kind=BGPPeer name=tor field=spec.keepaliveTime reason=not "
             "applied: the session keeps bgpd's default keepalive (a third of the hold time)",
         ]
@@ -78,7 +75,6 @@ def test_each_refused_field_is_warned_once_per_change(caplog: pytest.LogCaptureF
             "confd.unsupported_field kind=BGPPeer name=tor field=spec.localASNumber"
         ]
         assert tracker.counts() == (
-            ("BGPFilter", COMMUNITIES, 1),
             ("BGPPeer", KEEPALIVE, 1),
             ("BGPPeer", "spec.localASNumber", 1),
         )
@@ -117,9 +113,6 @@ def test_onetime_prints_a_line_per_resource_and_field(
     out = capsys.readouterr().out.splitlines()
     assert code == 0, out  # refusing a field does not fail the render
     assert [line for line in out if line.startswith("unsupported field:")] == [
-        f"unsupported field: BGPFilter f {COMMUNITIES}: bgpd cannot evaluate this, so the whole "
-        "BGPFilter is refused: every rule list it has rules in rejects all routes (never more "
-        "than written), its empty lists stay empty",
         f"unsupported field: BGPPeer tor {KEEPALIVE}: not applied: the session keeps bgpd's "
         "default keepalive (a third of the hold time)",
     ]
@@ -146,4 +139,4 @@ def test_the_gauge_counts_the_resources_setting_each_field(tmp_path: Path) -> No
         if f.name == "bgpd_confd_unsupported_fields"
         for s in f.samples
     }
-    assert samples == {("BGPFilter", COMMUNITIES): 1.0, ("BGPPeer", KEEPALIVE): 1.0}
+    assert samples == {("BGPPeer", KEEPALIVE): 1.0}
