@@ -38,12 +38,13 @@ from .peers import Lan
 from .peers.binaries import bird_binaries
 from .peers.bird import BgpPeer, BirdConfig, BirdDaemon, StaticRoute
 from .peers.fixtures import DIAGNOSTICS, BirdFactory
-from .peers.netns import Namespace, Process
+from .peers.netns import Namespace, Process, run
 from .peers.poll import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES_DIR = REPO / "deploy" / "calico-node" / "in-image"
 SERVICES = ("bird", "bird6", "confd")
+AVAILABLE = "/etc/service/available"
 V1 = "/calico/bgp/v1"
 NODE, PEER = "10.99.0.1", "10.99.0.2"
 MESH = f"Mesh_{PEER.replace('.', '_')}"
@@ -308,3 +309,35 @@ def test_bird_live_fails_while_the_speaker_has_no_config(
         message="-bird-live passes once the datastore is fixed",
         describe=lambda: node.health("--bird-live").stdout,
     )
+
+
+def test_the_folders_layer_over_calico_nodes_services_with_umoci(tmp_path: Path) -> None:
+    # docs/calico-node.md's command, on an OCI layout standing in for calico-node's image: its
+    # BIRD run script and the svlogd log service beside it.
+    layout = tmp_path / "calico-node"
+    run(["umoci", "init", "--layout", str(layout)])
+    run(["umoci", "new", "--image", f"{layout}:v3.31.0"])
+    image = tmp_path / "image" / "bird"
+    (image / "log").mkdir(parents=True)
+    (image / "run").write_text("#!/bin/sh\nexec 2>&1\nexec bird -R -s /var/run/calico/bird.ctl\n")
+    (image / "log" / "run").write_text("#!/bin/bash\ntee >(svlogd -ttt /var/log/calico/bird)\n")
+    run(["umoci", "insert", "--image", f"{layout}:v3.31.0", str(image.parent), AVAILABLE])
+    run(
+        [
+            "umoci",
+            "insert",
+            "--image",
+            f"{layout}:v3.31.0",
+            "--tag",
+            "v3.31.0-bgpd",
+            str(SERVICES_DIR),
+            AVAILABLE,
+        ]
+    )
+    run(["umoci", "unpack", "--image", f"{layout}:v3.31.0-bgpd", str(tmp_path / "bundle")])
+    available = tmp_path / "bundle" / "rootfs" / AVAILABLE.lstrip("/")
+    for service in SERVICES:
+        run_script = available / service / "run"
+        assert run_script.read_bytes() == (SERVICES_DIR / service / "run").read_bytes()
+        assert run_script.stat().st_mode & 0o777 == 0o755
+    assert (available / "bird" / "log" / "run").read_text().startswith("#!/bin/bash\ntee")
