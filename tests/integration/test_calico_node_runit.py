@@ -16,6 +16,7 @@ The checks are calico-node's, with their own absolute paths and commands, run in
 namespaces by nsenter (tests/integration/calico_health.py is the port of health.go):
 `-bird-live` (`sv status /etc/service/enabled/confd`, `.../bird`, then `/bin/birdcl -s
 /var/run/calico/bird.ctl show status`), `-bird6-live`, `-bird-ready` and `-bird6-ready`.
+The last test layers the folders into an OCI image with docs/calico-node.md's `umoci insert`.
 """
 
 from __future__ import annotations
