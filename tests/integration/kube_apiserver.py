@@ -229,6 +229,8 @@ class KubeApiServer:
             "--service-cluster-ip-range=10.96.0.0/16",
             # No kubernetes Service endpoints lease games: one server, no controller-manager.
             "--endpoint-reconciler-type=none",
+            # As a cluster that runs Calico must: calico-node is a privileged container.
+            "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
         ]
