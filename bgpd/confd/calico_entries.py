@@ -78,6 +78,10 @@ class PeerEntry:
     filters: tuple[str, ...] = ()  # BGPFilter names, applied on import and export in order
     # Why the password.secretKeyRef gave no password (the peer then stays down).
     password_unavailable: str | None = None
+    local_asn: int | None = None  # BGPPeer localASNumber: our AS on this session
+    keepalive_time: int | None = None  # BGPPeer keepaliveTime, whole seconds
+    next_hop_mode: str = "auto"  # "auto", "self", "keep" (nextHopMode / keepOriginalNextHop)
+    allow_local_as: int = 0  # BGPPeer numAllowedLocalASNumbers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

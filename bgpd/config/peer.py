@@ -201,7 +201,7 @@ class PeerConfig:
         if self.next_hop_self and self.next_hop_mode is not None:
             c.add(
                 "next_hop_self",
-                "next_hop_self is the older spelling of next_hop_mode = \"self\": set only "
+                'next_hop_self is the older spelling of next_hop_mode = "self": set only '
                 "next_hop_mode",
             )
         for key, names in (

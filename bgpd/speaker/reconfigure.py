@@ -110,6 +110,8 @@ class Reconfiguration:
                 state.session.update_settings(session_settings(new, peer))
                 actions.append(f"peer {name} timers updated")
             if name in diff.policy_changed:
+                # the strongest change names the peer; in-place settings may have come along
+                state.session.update_settings(session_settings(new, peer))
                 key = self._group_key(state)
                 if key is not None:
                     self._check_next_hops(name, state, key)

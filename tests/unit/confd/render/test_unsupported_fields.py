@@ -23,6 +23,7 @@ from bgpd.confd.command import (
     run_confd,
 )
 from bgpd.confd.model import new_derive_cache
+from bgpd.confd.model.field_ledger import entries_of
 from bgpd.confd.model.refusals import RefusalTracker
 from bgpd.confd.render_pass import Renderer, load_resources
 from bgpd.confd.template_inputs import TemplateContext
@@ -32,8 +33,9 @@ from tests.unit.speaker.harness import Net, config
 
 from .calico_v3 import affinity, bgp_filter, bgp_peer, ip_pool, node
 
-KEEPALIVE = "spec.keepaliveTime"
+REACHABLE = "spec.reachableBy"
 COMMUNITIES = "spec.exportV4[].communities.values"
+(WHY,) = [e.note for e in entries_of("BGPPeer") if e.path == REACHABLE]
 
 
 def cluster(**peer: object) -> dict[str, str]:
@@ -41,7 +43,12 @@ def cluster(**peer: object) -> dict[str, str]:
     values.update(node("a", "10.0.0.1/24"))
     values.update(ip_pool("pool", "10.244.0.0/16"))
     values.update(affinity("a", "10.244.1.0/26"))
-    spec = {"peerIP": "10.0.0.254", "asNumber": 65000, "keepaliveTime": "10s", "filters": ["f"]}
+    spec = {
+        "peerIP": "10.0.0.254",
+        "asNumber": 65000,
+        "reachableBy": "10.0.0.253",
+        "filters": ["f"],
+    }
     values.update(bgp_peer("tor", **{**spec, **peer}))
     rule = {"action": "Accept", "communities": {"values": ["65000:100"]}}
     values.update(bgp_filter("f", exportV4=[rule]))
@@ -67,38 +74,37 @@ def test_each_refused_field_is_warned_once_per_change(caplog: pytest.LogCaptureF
             f"confd.unsupported_field kind=BGPFilter name=f field={COMMUNITIES} reason=bgpd "
             "cannot evaluate this, so the whole BGPFilter is refused: every rule list it has "
             "rules in rejects all routes (never more than written), its empty lists stay empty",
-            "confd.unsupported_field kind=BGPPeer name=tor field=spec.keepaliveTime reason=not "
-            "applied: the session keeps bgpd's default keepalive (a third of the hold time)",
+            f"confd.unsupported_field kind=BGPPeer name=tor field={REACHABLE} reason={WHY}",
         ]
         derive(cluster())  # the same snapshot, rendered again: nothing new to say
         derive(cluster(asNumber=65001))  # the peer changed, but not its refused field
         assert warned(caplog) == []
-        derive(cluster(localASNumber=65100))  # a second refused field: only it is new
+        derive(cluster(reversePeering="Manual"))  # a second refused field: only it is new
         assert [line.split(" reason=")[0] for line in warned(caplog)] == [
-            "confd.unsupported_field kind=BGPPeer name=tor field=spec.localASNumber"
+            "confd.unsupported_field kind=BGPPeer name=tor field=spec.reversePeering"
         ]
         assert tracker.counts() == (
             ("BGPFilter", COMMUNITIES, 1),
-            ("BGPPeer", KEEPALIVE, 1),
-            ("BGPPeer", "spec.localASNumber", 1),
+            ("BGPPeer", REACHABLE, 1),
+            ("BGPPeer", "spec.reversePeering", 1),
         )
-        derive(cluster(keepaliveTime=None))  # fixed: nothing to warn, the gauge reads 0
+        derive(cluster(reachableBy=None))  # fixed: nothing to warn, the gauge reads 0
         assert warned(caplog) == []
-        assert ("BGPPeer", KEEPALIVE, 0) in tracker.counts()
+        assert ("BGPPeer", REACHABLE, 0) in tracker.counts()
         derive(cluster())  # set again: said again
         assert [line.split(" reason=")[0] for line in warned(caplog)] == [
-            f"confd.unsupported_field kind=BGPPeer name=tor field={KEEPALIVE}"
+            f"confd.unsupported_field kind=BGPPeer name=tor field={REACHABLE}"
         ]
 
 
 def test_a_peer_with_a_refused_field_still_peers() -> None:
-    # keepaliveTime is refused, not the peering: it is rendered with bgpd's keepalive.
+    # reachableBy is refused, not the peering: it is rendered without it.
     resources = load_resources(DEFAULT_CONFDIR, "a")
     renderer = Renderer(DEFAULT_CONFDIR, resources, TemplateContext(nodename="a"))
     view = derive_view(cluster(), LocalNode(nodename="a"))
     rendered = parse_config(renderer.render_text(resources[0], view))
     (tor,) = [p for p in rendered.all_peers if str(p.address) == "10.0.0.254"]
-    assert tor.asn == 65000 and tor.keepalive_time is None
+    assert tor.asn == 65000
     assert tor.export_filters == ("f",)
 
 
@@ -120,8 +126,7 @@ def test_onetime_prints_a_line_per_resource_and_field(
         f"unsupported field: BGPFilter f {COMMUNITIES}: bgpd cannot evaluate this, so the whole "
         "BGPFilter is refused: every rule list it has rules in rejects all routes (never more "
         "than written), its empty lists stay empty",
-        f"unsupported field: BGPPeer tor {KEEPALIVE}: not applied: the session keeps bgpd's "
-        "default keepalive (a third of the hold time)",
+        f"unsupported field: BGPPeer tor {REACHABLE}: {WHY}",
     ]
 
 
@@ -146,4 +151,4 @@ def test_the_gauge_counts_the_resources_setting_each_field(tmp_path: Path) -> No
         if f.name == "bgpd_confd_unsupported_fields"
         for s in f.samples
     }
-    assert samples == {("BGPFilter", COMMUNITIES): 1.0, ("BGPPeer", KEEPALIVE): 1.0}
+    assert samples == {("BGPFilter", COMMUNITIES): 1.0, ("BGPPeer", REACHABLE): 1.0}
