@@ -80,6 +80,10 @@ class PeerEntry:
     password_unavailable: str | None = None
     # The gateway of the static route to the peer (bird_aggr.cfg `route <ip>/32 via <gw>`).
     reachable_by: str | None = None
+    local_asn: int | None = None  # BGPPeer localASNumber: our AS on this session
+    keepalive_time: int | None = None  # BGPPeer keepaliveTime, whole seconds
+    next_hop_mode: str = "auto"  # "auto", "self", "keep" (nextHopMode / keepOriginalNextHop)
+    allow_local_as: int = 0  # BGPPeer numAllowedLocalASNumbers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

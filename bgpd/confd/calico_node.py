@@ -70,6 +70,8 @@ _FAMILY_NAME = {4: "ipv4-unicast", 6: "ipv6-unicast"}
 # load, and anything else in the view is refused rather than written into the TOML as a key.
 _FILTER_LISTS = tuple(name for name, _version in FILTER_LISTS)
 _FILTER_RULE_KEYS = frozenset(FILTER_RULE_KEYS)
+# v1 next_hop_mode (bgp_processor.go's switch; "" and Auto are BIRD's default rules).
+_NEXT_HOP_MODES = {"": "auto", "Auto": "auto", "Self": "self", "Keep": "keep"}
 # v1 pool modes ("always", "cross-subnet", "" and older spellings) -> our EncapMode.
 _ENCAP = {
     "": "never",
@@ -143,6 +145,31 @@ def _network(key: str, raw: str) -> str:
 def _key_cidr(key: str) -> str:
     """`10.96.0.0-12` (the last key segment, as Calico stores CIDRs in keys) -> `10.96.0.0/12`."""
     return _network(key, posixpath.basename(key).replace("-", "/"))
+
+
+def _session_fields(
+    key: str, data: Mapping[str, Any], asn: int, my_asn: int
+) -> tuple[int | None, int | None, str, int]:
+    """(local AS, keepalive seconds, next hop mode, allowed local AS count) of a v1 peer, as
+    bgp_processor.go buildPeerFromData reads them: `local_as_num` 0 is unset, `keepalive_time`
+    "" is unset, `next_hop_mode` Self / Keep, else `keep_next_hop` toward eBGP only (against
+    the effective local AS: `local_as_num`, else `my_asn`, the node's) means keep."""
+    raw_local = data.get("local_as_num") or 0
+    local_asn = None if raw_local in (0, "0", "") else _as_number(key, raw_local)
+    ka_raw = data.get("keepalive_time") or ""
+    keepalive = _uint(key, ka_raw, "keepalive_time", 65535) if str(ka_raw).strip() else None
+    if keepalive == 0:
+        raise DataError(key, "invalid keepalive_time 0: expected 1..65535")
+    mode_raw = data.get("next_hop_mode") or ""
+    if mode_raw not in _NEXT_HOP_MODES:
+        raise DataError(key, f"invalid next_hop_mode {mode_raw!r}: expected Auto, Self or Keep")
+    mode = _NEXT_HOP_MODES[mode_raw]
+    # The older keep_next_hop is for eBGP only, judged against the session's own AS; with
+    # Self as well BIRD gets both lines and `next hop self` wins.
+    if mode == "auto" and data.get("keep_next_hop") and asn != (local_asn or my_asn):
+        mode = "keep"
+    allow = _uint(key, data.get("num_allow_local_as") or 0, "num_allow_local_as", 2**31 - 1)
+    return local_asn, keepalive, mode, allow
 
 
 class CalicoNode:
@@ -407,6 +434,12 @@ class CalicoNode:
         if "as_num" not in data:
             raise DataError(key, 'peer has no "as_num"')
         asn = _as_number(key, data["as_num"])
+        local_asn, keepalive, next_hop_mode, allow_local_as = _session_fields(
+            key, data, asn, my_asn
+        )
+        # bgp_processor.go: iBGP (rr client, keep_next_hop) is judged against the peer's
+        # local AS when it has one (effectiveNodeAS).
+        my_asn = local_asn or my_asn
         source = data.get("source_addr", "UseNodeIP")
         local_address = my_ip if source == "UseNodeIP" and not local_workload else None
         rt_raw = data.get("restart_time") or ""
@@ -448,6 +481,10 @@ class CalicoNode:
             filters=tuple(filters),
             password_unavailable=None if password else unavailable or None,
             reachable_by=_address(key, gateway, version) if gateway else None,
+            local_asn=local_asn,
+            keepalive_time=keepalive,
+            next_hop_mode=next_hop_mode,
+            allow_local_as=allow_local_as,
         )
 
     # ------------------------------------------------------------------ BGPFilters

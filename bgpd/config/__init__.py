@@ -20,7 +20,13 @@ from bgpd.config.calico import (
 )
 from bgpd.config.diff import ConfigDiff, diff_configs
 from bgpd.config.loader import load_config, parse_config
-from bgpd.config.peer import AddPathMode, DynamicNeighbors, PeerConfig, PeerSettings
+from bgpd.config.peer import (
+    AddPathMode,
+    DynamicNeighbors,
+    NextHopMode,
+    PeerConfig,
+    PeerSettings,
+)
 from bgpd.config.schema import (
     BgpSection,
     Community,
@@ -62,6 +68,7 @@ __all__ = [
     "LogLevel",
     "MeshSection",
     "MetricsSection",
+    "NextHopMode",
     "NodeSection",
     "PeerConfig",
     "PeerSettings",

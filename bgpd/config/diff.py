@@ -46,13 +46,15 @@ __all__ = [
 ]
 
 # PeerSettings fields whose change needs the session torn down: they are sent in or decided by
-# the OPEN exchange (RFC 4271 §4.2, capabilities RFC 5492), or shape the TCP connection itself
-# (addresses, MD5 key RFC 2385, TTL / GTSM RFC 5082, who connects).
+# the OPEN exchange (RFC 4271 §4.2, capabilities RFC 5492; our AS on the session, `local_asn`,
+# is the OPEN's My AS), or shape the TCP connection itself (addresses, MD5 key RFC 2385,
+# TTL / GTSM RFC 5082, who connects).
 SESSION_FIELDS = frozenset(
     {
         "address",
         "port",
         "asn",
+        "local_asn",
         "local_address",
         "password",
         "password_unavailable",
@@ -60,26 +62,44 @@ SESSION_FIELDS = frozenset(
         "multihop",
         "passive",
         "hold_time",
-        "keepalive_time",
-        "keepalive_explicit",
         "graceful_restart",
         "graceful_restart_time",
         "families",
         "add_path",
     }
 )
-# Fields that only change what we send: re-run export to the peer, no reset (the reflection
-# role and next-hop rewriting are outbound treatment, RFC 4456 §7 / RFC 4271 §5.1.3).
+# Fields that only change what we send or accept: re-run export to the peer, no reset (the
+# reflection role and next-hop rewriting are outbound treatment, RFC 4456 §7 / RFC 4271
+# §5.1.3); import rules and the loop check's allowance re-evaluate what the peer sent (a
+# route refresh, RFC 2918, when the peer supports it).
 POLICY_FIELDS = frozenset(
-    {"rr_client", "next_hop_self", "next_hop_v4", "next_hop_v6", "import_filters", "export_filters"}
+    {
+        "rr_client",
+        "next_hop_mode",
+        "next_hop_v4",
+        "next_hop_v6",
+        "import_filters",
+        "export_filters",
+        "allow_local_as",
+    }
 )
-# Fields used only for reconnect pacing or display: update in place. (`reachable_by` is the
-# kernel route to the peer: kernel sync moves it, see `kernel_changed`; the session stays.)
+# Fields used only for reconnect pacing, display, or our own KEEPALIVE pace (ours to choose
+# below the negotiated hold time, RFC 4271 §4.4: the running session takes it at its next
+# KEEPALIVE): update in place. (`reachable_by` is the kernel route to the peer: kernel sync
+# moves it, see `kernel_changed`; the session stays.)
 SETTINGS_FIELDS = frozenset(
-    {"connect_retry_time", "error_wait_min", "error_wait_max", "description", "reachable_by"}
+    {
+        "connect_retry_time",
+        "error_wait_min",
+        "error_wait_max",
+        "description",
+        "keepalive_time",
+        "keepalive_explicit",
+        "reachable_by",
+    }
 )
 # PeerSettings fields copied from [bgp] identity; covered by `global_session_changed`.
-GLOBAL_SESSION_FIELDS = frozenset({"name", "local_asn", "router_id", "cluster_id"})
+GLOBAL_SESSION_FIELDS = frozenset({"name", "router_id", "cluster_id"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

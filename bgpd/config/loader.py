@@ -48,7 +48,13 @@ from bgpd.config.checks import Validated, partial_problems
 
 # [[filter]] and [[peer]].import_filters/export_filters (bgpd/config/filter_section.py).
 from bgpd.config.filter_section import filter_problems, raw_filter_names, read_filters
-from bgpd.config.peer import AddPathMode, DynamicNeighbors, PeerConfig, peer_location
+from bgpd.config.peer import (
+    AddPathMode,
+    DynamicNeighbors,
+    NextHopMode,
+    PeerConfig,
+    peer_location,
+)
 from bgpd.config.schema import (
     BgpSection,
     Config,
@@ -231,6 +237,9 @@ PEER_KEYS: dict[str, Convert] = {
     "import_filters": to_list(to_str),
     "export_filters": to_list(to_str),
     "reachable_by": to_ip,
+    "local_asn": to_int,
+    "next_hop_mode": to_enum(NextHopMode),
+    "allow_local_as": to_int,
 }
 
 NODE_KEYS: dict[str, Convert] = {

@@ -48,9 +48,11 @@ from bgpd.net import Family, IPAddress, IPNetwork
 from bgpd.wire.capabilities import AddPathMode as WireAddPathMode
 
 __all__ = [
+    "MAX_ALLOW_LOCAL_AS",
     "MAX_DYNAMIC_PEERS",
     "AddPathMode",
     "DynamicNeighbors",
+    "NextHopMode",
     "PeerConfig",
     "PeerSettings",
     "check_max_peers",
@@ -78,6 +80,25 @@ _WIRE_ADD_PATH: dict[AddPathMode, WireAddPathMode | None] = {
     AddPathMode.RECEIVE: WireAddPathMode.RECEIVE,
     AddPathMode.BOTH: WireAddPathMode.BOTH,
 }
+
+
+class NextHopMode(StrEnum):
+    """The next hop we announce to a peer (BIRD's `next hop self` / `next hop keep`, Calico's
+    BGPPeer `nextHopMode`)."""
+
+    AUTO = "auto"  # RFC 4271 §5.1.3: ours toward eBGP, a BGP next hop kept toward iBGP
+    SELF = "self"  # always ours, toward iBGP and reflected routes too
+    KEEP = "keep"  # a BGP next hop kept toward eBGP too
+
+
+# Calico's numAllowedLocalASNumbers is an int32; BIRD takes any number.
+MAX_ALLOW_LOCAL_AS = 2**31 - 1
+
+
+def check_allow_local_as(v: int) -> str | None:
+    if 0 <= v <= MAX_ALLOW_LOCAL_AS:
+        return None
+    return f"allow_local_as {v} is out of range 0..{MAX_ALLOW_LOCAL_AS}"
 
 
 def peer_location(index: int, name: str | None, key: str | None = None) -> str:
@@ -109,6 +130,7 @@ class PeerConfig:
     families: tuple[Family, ...] | None = None
     add_path: AddPathMode | None = None
     rr_client: bool = False
+    # The older spelling of next_hop_mode = "self", still accepted (not together with it).
     next_hop_self: bool = False
     # Our next hop for the other IP version's routes on this session (IPv6 routes over an
     # IPv4 session and the reverse): the session's own address cannot serve there.
@@ -118,6 +140,14 @@ class PeerConfig:
     # names of [[filter]] entries applied in this order (Calico's BGPPeer `filters`).
     import_filters: tuple[str, ...] = ()
     export_filters: tuple[str, ...] = ()
+    # Our AS on this session alone (BIRD's `local as`, Calico's `localASNumber`); None: the
+    # node's. The OPEN carries it, iBGP/eBGP and the loop check are decided against it.
+    local_asn: int | None = None
+    # None: "auto", or "self" when the older next_hop_self is set.
+    next_hop_mode: NextHopMode | None = None
+    # Received paths with our (local) AS up to this many times are accepted (BIRD's
+    # `allow local as N`, Calico's `numAllowedLocalASNumbers`).
+    allow_local_as: int = 0
     # A gateway the peer is reached through (Calico's BGPPeer `reachableBy`): bgpd installs
     # the kernel route `<address>/32 via <reachable_by>` (/128 for IPv6) while the peer is
     # configured. Not a session setting: changing it moves the route, never the session.
@@ -125,6 +155,12 @@ class PeerConfig:
 
     def __post_init__(self) -> None:
         raise_problems(self)
+
+    @property
+    def effective_next_hop_mode(self) -> NextHopMode:
+        if self.next_hop_mode is not None:
+            return self.next_hop_mode
+        return NextHopMode.SELF if self.next_hop_self else NextHopMode.AUTO
 
     def validate(self, c: Collector) -> None:
         """Every problem of this peer (see `bgpd.config.checks.Collector`)."""
@@ -165,6 +201,14 @@ class PeerConfig:
         c.check("graceful_restart_time", check_restart_time, self.graceful_restart_time)
         c.check("families", check_families, self.families)
         c.check("description", check_description, self.description)
+        c.check("local_asn", check_asn, self.local_asn)
+        c.check("allow_local_as", check_allow_local_as, self.allow_local_as)
+        if self.next_hop_self and self.next_hop_mode is not None:
+            c.add(
+                "next_hop_self",
+                'next_hop_self is the older spelling of next_hop_mode = "self": set only '
+                "next_hop_mode",
+            )
         if self.reachable_by is not None and c.ok("address"):
             c.add("reachable_by", check_reachable_by(self.reachable_by, self.address))
         for key, names in (
@@ -261,7 +305,7 @@ class PeerSettings:
     families: frozenset[Family]
     add_path: AddPathMode
     rr_client: bool
-    next_hop_self: bool
+    next_hop_mode: NextHopMode
     next_hop_v4: IPAddress | None
     next_hop_v6: IPAddress | None
     description: str
@@ -269,9 +313,16 @@ class PeerSettings:
     # (evaluate with bgpd.policy.filter_eval.compile_filters).
     import_filters: tuple[FilterConfig, ...] = ()
     export_filters: tuple[FilterConfig, ...] = ()
+    # Received paths with `local_asn` up to this many times are accepted (allowas-in).
+    allow_local_as: int = 0
     # the gateway of the kernel route to the peer (kernel sync's, not the session's)
     reachable_by: IPAddress | None = None
 
     @property
     def is_ebgp(self) -> bool:
+        """Decided against our AS on this session (`local_asn`, a peer's own when set)."""
         return self.asn != self.local_asn
+
+    @property
+    def next_hop_self(self) -> bool:
+        return self.next_hop_mode is NextHopMode.SELF

@@ -387,6 +387,8 @@ def config_problems(
         if node_invalid:
             continue
         own_asn, own_section = _local_asn(bgp, node)
+        if peer.local_asn is not None:
+            own_asn, own_section = peer.local_asn, "its local_asn"
         if peer.rr_client and peer.asn != own_asn:
             # RFC 4456 §1: route reflection happens inside one AS.
             add(
@@ -672,7 +674,7 @@ class Config:
             address=p.address,
             port=p.port,
             asn=p.asn,
-            local_asn=self.local_asn,
+            local_asn=p.local_asn if p.local_asn is not None else self.local_asn,
             router_id=b.router_id,
             cluster_id=b.cluster_id,
             local_address=p.local_address,
@@ -698,7 +700,7 @@ class Config:
             families=frozenset(families),
             add_path=p.add_path if p.add_path is not None else b.add_path,
             rr_client=p.rr_client,
-            next_hop_self=p.next_hop_self,
+            next_hop_mode=p.effective_next_hop_mode,
             next_hop_v4=p.next_hop_v4,
             next_hop_v6=p.next_hop_v6,
             description=p.description,
@@ -706,4 +708,5 @@ class Config:
             import_filters=tuple(f for n in p.import_filters for f in self.filters if f.name == n),
             export_filters=tuple(f for n in p.export_filters for f in self.filters if f.name == n),
             reachable_by=p.reachable_by,
+            allow_local_as=p.allow_local_as,
         )

@@ -400,7 +400,8 @@ def _facts(config: Config, name: str) -> PeerFacts:
     except KeyError:  # a dynamic neighbour, or a peer removed since the view was taken
         return PeerFacts(local_asn=config.local_asn)
     return PeerFacts(
-        local_asn=config.local_asn,
+        # the session's own AS (a peer's local_asn, BIRD's `local as`) decides internal/external
+        local_asn=config.local_asn if peer.local_asn is None else peer.local_asn,
         local_address=None if peer.local_address is None else str(peer.local_address),
         multihop=peer.multihop is not None,
         rr_client=peer.rr_client,

@@ -5,11 +5,12 @@ Role: for one selected path and one peer, decide whether the path is advertised 
 learned over iBGP is not sent to iBGP peers; nothing is sent back to the peer it came from;
 RFC 4456 §6: a reflector sends a client's routes to every iBGP peer and a non-client's routes
 to its clients) and build the attributes as the peer must see them (§5.1): toward eBGP our AS
-is prepended, the next hop is our session address (unless `next hop keep`), LOCAL_PREF,
+on that session is prepended (a peer's `local_asn` when set, and only it, as BIRD's `local as`),
+the next hop is our session address (unless `next hop keep`), LOCAL_PREF,
 ORIGINATOR_ID and CLUSTER_LIST are stripped and MED received from another AS is not passed on;
 toward iBGP LOCAL_PREF is present (100 when absent) and the next hop of a BGP-learned route is
 kept; a reflected route gets ORIGINATOR_ID (when absent) and our cluster id in front of its
-CLUSTER_LIST (RFC 4456 §8), its next hop untouched (Calico sets no `next hop self`). The
+CLUSTER_LIST (RFC 4456 §8), its next hop untouched unless `next hop self` is configured. The
 reflection rules themselves live in `bgpd.policy.reflection`; this module applies them.
 Locally originated paths (static, kernel, connected) get ORIGIN IGP and our next hop.
 
@@ -41,8 +42,10 @@ class PeerProfile:
     local_asn: int
     next_hop_v4: bytes  # our address toward the peer (next hop self), b"" when none
     next_hop_v6: bytes
+    # next_hop_mode (bgpd.config.NextHopMode) "self": always ours, "keep": a BGP next hop
+    # kept toward eBGP too (BIRD's `next hop self` / `next hop keep`).
     next_hop_self: bool = False
-    next_hop_keep: bool = False  # eBGP only: Calico's keep_next_hop
+    next_hop_keep: bool = False
     rr_client: bool = False  # the peer is our route-reflection client (RFC 4456 §2)
     cluster_id: int | None = None  # ours, when we are a route reflector
 
@@ -61,13 +64,17 @@ def reflecting(source: Source, profile: PeerProfile) -> bool:
 
 
 def next_hop_for(info: PathInfo, kind: SourceKind, profile: PeerProfile, v6: bool) -> bytes:
-    """RFC 4271 §5.1.3: keep a BGP next hop toward iBGP, ours toward eBGP, unless configured."""
+    """RFC 4271 §5.1.3: keep a BGP next hop toward iBGP, ours toward eBGP, unless configured:
+    `next_hop_self` gives ours always (reflected routes and a static route's own next hop
+    included, as BIRD's `next hop self`), `next_hop_keep` keeps a BGP next hop toward eBGP."""
     ours = profile.next_hop_v6 if v6 else profile.next_hop_v4
+    if profile.next_hop_self:
+        return ours
     if kind in LOCAL_KINDS:
         return info.next_hop or ours  # a static route may name its own next hop
-    if profile.ibgp:
-        return ours if profile.next_hop_self else info.next_hop
-    return info.next_hop if profile.next_hop_keep else ours
+    if profile.ibgp or profile.next_hop_keep:
+        return info.next_hop
+    return ours
 
 
 def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) -> PathInfo | None:

@@ -57,14 +57,20 @@ def reflection_loop(attrs: PathAttributes, router_id: int, cluster_id: int | Non
 
 @dataclass(frozen=True, slots=True)
 class LoopCheck:
-    """`has_own_as` or `reflection_loop` for our identity (each session's `CandidateCache`
-    remembers the verdict per attribute set); equal checks mean the same identity."""
+    """`has_own_as` or `reflection_loop` for one session's identity (its `CandidateCache`
+    remembers the verdict per attribute set); equal checks give equal verdicts, so a cache
+    built with one stays valid exactly as long as the session's check is equal to it.
+
+    `asn` is our AS on that session (a peer's `local_asn` when set: as BIRD, only that AS is
+    looked for, not the node's), `allowed` how often it may appear (BIRD's `allow local as`).
+    """
 
     asn: int
     router_id: int
     cluster_id: int | None
+    allowed: int = 0
 
     def __call__(self, attrs: PathAttributes) -> bool:
-        return has_own_as(attrs, self.asn) or reflection_loop(
+        return has_own_as(attrs, self.asn, self.allowed) or reflection_loop(
             attrs, self.router_id, self.cluster_id
         )

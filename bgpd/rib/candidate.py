@@ -107,10 +107,11 @@ class CandidateCache:
     walks every field): the value holds the attribute set (a looping path's value is the
     attribute set itself), so the id cannot be reused while the entry exists. Bounded: cleared
     when full. Build a new cache for each session, since the session's `Source` goes into every
-    candidate, and when the loop or next hop check changes.
+    candidate, and when the loop check (our AS on the session, the allowance of it, router and
+    cluster id) or the next hop check changes.
     """
 
-    __slots__ = ("_cache", "_looped", "_max_size", "next_hop_problem", "source")
+    __slots__ = ("_cache", "_max_size", "looped", "next_hop_problem", "source")
 
     def __init__(
         self,
@@ -120,8 +121,9 @@ class CandidateCache:
         next_hop_problem: Callable[[bytes], str | None] = lambda _hop: None,
     ) -> None:
         self.source = source
-        self._looped = looped
-        self.next_hop_problem = next_hop_problem  # read by the speaker: rebuild when changed
+        # Both checks are read by the speaker: the cache is rebuilt when either changes.
+        self.looped = looped
+        self.next_hop_problem = next_hop_problem
         self._max_size = max_size
         self._cache: dict[tuple[int, bytes], Candidate | PathAttributes | NextHopRefused] = {}
 
@@ -142,7 +144,7 @@ class CandidateCache:
                 return hit
         if len(self._cache) >= self._max_size:
             self._cache.clear()
-        if self._looped(attributes):
+        if self.looped(attributes):
             self._cache[key] = attributes
             return None
         problem = self.next_hop_problem(next_hop)

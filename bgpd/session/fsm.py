@@ -56,7 +56,14 @@ from bgpd.session.events import (
 from bgpd.session.input_problems import note_update_problems
 from bgpd.session.opening import OpenExchange
 from bgpd.session.route_refresh import ignored_because, refused_because
-from bgpd.session.rules import JITTER_MAX, JITTER_MIN, cease, count_updates, graceful_down
+from bgpd.session.rules import (
+    JITTER_MAX,
+    JITTER_MIN,
+    cease,
+    count_updates,
+    graceful_down,
+    keepalive_interval,
+)
 from bgpd.session.settings import SessionSettings
 from bgpd.session.timers import SessionTimers
 from bgpd.wire.codec import (
@@ -168,12 +175,19 @@ class Session(OpenExchange, SessionTimers):
         return self._settings
 
     def update_settings(self, settings: SessionSettings) -> None:
-        """Takes new timer settings that need no reset (connect retry, error wait, forget).
+        """Takes new timer settings that need no reset (connect retry, error wait, forget,
+        our keepalive time).
 
         The caller decides what needs no reset (`bgpd.config.diff`); each value applies from
-        the next time its timer is armed, so a running session is untouched.
+        the next time its timer is armed, so a running session is untouched. Our keepalive
+        pace is ours to choose below the negotiated hold time (RFC 4271 §4.4): a connection
+        past the OPEN exchange sends its next KEEPALIVE when it was due and then keeps the
+        new pace.
         """
         self._settings = settings
+        for conn in self._conns.values():
+            if conn.negotiated is not None:
+                conn.keepalive_interval = keepalive_interval(settings, conn.negotiated)
 
     @property
     def name(self) -> str:

@@ -48,7 +48,7 @@ import random
 from collections.abc import Callable, Iterable
 from functools import partial
 
-from bgpd.config import Config, PeerConfig, PeerSettings, StaticRoute
+from bgpd.config import Config, NextHopMode, PeerConfig, PeerSettings, StaticRoute
 from bgpd.errors import contained
 from bgpd.net import Afi, Family, Nlri, pack_network
 from bgpd.outbound.advertise import PeerProfile
@@ -57,7 +57,6 @@ from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
 from bgpd.policy.import_filter import import_filter
 from bgpd.policy.next_hop import NextHopCheck, describe_reason, node_addresses, packed_address
-from bgpd.policy.reflection import LoopCheck
 from bgpd.rib import (
     Candidate,
     CandidateCache,
@@ -94,6 +93,7 @@ from bgpd.speaker.peer_state import (
     families_without_next_hop,
     family_of_network,
     fib_next_hops,
+    loop_check,
     own_next_hops,
     session_settings,
     static_candidate,
@@ -119,7 +119,6 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         "_fib",
         "_gr",
         "_kernel_ifnames",
-        "_loop_check",
         "_outputs",
         "_peers",
         "_policy",
@@ -151,7 +150,6 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         self._recovering = False
         self._recovery_deadline: float | None = None
         self._recovery_gone: set[str] = set()
-        self._loop_check = self._new_loop_check(config)
         self._exporter = Exporter(
             self._rib,
             self._policy,
@@ -503,11 +501,11 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
             address=cfg.address.packed,
             rr_client=cfg.rr_client,
         )
+        settings = self._config.peer_settings(cfg)
         state.candidates = CandidateCache(
-            state.source, self._loop_check, next_hop_problem=self._next_hop_check(state)
+            state.source, loop_check(settings), next_hop_problem=self._next_hop_check(state)
         )
         state.negotiated = negotiated
-        settings = self._config.peer_settings(cfg)
         state.import_filters = settings.import_filters
         state.import_filter = import_filter(settings.import_filters, ibgp=not settings.is_ebgp)
         peer_gr = negotiated.peer_graceful_restart
@@ -565,12 +563,6 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
             node_addresses(self._config.node),
         )
 
-    @staticmethod
-    def _new_loop_check(config: Config) -> LoopCheck:
-        cluster = config.bgp.cluster_id
-        cluster_id = None if cluster is None else int(cluster)
-        return LoopCheck(config.local_asn, int(config.bgp.router_id), cluster_id)
-
     @property
     def _cluster_id(self) -> int | None:
         cluster = self._config.bgp.cluster_id
@@ -578,12 +570,14 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
 
     def _profile(self, settings: PeerSettings, local: tuple[str, str]) -> PeerProfile:
         v4, v6 = own_next_hops(settings, self._config.node, *local)
+        mode = settings.next_hop_mode
         return PeerProfile(
             ibgp=not settings.is_ebgp,
-            local_asn=self._config.local_asn,
+            local_asn=settings.local_asn,
             next_hop_v4=v4,
             next_hop_v6=v6,
-            next_hop_self=settings.next_hop_self,
+            next_hop_self=mode is NextHopMode.SELF,
+            next_hop_keep=mode is NextHopMode.KEEP,
             rr_client=settings.rr_client,
             cluster_id=self._cluster_id,
         )

@@ -14,6 +14,7 @@ from bgpd.config import Config, NodeSection, PeerConfig, PeerSettings, StaticRou
 from bgpd.config.filter_section import FilterConfig
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, Nlri
 from bgpd.policy.import_filter import ImportFilter
+from bgpd.policy.reflection import LoopCheck
 from bgpd.rib import Candidate, CandidateCache, PathInfo, Source, SourceKind
 from bgpd.session import Session, SessionSettings, add_path_modes
 from bgpd.wire.attributes import PathAttributes
@@ -129,6 +130,18 @@ def session_settings(config: Config, peer: PeerConfig) -> SessionSettings:
         add_path=add_path_modes({f: s.add_path.wire for f in s.families if s.add_path.wire}),
         graceful_restart=s.graceful_restart,
         graceful_restart_time=s.graceful_restart_time,
+    )
+
+
+def loop_check(settings: PeerSettings) -> LoopCheck:
+    """The import loop check of one session (RFC 4271 §9.1.2, RFC 4456 §8): our AS on it, as
+    often as `allow_local_as` allows, our router id and cluster id."""
+    cluster = settings.cluster_id
+    return LoopCheck(
+        settings.local_asn,
+        int(settings.router_id),
+        None if cluster is None else int(cluster),
+        settings.allow_local_as,
     )
 
 

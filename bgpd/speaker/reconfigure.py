@@ -23,10 +23,9 @@ from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
 from bgpd.policy.import_filter import import_filter
 from bgpd.policy.next_hop import NextHopCheck
-from bgpd.policy.reflection import LoopCheck
 from bgpd.rib import CandidateCache
 from bgpd.session import PeerCounters
-from bgpd.speaker.peer_state import PeerState, session_settings
+from bgpd.speaker.peer_state import PeerState, loop_check, session_settings
 from bgpd.wire.constants import CeaseSubcode
 
 
@@ -39,12 +38,9 @@ class Reconfiguration:
     if TYPE_CHECKING:  # the Speaker's state and steps a reconfiguration uses (speaker.core)
         _config: Config
         _peers: dict[str, PeerState]
-        _loop_check: LoopCheck
         _policy: ExportPolicy
         _exporter: Exporter
 
-        @staticmethod
-        def _new_loop_check(config: Config) -> LoopCheck: ...
         def _next_hop_check(self, state: PeerState) -> NextHopCheck: ...
         def _add_peer(self, peer: PeerConfig, counters: PeerCounters | None = None) -> None: ...
         def _remove_peer(self, name: str, now: float, subcode: CeaseSubcode) -> PeerState: ...
@@ -66,17 +62,21 @@ class Reconfiguration:
         """
         new_peers = {p.name: p for p in new.all_peers}
         self._config = new
-        loop_check = self._new_loop_check(new)
-        loop_changed = loop_check != self._loop_check  # our AS, router id or cluster id
-        self._loop_check = loop_check
-        for peer_state in self._peers.values():
+        # Peers still up whose loop check changed (its allowance of our AS): what they sent
+        # before is judged again (`_reimport`).
+        relooped: set[str] = set()
+        for name, peer_state in self._peers.items():
             cache = peer_state.candidates
-            if peer_state.source is None or cache is None:
+            peer = new_peers.get(name)
+            if peer_state.source is None or cache is None or peer is None:
                 continue
+            loops = loop_check(new.peer_settings(peer))  # our AS, allowance, router/cluster id
             check = self._next_hop_check(peer_state)  # our [node] addresses may have changed
-            if loop_changed or check != cache.next_hop_problem:  # its cached verdicts are stale
+            if loops != cache.looped or check != cache.next_hop_problem:  # verdicts are stale
+                if loops != cache.looped:
+                    relooped.add(name)
                 peer_state.candidates = CandidateCache(
-                    peer_state.source, loop_check, next_hop_problem=check
+                    peer_state.source, loops, next_hop_problem=check
                 )
         actions: list[str] = []
         restarted: dict[str, PeerCounters] = {}
@@ -110,11 +110,13 @@ class Reconfiguration:
                 state.session.update_settings(session_settings(new, peer))
                 actions.append(f"peer {name} timers updated")
             if name in diff.policy_changed:
+                # the strongest change names the peer; in-place settings may have come along
+                state.session.update_settings(session_settings(new, peer))
                 key = self._group_key(state)
                 if key is not None:
                     self._check_next_hops(name, state, key)
                     self._exporter.regroup(name, key, now)
-                self._reimport(name, state, now)
+                self._reimport(name, state, now, relooped=name in relooped)
                 self._pump(name, now)
                 actions.append(f"peer {name} policy re-applied")
             elif diff.node_changed:
@@ -131,12 +133,13 @@ class Reconfiguration:
         self._send_touched()
         return actions
 
-    def _reimport(self, name: str, state: PeerState, now: float) -> None:
-        """Import rules changed: the peer's routes are asked for again (RFC 2918 route
-        refresh; without it the session is reset, the only way to see them again)."""
+    def _reimport(self, name: str, state: PeerState, now: float, *, relooped: bool) -> None:
+        """Import rules or the loop check's allowance of our AS changed: the peer's routes are
+        asked for again (RFC 2918 route refresh, a soft reset inbound: bgpd keeps no copy of
+        what it refused); without it the session is reset, the only way to see them again."""
         settings = self._config.peer_settings(state.config)
         filters = settings.import_filters
-        if filters == state.import_filters:
+        if filters == state.import_filters and not relooped:
             return
         state.import_filters = filters
         state.import_filter = import_filter(filters, ibgp=not settings.is_ebgp)
@@ -147,4 +150,5 @@ class Reconfiguration:
             for family in negotiated.families:
                 state.session.send_route_refresh(family, now)
         else:
-            state.session.reset(now, CeaseSubcode.OTHER_CONFIG_CHANGE, "import filters changed")
+            why = "import filters changed" if not relooped else "allow_local_as changed"
+            state.session.reset(now, CeaseSubcode.OTHER_CONFIG_CHANGE, why)

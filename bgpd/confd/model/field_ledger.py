@@ -96,6 +96,8 @@ _FELIX_PEERING_IP = (
     "felix/dataplane/linux/endpoint_mgr.go (Felix puts it on the workload's interface; "
     "Calico's confd does not read it)"
 )
+_T_PEER_SESSION = "tests/integration/test_peer_session_fields.py"
+_T_PEER_RENDER = "tests/unit/confd/render/test_peer_session_render.py"
 
 _POOL_SOURCE = "confd/pkg/backends/calico/bgp_processor.go (processIPPool reads cidr and modes)"
 _IPAM = f"IPAM's, not BGP: {_POOL_SOURCE}"
@@ -206,38 +208,15 @@ LEDGER: tuple[FieldEntry, ...] = (
     _h(_PEER, "spec.peerIP", _T_PEERS),
     _h(_PEER, "spec.peerSelector", _T_PEERS),
     _h(_PEER, "spec.asNumber", _T_PEERS),
-    _r(
-        _PEER,
-        "spec.localASNumber",
-        "no per-peer local AS: the session uses the node's AS",
-    ),
+    _h(_PEER, "spec.localASNumber", _T_PEER_SESSION),
     _h(_PEER, "spec.localWorkloadSelector", _T_LOCAL_WORKLOADS),
-    _r(
-        _PEER,
-        "spec.keepOriginalNextHop",
-        "not applied: the next hop is set as with nextHopMode Auto",
-        honoured=(False,),
-    ),
-    _r(
-        _PEER,
-        "spec.nextHopMode",
-        "only Auto is supported: the next hop is set as with Auto",
-        honoured=("Auto",),
-    ),
+    _h(_PEER, "spec.keepOriginalNextHop", _T_PEER_SESSION),
+    _h(_PEER, "spec.nextHopMode", _T_PEER_SESSION),
     *_secret_ref(_PEER, "password"),
     _h(_PEER, "spec.sourceAddress", _T_PEER_FIELDS),
     _h(_PEER, "spec.maxRestartTime", _T_PEER_FIELDS),
-    _r(
-        _PEER,
-        "spec.keepaliveTime",
-        "not applied: the session keeps bgpd's default keepalive (a third of the hold time)",
-    ),
-    _r(
-        _PEER,
-        "spec.numAllowedLocalASNumbers",
-        "allowas-in is not supported: routes with the local AS in their path are dropped",
-        honoured=(0,),
-    ),
+    _h(_PEER, "spec.keepaliveTime", _T_PEER_RENDER),
+    _h(_PEER, "spec.numAllowedLocalASNumbers", _T_PEER_SESSION),
     _h(_PEER, "spec.ttlSecurity", _T_TTL),
     _h(_PEER, "spec.reachableBy", _T_PEER_FIELDS),
     _h(_PEER, "spec.filters", _T_FILTER_WIRE),

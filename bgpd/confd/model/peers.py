@@ -19,8 +19,10 @@ global one). The first peering emitted for a key wins.
 Invariants: pure; deterministic. Calico iterates Go maps here, so when two BGPPeers produce
 the same key the winner is random in Calico; this module processes BGPPeers sorted by name and
 nodes sorted by name, so the first BGPPeer by name wins. The value JSON has the field order and
-types of client.go's `bgpPeer` struct (`as_num` as a string, `password` null or a string,
-`filters` null or a list).
+types of confd's `backends.BGPPeer` struct (`as_num` and `local_as_num` as strings, `password`
+null or a string, `filters` null or a list). As in client.go, `localASNumber` and
+`numAllowedLocalASNumbers` reach `peerIP` peers only, `nextHopMode` (which overrides
+`keepOriginalNextHop`) and `keepaliveTime` every peering of the BGPPeer.
 
 A BGPPeer with a `localWorkloadSelector` peers with the workloads Felix chose for it on this
 node: each endpoint status file naming it (`bgpd.confd.model.workloads`, in file name order)
@@ -145,41 +147,56 @@ def _peer_json(
     *,
     ip: str,
     as_num: str,
+    local_as_num: int,
     rr_cluster_id: str,
     password: Password,
     source_addr: str,
+    restart_time: str,
+    keepalive_time: str,
     port: int,
     keep_next_hop: bool,
-    restart_time: str,
     calico_node: bool,
     num_allow_local_as: int,
     ttl_security: int,
-    reachable_by: str,
     filters: Sequence[str] | None,
+    reachable_by: str,
+    next_hop_mode: str,
     local_workload: bool = False,
 ) -> str:
-    # Field order of client.go's bgpPeer struct, as encoding/json writes it; bgpd's own
-    # `password_unavailable` follows, only when a referenced password cannot be had.
+    # Field order of confd's backends.BGPPeer struct (confd/pkg/backends/types.go), as
+    # encoding/json writes it; bgpd's own `password_unavailable` follows, only when a
+    # referenced password cannot be had.
     value: dict[str, object] = {
         "ip": ip,
         "as_num": as_num,
+        "local_as_num": str(local_as_num),  # numorstring.ASNumber with `,string`
         "rr_cluster_id": rr_cluster_id,
         "password": password.text,
         "source_addr": source_addr,
+        "restart_time": restart_time,
+        "keepalive_time": keepalive_time,
         "port": port,
         "keep_next_hop": keep_next_hop,
-        "restart_time": restart_time,
         "calico_node": calico_node,
         "num_allow_local_as": num_allow_local_as,
         "ttl_security": ttl_security,
-        "reachable_by": reachable_by,
         "filters": None if filters is None else list(filters),
+        "reachable_by": reachable_by,
         "passive_mode": local_workload,
         "local_bgp_peer": local_workload,
+        "next_hop_mode": next_hop_mode,
     }
     if password.unavailable is not None:
         value["password_unavailable"] = password.unavailable
     return go_json(value)
+
+
+def _next_hop_fields(res: BgpPeerResource) -> tuple[bool, str]:
+    """client.go getNextHopMode: (keep_next_hop, next_hop_mode); a set nextHopMode wins and
+    keepOriginalNextHop is then ignored."""
+    if res.next_hop_mode:
+        return False, res.next_hop_mode
+    return res.keep_original_next_hop, ""
 
 
 class _Peer:
@@ -215,21 +232,26 @@ def _node_as_peers(
         if address is None:
             continue
         port = ctx.listen_port(node_name)
-        # nodeAsBGPPeers leaves keep_next_hop, calico_node and num_allow_local_as at zero.
+        keep_next_hop, next_hop_mode = _next_hop_fields(res)
+        # nodeAsBGPPeers leaves local_as_num, calico_node and num_allow_local_as at zero
+        # (Calico applies localASNumber and numAllowedLocalASNumbers to peerIP peers only).
         value = _peer_json(
             ip=str(address),
             as_num=node.as_num or ctx.global_as,
+            local_as_num=0,
             rr_cluster_id=node.rr_cluster_id,
             password=_password(ctx, res.password),
             source_addr=res.source_address or _SOURCE_DEFAULT,
-            port=port,
-            keep_next_hop=False,
             restart_time=res.restart_time,
+            keepalive_time=res.keepalive_time,
+            port=port,
+            keep_next_hop=keep_next_hop,
             calico_node=False,
             num_allow_local_as=0,
             ttl_security=res.ttl_security,
-            reachable_by=res.reachable_by,
             filters=res.filters,
+            reachable_by=res.reachable_by,
+            next_hop_mode=next_hop_mode,
         )
         out.append(_Peer(address, port, value))
     return out
@@ -245,17 +267,21 @@ def _local_workload_peers(ctx: PeerContext, res: BgpPeerResource) -> list[_Peer]
             value = _peer_json(
                 ip=str(address),
                 as_num=str(res.as_number),
+                # localASNumber: Calico's main applies it here too (not v3.30.7).
+                local_as_num=res.local_as_number,
                 rr_cluster_id="",
                 password=_NO_PASSWORD,
                 source_addr="None",
+                restart_time="",
+                keepalive_time="",
                 port=0,
                 keep_next_hop=False,
-                restart_time="",
                 calico_node=False,
                 num_allow_local_as=0,
                 ttl_security=0,
-                reachable_by="",
                 filters=res.filters,
+                reachable_by="",
+                next_hop_mode="",
                 local_workload=True,
             )
             out.append(_Peer(address, 0, value))
@@ -273,20 +299,24 @@ def _explicit_peer(ctx: PeerContext, res: BgpPeerResource) -> _Peer | None:
         matched = ctx.nodes_with_ip_port_and_as(res.peer_host, res.as_number, 0)
         if matched:
             port = ctx.listen_port(matched[0])
+    keep_next_hop, next_hop_mode = _next_hop_fields(res)
     value = _peer_json(
         ip=str(address),
         as_num=str(res.as_number),
+        local_as_num=res.local_as_number,
         rr_cluster_id="",
         password=_password(ctx, res.password),
         source_addr=res.source_address or _SOURCE_DEFAULT,
-        port=port,
-        keep_next_hop=res.keep_original_next_hop,
         restart_time=res.restart_time,
+        keepalive_time=res.keepalive_time,
+        port=port,
+        keep_next_hop=keep_next_hop,
         calico_node=str(address) in ctx.node_ips,
         num_allow_local_as=res.num_allowed_local_as,
         ttl_security=res.ttl_security,
-        reachable_by=res.reachable_by,
         filters=res.filters,
+        reachable_by=res.reachable_by,
+        next_hop_mode=next_hop_mode,
     )
     return _Peer(address, port, value)
 

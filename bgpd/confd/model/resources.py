@@ -187,6 +187,8 @@ def read_node(key: str, name: str, raw: str, problems: Problems) -> NodeInfo | N
 # --- BGPPeer -----------------------------------------------------------------------------------
 
 _SOURCE_ADDRESSES = ("UseNodeIP", "None")
+_NEXT_HOP_MODES = ("Auto", "Self", "Keep")  # bgppeer.go NextHopMode's kubebuilder enum
+_HOLD_TIME = 240  # every Calico peering's (bgpd's [bgp] default, as BIRD's)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,6 +209,9 @@ class BgpPeerResource:
     as_number: int  # 0 when unset (numorstring.ASNumber's zero value)
     peer_selector: Selector | None
     keep_original_next_hop: bool
+    next_hop_mode: str  # "Auto", "Self", "Keep"; "" when unset (keepOriginalNextHop applies)
+    local_as_number: int  # 0 when unset (the node's AS)
+    keepalive_time: str  # whole seconds as a string, "" when unset
     password: SecretRef | None
     source_address: str
     restart_time: str  # whole seconds as a string, "" when unset
@@ -269,6 +274,21 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
         spec.bad("sourceAddress", f"{source_address!r} is not UseNodeIP or None")
         source_address = ""
     restart = _duration_seconds(spec, "maxRestartTime")
+    keepalive = _duration_seconds(spec, "keepaliveTime")
+    if keepalive is not None and not 1 <= keepalive < _HOLD_TIME:
+        # Calico renders `keepalive time N;`, which BIRD refuses outside 1..65535, and a
+        # keepalive not below the hold time (BIRD's 240 s, which Calico keeps) would let the
+        # peer's hold timer expire (RFC 4271 §4.4): the peering keeps the default instead.
+        spec.bad(
+            "keepaliveTime",
+            f"{keepalive} s is out of range 1s..{_HOLD_TIME - 1}s (below the hold time "
+            f"{_HOLD_TIME} s)",
+        )
+        keepalive = None
+    next_hop_mode = spec.text("nextHopMode")
+    if next_hop_mode and next_hop_mode not in _NEXT_HOP_MODES:
+        spec.bad("nextHopMode", f"{next_hop_mode!r} is not Auto, Self or Keep")
+        next_hop_mode = ""
     reachable_by = spec.text("reachableBy")
     if reachable_by:
         gateway = parse_ip(reachable_by)
@@ -297,6 +317,9 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
         as_number=as_number,
         peer_selector=peer_selector,
         keep_original_next_hop=spec.flag("keepOriginalNextHop"),
+        next_hop_mode=next_hop_mode,
+        local_as_number=spec.asn("localASNumber") or 0,
+        keepalive_time="" if keepalive is None else str(keepalive),
         password=_secret_ref(spec, "password"),
         source_address=source_address,
         restart_time="" if restart is None else str(restart),

@@ -39,8 +39,9 @@ __all__ = [
 ENDPOINT_STATUS_PREFIX = "/calico/endpoint-status/"
 MAX_STATUS_BYTES = 64 * 1024  # Felix writes a few hundred bytes; more is not a status file
 
-# The session fields of a BGPPeer spec: client.go localBGPPeerDataAsBGPPeers (v3.30) copies
-# only asNumber and filters onto a local workload peer, so none of these reach it in Calico.
+# The session fields of a BGPPeer spec: client.go localBGPPeerDataAsBGPPeers copies only
+# asNumber, filters and (on Calico's main) localASNumber onto a local workload peer, so none of
+# these reach it in Calico.
 _SESSION_FIELDS = (
     "password",
     "sourceAddress",
@@ -50,7 +51,6 @@ _SESSION_FIELDS = (
     "keepOriginalNextHop",
     "nextHopMode",
     "keepaliveTime",
-    "localASNumber",
 )
 
 

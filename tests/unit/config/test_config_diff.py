@@ -59,7 +59,7 @@ def test_rename_is_remove_plus_add() -> None:
         {"multihop": "2"},
         {"passive": "true"},
         {"hold_time": "30"},
-        {"keepalive_time": "10"},
+        {"local_asn": "65010"},
         {"graceful_restart_time": "10"},
         {"families": '["ipv4-unicast"]'},
         {"add_path": '"receive"'},
@@ -82,7 +82,6 @@ def test_same_effective_value_written_explicitly_is_no_change() -> None:
     "bgp",
     [
         {"hold_time": "30"},
-        {"keepalive_time": "10"},
         {"graceful_restart": "false"},
         {"graceful_restart_time": "10"},
         {"families": '["ipv6-unicast"]'},
@@ -104,6 +103,9 @@ def test_inherited_global_change_resets_peers_that_inherit(bgp: dict[str, str]) 
     [
         {"rr_client": "true"},
         {"next_hop_self": "true"},
+        {"next_hop_mode": '"self"'},
+        {"next_hop_mode": '"keep"'},
+        {"allow_local_as": "1"},
         {"next_hop_v6": '"fd00::1"'},
         {"next_hop_v4": '"10.0.0.1"'},
     ],
@@ -128,12 +130,21 @@ def test_session_change_wins_over_policy_change() -> None:
         ({"connect_retry_time": "9"}, {}),
         ({"error_wait_min": "1"}, {}),
         ({"error_wait_max": "60"}, {}),
+        # our KEEPALIVE pace is ours to choose below the hold time (RFC 4271 §4.4): no reset
+        ({}, {"keepalive_time": "10"}),
+        ({"keepalive_time": "10"}, {}),
     ],
 )
 def test_settings_fields_update_in_place(bgp: dict[str, str], peer: dict[str, str]) -> None:
     d = diff(build(), build(bgp=bgp, peers=[peer]))
     assert d.settings_changed == ("Mesh_127_0_0_2",)
     assert d.session_changed == d.policy_changed == ()
+
+
+def test_next_hop_self_and_the_same_mode_written_anew_is_no_change() -> None:
+    # the older spelling and next_hop_mode = "self" are the same effective setting
+    d = diff(build(peers=[{"next_hop_self": "true"}]), build(peers=[{"next_hop_mode": '"self"'}]))
+    assert d.is_empty
 
 
 def test_policy_change_wins_over_settings_change() -> None:
@@ -154,7 +165,15 @@ def test_global_session_changes(bgp: dict[str, str]) -> None:
     # global reset covers.
     d = diff(build(), build(bgp=bgp))
     assert d.global_session_changed
-    assert d.session_changed == ()
+    # our AS is also each peer's local_asn: the per-peer lists are filled in regardless
+    assert d.session_changed == (("Mesh_127_0_0_2",) if "asn" in bgp else ())
+
+
+def test_a_peer_local_asn_change_resets_that_peer_only() -> None:
+    # a new OPEN is needed (its My AS); nothing global changed
+    d = diff(build(peers=[A, B]), build(peers=[{"local_asn": "65010"}, B]))
+    assert d.session_changed == ("Mesh_127_0_0_2",)
+    assert not d.global_session_changed
 
 
 @pytest.mark.parametrize("bgp", [{"listen": '["127.0.0.1", "::1"]'}, {"port": "179"}])

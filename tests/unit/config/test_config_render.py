@@ -23,6 +23,7 @@ from bgpd.config import (
     LogFormat,
     LogLevel,
     MetricsSection,
+    NextHopMode,
     PeerConfig,
     StaticRoute,
     parse_config,
@@ -211,6 +212,9 @@ def peers(draw: st.DrawFn, index: int) -> PeerConfig:
             next_hop_v4=draw(opt(ipv4)),  # type: ignore[arg-type]
             next_hop_v6=draw(opt(ipv6.filter(lambda a: not a.is_link_local))),  # type: ignore[arg-type]
             description=draw(small_text),
+            local_asn=draw(opt(asns)),  # type: ignore[arg-type]
+            next_hop_mode=draw(opt(st.sampled_from(NextHopMode))),  # type: ignore[arg-type]
+            allow_local_as=draw(st.integers(0, 10)),
         )
     except ConfigError:
         reject()
@@ -223,7 +227,7 @@ def configs(draw: st.DrawFn) -> Config:
     # rr_client is only valid for iBGP peers.
     peer_list = [
         PeerConfig(**{**{f: getattr(p, f) for f in p.__dataclass_fields__}, "rr_client": True})
-        if p.asn == bgp.asn and draw(st.booleans())
+        if p.asn == (bgp.asn if p.local_asn is None else p.local_asn) and draw(st.booleans())
         else p
         for p in peer_list
     ]

@@ -16,6 +16,7 @@ from bgpd.config import (
     ControlSection,
     LargeCommunity,
     ListenAddress,
+    NextHopMode,
     PeerConfig,
     StaticRoute,
     parse_config,
@@ -241,4 +242,45 @@ def test_peer_settings_covers_every_peer_config_field() -> None:
         f.name
         for f in dataclasses.fields(type(parse_config(MINIMAL).peer_settings("Mesh_127_0_0_2")))
     }
-    assert peer_fields <= settings_fields
+    # next_hop_self is the older spelling of next_hop_mode, which PeerSettings resolves
+    assert peer_fields - {"next_hop_self"} <= settings_fields
+
+
+def test_peer_local_asn_next_hop_mode_and_allow_local_as_resolve() -> None:
+    cfg = parse_config(
+        build(
+            peers=[
+                {"local_asn": "65010", "next_hop_mode": '"keep"', "allow_local_as": "2"},
+                {"name": '"b"', "address": '"127.0.0.3"', "next_hop_self": "true"},
+            ]
+        )
+    )
+    a, b = (cfg.peer_settings(p) for p in cfg.peers)
+    # iBGP/eBGP is decided against the peer's own local AS: AS 64512 is eBGP from AS 65010
+    assert (a.local_asn, a.asn, a.is_ebgp) == (65010, 64512, True)
+    assert (a.next_hop_mode, a.next_hop_self, a.allow_local_as) == (NextHopMode.KEEP, False, 2)
+    assert (b.local_asn, b.is_ebgp, b.allow_local_as) == (64512, False, 0)
+    assert (b.next_hop_mode, b.next_hop_self) == (NextHopMode.SELF, True)
+
+
+@pytest.mark.parametrize(
+    ("peer", "location", "message"),
+    [
+        ({"local_asn": "0"}, "local_asn", "out of range"),
+        ({"local_asn": "23456"}, "local_asn", "AS_TRANS"),
+        ({"allow_local_as": "-1"}, "allow_local_as", "out of range 0.."),
+        ({"next_hop_mode": '"sometimes"'}, "next_hop_mode", "auto"),
+        (
+            {"next_hop_self": "true", "next_hop_mode": '"self"'},
+            "next_hop_self",
+            "older spelling",
+        ),
+        # rr_client needs iBGP on the session: against the peer's local AS, not the node's
+        ({"rr_client": "true", "local_asn": "65010"}, "rr_client", "its local_asn asn 65010"),
+    ],
+)
+def test_peer_session_keys_refused(peer: dict[str, str], location: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(build(peers=[peer]))
+    problems = info.value.problems
+    assert any(location in p.location and message in p.message for p in problems), problems

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bgpd.config import parse_config
 from bgpd.control.bird_protocol import (
     Configure,
     ParseError,
@@ -36,6 +37,7 @@ from bgpd.control.bird_replies import (
     render_routes,
     render_status,
 )
+from bgpd.control.bird_server import _facts
 from bgpd.control.bird_views import (
     PeerFacts,
     ProtocolClock,
@@ -44,6 +46,7 @@ from bgpd.control.bird_views import (
     local_protocol,
 )
 from bgpd.views import PeerView, RouteView
+from tests.unit.config.helpers import build
 
 from .test_bird_calico import (
     gr_in_progress,
@@ -570,3 +573,18 @@ def test_protocol_clock_dates_state_changes() -> None:
     clock.configured(["a", "c"], at=200.0)
     assert clock.since("c", None, now=210.0) == 200.0  # added by a reload
     assert clock.since("b", None, now=210.0) == 210.0  # forgotten, then unknown
+
+
+def test_a_peer_with_its_own_local_as_is_shown_external_or_internal_by_it() -> None:
+    # BIRD decides internal/external by the session's `local as`: so does bgpd's view.
+    cfg = parse_config(
+        build(
+            peers=[
+                {"local_asn": "65100"},
+                {"name": '"b"', "address": '"127.0.0.3"', "asn": "65100", "local_asn": "65100"},
+            ]
+        )
+    )
+    a, b = cfg.peers
+    assert (_facts(cfg, a.name).local_asn, _facts(cfg, b.name).local_asn) == (65100, 65100)
+    assert a.asn != 65100 and b.asn == 65100  # a: external, b: internal

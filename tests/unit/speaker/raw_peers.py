@@ -36,7 +36,13 @@ from bgpd.wire.codec import (
 )
 from bgpd.wire.constants import MAX_EXTENDED_MESSAGE_LEN, MessageType, SegmentType
 from bgpd.wire.framing import MessageReader
-from bgpd.wire.messages import NlriBatch, NotificationMessage, OpenMessage, UpdateMessage
+from bgpd.wire.messages import (
+    NlriBatch,
+    NotificationMessage,
+    OpenMessage,
+    RouteRefreshMessage,
+    UpdateMessage,
+)
 from bgpd.wire.negotiated import EncodeContext, Negotiated, negotiate
 
 LOCAL_ASN = 64512
@@ -49,6 +55,7 @@ class PeerSpec:
     address: str
     asn: int
     extended_message: bool
+    extra: str = ""  # more `[[peer]]` keys, TOML lines
 
 
 # eBGP without extended messages (the sender and a receiver), iBGP without, eBGP with.
@@ -78,6 +85,7 @@ address = "{spec.address}"
 asn = {spec.asn}
 passive = true
 local_address = "{LOCAL_ID}"
+{spec.extra}
 """
     return text
 
@@ -93,6 +101,7 @@ class RawPeer:
     decoder: UpdateDecoder | None = None
     updates: list[UpdateMessage] = field(default_factory=list)
     notifications: list[NotificationMessage] = field(default_factory=list)
+    refresh_requests: list[RouteRefreshMessage] = field(default_factory=list)
     closed: bool = False
     local_open: OpenMessage | None = None
 
@@ -142,7 +151,7 @@ class RawPeer:
             elif msg_type == MessageType.NOTIFICATION:
                 self.notifications.append(decode_notification(body))
             elif msg_type == MessageType.ROUTE_REFRESH:
-                decode_route_refresh(body)
+                self.refresh_requests.append(decode_route_refresh(body))
             else:
                 assert msg_type == MessageType.KEEPALIVE and not body, msg_type
 

@@ -9,6 +9,8 @@ import pytest
 
 from bgpd.confd.model import derive_bgp_keys
 from bgpd.confd.model.errors import CalicoDataError
+from bgpd.confd.model.resources import read_bgp_peer
+from bgpd.confd.model.values import Problems
 from tests.unit.confd.model.calico_data import (
     bgp_configuration,
     bgp_peer,
@@ -47,11 +49,13 @@ def three_nodes(**extra_labels: dict[str, str]) -> list[tuple[str, str]]:
 def test_peer_value_has_calicos_fields_in_struct_order() -> None:
     view = derive_bgp_keys(snapshot(bgp_peer("tor", peerIP="192.0.2.1", asNumber=65010)))
     raw = view[G4 + "192.0.2.1"]
+    # confd/pkg/backends/types.go BGPPeer, in its order
     assert raw == (
-        '{"ip":"192.0.2.1","as_num":"65010","rr_cluster_id":"","password":null,'
-        '"source_addr":"UseNodeIP","port":0,"keep_next_hop":false,"restart_time":"",'
-        '"calico_node":false,"num_allow_local_as":0,"ttl_security":0,"reachable_by":"",'
-        '"filters":null,"passive_mode":false,"local_bgp_peer":false}'
+        '{"ip":"192.0.2.1","as_num":"65010","local_as_num":"0","rr_cluster_id":"",'
+        '"password":null,"source_addr":"UseNodeIP","restart_time":"","keepalive_time":"",'
+        '"port":0,"keep_next_hop":false,"calico_node":false,"num_allow_local_as":0,'
+        '"ttl_security":0,"filters":null,"reachable_by":"","passive_mode":false,'
+        '"local_bgp_peer":false,"next_hop_mode":""}'
     )
 
 
@@ -81,6 +85,80 @@ def test_explicit_peer_fields_are_carried() -> None:
     assert p["ttl_security"] == 1
     assert p["reachable_by"] == "10.0.0.254"
     assert p["filters"] == ["f-in", "f-out"]
+    assert (p["local_as_num"], p["keepalive_time"], p["next_hop_mode"]) == ("0", "", "")
+
+
+def test_explicit_peer_session_fields_are_carried() -> None:
+    view = derive_bgp_keys(
+        snapshot(
+            bgp_peer(
+                "tor",
+                peerIP="192.0.2.1",
+                asNumber=65010,
+                localASNumber="1.20",  # asdot, as numorstring.ASNumber reads it
+                keepaliveTime="20.5s",
+                nextHopMode="Self",
+                keepOriginalNextHop=True,
+            )
+        )
+    )
+    p = json.loads(view[G4 + "192.0.2.1"])
+    assert p["local_as_num"] == str((1 << 16) + 20)
+    assert p["keepalive_time"] == "21"  # Go's math.Round: halves away from zero
+    # client.go getNextHopMode: a set nextHopMode wins, keepOriginalNextHop is then ignored
+    assert (p["next_hop_mode"], p["keep_next_hop"]) == ("Self", False)
+
+
+def test_keep_original_next_hop_alone_is_carried_as_keep_next_hop() -> None:
+    view = derive_bgp_keys(
+        snapshot(bgp_peer("tor", peerIP="192.0.2.1", asNumber=65010, keepOriginalNextHop=True))
+    )
+    p = json.loads(view[G4 + "192.0.2.1"])
+    assert (p["next_hop_mode"], p["keep_next_hop"]) == ("", True)
+
+
+def test_selector_peers_take_next_hop_mode_and_keepalive_but_not_the_local_as() -> None:
+    # client.go nodeAsBGPPeers: getNextHopMode and setPeerConfigFieldsFromV3Resource apply,
+    # LocalASNum and NumAllowLocalAS are left at zero.
+    view = derive_bgp_keys(
+        snapshot(
+            *three_nodes(),
+            bgp_peer(
+                "to-rr",
+                peerSelector="rr == 'true'",
+                localASNumber=65099,
+                numAllowedLocalASNumbers=3,
+                keepaliveTime="1m",
+                nextHopMode="Keep",
+            ),
+        )
+    )
+    p = json.loads(view[G4 + "10.0.0.1"])
+    assert (p["next_hop_mode"], p["keepalive_time"]) == ("Keep", "60")
+    assert (p["local_as_num"], p["num_allow_local_as"]) == ("0", 0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
+        ({"keepaliveTime": "0s"}, "keepaliveTime", "out of range 1s..239s"),
+        ({"keepaliveTime": "4m"}, "keepaliveTime", "below the hold time 240 s"),
+        ({"keepaliveTime": "often"}, "keepaliveTime", "not a duration"),
+        ({"nextHopMode": "self"}, "nextHopMode", "not Auto, Self or Keep"),
+        ({"localASNumber": "x"}, "localASNumber", ""),
+    ],
+)
+def test_bad_session_fields_are_reported_and_dropped(
+    spec: dict[str, object], field: str, message: str
+) -> None:
+    problems = Problems()
+    raw = json.dumps({"spec": {"peerIP": "192.0.2.1", "asNumber": 65010, **spec}})
+    res = read_bgp_peer("/k/tor", "tor", raw, problems)
+    assert res is not None
+    assert (res.keepalive_time, res.next_hop_mode, res.local_as_number) == ("", "", 0)
+    assert any(f"spec.{field}" in p.message and message in p.message for p in problems.items), [
+        p.message for p in problems.items
+    ]
 
 
 # --- Rule 1: the global pass --------------------------------------------------------------------

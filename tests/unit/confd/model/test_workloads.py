@@ -40,13 +40,15 @@ def test_each_workload_address_becomes_a_passive_local_workload_peer() -> None:
         )
     )
     assert set(peers_of(view)) == {G4 + "10.65.0.5", G6 + "fd00:65::5"}
-    # The value client.go localBGPPeerDataAsBGPPeers marshals: AS and filters from the
-    # BGPPeer, no source address, passive, local_bgp_peer; nothing else of the spec.
+    # The value client.go localBGPPeerDataAsBGPPeers marshals (backends.BGPPeer's field
+    # order): AS, local AS and filters from the BGPPeer, no source address, passive,
+    # local_bgp_peer; nothing else of the spec.
     assert view[G4 + "10.65.0.5"] == (
-        '{"ip":"10.65.0.5","as_num":"65100","rr_cluster_id":"","password":null,'
-        '"source_addr":"None","port":0,"keep_next_hop":false,"restart_time":"",'
-        '"calico_node":false,"num_allow_local_as":0,"ttl_security":0,"reachable_by":"",'
-        '"filters":["only-pods"],"passive_mode":true,"local_bgp_peer":true}'
+        '{"ip":"10.65.0.5","as_num":"65100","local_as_num":"0","rr_cluster_id":"",'
+        '"password":null,"source_addr":"None","restart_time":"","keepalive_time":"",'
+        '"port":0,"keep_next_hop":false,"calico_node":false,"num_allow_local_as":0,'
+        '"ttl_security":0,"filters":["only-pods"],"reachable_by":"","passive_mode":true,'
+        '"local_bgp_peer":true,"next_hop_mode":""}'
     )
     assert peers_of(view)[G6 + "fd00:65::5"]["local_bgp_peer"] is True
 
@@ -192,3 +194,16 @@ def test_read_endpoint_status_reads_felixs_file() -> None:
     assert status.ipv4 == ip_address("10.65.0.5")
     assert status.ipv6 == ip_address("fd00:65::5")
     assert read_endpoint_status('{"ipv4Nets":null}').ipv4 is None
+
+
+def test_a_local_workload_peer_takes_the_bgppeers_local_as() -> None:
+    # Calico's main copies localASNumber onto these peers too (client.go
+    # localBGPPeerDataAsBGPPeers); it is a session field they do get, so nothing is reported.
+    view = derive_bgp_keys(
+        snapshot(
+            *nodes(),
+            lws_peer(localASNumber=65200),
+            endpoint_status(WEP, "wl", ["10.65.0.5/32"], []),
+        )
+    )
+    assert '"local_as_num":"65200"' in view[G4 + "10.65.0.5"]

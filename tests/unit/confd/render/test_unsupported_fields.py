@@ -1,5 +1,9 @@
 """Refused Calico fields are said out loud: one warning per (resource, field) change, the
-`bgpd_confd_unsupported_fields` gauge, and a line each in `bgpd confd --onetime` output."""
+`bgpd_confd_unsupported_fields` gauge, and a line each in `bgpd confd --onetime` output.
+
+Every BGPPeer field of the shipped CRDs is honoured now, so the machinery is exercised with two
+fields marked REFUSED for these tests only (`refusing`): what is said, and when, does not
+depend on which fields the ledger refuses today."""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from bgpd.confd.command import (
     report_refusals,
     run_confd,
 )
-from bgpd.confd.model import new_derive_cache
+from bgpd.confd.model import field_ledger, new_derive_cache
+from bgpd.confd.model.field_ledger import FieldEntry, FieldStatus
 from bgpd.confd.model.refusals import RefusalTracker
 from bgpd.confd.render_pass import Renderer, load_resources
 from bgpd.confd.template_inputs import TemplateContext
@@ -33,6 +38,21 @@ from tests.unit.speaker.harness import Net, config
 from .calico_v3 import affinity, bgp_filter, bgp_peer, ip_pool, node
 
 KEEPALIVE = "spec.keepaliveTime"
+KEEPALIVE_WHY = "not applied: the session keeps bgpd's default keepalive (a third of the hold time)"
+LOCAL_AS_WHY = "no per-peer local AS: the session uses the node's AS"
+
+
+@pytest.fixture(autouse=True)
+def refusing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger as if it refused BGPPeer keepaliveTime and localASNumber."""
+    entries = tuple(
+        FieldEntry(kind="BGPPeer", path=path, status=FieldStatus.REFUSED, note=why)
+        for path, why in ((KEEPALIVE, KEEPALIVE_WHY), ("spec.localASNumber", LOCAL_AS_WHY))
+    )
+    refused = {"BGPPeer": tuple((e, tuple(e.path.split("."))) for e in entries)}
+    markers = {"BGPPeer": ('"keepaliveTime"', '"localASNumber"')}
+    monkeypatch.setattr(field_ledger, "_REFUSED", refused)
+    monkeypatch.setattr(field_ledger, "_MARKERS", markers)
 
 
 def cluster(**peer: object) -> dict[str, str]:
@@ -88,13 +108,13 @@ def test_each_refused_field_is_warned_once_per_change(caplog: pytest.LogCaptureF
 
 
 def test_a_peer_with_a_refused_field_still_peers() -> None:
-    # keepaliveTime is refused, not the peering: it is rendered with bgpd's keepalive.
+    # A refused field is reported; the peering itself is still rendered.
     resources = load_resources(DEFAULT_CONFDIR, "a")
     renderer = Renderer(DEFAULT_CONFDIR, resources, TemplateContext(nodename="a"))
     view = derive_view(cluster(), LocalNode(nodename="a"))
     rendered = parse_config(renderer.render_text(resources[0], view))
     (tor,) = [p for p in rendered.all_peers if str(p.address) == "10.0.0.254"]
-    assert tor.asn == 65000 and tor.keepalive_time is None
+    assert tor.asn == 65000
     assert tor.export_filters == ("f",)
 
 
