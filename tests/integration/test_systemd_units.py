@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -260,7 +261,9 @@ def allowed_syscalls(filters: list[str]) -> list[str]:
     return sorted(allowed)
 
 
-def sandboxed(service: str, sandbox: Sandbox, argv: list[str], caps: list[str] | None = None):
+def sandboxed(
+    service: str, sandbox: Sandbox, argv: list[str], caps: list[str] | None = None
+) -> list[str]:
     """`argv` as `service` would run it: setpriv (user, capabilities, no_new_privs), then
     unit_sandbox.py (seccomp, umask). `caps` overrides the unit's capabilities."""
     lines = unit(service)
@@ -272,7 +275,7 @@ def sandboxed(service: str, sandbox: Sandbox, argv: list[str], caps: list[str] |
     families = [getattr(socket, f) for f in lines["RestrictAddressFamilies"][0].split()]
     spec = {
         "syscalls": allowed_syscalls(lines["SystemCallFilter"]),
-        "errno": getattr(__import__("errno"), lines["SystemCallErrorNumber"][0]),
+        "errno": getattr(errno, lines["SystemCallErrorNumber"][0]),
         "families": families,
         "deny_write_execute": lines["MemoryDenyWriteExecute"] == ["yes"],
         "umask": lines["UMask"][0],
