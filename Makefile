@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz fuzz-speaker fuzz-confd clean
+.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz fuzz-speaker fuzz-confd clean dist wheel-check
 
 all: test
 
@@ -43,6 +43,15 @@ test: deps venv lint
 demo: venv
 	$(BIN)/python -m bgpd.demo
 
+# The release files: dist/bgpd-<version>.tar.gz and the wheel built from it (docs/install.md).
+dist: venv
+	$(BIN)/python -m build --outdir dist .
+
+# The installed wheel runs every command (part of `make test`; this runs it alone): the sdist
+# and the wheel built from a copy of the tree, installed in a fresh venv as docs/install.md says.
+wheel-check: venv deps
+	$(BIN)/pytest tests/integration/test_wheel.py -q $(PYTEST_ARGS)
+
 bench: venv deps
 	$(BIN)/python bench/codec_bench.py
 
@@ -63,7 +72,7 @@ fuzz-confd: $(VENV)/.fuzz-stamp
 	$(BIN)/python bench/fuzz_confd.py -max_total_time=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(VENV) .deps .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .deps .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info build dist
 
 # -- Reflect benchmark (issue 4; bench/reflect_bench.py, results in docs/performance.md) --------
 .PHONY: bench-deps bench-reflect

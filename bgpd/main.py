@@ -9,12 +9,14 @@ import sys
 from bgpd.confd.arguments import add_confd_arguments
 from bgpd.config import ConfigError, load_config
 from bgpd.logs import setup_logging
+from bgpd.version import add_version_option
 
 DEFAULT_CONFIG = "/etc/bgpd/bgpd.toml"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bgpd", description="BGP speaker for Calico clusters.")
+    add_version_option(p)
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("-c", "--config", default=DEFAULT_CONFIG)
@@ -26,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     add_confd_arguments(run, in_process=True)
     confd = sub.add_parser("confd", help="render the config from Calico's datastore (etcd, file)")
     add_confd_arguments(confd)
+    add_version_option(confd)
     return p
 
 

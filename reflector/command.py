@@ -14,6 +14,7 @@ import sys
 from bgpd.config import Config, ConfigError
 from bgpd.logs import setup_logging
 from bgpd.runtime.daemon import StartupError, run_daemon
+from bgpd.version import add_version_option
 from reflector.profile import DEFAULT_CONFIG, ReflectorSetup, load_reflector_config
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bgp-reflector", description="Standalone BGP route reflector for Calico clusters."
     )
+    add_version_option(p)
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("-c", "--config", default=DEFAULT_CONFIG)

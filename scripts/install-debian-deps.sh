@@ -11,6 +11,7 @@ packages=(bird2 gobgpd etcd-server prometheus iproute2 procps)
 packages+=(openssl)  # the etcd test fixture makes its TLS CA and certificates with the CLI
 packages+=(frr openbgpd)  # FRR 8.4 and OpenBGPD 7.7 test peers (tests/integration/peers)
 packages+=(runit umoci)  # calico-node's runit services, layered into an image (test_calico_node_runit.py)
+packages+=(python3-venv pipx systemd python3-seccomp)  # the installed wheel (docs/install.md) and the systemd units' checks (test_wheel.py, test_systemd_units.py)
 
 need=()
 for p in "${packages[@]}"; do

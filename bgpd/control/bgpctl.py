@@ -18,6 +18,7 @@ from typing import Any
 from bgpd.control.protocol import Request, encode_request
 from bgpd.control.tables import render_kernel, render_peer, render_peers, render_routes
 from bgpd.text import escape_controls, escape_controls_by_line
+from bgpd.version import add_version_option
 from bgpd.views import KernelRouteRow, PeerView, RouteView, ViewDecodeError
 
 DEFAULT_SOCKET = "/run/bgpd/bgpd.ctl"
@@ -67,6 +68,7 @@ def call(path: str, request: Request, timeout: float = TIMEOUT_S) -> dict[str, A
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bgpctl", description="Query and steer a running bgpd.")
+    add_version_option(p)
     p.add_argument("-s", "--socket", default=DEFAULT_SOCKET, help="control socket path")
     p.add_argument("--json", action="store_true", help="print the reply as JSON")
     # `--json` is accepted after the command too (`bgpctl show peers --json`): every command

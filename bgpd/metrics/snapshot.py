@@ -18,12 +18,12 @@ Invariants:
 
 from __future__ import annotations
 
-import importlib.metadata
 import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from bgpd import __version__
 from bgpd.net import FAMILY_NAMES, Family
 from bgpd.policy.next_hop import REASONS as NEXT_HOP_REASONS
 from bgpd.session.events import SessionState
@@ -65,11 +65,8 @@ def family_labels(family: Family) -> tuple[str, str]:
 
 
 def build_version() -> str:
-    """The installed package's version (from its metadata), "unknown" when not installed."""
-    try:
-        return importlib.metadata.version("bgpd")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    """The running code's version (`bgpd.__version__`, the one place it is written)."""
+    return __version__
 
 
 # --------------------------------------------------------------------------------- values
