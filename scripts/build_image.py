@@ -41,7 +41,6 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from configparser import ConfigParser
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,6 +150,8 @@ def locked(cache: Path) -> Iterator[None]:
 class Wheel:
     path: Path
     version: str
+    summary: str
+    license: str
     requires: tuple[str, ...]  # runtime Requires-Dist, extras excluded
     scripts: tuple[tuple[str, str], ...]  # (name, "module:function")
 
@@ -180,7 +181,7 @@ def read_wheel(path: Path) -> Wheel:
         entry.read_string(zf.read(meta_name.replace("METADATA", "entry_points.txt")).decode())
     requires = tuple(sorted(r for r in meta.get_all("Requires-Dist", []) if "extra ==" not in r))
     scripts = tuple(sorted(entry["console_scripts"].items()))
-    return Wheel(path, meta["Version"], requires, scripts)
+    return Wheel(path, meta["Version"], meta["Summary"], meta.get("License", ""), requires, scripts)
 
 
 # -- layer 1: the Debian base ----------------------------------------------------------------
@@ -208,6 +209,7 @@ def resolved_packages(cache: Path, *, updated: bool = False) -> list[str]:
     found = sorted(f"{n} {v}" for n, v in re.findall(r"^Inst (\S+) \((\S+)", proc.stdout, re.M))
     if proc.returncode != 0 or not found:
         raise SystemExit(f"build-image: apt cannot resolve {INCLUDE}:\n{proc.stderr}")
+    cache.mkdir(parents=True, exist_ok=True)
     remembered.write_text("\n".join(found) + "\n")
     return found
 
@@ -240,7 +242,7 @@ def read_deb(path: Path) -> Deb:
 def kept_packages(debs: dict[str, Deb]) -> set[str]:
     """INCLUDE and what it depends on, not following CUT (apt also pulls in dpkg, tar, ...)."""
     kept: set[str] = set()
-    todo = [p for p in INCLUDE]
+    todo = list(INCLUDE)
     while todo:
         name = todo.pop()
         if name in kept or name in CUT:
@@ -352,21 +354,25 @@ def write_user_and_dirs(root: Path) -> None:
         os.chown(path, owner, owner)
 
 
-def write_dpkg_status(root: Path, debs: dict[str, Deb], kept: set[str]) -> list[str]:
+def write_dpkg_status(root: Path, debs: dict[str, Deb], kept: set[str]) -> list[Deb]:
     """/var/lib/dpkg/status lists what the image holds, for image scanners (no dpkg in it)."""
     present = sorted(
-        name
-        for name in kept
-        if any(
-            (root / f).is_file() and not f.startswith("usr/share/doc/") for f in debs[name].files
-        )
+        (
+            debs[name]
+            for name in kept
+            if any(
+                (root / f).is_file() and not f.startswith("usr/share/doc/")
+                for f in debs[name].files
+            )
+        ),
+        key=lambda deb: deb.package,
     )
     status = root / "var/lib/dpkg"
     shutil.rmtree(status, ignore_errors=True)
     status.mkdir(parents=True)
     stanzas = []
-    for name in present:
-        lines = debs[name].control.splitlines()
+    for deb in present:
+        lines = deb.control.splitlines()
         lines.insert(1, "Status: install ok installed")
         stanzas.append("\n".join(lines))
     (status / "status").write_text("\n\n".join(stanzas) + "\n")
@@ -376,7 +382,7 @@ def write_dpkg_status(root: Path, debs: dict[str, Deb], kept: set[str]) -> list[
 def compile_bytecode(root: Path, *paths: str) -> None:
     # Hash-checked without reading sources, so clamped file times in the layer do not make
     # Python recompile (it could not write the result as a non-root user anyway).
-    argv = ["chroot", root, f"/usr/bin/{PY}", "-m", "compileall", "-q"]
+    argv: list[str | Path] = ["chroot", root, f"/usr/bin/{PY}", "-m", "compileall", "-q"]
     run([*argv, "--invalidation-mode", "unchecked-hash", *paths])
 
 
@@ -409,15 +415,10 @@ def build_base(dest: Path, epoch: int) -> None:
         smoke = "import asyncio, ctypes, hashlib, json, lzma, bz2, ssl, uuid, zlib, decimal"
         run(["chroot", root, "/usr/bin/python3", "-I", "-c", smoke])
         run(["chroot", root, "/bin/ip", "-V"])
-        write_layer(root, dest / "rootfs.tar", epoch, trees=["."])
-        versions = {
-            d.package: re.search(r"^Version: (.*)$", d.control, re.M) for d in debs.values()
-        }
-        (dest / "packages.txt").write_text(
-            "".join(
-                f"{p} {v[1] if v else '?'}\n" for p, v in sorted(versions.items()) if p in present
-            )
-        )
+        write_layer(root, work / "rootfs.tar", epoch, trees=["."])
+        version = {d.package: re.findall(r"^Version: (.*)$", d.control, re.M) for d in present}
+        (dest / "packages.txt").write_text("".join(f"{p} {v[0]}\n" for p, v in version.items()))
+        (work / "rootfs.tar").rename(dest / "rootfs.tar")  # last: its presence means done
 
 
 # -- layers 2 and 3: Python packages ---------------------------------------------------------
@@ -445,7 +446,8 @@ def build_deps(base: Path, dest: Path, wheel: Wheel, epoch: int) -> None:
         root.mkdir()
         unpack(base / "rootfs.tar", root)
         log(f"deps: pip install {' '.join(wheel.requires)}")
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", site]
+        pip: list[str | Path] = [sys.executable, "-m", "pip", "install", "-q", "--no-compile"]
+        pip += ["--target", site]
         run([*pip, *pip_target_args(), *wheel.requires])
         frozen = run([sys.executable, "-m", "pip", "list", "--format=freeze", "--path", site])
         for pattern in DEPS_TRIM:
@@ -478,7 +480,7 @@ def write_layer(
             names.update(str(rel / n) for n in dirnames + files)
     listing = out.with_suffix(".list")
     listing.write_text("\0".join(sorted(names)) + "\0")
-    argv = ["tar", "-c", "-f", out, "-C", root, "--numeric-owner", "--format=gnu"]
+    argv: list[str | Path] = ["tar", "-c", "-f", out, "-C", root, "--numeric-owner", "--format=gnu"]
     argv += [f"--mtime=@{epoch}", "--clamp-mtime", "--no-recursion", "--null", "-T", listing]
     run(argv)
     listing.unlink()
@@ -531,7 +533,7 @@ def umoci(*args: str | Path) -> None:
     run(["umoci", *args])
 
 
-def base_layout(deps: Path, base: Path, epoch: int, created: str) -> None:
+def base_layout(deps: Path, base: Path, created: str) -> None:
     """The OCI layout with the base and deps layers, cached beside deps.tar."""
     with tempfile.TemporaryDirectory(dir=deps, prefix=".oci-") as tmp:
         layout = Path(tmp) / "oci"
@@ -582,22 +584,71 @@ def layer_sizes(layout: Path, tag: str) -> tuple[int, int]:
     return compressed, uncompressed
 
 
+def image_config(wheel: Wheel, created: str) -> list[str]:
+    """umoci config's arguments: user, entrypoint, command, environment, labels."""
+    labels = {
+        "org.opencontainers.image.title": "bgpd",
+        "org.opencontainers.image.description": wheel.summary,
+        "org.opencontainers.image.version": wheel.version,
+        "org.opencontainers.image.licenses": wheel.license,
+        "org.opencontainers.image.base.name": f"debian:{SUITE} (mmdebstrap, trimmed)",
+    }
+    config = ["--created", created, "--author", "bgpd", "--no-history"]
+    config += ["--config.user", f"{UID}:{GID}", "--config.workingdir", "/"]
+    config += ["--config.entrypoint", "/usr/local/bin/bgpd"]
+    for arg in ("run", "-c", "/etc/bgpd/bgpd.toml"):
+        config += ["--config.cmd", arg]
+    config += ["--config.env", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]
+    config += ["--config.env", "LANG=C.UTF-8", "--config.exposedports", "179/tcp"]
+    for key, value in labels.items():
+        config += ["--config.label", f"{key}={value}", "--manifest.annotation", f"{key}={value}"]
+    return config
+
+
+def cached_layers(cache: Path, wheel: Wheel, epoch: int, created: str) -> tuple[Path, Path]:
+    """The base and deps cache folders, built if missing."""
+    base_key = digest(
+        BASE_RECIPE,
+        SUITE,
+        INCLUDE,
+        sorted(CUT),
+        TRIM,
+        sorted(KEEP_LIBS),
+        {k: sorted(v) for k, v in ONLY_EXECUTABLES.items()},
+        UID,
+        resolved_packages(cache),
+    )
+    base = cache / f"image-{base_key}"
+    deps = base / f"deps-{digest(DEPS_RECIPE, wheel.requires, DEPS_TRIM, pip_target_args())}"
+    with locked(cache):
+        if (base / "rootfs.tar").exists():
+            log(f"base: cached {base}")
+        else:
+            base.mkdir(parents=True, exist_ok=True)
+            build_base(base, epoch)
+        if (deps / "oci").exists():
+            log(f"deps: cached {deps}")
+        else:
+            deps.mkdir(parents=True, exist_ok=True)
+            build_deps(base, deps, wheel, epoch)
+            base_layout(deps, base, created)
+    return base, deps
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "build/image", help="output folder")
     p.add_argument("--wheel", type=Path, help="use this wheel instead of building one")
-    p.add_argument(
-        "--cache",
-        type=Path,
-        default=Path(os.environ.get("BGPD_TEST_CACHE", "/var/cache/bgpd-test")),
-    )
+    default_cache = Path(os.environ.get("BGPD_TEST_CACHE", "/var/cache/bgpd-test"))
+    p.add_argument("--cache", type=Path, default=default_cache)
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("build-image: run as root (mmdebstrap's root mode, chroot)")
     for tool in ("mmdebstrap", "umoci", "dpkg-deb", "chroot", "tar"):
         if shutil.which(tool) is None:
-            raise SystemExit(f"build-image: {tool} missing: run `make deps` (Debian packages)")
+            raise SystemExit(f"build-image: {tool} missing: run scripts/install-debian-deps.sh")
     started = time.monotonic()
+    # Reproducible: every time in the image is the last commit's (or SOURCE_DATE_EPOCH).
     epoch = int(
         os.environ.get("SOURCE_DATE_EPOCH")
         or run(["git", "-C", REPO, "log", "-1", "--format=%ct"]).stdout
@@ -607,84 +658,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bgpd-image-") as tmp:
         work = Path(tmp)
         wheel = read_wheel(args.wheel or build_wheel(work))
-        base_key = digest(
-            BASE_RECIPE,
-            SUITE,
-            INCLUDE,
-            sorted(CUT),
-            TRIM,
-            sorted(KEEP_LIBS),
-            {k: sorted(v) for k, v in ONLY_EXECUTABLES.items()},
-            UID,
-            resolved_packages(args.cache),
-        )
-        base = args.cache / f"image-{base_key}"
-        deps = base / f"deps-{digest(DEPS_RECIPE, wheel.requires, DEPS_TRIM, pip_target_args())}"
-        with locked(args.cache):
-            if not (base / "rootfs.tar").exists():
-                base.mkdir(parents=True, exist_ok=True)
-                build_base(base, epoch)
-            else:
-                log(f"base: cached {base}")
-            if not (deps / "oci").exists():
-                deps.mkdir(parents=True, exist_ok=True)
-                build_deps(base, deps, wheel, epoch)
-                base_layout(deps, base, epoch, created)
-            else:
-                log(f"deps: cached {deps}")
+        base, deps = cached_layers(args.cache, wheel, epoch, created)
         root = work / "root"
         root.mkdir()
         unpack(base / "rootfs.tar", root)
         unpack(deps / "deps.tar", root)
         build_app(root, wheel, work / "app.tar", epoch)
-        layout = work / "oci"
+        layout, tag = work / "oci", wheel.version
         shutil.copytree(deps / "oci", layout)
-        tag = wheel.version
-        image = f"{layout}:{tag}"
-        umoci(
-            "raw",
-            "add-layer",
-            "--tag",
-            tag,
-            "--history.created",
-            created,
-            "--history.created_by",
-            f"bgpd {wheel.version} wheel, console scripts",
-            "--image",
-            f"{layout}:base",
-            work / "app.tar",
-        )
-        labels = {
-            "org.opencontainers.image.title": "bgpd",
-            "org.opencontainers.image.description": "BGP speaker and route reflector for Calico clusters",
-            "org.opencontainers.image.version": wheel.version,
-            "org.opencontainers.image.licenses": "Apache-2.0",
-            "org.opencontainers.image.base.name": f"debian:{SUITE} (mmdebstrap, trimmed)",
-        }
-        config = ["--config.user", f"{UID}:{GID}", "--config.workingdir", "/"]
-        config += ["--config.entrypoint", "/usr/local/bin/bgpd"]
-        for arg in ("run", "-c", "/etc/bgpd/bgpd.toml"):
-            config += ["--config.cmd", arg]
-        config += ["--config.env", "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]
-        config += ["--config.env", "LANG=C.UTF-8", "--config.exposedports", "179/tcp"]
-        for key, value in labels.items():
-            config += [
-                "--config.label",
-                f"{key}={value}",
-                "--manifest.annotation",
-                f"{key}={value}",
-            ]
-        umoci(
-            "config",
-            "--created",
-            created,
-            "--author",
-            "bgpd",
-            "--no-history",
-            *config,
-            "--image",
-            image,
-        )
+        history = ["--history.created", created, "--history.created_by"]
+        history.append(f"bgpd {wheel.version} wheel, console scripts")
+        app = work / "app.tar"
+        umoci("raw", "add-layer", "--tag", tag, *history, "--image", f"{layout}:base", app)
+        umoci("config", *image_config(wheel, created), "--image", f"{layout}:{tag}")
         umoci("rm", "--image", f"{layout}:base")
         umoci("gc", "--layout", layout)
         compressed, uncompressed = layer_sizes(layout, tag)

@@ -220,10 +220,7 @@ class Node:
 
     def exec(self, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Runs `argv` inside the image beside the node (same user and capabilities)."""
-        if self.mode == "oci":
-            full = ["runc", "exec", self.id, *argv]
-        else:
-            full = self._chroot_argv(argv)
+        full = ["runc", "exec", self.id, *argv] if self.mode == "oci" else self._chroot_argv(argv)
         return subprocess.run(full, capture_output=True, text=True, timeout=timeout, check=False)
 
     def bgpctl(self, *args: str) -> Any:
@@ -266,12 +263,16 @@ class Node:
                 try:
                     self.proc.wait(10)
                 except subprocess.TimeoutExpired:
-                    subprocess.run(["runc", "kill", self.id, "KILL"], capture_output=True)
+                    subprocess.run(
+                        ["runc", "kill", self.id, "KILL"], capture_output=True, check=False
+                    )
             if self.proc is not None:
                 self.proc.stop()
         finally:
             if self._created:
-                subprocess.run(["runc", "delete", "--force", self.id], capture_output=True)
+                subprocess.run(
+                    ["runc", "delete", "--force", self.id], capture_output=True, check=False
+                )
                 self._created = False
 
     def __enter__(self) -> Self:

@@ -115,29 +115,8 @@ def test_two_nodes_from_the_image_exchange_routes_into_the_kernel(
     for node in (node_a, node_b):
         node.wait_answering()
 
-    def learned(node: Node, prefix: str) -> dict[str, Any] | None:
-        routes = node.bgpctl("show", "routes")
-        return next((r for r in routes if r["prefix"] == prefix and r["peer"] != "static"), None)
-
     for node, host, other in ((node_a, a, b), (node_b, b, a)):
-        route = wait_until(
-            lambda n=node, o=other: learned(n, PREFIXES[o.index]),
-            timeout=60,
-            interval=0.3,
-            message=f"{node.name} learns {PREFIXES[other.index]}",
-            describe=lambda n=node: n.output(),
-        )
-        assert route["next_hop"] == str(other.ipv4)
-        wait_until(
-            lambda h=host, o=other: [
-                r
-                for r in h.ns.kernel_routes(4, protocol="12")
-                if r["dst"] == PREFIXES[o.index] and r.get("gateway") == str(o.ipv4)
-            ],
-            timeout=30,
-            message=f"{PREFIXES[other.index]} via {other.ipv4} in {node.name}'s kernel",
-            describe=lambda h=host: h.ns.ip("route"),
-        )
+        wait_learned_and_installed(node, host, other)
     peers = node_a.bgpctl("show", "peers")
     assert [p["state"] for p in peers] == ["Established"]
 
@@ -150,6 +129,28 @@ def test_two_nodes_from_the_image_exchange_routes_into_the_kernel(
     if mode == "chroot":
         wanted.add(CAP_BITS["CAP_SYS_CHROOT"])
     assert {bit for bit in range(64) if effective >> bit & 1} == wanted
+
+
+def wait_learned_and_installed(node: Node, host: LanHost, other: LanHost) -> None:
+    """`node` learns the other's prefix (its bgpctl says so) and installs it in its kernel."""
+    prefix = PREFIXES[other.index]
+
+    def learned() -> dict[str, Any] | None:
+        routes = node.bgpctl("show", "routes")
+        return next((r for r in routes if r["prefix"] == prefix and r["peer"] != "static"), None)
+
+    def installed() -> bool:
+        routes = host.ns.kernel_routes(4, protocol="12")
+        return any(r["dst"] == prefix and r.get("gateway") == str(other.ipv4) for r in routes)
+
+    route = wait_until(learned, 60, 0.3, f"{node.name} learns {prefix}", describe=node.output)
+    assert route is not None and route["next_hop"] == str(other.ipv4)
+    wait_until(
+        installed,
+        30,
+        message=f"{prefix} via {other.ipv4} in {node.name}'s kernel",
+        describe=lambda: host.ns.ip("route"),
+    )
 
 
 PROBE = """
