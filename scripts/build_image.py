@@ -105,7 +105,7 @@ KEEP_LIBS = frozenset({"libc6", "libgcc-s1", "libstdc++6", "libssl3"})
 # What the deps layer does not need at run time.
 DEPS_TRIM = ("bin", "*.pyx", "*.pxd", "*.pxi", "*.c", "*.h", "*.cpp")
 # Bump when the base recipe changes in a way the constants above do not show.
-BASE_RECIPE = 1
+BASE_RECIPE = 2
 DEPS_RECIPE = 1
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu")
 ELF_MAGIC = b"\x7fELF"
@@ -257,10 +257,10 @@ def kept_packages(debs: dict[str, Deb]) -> set[str]:
 
 def remove(root: Path, rel: str) -> None:
     path = root / rel
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
+    elif path.is_symlink() or path.exists():
+        path.unlink()  # files, links, device nodes
 
 
 def is_elf(path: Path) -> bool:
@@ -504,6 +504,12 @@ def build_app(root: Path, wheel: Wheel, out: Path, epoch: int) -> None:
         ]
     )
     shutil.rmtree(site / "bin", ignore_errors=True)
+    # pip's record of where it installed from (a temporary path): not part of the image
+    for direct in site.glob("*.dist-info/direct_url.json"):
+        direct.unlink()
+        record = direct.with_name("RECORD")
+        kept = [r for r in record.read_text().splitlines() if "/direct_url.json," not in r]
+        record.write_text("\n".join(kept) + "\n")
     names = sorted(os.listdir(site))
     for name in names:
         shutil.move(site / name, root / SITE / name)

@@ -10,6 +10,7 @@ deps="$here/.deps"
 packages=(bird2 gobgpd etcd-server prometheus iproute2 procps)
 packages+=(openssl)  # the etcd test fixture makes its TLS CA and certificates with the CLI
 packages+=(frr openbgpd)  # FRR 8.4 and OpenBGPD 7.7 test peers (tests/integration/peers)
+packages+=(mmdebstrap umoci runc)  # `make image` (scripts/build_image.py) and test_image.py
 
 need=()
 for p in "${packages[@]}"; do
