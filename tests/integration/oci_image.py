@@ -8,10 +8,10 @@ and the runtime config umoci derives from the image config (user, entrypoint, co
 - ``oci``: a runc container whose network namespace is the test's, with /etc/bgpd (read-only)
   and /run/bgpd bind-mounted from the test's folders, the user and the capabilities given;
 - ``chroot``: the fallback for machines where containers cannot run (runc needs cgroups):
-  ``ip netns exec NS`` (which gives the process a mount namespace of its own, where the two
-  folders are bind-mounted over the image's), setpriv to drop to the user and keep only the
-  given capabilities (plus CAP_SYS_CHROOT, which chroot itself needs), then chroot into the
-  image's root and exec the entrypoint.
+  ``ip netns exec NS`` (which gives the process a mount namespace of its own, where the root
+  is bind-mounted read-only on an empty folder and the two folders over the image's), setpriv
+  to drop to the user and keep only the given capabilities (plus CAP_SYS_CHROOT, which chroot
+  itself needs), then chroot into the image's root and exec the entrypoint.
 
 Either way commands run inside the image with `exec` (bgpctl from the image, say). Containers
 are deleted by ID, processes stopped by PID, also when the test fails.
@@ -19,6 +19,7 @@ are deleted by ID, processes stopped by PID, also when the test fails.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -27,6 +28,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +151,7 @@ class Node:
         os.chown(conf, UID, GID)
         self.proc: Process | None = None
         self._created = False
+        self._mountpoint: Path | None = None
         self.args = list(args) if args is not None else None
 
     # -- starting ----------------------------------------------------------------------------
@@ -198,19 +201,23 @@ class Node:
         caps = [c.removeprefix("CAP_").lower() for c in (*self.caps, "CAP_SYS_CHROOT")]
         capset = "-all," + ",".join(f"+{c}" for c in caps)
         # In `ip netns exec`'s own mount namespace (a slave of the host's: nothing propagates
-        # back), the root goes read-only at /mnt, which the user can reach (the test's folders
-        # cannot be traversed by it), and the node's folders over the image's.
-        q = shlex.quote
+        # back), the root goes read-only on an empty folder of ours that the user can reach
+        # (the test's folders cannot be traversed by it), and the node's folders over the
+        # image's.
+        if self._mountpoint is None:
+            self._mountpoint = Path(tempfile.mkdtemp(prefix="bgpdt-root-"))
+            self._mountpoint.chmod(0o755)
+        q, top = shlex.quote, shlex.quote(str(self._mountpoint))
         mounts = [
-            f"mount --bind {q(str(self.image.rootfs))} /mnt",
-            "mount -o remount,bind,ro /mnt",
-            f"mount --bind -o ro {q(str(self.etc))} /mnt/etc/bgpd",
-            f"mount --bind {q(str(self.run_dir))} /mnt/run/bgpd",
+            f"mount --bind {q(str(self.image.rootfs))} {top}",
+            f"mount -o remount,bind,ro {top}",
+            f"mount --bind -o ro {q(str(self.etc))} {top}/etc/bgpd",
+            f"mount --bind {q(str(self.run_dir))} {top}/run/bgpd",
         ]
         drop = [
             _tool("setpriv"), f"--reuid={UID}", f"--regid={GID}", "--clear-groups",
             f"--inh-caps={capset}", f"--ambient-caps={capset}", f"--bounding-set={capset}",
-            "--no-new-privs", _tool("chroot"), "/mnt", *argv,
+            "--no-new-privs", _tool("chroot"), str(self._mountpoint), *argv,
         ]  # fmt: skip
         env = "env -i PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8"
         script = " && ".join(mounts) + f" && exec {env} {shlex.join(drop)}"
@@ -269,6 +276,9 @@ class Node:
             if self.proc is not None:
                 self.proc.stop()
         finally:
+            if self._mountpoint is not None:
+                with contextlib.suppress(OSError):  # still busy only if a process lingers
+                    self._mountpoint.rmdir()
             if self._created:
                 subprocess.run(
                     ["runc", "delete", "--force", self.id], capture_output=True, check=False

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,13 @@ CAP_BITS = {"CAP_NET_BIND_SERVICE": 10, "CAP_NET_ADMIN": 12, "CAP_SYS_CHROOT": 1
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> ImageRoot:
-    archive = build_image(tmp_path_factory.mktemp("image-out"))
-    return ImageRoot.unpack(archive, tmp_path_factory.mktemp("image"))
+def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageRoot]:
+    out, where = tmp_path_factory.mktemp("image-out"), tmp_path_factory.mktemp("image")
+    try:
+        yield ImageRoot.unpack(build_image(out), where)
+    finally:  # ~200 MB: the archive, its layout and the unpacked root
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
