@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz fuzz-speaker fuzz-confd clean dist wheel-check
+.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz fuzz-speaker fuzz-confd clean dist wheel-check image image-test
 
 all: test
 
@@ -25,9 +25,9 @@ deps:
 	bash scripts/build-kube-binaries.sh
 
 lint: venv
-	$(BIN)/ruff check bgpd reflector tests bench
-	$(BIN)/ruff format --check bgpd reflector tests bench
-	$(BIN)/mypy --strict bgpd reflector
+	$(BIN)/ruff check bgpd reflector tests bench scripts
+	$(BIN)/ruff format --check bgpd reflector tests bench scripts
+	$(BIN)/mypy --strict bgpd reflector scripts/build_image.py
 	$(BIN)/lint-imports
 
 unit: venv
@@ -39,6 +39,18 @@ integration: venv deps
 # Everything CI runs: dependencies, lint + type check + layers, then the whole suite.
 test: deps venv lint
 	$(BIN)/pytest tests -q $(PYTEST_ARGS)
+
+# The OCI image archive build/image/bgpd-<version>.oci.tar (docs/image.md), as root, from
+# Debian's packages and our wheel; the Debian base and the PyPI dependencies are cached under
+# ${BGPD_TEST_CACHE:-/var/cache/bgpd-test}/image-*/, so a second build only adds our layer.
+image: venv
+	bash scripts/install-debian-deps.sh
+	$(BIN)/python scripts/build_image.py --out build/image
+
+# Build (or reuse) the image and run it: two nodes under runc, the chroot fallback, capabilities.
+image-test: venv
+	bash scripts/install-debian-deps.sh
+	$(BIN)/pytest tests/integration/test_image.py -q $(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/python -m bgpd.demo

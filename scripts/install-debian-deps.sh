@@ -10,8 +10,9 @@ deps="$here/.deps"
 packages=(bird2 gobgpd etcd-server prometheus iproute2 procps)
 packages+=(openssl)  # the etcd test fixture makes its TLS CA and certificates with the CLI
 packages+=(frr openbgpd)  # FRR 8.4 and OpenBGPD 7.7 test peers (tests/integration/peers)
-packages+=(runit umoci)  # calico-node's runit services, layered into an image (test_calico_node_runit.py)
+packages+=(runit)  # calico-node's runit services (test_calico_node_runit.py; umoci below layers them)
 packages+=(python3-venv pipx systemd python3-seccomp)  # the installed wheel (docs/install.md) and the systemd units' checks (test_wheel.py, test_systemd_units.py)
+packages+=(mmdebstrap umoci runc)  # `make image` (scripts/build_image.py) and test_image.py
 
 need=()
 for p in "${packages[@]}"; do
