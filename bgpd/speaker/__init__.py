@@ -1,10 +1,12 @@
 """The speaker: sessions, the Loc-RIB and the update groups of one BGP instance, sans-IO.
 
 `core.Speaker` owns everything; `peer_state` holds its outputs and the record it keeps beside
-each session; `views` turns its state into the read-only views of the control socket.
+each session; `local_routes` the candidates of the routes it originates (route priorities);
+`views` turns its state into the read-only views of the control socket.
 """
 
 from bgpd.speaker.core import Speaker
+from bgpd.speaker.local_routes import priority_settings
 from bgpd.speaker.peer_state import (
     Close,
     Dial,
@@ -27,5 +29,6 @@ __all__ = [
     "Send",
     "Speaker",
     "fib_next_hops",
+    "priority_settings",
     "session_settings",
 ]

@@ -79,10 +79,9 @@ from bgpd.session import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_next_hop_refused
+from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.peer_state import (
-    CONNECTED_CANDIDATE,
     CONNECTED_SOURCE,
-    KERNEL_CANDIDATE,
     KERNEL_SOURCE,
     STATIC_SOURCE,
     Close,
@@ -94,10 +93,10 @@ from bgpd.speaker.peer_state import (
     Send,
     families_without_next_hop,
     family_of_network,
+    fib_local_pref,
     fib_next_hops,
     own_next_hops,
     session_settings,
-    static_candidate,
 )
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
@@ -117,6 +116,7 @@ class Speaker:
         "_fib",
         "_gr",
         "_kernel_ifnames",
+        "_local",
         "_loop_check",
         "_outputs",
         "_peers",
@@ -144,6 +144,7 @@ class Speaker:
         self._policy = ExportPolicy.from_config(config)
         self._kernel_ifnames: dict[tuple[Family, Nlri], str | None] = {}
         self._statics: dict[tuple[Family, Nlri], StaticRoute] = {}
+        self._local = LocalRoutes(config)  # candidates of our own routes (route priorities)
         self._stopping = False
         # RFC 4724 §4.1 restarting speaker: exports deferred until our peers' End-of-RIB.
         self._recovering = False
@@ -285,8 +286,7 @@ class Speaker:
         for route in added:
             key = (route.family, route.nlri)
             self._kernel_ifnames[key] = route.ifname
-            candidate = CONNECTED_CANDIDATE if route.connected else KERNEL_CANDIDATE
-            self._rib.announce(route.family, route.nlri, candidate)
+            self._rib.announce(route.family, route.nlri, self._local.kernel(route))
         self._propagate(now)
 
     def set_writable(self, peer: str, conn_id: int, writable: bool, now: float) -> None:
@@ -435,7 +435,11 @@ class Speaker:
                 removed = self._remove_peer(name, now, CeaseSubcode.OTHER_CONFIG_CHANGE)
                 restarted[name] = removed.session.counters
                 actions.append(f"peer {name} restarted (session parameters changed)")
-        if diff.statics_changed:
+        priorities = self._local.reconfigure(new)
+        if priorities:  # every static is announced again with its new LOCAL_PREF
+            self._statics = {}
+            actions.append("route priorities changed")
+        if diff.statics_changed or priorities:
             self._set_statics(new)
             actions.append("static routes re-exported")
         if diff.export_policy_changed:
@@ -511,7 +515,14 @@ class Speaker:
             for change in self._rib.iter_routes(family):
                 hops = fib_next_hops(change.multipath)
                 if hops:
-                    snapshot.append(FibUpdate(family=family, nlris=(change.nlri,), next_hops=hops))
+                    snapshot.append(
+                        FibUpdate(
+                            family=family,
+                            nlris=(change.nlri,),
+                            next_hops=hops,
+                            local_pref=fib_local_pref(change.multipath),
+                        )
+                    )
         return snapshot
 
     # ---------------------------------------------------------------------------- internals
@@ -574,7 +585,7 @@ class Speaker:
             self._rib.withdraw(key[0], key[1], STATIC_SOURCE.name)
         for key, static in wanted.items():
             if self._statics.get(key) != static:
-                self._rib.announce(key[0], key[1], static_candidate(static))
+                self._rib.announce(key[0], key[1], self._local.static(key[0], static))
         self._statics = wanted
 
     def _pump(self, name: str, now: float) -> None:
@@ -806,7 +817,12 @@ class Speaker:
                 for group in groups:
                     hops = fib_next_hops(group.multipath)
                     self._fib.append(
-                        FibUpdate(family=group.family, nlris=tuple(group.nlris), next_hops=hops)
+                        FibUpdate(
+                            family=group.family,
+                            nlris=tuple(group.nlris),
+                            next_hops=hops,
+                            local_pref=fib_local_pref(group.multipath),
+                        )
                     )
             self._exporter.propagate(groups, now)
             self._send_touched()
