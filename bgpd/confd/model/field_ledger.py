@@ -87,6 +87,9 @@ _T_KDD = "tests/integration/test_kdd_cluster.py"
 _T_KUBE_OBJECTS = "tests/unit/confd/sources/test_kube_objects.py"
 _T_REFUSED_FILTER = "tests/integration/test_refused_filter.py"
 _T_ROUTING = "tests/integration/test_calico_routing.py"
+_T_KERNEL = "tests/integration/test_calico_kernel.py"
+_T_KERNEL_FIELDS = "tests/unit/confd/render/test_kernel_fields.py"
+_T_WIRING = "tests/unit/runtime/test_kernel_wiring.py"
 
 _POOL_SOURCE = "confd/pkg/backends/calico/bgp_processor.go (processIPPool reads cidr and modes)"
 _IPAM = f"IPAM's, not BGP: {_POOL_SOURCE}"
@@ -164,12 +167,7 @@ LEDGER: tuple[FieldEntry, ...] = (
     _h(_CONFIG, "spec.serviceExternalIPs[].cidr", _T_SERVICES),
     _h(_CONFIG, "spec.serviceLoadBalancerIPs[].cidr", _T_SERVICE_ROUTES),
     _h(_CONFIG, "spec.serviceLoadBalancerAggregation", _T_SERVICE_ROUTES),
-    _r(
-        _CONFIG,
-        "spec.ignoredInterfaces",
-        "bgpd does not read it: the interfaces it never learns routes from are fixed "
-        "(cali*, kube-ipvs*)",
-    ),
+    _h(_CONFIG, "spec.ignoredInterfaces", _T_KERNEL),
     _n(
         _CONFIG,
         "spec.localWorkloadPeeringIPV4",
@@ -180,23 +178,9 @@ LEDGER: tuple[FieldEntry, ...] = (
         "spec.localWorkloadPeeringIPV6",
         "felix/calc/event_sequencer.go (Felix's; Calico's confd does not read it)",
     ),
-    _r(
-        _CONFIG,
-        "spec.programClusterRoutes",
-        "bgpd always programs the cluster routes of IPIP and unencapsulated pools itself "
-        "(Enabled); leaving them to Felix is not supported",
-        honoured=("Enabled",),
-    ),
-    _r(
-        _CONFIG,
-        "spec.ipv4NormalRoutePriority",
-        "bgpd installs its IPv4 kernel routes with its own fixed metric",
-    ),
-    _r(
-        _CONFIG,
-        "spec.ipv6NormalRoutePriority",
-        "bgpd installs its IPv6 kernel routes with its own fixed metric",
-    ),
+    _h(_CONFIG, "spec.programClusterRoutes", _T_KERNEL),
+    _h(_CONFIG, "spec.ipv4NormalRoutePriority", _T_KERNEL),
+    _h(_CONFIG, "spec.ipv6NormalRoutePriority", _T_WIRING),
     # --- BGPPeer (api/pkg/apis/projectcalico/v3/bgppeer.go) ----------------------------------
     _h(_PEER, "spec.node", _T_PEERS),
     _h(_PEER, "spec.nodeSelector", _T_PEERS),
@@ -254,7 +238,7 @@ LEDGER: tuple[FieldEntry, ...] = (
     ),
     # --- BGPFilter (api/pkg/apis/projectcalico/v3/bgpfilter.go) ------------------------------
     *_filter_entries(),
-    # --- Node, BGP part (libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec) ---------------
+    # --- Node, BGP part (libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec) and WireGuard ---
     _h(_NODE, "spec.bgp.asNumber", _T_DERIVE),
     _h(_NODE, "spec.bgp.ipv4Address", _T_KDD),
     _h(_NODE, "spec.bgp.ipv6Address", _T_DERIVE),
@@ -264,6 +248,9 @@ LEDGER: tuple[FieldEntry, ...] = (
         "libcalico-go/lib/backend/syncersv1/updateprocessors/felixnodeprocessor.go (Felix's)",
     ),
     _h(_NODE, "spec.bgp.routeReflectorClusterID", _T_DERIVE),
+    # Node spec.wireguard (NodeWireguardSpec): processWireguardPeerFilter's input.
+    _h(_NODE, "spec.wireguard.interfaceIPv4Address", _T_KERNEL_FIELDS),
+    _h(_NODE, "spec.wireguard.interfaceIPv6Address", _T_KERNEL_FIELDS),
     # --- IPPool (api/pkg/apis/projectcalico/v3/ippool.go) ------------------------------------
     _h(_POOL, "spec.cidr", _T_DERIVE),
     _n(_POOL, "spec.blockSize", _IPAM),

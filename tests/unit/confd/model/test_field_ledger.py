@@ -27,14 +27,17 @@ from bgpd.confd.model.field_ledger import (
 REPO = Path(__file__).resolve().parents[4]
 CRDS = REPO / "deploy" / "crds"
 # The Node is not a CRD (core Nodes with Calico's annotations on the Kubernetes datastore, a v3
-# resource in etcd): its BGP part, as libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec
-# defines it in Calico's main branch.
+# resource in etcd): its BGP part and its WireGuard addresses, as libcalico-go/lib/apis/
+# internalapi/node.go NodeBGPSpec and NodeWireguardSpec define them in Calico's main branch
+# (bgpnodeprocessor.go reads both).
 NODE_BGP_FIELDS = (
     "spec.bgp.asNumber",
     "spec.bgp.ipv4Address",
     "spec.bgp.ipv6Address",
     "spec.bgp.ipv4IPIPTunnelAddr",
     "spec.bgp.routeReflectorClusterID",
+    "spec.wireguard.interfaceIPv4Address",
+    "spec.wireguard.interfaceIPv6Address",
 )
 
 
