@@ -380,17 +380,19 @@ class RouteView:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KernelRouteRow:
-    """One row of `bgpctl show kernel`: a route bgpd installed in the kernel ("installed") or
-    learned from it ("learned"), with its next hops as `ip route` words ("via 10.0.0.2 dev
+    """One row of `bgpctl show kernel`: a route bgpd installed in the kernel ("installed"),
+    learned from it ("learned"), or a BGP route it leaves to Felix ("not-installed": Felix
+    programs that destination), with its next hops as `ip route` words ("via 10.0.0.2 dev
     eth0 onlink"). Not `bgpd.speaker.KernelRouteView`, the learned route fed to the speaker."""
 
     prefix: str
-    status: str  # "installed" or "learned"
+    status: str  # "installed", "learned" or "not-installed"
     family: str = "ipv4"  # "ipv4" or "ipv6"
     kind: str = "unicast"  # "unicast", "blackhole", "unreachable", "prohibit"
     protocol: int = 0  # the kernel's route protocol number
     next_hops: tuple[str, ...] = ()
     metric: int = 0
+    owner: str = ""  # who programs the destination: "bgpd", "felix"; "" for learned routes
 
     def to_json(self) -> JsonObject:
         return {
@@ -401,6 +403,7 @@ class KernelRouteRow:
             "protocol": self.protocol,
             "next_hops": list(self.next_hops),
             "metric": self.metric,
+            "owner": self.owner,
         }
 
     @classmethod
@@ -414,6 +417,7 @@ class KernelRouteRow:
             protocol=r.integer("protocol", 0),
             next_hops=r.texts("next_hops"),
             metric=r.integer("metric", 0),
+            owner=r.text("owner", ""),
         )
 
 

@@ -41,7 +41,13 @@ from bgpd.confd.template_inputs import (
     json_array,
     json_object,
 )
+from bgpd.config.calico import check_interface_pattern
 from bgpd.config.calico_names import greater_address_is_passive, protocol_id
+from bgpd.config.calico_release import (
+    DEFAULT_NORMAL_PRIORITY,
+    MAX_NORMAL_PRIORITY,
+    PROGRAM_CLUSTER_ROUTES,
+)
 from bgpd.config.filter_section import FILTER_LISTS, FILTER_RULE_KEYS
 
 __all__ = [
@@ -382,6 +388,63 @@ class CalicoNode:
             for version, ip in ((4, node.ipv4), (6, node.ipv6)):
                 if ip and ip not in mine and self._ip(version):
                     out.add(ip)
+        return out
+
+    # ------------------------------------------------------------------ kernel rules
+
+    def ignored_interfaces(self) -> list[str]:
+        """BGPConfiguration ignoredInterfaces (global/ignored_interfaces, comma separated)."""
+        key = f"{BGP_V1}/global/ignored_interfaces"
+        out: list[str] = []
+        for raw in self._store.getv(key, "").split(","):
+            pattern = raw.strip()
+            if not pattern:
+                continue
+            problem = check_interface_pattern(pattern)
+            if problem is not None:
+                raise DataError(key, problem)
+            out.append(pattern)
+        return out
+
+    def program_cluster_routes(self) -> str | None:
+        """BGPConfiguration programClusterRoutes; None when unset (the compat default)."""
+        key = f"{BGP_V1}/global/program_cluster_routes"
+        value = self._store.getv(key, "").strip()
+        if not value:
+            return None
+        if value not in PROGRAM_CLUSTER_ROUTES:
+            raise DataError(key, f"{value!r} is not one of {', '.join(PROGRAM_CLUSTER_ROUTES)}")
+        return value
+
+    def normal_route_priority(self, version: int) -> int:
+        """BGPConfiguration ipv4/ipv6NormalRoutePriority (getNormalRoutePriority)."""
+        key = f"{BGP_V1}/global/ipv{version}_normal_route_priority"
+        raw = self._store.getv(key, "").strip()
+        if not raw:
+            return DEFAULT_NORMAL_PRIORITY
+        value = _uint(key, raw, "route priority", MAX_NORMAL_PRIORITY)
+        if value < 1:
+            limit = MAX_NORMAL_PRIORITY
+            raise DataError(key, f"invalid route priority {raw!r}: expected 1..{limit}")
+        return value
+
+    def wireguard_peers(self) -> list[str]:
+        """processWireguardPeerFilter: when this node runs WireGuard (a wireguard_addr_v4 /
+        _v6), the BGP address of each other node that does too, per family: Felix routes to
+        them over WireGuard, so bgpd installs no route through them."""
+        out: list[str] = []
+        for version in (4, 6):
+            if not self._store.getv(self._host_key(f"wireguard_addr_v{version}"), "").strip():
+                continue
+            for host in self._store.lsdir(f"{BGP_V1}/host"):
+                if host == self.name:
+                    continue
+                if not self._store.getv(self._host_key(f"wireguard_addr_v{version}", host), ""):
+                    continue
+                key = self._host_key(f"ip_addr_v{version}", host)
+                raw = self._store.getv(key, "").strip()
+                if raw:
+                    out.append(_address(key, raw, version))
         return out
 
     # ------------------------------------------------------------------ explicit peers

@@ -32,6 +32,16 @@ from ipaddress import (
     IPv6Network,
 )
 
+from bgpd.config.calico_release import (
+    DEFAULT_COMPAT,
+    DEFAULT_NORMAL_PRIORITY,
+    ClusterRoutePolicy,
+    check_compat,
+    check_normal_priority,
+    check_program_cluster_routes,
+    cluster_route_policy,
+    has_route_priorities,
+)
 from bgpd.config.checks import (
     MAX_RESTART_TIME,
     Collector,
@@ -59,6 +69,7 @@ __all__ = [
     "check_node_address",
     "check_node_name",
     "check_ifname",
+    "check_interface_pattern",
     "check_route_protocol",
     "check_mesh_restart_time",
     "check_converge_timeout",
@@ -114,6 +125,20 @@ def check_ifname(v: str) -> str | None:
     if v in {".", ".."} or any(ch == "/" or ch.isspace() or ch == ":" for ch in v):
         return f"interface name {json.dumps(v)} may not contain '/', ':' or spaces"
     return None
+
+
+# Calico's validator for BGPConfiguration ignoredInterfaces (validateIgnoredInterface): a name
+# with `*` wildcards, never `*` alone (that would ignore every interface).
+_INTERFACE_PATTERN = re.compile(r"[a-zA-Z0-9_.*-]{1,15}")
+
+
+def check_interface_pattern(v: str) -> str | None:
+    if v != "*" and _INTERFACE_PATTERN.fullmatch(v):
+        return None
+    return (
+        f"interface pattern {json.dumps(v)} must be 1..{MAX_IFNAME} letters, digits, '_', '.', "
+        "'-' or '*' wildcards, and not '*' alone"
+    )
 
 
 def check_route_protocol(v: int) -> str | None:
@@ -427,12 +452,31 @@ class CalicoSection:
     lb_ranges: tuple[IPNetwork, ...] = ()
     # [[calico.prefix_advertisement]]: communities per prefix.
     prefix_advertisements: tuple[PrefixAdvertisement, ...] = ()
+    # The Calico release whose kernel and priority rules apply (bgpd.config.calico_release):
+    # the release of the Felix beside bgpd.
+    compat: str = DEFAULT_COMPAT
+    # BGPConfiguration programClusterRoutes; None = the compat release's default.
+    program_cluster_routes: str | None = None
+    # BGPConfiguration ipv4/ipv6NormalRoutePriority (used from compat 3.32).
+    ipv4_normal_route_priority: int = DEFAULT_NORMAL_PRIORITY
+    ipv6_normal_route_priority: int = DEFAULT_NORMAL_PRIORITY
+    # The BGP addresses of nodes Felix reaches over WireGuard (set only when this node runs
+    # WireGuard): routes through them are Felix's, never installed (processWireguardPeerFilter).
+    wireguard_peers: tuple[IPAddress, ...] = ()
 
     def __post_init__(self) -> None:
         raise_problems(self)
 
     def validate(self, c: Collector) -> None:
         """Every problem of this section (see `bgpd.config.checks.Collector`)."""
+        c.check("compat", check_compat, self.compat)
+        c.check("program_cluster_routes", check_program_cluster_routes, self.program_cluster_routes)
+        for version in (4, 6):
+            key = f"ipv{version}_normal_route_priority"
+            c.check(key, check_normal_priority, getattr(self, key))
+        dup = first_duplicate(self.wireguard_peers) if c.ok("wireguard_peers") else None
+        if dup is not None:
+            c.add("wireguard_peers", f"{dup} is listed twice")
         if c.ok("pools"):
             _duplicate_problems("pool", [p.cidr for p in self.pools], c)
         if c.ok("blocks"):
@@ -442,6 +486,20 @@ class CalicoSection:
         for key in ("advertise", "reject", "lb_ranges"):
             if c.ok(key):
                 _duplicate_problems(key, getattr(self, key), c)
+
+    @property
+    def cluster_routes(self) -> ClusterRoutePolicy:
+        """Which pools' cluster routes bgpd programs; Felix programs the others."""
+        return cluster_route_policy(self.program_cluster_routes, self.compat)
+
+    @property
+    def route_priorities(self) -> bool:
+        """Whether kernel metrics and LOCAL_PREF carry route priorities (compat 3.32 on)."""
+        return has_route_priorities(self.compat)
+
+    def normal_priority(self, version: int) -> int:
+        """The normal route priority of IP version `version`."""
+        return self.ipv4_normal_route_priority if version == 4 else self.ipv6_normal_route_priority
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -460,6 +518,10 @@ class KernelSection:
     learn_protocols: tuple[int, ...] = (3, 80)
     # Seconds to wait for every peer's End-of-RIB before deleting stale routes of ours.
     converge_timeout: int = 30
+    # BGPConfiguration ignoredInterfaces: patterns (`*` wildcards) of interfaces whose subnets
+    # are not learned as connected routes, besides cali* and kube-ipvs* (BIRD's direct
+    # protocol `interface -"pattern"`).
+    ignored_interfaces: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         raise_problems(self)
@@ -472,3 +534,4 @@ class KernelSection:
         if dup is not None:
             c.add("learn_protocols", f"protocol {dup} is listed twice")
         c.check("converge_timeout", check_converge_timeout, self.converge_timeout)
+        c.check_each("ignored_interfaces", check_interface_pattern, self.ignored_interfaces)

@@ -19,20 +19,26 @@ Invariants:
   adding a cluster node adds its mesh peer(s) and touches no other peer; a `[mesh]` password
   change resets every mesh session. Likewise Calico's originated blocks and service ranges are
   statics (`Config.all_statics`).
-- `export_policy_changed`: what Calico's export rules accept changed (`[calico]` export data or
-  whether we are a route reflector); every peer's exports must be re-evaluated.
+- `export_policy_changed`: what Calico's export rules accept changed (`[calico]` export data,
+  route priorities, who programs the IPIP routes, or whether we are a route reflector); every
+  peer's exports must be re-evaluated.
 - `node_changed`: `[node]` changed (its addresses are next hops we announce and our own
   addresses in the next hop checks); every running session's exports are re-derived.
-- `kernel_changed`: what kernel sync learns or installs changed (`[kernel]`, pools, reject
-  ranges, blocks, the node's IPv4 subnet, the static routes to peers of `reachable_by`).
+- `kernel_changed`: what kernel sync learns or installs changed (`[kernel]` with its ignored
+  interfaces, pools, reject ranges, blocks, the node's IPv4 subnet, who programs the cluster
+  routes, WireGuard peers, route priorities, the static routes to peers of `reachable_by`).
   A peer whose `reachable_by` alone changed is only `settings_changed` (updated in place):
   moving the route to a peer never touches its session.
+- None of `[calico]`'s compat, program_cluster_routes, normal route priorities or WireGuard
+  peers, nor `[kernel]` ignored_interfaces, touches a session: they re-plan the kernel, re-run
+  the export policy and re-announce our own routes (their LOCAL_PREF), never reset a peer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bgpd.config.calico import CalicoSection
 from bgpd.config.peer import PeerSettings
 from bgpd.config.schema import Config, IPNetwork, StaticRoute
 
@@ -191,7 +197,22 @@ def _export_inputs(cfg: Config) -> tuple[object, ...]:
         return (None,)
     rr = cfg.bgp.cluster_id is not None
     pools = tuple((p.cidr, p.disable_bgp_export) for p in c.pools)
-    return (pools, c.blocks, c.advertise, c.lb_ranges, c.prefix_advertisements, rr)
+    # rule 2's IPIP device (when Felix programs it) and rule 5's elevated-priority escape
+    tunnel = None if c.cluster_routes.ipip else cfg.kernel.tunnel_device
+    return (
+        pools,
+        c.blocks,
+        c.advertise,
+        c.lb_ranges,
+        c.prefix_advertisements,
+        rr,
+        tunnel,
+        _priorities(c),
+    )
+
+
+def _priorities(c: CalicoSection) -> tuple[int, int] | None:
+    return (c.normal_priority(4), c.normal_priority(6)) if c.route_priorities else None
 
 
 def _kernel_inputs(cfg: Config) -> tuple[object, ...]:
@@ -202,7 +223,17 @@ def _kernel_inputs(cfg: Config) -> tuple[object, ...]:
     peer_routes = frozenset((p.address, p.reachable_by) for p in cfg.peers if p.reachable_by)
     if c is None:
         return (cfg.kernel, None, network_v4, peer_routes)
-    return (cfg.kernel, c.pools, c.reject, c.blocks, network_v4, peer_routes)
+    return (
+        cfg.kernel,
+        c.pools,
+        c.reject,
+        c.blocks,
+        network_v4,
+        c.cluster_routes,
+        c.wireguard_peers,
+        _priorities(c),
+        peer_routes,
+    )
 
 
 def _changed_fields(old: PeerSettings, new: PeerSettings) -> frozenset[str]:

@@ -275,6 +275,11 @@ CALICO_KEYS: dict[str, Convert] = {
     "advertise": _PREFIXES,
     "reject": _PREFIXES,
     "lb_ranges": _PREFIXES,
+    "compat": to_str,
+    "program_cluster_routes": to_str,
+    "ipv4_normal_route_priority": to_int,
+    "ipv6_normal_route_priority": to_int,
+    "wireguard_peers": to_list(to_ip),
 }
 
 POOL_KEYS: dict[str, Convert] = {
@@ -317,6 +322,7 @@ KERNEL_KEYS: dict[str, Convert] = {
     "tunnel_device": to_str,
     "learn_protocols": to_list(to_int),
     "converge_timeout": to_int,
+    "ignored_interfaces": to_list(to_str),
 }
 
 SECTION_KEYS: dict[str, dict[str, Convert]] = {

@@ -116,8 +116,10 @@ def render_kernel(routes: Sequence[KernelRouteRow]) -> str:
             r.prefix,
             r.kind,
             ", ".join(r.next_hops) or "-",
-            str(r.protocol),
+            str(r.protocol) if r.protocol else "-",
+            str(r.metric),
+            r.owner or "-",
         ]
         for r in routes
     ]
-    return table(["STATUS", "PREFIX", "KIND", "NEXT HOPS", "PROTO"], rows)
+    return table(["STATUS", "PREFIX", "KIND", "NEXT HOPS", "PROTO", "METRIC", "OWNER"], rows)

@@ -12,8 +12,12 @@ Invariants:
   them would feed BGP routes back into BGP as local ones.
 - ``proto kernel`` (2) routes are learned only as *connected* routes, BIRD's ``direct``
   protocol: an interface subnet (no gateway) on an interface that is not a workload or
-  ``kube-ipvs*`` one (Calico's ``interface -"cali*", -"kube-ipvs*", "*"``), never IPv6
-  link-local. `is_connected` tells them apart; they enter the RIB as CONNECTED, not KERNEL.
+  ``kube-ipvs*`` one, nor one BGPConfiguration ``ignoredInterfaces`` names (Calico's
+  ``interface -"<ignored>", -"cali*", -"kube-ipvs*", "*"``, where a pattern's ``*`` matches
+  any run of characters, as BIRD's ``patmatch``), never IPv6 link-local. `is_connected` tells
+  them apart; they enter the RIB as CONNECTED, not KERNEL. As in BIRD, the ignored interfaces
+  concern the direct protocol only: alien routes are learned by the rules below whatever
+  their interface.
 - Protocol 3 is the default of ``ip route add``, so an administrator's own routes carry it
   too: protocol-3 routes are learned only when they are host routes (/32, /128) on a workload
   interface (``cali*`` by default, Felix's FELIX_INTERFACEPREFIX).
@@ -21,7 +25,8 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from bgpd.kernel.kernel_route import (
     FELIX_PROTOCOL,
@@ -31,7 +36,14 @@ from bgpd.kernel.kernel_route import (
     KernelRoute,
 )
 
-__all__ = ["LearnRules"]
+__all__ = ["LearnRules", "interface_patterns"]
+
+
+def interface_patterns(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regular expression matching a whole interface name against any of `patterns`, in
+    which ``*`` matches any run of characters and everything else itself (BIRD's patmatch;
+    Calico's validator allows no other wildcard)."""
+    return re.compile("|".join(".*".join(map(re.escape, p.split("*"))) for p in patterns))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,7 +58,8 @@ class LearnRules:
     - ``blackholes``: learn blackhole routes of any alien protocol (Felix's IPAM-block drops).
     - ``own_protocol``: never learned.
     - ``connected``: learn interface subnets as connected routes; ``connected_excluded``:
-      interface name prefixes whose subnets are not (Calico's direct-protocol exclusions).
+      interface name prefixes whose subnets are not (Calico's direct-protocol exclusions);
+      ``ignored_interfaces``: name patterns (``*`` wildcards) whose subnets are not either.
     """
 
     protocols: frozenset[int] = frozenset((RTPROT_BOOT, FELIX_PROTOCOL))
@@ -56,12 +69,16 @@ class LearnRules:
     own_protocol: int = RTPROT_BIRD
     connected: bool = True
     connected_excluded: tuple[str, ...] = ("cali", "kube-ipvs")
+    ignored_interfaces: tuple[str, ...] = ()
+    _ignored: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.own_protocol in self.protocols or RTPROT_KERNEL in self.protocols:
             raise ValueError("bgpd never learns its own protocol or proto kernel (2)")
         if not all(self.interface_prefixes):
             raise ValueError("an empty interface prefix would match every interface")
+        if self.ignored_interfaces:
+            object.__setattr__(self, "_ignored", interface_patterns(self.ignored_interfaces))
 
     def is_connected(self, route: KernelRoute) -> bool:
         """An interface subnet the kernel derived from an address (BIRD's direct protocol)."""
@@ -71,6 +88,8 @@ class LearnRules:
             return False
         ifname = route.nexthops[0].ifname
         if ifname is None or ifname.startswith(self.connected_excluded):
+            return False
+        if self._ignored is not None and self._ignored.fullmatch(ifname):
             return False
         return not route.prefix.startswith("fe80:")
 

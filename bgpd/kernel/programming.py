@@ -6,22 +6,31 @@ Calico's ``bird_ipam.cfg.template`` plus the Calico BIRD fork's ``krt_tunnel`` e
 (calico-bgp.md §2.5, §2.7, §4.2), checked in this order:
 
 1. Inside a reject CIDR (``/calico/rejectcidrs``: advertised service ranges) -> not installed.
-2. Inside a VXLAN pool -> not installed: Felix programs those routes itself.
-3. Inside an IPIP pool (IPv4 only, and only when this node's IPv4 subnet is known, as the
-   template generates the pool section only then):
+2. Next hops that are WireGuard peers (``wireguard_peers``: nodes Felix reaches over its
+   WireGuard device, processWireguardPeerFilter) are dropped; a route left with none is Felix's.
+3. Inside a VXLAN pool, or a pool whose class (IPIP, unencapsulated) Felix programs
+   (``program_ipip``/``program_no_encap``, BGPConfiguration programClusterRoutes) -> not
+   installed: Felix programs those routes itself (`left_to_felix` tells these apart).
+4. Inside an IPIP pool bgpd programs (IPv4 only, and only when this node's IPv4 subnet is
+   known, as the template generates the pool section only then):
    - ``always``: ``via <next hop> dev tunl0 onlink``;
    - ``cross-subnet``: a plain ``via`` when the next hop is inside this node's subnet,
      otherwise through the tunnel as for ``always`` (decided per next hop for ECMP).
-4. Anything else (no-encap pools, routes outside every pool): a plain ``via <next hop>``,
-   the kernel picks the device.
+5. Anything else (no-encap pools bgpd programs, routes outside every pool): a plain
+   ``via <next hop>``, the kernel picks the device.
+
+The metric is ``metric`` unless the caller gives one per route (Calico's route priorities,
+`bgpd.policy.route_priority.kernel_metric`).
 
 Several next hops make one multipath route (BIRD ``merge paths on``). Pools are matched in
 the order given, first match wins (Calico refuses overlapping pools). A pool's ``disabled``
 flag only stops new IPAM allocations: existing blocks keep being routed, so it is ignored
 here, as the template ignores it.
 
-Deviation from the template, on purpose: VXLAN pools are rejected even when this node's
-subnet is unknown (the template would then install them as plain routes and fight Felix).
+Deviation from the template, on purpose: VXLAN pools, and the pools Felix programs, are
+rejected even when this node's subnet is unknown (the template would then install them as plain
+routes and fight Felix). The WireGuard rule drops next hops one by one, as BIRD's kernel
+protocol with ``merge paths`` filters each route of a multipath set.
 
 Invariants: every route returned carries ``protocol`` (12 by default) and ``table``; a
 prefix of the wrong family or a next hop that does not parse raises ValueError (a caller
@@ -87,26 +96,35 @@ class ProgrammingRules:
     protocol: int = RTPROT_BIRD
     table: int = RT_TABLE_MAIN
     metric: int = 0
+    # BGPConfiguration programClusterRoutes: whether bgpd programs the routes of IPIP pools
+    # and of unencapsulated pools (Felix programs the others, and always VXLAN pools').
+    program_ipip: bool = True
+    program_no_encap: bool = True
+    # Next hops Felix reaches over WireGuard: routes through them are never installed.
+    wireguard_peers: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address] = frozenset()
 
-    def program(self, family: Family, prefix: str, nexthops: tuple[str, ...]) -> KernelRoute | None:
+    def program(
+        self,
+        family: Family,
+        prefix: str,
+        nexthops: tuple[str, ...],
+        metric: int | None = None,
+    ) -> KernelRoute | None:
         """The kernel route for a best route to ``prefix`` via ``nexthops``, or None.
 
         ``nexthops`` are addresses as text; an IPv6 link-local next hop needs its interface
-        as a scope (``fe80::1%eth0``) or the kernel cannot use it.
+        as a scope (``fe80::1%eth0``) or the kernel cannot use it. ``metric`` overrides the
+        rule set's.
         """
-        net = ipaddress.ip_network(prefix, strict=True)
-        if (net.version == 4) != (family.afi is Afi.IPV4):
-            raise ValueError(f"prefix {prefix} is not {family}")
-        if any(_inside(net, cidr) for cidr in self.reject_cidrs):
+        net = self._network(family, prefix)
+        if self._rejected(net):
             return None
+        pool = self._pool(net)
+        if pool is not None and not self._programs(pool):
+            return None  # Felix's: VXLAN, or a pool class programClusterRoutes gives Felix
         tunnel_mode = ""
-        for pool in self.pools:
-            if _inside(net, pool.cidr):
-                if _mode(pool.vxlan):
-                    return None  # Felix owns VXLAN pool routes
-                if family == IPV4_UNICAST and self.node_network_v4 is not None:
-                    tunnel_mode = _mode(pool.ipip)
-                break
+        if pool is not None and family == IPV4_UNICAST and self.node_network_v4 is not None:
+            tunnel_mode = _mode(pool.ipip)
         hops: list[NextHop] = []
         for text in nexthops:
             hop = self._next_hop(net.version, text, tunnel_mode)
@@ -121,14 +139,57 @@ class ProgrammingRules:
             nexthops=tuple(hops),
             protocol=self.protocol,
             table=self.table,
-            metric=self.metric,
+            metric=self.metric if metric is None else metric,
         )
+
+    def left_to_felix(self, family: Family, prefix: str, nexthops: tuple[str, ...]) -> bool:
+        """True when `program` installs nothing because Felix programs this destination: a
+        VXLAN pool, a pool class Felix owns, or every next hop a WireGuard peer."""
+        net = self._network(family, prefix)
+        if self._rejected(net):
+            return False
+        pool = self._pool(net)
+        if pool is not None and not self._programs(pool):
+            return True
+        addresses = [ipaddress.ip_address(text) for text in nexthops]
+        usable = [a for a in addresses if a.version == net.version and not a.is_unspecified]
+        return bool(usable) and all(self._wireguard(a) for a in usable)
+
+    def _network(self, family: Family, prefix: str) -> IPNetwork:
+        net = ipaddress.ip_network(prefix, strict=True)
+        if (net.version == 4) != (family.afi is Afi.IPV4):
+            raise ValueError(f"prefix {prefix} is not {family}")
+        return net
+
+    def _rejected(self, net: IPNetwork) -> bool:
+        return any(_inside(net, cidr) for cidr in self.reject_cidrs)
+
+    def _pool(self, net: IPNetwork) -> PoolLike | None:
+        """The pool ``net`` is inside, or None (pools never overlap: the first match)."""
+        for pool in self.pools:
+            if _inside(net, pool.cidr):
+                return pool
+        return None
+
+    def _programs(self, pool: PoolLike) -> bool:
+        """Calico's clusterRoutePolicy.programsPool: whether bgpd owns this pool's routes."""
+        if _mode(pool.vxlan):
+            return False
+        if _mode(pool.ipip):
+            return self.program_ipip
+        return self.program_no_encap
+
+    def _wireguard(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        if not self.wireguard_peers:
+            return False
+        bare = ipaddress.ip_address(str(address).partition("%")[0])
+        return bare in self.wireguard_peers
 
     def _next_hop(self, version: int, text: str, tunnel_mode: str) -> NextHop | None:
         address = ipaddress.ip_address(text)
         if address.version != version:
             return None
-        if address.is_unspecified:
+        if address.is_unspecified or self._wireguard(address):
             return None
         scope = address.scope_id if isinstance(address, ipaddress.IPv6Address) else None
         gateway = str(address).partition("%")[0]
@@ -143,17 +204,19 @@ class ProgrammingRules:
     def blackholes(self, blocks: Iterable[IPNetwork | str]) -> list[KernelRoute]:
         """Blackhole routes for this node's IPAM blocks (bird_aggr.cfg, calico-bgp.md §2.5).
 
-        /32 and /128 blocks get none; blocks the kernel filter rejects (inside a reject CIDR
-        or a VXLAN pool, where Felix installs its own blackhole) get none either.
+        /32 and /128 blocks get none; blocks the kernel filter rejects (inside a reject CIDR,
+        a VXLAN pool or a pool Felix programs, where Felix installs its own blackhole) get none
+        either.
         """
         routes: list[KernelRoute] = []
         for block in blocks:
             net = ipaddress.ip_network(block, strict=True) if isinstance(block, str) else block
             if net.prefixlen == net.max_prefixlen:
                 continue
-            if any(_inside(net, cidr) for cidr in self.reject_cidrs):
+            if self._rejected(net):
                 continue
-            if any(_inside(net, p.cidr) and _mode(p.vxlan) for p in self.pools):
+            pool = self._pool(net)
+            if pool is not None and not self._programs(pool):
                 continue
             family = IPV4_UNICAST if net.version == 4 else IPV6_UNICAST
             routes.append(

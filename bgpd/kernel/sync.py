@@ -272,6 +272,18 @@ class KernelSync:
         if marked:
             self._kick()
 
+    def set_learn_rules(self, rules: LearnRules) -> None:
+        """New learning rules (a reload): every destination is judged again and the learned
+        routes that came or went are reported through ``on_learned``."""
+        if rules.own_protocol != self.protocol:
+            raise ValueError("learn_rules.own_protocol must be the protocol bgpd installs with")
+        if rules == self._learn:
+            return
+        self._learn = rules
+        for key in self._observed.keys() | self._learned.keys():
+            self._relearn(key)
+        self._report_learned()
+
     def replace_desired(self, routes: Iterable[KernelRoute]) -> None:
         """Make ``routes`` the whole desired set (after a reload changed the rules)."""
         new = {route.key: route for route in routes}

@@ -598,7 +598,9 @@ class Exporter:
                 return self._operated.get(info, ops, ibgp=group.key.profile.ibgp)
         if not self.policy.calico:
             return info
-        decision = self.policy.decide_nlri(family.afi, nlri, ifname, group.key.internal)
+        decision = self.policy.decide_nlri(
+            family.afi, nlri, ifname, group.key.internal, best.info.attributes.local_pref
+        )
         if not decision.accept:
             return None
         if not (decision.communities or decision.large_communities):

@@ -11,11 +11,17 @@ Role: the per-route export decision of the speaker (sans-IO, pure). Two modes:
 
   1. inside a pool with `disable_bgp_export` -> reject            (reject_disabled_pools)
   2. internal peers only: interface `*.cali` / `*.calico` -> reject (reject_tunnel_routes:
-     Felix's VXLAN and WireGuard routes, which every node programs itself)
+     Felix's VXLAN and WireGuard routes, which every node programs itself), and the IPIP
+     device (`[kernel] tunnel_device`, tunl0) when Felix programs the IPIP pools' routes
+     (`[calico] program_cluster_routes`): those routes are learned from the kernel and would
+     otherwise be re-advertised as this node's (Calico's IBGPExportFilterForTunnelRoutes)
   3. interface `bpf*.cali` -> reject                              (reject_local_routes, eBPF)
   4. inside a prefix advertisement -> add its communities, go on  (apply_communities)
   5. exactly one of this node's blocks -> accept;                 (calico_aggr)
-     more specific than one of them -> reject (the per-pod /32s behind the block)
+     more specific than one of them with an elevated priority -> accept (route priorities
+     on: a LOCAL_PREF above 2147483647 - the normal priority, `krt_metric < normal`: the /32
+     of a live migration escapes the aggregation),
+     more specific than one of them otherwise -> reject (the per-pod /32s behind the block)
   6. inside an advertised service range -> accept                 (/calico/staticroutes)
   7. on a route reflector (a cluster id is set): inside an LB range -> accept
   8. inside any pool whose BGP export is not disabled -> accept   (borrowed /32s, routes
@@ -27,7 +33,8 @@ Role: the per-route export decision of the speaker (sans-IO, pure). Two modes:
   `internal_peer` is True for mesh peers whatever their AS (the mesh template passes `true`)
   and for explicit peers in our AS (`ExportPolicy.peer_internal`).
 
-Invariants: `decide` is a pure function of (prefix, interface, internal_peer) and of the
+Invariants: `decide` is a pure function of (prefix, interface, internal_peer, LOCAL_PREF) and of
+the
 config the policy was built from; a rejected decision never carries communities; decisions are
 shared values (one per rule, plus one per rule and set of matching prefix advertisements, made
 on first use), so deciding allocates nothing once warm. Decisions are immutable: compare them,
@@ -49,6 +56,7 @@ from typing import Literal, TypeVar
 
 from bgpd.config import CalicoSection, Community, Config, IPNetwork, LargeCommunity, PeerSettings
 from bgpd.net import Afi, Family, Nlri
+from bgpd.policy.route_priority import local_pref_of_priority
 
 __all__ = [
     "ExportDecision",
@@ -78,6 +86,7 @@ class ExportRule(Enum):
     TUNNEL_ROUTE = "reject_tunnel_routes"
     LOCAL_ROUTE = "reject_local_routes"
     BLOCK = "calico_aggr accept"
+    ELEVATED = "calico_aggr elevated accept"
     INSIDE_BLOCK = "calico_aggr reject"
     ADVERTISE = "static routes"
     LB_RANGE = "route reflector LB ranges"
@@ -94,6 +103,8 @@ class ExportRoute:
     source_kind: SourceKindName
     # The outgoing interface of the route (kernel routes: their oif), or None.
     ifname: str | None = None
+    # The path's LOCAL_PREF (its route priority, bgpd.policy.route_priority), or None.
+    local_pref: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,7 +118,14 @@ class ExportDecision:
 
 
 _ACCEPTING = frozenset(
-    {ExportRule.PLAIN, ExportRule.BLOCK, ExportRule.ADVERTISE, ExportRule.LB_RANGE, ExportRule.POOL}
+    {
+        ExportRule.PLAIN,
+        ExportRule.BLOCK,
+        ExportRule.ELEVATED,
+        ExportRule.ADVERTISE,
+        ExportRule.LB_RANGE,
+        ExportRule.POOL,
+    }
 )
 # One shared decision per rule, for every decision that adds no community.
 _DECISIONS = {rule: ExportDecision(accept=rule in _ACCEPTING, rule=rule) for rule in ExportRule}
@@ -119,8 +137,14 @@ _REJECT_LOCAL = _DECISIONS[ExportRule.LOCAL_ROUTE]
 _REJECT_INSIDE_BLOCK = _DECISIONS[ExportRule.INSIDE_BLOCK]
 _REJECT_NO_MATCH = _DECISIONS[ExportRule.NO_MATCH]
 # Accepting rules by index, for the per-policy cache of decisions carrying communities.
-_BLOCK, _ADVERTISE, _LB_RANGE, _POOL = 0, 1, 2, 3
-_ACCEPT_RULES = (ExportRule.BLOCK, ExportRule.ADVERTISE, ExportRule.LB_RANGE, ExportRule.POOL)
+_BLOCK, _ADVERTISE, _LB_RANGE, _POOL, _ELEVATED = 0, 1, 2, 3, 4
+_ACCEPT_RULES = (
+    ExportRule.BLOCK,
+    ExportRule.ADVERTISE,
+    ExportRule.LB_RANGE,
+    ExportRule.POOL,
+    ExportRule.ELEVATED,
+)
 
 
 def merge_communities(existing: tuple[_C, ...], added: tuple[_C, ...]) -> tuple[_C, ...]:
@@ -176,6 +200,7 @@ class _FamilyRules:
         "blocks",
         "communities",
         "disabled",
+        "elevated_above",
         "host_masks",
         "lb_ranges",
         "pools",
@@ -197,6 +222,12 @@ class _FamilyRules:
         self.advertise = _prefix_set(of(calico.advertise))
         self.lb_ranges = _prefix_set(of(calico.lb_ranges) if route_reflector else [])
         self.pools = _prefix_set(p.cidr for p in pools if not p.disable_bgp_export)
+        # A LOCAL_PREF above this carries an elevated priority (None: priorities off).
+        self.elevated_above = (
+            local_pref_of_priority(calico.normal_priority(version))
+            if calico.route_priorities
+            else None
+        )
         adverts = [a for a in calico.prefix_advertisements if a.cidr.version == version]
         # (bit, start, end) per advertisement in config order; a route collects the bits of
         # every advertisement it is inside (rule 4 applies them all).
@@ -240,26 +271,31 @@ class _FamilyRules:
 class ExportPolicy:
     """The export decision for one configuration (rebuild it when the config changes)."""
 
-    __slots__ = ("_mesh_names", "_rules", "route_reflector")
+    __slots__ = ("_felix_tunnel", "_mesh_names", "_rules", "route_reflector")
 
     def __init__(
         self,
         rules: dict[int, _FamilyRules] | None,
         mesh_names: frozenset[str],
         route_reflector: bool,
+        felix_tunnel: str | None = None,
     ) -> None:
         self._rules = rules
         self._mesh_names = mesh_names
         self.route_reflector = route_reflector
+        # The IPIP device when Felix programs the IPIP pools' routes (rule 2), else None.
+        self._felix_tunnel = felix_tunnel
 
     @classmethod
     def from_config(cls, config: Config) -> ExportPolicy:
         route_reflector = config.bgp.cluster_id is not None
         mesh_names = frozenset(p.name for p in config.mesh_peers)
-        if config.calico is None:
+        calico = config.calico
+        if calico is None:
             return cls(None, mesh_names, route_reflector)
-        rules = {v: _FamilyRules(config.calico, v, route_reflector) for v in _BITS}
-        return cls(rules, mesh_names, route_reflector)
+        rules = {v: _FamilyRules(calico, v, route_reflector) for v in _BITS}
+        tunnel = None if calico.cluster_routes.ipip else config.kernel.tunnel_device
+        return cls(rules, mesh_names, route_reflector, tunnel)
 
     @property
     def calico(self) -> bool:
@@ -282,22 +318,37 @@ class ExportPolicy:
             prefix.prefixlen,
             route.ifname,
             peer_internal,
+            local_pref=route.local_pref,
         )
 
     def decide_nlri(
-        self, afi: Afi, nlri: Nlri, ifname: str | None, peer_internal: bool
+        self,
+        afi: Afi,
+        nlri: Nlri,
+        ifname: str | None,
+        peer_internal: bool,
+        local_pref: int | None = None,
     ) -> ExportDecision:
         """`decide` for a packed prefix (bgpd.net's Nlri), with no ipaddress objects."""
         if self._rules is None:
             return _PLAIN
         if afi is _AFI_IPV4:
-            start = int.from_bytes(nlri[1:], "big") << (8 * (5 - len(nlri)))
-            return self.decide_range(4, start, nlri[0], ifname, peer_internal)
-        start = int.from_bytes(nlri[1:], "big") << (8 * (17 - len(nlri)))
-        return self.decide_range(6, start, nlri[0], ifname, peer_internal)
+            version, start = 4, int.from_bytes(nlri[1:], "big") << (8 * (5 - len(nlri)))
+        else:
+            version, start = 6, int.from_bytes(nlri[1:], "big") << (8 * (17 - len(nlri)))
+        return self.decide_range(
+            version, start, nlri[0], ifname, peer_internal, local_pref=local_pref
+        )
 
     def decide_range(
-        self, version: int, start: int, length: int, ifname: str | None, peer_internal: bool
+        self,
+        version: int,
+        start: int,
+        length: int,
+        ifname: str | None,
+        peer_internal: bool,
+        *,
+        local_pref: int | None = None,
     ) -> ExportDecision:
         """The rules of the module docstring, in order, for prefix `start`/`length`."""
         rules = self._rules
@@ -314,8 +365,11 @@ class ExportPolicy:
             if i >= 0 and s[1][i] >= end:
                 return _REJECT_DISABLED_POOL
         if ifname is not None:
-            # 2. reject_tunnel_routes, internal peers only: ifname ~ "*.cali" / "*.calico"
-            if peer_internal and ifname.endswith((".cali", ".calico")):
+            # 2. reject_tunnel_routes, internal peers only: ifname ~ "*.cali" / "*.calico",
+            # and ~ "tunl0" when Felix programs the IPIP routes
+            if peer_internal and (
+                ifname.endswith((".cali", ".calico")) or ifname == self._felix_tunnel
+            ):
                 return _REJECT_TUNNEL
             # 3. reject_local_routes: ifname ~ "bpf*.cali"
             if ifname.startswith("bpf") and ifname.endswith(".cali"):
@@ -332,6 +386,9 @@ class ExportPolicy:
             if i >= 0 and s[1][i] >= end:
                 if (start, length) in r.block_exact:
                     return r.accept(_BLOCK, bits)
+                above = r.elevated_above
+                if above is not None and local_pref is not None and local_pref > above:
+                    return r.accept(_ELEVATED, bits)
                 return _REJECT_INSIDE_BLOCK
         # 6. advertised service ranges
         s = r.advertise

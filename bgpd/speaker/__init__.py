@@ -2,11 +2,13 @@
 
 `core.Speaker` owns everything; `reconfigure`, `recovery` and `route_refresh` are its jobs of
 reloads, the restarting speaker and route refresh (mixins over its state); `peer_state` holds
-its outputs and the record it keeps beside each session; `views` turns its state into the
-read-only views of the control socket.
+its outputs and the record it keeps beside each session; `local_routes` the candidates of the
+routes it originates (route priorities); `views` turns its state into the read-only views of
+the control socket.
 """
 
 from bgpd.speaker.core import Speaker
+from bgpd.speaker.local_routes import priority_settings
 from bgpd.speaker.peer_state import (
     Close,
     Dial,
@@ -29,5 +31,6 @@ __all__ = [
     "Send",
     "Speaker",
     "fib_next_hops",
+    "priority_settings",
     "session_settings",
 ]

@@ -77,10 +77,9 @@ from bgpd.session import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_next_hop_refused
+from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.peer_state import (
-    CONNECTED_CANDIDATE,
     CONNECTED_SOURCE,
-    KERNEL_CANDIDATE,
     KERNEL_SOURCE,
     STATIC_SOURCE,
     Close,
@@ -92,11 +91,11 @@ from bgpd.speaker.peer_state import (
     Send,
     families_without_next_hop,
     family_of_network,
+    fib_local_pref,
     fib_next_hops,
     loop_check,
     own_next_hops,
     session_settings,
-    static_candidate,
 )
 from bgpd.speaker.reconfigure import Reconfiguration
 from bgpd.speaker.recovery import Recovery
@@ -119,6 +118,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         "_fib",
         "_gr",
         "_kernel_ifnames",
+        "_local",
         "_outputs",
         "_peers",
         "_policy",
@@ -145,6 +145,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         self._policy = ExportPolicy.from_config(config)
         self._kernel_ifnames: dict[tuple[Family, Nlri], str | None] = {}
         self._statics: dict[tuple[Family, Nlri], StaticRoute] = {}
+        self._local = LocalRoutes(config)  # candidates of our own routes (route priorities)
         self._stopping = False
         # RFC 4724 §4.1 restarting speaker: exports deferred until our peers' End-of-RIB.
         self._recovering = False
@@ -285,8 +286,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         for route in added:
             key = (route.family, route.nlri)
             self._kernel_ifnames[key] = route.ifname
-            candidate = CONNECTED_CANDIDATE if route.connected else KERNEL_CANDIDATE
-            self._rib.announce(route.family, route.nlri, candidate)
+            self._rib.announce(route.family, route.nlri, self._local.kernel(route))
         self._propagate(now)
 
     def set_writable(self, peer: str, conn_id: int, writable: bool, now: float) -> None:
@@ -342,7 +342,14 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
             for change in self._rib.iter_routes(family):
                 hops = fib_next_hops(change.multipath)
                 if hops:
-                    snapshot.append(FibUpdate(family=family, nlris=(change.nlri,), next_hops=hops))
+                    snapshot.append(
+                        FibUpdate(
+                            family=family,
+                            nlris=(change.nlri,),
+                            next_hops=hops,
+                            local_pref=fib_local_pref(change.multipath),
+                        )
+                    )
         return snapshot
 
     # ---------------------------------------------------------------------------- internals
@@ -405,7 +412,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
             self._rib.withdraw(key[0], key[1], STATIC_SOURCE.name)
         for key, static in wanted.items():
             if self._statics.get(key) != static:
-                self._rib.announce(key[0], key[1], static_candidate(static))
+                self._rib.announce(key[0], key[1], self._local.static(key[0], static))
         self._statics = wanted
 
     def _pump(self, name: str, now: float) -> None:
@@ -608,7 +615,12 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
                 for group in groups:
                     hops = fib_next_hops(group.multipath)
                     self._fib.append(
-                        FibUpdate(family=group.family, nlris=tuple(group.nlris), next_hops=hops)
+                        FibUpdate(
+                            family=group.family,
+                            nlris=tuple(group.nlris),
+                            next_hops=hops,
+                            local_pref=fib_local_pref(group.multipath),
+                        )
                     )
             self._exporter.propagate(groups, now)
             self._send_touched()

@@ -58,11 +58,14 @@ Output = Dial | Send | Close
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FibUpdate:
-    """Forwarding state for prefixes: the BGP next hops to install, or () to remove ours."""
+    """Forwarding state for prefixes: the BGP next hops to install, or () to remove ours, and
+    the best path's LOCAL_PREF (its route priority: the kernel metric, `bgpd.policy.
+    route_priority.kernel_metric`)."""
 
     family: Family
     nlris: tuple[Nlri, ...]
     next_hops: tuple[bytes, ...]
+    local_pref: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +77,7 @@ class KernelRouteView:
     nlri: Nlri
     ifname: str | None
     connected: bool = False
+    metric: int = 0  # the kernel route's metric: its route priority (Felix writes 1024 / 512)
 
 
 class PeerState:
@@ -145,11 +149,12 @@ def loop_check(settings: PeerSettings) -> LoopCheck:
     )
 
 
-def static_candidate(static: StaticRoute) -> Candidate:
+def static_candidate(static: StaticRoute, local_pref: int | None = None) -> Candidate:
+    """The candidate of a static; `local_pref` applies when the static sets none."""
     attributes = PathAttributes(
         origin=Origin.IGP,
         med=static.med,
-        local_pref=static.local_pref,
+        local_pref=static.local_pref if static.local_pref is not None else local_pref,
         communities=tuple(c.value for c in static.communities),
         large_communities=tuple(
             (c.global_admin, c.local1, c.local2) for c in static.large_communities
@@ -176,6 +181,13 @@ def fib_next_hops(multipath: tuple[Candidate, ...]) -> tuple[bytes, ...]:
         if hop and hop not in hops:
             hops.append(hop)
     return tuple(hops)
+
+
+def fib_local_pref(multipath: tuple[Candidate, ...]) -> int | None:
+    """The LOCAL_PREF of the best path when it is BGP-learned (what its kernel metric reads)."""
+    if not multipath or multipath[0].source.kind.local:
+        return None
+    return multipath[0].info.attributes.local_pref
 
 
 def own_next_hops(

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bgpd.config import Config, ConfigDiff, PeerConfig
+from bgpd.config import Config, ConfigDiff, PeerConfig, StaticRoute
+from bgpd.net import Family, Nlri
 from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
@@ -25,6 +26,7 @@ from bgpd.policy.import_filter import import_filter
 from bgpd.policy.next_hop import NextHopCheck
 from bgpd.rib import CandidateCache
 from bgpd.session import PeerCounters
+from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.peer_state import PeerState, loop_check, session_settings
 from bgpd.wire.constants import CeaseSubcode
 
@@ -40,6 +42,8 @@ class Reconfiguration:
         _peers: dict[str, PeerState]
         _policy: ExportPolicy
         _exporter: Exporter
+        _local: LocalRoutes
+        _statics: dict[tuple[Family, Nlri], StaticRoute]
 
         def _next_hop_check(self, state: PeerState) -> NextHopCheck: ...
         def _add_peer(self, peer: PeerConfig, counters: PeerCounters | None = None) -> None: ...
@@ -88,7 +92,11 @@ class Reconfiguration:
                 removed = self._remove_peer(name, now, CeaseSubcode.OTHER_CONFIG_CHANGE)
                 restarted[name] = removed.session.counters
                 actions.append(f"peer {name} restarted (session parameters changed)")
-        if diff.statics_changed:
+        priorities = self._local.reconfigure(new)
+        if priorities:  # every static is announced again with its new LOCAL_PREF
+            self._statics = {}
+            actions.append("route priorities changed")
+        if diff.statics_changed or priorities:
             self._set_statics(new)
             actions.append("static routes re-exported")
         if diff.export_policy_changed:

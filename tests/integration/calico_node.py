@@ -26,6 +26,7 @@ def node_config(
     pool_extra: str = "",
     extra: str = "",
     bgp_extra: str = "",
+    calico_extra: str = "",
 ) -> str:
     host = hosts[me]
     nodes = "".join(
@@ -47,6 +48,7 @@ ipv4 = "{host.ipv4_cidr}"
 {nodes}
 [calico]
 blocks = {blocks!r}
+{calico_extra}
 
 [[calico.pool]]
 cidr = "{POOL}"

@@ -24,8 +24,11 @@ def test_ipip_always_goes_onlink_through_tunl0_and_cross_subnet_stays_plain(
     add_tunl0(lan)
     hosts = list(lan.hosts)
     always = 'ipip = "always"'
+    # bgpd programs the IPIP routes (Calico up to 3.32; from 3.33 Felix does by default)
+    ours_too = 'program_cluster_routes = "Enabled"'
     speakers = [
-        bgpd_factory(lan, node_config(i, hosts, pool_extra=always), host=i) for i in range(2)
+        bgpd_factory(lan, node_config(i, hosts, pool_extra=always, calico_extra=ours_too), host=i)
+        for i in range(2)
     ]
     wait_installed(hosts[1].ns, block(1), str(hosts[0].ipv4))
     route = ours(hosts[1].ns)[block(1)]
@@ -33,7 +36,8 @@ def test_ipip_always_goes_onlink_through_tunl0_and_cross_subnet_stays_plain(
 
     # CrossSubnet: the next hop is on this node's own subnet, so the route is plain.
     for i, speaker in enumerate(speakers):
-        speaker.write_config(node_config(i, hosts, pool_extra='ipip = "cross-subnet"'))
+        cross = 'ipip = "cross-subnet"'
+        speaker.write_config(node_config(i, hosts, pool_extra=cross, calico_extra=ours_too))
         speaker.reload()
     wait_until(
         lambda: ours(hosts[1].ns).get(block(1), {}).get("dev") == "eth0",
@@ -45,7 +49,8 @@ def test_ipip_always_goes_onlink_through_tunl0_and_cross_subnet_stays_plain(
 
     # A VXLAN pool is Felix's: bgpd installs nothing for it.
     for i, speaker in enumerate(speakers):
-        speaker.write_config(node_config(i, hosts, pool_extra='vxlan = "always"'))
+        vxlan = 'vxlan = "always"'
+        speaker.write_config(node_config(i, hosts, pool_extra=vxlan, calico_extra=ours_too))
         speaker.reload()
     wait_not_installed(hosts[1].ns, block(1))
     assert speakers[1].learned(block(1)) is not None  # still learned over BGP

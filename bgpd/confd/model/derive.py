@@ -138,6 +138,16 @@ def _global_keys(config: BgpConfig | None, key: str, problems: Problems) -> dict
         out[_GLOBAL + "node_mesh_restart_time"] = str(config.mesh_restart_time)
     if config.ignored_interfaces is not None:
         out[_GLOBAL + "ignored_interfaces"] = ",".join(config.ignored_interfaces)
+    # Calico's newer confd reads these from the BGPConfiguration itself (bgp_processor.go);
+    # bgpd's templates read keys, named like the older ones.
+    if config.program_cluster_routes is not None:
+        out[_GLOBAL + "program_cluster_routes"] = config.program_cluster_routes
+    for version, priority in (
+        (4, config.ipv4_normal_route_priority),
+        (6, config.ipv6_normal_route_priority),
+    ):
+        if priority is not None:
+            out[_GLOBAL + f"ipv{version}_normal_route_priority"] = str(priority)
     return out
 
 

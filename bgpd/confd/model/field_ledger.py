@@ -98,6 +98,9 @@ _FELIX_PEERING_IP = (
 )
 _T_PEER_SESSION = "tests/integration/test_peer_session_fields.py"
 _T_PEER_RENDER = "tests/unit/confd/render/test_peer_session_render.py"
+_T_KERNEL = "tests/integration/test_calico_kernel.py"
+_T_KERNEL_FIELDS = "tests/unit/confd/render/test_kernel_fields.py"
+_T_WIRING = "tests/unit/runtime/test_kernel_wiring.py"
 
 _POOL_SOURCE = "confd/pkg/backends/calico/bgp_processor.go (processIPPool reads cidr and modes)"
 _IPAM = f"IPAM's, not BGP: {_POOL_SOURCE}"
@@ -177,31 +180,12 @@ LEDGER: tuple[FieldEntry, ...] = (
     _h(_CONFIG, "spec.serviceExternalIPs[].cidr", _T_SERVICES),
     _h(_CONFIG, "spec.serviceLoadBalancerIPs[].cidr", _T_SERVICE_ROUTES),
     _h(_CONFIG, "spec.serviceLoadBalancerAggregation", _T_SERVICE_ROUTES),
-    _r(
-        _CONFIG,
-        "spec.ignoredInterfaces",
-        "bgpd does not read it: the interfaces it never learns routes from are fixed "
-        "(cali*, kube-ipvs*)",
-    ),
+    _h(_CONFIG, "spec.ignoredInterfaces", _T_KERNEL),
     _n(_CONFIG, "spec.localWorkloadPeeringIPV4", _FELIX_PEERING_IP),
     _n(_CONFIG, "spec.localWorkloadPeeringIPV6", _FELIX_PEERING_IP),
-    _r(
-        _CONFIG,
-        "spec.programClusterRoutes",
-        "bgpd always programs the cluster routes of IPIP and unencapsulated pools itself "
-        "(Enabled); leaving them to Felix is not supported",
-        honoured=("Enabled",),
-    ),
-    _r(
-        _CONFIG,
-        "spec.ipv4NormalRoutePriority",
-        "bgpd installs its IPv4 kernel routes with its own fixed metric",
-    ),
-    _r(
-        _CONFIG,
-        "spec.ipv6NormalRoutePriority",
-        "bgpd installs its IPv6 kernel routes with its own fixed metric",
-    ),
+    _h(_CONFIG, "spec.programClusterRoutes", _T_KERNEL),
+    _h(_CONFIG, "spec.ipv4NormalRoutePriority", _T_KERNEL),
+    _h(_CONFIG, "spec.ipv6NormalRoutePriority", _T_WIRING),
     # --- BGPPeer (api/pkg/apis/projectcalico/v3/bgppeer.go) ----------------------------------
     _h(_PEER, "spec.node", _T_PEERS),
     _h(_PEER, "spec.nodeSelector", _T_PEERS),
@@ -223,7 +207,7 @@ LEDGER: tuple[FieldEntry, ...] = (
     _h(_PEER, "spec.reversePeering", _T_PEERS),
     # --- BGPFilter (api/pkg/apis/projectcalico/v3/bgpfilter.go) ------------------------------
     *_filter_entries(),
-    # --- Node, BGP part (libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec) ---------------
+    # --- Node, BGP part (libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec) and WireGuard ---
     _h(_NODE, "spec.bgp.asNumber", _T_DERIVE),
     _h(_NODE, "spec.bgp.ipv4Address", _T_KDD),
     _h(_NODE, "spec.bgp.ipv6Address", _T_DERIVE),
@@ -233,6 +217,9 @@ LEDGER: tuple[FieldEntry, ...] = (
         "libcalico-go/lib/backend/syncersv1/updateprocessors/felixnodeprocessor.go (Felix's)",
     ),
     _h(_NODE, "spec.bgp.routeReflectorClusterID", _T_DERIVE),
+    # Node spec.wireguard (NodeWireguardSpec): processWireguardPeerFilter's input.
+    _h(_NODE, "spec.wireguard.interfaceIPv4Address", _T_KERNEL_FIELDS),
+    _h(_NODE, "spec.wireguard.interfaceIPv6Address", _T_KERNEL_FIELDS),
     # --- IPPool (api/pkg/apis/projectcalico/v3/ippool.go) ------------------------------------
     _h(_POOL, "spec.cidr", _T_DERIVE),
     _n(_POOL, "spec.blockSize", _IPAM),
@@ -287,21 +274,29 @@ def entries_of(kind: str) -> tuple[FieldEntry, ...]:
     return tuple(e for e in LEDGER if e.kind == kind)
 
 
-def _refused_by_kind() -> dict[str, tuple[tuple[FieldEntry, tuple[str, ...]], ...]]:
+_Refused = dict[str, tuple[tuple[FieldEntry, tuple[str, ...]], ...]]
+
+
+def refused_by_kind(entries: tuple[FieldEntry, ...] = LEDGER) -> _Refused:
+    """The REFUSED entries of each kind, with their paths split into steps."""
     out: dict[str, list[tuple[FieldEntry, tuple[str, ...]]]] = {}
-    for e in LEDGER:
+    for e in entries:
         if e.status is FieldStatus.REFUSED:
             out.setdefault(e.kind, []).append((e, tuple(e.path.split("."))))
     return {kind: tuple(entries) for kind, entries in out.items()}
 
 
-_REFUSED = _refused_by_kind()
-# The JSON keys a refused field of each kind has as its last step: a raw value holding none of
-# them (quoted) cannot set one, and is not decoded a second time.
-_MARKERS = {
-    kind: tuple(sorted({f'"{steps[-1].removesuffix("[]")}"' for _, steps in entries}))
-    for kind, entries in _REFUSED.items()
-}
+def refusal_markers(refused: _Refused) -> dict[str, tuple[str, ...]]:
+    """The JSON keys a refused field of each kind has as its last step: a raw value holding
+    none of them (quoted) cannot set one, and is not decoded a second time."""
+    return {
+        kind: tuple(sorted({f'"{steps[-1].removesuffix("[]")}"' for _, steps in entries}))
+        for kind, entries in refused.items()
+    }
+
+
+_REFUSED = refused_by_kind()
+_MARKERS = refusal_markers(_REFUSED)
 
 
 def may_refuse(kind: str, raw: str) -> bool:

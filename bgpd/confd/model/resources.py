@@ -32,6 +32,8 @@ from bgpd.confd.model.values import (
     round_seconds,
     split_host_port,
 )
+from bgpd.config.calico import check_interface_pattern
+from bgpd.config.calico_release import MAX_NORMAL_PRIORITY, PROGRAM_CLUSTER_ROUTES
 from bgpd.config.selector import Selector, SelectorError, parse_selector
 from bgpd.net import IPAddress, IPNetwork
 
@@ -134,6 +136,10 @@ class NodeInfo:
     network_v6: str | None
     as_num: str | None
     rr_cluster_id: str
+    # spec.wireguard.interfaceIPv4Address / IPv6Address as written ("" when unset): the node
+    # runs WireGuard (bgpnodeprocessor.go wireguard_addr_v4 / wireguard_addr_v6).
+    wireguard_v4: str = ""
+    wireguard_v6: str = ""
 
 
 def _node_address(bgp: Fields, name: str, version: int) -> tuple[str, str | None]:
@@ -172,6 +178,11 @@ def read_node(key: str, name: str, raw: str, problems: Problems) -> NodeInfo | N
                 f"{rr_cluster_id!r} is not an IPv4-formatted cluster id",
             )
             rr_cluster_id = ""
+    wireguard_v4 = wireguard_v6 = ""
+    wireguard = _spec(top).sub("wireguard")
+    if wireguard is not None:
+        wireguard_v4 = wireguard.text("interfaceIPv4Address")
+        wireguard_v6 = wireguard.text("interfaceIPv6Address")
     return NodeInfo(
         name=name,
         labels=MappingProxyType(labels),
@@ -181,6 +192,8 @@ def read_node(key: str, name: str, raw: str, problems: Problems) -> NodeInfo | N
         network_v6=network_v6,
         as_num=as_num,
         rr_cluster_id=rr_cluster_id,
+        wireguard_v4=wireguard_v4,
+        wireguard_v6=wireguard_v6,
     )
 
 
@@ -366,6 +379,13 @@ class BgpConfig:
     service_lb_aggregation: bool
     communities: tuple[tuple[str, str], ...]
     prefix_advertisements: tuple[PrefixAdvertisementSpec, ...] | None
+    # programClusterRoutes when it is one of the values bgpd knows, else None; an unknown
+    # value (a newer API's) is kept in `unknown_program_cluster_routes` and means unset, as
+    # in Calico (clusterRoutePolicyFromBGPConfig), said out loud (`value_refusals`).
+    program_cluster_routes: str | None = None
+    unknown_program_cluster_routes: str = ""
+    ipv4_normal_route_priority: int | None = None
+    ipv6_normal_route_priority: int | None = None
 
 
 def _valid_community(text: str) -> bool:
@@ -428,6 +448,18 @@ def read_bgp_configuration(key: str, name: str, raw: str, problems: Problems) ->
     mesh_enabled: bool | None = None
     if spec.has("nodeToNodeMeshEnabled"):
         mesh_enabled = spec.flag("nodeToNodeMeshEnabled", True)
+    ignored = spec.str_list("ignoredInterfaces")
+    for i, pattern in enumerate(ignored or ()):
+        problem = check_interface_pattern(pattern)
+        if problem is not None:
+            spec.bad(f"ignoredInterfaces[{i}]", problem)
+    if ignored is not None:
+        ignored = tuple(p for p in ignored if check_interface_pattern(p) is None)
+    program: str | None = spec.text("programClusterRoutes") or None
+    unknown = ""
+    if program is not None and program not in PROGRAM_CLUSTER_ROUTES:
+        unknown = program
+        program = None
     return BgpConfig(
         name=name,
         as_number=spec.asn("asNumber"),
@@ -437,13 +469,17 @@ def read_bgp_configuration(key: str, name: str, raw: str, problems: Problems) ->
         bind_mode=bind_mode,
         mesh_restart_time=_duration_seconds(spec, "nodeMeshMaxRestartTime"),
         mesh_password=_secret_ref(spec, "nodeMeshPassword"),
-        ignored_interfaces=spec.str_list("ignoredInterfaces"),
+        ignored_interfaces=ignored,
         service_cluster_ips=_service_cidrs(spec, "serviceClusterIPs"),
         service_external_ips=_service_cidrs(spec, "serviceExternalIPs"),
         service_loadbalancer_ips=_service_cidrs(spec, "serviceLoadBalancerIPs"),
         service_lb_aggregation=aggregation == "Enabled",
         communities=tuple(communities),
         prefix_advertisements=None if advertisements is None else tuple(advertisements),
+        program_cluster_routes=program,
+        unknown_program_cluster_routes=unknown,
+        ipv4_normal_route_priority=spec.integer("ipv4NormalRoutePriority", 1, MAX_NORMAL_PRIORITY),
+        ipv6_normal_route_priority=spec.integer("ipv6NormalRoutePriority", 1, MAX_NORMAL_PRIORITY),
     )
 
 

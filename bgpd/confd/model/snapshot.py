@@ -129,10 +129,28 @@ def parse_key(key: str, raw: str) -> Parsed:
     parsed = _parse_into(key, raw, problems)
     if problems.items:
         parsed = replace(parsed, problems=tuple(problems.items))
-    refusals = _refusals(key, raw)
+    refusals = _refusals(key, raw) + _value_refusals(key, parsed)
     if refusals:
         parsed = replace(parsed, refusals=refusals)
     return parsed
+
+
+def _value_refusals(key: str, parsed: Parsed) -> tuple[Refusal, ...]:
+    """A value bgpd does not know in a field it honours, used as unset as Calico does."""
+    config = parsed.config
+    if config is None or not config.unknown_program_cluster_routes:
+        return ()
+    return (
+        Refusal(
+            kind="BGPConfiguration",
+            name=config.name,
+            field="spec.programClusterRoutes",
+            reason=(
+                f"unknown value {config.unknown_program_cluster_routes!r}: treated as unset "
+                "(the default of [calico] compat), as Calico does"
+            ),
+        ),
+    )
 
 
 def _refusals(key: str, raw: str) -> tuple[Refusal, ...]:
@@ -239,6 +257,9 @@ def _node_keys(node: NodeInfo) -> dict[str, str]:
         out[prefix + "network_v6"] = node.network_v6
     if node.as_num is not None:
         out[prefix + "as_num"] = node.as_num
+    # Blank when unset, as bgpnodeprocessor.go writes them (processWireguardPeerFilter).
+    out[prefix + "wireguard_addr_v4"] = node.wireguard_v4
+    out[prefix + "wireguard_addr_v6"] = node.wireguard_v6
     return out
 
 

@@ -66,6 +66,8 @@ ANNOTATION_IPV6 = "projectcalico.org/IPv6Address"
 ANNOTATION_ASN = "projectcalico.org/ASNumber"
 ANNOTATION_RR_CLUSTER_ID = "projectcalico.org/RouteReflectorClusterID"
 ANNOTATION_CALICO_LABELS = "projectcalico.org/labels"  # resources.go labelsAnnotation
+ANNOTATION_WIREGUARD_V4 = "projectcalico.org/IPv4WireguardInterfaceAddr"
+ANNOTATION_WIREGUARD_V6 = "projectcalico.org/IPv6WireguardInterfaceAddr"
 
 
 class MalformedObjectError(ValueError):
@@ -240,11 +242,22 @@ def _node(use_pod_cidr: bool) -> Converter:
             value = annotations.get(annotation, "")
             if value:
                 bgp[field] = value
+        wireguard: dict[str, object] = {}
+        for field, annotation in (
+            ("interfaceIPv4Address", ANNOTATION_WIREGUARD_V4),
+            ("interfaceIPv6Address", ANNOTATION_WIREGUARD_V6),
+        ):
+            value = annotations.get(annotation, "")
+            if value:
+                wireguard[field] = value
+        node_spec: dict[str, object] = {"bgp": bgp} if bgp else {}
+        if wireguard:
+            node_spec["wireguard"] = wireguard
         node: dict[str, object] = {
             "apiVersion": "projectcalico.org/v3",
             "kind": "Node",
             "metadata": {"name": name, "labels": _node_labels(metadata)},
-            "spec": {"bgp": bgp} if bgp else {},
+            "spec": node_spec,
         }
         out = {f"{_V3_PREFIX}nodes/{name}": _canonical(node)}
         if use_pod_cidr:

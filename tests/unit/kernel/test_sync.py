@@ -204,3 +204,38 @@ def test_a_pending_retry_ends_when_the_destination_needs_nothing_more() -> None:
         await sync.close()
 
     run(scenario())
+
+
+def test_new_learn_rules_judge_every_destination_again() -> None:
+    # [kernel] ignored_interfaces changed by a reload: the subnet of an ignored interface goes,
+    # one no longer ignored comes, each reported once.
+    from bgpd.kernel import LearnRules
+
+    eth9 = KernelRoute(
+        family=IPV4_UNICAST, prefix="10.9.0.0/24", nexthops=(NextHop(ifname="eth9"),), protocol=2
+    )
+    eth8 = KernelRoute(
+        family=IPV4_UNICAST, prefix="10.8.0.0/24", nexthops=(NextHop(ifname="eth8"),), protocol=2
+    )
+    kernel = FakeKernel([eth9, eth8])
+    reports: list[tuple[list[str], list[str]]] = []
+
+    def learned(added: list[KernelRoute], removed: list[KernelRoute]) -> None:
+        reports.append((sorted(r.prefix for r in added), sorted(r.prefix for r in removed)))
+
+    async def scenario() -> None:
+        sync = KernelSync(
+            on_learned=learned,
+            learn_rules=LearnRules(ignored_interfaces=("eth8",)),
+            netlink=kernel,
+        )
+        await sync.start()
+        assert reports == [(["10.9.0.0/24"], [])]
+        sync.set_learn_rules(LearnRules(ignored_interfaces=("eth9*",)))
+        assert reports[-1] == (["10.8.0.0/24"], ["10.9.0.0/24"])
+        assert set(sync.learned) == {(IPV4_UNICAST, "10.8.0.0/24")}
+        sync.set_learn_rules(LearnRules(ignored_interfaces=("eth9*",)))  # unchanged: nothing
+        assert len(reports) == 2
+        await sync.close()
+
+    run(scenario())

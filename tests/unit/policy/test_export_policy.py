@@ -117,7 +117,10 @@ CASES = [
     ("192.168.5.9/32", "wireguard.cali", False, ExportRule.POOL, True),
     # workload interfaces (cali + hex) are not tunnel devices
     ("192.168.5.9/32", "cali1f3c9fa633a", True, ExportRule.POOL, True),
-    ("192.168.5.9/32", "tunl0", True, ExportRule.POOL, True),
+    # the IPIP device: Felix programs the IPIP pools' routes (compat 3.33's default), so what
+    # bgpd learns through tunl0 is another node's and stays away from iBGP peers
+    ("192.168.5.9/32", "tunl0", True, ExportRule.TUNNEL_ROUTE, False),
+    ("192.168.5.9/32", "tunl0", False, ExportRule.POOL, True),
     # 3. reject_local_routes: eBPF devices, for every peer.
     ("192.168.5.9/32", "bpfin.cali", False, ExportRule.LOCAL_ROUTE, False),
     ("192.168.5.9/32", "bpfout.cali", False, ExportRule.LOCAL_ROUTE, False),

@@ -5,7 +5,10 @@ from __future__ import annotations
 from bgpd.policy.route_priority import (
     DEFAULT_NORMAL_PRIORITY,
     MAX_PRIORITY,
+    is_elevated,
+    kernel_metric,
     local_pref_of_priority,
+    local_route_pref,
     priority_of_local_pref,
     route_priority,
 )
@@ -35,3 +38,27 @@ def test_route_priority_as_calicos_filters_read_it() -> None:
     # A local route: the normal priority (Calico: krt_metric, 1024 when the kernel gave none).
     assert route_priority(None, from_bgp=False) == DEFAULT_NORMAL_PRIORITY
     assert route_priority(None, from_bgp=False, normal=2048) == 2048
+
+
+def test_kernel_metric_of_bgp_routes() -> None:
+    # SetMetricForBGPRoutes: no LOCAL_PREF (eBGP) -> the normal priority; else its priority.
+    assert kernel_metric(None, 1024) == 1024
+    assert kernel_metric(local_pref_of_priority(512), 1024) == 512
+    assert kernel_metric(100, 1024) == MAX_PRIORITY - 100  # an older node's default LOCAL_PREF
+    assert kernel_metric(2**32 - 1, 1024) == 0  # above the largest priority: clamped
+
+
+def test_local_routes_carry_their_metrics_priority() -> None:
+    assert local_route_pref(1024, 1024) == local_pref_of_priority(1024)
+    assert local_route_pref(512, 1024) == local_pref_of_priority(512)
+    # metric 0 is BIRD's undefined krt_metric (IPv4 routes without RTA_PRIORITY): normal
+    assert local_route_pref(0, 2000) == local_pref_of_priority(2000)
+    assert local_route_pref(2**32 - 1, 1024) == 0
+
+
+def test_elevated_means_a_priority_below_the_normal_one() -> None:
+    assert is_elevated(local_pref_of_priority(512), 1024)
+    assert not is_elevated(local_pref_of_priority(1024), 1024)
+    assert not is_elevated(local_pref_of_priority(2000), 1024)
+    assert not is_elevated(None, 1024)
+    assert not is_elevated(100, 1024)

@@ -65,3 +65,27 @@ def test_listen_metrics_control_and_logs_are_their_own_slices() -> None:
         build(metrics={"listen": '"127.0.0.1:9900"', "ready_threshold": "5"}),
     )
     assert p.metrics and not p.metrics_moves
+
+
+CALICO = "\n[calico]\nblocks = []\n"
+
+
+def test_calico_kernel_and_priority_settings_reset_no_session() -> None:
+    # Each of these re-plans the kernel (and the export policy where it reads them), and the
+    # speaker re-announces its own routes; no peer is reset, added or removed.
+    base = build(extra=NODE + CALICO + KERNEL)
+    changes = {
+        'compat = "3.31"': (True, True),
+        'program_cluster_routes = "Enabled"': (True, True),
+        "ipv4_normal_route_priority = 2000": (True, True),
+        "ipv6_normal_route_priority = 2000": (True, True),
+        'wireguard_peers = ["10.0.0.3"]': (True, False),
+    }
+    for line, (kernel, export) in changes.items():
+        p = plan(base, build(extra=NODE + CALICO + line + "\n" + KERNEL))
+        assert (p.kernel, p.diff.export_policy_changed) == (kernel, export), line
+        d = p.diff
+        assert not (d.session_changed or d.peers_added or d.peers_removed), line
+        assert not (d.global_session_changed or d.policy_changed or p.md5_keys), line
+    ignored = plan(base, build(extra=NODE + CALICO + KERNEL + 'ignored_interfaces = ["eth9"]\n'))
+    assert ignored.kernel and not ignored.diff.session_changed and not ignored.md5_keys

@@ -19,7 +19,7 @@ from bgpd.kernel import KernelRoute
 from bgpd.kernel.kernel_route import NextHop
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.rib import SourceKind
-from bgpd.runtime.kernel_wiring import kernel_view
+from bgpd.runtime.kernel_wiring import felix_view, kernel_view
 from bgpd.speaker.views import route_view
 from bgpd.views import KernelRouteRow, PeerView, RouteView, ViewDecodeError
 from tests.unit.rib.helpers import P1, attrs, cand, source
@@ -175,6 +175,7 @@ KERNEL = [
         "protocol": 12,
         "next_hops": ["via 10.1.1.1 dev eth0"],
         "metric": 0,
+        "owner": "bgpd",
     },
     {
         "prefix": "fd00::/64",
@@ -184,6 +185,17 @@ KERNEL = [
         "protocol": 12,
         "next_hops": [],
         "metric": 1024,
+        "owner": "",
+    },
+    {
+        "prefix": "10.244.3.0/26",
+        "family": "ipv4",
+        "status": "not-installed",
+        "kind": "unicast",
+        "protocol": 0,
+        "next_hops": ["via 10.0.0.3"],
+        "metric": 0,
+        "owner": "felix",
     },
 ]
 
@@ -298,7 +310,11 @@ def test_kernel_rows() -> None:
     gateway = NextHop(gateway="10.1.1.1", ifname="eth0")
     installed = KernelRoute(family=IPV4_UNICAST, prefix="10.0.0.0/24", nexthops=(gateway,))
     learned = KernelRoute(family=IPV6_UNICAST, prefix="fd00::/64", kind="blackhole")
-    rows = [kernel_view(installed, "installed"), kernel_view(learned, "learned")]
+    rows = [
+        kernel_view(installed, "installed", owner="bgpd"),
+        kernel_view(learned, "learned"),
+        felix_view(IPV4_UNICAST, "10.244.3.0/26", ("10.0.0.3",)),
+    ]
     for row, expected in zip(rows, KERNEL, strict=True):
         assert_pinned(row, expected)
 

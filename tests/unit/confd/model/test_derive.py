@@ -183,6 +183,7 @@ def test_node_keys() -> None:
         "n3/ip_addr_v6": "",
         "n3/network_v4": "10.0.0.3/32",
         "n3/rr_cluster_id": "",
+        **{f"n{i}/wireguard_addr_v{v}": "" for i in (1, 2, 3) for v in (4, 6)},
     }
 
 

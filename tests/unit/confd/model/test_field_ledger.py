@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bgpd.confd.model import field_ledger
 from bgpd.confd.model.field_ledger import (
     LEDGER,
     FieldEntry,
@@ -27,14 +28,17 @@ from bgpd.confd.model.field_ledger import (
 REPO = Path(__file__).resolve().parents[4]
 CRDS = REPO / "deploy" / "crds"
 # The Node is not a CRD (core Nodes with Calico's annotations on the Kubernetes datastore, a v3
-# resource in etcd): its BGP part, as libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec
-# defines it in Calico's main branch.
+# resource in etcd): its BGP part and its WireGuard addresses, as libcalico-go/lib/apis/
+# internalapi/node.go NodeBGPSpec and NodeWireguardSpec define them in Calico's main branch
+# (bgpnodeprocessor.go reads both).
 NODE_BGP_FIELDS = (
     "spec.bgp.asNumber",
     "spec.bgp.ipv4Address",
     "spec.bgp.ipv6Address",
     "spec.bgp.ipv4IPIPTunnelAddr",
     "spec.bgp.routeReflectorClusterID",
+    "spec.wireguard.interfaceIPv4Address",
+    "spec.wireguard.interfaceIPv6Address",
 )
 
 
@@ -109,12 +113,37 @@ def _refused_value(honoured: tuple[object, ...]) -> object:
     raise AssertionError(honoured)
 
 
+# Every field of today's CRDs is honoured or not BGP; the detection is also proven on fields
+# marked REFUSED for the test only, so it stays tested whatever the ledger refuses.
+SYNTHETIC = (
+    FieldEntry(kind="BGPPeer", path="spec.keepaliveTime", status=FieldStatus.REFUSED, note="a"),
+    FieldEntry(
+        kind="BGPFilter",
+        path="spec.exportV4[].communities.values",
+        status=FieldStatus.REFUSED,
+        note="b",
+    ),
+    FieldEntry(
+        kind="BGPPeer",
+        path="spec.reversePeering",
+        status=FieldStatus.REFUSED,
+        note="c",
+        honoured=("Auto",),
+    ),
+)
+
+
 @pytest.mark.parametrize(
     "entry",
-    [e for e in LEDGER if e.status is FieldStatus.REFUSED],
+    [*(e for e in LEDGER if e.status is FieldStatus.REFUSED), *SYNTHETIC],
     ids=lambda e: f"{e.kind}:{e.path}",
 )
-def test_each_refused_field_is_detected_only_when_set(entry: FieldEntry) -> None:
+def test_each_refused_field_is_detected_only_when_set(
+    entry: FieldEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = field_ledger.refused_by_kind((entry,))
+    monkeypatch.setattr(field_ledger, "_REFUSED", refused)
+    monkeypatch.setattr(field_ledger, "_MARKERS", field_ledger.refusal_markers(refused))
     resource = _set(entry.path, _refused_value(entry.honoured))
     assert may_refuse(entry.kind, json.dumps(resource))
     found = refused_fields(entry.kind, "r1", resource)

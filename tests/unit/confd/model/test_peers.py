@@ -458,6 +458,8 @@ def test_rule5_same_data_same_view_and_changes_stay_local() -> None:
         "/calico/bgp/v1/host/d/ip_addr_v6",
         "/calico/bgp/v1/host/d/network_v4",
         "/calico/bgp/v1/host/d/rr_cluster_id",
+        "/calico/bgp/v1/host/d/wireguard_addr_v4",
+        "/calico/bgp/v1/host/d/wireguard_addr_v6",
         "/calico/resources/v3/projectcalico.org/nodes/d",
         h4("d", "10.0.0.1"),  # d is a client of the RR
         h6("d", "fd00::1"),  # in both families, although d has no IPv6 (templates skip it)

@@ -393,3 +393,38 @@ def test_bgp_filter_with_every_rule_field() -> None:
     assert edge.export_v6 == ()
     (tor,) = config.all_peers
     assert tor.import_filters == tor.export_filters == ("edge",)
+
+
+def test_kernel_rules_of_newer_calico() -> None:
+    """ignoredInterfaces, programClusterRoutes, the normal route priorities and WireGuard peers
+    (Calico's bgp_processor.go), with the node's Felix release given as `calico_compat`."""
+    values = calico_v3.bgp_configuration(
+        ignoredInterfaces=["eth9*", "vxlan.calico"],
+        programClusterRoutes="EnabledIPIPOnly",
+        ipv4NormalRoutePriority=2000,
+        ipv6NormalRoutePriority=3000,
+    )
+    for name, ip, wg in (
+        ("worker-1", "172.18.0.11/24", "10.250.0.1"),
+        ("worker-2", "172.18.0.12/24", "10.250.0.2"),
+        ("worker-3", "172.18.0.13/24", ""),
+    ):
+        node = calico_v3.node(name, ip)
+        if wg:
+            key, raw = next(iter(node.items()))
+            doc = json.loads(raw)
+            doc["spec"]["wireguard"] = {"interfaceIPv4Address": wg}
+            node = {key: json.dumps(doc)}
+        values |= node
+    values |= calico_v3.ip_pool("ipip", "192.168.0.0/16", ipipMode="Always")
+    values |= calico_v3.affinity("worker-1", "192.168.12.64/26")
+    resources = load_resources(CONFDIR, "worker-1")
+    ctx = TemplateContext(nodename="worker-1", variables={"calico_compat": "3.32"})
+    text = Renderer(CONFDIR, resources, ctx).render_text(resources[0], derive_view(values))
+    config = check_golden("kernel_rules", text)
+    calico = config.calico
+    assert calico is not None
+    assert calico.compat == "3.32" and calico.program_cluster_routes == "EnabledIPIPOnly"
+    assert (calico.normal_priority(4), calico.normal_priority(6)) == (2000, 3000)
+    assert [str(a) for a in calico.wireguard_peers] == ["172.18.0.12"]  # worker-3 runs none
+    assert config.kernel.ignored_interfaces == ("eth9*", "vxlan.calico")

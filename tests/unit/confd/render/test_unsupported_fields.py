@@ -49,10 +49,9 @@ def refusing(monkeypatch: pytest.MonkeyPatch) -> None:
         FieldEntry(kind="BGPPeer", path=path, status=FieldStatus.REFUSED, note=why)
         for path, why in ((KEEPALIVE, KEEPALIVE_WHY), ("spec.localASNumber", LOCAL_AS_WHY))
     )
-    refused = {"BGPPeer": tuple((e, tuple(e.path.split("."))) for e in entries)}
-    markers = {"BGPPeer": ('"keepaliveTime"', '"localASNumber"')}
+    refused = field_ledger.refused_by_kind(entries)
     monkeypatch.setattr(field_ledger, "_REFUSED", refused)
-    monkeypatch.setattr(field_ledger, "_MARKERS", markers)
+    monkeypatch.setattr(field_ledger, "_MARKERS", field_ledger.refusal_markers(refused))
 
 
 def cluster(**peer: object) -> dict[str, str]:
