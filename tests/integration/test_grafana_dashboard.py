@@ -327,9 +327,12 @@ def datastore(lan: Lan, *, extra_block: bool = False) -> dict[str, str]:
         **ip_pool("pool", "10.244.0.0/16"),
         **affinity("node0", "10.244.0.0/26"),
         **affinity("node1", "10.244.1.0/26"),
-        # node0's external peer; keepaliveTime is a field bgpd refuses (counted, not applied).
+        # node0's external peer.
+        **bgp_peer(RAW_NAME, node="node0", peerIP=str(raw.ipv4), asNumber=RAW_ASN),
+        # Peering with local workloads: like Calico's confd, bgpd does not give those peers a
+        # keepaliveTime, and says so (counted by both nodes' watchers, not applied).
         **bgp_peer(
-            RAW_NAME, node="node0", peerIP=str(raw.ipv4), asNumber=RAW_ASN, keepaliveTime="10s"
+            "workloads", localWorkloadSelector="app == 'bird'", asNumber=65100, keepaliveTime="10s"
         ),
     }
     if extra_block:
