@@ -50,10 +50,15 @@ class Negotiated:
     peer_long_lived: LongLivedGracefulRestart | None = None
     local_long_lived: LongLivedGracefulRestart | None = None
 
+    @property
+    def long_lived(self) -> bool:
+        """Both sides sent the LLGR capability (RFC 9494): LLGR_STALE routes may be sent."""
+        return self.peer_long_lived is not None and self.local_long_lived is not None
+
     def long_lived_stale_times(self) -> dict[Family, int]:
         """RFC 9494 §4.2: per family, how long the peer's routes are kept after its restart
         time, when both sides sent the capability (the peer's times count); else empty."""
-        if self.peer_long_lived is None or self.local_long_lived is None:
+        if self.peer_long_lived is None or not self.long_lived:
             return {}
         return {
             f.family: f.stale_time
