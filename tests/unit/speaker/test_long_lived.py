@@ -4,6 +4,8 @@ sweeps them at the peer's End-of-RIB or at the long-lived stale time."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bgpd.net import pack_prefix
 from bgpd.views import RouteView
 
@@ -25,14 +27,11 @@ def _peer(name: str, address: str, asn: int, extra: str = "") -> str:
     return f'\n[[peer]]\nname = "{name}"\naddress = "{address}"\nasn = {asn}\n{extra}\n'
 
 
-def cluster() -> Net:
+def cluster(a_statics: str = STATICS) -> Net:
     """a (65001, origin) -- b (65002, helper) -- c (65003, LLGR) and d (65004, GR only)."""
     net = Net()
-    net.add(
-        "a",
-        "127.0.0.1",
-        config(65001, "127.0.0.1", [], STATICS + _peer("b", "127.0.0.2", 65002, LLGR)),
-    )
+    a = config(65001, "127.0.0.1", [], a_statics + _peer("b", "127.0.0.2", 65002, LLGR))
+    net.add("a", "127.0.0.1", a)
     b = config(65002, "127.0.0.2", [], KERNEL)
     b += _peer("a", "127.0.0.1", 65001, LLGR)
     b += _peer("c", "127.0.0.3", 65003, LLGR)
@@ -87,3 +86,24 @@ def test_the_peer_coming_back_refreshes_everything_and_leaves_nothing_stale() ->
         (route,) = routes(net, node, "10.1.0.0/24")
         assert not route.stale and "65535:6" not in route.communities, node
     assert routes(net, "b", "10.2.0.0/24") == []
+
+
+def test_a_received_llgr_stale_route_goes_only_to_llgr_peers() -> None:
+    # a itself sends a route marked LLGR_STALE (as a helper does after its peer's restart).
+    net = cluster('[[static]]\nprefix = "10.3.0.0/24"\ncommunities = ["65535:6"]\n')
+    assert len(routes(net, "b", "10.3.0.0/24")) == 1
+    assert "65535:6" in routes(net, "c", "10.3.0.0/24")[0].communities
+    assert routes(net, "d", "10.3.0.0/24") == []
+
+
+def test_our_open_carries_llgr_with_the_f_bit_while_restarting() -> None:
+    from bgpd.config import parse_config
+    from bgpd.speaker.peer_state import session_settings
+    from bgpd.wire.capabilities import LongLivedGracefulRestart
+
+    cfg = parse_config(config(65001, "127.0.0.1", [], _peer("b", "127.0.0.2", 65002, LLGR)))
+    settings = session_settings(cfg, cfg.peers[0])
+    for restarting in (False, True):
+        caps = replace(settings, restarting=restarting).capabilities()
+        (llgr,) = [c for c in caps if isinstance(c, LongLivedGracefulRestart)]
+        assert {(f.forwarding_preserved, f.stale_time) for f in llgr.families} == {(restarting, 60)}
