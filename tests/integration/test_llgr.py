@@ -21,12 +21,13 @@ reflects it marked LLGR_STALE to the other client, whose kernel keeps it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .bgpd_proc import BgpdFactory, BgpdProcess
 from .calico_node import block, ours
 from .peers import Lan, LanHost, wait_until
-from .peers.fixtures import GobgpFactory
+from .peers.fixtures import BirdFactory, GobgpFactory
 from .peers.gobgp import GobgpNeighbor
 from .reflector_net import (
     ASN,
@@ -55,6 +56,13 @@ def with_llgr(config: str) -> str:
     return config.replace("[bgp]\n", "[bgp]\n" + LLGR, 1)
 
 
+def reflector_with_llgr(config: str) -> str:
+    """A reflector restarted while the other one is still dead waits for that one's End-of-RIB
+    (RFC 4724 §4.1) until `graceful_restart_wait`: as passive side it cannot tell it is dead.
+    Short here, so the test does not wait the default 120 s."""
+    return with_llgr(config).replace("[bgp]\n", "[bgp]\ngraceful_restart_wait = 5\n", 1)
+
+
 def add_workload(client: Client) -> str:
     address = client.block.rsplit(".", 1)[0] + ".10"
     client.ns.ip("address", "add", f"{address}/32", "dev", "lo")
@@ -77,14 +85,17 @@ def stale_paths(node: BgpdProcess, peers: Sequence[str]) -> list[dict[str, Any]]
     ]
 
 
-def long_lived_from(node: BgpdProcess, peer: str, prefixes: set[str]) -> Callable[[], bool]:
-    """A probe: `node` holds exactly `prefixes` from `peer`, each stale and LLGR_STALE."""
+def long_lived_from(
+    node: BgpdProcess, peer: str, prefixes: set[str], *, stale: bool = True
+) -> Callable[[], bool]:
+    """A probe: `node` holds exactly `prefixes` from `peer`, each LLGR_STALE, and each stale
+    (kept by `node` itself) when `stale`, else not (a live peer passing on its LLGR_STALE)."""
 
     def check() -> bool:
         got = {
             r["prefix"]
             for r in node.routes(peer=peer)
-            if r["stale"] and LLGR_STALE in r["communities"]
+            if r["stale"] == stale and LLGR_STALE in r["communities"]
         }
         return got == prefixes and len(node.routes(peer=peer)) == len(prefixes)
 
@@ -240,7 +251,7 @@ def test_bgpd_reflectors_both_killed_the_cluster_keeps_forwarding(
     reflectors = [
         bgpd_factory(
             lan,
-            with_llgr(
+            reflector_with_llgr(
                 bgpd_reflector_config(
                     h, clients=client_hosts, non_clients=[o for o in rr_hosts if o is not h]
                 )
@@ -263,4 +274,140 @@ def test_bgpd_reflectors_both_killed_the_cluster_keeps_forwarding(
         kill,
         [rr.start for rr in reflectors],
         reflectors[0].workdir,
+    )
+
+
+def a_client_dies_and_the_reflectors_keep_its_block(
+    clients: Sequence[Client],
+    nodes: Sequence[BgpdProcess],
+    reflector_peers: Sequence[str],
+    log_dir: Any,
+    other_rib: Callable[[], object] = lambda: "",
+) -> None:
+    """The helper side of the other implementation: the second client SIGKILLed, both
+    reflectors keep its block past the restart time (from our LLGR capability) and reflect it
+    marked LLGR_STALE to the first client, whose kernel keeps the route; the client back, the
+    paths are fresh again."""
+    wait_full_mesh_of_blocks(clients)
+    (survivor, victim), (node, dead) = clients, nodes
+    with RouteMonitor(survivor.ns, log_dir, "monitor-survivor") as monitor:
+        dead.kill()
+        for peer in reflector_peers:
+            wait_until(
+                long_lived_from(node, peer, {victim.block}, stale=False),
+                timeout=GR_TIME + 20,
+                message=f"{node.name}: the dead node's block from {peer}, LLGR_STALE",
+                describe=node.routes,
+            )
+        monitor.sync()
+        assert monitor.deletions({victim.block}) == [], monitor.events({victim.block})
+        assert ours(survivor.ns).get(victim.block, {}).get("gateway") == victim.address
+        dead.start()
+        wait_until(
+            lambda: (
+                not stale_paths(node, reflector_peers)
+                and {r["peer"] for r in node.routes(victim.block)} == set(reflector_peers)
+            ),
+            timeout=60,
+            message=f"{node.name}: the node's block fresh from every reflector again",
+            describe=lambda: f"{node.routes(victim.block)}\n{other_rib()}",
+        )
+        monitor.sync()
+        assert monitor.deletions({victim.block}) == [], monitor.events({victim.block})
+
+
+def test_bird2_as_the_second_reflector(
+    lan_factory: Callable[..., Lan], bgpd_factory: BgpdFactory, bird_factory: BirdFactory
+) -> None:
+    lan = lan_factory(4)
+    ours_host, bird_host, *client_hosts = lan.hosts
+    clients = _clients(client_hosts)
+    reflector = bgpd_factory(
+        lan,
+        reflector_with_llgr(
+            bgpd_reflector_config(ours_host, clients=client_hosts, non_clients=[bird_host])
+        ),
+        host=0,
+        name="rr",
+    )
+    bird = bird_factory(
+        bird2_llgr_reflector(bird_host, client_hosts, [ours_host]),
+        version="2",
+        netns=bird_host.ns,
+        name="bird2-rr",
+    )
+    nodes = _nodes(bgpd_factory, lan, clients, [ours_host, bird_host])
+    peers = [global_peer(ours_host.ipv4), global_peer(bird_host.ipv4)]
+    a_client_dies_and_the_reflectors_keep_its_block(clients, nodes, peers, reflector.workdir)
+
+    def kill() -> None:
+        reflector.kill()
+        bird.kill()
+
+    def start_ours() -> None:
+        # Ours first: BIRD starts without the F bit, so its stale paths go when it is back,
+        # and the fresh ones from ours are then already there (the kernel never sees a gap).
+        reflector.start()
+        for node in nodes:
+            wait_until(
+                lambda node=node: not stale_paths(node, peers[:1]),
+                timeout=45,
+                message=f"{node.name}: fresh paths from our reflector",
+                describe=node.routes,
+            )
+
+    both_reflectors_die_and_come_back(
+        clients, nodes, peers, kill, [start_ours, bird.start], reflector.workdir
+    )
+
+
+def test_gobgp_as_the_second_reflector(
+    lan_factory: Callable[..., Lan], bgpd_factory: BgpdFactory, gobgp_factory: GobgpFactory
+) -> None:
+    lan = lan_factory(4)
+    ours_host, gobgp_host, *client_hosts = lan.hosts
+    clients = _clients(client_hosts)
+    reflector = bgpd_factory(
+        lan,
+        reflector_with_llgr(
+            bgpd_reflector_config(ours_host, clients=client_hosts, non_clients=[gobgp_host])
+        ),
+        host=0,
+        name="rr",
+    )
+    gobgp = gobgp_llgr_reflector(gobgp_factory, gobgp_host, client_hosts, [ours_host])
+    nodes = _nodes(bgpd_factory, lan, clients, [ours_host, gobgp_host])
+    peers = [global_peer(ours_host.ipv4), global_peer(gobgp_host.ipv4)]
+    a_client_dies_and_the_reflectors_keep_its_block(
+        clients,
+        nodes,
+        peers,
+        reflector.workdir,
+        lambda: (
+            gobgp.gobgp("global", "rib", "-a", "ipv4")
+            + gobgp.gobgp("neighbor", str(client_hosts[0].ipv4), "adj-out")
+        ),
+    )
+
+    def kill() -> None:
+        reflector.kill()
+        gobgp.kill()
+
+    def start_ours() -> None:
+        reflector.start()
+        for node in nodes:
+            wait_until(
+                lambda node=node: not stale_paths(node, peers[:1]),
+                timeout=45,
+                message=f"{node.name}: fresh paths from our reflector",
+                describe=node.routes,
+            )
+
+    def start_gobgp() -> None:
+        # A SIGKILLed gobgpd leaves its API socket behind, and refuses to start over it.
+        Path(gobgp.api_target.removeprefix("unix://")).unlink(missing_ok=True)
+        gobgp.start()
+
+    both_reflectors_die_and_come_back(
+        clients, nodes, peers, kill, [start_ours, start_gobgp], reflector.workdir
     )
