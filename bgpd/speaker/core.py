@@ -729,8 +729,18 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart):
         self, name: str, state: PeerState, now: float, *, detail: bool = False
     ) -> PeerView:
         stale = self._gr.stale_families(name) if detail else frozenset()
+        long_lived = self._gr.long_lived(name) if detail else frozenset()
         sent = self._exporter.sent_count(name)
-        return peer_view(name, state, self._rib, now, sent=sent, detail=detail, stale=stale)
+        return peer_view(
+            name,
+            state,
+            self._rib,
+            now,
+            sent=sent,
+            detail=detail,
+            stale=stale,
+            long_lived=long_lived,
+        )
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:
         return route_views(self._rib, prefix, peer)

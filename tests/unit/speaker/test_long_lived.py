@@ -57,6 +57,9 @@ def test_routes_outlive_the_restart_time_marked_and_only_toward_llgr_peers() -> 
     (kept,) = routes(net, "b", "10.1.0.0/24")
     assert kept.stale and "65535:6" in kept.communities
     assert routes(net, "b", "10.2.0.0/24") == []  # NO_LLGR: dropped at the restart time
+    view = b.peer_view("a", net.now)
+    assert view is not None and view.detail is not None
+    assert view.detail.long_lived_stale == ("ipv4-unicast", "ipv6-unicast")
     # The kernel keeps forwarding: no update for 10.1.0.0/24 removed its next hop.
     assert all(u.next_hops for u in b.take_fib_updates() if p1 in u.nlris)
     assert [u.next_hops for u in b.fib_snapshot() if p1 in u.nlris] == [(bytes([127, 0, 0, 1]),)]
