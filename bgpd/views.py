@@ -193,6 +193,8 @@ class PeerDetail:
     # Announcements not sent: their attributes do not fit the peer's maximum message size.
     prefixes_withheld_too_big: int = 0
     graceful_restart_stale: tuple[str, ...] = ()  # families kept stale for a restarting peer
+    # those of them past the restart time, kept LLGR_STALE (RFC 9494)
+    long_lived_stale: tuple[str, ...] = ()
     input_problems: InputProblemsView = InputProblemsView()
 
     def to_json(self) -> JsonObject:
@@ -200,6 +202,7 @@ class PeerDetail:
             **self.session.to_json(),
             "prefixes_withheld_too_big": self.prefixes_withheld_too_big,
             "graceful_restart_stale": list(self.graceful_restart_stale),
+            "long_lived_stale": list(self.long_lived_stale),
             **self.input_problems.to_json(),
         }
 
@@ -210,6 +213,7 @@ class PeerDetail:
             session=SessionDetail.from_json(obj),
             prefixes_withheld_too_big=r.integer("prefixes_withheld_too_big", 0),
             graceful_restart_stale=r.texts("graceful_restart_stale"),
+            long_lived_stale=r.texts("long_lived_stale"),
             input_problems=InputProblemsView.from_json(obj),
         )
 

@@ -13,6 +13,7 @@ packages+=(frr openbgpd)  # FRR 8.4 and OpenBGPD 7.7 test peers (tests/integrati
 packages+=(runit)  # calico-node's runit services (test_calico_node_runit.py; umoci below layers them)
 packages+=(python3-venv pipx systemd python3-seccomp)  # the installed wheel (docs/install.md) and the systemd units' checks (test_wheel.py, test_systemd_units.py)
 packages+=(mmdebstrap umoci runc)  # `make image` (scripts/build_image.py) and test_image.py
+packages+=(iputils-ping)  # workloads pinging each other across nodes (test_llgr.py)
 
 need=()
 for p in "${packages[@]}"; do

@@ -84,6 +84,10 @@ class PeerEntry:
     keepalive_time: int | None = None  # BGPPeer keepaliveTime, whole seconds
     next_hop_mode: str = "auto"  # "auto", "self", "keep" (nextHopMode / keepOriginalNextHop)
     allow_local_as: int = 0  # BGPPeer numAllowedLocalASNumbers
+    # Calico Enterprise restartMode LongLivedGracefulRestart: "llgr", with maxRestartTime as
+    # the long-lived stale time (graceful_restart_time then stays the default).
+    restart_mode: str | None = None
+    llgr_stale_time: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

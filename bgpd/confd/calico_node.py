@@ -49,6 +49,7 @@ from bgpd.config.calico_release import (
     PROGRAM_CLUSTER_ROUTES,
 )
 from bgpd.config.filter_section import FILTER_LISTS, FILTER_RULE_KEYS
+from bgpd.wire.capabilities import MAX_LONG_LIVED_STALE_TIME
 
 __all__ = [
     "BGP_V1",
@@ -176,6 +177,31 @@ def _session_fields(
         mode = "keep"
     allow = _uint(key, data.get("num_allow_local_as") or 0, "num_allow_local_as", 2**31 - 1)
     return local_asn, keepalive, mode, allow
+
+
+def _restart_mode(key: str, raw_mode: object, rt_raw: object) -> tuple[str | None, int | None]:
+    """(restart_mode, llgr_stale_time) of a v1 peer: Calico Enterprise's `restart_mode`
+    LongLivedGracefulRestart is "llgr", and its `maxRestartTime` (`restart_time`) is then the
+    long-lived stale time, not the graceful restart time; unset it is [bgp]'s (3600 s).
+    GracefulRestart or unset: (None, None), `restart_time` keeps its open-source meaning."""
+    if raw_mode in (None, "", "GracefulRestart"):
+        return None, None
+    if raw_mode != "LongLivedGracefulRestart":
+        raise DataError(
+            key,
+            f"invalid restart_mode {raw_mode!r}: expected GracefulRestart or "
+            "LongLivedGracefulRestart",
+        )
+    if not str(rt_raw).strip():
+        return "llgr", None
+    stale = _uint(key, rt_raw, "restart_time", MAX_LONG_LIVED_STALE_TIME)
+    if stale == 0:
+        raise DataError(
+            key,
+            "invalid restart_time 0 with LongLivedGracefulRestart: "
+            f"expected 1..{MAX_LONG_LIVED_STALE_TIME}",
+        )
+    return "llgr", stale
 
 
 class CalicoNode:
@@ -506,7 +532,12 @@ class CalicoNode:
         source = data.get("source_addr", "UseNodeIP")
         local_address = my_ip if source == "UseNodeIP" and not local_workload else None
         rt_raw = data.get("restart_time") or ""
-        restart = _uint(key, rt_raw, "restart_time", 4095) if str(rt_raw).strip() else None
+        restart_mode, llgr_stale_time = _restart_mode(key, data.get("restart_mode"), rt_raw)
+        restart = (
+            _uint(key, rt_raw, "restart_time", 4095)
+            if str(rt_raw).strip() and restart_mode is None
+            else None
+        )
         ttl = _uint(key, data.get("ttl_security") or 0, "ttl_security", 254)
         passive = bool(data.get("passive_mode")) or local_workload
         if scope == "Global" and data.get("calico_node") and greater_address_is_passive(ip, my_ip):
@@ -548,6 +579,8 @@ class CalicoNode:
             keepalive_time=keepalive,
             next_hop_mode=next_hop_mode,
             allow_local_as=allow_local_as,
+            restart_mode=restart_mode,
+            llgr_stale_time=llgr_stale_time,
         )
 
     # ------------------------------------------------------------------ BGPFilters

@@ -70,6 +70,8 @@ SESSION_FIELDS = frozenset(
         "hold_time",
         "graceful_restart",
         "graceful_restart_time",
+        "restart_mode",
+        "llgr_stale_time",
         "families",
         "add_path",
     }

@@ -55,6 +55,7 @@ from bgpd.config.peer import (
     PeerConfig,
     peer_location,
 )
+from bgpd.config.restart_mode import RestartMode
 from bgpd.config.schema import (
     BgpSection,
     Config,
@@ -185,6 +186,8 @@ BGP_KEYS: dict[str, Convert] = {
     "graceful_restart": to_bool,
     "graceful_restart_time": to_int,
     "graceful_restart_wait": to_int,
+    "restart_mode": to_enum(RestartMode),
+    "llgr_stale_time": to_int,
     "families": _FAMILIES,
     "add_path": to_enum(AddPathMode),
     "persist_routes": to_bool,
@@ -226,6 +229,8 @@ PEER_KEYS: dict[str, Convert] = {
     "keepalive_time": to_int,
     "connect_retry_time": to_int,
     "graceful_restart_time": to_int,
+    "restart_mode": to_enum(RestartMode),
+    "llgr_stale_time": to_int,
     "families": _FAMILIES,
     "add_path": to_enum(AddPathMode),
     "rr_client": to_bool,

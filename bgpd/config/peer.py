@@ -44,6 +44,7 @@ from bgpd.config.checks import (
     raise_problems,
 )
 from bgpd.config.filter_section import FilterConfig, check_filter_name
+from bgpd.config.restart_mode import RestartMode, check_llgr_stale_time
 from bgpd.net import Family, IPAddress, IPNetwork
 from bgpd.wire.capabilities import AddPathMode as WireAddPathMode
 
@@ -127,6 +128,9 @@ class PeerConfig:
     keepalive_time: int | None = None
     connect_retry_time: int | None = None
     graceful_restart_time: int | None = None
+    # RFC 9494 long-lived graceful restart (bgpd.config.restart_mode); None: [bgp]'s.
+    restart_mode: RestartMode | None = None
+    llgr_stale_time: int | None = None
     families: tuple[Family, ...] | None = None
     add_path: AddPathMode | None = None
     rr_client: bool = False
@@ -199,6 +203,7 @@ class PeerConfig:
             c.add("keepalive_time", check_keepalive_vs_hold(self.keepalive_time, self.hold_time))
         c.check("connect_retry_time", check_seconds, self.connect_retry_time)
         c.check("graceful_restart_time", check_restart_time, self.graceful_restart_time)
+        c.check("llgr_stale_time", check_llgr_stale_time, self.llgr_stale_time)
         c.check("families", check_families, self.families)
         c.check("description", check_description, self.description)
         c.check("local_asn", check_asn, self.local_asn)
@@ -302,6 +307,8 @@ class PeerSettings:
     error_wait_max: int
     graceful_restart: bool
     graceful_restart_time: int
+    restart_mode: RestartMode
+    llgr_stale_time: int
     families: frozenset[Family]
     add_path: AddPathMode
     rr_client: bool

@@ -66,6 +66,13 @@ from bgpd.config.peer import (
     PeerSettings,
     peer_location,
 )
+from bgpd.config.restart_mode import (
+    DEFAULT_LLGR_STALE_TIME,
+    RestartMode,
+    check_llgr_stale_time,
+    llgr_without_gr,
+    restart_mode_problems,
+)
 from bgpd.errors import ConfigError, ConfigProblem
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, IPAddress, IPNetwork
 
@@ -140,6 +147,8 @@ class BgpSection:
     graceful_restart: bool = True
     graceful_restart_time: int = 120
     graceful_restart_wait: int = 120
+    restart_mode: RestartMode = RestartMode.GR
+    llgr_stale_time: int = DEFAULT_LLGR_STALE_TIME
     families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
     add_path: AddPathMode = AddPathMode.OFF
     persist_routes: bool = True
@@ -172,6 +181,9 @@ class BgpSection:
             )
         c.check("graceful_restart_time", check_restart_time, self.graceful_restart_time)
         c.check("graceful_restart_wait", check_seconds, self.graceful_restart_wait)
+        c.check("llgr_stale_time", check_llgr_stale_time, self.llgr_stale_time)
+        if self.restart_mode is RestartMode.LLGR and not self.graceful_restart:
+            c.problems.append(llgr_without_gr("restart_mode"))
         c.check("families", check_families, self.families)
 
 
@@ -637,6 +649,13 @@ class Config:
             enumerate(self.filters), filter_references(enumerate(self.peers))
         )
         problems += peer_route_problems(enumerate(self.peers), kernel_enabled=self.kernel.enabled)
+        problems += restart_mode_problems(
+            (
+                (peer_location(i, p.name, "restart_mode"), p.restart_mode)
+                for i, p in enumerate(self.peers)
+            ),
+            graceful_restart=self.bgp.graceful_restart,
+        )
         if problems:
             raise ConfigError(problems)
 
@@ -696,6 +715,10 @@ class Config:
                 p.graceful_restart_time
                 if p.graceful_restart_time is not None
                 else b.graceful_restart_time
+            ),
+            restart_mode=p.restart_mode if p.restart_mode is not None else b.restart_mode,
+            llgr_stale_time=(
+                p.llgr_stale_time if p.llgr_stale_time is not None else b.llgr_stale_time
             ),
             families=frozenset(families),
             add_path=p.add_path if p.add_path is not None else b.add_path,

@@ -8,6 +8,7 @@ to its clients) and build the attributes as the peer must see them (§5.1): towa
 on that session is prepended (a peer's `local_asn` when set, and only it, as BIRD's `local as`),
 the next hop is our session address (unless `next hop keep`), LOCAL_PREF,
 ORIGINATOR_ID and CLUSTER_LIST are stripped and MED received from another AS is not passed on;
+a long-lived stale route (LLGR_STALE, RFC 9494 §4.3) goes only to peers that negotiated LLGR;
 toward iBGP LOCAL_PREF is present (100 when absent) and the next hop of a BGP-learned route is
 kept; a reflected route gets ORIGINATOR_ID (when absent) and our cluster id in front of its
 CLUSTER_LIST (RFC 4456 §8), its next hop untouched unless `next hop self` is configured. The
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from bgpd.policy.reflection import reflect_attributes, reflects
 from bgpd.rib import Candidate, PathInfo, Source, SourceKind
-from bgpd.rib.decision import DEFAULT_LOCAL_PREF
+from bgpd.rib.decision import DEFAULT_LOCAL_PREF, LLGR_STALE
 from bgpd.wire.attributes import AsPathSegment, new_path_attributes, new_segment
 from bgpd.wire.constants import SegmentType
 
@@ -48,6 +49,8 @@ class PeerProfile:
     next_hop_keep: bool = False
     rr_client: bool = False  # the peer is our route-reflection client (RFC 4456 §2)
     cluster_id: int | None = None  # ours, when we are a route reflector
+    # Both sides sent the LLGR capability (RFC 9494): LLGR_STALE routes may go to the peer.
+    long_lived: bool = False
 
 
 def may_advertise(source: Source, to_peer: str, profile: PeerProfile) -> bool:
@@ -80,10 +83,14 @@ def next_hop_for(info: PathInfo, kind: SourceKind, profile: PeerProfile, v6: boo
 def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) -> PathInfo | None:
     """The path as `profile`'s peer must receive it; None when no next hop can be given."""
     kind = source.kind
+    a = info.attributes
+    if not profile.long_lived and a.communities and LLGR_STALE in a.communities:
+        # RFC 9494 §4.3: a long-lived stale route is not sent to a peer without LLGR (the
+        # peer sees a withdrawal); it could not tell it from a fresh one.
+        return None
     next_hop = next_hop_for(info, kind, profile, v6)
     if not next_hop:
         return None
-    a = info.attributes
     v4_hop = None if v6 else next_hop  # the NEXT_HOP attribute exists for IPv4 only
     if profile.ibgp:
         local_pref = a.local_pref if a.local_pref is not None else DEFAULT_LOCAL_PREF

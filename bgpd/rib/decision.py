@@ -3,6 +3,8 @@
 Role: pure functions over `Candidate`s. RFC 4271 §9.1.2.2 with the RFC 4456 §9 tie-breaks,
 as an elimination in this order:
 
+ 0. a path without the LLGR_STALE community (RFC 9494 §4.3: a long-lived stale route, ours
+    or one received so marked, is the least preferred, below any other path);
  1. highest LOCAL_PREF (100 when absent; the decoder already drops LOCAL_PREF received over
     eBGP, RFC 4271 §5.1.5, so import policy is the only other writer);
  1b. locally originated over BGP-learned, CONNECTED > STATIC > KERNEL (BIRD's protocol
@@ -20,13 +22,13 @@ as an elimination in this order:
  9. lowest ADD-PATH path id, then source name: never ties, so the result is deterministic.
 
 There is no IGP cost step (§9.1.2.2 e): bgpd has no IGP. Staleness (RFC 4724) is ignored:
-a stale path is still a valid path.
+a stale path is still a valid path (long-lived staleness is step 0, read from the community).
 
 Invariants:
 - Step 4 is not a total order (MED is compared only within one neighbour AS), so the best
   path is found by elimination over the whole set, never by pairwise sorting; the result does
   not depend on the order of the paths.
-- ECMP (BIRD `merge paths on`): the multipath set is every path that survives steps 1-4 and
+- ECMP (BIRD `merge paths on`): the multipath set is every path that survives steps 0-4 and
   has the best path's step-5 type, best first then by tie key, one path per next hop.
 - Keys are computed once per `Candidate` (`path_keys`), so a decision costs tuple compares.
 """
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 
 DEFAULT_LOCAL_PREF = 100  # RFC 4271 §5.1.5 leaves it to policy; 100 is every implementation's
 LOCAL_AS = -1  # the neighbour AS of paths originated inside our AS (§9.1.2.2 c)
+LLGR_STALE = 0xFFFF0006  # RFC 9494 §2.1 well-known community 65535:6
+NO_LLGR = 0xFFFF0007  # RFC 9494 §2.2 well-known community 65535:7
 
 # Step 1b: higher wins; BGP-learned paths rank 0.
 LOCAL_RANK: dict[SourceKind, int] = {
@@ -54,8 +58,8 @@ LOCAL_RANK: dict[SourceKind, int] = {
     SourceKind.IBGP: 0,
 }
 
-# Steps 1-3, highest wins: (local pref, local rank, -AS_PATH length, -origin).
-PrefKey = tuple[int, int, int, int]
+# Steps 0-3, highest wins: (not LLGR stale, local pref, local rank, -AS_PATH length, -origin).
+PrefKey = tuple[int, int, int, int, int]
 # Steps 5-9, lowest wins: (iBGP?, BGP id, cluster list length, address length, address,
 # path id, source name).
 TieKey = tuple[int, int, int, int, bytes, int, str]
@@ -66,7 +70,14 @@ def path_keys(source: Source, attributes: PathAttributes, path_id: int) -> PathK
     """(preference key, neighbour AS, MED, tie key) of one path; see the module docstring."""
     a = attributes
     local_pref = DEFAULT_LOCAL_PREF if a.local_pref is None else a.local_pref
-    pref: PrefKey = (local_pref, LOCAL_RANK[source.kind], -a.as_path_length(), -int(a.origin))
+    fresh = 0 if a.communities and LLGR_STALE in a.communities else 1
+    pref: PrefKey = (
+        fresh,
+        local_pref,
+        LOCAL_RANK[source.kind],
+        -a.as_path_length(),
+        -int(a.origin),
+    )
     neighbor = a.neighbor_as()
     # RFC 4456 §9: ORIGINATOR_ID stands in for the BGP Identifier of the advertising router.
     bgp_id = source.router_id if a.originator_id is None else a.originator_id
@@ -88,7 +99,7 @@ def _tie(candidate: Candidate) -> TieKey:
 
 
 def _survivors(paths: Sequence[Candidate]) -> list[Candidate]:
-    """The paths left after steps 1-4."""
+    """The paths left after steps 0-4."""
     keyed = [(p, p.decision_keys()) for p in paths]
     top = max(k[0] for _, k in keyed)
     left = [(p, k) for p, k in keyed if k[0] == top]

@@ -14,6 +14,14 @@ A peer goes through two graceful restart phases:
   family absent, or F bit clear) are swept at once; whatever has not seen End-of-RIB when
   the stale-routes timer (360 s by default, as GoBGP's deferral) expires is swept then.
 
+Long-lived graceful restart (RFC 9494 §4.2): a peer that negotiated it keeps the families of
+its LLGR capability past the restart time. When the restart timer expires those families
+enter the long-lived phase instead of being swept (`take_long_lived` lists them: the caller
+marks their paths LLGR_STALE, `bgpd.rib.long_lived`), each with its own deadline, the peer's
+long-lived stale time for it; a family whose deadline passes is swept. A restart time of 0
+enters the long-lived phase at the first timer. The session coming back ends the long-lived
+phase like the restart phase (the refreshing phase follows).
+
 Enhanced route refresh, on an Established session: a BoRR marks the family stale
 (`refresh_begin`), its EoRR sweeps what was not re-announced since (`refresh_end`). RFC 7313 §4
 lets the receiver bound the wait for an EoRR that never comes: after `stale_time` (the same
@@ -42,7 +50,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from bgpd.net import Family
 
@@ -52,16 +60,20 @@ DEFAULT_STALE_TIME = 360.0  # seconds, GoBGP's deferral time
 
 
 class _PeerRestart:
-    __slots__ = ("deadline", "families", "restarting")
+    __slots__ = ("deadline", "families", "long_lived", "long_lived_until", "restarting")
 
     def __init__(self, families: set[Family], deadline: float, *, restarting: bool) -> None:
         self.families = families
         self.deadline = deadline
         self.restarting = restarting
+        # RFC 9494: family -> long-lived stale time (s), and, once in the long-lived phase,
+        # family -> when its stale routes go.
+        self.long_lived: dict[Family, float] = {}
+        self.long_lived_until: dict[Family, float] = {}
 
 
 class GracefulRestartTracker:
-    __slots__ = ("_peers", "_refreshing", "stale_time")
+    __slots__ = ("_entered_long_lived", "_peers", "_refreshing", "stale_time")
 
     def __init__(self, stale_time: float = DEFAULT_STALE_TIME) -> None:
         if stale_time < 0:
@@ -70,11 +82,21 @@ class GracefulRestartTracker:
         self._peers: dict[str, _PeerRestart] = {}
         # RFC 7313: peer -> family -> when its refresh's stale routes go without an EoRR.
         self._refreshing: dict[str, dict[Family, float]] = {}
+        # (peer, family) pairs that entered the long-lived phase, until `take_long_lived`.
+        self._entered_long_lived: list[tuple[str, Family]] = []
 
     def peer_down(
-        self, name: str, families: Collection[Family], restart_time: float, now: float
+        self,
+        name: str,
+        families: Collection[Family],
+        restart_time: float,
+        now: float,
+        long_lived: Mapping[Family, float] | None = None,
     ) -> list[Family]:
         """The peer's session ended gracefully; its routes of `families` are kept stale.
+
+        `long_lived`: the families (among `families`) the peer negotiated long-lived graceful
+        restart for, with its long-lived stale time for each (RFC 9494).
 
         The caller marks those families stale (`LocRib.mark_stale`) AFTER sweeping the
         families returned here: the paths still stale from a previous restart whose
@@ -90,7 +112,10 @@ class GracefulRestartTracker:
             families = set(families) | previous.families
         if families:
             deadline = now + max(restart_time, 0.0)
-            self._peers[name] = _PeerRestart(set(families), deadline, restarting=True)
+            state = self._peers[name] = _PeerRestart(set(families), deadline, restarting=True)
+            state.long_lived = {
+                f: float(t) for f, t in (long_lived or {}).items() if f in families and t > 0
+            }
             logger.info(
                 "graceful restart holding peer=%s families=%s seconds=%s",
                 name,
@@ -112,6 +137,8 @@ class GracefulRestartTracker:
         sweep = sorted(state.families.difference(preserved))
         state.families.intersection_update(preserved)
         state.restarting = False
+        state.long_lived.clear()
+        state.long_lived_until.clear()
         state.deadline = now + self.stale_time
         if not state.families:
             del self._peers[name]
@@ -187,7 +214,12 @@ class GracefulRestartTracker:
                 del self._refreshing[name]
         expired = sorted(name for name, s in self._peers.items() if s.deadline <= now)
         for name in expired:
-            state = self._peers.pop(name)
+            state = self._peers[name]
+            if state.restarting and (state.long_lived or state.long_lived_until):
+                out.update((name, f) for f in self._long_lived_timer(name, state, now))
+                if state.families:
+                    continue
+            del self._peers[name]
             logger.info(
                 "graceful restart timer expired peer=%s timer=%s action=sweep_stale",
                 name,
@@ -198,7 +230,49 @@ class GracefulRestartTracker:
             out.update((name, f) for f in state.families if f not in under_refresh)
         return sorted(out)
 
+    def _long_lived_timer(self, name: str, state: _PeerRestart, now: float) -> list[Family]:
+        """The restart timer (or a long-lived one) of a peer with LLGR families expired:
+        families enter the long-lived phase or leave it; returns the families to sweep."""
+        sweep: list[Family] = []
+        if not state.long_lived_until:  # the restart timer: the long-lived phase begins
+            sweep = sorted(state.families.difference(state.long_lived))
+            for family in sorted(state.long_lived):
+                state.long_lived_until[family] = now + state.long_lived[family]
+                self._entered_long_lived.append((name, family))
+                logger.info(
+                    "long-lived graceful restart holding peer=%s family=%s seconds=%.0f",
+                    name,
+                    family,
+                    state.long_lived[family],
+                )
+        else:
+            for family, until in sorted(state.long_lived_until.items()):
+                if until <= now:
+                    del state.long_lived_until[family]
+                    sweep.append(family)
+                    logger.info(
+                        "long-lived graceful restart timer expired peer=%s family=%s "
+                        "action=sweep_stale",
+                        name,
+                        family,
+                    )
+        state.families.difference_update(sweep)
+        if state.long_lived_until:
+            state.deadline = min(state.long_lived_until.values())
+        return sweep
+
+    def take_long_lived(self) -> list[tuple[str, Family]]:
+        """The (peer, family) pairs that entered the long-lived phase since the last call
+        (in `handle_timer`): the caller marks their stale paths LLGR_STALE."""
+        entered, self._entered_long_lived = self._entered_long_lived, []
+        return entered
+
     # ---------------------------------------------------------------------------------- views
+
+    def long_lived(self, name: str) -> frozenset[Family]:
+        """The peer's families in the long-lived phase (RFC 9494)."""
+        state = self._peers.get(name)
+        return frozenset() if state is None else frozenset(state.long_lived_until)
 
     def stale_families(self, name: str) -> frozenset[Family]:
         state = self._peers.get(name)

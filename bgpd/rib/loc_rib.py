@@ -331,6 +331,19 @@ class LocRib:
         self._forget_if_empty(source_name, source)
         return removed
 
+    def stale_paths(self, source_name: str, family: Family) -> list[tuple[Nlri, Candidate]]:
+        """The source's paths of `family` still marked stale, with their prefixes."""
+        source = self._sources.get(source_name)
+        table = self._tables.get(family)
+        if source is None or table is None or family not in source.prefixes:
+            return []
+        return [
+            (nlri, p)
+            for nlri in self._prefixes_of(source_name, source, family, table)
+            for p in self._entry_paths(table[nlri])
+            if p.stale and p.source.name == source_name
+        ]
+
     def stale_count(self, source_name: str, family: Family) -> int:
         source = self._sources.get(source_name)
         table = self._tables.get(family)

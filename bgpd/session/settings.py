@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from bgpd.net import IPV4_UNICAST, MAX_ASN, Family
 from bgpd.session.errors import InvalidSettingsError
 from bgpd.wire.capabilities import (
+    MAX_LONG_LIVED_STALE_TIME,
     AddPath,
     AddPathFamily,
     AddPathMode,
@@ -24,6 +25,8 @@ from bgpd.wire.capabilities import (
     FourOctetAs,
     GracefulRestart,
     GracefulRestartFamily,
+    LongLivedFamily,
+    LongLivedGracefulRestart,
     Multiprotocol,
     RouteRefresh,
     capability_code,
@@ -55,6 +58,8 @@ class SessionSettings:
     graceful_restart_time: int = 120
     restarting: bool = False  # RFC 4724 §3 R bit: we restarted and preserved forwarding state
     graceful_restart_notification: bool = False  # RFC 8538 N bit
+    # RFC 9494: our long-lived stale time for every family; None: no LLGR capability.
+    long_lived_stale_time: int | None = None
     route_refresh: bool = True
     enhanced_route_refresh: bool = True
     extended_message: bool = True
@@ -87,6 +92,9 @@ class SessionSettings:
             problems.append("at least one address family is needed")
         if not 0 <= self.graceful_restart_time <= 0xFFF:  # RFC 4724 §3: 12 bits
             problems.append(f"graceful restart time out of range: {self.graceful_restart_time}")
+        llst = self.long_lived_stale_time
+        if llst is not None and not 0 <= llst <= MAX_LONG_LIVED_STALE_TIME:
+            problems.append(f"long-lived stale time out of range: {llst}")
         seen: set[Family] = set()
         if not isinstance(self.add_path, tuple) or not all(
             isinstance(item, tuple) and len(item) == 2 for item in self.add_path
@@ -134,6 +142,20 @@ class SessionSettings:
                         GracefulRestartFamily(family=f, forwarding_preserved=self.restarting)
                         for f in families
                     ),
+                )
+            )
+        if self.graceful_restart and self.long_lived_stale_time is not None:
+            # RFC 9494 §3: beside the GR capability only; the F bit as GR's.
+            caps.append(
+                LongLivedGracefulRestart(
+                    families=tuple(
+                        LongLivedFamily(
+                            family=f,
+                            forwarding_preserved=self.restarting,
+                            stale_time=self.long_lived_stale_time,
+                        )
+                        for f in families
+                    )
                 )
             )
         if self.four_octet_as:

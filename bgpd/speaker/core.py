@@ -78,6 +78,7 @@ from bgpd.session import (
 )
 from bgpd.session.input_problems import note_next_hop_refused
 from bgpd.speaker.local_routes import LocalRoutes
+from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
 from bgpd.speaker.peer_state import (
     CONNECTED_SOURCE,
     KERNEL_SOURCE,
@@ -109,7 +110,7 @@ from bgpd.wire.negotiated import EncodeContext, Negotiated
 logger = logging.getLogger(__name__)
 
 
-class Speaker(Reconfiguration, Recovery, RouteRefreshing):
+class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart):
     __slots__ = (
         "_config",
         "_eor_seen",
@@ -259,6 +260,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
                     family,
                     swept,
                 )
+            self._mark_long_lived(self._gr.take_long_lived())
             self._propagate(now)
         self._check_recovery(now)
 
@@ -519,6 +521,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         preserved = (
             {f.family for f in peer_gr.families if f.forwarding_preserved} if peer_gr else set()
         )
+        preserved |= long_lived_preserved(negotiated)
         for family in self._gr.session_up(name, preserved, now):
             self._rib.sweep_stale(name, family)
         key = self._group_key(state)
@@ -537,7 +540,8 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         session_families = state.session.settings.families
         if negotiated_gr and state.source is not None:
             restart_time, families = self._gr_window(state)
-            for family in self._gr.peer_down(name, families, restart_time, now):
+            long_lived = state.negotiated.long_lived_stale_times() if state.negotiated else {}
+            for family in self._gr.peer_down(name, families, restart_time, now, long_lived):
                 self._rib.sweep_stale(name, family)
             self._rib.withdraw_source(name, session_families - families)
             kept = self._rib.mark_stale(name, families)
@@ -558,6 +562,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
             gr = negotiated.peer_graceful_restart
             restart_time = gr.restart_time
             families = {f.family for f in gr.families} & set(negotiated.families)
+            families |= negotiated.long_lived_stale_times().keys()  # RFC 9494 §4.2
         return restart_time, families
 
     def _next_hop_check(self, state: PeerState) -> NextHopCheck:
@@ -575,7 +580,9 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         cluster = self._config.bgp.cluster_id
         return None if cluster is None else int(cluster)
 
-    def _profile(self, settings: PeerSettings, local: tuple[str, str]) -> PeerProfile:
+    def _profile(
+        self, settings: PeerSettings, local: tuple[str, str], *, long_lived: bool = False
+    ) -> PeerProfile:
         v4, v6 = own_next_hops(settings, self._config.node, *local)
         mode = settings.next_hop_mode
         return PeerProfile(
@@ -587,6 +594,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
             next_hop_keep=mode is NextHopMode.KEEP,
             rr_client=settings.rr_client,
             cluster_id=self._cluster_id,
+            long_lived=long_lived,
         )
 
     def _check_next_hops(self, name: str, state: PeerState, key: GroupKey) -> None:
@@ -713,7 +721,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         local = state.connections.get(state.session.established_conn_id or -1, ("", ""))
         settings = self._config.peer_settings(cfg)
         return GroupKey(
-            profile=self._profile(settings, local),
+            profile=self._profile(settings, local, long_lived=negotiated.long_lived),
             ctx=EncodeContext.from_negotiated(negotiated),
             families=negotiated.families,
             internal=self._policy.peer_internal(settings),
@@ -733,8 +741,18 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing):
         self, name: str, state: PeerState, now: float, *, detail: bool = False
     ) -> PeerView:
         stale = self._gr.stale_families(name) if detail else frozenset()
+        long_lived = self._gr.long_lived(name) if detail else frozenset()
         sent = self._exporter.sent_count(name)
-        return peer_view(name, state, self._rib, now, sent=sent, detail=detail, stale=stale)
+        return peer_view(
+            name,
+            state,
+            self._rib,
+            now,
+            sent=sent,
+            detail=detail,
+            stale=stale,
+            long_lived=long_lived,
+        )
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:
         return route_views(self._rib, prefix, peer)

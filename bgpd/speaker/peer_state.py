@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bgpd.config import Config, NodeSection, PeerConfig, PeerSettings, StaticRoute
 from bgpd.config.filter_section import FilterConfig
+from bgpd.config.restart_mode import RestartMode
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, Nlri
 from bgpd.policy.import_filter import ImportFilter
 from bgpd.policy.reflection import LoopCheck
@@ -134,6 +135,7 @@ def session_settings(config: Config, peer: PeerConfig) -> SessionSettings:
         add_path=add_path_modes({f: s.add_path.wire for f in s.families if s.add_path.wire}),
         graceful_restart=s.graceful_restart,
         graceful_restart_time=s.graceful_restart_time,
+        long_lived_stale_time=(s.llgr_stale_time if s.restart_mode is RestartMode.LLGR else None),
     )
 
 

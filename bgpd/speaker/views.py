@@ -48,6 +48,7 @@ def peer_view(
     sent: int = 0,
     detail: bool = False,
     stale: Iterable[Family] = (),
+    long_lived: Iterable[Family] = (),
 ) -> PeerView:
     session = state.session
     established_at = session.established_at
@@ -70,6 +71,7 @@ def peer_view(
             session=session_detail(session, now),
             prefixes_withheld_too_big=session.counters.prefixes_withheld_too_big,
             graceful_restart_stale=tuple(sorted(str(f) for f in stale)),
+            long_lived_stale=tuple(sorted(str(f) for f in long_lived)),
             input_problems=input_problems_view(session.counters, now),
         )
         if detail

@@ -4,7 +4,7 @@ Invariants: every capability is a frozen value; a capability we do not understan
 Multiprotocol capability for a family bgpd does not speak) decodes to `UnknownCapability` with
 its raw value, so nothing is lost and negotiation simply ignores it. Encoding a decoded
 capability gives the same bytes back, except that a family listed twice inside one Graceful
-Restart or ADD-PATH capability keeps only its last entry.
+Restart, Long-Lived Graceful Restart or ADD-PATH capability keeps only its last entry.
 
 A capability sent twice is resolved where it is negotiated (`negotiated.negotiate`, and
 `codec.decode_open` for the four-octet AS): no repeated capability is left undefined.
@@ -29,6 +29,7 @@ class CapabilityCode(IntEnum):
     FOUR_OCTET_AS = 65  # RFC 6793 §3
     ADD_PATH = 69  # RFC 7911 §4
     ENHANCED_ROUTE_REFRESH = 70  # RFC 7313 §3
+    LONG_LIVED_GRACEFUL_RESTART = 71  # RFC 9494 §3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +81,29 @@ class GracefulRestart:
             raise ValueError(f"graceful restart time out of range: {self.restart_time}")
 
 
+MAX_LONG_LIVED_STALE_TIME = 0xFFFFFF  # RFC 9494 §3: a 24-bit count of seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LongLivedFamily:
+    """One family of an LLGR capability: its F bit and its long-lived stale time."""
+
+    family: Family
+    forwarding_preserved: bool
+    stale_time: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.stale_time <= MAX_LONG_LIVED_STALE_TIME:
+            raise ValueError(f"long-lived stale time out of range: {self.stale_time}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LongLivedGracefulRestart:
+    """RFC 9494 §3: per family, how long its routes outlive the GR restart time."""
+
+    families: tuple[LongLivedFamily, ...] = ()
+
+
 class AddPathMode(IntFlag):
     RECEIVE = 1
     SEND = 2
@@ -115,6 +139,7 @@ Capability = (
     | FourOctetAs
     | GracefulRestart
     | AddPath
+    | LongLivedGracefulRestart
     | UnknownCapability
 )
 
@@ -126,6 +151,7 @@ _CODES: dict[type, int] = {
     FourOctetAs: CapabilityCode.FOUR_OCTET_AS,
     GracefulRestart: CapabilityCode.GRACEFUL_RESTART,
     AddPath: CapabilityCode.ADD_PATH,
+    LongLivedGracefulRestart: CapabilityCode.LONG_LIVED_GRACEFUL_RESTART,
 }
 
 
@@ -169,6 +195,12 @@ def encode_capability_value(cap: Capability) -> bytes:
     if isinstance(cap, AddPath):
         return b"".join(
             struct.pack("!HBB", f.family.afi, f.family.safi, f.mode) for f in cap.families
+        )
+    if isinstance(cap, LongLivedGracefulRestart):
+        return b"".join(
+            struct.pack("!HBB", f.family.afi, f.family.safi, 0x80 if f.forwarding_preserved else 0)
+            + f.stale_time.to_bytes(3, "big")
+            for f in cap.families
         )
     return cap.value
 
@@ -239,7 +271,27 @@ def decode_capability(code: int, value: bytes) -> Capability:
                 ap_families.pop(family, None)
                 ap_families[family] = AddPathFamily(family=family, mode=AddPathMode(mode))
         return AddPath(families=tuple(ap_families.values()))
+    if code == CapabilityCode.LONG_LIVED_GRACEFUL_RESTART:
+        return _decode_long_lived(value)
     return UnknownCapability(code=code, value=value)
+
+
+def _decode_long_lived(value: bytes) -> LongLivedGracefulRestart:
+    """RFC 9494 §3: 7-octet tuples (AFI, SAFI, flags, 24-bit stale time); may be empty."""
+    if len(value) % 7:
+        raise _malformed("long-lived graceful restart capability length must be 7k")
+    ll_families: dict[Family, LongLivedFamily] = {}  # the last entry of a family counts
+    for off in range(0, len(value), 7):
+        afi, safi, flags = struct.unpack_from("!HBB", value, off)
+        family = _family(afi, safi)
+        if family is not None:  # families we do not speak are ignored, as in GR
+            ll_families.pop(family, None)
+            ll_families[family] = LongLivedFamily(
+                family=family,
+                forwarding_preserved=bool(flags & 0x80),
+                stale_time=int.from_bytes(value[off + 4 : off + 7], "big"),
+            )
+    return LongLivedGracefulRestart(families=tuple(ll_families.values()))
 
 
 def decode_capabilities(data: bytes) -> list[Capability]:

@@ -6,8 +6,9 @@ subsets of the families both sides announced.
 
 Capabilities sent more than once: Multiprotocol, route refresh, enhanced route refresh and
 extended message carry no value to disagree on; Graceful Restart keeps its last instance
-(RFC 4724 §3); ADD-PATH keeps the last mode given for each family (as BIRD does; RFC 7911 is
-silent); two different four-octet AS values refuse the OPEN (`codec.decode_open`).
+(RFC 4724 §3), and so does Long-Lived Graceful Restart (RFC 9494 §3); ADD-PATH keeps
+the last mode given for each family (as BIRD does; RFC 7911 is silent); two different four-octet AS
+values refuse the OPEN (`codec.decode_open`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bgpd.wire.capabilities import (
     ExtendedMessage,
     FourOctetAs,
     GracefulRestart,
+    LongLivedGracefulRestart,
     Multiprotocol,
     RouteRefresh,
 )
@@ -44,6 +46,25 @@ class Negotiated:
     enhanced_route_refresh: bool = False
     peer_graceful_restart: GracefulRestart | None = None
     local_graceful_restart: GracefulRestart | None = None
+    # RFC 9494: None when the side did not send it (or sent it without Graceful Restart).
+    peer_long_lived: LongLivedGracefulRestart | None = None
+    local_long_lived: LongLivedGracefulRestart | None = None
+
+    @property
+    def long_lived(self) -> bool:
+        """Both sides sent the LLGR capability (RFC 9494): LLGR_STALE routes may be sent."""
+        return self.peer_long_lived is not None and self.local_long_lived is not None
+
+    def long_lived_stale_times(self) -> dict[Family, int]:
+        """RFC 9494 §4.2: per family, how long the peer's routes are kept after its restart
+        time, when both sides sent the capability (the peer's times count); else empty."""
+        if self.peer_long_lived is None or not self.long_lived:
+            return {}
+        return {
+            f.family: f.stale_time
+            for f in self.peer_long_lived.families
+            if f.family in self.families
+        }
 
     @property
     def max_message_len(self) -> int:
@@ -90,6 +111,18 @@ def _graceful_restart(msg: OpenMessage) -> GracefulRestart | None:
     return last
 
 
+def _long_lived(msg: OpenMessage) -> LongLivedGracefulRestart | None:
+    """RFC 9494 §3: the last instance counts, and only beside a Graceful Restart capability
+    (a speaker that sends it alone is treated as not having sent it)."""
+    if _graceful_restart(msg) is None:
+        return None
+    last = None
+    for cap in msg.capabilities:
+        if isinstance(cap, LongLivedGracefulRestart):
+            last = cap
+    return last
+
+
 def negotiate(local: OpenMessage, remote: OpenMessage) -> Negotiated:
     """The session parameters once both OPENs are known (the caller validated `remote`)."""
     families = _families(local) & _families(remote)
@@ -126,6 +159,8 @@ def negotiate(local: OpenMessage, remote: OpenMessage) -> Negotiated:
         enhanced_route_refresh=route_refresh and both(EnhancedRouteRefresh),
         peer_graceful_restart=_graceful_restart(remote),
         local_graceful_restart=_graceful_restart(local),
+        peer_long_lived=_long_lived(remote),
+        local_long_lived=_long_lived(local),
     )
 
 

@@ -89,6 +89,7 @@ _T_KUBE_OBJECTS = "tests/unit/confd/sources/test_kube_objects.py"
 _T_ROUTING = "tests/integration/test_calico_routing.py"
 _T_PEER_FIELDS = "tests/integration/test_bgppeer_fields.py"
 _T_TTL = "tests/integration/test_ttl.py"
+_T_RESTART_MODE = "tests/unit/confd/render/test_restart_mode_render.py"
 _T_LOCAL_WORKLOADS = "tests/integration/test_local_workload_peers.py"
 # Felix puts these on the host side of the chosen workloads' interfaces; confd only reads the
 # endpoint status files Felix writes (bgpd.confd.model.workloads).
@@ -199,6 +200,7 @@ LEDGER: tuple[FieldEntry, ...] = (
     *_secret_ref(_PEER, "password"),
     _h(_PEER, "spec.sourceAddress", _T_PEER_FIELDS),
     _h(_PEER, "spec.maxRestartTime", _T_PEER_FIELDS),
+    _h(_PEER, "spec.restartMode", _T_RESTART_MODE),
     _h(_PEER, "spec.keepaliveTime", _T_PEER_RENDER),
     _h(_PEER, "spec.numAllowedLocalASNumbers", _T_PEER_SESSION),
     _h(_PEER, "spec.ttlSecurity", _T_TTL),

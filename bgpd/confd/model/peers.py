@@ -162,6 +162,7 @@ def _peer_json(
     reachable_by: str,
     next_hop_mode: str,
     local_workload: bool = False,
+    restart_mode: str = "",
 ) -> str:
     # Field order of confd's backends.BGPPeer struct (confd/pkg/backends/types.go), as
     # encoding/json writes it; bgpd's own `password_unavailable` follows, only when a
@@ -186,6 +187,10 @@ def _peer_json(
         "local_bgp_peer": local_workload,
         "next_hop_mode": next_hop_mode,
     }
+    if restart_mode:
+        # Calico Enterprise's restartMode; absent otherwise, so open-source keys stay as
+        # Calico writes them.
+        value["restart_mode"] = restart_mode
     if password.unavailable is not None:
         value["password_unavailable"] = password.unavailable
     return go_json(value)
@@ -252,6 +257,7 @@ def _node_as_peers(
             filters=res.filters,
             reachable_by=res.reachable_by,
             next_hop_mode=next_hop_mode,
+            restart_mode=res.restart_mode,
         )
         out.append(_Peer(address, port, value))
     return out
@@ -317,6 +323,7 @@ def _explicit_peer(ctx: PeerContext, res: BgpPeerResource) -> _Peer | None:
         filters=res.filters,
         reachable_by=res.reachable_by,
         next_hop_mode=next_hop_mode,
+        restart_mode=res.restart_mode,
     )
     return _Peer(address, port, value)
 

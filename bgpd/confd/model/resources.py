@@ -229,6 +229,8 @@ class BgpPeerResource:
     source_address: str
     restart_time: str  # whole seconds as a string, "" when unset
     num_allowed_local_as: int
+    # Calico Enterprise restartMode: "GracefulRestart", "LongLivedGracefulRestart"; "" unset.
+    restart_mode: str
     ttl_security: int
     reachable_by: str
     filters: tuple[str, ...] | None
@@ -239,6 +241,7 @@ class BgpPeerResource:
 
 
 _REVERSE_PEERINGS = ("Auto", "Manual")
+_RESTART_MODES = ("GracefulRestart", "LongLivedGracefulRestart")
 
 
 def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerResource | None:
@@ -287,6 +290,12 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
         spec.bad("sourceAddress", f"{source_address!r} is not UseNodeIP or None")
         source_address = ""
     restart = _duration_seconds(spec, "maxRestartTime")
+    restart_mode = spec.text("restartMode")
+    if restart_mode and restart_mode not in _RESTART_MODES:
+        spec.bad(
+            "restartMode", f"{restart_mode!r} is not GracefulRestart or LongLivedGracefulRestart"
+        )
+        restart_mode = ""
     keepalive = _duration_seconds(spec, "keepaliveTime")
     if keepalive is not None and not 1 <= keepalive < _HOLD_TIME:
         # Calico renders `keepalive time N;`, which BIRD refuses outside 1..65535, and a
@@ -336,6 +345,7 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
         password=_secret_ref(spec, "password"),
         source_address=source_address,
         restart_time="" if restart is None else str(restart),
+        restart_mode=restart_mode,
         num_allowed_local_as=spec.integer("numAllowedLocalASNumbers", 0, 2**31 - 1) or 0,
         ttl_security=spec.integer("ttlSecurity", 0, 255) or 0,
         reachable_by=reachable_by,

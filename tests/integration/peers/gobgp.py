@@ -94,7 +94,9 @@ class GobgpNeighbor:
     ``families`` defaults to the neighbour address family. ``connect_retry`` and
     ``idle_hold_time_after_reset`` default to 1 s (GoBGP's own defaults are 120 s and 30 s).
     ``add_paths_send_max > 0`` sends that many paths per prefix; ``add_paths_receive`` accepts
-    several. ``ttl_security_min`` enables GTSM with that minimum TTL. ``local_as`` overrides the
+    several. ``long_lived_stale_time`` (with ``graceful_restart``) enables RFC 9494
+    long-lived graceful restart with that stale time. ``ttl_security_min`` enables GTSM with
+    that minimum TTL. ``local_as`` overrides the
     global AS for this session.
     """
 
@@ -111,6 +113,8 @@ class GobgpNeighbor:
     idle_hold_time_after_reset: int = 1
     graceful_restart: bool = False
     restart_time: int | None = None
+    # RFC 9494 long-lived graceful restart (with graceful_restart): the stale time, per family.
+    long_lived_stale_time: int | None = None
     add_paths_receive: bool = False
     add_paths_send_max: int = 0
     multihop_ttl: int | None = None
@@ -154,7 +158,11 @@ class GobgpNeighbor:
         if self.graceful_restart:
             out += _table(
                 "[neighbors.graceful-restart.config]",
-                {"enabled": True, "restart-time": self.restart_time},
+                {
+                    "enabled": True,
+                    "restart-time": self.restart_time,
+                    "long-lived-enabled": self.long_lived_stale_time is not None or None,
+                },
             )
         add_paths = {
             "receive": self.add_paths_receive or None,
@@ -188,6 +196,11 @@ class GobgpNeighbor:
             out += _table("[neighbors.afi-safis.config]", {"afi-safi-name": afi_safi})
             if self.graceful_restart:
                 out += _table("[neighbors.afi-safis.mp-graceful-restart.config]", {"enabled": True})
+            if self.graceful_restart and self.long_lived_stale_time is not None:
+                out += _table(
+                    "[neighbors.afi-safis.long-lived-graceful-restart.config]",
+                    {"enabled": True, "restart-time": self.long_lived_stale_time},
+                )
             if any(v is not None for v in add_paths.values()):
                 # Per-AFI settings override the neighbour-level ones, so repeat them here.
                 out += _table("[neighbors.afi-safis.add-paths.config]", add_paths)
