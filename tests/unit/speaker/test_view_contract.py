@@ -51,6 +51,7 @@ IDLE = {
     "last_error": "",
     "families_without_next_hop": [],
     "down_reason": None,
+    "bfd": None,
     "established_for_s": None,
     "connections": {},
     "error_wait_s": 0.0,
@@ -80,6 +81,7 @@ ESTABLISHED = {
     "last_error": "",
     "families_without_next_hop": ["ipv6-unicast"],
     "down_reason": None,
+    "bfd": None,
     "established_for_s": 7.5,
     "connections": {"3": "Established"},
     "error_wait_s": 0.0,
@@ -123,6 +125,7 @@ HELD_SUMMARY = {
     "last_error": "password unavailable: secret kube-system/bgp-secrets has no key peer-a",
     "families_without_next_hop": [],
     "down_reason": "password unavailable: secret kube-system/bgp-secrets has no key peer-a",
+    "bfd": None,
 }
 
 STALE_ROUTES = {
