@@ -41,6 +41,7 @@ class BfdPeer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Datagram:
+    peer: str
     address: str
     multihop: bool
     data: bytes
@@ -163,6 +164,7 @@ class BfdTable:
         for data in session.take_packets():
             self._out.append(
                 Datagram(
+                    peer=name,
                     address=peer.address,
                     multihop=peer.multihop,
                     data=data,
