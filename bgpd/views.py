@@ -238,6 +238,7 @@ class PeerView:
     down_reason: str | None = None
     # the state of the peer's BFD session ("Up", "Down", "Init", "AdminDown"), None: no BFD
     bfd: str | None = None
+    bfd_failures: int = 0  # times BFD found the path failed and closed the session
     detail: PeerDetail | None = None
 
     def to_json(self) -> JsonObject:
@@ -255,6 +256,7 @@ class PeerView:
             "families_without_next_hop": list(self.families_without_next_hop),
             "down_reason": self.down_reason,
             "bfd": self.bfd,
+            "bfd_failures": self.bfd_failures,
         }
         if self.detail is not None:
             out.update(self.detail.to_json())
@@ -277,6 +279,7 @@ class PeerView:
             families_without_next_hop=r.texts("families_without_next_hop"),
             down_reason=r.opt_text("down_reason"),
             bfd=r.opt_text("bfd"),
+            bfd_failures=r.integer("bfd_failures", 0),
             # `show peer`'s view carries the session's details, `show peers`' rows do not
             detail=PeerDetail.from_json(obj) if r.has("established_for_s") else None,
         )

@@ -23,11 +23,13 @@ import logging
 import random
 import socket
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 
 from bgpd.bfd import BfdPeer, BfdSettings, BfdTable, Datagram, PeerStateChanged
 from bgpd.config import Config
+from bgpd.control.bird_replies import BfdSessionRow
 
 __all__ = ["BfdTransport", "bfd_peers"]
 
@@ -146,6 +148,26 @@ class BfdTransport:
         for sock in self._senders.values():
             sock.close()
         self._senders.clear()
+
+    def bird_rows(self) -> list[BfdSessionRow]:
+        """`show bfd sessions` on the BIRD-compatible sockets: state times made wall-clock."""
+        now, wall = self.now(), time.time()
+        rows = []
+        for peer in self.table.peers():
+            session = self.table.session(peer.name)
+            if session is None:
+                continue
+            rows.append(
+                BfdSessionRow(
+                    address=peer.address,
+                    interface="---",
+                    state=session.state.label,
+                    since=wall - (now - session.state_since),
+                    interval_s=session.tx_interval_us() / 1e6,
+                    timeout_s=session.detection_time_us() / 1e6,
+                )
+            )
+        return rows
 
     # ---------------------------------------------------------------------------- sockets
 

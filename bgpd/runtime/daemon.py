@@ -110,6 +110,7 @@ class Daemon:
             kernel=lambda: self._kernel,
             config_path=config_path,
             load=load,
+            bfd=lambda: self._bfd,
         )
         # connections, dialing, MD5/TTL, dynamic neighbours (bgpd/runtime/sessions.py)
         self._sessions = Sessions(
@@ -283,6 +284,7 @@ class Daemon:
                 reloads=self._reloader.stats,
                 confd=self._confd,
                 unknown_connections=lambda: self._sessions.refused.total,
+                bfd_drops=lambda: {} if self._bfd is None else self._bfd.table.drops,
             )
         listen = config.metrics.listen
         if listen is None:

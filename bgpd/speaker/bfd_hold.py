@@ -39,6 +39,7 @@ class BfdStatus:
     state: str
     diag: str = ""
     held: bool = False
+    failures: int = 0  # how many times BFD found the path failed (and closed the session)
 
 
 class BfdHolding:
@@ -83,8 +84,9 @@ class BfdHolding:
             return
         old = self._bfd.get(peer)
         held = old is not None and old.held
+        failures = 0 if old is None else old.failures
         if failure and not held:
-            self._bfd[peer] = BfdStatus(state=state, diag=diag, held=True)
+            self._bfd[peer] = BfdStatus(state=state, diag=diag, held=True, failures=failures + 1)
             logger.warning(
                 "peer bfd down peer=%s diag=%s action=close_session routes=withdrawn",
                 peer,
@@ -98,9 +100,10 @@ class BfdHolding:
             self._propagate(now)
             return
         if state == "Up" and held:
-            self._bfd[peer] = BfdStatus(state=state)
+            self._bfd[peer] = BfdStatus(state=state, failures=failures)
             logger.info("peer bfd up peer=%s action=start_session", peer)
             if peer_state.config.down_reason is None:
                 self._for_peer(peer, now, partial(peer_state.session.start, now))
             return
-        self._bfd[peer] = BfdStatus(state=state, diag=diag or (old.diag if old else ""), held=held)
+        last_diag = diag or ("" if old is None else old.diag)
+        self._bfd[peer] = BfdStatus(state=state, diag=last_diag, held=held, failures=failures)

@@ -738,6 +738,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, BfdHolding):
             stale=stale,
             bfd=None if bfd is None else bfd.state,
             bfd_held=f"{BFD_DOWN_TEXT}: {bfd.diag}" if bfd is not None and bfd.held else None,
+            bfd_failures=0 if bfd is None else bfd.failures,
         )
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:

@@ -50,6 +50,7 @@ def peer_view(
     stale: Iterable[Family] = (),
     bfd: str | None = None,
     bfd_held: str | None = None,
+    bfd_failures: int = 0,
 ) -> PeerView:
     """`bfd`: the BFD session's state (None: no BFD); `bfd_held`: why BFD holds the session
     down, shown as its last error."""
@@ -72,6 +73,7 @@ def peer_view(
         families_without_next_hop=tuple(sorted(str(f) for f in state.no_next_hop)),
         down_reason=down_reason,
         bfd=bfd,
+        bfd_failures=bfd_failures,
         detail=PeerDetail(
             session=session_detail(session, now),
             prefixes_withheld_too_big=session.counters.prefixes_withheld_too_big,

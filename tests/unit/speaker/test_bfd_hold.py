@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bgpd.metrics import SnapshotSource, new_registry, render
 from bgpd.speaker import FibUpdate
 from bgpd.views import PeerView
 
@@ -123,3 +124,24 @@ def test_a_reload_keeps_the_hold_and_turning_bfd_off_releases_it() -> None:
     net.advance(60, step=1.0)
     assert view(net, "a", "to_b").state == "Established"
     assert view(net, "a", "to_b").bfd is None
+
+
+def test_metrics_show_the_bfd_state_failures_and_drops() -> None:
+    net = nodes()
+    a = net.nodes["a"].speaker
+    a.bfd_changed("to_b", "Up", failure=False, diag="", now=net.now)
+    source = SnapshotSource(
+        a, clock=lambda: net.now, wall=lambda: 0.0, bfd_drops=lambda: {"ttl": 4}
+    )
+
+    def text() -> str:
+        return render(new_registry(source.snapshot, process=False))[0].decode()
+
+    assert 'bgpd_peer_bfd_up{address="127.0.0.2",peer="to_b"} 1.0' in text()
+    assert 'peer="to_c"' not in "".join(
+        line for line in text().splitlines() if line.startswith("bgpd_peer_bfd")
+    )
+    assert 'bgpd_bfd_packets_dropped_total{reason="ttl"} 4.0' in text()
+    a.bfd_changed("to_b", "Down", failure=True, diag="x", now=net.now)
+    assert 'bgpd_peer_bfd_up{address="127.0.0.2",peer="to_b"} 0.0' in text()
+    assert 'bgpd_peer_bfd_failures_total{address="127.0.0.2",peer="to_b"} 1.0' in text()

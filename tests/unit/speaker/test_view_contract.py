@@ -52,6 +52,7 @@ IDLE = {
     "families_without_next_hop": [],
     "down_reason": None,
     "bfd": None,
+    "bfd_failures": 0,
     "established_for_s": None,
     "connections": {},
     "error_wait_s": 0.0,
@@ -82,6 +83,7 @@ ESTABLISHED = {
     "families_without_next_hop": ["ipv6-unicast"],
     "down_reason": None,
     "bfd": None,
+    "bfd_failures": 0,
     "established_for_s": 7.5,
     "connections": {"3": "Established"},
     "error_wait_s": 0.0,
@@ -126,6 +128,7 @@ HELD_SUMMARY = {
     "families_without_next_hop": [],
     "down_reason": "password unavailable: secret kube-system/bgp-secrets has no key peer-a",
     "bfd": None,
+    "bfd_failures": 0,
 }
 
 STALE_ROUTES = {
