@@ -1,4 +1,5 @@
-"""BFD's UDP edge: the sockets and the timer that drive the sans-IO `bgpd.bfd.BfdTable`.
+"""BFD's UDP edge: the sockets and the timer that drive the sans-IO `bgpd.bfd.BfdTable`, on a
+thread of their own.
 
 Role: receives Control packets on UDP 3784 (single hop, RFC 5881) and 4784 (multihop,
 RFC 5883), one socket per address family and kind, opened when a session needs it, and hands
@@ -8,21 +9,36 @@ session's packets from a socket of its own, bound to a source port in 49152-6553
 for the whole session, RFC 5881 §4) with TTL / hop limit 255. The table's state changes go to
 `on_change` (the daemon tells the speaker).
 
-Invariants: loop thread only; `now` is the loop's monotonic clock. One timer, armed at the
-table's next deadline after every input. A port that cannot be opened (another BFD daemon holds
-it) is logged and counted, and the sessions that need it stay Down: never reported Up without
-packets. A datagram that cannot be sent is counted (`send_errors`), the session's timers decide.
+Why a thread: BFD's deadlines are tens of milliseconds, and the daemon's asyncio loop runs
+callbacks that take longer than a detection time: one 256 KiB read of a full-table UPDATE burst
+is parsed, put in the Loc-RIB and written to the kernel in one callback (measured: a 294 ms gap
+in our BFD packets at 10,000 prefixes on the loop, and at 100,000 the sessions flapped;
+bench/bfd_bench.py, docs/performance.md). BIRD 2 runs BFD in a thread of its own too, FRR in a
+daemon of its own. The thread holds the GIL only to handle a packet or a timer (microseconds),
+and CPython hands it the GIL within its switch interval (5 ms) however busy the loop is.
+
+Invariants:
+- The table, the sockets and the selector are touched only under `_lock`; the BFD thread does
+  all receiving and periodic sending, the loop thread only configures and reads views. State
+  changes reach the loop with `call_soon_threadsafe` (the speaker is the loop's alone).
+- `now` is `time.monotonic()`, the clock of asyncio's loop too (`BaseEventLoop.time`).
+- A port that cannot be opened (another BFD daemon holds it) is logged and counted, and the
+  sessions that need it stay Down: never reported Up without packets. A datagram that cannot
+  be sent is counted (`errors`); the session's timers decide what it means.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import logging
 import random
+import selectors
 import socket
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -90,11 +106,16 @@ def _received_ttl(ancdata: list[tuple[int, int, bytes]]) -> int | None:
 class BfdTransport:
     __slots__ = (
         "_listeners",
+        "_lock",
         "_loop",
         "_on_change",
         "_rng",
+        "_selector",
         "_senders",
-        "_timer",
+        "_stopping",
+        "_thread",
+        "_wake_r",
+        "_wake_w",
         "errors",
         "table",
     )
@@ -108,68 +129,141 @@ class BfdTransport:
         self._loop = loop
         self._on_change = on_change
         self._rng = rng or random.Random()
+        self._lock = threading.Lock()
         self.table = BfdTable(self._rng)
         # (family, multihop) -> the receiving socket; None when it could not be opened
         self._listeners: dict[tuple[int, bool], socket.socket | None] = {}
         # (peer, its address, our local address) -> the session's sending socket
         self._senders: dict[tuple[str, str, str | None], socket.socket] = {}
-        self._timer: asyncio.TimerHandle | None = None
         self.errors: Counter[str] = Counter()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="bfd", daemon=True)
+        self._thread.start()
 
-    def now(self) -> float:
-        return self._loop.time()
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
 
-    # ------------------------------------------------------------------------ configuration
+    # ------------------------------------------------------- the loop thread: config, views
 
     def configure(self, config: Config) -> list[str]:
         """Makes the sessions those `config` asks for; returns their peer names."""
         wanted = bfd_peers(config)
-        for peer in wanted:
-            self._listener(self._family(peer.address), peer.multihop)
-        self.table.configure(wanted, self.now())
-        self._flush()  # a removed session's AdminDown leaves from its own socket
-        keys = {(p.name, p.address, p.local_address) for p in wanted}
-        for key in list(self._senders):
-            if key not in keys:
-                self._senders.pop(key).close()
+        with self._lock:
+            for peer in wanted:
+                self._listener(self._family(peer.address), peer.multihop)
+            self.table.configure(wanted, self.now())
+            changes = self._flush()  # a removed session's AdminDown leaves from its own socket
+            keys = {(p.name, p.address, p.local_address) for p in wanted}
+            for key in list(self._senders):
+                if key not in keys:
+                    self._senders.pop(key).close()
+        self._post(changes)
+        self._wake()
         return sorted(p.name for p in wanted)
 
+    def drops(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.table.drops)
+
     def close(self) -> None:
-        self.table.configure([], self.now())  # AdminDown to every neighbour as we go
-        self._flush()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        for sock in self._listeners.values():
-            if sock is not None:
-                self._loop.remove_reader(sock.fileno())
+        with self._lock:
+            self.table.configure([], self.now())  # AdminDown to every neighbour as we go
+            self._flush()
+            self._stopping = True
+        self._wake()
+        self._thread.join(timeout=5)
+        with self._lock:
+            for sock in self._listeners.values():
+                if sock is not None:
+                    sock.close()
+            self._listeners.clear()
+            for sock in self._senders.values():
                 sock.close()
-        self._listeners.clear()
-        for sock in self._senders.values():
-            sock.close()
-        self._senders.clear()
+            self._senders.clear()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def bird_rows(self) -> list[BfdSessionRow]:
         """`show bfd sessions` on the BIRD-compatible sockets: state times made wall-clock."""
-        now, wall = self.now(), time.time()
         rows = []
-        for peer in self.table.peers():
-            session = self.table.session(peer.name)
-            if session is None:
-                continue
-            rows.append(
-                BfdSessionRow(
-                    address=peer.address,
-                    interface="---",
-                    state=session.state.label,
-                    since=wall - (now - session.state_since),
-                    interval_s=session.tx_interval_us() / 1e6,
-                    timeout_s=session.detection_time_us() / 1e6,
+        with self._lock:
+            now, wall = self.now(), time.time()
+            for peer in self.table.peers():
+                session = self.table.session(peer.name)
+                if session is None:
+                    continue
+                rows.append(
+                    BfdSessionRow(
+                        address=peer.address,
+                        interface="---",
+                        state=session.state.label,
+                        since=wall - (now - session.state_since),
+                        interval_s=session.tx_interval_us() / 1e6,
+                        timeout_s=session.detection_time_us() / 1e6,
+                    )
                 )
-            )
         return rows
 
-    # ---------------------------------------------------------------------------- sockets
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._wake_w.send(b"\0")
+
+    def _post(self, changes: list[PeerStateChanged]) -> None:
+        if not changes:
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: the daemon is gone
+            self._loop.call_soon_threadsafe(self._on_change, changes)
+
+    # ------------------------------------------------------------------ the BFD thread
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                deadline = self.table.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.now())
+            events = self._selector.select(timeout)
+            with self._lock:
+                if self._stopping:
+                    return
+                now = self.now()
+                for key, _ in events:
+                    if key.data is None:
+                        with contextlib.suppress(BlockingIOError):
+                            self._wake_r.recv(4096)
+                    else:
+                        self._receive(key.fileobj, key.data, now)  # type: ignore[arg-type]
+                self.table.handle_timer(self.now())
+                changes = self._flush()
+            self._post(changes)
+
+    def _receive(self, sock: socket.socket, multihop: bool, now: float) -> None:
+        for _ in range(64):  # a bounded batch: never hold the thread on a flood
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(_RECV_BUFFER, _ANCILLARY)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.errors["receive"] += 1
+                logger.debug("bfd receive failed error=%s", exc)
+                return
+            self.table.receive(
+                data,
+                source=_source(addr[0]),
+                ttl=_received_ttl(ancdata),
+                multihop=multihop,
+                now=now,
+            )
+
+    # ------------------------------------------------------------ sockets (under the lock)
 
     @staticmethod
     def _family(address: str) -> int:
@@ -203,7 +297,8 @@ class BfdTransport:
             )
             return
         self._listeners[key] = sock
-        self._loop.add_reader(sock.fileno(), self._on_readable, sock, multihop)
+        # epoll_ctl while the thread is in select() is safe; the thread is woken after this
+        self._selector.register(sock, selectors.EVENT_READ, multihop)
 
     def _sender(self, dgram: Datagram) -> socket.socket | None:
         key = (dgram.peer, dgram.address, dgram.local_address)
@@ -241,34 +336,8 @@ class BfdTransport:
                     raise
         raise OSError(errno.EADDRINUSE, "no free BFD source port")
 
-    # ---------------------------------------------------------------------------- I/O
-
-    def _on_readable(self, sock: socket.socket, multihop: bool) -> None:
-        now = self.now()
-        for _ in range(64):  # a bounded batch: never hold the loop on a flood
-            try:
-                data, ancdata, _flags, addr = sock.recvmsg(_RECV_BUFFER, _ANCILLARY)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                self.errors["receive"] += 1
-                logger.debug("bfd receive failed error=%s", exc)
-                break
-            self.table.receive(
-                data,
-                source=_source(addr[0]),
-                ttl=_received_ttl(ancdata),
-                multihop=multihop,
-                now=now,
-            )
-        self._flush()
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.table.handle_timer(self.now())
-        self._flush()
-
-    def _flush(self) -> None:
+    def _flush(self) -> list[PeerStateChanged]:
+        """Sends what the table queued; returns its state changes (to post to the loop)."""
         for dgram in self.table.take_datagrams():
             sock = self._sender(dgram)
             if sock is None:
@@ -290,16 +359,4 @@ class BfdTransport:
                 c.change.new.label,
                 c.change.diag.text.replace(" ", "_"),
             )
-        if changes:
-            self._on_change(changes)
-        self._arm()
-
-    def _arm(self) -> None:
-        deadline = self.table.next_deadline()
-        if self._timer is not None:
-            if deadline is not None and self._timer.when() == deadline:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        return changes

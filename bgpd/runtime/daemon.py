@@ -284,7 +284,7 @@ class Daemon:
                 reloads=self._reloader.stats,
                 confd=self._confd,
                 unknown_connections=lambda: self._sessions.refused.total,
-                bfd_drops=lambda: {} if self._bfd is None else self._bfd.table.drops,
+                bfd_drops=lambda: {} if self._bfd is None else self._bfd.drops(),
             )
         listen = config.metrics.listen
         if listen is None:
