@@ -224,26 +224,35 @@ class BfdTransport:
     # ------------------------------------------------------------------ the BFD thread
 
     def _run(self) -> None:
-        while True:
-            with self._lock:
-                if self._stopping:
-                    return
-                deadline = self.table.next_deadline()
-            timeout = None if deadline is None else max(0.0, deadline - self.now())
-            events = self._selector.select(timeout)
-            with self._lock:
-                if self._stopping:
-                    return
-                now = self.now()
-                for key, _ in events:
-                    if key.data is None:
-                        with contextlib.suppress(BlockingIOError):
-                            self._wake_r.recv(4096)
-                    else:
-                        self._receive(key.fileobj, key.data, now)  # type: ignore[arg-type]
-                self.table.handle_timer(self.now())
-                changes = self._flush()
-            self._post(changes)
+        while not self._stopping:
+            try:
+                self._step()
+            except Exception:
+                # A bug must not end BFD for good (every session would then time out on the
+                # other side, and ours would never come up again): logged, and BFD goes on.
+                logger.exception("bfd thread step failed action=continue")
+                time.sleep(0.01)
+
+    def _step(self) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            deadline = self.table.next_deadline()
+        timeout = None if deadline is None else max(0.0, deadline - self.now())
+        events = self._selector.select(timeout)
+        with self._lock:
+            if self._stopping:
+                return
+            now = self.now()
+            for key, _ in events:
+                if key.data is None:
+                    with contextlib.suppress(BlockingIOError):
+                        self._wake_r.recv(4096)
+                else:
+                    self._receive(key.fileobj, key.data, now)  # type: ignore[arg-type]
+            self.table.handle_timer(self.now())
+            changes = self._flush()
+        self._post(changes)
 
     def _receive(self, sock: socket.socket, multihop: bool, now: float) -> None:
         for _ in range(64):  # a bounded batch: never hold the thread on a flood

@@ -1,13 +1,15 @@
-"""BFD interop with BIRD 2 (`protocol bfd`, `bfd on`): bgpd and BIRD bring the session Up
-over a veth, and each detects the other frozen (SIGSTOP) within multiplier x interval: the
-BGP routes leave the detecting side's kernel then, long before any hold timer (90 s here).
+"""BFD interop with BIRD 2 (`protocol bfd`, `bfd on`) and FRR (`bfdd`, `neighbor X bfd`):
+bgpd and the other daemon bring the session Up over a veth, and each detects the other frozen
+(SIGSTOP) within multiplier x interval: the BGP routes leave the detecting side's kernel then,
+long before any hold timer (90 s here).
 
-Topology: a (bgpd, 10.0.0.1, originates 10.40.0.0/24) -- veth -- b (BIRD 2, 10.0.0.2,
-originates 10.50.0.0/24, its kernel protocol exports what BGP gives it).
+Topology: a (bgpd, 10.0.0.1, originates 10.40.0.0/24) -- veth -- b (BIRD 2 or FRR, 10.0.0.2,
+originates 10.50.0.0/24 and installs what BGP gives it in its kernel).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -20,6 +22,7 @@ from .bgpd_proc import BgpdFactory, BgpdProcess
 from .peers import BgpPeer, BirdConfig, Namespace, veth
 from .peers.bird import BirdDaemon, StaticRoute
 from .peers.fixtures import BirdFactory
+from .peers.frr_bfd import FrrBfdSuite
 from .peers.poll import wait_until
 
 OURS, THEIRS = "10.40.0.0/24", "10.50.0.0/24"
@@ -169,3 +172,71 @@ def test_our_show_bfd_sessions_heading_is_birds(
     assert re.fullmatch(
         r"10\.0\.0\.1 {18}eth0 {7}Up {9}\d\d:\d\d:\d\d\.\d{3}    0\.100    0\.300", row
     )
+
+
+# -- FRR ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def frr_pair(
+    netns_factory: Callable[..., Namespace], bgpd_factory: BgpdFactory
+) -> Iterator[tuple[Namespace, BgpdProcess, Namespace, FrrBfdSuite]]:
+    a, b = netns_factory(), netns_factory()
+    veth(a, b, a_addresses=["10.0.0.1/24"], b_addresses=["10.0.0.2/24"])
+    frr = FrrBfdSuite(
+        b,
+        asn=64513,
+        router_id="10.0.0.2",
+        neighbor="10.0.0.1",
+        neighbor_as=64512,
+        networks=(THEIRS,),
+    )
+    pids: list[int] = []
+    try:
+        frr.start()
+        pids += frr.pids
+        b.ip("route", "add", "blackhole", THEIRS)  # what FRR's network statement announces
+        bgpd = bgpd_factory(a, BGPD.replace('name = "bird"', 'name = "frr"'))
+        pids += [bgpd.proc.pid] if bgpd.proc else []
+        yield a, bgpd, b, frr
+    finally:
+        for pid in pids:  # a stopped process cannot take SIGTERM
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        frr.close()
+
+
+def frr_up(a: Namespace, bgpd: BgpdProcess, b: Namespace, frr: FrrBfdSuite) -> None:
+    bgpd.wait_established("frr")
+    wait_until(lambda: frr.bgp_state() == "Established", 30, message="FRR Established")
+    wait_until(lambda: bgpd.peers()["frr"]["bfd"] == "Up", 15, message="bgpd BFD Up")
+    wait_until(lambda: frr.bfd_status() == "up", 15, message="FRR BFD up")
+    wait_until(lambda: in_kernel(a, THEIRS, "12"), 15, message="FRR's route in a's kernel")
+    wait_until(lambda: in_kernel(b, OURS, "bgp"), 15, message="our route in b's kernel")
+
+
+def test_bgpd_detects_a_frozen_frr(
+    frr_pair: tuple[Namespace, BgpdProcess, Namespace, FrrBfdSuite],
+) -> None:
+    a, bgpd, b, frr = frr_pair
+    frr_up(a, bgpd, b, frr)
+    for pid in frr.pids:
+        os.kill(pid, signal.SIGSTOP)
+    elapsed = time_until_gone(a, THEIRS, "12")
+    assert elapsed < BUDGET_S, elapsed
+    for pid in frr.pids:
+        os.kill(pid, signal.SIGCONT)
+    frr_up(a, bgpd, b, frr)
+
+
+def test_frr_detects_a_frozen_bgpd(
+    frr_pair: tuple[Namespace, BgpdProcess, Namespace, FrrBfdSuite],
+) -> None:
+    a, bgpd, b, frr = frr_pair
+    frr_up(a, bgpd, b, frr)
+    assert bgpd.proc is not None
+    os.kill(bgpd.proc.pid, signal.SIGSTOP)
+    elapsed = time_until_gone(b, OURS, "bgp")
+    assert elapsed < BUDGET_S, elapsed
+    os.kill(bgpd.proc.pid, signal.SIGCONT)
+    frr_up(a, bgpd, b, frr)
