@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -41,11 +42,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import itertools
 
 from bench.common import REPO, save
 from bench.forward_bench import BirdSocket, make_table, sender_config
-from tests.integration.peers import BirdDaemon, Namespace, veth
+from tests.integration.peers import BgpPeer, BirdConfig, BirdDaemon, Namespace, veth
+from tests.integration.peers.frr_bfd import FrrBfdSuite
 
 SENDER, DUT = "10.99.1.1", "10.99.1.2"
 SO_TIMESTAMPNS = 35  # asm-generic/socket.h
@@ -226,18 +227,143 @@ def run_load(n: int, work: Path) -> dict[str, Any]:
         }
 
 
+# -- (2) failover ---------------------------------------------------------------------------
+
+ROUTE = "10.60.0.0/24"
+HOLD, KEEPALIVE = 9, 3
+DETECTORS = ("bgpd", "bird2", "frr")
+KERNEL_PROTO = {"bgpd": "12", "bird2": "bird", "frr": "bgp"}
+
+
+def bgpd_text(me: str, other: str, asn: int, other_asn: int, sock: Path, *, bfd: bool) -> str:
+    text = f"""
+[bgp]
+asn = {asn}
+router_id = "{me}"
+listen = ["{me}"]
+hold_time = {HOLD}
+keepalive_time = {KEEPALIVE}
+
+[control]
+socket = "{sock}"
+
+[kernel]
+enabled = true
+
+[bfd]
+min_rx_ms = 100
+min_tx_ms = 100
+multiplier = 3
+"""
+    if asn == 65010:
+        text += f'\n[[static]]\nprefix = "{ROUTE}"\n'
+    text += f"""
+[[peer]]
+name = "other"
+address = "{other}"
+asn = {other_asn}
+local_address = "{me}"
+families = ["ipv4-unicast"]
+bfd = {"true" if bfd else "false"}
+"""
+    return text
+
+
+def start_detector(kind: str, ns: Namespace, work: Path, bfd: bool) -> Callable[[], None]:
+    """The detecting side on a (10.99.1.1, AS 65020); returns its closer."""
+    if kind == "bgpd":
+        cfg = work / "a.toml"
+        cfg.write_text(bgpd_text(SENDER, DUT, 65020, 65010, work / "a.ctl", bfd=bfd))
+        proc = ns.spawn(bgpd_argv(cfg), name="a", log_dir=work, cwd=REPO)
+        return proc.stop
+    if kind == "bird2":
+        bird = BirdDaemon(
+            BirdConfig(
+                router_id=SENDER,
+                peers=(
+                    BgpPeer(
+                        name="peer_b",
+                        local_as=65020,
+                        neighbor_address=DUT,
+                        neighbor_as=65010,
+                        local_address=SENDER,
+                        hold_time=HOLD,
+                        keepalive_time=KEEPALIVE,
+                        extra="bfd on;" if bfd else "",
+                    ),
+                ),
+                extra=(BIRD_BFD if bfd else "") + "protocol kernel { ipv4 { export all; }; }\n",
+            ),
+            version="2",
+            netns=ns,
+            workdir=work / "bird",
+            name="a",
+        )
+        bird.start()
+        return bird.close
+    frr = FrrBfdSuite(
+        ns,
+        asn=65020,
+        router_id=SENDER,
+        neighbor=DUT,
+        neighbor_as=65010,
+        bfd=(3, 100, 100) if bfd else None,
+        hold_time=HOLD,
+    )
+    frr.start()
+    return frr.close
+
+
+def in_kernel(ns: Namespace, protocol: str) -> bool:
+    return any(r["dst"] == ROUTE for r in ns.kernel_routes(4, protocol=protocol))
+
+
+def run_failover(kind: str, bfd: bool, work: Path) -> float:
+    with pair() as (a_ns, b_ns), contextlib.ExitStack() as stack:
+        stack.callback(start_detector(kind, a_ns, work, bfd))
+        cfg = work / "b.toml"
+        cfg.write_text(bgpd_text(DUT, SENDER, 65010, 65020, work / "b.ctl", bfd=bfd))
+        b = b_ns.spawn(bgpd_argv(cfg), name="b", log_dir=work, cwd=REPO)
+        stack.callback(b.stop)
+        proto = KERNEL_PROTO[kind]
+        wait(lambda: in_kernel(a_ns, proto), 60, f"{ROUTE} in {kind}'s kernel")
+        if bfd:
+            wait(lambda: ctl(work / "b.ctl", "show peers")[0]["bfd"] == "Up", 30, "BFD Up")
+        time.sleep(KEEPALIVE + 0.5)  # a keepalive exchanged: the hold timer starts afresh
+        for chain in ("INPUT", "OUTPUT"):  # b goes silent; its link stays up
+            b_ns.run(["iptables", "-A", chain, "-j", "DROP"])
+        t0 = time.monotonic()
+        wait(lambda: not in_kernel(a_ns, proto), HOLD * 3, "route gone", interval=0.005)
+        return time.monotonic() - t0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="mode", required=True)
     load = sub.add_parser("load")
     load.add_argument("--prefixes", type=int, nargs="+", default=[100_000])
     load.add_argument("--repeat", type=int, default=3)
+    fail = sub.add_parser("failover")
+    fail.add_argument("--repeat", type=int, default=3)
+    fail.add_argument("--detectors", nargs="+", default=list(DETECTORS))
     cap = sub.add_parser("capture")
     cap.add_argument("source")
     cap.add_argument("out", type=Path)
     args = parser.parse_args()
     if args.mode == "capture":
         capture(args.source, args.out)
+        return 0
+    if args.mode == "failover":
+        out: dict[str, dict[str, list[float]]] = {}
+        for kind in args.detectors:
+            for bfd in (True, False):
+                label = "bfd_100ms_x3" if bfd else f"hold_{HOLD}s"
+                for _ in range(args.repeat):
+                    with tempfile.TemporaryDirectory(prefix="bfd_bench_") as tmp:
+                        took = run_failover(kind, bfd, Path(tmp))
+                    print(f"{kind} {label} {took:.3f}", flush=True)
+                    out.setdefault(kind, {}).setdefault(label, []).append(round(took, 3))
+        save("bfd_bench_failover", {"runs": out})
         return 0
     results = []
     for n in args.prefixes:

@@ -84,6 +84,8 @@ class PeerEntry:
     keepalive_time: int | None = None  # BGPPeer keepaliveTime, whole seconds
     next_hop_mode: str = "auto"  # "auto", "self", "keep" (nextHopMode / keepOriginalNextHop)
     allow_local_as: int = 0  # BGPPeer numAllowedLocalASNumbers
+    # BFD to this peer (failureDetectionMode BFDIfDirectlyConnected, the peer on our subnet)
+    bfd: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

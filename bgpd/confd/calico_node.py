@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import posixpath
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +44,8 @@ from bgpd.confd.template_inputs import (
 )
 from bgpd.config.calico_names import greater_address_is_passive, protocol_id
 from bgpd.config.filter_section import FILTER_LISTS, FILTER_RULE_KEYS
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BGP_V1",
@@ -464,6 +467,9 @@ class CalicoNode:
                 raise DataError(key, f"BGPFilter {filter_name!r} does not exist")
         # bird_aggr.cfg: `route <ip>/32 via <reachable_by>;` in the static protocol.
         gateway = str(data.get("reachable_by") or "").strip()
+        bfd = data.get("failure_detection_mode") == "BFDIfDirectlyConnected" and (
+            self._directly_connected(ip, version)
+        )
         return PeerEntry(
             name=name,
             address=ip,
@@ -485,7 +491,22 @@ class CalicoNode:
             keepalive_time=keepalive,
             next_hop_mode=next_hop_mode,
             allow_local_as=allow_local_as,
+            bfd=bfd,
         )
+
+    def _directly_connected(self, ip: str, version: int) -> bool:
+        """The peer is on this node's subnet (`network_v4/6`): single-hop BFD can reach it.
+        Without a known subnet nothing is directly connected, and BFD stays off (logged)."""
+        interface = self._interface(version)
+        network = ipaddress.ip_interface(interface).network if "/" in interface else None
+        if network is not None and ipaddress.ip_address(ip) in network:
+            return True
+        logger.info(
+            "peer bfd not enabled address=%s reason=not_directly_connected node_address=%s",
+            ip,
+            interface,
+        )
+        return False
 
     # ------------------------------------------------------------------ BGPFilters
 

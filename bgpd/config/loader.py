@@ -245,6 +245,7 @@ PEER_KEYS: dict[str, Convert] = {
     "bfd_min_rx_ms": to_int,
     "bfd_min_tx_ms": to_int,
     "bfd_multiplier": to_int,
+    "bfd_multihop": to_bool,
 }
 
 BFD_KEYS: dict[str, Convert] = {

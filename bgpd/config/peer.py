@@ -159,6 +159,8 @@ class PeerConfig:
     bfd_min_rx_ms: int | None = None
     bfd_min_tx_ms: int | None = None
     bfd_multiplier: int | None = None
+    # None: multihop BFD (RFC 5883) when `multihop` is above 1, else single hop (RFC 5881)
+    bfd_multihop: bool | None = None
 
     def __post_init__(self) -> None:
         raise_problems(self)
@@ -254,6 +256,8 @@ def add_bfd_problems(c: Collector, peer: PeerConfig) -> None:
         c.check(key, check, value)
         if not peer.bfd and c.ok(key):
             c.add(key, f"{key} is set but bfd is not: set bfd = true, or remove {key}")
+    if peer.bfd_multihop is not None and not peer.bfd:
+        c.add("bfd_multihop", "bfd_multihop is set but bfd is not: set bfd = true, or remove it")
 
 
 # --- Dynamic neighbours (bgpd/runtime/dynamic.py turns accepted connections into peers). -------

@@ -674,7 +674,11 @@ class Config:
             min_rx_ms=peer.bfd_min_rx_ms if peer.bfd_min_rx_ms is not None else b.min_rx_ms,
             min_tx_ms=peer.bfd_min_tx_ms if peer.bfd_min_tx_ms is not None else b.min_tx_ms,
             multiplier=peer.bfd_multiplier if peer.bfd_multiplier is not None else b.multiplier,
-            multihop=peer.multihop is not None and peer.multihop > 1,
+            multihop=(
+                peer.bfd_multihop
+                if peer.bfd_multihop is not None
+                else peer.multihop is not None and peer.multihop > 1
+            ),
         )
 
     def peer_settings(self, peer: PeerConfig | str) -> PeerSettings:

@@ -162,6 +162,7 @@ def _peer_json(
     reachable_by: str,
     next_hop_mode: str,
     local_workload: bool = False,
+    bfd_if_directly_connected: bool = False,
 ) -> str:
     # Field order of confd's backends.BGPPeer struct (confd/pkg/backends/types.go), as
     # encoding/json writes it; bgpd's own `password_unavailable` follows, only when a
@@ -188,6 +189,8 @@ def _peer_json(
     }
     if password.unavailable is not None:
         value["password_unavailable"] = password.unavailable
+    if bfd_if_directly_connected:  # Calico Enterprise's field, bgpd's key: only when set
+        value["failure_detection_mode"] = "BFDIfDirectlyConnected"
     return go_json(value)
 
 
@@ -252,6 +255,7 @@ def _node_as_peers(
             filters=res.filters,
             reachable_by=res.reachable_by,
             next_hop_mode=next_hop_mode,
+            bfd_if_directly_connected=res.bfd_if_directly_connected,
         )
         out.append(_Peer(address, port, value))
     return out
@@ -317,6 +321,7 @@ def _explicit_peer(ctx: PeerContext, res: BgpPeerResource) -> _Peer | None:
         filters=res.filters,
         reachable_by=res.reachable_by,
         next_hop_mode=next_hop_mode,
+        bfd_if_directly_connected=res.bfd_if_directly_connected,
     )
     return _Peer(address, port, value)
 

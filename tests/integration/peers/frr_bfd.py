@@ -41,7 +41,7 @@ class FrrBfdSuite:
         neighbor: str,
         neighbor_as: int,
         networks: tuple[str, ...] = (),
-        bfd: tuple[int, int, int] = (3, 100, 100),
+        bfd: tuple[int, int, int] | None = (3, 100, 100),
         hold_time: int = 90,
     ) -> None:
         self.netns = netns
@@ -49,7 +49,6 @@ class FrrBfdSuite:
         shutil.chown(self.dir, "frr", "frr")
         self.dir.chmod(0o755)
         self.neighbor = neighbor
-        mult, rx, tx = bfd
         bgp = [
             "frr defaults traditional",
             "hostname frr",
@@ -62,7 +61,7 @@ class FrrBfdSuite:
             f" neighbor {neighbor} timers {hold_time // 3} {hold_time}",
             f" neighbor {neighbor} timers connect 1",
             f" neighbor {neighbor} advertisement-interval 0",
-            f" neighbor {neighbor} bfd {mult} {rx} {tx}",
+            *([f" neighbor {neighbor} bfd {bfd[0]} {bfd[1]} {bfd[2]}"] if bfd else []),
             " address-family ipv4 unicast",
             *(f"  network {n}" for n in networks),
             " exit-address-family",

@@ -62,3 +62,11 @@ def test_rendering_round_trips() -> None:
     text = render_config_toml(cfg)
     assert "[bfd]\nmultiplier = 4" in text
     assert parse_config(text) == cfg
+
+
+def test_bfd_multihop_overrides_what_multihop_implies() -> None:
+    cfg = parse_config(MINIMAL + "bfd = true\nmultihop = 64\nbfd_multihop = false\n")
+    resolved = cfg.peer_bfd(cfg.peers[0])
+    assert resolved is not None and not resolved.multihop
+    with pytest.raises(ConfigError):
+        parse_config(MINIMAL + "bfd_multihop = true\n")

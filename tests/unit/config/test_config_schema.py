@@ -244,7 +244,7 @@ def test_peer_settings_covers_every_peer_config_field() -> None:
     }
     # next_hop_self is the older spelling of next_hop_mode, which PeerSettings resolves; the
     # BFD keys are no session's: Config.peer_bfd resolves them for the BFD edge
-    bfd_fields = {"bfd", "bfd_min_rx_ms", "bfd_min_tx_ms", "bfd_multiplier"}
+    bfd_fields = {"bfd", "bfd_min_rx_ms", "bfd_min_tx_ms", "bfd_multiplier", "bfd_multihop"}
     assert peer_fields - {"next_hop_self"} - bfd_fields <= settings_fields
 
 
