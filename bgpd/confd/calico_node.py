@@ -468,7 +468,7 @@ class CalicoNode:
         # bird_aggr.cfg: `route <ip>/32 via <reachable_by>;` in the static protocol.
         gateway = str(data.get("reachable_by") or "").strip()
         bfd = data.get("failure_detection_mode") == "BFDIfDirectlyConnected" and (
-            self._directly_connected(ip, version)
+            self._directly_connected(name, ip, version)
         )
         return PeerEntry(
             name=name,
@@ -494,7 +494,7 @@ class CalicoNode:
             bfd=bfd,
         )
 
-    def _directly_connected(self, ip: str, version: int) -> bool:
+    def _directly_connected(self, name: str, ip: str, version: int) -> bool:
         """The peer is on this node's subnet (`network_v4/6`): single-hop BFD can reach it.
         Without a known subnet nothing is directly connected, and BFD stays off (logged)."""
         interface = self._interface(version)
@@ -502,7 +502,8 @@ class CalicoNode:
         if network is not None and ipaddress.ip_address(ip) in network:
             return True
         logger.info(
-            "peer bfd not enabled address=%s reason=not_directly_connected node_address=%s",
+            "peer bfd not enabled peer=%s address=%s reason=not_directly_connected node_address=%s",
+            name,
             ip,
             interface,
         )
