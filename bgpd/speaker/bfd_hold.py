@@ -80,8 +80,8 @@ class BfdHolding:
         """The BFD session of `peer` is now in `state`; `failure` when it left Up because the
         path failed (bgpd.bfd.StateChanged.failure)."""
         peer_state = self._peers.get(peer)
-        if peer_state is None:
-            return
+        if peer_state is None or not peer_state.config.bfd:
+            return  # a late report from a session a reload has just removed
         old = self._bfd.get(peer)
         held = old is not None and old.held
         failures = 0 if old is None else old.failures

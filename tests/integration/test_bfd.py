@@ -121,3 +121,18 @@ def test_a_cut_link_is_detected_and_the_session_held_until_bfd_is_up(
     assert speaker_a.peers()["other"]["state"] != "Established"
     b.ip("link", "set", "eth0", "up")
     wait_up(a, speaker_a, speaker_b)
+
+
+def test_a_reload_that_turns_bfd_off_is_no_failure_for_the_peer(
+    pair: tuple[Namespace, BgpdProcess, Namespace, BgpdProcess],
+) -> None:
+    a, speaker_a, _, speaker_b = pair
+    wait_up(a, speaker_a, speaker_b)
+    speaker_a.write_config(config("10.0.0.1", "10.0.0.2", 64512, 64513).replace("bfd = true", ""))
+    speaker_a.reload()
+    # a says AdminDown as its session goes (RFC 5880 §6.8.16): b's BFD goes Down, its BGP stays
+    wait_until(lambda: bfd_state(speaker_b) == "Down", 10, message="b's BFD Down")
+    assert bfd_state(speaker_a) is None
+    assert speaker_b.peers()["other"]["bfd_failures"] == 0
+    assert speaker_b.state("other") == "Established"
+    assert in_kernel(a)

@@ -121,6 +121,8 @@ def test_a_reload_keeps_the_hold_and_turning_bfd_off_releases_it() -> None:
     assert view(net, "a", "to_b").state == "Idle"
     net.reload("a", text)  # bfd off
     a.bfd_keep_only(set(), net.now)
+    # the removed session's AdminDown reaches the speaker after the reload: ignored
+    a.bfd_changed("to_b", "AdminDown", failure=False, diag="", now=net.now)
     net.advance(60, step=1.0)
     assert view(net, "a", "to_b").state == "Established"
     assert view(net, "a", "to_b").bfd is None
