@@ -240,6 +240,9 @@ class PeerView:
     families_without_next_hop: tuple[str, ...] = ()
     # why the session is held down whatever happens (a password that could not be had)
     down_reason: str | None = None
+    # the state of the peer's BFD session ("Up", "Down", "Init", "AdminDown"), None: no BFD
+    bfd: str | None = None
+    bfd_failures: int = 0  # times BFD found the path failed and closed the session
     detail: PeerDetail | None = None
 
     def to_json(self) -> JsonObject:
@@ -256,6 +259,8 @@ class PeerView:
             "last_error": self.last_error,
             "families_without_next_hop": list(self.families_without_next_hop),
             "down_reason": self.down_reason,
+            "bfd": self.bfd,
+            "bfd_failures": self.bfd_failures,
         }
         if self.detail is not None:
             out.update(self.detail.to_json())
@@ -277,6 +282,8 @@ class PeerView:
             last_error=r.opt_text("last_error") or "",
             families_without_next_hop=r.texts("families_without_next_hop"),
             down_reason=r.opt_text("down_reason"),
+            bfd=r.opt_text("bfd"),
+            bfd_failures=r.integer("bfd_failures", 0),
             # `show peer`'s view carries the session's details, `show peers`' rows do not
             detail=PeerDetail.from_json(obj) if r.has("established_for_s") else None,
         )

@@ -88,6 +88,8 @@ class PeerEntry:
     # the long-lived stale time (graceful_restart_time then stays the default).
     restart_mode: str | None = None
     llgr_stale_time: int | None = None
+    # BFD to this peer (failureDetectionMode BFDIfDirectlyConnected, the peer on our subnet)
+    bfd: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import posixpath
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,8 @@ from bgpd.config.calico_release import (
 )
 from bgpd.config.filter_section import FILTER_LISTS, FILTER_RULE_KEYS
 from bgpd.wire.capabilities import MAX_LONG_LIVED_STALE_TIME
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BGP_V1",
@@ -558,6 +561,9 @@ class CalicoNode:
                 raise DataError(key, f"BGPFilter {filter_name!r} does not exist")
         # bird_aggr.cfg: `route <ip>/32 via <reachable_by>;` in the static protocol.
         gateway = str(data.get("reachable_by") or "").strip()
+        bfd = data.get("failure_detection_mode") == "BFDIfDirectlyConnected" and (
+            self._directly_connected(name, ip, version)
+        )
         return PeerEntry(
             name=name,
             address=ip,
@@ -581,7 +587,23 @@ class CalicoNode:
             allow_local_as=allow_local_as,
             restart_mode=restart_mode,
             llgr_stale_time=llgr_stale_time,
+            bfd=bfd,
         )
+
+    def _directly_connected(self, name: str, ip: str, version: int) -> bool:
+        """The peer is on this node's subnet (`network_v4/6`): single-hop BFD can reach it.
+        Without a known subnet nothing is directly connected, and BFD stays off (logged)."""
+        interface = self._interface(version)
+        network = ipaddress.ip_interface(interface).network if "/" in interface else None
+        if network is not None and ipaddress.ip_address(ip) in network:
+            return True
+        logger.info(
+            "peer bfd not enabled peer=%s address=%s reason=not_directly_connected node_address=%s",
+            name,
+            ip,
+            interface,
+        )
+        return False
 
     # ------------------------------------------------------------------ BGPFilters
 

@@ -7,6 +7,7 @@ Invariants: a `Config` is valid by construction; every problem in a rejected fil
 at once as a `ConfigError` whose problems carry key-path locations.
 """
 
+from bgpd.config.bfd_section import BfdSection, PeerBfd
 from bgpd.config.calico import (
     CalicoSection,
     ClusterNode,
@@ -45,6 +46,8 @@ from bgpd.config.toml_writer import MASK, render_config_toml
 from bgpd.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "BfdSection",
+    "PeerBfd",
     "MASK",
     "AddPathMode",
     "BgpSection",

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bgpd.config.bfd_section import BfdSection
 from bgpd.config.calico import (
     CalicoSection,
     ClusterNode,
@@ -245,6 +246,17 @@ PEER_KEYS: dict[str, Convert] = {
     "local_asn": to_int,
     "next_hop_mode": to_enum(NextHopMode),
     "allow_local_as": to_int,
+    "bfd": to_bool,
+    "bfd_min_rx_ms": to_int,
+    "bfd_min_tx_ms": to_int,
+    "bfd_multiplier": to_int,
+    "bfd_multihop": to_bool,
+}
+
+BFD_KEYS: dict[str, Convert] = {
+    "min_rx_ms": to_int,
+    "min_tx_ms": to_int,
+    "multiplier": to_int,
 }
 
 NODE_KEYS: dict[str, Convert] = {
@@ -341,6 +353,7 @@ SECTION_KEYS: dict[str, dict[str, Convert]] = {
     "mesh": MESH_KEYS,
     "calico": CALICO_KEYS,
     "kernel": KERNEL_KEYS,
+    "bfd": BFD_KEYS,
     "dynamic_neighbors": DYNAMIC_NEIGHBORS_KEYS,
     # [[filter]] is read by bgpd.config.filter_section.read_filters (nested rule arrays).
     "filter": {"name": to_str},
@@ -380,6 +393,7 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
         ("calico.pool", Pool),
         ("calico.prefix_advertisement", PrefixAdvertisement),
         ("kernel", KernelSection),
+        ("bfd", BfdSection),
         ("dynamic_neighbors", DynamicNeighbors),
     )
 }
@@ -444,6 +458,9 @@ class _Reader:
             metrics = self.section(
                 MetricsSection, doc["metrics"], METRICS_KEYS, "metrics", _dotted("metrics")
             )
+        bfd: BfdSection | None = BfdSection()
+        if "bfd" in doc:
+            bfd = self.section(BfdSection, doc["bfd"], BFD_KEYS, "bfd", _dotted("bfd"))
         statics = [
             (i, s)
             for i, raw in self.array(doc, "static")
@@ -507,6 +524,7 @@ class _Reader:
             or bgp is None
             or control is None
             or metrics is None
+            or bfd is None
             or mesh is None
             or kernel is None
         ):
@@ -559,6 +577,7 @@ class _Reader:
             mesh=mesh,
             calico=calico,
             kernel=kernel,
+            bfd=bfd,
             dynamic_neighbors=tuple(d for _, d in dynamic),
             filters=tuple(f for _, f in filters),
             source_path=source_path,

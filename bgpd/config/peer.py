@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address
 
+from bgpd.config.bfd_section import check_bfd_interval, check_bfd_multiplier
 from bgpd.config.checks import (
     Collector,
     add_password_problems,
@@ -156,6 +157,14 @@ class PeerConfig:
     # the kernel route `<address>/32 via <reachable_by>` (/128 for IPv6) while the peer is
     # configured. Not a session setting: changing it moves the route, never the session.
     reachable_by: IPAddress | None = None
+    # BFD (RFC 5880) to this neighbour: a failure it detects ends the session at once and
+    # holds it down until BFD is up again. The timers default to `[bfd]`'s.
+    bfd: bool = False
+    bfd_min_rx_ms: int | None = None
+    bfd_min_tx_ms: int | None = None
+    bfd_multiplier: int | None = None
+    # None: multihop BFD (RFC 5883) when `multihop` is above 1, else single hop (RFC 5881)
+    bfd_multihop: bool | None = None
 
     def __post_init__(self) -> None:
         raise_problems(self)
@@ -214,6 +223,7 @@ class PeerConfig:
                 'next_hop_self is the older spelling of next_hop_mode = "self": set only '
                 "next_hop_mode",
             )
+        add_bfd_problems(c, self)
         if self.reachable_by is not None and c.ok("address"):
             c.add("reachable_by", check_reachable_by(self.reachable_by, self.address))
         for key, names in (
@@ -235,6 +245,24 @@ class PeerConfig:
         if self.password_unavailable is None:
             return None
         return f"password unavailable: {self.password_unavailable}"
+
+
+def add_bfd_problems(c: Collector, peer: PeerConfig) -> None:
+    """The per-peer BFD overrides: valid, and only where BFD is asked for (an override
+    without `bfd = true` would silently do nothing)."""
+    for key, check in (
+        ("bfd_min_rx_ms", check_bfd_interval),
+        ("bfd_min_tx_ms", check_bfd_interval),
+        ("bfd_multiplier", check_bfd_multiplier),
+    ):
+        value = getattr(peer, key)
+        if value is None:
+            continue
+        c.check(key, check, value)
+        if not peer.bfd and c.ok(key):
+            c.add(key, f"{key} is set but bfd is not: set bfd = true, or remove {key}")
+    if peer.bfd_multihop is not None and not peer.bfd:
+        c.add("bfd_multihop", "bfd_multihop is set but bfd is not: set bfd = true, or remove it")
 
 
 # --- Dynamic neighbours (bgpd/runtime/dynamic.py turns accepted connections into peers). -------

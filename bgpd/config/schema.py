@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
 
+from bgpd.config.bfd_section import BfdSection, PeerBfd
 from bgpd.config.calico import (
     CalicoSection,
     ClusterNode,
@@ -597,6 +598,7 @@ class Config:
     mesh: MeshSection = field(default_factory=MeshSection)
     calico: CalicoSection | None = None
     kernel: KernelSection = field(default_factory=KernelSection)
+    bfd: BfdSection = field(default_factory=BfdSection)
     # [[dynamic_neighbors]]: ranges sessions are accepted from without a [[peer]] entry.
     dynamic_neighbors: tuple[DynamicNeighbors, ...] = ()
     # [[filter]] named import/export rule lists, referenced by [[peer]] entries.
@@ -681,6 +683,22 @@ class Config:
     def peer(self, name: str) -> PeerConfig:
         """The peer called `name`, explicit or mesh; KeyError when there is none."""
         return self._peers_by_name[name]
+
+    def peer_bfd(self, peer: PeerConfig) -> PeerBfd | None:
+        """The BFD session `peer` asks for, `[bfd]` overridden by its own keys; None: no BFD."""
+        if not peer.bfd:
+            return None
+        b = self.bfd
+        return PeerBfd(
+            min_rx_ms=peer.bfd_min_rx_ms if peer.bfd_min_rx_ms is not None else b.min_rx_ms,
+            min_tx_ms=peer.bfd_min_tx_ms if peer.bfd_min_tx_ms is not None else b.min_tx_ms,
+            multiplier=peer.bfd_multiplier if peer.bfd_multiplier is not None else b.multiplier,
+            multihop=(
+                peer.bfd_multihop
+                if peer.bfd_multihop is not None
+                else peer.multihop is not None and peer.multihop > 1
+            ),
+        )
 
     def peer_settings(self, peer: PeerConfig | str) -> PeerSettings:
         """Resolve `peer` (or the peer with that name) against `[bgp]`."""

@@ -30,6 +30,7 @@ from ipaddress import (
 )
 from typing import TYPE_CHECKING
 
+from bgpd.config.bfd_section import BfdSection
 from bgpd.config.calico import KernelSection, MeshSection
 from bgpd.config.filter_section import FILTER_LISTS, FilterOperation
 from bgpd.config.schema import (
@@ -79,6 +80,9 @@ def render_config_toml(cfg: Config, *, mask_secrets: bool = True) -> str:
         if mask_secrets and mesh.password is not None:
             mesh = dataclasses.replace(mesh, password=MASK)
         lines.extend(_table(mesh, only_changed=True))
+    if cfg.bfd != BfdSection():
+        lines += ["", "[bfd]"]
+        lines.extend(_table(cfg.bfd, only_changed=True))
     if cfg.kernel != KernelSection() or cfg.calico is not None:
         lines += ["", "[kernel]"]
         lines.extend(_table(cfg.kernel, only_changed=False))

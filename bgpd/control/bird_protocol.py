@@ -60,6 +60,7 @@ class Reply(IntEnum):
     ROUTE_DETAILS = 1008
     UPTIME = 1011
     ROUTE_ATTRIBUTES = 1012
+    BFD_SESSIONS = 1020
     PROTOCOL_HEADING = 2002
     ROUTE_NOT_FOUND = 8001
     CONFIGURATION_ERROR = 8002
@@ -152,6 +153,13 @@ class ShowRoute:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShowBfdSessions:
+    """BIRD 2's `show bfd sessions [name]` (proto/bfd/config.Y)."""
+
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Configure:
     action: Literal["reload", "check", "confirm", "undo"] = "reload"
     file: str | None = None
@@ -174,7 +182,16 @@ class ParseError:
     message: str = "syntax error"
 
 
-Command = ShowStatus | ShowProtocols | ShowRoute | Configure | Restrict | Quit | ParseError
+Command = (
+    ShowStatus
+    | ShowProtocols
+    | ShowRoute
+    | ShowBfdSessions
+    | Configure
+    | Restrict
+    | Quit
+    | ParseError
+)
 
 _TOKEN = re.compile(r'\s*(?:"([^"]*)"|([^\s"]+))')
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -224,6 +241,11 @@ def parse_command(line: str, ip_version: IpVersion) -> Command:
             return _parse_show_protocols(rest)
         if what == "route":
             return _parse_show_route(rest, ip_version)
+        if what == "bfd" and rest and not rest[0].quoted and rest[0].text == "sessions":
+            if len(rest) == 1:
+                return ShowBfdSessions()
+            if len(rest) == 2 and not rest[1].quoted and _symbol(rest[1].text):
+                return ShowBfdSessions(name=rest[1].text)
     return ParseError()
 
 

@@ -24,6 +24,7 @@ from bgpd.control.bird_protocol import (
     Configure,
     Reply,
     ReplyLine,
+    ShowBfdSessions,
     ShowProtocols,
     ShowRoute,
 )
@@ -87,6 +88,54 @@ def format_time(t: float, now: float) -> str:
 def format_datetime(t: float) -> str:
     """BIRD's tf_base: "%F %T" in local time."""
     return time.strftime("%F %T", time.localtime(t))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BfdSessionRow:
+    """One row of `show bfd sessions`: `since` is wall-clock, intervals in seconds."""
+
+    address: str
+    interface: str  # "---" when not bound to one (BIRD's text for a multihop session)
+    state: str  # "AdminDown", "Down", "Init", "Up"
+    since: float
+    interval_s: float
+    timeout_s: float
+
+
+BFD_PROTOCOL = "bfd1"  # BIRD's default name for the first `protocol bfd`
+BFD_HEADING = (
+    f"{'IP address':<25} {'Interface':<10} {'State':<10} {'Since':<12}  "
+    f"{'Interval':>8} {'Timeout':>8}"
+)
+
+
+def render_bfd_sessions(
+    rows: Sequence[BfdSessionRow], command: ShowBfdSessions, now: float
+) -> list[ReplyLine]:
+    """`show bfd sessions` as BIRD 2 prints it (proto/bfd/bfd.c bfd_show_sessions): the
+    protocol's name, the heading, one "%-25I %-10s %-10s %-12s  %7t  %7t" row per session."""
+    if command.name is not None and command.name != BFD_PROTOCOL:
+        return [ReplyLine(Reply.INVALID_SYMBOL, f"{command.name} is not a protocol", final=True)]
+    if not rows and command.name is None:
+        return [ReplyLine(Reply.NO_PROTOCOLS_MATCH, "No protocols match", final=True)]
+    lines = [
+        ReplyLine(Reply.BFD_SESSIONS, f"{BFD_PROTOCOL}:"),
+        ReplyLine(Reply.BFD_SESSIONS, BFD_HEADING),
+    ]
+    for row in rows:
+        # BIRD 2 prints BFD state times with milliseconds ("%T.%3f" within 20 hours)
+        since = format_time(row.since, now)
+        if now - row.since < _RECENT_S:
+            since += f".{int(row.since * 1000) % 1000:03d}"
+        lines.append(
+            ReplyLine(
+                Reply.BFD_SESSIONS,
+                f"{row.address:<25} {row.interface:<10} {row.state:<10} {since:<12}  "
+                f"{row.interval_s:7.3f}  {row.timeout_s:7.3f}",
+            )
+        )
+    lines.append(ReplyLine(Reply.OK, "", final=True))
+    return lines
 
 
 def render_status(status: StatusView) -> list[ReplyLine]:

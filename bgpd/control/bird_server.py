@@ -50,6 +50,7 @@ from bgpd.control.bird_protocol import (
     ReplyEncoder,
     ReplyLine,
     Restrict,
+    ShowBfdSessions,
     ShowProtocols,
     ShowRoute,
     ShowStatus,
@@ -58,9 +59,11 @@ from bgpd.control.bird_protocol import (
     welcome,
 )
 from bgpd.control.bird_replies import (
+    BfdSessionRow,
     BirdRouteView,
     ProtocolView,
     StatusView,
+    render_bfd_sessions,
     render_configure_result,
     render_protocols,
     render_routes,
@@ -125,6 +128,8 @@ class BirdHooks:
     reload: Callable[[], object]
     check: Callable[[], object]
     graceful_restart: Callable[[], int | None]
+    # the BFD sessions' rows (`since` wall-clock) for `show bfd sessions`
+    bfd_sessions: Callable[[], list[BfdSessionRow]] = list
 
 
 class BirdControl:
@@ -253,6 +258,9 @@ class BirdControl:
                 if command.protocol not in names:
                     return error_reply(Reply.PARSE_ERROR, f"{command.protocol} is not a protocol")
             return render_routes(self.routes(version, command), command, self._wall())
+        if isinstance(command, ShowBfdSessions):
+            rows = [r for r in self._hooks.bfd_sessions() if _version(r.address) == version]
+            return render_bfd_sessions(rows, command, self._wall())
         if isinstance(command, Configure):
             if restricted:
                 return error_reply(Reply.ACCESS_DENIED, "Access denied")

@@ -137,9 +137,22 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         "Kubernetes Secret or key is missing or unreadable; the reason is in bgpctl show peer), "
         "else 0.",
     )
+    bfd_up = gauge(
+        "bgpd_peer_bfd_up",
+        "1 while the peer's BFD session is Up, else 0; only for peers with bfd = true.",
+    )
+    bfd_failures = counter(
+        "bgpd_peer_bfd_failures",
+        "Failures BFD detected on the path to the peer (detection time passed, or the "
+        "neighbour said Down), each of which closed the BGP session at once.",
+        PEER,
+    )
     for p in peers:
         labels = [p.name, p.address]
         no_password.add_metric(labels, 1 if p.password_unavailable else 0)
+        if p.bfd_up is not None:
+            bfd_up.add_metric(labels, 1 if p.bfd_up else 0)
+            bfd_failures.add_metric(labels, p.bfd_failures)
         for action, n in p.rfc7606_actions:
             rfc7606.add_metric([*labels, action], n)
         for reason, n in p.next_hop_refused:
@@ -169,7 +182,7 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         err_sub.add_metric(labels, p.last_error_subcode)
     yield from (fsm, state, up, uptime, flaps, received, accepted, advertised)
     yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, withheld, err_code, err_sub)
-    yield from (no_next_hop, rfc7606, next_hop, no_password)
+    yield from (no_next_hop, rfc7606, next_hop, no_password, bfd_up, bfd_failures)
 
 
 def _group_histogram(sizes: tuple[int, ...]) -> GaugeHistogramMetricFamily:
@@ -317,6 +330,15 @@ def snapshot_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
         "remote address.",
         value=snap.unknown_connections_total,
     )
+    dropped = CounterMetricFamily(
+        "bgpd_bfd_packets_dropped",
+        "BFD packets not taken, by reason: ttl (single hop, not 255: RFC 5881 GTSM), "
+        "no_session, address_mismatch, and the RFC 5880 6.8.6 checks.",
+        labels=["reason"],
+    )
+    for reason, n in snap.bfd_packets_dropped:
+        dropped.add_metric([reason], n)
+    yield dropped
     yield GaugeMetricFamily(
         "bgpd_graceful_restart_in_progress",
         "1 while our own graceful restart (RFC 4724 R bit) is not finished.",

@@ -111,6 +111,9 @@ class PeerMetrics:
     next_hop_refused: tuple[tuple[str, int], ...] = ()
     # held down: the password it should have could not be had (a missing Secret or key)
     password_unavailable: bool = False
+    # None: the peer runs no BFD; else whether its BFD session is Up
+    bfd_up: bool | None = None
+    bfd_failures: int = 0  # BFD-detected failures that closed the session
 
     @property
     def state_code(self) -> int:
@@ -177,6 +180,8 @@ class MetricsSnapshot:
     graceful_restart_in_progress: bool  # our own restart (RFC 4724 §3 R bit) not finished
     uptime_seconds: float  # since the daemon started (monotonic)
     unknown_connections_total: int = 0  # refused: no peer or dynamic range for the address
+    # BFD packets not taken, by reason (RFC 5880 §6.8.6 checks, GTSM, no session)
+    bfd_packets_dropped: tuple[tuple[str, int], ...] = ()
 
 
 # -------------------------------------------------------------------------------- inputs
@@ -249,6 +254,7 @@ class SnapshotSource:
     """
 
     __slots__ = (
+        "_bfd_drops",
         "_clock",
         "_confd",
         "_kernel",
@@ -271,8 +277,10 @@ class SnapshotSource:
         confd: Callable[[], ConfdStatus | None] = lambda: None,
         reloads: ReloadStats | None = None,
         unknown_connections: Callable[[], int] = lambda: 0,
+        bfd_drops: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._speaker = speaker
+        self._bfd_drops = bfd_drops
         self._unknown_connections = unknown_connections
         self._clock = clock
         self._wall = wall
@@ -339,6 +347,8 @@ class SnapshotSource:
                         for reason in NEXT_HOP_REASONS
                     ),
                     password_unavailable=view.down_reason is not None,
+                    bfd_up=None if view.bfd is None else view.bfd == "Up",
+                    bfd_failures=view.bfd_failures,
                 )
             )
         prefixes: list[FamilyCount] = []
@@ -376,4 +386,5 @@ class SnapshotSource:
             graceful_restart_in_progress=any(p.restarting for p in peers),
             uptime_seconds=max(0.0, now - self._started_at),
             unknown_connections_total=self._unknown_connections(),
+            bfd_packets_dropped=tuple(sorted(self._bfd_drops().items())),
         )

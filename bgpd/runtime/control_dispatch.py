@@ -19,6 +19,7 @@ from collections.abc import Callable
 from bgpd.config import Config, ConfigError, render_config_toml
 from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request
+from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.speaker import Speaker
 from bgpd.views import Json
@@ -27,7 +28,16 @@ __all__ = ["ControlDispatch"]
 
 
 class ControlDispatch:
-    __slots__ = ("_config_path", "_flush", "_kernel", "_load", "_now", "_reload", "_speaker")
+    __slots__ = (
+        "_bfd",
+        "_config_path",
+        "_flush",
+        "_kernel",
+        "_load",
+        "_now",
+        "_reload",
+        "_speaker",
+    )
 
     def __init__(
         self,
@@ -39,6 +49,7 @@ class ControlDispatch:
         kernel: Callable[[], KernelWiring | None],
         config_path: str | None,
         load: Callable[[str], Config],
+        bfd: Callable[[], BfdTransport | None] = lambda: None,
     ) -> None:
         # `load` reads the file for BIRD's `configure check` (the reflector's profile loader)
         self._config_path = config_path
@@ -48,6 +59,7 @@ class ControlDispatch:
         self._reload = reload
         self._flush = flush
         self._kernel = kernel
+        self._bfd = bfd
 
     async def handle(self, request: Request) -> Json:
         cmd, args, now = request.command, request.args, self._now()
@@ -121,4 +133,5 @@ class ControlDispatch:
             reload=reload,
             check=check,
             graceful_restart=graceful_restart,
+            bfd_sessions=lambda: [] if (bfd := self._bfd()) is None else bfd.bird_rows(),
         )

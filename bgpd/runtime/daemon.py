@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from bgpd.bfd import PeerStateChanged
 from bgpd.config import (
     Config,
     ConfigError,
@@ -40,6 +41,7 @@ from bgpd.metrics import (
     SnapshotSource,
     probe_unix_socket,
 )
+from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.control_dispatch import ControlDispatch
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.listeners import BgpListeners, ListenError, SocketStage
@@ -60,6 +62,7 @@ SHUTDOWN_GRACE_S = 3.0
 
 class Daemon:
     __slots__ = (
+        "_bfd",
         "_bird",  # the BIRD-compatible control sockets
         "_confd",
         "_config_path",
@@ -107,6 +110,7 @@ class Daemon:
             kernel=lambda: self._kernel,
             config_path=config_path,
             load=load,
+            bfd=lambda: self._bfd,
         )
         # connections, dialing, MD5/TTL, dynamic neighbours (bgpd/runtime/sessions.py)
         self._sessions = Sessions(
@@ -139,6 +143,7 @@ class Daemon:
         self._metrics: MetricsServer | None = None
         self._metrics_source: SnapshotSource | None = None
         self._metrics_task: asyncio.Task[None] | None = None  # a listener move on reload
+        self._bfd: BfdTransport | None = None  # BFD's UDP edge, opened in run()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -210,6 +215,8 @@ class Daemon:
         self._trimmer = self._sessions.trimmer = MemoryTrimmer(self.loop)
         MemoryTrimmer.freeze_startup_objects()
         self._speaker.start(self.now())
+        self._bfd = BfdTransport(self.loop, self._on_bfd_changed)
+        self._bfd.configure(config)
         self._flush()
         await self._stopping.wait()
         await self._shutdown()
@@ -223,6 +230,8 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         logger.info("bgpd stopping action=cease_every_peer")
+        if self._bfd is not None:  # AdminDown first: the neighbours must not see a failure
+            self._bfd.close()
         self._speaker.shutdown(self.now())
         self._flush()
         if self._timer is not None:
@@ -275,6 +284,7 @@ class Daemon:
                 reloads=self._reloader.stats,
                 confd=self._confd,
                 unknown_connections=lambda: self._sessions.refused.total,
+                bfd_drops=lambda: {} if self._bfd is None else self._bfd.drops(),
             )
         listen = config.metrics.listen
         if listen is None:
@@ -387,6 +397,9 @@ class Daemon:
             self._reconfigure_metrics(new, stage)
         if self._bird is not None:  # "Last reconfiguration on" in `show status`
             self._bird.reconfigured()
+        if self._bfd is not None:
+            self._speaker.bfd_keep_only(set(self._bfd.configure(new)), self.now())
+            self._flush()
 
     def listening(self) -> list[socket.socket]:
         return [] if self._listeners is None else self._listeners.sockets()
@@ -397,6 +410,18 @@ class Daemon:
         self, added: list[KernelRouteView], removed: list[KernelRouteView]
     ) -> None:
         self._speaker.kernel_routes_changed(added, removed, self.now())
+        self._flush()
+
+    def _on_bfd_changed(self, changes: list[PeerStateChanged]) -> None:
+        now = self.now()
+        for c in changes:
+            self._speaker.bfd_changed(
+                c.peer,
+                c.change.new.label,
+                failure=c.change.failure,
+                diag=c.change.diag.text,
+                now=now,
+            )
         self._flush()
 
     def _flush(self) -> None:

@@ -77,6 +77,7 @@ from bgpd.session import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_next_hop_refused
+from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
 from bgpd.speaker.peer_state import (
@@ -110,8 +111,9 @@ from bgpd.wire.negotiated import EncodeContext, Negotiated
 logger = logging.getLogger(__name__)
 
 
-class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart):
+class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdHolding):
     __slots__ = (
+        "_bfd",
         "_config",
         "_eor_seen",
         "_exporter",
@@ -137,6 +139,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart):
         self._config = config
         self._rng = rng
         self._peers: dict[str, PeerState] = {}
+        self._bfd: dict[str, BfdStatus] = {}  # the peers' BFD state (bgpd.speaker.bfd_hold)
         self._outputs: list[Output] = []
         self._fib: list[FibUpdate] = []
         # (peer, family) pairs whose End-of-RIB arrived since start: convergence for the kernel.
@@ -181,7 +184,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart):
 
     def start(self, now: float) -> None:
         for name, state in self._peers.items():
-            if state.config.down_reason is None:  # a held-down peer is never started
+            if self.start_allowed(name):  # a held-down peer is never started
                 self._for_peer(name, now, partial(state.session.start, now))
         self._check_recovery(now)
 
@@ -330,7 +333,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart):
         for name, state in self._peers.items():
             negotiated = state.session.negotiated
             if negotiated is None:
-                if state.config.down_reason is not None:
+                if not self.start_allowed(name):
                     continue  # held down until a reload: nothing to wait for
                 return False
             if any((name, family) not in self._eor_seen for family in negotiated.families):
@@ -743,6 +746,9 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart):
         stale = self._gr.stale_families(name) if detail else frozenset()
         long_lived = self._gr.long_lived(name) if detail else frozenset()
         sent = self._exporter.sent_count(name)
+        bfd = self._bfd.get(name)
+        if bfd is None and state.config.bfd:
+            bfd = BfdStatus(state="Down")  # configured, no state reported yet
         return peer_view(
             name,
             state,
@@ -752,6 +758,9 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart):
             detail=detail,
             stale=stale,
             long_lived=long_lived,
+            bfd=None if bfd is None else bfd.state,
+            bfd_held=f"{BFD_DOWN_TEXT}: {bfd.diag}" if bfd is not None and bfd.held else None,
+            bfd_failures=0 if bfd is None else bfd.failures,
         )
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:

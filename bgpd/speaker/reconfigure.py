@@ -53,6 +53,7 @@ class Reconfiguration:
         def _check_next_hops(self, name: str, state: PeerState, key: GroupKey) -> None: ...
         def _pump(self, name: str, now: float) -> None: ...
         def _propagate(self, now: float) -> None: ...
+        def start_allowed(self, peer: str) -> bool: ...
         def _send_touched(self) -> None: ...
 
     def apply_config(self, new: Config, diff: ConfigDiff, now: float) -> list[str]:
@@ -107,7 +108,7 @@ class Reconfiguration:
             state = self._peers.get(name)
             if state is None:
                 self._add_peer(peer, restarted.get(name))
-                if peer.down_reason is None:
+                if self.start_allowed(name):
                     self._peers[name].session.start(now)
                 self._pump(name, now)
                 if name not in restarted:

@@ -49,10 +49,16 @@ def peer_view(
     detail: bool = False,
     stale: Iterable[Family] = (),
     long_lived: Iterable[Family] = (),
+    bfd: str | None = None,
+    bfd_held: str | None = None,
+    bfd_failures: int = 0,
 ) -> PeerView:
+    """`bfd`: the BFD session's state (None: no BFD); `bfd_held`: why BFD holds the session
+    down, shown as its last error."""
     session = state.session
     established_at = session.established_at
     down_reason = state.config.down_reason
+    last_error = session.counters.last_error_text() if down_reason is None else down_reason
     return PeerView(
         name=name,
         address=str(state.config.address),
@@ -64,9 +70,11 @@ def peer_view(
         prefixes_accepted=rib.source_count(name),
         prefixes_sent=sent,
         # a held-down peer's reason is what the operator must act on
-        last_error=session.counters.last_error_text() if down_reason is None else down_reason,
+        last_error=bfd_held if bfd_held is not None and down_reason is None else last_error,
         families_without_next_hop=tuple(sorted(str(f) for f in state.no_next_hop)),
         down_reason=down_reason,
+        bfd=bfd,
+        bfd_failures=bfd_failures,
         detail=PeerDetail(
             session=session_detail(session, now),
             prefixes_withheld_too_big=session.counters.prefixes_withheld_too_big,

@@ -73,7 +73,7 @@ class FsmSubcode(IntEnum):
 
 
 class CeaseSubcode(IntEnum):
-    """RFC 4486, RFC 8538."""
+    """RFC 4486, RFC 8538, RFC 9384."""
 
     MAX_PREFIXES = 1
     ADMIN_SHUTDOWN = 2
@@ -84,6 +84,7 @@ class CeaseSubcode(IntEnum):
     CONNECTION_COLLISION = 7
     OUT_OF_RESOURCES = 8
     HARD_RESET = 9
+    BFD_DOWN = 10
 
 
 class RouteRefreshSubtype(IntEnum):

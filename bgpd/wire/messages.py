@@ -109,6 +109,7 @@ _SUBCODE_NAMES: dict[int, dict[int, str]] = {
         CeaseSubcode.CONNECTION_COLLISION: "Connection Collision Resolution",
         CeaseSubcode.OUT_OF_RESOURCES: "Out of Resources",
         CeaseSubcode.HARD_RESET: "Hard Reset",
+        CeaseSubcode.BFD_DOWN: "BFD Down",
     },
     ErrorCode.ROUTE_REFRESH: {1: "Invalid Message Length"},
 }

@@ -102,6 +102,7 @@ _T_PEER_RENDER = "tests/unit/confd/render/test_peer_session_render.py"
 _T_KERNEL = "tests/integration/test_calico_kernel.py"
 _T_KERNEL_FIELDS = "tests/unit/confd/render/test_kernel_fields.py"
 _T_WIRING = "tests/unit/runtime/test_kernel_wiring.py"
+_T_BFD = "tests/unit/confd/render/test_bfd_render.py"
 
 _POOL_SOURCE = "confd/pkg/backends/calico/bgp_processor.go (processIPPool reads cidr and modes)"
 _IPAM = f"IPAM's, not BGP: {_POOL_SOURCE}"
@@ -207,6 +208,8 @@ LEDGER: tuple[FieldEntry, ...] = (
     _h(_PEER, "spec.reachableBy", _T_PEER_FIELDS),
     _h(_PEER, "spec.filters", _T_FILTER_WIRE),
     _h(_PEER, "spec.reversePeering", _T_PEERS),
+    # Calico Enterprise's: BFD to peers on the node's subnet
+    _h(_PEER, "spec.failureDetectionMode", _T_BFD),
     # --- BGPFilter (api/pkg/apis/projectcalico/v3/bgpfilter.go) ------------------------------
     *_filter_entries(),
     # --- Node, BGP part (libcalico-go/lib/apis/internalapi/node.go NodeBGPSpec) and WireGuard ---

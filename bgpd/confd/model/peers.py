@@ -163,6 +163,7 @@ def _peer_json(
     next_hop_mode: str,
     local_workload: bool = False,
     restart_mode: str = "",
+    bfd_if_directly_connected: bool = False,
 ) -> str:
     # Field order of confd's backends.BGPPeer struct (confd/pkg/backends/types.go), as
     # encoding/json writes it; bgpd's own `password_unavailable` follows, only when a
@@ -193,6 +194,8 @@ def _peer_json(
         value["restart_mode"] = restart_mode
     if password.unavailable is not None:
         value["password_unavailable"] = password.unavailable
+    if bfd_if_directly_connected:  # Calico Enterprise's field, bgpd's key: only when set
+        value["failure_detection_mode"] = "BFDIfDirectlyConnected"
     return go_json(value)
 
 
@@ -258,6 +261,7 @@ def _node_as_peers(
             reachable_by=res.reachable_by,
             next_hop_mode=next_hop_mode,
             restart_mode=res.restart_mode,
+            bfd_if_directly_connected=res.bfd_if_directly_connected,
         )
         out.append(_Peer(address, port, value))
     return out
@@ -324,6 +328,7 @@ def _explicit_peer(ctx: PeerContext, res: BgpPeerResource) -> _Peer | None:
         reachable_by=res.reachable_by,
         next_hop_mode=next_hop_mode,
         restart_mode=res.restart_mode,
+        bfd_if_directly_connected=res.bfd_if_directly_connected,
     )
     return _Peer(address, port, value)
 

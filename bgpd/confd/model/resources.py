@@ -201,6 +201,8 @@ def read_node(key: str, name: str, raw: str, problems: Problems) -> NodeInfo | N
 
 _SOURCE_ADDRESSES = ("UseNodeIP", "None")
 _NEXT_HOP_MODES = ("Auto", "Self", "Keep")  # bgppeer.go NextHopMode's kubebuilder enum
+# Calico Enterprise's BGPPeer failureDetectionMode: BFD toward peers on the node's own subnet.
+_FAILURE_DETECTION_MODES = ("None", "BFDIfDirectlyConnected")
 _HOLD_TIME = 240  # every Calico peering's (bgpd's [bgp] default, as BIRD's)
 
 
@@ -235,6 +237,9 @@ class BgpPeerResource:
     reachable_by: str
     filters: tuple[str, ...] | None
     local_workload_selector: str
+    # failureDetectionMode BFDIfDirectlyConnected (Calico Enterprise): BFD where the peer is on
+    # the node's subnet (decided per node, bgpd.confd.calico_node)
+    bfd_if_directly_connected: bool = False
     # reversePeering: False for Manual, when the nodes this BGPPeer points at do not peer back
     # automatically (client.go automaticReversePeering).
     automatic_reverse: bool = True
@@ -324,6 +329,10 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
             spec.bad("reachableBy", "needs peerIP")
             reachable_by = ""
     filters = spec.str_list("filters")
+    detection = spec.text("failureDetectionMode") or "None"
+    if detection not in _FAILURE_DETECTION_MODES:
+        spec.bad("failureDetectionMode", f"{detection!r} is not None or BFDIfDirectlyConnected")
+        detection = "None"
     reverse = spec.text("reversePeering") or "Auto"
     if reverse not in _REVERSE_PEERINGS:
         spec.bad("reversePeering", f"{reverse!r} is not Auto or Manual")
@@ -351,6 +360,7 @@ def read_bgp_peer(key: str, name: str, raw: str, problems: Problems) -> BgpPeerR
         reachable_by=reachable_by,
         filters=filters,
         local_workload_selector=local_workload_selector,
+        bfd_if_directly_connected=detection == "BFDIfDirectlyConnected",
         automatic_reverse=reverse == "Auto",
     )
 

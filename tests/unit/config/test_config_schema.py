@@ -242,8 +242,10 @@ def test_peer_settings_covers_every_peer_config_field() -> None:
         f.name
         for f in dataclasses.fields(type(parse_config(MINIMAL).peer_settings("Mesh_127_0_0_2")))
     }
-    # next_hop_self is the older spelling of next_hop_mode, which PeerSettings resolves
-    assert peer_fields - {"next_hop_self"} <= settings_fields
+    # next_hop_self is the older spelling of next_hop_mode, which PeerSettings resolves; the
+    # BFD keys are no session's: Config.peer_bfd resolves them for the BFD edge
+    bfd_fields = {"bfd", "bfd_min_rx_ms", "bfd_min_tx_ms", "bfd_multiplier", "bfd_multihop"}
+    assert peer_fields - {"next_hop_self"} - bfd_fields <= settings_fields
 
 
 def test_peer_local_asn_next_hop_mode_and_allow_local_as_resolve() -> None:

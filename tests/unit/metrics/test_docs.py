@@ -18,7 +18,8 @@ DOCS = Path(__file__).resolve().parents[3] / "docs"
 def exported_names() -> set[str]:
     """Every sample name of a scrape with every optional input present."""
     net = Net()
-    net.add("a", "127.0.0.1", config(64512, "127.0.0.1", [("to_b", "127.0.0.2", 64512)]))
+    with_bfd = config(64512, "127.0.0.1", [("to_b", "127.0.0.2", 64512)], extra_peer="bfd = true")
+    net.add("a", "127.0.0.1", with_bfd)
     net.add("b", "127.0.0.2", config(64512, "127.0.0.2", [("to_a", "127.0.0.1", 64512)]))
     net.start()
     source = SnapshotSource(
@@ -32,6 +33,7 @@ def exported_names() -> set[str]:
             unsupported_fields=(("BGPPeer", "spec.keepaliveTime", 1),),
         ),
         reloads=ReloadStats(0.0),
+        bfd_drops=lambda: {"ttl": 1},
     )
     text = render(new_registry(source.snapshot, process=False))[0].decode()
     return {s.name for f in text_string_to_metric_families(text) for s in f.samples}

@@ -51,6 +51,8 @@ IDLE = {
     "last_error": "",
     "families_without_next_hop": [],
     "down_reason": None,
+    "bfd": None,
+    "bfd_failures": 0,
     "established_for_s": None,
     "connections": {},
     "error_wait_s": 0.0,
@@ -81,6 +83,8 @@ ESTABLISHED = {
     "last_error": "",
     "families_without_next_hop": ["ipv6-unicast"],
     "down_reason": None,
+    "bfd": None,
+    "bfd_failures": 0,
     "established_for_s": 7.5,
     "connections": {"3": "Established"},
     "error_wait_s": 0.0,
@@ -125,6 +129,8 @@ HELD_SUMMARY = {
     "last_error": "password unavailable: secret kube-system/bgp-secrets has no key peer-a",
     "families_without_next_hop": [],
     "down_reason": "password unavailable: secret kube-system/bgp-secrets has no key peer-a",
+    "bfd": None,
+    "bfd_failures": 0,
 }
 
 STALE_ROUTES = {
