@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from bgpd.policy.reflection import reflect_attributes, reflects
 from bgpd.rib import Candidate, PathInfo, Source, SourceKind
 from bgpd.rib.decision import DEFAULT_LOCAL_PREF, LLGR_STALE
-from bgpd.wire.attributes import AsPathSegment, new_path_attributes, new_segment
+from bgpd.wire.attributes import AsPathSegment, new_path_attributes, prepend_asn
 from bgpd.wire.constants import SegmentType
 
-_AS_SEQUENCE = SegmentType.AS_SEQUENCE
 _CONFED = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)
 LOCAL_KINDS = frozenset({SourceKind.STATIC, SourceKind.CONNECTED, SourceKind.KERNEL})
 
@@ -129,10 +128,7 @@ def prepend(path: tuple[AsPathSegment, ...], asn: int) -> tuple[AsPathSegment, .
     (RFC 7606 §7.2)."""
     if any(seg.type in _CONFED for seg in path):
         path = tuple(seg for seg in path if seg.type not in _CONFED)
-    if path and path[0].type == _AS_SEQUENCE and len(path[0].asns) < 255:
-        first = new_segment(_AS_SEQUENCE, (asn, *path[0].asns))
-        return (first, *path[1:])
-    return (new_segment(_AS_SEQUENCE, (asn,)), *path)
+    return prepend_asn(path, asn)
 
 
 class ExportCache:

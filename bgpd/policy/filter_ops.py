@@ -34,13 +34,9 @@ from bgpd.config.checks import LargeCommunity
 from bgpd.config.filter_section import FilterOperation
 from bgpd.policy.export_policy import merge_communities
 from bgpd.policy.route_priority import local_pref_of_priority
-from bgpd.wire.attributes import AsPathSegment, PathAttributes, new_segment
-from bgpd.wire.constants import SegmentType
+from bgpd.wire.attributes import AsPathSegment, PathAttributes, prepend_asn
 
 __all__ = ["RouteOperations", "prepend_as_path"]
-
-_AS_SEQUENCE = SegmentType.AS_SEQUENCE
-_SEGMENT_MAX = 255  # ASNs in one segment (its length is one octet)
 
 
 def prepend_as_path(
@@ -48,14 +44,9 @@ def prepend_as_path(
 ) -> tuple[AsPathSegment, ...]:
     """`path` starting with `asns` in their order: BIRD's `bgp_path.prepend` once per ASN, the
     last first, each folded into a leading AS_SEQUENCE that has room."""
-    segments = list(path)
     for asn in reversed(asns):
-        first = segments[0] if segments else None
-        if first is not None and first.type == _AS_SEQUENCE and len(first.asns) < _SEGMENT_MAX:
-            segments[0] = new_segment(_AS_SEQUENCE, (asn, *first.asns))
-        else:
-            segments.insert(0, new_segment(_AS_SEQUENCE, (asn,)))
-    return tuple(segments)
+        path = prepend_asn(path, asn)
+    return path
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

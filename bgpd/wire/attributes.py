@@ -129,6 +129,18 @@ def new_segment(seg_type: SegmentType, asns: tuple[int, ...]) -> AsPathSegment:
     return seg
 
 
+MAX_SEGMENT_ASNS = 255  # an AS_PATH segment's length is one octet (RFC 4271 §4.3)
+
+
+def prepend_asn(path: tuple[AsPathSegment, ...], asn: int) -> tuple[AsPathSegment, ...]:
+    """`asn` in front of `path` (RFC 4271 §5.1.2), folded into a leading AS_SEQUENCE that has
+    room, else in a new one: the one prepend rule, for our AS on export and for BGPFilter's
+    prependASPath (BIRD's `bgp_path.prepend`)."""
+    if path and path[0].type == SegmentType.AS_SEQUENCE and len(path[0].asns) < MAX_SEGMENT_ASNS:
+        return (new_segment(SegmentType.AS_SEQUENCE, (asn, *path[0].asns)), *path[1:])
+    return (new_segment(SegmentType.AS_SEQUENCE, (asn,)), *path)
+
+
 def new_path_attributes(  # noqa: PLR0917 - mirrors the field order, decoder use only
     origin: Origin,
     as_path: tuple[AsPathSegment, ...],
