@@ -283,6 +283,7 @@ def a_client_dies_and_the_reflectors_keep_its_block(
     reflector_peers: Sequence[str],
     log_dir: Any,
     other_rib: Callable[[], object] = lambda: "",
+    must_refresh: Sequence[str] | None = None,
 ) -> None:
     """The helper side of the other implementation: the second client SIGKILLed, both
     reflectors keep its block past the restart time (from our LLGR capability) and reflect it
@@ -303,11 +304,21 @@ def a_client_dies_and_the_reflectors_keep_its_block(
         assert monitor.deletions({victim.block}) == [], monitor.events({victim.block})
         assert ours(survivor.ns).get(victim.block, {}).get("gateway") == victim.address
         dead.start()
+        refreshing = reflector_peers if must_refresh is None else must_refresh
+
+        def fresh_again() -> bool:
+            paths = node.routes(victim.block)
+            best = [r for r in paths if r["best"]]
+            return (
+                not stale_paths(node, refreshing)
+                and {r["peer"] for r in paths} == set(reflector_peers)
+                and len(best) == 1
+                and not best[0]["stale"]
+                and LLGR_STALE not in best[0]["communities"]
+            )
+
         wait_until(
-            lambda: (
-                not stale_paths(node, reflector_peers)
-                and {r["peer"] for r in node.routes(victim.block)} == set(reflector_peers)
-            ),
+            fresh_again,
             timeout=60,
             message=f"{node.name}: the node's block fresh from every reflector again",
             describe=lambda: f"{node.routes(victim.block)}\n{other_rib()}",
@@ -387,6 +398,13 @@ def test_gobgp_as_the_second_reflector(
             gobgp.gobgp("global", "rib", "-a", "ipv4")
             + gobgp.gobgp("neighbor", str(client_hosts[0].ipv4), "adj-out")
         ),
+        # GoBGP's own copy is not ours to refresh. Sometimes (2 runs in ~15) GoBGP, in the same
+        # cluster as our reflector, takes our reflected path (its own cluster id in the
+        # CLUSTER_LIST, RFC 4456 §8: to be ignored) as its best, then has nothing in its
+        # Adj-RIB-Out toward the surviving client and never replaces the LLGR_STALE copy it sent
+        # while the victim was away (seen in its `global rib` and `adj-out`). bgpd must still
+        # prefer the fresh path from our reflector, which the probe checks.
+        must_refresh=peers[:1],
     )
 
     def kill() -> None:

@@ -209,7 +209,7 @@ def test_a_removed_peer_disappears_from_the_scrape(bgpd_factory: BgpdFactory) ->
     pair.a.write_config(without)
     pair.a.reload()
     wait_until(
-        lambda: "peer_b" not in http_get(A, pair.a_metrics, "/metrics").body,
+        lambda: 'peer="peer_b"' not in http_get(A, pair.a_metrics, "/metrics").body,
         timeout=10,
         message="peer_b gone from a's /metrics",
     )
