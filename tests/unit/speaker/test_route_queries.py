@@ -129,6 +129,9 @@ def test_count_per_family_from_the_counters_and_with_filters() -> None:
         RouteCountView(family="ipv4-unicast", prefixes=5, paths=6, best=5),
         RouteCountView(family="ipv6-unicast", prefixes=1, paths=1, best=1),
     ]
+    assert ask(count=True, best=True, family="ipv4") == [
+        RouteCountView(family="ipv4-unicast", prefixes=5, paths=5, best=5)
+    ]
     assert ask(count=True, peer="b") == [
         RouteCountView(family="ipv4-unicast", prefixes=3, paths=3, best=2),
         RouteCountView(family="ipv6-unicast", prefixes=0, paths=0, best=0),
