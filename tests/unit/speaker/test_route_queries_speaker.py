@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from bgpd.control.route_tables import render_route_list
 from bgpd.speaker import RouteQuery, RouteQueryError
 from bgpd.views import ReceivedView, RouteCountView, RouteView
 
-from .harness import Net, config
+from .harness import Net, config, cut
 from .test_routing import STATIC
 
 
@@ -75,3 +76,19 @@ def test_advertised_to_a_peer_that_is_down_is_empty_and_an_unknown_one_an_error(
         query(net, "a", peer="x", advertised=True)
     with pytest.raises(RouteQueryError, match="no peer named 'x'"):
         query(net, "a", peer="x")
+
+
+def test_a_restarting_peers_routes_are_found_by_stale_and_marked_in_the_table() -> None:
+    net = Net()
+    net.add("a", "127.0.0.1", config(65001, "127.0.0.1", [("b", "127.0.0.2", 65001)], STATIC))
+    net.add("b", "127.0.0.2", config(65001, "127.0.0.2", [("a", "127.0.0.1", 65001)]))
+    net.start()
+    assert query(net, "b", stale=True) == []
+    cut(net, "a", "b")  # a "crashes": GR was negotiated, b keeps a's routes stale
+    stale = query(net, "b", stale=True)
+    assert isinstance(stale, list)
+    assert [(r.prefix, r.peer, r.stale) for r in stale] == [("10.1.0.0/24", "a", True)]
+    assert query(net, "b", stale=True, count=True) == [
+        RouteCountView(family="ipv4-unicast", prefixes=1, paths=1, best=1)
+    ]
+    assert render_route_list(stale).split("\n")[1].startswith("*S 10.1.0.0/24")
