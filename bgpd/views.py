@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -384,6 +385,102 @@ class RouteView:
             best=r.flag("best", False),
             stale=r.flag("stale", False),
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteCountView:
+    """One family's line of `bgpctl show routes --count`: the prefixes and paths that match
+    the query, and how many of those paths are the prefix's best."""
+
+    family: str  # "ipv4-unicast", "ipv6-unicast"
+    prefixes: int
+    paths: int
+    best: int
+
+    def to_json(self) -> JsonObject:
+        return {
+            "family": self.family,
+            "prefixes": self.prefixes,
+            "paths": self.paths,
+            "best": self.best,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> RouteCountView:
+        r = _Reader(obj, "route count")
+        return cls(
+            family=r.text("family"),
+            prefixes=r.integer("prefixes"),
+            paths=r.integer("paths"),
+            best=r.integer("best"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectedPrefixView:
+    """A prefix the peer announced that bgpd refused (loop, unusable next hop, import rule):
+    bgpd keeps only the prefix, not what the peer said about it."""
+
+    family: str
+    prefix: str
+
+    def to_json(self) -> JsonObject:
+        return {"family": self.family, "prefix": self.prefix}
+
+    @classmethod
+    def from_json(cls, obj: object) -> RejectedPrefixView:
+        r = _Reader(obj, "rejected prefix")
+        return cls(family=r.text("family"), prefix=r.text("prefix"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedView:
+    """`bgpctl show routes --peer NAME --received`: what bgpd knows of what the peer sent.
+
+    bgpd keeps no Adj-RIB-In: the accepted paths are the peer's paths in the Loc-RIB (with
+    whatever its import rules changed), the rejected prefixes are known by prefix only.
+    `note` says so in words."""
+
+    peer: str
+    accepted: tuple[RouteView, ...] = ()
+    rejected: tuple[RejectedPrefixView, ...] = ()
+    note: str = ""
+
+    def to_json(self) -> JsonObject:
+        return {
+            "peer": self.peer,
+            "accepted": [r.to_json() for r in self.accepted],
+            "rejected": [r.to_json() for r in self.rejected],
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> ReceivedView:
+        r = _Reader(obj, "received")
+        return cls(
+            peer=r.text("peer"),
+            accepted=tuple(RouteView.from_json(x) for x in r.array("accepted")),
+            rejected=tuple(RejectedPrefixView.from_json(x) for x in r.array("rejected")),
+            note=r.text("note", ""),
+        )
+
+
+# The marks around an AS_PATH segment's numbers in text (FRR's style); a sequence has none.
+SEGMENT_MARKS = {
+    "AS_SET": ("{", "}"),
+    "AS_CONFED_SEQUENCE": ("(", ")"),
+    "AS_CONFED_SET": ("[", "]"),
+}
+
+
+def as_path_text(segments: Iterable[tuple[str, Iterable[int]]]) -> str:
+    """An AS_PATH as bgpctl shows it and `--as-path REGEX` matches it: `64512 {64513 64514}`
+    (segments as (type name, AS numbers))."""
+    parts: list[str] = []
+    for kind, asns in segments:
+        opening, closing = SEGMENT_MARKS.get(kind, ("", ""))
+        parts.append(opening + " ".join(map(str, asns)) + closing)
+    return " ".join(parts)
 
 
 # ------------------------------------------------------------------------------------ kernel

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bgpd.views import SEQUENCE, RouteView
+from bgpd.views import SEGMENT_MARKS, SEQUENCE, RouteView, as_path_text
 
 Segment = tuple[str, tuple[int, ...]]
 
@@ -27,7 +27,7 @@ CONFED_SEQUENCE = "AS_CONFED_SEQUENCE"
 CONFED_SET = "AS_CONFED_SET"
 
 # (opening, closing) marks of each segment type; a sequence has none.
-_MARKS = {SET: ("{", "}"), CONFED_SEQUENCE: ("(", ")"), CONFED_SET: ("[", "]")}
+_MARKS = SEGMENT_MARKS
 
 
 def path_segments(route: RouteView) -> list[Segment]:
@@ -36,13 +36,8 @@ def path_segments(route: RouteView) -> list[Segment]:
 
 
 def format_as_path(segments: Sequence[Segment]) -> str:
-    """bgpctl's AS path column: `64512 {64513 64514}`."""
-    parts: list[str] = []
-    for kind, asns in segments:
-        text = " ".join(str(a) for a in asns)
-        opening, closing = _MARKS.get(kind, ("", ""))
-        parts.append(f"{opening}{text}{closing}")
-    return " ".join(parts)
+    """bgpctl's AS path column: `64512 {64513 64514}` (the text `--as-path` matches)."""
+    return as_path_text(segments)
 
 
 def bird_as_path(segments: Sequence[Segment]) -> str:

@@ -16,10 +16,11 @@ import sys
 from typing import Any
 
 from bgpd.control.protocol import Request, encode_request
-from bgpd.control.tables import render_kernel, render_peer, render_peers, render_routes
+from bgpd.control.route_cli import add_route_query_arguments, render_route_answer, route_query_args
+from bgpd.control.tables import render_kernel, render_peer, render_peers
 from bgpd.text import escape_controls, escape_controls_by_line
 from bgpd.version import add_version_option
-from bgpd.views import KernelRouteRow, PeerView, RouteView, ViewDecodeError
+from bgpd.views import KernelRouteRow, PeerView, ViewDecodeError
 
 DEFAULT_SOCKET = "/run/bgpd/bgpd.ctl"
 TIMEOUT_S = 10.0
@@ -82,10 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     peer = show.add_parser("peer", help="one peer in detail", parents=[common])
     peer.add_argument("name")
     routes = show.add_parser(
-        "routes", help="routes (optionally one prefix or one peer's)", parents=[common]
+        "routes",
+        help="routes: all, PREFIX (exact, --longer, --shorter) or 'for ADDRESS' (longest match)",
+        parents=[common],
     )
-    routes.add_argument("prefix", nargs="?")
-    routes.add_argument("--peer", dest="peer_name")
+    add_route_query_arguments(routes)
     show.add_parser(
         "kernel", help="routes installed in and learned from the kernel", parents=[common]
     )
@@ -104,24 +106,23 @@ def _request(args: argparse.Namespace) -> Request:
         if args.what == "peer":
             return Request(command="show peer", args={"name": args.name})
         if args.what == "routes":
-            return Request(
-                command="show routes", args={"prefix": args.prefix, "peer": args.peer_name}
-            )
+            return Request(command="show routes", args=route_query_args(args))
         return Request(command=f"show {args.what}")
     if args.verb == "peer":
         return Request(command="peer reset", args={"name": args.name, "soft": args.soft})
     return Request(command=args.verb)
 
 
-def _render(command: str, data: object) -> str:
+def _render(request: Request, data: object) -> str:
     """The reply as a table, from the views read back from its JSON (`ViewDecodeError` when
     the data does not have their shape)."""
+    command = request.command
+    if command == "show routes":
+        return render_route_answer(request.args, data)
     if command == "show peers":
         return render_peers([PeerView.from_json(p) for p in _rows(data)])
     if command == "show peer":
         return render_peer(PeerView.from_json(data))
-    if command == "show routes":
-        return render_routes([RouteView.from_json(r) for r in _rows(data)])
     if command == "show kernel":
         return render_kernel([KernelRouteRow.from_json(r) for r in _rows(data)])
     if isinstance(data, str):
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(data, indent=2))
         return 0
     try:
-        text = _render(request.command, data)
+        text = _render(request, data)
     except ViewDecodeError as exc:  # a daemon of another version, or not bgpd at all
         print(f"bgpctl: cannot read the reply: {escape_controls(str(exc))}", file=sys.stderr)
         return 2

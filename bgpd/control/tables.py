@@ -94,7 +94,7 @@ def render_routes(routes: Sequence[RouteView]) -> str:
         return "No routes."
     rows = [
         [
-            ("*" if r.best else " ") + " " + r.prefix,
+            route_marks(r) + " " + r.prefix,
             r.next_hop or "-",
             r.peer,
             format_as_path(path_segments(r)) or "(local)",
@@ -104,7 +104,20 @@ def render_routes(routes: Sequence[RouteView]) -> str:
         ]
         for r in routes
     ]
-    return table(["  PREFIX", "NEXT HOP", "FROM", "AS PATH", "MED", "LPREF", "COMMUNITIES"], rows)
+    return table(["   PREFIX", "NEXT HOP", "FROM", "AS PATH", "MED", "LPREF", "COMMUNITIES"], rows)
+
+
+# RFC 9494's LLGR_STALE community as bgpctl shows it
+LLGR_STALE_TEXT = "65535:6"
+
+
+def route_marks(route: RouteView) -> str:
+    """The two status characters before a prefix: `*` the best path; `S` a stale path kept
+    for a restarting peer (RFC 4724), `L` one kept long-lived stale (RFC 9494)."""
+    best = "*" if route.best else " "
+    if not route.stale:
+        return best + " "
+    return best + ("L" if LLGR_STALE_TEXT in route.communities else "S")
 
 
 def render_kernel(routes: Sequence[KernelRouteRow]) -> str:

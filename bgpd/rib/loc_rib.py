@@ -498,6 +498,10 @@ class LocRib:
                 if p.source.name == source_name:
                     yield nlri, p
 
+    def prefixes(self, family: Family) -> Collection[Nlri]:
+        """The prefixes held for `family`: a live view of the table's keys, not a copy."""
+        return self._tables.get(family, {}).keys()
+
     def count(self, family: Family) -> tuple[int, int]:
         """(prefixes, paths) held for `family`."""
         return len(self._tables.get(family, ())), self._paths.get(family, 0)

@@ -21,8 +21,8 @@ from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
-from bgpd.speaker import Speaker
-from bgpd.views import Json
+from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
+from bgpd.views import Json, ReceivedView
 
 __all__ = ["ControlDispatch"]
 
@@ -75,10 +75,12 @@ class ControlDispatch:
             return view.to_json()
         if cmd == "show routes":
             try:
-                routes = speaker.route_views(args.get("prefix"), args.get("peer"))
-            except ValueError as exc:
-                raise ControlCommandError(f"bad prefix: {exc}") from exc
-            return [route.to_json() for route in routes]
+                found = speaker.route_query(RouteQuery.from_args(args))
+            except RouteQueryError as exc:
+                raise ControlCommandError(str(exc)) from exc
+            if isinstance(found, ReceivedView):
+                return found.to_json()
+            return [view.to_json() for view in found]
         if cmd == "show config":
             return render_config_toml(speaker.config, mask_secrets=True)
         if cmd == "reload":

@@ -4,7 +4,7 @@
 reloads, the restarting speaker and route refresh (mixins over its state); `peer_state` holds
 its outputs and the record it keeps beside each session; `local_routes` the candidates of the
 routes it originates (route priorities); `views` turns its state into the read-only views of
-the control socket.
+the control socket; `route_query` and `route_answers` answer `bgpctl show routes`.
 """
 
 from bgpd.speaker.core import Speaker
@@ -20,6 +20,7 @@ from bgpd.speaker.peer_state import (
     fib_next_hops,
     session_settings,
 )
+from bgpd.speaker.route_query import RouteQuery, RouteQueryError
 
 __all__ = [
     "Close",
@@ -28,6 +29,8 @@ __all__ = [
     "KernelRouteView",
     "Output",
     "PeerState",
+    "RouteQuery",
+    "RouteQueryError",
     "Send",
     "Speaker",
     "fib_next_hops",

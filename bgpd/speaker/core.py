@@ -101,6 +101,9 @@ from bgpd.speaker.peer_state import (
 )
 from bgpd.speaker.reconfigure import Reconfiguration
 from bgpd.speaker.recovery import Recovery
+from bgpd.speaker.route_answers import RouteAnswer
+from bgpd.speaker.route_answers import answer as answer_route_query
+from bgpd.speaker.route_query import RouteQuery
 from bgpd.speaker.route_refresh import RouteRefreshing
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
@@ -765,3 +768,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:
         return route_views(self._rib, prefix, peer)
+
+    def route_query(self, query: RouteQuery) -> RouteAnswer:
+        """`bgpctl show routes`' answer (`bgpd.speaker.route_answers`)."""
+        return answer_route_query(query, self._rib, self._peers, self._exporter.member)

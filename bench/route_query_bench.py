@@ -1,0 +1,107 @@
+"""`bgpctl show routes` queries at a million routes: how long the speaker takes to answer.
+
+A Loc-RIB is filled with N IPv4 /24 prefixes from two eBGP peers (one path each, as a full
+feed shares its candidates per UPDATE; 1 in 1,000 prefixes has a second path, 1 in 100 a
+community), then each query is answered the way the control socket does
+(`RouteQuery.from_args` + `bgpd.speaker.route_answers.answer`, the JSON of the views
+included). Timings are the best of `--repeat` runs, in milliseconds, per CPU of one thread.
+
+    .venv/bin/python bench/route_query_bench.py [--prefixes 1000000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bgpd.net import IPV4_UNICAST
+from bgpd.rib import Candidate, LocRib, PathInfo, Source, SourceKind
+from bgpd.speaker.route_answers import answer
+from bgpd.speaker.route_query import RouteQuery
+from bgpd.views import ReceivedView
+from bgpd.wire.attributes import AsPathSegment, PathAttributes
+from bgpd.wire.constants import Origin, SegmentType
+
+QUERIES: dict[str, dict[str, Any]] = {
+    "count": {"count": True},
+    "count --peer p2 (walks p2's index)": {"count": True, "peer": "p2"},
+    "for ADDRESS (longest match)": {"for": "10.77.12.9"},
+    "for ADDRESS (no match)": {"for": "192.0.2.1"},
+    "PREFIX (exact)": {"prefix": "10.77.12.0/24"},
+    "PREFIX --shorter": {"prefix": "10.77.12.0/24", "shorter": True},
+    "PREFIX/16 --longer (walks the table)": {"prefix": "10.77.0.0/16", "longer": True},
+    "--community (walks the table)": {"communities": ["65001:100"]},
+    "--as-path REGEX (walks the table)": {"as_path": "^65002 "},
+}
+
+
+def candidate(name: str, asn: int, communities: tuple[int, ...] = ()) -> Candidate:
+    attrs = PathAttributes(
+        origin=Origin.IGP,
+        as_path=(AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=(asn, 64999)),),
+        communities=communities,
+    )
+    src = Source(
+        name=name, kind=SourceKind.EBGP, peer_asn=asn, router_id=asn, address=b"\x7f\0\0\1"
+    )
+    return Candidate(source=src, info=PathInfo(attributes=attrs, next_hop=b"\x7f\0\0\1"))
+
+
+def fill(n: int) -> LocRib:
+    rib = LocRib()
+    p1, p2 = candidate("p1", 65001), candidate("p2", 65002)
+    tagged = candidate("p1", 65001, (65001 << 16 | 100,))
+    first: list[bytes] = []
+    second: list[bytes] = []
+    marked: list[bytes] = []
+    for i in range(n):
+        nlri = bytes((24, 10 + (i >> 16), (i >> 8) & 0xFF, i & 0xFF))
+        (marked if i % 100 == 0 else first).append(nlri)
+        if i % 1000 == 0:
+            second.append(nlri)
+    rib.announce_many(IPV4_UNICAST, first, p1)
+    rib.announce_many(IPV4_UNICAST, marked, tagged)
+    rib.announce_many(IPV4_UNICAST, second, p2)
+    rib.take_change_groups()
+    return rib
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prefixes", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    start = time.process_time()
+    rib = fill(args.prefixes)
+    print(
+        f"filled {rib.count(IPV4_UNICAST)} (prefixes, paths) in {time.process_time() - start:.1f} s"
+    )
+    peers = {"p1": SimpleNamespace(rejected=set()), "p2": SimpleNamespace(rejected=set())}
+    results: dict[str, dict[str, float | int]] = {}
+    for label, query_args in QUERIES.items():
+        best = float("inf")
+        rows = 0
+        for _ in range(args.repeat):
+            t0 = time.process_time()
+            found = answer(RouteQuery.from_args(query_args), rib, peers, lambda _n: None)  # type: ignore[arg-type]
+            data = (
+                found.to_json() if isinstance(found, ReceivedView) else [v.to_json() for v in found]
+            )
+            best = min(best, time.process_time() - t0)
+            rows = len(data) if isinstance(data, list) else 1
+        results[label] = {"ms": round(best * 1000, 3), "rows": rows}
+        print(f"{label:42} {best * 1000:10.3f} ms  {rows} rows")
+    out = Path(__file__).resolve().parent / "results" / "route_query.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"prefixes": args.prefixes, "results": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
