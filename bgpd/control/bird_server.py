@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from bgpd.config import Config, ControlSection
+from bgpd.config.bird_timeformat import TimeFormat
 from bgpd.control.bird_protocol import (
     MAX_COMMAND_BYTES,
     Command,
@@ -249,15 +250,17 @@ class BirdControl:
         if isinstance(command, ParseError):
             return error_reply(command.code, command.message)
         if isinstance(command, ShowStatus):
-            return render_status(self.status())
+            return render_status(self.status(), self._timeformat("base"))
         if isinstance(command, ShowProtocols):
-            return render_protocols(self.protocols(version, command.verbose), command, self._wall())
+            protocols = self.protocols(version, command.verbose)
+            return render_protocols(protocols, command, self._wall(), self._timeformat("protocol"))
         if isinstance(command, ShowRoute):
             if command.protocol is not None:
                 names = {p.name for p in self.protocols(version, verbose=False)}
                 if command.protocol not in names:
                     return error_reply(Reply.PARSE_ERROR, f"{command.protocol} is not a protocol")
-            return render_routes(self.routes(version, command), command, self._wall())
+            routes = self.routes(version, command)
+            return render_routes(routes, command, self._wall(), self._timeformat("route"))
         if isinstance(command, ShowBfdSessions):
             rows = [r for r in self._hooks.bfd_sessions() if _version(r.address) == version]
             return render_bfd_sessions(rows, command, self._wall())
@@ -266,6 +269,9 @@ class BirdControl:
                 return error_reply(Reply.ACCESS_DENIED, "Access denied")
             return self.configure(command)
         raise AssertionError(f"unhandled command {command!r}")  # Restrict/Quit: the socket's
+
+    def _timeformat(self, kind: str) -> TimeFormat:
+        return self._hooks.config().control.timeformat(kind)
 
     def status(self) -> StatusView:
         config = self._hooks.config()
