@@ -80,6 +80,7 @@ from bgpd.session.input_problems import note_next_hop_refused
 from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
+from bgpd.speaker.peer_counts import PeerCounts, peer_counts
 from bgpd.speaker.peer_state import (
     CONNECTED_SOURCE,
     KERNEL_SOURCE,
@@ -765,3 +766,8 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:
         return route_views(self._rib, prefix, peer)
+
+    def peer_counts(self, name: str) -> PeerCounts | None:
+        """A peer's AS numbers, type and per-family prefix counts (the metrics' labels)."""
+        state = self._peers.get(name)
+        return None if state is None else peer_counts(name, state, self._rib, self._exporter)
