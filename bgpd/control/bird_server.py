@@ -131,6 +131,8 @@ class BirdHooks:
     graceful_restart: Callable[[], int | None]
     # the BFD sessions' rows (`since` wall-clock) for `show bfd sessions`
     bfd_sessions: Callable[[], list[BfdSessionRow]] = list
+    # `show route export P`: the Adj-RIB-Out toward peer P (None: no such peer)
+    advertised: Callable[[str], list[RouteView] | None] = lambda _name: None
 
 
 class BirdControl:
@@ -255,10 +257,10 @@ class BirdControl:
             protocols = self.protocols(version, command.verbose)
             return render_protocols(protocols, command, self._wall(), self._timeformat("protocol"))
         if isinstance(command, ShowRoute):
-            if command.protocol is not None:
-                names = {p.name for p in self.protocols(version, verbose=False)}
-                if command.protocol not in names:
-                    return error_reply(Reply.PARSE_ERROR, f"{command.protocol} is not a protocol")
+            names = {p.name for p in self.protocols(version, verbose=False)}
+            for name in (command.protocol, command.export):
+                if name is not None and name not in names:
+                    return error_reply(Reply.PARSE_ERROR, f"{name} is not a protocol")
             routes = self.routes(version, command)
             return render_routes(routes, command, self._wall(), self._timeformat("route"))
         if isinstance(command, ShowBfdSessions):
@@ -391,8 +393,21 @@ class BirdControl:
 
     def _select(self, command: ShowRoute) -> list[RouteView]:
         """The routes a command needs: one network's (or its covering one's) when it names one,
-        looked up directly rather than by walking the table."""
+        looked up directly rather than by walking the table; with `export P` those we send P."""
         network = command.network
+        if command.export is not None:
+            sent = self._hooks.advertised(command.export) or []
+            if network is None:
+                return sent
+            by_prefix: dict[str, list[RouteView]] = {}
+            for route in sent:
+                by_prefix.setdefault(route.prefix, []).append(route)
+            lengths = range(network.prefixlen, -1, -1) if command.longest_match else ()
+            for length in [network.prefixlen, *lengths]:
+                found = by_prefix.get(str(network.supernet(new_prefix=length)))
+                if found:
+                    return found
+            return []
         if network is None:
             return self._hooks.routes(None)
         if not command.longest_match:

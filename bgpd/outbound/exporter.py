@@ -148,11 +148,18 @@ class Exporter:
         member = self._members.get(name)
         return 0 if member is None else member.group.adj_out.count_for(name, family)
 
-    def advertised(self, name: str, family: Family) -> Iterator[tuple[bytes, PathInfo]]:
-        """The Adj-RIB-Out toward `name` in `family` (`AdjRibOut.held_by`); empty when the
-        peer is in no update group (not Established)."""
+    def advertised(self, name: str, family: Family) -> Iterator[tuple[Nlri, int, PathInfo]]:
+        """The Adj-RIB-Out toward `name` in `family` (`AdjRibOut.held_by`) as (prefix, ADD-PATH
+        id or 0, path); nothing when the peer is in no update group (not Established)."""
         member = self._members.get(name)
-        return iter(()) if member is None else member.group.adj_out.held_by(name, family)
+        if member is None:
+            return
+        add_path = member.group.add_path(family)
+        for key, info in member.group.adj_out.held_by(name, family):
+            if add_path:  # the key is the 4-octet path id, then the prefix
+                yield key[4:], int.from_bytes(key[:4], "big"), info
+            else:
+                yield key, 0, info
 
     def add_peer(self, name: str, key: GroupKey, now: float) -> None:
         """A session came up: the peer joins its group and receives the table, then End-of-RIB."""

@@ -77,6 +77,7 @@ from bgpd.session import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_next_hop_refused
+from bgpd.speaker.advertised import advertised_views
 from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
@@ -766,6 +767,14 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:
         return route_views(self._rib, prefix, peer)
+
+    def advertised_views(self, name: str) -> list[RouteView] | None:
+        """The Adj-RIB-Out toward a peer (what we advertise to it); None: no such peer."""
+        state = self._peers.get(name)
+        if state is None:
+            return None
+        families = state.session.settings.families
+        return advertised_views(self._rib, self._exporter, name, families)
 
     def peer_counts(self, name: str) -> PeerCounts | None:
         """A peer's AS numbers, type and per-family prefix counts (the metrics' labels)."""

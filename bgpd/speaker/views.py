@@ -21,7 +21,7 @@ from bgpd.net import (
     format_router_id,
     pack_network,
 )
-from bgpd.rib import Candidate, LocRib
+from bgpd.rib import Candidate, LocRib, PathInfo
 from bgpd.session import PeerCounters, Session
 from bgpd.views import (
     AsPathSegmentView,
@@ -165,17 +165,41 @@ def route_views(rib: LocRib, prefix: str | None = None, peer: str | None = None)
 
 
 def route_view(family: Family, nlri: Nlri, candidate: Candidate, *, best: bool) -> RouteView:
-    a = candidate.info.attributes
-    next_hop = candidate.info.next_hop
+    return path_view(
+        family,
+        nlri,
+        candidate.info,
+        peer=candidate.source.name,
+        source=candidate.source.kind.name.lower(),
+        path_id=candidate.path_id,
+        best=best,
+        stale=candidate.stale,
+    )
+
+
+def path_view(
+    family: Family,
+    nlri: Nlri,
+    info: PathInfo,
+    *,
+    peer: str,
+    source: str,
+    path_id: int,
+    best: bool,
+    stale: bool,
+) -> RouteView:
+    """One path as a view: a Loc-RIB candidate's, or one we sent (`bgpd.speaker.advertised`)."""
+    a = info.attributes
+    next_hop = info.next_hop
     return RouteView(
         prefix=format_prefix(nlri, family.afi),
-        path_id=candidate.path_id or None,
+        path_id=path_id or None,
         next_hop=format_address(next_hop) if next_hop else None,
         as_path_segments=tuple(
             AsPathSegmentView(type=SegmentType(s.type).name, asns=tuple(s.asns)) for s in a.as_path
         ),
-        peer=candidate.source.name,
-        source=candidate.source.kind.name.lower(),
+        peer=peer,
+        source=source,
         communities=tuple(f"{c >> 16}:{c & 0xFFFF}" for c in a.communities),
         large_communities=tuple(f"{g}:{l1}:{l2}" for g, l1, l2 in a.large_communities),
         med=a.med,
@@ -186,5 +210,5 @@ def route_view(family: Family, nlri: Nlri, candidate: Candidate, *, best: bool) 
         else format_address(a.originator_id.to_bytes(4, "big")),
         cluster_list=tuple(format_address(c.to_bytes(4, "big")) for c in a.cluster_list),
         best=best,
-        stale=candidate.stale,
+        stale=stale,
     )
