@@ -4,7 +4,7 @@ Role: `peer_counts` reads a peer's state, the Loc-RIB and the exporter into a fr
 `PeerCounts`: its AS numbers, whether it is iBGP and a reflector client (the labels of
 `bgpd_peer_info`), and received / accepted / advertised prefixes per configured family.
 Counting reads counters kept by the RIB and the Adj-RIB-Out; only the peer's rejected set
-(what loop checks and import rules refused) is walked.
+(what loop checks and import rules refused) is walked, and only for a peer of several families.
 """
 
 from __future__ import annotations
@@ -45,9 +45,14 @@ def peer_counts(name: str, state: PeerState, rib: LocRib, exporter: Exporter) ->
     local_asn = session.settings.local_asn
     negotiated = state.negotiated
     peer_asn = state.config.asn if negotiated is None else negotiated.peer_asn
-    rejected = Counter(family for family, _nlri in state.rejected)
+    configured = sorted(session.settings.families)
+    rejected: Counter[Family] = Counter()
+    if len(configured) == 1:  # the common case needs no walk of the rejected set
+        rejected[configured[0]] = len(state.rejected)
+    else:
+        rejected.update(family for family, _nlri in state.rejected)
     families = []
-    for family in sorted(session.settings.families):
+    for family in configured:
         accepted = rib.source_count(name, family)
         families.append(
             FamilyPrefixes(
