@@ -198,6 +198,9 @@ CONTROL_KEYS: dict[str, Convert] = {
     "socket": to_str,
     "bird_socket": to_str,
     "bird6_socket": to_str,
+    "bird_timeformat_protocol": to_str,
+    "bird_timeformat_route": to_str,
+    "bird_timeformat_base": to_str,
 }
 
 METRICS_KEYS: dict[str, Convert] = {

@@ -28,6 +28,13 @@ from enum import StrEnum
 from ipaddress import IPv4Address
 
 from bgpd.config.bfd_section import BfdSection, PeerBfd
+from bgpd.config.bird_timeformat import (
+    BASE_DEFAULT,
+    ROUTE_DEFAULT,
+    TimeFormat,
+    check_timeformat,
+    parse_timeformat,
+)
 from bgpd.config.calico import (
     CalicoSection,
     ClusterNode,
@@ -201,12 +208,26 @@ class ControlSection:
     socket: str = "/run/bgpd/bgpd.ctl"
     bird_socket: str | None = None
     bird6_socket: str | None = None
+    # BIRD's `timeformat protocol|route|base` (bgpd.config.bird_timeformat); None: BIRD 1.6's
+    bird_timeformat_protocol: str | None = None
+    bird_timeformat_route: str | None = None
+    bird_timeformat_base: str | None = None
 
     def __post_init__(self) -> None:
         raise_problems(self)
 
+    def timeformat(self, kind: str) -> TimeFormat:
+        """The parsed `bird_timeformat_KIND` ("protocol", "route", "base"), default BIRD 1.6's."""
+        text: str | None = getattr(self, f"bird_timeformat_{kind}")
+        if text is None:
+            return BASE_DEFAULT if kind == "base" else ROUTE_DEFAULT
+        return parse_timeformat(text)
+
     def validate(self, c: Collector) -> None:
         """Every problem of this section (see `bgpd.config.checks.Collector`)."""
+        for kind in ("protocol", "route", "base"):
+            key = f"bird_timeformat_{kind}"
+            c.check(key, check_timeformat, getattr(self, key))
         seen: dict[str, str] = {}
         for key in ("socket", "bird_socket", "bird6_socket"):
             path: str | None = getattr(self, key)

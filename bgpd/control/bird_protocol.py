@@ -150,6 +150,7 @@ class ShowRoute:
     primary_only: bool = False
     verbose: bool = False
     stats: Literal[0, 1, 2] = 0  # 1: routes then a count line (`stats`), 2: count only
+    export: str | None = None  # `export P`: what goes to protocol P (its Adj-RIB-Out)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,9 +196,7 @@ Command = (
 
 _TOKEN = re.compile(r'\s*(?:"([^"]*)"|([^\s"]+))')
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_UNSUPPORTED_ROUTE_OPTIONS = frozenset(
-    {"filter", "where", "filtered", "export", "preexport", "noexport"}
-)
+_UNSUPPORTED_ROUTE_OPTIONS = frozenset({"filter", "where", "filtered", "preexport", "noexport"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +274,7 @@ def _parse_show_route(rest: list[_Token], ip_version: IpVersion) -> Command:
     longest = primary = verbose = False
     stats: Literal[0, 1, 2] = 0
     protocol: str | None = None
+    export: str | None = None
     i = 0
     while i < len(rest):
         token = rest[i]
@@ -288,7 +288,7 @@ def _parse_show_route(rest: list[_Token], ip_version: IpVersion) -> Command:
             elif word == "count":
                 stats = 2
             continue
-        if word in ("protocol", "table"):
+        if word in ("protocol", "table", "export"):
             if i >= len(rest) or rest[i].quoted or not _symbol(rest[i].text):
                 return ParseError()
             name = rest[i].text
@@ -296,6 +296,11 @@ def _parse_show_route(rest: list[_Token], ip_version: IpVersion) -> Command:
             if word == "table":
                 if name != MASTER_TABLE:
                     return ParseError(message=f"{name} is not a table")
+                continue
+            if word == "export":
+                if export is not None:
+                    return ParseError(message="Protocol specified twice")
+                export = name
                 continue
             if protocol is not None:
                 return ParseError(message="Protocol specified twice")
@@ -324,6 +329,7 @@ def _parse_show_route(rest: list[_Token], ip_version: IpVersion) -> Command:
         primary_only=primary,
         verbose=verbose,
         stats=stats,
+        export=export,
     )
 
 

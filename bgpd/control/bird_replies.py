@@ -15,10 +15,10 @@ Invariants:
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bgpd.config.bird_timeformat import BASE_DEFAULT, ROUTE_DEFAULT, TimeFormat
 from bgpd.control.bird_protocol import (
     MASTER_TABLE,
     Configure,
@@ -82,12 +82,7 @@ class BirdRouteView:
 
 def format_time(t: float, now: float) -> str:
     """BIRD's tf_proto/tf_route: "%T" (local time) within 20 hours of now, "%F" beyond."""
-    return time.strftime("%T" if now - t < _RECENT_S else "%F", time.localtime(t))
-
-
-def format_datetime(t: float) -> str:
-    """BIRD's tf_base: "%F %T" in local time."""
-    return time.strftime("%F %T", time.localtime(t))
+    return ROUTE_DEFAULT.format(t, now)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,8 +133,12 @@ def render_bfd_sessions(
     return lines
 
 
-def render_status(status: StatusView) -> list[ReplyLine]:
-    """`show status` (nest/cmds.c cmd_show_status)."""
+def render_status(status: StatusView, base: TimeFormat = BASE_DEFAULT) -> list[ReplyLine]:
+    """`show status` (nest/cmds.c cmd_show_status); `base` is `timeformat base`."""
+
+    def format_datetime(t: float) -> str:
+        return base.format(t, status.now)
+
     lines = [
         ReplyLine(Reply.VERSION, f"BIRD {status.version}"),
         ReplyLine(Reply.UPTIME, f"Router ID is {status.router_id}"),
@@ -168,9 +167,9 @@ def render_status(status: StatusView) -> list[ReplyLine]:
 PROTOCOL_HEADING = "name     proto    table    state  since       info"
 
 
-def protocol_row(protocol: ProtocolView, now: float) -> str:
+def protocol_row(protocol: ProtocolView, now: float, timeformat: TimeFormat = ROUTE_DEFAULT) -> str:
     """One `show protocols` row: "%-8s %-8s %-8s %-5s  %-10s  %s" as proto_cmd_show prints it."""
-    since = format_time(protocol.since, now)
+    since = timeformat.format(protocol.since, now)
     return (
         f"{protocol.name:<8} {protocol.proto:<8} {protocol.table:<8} {protocol.state:<5}  "
         f"{since:<10}  {protocol.info}"
@@ -178,9 +177,13 @@ def protocol_row(protocol: ProtocolView, now: float) -> str:
 
 
 def render_protocols(
-    protocols: Sequence[ProtocolView], command: ShowProtocols, now: float
+    protocols: Sequence[ProtocolView],
+    command: ShowProtocols,
+    now: float,
+    timeformat: TimeFormat = ROUTE_DEFAULT,
 ) -> list[ReplyLine]:
-    """`show protocols [all] [name | "pattern"]` (nest/proto.c proto_apply_cmd)."""
+    """`show protocols [all] [name | "pattern"]` (nest/proto.c proto_apply_cmd); `timeformat`
+    is `timeformat protocol`."""
     if command.name is not None:
         chosen = [p for p in protocols if p.name == command.name]
         if not chosen:
@@ -196,7 +199,7 @@ def render_protocols(
         return [ReplyLine(Reply.NO_PROTOCOLS_MATCH, "No protocols match", final=True)]
     lines = [ReplyLine(Reply.PROTOCOL_HEADING, PROTOCOL_HEADING)]
     for protocol in chosen:
-        lines.append(ReplyLine(Reply.PROTOCOL_LIST, protocol_row(protocol, now)))
+        lines.append(ReplyLine(Reply.PROTOCOL_LIST, protocol_row(protocol, now, timeformat)))
         if command.verbose:
             lines.extend(ReplyLine(Reply.PROTOCOL_DETAILS, d) for d in protocol.details)
             lines.append(ReplyLine(Reply.PROTOCOL_DETAILS, ""))
@@ -249,17 +252,22 @@ def _matches(items: Sequence[str | None], name: str) -> bool:
     return all(item is None for item in items[i:])
 
 
-def route_line(route: BirdRouteView, now: float, *, first: bool) -> str:
+def route_line(
+    route: BirdRouteView, now: float, *, first: bool, timeformat: TimeFormat = ROUTE_DEFAULT
+) -> str:
     """One `show route` line (nest/rt-table.c rt_show_rte); the network only on its first."""
     network = route.prefix if first else ""
     source = f" from {route.from_address}" if route.from_address else ""
     mark = " *" if route.primary else ""
-    since = format_time(route.since, now)
+    since = timeformat.format(route.since, now)
     return f"{network:<18} {route.via} [{route.protocol} {since}{source}]{mark}{route.info}"
 
 
 def render_routes(
-    routes: Sequence[BirdRouteView], command: ShowRoute, now: float
+    routes: Sequence[BirdRouteView],
+    command: ShowRoute,
+    now: float,
+    timeformat: TimeFormat = ROUTE_DEFAULT,
 ) -> list[ReplyLine]:
     """`show route [<prefix> | for <prefix|ip>] [protocol P] [primary] [all] [stats|count]`.
 
@@ -284,7 +292,8 @@ def render_routes(
             shown += 1
             if command.stats == 2:
                 continue
-            lines.append(ReplyLine(Reply.ROUTE_LIST, route_line(route, now, first=first)))
+            line = route_line(route, now, first=first, timeformat=timeformat)
+            lines.append(ReplyLine(Reply.ROUTE_LIST, line))
             first = False
             if command.verbose:
                 lines.append(ReplyLine(Reply.ROUTE_DETAILS, f"\tType: {route.route_type}"))

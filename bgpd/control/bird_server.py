@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from bgpd.config import Config, ControlSection
+from bgpd.config.bird_timeformat import TimeFormat
 from bgpd.control.bird_protocol import (
     MAX_COMMAND_BYTES,
     Command,
@@ -130,6 +131,8 @@ class BirdHooks:
     graceful_restart: Callable[[], int | None]
     # the BFD sessions' rows (`since` wall-clock) for `show bfd sessions`
     bfd_sessions: Callable[[], list[BfdSessionRow]] = list
+    # `show route export P`: the Adj-RIB-Out toward peer P (None: no such peer)
+    advertised: Callable[[str], list[RouteView] | None] = lambda _name: None
 
 
 class BirdControl:
@@ -249,15 +252,17 @@ class BirdControl:
         if isinstance(command, ParseError):
             return error_reply(command.code, command.message)
         if isinstance(command, ShowStatus):
-            return render_status(self.status())
+            return render_status(self.status(), self._timeformat("base"))
         if isinstance(command, ShowProtocols):
-            return render_protocols(self.protocols(version, command.verbose), command, self._wall())
+            protocols = self.protocols(version, command.verbose)
+            return render_protocols(protocols, command, self._wall(), self._timeformat("protocol"))
         if isinstance(command, ShowRoute):
-            if command.protocol is not None:
-                names = {p.name for p in self.protocols(version, verbose=False)}
-                if command.protocol not in names:
-                    return error_reply(Reply.PARSE_ERROR, f"{command.protocol} is not a protocol")
-            return render_routes(self.routes(version, command), command, self._wall())
+            names = {p.name for p in self.protocols(version, verbose=False)}
+            for name in (command.protocol, command.export):
+                if name is not None and name not in names:
+                    return error_reply(Reply.PARSE_ERROR, f"{name} is not a protocol")
+            routes = self.routes(version, command)
+            return render_routes(routes, command, self._wall(), self._timeformat("route"))
         if isinstance(command, ShowBfdSessions):
             rows = [r for r in self._hooks.bfd_sessions() if _version(r.address) == version]
             return render_bfd_sessions(rows, command, self._wall())
@@ -266,6 +271,9 @@ class BirdControl:
                 return error_reply(Reply.ACCESS_DENIED, "Access denied")
             return self.configure(command)
         raise AssertionError(f"unhandled command {command!r}")  # Restrict/Quit: the socket's
+
+    def _timeformat(self, kind: str) -> TimeFormat:
+        return self._hooks.config().control.timeformat(kind)
 
     def status(self) -> StatusView:
         config = self._hooks.config()
@@ -385,8 +393,21 @@ class BirdControl:
 
     def _select(self, command: ShowRoute) -> list[RouteView]:
         """The routes a command needs: one network's (or its covering one's) when it names one,
-        looked up directly rather than by walking the table."""
+        looked up directly rather than by walking the table; with `export P` those we send P."""
         network = command.network
+        if command.export is not None:
+            sent = self._hooks.advertised(command.export) or []
+            if network is None:
+                return sent
+            by_prefix: dict[str, list[RouteView]] = {}
+            for route in sent:
+                by_prefix.setdefault(route.prefix, []).append(route)
+            lengths = range(network.prefixlen, -1, -1) if command.longest_match else ()
+            for length in [network.prefixlen, *lengths]:
+                found = by_prefix.get(str(network.supernet(new_prefix=length)))
+                if found:
+                    return found
+            return []
         if network is None:
             return self._hooks.routes(None)
         if not command.longest_match:

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import (
     CollectorRegistry,
     CounterMetricFamily,
-    GaugeHistogramMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     InfoMetricFamily,
     Metric,
 )
@@ -68,10 +68,17 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
     flaps = counter(
         "bgpd_peer_established_transitions", "Times the session reached Established (flaps)."
     )
+    info = gauge(
+        "bgpd_peer_info",
+        "1 for each configured peer, labelled with its AS number (negotiated once up), ours, "
+        "its type (ibgp, ebgp) and whether it is our reflector client: join it on peer.",
+        [*PEER, "peer_asn", "local_asn", "type", "rr_client"],
+    )
     received = gauge(
         "bgpd_peer_prefixes_received",
-        "Prefixes (paths under ADD-PATH) the peer currently announces to us, all families, "
-        "including those rejected by loop checks.",
+        "Prefixes (paths under ADD-PATH) the peer currently announces to us, per family, "
+        "including those rejected by loop checks and import rules.",
+        PEER_FAMILY,
     )
     accepted = gauge(
         "bgpd_peer_prefixes_accepted",
@@ -80,7 +87,8 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
     )
     advertised = gauge(
         "bgpd_peer_prefixes_advertised",
-        "Prefixes (paths) we currently advertise to the peer, all families.",
+        "Prefixes (paths) we currently advertise to the peer (its Adj-RIB-Out), per family.",
+        PEER_FAMILY,
     )
     msg_in = counter(
         "bgpd_peer_messages_received", "BGP messages received, by type.", [*PEER, "type"]
@@ -165,10 +173,15 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         up.add_metric(labels, 1 if p.up else 0)
         uptime.add_metric(labels, p.uptime_seconds)
         flaps.add_metric(labels, p.established_transitions)
-        received.add_metric(labels, p.prefixes_received)
-        for fc in p.prefixes_accepted:
-            accepted.add_metric([*labels, fc.afi, fc.safi], fc.value)
-        advertised.add_metric(labels, p.prefixes_advertised)
+        rr_client = "true" if p.rr_client else "false"
+        info.add_metric([*labels, str(p.peer_asn), str(p.local_asn), p.peer_type, rr_client], 1)
+        for family, counts in (
+            (received, p.prefixes_received),
+            (accepted, p.prefixes_accepted),
+            (advertised, p.prefixes_advertised),
+        ):
+            for fc in counts:
+                family.add_metric([*labels, fc.afi, fc.safi], fc.value)
         for kind, n in p.messages_received:
             msg_in.add_metric([*labels, kind], n)
         for kind, n in p.messages_sent:
@@ -180,23 +193,27 @@ def _peer_families(peers: tuple[PeerMetrics, ...]) -> Iterator[Metric]:
         withheld.add_metric(labels, p.prefixes_withheld_too_big)
         err_code.add_metric(labels, p.last_error_code)
         err_sub.add_metric(labels, p.last_error_subcode)
-    yield from (fsm, state, up, uptime, flaps, received, accepted, advertised)
+    yield from (info, fsm, state, up, uptime, flaps, received, accepted, advertised)
     yield from (msg_in, msg_out, ann_in, wd_in, ann_out, wd_out, withheld, err_code, err_sub)
     yield from (no_next_hop, rfc7606, next_hop, no_password, bfd_up, bfd_failures)
 
 
-def _group_histogram(sizes: tuple[int, ...]) -> GaugeHistogramMetricFamily:
+def _group_histogram(sizes: tuple[int, ...]) -> HistogramMetricFamily:
+    # A histogram of the groups there are now (what OpenMetrics calls a gauge histogram),
+    # written as a plain one: the text format has no gauge histogram, and prometheus_client
+    # would print its `_gsum`/`_gcount` under a `histogram` TYPE that wants `_sum`/`_count`.
     buckets = [
         # `le` spelled as prometheus_client's own histograms do ("1.0").
         (str(float(b)), float(sum(1 for s in sizes if s <= b)))
         for b in GROUP_SIZE_BUCKETS
     ]
     buckets.append(("+Inf", float(len(sizes))))
-    return GaugeHistogramMetricFamily(
+    return HistogramMetricFamily(
         "bgpd_update_group_members",
-        "Update groups by member count (established peers sharing one Adj-RIB-Out).",
+        "Update groups by member count (established peers sharing one Adj-RIB-Out); _sum is "
+        "the peers in groups, _count the groups.",
         buckets=buckets,
-        gsum_value=float(sum(sizes)),
+        sum_value=float(sum(sizes)),
     )
 
 

@@ -32,6 +32,7 @@ from bgpd.wire.constants import MessageType
 if TYPE_CHECKING:
     from bgpd.session.fsm import Session
     from bgpd.speaker import Speaker
+    from bgpd.speaker.peer_counts import PeerCounts
 
 __all__ = [
     "STATE_CODES",
@@ -90,9 +91,11 @@ class PeerMetrics:
     state: SessionState
     uptime_seconds: float  # 0 while not Established
     established_transitions: int  # flaps: how many times the session came up
-    prefixes_received: int  # accepted + rejected by the loop checks, all families
-    prefixes_accepted: tuple[FamilyCount, ...]  # per configured family
-    prefixes_advertised: int  # what we currently hold as sent to it, all families
+    # per configured family: accepted + rejected by the loop checks and import rules;
+    # held in the Loc-RIB; held in the Adj-RIB-Out toward the peer
+    prefixes_received: tuple[FamilyCount, ...]
+    prefixes_accepted: tuple[FamilyCount, ...]
+    prefixes_advertised: tuple[FamilyCount, ...]
     messages_received: tuple[tuple[str, int], ...]  # (message type name, count)
     messages_sent: tuple[tuple[str, int], ...]
     prefix_announcements_received: int  # NLRI announced to us, summed over UPDATEs
@@ -114,6 +117,12 @@ class PeerMetrics:
     # None: the peer runs no BFD; else whether its BFD session is Up
     bfd_up: bool | None = None
     bfd_failures: int = 0  # BFD-detected failures that closed the session
+    # bgpd_peer_info's labels: the peer's AS (negotiated once up), ours, "ibgp" or "ebgp",
+    # whether it is our route reflector client
+    peer_asn: int = 0
+    local_asn: int = 0
+    peer_type: str = "ibgp"
+    rr_client: bool = False
 
     @property
     def state_code(self) -> int:
@@ -243,6 +252,15 @@ def _session(speaker: Speaker, name: str) -> Session:
     return session
 
 
+def _per_family(counts: PeerCounts, field: str) -> tuple[FamilyCount, ...]:
+    """One of `FamilyPrefixes`' counts ("received", ...) for each of the peer's families."""
+    return tuple(
+        FamilyCount(afi=afi, safi=safi, value=getattr(f, field))
+        for f in counts.families
+        for afi, safi in (family_labels(f.family),)
+    )
+
+
 def _messages(counts: Mapping[int, int]) -> tuple[tuple[str, int], ...]:
     return tuple((MessageType(t).name.lower(), n) for t, n in sorted(counts.items()))
 
@@ -309,11 +327,9 @@ class SnapshotSource:
             session = _session(speaker, name)
             counters = session.counters
             err = counters.last_error
-            accepted = tuple(
-                FamilyCount(afi=afi, safi=safi, value=rib.source_count(name, family))
-                for family in sorted(session.settings.families)
-                for afi, safi in (family_labels(family),)
-            )
+            counts = speaker.peer_counts(name)
+            assert counts is not None  # names come from the speaker's own views
+
             missing = set(view.families_without_next_hop)
             without_next_hop = tuple(
                 FamilyCount(afi=afi, safi=safi, value=1 if str(family) in missing else 0)
@@ -327,9 +343,9 @@ class SnapshotSource:
                     state=session.state,
                     uptime_seconds=float(view.uptime_s or 0.0),
                     established_transitions=counters.established_transitions,
-                    prefixes_received=view.prefixes_received,
-                    prefixes_accepted=accepted,
-                    prefixes_advertised=view.prefixes_sent,
+                    prefixes_received=_per_family(counts, "received"),
+                    prefixes_accepted=_per_family(counts, "accepted"),
+                    prefixes_advertised=_per_family(counts, "advertised"),
                     messages_received=_messages(counters.messages_in),
                     messages_sent=_messages(counters.messages_out),
                     prefix_announcements_received=counters.prefixes_announced_in,
@@ -349,6 +365,10 @@ class SnapshotSource:
                     password_unavailable=view.down_reason is not None,
                     bfd_up=None if view.bfd is None else view.bfd == "Up",
                     bfd_failures=view.bfd_failures,
+                    peer_asn=counts.peer_asn,
+                    local_asn=counts.local_asn,
+                    peer_type="ibgp" if counts.ibgp else "ebgp",
+                    rr_client=counts.rr_client,
                 )
             )
         prefixes: list[FamilyCount] = []

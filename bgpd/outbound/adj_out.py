@@ -24,7 +24,7 @@ at one by one only for the rare set that leaves less room than the longest prefi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bgpd.net import IPV4_UNICAST, Family, Nlri
@@ -101,8 +101,9 @@ class AdjRibOut:
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
-        # origin -> entries of that origin in the tables (what each member does NOT hold).
-        self._origins: dict[str, int] = {}
+        # family -> origin -> entries of that origin in the family's table (what each member
+        # does NOT hold there).
+        self._origins: dict[Family, dict[str, int]] = {}
         # id(path) -> (path, its attribute bytes or IPv4 head, whether it is the head):
         # exported paths are shared objects, so one encoding serves every UPDATE that carries
         # the path. Holding the path keeps its id from being reused while the entry lives.
@@ -117,7 +118,7 @@ class AdjRibOut:
         """The same sent state (a member split off its group keeps what it was sent)."""
         other = AdjRibOut()
         other._tables = {family: dict(table) for family, table in self._tables.items()}
-        other._origins = dict(self._origins)
+        other._origins = {family: dict(counts) for family, counts in self._origins.items()}
         other._encoded = self._encoded  # read-mostly, bounded: sharing it is safe
         other._withheld = {family: dict(held) for family, held in self._withheld.items()}
         return other
@@ -140,9 +141,21 @@ class AdjRibOut:
         """Keys whose current path was withheld as too big (the path, octets needed)."""
         return self._withheld.get(family, {})
 
-    def count_for(self, member: str) -> int:
-        """Prefixes (paths, under ADD-PATH) `member` holds from us."""
-        return len(self) - self._origins.get(member, 0)
+    def count_for(self, member: str, family: Family | None = None) -> int:
+        """Prefixes (paths, under ADD-PATH) `member` holds from us (in `family`, or all)."""
+        families = self._tables if family is None else (family,)
+        return sum(
+            len(self._tables.get(f, ())) - self._origins.get(f, {}).get(member, 0) for f in families
+        )
+
+    def held_by(self, member: str, family: Family) -> Iterator[tuple[bytes, PathInfo]]:
+        """What `member` holds from us in `family`: (key, path), the table minus its own routes.
+
+        The one answer to "what did we advertise to this peer" (its Adj-RIB-Out), for bgpctl
+        and the BIRD sockets' `show route export`; it reads the table, it copies nothing."""
+        for key, info in self._tables.get(family, {}).items():
+            if info.origin != member:
+                yield key, info
 
     def apply(
         self,
@@ -173,7 +186,7 @@ class AdjRibOut:
         withdrawn: dict[str, list[bytes]] = {}
         personal: dict[str, list[bytes]] = {}
         announce: dict[int, tuple[PathInfo, list[bytes]]] = {}
-        origins = self._origins
+        origins = self._origins.setdefault(family, {})
         held = self._withheld.get(family)
         # origin of the withheld path -> (prefixes withheld, octets the smallest UPDATE needed)
         too_big: dict[str, list[int]] = {}
@@ -266,7 +279,7 @@ class AdjRibOut:
             old = sent.pop(key, None)
             if old is not None:
                 if old.origin:
-                    self._origins[old.origin] -= 1
+                    self._origins[family][old.origin] -= 1
                 withdrawn.setdefault(old.origin, []).append(key)
         return fit
 

@@ -131,6 +131,7 @@ class ControlDispatch:
             peers=lambda: self._speaker.peer_views(self._now()),
             peer=lambda name: self._speaker.peer_view(name, self._now()),
             routes=self._speaker.route_views,
+            advertised=self._speaker.advertised_views,
             kernel_routes=lambda: [] if (kernel := self._kernel()) is None else kernel.views(),
             reload=reload,
             check=check,

@@ -77,9 +77,11 @@ from bgpd.session import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_next_hop_refused
+from bgpd.speaker.advertised import advertised_views
 from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
+from bgpd.speaker.peer_counts import PeerCounts, peer_counts
 from bgpd.speaker.peer_state import (
     CONNECTED_SOURCE,
     KERNEL_SOURCE,
@@ -772,3 +774,16 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
     def route_query(self, query: RouteQuery) -> RouteAnswer:
         """`bgpctl show routes`' answer (`bgpd.speaker.route_answers`)."""
         return answer_route_query(query, self._rib, self._peers, self._exporter.member)
+
+    def advertised_views(self, name: str) -> list[RouteView] | None:
+        """The Adj-RIB-Out toward a peer (what we advertise to it); None: no such peer."""
+        state = self._peers.get(name)
+        if state is None:
+            return None
+        families = state.session.settings.families
+        return advertised_views(self._rib, self._exporter, name, families)
+
+    def peer_counts(self, name: str) -> PeerCounts | None:
+        """A peer's AS numbers, type and per-family prefix counts (the metrics' labels)."""
+        state = self._peers.get(name)
+        return None if state is None else peer_counts(name, state, self._rib, self._exporter)

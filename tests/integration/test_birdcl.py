@@ -348,3 +348,25 @@ def test_one_session_many_commands(
     sessions.append(other)
     other.sock.sendall(b"quit\n")
     assert other.file.readline() == ""
+
+
+def test_show_route_export_is_what_the_peer_is_sent(bgpd_factory: BgpdFactory, pair: Pair) -> None:
+    a = bgpd_factory(None, pair.a_config)
+    b = bgpd_factory(None, pair.b_config)
+    to_b, to_a = f"Mesh_{B.replace('.', '_')}", f"Mesh_{A.replace('.', '_')}"
+    a.wait_established(to_b)
+    b.wait_route("10.61.0.0/24")
+    a.wait_route("10.62.0.0/24")
+    # a sends b its own route, never b's back (BIRD 1.6's client, as an operator types it)
+    sent = birdc(pair.a_bird, "show", "route", "export", to_b)
+    assert "10.61.0.0/24" in sent and "10.62.0.0/24" not in sent, sent
+    assert [r.dest for r in scan_bird_routes(query(pair.a_bird, f"show route export {to_b}"))] == [
+        "10.61.0.0/24"
+    ]
+    assert query(pair.a_bird, f"show route export {to_b} count")[-1] == (
+        "0014 1 of 1 routes for 1 networks"
+    )
+    assert query(pair.b_bird, f"show route for 10.62.0.1 export {to_a}")[1].startswith(
+        "1007-10.62.0.0/24"
+    )
+    assert query(pair.a_bird, "show route export nobody")[-1] == "9001 nobody is not a protocol"

@@ -128,6 +128,7 @@ class Pair:
 
 
 PEER_B = {"peer": "peer_b", "address": B}
+V4 = {"afi": "ipv4", "safi": "unicast"}
 
 
 def start_pair(bgpd_factory: BgpdFactory, statics_b: str = "", metrics_extra_a: str = "") -> Pair:
@@ -148,11 +149,14 @@ def test_scraped_values_follow_sessions_routes_and_reloads(bgpd_factory: BgpdFac
     assert pair.metric("bgpd_peer_fsm_state", **PEER_B) == 6
     assert pair.metric("bgpd_peer_state", **PEER_B, state="established") == 1
     assert pair.metric("bgpd_peer_established_transitions_total", **PEER_B) == 1
-    pair.wait_metric("bgpd_peer_prefixes_received", 1, **PEER_B)
+    pair.wait_metric("bgpd_peer_prefixes_received", 1, **PEER_B, **V4)
     assert pair.metric("bgpd_rib_prefixes", afi="ipv4", safi="unicast") == 1
     assert (
         scrape(B, pair.b_metrics)[
-            ("bgpd_peer_prefixes_advertised", frozenset({"peer": "peer_a", "address": A}.items()))
+            (
+                "bgpd_peer_prefixes_advertised",
+                frozenset({"peer": "peer_a", "address": A, **V4}.items()),
+            )
         ]
         == 1
     )
@@ -160,12 +164,12 @@ def test_scraped_values_follow_sessions_routes_and_reloads(bgpd_factory: BgpdFac
     # b announces two more prefixes, then withdraws one: the counters move accordingly.
     pair.b.write_config(pair.config_b + static("10.43.0.0/24", "10.44.0.0/24"))
     pair.b.reload()
-    pair.wait_metric("bgpd_peer_prefixes_received", 3, **PEER_B)
+    pair.wait_metric("bgpd_peer_prefixes_received", 3, **PEER_B, **V4)
     pair.wait_metric("bgpd_peer_prefixes_accepted", 3, **PEER_B, afi="ipv4", safi="unicast")
     assert pair.metric("bgpd_peer_prefix_announcements_received_total", **PEER_B) == 3
     pair.b.write_config(pair.config_b + static("10.43.0.0/24"))
     pair.b.reload()
-    pair.wait_metric("bgpd_peer_prefixes_received", 2, **PEER_B)
+    pair.wait_metric("bgpd_peer_prefixes_received", 2, **PEER_B, **V4)
     assert pair.metric("bgpd_peer_prefix_withdrawals_received_total", **PEER_B) == 1
     assert (pair.metric("bgpd_peer_messages_received_total", **PEER_B, type="update") or 0) >= 3
     b_reloads = scrape(B, pair.b_metrics)
@@ -178,7 +182,7 @@ def test_scraped_values_follow_sessions_routes_and_reloads(bgpd_factory: BgpdFac
     assert pair.metric("bgpd_peer_state", **PEER_B, state="established") == 0
     assert pair.metric("bgpd_peer_uptime_seconds", **PEER_B) == 0
     assert pair.metric("bgpd_peer_last_error_code", **PEER_B) == 6  # Cease
-    pair.wait_metric("bgpd_peer_prefixes_received", 0, **PEER_B)
+    pair.wait_metric("bgpd_peer_prefixes_received", 0, **PEER_B, **V4)
 
     # b comes back: a second Established transition (a flap) is counted.
     pair.b.start()
@@ -289,7 +293,7 @@ def test_a_reload_moves_the_listener_without_touching_sessions(
 
 def test_promtool_accepts_the_real_output_and_http_edges(bgpd_factory: BgpdFactory) -> None:
     pair = start_pair(bgpd_factory, statics_b=static("10.42.0.0/24"))
-    pair.wait_metric("bgpd_peer_prefixes_received", 1, **PEER_B)
+    pair.wait_metric("bgpd_peer_prefixes_received", 1, **PEER_B, **V4)
     for port, host in ((pair.a_metrics, A), (pair.b_metrics, B)):
         reply = http_get(host, port, "/metrics")
         assert reply.content_type.startswith("text/plain; version=0.0.4")
@@ -399,7 +403,7 @@ def test_a_real_prometheus_scrapes_it_with_up_1(
         describe=proc.output,
     )
     wait_until(
-        lambda: prometheus.query('bgpd_peer_prefixes_received{peer="peer_b"}') == ["1"],
+        lambda: prometheus.query('bgpd_peer_prefixes_received{peer="peer_b",afi="ipv4"}') == ["1"],
         timeout=30,
         interval=0.5,
         message="Prometheus stored a's received prefix count",

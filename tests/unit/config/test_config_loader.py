@@ -225,6 +225,9 @@ def test_bgp_boundary_values_accepted(override: dict[str, str]) -> None:
             "control.bird6_socket",
             "same path as bird_socket",
         ),
+        ({"bird_timeformat_protocol": '"iso longer"'}, "control.bird_timeformat_protocol", "none"),
+        ({"bird_timeformat_route": '\'"%T" soon "%F"\''}, "control.bird_timeformat_route", "LIMIT"),
+        ({"bird_timeformat_base": '""'}, "control.bird_timeformat_base", "strftime"),
     ],
 )
 def test_control_rule(override: dict[str, str], location: str, fragment: str) -> None:

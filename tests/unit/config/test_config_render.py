@@ -243,6 +243,9 @@ def configs(draw: st.DrawFn) -> Config:
         socket=sockets[0],
         bird_socket=sockets[1] if draw(st.booleans()) else None,
         bird6_socket=sockets[2] if draw(st.booleans()) else None,
+        bird_timeformat_protocol=draw(
+            st.sampled_from([None, "iso long", '"%s"', '"%T" 72000 "%F"'])
+        ),
     )
     listen = draw(
         opt(

@@ -142,3 +142,37 @@ def test_reload_dates_the_reconfiguration() -> None:
     control.reconfigured()  # no socket paths changed: nothing to move
     status = control.status()
     assert (status.boot_time, status.reconfigured_at, status.now) == (100.0, 250.0, 300.0)
+
+
+def test_show_route_export_lists_what_the_peer_is_sent() -> None:
+    sent = {
+        "Mesh_127_0_0_2": [
+            {"prefix": "10.10.1.0/24", "peer": "static", "source": "static", "best": True},
+            {"prefix": "10.20.0.0/16", "next_hop": "127.0.0.1", "peer": "x", "best": True},
+        ]
+    }
+    hooks = World().hooks()
+    hooks = BirdHooks(
+        **{f: getattr(hooks, f) for f in hooks.__dataclass_fields__ if f != "advertised"},
+        advertised=lambda name: (
+            [RouteView.from_json(r) for r in sent[name]] if name in sent else None
+        ),
+    )
+    control = BirdControl(hooks)
+    lines = run(control, "show route export Mesh_127_0_0_2")
+    assert [line.removeprefix("1007-").split()[0] for line in lines[:-1]] == [
+        "10.10.1.0/24",
+        "10.20.0.0/16",
+    ]
+    assert run(control, "show route export Mesh_127_0_0_2 count") == [
+        "0014 2 of 2 routes for 2 networks"
+    ]
+    assert run(control, "show route for 10.20.1.1 export Mesh_127_0_0_2")[0].startswith(
+        "1007-10.20.0.0/16"
+    )
+    assert run(control, "show route 10.30.0.0/16 export Mesh_127_0_0_2") == [
+        "8001 Network not in table"
+    ]
+    assert run(control, "show route export nobody") == ["9001 nobody is not a protocol"]
+    # the v6 peer is sent nothing (it is not up)
+    assert run(control, "show route export Mesh_fd00__2", version=6) == ["0000 "]

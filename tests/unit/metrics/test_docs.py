@@ -43,7 +43,7 @@ def test_every_exported_metric_is_documented() -> None:
     documented = set(re.findall(r"`(bgpd_[a-z0-9_]+)`", (DOCS / "metrics.md").read_text()))
     names = exported_names()
     # Histogram samples are documented under the family name.
-    families = {re.sub(r"_(bucket|gcount|gsum)$", "", n) for n in names}
+    families = {re.sub(r"_(bucket|count|sum)$", "", n) for n in names}
     assert families - documented == set()
     assert documented - families == set(), "documented but not exported"
 

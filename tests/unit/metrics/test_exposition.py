@@ -76,6 +76,8 @@ def names(samples: Samples) -> set[str]:
 
 PEER_A = {"peer": "to_b", "address": "127.0.0.2"}
 PEER_B = {"peer": "to_a", "address": "127.0.0.1"}
+V4 = {"afi": "ipv4", "safi": "unicast"}
+V6 = {"afi": "ipv6", "safi": "unicast"}
 
 
 def test_an_established_session_and_its_routes_are_exported() -> None:
@@ -88,7 +90,8 @@ def test_an_established_session_and_its_routes_are_exported() -> None:
     assert value(a, "bgpd_peer_state", **PEER_A, state="idle") == 0
     assert value(a, "bgpd_peer_established_transitions_total", **PEER_A) == 1
     assert value(a, "bgpd_peer_uptime_seconds", **PEER_A) == 12
-    assert value(a, "bgpd_peer_prefixes_received", **PEER_A) == 3
+    assert value(a, "bgpd_peer_prefixes_received", **PEER_A, **V4) == 2
+    assert value(a, "bgpd_peer_prefixes_received", **PEER_A, **V6) == 1
     assert value(a, "bgpd_peer_prefixes_accepted", **PEER_A, afi="ipv4", safi="unicast") == 2
     assert value(a, "bgpd_peer_prefixes_accepted", **PEER_A, afi="ipv6", safi="unicast") == 1
     assert value(a, "bgpd_peer_prefix_announcements_received_total", **PEER_A) == 3
@@ -105,9 +108,15 @@ def test_an_established_session_and_its_routes_are_exported() -> None:
     assert value(a, "bgpd_rib_paths", afi="ipv6", safi="unicast") == 1
     assert value(a, "bgpd_update_groups") == 1
     assert value(a, "bgpd_update_group_members_bucket", le="1.0") == 1
+    assert value(a, "bgpd_update_group_members_count") == 1
+    assert value(a, "bgpd_update_group_members_sum") == 1
+    info = {**PEER_A, "peer_asn": "64512", "local_asn": "64512", "type": "ibgp"}
+    assert value(a, "bgpd_peer_info", **info, rr_client="false") == 1
     b = scrape(source_for(net, "b"))
-    assert value(b, "bgpd_peer_prefixes_advertised", **PEER_B) == 3
-    assert value(b, "bgpd_peer_prefixes_received", **PEER_B) == 0
+    assert value(b, "bgpd_peer_prefixes_advertised", **PEER_B, **V4) == 2
+    assert value(b, "bgpd_peer_prefixes_advertised", **PEER_B, **V6) == 1
+    assert value(a, "bgpd_peer_prefixes_advertised", **PEER_A, **V4) == 0
+    assert value(b, "bgpd_peer_prefixes_received", **PEER_B, **V4) == 0
 
 
 def test_withdrawals_and_a_dropped_session_follow_reality() -> None:
@@ -124,7 +133,8 @@ def test_withdrawals_and_a_dropped_session_follow_reality() -> None:
     assert value(a, "bgpd_peer_fsm_state", **PEER_A) < 6
     assert value(a, "bgpd_peer_uptime_seconds", **PEER_A) == 0
     # Graceful restart (on by default): the helper keeps the peer's routes, marked stale.
-    assert value(a, "bgpd_peer_prefixes_received", **PEER_A) == 2
+    assert value(a, "bgpd_peer_prefixes_received", **PEER_A, **V4) == 1
+    assert value(a, "bgpd_peer_prefixes_received", **PEER_A, **V6) == 1
 
     net.advance(30)  # connect retry: the session comes back, the flap is counted
     a = scrape(source_for(net, "a"))
@@ -200,7 +210,8 @@ def test_build_info_and_openmetrics_negotiation() -> None:
     )
     assert ctype.startswith("application/openmetrics-text")
     assert body.endswith(b"# EOF\n")
-    assert b"# TYPE bgpd_update_group_members gaugehistogram" in body
+    assert b"# TYPE bgpd_update_group_members histogram" in body
+    assert b"bgpd_update_group_members_sum 1.0" in body
 
 
 def test_the_default_registry_is_never_used() -> None:
@@ -210,3 +221,24 @@ def test_the_default_registry_is_never_used() -> None:
     net = two_nodes()
     new_registry(source_for(net, "a").snapshot)
     assert set(REGISTRY._names_to_collectors) == before
+
+
+def test_peer_info_names_the_peers_as_type_and_reflector_role() -> None:
+    net = Net()
+    client = """
+[[peer]]
+name = "to_c"
+address = "127.0.0.3"
+asn = 64512
+rr_client = true
+passive = true
+"""
+    net.add("a", "127.0.0.1", config(64512, "127.0.0.1", [("to_b", "127.0.0.2", 64513)]) + client)
+    net.add("b", "127.0.0.2", config(64513, "127.0.0.2", [("to_a", "127.0.0.1", 64512)]))
+    net.start()
+    a = scrape(source_for(net, "a"))
+    ebgp = {"peer": "to_b", "address": "127.0.0.2", "peer_asn": "64513", "local_asn": "64512"}
+    assert value(a, "bgpd_peer_info", **ebgp, type="ebgp", rr_client="false") == 1
+    ibgp = {"peer": "to_c", "address": "127.0.0.3", "peer_asn": "64512", "local_asn": "64512"}
+    assert value(a, "bgpd_peer_info", **ibgp, type="ibgp", rr_client="true") == 1
+    assert len([k for k in a if k[0] == "bgpd_peer_info"]) == 2
