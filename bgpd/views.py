@@ -243,6 +243,8 @@ class PeerView:
     # the state of the peer's BFD session ("Up", "Down", "Init", "AdminDown"), None: no BFD
     bfd: str | None = None
     bfd_failures: int = 0  # times BFD found the path failed and closed the session
+    # disabled by the operator (`bgpctl peer NAME disable`): `down_reason` has the message
+    disabled: bool = False
     detail: PeerDetail | None = None
 
     def to_json(self) -> JsonObject:
@@ -261,6 +263,7 @@ class PeerView:
             "down_reason": self.down_reason,
             "bfd": self.bfd,
             "bfd_failures": self.bfd_failures,
+            "disabled": self.disabled,
         }
         if self.detail is not None:
             out.update(self.detail.to_json())
@@ -284,6 +287,7 @@ class PeerView:
             down_reason=r.opt_text("down_reason"),
             bfd=r.opt_text("bfd"),
             bfd_failures=r.integer("bfd_failures", 0),
+            disabled=r.flag("disabled", False),
             # `show peer`'s view carries the session's details, `show peers`' rows do not
             detail=PeerDetail.from_json(obj) if r.has("established_for_s") else None,
         )

@@ -92,10 +92,25 @@ def _parser() -> argparse.ArgumentParser:
     show.add_parser("config", help="the running config, secrets masked", parents=[common])
 
     sub.add_parser("reload", help="re-read the config file (as SIGHUP)", parents=[common])
-    reset = sub.add_parser("peer", help="act on one peer", parents=[common])
-    reset.add_argument("name")
-    reset.add_argument("action", choices=["reset"])
-    reset.add_argument("--soft", action="store_true", help="route refresh instead of a reset")
+    peer_act = sub.add_parser("peer", help="act on one peer", parents=[common])
+    peer_act.add_argument("name")
+    peer_act.add_argument(
+        "action",
+        choices=["reset", "disable", "enable"],
+        help="reset the session; disable it (Cease/Administrative Shutdown, kept down until "
+        "enable, also across reloads); enable it again",
+    )
+    peer_act.add_argument(
+        "--soft",
+        nargs="?",
+        const="both",
+        choices=["in", "out", "both"],
+        help="reset: route refresh instead of a reset; `in` asks the peer for its routes, "
+        "`out` resends ours (default both)",
+    )
+    peer_act.add_argument(
+        "--message", default="", help="disable: the shutdown message sent (RFC 8203/9003)"
+    )
     return p
 
 
@@ -109,7 +124,13 @@ def _request(args: argparse.Namespace) -> Request:
             )
         return Request(command=f"show {args.what}")
     if args.verb == "peer":
-        return Request(command="peer reset", args={"name": args.name, "soft": args.soft})
+        if args.action == "disable":
+            return Request(
+                command="peer disable", args={"name": args.name, "message": args.message}
+            )
+        if args.action == "enable":
+            return Request(command="peer enable", args={"name": args.name})
+        return Request(command="peer reset", args={"name": args.name, "soft": args.soft or False})
     return Request(command=args.verb)
 
 
@@ -138,7 +159,13 @@ def _rows(data: object) -> list[object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.verb == "peer":  # an option the action does not take is an error, not ignored
+        if args.soft is not None and args.action != "reset":
+            parser.error(f"--soft is for `peer NAME reset`, not {args.action}")
+        if args.message and args.action != "disable":
+            parser.error(f"--message is for `peer NAME disable`, not {args.action}")
     request = _request(args)
     try:
         reply = call(args.socket, request)

@@ -1,13 +1,13 @@
 """Control commands: what bgpctl's socket and the BIRD-compatible sockets ask, answered from
 the speaker.
 
-Role: the one place a `Request` becomes a reply (views, `reload`, `peer reset`, `show
-kernel`), and the `BirdHooks` the BIRD sockets read; the socket servers (`bgpd.control`) only
-frame and carry them.
+Role: the one place a `Request` becomes a reply (views, `reload`, `peer reset/disable/enable`
+(`bgpd.runtime.peer_commands`), `show kernel`), and the `BirdHooks` the BIRD sockets read;
+the socket servers (`bgpd.control`) only frame and carry them.
 
 Invariants:
 - Called on the loop thread only, so every answer is one consistent look at the speaker.
-- A command that changes the speaker (`peer reset`) calls `flush` before replying: its
+- A command that changes the speaker (`peer ...`) calls `flush` before replying: its
   outputs reach the sockets and the timer is re-armed.
 - Secrets never leave: `show config` renders the config with every password masked.
 """
@@ -21,6 +21,7 @@ from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
+from bgpd.runtime.peer_commands import PEER_COMMANDS, peer_command
 from bgpd.speaker import Speaker
 from bgpd.views import Json
 
@@ -83,14 +84,10 @@ class ControlDispatch:
             return render_config_toml(speaker.config, mask_secrets=True)
         if cmd == "reload":
             return {"changes": list[Json](self._reload())}
-        if cmd == "peer reset":
-            name = str(args.get("name"))
-            if name not in speaker.peer_names():
-                raise ControlCommandError(f"no peer named {name!r}")
-            note = speaker.reset_peer(name, now, soft=bool(args.get("soft")))
+        if cmd in PEER_COMMANDS:  # peer reset / disable / enable
+            reply = peer_command(speaker, cmd, args, now)
             self._flush()
-            reply: dict[str, Json] = {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
-            return reply if note is None else {**reply, "note": note}
+            return reply
         if cmd == "show kernel":
             kernel = self._kernel()
             if kernel is None:

@@ -77,6 +77,7 @@ from bgpd.session import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_next_hop_refused
+from bgpd.speaker.admin_down import AdminDisabling
 from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
@@ -111,10 +112,13 @@ from bgpd.wire.negotiated import EncodeContext, Negotiated
 logger = logging.getLogger(__name__)
 
 
-class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdHolding):
+class Speaker(
+    Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdHolding, AdminDisabling
+):
     __slots__ = (
         "_bfd",
         "_config",
+        "_disabled",
         "_eor_seen",
         "_exporter",
         "_faulted",
@@ -140,6 +144,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
         self._rng = rng
         self._peers: dict[str, PeerState] = {}
         self._bfd: dict[str, BfdStatus] = {}  # the peers' BFD state (bgpd.speaker.bfd_hold)
+        self._disabled: dict[str, str] = {}  # operator-disabled peers (bgpd.speaker.admin_down)
         self._outputs: list[Output] = []
         self._fib: list[FibUpdate] = []
         # (peer, family) pairs whose End-of-RIB arrived since start: convergence for the kernel.
@@ -761,6 +766,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
             bfd=None if bfd is None else bfd.state,
             bfd_held=f"{BFD_DOWN_TEXT}: {bfd.diag}" if bfd is not None and bfd.held else None,
             bfd_failures=0 if bfd is None else bfd.failures,
+            disabled=self._disabled.get(name),
         )
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:

@@ -23,6 +23,7 @@ from bgpd.net import (
 )
 from bgpd.rib import Candidate, LocRib
 from bgpd.session import PeerCounters, Session
+from bgpd.speaker.admin_down import disabled_reason
 from bgpd.views import (
     AsPathSegmentView,
     GracefulRestartView,
@@ -52,12 +53,16 @@ def peer_view(
     bfd: str | None = None,
     bfd_held: str | None = None,
     bfd_failures: int = 0,
+    disabled: str | None = None,
 ) -> PeerView:
     """`bfd`: the BFD session's state (None: no BFD); `bfd_held`: why BFD holds the session
-    down, shown as its last error."""
+    down, shown as its last error; `disabled`: the operator's shutdown message of a disabled
+    peer ("" without one), None when not disabled."""
     session = state.session
     established_at = session.established_at
     down_reason = state.config.down_reason
+    if down_reason is None and disabled is not None:
+        down_reason = disabled_reason(disabled)
     last_error = session.counters.last_error_text() if down_reason is None else down_reason
     return PeerView(
         name=name,
@@ -75,6 +80,7 @@ def peer_view(
         down_reason=down_reason,
         bfd=bfd,
         bfd_failures=bfd_failures,
+        disabled=disabled is not None,
         detail=PeerDetail(
             session=session_detail(session, now),
             prefixes_withheld_too_big=session.counters.prefixes_withheld_too_big,

@@ -53,6 +53,7 @@ IDLE = {
     "down_reason": None,
     "bfd": None,
     "bfd_failures": 0,
+    "disabled": False,
     "established_for_s": None,
     "connections": {},
     "error_wait_s": 0.0,
@@ -85,6 +86,7 @@ ESTABLISHED = {
     "down_reason": None,
     "bfd": None,
     "bfd_failures": 0,
+    "disabled": False,
     "established_for_s": 7.5,
     "connections": {"3": "Established"},
     "error_wait_s": 0.0,
@@ -131,6 +133,7 @@ HELD_SUMMARY = {
     "down_reason": "password unavailable: secret kube-system/bgp-secrets has no key peer-a",
     "bfd": None,
     "bfd_failures": 0,
+    "disabled": False,
 }
 
 STALE_ROUTES = {
