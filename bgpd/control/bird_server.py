@@ -39,12 +39,14 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from bgpd.config import Config, ControlSection
+from bgpd.control.bird_peer_commands import Outcome, run_proto_command
 from bgpd.control.bird_protocol import (
     MAX_COMMAND_BYTES,
     Command,
     Configure,
     IpVersion,
     ParseError,
+    ProtoCommand,
     Quit,
     Reply,
     ReplyEncoder,
@@ -130,6 +132,8 @@ class BirdHooks:
     graceful_restart: Callable[[], int | None]
     # the BFD sessions' rows (`since` wall-clock) for `show bfd sessions`
     bfd_sessions: Callable[[], list[BfdSessionRow]] = list
+    # `disable`/`enable`/`restart`/`reload` of one peer (bgpd.control.bird_peer_commands)
+    peer_action: Callable[[str, ProtoCommand], Outcome] | None = None
 
 
 class BirdControl:
@@ -261,11 +265,23 @@ class BirdControl:
         if isinstance(command, ShowBfdSessions):
             rows = [r for r in self._hooks.bfd_sessions() if _version(r.address) == version]
             return render_bfd_sessions(rows, command, self._wall())
+        if isinstance(command, ProtoCommand):
+            return self.proto_command(command, version, restricted)
         if isinstance(command, Configure):
             if restricted:
                 return error_reply(Reply.ACCESS_DENIED, "Access denied")
             return self.configure(command)
         raise AssertionError(f"unhandled command {command!r}")  # Restrict/Quit: the socket's
+
+    def proto_command(
+        self, command: ProtoCommand, version: IpVersion, restricted: bool
+    ) -> list[ReplyLine]:
+        act = self._hooks.peer_action
+        if act is None:
+            return error_reply(Reply.PARSE_ERROR, f"'{command.action}' is not supported here")
+        peers = [p.name for p in self._peers(version)]
+        others = {p.name for p in self.protocols(version, verbose=False)} - set(peers)
+        return run_proto_command(command, peers, others, act, restricted=restricted)
 
     def status(self) -> StatusView:
         config = self._hooks.config()

@@ -17,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bgpd.config import Config, ConfigError, render_config_toml
+from bgpd.control.bird_peer_commands import Outcome
+from bgpd.control.bird_protocol import ProtoCommand
 from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
-from bgpd.runtime.peer_commands import PEER_COMMANDS, peer_command
+from bgpd.runtime.peer_commands import PEER_COMMANDS, bird_peer_action, peer_command
 from bgpd.speaker import Speaker
 from bgpd.views import Json
 
@@ -120,6 +122,11 @@ class ControlDispatch:
             views = self._speaker.peer_views(self._now())
             return sum(1 for view in views if view.state != "Established")
 
+        def peer_action(name: str, command: ProtoCommand) -> Outcome:
+            outcome = bird_peer_action(self._speaker, name, command, self._now())
+            self._flush()
+            return outcome
+
         return BirdHooks(
             config=lambda: self._speaker.config,
             config_path=lambda: self._config_path,
@@ -131,4 +138,5 @@ class ControlDispatch:
             check=check,
             graceful_restart=graceful_restart,
             bfd_sessions=lambda: [] if (bfd := self._bfd()) is None else bfd.bird_rows(),
+            peer_action=peer_action,
         )

@@ -1,6 +1,6 @@
 """The operator's commands on one peer: `peer NAME disable [--message]`, `enable`, `reset
-[--soft [in|out]]`, from bgpctl's socket and from the BIRD socket's `disable`/`enable`/
-`restart`/`reload`.
+[--soft [in|out]]` from bgpctl's socket (`peer_command`), and the BIRD socket's `disable`/
+`enable`/`restart`/`reload [in|out]` (`bird_peer_action`).
 
 Role: one place that checks the peer and the arguments and calls the speaker
 (`Speaker.disable_peer`/`enable_peer`/`reset_peer`); the callers only frame the reply.
@@ -12,6 +12,8 @@ outputs after a command returns.
 
 from __future__ import annotations
 
+from bgpd.control.bird_peer_commands import Outcome
+from bgpd.control.bird_protocol import ProtoCommand
 from bgpd.control.protocol import ControlCommandError
 from bgpd.speaker import Speaker
 from bgpd.speaker.admin_down import ShutdownMessageError
@@ -59,3 +61,26 @@ def peer_command(speaker: Speaker, command: str, args: dict[str, Json], now: flo
         note = speaker.reset_peer(name, now, soft=True, direction=soft)
         reply = {"peer": name, "reset": "soft" if soft == "both" else f"soft {soft}"}
     return reply if note is None else {**reply, "note": note}
+
+
+def bird_peer_action(speaker: Speaker, name: str, command: ProtoCommand, now: float) -> Outcome:
+    """BIRD's `disable`/`enable`/`restart`/`reload [in|out]` of one peer (the caller flushes)."""
+    disabled = speaker.disabled_message(name) is not None
+    if command.action == "disable":
+        change = speaker.disable_peer(name, now, command.message)
+        return "done" if change.changed else "already"
+    if command.action == "enable":
+        return "done" if speaker.enable_peer(name, now).changed else "already"
+    if disabled:  # BIRD: a restart or reload of a disabled protocol is "already disabled"
+        return "already"
+    if command.action == "restart":
+        speaker.reset_peer(name, now, soft=False, message=command.message or "reset by operator")
+        return "done"
+    session = speaker.peer_session(name)
+    if session is None or session.negotiated is None:
+        return "down"
+    inbound = command.direction != "out"
+    if inbound and not session.negotiated.route_refresh:
+        return "failed"  # BIRD's reload_routes fails without route refresh: nothing done
+    speaker.reset_peer(name, now, soft=True, direction=command.direction)
+    return "done"

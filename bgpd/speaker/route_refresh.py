@@ -46,7 +46,13 @@ class RouteRefreshing:
         def _pump(self, name: str, now: float) -> None: ...
 
     def reset_peer(
-        self, name: str, now: float, *, soft: bool, direction: SoftDirection = "both"
+        self,
+        name: str,
+        now: float,
+        *,
+        soft: bool,
+        direction: SoftDirection = "both",
+        message: str = "reset by operator",
     ) -> str | None:
         """A hard reset (Cease/Administrative Reset) or a soft one: `direction` "in" asks the
         peer for its routes (route refresh), "out" resends ours, "both" does both.
@@ -76,7 +82,7 @@ class RouteRefreshing:
             if direction != "in":
                 self._exporter.refresh(name, now)
         else:
-            state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
+            state.session.reset(now, CeaseSubcode.ADMIN_RESET, message)
         self._pump(name, now)
         return note
 
