@@ -16,7 +16,13 @@ import sys
 from typing import Any
 
 from bgpd.control.protocol import Request, encode_request
-from bgpd.control.tables import render_kernel, render_peer, render_peers, render_routes
+from bgpd.control.tables import (
+    render_kernel,
+    render_peer,
+    render_peers,
+    render_peers_wide,
+    render_routes,
+)
 from bgpd.text import escape_controls, escape_controls_by_line
 from bgpd.version import add_version_option
 from bgpd.views import KernelRouteRow, PeerView, RouteView, ViewDecodeError
@@ -78,7 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True)
 
     show = sub.add_parser("show", help="show state").add_subparsers(dest="what", required=True)
-    show.add_parser("peers", help="every peer with its state and counters", parents=[common])
+    peers = show.add_parser(
+        "peers", help="every peer with its state and counters", parents=[common]
+    )
+    peers.add_argument(
+        "--wide",
+        action="store_true",
+        help="also role, local end, flaps, BFD and GR state, description, last error's age",
+    )
     peer = show.add_parser("peer", help="one peer in detail", parents=[common])
     peer.add_argument("name")
     routes = show.add_parser(
@@ -134,11 +147,12 @@ def _request(args: argparse.Namespace) -> Request:
     return Request(command=args.verb)
 
 
-def _render(command: str, data: object) -> str:
+def _render(command: str, data: object, *, wide: bool = False) -> str:
     """The reply as a table, from the views read back from its JSON (`ViewDecodeError` when
     the data does not have their shape)."""
     if command == "show peers":
-        return render_peers([PeerView.from_json(p) for p in _rows(data)])
+        views = [PeerView.from_json(p) for p in _rows(data)]
+        return render_peers_wide(views) if wide else render_peers(views)
     if command == "show peer":
         return render_peer(PeerView.from_json(data))
     if command == "show routes":
@@ -186,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(data, indent=2))
         return 0
     try:
-        text = _render(request.command, data)
+        text = _render(request.command, data, wide=bool(getattr(args, "wide", False)))
     except ViewDecodeError as exc:  # a daemon of another version, or not bgpd at all
         print(f"bgpctl: cannot read the reply: {escape_controls(str(exc))}", file=sys.stderr)
         return 2
