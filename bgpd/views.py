@@ -68,6 +68,9 @@ class NegotiatedView:
     route_refresh: bool = False
     enhanced_route_refresh: bool = False
     peer_graceful_restart: GracefulRestartView | None = None
+    # per family, what else it negotiated: "add-path-rx", "add-path-tx", "graceful-restart"
+    # ("+forwarding"), "long-lived-gr 3600s" (bgpd.speaker.peer_info.family_capabilities)
+    family_capabilities: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_json(self) -> JsonObject:
         gr = self.peer_graceful_restart
@@ -84,6 +87,7 @@ class NegotiatedView:
             "route_refresh": self.route_refresh,
             "enhanced_route_refresh": self.enhanced_route_refresh,
             "peer_graceful_restart": None if gr is None else gr.to_json(),
+            "family_capabilities": {f: list(caps) for f, caps in self.family_capabilities},
         }
 
     @classmethod
@@ -103,6 +107,7 @@ class NegotiatedView:
             route_refresh=r.flag("route_refresh", False),
             enhanced_route_refresh=r.flag("enhanced_route_refresh", False),
             peer_graceful_restart=None if gr is None else GracefulRestartView.from_json(gr),
+            family_capabilities=r.text_lists("family_capabilities"),
         )
 
 
@@ -244,6 +249,20 @@ class PeerView:
     # the state of the peer's BFD session ("Up", "Down", "Init", "AdminDown"), None: no BFD
     bfd: str | None = None
     bfd_failures: int = 0  # times BFD found the path failed and closed the session
+    # disabled by the operator (`bgpctl peer NAME disable`): `down_reason` has the message
+    disabled: bool = False
+    # the Established connection's local end, None while there is none
+    local_address: str | None = None
+    local_port: int | None = None
+    # "mesh", "node-specific", "global", "local-workload", "dynamic", "reflector-client",
+    # "reflector-non-client", "ibgp", "ebgp" (bgpd.speaker.peer_info.peer_role)
+    role: str = ""
+    description: str = ""
+    flaps: int = 0  # times the session went Established (RFC 4271's FSM established count)
+    last_error_age_s: float | None = None  # how long ago `last_error` happened
+    # "", "gr", "llgr", "restarting", "stale", "long-lived-stale"
+    # (bgpd.speaker.peer_info.graceful_restart_state)
+    graceful_restart: str = ""
     detail: PeerDetail | None = None
 
     def to_json(self) -> JsonObject:
@@ -262,6 +281,14 @@ class PeerView:
             "down_reason": self.down_reason,
             "bfd": self.bfd,
             "bfd_failures": self.bfd_failures,
+            "disabled": self.disabled,
+            "local_address": self.local_address,
+            "local_port": self.local_port,
+            "role": self.role,
+            "description": self.description,
+            "flaps": self.flaps,
+            "last_error_age_s": self.last_error_age_s,
+            "graceful_restart": self.graceful_restart,
         }
         if self.detail is not None:
             out.update(self.detail.to_json())
@@ -285,6 +312,14 @@ class PeerView:
             down_reason=r.opt_text("down_reason"),
             bfd=r.opt_text("bfd"),
             bfd_failures=r.integer("bfd_failures", 0),
+            disabled=r.flag("disabled", False),
+            local_address=r.opt_text("local_address"),
+            local_port=r.opt_integer("local_port"),
+            role=r.text("role", ""),
+            description=r.text("description", ""),
+            flaps=r.integer("flaps", 0),
+            last_error_age_s=r.opt_number("last_error_age_s"),
+            graceful_restart=r.text("graceful_restart", ""),
             # `show peer`'s view carries the session's details, `show peers`' rows do not
             detail=PeerDetail.from_json(obj) if r.has("established_for_s") else None,
         )
@@ -637,6 +672,12 @@ class _Reader:
         if not all(isinstance(v, str) for _, v in items):
             raise self._bad(key, "an object of strings")
         return tuple((k, str(v)) for k, v in items)
+
+    def text_lists(self, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        items = tuple(self._map(key).items())
+        if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for _, v in items):
+            raise self._bad(key, "an object of lists of strings")
+        return tuple((k, tuple(str(x) for x in v)) for k, v in items if isinstance(v, list))
 
     def counts(self, key: str) -> Counts:
         items = tuple(self._map(key).items())

@@ -17,7 +17,7 @@ from typing import Any
 
 from bgpd.control.protocol import Request, encode_request
 from bgpd.control.route_cli import add_route_query_arguments, render_route_answer, route_query_args
-from bgpd.control.tables import render_kernel, render_peer, render_peers
+from bgpd.control.tables import render_kernel, render_peer, render_peers, render_peers_wide
 from bgpd.text import escape_controls, escape_controls_by_line
 from bgpd.version import add_version_option
 from bgpd.views import KernelRouteRow, PeerView, ViewDecodeError
@@ -79,7 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True)
 
     show = sub.add_parser("show", help="show state").add_subparsers(dest="what", required=True)
-    show.add_parser("peers", help="every peer with its state and counters", parents=[common])
+    peers = show.add_parser(
+        "peers", help="every peer with its state and counters", parents=[common]
+    )
+    peers.add_argument(
+        "--wide",
+        action="store_true",
+        help="also role, local end, flaps, BFD and GR state, description, last error's age",
+    )
     peer = show.add_parser("peer", help="one peer in detail", parents=[common])
     peer.add_argument("name")
     routes = show.add_parser(
@@ -94,10 +101,25 @@ def _parser() -> argparse.ArgumentParser:
     show.add_parser("config", help="the running config, secrets masked", parents=[common])
 
     sub.add_parser("reload", help="re-read the config file (as SIGHUP)", parents=[common])
-    reset = sub.add_parser("peer", help="act on one peer", parents=[common])
-    reset.add_argument("name")
-    reset.add_argument("action", choices=["reset"])
-    reset.add_argument("--soft", action="store_true", help="route refresh instead of a reset")
+    peer_act = sub.add_parser("peer", help="act on one peer", parents=[common])
+    peer_act.add_argument("name")
+    peer_act.add_argument(
+        "action",
+        choices=["reset", "disable", "enable"],
+        help="reset the session; disable it (Cease/Administrative Shutdown, kept down until "
+        "enable, also across reloads); enable it again",
+    )
+    peer_act.add_argument(
+        "--soft",
+        nargs="?",
+        const="both",
+        choices=["in", "out", "both"],
+        help="reset: route refresh instead of a reset; `in` asks the peer for its routes, "
+        "`out` resends ours (default both)",
+    )
+    peer_act.add_argument(
+        "--message", default="", help="disable: the shutdown message sent (RFC 8203/9003)"
+    )
     return p
 
 
@@ -109,18 +131,25 @@ def _request(args: argparse.Namespace) -> Request:
             return Request(command="show routes", args=route_query_args(args))
         return Request(command=f"show {args.what}")
     if args.verb == "peer":
-        return Request(command="peer reset", args={"name": args.name, "soft": args.soft})
+        if args.action == "disable":
+            return Request(
+                command="peer disable", args={"name": args.name, "message": args.message}
+            )
+        if args.action == "enable":
+            return Request(command="peer enable", args={"name": args.name})
+        return Request(command="peer reset", args={"name": args.name, "soft": args.soft or False})
     return Request(command=args.verb)
 
 
-def _render(request: Request, data: object) -> str:
+def _render(request: Request, data: object, *, wide: bool = False) -> str:
     """The reply as a table, from the views read back from its JSON (`ViewDecodeError` when
     the data does not have their shape)."""
     command = request.command
     if command == "show routes":
         return render_route_answer(request.args, data)
     if command == "show peers":
-        return render_peers([PeerView.from_json(p) for p in _rows(data)])
+        views = [PeerView.from_json(p) for p in _rows(data)]
+        return render_peers_wide(views) if wide else render_peers(views)
     if command == "show peer":
         return render_peer(PeerView.from_json(data))
     if command == "show kernel":
@@ -139,7 +168,13 @@ def _rows(data: object) -> list[object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.verb == "peer":  # an option the action does not take is an error, not ignored
+        if args.soft is not None and args.action != "reset":
+            parser.error(f"--soft is for `peer NAME reset`, not {args.action}")
+        if args.message and args.action != "disable":
+            parser.error(f"--message is for `peer NAME disable`, not {args.action}")
     request = _request(args)
     try:
         reply = call(args.socket, request)
@@ -160,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(data, indent=2))
         return 0
     try:
-        text = _render(request, data)
+        text = _render(request, data, wide=bool(getattr(args, "wide", False)))
     except ViewDecodeError as exc:  # a daemon of another version, or not bgpd at all
         print(f"bgpctl: cannot read the reply: {escape_controls(str(exc))}", file=sys.stderr)
         return 2

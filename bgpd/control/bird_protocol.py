@@ -14,7 +14,9 @@ entry, 2xxx table heading, 8xxx run-time error, 9xxx parse error).
 
 Invariants:
 - The parser accepts BIRD's grammar for the supported commands (keywords are case-sensitive, as
-  in BIRD); anything else is `9001 syntax error`, never an exception.
+  in BIRD); a BIRD command bgpd does not do is `9001 '<command>' is not supported by bgpd` (BIRD's
+  parse-time refusal with its reason); anything else is `9001 syntax error`, never an
+  exception.
 - Every reply line is one line of printable text: `ReplyEncoder` escapes the control characters
   of whatever a line carries (a peer's shutdown text, datastore names: `bgpd.text`), except the
   tab BIRD's layouts open a line with, so no value can forge a line for a line-reading client.
@@ -37,6 +39,8 @@ IpVersion = Literal[4, 6]
 MAX_COMMAND_BYTES = 1024
 # BIRD's master routing table; Calico's bird.cfg never names another one.
 MASTER_TABLE = "master"
+# RFC 9003 §2: a Shutdown Communication holds at most 255 octets of UTF-8.
+MAX_SHUTDOWN_OCTETS = 255
 
 
 class Reply(IntEnum):
@@ -62,6 +66,14 @@ class Reply(IntEnum):
     ROUTE_ATTRIBUTES = 1012
     BFD_SESSIONS = 1020
     PROTOCOL_HEADING = 2002
+    # proto_cmd_disable/enable/restart/reload (nest/proto.c): one line per protocol
+    ALREADY_DISABLED = 8
+    DISABLED = 9
+    ALREADY_ENABLED = 10
+    ENABLED = 11
+    RESTARTED = 12
+    RELOADING = 15
+    RELOAD_FAILED = 8006
     ROUTE_NOT_FOUND = 8001
     CONFIGURATION_ERROR = 8002
     NO_PROTOCOLS_MATCH = 8003
@@ -178,6 +190,19 @@ class Quit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProtoCommand:
+    """`disable`/`enable`/`restart`/`reload [in|out]` of protocols (BIRD's `proto_patt`: a
+    name, a quoted shell pattern or `all`), with BIRD 2's optional quoted shutdown message
+    after `disable`/`restart`."""
+
+    action: Literal["disable", "enable", "restart", "reload"]
+    name: str | None = None
+    pattern: str | None = None  # "Mesh_*"; `all` is the pattern "*"
+    message: str = ""
+    direction: Literal["in", "out", "both"] = "both"  # `reload in|out`
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ParseError:
     code: Reply = Reply.PARSE_ERROR
     message: str = "syntax error"
@@ -188,6 +213,7 @@ Command = (
     | ShowProtocols
     | ShowRoute
     | ShowBfdSessions
+    | ProtoCommand
     | Configure
     | Restrict
     | Quit
@@ -197,6 +223,27 @@ Command = (
 _TOKEN = re.compile(r'\s*(?:"([^"]*)"|([^\s"]+))')
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _UNSUPPORTED_ROUTE_OPTIONS = frozenset({"filter", "where", "filtered", "preexport", "noexport"})
+# BIRD CLI commands bgpd does not do: answered as BIRD answers what it cannot do at parse time
+# (9001 with the reason, cf_error), not as a syntax error. `show` takes a second word.
+_UNSUPPORTED_COMMANDS = frozenset(
+    {"dump", "eval", "echo", "debug", "mrtdump", "down", "graceful", "flush", "timeformat"}
+)
+_UNSUPPORTED_SHOW = frozenset(
+    {
+        "interfaces",
+        "symbols",
+        "memory",
+        "static",
+        "ospf",
+        "rip",
+        "babel",
+        "roa",
+        "mpls",
+        "rpki",
+        "lsadb",
+        "threads",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +279,12 @@ def parse_command(line: str, ip_version: IpVersion) -> Command:
         return Restrict()
     if head == "configure":
         return _parse_configure(tokens[1:])
+    if head in ("disable", "enable", "restart", "reload"):
+        return _parse_proto_command(head, tokens[1:])
+    if head in _UNSUPPORTED_COMMANDS:
+        return ParseError(message=f"'{head}' is not supported by bgpd")
+    if head == "show" and len(tokens) >= 2 and words[1] in _UNSUPPORTED_SHOW:
+        return ParseError(message=f"'show {words[1]}' is not supported by bgpd")
     if head == "show" and len(tokens) >= 2:
         what, rest = words[1], tokens[2:]
         if what == "status" and not rest:
@@ -246,6 +299,43 @@ def parse_command(line: str, ip_version: IpVersion) -> Command:
             if len(rest) == 2 and not rest[1].quoted and _symbol(rest[1].text):
                 return ShowBfdSessions(name=rest[1].text)
     return ParseError()
+
+
+def _parse_proto_command(head: str, rest: list[_Token]) -> Command:
+    direction: Literal["in", "out", "both"] = "both"
+    if head == "reload" and rest and not rest[0].quoted and rest[0].text in ("in", "out"):
+        direction = "in" if rest[0].text == "in" else "out"
+        rest = rest[1:]
+    if not rest:
+        return ParseError()
+    target, rest = rest[0], rest[1:]
+    message = ""
+    if rest and rest[0].quoted and head in ("disable", "restart"):
+        message, rest = rest[0].text, rest[1:]
+    if rest:
+        return ParseError()
+    if len(message.encode("utf-8")) > MAX_SHUTDOWN_OCTETS:
+        return ParseError(message="Shutdown message too long")  # BIRD 2's words
+    action: Literal["disable", "enable", "restart", "reload"] = (
+        "disable"
+        if head == "disable"
+        else "enable"
+        if head == "enable"
+        else "restart"
+        if head == "restart"
+        else "reload"
+    )
+    if target.quoted:
+        pattern, name = target.text, None
+    elif target.text == "all":
+        pattern, name = "*", None
+    elif _symbol(target.text):
+        pattern, name = None, target.text
+    else:
+        return ParseError()
+    return ProtoCommand(
+        action=action, name=name, pattern=pattern, message=message, direction=direction
+    )
 
 
 def _parse_show_protocols(rest: list[_Token]) -> Command:

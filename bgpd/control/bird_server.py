@@ -40,12 +40,14 @@ from importlib import metadata
 
 from bgpd.config import Config, ControlSection
 from bgpd.config.bird_timeformat import TimeFormat
+from bgpd.control.bird_peer_commands import Outcome, run_proto_command
 from bgpd.control.bird_protocol import (
     MAX_COMMAND_BYTES,
     Command,
     Configure,
     IpVersion,
     ParseError,
+    ProtoCommand,
     Quit,
     Reply,
     ReplyEncoder,
@@ -133,6 +135,8 @@ class BirdHooks:
     bfd_sessions: Callable[[], list[BfdSessionRow]] = list
     # `show route export P`: the Adj-RIB-Out toward peer P (None: no such peer)
     advertised: Callable[[str], list[RouteView] | None] = lambda _name: None
+    # `disable`/`enable`/`restart`/`reload` of one peer (bgpd.control.bird_peer_commands)
+    peer_action: Callable[[str, ProtoCommand], Outcome] | None = None
 
 
 class BirdControl:
@@ -266,6 +270,8 @@ class BirdControl:
         if isinstance(command, ShowBfdSessions):
             rows = [r for r in self._hooks.bfd_sessions() if _version(r.address) == version]
             return render_bfd_sessions(rows, command, self._wall())
+        if isinstance(command, ProtoCommand):
+            return self.proto_command(command, version, restricted)
         if isinstance(command, Configure):
             if restricted:
                 return error_reply(Reply.ACCESS_DENIED, "Access denied")
@@ -274,6 +280,16 @@ class BirdControl:
 
     def _timeformat(self, kind: str) -> TimeFormat:
         return self._hooks.config().control.timeformat(kind)
+
+    def proto_command(
+        self, command: ProtoCommand, version: IpVersion, restricted: bool
+    ) -> list[ReplyLine]:
+        act = self._hooks.peer_action
+        if act is None:
+            return error_reply(Reply.PARSE_ERROR, f"'{command.action}' is not supported here")
+        peers = [p.name for p in self._peers(version)]
+        others = {p.name for p in self.protocols(version, verbose=False)} - set(peers)
+        return run_proto_command(command, peers, others, act, restricted=restricted)
 
     def status(self) -> StatusView:
         config = self._hooks.config()

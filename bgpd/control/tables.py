@@ -59,6 +59,41 @@ def render_peers(peers: Sequence[PeerView]) -> str:
     return table(["NAME", "ADDRESS", "ASN", "STATE", "UPTIME", "RCVD", "SENT", "LAST ERROR"], rows)
 
 
+def render_peers_wide(peers: Sequence[PeerView]) -> str:
+    """`show peers --wide`: the row with the peer's role, local end, flaps, BFD and graceful
+    restart state, description, and the last error with how long ago it happened."""
+    if not peers:
+        return "No peers configured."
+    rows = [
+        [
+            p.name,
+            p.address if p.port == 179 else f"{p.address} port {p.port}",
+            str(p.asn),
+            p.role or "-",
+            p.state,
+            format_duration(p.uptime_s),
+            str(p.prefixes_received),
+            str(p.prefixes_sent),
+            "-" if p.local_address is None else f"{p.local_address} port {p.local_port or '-'}",
+            str(p.flaps),
+            p.bfd or "-",
+            p.graceful_restart or "-",
+            p.description or "-",
+            _last_error(p),
+        ]
+        for p in peers
+    ]
+    headers = ["NAME", "ADDRESS", "ASN", "ROLE", "STATE", "UPTIME", "RCVD", "SENT"]
+    headers += ["LOCAL", "FLAPS", "BFD", "GR", "DESCRIPTION", "LAST ERROR"]
+    return table(headers, rows)
+
+
+def _last_error(peer: PeerView) -> str:
+    if not peer.last_error or peer.last_error_age_s is None:
+        return peer.last_error
+    return f"{peer.last_error} ({format_duration(peer.last_error_age_s)} ago)"
+
+
 def render_peer(peer: PeerView) -> str:
     """Every field of the view, in the order and with the names its JSON has."""
     return render_fields(peer.to_json())

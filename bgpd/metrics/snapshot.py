@@ -362,7 +362,7 @@ class SnapshotSource:
                         (reason, counters.next_hop_refused.get(reason, 0))
                         for reason in NEXT_HOP_REASONS
                     ),
-                    password_unavailable=view.down_reason is not None,
+                    password_unavailable=view.down_reason is not None and not view.disabled,
                     bfd_up=None if view.bfd is None else view.bfd == "Up",
                     bfd_failures=view.bfd_failures,
                     peer_asn=counts.peer_asn,

@@ -33,6 +33,7 @@ class BgpConnection(asyncio.Protocol):
     __slots__ = (
         "conn_id",
         "local_address",
+        "local_port",
         "outbound",
         "owner",
         "peer",
@@ -50,12 +51,14 @@ class BgpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.local_address = ""
         self.remote_address = ""
+        self.local_port = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
-        self.local_address = str(transport.get_extra_info("sockname")[0])
+        sockname = transport.get_extra_info("sockname")
+        self.local_address, self.local_port = str(sockname[0]), int(sockname[1])
         self.remote_address = str(transport.get_extra_info("peername")[0])
         self._guarded("connected", lambda: self.owner.on_connected(self))
 

@@ -1,13 +1,13 @@
 """Control commands: what bgpctl's socket and the BIRD-compatible sockets ask, answered from
 the speaker.
 
-Role: the one place a `Request` becomes a reply (views, `reload`, `peer reset`, `show
-kernel`), and the `BirdHooks` the BIRD sockets read; the socket servers (`bgpd.control`) only
-frame and carry them.
+Role: the one place a `Request` becomes a reply (views, `reload`, `peer reset/disable/enable`
+(`bgpd.runtime.peer_commands`), `show kernel`), and the `BirdHooks` the BIRD sockets read;
+the socket servers (`bgpd.control`) only frame and carry them.
 
 Invariants:
 - Called on the loop thread only, so every answer is one consistent look at the speaker.
-- A command that changes the speaker (`peer reset`) calls `flush` before replying: its
+- A command that changes the speaker (`peer ...`) calls `flush` before replying: its
   outputs reach the sockets and the timer is re-armed.
 - Secrets never leave: `show config` renders the config with every password masked.
 """
@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bgpd.config import Config, ConfigError, render_config_toml
+from bgpd.control.bird_peer_commands import Outcome
+from bgpd.control.bird_protocol import ProtoCommand
 from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request
 from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
+from bgpd.runtime.peer_commands import PEER_COMMANDS, bird_peer_action, peer_command
 from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
 from bgpd.views import Json, ReceivedView
 
@@ -85,14 +88,10 @@ class ControlDispatch:
             return render_config_toml(speaker.config, mask_secrets=True)
         if cmd == "reload":
             return {"changes": list[Json](self._reload())}
-        if cmd == "peer reset":
-            name = str(args.get("name"))
-            if name not in speaker.peer_names():
-                raise ControlCommandError(f"no peer named {name!r}")
-            note = speaker.reset_peer(name, now, soft=bool(args.get("soft")))
+        if cmd in PEER_COMMANDS:  # peer reset / disable / enable
+            reply = peer_command(speaker, cmd, args, now)
             self._flush()
-            reply: dict[str, Json] = {"peer": name, "reset": "soft" if args.get("soft") else "hard"}
-            return reply if note is None else {**reply, "note": note}
+            return reply
         if cmd == "show kernel":
             kernel = self._kernel()
             if kernel is None:
@@ -125,6 +124,11 @@ class ControlDispatch:
             views = self._speaker.peer_views(self._now())
             return sum(1 for view in views if view.state != "Established")
 
+        def peer_action(name: str, command: ProtoCommand) -> Outcome:
+            outcome = bird_peer_action(self._speaker, name, command, self._now())
+            self._flush()
+            return outcome
+
         return BirdHooks(
             config=lambda: self._speaker.config,
             config_path=lambda: self._config_path,
@@ -137,4 +141,5 @@ class ControlDispatch:
             check=check,
             graceful_restart=graceful_restart,
             bfd_sessions=lambda: [] if (bfd := self._bfd()) is None else bfd.bird_rows(),
+            peer_action=peer_action,
         )

@@ -176,6 +176,7 @@ class Sessions:
             outbound=conn.outbound,
             local_address=conn.local_address,
             interface_address=self._interface_address(conn.peer, conn.local_address),
+            local_port=conn.local_port,
         )
         self._flush()
 

@@ -95,12 +95,17 @@ class PeerCounters:
     def last_error_text(self) -> str:
         """The latest of: the last NOTIFICATION ("Sent: ..." / "Received: ..."), the last
         failed connection attempt ("Socket: ...", as BIRD says it); "" when neither."""
+        latest = self.latest_error()
+        return "" if latest is None else latest[0]
+
+    def latest_error(self) -> tuple[str, float] | None:
+        """`last_error_text` with the time it happened (the session's clock), None when none."""
         err, sock = self.last_error, self.socket_error
         if sock is not None and (err is None or sock[1] >= err.at):
-            return f"Socket: {sock[0]}"
+            return f"Socket: {sock[0]}", sock[1]
         if err is None:
-            return ""
-        return f"{'Sent' if err.sent else 'Received'}: {err.text}"
+            return None
+        return f"{'Sent' if err.sent else 'Received'}: {err.text}", err.at
 
     def __repr__(self) -> str:
         return (

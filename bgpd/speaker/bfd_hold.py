@@ -49,6 +49,7 @@ class BfdHolding:
     if TYPE_CHECKING:  # the Speaker's state and steps this uses (speaker.core)
         _peers: dict[str, PeerState]
         _bfd: dict[str, BfdStatus]
+        _disabled: dict[str, str]
         _gr: GracefulRestartTracker
         _rib: LocRib
 
@@ -59,9 +60,9 @@ class BfdHolding:
         return self._bfd.get(peer)
 
     def start_allowed(self, peer: str) -> bool:
-        """False while the peer is held down, by its config or by BFD."""
+        """False while the peer is held down: by its config, the operator or BFD."""
         state = self._peers.get(peer)
-        if state is None or state.config.down_reason is not None:
+        if state is None or state.config.down_reason is not None or peer in self._disabled:
             return False
         status = self._bfd.get(peer)
         return status is None or not status.held
@@ -72,7 +73,7 @@ class BfdHolding:
         for name in set(self._bfd) - peers:
             status = self._bfd.pop(name)
             state = self._peers.get(name)
-            if status.held and state is not None and state.config.down_reason is None:
+            if status.held and state is not None and self.start_allowed(name):
                 logger.info("peer bfd removed peer=%s action=start_session", name)
                 self._for_peer(name, now, partial(state.session.start, now))
 
@@ -102,7 +103,7 @@ class BfdHolding:
         if state == "Up" and held:
             self._bfd[peer] = BfdStatus(state=state, failures=failures)
             logger.info("peer bfd up peer=%s action=start_session", peer)
-            if peer_state.config.down_reason is None:
+            if self.start_allowed(peer):
                 self._for_peer(peer, now, partial(peer_state.session.start, now))
             return
         last_diag = diag or ("" if old is None else old.diag)

@@ -77,11 +77,13 @@ from bgpd.session import (
     UpdateReceived,
 )
 from bgpd.session.input_problems import note_next_hop_refused
+from bgpd.speaker.admin_down import AdminDisabling
 from bgpd.speaker.advertised import advertised_views
 from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
 from bgpd.speaker.peer_counts import PeerCounts, peer_counts
+from bgpd.speaker.peer_info import peer_role
 from bgpd.speaker.peer_state import (
     CONNECTED_SOURCE,
     KERNEL_SOURCE,
@@ -116,10 +118,13 @@ from bgpd.wire.negotiated import EncodeContext, Negotiated
 logger = logging.getLogger(__name__)
 
 
-class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdHolding):
+class Speaker(
+    Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdHolding, AdminDisabling
+):
     __slots__ = (
         "_bfd",
         "_config",
+        "_disabled",
         "_eor_seen",
         "_exporter",
         "_faulted",
@@ -145,6 +150,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
         self._rng = rng
         self._peers: dict[str, PeerState] = {}
         self._bfd: dict[str, BfdStatus] = {}  # the peers' BFD state (bgpd.speaker.bfd_hold)
+        self._disabled: dict[str, str] = {}  # operator-disabled peers (bgpd.speaker.admin_down)
         self._outputs: list[Output] = []
         self._fib: list[FibUpdate] = []
         # (peer, family) pairs whose End-of-RIB arrived since start: convergence for the kernel.
@@ -220,12 +226,14 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
         outbound: bool,
         local_address: str,
         interface_address: str = "",
+        local_port: int = 0,
     ) -> None:
         """A TCP connection to `peer` is up. `interface_address` is an address of the other IP
         version on the interface holding `local_address` (the runtime looks it up), "" if none:
         a next hop for the other family's routes when nothing configured gives one."""
         state = self._peers[peer]
         state.connections[conn_id] = (local_address, interface_address)
+        state.ports[conn_id] = local_port
         self._for_peer(peer, now, partial(state.session.connection_made, conn_id, now, outbound))
 
     def connection_failed(self, peer: str, conn_id: int, now: float, reason: str = "") -> None:
@@ -233,6 +241,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
         if state is None:
             return
         state.connections.pop(conn_id, None)
+        state.ports.pop(conn_id, None)
         if reason:
             state.session.counters.note_socket_error(reason, now)
         if self._recovering:
@@ -244,6 +253,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
         if state is None or conn_id not in state.connections:
             return
         del state.connections[conn_id]
+        state.ports.pop(conn_id, None)
         self._for_peer(peer, now, partial(state.session.connection_lost, conn_id, now))
 
     def receive_data(self, peer: str, conn_id: int, data: bytes, now: float) -> None:
@@ -407,6 +417,7 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
         self._send_queued(name, state, conn_id)
         self._outputs.append(Close(peer=name, conn_id=conn_id))
         state.connections.pop(conn_id, None)
+        state.ports.pop(conn_id, None)
 
     def _send_queued(self, name: str, state: PeerState, conn_id: int) -> None:
         data = state.session.data_to_send(conn_id)
@@ -736,8 +747,6 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
             export_filters=settings.export_filters,
         )
 
-    # ----------------------------------------------------------------------- views for control
-
     def peer_views(self, now: float) -> list[PeerView]:
         return [self._peer_view(name, state, now) for name, state in self._peers.items()]
 
@@ -748,9 +757,6 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
     def _peer_view(
         self, name: str, state: PeerState, now: float, *, detail: bool = False
     ) -> PeerView:
-        stale = self._gr.stale_families(name) if detail else frozenset()
-        long_lived = self._gr.long_lived(name) if detail else frozenset()
-        sent = self._exporter.sent_count(name)
         bfd = self._bfd.get(name)
         if bfd is None and state.config.bfd:
             bfd = BfdStatus(state="Down")  # configured, no state reported yet
@@ -759,13 +765,15 @@ class Speaker(Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdH
             state,
             self._rib,
             now,
-            sent=sent,
+            sent=self._exporter.sent_count(name),
             detail=detail,
-            stale=stale,
-            long_lived=long_lived,
+            stale=self._gr.stale_families(name),
+            long_lived=self._gr.long_lived(name),
             bfd=None if bfd is None else bfd.state,
             bfd_held=f"{BFD_DOWN_TEXT}: {bfd.diag}" if bfd is not None and bfd.held else None,
             bfd_failures=0 if bfd is None else bfd.failures,
+            disabled=self._disabled.get(name),
+            role=peer_role(self._config, state.config),
         )
 
     def route_views(self, prefix: str | None = None, peer: str | None = None) -> list[RouteView]:

@@ -92,6 +92,7 @@ class PeerState:
         "import_filters",
         "negotiated",
         "no_next_hop",
+        "ports",
         "rejected",
         "session",
         "source",
@@ -107,6 +108,8 @@ class PeerState:
         # conn_id -> (our local address on that connection, an address of the other IP
         # version on its interface or ""): the next hops we announce.
         self.connections: dict[int, tuple[str, str]] = {}
+        # conn_id -> our local port on it, for the views (0 when the runtime gave none)
+        self.ports: dict[int, int] = {}
         # Negotiated families of the session up now that have no next hop of ours.
         self.no_next_hop: frozenset[Family] = frozenset()
         # Set while Established; `negotiated` stays after a drop for the GR helper's window.

@@ -15,6 +15,7 @@ touched; a peer's import filters changing never resets a session that can refres
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bgpd.config import Config, ConfigDiff, PeerConfig, StaticRoute
@@ -54,6 +55,7 @@ class Reconfiguration:
         def _pump(self, name: str, now: float) -> None: ...
         def _propagate(self, now: float) -> None: ...
         def start_allowed(self, peer: str) -> bool: ...
+        def disabled_keep_only(self, peers: Iterable[str]) -> None: ...
         def _send_touched(self) -> None: ...
 
     def apply_config(self, new: Config, diff: ConfigDiff, now: float) -> list[str]:
@@ -67,6 +69,9 @@ class Reconfiguration:
         """
         new_peers = {p.name: p for p in new.all_peers}
         self._config = new
+        # An operator's disable outlives the reload (a restarted session stays down), not
+        # the peer's removal.
+        self.disabled_keep_only(new_peers)
         # Peers still up whose loop check changed (its allowance of our AS): what they sent
         # before is judged again (`_reimport`).
         relooped: set[str] = set()

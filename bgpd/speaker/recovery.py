@@ -45,6 +45,7 @@ class Recovery:
         _recovery_gone: set[str]
 
         def _send_touched(self) -> None: ...
+        def start_allowed(self, peer: str) -> bool: ...
         def _end_faulted(self, now: float) -> None: ...
 
     @property
@@ -91,7 +92,7 @@ class Recovery:
         for name, state in self._peers.items():
             established = state.session.state is SessionState.ESTABLISHED
             if not established:
-                if name in self._recovery_gone or state.config.down_reason is not None:
+                if name in self._recovery_gone or not self.start_allowed(name):
                     continue
                 return False
             negotiated = state.session.negotiated

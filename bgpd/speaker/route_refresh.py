@@ -16,7 +16,7 @@ UPDATEs of the table they frame.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from bgpd.net import Family
 from bgpd.outbound.exporter import Exporter
@@ -26,6 +26,8 @@ from bgpd.wire.constants import CeaseSubcode, RouteRefreshSubtype
 from bgpd.wire.messages import RouteRefreshMessage
 
 logger = logging.getLogger(__name__)
+
+SoftDirection = Literal["in", "out", "both"]
 
 
 class RouteRefreshing:
@@ -43,8 +45,17 @@ class RouteRefreshing:
 
         def _pump(self, name: str, now: float) -> None: ...
 
-    def reset_peer(self, name: str, now: float, *, soft: bool) -> str | None:
-        """A hard reset (Cease/Administrative Reset) or a soft one (route refresh both ways).
+    def reset_peer(
+        self,
+        name: str,
+        now: float,
+        *,
+        soft: bool,
+        direction: SoftDirection = "both",
+        message: str = "reset by operator",
+    ) -> str | None:
+        """A hard reset (Cease/Administrative Reset) or a soft one: `direction` "in" asks the
+        peer for its routes (route refresh), "out" resends ours, "both" does both.
         Returns what the operator must know when a soft reset could do only part of its job."""
         state = self._peers[name]
         note = None
@@ -52,19 +63,26 @@ class RouteRefreshing:
             negotiated = state.session.negotiated
             if negotiated is None:
                 note = "session not established: nothing to refresh"
+            elif direction == "out":
+                pass
             elif negotiated.route_refresh:
                 for family in sorted(negotiated.families):
                     state.session.send_route_refresh(family, now)
             else:
                 # Asking again needs the capability (RFC 2918); our side can still be resent.
-                note = "peer did not negotiate route refresh: our routes resent, theirs not asked"
+                note = (
+                    "peer did not negotiate route refresh: our routes resent, theirs not asked"
+                    if direction == "both"
+                    else "peer did not negotiate route refresh: nothing asked"
+                )
                 logger.warning(
                     "peer soft reset inbound skipped peer=%s reason=route_refresh_not_negotiated",
                     name,
                 )
-            self._exporter.refresh(name, now)
+            if direction != "in":
+                self._exporter.refresh(name, now)
         else:
-            state.session.reset(now, CeaseSubcode.ADMIN_RESET, "reset by operator")
+            state.session.reset(now, CeaseSubcode.ADMIN_RESET, message)
         self._pump(name, now)
         return note
 

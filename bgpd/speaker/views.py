@@ -23,6 +23,8 @@ from bgpd.net import (
 )
 from bgpd.rib import Candidate, LocRib, PathInfo
 from bgpd.session import PeerCounters, Session
+from bgpd.speaker.admin_down import disabled_reason
+from bgpd.speaker.peer_info import family_capabilities, graceful_restart_state
 from bgpd.views import (
     AsPathSegmentView,
     GracefulRestartView,
@@ -52,12 +54,22 @@ def peer_view(
     bfd: str | None = None,
     bfd_held: str | None = None,
     bfd_failures: int = 0,
+    disabled: str | None = None,
+    role: str = "",
 ) -> PeerView:
     """`bfd`: the BFD session's state (None: no BFD); `bfd_held`: why BFD holds the session
-    down, shown as its last error."""
+    down, shown as its last error; `disabled`: the operator's shutdown message of a disabled
+    peer ("" without one), None when not disabled."""
     session = state.session
     established_at = session.established_at
     down_reason = state.config.down_reason
+    if down_reason is None and disabled is not None:
+        down_reason = disabled_reason(disabled)
+    latest = session.counters.latest_error()
+    conn_id = session.established_conn_id
+    local = None if conn_id is None else state.connections.get(conn_id)
+    local_port = None if conn_id is None else state.ports.get(conn_id, 0)
+    stale, long_lived = frozenset(stale), frozenset(long_lived)
     last_error = session.counters.last_error_text() if down_reason is None else down_reason
     return PeerView(
         name=name,
@@ -75,6 +87,16 @@ def peer_view(
         down_reason=down_reason,
         bfd=bfd,
         bfd_failures=bfd_failures,
+        disabled=disabled is not None,
+        local_address=None if local is None else local[0],
+        local_port=local_port or None,
+        role=role,
+        description=state.config.description,
+        flaps=session.counters.established_transitions,
+        last_error_age_s=None
+        if latest is None or down_reason is not None or bfd_held is not None
+        else round(now - latest[1], 3),
+        graceful_restart=graceful_restart_state(session.negotiated, stale, long_lived),
         detail=PeerDetail(
             session=session_detail(session, now),
             prefixes_withheld_too_big=session.counters.prefixes_withheld_too_big,
@@ -110,6 +132,7 @@ def session_detail(session: Session, now: float) -> SessionDetail:
             peer_graceful_restart=None
             if gr is None
             else GracefulRestartView(restart_time=gr.restart_time, restarting=gr.restart_state),
+            family_capabilities=family_capabilities(n),
         )
     return SessionDetail(
         established_for_s=None if established_at is None else round(now - established_at, 3),

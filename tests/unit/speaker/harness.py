@@ -64,6 +64,7 @@ class Net:
                 outbound=outbound,
                 local_address=node.address,
                 interface_address=node.interface_address,
+                local_port=40000 + conn if outbound else 179,  # an ephemeral port dials out
             )
 
     def settle(self, rounds: int = 200) -> None:
