@@ -36,8 +36,12 @@ class ConfigProblem:
 
     location: str
     message: str
+    # FILE:LINE:COL of the location in the text it was read from, when known
+    at: str = ""
 
     def __str__(self) -> str:
+        if self.at:
+            return f"{self.at}: {self.location}: {self.message}"
         return f"{self.location}: {self.message}"
 
 
