@@ -8,6 +8,7 @@ import sys
 
 from bgpd.confd.arguments import add_confd_arguments
 from bgpd.config import ConfigError, load_config
+from bgpd.errors import os_error_text
 from bgpd.logs import setup_logging
 from bgpd.version import add_version_option
 
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: config rejected:\n{exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"{args.config}: cannot read: {exc.strerror}", file=sys.stderr)
+        print(
+            f"{args.config}: cannot read: {os_error_text(exc, about=args.config)}", file=sys.stderr
+        )
         return 1
     if args.command == "check":
         peers, statics = len(config.all_peers), len(config.all_statics)

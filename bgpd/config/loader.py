@@ -96,7 +96,7 @@ from bgpd.config.toml_values import (
     to_str,
     type_name,
 )
-from bgpd.errors import ConfigError, ConfigProblem
+from bgpd.errors import ConfigError, ConfigProblem, os_error_text
 
 __all__ = ["load_config", "parse_config"]
 
@@ -125,7 +125,7 @@ def load_config(path: str | os.PathLike[str], *, prepare: Prepare | None = None)
     try:
         data = Path(name).read_bytes()
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        reason = os_error_text(exc, about=name)
         raise ConfigError([ConfigProblem(location=name, message=f"cannot read: {reason}")]) from exc
     try:
         text = data.decode("utf-8")

@@ -31,7 +31,7 @@ from bgpd.control.bird_server import BirdControl
 from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
 from bgpd.control.unix import bind_unix_socket, discard_unix_socket
-from bgpd.errors import BgpdError
+from bgpd.errors import BgpdError, os_error_text
 from bgpd.kernel import KernelStats
 from bgpd.logs import set_format, set_level
 from bgpd.metrics import (
@@ -175,7 +175,7 @@ class Daemon:
             await self._bird.start()
         except OSError as exc:
             await self._close_sockets()
-            raise StartupError(f"cannot open control socket: {exc}") from exc
+            raise StartupError(f"cannot open control socket: {os_error_text(exc)}") from exc
         except StartupError:
             await self._close_sockets()
             raise

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from bgpd.config import Config, ConfigDiff, ConfigError, diff_configs
 from bgpd.control.protocol import ControlCommandError
+from bgpd.errors import os_error_text
 from bgpd.logs import set_format, set_level
 from bgpd.metrics import ReloadStats
 from bgpd.runtime.kernel_wiring import KernelWiring
@@ -160,5 +161,6 @@ class Reloader:
 
     def _rejected(self, exc: BaseException, what: str) -> ControlCommandError:
         self.stats.failed()  # bgpd_config_reloads_total{result="failure"}
-        logger.error("reload rejected action=keep_running_config error=%s", exc)
-        return ControlCommandError(f"{what}, running config kept:\n{exc}")
+        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        logger.error("reload rejected action=keep_running_config error=%s", text)
+        return ControlCommandError(f"{what}, running config kept:\n{text}")
