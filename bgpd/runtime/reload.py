@@ -128,6 +128,7 @@ class Reloader:
             raise ControlCommandError("bgpd was started without a config file: nothing to reload")
         speaker = self._speaker
         old = speaker.config
+        logger.info("reload started config=%s", self._config_path)
         try:
             # Dynamic neighbours the new ranges still allow stay up across the reload.
             new = self._sessions.dynamic.carry_over(old, self._load(self._config_path))
@@ -154,9 +155,8 @@ class Reloader:
         if plan.kernel_enable_ignored:
             logger.warning("reload ignored setting=kernel.enabled reason=needs_restart")
         self.stats.succeeded(time.time())
+        # each action was logged as it was taken (speaker.reconfigure)
         logger.info("reload done changes=%d", len(actions))
-        for action in actions:
-            logger.info("reload action=%s", action)
         return actions
 
     def _rejected(self, exc: BaseException, what: str) -> ControlCommandError:
