@@ -14,6 +14,7 @@ packages+=(runit)  # calico-node's runit services (test_calico_node_runit.py; um
 packages+=(python3-venv pipx systemd python3-seccomp)  # the installed wheel (docs/install.md) and the systemd units' checks (test_wheel.py, test_systemd_units.py)
 packages+=(mmdebstrap umoci runc)  # `make image` (scripts/build_image.py) and test_image.py
 packages+=(iputils-ping)  # workloads pinging each other across nodes (test_llgr.py)
+packages+=(man-db groff-base bash)  # the generated manual pages and bash completion (test_manuals.py)
 
 need=()
 for p in "${packages[@]}"; do
