@@ -52,7 +52,9 @@ image-test: venv
 	bash scripts/install-debian-deps.sh
 	$(BIN)/pytest tests/integration/test_image.py -q $(PYTEST_ARGS)
 
+# birdcl first (bird2), so the demo's BIRD-socket step shows BIRD's own client, not raw protocol.
 demo: venv
+	bash scripts/install-debian-deps.sh --demo
 	$(BIN)/python -m bgpd.demo
 
 # The release files: dist/bgpd-<version>.tar.gz and the wheel built from it (docs/install.md).

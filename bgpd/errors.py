@@ -14,6 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+def os_error_text(exc: OSError, about: str | None = None) -> str:
+    """An OSError in plain words, with the path it concerns unless that is `about` (the path
+    the caller already names): `/etc/hosts: not a directory`, not `[Errno 20] Not a
+    directory: '/etc/hosts'`."""
+    reason = exc.strerror or str(exc)
+    reason = reason[:1].lower() + reason[1:]
+    if exc.filename and exc.filename != about:
+        return f"{exc.filename}: {reason}"
+    return reason
+
+
 class BgpdError(Exception):
     """Root of every error bgpd raises on purpose."""
 
@@ -36,8 +47,12 @@ class ConfigProblem:
 
     location: str
     message: str
+    # FILE:LINE:COL of the location in the text it was read from, when known
+    at: str = ""
 
     def __str__(self) -> str:
+        if self.at:
+            return f"{self.at}: {self.location}: {self.message}"
         return f"{self.location}: {self.message}"
 
 

@@ -9,8 +9,9 @@ The template is an *event* (a stable lower-case phrase or dotted name, ``peer do
 ``kernel.op_failed``) followed by ``key=value`` tokens. The formatters parse the template, not
 the rendered text, so a value with spaces (``reason=hold timer expired``) stays one field:
 
-- text: ``... WARNING bgpd.session.fsm: peer down peer=Mesh_10_0_0_2 reason="hold timer
-  expired"`` (values with spaces, quotes or ``=`` are quoted, logfmt style);
+- text: ``2026-12-07T16:41:09.539+00:00 WARNING bgpd.session.fsm: peer down peer=Mesh_10_0_0_2
+  reason="hold timer expired"`` (values with spaces, quotes or ``=`` are quoted, logfmt
+  style; the time is RFC 3339 in the host's zone, with its offset);
 - JSON: ``{"ts": ..., "level": "warning", "logger": ..., "event": "peer down",
   "peer": "Mesh_10_0_0_2", "reason": "hold timer expired", "msg": ...}``.
 
@@ -24,6 +25,7 @@ per second, then one ``logs suppressed`` line with the count.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import re
@@ -145,6 +147,42 @@ class EventParser:
             words.append(piece.template)
         return " ".join(words) or template
 
+    def add_after(
+        self,
+        record: logging.LogRecord,
+        key: str,
+        new_key: str,
+        value_of: Callable[[str], str | None],
+    ) -> None:
+        """Inserts ``new_key=VALUE`` after the one-placeholder field `key` of `record`, VALUE
+        being `value_of` that field's value; nothing when the template has no such field,
+        already has `new_key`, or `value_of` gives None."""
+        template, args = record.msg, record.args
+        if not isinstance(template, str) or not isinstance(args, tuple):
+            return
+        pieces = self._pieces(template)
+        if pieces is None or any(p.key == new_key for p in pieces):
+            return
+        found = next(
+            (
+                i
+                for i, p in enumerate(pieces)
+                if p.key == key and p.nargs == 1 and p.conversion == "s"
+            ),
+            None,
+        )
+        if found is None or len(args) != sum(p.nargs for p in pieces):
+            return
+        index, piece = found, pieces[found]
+        value = value_of(str(args[piece.first_arg]))
+        if value is None:
+            return
+        tokens = template.split()
+        tokens.insert(index + 1, f"{new_key}=%s")
+        at = piece.first_arg + 1
+        record.msg = " ".join(tokens)
+        record.args = (*args[:at], value, *args[at:])
+
     def parse(self, record: logging.LogRecord) -> Event:
         template = record.msg
         args = record.args
@@ -200,12 +238,41 @@ def render_text(event: Event) -> str:
     return f"{name} {body}" if name else body
 
 
+class PeerAddressFilter(logging.Filter):
+    """Adds the peer's address beside its name (``peer=tor address=10.0.0.1``) to every line
+    that names a session peer and not its address, so a line can be matched to a packet
+    capture or the other side's log without the config at hand.
+
+    The daemon sets `lookup` (name -> address of a configured or accepted peer); lines of
+    confd, where `peer=` names a datastore resource, are left alone.
+    """
+
+    __slots__ = ("_parser", "lookup")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parser = EventParser()
+        self.lookup: Callable[[str], str | None] | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        lookup = self.lookup
+        if lookup is not None and not record.name.startswith("bgpd.confd"):
+            self._parser.add_after(record, "peer", "address", lookup)
+        return True
+
+
 class TextFormatter(logging.Formatter):
-    """``asctime LEVEL logger: event key=value ...``."""
+    """``time LEVEL logger: event key=value ...``; the time is RFC 3339 in the host's zone
+    with its offset (``2026-12-07T17:41:09.539+01:00``), so lines from hosts in different
+    zones, or read after a change of zone, compare."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self._parser = EventParser()
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        local = datetime.datetime.fromtimestamp(record.created).astimezone()
+        return local.isoformat(timespec="milliseconds")
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - stdlib name
         record.message = render_text(self._parser.parse(record))
@@ -309,6 +376,7 @@ def setup_logging(level: str, fmt: str, stream: Any = None) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(_formatter(fmt))
     handler.addFilter(RateLimitFilter(handler.handle))
+    handler.addFilter(PeerAddressFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -333,6 +401,14 @@ def set_format(fmt: str) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler.formatter, TextFormatter | JsonFormatter):
             handler.setFormatter(_formatter(fmt))
+
+
+def set_peer_lookup(lookup: Callable[[str], str | None] | None) -> None:
+    """Where the handlers `setup_logging` installed find a peer's address by its name."""
+    for handler in logging.getLogger().handlers:
+        for f in handler.filters:
+            if isinstance(f, PeerAddressFilter):
+                f.lookup = lookup
 
 
 def set_level(level: str) -> None:

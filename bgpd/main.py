@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from bgpd.confd.arguments import add_confd_arguments
 from bgpd.config import ConfigError, load_config
+from bgpd.errors import os_error_text
 from bgpd.logs import setup_logging
+from bgpd.manuals import PROGRAMS, SHELLS, ManualsUnavailableError, completion, manpage
 from bgpd.version import add_version_option
 
 DEFAULT_CONFIG = "/etc/bgpd/bgpd.toml"
@@ -29,11 +32,44 @@ def _parser() -> argparse.ArgumentParser:
     confd = sub.add_parser("confd", help="render the config from Calico's datastore (etcd, file)")
     add_confd_arguments(confd)
     add_version_option(confd)
+    # generated from the parsers (bgpd/manuals.py)
+    comp = sub.add_parser(
+        "completion", help="print the shell completion script of bgpd, bgpctl and bgp-reflector"
+    )
+    comp.add_argument("shell", choices=SHELLS)
+    comp.add_argument(
+        "programs",
+        nargs="*",
+        metavar="PROGRAM",
+        help=f"only these ({', '.join(PROGRAMS)}; default: all three)",
+    )
+    man = sub.add_parser("manpage", help="print the manual page of a command (roff, for man -l)")
+    man.add_argument("program", choices=PROGRAMS, nargs="?", default="bgpd")
     return p
 
 
+def _print_manual(make: Callable[[], str]) -> int:
+    try:
+        text = make()
+    except ManualsUnavailableError as exc:
+        print(f"bgpd: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "completion":
+        unknown = [p for p in args.programs if p not in PROGRAMS]
+        if unknown:
+            parser.error(
+                f"completion: unknown program {unknown[0]!r} (one of {', '.join(PROGRAMS)})"
+            )
+        return _print_manual(lambda: completion(args.shell, tuple(args.programs) or PROGRAMS))
+    if args.command == "manpage":
+        return _print_manual(lambda: manpage(args.program))
     # the confd watcher, alone or in-process with the speaker.
     if args.command == "confd":
         from bgpd.confd.command import main as confd_main  # noqa: PLC0415 - only when asked for
@@ -56,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: config rejected:\n{exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"{args.config}: cannot read: {exc.strerror}", file=sys.stderr)
+        print(
+            f"{args.config}: cannot read: {os_error_text(exc, about=args.config)}", file=sys.stderr
+        )
         return 1
     if args.command == "check":
         peers, statics = len(config.all_peers), len(config.all_statics)

@@ -76,17 +76,16 @@ class ReflectorSetup:
 
 
 class _Profile:
-    """The `prepare` hook: collects `[reflector]` problems instead of raising them."""
+    """The `prepare` hook: hands `[reflector]` problems to the loader, keeps the section."""
 
-    __slots__ = ("problems", "section")
+    __slots__ = ("section",)
 
     def __init__(self) -> None:
-        self.problems: list[ConfigProblem] = []
         self.section = ReflectorSection()
 
-    def __call__(self, doc: dict[str, Any]) -> dict[str, Any]:
-        out, self.section, self.problems = apply_profile(doc)
-        return out
+    def __call__(self, doc: dict[str, Any]) -> tuple[dict[str, Any], list[ConfigProblem]]:
+        out, self.section, problems = apply_profile(doc)
+        return out, problems
 
 
 def apply_profile(
@@ -165,13 +164,7 @@ def _reflector_section(raw: object, problems: list[ConfigProblem]) -> ReflectorS
 
 def _finish(load: Callable[[_Profile], Config]) -> ReflectorSetup:
     profile = _Profile()
-    try:
-        config = load(profile)
-    except ConfigError as exc:
-        # Syntax errors come before the hook runs, so profile.problems is empty then.
-        raise ConfigError([*profile.problems, *exc.problems]) from None
-    if profile.problems:
-        raise ConfigError(profile.problems)
+    config = load(profile)  # the loader reports the profile's problems with its own
     discovery = discover_peers(config, profile.section.clients, profile.section.cluster_peers)
     peers: tuple[PeerConfig, ...] = (*config.peers, *discovery.peers)
     try:

@@ -7,6 +7,24 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 deps="$here/.deps"
+
+# `--demo` (make demo): only BIRD 2's birdcl, so the demo's BIRD-socket step shows the real
+# client's output; as root with apt, else a note (the demo then speaks the protocol by hand).
+if [ "${1:-}" = "--demo" ]; then
+  if PATH="$PATH:/usr/sbin:/sbin" command -v birdcl >/dev/null 2>&1; then
+    exit 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends bird2 >/dev/null
+    echo "demo: installed bird2 for birdcl"
+  else
+    echo "demo: no birdcl (as root: apt-get install bird2); the BIRD socket is read by a few-line client"
+  fi
+  exit 0
+fi
 packages=(bird2 gobgpd etcd-server prometheus iproute2 procps)
 packages+=(openssl)  # the etcd test fixture makes its TLS CA and certificates with the CLI
 packages+=(frr openbgpd)  # FRR 8.4 and OpenBGPD 7.7 test peers (tests/integration/peers)
@@ -15,6 +33,7 @@ packages+=(python3-venv pipx systemd python3-seccomp)  # the installed wheel (do
 packages+=(mmdebstrap umoci runc)  # `make image` (scripts/build_image.py) and test_image.py
 packages+=(iputils-ping)  # workloads pinging each other across nodes (test_llgr.py)
 packages+=(prometheus-bird-exporter)  # bird_exporter reading our BIRD socket (test_bird_exporter.py)
+packages+=(man-db groff-base bash)  # the generated manual pages and bash completion (test_manuals.py)
 
 need=()
 for p in "${packages[@]}"; do

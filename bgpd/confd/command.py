@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from bgpd.confd.render_pass import (
     describe_error,
     load_resources,
 )
-from bgpd.confd.sources.base import Source, SourceError
+from bgpd.confd.sources.base import Source, SourceError, SourceUnreadableError
 from bgpd.confd.sources.file import FileSource
 from bgpd.confd.template_inputs import DataError, TemplateContext
 from bgpd.confd.watcher import (
@@ -423,7 +424,11 @@ async def run_confd(args: argparse.Namespace, environ: Mapping[str, str]) -> int
     watcher = setup.watcher
     try:
         if args.onetime:
-            results = await watcher.run_once()
+            try:
+                results = await watcher.run_once()
+            except SourceUnreadableError as exc:
+                print(f"bgpd confd: cannot read the datastore: {exc}", file=sys.stderr)
+                return 1
             bad = [r for r in results if r.outcome in (Outcome.RENDER_FAILED, Outcome.CHECK_FAILED)]
             for r in results:
                 print(f"{r.resource.dest}: {r.outcome.value}" + (f": {r.error}" if r.error else ""))

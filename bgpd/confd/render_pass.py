@@ -33,7 +33,8 @@ import jinja2
 from bgpd.confd.template_env import make_environment, template_globals
 from bgpd.confd.template_inputs import DataError, KvStore, TemplateContext
 from bgpd.config import parse_config
-from bgpd.errors import BgpdError, ConfigError
+from bgpd.errors import BgpdError, ConfigError, os_error_text
+from bgpd.fs import make_directories
 from bgpd.text import escape_controls
 
 __all__ = [
@@ -243,14 +244,14 @@ class Renderer:
         try:
             return self._stage(resource, text, data)
         except OSError as exc:  # a full disk, a read-only or missing folder: the old file stays
-            error = f"cannot install {dest}: {exc.strerror or exc}"
+            error = f"cannot install {dest}: {os_error_text(exc, about=str(dest))}"
             return RenderResult(resource=resource, outcome=Outcome.RENDER_FAILED, error=error)
 
     def _stage(self, resource: TemplateResource, text: str, data: bytes) -> RenderResult:
         dest = resource.dest
         if _same(dest, data, resource.mode):
             return RenderResult(resource=resource, outcome=Outcome.UNCHANGED)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_directories(dest.parent)
         # Staged next to the destination so that the rename is atomic (same filesystem);
         # mkstemp creates it 0600, so it is never more readable than the final mode allows.
         fd, staged_name = tempfile.mkstemp(prefix=f".{dest.name}", dir=dest.parent)

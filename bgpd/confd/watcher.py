@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from bgpd.confd.arguments import DEFAULT_QUIET_S
 from bgpd.confd.pidfile import ReloadError, signal_pidfile
 from bgpd.confd.render_pass import Outcome, Renderer, RenderResult, describe_error
-from bgpd.confd.sources.base import KvSnapshot, Source, SourceStatus
+from bgpd.confd.sources.base import KvSnapshot, Source, SourceStatus, SourceUnreadableError
 from bgpd.errors import BgpdError
 
 __all__ = [
@@ -52,6 +52,10 @@ DeriveView = Callable[[Mapping[str, str]], Mapping[str, str]]
 ReloadHook = Callable[[], object]
 
 DEFAULT_MAX_DELAY_S = 1.0
+
+
+# How often `run_once` looks at the source's status while waiting for its first read.
+_ONETIME_STATUS_INTERVAL = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,10 +154,26 @@ class Watcher:
         await self._ready.wait()
 
     async def run_once(self) -> list[RenderResult]:
-        """`--onetime`: wait for the first complete read, render it once, return the results."""
-        async for snapshot in self._source.snapshots():
-            return await self._render(snapshot)
-        raise ReloadError("the source ended before its first complete read")
+        """`--onetime`: wait for the first complete read, render it once, return the results.
+
+        SourceUnreadableError as soon as the source has failed every way to read it (it would
+        retry for ever: right for the watcher, a hang for a one-shot run)."""
+        first = asyncio.ensure_future(anext(aiter(self._source.snapshots()), None))
+        try:
+            while not first.done():
+                status = self._source.status()
+                if status.unreadable:
+                    raise SourceUnreadableError(status.last_error or "the source cannot be read")
+                # the sources report failures in their status only: look again shortly
+                await asyncio.wait({first}, timeout=_ONETIME_STATUS_INTERVAL)
+            snapshot = first.result()
+        finally:
+            first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+        if snapshot is None:
+            raise ReloadError("the source ended before its first complete read")
+        return await self._render(snapshot)
 
     async def run(self) -> None:
         """Render until cancelled (or the source fails for good)."""

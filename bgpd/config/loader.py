@@ -8,8 +8,10 @@ section dataclasses, which validate themselves. It adds no value check of its ow
 Invariants:
 - Either a fully valid `Config` is returned or `ConfigError` is raised; nothing in between.
 - Every problem found is reported, each with its location: a key path such as `bgp.hold_time`,
-  `static[2].communities[0]` or `peer[1].asn (name "Mesh_x")` (array indices are 0-based), or
-  `FILE:LINE:COL` for TOML syntax errors (which stop parsing, so they come alone). The loader's
+  `static[2].communities[0]` or `peer[1].asn (name "Mesh_x")` (array indices are 0-based),
+  and where it is written, `FILE:LINE:COL` (`ConfigProblem.at`, from
+  `config.toml_positions`); a TOML syntax error (which stops parsing, so it comes alone) has
+  `FILE:LINE:COL` as its location. The loader's
   own problems (unknown or missing key, wrong type, unparseable text) and those a section finds
   (relative to the section, prefixed here with its key path) come in the order of its keys.
 - One bad value gives one problem: a table the loader could not fully read is still checked by
@@ -71,9 +73,11 @@ from bgpd.config.schema import (
     dynamic_problems,
     filter_references,
 )
+from bgpd.config.toml_positions import line_col, positioned, syntax_problem
 from bgpd.config.toml_values import (
     Convert,
     InvalidValueError,
+    closest,
     suggest,
     to_any_community,
     to_bool,
@@ -92,20 +96,18 @@ from bgpd.config.toml_values import (
     to_str,
     type_name,
 )
-from bgpd.errors import ConfigError, ConfigProblem
+from bgpd.errors import ConfigError, ConfigProblem, os_error_text
 
 __all__ = ["load_config", "parse_config"]
 
 _V = TypeVar("_V", bound=Validated)
 _Locate = Callable[[str], str]
 
-_SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
-_SYNTAX_AT_END = re.compile(r"\s*\(at end of document\)$")
 
-
-# A hook that rewrites the parsed TOML document before validation (the standalone reflector
-# applies its profile defaults and takes out its own `[reflector]` table this way).
-Prepare = Callable[[dict[str, Any]], dict[str, Any]]
+# A hook that rewrites the parsed TOML document before validation and returns it with the
+# problems it found in it (the standalone reflector applies its profile defaults and takes out
+# its own `[reflector]` table this way); they are reported first, located like the loader's.
+Prepare = Callable[[dict[str, Any]], tuple[dict[str, Any], list[ConfigProblem]]]
 
 
 def parse_config(text: str, source: str = "<string>", *, prepare: Prepare | None = None) -> Config:
@@ -116,18 +118,19 @@ def parse_config(text: str, source: str = "<string>", *, prepare: Prepare | None
 def load_config(path: str | os.PathLike[str], *, prepare: Prepare | None = None) -> Config:
     """Read, parse and validate the TOML file at `path`.
 
-    `prepare`, when given, receives the parsed document and returns the one to validate.
+    `prepare`, when given, receives the parsed document and returns the one to validate, with
+    the problems it found.
     """
     name = os.fspath(path)
     try:
         data = Path(name).read_bytes()
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        reason = os_error_text(exc, about=name)
         raise ConfigError([ConfigProblem(location=name, message=f"cannot read: {reason}")]) from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line, col = _line_col(data[: exc.start].decode("utf-8"))
+        line, col = line_col(data[: exc.start].decode("utf-8"))
         problem = ConfigProblem(location=f"{name}:{line}:{col}", message="not valid UTF-8")
         raise ConfigError([problem]) from exc
     return _parse(text, source=name, source_path=name, prepare=prepare)
@@ -139,31 +142,17 @@ def _parse(
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([_syntax_problem(str(exc), text, source)]) from None
+        raise ConfigError([syntax_problem(str(exc), text, source)]) from None
+    problems: list[ConfigProblem] = []
     if prepare is not None:
-        doc = prepare(doc)
-    return _Reader().config(doc, source_path)
-
-
-def _line_col(prefix: str) -> tuple[int, int]:
-    """1-based line and column of the character just after `prefix` (tomllib's convention)."""
-    line = prefix.count("\n") + 1
-    return line, len(prefix) - (prefix.rfind("\n") + 1) + 1
-
-
-def _syntax_problem(message: str, text: str, source: str) -> ConfigProblem:
-    # tomllib (3.11) reports the position only inside the message text.
-    m = _SYNTAX_POSITION.search(message)
-    if m:
-        location = f"{source}:{m.group(1)}:{m.group(2)}"
-        message = message[: m.start()]
-    else:
-        end = _SYNTAX_AT_END.search(message)
-        if end:
-            message = message[: end.start()]
-        line, col = _line_col(text)
-        location = f"{source}:{line}:{col}"
-    return ConfigProblem(location=location, message=f"TOML syntax error: {message}")
+        doc, problems = prepare(doc)
+    try:
+        config = _Reader().config(doc, source_path)
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(positioned(problems, text, source))
+    return config
 
 
 # --- Section specifications: TOML key -> converter; keys equal the dataclass fields. ------------
@@ -677,7 +666,10 @@ class _Reader:
         for key in unknown:
             self.add(locate(key), f"unknown key {json.dumps(key)}{suggest(key, keys)}")
         missing = REQUIRED_KEYS[table_name] - raw.keys() - defaults.keys()
-        for key in sorted(missing - excused, key=list(keys).index):
+        # A misspelt required key is one problem, reported as the unknown key with its
+        # suggestion, not again as the key missing.
+        misspelt = {closest(key, keys) for key in unknown}
+        for key in sorted(missing - excused - misspelt, key=list(keys).index):
             hint = _MISSING_HINTS.get(f"{table_name}.{key}", "")
             self.add(locate(key), "missing required key" + hint)
         table = _Table(

@@ -96,10 +96,16 @@ def type_name(value: object) -> str:
     return type(value).__name__
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest of `choices` to `word` (a likely typo of it), or None when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`; did you mean "x"?` for the closest of `choices`, or "" when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {json.dumps(close[0])}?" if close else ""
+    close = closest(word, choices)
+    return f"; did you mean {json.dumps(close)}?" if close is not None else ""
 
 
 def to_int(value: object) -> int:

@@ -12,12 +12,14 @@ import errno
 import os
 import socket
 
+from bgpd.fs import make_directories
+
 
 def claim_socket_path(path: str) -> None:
     """Makes `path` free for a new listener; OSError(EADDRINUSE) when something answers on it."""
     directory = os.path.dirname(path)
     if directory:
-        os.makedirs(directory, exist_ok=True)
+        make_directories(directory)
     if not os.path.exists(path):
         return
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

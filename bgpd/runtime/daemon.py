@@ -31,9 +31,9 @@ from bgpd.control.bird_server import BirdControl
 from bgpd.control.protocol import ControlCommandError, Request, encode_request
 from bgpd.control.server import ControlServer
 from bgpd.control.unix import bind_unix_socket, discard_unix_socket
-from bgpd.errors import BgpdError
+from bgpd.errors import BgpdError, os_error_text
 from bgpd.kernel import KernelStats
-from bgpd.logs import set_format, set_level
+from bgpd.logs import set_format, set_level, set_peer_lookup
 from bgpd.metrics import (
     ConfdStatus,
     Health,
@@ -101,6 +101,7 @@ class Daemon:
         self._config_path = config_path
         self._pidfile = pidfile
         self._speaker = Speaker(config, random.Random())
+        set_peer_lookup(self._peer_address)  # every peer line names the address too
         # bgpctl's commands (bgpd/runtime/control_dispatch.py)
         self._dispatch = ControlDispatch(
             self._speaker,
@@ -150,6 +151,12 @@ class Daemon:
         assert self._loop is not None
         return self._loop
 
+    def _peer_address(self, name: str) -> str | None:
+        try:
+            return str(self._speaker.peer_config(name).address)
+        except KeyError:
+            return None
+
     def now(self) -> float:
         return self.loop.time()
 
@@ -175,7 +182,7 @@ class Daemon:
             await self._bird.start()
         except OSError as exc:
             await self._close_sockets()
-            raise StartupError(f"cannot open control socket: {exc}") from exc
+            raise StartupError(f"cannot open control socket: {os_error_text(exc)}") from exc
         except StartupError:
             await self._close_sockets()
             raise

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from bgpd.config import Config, ConfigDiff, ConfigError, diff_configs
 from bgpd.control.protocol import ControlCommandError
+from bgpd.errors import os_error_text
 from bgpd.logs import set_format, set_level
 from bgpd.metrics import ReloadStats
 from bgpd.runtime.kernel_wiring import KernelWiring
@@ -127,6 +128,7 @@ class Reloader:
             raise ControlCommandError("bgpd was started without a config file: nothing to reload")
         speaker = self._speaker
         old = speaker.config
+        logger.info("reload started config=%s", self._config_path)
         try:
             # Dynamic neighbours the new ranges still allow stay up across the reload.
             new = self._sessions.dynamic.carry_over(old, self._load(self._config_path))
@@ -153,12 +155,12 @@ class Reloader:
         if plan.kernel_enable_ignored:
             logger.warning("reload ignored setting=kernel.enabled reason=needs_restart")
         self.stats.succeeded(time.time())
+        # each action was logged as it was taken (speaker.reconfigure)
         logger.info("reload done changes=%d", len(actions))
-        for action in actions:
-            logger.info("reload action=%s", action)
         return actions
 
     def _rejected(self, exc: BaseException, what: str) -> ControlCommandError:
         self.stats.failed()  # bgpd_config_reloads_total{result="failure"}
-        logger.error("reload rejected action=keep_running_config error=%s", exc)
-        return ControlCommandError(f"{what}, running config kept:\n{exc}")
+        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        logger.error("reload rejected action=keep_running_config error=%s", text)
+        return ControlCommandError(f"{what}, running config kept:\n{text}")

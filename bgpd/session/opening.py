@@ -193,9 +193,16 @@ class OpenExchange:
 
     def _open_received(self, conn: Connection, message: OpenMessage, now: float) -> None:
         settings = self._settings
-        problem = check_open(settings, message)
-        if problem is not None:
-            self._fail(conn, now, f"unacceptable OPEN (AS {message.asn})", problem)
+        refusal = check_open(settings, message)
+        if refusal is not None:
+            # Our side of it: the peer's log shows only the NOTIFICATION's code.
+            logger.warning(
+                "peer open rejected peer=%s reason=%s sent=%s",
+                self._name,
+                refusal.reason,
+                refusal.notification,
+            )
+            self._fail(conn, now, f"unacceptable OPEN: {refusal.reason}", refusal.notification)
             return
         conns = self._conns.values()
         for loser in open_collisions(settings, message, conn, conns, self._established_at):

@@ -6,6 +6,9 @@ tested on its own and the `Session` only sequences them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
 from bgpd.session.errors import SessionError
 from bgpd.session.settings import SessionSettings
 from bgpd.wire.constants import HEADER_LEN, CeaseSubcode, ErrorCode, MessageType, OpenSubcode
@@ -29,27 +32,43 @@ def cease(subcode: int, text: str = "") -> NotificationMessage:
     return NotificationMessage(code=ErrorCode.CEASE, subcode=subcode)
 
 
-def check_open(settings: SessionSettings, message: OpenMessage) -> NotificationMessage | None:
-    """The NOTIFICATION an unacceptable OPEN deserves (RFC 4271 §6.2), or None when it is fine.
+@dataclass(frozen=True, slots=True)
+class OpenRefusal:
+    """Why we refuse a peer's OPEN (for our log) and the NOTIFICATION that tells the peer."""
+
+    reason: str
+    notification: NotificationMessage
+
+
+def check_open(settings: SessionSettings, message: OpenMessage) -> OpenRefusal | None:
+    """Why an OPEN is unacceptable, with the NOTIFICATION it deserves (RFC 4271 §6.2), or
+    None when it is fine.
 
     Version, optional parameters and capability syntax were already checked by the decoder.
     """
     # RFC 4271 §6.2; RFC 7607: AS 0 is never a valid peer AS.
     if message.asn == 0 or (settings.peer_asn is not None and message.asn != settings.peer_asn):
-        return NotificationMessage(code=ErrorCode.OPEN_MESSAGE, subcode=OpenSubcode.BAD_PEER_AS)
+        reason = (
+            "AS 0 is never a peer's AS"
+            if message.asn == 0
+            else f"AS {message.asn} is not the configured AS {settings.peer_asn}"
+        )
+        return OpenRefusal(reason, _open_error(OpenSubcode.BAD_PEER_AS))
     # RFC 4271 §6.2: a hold time of one or two seconds is refused.
     if message.hold_time in (1, 2):
-        return NotificationMessage(
-            code=ErrorCode.OPEN_MESSAGE, subcode=OpenSubcode.UNACCEPTABLE_HOLD_TIME
-        )
+        reason = f"hold time {message.hold_time} s (must be 0 or at least 3)"
+        return OpenRefusal(reason, _open_error(OpenSubcode.UNACCEPTABLE_HOLD_TIME))
     # RFC 6286 §2.2: the identifier is non-zero, and differs from ours inside one AS.
-    if message.router_id == 0 or (
-        message.router_id == settings.router_id and message.asn == settings.local_asn
-    ):
-        return NotificationMessage(
-            code=ErrorCode.OPEN_MESSAGE, subcode=OpenSubcode.BAD_BGP_IDENTIFIER
-        )
+    if message.router_id == 0:
+        return OpenRefusal("router id 0.0.0.0", _open_error(OpenSubcode.BAD_BGP_IDENTIFIER))
+    if message.router_id == settings.router_id and message.asn == settings.local_asn:
+        reason = f"router id {IPv4Address(message.router_id)} is ours, in our AS"
+        return OpenRefusal(reason, _open_error(OpenSubcode.BAD_BGP_IDENTIFIER))
     return None
+
+
+def _open_error(subcode: int) -> NotificationMessage:
+    return NotificationMessage(code=ErrorCode.OPEN_MESSAGE, subcode=subcode)
 
 
 def keepalive_interval(settings: SessionSettings, negotiated: Negotiated) -> float | None:

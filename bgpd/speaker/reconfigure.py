@@ -15,6 +15,7 @@ touched; a peer's import filters changing never resets a session that can refres
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,19 @@ from bgpd.session import PeerCounters
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.peer_state import PeerState, loop_check, session_settings
 from bgpd.wire.constants import CeaseSubcode
+
+logger = logging.getLogger(__name__)
+
+
+class _ActionLog(list[str]):
+    """A reload's actions, each logged as it is taken: its line comes right after the lines
+    of its own effects (a peer removed: its `peer down`), in the order things happened."""
+
+    __slots__ = ()
+
+    def append(self, action: str) -> None:
+        logger.info("reload action=%s", action)
+        super().append(action)
 
 
 class Reconfiguration:
@@ -88,7 +102,7 @@ class Reconfiguration:
                 peer_state.candidates = CandidateCache(
                     peer_state.source, loops, next_hop_problem=check
                 )
-        actions: list[str] = []
+        actions = _ActionLog()
         restarted: dict[str, PeerCounters] = {}
         for name in list(self._peers):
             if name not in new_peers:

@@ -109,6 +109,36 @@ def test_onetime_renders_once_and_names_bad_data(tmp_path: Path) -> None:
     assert dest.read_bytes() == before
 
 
+def _refused_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("source", ["missing file", "unreachable etcd"])
+def test_onetime_fails_at_once_when_its_source_cannot_be_read(tmp_path: Path, source: str) -> None:
+    """It used to retry for ever, as the watcher rightly does: a hang for a one-shot run."""
+    dest = tmp_path / "root"
+    if source == "missing file":
+        missing = tmp_path / "nowhere" / "calico.yaml"
+        argv = ["--backend", "file", "--file", str(missing)]
+        env = {"NODENAME": "node-1"}
+        reason = f"{missing}: cannot read: file does not exist"
+    else:
+        urls = [f"http://127.0.0.1:{_refused_port()}" for _ in range(2)]
+        argv = ["--backend", "etcd"]
+        env = {"NODENAME": "node-1", "ETCD_ENDPOINTS": ",".join(urls)}
+        reason = f"{urls[1]}: UNAVAILABLE"  # each endpoint is tried before it gives up
+    done = confd(*argv, "--onetime", "--dest-root", str(dest), env=env, timeout=20)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(f"bgpd confd: cannot read the datastore: {reason}"), done.stderr
+    assert not dest.exists()
+
+
 def test_standalone_watcher_reloads_the_speaker_by_pidfile(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -8,6 +8,7 @@ arrival makes speaker a write (or not write) its per-route debug lines.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +92,13 @@ def test_sighup_changes_the_level_live_and_nothing_else(bgpd_factory: BgpdFactor
     a.wait_route("10.41.1.0/24")
 
     log = stderr(a)
-    assert (
-        "INFO bgpd.session.fsm: peer state changed peer=peer from=OpenConfirm to=Established" in log
-    )
-    assert "INFO bgpd.session.fsm: peer established peer=peer asn=64512 router_id=127.0.0.42" in log
+    # every peer line names the peer's address too (issue 17)
+    changed = f"INFO bgpd.session.fsm: peer state changed peer=peer address={B} from=OpenConfirm"
+    assert f"{changed} to=Established" in log
+    up = f"INFO bgpd.session.fsm: peer established peer=peer address={B} asn=64512 router_id={B}"
+    assert up in log
+    # text times are RFC 3339 with the zone's offset
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d INFO ", log)
     assert " DEBUG " not in log  # routes arrived, but at info their lines are not written
     before = session(a)
     assert before["state"] == "Established" and before["established_transitions"] == 1
@@ -102,8 +106,18 @@ def test_sighup_changes_the_level_live_and_nothing_else(bgpd_factory: BgpdFactor
     # a to debug: the next route from b is logged, rate-limited, with its stable keys.
     reload_with(a, cfg_a("debug"), 0)
     reload_with(b, cfg_b("10.41.1.0/24", "10.41.2.0/24"), 0)
+    # b's reload, in the order it happened: started, each action, done
+    reload_lines = [ln.split(": ", 1)[1] for ln in stderr(b).splitlines() if ": reload " in ln]
+    assert reload_lines == [
+        "reload requested by SIGHUP",
+        f"reload started config={b.config_path}",
+        'reload action="static routes re-exported"',
+        "reload done changes=1",
+    ]
     a.wait_route("10.41.2.0/24")
-    wait_log(a, "DEBUG bgpd.session.fsm: routes received peer=peer family=ipv4-unicast count=1")
+    wait_log(
+        a, f"DEBUG bgpd.session.fsm: routes received peer=peer address={B} family=ipv4-unicast"
+    )
 
     # back to info: the next route arrives silently.
     reload_with(a, cfg_a("info"), 1)
@@ -137,9 +151,12 @@ def test_json_lines_carry_the_event_and_its_keys(bgpd_factory: BgpdFactory) -> N
         assert {"ts", "level", "logger", "event", "msg"} <= set(obj)
         events.append(obj)
     changes = [e for e in events if e["event"] == "peer state changed"]
-    assert {"peer": "peer", "from": "OpenConfirm", "to": "Established"}.items() <= next(
-        e for e in changes if e["to"] == "Established"
-    ).items()
+    assert {
+        "peer": "peer",
+        "address": B,
+        "from": "OpenConfirm",
+        "to": "Established",
+    }.items() <= next(e for e in changes if e["to"] == "Established").items()
     assert all(e["level"] == "info" and e["logger"] == "bgpd.session.fsm" for e in changes)
     (down,) = [e for e in events if e["event"] == "peer down"]
     assert down["level"] == "warning" and down["peer"] == "peer"

@@ -4,6 +4,7 @@ peer's kernel; with no IPv6 address at all the peer's flag, log line and metric 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -105,7 +106,10 @@ def test_ipv6_over_ipv4_derived_configured_and_missing_next_hop(
         lambda: v6_route(b, V6_PREFIX) is None, timeout=30, message="b withdrew the v6 route"
     )
     assert speaker_b.learned(V4_PREFIX) is not None  # IPv4 unaffected
-    assert "peer family without next hop peer=peer family=ipv6-unicast" in speaker_a.output()
+    assert re.search(
+        r"peer family without next hop peer=peer address=\S+ family=ipv6-unicast",
+        speaker_a.output(),
+    )
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     scrape = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=5).read().decode())"
     text = a.ns.run([sys.executable, "-c", scrape]).stdout

@@ -22,6 +22,7 @@ from bgpd.logs import (
     TextFormatter,
     set_format,
     set_level,
+    set_peer_lookup,
     setup_logging,
 )
 from bgpd.session import Session, SessionState
@@ -496,3 +497,61 @@ def test_the_peer_vocabulary_is_stable() -> None:
     }
     for template, levels in expected.items():
         assert found.get(template) == levels, template
+
+
+def test_text_time_is_rfc3339_with_the_zone_offset(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    import time as time_module
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time_module.tzset()
+    try:
+        rec = record("peer up peer=%s", "a")
+        rec.created = 1_796_000_000.25  # 2026-11-30 00:53:20.250 UTC
+        rec.msecs = 250.0
+        stamp = TextFormatter().format(rec).split(" ", 1)[0]
+        assert stamp == "2026-11-30T01:53:20.250+01:00"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", stamp)
+    finally:
+        monkeypatch.delenv("TZ")
+        time_module.tzset()
+
+
+def test_peer_lines_carry_the_address_beside_the_name(root_handler: io.StringIO) -> None:
+    addresses = {"tor": "10.0.0.1"}
+    set_peer_lookup(addresses.get)
+    try:
+        log = logging.getLogger("bgpd.session.fsm")
+        log.info("peer state changed peer=%s from=%s to=%s", "tor", "Idle", "Connect")
+        log.info("peer held down peer=%s address=%s", "tor", "10.9.9.9")  # has one: kept
+        log.info("peer down peer=%s reason=%s", "gone", "removed")  # unknown: unchanged
+        logging.getLogger("bgpd.confd.x").info("confd peer peer=%s", "tor")  # a resource name
+        set_format("json")
+        log.info("peer established peer=%s asn=%d", "tor", 65001)
+    finally:
+        set_peer_lookup(None)
+    lines = root_handler.getvalue().splitlines()
+    assert lines[0].endswith("peer state changed peer=tor address=10.0.0.1 from=Idle to=Connect")
+    assert lines[1].endswith("peer held down peer=tor address=10.9.9.9")
+    assert lines[2].endswith("peer down peer=gone reason=removed")
+    assert lines[3].endswith("confd peer peer=tor")
+    obj = json.loads(lines[4])
+    assert (obj["peer"], obj["address"], obj["asn"]) == ("tor", "10.0.0.1", 65001)
+    assert obj["msg"] == "peer established peer=tor address=10.0.0.1 asn=65001"
+
+
+def test_a_rejected_open_is_logged_with_our_reason(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="bgpd.session")
+    peer = Session(settings(), random.Random(1))
+    peer.start(0.0)
+    peer.take_actions()
+    peer.connection_made(1, 0.0, outbound=True)
+    end = RawEnd(peer, 1)
+    end.read_open()
+    end.send_open(peer_open(asn=65099), 1.0)
+    (rejected,) = records(caplog, "peer open rejected")
+    assert rejected.levelno == logging.WARNING
+    fields = EventParser().parse(rejected).fields
+    assert fields["peer"] == peer.name
+    assert fields["reason"] == "AS 65099 is not the configured AS 64512"
+    assert fields["sent"] == "OPEN Message Error/Bad Peer AS"

@@ -20,11 +20,22 @@ from typing import Protocol
 
 from bgpd.errors import BgpdError
 
-__all__ = ["KvSnapshot", "Source", "SourceError", "SourceStatus", "freeze_values"]
+__all__ = [
+    "KvSnapshot",
+    "Source",
+    "SourceError",
+    "SourceStatus",
+    "SourceUnreadableError",
+    "freeze_values",
+]
 
 
 class SourceError(BgpdError):
     """A source was configured in a way that cannot work (raised at construction)."""
+
+
+class SourceUnreadableError(BgpdError):
+    """A source failed every way to read it before its first read (`--onetime` gives up)."""
 
 
 def freeze_values(values: Mapping[str, str]) -> Mapping[str, str]:
@@ -54,6 +65,9 @@ class SourceStatus:
     last_error: str | None  # the current problem, None while healthy
     revision: int  # revision of the state held (0 before the first complete read)
     full_reads: int  # complete (re-)reads so far; a compaction adds one
+    # every way to read it failed since it last read (etcd: each endpoint once; a file:
+    # missing or invalid): what `bgpd confd --onetime` gives up on before a first read
+    unreadable: bool = False
 
 
 class Source(Protocol):

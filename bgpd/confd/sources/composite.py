@@ -71,6 +71,7 @@ class CompositeSource:
             last_error="; ".join(errors) if errors else None,
             revision=self._generation,
             full_reads=a.full_reads + b.full_reads,
+            unreadable=a.unreadable or b.unreadable,
         )
 
     async def snapshots(self) -> AsyncIterator[KvSnapshot]:

@@ -347,6 +347,7 @@ class EtcdSource:
             last_error=self._last_error,
             revision=self._revision,
             full_reads=self._full_reads,
+            unreadable=not self._connected and self._failures >= len(self._endpoints),
         )
 
     async def snapshots(self) -> AsyncIterator[KvSnapshot]:

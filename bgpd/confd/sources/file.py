@@ -164,6 +164,7 @@ class FileSource:
             last_error=self._last_error,
             revision=self._revision,
             full_reads=self._full_reads,
+            unreadable=self._last_error is not None,
         )
 
     async def close(self) -> None:

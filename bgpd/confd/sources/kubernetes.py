@@ -182,14 +182,14 @@ class KubernetesSource:
 
     def status(self) -> SourceStatus:
         errors = sorted(f"{s.kind.name}: {s.error}" for s in self._states.values() if s.error)
-        connected = self._connected_once and not any(
-            s.error for s in self._states.values() if not s.kind.optional
-        )
+        failing = any(s.error for s in self._states.values() if not s.kind.optional)
+        connected = self._connected_once and not failing
         return SourceStatus(
             connected=connected,
             last_error="; ".join(errors) if errors else None,
             revision=self._generation,
             full_reads=self._full_reads,
+            unreadable=failing,
         )
 
     async def snapshots(self) -> AsyncIterator[KvSnapshot]:

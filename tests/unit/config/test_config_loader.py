@@ -492,8 +492,9 @@ def test_many_problems_are_reported_together() -> None:
         'peer[3].name (name "Mesh_c")',
     ]
     lines = str(err).splitlines()
-    assert lines == [f"{p.location}: {p.message}" for p in err.problems]
-    assert lines[2] == "bgp.asn: AS number 0 is out of range 1..4294967295"
+    assert lines == [f"{p.at}: {p.location}: {p.message}" for p in err.problems]
+    asn_line = 1 + text.splitlines().index("asn = 0")
+    assert lines[2] == f"<string>:{asn_line}:1: bgp.asn: AS number 0 is out of range 1..4294967295"
 
 
 def test_section_cross_rules_wait_for_field_errors_in_that_section() -> None:

@@ -48,3 +48,16 @@ def test_release_removes_only_our_own_file(tmp_path: Path) -> None:
     assert Path(path).exists()
     release_socket_path(path, socket_identity(path))
     assert not Path(path).exists()
+
+
+@pytest.mark.parametrize("below", ["", "a"])
+def test_a_file_in_the_way_is_not_a_directory_in_plain_words(tmp_path: Path, below: str) -> None:
+    from bgpd.errors import os_error_text
+
+    blocker = tmp_path / "run"
+    blocker.write_text("a file where the folder should be")
+    path = blocker / below / "bird.ctl" if below else blocker / "bird.ctl"
+    with pytest.raises(NotADirectoryError) as info:
+        claim_socket_path(str(path))
+    where = blocker / below if below else blocker
+    assert os_error_text(info.value) == f"{where}: not a directory"

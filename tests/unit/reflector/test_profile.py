@@ -135,3 +135,14 @@ def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     path.write_text(BASE.replace("cluster_id", "#"))
     assert main(["check", "-c", str(path)]) == 1
     assert "bgp.cluster_id" in capsys.readouterr().err
+
+
+def test_profile_problems_are_located_with_the_loaders() -> None:
+    text = BASE + "\n[reflector]\nclients = 3\n\n[bgp_x]\n"
+    with pytest.raises(ConfigError) as exc:
+        parse_reflector_config(text, source="rr.toml")
+    lines = text.splitlines()
+    assert [(p.location, p.at) for p in exc.value.problems] == [
+        ("reflector.clients", f"rr.toml:{lines.index('clients = 3') + 1}:1"),
+        ("bgp_x", f"rr.toml:{lines.index('[bgp_x]') + 1}:1"),
+    ]

@@ -112,11 +112,13 @@ def test_check_open() -> None:
     s = settings()
     assert check_open(s, peer_open()) is None
     bad_as = check_open(s, peer_open(asn=1))
-    assert bad_as is not None and bad_as.subcode == OpenSubcode.BAD_PEER_AS
+    assert bad_as is not None and bad_as.notification.subcode == OpenSubcode.BAD_PEER_AS
+    assert bad_as.reason == f"AS 1 is not the configured AS {s.peer_asn}"
     anyone = settings(peer_asn=None)
     assert check_open(anyone, peer_open(asn=1)) is None
     zero = check_open(anyone, peer_open(asn=0))
-    assert zero is not None and zero.subcode == OpenSubcode.BAD_PEER_AS  # RFC 7607
+    assert zero is not None and zero.notification.subcode == OpenSubcode.BAD_PEER_AS  # RFC 7607
+    assert zero.reason == "AS 0 is never a peer's AS"
 
 
 def test_keepalive_interval() -> None:

@@ -178,7 +178,7 @@ def test_an_unwritable_destination_is_a_failure_not_an_exception(tmp_path: Path)
     resource.dest.parent.write_text("a file where the folder should be")
     (result,) = r.render_all(view())
     assert result.outcome is Outcome.RENDER_FAILED
-    assert result.error is not None and result.error.startswith(f"cannot install {resource.dest}")
+    assert result.error == f"cannot install {resource.dest}: not a directory"
 
 
 def test_the_config_with_passwords_is_never_readable_by_others(tmp_path: Path) -> None:

@@ -320,3 +320,36 @@ def test_datastore_errors_are_the_one_problem_collecting_error() -> None:
     assert isinstance(one, ConfigError) and isinstance(CalicoDataError([]), ConfigError)
     assert one.problems == (ConfigProblem(location=one.key, message=one.message),)
     assert str(one) == "/calico/bgp/v1/global/as_num: not a number" == describe_error(one)
+
+
+class UnreadableSource(FakeSource):
+    """Never reads; says so in its status once `fail()` is called."""
+
+    error: str | None = None
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(
+            connected=False,
+            last_error=self.error,
+            revision=0,
+            full_reads=0,
+            unreadable=self.error is not None,
+        )
+
+
+def test_run_once_gives_up_when_the_source_cannot_be_read(tmp_path: Path) -> None:
+    from bgpd.confd.sources.base import SourceUnreadableError
+
+    source = UnreadableSource()
+    watcher = make(tmp_path, source, [])
+
+    async def main() -> None:
+        once = asyncio.create_task(watcher.run_once())
+        await asyncio.sleep(0)
+        assert not once.done()  # still trying: no failure reported yet
+        source.error = "http://127.0.0.1:2379: UNAVAILABLE"
+        with pytest.raises(SourceUnreadableError, match="UNAVAILABLE"):
+            await asyncio.wait_for(once, timeout=5)
+
+    asyncio.run(main())
+    assert not list(tmp_path.glob("**/bgpd.toml"))
