@@ -171,9 +171,9 @@ def test_a_role_missing_watch_is_logged_and_shown_disconnected_until_fixed(
     kubeconfig = limited_account(kube_apiserver, "bgpd-nowatch", "bgppeers")
     node = nodes("nowatch", {"KUBECONFIG": str(kubeconfig)})
     # The list works, so the first render happens and the speaker starts; the watch is denied.
-    line = node.wait_log("kind=bgppeers")
-    assert "403" in line and "watch" in line, line
-    assert "confd.kubernetes.forbidden" in line, line
+    # Wait for the refusal itself: "listed kind=bgppeers" comes first and also names the kind.
+    line = node.wait_log("confd.kubernetes.forbidden")
+    assert "kind=bgppeers" in line and "403" in line and "watch" in line, line
     wait_until(lambda: node.metric(CONNECTED) == 0, timeout=30, message="disconnected")
     print(CONNECTED, node.metric(CONNECTED))
     print("/readyz", node.http("/readyz"))
