@@ -33,7 +33,7 @@ from bgpd.confd.calico_entries import (
     PrefixAdvertisementEntry,
 )
 from bgpd.confd.model import DEFAULT_AS
-from bgpd.confd.model.values import parse_decimal
+from bgpd.confd.model.values import parse_asn, parse_decimal
 from bgpd.confd.template_inputs import (
     DataError,
     KVPair,
@@ -49,6 +49,7 @@ from bgpd.config.calico_release import (
     MAX_NORMAL_PRIORITY,
     PROGRAM_CLUSTER_ROUTES,
 )
+from bgpd.config.checks import check_asn
 from bgpd.config.filter_section import FILTER_LISTS, FILTER_RULE_KEYS
 from bgpd.wire.capabilities import MAX_LONG_LIVED_STALE_TIME
 
@@ -106,22 +107,15 @@ _LOG_LEVELS = {
 
 
 def _as_number(key: str, raw: object) -> int:
-    """An AS number from a v1 value: asplain text or a JSON number (confd's float64)."""
-    original = raw
-    if isinstance(raw, bool):
-        raise DataError(key, f"invalid AS number {raw!r}")
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    if isinstance(raw, str):
-        number = parse_decimal(raw.strip())
-        if number is None:
-            raise DataError(key, f"invalid AS number {raw!r}: not a whole number")
-        raw = number
-    if not isinstance(raw, int) or not 1 <= raw <= 0xFFFFFFFF:
-        raise DataError(key, f"invalid AS number {original!r}: out of range 1..4294967295")
-    if raw == 23456:
-        raise DataError(key, "invalid AS number 23456 (AS_TRANS, RFC 6793)")
-    return raw
+    """An AS number from a v1 value (asplain or asdot text, or a JSON number): the model's
+    parser, so both datastores read the same values; AS_TRANS is refused like in bgpd.toml."""
+    asn, message = parse_asn(raw.strip() if isinstance(raw, str) else raw)
+    if asn is None:
+        raise DataError(key, message or f"invalid AS number {raw!r}")
+    problem = check_asn(asn)
+    if problem is not None:
+        raise DataError(key, problem)
+    return asn
 
 
 def _uint(key: str, raw: object, what: str, limit: int) -> int:

@@ -86,9 +86,7 @@ def test_data_error_names_the_full_key_and_installs_nothing(tmp_path: Path) -> N
     r = renderer(tmp_path)
     (result,) = r.render_all(view(asn="sixty-four"))
     assert result.outcome is Outcome.RENDER_FAILED
-    assert result.error == (
-        "/calico/bgp/v1/global/as_num: invalid AS number 'sixty-four': not a whole number"
-    )
+    assert result.error == '/calico/bgp/v1/global/as_num: invalid AS number "sixty-four"'
     assert not result.resource.dest.exists()
 
 

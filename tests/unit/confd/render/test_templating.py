@@ -98,7 +98,12 @@ def test_unknown_node_is_named() -> None:
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("abc", "not a whole number"), ("0", "out of range"), ("4294967296", "out of range")],
+    [
+        ("abc", "invalid AS number"),
+        ("0", "out of range"),
+        ("4294967296", "out of range"),
+        ("23456", "AS_TRANS"),
+    ],
 )
 def test_invalid_global_as_names_the_key(value: str, message: str) -> None:
     view = base_view()

@@ -168,8 +168,7 @@ def test_bad_data_keeps_the_last_good_file_and_is_counted(tmp_path: Path) -> Non
         await until(lambda: w.status().render_failures_total == 2)
         status = w.status()
         assert status.last_error == (
-            "/calico/bgp/v1/global/as_num: invalid AS number '99999999999': "
-            "out of range 1..4294967295"
+            "/calico/bgp/v1/global/as_num: AS number 99999999999 is out of range 1..4294967295"
         )
         assert dest(tmp_path).read_bytes() == good and reloads == [1]
         source.push(view(asn=65001))  # fixed: picked up
