@@ -32,8 +32,10 @@ Steps = Generator[None, None, T]
 WALK_CHUNK = 20_000
 
 
-def chunks(keys: Collection[K], size: int = WALK_CHUNK) -> Iterator[list[K]]:
-    """A snapshot of `keys` (a live dict view may change between steps), `size` at a time."""
+def chunks(keys: Collection[K], size: int | None = None) -> Iterator[list[K]]:
+    """A snapshot of `keys` (a live dict view may change between steps), `size` (by default
+    `WALK_CHUNK`, read at each call) at a time."""
+    size = size or WALK_CHUNK
     snapshot = list(keys)
     for start in range(0, len(snapshot), size):
         yield snapshot[start : start + size]
