@@ -345,6 +345,11 @@ class AsPathSegmentView:
         return cls(type=r.text("type"), asns=r.integers("asns"))
 
 
+# `show routes --advertised`: every view's `source`, and the `peer` of our own (local) routes
+ADVERTISED_SOURCE = "advertised"
+ADVERTISED_LOCAL = "local"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouteView:
     """One path of one prefix in the Loc-RIB, as `bgpctl show routes` lists it.

@@ -35,7 +35,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 
 from bgpd.config import Config, ControlSection
@@ -86,7 +86,7 @@ from bgpd.control.unix import (
     release_socket_path,
     socket_identity,
 )
-from bgpd.views import KernelRouteRow, PeerView, RouteView
+from bgpd.views import ADVERTISED_LOCAL, ADVERTISED_SOURCE, KernelRouteRow, PeerView, RouteView
 
 logger = logging.getLogger(__name__)
 
@@ -412,7 +412,7 @@ class BirdControl:
         looked up directly rather than by walking the table; with `export P` those we send P."""
         network = command.network
         if command.export is not None:
-            sent = self._hooks.advertised(command.export) or []
+            sent = [self._bird_source(r) for r in self._hooks.advertised(command.export) or []]
             if network is None:
                 return sent
             by_prefix: dict[str, list[RouteView]] = {}
@@ -433,6 +433,16 @@ class BirdControl:
             if found:
                 return found
         return []
+
+    def _bird_source(self, route: RouteView) -> RouteView:
+        """An advertised route (bgpctl's view: `peer` "local" for our own routes) with the
+        protocol BIRD names as its source: a local route's kind, read from the Loc-RIB."""
+        if route.peer != ADVERTISED_LOCAL or route.source != ADVERTISED_SOURCE:
+            return route
+        for held in self._hooks.routes(route.prefix):
+            if held.source in LOCAL_SOURCES:
+                return replace(route, peer=held.source, source=held.source)
+        return route
 
 
 def _version(prefix: str) -> int:

@@ -24,7 +24,7 @@ at one by one only for the rare set that leaves less room than the longest prefi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bgpd.net import IPV4_UNICAST, Family, Nlri
@@ -147,15 +147,6 @@ class AdjRibOut:
         return sum(
             len(self._tables.get(f, ())) - self._origins.get(f, {}).get(member, 0) for f in families
         )
-
-    def held_by(self, member: str, family: Family) -> Iterator[tuple[bytes, PathInfo]]:
-        """What `member` holds from us in `family`: (key, path), the table minus its own routes.
-
-        The one answer to "what did we advertise to this peer" (its Adj-RIB-Out), for bgpctl
-        and the BIRD sockets' `show route export`; it reads the table, it copies nothing."""
-        for key, info in self._tables.get(family, {}).items():
-            if info.origin != member:
-                yield key, info
 
     def apply(
         self,

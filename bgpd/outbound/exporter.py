@@ -32,7 +32,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Protocol
 
@@ -147,19 +147,6 @@ class Exporter:
     def sent_count(self, name: str, family: Family | None = None) -> int:
         member = self._members.get(name)
         return 0 if member is None else member.group.adj_out.count_for(name, family)
-
-    def advertised(self, name: str, family: Family) -> Iterator[tuple[Nlri, int, PathInfo]]:
-        """The Adj-RIB-Out toward `name` in `family` (`AdjRibOut.held_by`) as (prefix, ADD-PATH
-        id or 0, path); nothing when the peer is in no update group (not Established)."""
-        member = self._members.get(name)
-        if member is None:
-            return
-        add_path = member.group.add_path(family)
-        for key, info in member.group.adj_out.held_by(name, family):
-            if add_path:  # the key is the 4-octet path id, then the prefix
-                yield key[4:], int.from_bytes(key[:4], "big"), info
-            else:
-                yield key, 0, info
 
     def add_peer(self, name: str, key: GroupKey, now: float) -> None:
         """A session came up: the peer joins its group and receives the table, then End-of-RIB."""

@@ -6,7 +6,9 @@ Role: the one place a `Request` becomes a reply (views, `reload`, `peer reset/di
 the socket servers (`bgpd.control`) only frame and carry them.
 
 Invariants:
-- Called on the loop thread only, so every answer is one consistent look at the speaker.
+- Called on the loop thread only. A lookup is one consistent look at the speaker; a walk of
+  a whole table (`bgpd.speaker.steps`) lets the loop run between its chunks (`run_steps`),
+  so sessions and other clients go on meanwhile and the answer is read chunk by chunk.
 - A command that changes the speaker (`peer ...`) calls `flush` before replying: its
   outputs reach the sockets and the timer is re-armed.
 - Secrets never leave: `show config` renders the config with every password masked.
@@ -14,7 +16,9 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Generator
+from typing import TypeVar
 
 from bgpd.config import Config, ConfigError, render_config_toml
 from bgpd.control.bird_peer_commands import Outcome
@@ -25,7 +29,10 @@ from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.peer_commands import PEER_COMMANDS, bird_peer_action, peer_command
 from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
-from bgpd.views import Json, ReceivedView
+from bgpd.speaker.route_answers import RouteAnswer
+from bgpd.views import Json, ReceivedView, RouteView
+
+T = TypeVar("T")
 
 __all__ = ["ControlDispatch"]
 
@@ -78,12 +85,10 @@ class ControlDispatch:
             return view.to_json()
         if cmd == "show routes":
             try:
-                found = speaker.route_query(RouteQuery.from_args(args))
+                found = await run_steps(speaker.route_query_steps(RouteQuery.from_args(args)))
             except RouteQueryError as exc:
                 raise ControlCommandError(str(exc)) from exc
-            if isinstance(found, ReceivedView):
-                return found.to_json()
-            return [view.to_json() for view in found]
+            return await answer_json(found)
         if cmd == "show config":
             return render_config_toml(speaker.config, mask_secrets=True)
         if cmd == "reload":
@@ -98,6 +103,15 @@ class ControlDispatch:
                 raise ControlCommandError("kernel sync is off ([kernel] enabled = false)")
             return [row.to_json() for row in kernel.views()]
         raise ControlCommandError(f"unknown command {cmd!r}")
+
+    def _advertised(self, name: str) -> list[RouteView] | None:
+        """BIRD's `show route export NAME`: bgpctl's `--advertised` answer (None: no such peer)."""
+        try:
+            found = self._speaker.route_query(RouteQuery(peer=name, advertised=True))
+        except RouteQueryError:
+            return None
+        assert isinstance(found, list)
+        return [view for view in found if isinstance(view, RouteView)]
 
     def bird_hooks(self) -> BirdHooks:
         """What the BIRD-compatible sockets read (bgpd/control/bird_server.py)."""
@@ -135,7 +149,7 @@ class ControlDispatch:
             peers=lambda: self._speaker.peer_views(self._now()),
             peer=lambda name: self._speaker.peer_view(name, self._now()),
             routes=self._speaker.route_views,
-            advertised=self._speaker.advertised_views,
+            advertised=self._advertised,
             kernel_routes=lambda: [] if (kernel := self._kernel()) is None else kernel.views(),
             reload=reload,
             check=check,
@@ -143,3 +157,29 @@ class ControlDispatch:
             bfd_sessions=lambda: [] if (bfd := self._bfd()) is None else bfd.bird_rows(),
             peer_action=peer_action,
         )
+
+
+JSON_CHUNK = 2_000  # views turned into JSON between two turns of the loop
+
+
+async def answer_json(found: RouteAnswer) -> Json:
+    """A route answer's JSON, a chunk of views at a time (10,000 views take some 50 ms)."""
+    if isinstance(found, ReceivedView):
+        return found.to_json()
+    rows: list[Json] = []
+    for start in range(0, len(found), JSON_CHUNK):
+        if start:
+            await asyncio.sleep(0)
+        rows.extend(view.to_json() for view in found[start : start + JSON_CHUNK])
+    return rows
+
+
+async def run_steps(steps: Generator[None, None, T]) -> T:
+    """Runs a walk of the core (`bgpd.speaker.steps`), letting the loop run between steps."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            answer: T = done.value
+            return answer
+        await asyncio.sleep(0)

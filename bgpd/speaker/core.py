@@ -78,7 +78,6 @@ from bgpd.session import (
 )
 from bgpd.session.input_problems import note_next_hop_refused
 from bgpd.speaker.admin_down import AdminDisabling
-from bgpd.speaker.advertised import advertised_views
 from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
@@ -105,10 +104,10 @@ from bgpd.speaker.peer_state import (
 )
 from bgpd.speaker.reconfigure import Reconfiguration
 from bgpd.speaker.recovery import Recovery
-from bgpd.speaker.route_answers import RouteAnswer
-from bgpd.speaker.route_answers import answer as answer_route_query
+from bgpd.speaker.route_answers import RouteAnswer, answer_steps
 from bgpd.speaker.route_query import RouteQuery
 from bgpd.speaker.route_refresh import RouteRefreshing
+from bgpd.speaker.steps import Steps, finish
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
 from bgpd.wire.constants import CeaseSubcode
@@ -780,16 +779,11 @@ class Speaker(
         return route_views(self._rib, prefix, peer)
 
     def route_query(self, query: RouteQuery) -> RouteAnswer:
-        """`bgpctl show routes`' answer (`bgpd.speaker.route_answers`)."""
-        return answer_route_query(query, self._rib, self._peers, self._exporter.member)
+        return finish(self.route_query_steps(query))
 
-    def advertised_views(self, name: str) -> list[RouteView] | None:
-        """The Adj-RIB-Out toward a peer (what we advertise to it); None: no such peer."""
-        state = self._peers.get(name)
-        if state is None:
-            return None
-        families = state.session.settings.families
-        return advertised_views(self._rib, self._exporter, name, families)
+    def route_query_steps(self, query: RouteQuery) -> Steps[RouteAnswer]:
+        """`bgpctl show routes`' answer in steps (`bgpd.speaker.route_answers`, `.steps`)."""
+        return answer_steps(query, self._rib, self._peers, self._exporter.member)
 
     def peer_counts(self, name: str) -> PeerCounts | None:
         """A peer's AS numbers, type and per-family prefix counts (the metrics' labels)."""

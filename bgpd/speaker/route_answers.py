@@ -13,17 +13,20 @@ The answer's `note` says so to the operator.
 
 `--advertised` is what was sent: the update group's Adj-RIB-Out (`bgpd.outbound.adj_out`)
 minus the member's own routes (never sent back to it); changes not yet flushed are not in it.
+`advertised` is the one reader of it: the BIRD sockets' `show route export` uses it too.
+
+Walks of a whole table are `Steps` (`bgpd.speaker.steps`): the control socket lets the event
+loop run between chunks; `answer` runs them at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
-from functools import partial
 from typing import TYPE_CHECKING
 
 from bgpd.net import Family, Nlri, format_prefix
-from bgpd.outbound.groups import Member
+from bgpd.outbound.groups import Member, UpdateGroup
 from bgpd.rib import Candidate, LocRib
 from bgpd.speaker.route_query import (
     PathFilter,
@@ -32,8 +35,16 @@ from bgpd.speaker.route_query import (
     select_prefixes,
     sort_key,
 )
+from bgpd.speaker.steps import Steps, chunks, finish
 from bgpd.speaker.views import path_view, route_view
-from bgpd.views import ReceivedView, RejectedPrefixView, RouteCountView, RouteView
+from bgpd.views import (
+    ADVERTISED_LOCAL,
+    ADVERTISED_SOURCE,
+    ReceivedView,
+    RejectedPrefixView,
+    RouteCountView,
+    RouteView,
+)
 
 if TYPE_CHECKING:
     from bgpd.speaker.peer_state import PeerState
@@ -59,26 +70,41 @@ def answer(
     peers: Mapping[str, PeerState],
     member: Callable[[str], Member | None],
 ) -> RouteAnswer:
-    """The reply to `query`; `member`: the Established peers' places in their update groups.
-    An unknown `--peer` is a `RouteQueryError`, not an empty answer."""
+    """The reply to `query`, all steps at once (`answer_steps`)."""
+    return finish(answer_steps(query, rib, peers, member))
+
+
+def answer_steps(
+    query: RouteQuery,
+    rib: LocRib,
+    peers: Mapping[str, PeerState],
+    member: Callable[[str], Member | None],
+) -> Steps[RouteAnswer]:
+    """The reply to `query` in steps (a table walk pauses between chunks, `bgpd.speaker.steps`);
+    `member`: the Established peers' places in their update groups. An unknown `--peer` is a
+    `RouteQueryError` (at the first step), not an empty answer."""
     if query.peer is not None and query.peer not in peers:
         local = query.peer in LOCAL_SOURCES and not (query.received or query.advertised)
         if not local:
             raise RouteQueryError(f"no peer named {query.peer!r}")
     if query.received:
         assert query.peer is not None
-        return received(query, rib, query.peer, peers[query.peer].rejected)
+        return (yield from received(query, rib, query.peer, peers[query.peer].rejected))
     if query.advertised:
         assert query.peer is not None
-        views = advertised(query, query.peer, member(query.peer))
+        views = yield from advertised(query, query.peer, member)
         return count_views(views) if query.count else views
     if query.count:
-        return count_routes(query, rib)
-    return sorted_views(query, rib)
+        return (yield from count_routes(query, rib))
+    return (yield from sorted_views(query, rib))
 
 
-def rib_paths(query: RouteQuery, rib: LocRib) -> Iterator[tuple[Family, Nlri, Candidate, bool]]:
-    """(family, prefix, path, is best) of every Loc-RIB path the query selects, unsorted."""
+Row = tuple[Family, Nlri, Candidate, bool]
+
+
+def rib_paths(query: RouteQuery, rib: LocRib) -> Iterator[list[Row]]:
+    """(family, prefix, path, is best) of every Loc-RIB path the query selects, unsorted, in
+    batches (one per chunk of a walk); a prefix gone since the walk started is skipped."""
     keep = PathFilter(query)
     peer = query.peer
     for family in query.families(rib.families()):
@@ -86,36 +112,41 @@ def rib_paths(query: RouteQuery, rib: LocRib) -> Iterator[tuple[Family, Nlri, Ca
         def contains(nlri: Nlri, family: Family = family) -> bool:
             return rib.best(family, nlri) is not None
 
-        def keys(family: Family = family) -> Iterable[Nlri]:
+        def keys(family: Family = family) -> Collection[Nlri]:
             return rib.prefixes(family)
 
-        nlris: Iterable[Nlri]
+        batches: Iterable[list[Nlri]]
         if peer is not None and query.base() is None:
             # the source's own index: a peer's routes without a walk of the whole table
-            nlris = dict.fromkeys(n for n, _ in rib.source_routes(peer, family)).keys()
+            batches = chunks(dict.fromkeys(n for n, _ in rib.source_routes(peer, family)).keys())
         else:
-            nlris = select_prefixes(query, family, contains, keys)
-        for nlri in nlris:
-            for rank, candidate in enumerate(rib.candidates(family, nlri)):
-                if query.best and rank:
-                    break
-                if peer is not None and candidate.source.name != peer:
-                    continue
-                if keep(candidate.info, candidate.stale):
-                    yield family, nlri, candidate, rank == 0
+            batches = select_prefixes(query, family, contains, keys)
+        for nlris in batches:
+            rows: list[Row] = []
+            for nlri in nlris:
+                for rank, candidate in enumerate(rib.candidates(family, nlri)):
+                    if query.best and rank:
+                        break
+                    if peer is not None and candidate.source.name != peer:
+                        continue
+                    if keep(candidate.info, candidate.stale):
+                        rows.append((family, nlri, candidate, rank == 0))
+            yield rows
 
 
-def sorted_views(query: RouteQuery, rib: LocRib) -> list[RouteView]:
+def sorted_views(query: RouteQuery, rib: LocRib) -> Steps[list[RouteView]]:
     """The selected paths as views: per family, in address order, best first per prefix."""
     views: list[tuple[int, tuple[bytes, int], int, RouteView]] = []
-    for i, (family, nlri, candidate, best) in enumerate(rib_paths(query, rib)):
-        view = route_view(family, nlri, candidate, best=best)
-        views.append((family.afi, sort_key(nlri), i, view))
+    for rows in rib_paths(query, rib):
+        for family, nlri, candidate, best in rows:
+            view = route_view(family, nlri, candidate, best=best)
+            views.append((family.afi, sort_key(nlri), len(views), view))
+        yield
     views.sort(key=lambda v: v[:3])
     return [v[3] for v in views]
 
 
-def count_routes(query: RouteQuery, rib: LocRib) -> list[RouteCountView]:
+def count_routes(query: RouteQuery, rib: LocRib) -> Steps[list[RouteCountView]]:
     """Per family: prefixes, paths and best paths selected. Without a prefix, peer or path
     filter it is the Loc-RIB's own counters (no walk); otherwise a walk that builds nothing
     per route."""
@@ -129,68 +160,92 @@ def count_routes(query: RouteQuery, rib: LocRib) -> list[RouteCountView]:
             continue
         seen: set[Nlri] = set()
         paths = best = 0
-        for _, nlri, _, is_best in rib_paths(_only(query, family), rib):
-            seen.add(nlri)
-            paths += 1
-            best += is_best
+        for rows in rib_paths(_only(query, family), rib):
+            for _, nlri, _, is_best in rows:
+                seen.add(nlri)
+                paths += 1
+                best += is_best
+            yield
         out.append(_count(family, len(seen), paths, best))
     return out
 
 
 def received(
     query: RouteQuery, rib: LocRib, peer: str, rejected: set[tuple[Family, Nlri]]
-) -> ReceivedView:
+) -> Steps[ReceivedView]:
     """What bgpd knows of what `peer` sent (see the module doc for its limits)."""
-    accepted = sorted_views(query, rib)
+    accepted = yield from sorted_views(query, rib)
     refused: list[RejectedPrefixView] = []
     if not query.filters_paths and not query.best and rejected:
         present = {f for f, _ in rejected}
         for family in query.families(sorted(present)):
             mine = {n for f, n in rejected if f == family}
-            picked = select_prefixes(query, family, mine.__contains__, partial(iter, mine))
+            picked = select_prefixes(query, family, mine.__contains__, mine.copy)
             refused.extend(
                 RejectedPrefixView(family=str(family), prefix=format_prefix(n, family.afi))
-                for n in sorted(picked, key=sort_key)
+                for n in sorted((n for batch in picked for n in batch), key=sort_key)
             )
     note = RECEIVED_FILTERED_NOTE if query.filters_paths or query.best else RECEIVED_NOTE
     return ReceivedView(peer=peer, accepted=tuple(accepted), rejected=tuple(refused), note=note)
 
 
-def advertised(query: RouteQuery, peer: str, member: Member | None) -> list[RouteView]:
-    """The paths the peer's update group sent it (empty while the peer is not Established)."""
-    if member is None:
+def advertised(
+    query: RouteQuery, peer: str, member: Callable[[str], Member | None]
+) -> Steps[list[RouteView]]:
+    """The one reader of a peer's Adj-RIB-Out: the paths its update group sent it (nothing
+    while the peer is not Established), as sent, never its own ones; `peer` of a view is the
+    peer the path was learned from ("local" for our own routes), `source` "advertised".
+    bgpctl prints these views; the BIRD sockets' `show route export` renders them its way."""
+    place = member(peer)
+    if place is None:
         return []
-    group = member.group
+    group = place.group
     keep = PathFilter(query)
     views: list[tuple[int, tuple[bytes, int], int, RouteView]] = []
     for family in query.families(sorted(group.families)):
-        table = group.adj_out.table(family)
-        if group.add_path(family):  # keys are the 4-octet path id, then the prefix
-            by_prefix: dict[Nlri, list[tuple[int, bytes]]] = {}
-            for key in table:
-                by_prefix.setdefault(key[4:], []).append((int.from_bytes(key[:4], "big"), key))
-            nlris = select_prefixes(query, family, by_prefix.__contains__, by_prefix.keys)
-            entries = [(n, pid, key) for n in nlris for pid, key in by_prefix[n]]
-        else:
-            nlris = select_prefixes(query, family, table.__contains__, table.keys)
-            entries = [(n, 0, n) for n in nlris]
-        for nlri, path_id, key in entries:
-            info = table[key]
-            if info.origin == peer or not keep(info, False):
-                continue
-            view = path_view(
-                family,
-                nlri,
-                info,
-                peer=info.origin or "local",
-                source="advertised",
-                path_id=path_id,
-                best=True,
-                stale=False,
-            )
-            views.append((family.afi, sort_key(nlri), path_id, view))
+        for batch in _sent_keys(query, group, family):
+            sent = group.adj_out.table(family)  # read afresh: it may change between steps
+            for nlri, key in batch:
+                info = sent.get(key)
+                if info is None or info.origin == peer or not keep(info, False):
+                    continue  # gone since the walk started, the peer's own, or filtered out
+                path_id = int.from_bytes(key[:4], "big") if len(key) > len(nlri) else 0
+                view = path_view(
+                    family,
+                    nlri,
+                    info,
+                    peer=info.origin or ADVERTISED_LOCAL,
+                    source=ADVERTISED_SOURCE,
+                    path_id=path_id,
+                    best=True,
+                    stale=False,
+                )
+                views.append((family.afi, sort_key(nlri), path_id, view))
+            yield
     views.sort(key=lambda v: v[:3])
     return [v[3] for v in views]
+
+
+def _sent_keys(
+    query: RouteQuery, group: UpdateGroup, family: Family
+) -> Iterator[list[tuple[Nlri, bytes]]]:
+    """(prefix, table key) of the Adj-RIB-Out entries the query's prefix part selects, in
+    batches; an empty batch after each chunk of the ADD-PATH index's walk."""
+    if not group.add_path(family):
+        table = group.adj_out.table
+        selected = select_prefixes(
+            query, family, lambda n: n in table(family), lambda: table(family).keys()
+        )
+        for nlris in selected:
+            yield [(n, n) for n in nlris]
+        return
+    by_prefix: dict[Nlri, list[bytes]] = {}  # keys are the 4-octet path id, then the prefix
+    for chunk in chunks(group.adj_out.table(family)):
+        for key in chunk:
+            by_prefix.setdefault(key[4:], []).append(key)
+        yield []
+    for nlris in select_prefixes(query, family, by_prefix.__contains__, by_prefix.keys):
+        yield [(n, key) for n in nlris for key in by_prefix[n]]
 
 
 def count_views(views: list[RouteView]) -> list[RouteCountView]:

@@ -9,7 +9,8 @@ table (the Loc-RIB, an update group's Adj-RIB-Out, a peer's refused prefixes) an
 Invariants (a million routes must stay cheap to ask about):
 - A longest match (`for ADDRESS`), an exact prefix and `--shorter` are dict lookups, one per
   prefix length at most; only `--longer` and attribute filters without a prefix scan the
-  table, and they build a view for the matches only.
+  table, and they build a view for the matches only, in chunks the event loop runs between
+  (`bgpd.speaker.steps`).
 - The AS path regex runs once per attribute set (paths share them), not once per prefix.
 """
 
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from bgpd.net import FAMILIES_BY_NAME, IPV4_UNICAST, IPV6_UNICAST, Family, Nlri
 from bgpd.rib.path_info import PathInfo
+from bgpd.speaker.steps import chunks
 from bgpd.views import as_path_text
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.constants import SegmentType
@@ -169,28 +171,37 @@ def select_prefixes(
     query: RouteQuery,
     family: Family,
     contains: Callable[[Nlri], bool],
-    keys: Callable[[], Iterable[Nlri]],
-) -> Iterable[Nlri]:
+    keys: Callable[[], Collection[Nlri]],
+) -> Iterator[list[Nlri]]:
     """The prefixes of one table (`contains`, `keys`) the query's prefix part selects, in no
-    particular order. Only `--longer` and a query without a prefix call `keys`."""
+    particular order, in batches: a lookup is one batch; `--longer` and a query without a
+    prefix walk a snapshot of `keys()` (they alone call it), one batch (maybe empty) per
+    `WALK_CHUNK` keys, so that the caller can pause between batches (`bgpd.speaker.steps`)."""
     base = query.base()
     if base is None:
-        return keys()
+        yield from chunks(keys())
+        return
     if base.family != family:
-        return ()
+        return
     if query.address is not None:  # longest match: the longest covering prefix held
         for length in range(base.bits, -1, -1):
             nlri = base.packed(length)
             if contains(nlri):
-                return (nlri,)
-        return ()
+                yield [nlri]
+                return
+        return
     if query.shorter:
         covering = (base.packed(length) for length in range(base.length, -1, -1))
-        return [nlri for nlri in covering if contains(nlri)]
+        yield [nlri for nlri in covering if contains(nlri)]
+        return
     if query.longer:
-        return [nlri for nlri in keys() if base.covers(nlri)]
+        covers = base.covers
+        for chunk in chunks(keys()):
+            yield [nlri for nlri in chunk if covers(nlri)]
+        return
     nlri = base.packed(base.length)
-    return (nlri,) if contains(nlri) else ()
+    if contains(nlri):
+        yield [nlri]
 
 
 class PathFilter:

@@ -1,8 +1,13 @@
-"""The Adj-RIB-Out toward a peer as views (`Speaker.advertised_views`): what we sent it, with
-the attributes it got, never its own routes back."""
+"""The Adj-RIB-Out toward a peer as views (`show routes --peer NAME --advertised`, which the
+BIRD socket's `show route export NAME` reads too): what we sent it, with the attributes it
+got, never its own routes back."""
 
 from __future__ import annotations
 
+import pytest
+
+from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
+from bgpd.views import RouteView
 from tests.unit.speaker.harness import Net, config, cut
 
 STATIC_B = '\n[[static]]\nprefix = "10.12.0.0/24"\n'
@@ -19,27 +24,31 @@ def three_ebgp_nodes() -> Net:
     return net
 
 
+def sent(speaker: Speaker, peer: str) -> list[RouteView]:
+    found = speaker.route_query(RouteQuery(peer=peer, advertised=True))
+    assert isinstance(found, list)
+    return [view for view in found if isinstance(view, RouteView)]
+
+
 def test_what_we_advertise_to_each_peer() -> None:
     net = three_ebgp_nodes()
     a = net.nodes["a"].speaker
-    to_c = a.advertised_views("to_c")
-    assert to_c is not None
+    to_c = sent(a, "to_c")
     assert [(r.prefix, r.peer, r.source) for r in to_c] == [
-        ("10.11.0.0/24", "static", "static"),
-        ("10.12.0.0/24", "to_b", "ebgp"),
+        ("10.11.0.0/24", "local", "advertised"),
+        ("10.12.0.0/24", "to_b", "advertised"),
     ]
     # the attributes as sent: our AS prepended on the way to an eBGP peer, our next hop
     learned = to_c[1]
     assert learned.as_path == (64512, 64513)
     assert learned.next_hop == "127.0.0.1"
     # b's own route is not sent back to it
-    to_b = a.advertised_views("to_b")
-    assert to_b is not None
-    assert [r.prefix for r in to_b] == ["10.11.0.0/24"]
-    assert a.advertised_views("nobody") is None
+    assert [r.prefix for r in sent(a, "to_b")] == ["10.11.0.0/24"]
+    with pytest.raises(RouteQueryError, match="no peer named 'nobody'"):
+        sent(a, "nobody")
 
 
 def test_a_peer_that_is_down_is_advertised_nothing() -> None:
     net = three_ebgp_nodes()
     cut(net, "a", "to_c")
-    assert net.nodes["a"].speaker.advertised_views("to_c") == []
+    assert sent(net.nodes["a"].speaker, "to_c") == []

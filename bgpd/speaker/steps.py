@@ -1,0 +1,51 @@
+"""Answers computed in steps: a long table walk as a generator that pauses between chunks.
+
+Role: a walk of a table of a million prefixes takes most of a second; run in one go it holds
+the event loop, so keepalives, UPDATEs and other control clients wait. The sans-IO core
+writes such a walk as `Steps[T]`, a generator that yields (nothing) after each chunk of
+`WALK_CHUNK` keys and returns its answer; the asyncio edge (`bgpd.runtime.control_dispatch`,
+the BIRD sockets) lets the loop run between steps, a caller without a loop (tests, benches)
+runs them back to back with `finish`.
+
+Consistency of a walked answer: the walk reads a snapshot of the table's keys taken when it
+starts, and each prefix's paths at the moment its chunk is read. A prefix added after the
+start is not in the answer, one withdrawn before its chunk is read is left out, and two
+prefixes of one answer may have been read a few steps (milliseconds) apart, with UPDATEs
+processed in between. A lookup (one prefix, a longest match, `--count`) takes no steps: it is
+one consistent look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Generator, Iterator
+from typing import TypeVar
+
+__all__ = ["WALK_CHUNK", "Steps", "chunks", "finish"]
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+Steps = Generator[None, None, T]
+
+# Keys per step: some 10-30 ms of work per chunk for the costliest filters in
+# bench/route_query_bench.py, small next to a hold time of 1 s or more.
+WALK_CHUNK = 20_000
+
+
+def chunks(keys: Collection[K], size: int | None = None) -> Iterator[list[K]]:
+    """A snapshot of `keys` (a live dict view may change between steps), `size` (by default
+    `WALK_CHUNK`, read at each call) at a time."""
+    size = size or WALK_CHUNK
+    snapshot = list(keys)
+    for start in range(0, len(snapshot), size):
+        yield snapshot[start : start + size]
+
+
+def finish(steps: Steps[T]) -> T:
+    """Runs every step at once: the answer, for a caller that has no loop to let run."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            answer: T = done.value
+            return answer
