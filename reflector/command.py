@@ -47,9 +47,16 @@ def summary(setup: ReflectorSetup) -> str:
     )
 
 
+def _log_skipped(setup: ReflectorSetup) -> None:
+    # a selected node that gets no session is said out loud, where it is written
+    for problem in setup.discovery.skipped:
+        logger.info("reflector node not peered at=%s reason=%s", problem.at, problem.message)
+
+
 def _reload_config(path: str) -> Config:
     setup = load_reflector_config(path)
     logger.info("reflector config reloaded profile=%s", summary(setup))
+    _log_skipped(setup)
     return setup.config
 
 
@@ -62,12 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.command == "check":
         print(f"{args.config}: ok ({summary(setup)})")
-        for name, reason in setup.discovery.skipped:
-            print(f"  node {name} not peered: {reason}")
+        for problem in setup.discovery.skipped:
+            print(f"  {problem}")
         return 0
     config = setup.config
     setup_logging(config.bgp.log_level, config.bgp.log_format)
     logger.info("reflector started profile=%s", summary(setup))
+    _log_skipped(setup)
     try:
         return run_daemon(config, args.config, args.pidfile, load=_reload_config)
     except StartupError as exc:

@@ -21,18 +21,23 @@ Invariants:
   session's source address, as Calico's `sourceAddress: UseNodeIP` makes it.
 - Pure: config and selector in, peers out; the same input gives the same peers in the same order
   (IPv4 sessions first, each family in node-list order).
+- Every discovered peer and every passed-over node is tied to the `[[cluster_node]]` key it
+  comes from (`cluster_node[2].ipv6`), the loader's key path, so the caller can put
+  FILE:LINE:COL on what it reports about them (`toml_positions.positioned`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bgpd.config import ClusterNode, Config, IPAddress, PeerConfig
 from bgpd.config.calico_names import protocol_id
 from bgpd.config.selector import Selector
+from bgpd.errors import ConfigError, ConfigProblem
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 
-__all__ = ["Discovery", "discover_peers", "node_peer_name"]
+__all__ = ["Discovery", "discover_peers", "discovered_problems", "node_peer_name"]
 
 BGP_PORT = 179
 
@@ -50,7 +55,11 @@ class Discovery:
     """The discovered peers, and the cluster nodes that were passed over, with the reason."""
 
     peers: tuple[PeerConfig, ...] = ()
-    skipped: tuple[tuple[str, str], ...] = ()
+    # origins[i]: the key path of the cluster node address peers[i] was made from
+    origins: tuple[str, ...] = ()
+    # one per node and family passed over, at its address key (`cluster_node[1].ipv6`), in
+    # the order of the node list
+    skipped: tuple[ConfigProblem, ...] = ()
 
     @property
     def clients(self) -> tuple[PeerConfig, ...]:
@@ -67,7 +76,10 @@ def _our_addresses(config: Config) -> set[IPAddress]:
 def discover_peers(
     config: Config, clients: Selector | None, cluster_peers: bool = True
 ) -> Discovery:
-    """The peers `config.cluster_nodes` yield under selector `clients` (None: none selected)."""
+    """The peers `config.cluster_nodes` yield under selector `clients` (None: none selected).
+
+    Raises `ConfigError` (at the cluster node keys) if a discovered peer cannot be built.
+    """
     node = config.node
     cluster_id = config.bgp.cluster_id
     if node is None or (clients is None and not cluster_peers):
@@ -76,28 +88,35 @@ def discover_peers(
     configured_names = {p.name for p in config.all_peers}
     configured_addresses = {p.address for p in config.all_peers}
     peers: list[PeerConfig] = []
-    skipped: list[tuple[str, str]] = []
-    chosen: list[tuple[ClusterNode, bool]] = []
-    for other in config.cluster_nodes:
+    origins: list[str] = []
+    skipped: list[tuple[int, int, ConfigProblem]] = []  # (node index, IP version, problem)
+    problems: list[ConfigProblem] = []
+    chosen: list[tuple[int, ClusterNode, bool]] = []
+    for index, other in enumerate(config.cluster_nodes):
         if other.name == node.name or any(a in ours for a in (other.ipv4, other.ipv6)):
             continue  # ourselves, recognised by name or address as Calico does
         same_cluster = cluster_id is not None and other.rr_cluster_id == cluster_id
         selected = clients is not None and clients.matches(other.labels)
         if selected or (cluster_peers and same_cluster):
-            chosen.append((other, same_cluster))
+            chosen.append((index, other, same_cluster))
     for family, mine in ((IPV4_UNICAST, node.ipv4_address), (IPV6_UNICAST, node.ipv6_address)):
-        for other, same_cluster in chosen:
+        for index, other, same_cluster in chosen:
             theirs = other.ipv4 if family == IPV4_UNICAST else other.ipv6
             if theirs is None:
                 continue
+            origin = f"cluster_node[{index}].ipv{theirs.version}"
+            name = node_peer_name(theirs, other.port)
+            reason = None
             if mine is None:
-                skipped.append((other.name, f"no local IPv{theirs.version} address in [node]"))
+                reason = f"no local IPv{theirs.version} address in [node]"
+            elif name in configured_names or theirs in configured_addresses:
+                reason = f"{theirs} is a configured [[peer]]"
+            if reason is not None:
+                message = f"node {other.name} not peered: {reason}"
+                problem = ConfigProblem(location=origin, message=message)
+                skipped.append((index, theirs.version, problem))
                 continue
             port = other.port if other.port is not None else config.bgp.port
-            name = node_peer_name(theirs, other.port)
-            if name in configured_names or theirs in configured_addresses:
-                skipped.append((other.name, f"{theirs} is a configured [[peer]]"))
-                continue
             asn = other.asn if other.asn is not None else config.bgp.asn
             ibgp = asn == config.local_asn
             role = (
@@ -105,8 +124,8 @@ def discover_peers(
                 if same_cluster
                 else ("reflector client" if ibgp else "eBGP node")
             )
-            peers.append(
-                PeerConfig(
+            try:
+                peer = PeerConfig(
                     name=name,
                     address=theirs,
                     asn=asn,
@@ -116,5 +135,25 @@ def discover_peers(
                     rr_client=ibgp and not same_cluster,
                     description=f"{role}: {other.name}",
                 )
-            )
-    return Discovery(peers=tuple(peers), skipped=tuple(skipped))
+            except ConfigError as exc:  # the node's values, which the loader checked: a bug
+                problems += discovered_problems(exc.problems, name, origin)
+                continue
+            peers.append(peer)
+            origins.append(origin)
+    if problems:
+        raise ConfigError(problems)
+    return Discovery(
+        peers=tuple(peers),
+        origins=tuple(origins),
+        skipped=tuple(problem for *_, problem in sorted(skipped, key=lambda s: s[:2])),
+    )
+
+
+def discovered_problems(
+    problems: Iterable[ConfigProblem], peer: str, origin: str
+) -> list[ConfigProblem]:
+    """`problems` of the discovered peer `peer`, at the cluster node key `origin` it came from."""
+    return [
+        ConfigProblem(location=origin, message=f"discovered peer {peer}: {p.message}")
+        for p in problems
+    ]

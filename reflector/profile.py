@@ -19,7 +19,9 @@ What the profile changes, and nothing else:
 Invariants:
 - Every key the file sets wins over a profile default; the profile never edits a value.
 - Problems of the `[reflector]` table and of the rest of the file are reported together, each
-  with its key path, as one `ConfigError`.
+  with its key path and FILE:LINE:COL, as one `ConfigError`. What discovery reports about a
+  node (a problem of the peer made from it, or why it is not peered) is located at the
+  `[[cluster_node]]` address it comes from, the only place the peer is written.
 - The returned `Config` is valid by construction (the discovered peers are checked by `Config`).
 """
 
@@ -29,13 +31,14 @@ import dataclasses
 import difflib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bgpd.config import Config, ConfigError, ConfigProblem, PeerConfig, load_config, parse_config
+from bgpd.config import Config, ConfigError, ConfigProblem, parse_config, read_config_text
 from bgpd.config.selector import Selector, SelectorError, parse_selector
-from reflector.discovery import Discovery, discover_peers
+from bgpd.config.toml_positions import location_path, positioned
+from reflector.discovery import Discovery, discover_peers, discovered_problems
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -140,47 +143,71 @@ def _reflector_section(raw: object, problems: list[ConfigProblem]) -> ReflectorS
     if not isinstance(raw, dict):
         add("", f"expected a table ([reflector]), got {type(raw).__name__}")
         return ReflectorSection()
-    for key in raw:
-        if key not in _REFLECTOR_KEYS:
+    clients: Selector | None = None
+    cluster_peers = True
+    for key, value in raw.items():  # in the file's order, as the loader reports its tables
+        if key == "clients":
+            if not isinstance(value, str):
+                add(key, f"expected a selector string, got {type(value).__name__}")
+                continue
+            try:
+                clients = parse_selector(value)
+            except SelectorError as exc:
+                add(key, str(exc))
+        elif key == "cluster_peers":
+            if isinstance(value, bool):
+                cluster_peers = value
+            else:
+                add(key, f"expected true or false, got {type(value).__name__}")
+        else:
             close = difflib.get_close_matches(str(key), _REFLECTOR_KEYS, n=1, cutoff=0.6)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             add(key, f"unknown key {json.dumps(key)}{hint}")
-    clients: Selector | None = None
-    if "clients" in raw:
-        text = raw["clients"]
-        if not isinstance(text, str):
-            add("clients", f"expected a selector string, got {type(text).__name__}")
-        else:
-            try:
-                clients = parse_selector(text)
-            except SelectorError as exc:
-                add("clients", str(exc))
-    cluster_peers = raw.get("cluster_peers", True)
-    if not isinstance(cluster_peers, bool):
-        add("cluster_peers", f"expected true or false, got {type(cluster_peers).__name__}")
-        cluster_peers = True
     return ReflectorSection(clients=clients, cluster_peers=cluster_peers)
 
 
-def _finish(load: Callable[[_Profile], Config]) -> ReflectorSetup:
+def _finish(text: str, source: str, source_path: str | None) -> ReflectorSetup:
     profile = _Profile()
-    config = load(profile)  # the loader reports the profile's problems with its own
-    discovery = discover_peers(config, profile.section.clients, profile.section.cluster_peers)
-    peers: tuple[PeerConfig, ...] = (*config.peers, *discovery.peers)
+    # the loader reports the profile's problems with its own, located
+    config = parse_config(text, source, prepare=profile, source_path=source_path)
     try:
-        config = dataclasses.replace(config, peers=peers)
+        found = discover_peers(config, profile.section.clients, profile.section.cluster_peers)
+    except ConfigError as exc:
+        raise ConfigError(positioned(exc.problems, text, source)) from None
+    try:
+        config = dataclasses.replace(config, peers=(*config.peers, *found.peers))
     except ConfigError as exc:
         raise ConfigError(
-            [ConfigProblem(location="reflector.clients", message=p.message) for p in exc.problems]
+            positioned(_discovered_problems(exc.problems, config, found), text, source)
         ) from None
+    skipped = tuple(positioned(found.skipped, text, source))
+    discovery = dataclasses.replace(found, skipped=skipped)
     return ReflectorSetup(config=config, section=profile.section, discovery=discovery)
+
+
+def _discovered_problems(
+    problems: Iterable[ConfigProblem], config: Config, found: Discovery
+) -> list[ConfigProblem]:
+    """`problems` of the config with the discovered peers, those of a discovered peer moved to
+    the `[[cluster_node]]` key it came from (it is written nowhere else)."""
+    out: list[ConfigProblem] = []
+    for p in problems:
+        path = location_path(p.location)
+        index = path[1] if path[:1] == ("peer",) and len(path) > 1 else None
+        if isinstance(index, int) and index >= len(config.peers):
+            k = index - len(config.peers)
+            out += discovered_problems([p], found.peers[k].name, found.origins[k])
+        else:
+            out.append(p)
+    return out
 
 
 def load_reflector_config(path: str | os.PathLike[str]) -> ReflectorSetup:
     """Read `path` with the reflector profile; raises `ConfigError` listing every problem."""
-    return _finish(lambda profile: load_config(path, prepare=profile))
+    name = os.fspath(path)
+    return _finish(read_config_text(name), name, name)
 
 
 def parse_reflector_config(text: str, source: str = "<string>") -> ReflectorSetup:
     """As `load_reflector_config`, from TOML text."""
-    return _finish(lambda profile: parse_config(text, source, prepare=profile))
+    return _finish(text, source, None)

@@ -33,7 +33,8 @@ import jinja2
 from bgpd.confd.template_env import make_environment, template_globals
 from bgpd.confd.template_inputs import DataError, KvStore, TemplateContext
 from bgpd.config import parse_config
-from bgpd.errors import BgpdError, ConfigError, os_error_text
+from bgpd.config.toml_positions import positioned, syntax_problem
+from bgpd.errors import BgpdError, ConfigError, ConfigProblem, os_error_text
 from bgpd.fs import make_directories
 from bgpd.text import escape_controls
 
@@ -105,39 +106,51 @@ class TemplateResource:
 
 def _resource(path: Path, nodename: str, dest_root: Path | None) -> TemplateResource:
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ResourceError(f"{path}: {exc}") from exc
+        text = path.read_text()
+    except OSError as exc:
+        raise ResourceError(f"{path}: {os_error_text(exc, about=str(path))}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ResourceError(str(syntax_problem(str(exc), text, str(path)))) from exc
     table = data.get("template")
     if not isinstance(table, dict):
-        raise ResourceError(f"{path}: no [template] table")
-    problems = []
+        raise ResourceError(f"{path}:1:1: no [template] table")
+    problems: list[ConfigProblem] = []
+
+    def add(key: str, message: str) -> None:
+        problems.append(ConfigProblem(location=f"template.{key}", message=message))
+
     for required in ("src", "dest"):
         if not isinstance(table.get(required), str) or not table[required]:
-            problems.append(f"{required} is required (a string)")
+            add(required, f"{required} is required (a string)")
     keys = table.get("keys", [])
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        problems.append("keys must be a list of strings")
+        add("keys", "keys must be a list of strings")
     mode_raw = table.get("mode", f"{DEFAULT_MODE:04o}")
     try:
         mode = int(str(mode_raw), 8)
     except ValueError:
-        problems.append(f"mode {mode_raw!r} is not octal")
+        add("mode", f"mode {mode_raw!r} is not octal")
         mode = DEFAULT_MODE
     if not 0 <= mode <= 0o7777:
-        problems.append(f"mode {mode_raw!r} is not a file mode (0000..7777)")
+        add("mode", f"mode {mode_raw!r} is not a file mode (0000..7777)")
         mode = DEFAULT_MODE
     check = table.get("check")
     if check not in (None, CHECK_BGPD_CONFIG):
-        problems.append(f'check must be "{CHECK_BGPD_CONFIG}" when set')
+        add("check", f'check must be "{CHECK_BGPD_CONFIG}" when set')
     if check == CHECK_BGPD_CONFIG and mode & 0o007:
         # The speaker's config carries the peers' MD5 passwords (Secrets in Calico).
-        problems.append(
+        add(
+            "mode",
             f"mode {mode_raw!r} lets every user read the BGP passwords in the bgpd config; "
-            'use "0600" (or "0640" for a group)'
+            'use "0600" (or "0640" for a group)',
         )
     if problems:
-        raise ResourceError(f"{path}: " + "; ".join(problems))
+        # each at FILE:LINE:COL of its key (a missing one: the [template] header), as bgpd.toml's
+        located = positioned(problems, text, str(path))
+        located.sort(key=lambda p: [int(n) for n in p.at.rsplit(":", 2)[1:]])
+        raise ResourceError("; ".join(str(p) for p in located))
     dest = Path(table["dest"])
     if dest_root is not None:
         dest = dest_root / dest.relative_to(dest.anchor)

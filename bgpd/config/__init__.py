@@ -20,7 +20,7 @@ from bgpd.config.calico import (
     PrefixAdvertisement,
 )
 from bgpd.config.diff import ConfigDiff, diff_configs
-from bgpd.config.loader import load_config, parse_config
+from bgpd.config.loader import load_config, parse_config, read_config_text
 from bgpd.config.peer import (
     AddPathMode,
     DynamicNeighbors,
@@ -81,5 +81,6 @@ __all__ = [
     "diff_configs",
     "load_config",
     "parse_config",
+    "read_config_text",
     "render_config_toml",
 ]

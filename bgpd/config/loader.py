@@ -98,7 +98,7 @@ from bgpd.config.toml_values import (
 )
 from bgpd.errors import ConfigError, ConfigProblem, os_error_text
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["load_config", "parse_config", "read_config_text"]
 
 _V = TypeVar("_V", bound=Validated)
 _Locate = Callable[[str], str]
@@ -110,9 +110,16 @@ _Locate = Callable[[str], str]
 Prepare = Callable[[dict[str, Any]], tuple[dict[str, Any], list[ConfigProblem]]]
 
 
-def parse_config(text: str, source: str = "<string>", *, prepare: Prepare | None = None) -> Config:
-    """Parse and validate TOML `text`; `source` names it in syntax-error locations."""
-    return _parse(text, source=source, source_path=None, prepare=prepare)
+def parse_config(
+    text: str,
+    source: str = "<string>",
+    *,
+    prepare: Prepare | None = None,
+    source_path: str | None = None,
+) -> Config:
+    """Parse and validate TOML `text`; `source` names it in problem locations, `source_path`
+    is the file it was read from (`read_config_text`), if any."""
+    return _parse(text, source=source, source_path=source_path, prepare=prepare)
 
 
 def load_config(path: str | os.PathLike[str], *, prepare: Prepare | None = None) -> Config:
@@ -122,18 +129,22 @@ def load_config(path: str | os.PathLike[str], *, prepare: Prepare | None = None)
     the problems it found.
     """
     name = os.fspath(path)
+    return _parse(read_config_text(name), source=name, source_path=name, prepare=prepare)
+
+
+def read_config_text(path: str) -> str:
+    """The text of the config file `path`; `ConfigError` when it cannot be read or decoded."""
     try:
-        data = Path(name).read_bytes()
+        data = Path(path).read_bytes()
     except OSError as exc:
-        reason = os_error_text(exc, about=name)
-        raise ConfigError([ConfigProblem(location=name, message=f"cannot read: {reason}")]) from exc
+        reason = os_error_text(exc, about=path)
+        raise ConfigError([ConfigProblem(location=path, message=f"cannot read: {reason}")]) from exc
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, col = line_col(data[: exc.start].decode("utf-8"))
-        problem = ConfigProblem(location=f"{name}:{line}:{col}", message="not valid UTF-8")
+        problem = ConfigProblem(location=f"{path}:{line}:{col}", message="not valid UTF-8")
         raise ConfigError([problem]) from exc
-    return _parse(text, source=name, source_path=name, prepare=prepare)
 
 
 def _parse(

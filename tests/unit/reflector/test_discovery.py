@@ -144,12 +144,14 @@ def test_discovery_is_pure_and_reports_skipped_families() -> None:
     plain = parse_reflector_config(
         HEAD.replace('ipv6 = "fd00::1/64"\n', "").format(selector="all()")
     )
-    assert ("w1", "no local IPv6 address in [node]") in plain.discovery.skipped
+    assert ("cluster_node[2].ipv6", "node w1 not peered: no local IPv6 address in [node]") in {
+        (p.location, p.message) for p in plain.discovery.skipped
+    }
     assert "Node_fd00__11" not in {p.name for p in plain.config.peers}
     again = discover_peers(cfg, parse_selector("all()"))
     # Discovered peers are already in cfg: discovering again finds them configured.
     assert again.peers == ()
-    assert {reason for _, reason in again.skipped} == {
+    assert {p.message.partition(": ")[2] for p in again.skipped} == {
         f"{ip_address(a)} is a configured [[peer]]"
         for a in ("10.0.0.2", "10.0.0.11", "10.0.0.12", "10.0.0.21", "10.0.0.31", "10.0.0.41")
     } | {"fd00::11 is a configured [[peer]]"}

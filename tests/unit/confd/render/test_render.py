@@ -121,6 +121,27 @@ def test_bad_resource_file_is_reported(tmp_path: Path) -> None:
         load_resources(tmp_path, "a")
 
 
+def test_resource_file_problems_are_located(tmp_path: Path) -> None:
+    (tmp_path / "conf.d").mkdir()
+    res = tmp_path / "conf.d" / "x.toml"
+    res.write_text('[template]\nsrc = "x.j2"\n\tmode = "999"\n  keys = [3]\n')
+    with pytest.raises(ResourceError) as exc:
+        load_resources(tmp_path, "a")
+    # in the file's order; a missing key at its table's header
+    assert str(exc.value) == (
+        f"{res}:1:1: template.dest: dest is required (a string); "
+        f"{res}:3:2: template.mode: mode '999' is not octal; "
+        f"{res}:4:3: template.keys: keys must be a list of strings"
+    )
+    res.write_text('[template]\nsrc = "x.j2"\ndest = \n')
+    with pytest.raises(ResourceError) as exc:
+        load_resources(tmp_path, "a")
+    assert str(exc.value) == f"{res}:3:8: TOML syntax error: Invalid value"
+    res.unlink()
+    with pytest.raises(ResourceError, match="no template resources"):
+        load_resources(tmp_path, "a")
+
+
 # ---------------------------------------------------------------- issue 11: nothing escapes
 
 
