@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz fuzz-speaker fuzz-confd clean dist wheel-check image image-test
+.PHONY: all venv deps lint typecheck layers unit integration test demo bench fuzz fuzz-speaker fuzz-confd clean dist wheel-check image image-test manuals
 
 all: test
 
@@ -27,7 +27,7 @@ deps:
 lint: venv
 	$(BIN)/ruff check bgpd reflector tests bench scripts
 	$(BIN)/ruff format --check bgpd reflector tests bench scripts
-	$(BIN)/mypy --strict bgpd reflector scripts/build_image.py
+	$(BIN)/mypy --strict bgpd reflector scripts/build_image.py scripts/make_manuals.py
 	$(BIN)/lint-imports
 
 unit: venv
@@ -56,6 +56,11 @@ image-test: venv
 demo: venv
 	bash scripts/install-debian-deps.sh --demo
 	$(BIN)/python -m bgpd.demo
+
+# The man pages and completion scripts in bgpd/share/, from the parsers (after an option or the
+# version changed; tests/unit/test_manuals.py says when): committed, shipped in the wheel.
+manuals: venv
+	$(BIN)/python scripts/make_manuals.py
 
 # The release files: dist/bgpd-<version>.tar.gz and the wheel built from it (docs/install.md).
 dist: venv

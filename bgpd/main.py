@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 
 from bgpd.confd.arguments import add_confd_arguments
 from bgpd.config import ConfigError, load_config
 from bgpd.errors import os_error_text
 from bgpd.logs import setup_logging
-from bgpd.manuals import PROGRAMS, SHELLS, ManualsUnavailableError, completion, manpage
+from bgpd.manuals import PROGRAMS, SHELLS, completion, manpage
 from bgpd.version import add_version_option
 
 DEFAULT_CONFIG = "/etc/bgpd/bgpd.toml"
@@ -32,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     confd = sub.add_parser("confd", help="render the config from Calico's datastore (etcd, file)")
     add_confd_arguments(confd)
     add_version_option(confd)
-    # generated from the parsers (bgpd/manuals.py)
+    # the shipped files, generated from the parsers (bgpd/manuals.py)
     comp = sub.add_parser(
         "completion", help="print the shell completion script of bgpd, bgpctl and bgp-reflector"
     )
@@ -48,16 +47,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_manual(make: Callable[[], str]) -> int:
-    try:
-        text = make()
-    except ManualsUnavailableError as exc:
-        print(f"bgpd: {exc}", file=sys.stderr)
-        return 1
-    sys.stdout.write(text)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -67,9 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"completion: unknown program {unknown[0]!r} (one of {', '.join(PROGRAMS)})"
             )
-        return _print_manual(lambda: completion(args.shell, tuple(args.programs) or PROGRAMS))
+        sys.stdout.write(completion(args.shell, tuple(args.programs) or PROGRAMS))
+        return 0
     if args.command == "manpage":
-        return _print_manual(lambda: manpage(args.program))
+        sys.stdout.write(manpage(args.program))
+        return 0
     # the confd watcher, alone or in-process with the speaker.
     if args.command == "confd":
         from bgpd.confd.command import main as confd_main  # noqa: PLC0415 - only when asked for

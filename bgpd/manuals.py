@@ -1,40 +1,69 @@
-"""Shell completion scripts and manual pages of bgpd, bgpctl and bgp-reflector, made from the
-commands' own argparse parsers (`bgpd completion SHELL`, `bgpd manpage PROGRAM`).
+"""Shell completion scripts and manual pages of bgpd, bgpctl and bgp-reflector, as shipped in
+the package (`bgpd completion SHELL [PROGRAM...]`, `bgpd manpage PROGRAM`).
 
-Why generated at run time from the parsers: they cannot disagree with the options the
-installed commands accept, and nothing has to be regenerated when an option is added. The
-generators are well-kept libraries without dependencies of their own: shtab (completion for
-bash, zsh, fish and tcsh) and argparse-manpage (roff for `man`), in the package's `manuals`
-extra (`pip install 'bgpd[manuals]'`); without it the commands say so.
+The files under bgpd/share/ are made from the commands' own argparse parsers by
+scripts/make_manuals.py (`make manuals`, with shtab and argparse-manpage) and committed;
+tests/unit/test_manuals.py fails when they no longer match the parsers. So an installed bgpd
+prints them without either generator; pip also installs them where `man` and bash-completion
+look (pyproject.toml: data-files). Why committed rather than made at wheel build time:
+docs/install.md#shell-completion-and-manual-pages.
 """
 
 from __future__ import annotations
 
 import argparse
+from importlib import resources
 
-from bgpd import __version__
-from bgpd.errors import BgpdError
-
-__all__ = ["PROGRAMS", "SHELLS", "ManualsUnavailableError", "completion", "manpage", "parser_of"]
+__all__ = [
+    "DESCRIPTIONS",
+    "PROGRAMS",
+    "SHARE",
+    "SHELLS",
+    "completion",
+    "completion_path",
+    "manpage",
+    "manpage_path",
+    "parser_of",
+]
 
 PROGRAMS = ("bgpd", "bgpctl", "bgp-reflector")
 SHELLS = ("bash", "zsh", "fish", "tcsh")
+SHARE = "share"  # the folder of the bgpd package holding the files
 
-_DESCRIPTIONS = {
+DESCRIPTIONS = {
     "bgpd": "BGP speaker and route reflector for Calico clusters",
     "bgpctl": "query and steer a running bgpd",
     "bgp-reflector": "standalone BGP route reflector for Calico clusters",
 }
 
+# Each file is named as its shell's completion directory wants it (bash-completion: the
+# command's name; zsh's fpath: `_` and the name; fish: NAME.fish), so the same file is both
+# package data and an installed data file (pyproject.toml).
+_COMPLETION_NAMES = {"bash": "{}", "zsh": "_{}", "fish": "{}.fish", "tcsh": "{}.tcsh"}
 
-class ManualsUnavailableError(BgpdError):
-    """The generator a command needs is not installed (the `manuals` extra)."""
+
+def completion_path(shell: str, program: str) -> str:
+    """Where the completion script of `program` for `shell` is, under bgpd/share/."""
+    return f"{shell}/{_COMPLETION_NAMES[shell].format(program)}"
 
 
-def _missing(library: str) -> ManualsUnavailableError:
-    return ManualsUnavailableError(
-        f"{library} is not installed: pip install 'bgpd[manuals]' (or {library} alone)"
-    )
+def manpage_path(program: str) -> str:
+    """Where the manual page of `program` is, under bgpd/share/."""
+    return f"man1/{program}.1"
+
+
+def _shipped(path: str) -> str:
+    return resources.files("bgpd").joinpath(SHARE, *path.split("/")).read_text(encoding="utf-8")
+
+
+def completion(shell: str, programs: tuple[str, ...] = PROGRAMS) -> str:
+    """The completion script of `programs` for `shell` (one of `SHELLS`), to be sourced."""
+    return "".join(_shipped(completion_path(shell, p)) for p in programs)
+
+
+def manpage(program: str) -> str:
+    """The manual page of `program` (section 1), in roff: `man -l FILE` shows it."""
+    return _shipped(manpage_path(program))
 
 
 def parser_of(program: str) -> argparse.ArgumentParser:
@@ -52,30 +81,3 @@ def parser_of(program: str) -> argparse.ArgumentParser:
 
         return reflector_parser()
     raise ValueError(f"unknown program {program!r}; one of {', '.join(PROGRAMS)}")
-
-
-def completion(shell: str, programs: tuple[str, ...] = PROGRAMS) -> str:
-    """The completion script of `programs` for `shell` (one of `SHELLS`), to be sourced."""
-    try:
-        import shtab  # noqa: PLC0415 - the generators load only when used, not with `bgpd`
-    except ImportError:
-        raise _missing("shtab") from None
-
-    return "\n".join(shtab.complete(parser_of(p), shell=shell) for p in programs)
-
-
-def manpage(program: str) -> str:
-    """The manual page of `program` (section 1), in roff: `man -l FILE` shows it."""
-    try:
-        from argparse_manpage.manpage import (  # type: ignore[import-untyped]  # noqa: PLC0415
-            Manpage,
-        )
-    except ImportError:
-        raise _missing("argparse-manpage") from None
-
-    page = Manpage(parser_of(program))
-    page.source = f"bgpd {__version__}"
-    page.manual = "bgpd manual"
-    page.description = _DESCRIPTIONS[program]
-    see_also = ",\n".join(f".BR {p} (1)" for p in PROGRAMS if p != program)
-    return f"{page}.SH SEE ALSO\n{see_also}\n"

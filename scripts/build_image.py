@@ -504,6 +504,9 @@ def build_app(root: Path, wheel: Wheel, out: Path, epoch: int) -> None:
         ]
     )
     shutil.rmtree(site / "bin", ignore_errors=True)
+    # the wheel's data files (man pages, completion scripts: pip puts them under --target's
+    # share/): the image has neither man nor a shell; `bgpd manpage` prints the packaged pages
+    shutil.rmtree(site / "share", ignore_errors=True)
     # pip's record of where it installed from (a temporary path): not part of the image
     for direct in site.glob("*.dist-info/direct_url.json"):
         direct.unlink()

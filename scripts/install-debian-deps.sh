@@ -33,7 +33,8 @@ packages+=(python3-venv pipx systemd python3-seccomp)  # the installed wheel (do
 packages+=(mmdebstrap umoci runc)  # `make image` (scripts/build_image.py) and test_image.py
 packages+=(iputils-ping)  # workloads pinging each other across nodes (test_llgr.py)
 packages+=(prometheus-bird-exporter)  # bird_exporter reading our BIRD socket (test_bird_exporter.py)
-packages+=(man-db groff-base bash)  # the generated manual pages and bash completion (test_manuals.py)
+# the shipped manual pages and bash completion (test_manuals.py, test_wheel.py)
+packages+=(man-db groff-base bash bash-completion)
 
 need=()
 for p in "${packages[@]}"; do

@@ -7,9 +7,12 @@ PyPI (or the local pip cache), by running the marked blocks of docs/install.md t
 temporary root (`/opt` and `/usr/local/bin` moved there). From that venv: `--version` on every
 command, `bgpd check`, `bgpd confd --onetime --backend file`, `bgpd run` against BIRD 2 in a
 network namespace until routes go both ways, `bgpctl show peers` against it, and
-`bgp-reflector check` on the example config of deploy/systemd/. Then the pipx block. The
-editable install of the checkout hid once that the wheel had no confd templates; nothing here
-imports the checkout's code in the installed commands.
+`bgp-reflector check` on the example config of deploy/systemd/; the shipped manual pages and
+completion scripts: `bgpd completion` / `bgpd manpage` without their generators in the venv,
+`man -w` finding the pages from PATH (the venv's bin, or the doc's links in /usr/local), and
+bash-completion's own loader finding the bash scripts and completing subcommands. Then the pipx
+block. The editable install of the checkout hid once that the wheel had no confd templates;
+nothing here imports the checkout's code in the installed commands.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bgpd.manuals import PROGRAMS
 from bgpd.version import VERSION_TEXT
 
 from .peers import BgpPeer, BirdConfig, Lan, StaticRoute, wait_until
@@ -45,6 +49,8 @@ TEMPLATES = {
     "bgpd/confd_templates/templates/bgpd.toml.j2",
     "bgpd/confd_templates/templates/peers.toml.j2",
 }
+# Debian's bash-completion (scripts/install-debian-deps.sh): its loader finds a command's script
+BASH_COMPLETION = Path("/usr/share/bash-completion/bash_completion")
 BGPD_ROUTE = "10.77.0.0/24"
 BIRD_ROUTE = "10.88.0.0/24"
 
@@ -219,6 +225,90 @@ def test_installed_bgp_reflector_checks_the_example_config(
     done = installed.run(["bgp-reflector", "check", "-c", example], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"{example}: ok (cluster 224.0.0.1, " in done.stdout
+
+
+def test_installed_bgpd_prints_the_shipped_completion_and_pages_without_generators(
+    dist: Dist, installed: Installed, tmp_path: Path
+) -> None:
+    generators = ("shtab", "argparse_manpage")
+    probe = f"import importlib.util as u; print([m for m in {generators!r} if u.find_spec(m)])"
+    found = installed.run(["python", "-c", probe], cwd=tmp_path)
+    assert found.stdout == "[]\n", found.stdout + found.stderr  # neither generator installed
+    shipped = dist.source / "bgpd/share"
+    done = installed.run(["bgpd", "completion", "bash"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "".join((shipped / "bash" / p).read_text() for p in PROGRAMS)
+    for program in PROGRAMS:
+        assert (
+            f"complete -o bashdefault -F _shtab_{program.replace('-', '_')} {program}"
+            in done.stdout
+        )
+    page = installed.run(["bgpd", "manpage", "bgpctl"], cwd=tmp_path)
+    assert page.returncode == 0, page.stderr
+    assert page.stdout.startswith('.TH BGPCTL "1"'), page.stdout[:200]
+    assert page.stdout == (shipped / "man1/bgpctl.1").read_text()
+
+
+def run_man(argv: Sequence[str], path: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Debian's man with `path` as PATH and no MANPATH: man-db derives where to look from PATH."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MANPATH", "PYTHONPATH")}
+    env |= {"PATH": path, "MANPAGER": "cat", "MANWIDTH": "100", "MAN_KEEP_FORMATTING": ""}
+    return subprocess.run(
+        ["man", *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_man_finds_the_installed_pages_from_path(installed: Installed, tmp_path: Path) -> None:
+    in_venv = f"{installed.venv}/bin:{SYSTEM_PATH}"  # <venv>/bin -> <venv>/share/man
+    for program in PROGRAMS:
+        where = run_man(["-w", program], in_venv, tmp_path)
+        assert where.stdout == f"{installed.venv}/share/man/man1/{program}.1\n", where.stderr
+    # As the venv block links them: only /usr/local/bin on PATH (without the links man finds
+    # OpenBGPD's bgpd(8) and bgpctl(8), which CI has)
+    linked = f"{installed.bin}:{SYSTEM_PATH}"
+    for program in PROGRAMS:
+        where = run_man(["-w", program], linked, tmp_path)
+        assert where.stdout == f"{installed.venv}/share/man/man1/{program}.1\n", where.stderr
+    shown = run_man(["bgpctl"], linked, tmp_path)
+    assert shown.stdout.startswith("BGPCTL(1)"), shown.stdout[:300] + shown.stderr
+    assert "bgpd manual" in shown.stdout and "SEE ALSO" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("words", "offered"),
+    [
+        (("bgpctl", "sh"), {"show"}),
+        (("bgpd", "co"), {"completion", "confd"}),
+        (("bgp-reflector", "r"), {"run"}),
+    ],
+)
+def test_bash_completion_loads_the_installed_script_and_completes(
+    installed: Installed, tmp_path: Path, words: tuple[str, ...], offered: set[str]
+) -> None:
+    assert BASH_COMPLETION.is_file(), "bash-completion missing: scripts/install-debian-deps.sh"
+    line = " ".join(words)
+    script = f"""
+source {BASH_COMPLETION}
+__load_completion {words[0]} || {{ echo "bash-completion found no script for {words[0]}"; exit 3; }}
+fn=$(complete -p {words[0]} | sed -E 's/.* -F ([^ ]+) .*/\\1/')
+COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; COMP_LINE="{line}"; COMP_POINT=${{#COMP_LINE}}
+"$fn" {words[0]} "{words[-1]}" "{words[-2]}"
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    # bash-completion looks in $XDG_DATA_DIRS/bash-completion/completions: /usr/local/share
+    # (here under the temporary root) holds the venv block's links
+    env = installed_env(installed.root) | {"XDG_DATA_DIRS": f"{installed.root}/usr/local/share"}
+    done = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(done.stdout.split()) == offered
 
 
 def bgpd_config(lan: Lan, socket: Path) -> str:
