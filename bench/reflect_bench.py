@@ -73,6 +73,17 @@ standalone reflector (``python -m reflector run``) on the same config; not run b
 ``--profile FILE`` runs bgpd alone under cProfile (CPU time) at ``--profile-point`` (default
 100x200), from its start until every client is done, and prints the top functions.
 
+Real BIRD 2 clients (``--clients bird``, ``bench/bird_clients.py``; cold mode only, default
+point 200x50, results in ``bench/results/reflect_bird.json``): C ``bird`` processes in the
+clients' namespace, each announcing P /26 blocks, their sessions enabled over their control
+sockets at once. Per run: the last session up from the clients' view (BIRD's ``show protocols``
+to the ms) and from the reflector's (bgpd's ``peer state changed ... to=Established`` info
+lines, so bgpd logs at info in this mode; BIRD's ``show protocols``; none for FRR), the last
+client holding every route (polled over the control sockets), the gap between them
+(``gap_after_last_session_clients``/``_reflector``), each client's times (``trace``) and the
+reflector's CPU from the connect. ``--bgpd-bgp LINE..`` adds ``[bgp]`` lines to bgpd's config
+(``"graceful_restart = false"``: no start-up deferral, see docs/performance.md).
+
 Every namespace and process is created by this script and removed by it, also on failure
 (processes are stopped by PID; namespaces are deleted).
 """
@@ -81,6 +92,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -100,6 +112,7 @@ from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bird_clients import TIMEFORMAT, BirdClients, established_times
 from bench.common import REPO, RESULTS, peak_rss_kib, rss_kib, save
 from bench.forward_bench import BirdSocket, cpu_seconds, print_profile
 from bench.rr_clients import client_address
@@ -139,6 +152,8 @@ GRIDS: dict[str, list[tuple[int, int]]] = {
         (200, 500),
     ],
     "quick": [(10, 100), (20, 100), (10, 300)],
+    # --clients bird: the issue's 200 real BIRD clients of 50 prefixes each.
+    "bird": [(200, 50)],
 }
 SERIES = {"clients_at_prefixes": 200, "prefixes_at_clients": 50}
 HEADLINE = ("50x200", "200x500")
@@ -192,6 +207,8 @@ class BgpdReflector:
         profile: Path | None,
         *,
         module: str = "bgpd",
+        log_level: str = "warning",
+        bgp_extra: Sequence[str] = (),
     ) -> None:
         config = work / "bgpd.toml"
         peers = "".join(
@@ -211,9 +228,9 @@ asn = {ASN}
 router_id = "{REFLECTOR}"
 listen = ["{REFLECTOR}"]
 cluster_id = "{CLUSTER_ID}"
-log_level = "warning"
+log_level = "{log_level}"
 families = ["ipv4-unicast"]
-
+{"".join(line + chr(10) for line in bgp_extra)}
 [control]
 socket = "{work / "bgpd.ctl"}"
 {peers}"""
@@ -269,7 +286,8 @@ class BirdReflector:
             for i in range(clients)
         )
         self.daemon = BirdDaemon(
-            BirdConfig(router_id=REFLECTOR, peers=peers),
+            # Session-up times to the ms in `show protocols` (--clients bird reads them).
+            BirdConfig(router_id=REFLECTOR, peers=peers, extra=TIMEFORMAT),
             version="2",
             netns=ns,
             workdir=work / "bird2",
@@ -411,12 +429,14 @@ class FrrReflector:
 def start_reflector(
     kind: str, ns: Namespace, work: Path, clients: int, args: argparse.Namespace
 ) -> Reflector:
+    # With BIRD clients the reflector's own session-up times come from its info lines.
+    level = "info" if args.clients == "bird" else "warning"
     if kind == "bgpd":
-        return BgpdReflector(ns, work, clients, None)
+        return BgpdReflector(ns, work, clients, None, log_level=level, bgp_extra=args.bgpd_bgp)
     if kind == "bgp-reflector":
         # The standalone reflector (reflector/): the same config, its profile's defaults on
         # top (metrics endpoint on, in the namespace's loopback).
-        return BgpdReflector(ns, work, clients, None, module="reflector")
+        return BgpdReflector(ns, work, clients, None, module="reflector", log_level=level)
     if kind == "bird2":
         return BirdReflector(ns, work, clients, poking=not args.no_poke)
     if kind == "gobgp":
@@ -685,6 +705,97 @@ def run_once(
     }
 
 
+_BGPD_UP = re.compile(
+    r"^(\S+) INFO \S+ peer state changed peer=(\S+) .*?from=\S+ to=Established", re.M
+)
+
+
+def reflector_established(reflector: Reflector) -> dict[str, float]:
+    """Peer name -> when the reflector saw its session come up (Unix time), where it says:
+    bgpd's and bgp-reflector's info lines, BIRD's ``show protocols``; {} for the others."""
+    if isinstance(reflector, BgpdReflector):
+        text = reflector.process.stderr_path.read_text(errors="replace")
+        return {
+            m[2]: datetime.datetime.fromisoformat(m[1]).timestamp() for m in _BGPD_UP.finditer(text)
+        }
+    if isinstance(reflector, BirdReflector) and reflector._sock is not None:
+        return established_times(reflector._sock.command("show protocols"))
+    return {}
+
+
+def run_once_bird(
+    kind: str, point: tuple[int, int], args: argparse.Namespace, work: Path
+) -> dict[str, Any]:
+    """One measurement with C real BIRD 2 clients (``--clients bird``; cold mode only): every
+    client connects at once; when each session came up (the reflector's and the clients'
+    view), when each client holds every route, the gap between the last of each, and the
+    reflector's CPU from the moment the clients connect until the last one is done."""
+    c, p = point
+    work.mkdir(parents=True, exist_ok=True)
+    with topology(c) as (rr_ns, cl_ns), contextlib.ExitStack() as stack:
+        reflector = start_reflector(kind, rr_ns, work, c, args)
+        stack.callback(reflector.close)
+        wait(lambda: listening(rr_ns), START_TIMEOUT_S, f"{kind} listening on port 179")
+        clients = BirdClients(cl_ns, work, c, p, REFLECTOR)
+        stack.callback(clients.close)  # runs before reflector.close: clients leave first
+        clients.wait_ready(START_TIMEOUT_S)
+        base_rss = rss_kib(reflector.pid)
+        base_cpu = cpu_seconds(reflector.pid)
+        base_clients_cpu = sum(cpu_seconds(pid) for pid in clients.pids)
+        t0, t_enabled = clients.go()
+        polled = clients.wait_done(args.timeout, poke=reflector.poke)
+        cpu = cpu_seconds(reflector.pid) - base_cpu
+        clients_cpu = sum(cpu_seconds(pid) for pid in clients.pids) - base_clients_cpu
+        rss, peak = rss_kib(reflector.pid), peak_rss_kib(reflector.pid)
+        drops = listen_drops(rr_ns)
+        client_up = clients.established()
+        rr_up = reflector_established(reflector)
+    done: dict[int, float] = polled["done"]
+    complete = len(done) == c
+    last_client_up = max(client_up.values()) - t0 if len(client_up) == c else None
+    rr_times = [rr_up[f"c{i}"] for i in range(c) if f"c{i}" in rr_up]
+    last_rr_up = max(rr_times) - t0 if len(rr_times) == c else None
+    last_done = max(done.values()) - t0 if complete else None
+
+    def gap(up: float | None) -> float | None:
+        return round(last_done - up, 3) if last_done is not None and up is not None else None
+
+    # Each client's own wait: from its session up to its holding every route.
+    waits = [done[i] - client_up[i] for i in done if i in client_up]
+    return {
+        "status": "ok" if complete else "timeout",
+        "seconds": round(last_done, 3) if last_done is not None else None,
+        "enable_spread": round(t_enabled - t0, 3),
+        "last_session_up_clients": round(last_client_up, 3) if last_client_up else None,
+        "last_session_up_reflector": round(last_rr_up, 3) if last_rr_up else None,
+        "gap_after_last_session_clients": gap(last_client_up),
+        "gap_after_last_session_reflector": gap(last_rr_up),
+        "client_wait_median": round(statistics.median(waits), 3) if waits else None,
+        "client_wait_max": round(max(waits), 3) if waits else None,
+        "first_client_done": round(min(done.values()) - t0, 3) if done else None,
+        "clients_done": len(done),
+        "min_imported": min(polled["imported"]),
+        "goal": polled["goal"],
+        "poll_rounds": polled["poll_rounds"],
+        "poll_round_ms": polled["poll_round_ms"],
+        "reflector_cpu_seconds": round(cpu, 2),
+        "clients_cpu_seconds": round(clients_cpu, 2),
+        "rss_kib_before": base_rss,
+        "rss_kib": rss,
+        "peak_rss_kib": peak,
+        "listen_drops": drops,
+        # Per client, relative to t0: [session up (reflector), (client), holds every route].
+        "trace": [
+            [
+                None if f"c{i}" not in rr_up else round(rr_up[f"c{i}"] - t0, 3),
+                None if i not in client_up else round(client_up[i] - t0, 3),
+                None if i not in done else round(done[i] - t0, 3),
+            ]
+            for i in range(c)
+        ],
+    }
+
+
 def summarise_run(
     results: dict[int, dict[str, Any]], t0: float, t_go: float, c: int, p: int
 ) -> dict[str, Any]:
@@ -756,6 +867,10 @@ def summarise(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any
     keys = (
         "seconds",
         "seconds_99",
+        "last_session_up_clients",
+        "last_session_up_reflector",
+        "gap_after_last_session_clients",
+        "gap_after_last_session_reflector",
         "all_established",
         "reflector_cpu_seconds",
         "clients_cpu_seconds",
@@ -813,7 +928,11 @@ def measure(
                 if reps and (reps[0].get("seconds") or 0) > args.max_repeat_seconds:
                     continue  # one long run is precise enough; spend the time elsewhere
                 try:
-                    r = run_once(kind, point, args, work / f"{mode}-{key}-{kind}-{rep}", mode)
+                    where = work / f"{mode}-{key}-{kind}-{rep}"
+                    if args.clients == "bird":
+                        r = run_once_bird(kind, point, args, where)
+                    else:
+                        r = run_once(kind, point, args, where, mode)
                 except Exception as exc:
                     r = failed_run(exc)
                 print(f"{mode} {key:>8} {kind:<6} rep {rep}: {json.dumps(r)}", flush=True)
@@ -849,6 +968,19 @@ def main() -> int:
         default=60.0,
         help="run a reflector only once at a point where its first run took longer",
     )
+    parser.add_argument(
+        "--clients",
+        choices=("sim", "bird"),
+        default="sim",
+        help="simulated clients (bench/rr_clients.py) or real BIRD 2 (bench/bird_clients.py)",
+    )
+    parser.add_argument(
+        "--bgpd-bgp",
+        nargs="+",
+        default=[],
+        metavar="LINE",
+        help='extra [bgp] lines for bgpd, e.g. "graceful_restart = false"',
+    )
     parser.add_argument("--clients-per-worker", type=int, default=100)
     parser.add_argument("--no-poke", action="store_true", help="do not poke BIRD's socket")
     parser.add_argument(
@@ -865,7 +997,13 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("needs root (network namespaces)")
+    if args.clients == "bird" and not args.points:
+        args.grid = "bird"
     points = args.points or GRIDS[args.grid]
+    if args.clients == "bird":
+        args.mode = ["cold"]  # BIRD clients announce as their sessions come up
+        if args.out is None:
+            args.out = "reflect_bird"
     if args.out is None:
         # A smoke run must not replace the measured grid.
         args.out = "reflect_quick" if args.grid == "quick" and not args.points else "reflect_bench"
@@ -899,7 +1037,10 @@ def main() -> int:
     for mode, v in modes.items():
         for point, per_dut in v["median"].items():
             for dut, m in per_dut.items():
-                print(f"median {mode} {point:>8} {dut:<13} {m['seconds']} s  {m['statuses']}")
+                gap = m.get("gap_after_last_session_clients")
+                extra = "" if gap is None else f"  gap after last session up {gap} s"
+                seconds, statuses = m["seconds"], m["statuses"]
+                print(f"median {mode} {point:>8} {dut:<13} {seconds} s{extra}  {statuses}")
     print(f"saved {save(args.out, result)}")
     return 0
 
