@@ -14,7 +14,12 @@ Deterministic: the same input bytes every run, so two builds compare on CPU time
 is a fresh speaker; run the script several times, a fresh process is what the daemon meets)
 and ``--profile FILE`` writes a cProfile of the feed.
 
-    .venv/bin/python bench/forward_inproc.py [--prefixes N] [--chunk BYTES] [--profile F]
+    .venv/bin/python bench/forward_inproc.py [--prefixes N] [--packing bird|dense]
+        [--chunk BYTES] [--profile F] [--feed CAPTURE] [--memory]
+
+``--packing dense`` puts each attribute set's prefixes in one UPDATE (35 per set by default, as
+`forward_bench.py --packing dense` makes BIRD send them); ``--feed`` replays a stream that
+`forward_bench.py --capture DIR` kept.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.forward_bench import MED_VALUES, AttrSet, make_table
+from bench.forward_bench import MED_VALUES, PACKINGS, AttrSet, make_table
 from bgpd.net import IPV4_UNICAST, pack_prefix
 from bgpd.runtime.memory import MemoryTrimmer
 from bgpd.speaker import Send
@@ -67,8 +72,9 @@ def sender_attributes(attrs: AttrSet) -> PathAttributes:
     )
 
 
-def feed(n: int, per_set: int, seed: int) -> bytes:
-    """The sender's UPDATEs: each set's prefixes in runs of 1-7, runs of all sets shuffled."""
+def feed(n: int, per_set: int, seed: int, packing: str = "bird") -> bytes:
+    """The sender's UPDATEs: each set's prefixes in runs of 1-7 (``packing="bird"``) or all in
+    one run (``"dense"``, as far as a message holds them), runs of all sets shuffled."""
     table = make_table(n, per_set, seed)
     by_set: dict[AttrSet, list[bytes]] = defaultdict(list)
     for prefix, attrs in table:
@@ -80,7 +86,7 @@ def feed(n: int, per_set: int, seed: int) -> bytes:
         encoded = encode_path_attributes(sender_attributes(attrs), ctx)
         i = 0
         while i < len(prefixes):
-            run = rng.randrange(1, 8)
+            run = rng.randrange(1, 8) if packing == "bird" else len(prefixes)
             messages += pack_announcements(
                 ctx, IPV4_UNICAST, encoded, bytes((10, 99, 1, 1)), prefixes[i : i + run]
             )
@@ -133,7 +139,10 @@ def run(data: bytes, chunk: int, profile: cProfile.Profile | None) -> tuple[floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--prefixes", type=int, default=100_000)
-    parser.add_argument("--per-set", type=int, default=10)
+    parser.add_argument("--packing", choices=PACKINGS, default="bird")
+    parser.add_argument(
+        "--per-set", type=int, help="prefixes per attribute set (default: by --packing)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=65536, help="bytes per read")
     parser.add_argument("--repeat", type=int, default=3)
@@ -143,7 +152,8 @@ def main() -> int:
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--memory", action="store_true", help="tracemalloc by line")
     args = parser.parse_args()
-    data = replay(args.feed) if args.feed else feed(args.prefixes, args.per_set, args.seed)
+    per_set = args.per_set or PACKINGS[args.packing]
+    data = replay(args.feed) if args.feed else feed(args.prefixes, per_set, args.seed, args.packing)
     print(f"feed: {len(data):,} bytes for {args.prefixes:,} prefixes")
     times = []
     for _ in range(args.repeat):

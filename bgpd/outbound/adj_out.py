@@ -176,7 +176,7 @@ class AdjRibOut:
         # Keyed by the withdrawn path's origin: that member never held it, so it is skipped.
         withdrawn: dict[str, list[bytes]] = {}
         personal: dict[str, list[bytes]] = {}
-        announce: dict[int, tuple[PathInfo, list[bytes]]] = {}
+        announce: dict[int, tuple[_Encoded, list[bytes]]] = {}
         origins = self._origins.setdefault(family, {})
         held = self._withheld.get(family)
         # origin of the withheld path -> (prefixes withheld, octets the smallest UPDATE needed)
@@ -199,7 +199,8 @@ class AdjRibOut:
                         else:
                             gone.append(key)
                 continue
-            room = max_len - self._encoding(ctx, family, info)[3]
+            encoding = self._encoding(ctx, family, info)
+            room = max_len - encoding[3]
             fitting = keys
             if room < LONGEST_ENTRY:  # rare: only a huge attribute set gets here
                 fitting = self._withhold(
@@ -228,7 +229,7 @@ class AdjRibOut:
                 origins[origin] = origins.get(origin, 0) + len(fresh)
             run = announce.get(id(info))
             if run is None:
-                announce[id(info)] = (info, fresh)
+                announce[id(info)] = (encoding, fresh)
             else:
                 run[1].extend(fresh)
         messages = self._pack(ctx, family, withdrawn, announce.values())
@@ -333,7 +334,8 @@ class AdjRibOut:
                 by_path[id(info)] = (info, [key])
             else:
                 group[1].append(key)
-        messages = self._pack(ctx, family, {}, by_path.values())
+        encoded = [(self._encoding(ctx, family, info), keys) for info, keys in by_path.values()]
+        messages = self._pack(ctx, family, {}, encoded)
         held = [octets for info, octets in self.withheld(family).values() if info.origin != member]
         if held:  # the member would have been sent these too: it is told they were withheld
             messages.append(GroupMessage(b"", "", member, 0, 0, 0, len(held), min(held)))
@@ -344,10 +346,11 @@ class AdjRibOut:
         ctx: EncodeContext,
         family: Family,
         withdrawn: Mapping[str, list[bytes]],
-        by_path: Iterable[tuple[PathInfo, list[bytes]]],
+        by_path: Iterable[tuple[_Encoded, list[bytes]]],
     ) -> list[GroupMessage]:
-        """Withdrawals first, then announcements; one message object per skip tag, holding
-        every UPDATE of the batch for the members it concerns."""
+        """Withdrawals first, then announcements (each path with its `_encoding`, looked up
+        once per batch by the caller); one message object per skip tag, holding every UPDATE
+        of the batch for the members it concerns."""
         messages: list[GroupMessage] = []
         for origin, keys in withdrawn.items():
             messages.append(
@@ -357,8 +360,8 @@ class AdjRibOut:
         max_len = ctx.max_message_len
         # skip tag -> (UPDATEs, prefixes announced)
         tagged: dict[str, tuple[list[bytes], list[int]]] = {}
-        for info, keys in by_path:
-            entry = self._encoding(ctx, family, info)
+        for entry, keys in by_path:
+            info = entry[0]
             if entry[2]:  # the IPv4 head
                 packed = pack_ipv4_announcements(entry[1], keys, max_len)
             elif add_path:
