@@ -8,6 +8,9 @@ included). Timings are the best of `--repeat` runs, in milliseconds, per CPU of 
 `max hold` is the longest the event loop was held while the query ran as the control socket
 runs it (`route_answers.answer_steps` driven by `control_dispatch.run_steps`): the largest
 gap between two turns of a ticker task sharing the loop, wall clock, best of the runs.
+The BIRD socket's commands (`bird: ...`) are run as `_BirdSocket` runs them
+(`BirdControl.execute_steps` driven by `run_steps`, the reply encoded 20,000 lines a time),
+over hooks that read the same table.
 
     .venv/bin/python bench/route_query_bench.py [--prefixes 1000000] [--repeat 5]
 """
@@ -20,19 +23,24 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bgpd.config import parse_config
+from bgpd.control.bird_protocol import ReplyEncoder, parse_command
+from bgpd.control.bird_server import BirdControl, BirdHooks
 from bgpd.net import IPV4_UNICAST
 from bgpd.rib import Candidate, LocRib, PathInfo, Source, SourceKind
 from bgpd.runtime.control_dispatch import answer_json, run_steps
 from bgpd.runtime.memory import GC_YOUNG_THRESHOLD
 from bgpd.speaker.route_answers import answer, answer_steps
 from bgpd.speaker.route_query import RouteQuery
-from bgpd.views import ReceivedView
+from bgpd.speaker.steps import Steps, chunks, finish
+from bgpd.views import PeerView, ReceivedView
 from bgpd.wire.attributes import AsPathSegment, PathAttributes
 from bgpd.wire.constants import Origin, SegmentType
 
@@ -47,7 +55,33 @@ QUERIES: dict[str, dict[str, Any]] = {
     "--community (walks the table)": {"communities": ["65001:100"]},
     "--large-community (walks the table)": {"large_communities": ["65001:1:2"]},
     "--as-path REGEX (walks the table)": {"as_path": "^65002 "},
+    "--peer p1 (not indexed: walks the table)": {"peer": "p1"},
+    "--peer p2 (walks p2's index)": {"peer": "p2"},
+    "whole table, sorted": {},
 }
+BIRD_COMMANDS = (
+    "show route count",
+    "show route protocol p2",
+    "show route",
+    "show protocols all",
+)
+
+BIRD_CONFIG = """\
+[bgp]
+asn = 64512
+router_id = "127.0.0.1"
+listen = ["127.0.0.1"]
+
+[[peer]]
+name = "p1"
+address = "127.0.0.2"
+asn = 65001
+
+[[peer]]
+name = "p2"
+address = "127.0.0.3"
+asn = 65002
+"""
 
 
 def candidate(name: str, asn: int, communities: tuple[int, ...] = ()) -> Candidate:
@@ -81,8 +115,12 @@ def fill(n: int) -> LocRib:
     return rib
 
 
-async def held(query: RouteQuery, rib: LocRib, peers: Any) -> float:
-    """The longest gap between two turns of a ticker while the query is answered, in s."""
+def no_peer(_name: str) -> None:
+    return None
+
+
+async def held(work: Callable[[], Awaitable[object]]) -> float:
+    """The longest gap between two turns of a ticker while `work` runs, in s."""
     done = False
     gap = 0.0
 
@@ -96,10 +134,54 @@ async def held(query: RouteQuery, rib: LocRib, peers: Any) -> float:
 
     task = asyncio.create_task(ticker())
     await asyncio.sleep(0)
-    await answer_json(await run_steps(answer_steps(query, rib, peers, lambda _n: None)))
+    await work()
     done = True
     await task
     return gap
+
+
+def bird_control(rib: LocRib, peers: Any) -> BirdControl:
+    """The BIRD socket's commands over `rib`, its hooks as `ControlDispatch` makes them."""
+    config = parse_config(BIRD_CONFIG)
+
+    def query(q: RouteQuery) -> Steps[Any]:
+        return answer_steps(q, rib, peers, lambda _n: None)
+
+    def table(_version: int) -> Steps[Any]:
+        return query(RouteQuery(family=IPV4_UNICAST))
+
+    def source_counts(name: str, _version: int) -> Steps[tuple[int, int]]:
+        (count,) = yield from query(RouteQuery(peer=name, family=IPV4_UNICAST, count=True))
+        return count.paths, count.best
+
+    views = [
+        PeerView.from_json({"name": p, "address": a, "asn": n, "state": "Established"})
+        for p, a, n in (("p1", "127.0.0.2", 65001), ("p2", "127.0.0.3", 65002))
+    ]
+    hooks = BirdHooks(
+        config=lambda: config,
+        config_path=lambda: None,
+        peers=lambda: views,
+        peer=lambda name: next((v for v in views if v.name == name), None),
+        routes=lambda prefix: finish(query(RouteQuery.from_args({"prefix": prefix}))),
+        table=table,
+        source_counts=source_counts,
+        kernel_routes=list,
+        reload=lambda: None,
+        check=lambda: None,
+        graceful_restart=lambda: None,
+    )
+    return BirdControl(hooks)
+
+
+async def bird_reply(control: BirdControl, line: str) -> int:
+    """A BIRD command answered and encoded as the socket does it: the reply's size."""
+    lines = await run_steps(control.execute_steps(parse_command(line, 4), 4, False))
+    encoder, size = ReplyEncoder(), 0
+    for batch in chunks(lines):
+        size += len(encoder.encode(batch))
+        await asyncio.sleep(0)
+    return size
 
 
 def main() -> None:
@@ -129,12 +211,30 @@ def main() -> None:
             )
             best = min(best, time.process_time() - t0)
             rows = len(data) if isinstance(data, list) else 1
-        hold = min(
-            asyncio.run(held(RouteQuery.from_args(query_args), rib, peers))
-            for _ in range(args.repeat)
-        )
+        query = RouteQuery.from_args(query_args)
+
+        async def ask(query: RouteQuery = query) -> object:
+            return await answer_json(await run_steps(answer_steps(query, rib, peers, no_peer)))
+
+        hold = min(asyncio.run(held(ask)) for _ in range(args.repeat))
         results[label] = {"ms": round(best * 1000, 3), "rows": rows, "max_hold_ms": hold * 1000}
         print(f"{label:42} {best * 1000:10.3f} ms  {rows} rows  max hold {hold * 1000:8.3f} ms")
+    control = bird_control(rib, peers)
+    for line in BIRD_COMMANDS:
+        best = float("inf")
+        size = 0
+        for _ in range(args.repeat):
+            t0 = time.process_time()
+            size = asyncio.run(bird_reply(control, line))
+            best = min(best, time.process_time() - t0)
+
+        async def reply(line: str = line) -> object:
+            return await bird_reply(control, line)
+
+        hold = min(asyncio.run(held(reply)) for _ in range(args.repeat))
+        label = f"bird: {line}"
+        results[label] = {"ms": round(best * 1000, 3), "bytes": size, "max_hold_ms": hold * 1000}
+        print(f"{label:42} {best * 1000:10.3f} ms  {size} bytes  max hold {hold * 1000:8.3f} ms")
     out = Path(__file__).resolve().parent / "results" / "route_query.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"prefixes": args.prefixes, "results": results}, indent=2) + "\n")

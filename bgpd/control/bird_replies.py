@@ -28,6 +28,7 @@ from bgpd.control.bird_protocol import (
     ShowProtocols,
     ShowRoute,
 )
+from bgpd.speaker.steps import VIEW_CHUNK, Steps, chunks, finish
 
 # conf/conf.c: protocol and route times use "%T" within 20 hours, "%F" beyond.
 _RECENT_S = 20 * 3600
@@ -269,23 +270,41 @@ def render_routes(
     now: float,
     timeformat: TimeFormat = ROUTE_DEFAULT,
 ) -> list[ReplyLine]:
-    """`show route [<prefix> | for <prefix|ip>] [protocol P] [primary] [all] [stats|count]`.
+    """`show route [<prefix> | for <prefix|ip>] [protocol P] [primary] [all] [stats|count]`,
+    all at once (`render_routes_steps`)."""
+    return finish(render_routes_steps(routes, command, now, timeformat))
 
-    `routes` holds every path of the view's table, grouped by network, primary path first.
+
+def render_routes_steps(
+    routes: Sequence[BirdRouteView],
+    command: ShowRoute,
+    now: float,
+    timeformat: TimeFormat = ROUTE_DEFAULT,
+) -> Steps[list[ReplyLine]]:
+    """`render_routes` in steps of `VIEW_CHUNK` routes (a whole table is a million lines).
+
+    `routes` holds every path of the view's table, grouped by network (each network's paths
+    together), primary path first.
     """
-    networks: dict[str, list[BirdRouteView]] = {}
-    for route in routes:
-        networks.setdefault(route.prefix, []).append(route)
     if command.network is not None:
+        networks: dict[str, list[BirdRouteView]] = {}
+        for route in routes:
+            networks.setdefault(route.prefix, []).append(route)
         chosen = _lookup(networks, command.network, longest=command.longest_match)
         if chosen is None:
             return [ReplyLine(Reply.ROUTE_NOT_FOUND, "Network not in table", final=True)]
-        networks = {chosen: networks[chosen]}
+        routes = networks[chosen]
     lines: list[ReplyLine] = []
-    shown = counted = 0
-    for paths in networks.values():
-        first = True
-        for route in paths[:1] if command.primary_only else paths:
+    shown = counted = networks_seen = 0
+    network: str | None = None
+    first = True  # the next line shown is its network's first
+    for batch in chunks(routes, VIEW_CHUNK):
+        for route in batch:
+            if route.prefix != network:
+                network, first = route.prefix, True
+                networks_seen += 1
+            elif command.primary_only:
+                continue
             counted += 1
             if command.protocol is not None and route.protocol != command.protocol:
                 continue
@@ -298,13 +317,14 @@ def render_routes(
             if command.verbose:
                 lines.append(ReplyLine(Reply.ROUTE_DETAILS, f"\tType: {route.route_type}"))
                 lines.extend(ReplyLine(Reply.ROUTE_ATTRIBUTES, f"\t{a}") for a in route.attributes)
+        yield
     if command.network is not None:
         # rt_show() for one network: no count line, and "not in table" when nothing matched.
         if counted == 0:
             return [ReplyLine(Reply.ROUTE_NOT_FOUND, "Network not in table", final=True)]
         return [*lines, ReplyLine(Reply.OK, "", final=True)]
     if command.stats:
-        text = f"{shown} of {counted} routes for {len(networks)} networks"
+        text = f"{shown} of {counted} routes for {networks_seen} networks"
         return [*lines, ReplyLine(Reply.ROUTE_COUNT, text, final=True)]
     return [*lines, ReplyLine(Reply.OK, "", final=True)]
 

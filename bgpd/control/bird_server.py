@@ -15,8 +15,12 @@ and always `device1`, so the protocol table is never empty (calicoctl and -bird-
 BIRD's "8003 No protocols match" as a broken daemon, where zero peers must read as ready).
 
 Invariants:
-- Every query is answered from one consistent look at the speaker: the hooks run on the loop
-  thread, synchronously, between two socket reads.
+- The hooks run on the loop thread. A lookup (one network, `for ADDRESS`, the protocol list)
+  is one consistent look at the speaker; a walk of a whole table (`show route` without a
+  network, `... export P`, the route counts of `show protocols all`) and the rendering of its
+  lines run in steps (`bgpd.speaker.steps`) with a turn of the loop between them, so sessions
+  and other clients go on meanwhile; such an answer is read chunk by chunk, as BIRD's own
+  `show route` listing is.
 - A slow or broken client never blocks the speaker: each connection is its own task, commands
   are size-limited (BIRD's 1 KiB), and a too-long command ends the connection as in BIRD.
 - Every command gets a reply: a malformed one `9001`, one that fails inside bgpd `8008` (logged
@@ -69,7 +73,7 @@ from bgpd.control.bird_replies import (
     render_bfd_sessions,
     render_configure_result,
     render_protocols,
-    render_routes,
+    render_routes_steps,
     render_status,
 )
 from bgpd.control.bird_views import (
@@ -80,12 +84,14 @@ from bgpd.control.bird_views import (
     bird_route,
     local_protocol,
 )
+from bgpd.control.steps_loop import run_steps
 from bgpd.control.unix import (
     bind_unix_socket,
     discard_unix_socket,
     release_socket_path,
     socket_identity,
 )
+from bgpd.speaker.steps import VIEW_CHUNK, Steps, chunks, finish
 from bgpd.views import ADVERTISED_LOCAL, ADVERTISED_SOURCE, KernelRouteRow, PeerView, RouteView
 
 logger = logging.getLogger(__name__)
@@ -115,9 +121,12 @@ class BirdHooks:
     """bgpd's state as the BIRD sockets read it; every callable runs on the loop thread.
 
     `peers`/`peer`/`routes` are the speaker's `bgpctl` views (`Speaker.peer_views(now)`,
-    `peer_view(name, now)`, `route_views(prefix)`); `kernel_routes` is `bgpctl show kernel`'s
-    list (or empty), used for the interface a route goes out of. `reload` applies the config
-    file and `check` only loads it; both raise `ConfigureRejectedError` with the problems.
+    `peer_view(name, now)`, `route_views(prefix)`, a lookup of one prefix); the walks of a
+    whole table (`table`, `source_counts`, `advertised`) are `Steps` (`bgpd.speaker.steps`),
+    which the socket runs letting the loop turn between steps. `kernel_routes` is
+    `bgpctl show kernel`'s list (or empty), used for the interface a route goes out of.
+    `reload` applies the config file and `check` only loads it; both raise
+    `ConfigureRejectedError` with the problems.
     `graceful_restart` gives how many peers a graceful restart still waits for, None when no
     restart is in progress.
     """
@@ -126,7 +135,11 @@ class BirdHooks:
     config_path: Callable[[], str | None]
     peers: Callable[[], list[PeerView]]
     peer: Callable[[str], PeerView | None]
-    routes: Callable[[str | None], list[RouteView]]
+    routes: Callable[[str], list[RouteView]]
+    # every path of the IP version's table, in address order, best first per prefix
+    table: Callable[[IpVersion], Steps[list[RouteView]]]
+    # (paths, best paths) of one source (a peer, "static", ...) in the IP version's table
+    source_counts: Callable[[str, IpVersion], Steps[tuple[int, int]]]
     kernel_routes: Callable[[], list[KernelRouteRow]]
     reload: Callable[[], object]
     check: Callable[[], object]
@@ -134,7 +147,7 @@ class BirdHooks:
     # the BFD sessions' rows (`since` wall-clock) for `show bfd sessions`
     bfd_sessions: Callable[[], list[BfdSessionRow]] = list
     # `show route export P`: the Adj-RIB-Out toward peer P (None: no such peer)
-    advertised: Callable[[str], list[RouteView] | None] = lambda _name: None
+    advertised: Callable[[str], Steps[list[RouteView] | None]] = lambda _name: _nothing()
     # `disable`/`enable`/`restart`/`reload` of one peer (bgpd.control.bird_peer_commands)
     peer_action: Callable[[str, ProtoCommand], Outcome] | None = None
 
@@ -253,20 +266,30 @@ class BirdControl:
     # ------------------------------------------------------------------------ commands
 
     def execute(self, command: Command, version: IpVersion, restricted: bool) -> list[ReplyLine]:
+        """The reply to `command`, all steps at once (`execute_steps`)."""
+        return finish(self.execute_steps(command, version, restricted))
+
+    def execute_steps(
+        self, command: Command, version: IpVersion, restricted: bool
+    ) -> Steps[list[ReplyLine]]:
+        """The reply to `command` in steps: a walk of a whole table (`show route` without a
+        network, `... export P`, the counts of `show protocols all`) and the rendering of its
+        lines pause between chunks (`bgpd.speaker.steps`); the rest is one step."""
         if isinstance(command, ParseError):
             return error_reply(command.code, command.message)
         if isinstance(command, ShowStatus):
             return render_status(self.status(), self._timeformat("base"))
         if isinstance(command, ShowProtocols):
-            protocols = self.protocols(version, command.verbose)
+            protocols = yield from self.protocols(version, command.verbose)
             return render_protocols(protocols, command, self._wall(), self._timeformat("protocol"))
         if isinstance(command, ShowRoute):
-            names = {p.name for p in self.protocols(version, verbose=False)}
+            names = {p.name for p in finish(self.protocols(version, verbose=False))}
             for name in (command.protocol, command.export):
                 if name is not None and name not in names:
                     return error_reply(Reply.PARSE_ERROR, f"{name} is not a protocol")
-            routes = self.routes(version, command)
-            return render_routes(routes, command, self._wall(), self._timeformat("route"))
+            routes = yield from self.routes(version, command)
+            timeformat = self._timeformat("route")
+            return (yield from render_routes_steps(routes, command, self._wall(), timeformat))
         if isinstance(command, ShowBfdSessions):
             rows = [r for r in self._hooks.bfd_sessions() if _version(r.address) == version]
             return render_bfd_sessions(rows, command, self._wall())
@@ -288,7 +311,7 @@ class BirdControl:
         if act is None:
             return error_reply(Reply.PARSE_ERROR, f"'{command.action}' is not supported here")
         peers = [p.name for p in self._peers(version)]
-        others = {p.name for p in self.protocols(version, verbose=False)} - set(peers)
+        others = {p.name for p in finish(self.protocols(version, verbose=False))} - set(peers)
         return run_proto_command(command, peers, others, act, restricted=restricted)
 
     def status(self) -> StatusView:
@@ -329,21 +352,22 @@ class BirdControl:
             p for p in self._hooks.peers() if ipaddress.ip_address(p.address).version == version
         ]
 
-    def protocols(self, version: IpVersion, verbose: bool) -> list[ProtocolView]:
+    def protocols(self, version: IpVersion, verbose: bool) -> Steps[list[ProtocolView]]:
         config = self._hooks.config()
         wall = self._wall()
+        peers = self._peers(version)
+        locals_shown = [
+            *(["static"] if any(s.prefix.version == version for s in config.all_statics) else []),
+            *(["kernel", "connected"] if config.kernel.enabled else []),
+        ]
         # Route counts only for `show protocols all`: the plain table is what the probes poll,
-        # and it must not walk a full table every few seconds.
-        routes = self._hooks.routes(None) if verbose else []
+        # and it must not walk the sources' routes every few seconds.
         imported: dict[str, int] = {}
         preferred: dict[str, int] = {}
-        for route in routes:
-            if _version(route.prefix) != version:
-                continue
-            source = route.peer
-            imported[source] = imported.get(source, 0) + 1
-            if route.best:
-                preferred[source] = preferred.get(source, 0) + 1
+        if verbose:
+            for source in [*locals_shown, *(p.name for p in peers)]:
+                counts = yield from self._hooks.source_counts(source, version)
+                imported[source], preferred[source] = counts
         protocols: list[ProtocolView] = []
 
         def local(source: str) -> None:
@@ -359,16 +383,16 @@ class BirdControl:
                 )
             )
 
-        if any(s.prefix.version == version for s in config.all_statics):
+        if "static" in locals_shown:
             local("static")
-        if config.kernel.enabled:
+        if "kernel" in locals_shown:
             local("kernel")
         protocols.append(
             local_protocol("device1", "Device", 240, since=self._boot, imported=0, preferred=0)
         )
-        if config.kernel.enabled:
+        if "connected" in locals_shown:
             local("connected")
-        for peer in self._peers(version):
+        for peer in peers:
             name = peer.name
             # `show protocols all` reads the session's details too
             shown = (self._hooks.peer(name) or peer) if verbose else peer
@@ -382,7 +406,7 @@ class BirdControl:
             )
         return protocols
 
-    def routes(self, version: IpVersion, command: ShowRoute) -> list[BirdRouteView]:
+    def routes(self, version: IpVersion, command: ShowRoute) -> Steps[list[BirdRouteView]]:
         wall = self._wall()
         since: dict[str, float] = {}
         addresses: dict[str, str] = {}
@@ -391,41 +415,45 @@ class BirdControl:
             # A route is no older than the session that brought it.
             since[peer.name] = self._clock.since(peer.name, peer.uptime_s, wall)
         devices = _devices(self._hooks.kernel_routes())
+        selected = yield from self._select(command, version)
         views: list[BirdRouteView] = []
-        for route in self._select(command):
-            prefix = route.prefix
-            if _version(prefix) != version:
-                continue
-            source = route.peer
-            views.append(
-                bird_route(
-                    route,
-                    since=since.get(source, self._boot),
-                    device=devices.get(prefix),
-                    peer_address=addresses.get(source),
+        for batch in chunks(selected, VIEW_CHUNK):
+            for found in batch:
+                if _version(found.prefix) != version:
+                    continue
+                route = found if command.export is None else self._bird_source(found)
+                source = route.peer
+                views.append(
+                    bird_route(
+                        route,
+                        since=since.get(source, self._boot),
+                        device=devices.get(route.prefix),
+                        peer_address=addresses.get(source),
+                    )
                 )
-            )
+            yield
         return views
 
-    def _select(self, command: ShowRoute) -> list[RouteView]:
+    def _select(self, command: ShowRoute, version: IpVersion) -> Steps[list[RouteView]]:
         """The routes a command needs: one network's (or its covering one's) when it names one,
         looked up directly rather than by walking the table; with `export P` those we send P."""
         network = command.network
         if command.export is not None:
-            sent = [self._bird_source(r) for r in self._hooks.advertised(command.export) or []]
+            sent = (yield from self._hooks.advertised(command.export)) or []
             if network is None:
                 return sent
-            by_prefix: dict[str, list[RouteView]] = {}
-            for route in sent:
-                by_prefix.setdefault(route.prefix, []).append(route)
             lengths = range(network.prefixlen, -1, -1) if command.longest_match else ()
-            for length in [network.prefixlen, *lengths]:
-                found = by_prefix.get(str(network.supernet(new_prefix=length)))
-                if found:
-                    return found
-            return []
+            wanted = [str(network.supernet(new_prefix=n)) for n in [network.prefixlen, *lengths]]
+            want = set(wanted)
+            by_prefix: dict[str, list[RouteView]] = {}
+            for batch in chunks(sent):
+                for route in batch:
+                    if route.prefix in want:
+                        by_prefix.setdefault(route.prefix, []).append(route)
+                yield
+            return next((by_prefix[p] for p in wanted if p in by_prefix), [])
         if network is None:
-            return self._hooks.routes(None)
+            return (yield from self._hooks.table(version))
         if not command.longest_match:
             return self._hooks.routes(str(network))
         for length in range(network.prefixlen, -1, -1):
@@ -443,6 +471,12 @@ class BirdControl:
             if held.source in LOCAL_SOURCES:
                 return replace(route, peer=held.source, source=held.source)
         return route
+
+
+def _nothing() -> Steps[list[RouteView] | None]:
+    """No Adj-RIB-Out to read (the default `advertised` hook)."""
+    return None
+    yield  # a generator: the answer comes at its first step
 
 
 def _version(prefix: str) -> int:
@@ -522,9 +556,9 @@ class _BirdSocket:
             logger.exception("bird control socket command failed path=%s", self.path)
             return ParseError(code=Reply.RUNTIME_ERROR, message=f"Internal error: {exc!r}")
 
-    def _execute(self, command: Command, restricted: bool) -> list[ReplyLine]:
+    async def _execute(self, command: Command, restricted: bool) -> list[ReplyLine]:
         try:
-            return self._control.execute(command, self.version, restricted)
+            return await run_steps(self._control.execute_steps(command, self.version, restricted))
         except Exception as exc:  # one broken command must not end the session or the socket
             logger.exception("bird control socket command failed path=%s", self.path)
             return error_reply(Reply.RUNTIME_ERROR, f"Internal error: {exc!r}")
@@ -553,9 +587,11 @@ class _BirdSocket:
                     restricted = True
                     lines = [ReplyLine(Reply.ACCESS_RESTRICTED, "Access restricted", final=True)]
                 else:
-                    lines = self._execute(command, restricted)
-                writer.write(encoder.encode(lines))
-                await writer.drain()
+                    lines = await self._execute(command, restricted)
+                for batch in chunks(lines):  # a whole table's lines: some MB to encode
+                    writer.write(encoder.encode(batch))
+                    await writer.drain()
+                    await asyncio.sleep(0)
         except ConnectionError:
             pass
         except Exception:  # a bug outside a command (encoding a reply): end this session only

@@ -50,12 +50,24 @@ def bgp_info(peer: PeerView, facts: PeerFacts) -> str:
     """The info column of a BGP protocol (proto/bgp/bgp.c bgp_get_status): the BGP state padded
     to 14, then the last error while not Established (BIRD clears it when a session comes up)."""
     held = peer.down_reason
+    if peer.disabled:
+        # BIRD's `disable` stores a BE_MAN_DOWN error, whose class and message are both empty
+        return ""
     if held:
         # bgp_get_status of a protocol in PS_DOWN: no state, the error class and message only.
         return f"Error: {held}"
     state = bgp_state(peer, facts)
     error = "" if state == "Established" else _bird_error(peer.last_error)
     return f"{state:<14}{error}"
+
+
+def _disable_message(peer: PeerView) -> str:
+    """The operator's message of a disabled peer: its down reason after "disabled by
+    operator: " (`bgpd.speaker.admin_down.disabled_reason`), "" without one."""
+    if not peer.disabled or peer.down_reason is None:
+        return ""
+    _, _, message = peer.down_reason.partition(": ")
+    return message
 
 
 def _bird_error(text: str) -> str:
@@ -75,6 +87,9 @@ def bgp_protocol(peer: PeerView, facts: PeerFacts, *, since: float, preferred: i
     details: list[str] = []
     if facts.description:
         details.append(f"  Description:    {facts.description}")
+    message = _disable_message(peer)
+    if message:  # BIRD 2's proto_cmd_show: the shutdown message of `disable NAME "TEXT"`
+        details.append(f"  Message:        {message}")
     details += [
         f"  Preference:     {PREF_BGP}",
         "  Input filter:   ACCEPT",
@@ -93,7 +108,9 @@ def bgp_protocol(peer: PeerView, facts: PeerFacts, *, since: float, preferred: i
     if up and negotiated is not None:
         details += _session_lines(peer, negotiated, facts)
     last_error = peer.last_error
-    if held:
+    if peer.disabled:
+        pass  # bgp_show_proto_info shows no BE_MAN_DOWN error: the protocol is just down
+    elif held:
         details.append(f"    Last error:       Error: {held}")
     elif last_error and not up:
         details.append(f"    Last error:       {_bird_error(last_error)}")

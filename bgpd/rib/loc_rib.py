@@ -498,6 +498,14 @@ class LocRib:
                 if p.source.name == source_name:
                     yield nlri, p
 
+    def source_prefixes(self, source_name: str, family: Family) -> Collection[Nlri] | None:
+        """The prefixes where the source has a path in `family` (a live set, not a copy), or
+        None when it has too many to be indexed (a scan of `prefixes` finds them)."""
+        source = self._sources.get(source_name)
+        if source is None:
+            return ()
+        return source.prefixes.get(family, ())
+
     def prefixes(self, family: Family) -> Collection[Nlri]:
         """The prefixes held for `family`: a live view of the table's keys, not a copy."""
         return self._tables.get(family, {}).keys()

@@ -17,24 +17,24 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
-from typing import TypeVar
+from collections.abc import Callable
 
 from bgpd.config import Config, ConfigError, render_config_toml
 from bgpd.control.bird_peer_commands import Outcome
 from bgpd.control.bird_protocol import ProtoCommand
 from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
 from bgpd.control.protocol import ControlCommandError, Request
+from bgpd.control.steps_loop import run_steps
+from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.peer_commands import PEER_COMMANDS, bird_peer_action, peer_command
 from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
 from bgpd.speaker.route_answers import RouteAnswer
-from bgpd.views import Json, ReceivedView, RouteView
+from bgpd.speaker.steps import Steps
+from bgpd.views import Json, ReceivedView, RouteCountView, RouteView
 
-T = TypeVar("T")
-
-__all__ = ["ControlDispatch"]
+__all__ = ["ControlDispatch", "answer_json", "run_steps"]
 
 
 class ControlDispatch:
@@ -104,14 +104,36 @@ class ControlDispatch:
             return [row.to_json() for row in kernel.views()]
         raise ControlCommandError(f"unknown command {cmd!r}")
 
-    def _advertised(self, name: str) -> list[RouteView] | None:
+    def _advertised(self, name: str) -> Steps[list[RouteView] | None]:
         """BIRD's `show route export NAME`: bgpctl's `--advertised` answer (None: no such peer)."""
         try:
-            found = self._speaker.route_query(RouteQuery(peer=name, advertised=True))
+            found = yield from self._speaker.route_query_steps(
+                RouteQuery(peer=name, advertised=True)
+            )
         except RouteQueryError:
             return None
         assert isinstance(found, list)
         return [view for view in found if isinstance(view, RouteView)]
+
+    def _table(self, version: int) -> Steps[list[RouteView]]:
+        """BIRD's `show route` of a whole table: bgpctl's `show routes --family` answer."""
+        family = IPV4_UNICAST if version == 4 else IPV6_UNICAST
+        found = yield from self._speaker.route_query_steps(RouteQuery(family=family))
+        assert isinstance(found, list)
+        return [view for view in found if isinstance(view, RouteView)]
+
+    def _source_counts(self, name: str, version: int) -> Steps[tuple[int, int]]:
+        """(paths, best paths) of one source in a family (`show protocols all`'s counts), from
+        bgpctl's `show routes --peer NAME --count`: a walk of the source's own routes."""
+        family = IPV4_UNICAST if version == 4 else IPV6_UNICAST
+        query = RouteQuery(peer=name, family=family, count=True)
+        try:
+            found = yield from self._speaker.route_query_steps(query)
+        except RouteQueryError:  # gone since the protocol list was read
+            return 0, 0
+        assert isinstance(found, list)
+        counts = [c for c in found if isinstance(c, RouteCountView)]
+        return sum(c.paths for c in counts), sum(c.best for c in counts)
 
     def bird_hooks(self) -> BirdHooks:
         """What the BIRD-compatible sockets read (bgpd/control/bird_server.py)."""
@@ -149,6 +171,8 @@ class ControlDispatch:
             peers=lambda: self._speaker.peer_views(self._now()),
             peer=lambda name: self._speaker.peer_view(name, self._now()),
             routes=self._speaker.route_views,
+            table=self._table,
+            source_counts=self._source_counts,
             advertised=self._advertised,
             kernel_routes=lambda: [] if (kernel := self._kernel()) is None else kernel.views(),
             reload=reload,
@@ -172,14 +196,3 @@ async def answer_json(found: RouteAnswer) -> Json:
             await asyncio.sleep(0)
         rows.extend(view.to_json() for view in found[start : start + JSON_CHUNK])
     return rows
-
-
-async def run_steps(steps: Generator[None, None, T]) -> T:
-    """Runs a walk of the core (`bgpd.speaker.steps`), letting the loop run between steps."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            answer: T = done.value
-            return answer
-        await asyncio.sleep(0)

@@ -35,7 +35,7 @@ from bgpd.speaker.route_query import (
     select_prefixes,
     sort_key,
 )
-from bgpd.speaker.steps import Steps, chunks, finish
+from bgpd.speaker.steps import VIEW_CHUNK, Steps, chunks, finish, merge_sorted
 from bgpd.speaker.views import path_view, route_view
 from bgpd.views import (
     ADVERTISED_LOCAL,
@@ -117,8 +117,9 @@ def rib_paths(query: RouteQuery, rib: LocRib) -> Iterator[list[Row]]:
 
         batches: Iterable[list[Nlri]]
         if peer is not None and query.base() is None:
-            # the source's own index: a peer's routes without a walk of the whole table
-            batches = chunks(dict.fromkeys(n for n, _ in rib.source_routes(peer, family)).keys())
+            # the source's own index (a big feed has none: then the table, walked), in steps
+            index = rib.source_prefixes(peer, family)
+            batches = chunks(keys() if index is None else index)
         else:
             batches = select_prefixes(query, family, contains, keys)
         for nlris in batches:
@@ -135,15 +136,35 @@ def rib_paths(query: RouteQuery, rib: LocRib) -> Iterator[list[Row]]:
 
 
 def sorted_views(query: RouteQuery, rib: LocRib) -> Steps[list[RouteView]]:
-    """The selected paths as views: per family, in address order, best first per prefix."""
-    views: list[tuple[int, tuple[bytes, int], int, RouteView]] = []
+    """The selected paths as views: per family, in address order, best first per prefix.
+    Each step builds at most `VIEW_CHUNK` views and sorts them; the sorted runs are merged
+    in steps at the end (`merge_sorted`), so no step sorts or builds the whole answer."""
+    runs: list[list[_Sorted]] = []
     for rows in rib_paths(query, rib):
-        for family, nlri, candidate, best in rows:
-            view = route_view(family, nlri, candidate, best=best)
-            views.append((family.afi, sort_key(nlri), len(views), view))
-        yield
-    views.sort(key=lambda v: v[:3])
-    return [v[3] for v in views]
+        for start in range(0, max(len(rows), 1), VIEW_CHUNK):
+            run: list[_Sorted] = [
+                (family.afi, sort_key(nlri), rank, route_view(family, nlri, candidate, best=best))
+                for rank, (family, nlri, candidate, best) in enumerate(
+                    rows[start : start + VIEW_CHUNK], len(runs) * VIEW_CHUNK
+                )
+            ]
+            if run:
+                run.sort(key=_order)
+                runs.append(run)
+            yield
+    return (yield from merge_sorted(runs, _view))
+
+
+# (AFI, address order, rank in the walk, view): the rank keeps a prefix's paths best first
+_Sorted = tuple[int, tuple[bytes, int], int, RouteView]
+
+
+def _order(item: _Sorted) -> tuple[int, tuple[bytes, int], int]:
+    return item[0], item[1], item[2]
+
+
+def _view(item: _Sorted) -> RouteView:
+    return item[3]
 
 
 def count_routes(query: RouteQuery, rib: LocRib) -> Steps[list[RouteCountView]]:
@@ -201,29 +222,38 @@ def advertised(
         return []
     group = place.group
     keep = PathFilter(query)
-    views: list[tuple[int, tuple[bytes, int], int, RouteView]] = []
+    runs: list[list[_Sorted]] = []
     for family in query.families(sorted(group.families)):
-        for batch in _sent_keys(query, group, family):
-            sent = group.adj_out.table(family)  # read afresh: it may change between steps
-            for nlri, key in batch:
-                info = sent.get(key)
-                if info is None or info.origin == peer or not keep(info, False):
-                    continue  # gone since the walk started, the peer's own, or filtered out
-                path_id = int.from_bytes(key[:4], "big") if len(key) > len(nlri) else 0
-                view = path_view(
-                    family,
-                    nlri,
-                    info,
-                    peer=info.origin or ADVERTISED_LOCAL,
-                    source=ADVERTISED_SOURCE,
-                    path_id=path_id,
-                    best=True,
-                    stale=False,
+        for keys in _sent_keys(query, group, family):
+            for start in range(0, max(len(keys), 1), VIEW_CHUNK):
+                runs.append(
+                    sorted(_sent_views(family, keys[start : start + VIEW_CHUNK], group, peer, keep))
                 )
-                views.append((family.afi, sort_key(nlri), path_id, view))
-            yield
-    views.sort(key=lambda v: v[:3])
-    return [v[3] for v in views]
+                yield
+    return (yield from merge_sorted(runs, _view))
+
+
+def _sent_views(
+    family: Family, batch: list[tuple[Nlri, bytes]], group: UpdateGroup, peer: str, keep: PathFilter
+) -> Iterator[_Sorted]:
+    """The views of a batch of Adj-RIB-Out keys (ordered by prefix and path id)."""
+    sent = group.adj_out.table(family)  # read afresh: it may change between steps
+    for nlri, key in batch:
+        info = sent.get(key)
+        if info is None or info.origin == peer or not keep(info, False):
+            continue  # gone since the walk started, the peer's own, or filtered out
+        path_id = int.from_bytes(key[:4], "big") if len(key) > len(nlri) else 0
+        view = path_view(
+            family,
+            nlri,
+            info,
+            peer=info.origin or ADVERTISED_LOCAL,
+            source=ADVERTISED_SOURCE,
+            path_id=path_id,
+            best=True,
+            stale=False,
+        )
+        yield family.afi, sort_key(nlri), path_id, view
 
 
 def _sent_keys(

@@ -17,19 +17,27 @@ one consistent look.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Generator, Iterator
-from typing import TypeVar
+import heapq
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from itertools import islice
+from typing import Any, TypeVar
 
-__all__ = ["WALK_CHUNK", "Steps", "chunks", "finish"]
+__all__ = ["VIEW_CHUNK", "WALK_CHUNK", "Steps", "chunks", "finish", "merge_sorted"]
 
 T = TypeVar("T")
 K = TypeVar("K")
+S = TypeVar("S", bound=tuple[Any, ...])
 
 Steps = Generator[None, None, T]
 
 # Keys per step: some 10-30 ms of work per chunk for the costliest filters in
 # bench/route_query_bench.py, small next to a hold time of 1 s or more.
 WALK_CHUNK = 20_000
+
+# Views (or reply lines) built per step: a route's view costs some 30 us, so a chunk of keys
+# where every prefix matches (a filter's matches need not be spread evenly) would otherwise be
+# a step of 600 ms.
+VIEW_CHUNK = 1_000
 
 
 def chunks(keys: Collection[K], size: int | None = None) -> Iterator[list[K]]:
@@ -49,3 +57,18 @@ def finish(steps: Steps[T]) -> T:
         except StopIteration as done:
             answer: T = done.value
             return answer
+
+
+def merge_sorted(runs: Sequence[list[S]], pick: Callable[[S], T]) -> Steps[list[T]]:
+    """`pick` of every item of `runs` (each sorted already, say one per chunk of a walk), in
+    order, `WALK_CHUNK` items per step: a sort of a million items in one go would hold the
+    loop for a second, a merge of sorted runs is spread over the steps."""
+    size = WALK_CHUNK
+    merged = heapq.merge(*runs) if len(runs) > 1 else iter(runs[0] if runs else ())
+    out: list[T] = []
+    while True:
+        before = len(out)
+        out.extend(pick(item) for item in islice(merged, size))
+        if len(out) - before < size:
+            return out
+        yield

@@ -134,3 +134,31 @@ def test_a_restricted_session_may_not_disable() -> None:
     net, control = world()
     assert run(net, control, "disable all", restricted=True) == ["8007 Access denied"]
     assert state(net, "a", "Mesh_127_0_0_2") == "Established"
+
+
+def test_a_disabled_protocol_shows_as_bird_shows_one() -> None:
+    # BIRD 2 (proto/bgp/bgp.c): `disable` stores a BE_MAN_DOWN error, whose class and text
+    # are empty, so the info column is empty and `show protocols all` has no "Last error"
+    # line; the shutdown message is its "Message:" line (nest/proto.c proto_cmd_show).
+    net, control = world()
+    run(net, control, 'disable Mesh_127_0_0_2 "maintenance"')
+    row = run(net, control, "show protocols Mesh_127_0_0_2")[1]
+    assert row.split()[1:4] == ["BGP", "master", "down"]
+    assert row.endswith("  ")  # since, two spaces, an empty info column
+    details = [text(d) for d in run(net, control, "show protocols all Mesh_127_0_0_2")]
+    assert "  Message:        maintenance" in details
+    assert "  BGP state:          Down" in details
+    assert not [line for line in details if "Error" in line or "Last error" in line]
+    # bgpctl's view keeps saying why
+    view = net.nodes["a"].speaker.peer_view("Mesh_127_0_0_2", net.now)
+    assert view is not None and view.down_reason == "disabled by operator: maintenance"
+    run(net, control, "enable Mesh_127_0_0_2")
+    run(net, control, "disable Mesh_127_0_0_2")
+    details = run(net, control, "show protocols all Mesh_127_0_0_2")
+    assert not [line for line in details if "Message:" in line or "Error" in line]
+    assert "  BGP state:          Down" in [text(d) for d in details]
+
+
+def text(line: str) -> str:
+    """A reply line's text: after "NNNN-" (or "NNNN "), or the space of a continuation."""
+    return line[5:] if line[:4].isdigit() else line[1:]

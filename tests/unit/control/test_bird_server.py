@@ -11,6 +11,7 @@ from typing import Any
 from bgpd.config import parse_config
 from bgpd.control.bird_protocol import ReplyEncoder, ReplyLine, parse_command
 from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
+from bgpd.speaker.steps import Steps, finish
 from bgpd.views import PeerView, RouteView
 from tests.unit.config.helpers import MINIMAL
 
@@ -52,6 +53,15 @@ class World:
         self.reloads += 1
         return []
 
+    def table(self, version: int) -> Steps[list[RouteView]]:
+        yield  # a walk: the answer comes after a step
+        return [RouteView.from_json(r) for r in ROUTES if (":" in r["prefix"]) == (version == 6)]
+
+    def source_counts(self, name: str, version: int) -> Steps[tuple[int, int]]:
+        routes = [r for r in finish(self.table(version)) if r.peer == name]
+        yield
+        return len(routes), sum(r.best for r in routes)
+
     def hooks(self) -> BirdHooks:
         return BirdHooks(
             config=lambda: CONFIG,
@@ -60,9 +70,9 @@ class World:
             peer=lambda name: next(
                 (PeerView.from_json(p) for p in self.peers if p["name"] == name), None
             ),
-            routes=lambda prefix: [
-                RouteView.from_json(r) for r in ROUTES if prefix in (None, r["prefix"])
-            ],
+            routes=lambda prefix: [RouteView.from_json(r) for r in ROUTES if r["prefix"] == prefix],
+            table=self.table,
+            source_counts=self.source_counts,
             kernel_routes=list,
             reload=self.reload,
             check=lambda: None,
@@ -151,12 +161,15 @@ def test_show_route_export_lists_what_the_peer_is_sent() -> None:
             {"prefix": "10.20.0.0/16", "next_hop": "127.0.0.1", "peer": "x", "best": True},
         ]
     }
+
+    def advertised(name: str) -> Steps[list[RouteView] | None]:
+        yield  # a walk of the Adj-RIB-Out
+        return [RouteView.from_json(r) for r in sent[name]] if name in sent else None
+
     hooks = World().hooks()
     hooks = BirdHooks(
         **{f: getattr(hooks, f) for f in hooks.__dataclass_fields__ if f != "advertised"},
-        advertised=lambda name: (
-            [RouteView.from_json(r) for r in sent[name]] if name in sent else None
-        ),
+        advertised=advertised,
     )
     control = BirdControl(hooks)
     lines = run(control, "show route export Mesh_127_0_0_2")

@@ -12,7 +12,7 @@ import asyncio
 import json
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -34,10 +34,13 @@ from bgpd.control.protocol import ControlCommandError, Request, decode_request
 from bgpd.control.server import ControlServer
 from bgpd.control.tables import render_fields, render_kernel, render_peer, render_peers
 from bgpd.control.tables import render_routes as table
+from bgpd.speaker.steps import Steps
 from bgpd.views import KernelRouteRow, PeerView, RouteView
 from tests.unit.config.helpers import MINIMAL
 
 from .test_bird_calico import bird_ready, scan_bird_peers
+
+T = TypeVar("T")
 
 FORGING = "maintenance\n1002-Mesh_10_0_0_9 BGP master up 12:00:00 Established\n0000 "
 CLEAR = "\x1b[2J\x1b[H"
@@ -136,6 +139,8 @@ def test_a_clients_word_echoed_back_is_escaped() -> None:
         peers=list,
         peer=lambda _name: None,
         routes=lambda _prefix: [],
+        table=lambda _version: iter_steps([]),
+        source_counts=lambda _name, _version: iter_steps((0, 0)),
         kernel_routes=list,
         reload=lambda: None,
         check=lambda: None,
@@ -311,7 +316,11 @@ def test_the_control_socket_answers_every_request_and_stays_up(tmp_path: Path) -
 def test_the_bird_socket_answers_a_failing_command_and_goes_on(tmp_path: Path) -> None:
     config = parse_config(MINIMAL)
 
-    def broken_routes(_prefix: str | None) -> list[RouteView]:
+    def broken_routes(_prefix: str) -> list[RouteView]:
+        raise RuntimeError("view failed")
+
+    def broken_table(_version: int) -> Steps[list[RouteView]]:
+        yield  # fails after a step: the loop has run in between
         raise RuntimeError("view failed")
 
     hooks = BirdHooks(
@@ -320,6 +329,8 @@ def test_the_bird_socket_answers_a_failing_command_and_goes_on(tmp_path: Path) -
         peers=list,
         peer=lambda _name: None,
         routes=broken_routes,
+        table=broken_table,
+        source_counts=lambda _name, _version: iter_steps((0, 0)),
         kernel_routes=list,
         reload=lambda: None,
         check=lambda: None,
@@ -343,3 +354,9 @@ def test_the_bird_socket_answers_a_failing_command_and_goes_on(tmp_path: Path) -
     assert prefix == "9001 Invalid prefix length\n"
     assert count == "8008 Internal error: RuntimeError('view failed')\n"
     assert status.startswith("1000-BIRD v")  # the same session goes on
+
+
+def iter_steps(answer: T) -> Steps[T]:
+    """A walk of one step that answers `answer`."""
+    yield
+    return answer
