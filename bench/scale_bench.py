@@ -299,12 +299,18 @@ def run_once(
         for w in workers:
             w.expect("ready", START_TIMEOUT_S)
 
+        def nodes_cpu() -> float:
+            return sum(cpu_seconds(w.pid) for w in workers)
+
         def collect(t0: float, returned_at: float | None, cpu0: float) -> dict[str, Any]:
             deadline = time.monotonic() + args.timeout + 30
             results = [w.result(deadline, bgpd.pid) for w in workers]
-            return phase_figures(results, t0, returned_at) | reflector_figures(bgpd.pid, cpu0)
+            figures = phase_figures(results, t0, returned_at) | reflector_figures(bgpd.pid, cpu0)
+            figures["nodes_cpu_seconds"] = round(nodes_cpu() - nodes_cpu0, 2)
+            return figures
 
         # 1. join: every node connects at once.
+        nodes_cpu0 = nodes_cpu()
         cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
         for w in workers:
             w.send("go")
@@ -315,6 +321,7 @@ def run_once(
         print(f"  join {json.dumps(join)}", flush=True)
         if join["status"] == "ok" and "storm" in args.phases:
             # 2. storm: every node drops and returns at once.
+            nodes_cpu0 = nodes_cpu()
             cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
             for w in workers:
                 w.send("storm")
@@ -328,6 +335,7 @@ def run_once(
                 w.send("rearm")
             for w in workers:
                 w.expect("rearmed", 30)
+            nodes_cpu0 = nodes_cpu()
             cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
             for w in workers:
                 w.send(f"bounce {node}" if w.first <= node < w.first + w.count else "wait")
@@ -356,7 +364,13 @@ def median(runs: list[dict[str, Any]], phase: str, key: str) -> float | None:
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    keys = ("seconds", "seconds_from_return", "last_established", "reflector_cpu_seconds")
+    keys = (
+        "seconds",
+        "seconds_from_return",
+        "last_established",
+        "reflector_cpu_seconds",
+        "nodes_cpu_seconds",
+    )
     out: dict[str, Any] = {}
     for key, reps in runs.items():
         med: dict[str, Any] = {"runs": len(reps)}
