@@ -107,3 +107,10 @@ REFLECT_ARGS ?=
 bench-reflect: venv bench-deps
 	$(BIN)/python bench/reflect_bench.py $(REFLECT_ARGS)
 	$(BIN)/python bench/plot_reflect.py --table
+
+# -- A reflector for a big cluster (issue 18; bench/scale_bench.py, docs/performance.md) -------
+.PHONY: bench-scale
+SCALE_ARGS ?=
+bench-scale: venv
+	$(BIN)/python bench/scale_bench.py $(SCALE_ARGS)
+	$(BIN)/python bench/plot_scale.py --table

@@ -74,6 +74,7 @@ HOLD_TIME = 240  # proposed; the reflector may lower it, and keepalives follow w
 PREFIX_BASE = int(ipaddress.IPv4Address("10.0.0.0"))
 PREFIX_LEN = 26
 MAX_PREFIXES = 1 << (PREFIX_LEN - 8)  # /26s in 10.0.0.0/8: 262,144
+BORROWED_BASE = int(ipaddress.IPv4Address("100.64.0.0"))  # --borrowed /32s: 100.64.0.0/10
 MAX_UPDATE = 4096  # RFC 4271 §4: no extended messages are offered
 RECONNECT_S = 1.0
 _WELL_KNOWN = 0x40  # transitive
@@ -93,8 +94,18 @@ def client_address(index: int) -> str:
     return f"172.31.{1 + index // 250}.{1 + index % 250}"
 
 
-def prefix_entry(g: int) -> bytes:
-    """Global prefix ``g`` as it appears in an NLRI field (length octet, then 4 octets)."""
+def prefix_entry(g: int, prefixes: int = 0, borrowed: int = 0) -> bytes:
+    """Global prefix ``g`` as it appears in an NLRI field (length octet, then 4 octets).
+
+    With ``borrowed`` /32s per client (Calico's borrowed addresses, ``bench/scale_bench.py``),
+    client ``i`` owns indexes ``i*(P+B) ..``: its P /26s (numbered as without them), then its
+    B /32s from 100.64.0.0/10. Both are 5-octet entries.
+    """
+    if borrowed:
+        node, k = divmod(g, prefixes + borrowed)
+        if k >= prefixes:
+            return b"\x20" + (BORROWED_BASE + node * borrowed + k - prefixes).to_bytes(4, "big")
+        g = node * prefixes + k
     return bytes((PREFIX_LEN,)) + (PREFIX_BASE + (g << (32 - PREFIX_LEN))).to_bytes(4, "big")
 
 
@@ -154,16 +165,18 @@ def client_table(index: int, prefixes: int, sets: int) -> list[tuple[AttrSet, li
     return [(a, gs) for a, gs in out if gs]
 
 
-def encode_updates(index: int, prefixes: int, sets: int) -> bytes:
+def encode_updates(index: int, prefixes: int, sets: int, borrowed: int = 0) -> bytes:
     """Every UPDATE client ``index`` sends, then an End-of-RIB (RFC 4724 §2), as one buffer."""
     out: list[bytes] = []
     nh = client_address(index)
-    for attrs, gs in client_table(index, prefixes, sets):
+    for attrs, gs in client_table(index, prefixes + borrowed, sets):
         attr_bytes = encode_attrs(attrs, nh)
         # 19 header + 2 withdrawn length + 2 attribute length.
         per_update = (MAX_UPDATE - 23 - len(attr_bytes)) // _ENTRY
         for start in range(0, len(gs), per_update):
-            nlri = b"".join(prefix_entry(g) for g in gs[start : start + per_update])
+            nlri = b"".join(
+                prefix_entry(g, prefixes, borrowed) for g in gs[start : start + per_update]
+            )
             body = b"\x00\x00" + len(attr_bytes).to_bytes(2, "big") + attr_bytes + nlri
             out.append(frame(_UPDATE, body))
     out.append(frame(_UPDATE, b"\x00\x00\x00\x00"))
@@ -211,9 +224,9 @@ class Universe:
 
     CACHE_BYTES = 256 << 20
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, prefixes: int = 0, borrowed: int = 0) -> None:
         self.size = size
-        self.index: dict[bytes, int] = {prefix_entry(g): g for g in range(size)}
+        self.index: dict[bytes, int] = {prefix_entry(g, prefixes, borrowed): g for g in range(size)}
         self._slices: dict[int, list[slice]] = {}  # n -> the entry slices of n uniform /26s
         self._markers: dict[int, bytes] = {}
         self._cache: dict[bytes, tuple[Runs, int, int]] = {}

@@ -20,7 +20,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 
-from bgpd.config import Config, PeerSettings, diff_configs
+from bgpd.config import Config, PeerSettings
 from bgpd.net import Afi
 from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.dynamic import DynamicPeers
@@ -153,7 +153,8 @@ class Sessions:
                 accepted = self.dynamic.accept(self._speaker.config, conn.remote_address)
                 if accepted is not None:
                     new, conn.peer = accepted
-                    self._apply_config(new)
+                    added = new.peers[-1]  # accept appends the new peer
+                    self._speaker.apply_peer_change(new, self._now(), added=added)
             # --- end of dynamic neighbours
             if conn.peer is None:
                 self._refuse(conn)
@@ -179,10 +180,6 @@ class Sessions:
             local_port=conn.local_port,
         )
         self._flush()
-
-    def _apply_config(self, new: Config) -> None:
-        """A dynamic neighbour added or removed: a peer change only, the speaker's slice."""
-        self._speaker.apply_config(new, diff_configs(self._speaker.config, new), self._now())
 
     def _interface_address(self, peer: str, local: str) -> str:
         """For a peer that may carry the other IP version's family: that version's address on
@@ -227,7 +224,7 @@ class Sessions:
         if self.dynamic.is_dynamic(peer) and all(c.peer != peer for c in self.connections.values()):
             smaller = self.dynamic.remove(self._speaker.config, peer)
             if smaller is not None:
-                self._apply_config(smaller)
+                self._speaker.apply_peer_change(smaller, self._now(), removed=peer)
         # --- end of dynamic neighbours
         self._flush()
 

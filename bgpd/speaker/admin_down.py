@@ -97,6 +97,10 @@ class AdminDisabling:
             self._for_peer(name, now, partial(state.session.start, now))
         return AdminChange(peer=name, changed=True)
 
+    def disabled_names(self) -> list[str]:
+        """The peers an operator disabled."""
+        return list(self._disabled)
+
     def disabled_keep_only(self, peers: Iterable[str]) -> None:
         """After a reload: a peer the new config no longer has forgets it was disabled."""
         for name in set(self._disabled) - set(peers):

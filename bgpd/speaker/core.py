@@ -122,6 +122,7 @@ class Speaker(
 ):
     __slots__ = (
         "_bfd",
+        "_by_address",
         "_config",
         "_disabled",
         "_eor_seen",
@@ -148,6 +149,7 @@ class Speaker(
         self._config = config
         self._rng = rng
         self._peers: dict[str, PeerState] = {}
+        self._by_address: dict[object, str] = {}  # peer_for_address (addresses are unique)
         self._bfd: dict[str, BfdStatus] = {}  # the peers' BFD state (bgpd.speaker.bfd_hold)
         self._disabled: dict[str, str] = {}  # operator-disabled peers (bgpd.speaker.admin_down)
         self._outputs: list[Output] = []
@@ -210,11 +212,7 @@ class Speaker(
         return self._peers[name].config
 
     def peer_for_address(self, address: str) -> str | None:
-        ip = ipaddress.ip_address(address)
-        for name, state in self._peers.items():
-            if state.config.address == ip:
-                return name
-        return None
+        return self._by_address.get(ipaddress.ip_address(address))
 
     def connection_made(
         self,
@@ -385,9 +383,11 @@ class Speaker(
         settings = session_settings(self._config, peer)
         session = Session(settings, self._rng, name=peer.name, counters=counters)
         self._peers[peer.name] = PeerState(peer, session)
+        self._by_address[peer.address] = peer.name
 
     def _remove_peer(self, name: str, now: float, subcode: CeaseSubcode) -> PeerState:
         state = self._peers.pop(name)
+        self._by_address.pop(state.config.address, None)
         state.session.stop(now, subcode, "configuration changed")
         state.session.take_events()  # its SessionDown: routes go below, unconditionally
         self._gr.forget(name)

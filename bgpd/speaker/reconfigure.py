@@ -70,6 +70,7 @@ class Reconfiguration:
         def _propagate(self, now: float) -> None: ...
         def start_allowed(self, peer: str) -> bool: ...
         def disabled_keep_only(self, peers: Iterable[str]) -> None: ...
+        def disabled_names(self) -> list[str]: ...
         def _send_touched(self) -> None: ...
 
     def apply_config(self, new: Config, diff: ConfigDiff, now: float) -> list[str]:
@@ -160,6 +161,32 @@ class Reconfiguration:
         self._propagate(now)
         self._send_touched()
         return actions
+
+    def apply_peer_change(
+        self,
+        new: Config,
+        now: float,
+        *,
+        added: PeerConfig | None = None,
+        removed: str | None = None,
+    ) -> None:
+        """`apply_config` for a config that differs from the running one by one peer added
+        or removed and nothing else (a dynamic neighbour coming or going), at the cost of that
+        peer alone: no diff, no pass over the other peers, whose settings and verdicts cannot
+        have changed. A reflector of a big cluster takes thousands of these at once."""
+        self._config = new
+        if removed is not None and removed in self._peers:
+            self._remove_peer(removed, now, CeaseSubcode.PEER_DECONFIGURED)
+            self.disabled_keep_only(n for n in self.disabled_names() if n != removed)
+            logger.info("reload action=%s", f"peer {removed} removed")
+        if added is not None:
+            self._add_peer(added)
+            if self.start_allowed(added.name):
+                self._peers[added.name].session.start(now)
+            self._pump(added.name, now)
+            logger.info("reload action=%s", f"peer {added.name} added")
+        self._propagate(now)
+        self._send_touched()
 
     def _reimport(self, name: str, state: PeerState, now: float, *, relooped: bool) -> None:
         """Import rules or the loop check's allowance of our AS changed: the peer's routes are

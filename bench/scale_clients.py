@@ -1,0 +1,172 @@
+"""Simulated Calico nodes for ``bench/scale_bench.py``: rr_clients' clients, three phases.
+
+Role: the load generator and the measuring instrument of the big-cluster benchmark. One process
+plays nodes ``first .. first+count-1`` of ``clients``, with the client of
+``bench/rr_clients.py`` (its session, counting and reflection check): node ``i`` announces its
+``prefixes`` /26 blocks and its ``borrowed`` /32s in one attribute set (NEXT_HOP = its own
+address, empty AS_PATH, iBGP), and counts what the reflector sends it.
+
+Protocol with the parent (line-based, one JSON line per phase with every node's result):
+
+- the worker prints ``ready`` once its table is built;
+- ``go``: every node connects at once; JSON once all hold every other node's routes
+  (``join``);
+- ``storm``: every node closes its session at once (``dropped_at``), waits ``--return-after``
+  seconds and connects again, from an empty table; JSON once all hold everything again;
+- ``rearm``: every node forgets that it is done (keeping its table) and the worker prints
+  ``rearmed``; then ``bounce I`` (sent to the worker playing node I only) closes node I's
+  session and connects it again after ``--return-after`` seconds. Every rearmed worker prints
+  its JSON once each of its nodes holds every route again: node I its whole table, the others
+  node I's routes, withdrawn when its session went and announced again when it came back;
+- ``quit`` or the end of stdin closes every session and exits.
+
+Times are wall-clock (``time.time``) so the parent can compare them across workers. The
+process never waits without a deadline (``--timeout`` per phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.rr_clients import MAX_PREFIXES, Client, Universe, _stdin_line, encode_updates
+
+
+def restart(client: Client) -> None:
+    """A node coming back: a new session from an empty table, counting from scratch."""
+    client.reset_counters()
+    client.done_at = None
+    client.done_event.clear()
+
+
+def rearm(client: Client) -> None:
+    """Forget that ``client`` is done, keep what it holds: the next recount at the goal is the
+    moment it holds every route again (a withdrawal recounts at once, see rr_clients)."""
+    client.done_at = None
+    client.done_event.clear()
+    client.t99_at = None
+    client.threshold = client.goal
+    client.last_distinct = client._distinct()
+    client.since_count = 0
+
+
+async def wait_done(clients: list[Client], timeout: float) -> None:
+    waiting = [asyncio.ensure_future(c.done_event.wait()) for c in clients]
+    _, pending = await asyncio.wait(waiting, timeout=timeout)
+    for p in pending:
+        p.cancel()
+
+
+async def drop(clients: list[Client]) -> float:
+    """Closes the sessions of ``clients`` and waits until the transports are gone."""
+    dropped_at = time.time()
+    for c in clients:
+        c.close()
+    await asyncio.wait([c.closed for c in clients], timeout=30)
+    return dropped_at
+
+
+def report(phase: str, clients: list[Client], go_at: float, **extra: Any) -> None:
+    result = {
+        "phase": phase,
+        "go_at": go_at,
+        **extra,
+        "clients": [c.result(go_at) for c in clients],
+    }
+    print(json.dumps(result), flush=True)
+
+
+async def amain(args: argparse.Namespace) -> int:
+    per_node = args.prefixes + args.borrowed
+    if args.clients * args.prefixes > MAX_PREFIXES:
+        raise SystemExit("the blocks do not fit in 10.0.0.0/8 as /26s")
+    universe = Universe(args.clients * per_node, args.prefixes, args.borrowed)
+    indexes = range(args.first, args.first + args.count)
+    clients = [
+        Client(
+            i,
+            universe,
+            per_node,
+            encode_updates(i, args.prefixes, 1, args.borrowed),
+            args.reflector,
+        )
+        for i in indexes
+    ]
+    by_index = {c.index: c for c in clients}
+    print("ready", flush=True)
+    runs: list[asyncio.Future[Any]] = []
+    while True:
+        words = (await _stdin_line()).split()
+        if not words or words[0] == "quit":
+            break
+        command = words[0]
+        if command == "go":
+            go_at = time.time()
+            deadline = time.monotonic() + args.timeout
+            runs = [asyncio.ensure_future(c.run(deadline)) for c in clients]
+            await wait_done(clients, args.timeout)
+            report("join", clients, go_at)
+        elif command == "storm":
+            dropped_at = await drop(clients)
+            for c in clients:
+                restart(c)
+            deadline = time.monotonic() + args.timeout
+            runs = [asyncio.ensure_future(c.run(deadline, args.return_after)) for c in clients]
+            await wait_done(clients, args.timeout)
+            report("storm", clients, dropped_at, dropped_at=dropped_at)
+        elif command == "rearm":
+            for c in clients:
+                rearm(c)
+            rearmed_at = time.time()
+            print("rearmed", flush=True)
+            # The bounce (this worker's or another's) follows; report once all hold all again.
+            bounce = (await _stdin_line()).split()
+            dropped_at = None
+            if bounce and bounce[0] == "bounce":
+                node = by_index[int(bounce[1])]
+                dropped_at = await drop([node])
+                restart(node)
+                deadline = time.monotonic() + args.timeout
+                runs.append(asyncio.ensure_future(node.run(deadline, args.return_after)))
+            await wait_done(clients, args.timeout)
+            report("rejoin", clients, rearmed_at, dropped_at=dropped_at)
+    for c in clients:
+        c.close()
+    for r in runs:
+        r.cancel()
+    await asyncio.sleep(0)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--reflector", required=True, help="the reflector's address")
+    parser.add_argument("--clients", type=int, required=True, help="C: the whole population")
+    parser.add_argument("--prefixes", type=int, default=4, help="/26 blocks per node")
+    parser.add_argument("--borrowed", type=int, default=20, help="borrowed /32s per node")
+    parser.add_argument("--first", type=int, default=0, help="first node index played here")
+    parser.add_argument("--count", type=int, help="nodes played here (default: all)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per phase")
+    parser.add_argument(
+        "--return-after", type=float, default=1.0, help="seconds from a drop to the reconnect"
+    )
+    args = parser.parse_args()
+    if args.count is None:
+        args.count = args.clients - args.first
+    # One socket per node: the default soft limit (1,024) is too few for a thousand nodes.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(4096, 2 * args.count + 64)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    return asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
