@@ -94,7 +94,13 @@ class NextHopRefused:
     route is treat-as-withdraw. `reason` is the next hop check's (bgpd.policy.next_hop)."""
 
     attributes: PathAttributes  # the cache key's attribute set, kept alive with the entry
+    next_hop: bytes
     reason: str
+
+
+# What the import cache holds for a path: the shared candidate, the next hop refusal, or
+# the attribute set itself for a path that loops.
+_Verdict = Candidate | NextHopRefused | PathAttributes
 
 
 class CandidateCache:
@@ -105,13 +111,17 @@ class CandidateCache:
     per prefix (and a key computation, loop and next hop check per UPDATE). Keyed by the
     attribute set's identity (the decoder caches one object per distinct encoding; hashing one
     walks every field): the value holds the attribute set (a looping path's value is the
-    attribute set itself), so the id cannot be reused while the entry exists. Bounded: cleared
-    when full. Build a new cache for each session, since the session's `Source` goes into every
-    candidate, and when the loop check (our AS on the session, the allowance of it, router and
-    cluster id) or the next hop check changes.
+    attribute set itself), so the id cannot be reused while the entry exists. The next hop is
+    checked on the hit rather than made part of the key (a key tuple per attribute set is
+    about 90 bytes, a twentieth of what a set costs): an attribute set seen with a second next
+    hop (MP_REACH next hops are not in the set) has its entry in `_by_hop`. A looping verdict
+    does not depend on the next hop. Bounded: cleared when full. Build a new cache for each
+    session, since the session's `Source` goes into every candidate, and when the loop check
+    (our AS on the session, the allowance of it, router and cluster id) or the next hop check
+    changes.
     """
 
-    __slots__ = ("_cache", "_max_size", "looped", "next_hop_problem", "source")
+    __slots__ = ("_by_hop", "_cache", "_max_size", "looped", "next_hop_problem", "source")
 
     def __init__(
         self,
@@ -125,38 +135,61 @@ class CandidateCache:
         self.looped = looped
         self.next_hop_problem = next_hop_problem
         self._max_size = max_size
-        self._cache: dict[tuple[int, bytes], Candidate | PathAttributes | NextHopRefused] = {}
+        self._cache: dict[int, _Verdict] = {}
+        self._by_hop: dict[tuple[int, bytes], _Verdict] = {}
 
     def candidate(
         self, attributes: PathAttributes, next_hop: bytes
     ) -> Candidate | NextHopRefused | None:
         """The shared candidate for the path; None when it loops; `NextHopRefused` when its
         next hop is unusable (checked after the loop: a looping path is not worth a report)."""
-        key = (id(attributes), next_hop)
+        key = id(attributes)
         hit = self._cache.get(key)
         if hit is not None:
             if hit is attributes:
                 return None
             if type(hit) is Candidate:
                 if hit.info.attributes is attributes:
-                    return hit
+                    if hit.info.next_hop == next_hop:
+                        return hit
+                    return self._other_hop(attributes, next_hop)
             elif type(hit) is NextHopRefused and hit.attributes is attributes:
-                return hit
-        if len(self._cache) >= self._max_size:
+                if hit.next_hop == next_hop:
+                    return hit
+                return self._other_hop(attributes, next_hop)
+        # A miss, or the entry of a dead attribute set whose id was reused: replaced.
+        verdict = self._cache[key] = self._verdict(attributes, next_hop)
+        return None if isinstance(verdict, PathAttributes) else verdict
+
+    def _other_hop(
+        self, attributes: PathAttributes, next_hop: bytes
+    ) -> Candidate | NextHopRefused | None:
+        """A live attribute set seen with a second next hop (it does not loop: its first entry
+        is no loop verdict)."""
+        key = (id(attributes), next_hop)
+        hit = self._by_hop.get(key)
+        if isinstance(hit, Candidate) and hit.info.attributes is attributes:
+            return hit
+        if isinstance(hit, NextHopRefused) and hit.attributes is attributes:
+            return hit
+        verdict = self._by_hop[key] = self._verdict(attributes, next_hop)
+        return None if isinstance(verdict, PathAttributes) else verdict
+
+    def _verdict(self, attributes: PathAttributes, next_hop: bytes) -> _Verdict:
+        if len(self._cache) + len(self._by_hop) >= self._max_size:
             self._cache.clear()
+            self._by_hop.clear()
         if self.looped(attributes):
-            self._cache[key] = attributes
-            return None
+            return attributes
         problem = self.next_hop_problem(next_hop)
         if problem is not None:
-            refused = self._cache[key] = NextHopRefused(attributes=attributes, reason=problem)
-            return refused
+            return NextHopRefused(attributes=attributes, next_hop=next_hop, reason=problem)
         info = PathInfo(attributes=attributes, next_hop=next_hop)
-        candidate = self._cache[key] = Candidate(source=self.source, info=info)
-        return candidate
+        return Candidate(source=self.source, info=info)
 
     def clear(self) -> None:
         self._cache.clear()
+        self._by_hop.clear()
 
 
 class ChangeGroup(NamedTuple):

@@ -10,6 +10,7 @@ from bgpd.rib import (
     CandidateCache,
     GracefulRestartTracker,
     LocRib,
+    NextHopRefused,
     PathInfo,
     RouteChange,
     Source,
@@ -385,10 +386,30 @@ def test_candidate_cache_shares_one_candidate_per_path_and_remembers_loops() -> 
     # A different next hop is a different path.
     other = cache.candidate(a, bytes((192, 0, 2, 2)))
     assert other is not None and other is not first
+    assert other.info.next_hop == bytes((192, 0, 2, 2))
+    # Both next hops of the set stay cached: each gets its own candidate back.
+    assert cache.candidate(a, bytes((192, 0, 2, 2))) is other
+    assert cache.candidate(a, hop) is first
     bad = attrs(med=666)
     assert cache.candidate(bad, hop) is None
     assert cache.candidate(bad, hop) is None
     assert looped == [a, a, bad]  # one loop check per distinct path
+
+
+def test_candidate_cache_checks_the_next_hop_per_path() -> None:
+    refused_hop = bytes((192, 0, 2, 9))
+    cache = CandidateCache(A, next_hop_problem=lambda h: "unusable" if h == refused_hop else None)
+    a = attrs(path=(65001,))
+    good = cache.candidate(a, bytes((192, 0, 2, 1)))
+    assert type(good) is Candidate
+    refused = cache.candidate(a, refused_hop)
+    assert isinstance(refused, NextHopRefused) and refused.reason == "unusable"
+    assert cache.candidate(a, refused_hop) is refused
+    assert cache.candidate(a, bytes((192, 0, 2, 1))) is good
+    # Refused first, usable second: the same set with the other hop is a candidate.
+    b = attrs(path=(65002,))
+    assert isinstance(cache.candidate(b, refused_hop), NextHopRefused)
+    assert type(cache.candidate(b, bytes((192, 0, 2, 1)))) is Candidate
 
 
 def test_candidate_cache_is_bounded() -> None:
