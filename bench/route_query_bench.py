@@ -3,11 +3,13 @@
 A Loc-RIB is filled with N IPv4 /24 prefixes from two eBGP peers (one path each, as a full
 feed shares its candidates per UPDATE; 1 in 1,000 prefixes has a second path, 1 in 100 a
 community), then each query is answered the way the control socket does
-(`RouteQuery.from_args` + `bgpd.speaker.route_answers.answer`, the JSON of the views
-included). Timings are the best of `--repeat` runs, in milliseconds, per CPU of one thread.
-`max hold` is the longest the event loop was held while the query ran as the control socket
-runs it (`route_answers.answer_steps` driven by `control_dispatch.run_steps`): the largest
-gap between two turns of a ticker task sharing the loop, wall clock, best of the runs.
+as the control socket does: `RouteQuery.from_args`, then a list of routes streamed
+(`route_answers.answer_chunks` run by `control_dispatch.rows_json`, each chunk's rows encoded
+as the socket writes them, `protocol.encode_rows`), other answers by `answer_steps` and
+`answer_json`. `ms` is the CPU time of one thread, best of `--repeat` runs; `max hold` the
+longest the event loop was held meanwhile: the largest gap between two turns of a ticker task
+sharing the loop, wall clock, best of the runs. `gc_full` counts the collector's full passes
+during the slowest run (each walks the whole table: seconds at 1M routes).
 The BIRD socket's commands (`bird: ...`) are run as `_BirdSocket` runs them
 (`BirdControl.execute_steps` driven by `run_steps`, the reply encoded 20,000 lines a time),
 over hooks that read the same table.
@@ -33,11 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bgpd.config import parse_config
 from bgpd.control.bird_protocol import ReplyEncoder, parse_command
 from bgpd.control.bird_server import BirdControl, BirdHooks
+from bgpd.control.protocol import encode_rows
 from bgpd.net import IPV4_UNICAST
 from bgpd.rib import Candidate, LocRib, PathInfo, Source, SourceKind
-from bgpd.runtime.control_dispatch import answer_json, run_steps
+from bgpd.runtime.control_dispatch import answer_json, rows_json, run_steps
 from bgpd.runtime.memory import GC_YOUNG_THRESHOLD
-from bgpd.speaker.route_answers import answer, answer_steps
+from bgpd.speaker.route_answers import answer, answer_chunks, answer_steps
 from bgpd.speaker.route_query import RouteQuery
 from bgpd.speaker.steps import Steps, chunks, finish
 from bgpd.views import PeerView, ReceivedView
@@ -201,40 +204,69 @@ def main() -> None:
     peers = {"p1": SimpleNamespace(rejected=set()), "p2": SimpleNamespace(rejected=set())}
     results: dict[str, dict[str, float | int]] = {}
     for label, query_args in QUERIES.items():
-        best = float("inf")
-        rows = 0
-        for _ in range(args.repeat):
-            t0 = time.process_time()
-            found = answer(RouteQuery.from_args(query_args), rib, peers, lambda _n: None)  # type: ignore[arg-type]
-            data = (
-                found.to_json() if isinstance(found, ReceivedView) else [v.to_json() for v in found]
-            )
-            best = min(best, time.process_time() - t0)
-            rows = len(data) if isinstance(data, list) else 1
         query = RouteQuery.from_args(query_args)
+        stream = answer_chunks(query, rib, peers)  # type: ignore[arg-type]
+        if stream is None:
+            found = answer(query, rib, peers, no_peer)  # type: ignore[arg-type]
+            rows = 1 if isinstance(found, ReceivedView) else len(found)
+        else:
+            rows = sum(len(chunk) for chunk in stream)
 
         async def ask(query: RouteQuery = query) -> object:
-            return await answer_json(await run_steps(answer_steps(query, rib, peers, no_peer)))
+            stream = answer_chunks(query, rib, peers)  # type: ignore[arg-type]
+            if stream is None:
+                steps = answer_steps(query, rib, peers, no_peer)  # type: ignore[arg-type]
+                return await answer_json(await run_steps(steps))
+            size, first = 0, True
+            async for chunk in rows_json(stream):
+                size, first = size + len(encode_rows(chunk, first)), False
+            return size
 
-        hold = min(asyncio.run(held(ask)) for _ in range(args.repeat))
-        results[label] = {"ms": round(best * 1000, 3), "rows": rows, "max_hold_ms": hold * 1000}
-        print(f"{label:42} {best * 1000:10.3f} ms  {rows} rows  max hold {hold * 1000:8.3f} ms")
+        best = hold = float("inf")
+        full = 0
+        for _ in range(args.repeat):
+            before = gc.get_stats()[2]["collections"]
+            t0 = time.process_time()
+            hold = min(hold, asyncio.run(held(ask)))
+            best = min(best, time.process_time() - t0)
+            full = max(full, gc.get_stats()[2]["collections"] - before)
+        results[label] = {
+            "ms": round(best * 1000, 3),
+            "rows": rows,
+            "max_hold_ms": hold * 1000,
+            "gc_full": full,
+        }
+        print(
+            f"{label:42} {best * 1000:10.3f} ms  {rows} rows  max hold {hold * 1000:8.3f} ms"
+            f"  full GC {full}"
+        )
     control = bird_control(rib, peers)
     for line in BIRD_COMMANDS:
-        best = float("inf")
-        size = 0
+        sizes: list[int] = []
+
+        async def reply(line: str = line, sizes: list[int] = sizes) -> object:
+            sizes.append(await bird_reply(control, line))
+            return None
+
+        best = hold = float("inf")
+        full = 0
         for _ in range(args.repeat):
+            before = gc.get_stats()[2]["collections"]
             t0 = time.process_time()
-            size = asyncio.run(bird_reply(control, line))
+            hold = min(hold, asyncio.run(held(reply)))
             best = min(best, time.process_time() - t0)
-
-        async def reply(line: str = line) -> object:
-            return await bird_reply(control, line)
-
-        hold = min(asyncio.run(held(reply)) for _ in range(args.repeat))
+            full = max(full, gc.get_stats()[2]["collections"] - before)
         label = f"bird: {line}"
-        results[label] = {"ms": round(best * 1000, 3), "bytes": size, "max_hold_ms": hold * 1000}
-        print(f"{label:42} {best * 1000:10.3f} ms  {size} bytes  max hold {hold * 1000:8.3f} ms")
+        results[label] = {
+            "ms": round(best * 1000, 3),
+            "bytes": sizes[-1],
+            "max_hold_ms": hold * 1000,
+            "gc_full": full,
+        }
+        print(
+            f"{label:42} {best * 1000:10.3f} ms  {sizes[-1]} bytes  max hold {hold * 1000:8.3f} ms"
+            f"  full GC {full}"
+        )
     out = Path(__file__).resolve().parent / "results" / "route_query.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"prefixes": args.prefixes, "results": results}, indent=2) + "\n")

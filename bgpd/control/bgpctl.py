@@ -57,6 +57,8 @@ def call(path: str, request: Request, timeout: float = TIMEOUT_S) -> dict[str, A
         raise UnreachableError(f"cannot talk to bgpd on {path}: {exc.strerror or exc}") from exc
     if not buf:
         raise UnreachableError(f"bgpd closed the connection on {path} without answering")
+    if not buf.endswith(b"\n"):  # a streamed reply that failed midway (bgpd logs why)
+        raise UnreachableError(f"bgpd cut its reply short on {path}: see bgpd's log")
     try:
         reply = json.loads(buf)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse

@@ -3,11 +3,17 @@
 A request is `{"command": "show peers", "args": {...}}`; the reply is `{"ok": true, "data": ...}`
 or `{"ok": false, "error": "..."}`. Plain JSON lines keep the protocol debuggable with
 `socat - UNIX-CONNECT:/path` and trivially versionable (unknown keys are ignored).
+
+A reply whose data is a long list (a whole table: a million routes) is written as it is made,
+rows by rows (`RowStream`), still as the one line `{"ok":true,"data":[...]}`: the client reads
+it as any other reply. Should the daemon fail once rows are on their way, it closes the
+connection without the line's end (the client reports a cut reply; the daemon logs why).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +53,27 @@ def decode_request(line: bytes) -> Request:
 
 def encode_reply(data: Json) -> bytes:
     return json.dumps({"ok": True, "data": data}, separators=(",", ":")).encode() + b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class RowStream:
+    """A reply whose data is a list, made chunk by chunk: each item of `chunks` is the next
+    rows (each one's JSON text, compact), written and dropped before the next chunk is made."""
+
+    chunks: AsyncGenerator[list[str], None]
+
+
+ROWS_HEAD = b'{"ok":true,"data":['  # what `encode_reply` writes before a list's rows
+ROWS_TAIL = b"]}\n"
+
+
+def encode_rows(rows: list[str], first: bool) -> bytes:
+    """Rows of a `RowStream` as they go between `ROWS_HEAD` and `ROWS_TAIL` (comma-led but
+    for the first rows): with the head and tail, the line `encode_reply` makes of the list."""
+    if not rows:
+        return b""
+    body = ",".join(rows).encode()
+    return body if first else b"," + body
 
 
 def encode_error(message: str) -> bytes:

@@ -3,9 +3,12 @@
 Role: accept connections, read one request line at a time, hand it to the handler the daemon
 wires in, write the reply. It knows nothing about peers or routes: the handler does.
 Invariants: a failing or slow client never blocks the speaker (each client is its own task,
-requests are size-limited); every request line gets one reply line, an error when the handler
-fails (a bug is logged with its traceback, the connection and the server stay up); the socket
-file is removed on close.
+requests are size-limited; a long reply (`RowStream`) is written chunk by chunk, each chunk
+drained before the next is made, so a slow reader holds back its own answer only); every
+request line gets one reply line, an error when the handler fails before any row of the reply
+is written (a bug is logged with its traceback, the connection and the server stay up), a cut
+line and a closed connection when it fails after (logged the same); the socket file is
+removed on close.
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ from collections.abc import Awaitable, Callable
 
 from bgpd.control.protocol import (
     MAX_REQUEST_BYTES,
+    ROWS_HEAD,
+    ROWS_TAIL,
     ControlCommandError,
     Request,
+    RowStream,
     decode_request,
     encode_error,
     encode_reply,
+    encode_rows,
 )
 from bgpd.control.unix import bind_unix_socket, release_socket_path, socket_identity
 from bgpd.views import Json
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Request], Awaitable[Json]]
+Handler = Callable[[Request], Awaitable["Json | RowStream"]]
 
 
 class ControlServer:
@@ -64,14 +71,44 @@ class ControlServer:
             self._server = None
         release_socket_path(self._path, self._identity)
 
-    async def _answer(self, line: bytes) -> bytes:
+    async def _answer(self, line: bytes) -> bytes | tuple[list[str], RowStream]:
+        """The reply's line, or a stream's first rows (made here, so that a refusal found
+        before any row, an unknown peer say, is still an error reply) and the stream."""
         try:
-            return encode_reply(await self._handler(decode_request(line)))
+            reply = await self._handler(decode_request(line))
+            if not isinstance(reply, RowStream):
+                return encode_reply(reply)
+            first = await anext(reply.chunks, None)
+            if first is None:
+                return encode_reply([])
+            return first, reply
         except ControlCommandError as exc:
             return encode_error(str(exc))
         except Exception as exc:  # one bad request must not end the connection or the server
             logger.exception("control command failed path=%s", self._path)
             return encode_error(f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _stream(
+        self, writer: asyncio.StreamWriter, first: list[str], reply: RowStream
+    ) -> bool:
+        """Writes a streamed reply, each chunk drained before the next is made; False when it
+        failed midway (logged): the line is cut, the connection is to be closed."""
+        try:
+            writer.write(ROWS_HEAD + encode_rows(first, True))
+            await writer.drain()
+            async for rows in reply.chunks:
+                writer.write(encode_rows(rows, False))
+                await writer.drain()
+        except ConnectionError:
+            raise
+        except Exception:
+            logger.exception("control reply cut path=%s", self._path)
+            return False
+        finally:
+            await reply.chunks.aclose()
+        writer.write(ROWS_TAIL)
+        await writer.drain()
+        return True
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -83,8 +120,12 @@ class ControlServer:
                     break
                 if not line:
                     break
-                writer.write(await self._answer(line))
-                await writer.drain()
+                answer = await self._answer(line)
+                if isinstance(answer, bytes):
+                    writer.write(answer)
+                    await writer.drain()
+                elif not await self._stream(writer, *answer):
+                    break
         except ConnectionError:
             pass
         finally:

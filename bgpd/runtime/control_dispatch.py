@@ -8,7 +8,9 @@ the socket servers (`bgpd.control`) only frame and carry them.
 Invariants:
 - Called on the loop thread only. A lookup is one consistent look at the speaker; a walk of
   a whole table (`bgpd.speaker.steps`) lets the loop run between its chunks (`run_steps`),
-  so sessions and other clients go on meanwhile and the answer is read chunk by chunk.
+  so sessions and other clients go on meanwhile and the answer is read chunk by chunk. A
+  list of routes is streamed (`RowStream`): each chunk of views is turned into JSON, written
+  to the client and dropped before the next is built.
 - A command that changes the speaker (`peer ...`) calls `flush` before replying: its
   outputs reach the sockets and the timer is re-armed.
 - Secrets never leave: `show config` renders the config with every password masked.
@@ -17,24 +19,25 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 
 from bgpd.config import Config, ConfigError, render_config_toml
 from bgpd.control.bird_peer_commands import Outcome
 from bgpd.control.bird_protocol import ProtoCommand
 from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
-from bgpd.control.protocol import ControlCommandError, Request
-from bgpd.control.steps_loop import run_steps
+from bgpd.control.protocol import ControlCommandError, Request, RowStream
+from bgpd.control.steps_loop import run_steps, run_stream
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
 from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.peer_commands import PEER_COMMANDS, bird_peer_action, peer_command
 from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
-from bgpd.speaker.route_answers import RouteAnswer
-from bgpd.speaker.steps import Steps
+from bgpd.speaker.route_answers import RouteAnswer, Row
+from bgpd.speaker.route_json import RouteRowEncoder
+from bgpd.speaker.steps import Steps, Stream
 from bgpd.views import Json, ReceivedView, RouteCountView, RouteView
 
-__all__ = ["ControlDispatch", "answer_json", "run_steps"]
+__all__ = ["ControlDispatch", "answer_json", "rows_json", "run_steps"]
 
 
 class ControlDispatch:
@@ -71,7 +74,7 @@ class ControlDispatch:
         self._kernel = kernel
         self._bfd = bfd
 
-    async def handle(self, request: Request) -> Json:
+    async def handle(self, request: Request) -> Json | RowStream:
         cmd, args, now = request.command, request.args, self._now()
         speaker = self._speaker
         if cmd == "ping":  # the /livez probe (the socket answers, nothing else)
@@ -85,7 +88,11 @@ class ControlDispatch:
             return view.to_json()
         if cmd == "show routes":
             try:
-                found = await run_steps(speaker.route_query_steps(RouteQuery.from_args(args)))
+                query = RouteQuery.from_args(args)
+                stream = speaker.route_query_chunks(query)
+                if stream is not None:  # a list of routes, maybe the whole table: streamed
+                    return RowStream(rows_json(stream))
+                found = await run_steps(speaker.route_query_steps(query))
             except RouteQueryError as exc:
                 raise ControlCommandError(str(exc)) from exc
             return await answer_json(found)
@@ -196,3 +203,11 @@ async def answer_json(found: RouteAnswer) -> Json:
             await asyncio.sleep(0)
         rows.extend(view.to_json() for view in found[start : start + JSON_CHUNK])
     return rows
+
+
+async def rows_json(stream: Stream[Row]) -> AsyncGenerator[list[str], None]:
+    """A streamed answer's chunks of paths as the JSON text of their views, each chunk made,
+    handed on and dropped in its own step (`VIEW_CHUNK` prefixes, a few ms)."""
+    encode = RouteRowEncoder()
+    async for rows in run_stream(stream):
+        yield [encode(row) for row in rows]

@@ -21,8 +21,10 @@ loop run between chunks; `answer` runs them at once.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import replace
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from bgpd.net import Family, Nlri, format_prefix
@@ -35,7 +37,7 @@ from bgpd.speaker.route_query import (
     select_prefixes,
     sort_key,
 )
-from bgpd.speaker.steps import VIEW_CHUNK, Steps, chunks, finish, merge_sorted
+from bgpd.speaker.steps import VIEW_CHUNK, Steps, Stream, chunks, finish, merge_sorted
 from bgpd.speaker.views import path_view, route_view
 from bgpd.views import (
     ADVERTISED_LOCAL,
@@ -83,10 +85,7 @@ def answer_steps(
     """The reply to `query` in steps (a table walk pauses between chunks, `bgpd.speaker.steps`);
     `member`: the Established peers' places in their update groups. An unknown `--peer` is a
     `RouteQueryError` (at the first step), not an empty answer."""
-    if query.peer is not None and query.peer not in peers:
-        local = query.peer in LOCAL_SOURCES and not (query.received or query.advertised)
-        if not local:
-            raise RouteQueryError(f"no peer named {query.peer!r}")
+    _check_peer(query, peers)
     if query.received:
         assert query.peer is not None
         return (yield from received(query, rib, query.peer, peers[query.peer].rejected))
@@ -99,6 +98,27 @@ def answer_steps(
     return (yield from sorted_views(query, rib))
 
 
+def answer_chunks(
+    query: RouteQuery, rib: LocRib, peers: Mapping[str, PeerState]
+) -> Stream[Row] | None:
+    """The reply to `query` as a stream of chunks of paths (`route_chunks`; a view each, see
+    `bgpd.speaker.route_json` for their JSON) when it is a list of Loc-RIB routes (the answer
+    that can have a million rows); None for the other answers (counts, `--received`,
+    `--advertised`: `answer_steps`). An unknown `--peer` is a `RouteQueryError` raised here,
+    before any chunk."""
+    _check_peer(query, peers)
+    if query.received or query.advertised or query.count:
+        return None
+    return route_chunks(query, rib)
+
+
+def _check_peer(query: RouteQuery, peers: Mapping[str, PeerState]) -> None:
+    if query.peer is not None and query.peer not in peers:
+        local = query.peer in LOCAL_SOURCES and not (query.received or query.advertised)
+        if not local:
+            raise RouteQueryError(f"no peer named {query.peer!r}")
+
+
 Row = tuple[Family, Nlri, Candidate, bool]
 
 
@@ -106,61 +126,98 @@ def rib_paths(query: RouteQuery, rib: LocRib) -> Iterator[list[Row]]:
     """(family, prefix, path, is best) of every Loc-RIB path the query selects, unsorted, in
     batches (one per chunk of a walk); a prefix gone since the walk started is skipped."""
     keep = PathFilter(query)
-    peer = query.peer
     for family in query.families(rib.families()):
+        for nlris in _batches(query, rib, family):
+            yield [
+                (family, nlri, candidate, best)
+                for nlri in nlris
+                for candidate, best in _paths(query, keep, rib, family, nlri)
+            ]
 
-        def contains(nlri: Nlri, family: Family = family) -> bool:
-            return rib.best(family, nlri) is not None
 
-        def keys(family: Family = family) -> Collection[Nlri]:
-            return rib.prefixes(family)
+def _batches(query: RouteQuery, rib: LocRib, family: Family) -> Iterable[list[Nlri]]:
+    """The prefixes of `family` the query's prefix and peer parts select, in batches (one per
+    chunk of a walk, maybe empty), in no particular order."""
 
-        batches: Iterable[list[Nlri]]
-        if peer is not None and query.base() is None:
-            # the source's own index (a big feed has none: then the table, walked), in steps
-            index = rib.source_prefixes(peer, family)
-            batches = chunks(keys() if index is None else index)
-        else:
-            batches = select_prefixes(query, family, contains, keys)
-        for nlris in batches:
-            rows: list[Row] = []
-            for nlri in nlris:
-                for rank, candidate in enumerate(rib.candidates(family, nlri)):
-                    if query.best and rank:
-                        break
-                    if peer is not None and candidate.source.name != peer:
-                        continue
-                    if keep(candidate.info, candidate.stale):
-                        rows.append((family, nlri, candidate, rank == 0))
-            yield rows
+    def contains(nlri: Nlri) -> bool:
+        return rib.best(family, nlri) is not None
+
+    def keys() -> Collection[Nlri]:
+        return rib.prefixes(family)
+
+    if query.peer is not None and query.base() is None:
+        # the source's own index (a big feed has none: then the table, walked), in steps
+        index = rib.source_prefixes(query.peer, family)
+        return chunks(keys() if index is None else index)
+    return select_prefixes(query, family, contains, keys)
+
+
+def _paths(
+    query: RouteQuery, keep: PathFilter, rib: LocRib, family: Family, nlri: Nlri
+) -> Iterator[tuple[Candidate, bool]]:
+    """(path, is best) of the prefix's paths the query selects, best first."""
+    peer = query.peer
+    for rank, candidate in enumerate(rib.candidates(family, nlri)):
+        if query.best and rank:
+            break
+        if peer is not None and candidate.source.name != peer:
+            continue
+        if keep(candidate.info, candidate.stale):
+            yield candidate, rank == 0
+
+
+def route_chunks(query: RouteQuery, rib: LocRib) -> Stream[Row]:
+    """The selected paths, per family, in address order, best first per prefix, a chunk (the
+    paths of `VIEW_CHUNK` prefixes) per step. The walk first selects prefixes (a chunk of keys
+    a step, each chunk's matches sorted: runs of the table's own key objects, nothing built
+    per route), then merges the runs lazily and reads each chunk of prefixes' paths as it goes
+    (afresh: a prefix withdrawn meanwhile is skipped): the consumer turns a chunk into views
+    or JSON, sends it and drops it, so no step sorts or builds the whole answer and the answer
+    never lives whole in the daemon."""
+    keep = PathFilter(query)
+    # without a peer or path filter every selected prefix has rows: no look at its paths
+    look = query.peer is not None or query.filters_paths
+    for family in sorted(query.families(rib.families())):
+        runs: list[list[Nlri]] = []
+        for batch in _batches(query, rib, family):
+            nlris = (
+                [n for n in batch if next(_paths(query, keep, rib, family, n), None)]
+                if look
+                else batch
+            )
+            if nlris:
+                runs.append(sorted(nlris, key=_address_order))
+            yield []
+        merged = (
+            heapq.merge(*runs, key=_address_order)
+            if len(runs) > 1
+            else iter(runs[0] if runs else ())
+        )
+        while batch := list(islice(merged, VIEW_CHUNK)):
+            yield [
+                (family, nlri, candidate, best)
+                for nlri in batch
+                for candidate, best in _paths(query, keep, rib, family, nlri)
+            ]
+
+
+def _address_order(nlri: Nlri) -> bytes:
+    """`sort_key` as one bytes object (the address padded to 16 octets, then the length): an
+    object the collector does not track, made and dropped per comparison run."""
+    return nlri[1:].ljust(16, b"\0") + nlri[:1]
 
 
 def sorted_views(query: RouteQuery, rib: LocRib) -> Steps[list[RouteView]]:
-    """The selected paths as views: per family, in address order, best first per prefix.
-    Each step builds at most `VIEW_CHUNK` views and sorts them; the sorted runs are merged
-    in steps at the end (`merge_sorted`), so no step sorts or builds the whole answer."""
-    runs: list[list[_Sorted]] = []
-    for rows in rib_paths(query, rib):
-        for start in range(0, max(len(rows), 1), VIEW_CHUNK):
-            run: list[_Sorted] = [
-                (family.afi, sort_key(nlri), rank, route_view(family, nlri, candidate, best=best))
-                for rank, (family, nlri, candidate, best) in enumerate(
-                    rows[start : start + VIEW_CHUNK], len(runs) * VIEW_CHUNK
-                )
-            ]
-            if run:
-                run.sort(key=_order)
-                runs.append(run)
-            yield
-    return (yield from merge_sorted(runs, _view))
+    """The selected paths as views, whole (`route_chunks` gathered), a chunk a step."""
+    views: list[RouteView] = []
+    for rows in route_chunks(query, rib):
+        views.extend(route_view(f, nlri, candidate, best=best) for f, nlri, candidate, best in rows)
+        yield
+    return views
 
 
 # (AFI, address order, rank in the walk, view): the rank keeps a prefix's paths best first
 _Sorted = tuple[int, tuple[bytes, int], int, RouteView]
-
-
-def _order(item: _Sorted) -> tuple[int, tuple[bytes, int], int]:
-    return item[0], item[1], item[2]
 
 
 def _view(item: _Sorted) -> RouteView:

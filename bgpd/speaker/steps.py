@@ -13,6 +13,13 @@ start is not in the answer, one withdrawn before its chunk is read is left out, 
 prefixes of one answer may have been read a few steps (milliseconds) apart, with UPDATEs
 processed in between. A lookup (one prefix, a longest match, `--count`) takes no steps: it is
 one consistent look.
+
+An answer of many rows (a whole table, a full feed's routes) is a `Stream[T]`: each step hands
+its chunk of the answer (maybe empty: a step that found nothing to show yet) in the answer's
+order, so that the edge can encode and send a chunk and drop it before the next is built.
+An answer of a million rows never exists whole in the daemon: building one made millions of
+long-lived objects, and the collector's full passes over them and the table held the loop
+for seconds.
 """
 
 from __future__ import annotations
@@ -22,13 +29,23 @@ from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
-__all__ = ["VIEW_CHUNK", "WALK_CHUNK", "Steps", "chunks", "finish", "merge_sorted"]
+__all__ = [
+    "VIEW_CHUNK",
+    "WALK_CHUNK",
+    "Steps",
+    "Stream",
+    "chunks",
+    "collect",
+    "finish",
+    "merge_sorted",
+]
 
 T = TypeVar("T")
 K = TypeVar("K")
 S = TypeVar("S", bound=tuple[Any, ...])
 
 Steps = Generator[None, None, T]
+Stream = Generator[list[T], None, None]
 
 # Keys per step: some 10-30 ms of work per chunk for the costliest filters in
 # bench/route_query_bench.py, small next to a hold time of 1 s or more.
@@ -57,6 +74,16 @@ def finish(steps: Steps[T]) -> T:
         except StopIteration as done:
             answer: T = done.value
             return answer
+
+
+def collect(stream: Stream[T]) -> Steps[list[T]]:
+    """A stream's chunks gathered into one answer, still one step per chunk (for the callers
+    that need the whole list: the BIRD socket's replies, tests, `answer`)."""
+    out: list[T] = []
+    for chunk in stream:
+        out.extend(chunk)
+        yield
+    return out
 
 
 def merge_sorted(runs: Sequence[list[S]], pick: Callable[[S], T]) -> Steps[list[T]]:

@@ -1,0 +1,56 @@
+"""The JSON text of the rows of a streamed `show routes` answer (a million routes, say).
+
+Role: a streamed answer (`bgpd.speaker.route_answers.route_chunks`) is sent as JSON, one row
+per path. Made the plain way (`route_view(...).to_json()`, then `json.dumps`) a row cost some
+50 us, most of it formatting the same attributes again: a full feed's paths share them (one
+`PathInfo` per UPDATE, often per thousands of prefixes). So the encoder keeps, for the paths
+it met last, the text of their view without its prefix, and makes each row of that text and
+the prefix: the very text `json.dumps(view.to_json())` gives (`RouteView.to_json` stays the
+one home of the fields), for a few us.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from bgpd.net import format_prefix
+from bgpd.rib import PathInfo
+from bgpd.speaker.route_answers import Row
+from bgpd.speaker.views import route_view
+
+__all__ = ["TEXTS_KEPT", "RouteRowEncoder"]
+
+TEXTS_KEPT = 4_096  # paths' texts kept (forgotten all at once past it: a bounded memory)
+
+# The template view's prefix: JSON writes it as below, and `prefix` is the first field, so
+# the first match is the prefix's place whatever the other fields hold.
+_MARK = "\0"
+_MARK_JSON = json.dumps(_MARK)
+
+_Key = tuple[int, str, str, int, bool, bool]
+
+
+class RouteRowEncoder:
+    """Rows (`route_answers.Row`) as the JSON text of their views, compact separators."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self) -> None:
+        # id of the PathInfo (kept alive, and checked, with its text: an id is reused only
+        # once its object is gone), source, path id, stale, best -> text around the prefix
+        self._texts: dict[_Key, tuple[PathInfo, str, str]] = {}
+
+    def __call__(self, row: Row) -> str:
+        family, nlri, candidate, best = row
+        info, source = candidate.info, candidate.source
+        key = (id(info), source.name, source.kind.name, candidate.path_id, candidate.stale, best)
+        known = self._texts.get(key)
+        if known is None or known[0] is not info:
+            if len(self._texts) >= TEXTS_KEPT:
+                self._texts.clear()
+            view = replace(route_view(family, nlri, candidate, best=best), prefix=_MARK)
+            head, tail = json.dumps(view.to_json(), separators=(",", ":")).split(_MARK_JSON, 1)
+            known = self._texts[key] = (info, head, tail)
+        # a prefix's text ("10.0.0.0/8", "2001:db8::/32") needs no JSON escaping
+        return f'{known[1]}"{format_prefix(nlri, family.afi)}"{known[2]}'
