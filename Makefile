@@ -114,3 +114,13 @@ SCALE_ARGS ?=
 bench-scale: venv
 	$(BIN)/python bench/scale_bench.py $(SCALE_ARGS)
 	$(BIN)/python bench/plot_scale.py --table
+
+# -- Calico-shaped ingest (issue 18; bench/calico_ingest_bench.py, docs/performance.md) --------
+# A node with two route reflectors sending 5,000 nodes' blocks and borrowed /32s: bgpd and
+# BIRD 2 as the node, until every route is in its kernel. CALICO_ARGS passes options, e.g.
+# CALICO_ARGS="--repeat 1 --dut bgpd".
+.PHONY: bench-calico
+CALICO_ARGS ?=
+bench-calico: venv bench-deps
+	$(BIN)/python bench/calico_ingest_bench.py $(CALICO_ARGS)
+	$(BIN)/python bench/plot_calico.py --table --plot

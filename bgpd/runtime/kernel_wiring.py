@@ -145,9 +145,11 @@ class KernelWiring:
             family = update.family
             hops = tuple(format_address(h) for h in update.next_hops)
             metric = self._metric(family, update.local_pref)
-            for nlri in update.nlris:
-                prefix = format_prefix(nlri, family.afi)
-                route = rules.program(family, prefix, hops, metric) if hops else None
+            if hops:
+                programmed = rules.program_many(family, update.nlris, hops, metric)
+            else:
+                programmed = ((format_prefix(n, family.afi), None) for n in update.nlris)
+            for prefix, route in programmed:
                 key = (family, prefix)
                 if route is None and hops and rules.left_to_felix(family, prefix, hops):
                     felix[key] = hops

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from bgpd.kernel import KernelRoute, NextHop, ProgrammingRules
-from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, IPNetwork
+from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, IPNetwork, pack_prefix
 
 
 @dataclass(frozen=True)
@@ -188,3 +188,24 @@ def test_the_config_pool_is_accepted() -> None:
     got = rules.program(IPV4_UNICAST, "192.168.1.0/26", ("10.9.9.9",))
     assert got is not None and got.nexthops == tunnel("10.9.9.9")
     assert rules.program(IPV4_UNICAST, "10.244.1.0/26", ("10.9.9.9",)) is None
+
+
+@pytest.mark.parametrize(("family", "cases"), [(IPV4_UNICAST, V4_CASES), (IPV6_UNICAST, V6_CASES)])
+def test_program_many_decides_as_program_does(
+    family: Family, cases: list[tuple[str, tuple[str, ...], object, str]]
+) -> None:
+    """The bulk path (integer matching, next hops parsed once per pool mode) gives, prefix
+    by prefix, what `program` gives, over every case and for one next-hop set at a time."""
+    for nexthops in dict.fromkeys(hops for _, hops, _, _ in cases):
+        prefixes = [prefix for prefix, *_ in cases] + ["0.0.0.0/0", "172.20.0.0/16"] * (
+            family == IPV4_UNICAST
+        )
+        nlris = [pack_prefix(p) for p in prefixes]
+        got = list(RULES.program_many(family, nlris, nexthops, metric=7))
+        want = [(p, RULES.program(family, p, nexthops, metric=7)) for p in prefixes]
+        assert got == want
+
+
+def test_program_many_refuses_host_bits_as_program_does() -> None:
+    with pytest.raises(ValueError, match="host bits"):
+        list(RULES.program_many(IPV4_UNICAST, [b"\x18\x0a\x32\x01\x05"], ("172.18.18.1",)))
