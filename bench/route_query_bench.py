@@ -11,8 +11,8 @@ longest the event loop was held meanwhile: the largest gap between two turns of 
 sharing the loop, wall clock, best of the runs. `gc_full` counts the collector's full passes
 during the slowest run (each walks the whole table: seconds at 1M routes).
 The BIRD socket's commands (`bird: ...`) are run as `_BirdSocket` runs them
-(`BirdControl.execute_steps` driven by `run_steps`, the reply encoded 20,000 lines a time),
-over hooks that read the same table.
+(`BirdControl.execute_stream` driven by `run_stream`, each chunk of lines encoded as it comes),
+over hooks made as `ControlDispatch` makes them, reading the same table.
 
     .venv/bin/python bench/route_query_bench.py [--prefixes 1000000] [--repeat 5]
 """
@@ -34,15 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bgpd.config import parse_config
 from bgpd.control.bird_protocol import ReplyEncoder, parse_command
-from bgpd.control.bird_server import BirdControl, BirdHooks
+from bgpd.control.bird_server import BirdControl, BirdHooks, TableRow
 from bgpd.control.protocol import encode_rows
-from bgpd.net import IPV4_UNICAST
+from bgpd.control.steps_loop import run_stream
+from bgpd.net import IPV4_UNICAST, format_prefix
 from bgpd.rib import Candidate, LocRib, PathInfo, Source, SourceKind
 from bgpd.runtime.control_dispatch import answer_json, rows_json, run_steps
 from bgpd.runtime.memory import GC_YOUNG_THRESHOLD
-from bgpd.speaker.route_answers import answer, answer_chunks, answer_steps
+from bgpd.speaker.route_answers import answer, answer_chunks, answer_steps, route_chunks
+from bgpd.speaker.route_json import PathViews
 from bgpd.speaker.route_query import RouteQuery
-from bgpd.speaker.steps import Steps, chunks, finish
+from bgpd.speaker.steps import Steps, Stream, chunks, finish
 from bgpd.views import PeerView, ReceivedView
 from bgpd.wire.attributes import AsPathSegment, PathAttributes
 from bgpd.wire.constants import Origin, SegmentType
@@ -150,8 +152,13 @@ def bird_control(rib: LocRib, peers: Any) -> BirdControl:
     def query(q: RouteQuery) -> Steps[Any]:
         return answer_steps(q, rib, peers, lambda _n: None)
 
-    def table(_version: int) -> Steps[Any]:
-        return query(RouteQuery(family=IPV4_UNICAST))
+    def table(_version: int, source: str | None, best: bool) -> Stream[TableRow]:
+        views = PathViews()
+        for rows in route_chunks(RouteQuery(family=IPV4_UNICAST, peer=source, best=best), rib):
+            yield [(format_prefix(row[1], IPV4_UNICAST.afi), views(row)) for row in rows]
+
+    def table_counts(_version: int) -> tuple[int, int]:
+        return rib.count(IPV4_UNICAST)
 
     def source_counts(name: str, _version: int) -> Steps[tuple[int, int]]:
         (count,) = yield from query(RouteQuery(peer=name, family=IPV4_UNICAST, count=True))
@@ -168,6 +175,7 @@ def bird_control(rib: LocRib, peers: Any) -> BirdControl:
         peer=lambda name: next((v for v in views if v.name == name), None),
         routes=lambda prefix: finish(query(RouteQuery.from_args({"prefix": prefix}))),
         table=table,
+        table_counts=table_counts,
         source_counts=source_counts,
         kernel_routes=list,
         reload=lambda: None,
@@ -179,11 +187,10 @@ def bird_control(rib: LocRib, peers: Any) -> BirdControl:
 
 async def bird_reply(control: BirdControl, line: str) -> int:
     """A BIRD command answered and encoded as the socket does it: the reply's size."""
-    lines = await run_steps(control.execute_steps(parse_command(line, 4), 4, False))
     encoder, size = ReplyEncoder(), 0
-    for batch in chunks(lines):
-        size += len(encoder.encode(batch))
-        await asyncio.sleep(0)
+    async for lines in run_stream(control.execute_stream(parse_command(line, 4), 4, False)):
+        for batch in chunks(lines):
+            size += len(encoder.encode(batch))
     return size
 
 

@@ -15,7 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bgpd.config.bird_timeformat import BASE_DEFAULT, ROUTE_DEFAULT, TimeFormat
@@ -28,7 +28,7 @@ from bgpd.control.bird_protocol import (
     ShowProtocols,
     ShowRoute,
 )
-from bgpd.speaker.steps import VIEW_CHUNK, Steps, chunks, finish
+from bgpd.speaker.steps import VIEW_CHUNK, Steps, Stream, chunks, finish
 
 # conf/conf.c: protocol and route times use "%T" within 20 hours, "%F" beyond.
 _RECENT_S = 20 * 3600
@@ -257,11 +257,92 @@ def route_line(
     route: BirdRouteView, now: float, *, first: bool, timeformat: TimeFormat = ROUTE_DEFAULT
 ) -> str:
     """One `show route` line (nest/rt-table.c rt_show_rte); the network only on its first."""
-    network = route.prefix if first else ""
+    return _network_column(route.prefix if first else "") + _line_tail(route, now, timeformat)
+
+
+def _network_column(network: str) -> str:
+    return f"{network:<18} "
+
+
+def _line_tail(route: BirdRouteView, now: float, timeformat: TimeFormat) -> str:
+    """A route's line after its network column."""
     source = f" from {route.from_address}" if route.from_address else ""
     mark = " *" if route.primary else ""
     since = timeformat.format(route.since, now)
-    return f"{network:<18} {route.via} [{route.protocol} {since}{source}]{mark}{route.info}"
+    return f"{route.via} [{route.protocol} {since}{source}]{mark}{route.info}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteText:
+    """A route's reply text but for its network: the same for every network of one path (a
+    full feed's paths are shared by thousands of networks), so made once per path."""
+
+    tail: str  # the route line after its network column
+    details: tuple[ReplyLine, ...]  # `show route all`'s lines under it
+
+
+def route_text(
+    route: BirdRouteView, now: float, *, verbose: bool, timeformat: TimeFormat = ROUTE_DEFAULT
+) -> RouteText:
+    details: tuple[ReplyLine, ...] = ()
+    if verbose:
+        details = (
+            ReplyLine(Reply.ROUTE_DETAILS, f"\tType: {route.route_type}"),
+            *(ReplyLine(Reply.ROUTE_ATTRIBUTES, f"\t{a}") for a in route.attributes),
+        )
+    return RouteText(_line_tail(route, now, timeformat), details)
+
+
+def render_route_stream(
+    rows: Stream[tuple[str, RouteText]],
+    command: ShowRoute,
+    table_counts: Callable[[], tuple[int, int]],
+) -> Stream[ReplyLine]:
+    """`show route` of a whole table (no network), its lines a chunk of `rows` at a time: the
+    lines `render_routes` makes of the same routes, never the whole reply at once.
+
+    `rows` are the (network, text) of the routes shown, in the table's order (each network's
+    together, primary first): the routes of the command's `protocol` only, the primary ones
+    only for `primary`. `table_counts` gives the table's (networks, routes), read once the
+    rows are out, for the count line of `stats` with a `protocol` (the routes of the others
+    are counted, not shown); `count` itself (`stats == 2`) has no rows to stream:
+    `route_count_line`."""
+    shown = networks = 0
+    network: str | None = None
+    route_list, verbose = Reply.ROUTE_LIST, command.verbose
+    for chunk in rows:
+        lines: list[ReplyLine] = []
+        for prefix, text in chunk:
+            if prefix != network:
+                network = prefix
+                networks += 1
+                column = _network_column(prefix)
+            else:
+                column = _BLANK_COLUMN
+            lines.append(ReplyLine(route_list, column + text.tail))
+            if verbose:
+                lines.extend(text.details)
+            shown += 1
+        yield lines
+    if not command.stats:
+        yield [ReplyLine(Reply.OK, "", final=True)]
+        return
+    counted = shown
+    if command.protocol is not None:
+        networks, counted = table_counts()
+    if command.primary_only:
+        counted = networks
+    yield [route_count_line(shown, counted, networks)]
+
+
+_BLANK_COLUMN = _network_column("")
+
+
+def route_count_line(shown: int, counted: int, networks: int) -> ReplyLine:
+    """The last line of `show route stats|count` (nest/rt-table.c rt_show_cont)."""
+    return ReplyLine(
+        Reply.ROUTE_COUNT, f"{shown} of {counted} routes for {networks} networks", final=True
+    )
 
 
 def render_routes(
@@ -324,8 +405,7 @@ def render_routes_steps(
             return [ReplyLine(Reply.ROUTE_NOT_FOUND, "Network not in table", final=True)]
         return [*lines, ReplyLine(Reply.OK, "", final=True)]
     if command.stats:
-        text = f"{shown} of {counted} routes for {networks_seen} networks"
-        return [*lines, ReplyLine(Reply.ROUTE_COUNT, text, final=True)]
+        return [*lines, route_count_line(shown, counted, networks_seen)]
     return [*lines, ReplyLine(Reply.OK, "", final=True)]
 
 

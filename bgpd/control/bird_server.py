@@ -69,12 +69,16 @@ from bgpd.control.bird_replies import (
     BfdSessionRow,
     BirdRouteView,
     ProtocolView,
+    RouteText,
     StatusView,
     render_bfd_sessions,
     render_configure_result,
     render_protocols,
+    render_route_stream,
     render_routes_steps,
     render_status,
+    route_count_line,
+    route_text,
 )
 from bgpd.control.bird_views import (
     LOCAL_SOURCES,
@@ -84,14 +88,14 @@ from bgpd.control.bird_views import (
     bird_route,
     local_protocol,
 )
-from bgpd.control.steps_loop import run_steps
+from bgpd.control.steps_loop import run_stream
 from bgpd.control.unix import (
     bind_unix_socket,
     discard_unix_socket,
     release_socket_path,
     socket_identity,
 )
-from bgpd.speaker.steps import VIEW_CHUNK, Steps, chunks, finish
+from bgpd.speaker.steps import VIEW_CHUNK, Steps, Stream, chunks, finish, paused, stream_of
 from bgpd.views import ADVERTISED_LOCAL, ADVERTISED_SOURCE, KernelRouteRow, PeerView, RouteView
 
 logger = logging.getLogger(__name__)
@@ -122,8 +126,9 @@ class BirdHooks:
 
     `peers`/`peer`/`routes` are the speaker's `bgpctl` views (`Speaker.peer_views(now)`,
     `peer_view(name, now)`, `route_views(prefix)`, a lookup of one prefix); the walks of a
-    whole table (`table`, `source_counts`, `advertised`) are `Steps` (`bgpd.speaker.steps`),
-    which the socket runs letting the loop turn between steps. `kernel_routes` is
+    whole table (`source_counts`, `advertised`) are `Steps` and `table` a `Stream`
+    (`bgpd.speaker.steps`), which the socket runs letting the loop turn between steps.
+    `kernel_routes` is
     `bgpctl show kernel`'s list (or empty), used for the interface a route goes out of.
     `reload` applies the config file and `check` only loads it; both raise
     `ConfigureRejectedError` with the problems.
@@ -136,8 +141,12 @@ class BirdHooks:
     peers: Callable[[], list[PeerView]]
     peer: Callable[[str], PeerView | None]
     routes: Callable[[str], list[RouteView]]
-    # every path of the IP version's table, in address order, best first per prefix
-    table: Callable[[IpVersion], Steps[list[RouteView]]]
+    # (version, source, primary only): the rows (`TableRow`) of the IP version's table, in
+    # address order, best first per prefix: every path, or one source's (a peer, "static",
+    # "kernel", "connected"; one that has no routes: none), or the best ones only
+    table: Callable[[IpVersion, str | None, bool], Stream[TableRow]]
+    # (networks, paths) of the IP version's table: its counters, no walk
+    table_counts: Callable[[IpVersion], tuple[int, int]]
     # (paths, best paths) of one source (a peer, "static", ...) in the IP version's table
     source_counts: Callable[[str, IpVersion], Steps[tuple[int, int]]]
     kernel_routes: Callable[[], list[KernelRouteRow]]
@@ -150,6 +159,14 @@ class BirdHooks:
     advertised: Callable[[str], Steps[list[RouteView] | None]] = lambda _name: _nothing()
     # `disable`/`enable`/`restart`/`reload` of one peer (bgpd.control.bird_peer_commands)
     peer_action: Callable[[str, ProtoCommand], Outcome] | None = None
+
+
+# (network, path): a row of a table walk. The path's view may be shared by the rows of every
+# network it is the path of (its own `prefix` is then not the row's), so that BIRD's text of
+# it is made once per path (`BirdControl`'s route texts), not once per route.
+TableRow = tuple[str, RouteView]
+
+TEXTS_KEPT = 4_096  # paths' route texts kept by a walk (all forgotten past it: bounded memory)
 
 
 class BirdControl:
@@ -266,15 +283,26 @@ class BirdControl:
     # ------------------------------------------------------------------------ commands
 
     def execute(self, command: Command, version: IpVersion, restricted: bool) -> list[ReplyLine]:
-        """The reply to `command`, all steps at once (`execute_steps`)."""
-        return finish(self.execute_steps(command, version, restricted))
+        """The reply to `command`, all steps at once (`execute_stream`)."""
+        return [
+            line for lines in self.execute_stream(command, version, restricted) for line in lines
+        ]
 
-    def execute_steps(
+    def execute_stream(
+        self, command: Command, version: IpVersion, restricted: bool
+    ) -> Stream[ReplyLine]:
+        """The reply to `command`, its lines a chunk per step (`bgpd.speaker.steps.Stream`):
+        `show route` of a whole table is rendered as it is walked, a chunk of routes a step,
+        and never held whole; the other walks (`... export P`, the counts of `show protocols
+        all`) pause between their chunks and hand their reply at the end; the rest is one
+        step."""
+        if isinstance(command, ShowRoute) and command.network is None and command.export is None:
+            return self._table_reply(command, version)
+        return stream_of(self._execute_steps(command, version, restricted))
+
+    def _execute_steps(
         self, command: Command, version: IpVersion, restricted: bool
     ) -> Steps[list[ReplyLine]]:
-        """The reply to `command` in steps: a walk of a whole table (`show route` without a
-        network, `... export P`, the counts of `show protocols all`) and the rendering of its
-        lines pause between chunks (`bgpd.speaker.steps`); the rest is one step."""
         if isinstance(command, ParseError):
             return error_reply(command.code, command.message)
         if isinstance(command, ShowStatus):
@@ -283,10 +311,9 @@ class BirdControl:
             protocols = yield from self.protocols(version, command.verbose)
             return render_protocols(protocols, command, self._wall(), self._timeformat("protocol"))
         if isinstance(command, ShowRoute):
-            names = {p.name for p in finish(self.protocols(version, verbose=False))}
-            for name in (command.protocol, command.export):
-                if name is not None and name not in names:
-                    return error_reply(Reply.PARSE_ERROR, f"{name} is not a protocol")
+            unknown = self._unknown_protocol(command, version)
+            if unknown is not None:
+                return unknown
             routes = yield from self.routes(version, command)
             timeformat = self._timeformat("route")
             return (yield from render_routes_steps(routes, command, self._wall(), timeformat))
@@ -300,6 +327,83 @@ class BirdControl:
                 return error_reply(Reply.ACCESS_DENIED, "Access denied")
             return self.configure(command)
         raise AssertionError(f"unhandled command {command!r}")  # Restrict/Quit: the socket's
+
+    def _unknown_protocol(self, command: ShowRoute, version: IpVersion) -> list[ReplyLine] | None:
+        names = {p.name for p in finish(self.protocols(version, verbose=False))}
+        for name in (command.protocol, command.export):
+            if name is not None and name not in names:
+                return error_reply(Reply.PARSE_ERROR, f"{name} is not a protocol")
+        return None
+
+    def _table_reply(self, command: ShowRoute, version: IpVersion) -> Stream[ReplyLine]:
+        """`show route [protocol P] [primary] [all] [stats|count]` of the whole table: the
+        table's rows (`BirdHooks.table`, P's routes only when P is named) rendered and handed
+        on a chunk at a time. `count` walks no route at all: the table's counters, and P's
+        own routes counted (`source_counts`) when P is named."""
+        unknown = self._unknown_protocol(command, version)
+        if unknown is not None:
+            yield unknown
+            return
+        source = None if command.protocol is None else _source_of(command.protocol)
+        if command.stats == 2:
+            networks, paths = self._hooks.table_counts(version)
+            counted = networks if command.primary_only else paths
+            shown = counted
+            if source is not None:
+                mine, best = yield from paused(self._hooks.source_counts(source, version))
+                shown = best if command.primary_only else mine
+            yield [route_count_line(shown, counted, networks)]
+            return
+        texts = yield from paused(self._route_texts(version, command.verbose))
+        rows = self._hooks.table(version, source, command.primary_only)
+        yield from render_route_stream(
+            ([(prefix, texts(prefix, view)) for prefix, view in chunk] for chunk in rows),
+            command,
+            lambda: self._hooks.table_counts(version),
+        )
+
+    def _route_texts(
+        self, version: IpVersion, verbose: bool
+    ) -> Steps[Callable[[str, RouteView], RouteText]]:
+        """BIRD's text of a route of a whole-table walk (network, path), made once per path
+        (and outgoing interface) and reused for the other networks of that path."""
+        wall = self._wall()
+        timeformat = self._timeformat("route")
+        since, addresses = self._sessions(version, wall)
+        devices = yield from _devices(self._hooks.kernel_routes())
+        known: dict[tuple[int, str | None], tuple[RouteView, RouteText]] = {}
+
+        def text(prefix: str, view: RouteView) -> RouteText:
+            device = devices.get(prefix) if devices else None
+            key = (id(view), device)
+            found = known.get(key)
+            if found is None or found[0] is not view:  # an id is reused once its view is gone
+                if len(known) >= TEXTS_KEPT:
+                    known.clear()
+                source = view.peer
+                route = bird_route(
+                    view,
+                    since=since.get(source, self._boot),
+                    device=device,
+                    peer_address=addresses.get(source),
+                )
+                found = known[key] = (
+                    view,
+                    route_text(route, wall, verbose=verbose, timeformat=timeformat),
+                )
+            return found[1]
+
+        return text
+
+    def _sessions(self, version: IpVersion, wall: float) -> tuple[dict[str, float], dict[str, str]]:
+        """The version's peers' routes' `since` (a route is no older than the session that
+        brought it) and addresses, by name."""
+        since: dict[str, float] = {}
+        addresses: dict[str, str] = {}
+        for peer in self._peers(version):
+            addresses[peer.name] = peer.address
+            since[peer.name] = self._clock.since(peer.name, peer.uptime_s, wall)
+        return since, addresses
 
     def _timeformat(self, kind: str) -> TimeFormat:
         return self._hooks.config().control.timeformat(kind)
@@ -407,14 +511,10 @@ class BirdControl:
         return protocols
 
     def routes(self, version: IpVersion, command: ShowRoute) -> Steps[list[BirdRouteView]]:
-        wall = self._wall()
-        since: dict[str, float] = {}
-        addresses: dict[str, str] = {}
-        for peer in self._peers(version):
-            addresses[peer.name] = peer.address
-            # A route is no older than the session that brought it.
-            since[peer.name] = self._clock.since(peer.name, peer.uptime_s, wall)
-        devices = _devices(self._hooks.kernel_routes())
+        """The BIRD routes of a command that names a network or `export P` (a whole table
+        without `export` is streamed: `_table_reply`)."""
+        since, addresses = self._sessions(version, self._wall())
+        devices = yield from _devices(self._hooks.kernel_routes())
         selected = yield from self._select(command, version)
         views: list[BirdRouteView] = []
         for batch in chunks(selected, VIEW_CHUNK):
@@ -452,8 +552,7 @@ class BirdControl:
                         by_prefix.setdefault(route.prefix, []).append(route)
                 yield
             return next((by_prefix[p] for p in wanted if p in by_prefix), [])
-        if network is None:
-            return (yield from self._hooks.table(version))
+        assert network is not None  # a whole table is streamed: `_table_reply`
         if not command.longest_match:
             return self._hooks.routes(str(network))
         for length in range(network.prefixlen, -1, -1):
@@ -479,6 +578,15 @@ def _nothing() -> Steps[list[RouteView] | None]:
     yield  # a generator: the answer comes at its first step
 
 
+_LOCAL_PROTOCOLS = {protocol: source for source, (protocol, _, _) in LOCAL_SOURCES.items()}
+
+
+def _source_of(protocol: str) -> str:
+    """The route source a BIRD protocol name stands for: a peer's own name, or bgpd's local
+    source behind static1/kernel1/direct1 (`LOCAL_SOURCES`)."""
+    return _LOCAL_PROTOCOLS.get(protocol, protocol)
+
+
 def _version(prefix: str) -> int:
     return 6 if ":" in prefix else 4
 
@@ -502,16 +610,22 @@ def _facts(config: Config, name: str) -> PeerFacts:
 _DEV = re.compile(r"\bdev (\S+)")
 
 
-def _devices(kernel_routes: Sequence[KernelRouteRow]) -> dict[str, str]:
+def _devices(kernel_routes: Sequence[KernelRouteRow]) -> Steps[dict[str, str]]:
     """The outgoing interface of each kernel route (the one bgpd installed when there are
-    both), from `bgpctl show kernel`'s next hops ("via 10.0.0.2 dev eth0 onlink")."""
+    both), from `bgpctl show kernel`'s next hops ("via 10.0.0.2 dev eth0 onlink"), read
+    `WALK_CHUNK` rows a step (a node may hold a route per pod)."""
     devices: dict[str, str] = {}
-    for row in sorted(kernel_routes, key=lambda r: r.status == "installed"):
-        for hop in row.next_hops:
-            match = _DEV.search(hop)
-            if match:
-                devices[row.prefix] = match.group(1)
-                break
+    for installed in (False, True):  # the installed ones last: theirs win
+        for batch in chunks(kernel_routes):
+            for row in batch:
+                if (row.status == "installed") != installed:
+                    continue
+                for hop in row.next_hops:
+                    match = _DEV.search(hop)
+                    if match:
+                        devices[row.prefix] = match.group(1)
+                        break
+            yield
     return devices
 
 
@@ -556,12 +670,31 @@ class _BirdSocket:
             logger.exception("bird control socket command failed path=%s", self.path)
             return ParseError(code=Reply.RUNTIME_ERROR, message=f"Internal error: {exc!r}")
 
-    async def _execute(self, command: Command, restricted: bool) -> list[ReplyLine]:
+    async def _reply(
+        self,
+        command: Command,
+        restricted: bool,
+        writer: asyncio.StreamWriter,
+        encoder: ReplyEncoder,
+    ) -> None:
+        """Writes the reply to `command` as it is made, a chunk of lines at a time, each one
+        drained before the next is made (a slow client holds back its own reply only)."""
         try:
-            return await run_steps(self._control.execute_steps(command, self.version, restricted))
+            async for lines in run_stream(
+                self._control.execute_stream(command, self.version, restricted)
+            ):
+                for batch in chunks(lines):  # a chunk can be a whole reply of many lines
+                    writer.write(encoder.encode(batch))
+                    await writer.drain()
+        except ConnectionError:
+            raise
         except Exception as exc:  # one broken command must not end the session or the socket
             logger.exception("bird control socket command failed path=%s", self.path)
-            return error_reply(Reply.RUNTIME_ERROR, f"Internal error: {exc!r}")
+            # after lines already sent too: a final line ends the reply, as BIRD's errors do
+            writer.write(
+                encoder.encode(error_reply(Reply.RUNTIME_ERROR, f"Internal error: {exc!r}"))
+            )
+            await writer.drain()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         encoder = ReplyEncoder()
@@ -586,12 +719,10 @@ class _BirdSocket:
                 if isinstance(command, Restrict):
                     restricted = True
                     lines = [ReplyLine(Reply.ACCESS_RESTRICTED, "Access restricted", final=True)]
-                else:
-                    lines = await self._execute(command, restricted)
-                for batch in chunks(lines):  # a whole table's lines: some MB to encode
-                    writer.write(encoder.encode(batch))
+                    writer.write(encoder.encode(lines))
                     await writer.drain()
-                    await asyncio.sleep(0)
+                else:
+                    await self._reply(command, restricted, writer, encoder)
         except ConnectionError:
             pass
         except Exception:  # a bug outside a command (encoding a reply): end this session only

@@ -24,16 +24,16 @@ from collections.abc import AsyncGenerator, Callable
 from bgpd.config import Config, ConfigError, render_config_toml
 from bgpd.control.bird_peer_commands import Outcome
 from bgpd.control.bird_protocol import ProtoCommand
-from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError
+from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError, TableRow
 from bgpd.control.protocol import ControlCommandError, Request, RowStream
 from bgpd.control.steps_loop import run_steps, run_stream
-from bgpd.net import IPV4_UNICAST, IPV6_UNICAST
+from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, format_prefix
 from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.peer_commands import PEER_COMMANDS, bird_peer_action, peer_command
 from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
 from bgpd.speaker.route_answers import RouteAnswer, Row
-from bgpd.speaker.route_json import RouteRowEncoder
+from bgpd.speaker.route_json import PathViews, RouteRowEncoder
 from bgpd.speaker.steps import Steps, Stream
 from bgpd.views import Json, ReceivedView, RouteCountView, RouteView
 
@@ -122,12 +122,29 @@ class ControlDispatch:
         assert isinstance(found, list)
         return [view for view in found if isinstance(view, RouteView)]
 
-    def _table(self, version: int) -> Steps[list[RouteView]]:
-        """BIRD's `show route` of a whole table: bgpctl's `show routes --family` answer."""
+    def _table(self, version: int, source: str | None, best: bool) -> Stream[TableRow]:
+        """BIRD's `show route` of a whole table: bgpctl's `show routes --family [--peer
+        SOURCE] [--best]` stream, its paths' views shared (`PathViews`); an unknown source has
+        no rows."""
         family = IPV4_UNICAST if version == 4 else IPV6_UNICAST
-        found = yield from self._speaker.route_query_steps(RouteQuery(family=family))
+        query = RouteQuery(family=family, peer=source, best=best)
+        try:
+            stream = self._speaker.route_query_chunks(query)
+        except RouteQueryError:  # not a source of routes (device1), or gone meanwhile
+            return
+        assert stream is not None
+        views = PathViews()
+        afi = family.afi
+        for rows in stream:
+            yield [(format_prefix(row[1], afi), views(row)) for row in rows]
+
+    def _table_counts(self, version: int) -> tuple[int, int]:
+        """(networks, paths) of a family's table: `show routes --count`, its counters."""
+        family = IPV4_UNICAST if version == 4 else IPV6_UNICAST
+        found = self._speaker.route_query(RouteQuery(family=family, count=True))
         assert isinstance(found, list)
-        return [view for view in found if isinstance(view, RouteView)]
+        counts = [c for c in found if isinstance(c, RouteCountView)]
+        return sum(c.prefixes for c in counts), sum(c.paths for c in counts)
 
     def _source_counts(self, name: str, version: int) -> Steps[tuple[int, int]]:
         """(paths, best paths) of one source in a family (`show protocols all`'s counts), from
@@ -179,6 +196,7 @@ class ControlDispatch:
             peer=lambda name: self._speaker.peer_view(name, self._now()),
             routes=self._speaker.route_views,
             table=self._table,
+            table_counts=self._table_counts,
             source_counts=self._source_counts,
             advertised=self._advertised,
             kernel_routes=lambda: [] if (kernel := self._kernel()) is None else kernel.views(),

@@ -18,8 +18,9 @@ from bgpd.net import format_prefix
 from bgpd.rib import PathInfo
 from bgpd.speaker.route_answers import Row
 from bgpd.speaker.views import route_view
+from bgpd.views import RouteView
 
-__all__ = ["TEXTS_KEPT", "RouteRowEncoder"]
+__all__ = ["PATH_PREFIX", "TEXTS_KEPT", "PathViews", "RouteRowEncoder"]
 
 TEXTS_KEPT = 4_096  # paths' texts kept (forgotten all at once past it: a bounded memory)
 
@@ -29,6 +30,45 @@ _MARK = "\0"
 _MARK_JSON = json.dumps(_MARK)
 
 _Key = tuple[int, str, str, int, bool, bool]
+
+PATH_PREFIX = ""  # the `prefix` of a view shared by the rows of a path (`PathViews`)
+
+
+def _key(row: Row) -> _Key:
+    _, _, candidate, best = row
+    source = candidate.source
+    return (
+        id(candidate.info),
+        source.name,
+        source.kind.name,
+        candidate.path_id,
+        candidate.stale,
+        best,
+    )
+
+
+class PathViews:
+    """Rows (`route_answers.Row`) as the views of their paths, one view per path met lately:
+    the rows of one path (a full feed's thousands of prefixes) share it, its `prefix`
+    `PATH_PREFIX` (the reader takes a row's prefix from the row), so that what a reader makes
+    of a view (the BIRD socket's text) can be made once per path."""
+
+    __slots__ = ("_views",)
+
+    def __init__(self) -> None:
+        # as `RouteRowEncoder`'s texts: the PathInfo kept, and checked, with its view
+        self._views: dict[_Key, tuple[PathInfo, RouteView]] = {}
+
+    def __call__(self, row: Row) -> RouteView:
+        family, nlri, candidate, best = row
+        key = _key(row)
+        known = self._views.get(key)
+        if known is None or known[0] is not candidate.info:
+            if len(self._views) >= TEXTS_KEPT:
+                self._views.clear()
+            view = replace(route_view(family, nlri, candidate, best=best), prefix=PATH_PREFIX)
+            known = self._views[key] = (candidate.info, view)
+        return known[1]
 
 
 class RouteRowEncoder:
@@ -43,8 +83,8 @@ class RouteRowEncoder:
 
     def __call__(self, row: Row) -> str:
         family, nlri, candidate, best = row
-        info, source = candidate.info, candidate.source
-        key = (id(info), source.name, source.kind.name, candidate.path_id, candidate.stale, best)
+        info = candidate.info
+        key = _key(row)
         known = self._texts.get(key)
         if known is None or known[0] is not info:
             if len(self._texts) >= TEXTS_KEPT:

@@ -38,6 +38,8 @@ __all__ = [
     "collect",
     "finish",
     "merge_sorted",
+    "paused",
+    "stream_of",
 ]
 
 T = TypeVar("T")
@@ -84,6 +86,22 @@ def collect(stream: Stream[T]) -> Steps[list[T]]:
         out.extend(chunk)
         yield
     return out
+
+
+def paused(steps: Steps[T]) -> Generator[list[Any], None, T]:
+    """`steps` run inside a stream (`yield from`): an empty chunk per step, then its answer."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            answer: T = done.value
+            return answer
+        yield []
+
+
+def stream_of(steps: Steps[list[T]]) -> Stream[T]:
+    """An answer made in steps as a stream: empty chunks while it is made, then all of it."""
+    yield (yield from paused(steps))
 
 
 def merge_sorted(runs: Sequence[list[S]], pick: Callable[[S], T]) -> Steps[list[T]]:

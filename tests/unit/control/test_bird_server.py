@@ -10,8 +10,8 @@ from typing import Any
 
 from bgpd.config import parse_config
 from bgpd.control.bird_protocol import ReplyEncoder, ReplyLine, parse_command
-from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError
-from bgpd.speaker.steps import Steps, finish
+from bgpd.control.bird_server import BirdControl, BirdHooks, ConfigureRejectedError, TableRow
+from bgpd.speaker.steps import Steps, Stream
 from bgpd.views import PeerView, RouteView
 from tests.unit.config.helpers import MINIMAL
 
@@ -53,12 +53,23 @@ class World:
         self.reloads += 1
         return []
 
-    def table(self, version: int) -> Steps[list[RouteView]]:
-        yield  # a walk: the answer comes after a step
+    def routes(self, version: int) -> list[RouteView]:
         return [RouteView.from_json(r) for r in ROUTES if (":" in r["prefix"]) == (version == 6)]
 
+    def table(self, version: int, source: str | None, best: bool) -> Stream[TableRow]:
+        yield []  # a walk: the rows come after a step
+        yield [
+            (r.prefix, r)
+            for r in self.routes(version)
+            if (source is None or r.peer == source) and (r.best or not best)
+        ]
+
+    def table_counts(self, version: int) -> tuple[int, int]:
+        routes = self.routes(version)
+        return len({r.prefix for r in routes}), len(routes)
+
     def source_counts(self, name: str, version: int) -> Steps[tuple[int, int]]:
-        routes = [r for r in finish(self.table(version)) if r.peer == name]
+        routes = [r for r in self.routes(version) if r.peer == name]
         yield
         return len(routes), sum(r.best for r in routes)
 
@@ -72,6 +83,7 @@ class World:
             ),
             routes=lambda prefix: [RouteView.from_json(r) for r in ROUTES if r["prefix"] == prefix],
             table=self.table,
+            table_counts=self.table_counts,
             source_counts=self.source_counts,
             kernel_routes=list,
             reload=self.reload,

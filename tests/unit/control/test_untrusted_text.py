@@ -28,13 +28,13 @@ from bgpd.control.bird_protocol import (
     welcome,
 )
 from bgpd.control.bird_replies import render_protocols, render_routes
-from bgpd.control.bird_server import BirdControl, BirdHooks, _BirdSocket
+from bgpd.control.bird_server import BirdControl, BirdHooks, TableRow, _BirdSocket
 from bgpd.control.bird_views import PeerFacts, bgp_protocol, bird_route, local_protocol
 from bgpd.control.protocol import ControlCommandError, Request, decode_request
 from bgpd.control.server import ControlServer
 from bgpd.control.tables import render_fields, render_kernel, render_peer, render_peers
 from bgpd.control.tables import render_routes as table
-from bgpd.speaker.steps import Steps
+from bgpd.speaker.steps import Steps, Stream
 from bgpd.views import KernelRouteRow, PeerView, RouteView
 from tests.unit.config.helpers import MINIMAL
 
@@ -139,7 +139,8 @@ def test_a_clients_word_echoed_back_is_escaped() -> None:
         peers=list,
         peer=lambda _name: None,
         routes=lambda _prefix: [],
-        table=lambda _version: iter_steps([]),
+        table=lambda _version, _source, _best: iter([]),
+        table_counts=lambda _version: (0, 0),
         source_counts=lambda _name, _version: iter_steps((0, 0)),
         kernel_routes=list,
         reload=lambda: None,
@@ -319,8 +320,8 @@ def test_the_bird_socket_answers_a_failing_command_and_goes_on(tmp_path: Path) -
     def broken_routes(_prefix: str) -> list[RouteView]:
         raise RuntimeError("view failed")
 
-    def broken_table(_version: int) -> Steps[list[RouteView]]:
-        yield  # fails after a step: the loop has run in between
+    def broken_table(_version: int, _source: str | None, _best: bool) -> Stream[TableRow]:
+        yield []  # fails after a step: the loop has run in between
         raise RuntimeError("view failed")
 
     hooks = BirdHooks(
@@ -330,6 +331,7 @@ def test_the_bird_socket_answers_a_failing_command_and_goes_on(tmp_path: Path) -
         peer=lambda _name: None,
         routes=broken_routes,
         table=broken_table,
+        table_counts=lambda _version: (0, 0),
         source_counts=lambda _name, _version: iter_steps((0, 0)),
         kernel_routes=list,
         reload=lambda: None,
@@ -344,15 +346,15 @@ def test_the_bird_socket_answers_a_failing_command_and_goes_on(tmp_path: Path) -
             return await asyncio.to_thread(
                 _exchange,
                 bird.path,
-                [b"show route 10.0.0.0/\xc2\xb2\n", b"show route count\n", b"show status\n"],
+                [b"show route 10.0.0.0/\xc2\xb2\n", b"show route\n", b"show status\n"],
                 greeting=True,
             )
         finally:
             await bird.close()
 
-    prefix, count, status = asyncio.run(asyncio.wait_for(scenario(), 30))
+    prefix, table, status = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert prefix == "9001 Invalid prefix length\n"
-    assert count == "8008 Internal error: RuntimeError('view failed')\n"
+    assert table == "8008 Internal error: RuntimeError('view failed')\n"
     assert status.startswith("1000-BIRD v")  # the same session goes on
 
 
