@@ -7,7 +7,7 @@ Established: at once when the first one comes up, then every `refresh_period` wh
 up, and at a clean stop (`stopping`). So the next start knows whether a peer may still hold
 our routes.
 
-Invariants: every write is atomic (a temporary file in the same directory, fsync, rename), the
+Invariants: every write is atomic (a temporary file in the same directory, rename), the
 file is 0644 and holds times only (no peer, no secret). A failed write is logged once until a
 write succeeds again and never stops the speaker. The time written is `time.time()`, read here
 at the edge; the core never sees it.
@@ -112,8 +112,10 @@ def write_record(path: str, record: RestartRecord) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             os.fchmod(f.fileno(), 0o644)  # times only: readable for an operator's look
             f.write(encode_record(record))
-            f.flush()
-            os.fsync(f.fileno())
+        # No fsync: it stalled the loop for tens of ms on a busy disk, right when the first
+        # sessions come up. After a power loss the file may be empty or one record old: an
+        # empty (corrupt) file makes the next start a restarting one, the safe side, and one
+        # record old is within the refresh period the window allows for.
         os.rename(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
