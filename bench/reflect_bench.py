@@ -82,7 +82,12 @@ lines, so bgpd logs at info in this mode; BIRD's ``show protocols``; none for FR
 client holding every route (polled over the control sockets), the gap between them
 (``gap_after_last_session_clients``/``_reflector``), each client's times (``trace``) and the
 reflector's CPU from the connect. ``--bgpd-bgp LINE..`` adds ``[bgp]`` lines to bgpd's config
-(``"graceful_restart = false"``: no start-up deferral, see docs/performance.md).
+(``"graceful_restart = false"``: no graceful restart at all, see docs/performance.md).
+
+bgpd's ``[bgp] restart_state_file`` is in the work dir and removed before each run, so bgpd
+starts cold (no peer can hold its routes); ``--bgpd-start restart`` writes a record of sessions
+up a moment ago first, as after a crash, so it starts as a restarting speaker (R bit, nothing
+exported until every client's End-of-RIB, then the whole table at once).
 
 Every namespace and process is created by this script and removed by it, also on failure
 (processes are stopped by PID; namespaces are deleted).
@@ -209,8 +214,17 @@ class BgpdReflector:
         module: str = "bgpd",
         log_level: str = "warning",
         bgp_extra: Sequence[str] = (),
+        start: str = "cold",
     ) -> None:
         config = work / "bgpd.toml"
+        # The restart state file (docs/config.md, restart_state_file), in the run's work dir:
+        # none, so a cold start (nobody holds the reflector's routes), or a record of sessions
+        # up a moment ago, as after a crash: a restarting speaker (RFC 4724 §4.1 deferral).
+        state = work / "restart-state.json"
+        state.unlink(missing_ok=True)
+        if start == "restart":
+            record = {"version": 1, "sessions_up_at": time.time(), "held_for": 390}
+            state.write_text(json.dumps(record | {"clean_stop": False}))
         peers = "".join(
             f"""
 [[peer]]
@@ -229,6 +243,7 @@ router_id = "{REFLECTOR}"
 listen = ["{REFLECTOR}"]
 cluster_id = "{CLUSTER_ID}"
 log_level = "{log_level}"
+restart_state_file = "{state}"
 families = ["ipv4-unicast"]
 {"".join(line + chr(10) for line in bgp_extra)}
 [control]
@@ -432,11 +447,15 @@ def start_reflector(
     # With BIRD clients the reflector's own session-up times come from its info lines.
     level = "info" if args.clients == "bird" else "warning"
     if kind == "bgpd":
-        return BgpdReflector(ns, work, clients, None, log_level=level, bgp_extra=args.bgpd_bgp)
+        return BgpdReflector(
+            ns, work, clients, None, log_level=level, bgp_extra=args.bgpd_bgp, start=args.bgpd_start
+        )
     if kind == "bgp-reflector":
         # The standalone reflector (reflector/): the same config, its profile's defaults on
         # top (metrics endpoint on, in the namespace's loopback).
-        return BgpdReflector(ns, work, clients, None, module="reflector", log_level=level)
+        return BgpdReflector(
+            ns, work, clients, None, module="reflector", log_level=level, start=args.bgpd_start
+        )
     if kind == "bird2":
         return BirdReflector(ns, work, clients, poking=not args.no_poke)
     if kind == "gobgp":
@@ -981,6 +1000,13 @@ def main() -> int:
         metavar="LINE",
         help='extra [bgp] lines for bgpd, e.g. "graceful_restart = false"',
     )
+    parser.add_argument(
+        "--bgpd-start",
+        choices=("cold", "restart"),
+        default="cold",
+        help="bgpd's restart state file: none (a cold start) or sessions up a moment ago "
+        "(a restarting speaker: R bit, exports deferred until every End-of-RIB)",
+    )
     parser.add_argument("--clients-per-worker", type=int, default=100)
     parser.add_argument("--no-poke", action="store_true", help="do not poke BIRD's socket")
     parser.add_argument(
@@ -1030,6 +1056,7 @@ def main() -> int:
         "timeout_seconds": args.timeout,
         "spread_seconds": args.spread,
         "bird_poked": not args.no_poke,
+        "bgpd_start": args.bgpd_start,
         "series": SERIES,
         "headline": list(HEADLINE),
         "modes": modes,

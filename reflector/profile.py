@@ -15,6 +15,9 @@ What the profile changes, and nothing else:
   host do not fight over one path.
 - `[metrics] listen` defaults to `DEFAULT_METRICS_LISTEN` (loopback only: exposing it to the
   network is the operator's decision).
+- `[bgp] restart_state_file` defaults to `DEFAULT_RESTART_STATE_FILE`, in the state directory
+  bgp-reflector.service and the DaemonSet provide, so a reflector starts cold (reflecting as
+  routes arrive) unless its clients may still hold its routes (bgpd.speaker.start_mode).
 
 Invariants:
 - Every key the file sets wins over a profile default; the profile never edits a value.
@@ -44,6 +47,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_CONTROL_SOCKET",
     "DEFAULT_METRICS_LISTEN",
+    "DEFAULT_RESTART_STATE_FILE",
     "ReflectorSection",
     "ReflectorSetup",
     "apply_profile",
@@ -55,6 +59,8 @@ DEFAULT_CONFIG = "/etc/bgp-reflector/bgp-reflector.toml"
 DEFAULT_CONTROL_SOCKET = "/run/bgp-reflector/bgp-reflector.ctl"
 # 9179: BGP's port 179 in the 9xxx range Prometheus exporters use; not bgpd's node default.
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9179"
+# StateDirectory=bgp-reflector (deploy/systemd), a volume in deploy/reflector/daemonset.yaml.
+DEFAULT_RESTART_STATE_FILE = "/var/lib/bgp-reflector/restart-state.json"
 
 _REFLECTOR_KEYS = ("clients", "cluster_peers")
 
@@ -124,6 +130,7 @@ def apply_profile(
     _default(out, "kernel", "enabled", False)
     _default(out, "control", "socket", DEFAULT_CONTROL_SOCKET)
     _default(out, "metrics", "listen", DEFAULT_METRICS_LISTEN)
+    _default(out, "bgp", "restart_state_file", DEFAULT_RESTART_STATE_FILE)
     return out, section, problems
 
 

@@ -235,6 +235,14 @@ def check_socket_path(v: str) -> str | None:
     return None
 
 
+def check_state_file_path(v: str) -> str | None:
+    if "\0" in v:
+        return "path must not contain NUL"
+    if not v.startswith("/") or v.endswith("/"):
+        return f"{v!r} is not an absolute file path"
+    return None
+
+
 def check_listen_host(v: str) -> str | None:
     if not v:
         return "listen host must not be empty (use 0.0.0.0 or :: for every address)"

@@ -192,6 +192,7 @@ BGP_KEYS: dict[str, Convert] = {
     "families": _FAMILIES,
     "add_path": to_enum(AddPathMode),
     "persist_routes": to_bool,
+    "restart_state_file": to_str,
 }
 
 CONTROL_KEYS: dict[str, Convert] = {

@@ -60,6 +60,7 @@ from bgpd.config.checks import (
     check_router_id,
     check_seconds,
     check_socket_path,
+    check_state_file_path,
     check_uint32,
     first_duplicate,
     raise_problems,
@@ -160,6 +161,9 @@ class BgpSection:
     families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
     add_path: AddPathMode = AddPathMode.OFF
     persist_routes: bool = True
+    # Where a route reflector records when its sessions were last up, so that it starts as a
+    # restarting speaker only when a client may still hold its routes (bgpd.speaker.start_mode).
+    restart_state_file: str | None = None
 
     def __post_init__(self) -> None:
         raise_problems(self)
@@ -193,6 +197,7 @@ class BgpSection:
         if self.restart_mode is RestartMode.LLGR and not self.graceful_restart:
             c.problems.append(llgr_without_gr("restart_mode"))
         c.check("families", check_families, self.families)
+        c.check("restart_state_file", check_state_file_path, self.restart_state_file)
 
 
 # calico-node's BIRD control sockets: [control]'s BIRD-compatible sockets default to them in

@@ -97,7 +97,7 @@ _Encoded = tuple[PathInfo, bytes, bool, int]
 
 
 class AdjRibOut:
-    __slots__ = ("_encoded", "_origins", "_tables", "_withheld")
+    __slots__ = ("_encoded", "_origins", "_packed", "_stale", "_tables", "_withheld")
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
@@ -110,6 +110,13 @@ class AdjRibOut:
         self._encoded: dict[int, _Encoded] = {}
         # Keys whose path was withheld as too big -> (that path, octets its UPDATE needed).
         self._withheld: dict[Family, dict[bytes, tuple[PathInfo, int]]] = {}
+        # What a joining member is sent (`full_table`), kept once asked for: family ->
+        # (context, origin -> the announcements of that origin's entries). Only the origins
+        # whose entries changed since (`_stale`, noted per batch by `apply_runs`) are packed
+        # again, so members joining one after the other (a reflector's clients connecting at
+        # once, each adding its routes in between) cost the new routes, not the whole table.
+        self._packed: dict[Family, tuple[EncodeContext, dict[str, GroupMessage]]] = {}
+        self._stale: dict[Family, set[str]] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -133,6 +140,8 @@ class AdjRibOut:
         self._origins.clear()
         self._encoded.clear()
         self._withheld.clear()
+        self._packed.clear()
+        self._stale.clear()
 
     def table(self, family: Family) -> Mapping[bytes, PathInfo]:
         return self._tables.get(family, {})
@@ -181,6 +190,7 @@ class AdjRibOut:
         held = self._withheld.get(family)
         # origin of the withheld path -> (prefixes withheld, octets the smallest UPDATE needed)
         too_big: dict[str, list[int]] = {}
+        moved: set[str] = set()  # origins whose entries another origin's path replaced
         max_len = ctx.max_message_len
         for info, keys in runs:
             if held:  # whatever happens to these keys now replaces their withheld path
@@ -219,6 +229,8 @@ class AdjRibOut:
                     sent[key] = info
                     if old.origin:
                         origins[old.origin] -= 1
+                    if old.origin != origin:
+                        moved.add(old.origin)
                     if origin and old.origin != origin and origin in members:
                         # The member held someone else's path here and now its own is the
                         # one we select: it must stop holding ours.
@@ -232,6 +244,10 @@ class AdjRibOut:
                 announce[id(info)] = (encoding, fresh)
             else:
                 run[1].extend(fresh)
+        stale = self._stale.get(family)
+        if stale is not None:  # per batch: the origins whose entries changed
+            stale.update(withdrawn, moved, too_big)
+            stale.update(entry[0].origin for entry, _keys in announce.values())
         messages = self._pack(ctx, family, withdrawn, announce.values())
         for member, keys in personal.items():
             messages.append(
@@ -325,21 +341,55 @@ class AdjRibOut:
 
     def full_table(self, ctx: EncodeContext, family: Family, member: str) -> list[GroupMessage]:
         """Everything `member` holds, as announcements (a new member, a route refresh)."""
-        by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
-        for key, info in self._tables.get(family, {}).items():
-            if info.origin == member:
-                continue
-            group = by_path.get(id(info))
-            if group is None:
-                by_path[id(info)] = (info, [key])
-            else:
-                group[1].append(key)
-        encoded = [(self._encoding(ctx, family, info), keys) for info, keys in by_path.values()]
-        messages = self._pack(ctx, family, {}, encoded)
+        cached = self._packed.get(family)
+        stale = self._stale.get(family)
+        if cached is None or stale is None or cached[0] != ctx:
+            packed: dict[str, GroupMessage] = {}
+            redo: set[str] | None = None  # every origin
+        else:
+            packed, redo = cached[1], stale
+        if redo is None or redo:
+            self._repack(ctx, family, packed, redo)
+            self._packed[family] = (ctx, packed)
+            self._stale[family] = set()
+        messages = [m for origin, m in packed.items() if origin != member]
         held = [octets for info, octets in self.withheld(family).values() if info.origin != member]
         if held:  # the member would have been sent these too: it is told they were withheld
             messages.append(GroupMessage(b"", "", member, 0, 0, 0, len(held), min(held)))
         return messages
+
+    def _repack(
+        self,
+        ctx: EncodeContext,
+        family: Family,
+        packed: dict[str, GroupMessage],
+        redo: set[str] | None,
+    ) -> None:
+        """Packs the entries of the origins in `redo` (None: of every origin) into `packed`,
+        one message per origin. Entries of one path mostly sit next to each other in the
+        table (a batch's prefixes), so the origin is looked at once per run of a path."""
+        by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
+        last: PathInfo | None = None
+        keys: list[bytes] | None = None
+        for key, info in self._tables.get(family, {}).items():
+            if info is not last:
+                last = info
+                if redo is None or info.origin in redo:
+                    entry = by_path.get(id(info))
+                    if entry is None:
+                        keys = []
+                        by_path[id(info)] = (info, keys)
+                    else:
+                        keys = entry[1]
+                else:
+                    keys = None
+            if keys is not None:
+                keys.append(key)
+        for origin in redo or ():
+            packed.pop(origin, None)
+        encoded = [(self._encoding(ctx, family, info), keys) for info, keys in by_path.values()]
+        for message in self._pack(ctx, family, {}, encoded):
+            packed[message.skip] = message
 
     def _pack(
         self,

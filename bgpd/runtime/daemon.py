@@ -47,6 +47,7 @@ from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.listeners import BgpListeners, ListenError, SocketStage
 from bgpd.runtime.memory import MemoryTrimmer
 from bgpd.runtime.reload import Reloader, ReloadPlan
+from bgpd.runtime.restart_state import RestartStateWriter, any_established, start_mode
 from bgpd.runtime.sessions import Sessions
 from bgpd.speaker import Close, Dial, KernelRouteView, Send, Speaker
 
@@ -79,6 +80,7 @@ class Daemon:
         "_metrics_task",
         "_pidfile",
         "_reloader",
+        "_restart_state",
         "_sessions",
         "_speaker",
         "_stopping",
@@ -145,6 +147,7 @@ class Daemon:
         self._metrics_source: SnapshotSource | None = None
         self._metrics_task: asyncio.Task[None] | None = None  # a listener move on reload
         self._bfd: BfdTransport | None = None  # BFD's UDP edge, opened in run()
+        self._restart_state: RestartStateWriter | None = None  # [bgp] restart_state_file
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -200,12 +203,13 @@ class Daemon:
             adopted = len(self._kernel.sync.installed)
             if adopted and config.bgp.graceful_restart:
                 logger.info("graceful restart kernel routes kept routes=%d", adopted)
-        if config.bgp.graceful_restart and (adopted or config.bgp.cluster_id is not None):
+        if start_mode(config, adopted).restarting:
             # We restarted with forwarding state (kernel routes of our last run), or we are a
-            # route reflector, whose clients hold our routes and must not see a half-built
-            # table: say so (R and F bits) and send nothing until our peers' End-of-RIB has
-            # rebuilt the table (RFC 4724 §4.1), as calico-node's BIRD does under -R. A plain
-            # speaker with nothing kept starts forwarding at once (no pipeline stall).
+            # route reflector whose clients may still hold our routes (the restart state
+            # file says our sessions were up recently, or there is no usable file) and must
+            # not see a half-built table: say so (R and F bits) and send nothing until our
+            # peers' End-of-RIB has rebuilt the table (RFC 4724 §4.1), as calico-node's BIRD
+            # does under -R. Otherwise nothing of ours is held: routes go out as they arrive.
             self._speaker.set_restarting(True)
         self.loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         self.loop.add_signal_handler(signal.SIGINT, self._stopping.set)
@@ -222,6 +226,9 @@ class Daemon:
         self._trimmer = self._sessions.trimmer = MemoryTrimmer(self.loop)
         MemoryTrimmer.freeze_startup_objects()
         self._speaker.start(self.now())
+        self._restart_state = RestartStateWriter(
+            self.loop, lambda: self._speaker.config, lambda: any_established(self._speaker)
+        )
         self._bfd = BfdTransport(self.loop, self._on_bfd_changed)
         self._bfd.configure(config)
         self._flush()
@@ -237,6 +244,8 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         logger.info("bgpd stopping action=cease_every_peer")
+        if self._restart_state is not None:  # while the sessions are still up
+            self._restart_state.stopping()
         if self._bfd is not None:  # AdminDown first: the neighbours must not see a failure
             self._bfd.close()
         self._speaker.shutdown(self.now())

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from .bgpd_proc import BgpdFactory, BgpdProcess
 from .calico_node import block, ours
@@ -194,20 +197,25 @@ def bird_paths_from(bird: BirdDaemon, protocol: str) -> set[str]:
     }
 
 
+@pytest.mark.parametrize("state_file", [False, True], ids=["no-state-file", "state-file"])
 def test_a_restarted_lone_reflector_does_not_flush_its_clients_routes(
-    lan_factory: Callable[..., Lan], bgpd_factory: BgpdFactory
+    lan_factory: Callable[..., Lan], bgpd_factory: BgpdFactory, tmp_path: Path, state_file: bool
 ) -> None:
     """One reflector, two clients (projectcalico/bird#57's setup): while the reflector is
     down its clients keep its routes (graceful restart helpers); when it comes back it must
     not make them drop those routes before it has relearned and re-sent them. Calico's BIRD
     reflector runs with -R: R and F bits in its OPEN and no End-of-RIB until its own peers'
-    End-of-RIBs are in (RFC 4724 §4.1), so the client's kernel never changes."""
+    End-of-RIBs are in (RFC 4724 §4.1), so the client's kernel never changes. With a restart
+    state file (`[bgp] restart_state_file`) the reflector knows its sessions were up a moment
+    ago, and restarts the same way."""
     lan = lan_factory(3)
     rr_host, *client_hosts = lan.hosts
     clients = [Client(host=h, block=block(h.index + 1)) for h in client_hosts]
-    reflector = bgpd_factory(
-        lan, bgpd_reflector_config(rr_host, clients=client_hosts), host=0, name="rr"
-    )
+    config = bgpd_reflector_config(rr_host, clients=client_hosts)
+    state = tmp_path / "restart-state.json"
+    if state_file:
+        config = config.replace("[bgp]\n", f'[bgp]\nrestart_state_file = "{state}"\n', 1)
+    reflector = bgpd_factory(lan, config, host=0, name="rr")
     nodes = [
         bgpd_factory(
             lan,
@@ -220,6 +228,8 @@ def test_a_restarted_lone_reflector_does_not_flush_its_clients_routes(
         for c in clients
     ]
     wait_full_mesh_of_blocks(clients)
+    if state_file:
+        wait_until(state.exists, timeout=10, message="the reflector recorded its sessions up")
     rr_peer = global_peer(rr_host.ipv4)
     watched, other = clients[0], clients[1]
     with RouteMonitor(watched.ns, reflector.workdir, "monitor") as monitor:
@@ -234,6 +244,8 @@ def test_a_restarted_lone_reflector_does_not_flush_its_clients_routes(
         nodes[1].proc.send_signal(signal.SIGSTOP)
         try:
             reflector.start()
+            if state_file:
+                assert "start restarting reason=sessions_up_recently" in reflector.output()
             nodes[0].wait_established(rr_peer)
         finally:
             nodes[1].proc.send_signal(signal.SIGCONT)

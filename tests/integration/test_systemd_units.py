@@ -309,6 +309,15 @@ def runtime_dir(parent: Path, service: str) -> Path:
     return folder
 
 
+def state_dir(parent: Path, service: str) -> Path:
+    """What StateDirectory= makes: the user's own folder, with StateDirectoryMode=."""
+    lines = unit(service)
+    folder = parent / lines["StateDirectory"][0].split()[0]
+    folder.mkdir(mode=int(lines["StateDirectoryMode"][0], 8))
+    os.chown(folder, SANDBOX_UID, SANDBOX_UID)
+    return folder
+
+
 def group_readable_config(path: Path, text: str) -> Path:
     """The config as the docs install it: root's, readable by the group bgpd, 0640."""
     path.write_text(text)
@@ -381,8 +390,15 @@ def test_bgp_reflector_runs_with_only_what_its_unit_grants(
     bird = bird_factory(bird_peer(router, node, 64512, 64512), netns=router.ns)
     run = runtime_dir(sandbox.home, "bgp-reflector.service")
     control = run / "bgp-reflector.ctl"
+    # The profile's restart_state_file, /var/lib/bgp-reflector/..., in the sandbox's copy.
+    lib = sandbox.home / "var-lib"  # beside the RuntimeDirectory= of the same name
+    lib.mkdir()
+    state = state_dir(lib, "bgp-reflector.service") / "restart-state.json"
     config = group_readable_config(
-        sandbox.home / "bgp-reflector.toml", reflector_config(lan, control)
+        sandbox.home / "bgp-reflector.toml",
+        reflector_config(lan, control).replace(
+            "[bgp]\n", f'[bgp]\nrestart_state_file = "{state}"\n', 1
+        ),
     )
     command = [str(sandbox.venv_bin / "bgp-reflector"), "run", "-c", str(config)]
 
@@ -412,7 +428,13 @@ def test_bgp_reflector_runs_with_only_what_its_unit_grants(
     (peer,) = bgpctl_json(sandbox, control, "show", "peers")
     assert peer["state"] == "Established"
     assert control.stat().st_uid == SANDBOX_UID and control.stat().st_mode & 0o777 == 0o660
+    # Its sessions are recorded in its state directory, readable (times only) despite UMask=.
+    wait_until(
+        state.exists, timeout=10, message="the restart state file", describe=reflector.output
+    )
+    assert state.stat().st_uid == SANDBOX_UID and state.stat().st_mode & 0o777 == 0o644
     assert reflector.stop(timeout=10) == 0, reflector.output()
+    assert json.loads(state.read_text())["clean_stop"] is True
 
 
 def test_bgpd_programs_the_kernel_with_only_what_its_unit_grants(

@@ -12,6 +12,7 @@ from reflector.command import main
 from reflector.profile import (
     DEFAULT_CONTROL_SOCKET,
     DEFAULT_METRICS_LISTEN,
+    DEFAULT_RESTART_STATE_FILE,
     apply_profile,
     load_reflector_config,
     parse_reflector_config,
@@ -37,8 +38,13 @@ def test_defaults_of_the_profile() -> None:
     host, port = DEFAULT_METRICS_LISTEN.rsplit(":", 1)
     assert cfg.metrics.listen == ListenAddress(host=host, port=int(port))
     # bgpd itself, on the same file, has no metrics endpoint and its own socket.
+    assert cfg.bgp.restart_state_file == DEFAULT_RESTART_STATE_FILE
     plain = parse_config(BASE)
     assert plain.metrics.listen is None and plain.control.socket != DEFAULT_CONTROL_SOCKET
+    assert plain.bgp.restart_state_file is None
+    # The file's own setting wins.
+    own = parse_reflector_config(BASE.replace("[bgp]", '[bgp]\nrestart_state_file = "/x/s"'))
+    assert own.config.bgp.restart_state_file == "/x/s"
 
 
 def test_kernel_stays_off_even_with_calico_data_unless_set() -> None:
