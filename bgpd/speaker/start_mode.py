@@ -14,7 +14,8 @@ Invariants: pure (no I/O, no clock: the runtime passes the file's text and the w
 Whenever the evidence is missing in a way that could hide a recent run (no file configured, a
 file that cannot be read or written, corrupt content, a time in the future) the answer is
 "restarting", today's safe side; "cold" needs a writable location and either no file at all or
-a record older than the window in which a peer may hold our routes.
+a record older than the window in which a peer may hold our routes, or one written at a clean
+stop (our Cease ended graceful restart on every peer's side).
 """
 
 from __future__ import annotations
@@ -169,7 +170,11 @@ def decide_start(
         return StartDecision(restarting=True, reason="restart_state_corrupt", error=_one_line(exc))
     age = now - record.sessions_up_at
     window = max(record.held_for, held_for(config, clean_stop=record.clean_stop))
-    if age < 0:
+    if record.clean_stop and age >= 0:
+        # Our stop sent every peer a Cease: without RFC 8538's N bit (we never set it) a
+        # NOTIFICATION ends graceful restart on the peer's side, which drops our routes at once.
+        reason, restarting = "clean_stop", False
+    elif age < 0:
         # The clock went back (or the file came from elsewhere): we cannot tell how long ago.
         reason, restarting = "restart_state_in_future", True
     elif age < window:
