@@ -10,7 +10,7 @@ as the socket writes them, `protocol.encode_rows`), other answers by `answer_ste
 longest the event loop was held meanwhile: the largest gap between two turns of a ticker task
 sharing the loop, wall clock, best of the runs. `gc_full` counts the collector's full passes
 during the slowest run (each walks the whole table: seconds at 1M routes).
-The BIRD socket's commands (`bird: ...`) are run as `_BirdSocket` runs them
+The BIRD socket's commands (`bird: ...`) are run as `BirdSocket` runs them
 (`BirdControl.execute_stream` driven by `run_stream`, each chunk of lines encoded as it comes),
 over hooks made as `ControlDispatch` makes them, reading the same table.
 
@@ -41,7 +41,14 @@ from bgpd.net import IPV4_UNICAST, format_prefix
 from bgpd.rib import Candidate, LocRib, PathInfo, Source, SourceKind
 from bgpd.runtime.control_dispatch import answer_json, rows_json, run_steps
 from bgpd.runtime.memory import GC_YOUNG_THRESHOLD
-from bgpd.speaker.route_answers import answer, answer_chunks, answer_steps, route_chunks
+from bgpd.speaker.route_answers import (
+    ReceivedRows,
+    SentRows,
+    answer,
+    answer_chunks,
+    answer_steps,
+    route_chunks,
+)
 from bgpd.speaker.route_json import PathViews
 from bgpd.speaker.route_query import RouteQuery
 from bgpd.speaker.steps import Steps, Stream, chunks, finish
@@ -212,7 +219,8 @@ def main() -> None:
     results: dict[str, dict[str, float | int]] = {}
     for label, query_args in QUERIES.items():
         query = RouteQuery.from_args(query_args)
-        stream = answer_chunks(query, rib, peers)  # type: ignore[arg-type]
+        stream = answer_chunks(query, rib, peers, no_peer)  # type: ignore[arg-type]
+        assert not isinstance(stream, (SentRows, ReceivedRows))
         if stream is None:
             found = answer(query, rib, peers, no_peer)  # type: ignore[arg-type]
             rows = 1 if isinstance(found, ReceivedView) else len(found)
@@ -220,7 +228,8 @@ def main() -> None:
             rows = sum(len(chunk) for chunk in stream)
 
         async def ask(query: RouteQuery = query) -> object:
-            stream = answer_chunks(query, rib, peers)  # type: ignore[arg-type]
+            stream = answer_chunks(query, rib, peers, no_peer)  # type: ignore[arg-type]
+            assert not isinstance(stream, (SentRows, ReceivedRows))
             if stream is None:
                 steps = answer_steps(query, rib, peers, no_peer)  # type: ignore[arg-type]
                 return await answer_json(await run_steps(steps))
