@@ -18,9 +18,9 @@ Invariants:
 - The hooks run on the loop thread. A lookup (one network, `for ADDRESS`, the protocol list)
   is one consistent look at the speaker; a walk of a whole table (`show route` without a
   network, `... export P` (streamed as the table is), the route counts of `show protocols
-  all`) and the rendering of its lines run in steps (`bgpd.speaker.steps`) with a turn of the loop between them, so sessions
-  and other clients go on meanwhile; such an answer is read chunk by chunk, as BIRD's own
-  `show route` listing is.
+  all`) and the rendering of its lines run in steps (`bgpd.speaker.steps`) with a turn of
+  the loop between them, so sessions and other clients go on meanwhile; such an answer is
+  read chunk by chunk, as BIRD's own `show route` listing is.
 - The sockets and their sessions are `bgpd.control.bird_socket`'s: a slow client never blocks
   the speaker, every command gets a reply (a malformed one `9001`, one that fails inside bgpd
   `8008`), the socket files are mode 0660 and removed on close.
