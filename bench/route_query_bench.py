@@ -4,13 +4,13 @@ A Loc-RIB is filled with N IPv4 /24 prefixes from two eBGP peers (one path each,
 feed shares its candidates per UPDATE; 1 in 1,000 prefixes has a second path, 1 in 100 a
 community), then each query is answered the way the control socket does
 as the control socket does: `RouteQuery.from_args`, then a list of routes streamed
-(`route_answers.answer_chunks` run by `control_dispatch.rows_json`, each chunk's rows encoded
-as the socket writes them, `protocol.encode_rows`), other answers by `answer_steps` and
+(`route_answers.answer_chunks` run by `control_dispatch.listing_stream`, each chunk's rows
+encoded as the socket writes them, `protocol.reply_pieces`), other answers by `answer_steps` and
 `answer_json`. `ms` is the CPU time of one thread, best of `--repeat` runs; `max hold` the
 longest the event loop was held meanwhile: the largest gap between two turns of a ticker task
 sharing the loop, wall clock, best of the runs. `gc_full` counts the collector's full passes
 during the slowest run (each walks the whole table: seconds at 1M routes).
-The BIRD socket's commands (`bird: ...`) are run as `_BirdSocket` runs them
+The BIRD socket's commands (`bird: ...`) are run as `BirdSocket` runs them
 (`BirdControl.execute_stream` driven by `run_stream`, each chunk of lines encoded as it comes),
 over hooks made as `ControlDispatch` makes them, reading the same table.
 
@@ -26,6 +26,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,14 +36,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bgpd.config import parse_config
 from bgpd.control.bird_protocol import ReplyEncoder, parse_command
 from bgpd.control.bird_server import BirdControl, BirdHooks, TableRow
-from bgpd.control.protocol import encode_rows
+from bgpd.control.protocol import reply_pieces
 from bgpd.control.steps_loop import run_stream
 from bgpd.net import IPV4_UNICAST, format_prefix
 from bgpd.rib import Candidate, LocRib, PathInfo, Source, SourceKind
-from bgpd.runtime.control_dispatch import answer_json, rows_json, run_steps
+from bgpd.runtime.control_dispatch import answer_json, listing_stream, run_steps
 from bgpd.runtime.memory import GC_YOUNG_THRESHOLD
-from bgpd.speaker.route_answers import answer, answer_chunks, answer_steps, route_chunks
-from bgpd.speaker.route_json import PathViews
+from bgpd.speaker.route_answers import (
+    SentRows,
+    answer,
+    answer_chunks,
+    answer_steps,
+    route_chunks,
+)
+from bgpd.speaker.route_json import PathViews, SentViews
 from bgpd.speaker.route_query import RouteQuery
 from bgpd.speaker.steps import Steps, Stream, chunks, finish
 from bgpd.views import PeerView, ReceivedView
@@ -63,12 +70,17 @@ QUERIES: dict[str, dict[str, Any]] = {
     "--peer p1 (not indexed: walks the table)": {"peer": "p1"},
     "--peer p2 (walks p2's index)": {"peer": "p2"},
     "whole table, sorted": {},
+    "--peer c1 --advertised (full feed to a client)": {"peer": "c1", "advertised": True},
+    "--peer c1 --advertised --count": {"peer": "c1", "advertised": True, "count": True},
+    "--peer p1 --received (10,000 refused)": {"peer": "p1", "received": True},
 }
 BIRD_COMMANDS = (
     "show route count",
     "show route protocol p2",
     "show route",
     "show protocols all",
+    "show route export c1",
+    "show route 10.77.12.0/24 export c1",
 )
 
 BIRD_CONFIG = """\
@@ -124,6 +136,27 @@ def no_peer(_name: str) -> None:
     return None
 
 
+def adj_out(rib: LocRib) -> Any:
+    """The member `c1` of an update group (a reflector client) whose Adj-RIB-Out holds every
+    best path of the table, as exported (`origin` the peer it came from)."""
+    sent: dict[bytes, PathInfo] = {}
+    exported: dict[int, PathInfo] = {}
+    for nlri in rib.prefixes(IPV4_UNICAST):
+        best = rib.best(IPV4_UNICAST, nlri)
+        assert best is not None
+        info = exported.get(id(best.info))
+        if info is None:
+            info = exported[id(best.info)] = replace(best.info, origin=best.source.name)
+        sent[nlri] = info
+    group = SimpleNamespace(
+        families=(IPV4_UNICAST,),
+        add_path=lambda _family: False,
+        adj_out=SimpleNamespace(table=lambda _family: sent),
+    )
+    member = SimpleNamespace(group=group)
+    return lambda name: member if name == "c1" else None
+
+
 async def held(work: Callable[[], Awaitable[object]]) -> float:
     """The longest gap between two turns of a ticker while `work` runs, in s."""
     done = False
@@ -145,12 +178,25 @@ async def held(work: Callable[[], Awaitable[object]]) -> float:
     return gap
 
 
-def bird_control(rib: LocRib, peers: Any) -> BirdControl:
+def bird_control(rib: LocRib, peers: Any, member: Any) -> BirdControl:
     """The BIRD socket's commands over `rib`, its hooks as `ControlDispatch` makes them."""
     config = parse_config(BIRD_CONFIG)
 
     def query(q: RouteQuery) -> Steps[Any]:
-        return answer_steps(q, rib, peers, lambda _n: None)
+        return answer_steps(q, rib, peers, member)
+
+    def advertised(
+        name: str, _version: int, network: str | None, longest: bool
+    ) -> Stream[TableRow] | None:
+        q = RouteQuery(peer=name, advertised=True, prefix=network, shorter=longest)
+        listing = answer_chunks(q, rib, peers, member)
+        assert isinstance(listing, SentRows)
+        return sent_table(listing)
+
+    def sent_table(listing: SentRows) -> Stream[TableRow]:
+        views = SentViews()
+        for rows in listing.rows:
+            yield [(format_prefix(row[1], IPV4_UNICAST.afi), views(row)) for row in rows]
 
     def table(_version: int, source: str | None, best: bool) -> Stream[TableRow]:
         views = PathViews()
@@ -166,7 +212,11 @@ def bird_control(rib: LocRib, peers: Any) -> BirdControl:
 
     views = [
         PeerView.from_json({"name": p, "address": a, "asn": n, "state": "Established"})
-        for p, a, n in (("p1", "127.0.0.2", 65001), ("p2", "127.0.0.3", 65002))
+        for p, a, n in (
+            ("p1", "127.0.0.2", 65001),
+            ("p2", "127.0.0.3", 65002),
+            ("c1", "127.0.0.4", 64512),
+        )
     ]
     hooks = BirdHooks(
         config=lambda: config,
@@ -181,6 +231,7 @@ def bird_control(rib: LocRib, peers: Any) -> BirdControl:
         reload=lambda: None,
         check=lambda: None,
         graceful_restart=lambda: None,
+        advertised=advertised,
     )
     return BirdControl(hooks)
 
@@ -208,25 +259,33 @@ def main() -> None:
     print(
         f"filled {rib.count(IPV4_UNICAST)} (prefixes, paths) in {time.process_time() - start:.1f} s"
     )
-    peers = {"p1": SimpleNamespace(rejected=set()), "p2": SimpleNamespace(rejected=set())}
+    refused = {(IPV4_UNICAST, bytes((24, 200, i >> 8, i & 0xFF))) for i in range(10_000)}
+    peers = {
+        "p1": SimpleNamespace(rejected=refused),
+        "p2": SimpleNamespace(rejected=set()),
+        "c1": SimpleNamespace(rejected=set()),
+    }
+    member = adj_out(rib)
+    gc.collect()
     results: dict[str, dict[str, float | int]] = {}
     for label, query_args in QUERIES.items():
         query = RouteQuery.from_args(query_args)
-        stream = answer_chunks(query, rib, peers)  # type: ignore[arg-type]
-        if stream is None:
-            found = answer(query, rib, peers, no_peer)  # type: ignore[arg-type]
-            rows = 1 if isinstance(found, ReceivedView) else len(found)
-        else:
-            rows = sum(len(chunk) for chunk in stream)
+        found = answer(query, rib, peers, member)  # type: ignore[arg-type]
+        rows = (
+            len(found.accepted) + len(found.rejected)
+            if isinstance(found, ReceivedView)
+            else len(found)
+        )
+        del found
 
         async def ask(query: RouteQuery = query) -> object:
-            stream = answer_chunks(query, rib, peers)  # type: ignore[arg-type]
-            if stream is None:
-                steps = answer_steps(query, rib, peers, no_peer)  # type: ignore[arg-type]
+            listing = answer_chunks(query, rib, peers, member)  # type: ignore[arg-type]
+            if listing is None:
+                steps = answer_steps(query, rib, peers, member)  # type: ignore[arg-type]
                 return await answer_json(await run_steps(steps))
-            size, first = 0, True
-            async for chunk in rows_json(stream):
-                size, first = size + len(encode_rows(chunk, first)), False
+            size = 0
+            async for piece in reply_pieces(listing_stream(listing)):
+                size += len(piece)
             return size
 
         best = hold = float("inf")
@@ -247,7 +306,7 @@ def main() -> None:
             f"{label:42} {best * 1000:10.3f} ms  {rows} rows  max hold {hold * 1000:8.3f} ms"
             f"  full GC {full}"
         )
-    control = bird_control(rib, peers)
+    control = bird_control(rib, peers, member)
     for line in BIRD_COMMANDS:
         sizes: list[int] = []
 

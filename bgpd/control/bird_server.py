@@ -17,15 +17,13 @@ BIRD's "8003 No protocols match" as a broken daemon, where zero peers must read 
 Invariants:
 - The hooks run on the loop thread. A lookup (one network, `for ADDRESS`, the protocol list)
   is one consistent look at the speaker; a walk of a whole table (`show route` without a
-  network, `... export P`, the route counts of `show protocols all`) and the rendering of its
-  lines run in steps (`bgpd.speaker.steps`) with a turn of the loop between them, so sessions
-  and other clients go on meanwhile; such an answer is read chunk by chunk, as BIRD's own
-  `show route` listing is.
-- A slow or broken client never blocks the speaker: each connection is its own task, commands
-  are size-limited (BIRD's 1 KiB), and a too-long command ends the connection as in BIRD.
-- Every command gets a reply: a malformed one `9001`, one that fails inside bgpd `8008` (logged
-  with its traceback); the session goes on either way.
-- The socket files are created mode 0660 (as BIRD's) and removed on close.
+  network, `... export P` (streamed as the table is), the route counts of `show protocols
+  all`) and the rendering of its lines run in steps (`bgpd.speaker.steps`) with a turn of
+  the loop between them, so sessions and other clients go on meanwhile; such an answer is
+  read chunk by chunk, as BIRD's own `show route` listing is.
+- The sockets and their sessions are `bgpd.control.bird_socket`'s: a slow client never blocks
+  the speaker, every command gets a reply (a malformed one `9001`, one that fails inside bgpd
+  `8008`), the socket files are mode 0660 and removed on close.
 """
 
 from __future__ import annotations
@@ -40,30 +38,23 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from importlib import metadata
 
 from bgpd.config import Config, ControlSection
 from bgpd.config.bird_timeformat import TimeFormat
 from bgpd.control.bird_peer_commands import Outcome, run_proto_command
 from bgpd.control.bird_protocol import (
-    MAX_COMMAND_BYTES,
     Command,
     Configure,
     IpVersion,
     ParseError,
     ProtoCommand,
-    Quit,
     Reply,
-    ReplyEncoder,
     ReplyLine,
-    Restrict,
     ShowBfdSessions,
     ShowProtocols,
     ShowRoute,
     ShowStatus,
     error_reply,
-    parse_command,
-    welcome,
 )
 from bgpd.control.bird_replies import (
     BfdSessionRow,
@@ -80,6 +71,7 @@ from bgpd.control.bird_replies import (
     route_count_line,
     route_text,
 )
+from bgpd.control.bird_socket import BirdSocket, bird_version
 from bgpd.control.bird_views import (
     LOCAL_SOURCES,
     PeerFacts,
@@ -88,32 +80,20 @@ from bgpd.control.bird_views import (
     bird_route,
     local_protocol,
 )
-from bgpd.control.steps_loop import run_stream
-from bgpd.control.unix import (
-    bind_unix_socket,
-    discard_unix_socket,
-    release_socket_path,
-    socket_identity,
+from bgpd.control.unix import bind_unix_socket, discard_unix_socket
+from bgpd.speaker.steps import (
+    VIEW_CHUNK,
+    Steps,
+    Stream,
+    chunks,
+    collect,
+    finish,
+    paused,
+    stream_of,
 )
-from bgpd.speaker.steps import VIEW_CHUNK, Steps, Stream, chunks, finish, paused, stream_of
 from bgpd.views import ADVERTISED_LOCAL, ADVERTISED_SOURCE, KernelRouteRow, PeerView, RouteView
 
 logger = logging.getLogger(__name__)
-
-SOCKET_MODE = 0o660  # BIRD's control socket: owner and group read/write
-
-
-def bird_version() -> str:
-    """The version BIRD's greeting and `show status` carry: "v<bgpd version>+bgpd".
-
-    It starts with "v" because Calico's node-status reporter reads the version from a line
-    starting "BIRD v" (BIRD in calico-node says "BIRD v0.3.3+birdv1.6.8").
-    """
-    try:
-        ours = metadata.version("bgpd")
-    except metadata.PackageNotFoundError:
-        ours = "0+unknown"
-    return f"v{ours}+bgpd"
 
 
 class ConfigureRejectedError(Exception):
@@ -126,7 +106,7 @@ class BirdHooks:
 
     `peers`/`peer`/`routes` are the speaker's `bgpctl` views (`Speaker.peer_views(now)`,
     `peer_view(name, now)`, `route_views(prefix)`, a lookup of one prefix); the walks of a
-    whole table (`source_counts`, `advertised`) are `Steps` and `table` a `Stream`
+    whole table (`source_counts`) are `Steps`, `table` and `advertised` `Stream`s
     (`bgpd.speaker.steps`), which the socket runs letting the loop turn between steps.
     `kernel_routes` is
     `bgpctl show kernel`'s list (or empty), used for the interface a route goes out of.
@@ -155,8 +135,12 @@ class BirdHooks:
     graceful_restart: Callable[[], int | None]
     # the BFD sessions' rows (`since` wall-clock) for `show bfd sessions`
     bfd_sessions: Callable[[], list[BfdSessionRow]] = list
-    # `show route export P`: the Adj-RIB-Out toward peer P (None: no such peer)
-    advertised: Callable[[str], Steps[list[RouteView] | None]] = lambda _name: _nothing()
+    # `show route [NETWORK | for NETWORK] export P` (P, version, network, longest match): the
+    # rows (`TableRow`) of the Adj-RIB-Out toward peer P, as `table`'s, NETWORK's only (with
+    # the networks covering it for a longest match), looked up (None: no such peer)
+    advertised: Callable[[str, IpVersion, str | None, bool], Stream[TableRow] | None] = (
+        lambda _name, _version, _network, _longest: None
+    )
     # `disable`/`enable`/`restart`/`reload` of one peer (bgpd.control.bird_peer_commands)
     peer_action: Callable[[str, ProtoCommand], Outcome] | None = None
 
@@ -191,7 +175,7 @@ class BirdControl:
         self._reconfigured_at = self._boot
         self._clock = ProtocolClock()
         self._clock.configured((p.name for p in hooks.config().all_peers), self._boot)
-        self._servers: list[_BirdSocket] = []
+        self._servers: list[BirdSocket] = []
         self._moving: asyncio.Task[None] | None = None
         # sockets a reload in progress bound for new paths: (path, version) -> socket
         self._staged: dict[tuple[str, IpVersion], socket.socket] = {}
@@ -211,7 +195,7 @@ class BirdControl:
 
     async def start(self) -> None:
         for path, version in self._wanted():
-            server = _BirdSocket(path, self, version)
+            server = BirdSocket(path, self, version)
             await server.start()
             self._servers.append(server)
 
@@ -258,12 +242,12 @@ class BirdControl:
 
     async def _move(self, staged: dict[tuple[str, IpVersion], socket.socket]) -> None:
         by_path = {s.path: s for s in self._servers}
-        servers: list[_BirdSocket] = []
+        servers: list[BirdSocket] = []
         try:
             for path, version in self._wanted():
                 server = by_path.pop(path, None)
                 if server is None:
-                    server = _BirdSocket(path, self, version)
+                    server = BirdSocket(path, self, version)
                     await server.start(staged.pop((path, version), None))
                 server.version = version  # a path kept for the other IP version
                 servers.append(server)
@@ -295,8 +279,10 @@ class BirdControl:
         `show route` of a whole table is rendered as it is walked, a chunk of routes a step,
         and never held whole; the other walks (`... export P`, the counts of `show protocols
         all`) pause between their chunks and hand their reply at the end; the rest is one
-        step."""
-        if isinstance(command, ShowRoute) and command.network is None and command.export is None:
+        step. `show route export P` is streamed as the whole table is."""
+        if isinstance(command, ShowRoute) and command.network is None:
+            if command.export is not None:
+                return self._export_reply(command, version)
             return self._table_reply(command, version)
         return stream_of(self._execute_steps(command, version, restricted))
 
@@ -361,6 +347,48 @@ class BirdControl:
             command,
             lambda: self._hooks.table_counts(version),
         )
+
+    def _export_reply(self, command: ShowRoute, version: IpVersion) -> Stream[ReplyLine]:
+        """`show route export P [protocol Q] [primary] [all] [stats|count]`: the Adj-RIB-Out
+        toward P (`BirdHooks.advertised`) rendered as it is walked, as `_table_reply` renders
+        the table: the lines `render_routes` makes of the same routes."""
+        unknown = self._unknown_protocol(command, version)
+        if unknown is not None:
+            yield unknown
+            return
+        assert command.export is not None
+        texts = yield from paused(self._route_texts(version, command.verbose))
+        sent = self._hooks.advertised(command.export, version, None, False)
+        counts = [0, 0]  # networks, routes (the primary ones only for `primary`)
+
+        def shown() -> Stream[tuple[str, RouteText]]:
+            network = None
+            for rows in sent or ():
+                out: list[tuple[str, RouteText]] = []
+                for prefix, view in rows:
+                    if prefix != network:
+                        network = prefix
+                        counts[0] += 1
+                    elif command.primary_only:
+                        continue
+                    counts[1] += 1
+                    route = self._bird_source(prefix, view)
+                    if command.protocol is not None and route.peer != _source_of(command.protocol):
+                        continue
+                    out.append((prefix, texts(prefix, route)))
+                yield out
+
+        if command.stats == 2:
+            total = 0
+            for rows in shown():
+                total += len(rows)
+                yield []
+            counted = counts[0] if command.primary_only else counts[1]
+            yield [
+                route_count_line(total, total if command.protocol is None else counted, counts[0])
+            ]
+            return
+        yield from render_route_stream(shown(), command, lambda: (counts[0], counts[1]))
 
     def _route_texts(
         self, version: IpVersion, verbose: bool
@@ -521,7 +549,7 @@ class BirdControl:
             for found in batch:
                 if _version(found.prefix) != version:
                     continue
-                route = found if command.export is None else self._bird_source(found)
+                route = found
                 source = route.peer
                 views.append(
                     bird_route(
@@ -539,19 +567,15 @@ class BirdControl:
         looked up directly rather than by walking the table; with `export P` those we send P."""
         network = command.network
         if command.export is not None:
-            sent = (yield from self._hooks.advertised(command.export)) or []
-            if network is None:
-                return sent
-            lengths = range(network.prefixlen, -1, -1) if command.longest_match else ()
-            wanted = [str(network.supernet(new_prefix=n)) for n in [network.prefixlen, *lengths]]
-            want = set(wanted)
-            by_prefix: dict[str, list[RouteView]] = {}
-            for batch in chunks(sent):
-                for route in batch:
-                    if route.prefix in want:
-                        by_prefix.setdefault(route.prefix, []).append(route)
-                yield
-            return next((by_prefix[p] for p in wanted if p in by_prefix), [])
+            # the network (and for a longest match the ones covering it), looked up
+            assert network is not None  # a whole Adj-RIB-Out is streamed: `_export_reply`
+            sent = self._hooks.advertised(
+                command.export, version, str(network), command.longest_match
+            )
+            rows = [] if sent is None else (yield from collect(sent))
+            return [
+                self._bird_source(prefix, replace(view, prefix=prefix)) for prefix, view in rows
+            ]
         assert network is not None  # a whole table is streamed: `_table_reply`
         if not command.longest_match:
             return self._hooks.routes(str(network))
@@ -561,21 +585,16 @@ class BirdControl:
                 return found
         return []
 
-    def _bird_source(self, route: RouteView) -> RouteView:
-        """An advertised route (bgpctl's view: `peer` "local" for our own routes) with the
-        protocol BIRD names as its source: a local route's kind, read from the Loc-RIB."""
+    def _bird_source(self, prefix: str, route: RouteView) -> RouteView:
+        """An advertised route of `prefix` (bgpctl's view: `peer` "local" for our own routes)
+        with the protocol BIRD names as its source: a local route's kind, read from the
+        Loc-RIB."""
         if route.peer != ADVERTISED_LOCAL or route.source != ADVERTISED_SOURCE:
             return route
-        for held in self._hooks.routes(route.prefix):
+        for held in self._hooks.routes(prefix):
             if held.source in LOCAL_SOURCES:
                 return replace(route, peer=held.source, source=held.source)
         return route
-
-
-def _nothing() -> Steps[list[RouteView] | None]:
-    """No Adj-RIB-Out to read (the default `advertised` hook)."""
-    return None
-    yield  # a generator: the answer comes at its first step
 
 
 _LOCAL_PROTOCOLS = {protocol: source for source, (protocol, _, _) in LOCAL_SOURCES.items()}
@@ -627,108 +646,3 @@ def _devices(kernel_routes: Sequence[KernelRouteRow]) -> Steps[dict[str, str]]:
                         break
             yield
     return devices
-
-
-class _BirdSocket:
-    """One listening socket (bird.ctl or bird6.ctl) and its client sessions."""
-
-    __slots__ = ("_clients", "_control", "_identity", "_server", "path", "version")
-
-    def __init__(self, path: str, control: BirdControl, version: IpVersion) -> None:
-        self.path = path
-        self._control = control
-        self.version: IpVersion = version
-        self._server: asyncio.AbstractServer | None = None
-        self._identity: tuple[int, int] | None = None
-        # Open sessions, ended on close (newer Pythons' wait_closed() waits for them).
-        self._clients: set[asyncio.StreamWriter] = set()
-
-    async def start(self, sock: socket.socket | None = None) -> None:
-        """Serves on `sock` (from `bind_unix_socket(path)`), or binds the path itself."""
-        if sock is None:
-            sock = bind_unix_socket(self.path)
-        self._server = await asyncio.start_unix_server(
-            self._serve, sock=sock, limit=MAX_COMMAND_BYTES
-        )
-        os.chmod(self.path, SOCKET_MODE)
-        self._identity = socket_identity(self.path)
-        logger.info("bird control socket listening path=%s version=%d", self.path, self.version)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._clients):
-                writer.close()
-            await self._server.wait_closed()
-            self._server = None
-        release_socket_path(self.path, self._identity)
-
-    def _parse(self, raw: bytes) -> Command:
-        try:
-            return parse_command(raw.decode("utf-8", "replace").rstrip("\r\n"), self.version)
-        except Exception as exc:  # the parser answers 9001 by design; a bug still gets a reply
-            logger.exception("bird control socket command failed path=%s", self.path)
-            return ParseError(code=Reply.RUNTIME_ERROR, message=f"Internal error: {exc!r}")
-
-    async def _reply(
-        self,
-        command: Command,
-        restricted: bool,
-        writer: asyncio.StreamWriter,
-        encoder: ReplyEncoder,
-    ) -> None:
-        """Writes the reply to `command` as it is made, a chunk of lines at a time, each one
-        drained before the next is made (a slow client holds back its own reply only)."""
-        try:
-            async for lines in run_stream(
-                self._control.execute_stream(command, self.version, restricted)
-            ):
-                for batch in chunks(lines):  # a chunk can be a whole reply of many lines
-                    writer.write(encoder.encode(batch))
-                    await writer.drain()
-        except ConnectionError:
-            raise
-        except Exception as exc:  # one broken command must not end the session or the socket
-            logger.exception("bird control socket command failed path=%s", self.path)
-            # after lines already sent too: a final line ends the reply, as BIRD's errors do
-            writer.write(
-                encoder.encode(error_reply(Reply.RUNTIME_ERROR, f"Internal error: {exc!r}"))
-            )
-            await writer.drain()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        encoder = ReplyEncoder()
-        restricted = False
-        self._clients.add(writer)
-        try:
-            writer.write(encoder.encode(welcome(bird_version())))
-            await writer.drain()
-            while True:
-                try:
-                    raw = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    writer.write(
-                        encoder.encode(error_reply(Reply.COMMAND_TOO_LONG, "Command too long"))
-                    )
-                    break
-                if not raw:
-                    break
-                command = self._parse(raw)
-                if isinstance(command, Quit):
-                    break
-                if isinstance(command, Restrict):
-                    restricted = True
-                    lines = [ReplyLine(Reply.ACCESS_RESTRICTED, "Access restricted", final=True)]
-                    writer.write(encoder.encode(lines))
-                    await writer.drain()
-                else:
-                    await self._reply(command, restricted, writer, encoder)
-        except ConnectionError:
-            pass
-        except Exception:  # a bug outside a command (encoding a reply): end this session only
-            logger.exception("bird control socket session failed path=%s", self.path)
-        finally:
-            self._clients.discard(writer)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()

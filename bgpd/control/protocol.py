@@ -4,9 +4,10 @@ A request is `{"command": "show peers", "args": {...}}`; the reply is `{"ok": tr
 or `{"ok": false, "error": "..."}`. Plain JSON lines keep the protocol debuggable with
 `socat - UNIX-CONNECT:/path` and trivially versionable (unknown keys are ignored).
 
-A reply whose data is a long list (a whole table: a million routes) is written as it is made,
-rows by rows (`RowStream`), still as the one line `{"ok":true,"data":[...]}`: the client reads
-it as any other reply. Should the daemon fail once rows are on their way, it closes the
+A reply whose data is a long list (a whole table: a million routes), or an object holding
+long lists (`--received`), is written as it is made, rows by rows (`RowStream`), still as the
+one line `{"ok":true,"data":...}` that `encode_reply` makes: the client reads it as any other
+reply. Should the daemon fail once rows are on their way, it closes the
 connection without the line's end (the client reports a cut reply; the daemon logs why).
 """
 
@@ -57,23 +58,47 @@ def encode_reply(data: Json) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class RowStream:
-    """A reply whose data is a list, made chunk by chunk: each item of `chunks` is the next
-    rows (each one's JSON text, compact), written and dropped before the next chunk is made."""
+    """A reply whose data holds long lists, made chunk by chunk: each item of `chunks` is the
+    next rows of the current list (each one's JSON text, compact), written and dropped before
+    the next chunk is made, or the JSON text that goes between two lists (the rows after it
+    are the next list's). `head` and `tail` are the data's text before its first list's rows
+    and after its last one's: by default the data is one list."""
 
-    chunks: AsyncGenerator[list[str], None]
+    chunks: AsyncGenerator[list[str] | bytes, None]
+    head: bytes = b"["
+    tail: bytes = b"]"
 
 
-ROWS_HEAD = b'{"ok":true,"data":['  # what `encode_reply` writes before a list's rows
-ROWS_TAIL = b"]}\n"
+REPLY_HEAD = b'{"ok":true,"data":'  # what `encode_reply` writes before the data
+REPLY_TAIL = b"}\n"
 
 
 def encode_rows(rows: list[str], first: bool) -> bytes:
-    """Rows of a `RowStream` as they go between `ROWS_HEAD` and `ROWS_TAIL` (comma-led but
-    for the first rows): with the head and tail, the line `encode_reply` makes of the list."""
+    """Rows of a `RowStream`'s list as they go after the rows before them (comma-led but for
+    the list's first rows): with the list's brackets, what `encode_reply` makes of the list."""
     if not rows:
         return b""
     body = ",".join(rows).encode()
     return body if first else b"," + body
+
+
+async def reply_pieces(reply: RowStream) -> AsyncGenerator[bytes, None]:
+    """A `RowStream`'s reply line, a piece per chunk (the head with nothing of the chunks
+    read, then the first rows with it): joined, the line `encode_reply` makes of the whole
+    data. A failure of the chunks ends the pieces without the line's end."""
+    yield REPLY_HEAD + reply.head
+    listed = False  # rows given in the current list
+    try:
+        async for chunk in reply.chunks:
+            if isinstance(chunk, bytes):  # the text between two lists
+                listed = False
+                yield chunk
+            elif chunk:
+                yield encode_rows(chunk, not listed)
+                listed = True
+    finally:
+        await reply.chunks.aclose()  # the walk's generators end now, cut or not
+    yield reply.tail + REPLY_TAIL
 
 
 def encode_error(message: str) -> bytes:

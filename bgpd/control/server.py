@@ -18,19 +18,17 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from bgpd.control.protocol import (
     MAX_REQUEST_BYTES,
-    ROWS_HEAD,
-    ROWS_TAIL,
     ControlCommandError,
     Request,
     RowStream,
     decode_request,
     encode_error,
     encode_reply,
-    encode_rows,
+    reply_pieces,
 )
 from bgpd.control.unix import bind_unix_socket, release_socket_path, socket_identity
 from bgpd.views import Json
@@ -71,17 +69,17 @@ class ControlServer:
             self._server = None
         release_socket_path(self._path, self._identity)
 
-    async def _answer(self, line: bytes) -> bytes | tuple[list[str], RowStream]:
-        """The reply's line, or a stream's first rows (made here, so that a refusal found
-        before any row, an unknown peer say, is still an error reply) and the stream."""
+    async def _answer(self, line: bytes) -> bytes | tuple[bytes, AsyncGenerator[bytes, None]]:
+        """The reply's line, or a stream's first piece (its head and first rows, made here so
+        that a refusal found before any row, an unknown peer say, is still an error reply)
+        and the rest of its pieces."""
         try:
             reply = await self._handler(decode_request(line))
             if not isinstance(reply, RowStream):
                 return encode_reply(reply)
-            first = await anext(reply.chunks, None)
-            if first is None:
-                return encode_reply([])
-            return first, reply
+            pieces = reply_pieces(reply)
+            first = await anext(pieces) + await anext(pieces)
+            return first, pieces
         except ControlCommandError as exc:
             return encode_error(str(exc))
         except Exception as exc:  # one bad request must not end the connection or the server
@@ -89,15 +87,15 @@ class ControlServer:
             return encode_error(f"internal error: {type(exc).__name__}: {exc}")
 
     async def _stream(
-        self, writer: asyncio.StreamWriter, first: list[str], reply: RowStream
+        self, writer: asyncio.StreamWriter, first: bytes, pieces: AsyncGenerator[bytes, None]
     ) -> bool:
-        """Writes a streamed reply, each chunk drained before the next is made; False when it
+        """Writes a streamed reply, each piece drained before the next is made; False when it
         failed midway (logged): the line is cut, the connection is to be closed."""
         try:
-            writer.write(ROWS_HEAD + encode_rows(first, True))
+            writer.write(first)
             await writer.drain()
-            async for rows in reply.chunks:
-                writer.write(encode_rows(rows, False))
+            async for piece in pieces:
+                writer.write(piece)
                 await writer.drain()
         except ConnectionError:
             raise
@@ -105,9 +103,7 @@ class ControlServer:
             logger.exception("control reply cut path=%s", self._path)
             return False
         finally:
-            await reply.chunks.aclose()
-        writer.write(ROWS_TAIL)
-        await writer.drain()
+            await pieces.aclose()
         return True
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

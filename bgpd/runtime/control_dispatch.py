@@ -19,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncGenerator, Callable
 
 from bgpd.config import Config, ConfigError, render_config_toml
@@ -27,15 +28,23 @@ from bgpd.control.bird_protocol import ProtoCommand
 from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError, TableRow
 from bgpd.control.protocol import ControlCommandError, Request, RowStream
 from bgpd.control.steps_loop import run_steps, run_stream
-from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, format_prefix
+from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, format_prefix
 from bgpd.runtime.bfd_transport import BfdTransport
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.peer_commands import PEER_COMMANDS, bird_peer_action, peer_command
 from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
-from bgpd.speaker.route_answers import RouteAnswer, Row
-from bgpd.speaker.route_json import PathViews, RouteRowEncoder
+from bgpd.speaker.route_answers import (
+    Listing,
+    ReceivedRows,
+    RouteAnswer,
+    Row,
+    SentRow,
+    SentRows,
+    rejected_view,
+)
+from bgpd.speaker.route_json import PathViews, RouteRowEncoder, SentRowEncoder, SentViews
 from bgpd.speaker.steps import Steps, Stream
-from bgpd.views import Json, ReceivedView, RouteCountView, RouteView
+from bgpd.views import Json, ReceivedView, RouteCountView
 
 __all__ = ["ControlDispatch", "answer_json", "rows_json", "run_steps"]
 
@@ -89,9 +98,9 @@ class ControlDispatch:
         if cmd == "show routes":
             try:
                 query = RouteQuery.from_args(args)
-                stream = speaker.route_query_chunks(query)
-                if stream is not None:  # a list of routes, maybe the whole table: streamed
-                    return RowStream(rows_json(stream))
+                listing = speaker.route_query_chunks(query)
+                if listing is not None:  # a list of routes, maybe a million: streamed
+                    return listing_stream(listing)
                 found = await run_steps(speaker.route_query_steps(query))
             except RouteQueryError as exc:
                 raise ControlCommandError(str(exc)) from exc
@@ -111,16 +120,22 @@ class ControlDispatch:
             return [row.to_json() for row in kernel.views()]
         raise ControlCommandError(f"unknown command {cmd!r}")
 
-    def _advertised(self, name: str) -> Steps[list[RouteView] | None]:
-        """BIRD's `show route export NAME`: bgpctl's `--advertised` answer (None: no such peer)."""
+    def _advertised(
+        self, name: str, version: int, network: str | None, longest: bool
+    ) -> Stream[TableRow] | None:
+        """BIRD's `show route [NETWORK | for NETWORK] export NAME`: bgpctl's `--advertised
+        --family [PREFIX [--shorter]]` stream, its paths' views shared (`SentViews`); None:
+        no such peer. A network is looked up, not walked for (`route_answers.sent_chunks`)."""
+        family = IPV4_UNICAST if version == 4 else IPV6_UNICAST
+        query = RouteQuery(
+            peer=name, advertised=True, family=family, prefix=network, shorter=longest
+        )
         try:
-            found = yield from self._speaker.route_query_steps(
-                RouteQuery(peer=name, advertised=True)
-            )
+            listing = self._speaker.route_query_chunks(query)
         except RouteQueryError:
             return None
-        assert isinstance(found, list)
-        return [view for view in found if isinstance(view, RouteView)]
+        assert isinstance(listing, SentRows)
+        return _sent_table(listing, family)
 
     def _table(self, version: int, source: str | None, best: bool) -> Stream[TableRow]:
         """BIRD's `show route` of a whole table: bgpctl's `show routes --family [--peer
@@ -132,7 +147,7 @@ class ControlDispatch:
             stream = self._speaker.route_query_chunks(query)
         except RouteQueryError:  # not a source of routes (device1), or gone meanwhile
             return
-        assert stream is not None
+        assert stream is not None and not isinstance(stream, (SentRows, ReceivedRows))
         views = PathViews()
         afi = family.afi
         for rows in stream:
@@ -221,6 +236,57 @@ async def answer_json(found: RouteAnswer) -> Json:
             await asyncio.sleep(0)
         rows.extend(view.to_json() for view in found[start : start + JSON_CHUNK])
     return rows
+
+
+def _sent_table(listing: SentRows, family: Family) -> Stream[TableRow]:
+    views = SentViews()
+    afi = family.afi
+    for rows in listing.rows:
+        yield [(format_prefix(row[1], afi), views(row)) for row in rows]
+
+
+def listing_stream(listing: Listing) -> RowStream:
+    """A list answer's streams (`route_answers.answer_chunks`) as the reply's JSON, written
+    as it is made (`RowStream`): the line `encode_reply` makes of the whole answer."""
+    if isinstance(listing, SentRows):
+        return RowStream(sent_json(listing.rows))
+    if isinstance(listing, ReceivedRows):
+        # the view's own JSON, its lists marked, cut around them: `to_json` stays their home
+        marks = ReceivedView(peer=listing.peer, note=listing.note).to_json()
+        marks["accepted"] = marks["rejected"] = _MARK
+        head, between, tail = json.dumps(marks, separators=(",", ":")).split(_MARK_JSON)
+        return RowStream(
+            received_json(listing, f"]{between}[".encode()),
+            head=f"{head}[".encode(),
+            tail=f"]{tail}".encode(),
+        )
+    return RowStream(rows_json(listing))
+
+
+_MARK = "\0"
+_MARK_JSON = json.dumps(_MARK)
+
+
+async def received_json(
+    listing: ReceivedRows, between: bytes
+) -> AsyncGenerator[list[str] | bytes, None]:
+    """`--received`'s rows: the accepted paths, the text between the lists, the refused
+    prefixes, each chunk made, handed on and dropped in its own step."""
+    async for rows in rows_json(listing.accepted):
+        yield rows
+    yield between
+    async for refused in run_stream(listing.rejected):
+        yield [
+            json.dumps(rejected_view(family, nlri).to_json(), separators=(",", ":"))
+            for family, nlri in refused
+        ]
+
+
+async def sent_json(stream: Stream[SentRow]) -> AsyncGenerator[list[str], None]:
+    """`--advertised`'s rows as the JSON text of their views (`SentRowEncoder`)."""
+    encode = SentRowEncoder()
+    async for rows in run_stream(stream):
+        yield [encode(row) for row in rows]
 
 
 async def rows_json(stream: Stream[Row]) -> AsyncGenerator[list[str], None]:

@@ -104,10 +104,10 @@ from bgpd.speaker.peer_state import (
 )
 from bgpd.speaker.reconfigure import Reconfiguration
 from bgpd.speaker.recovery import Recovery
-from bgpd.speaker.route_answers import RouteAnswer, Row, answer_chunks, answer_steps
+from bgpd.speaker.route_answers import Listing, RouteAnswer, answer_chunks, answer_steps
 from bgpd.speaker.route_query import RouteQuery
 from bgpd.speaker.route_refresh import RouteRefreshing
-from bgpd.speaker.steps import Steps, Stream, finish
+from bgpd.speaker.steps import Steps, finish
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
 from bgpd.wire.constants import CeaseSubcode
@@ -785,8 +785,8 @@ class Speaker(
         """`bgpctl show routes`' answer in steps (`bgpd.speaker.route_answers`, `.steps`)."""
         return answer_steps(query, self._rib, self._peers, self._exporter.member)
 
-    def route_query_chunks(self, query: RouteQuery) -> Stream[Row] | None:
-        return answer_chunks(query, self._rib, self._peers)
+    def route_query_chunks(self, query: RouteQuery) -> Listing | None:
+        return answer_chunks(query, self._rib, self._peers, self._exporter.member)
 
     def peer_counts(self, name: str) -> PeerCounts | None:
         """A peer's AS numbers, type and per-family prefix counts (the metrics' labels)."""

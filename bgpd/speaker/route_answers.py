@@ -23,21 +23,20 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import TYPE_CHECKING
 
 from bgpd.net import Family, Nlri, format_prefix
 from bgpd.outbound.groups import Member, UpdateGroup
-from bgpd.rib import Candidate, LocRib
+from bgpd.rib import Candidate, LocRib, PathInfo
 from bgpd.speaker.route_query import (
     PathFilter,
     RouteQuery,
     RouteQueryError,
     select_prefixes,
-    sort_key,
 )
-from bgpd.speaker.steps import VIEW_CHUNK, Steps, Stream, chunks, finish, merge_sorted
+from bgpd.speaker.steps import VIEW_CHUNK, Steps, Stream, chunks, collect, finish
 from bgpd.speaker.views import path_view, route_view
 from bgpd.views import (
     ADVERTISED_LOCAL,
@@ -91,24 +90,34 @@ def answer_steps(
         return (yield from received(query, rib, query.peer, peers[query.peer].rejected))
     if query.advertised:
         assert query.peer is not None
-        views = yield from advertised(query, query.peer, member)
-        return count_views(views) if query.count else views
+        if query.count:
+            return (yield from count_sent(query, query.peer, member))
+        return (yield from advertised(query, query.peer, member))
     if query.count:
         return (yield from count_routes(query, rib))
     return (yield from sorted_views(query, rib))
 
 
 def answer_chunks(
-    query: RouteQuery, rib: LocRib, peers: Mapping[str, PeerState]
-) -> Stream[Row] | None:
-    """The reply to `query` as a stream of chunks of paths (`route_chunks`; a view each, see
-    `bgpd.speaker.route_json` for their JSON) when it is a list of Loc-RIB routes (the answer
-    that can have a million rows); None for the other answers (counts, `--received`,
-    `--advertised`: `answer_steps`). An unknown `--peer` is a `RouteQueryError` raised here,
+    query: RouteQuery,
+    rib: LocRib,
+    peers: Mapping[str, PeerState],
+    member: Callable[[str], Member | None],
+) -> Listing | None:
+    """The reply to `query` as streams of chunks of rows when it is a list (an answer that
+    can have a million rows; see `bgpd.speaker.route_json` for their JSON): Loc-RIB paths
+    (`route_chunks`), `--advertised`'s paths (`SentRows`), `--received`'s (`ReceivedRows`);
+    None for counts (`answer_steps`). An unknown `--peer` is a `RouteQueryError` raised here,
     before any chunk."""
     _check_peer(query, peers)
-    if query.received or query.advertised or query.count:
+    if query.count:
         return None
+    if query.received:
+        assert query.peer is not None
+        return received_rows(query, rib, query.peer, peers[query.peer].rejected)
+    if query.advertised:
+        assert query.peer is not None
+        return SentRows(sent_chunks(query, query.peer, member))
     return route_chunks(query, rib)
 
 
@@ -216,14 +225,6 @@ def sorted_views(query: RouteQuery, rib: LocRib) -> Steps[list[RouteView]]:
     return views
 
 
-# (AFI, address order, rank in the walk, view): the rank keeps a prefix's paths best first
-_Sorted = tuple[int, tuple[bytes, int], int, RouteView]
-
-
-def _view(item: _Sorted) -> RouteView:
-    return item[3]
-
-
 def count_routes(query: RouteQuery, rib: LocRib) -> Steps[list[RouteCountView]]:
     """Per family: prefixes, paths and best paths selected. Without a prefix, peer or path
     filter it is the Loc-RIB's own counters (no walk); otherwise a walk that builds nothing
@@ -251,102 +252,196 @@ def count_routes(query: RouteQuery, rib: LocRib) -> Steps[list[RouteCountView]]:
 def received(
     query: RouteQuery, rib: LocRib, peer: str, rejected: set[tuple[Family, Nlri]]
 ) -> Steps[ReceivedView]:
-    """What bgpd knows of what `peer` sent (see the module doc for its limits)."""
+    """What bgpd knows of what `peer` sent (see the module doc for its limits), whole: the
+    streams of `received_rows` gathered."""
+    rows = received_rows(query, rib, peer, rejected)
     accepted = yield from sorted_views(query, rib)
-    refused: list[RejectedPrefixView] = []
-    if not query.filters_paths and not query.best and rejected:
-        present = {f for f, _ in rejected}
-        for family in query.families(sorted(present)):
-            mine = {n for f, n in rejected if f == family}
-            picked = select_prefixes(query, family, mine.__contains__, mine.copy)
-            refused.extend(
-                RejectedPrefixView(family=str(family), prefix=format_prefix(n, family.afi))
-                for n in sorted((n for batch in picked for n in batch), key=sort_key)
-            )
+    refused = yield from collect(rows.rejected)
+    return ReceivedView(
+        peer=peer,
+        accepted=tuple(accepted),
+        rejected=tuple(rejected_view(family, nlri) for family, nlri in refused),
+        note=rows.note,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRows:
+    """`--received` as streams: the accepted paths (`route_chunks`), then the refused
+    prefixes (`rejected_chunks`), each in address order; `ReceivedView`'s other fields."""
+
+    peer: str
+    accepted: Stream[Row]
+    rejected: Stream[tuple[Family, Nlri]]
+    note: str
+
+
+def received_rows(
+    query: RouteQuery, rib: LocRib, peer: str, rejected: set[tuple[Family, Nlri]]
+) -> ReceivedRows:
     note = RECEIVED_FILTERED_NOTE if query.filters_paths or query.best else RECEIVED_NOTE
-    return ReceivedView(peer=peer, accepted=tuple(accepted), rejected=tuple(refused), note=note)
+    return ReceivedRows(
+        peer=peer,
+        accepted=route_chunks(query, rib),
+        rejected=rejected_chunks(query, rejected),
+        note=note,
+    )
+
+
+def rejected_view(family: Family, nlri: Nlri) -> RejectedPrefixView:
+    return RejectedPrefixView(family=str(family), prefix=format_prefix(nlri, family.afi))
+
+
+def rejected_chunks(
+    query: RouteQuery, rejected: set[tuple[Family, Nlri]]
+) -> Stream[tuple[Family, Nlri]]:
+    """A peer's refused prefixes the query's prefix part selects (none with an attribute
+    filter: they have no attributes), per family in address order, `VIEW_CHUNK` a step. A
+    lookup (an exact prefix, `for`, `--shorter`) looks the prefixes up; otherwise a snapshot
+    of the set is split and sorted a chunk a step and the sorted runs merged as they go."""
+    if query.filters_paths or query.best or not rejected:
+        return
+    base = query.base()
+    if base is not None and not query.longer:
+        family = base.family
+        found = select_prefixes(query, family, lambda n: (family, n) in rejected, tuple)
+        yield [(family, n) for n in sorted((n for b in found for n in b), key=_address_order)]
+        return
+    runs: dict[Family, list[list[Nlri]]] = {}
+    for part in chunks(rejected):
+        mine: dict[Family, list[Nlri]] = {}
+        for family, nlri in part:
+            if base is None or (base.family == family and base.covers(nlri)):
+                mine.setdefault(family, []).append(nlri)
+        for family, nlris in mine.items():
+            runs.setdefault(family, []).append(sorted(nlris, key=_address_order))
+        yield []
+    for family in query.families(sorted(runs)):
+        merged = heapq.merge(*runs.pop(family), key=_address_order)
+        while picked := list(islice(merged, VIEW_CHUNK)):
+            yield [(family, nlri) for nlri in picked]
+
+
+# (family, prefix, path id, the path as sent): a path of an Adj-RIB-Out (`sent_chunks`)
+SentRow = tuple[Family, Nlri, int, PathInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class SentRows:
+    """`--advertised` as a stream (`sent_chunks`)."""
+
+    rows: Stream[SentRow]
+
+
+# a list answer as streams (`answer_chunks`)
+Listing = Stream[Row] | SentRows | ReceivedRows
 
 
 def advertised(
     query: RouteQuery, peer: str, member: Callable[[str], Member | None]
 ) -> Steps[list[RouteView]]:
+    """`sent_chunks` as views, whole (`--advertised` without streaming: tests, `answer`)."""
+    views: list[RouteView] = []
+    for rows in sent_chunks(query, peer, member):
+        views.extend(sent_view(*row) for row in rows)
+        yield
+    return views
+
+
+def sent_view(family: Family, nlri: Nlri, path_id: int, info: PathInfo) -> RouteView:
+    """A path of an Adj-RIB-Out as bgpctl shows it: `peer` the peer it was learned from
+    ("local" for our own routes), `source` "advertised"."""
+    return path_view(
+        family,
+        nlri,
+        info,
+        peer=info.origin or ADVERTISED_LOCAL,
+        source=ADVERTISED_SOURCE,
+        path_id=path_id,
+        best=True,
+        stale=False,
+    )
+
+
+def sent_chunks(
+    query: RouteQuery, peer: str, member: Callable[[str], Member | None]
+) -> Stream[SentRow]:
     """The one reader of a peer's Adj-RIB-Out: the paths its update group sent it (nothing
-    while the peer is not Established), as sent, never its own ones; `peer` of a view is the
-    peer the path was learned from ("local" for our own routes), `source` "advertised".
-    bgpctl prints these views; the BIRD sockets' `show route export` renders them its way."""
+    while the peer is not Established), as sent, never its own ones, per family in address
+    order (then path id), `VIEW_CHUNK` table keys a step. As `route_chunks`: the keys the
+    query selects are sorted a chunk a step, the sorted runs merged as they go, and each
+    chunk's paths read afresh (one gone meanwhile is left out). bgpctl encodes the rows
+    (`route_json.SentRowEncoder`); the BIRD sockets' `show route export` renders them."""
     place = member(peer)
     if place is None:
-        return []
+        return
     group = place.group
     keep = PathFilter(query)
-    runs: list[list[_Sorted]] = []
     for family in query.families(sorted(group.families)):
+        order = _sent_order if group.add_path(family) else _address_order
+        runs: list[list[bytes]] = []
         for keys in _sent_keys(query, group, family):
-            for start in range(0, max(len(keys), 1), VIEW_CHUNK):
-                runs.append(
-                    sorted(_sent_views(family, keys[start : start + VIEW_CHUNK], group, peer, keep))
-                )
-                yield
-    return (yield from merge_sorted(runs, _view))
+            if keys:
+                runs.append(sorted(keys, key=order))
+            yield []
+        merged = heapq.merge(*runs, key=order) if len(runs) > 1 else iter(runs[0] if runs else ())
+        add_path = group.add_path(family)
+        while batch := list(islice(merged, VIEW_CHUNK)):
+            sent = group.adj_out.table(family)  # read afresh: it may change between steps
+            rows: list[SentRow] = []
+            for key in batch:
+                info = sent.get(key)
+                if info is None or info.origin == peer or not keep(info, False):
+                    continue  # gone since the walk started, the peer's own, or filtered out
+                if add_path:  # the 4-octet path id, then the prefix
+                    rows.append((family, key[4:], int.from_bytes(key[:4], "big"), info))
+                else:
+                    rows.append((family, key, 0, info))
+            yield rows
 
 
-def _sent_views(
-    family: Family, batch: list[tuple[Nlri, bytes]], group: UpdateGroup, peer: str, keep: PathFilter
-) -> Iterator[_Sorted]:
-    """The views of a batch of Adj-RIB-Out keys (ordered by prefix and path id)."""
-    sent = group.adj_out.table(family)  # read afresh: it may change between steps
-    for nlri, key in batch:
-        info = sent.get(key)
-        if info is None or info.origin == peer or not keep(info, False):
-            continue  # gone since the walk started, the peer's own, or filtered out
-        path_id = int.from_bytes(key[:4], "big") if len(key) > len(nlri) else 0
-        view = path_view(
-            family,
-            nlri,
-            info,
-            peer=info.origin or ADVERTISED_LOCAL,
-            source=ADVERTISED_SOURCE,
-            path_id=path_id,
-            best=True,
-            stale=False,
-        )
-        yield family.afi, sort_key(nlri), path_id, view
+def _sent_order(key: bytes) -> bytes:
+    """An ADD-PATH key (path id, prefix) in address order, then path id."""
+    return _address_order(key[4:]) + key[:4]
 
 
-def _sent_keys(
-    query: RouteQuery, group: UpdateGroup, family: Family
-) -> Iterator[list[tuple[Nlri, bytes]]]:
-    """(prefix, table key) of the Adj-RIB-Out entries the query's prefix part selects, in
-    batches; an empty batch after each chunk of the ADD-PATH index's walk."""
+def _sent_keys(query: RouteQuery, group: UpdateGroup, family: Family) -> Iterator[list[bytes]]:
+    """The Adj-RIB-Out keys the query's prefix part selects, in batches (one per chunk of a
+    walk, maybe empty): a prefix is looked up, not walked for, unless the table has ADD-PATH
+    keys (their path ids are not known without a walk)."""
+    table = group.adj_out.table
     if not group.add_path(family):
-        table = group.adj_out.table
-        selected = select_prefixes(
+        yield from select_prefixes(
             query, family, lambda n: n in table(family), lambda: table(family).keys()
         )
-        for nlris in selected:
-            yield [(n, n) for n in nlris]
+        return
+    if query.base() is None:
+        yield from chunks(table(family))
         return
     by_prefix: dict[Nlri, list[bytes]] = {}  # keys are the 4-octet path id, then the prefix
-    for chunk in chunks(group.adj_out.table(family)):
+    for chunk in chunks(table(family)):
         for key in chunk:
             by_prefix.setdefault(key[4:], []).append(key)
         yield []
     for nlris in select_prefixes(query, family, by_prefix.__contains__, by_prefix.keys):
-        yield [(n, key) for n in nlris for key in by_prefix[n]]
+        yield [key for n in nlris for key in by_prefix[n]]
 
 
-def count_views(views: list[RouteView]) -> list[RouteCountView]:
-    """Counts of an answer already built (the Adj-RIB-Out's, for `--advertised --count`)."""
-    counts: dict[str, tuple[set[str], int]] = {}
-    for view in views:
-        name = "ipv6-unicast" if ":" in view.prefix else "ipv4-unicast"
-        prefixes, paths = counts.setdefault(name, (set(), 0))
-        prefixes.add(view.prefix)
-        counts[name] = (prefixes, paths + 1)
-    return [
-        RouteCountView(family=name, prefixes=len(p), paths=n, best=n)
-        for name, (p, n) in sorted(counts.items())
-    ]
+def count_sent(
+    query: RouteQuery, peer: str, member: Callable[[str], Member | None]
+) -> Steps[list[RouteCountView]]:
+    """`--advertised --count`: per family sent to, prefixes and paths, no view built."""
+    counts: dict[Family, list[int]] = {}
+    last: tuple[Family, Nlri] | None = None
+    for rows in sent_chunks(query, peer, member):
+        for family, nlri, _, _ in rows:
+            count = counts.setdefault(family, [0, 0])
+            count[1] += 1
+            if (family, nlri) != last:  # a prefix's paths come together
+                count[0] += 1
+                last = family, nlri
+        yield
+    return [_count(f, prefixes, paths, paths) for f, (prefixes, paths) in counts.items()]
 
 
 def _count(family: Family, prefixes: int, paths: int, best: int) -> RouteCountView:

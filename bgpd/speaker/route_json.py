@@ -16,11 +16,18 @@ from dataclasses import replace
 
 from bgpd.net import format_prefix
 from bgpd.rib import PathInfo
-from bgpd.speaker.route_answers import Row
+from bgpd.speaker.route_answers import Row, SentRow, sent_view
 from bgpd.speaker.views import route_view
 from bgpd.views import RouteView
 
-__all__ = ["PATH_PREFIX", "TEXTS_KEPT", "PathViews", "RouteRowEncoder"]
+__all__ = [
+    "PATH_PREFIX",
+    "TEXTS_KEPT",
+    "PathViews",
+    "RouteRowEncoder",
+    "SentRowEncoder",
+    "SentViews",
+]
 
 TEXTS_KEPT = 4_096  # paths' texts kept (forgotten all at once past it: a bounded memory)
 
@@ -93,4 +100,53 @@ class RouteRowEncoder:
             head, tail = json.dumps(view.to_json(), separators=(",", ":")).split(_MARK_JSON, 1)
             known = self._texts[key] = (info, head, tail)
         # a prefix's text ("10.0.0.0/8", "2001:db8::/32") needs no JSON escaping
+        return f'{known[1]}"{format_prefix(nlri, family.afi)}"{known[2]}'
+
+
+# a sent path's (`route_answers.SentRow`) own part: id of its PathInfo, family, path id
+_SentKey = tuple[int, int, int, int]
+
+
+def _sent_key(row: SentRow) -> _SentKey:
+    family, _, path_id, info = row
+    return id(info), family.afi, family.safi, path_id
+
+
+class SentViews:
+    """`PathViews` for the paths of an Adj-RIB-Out (`route_answers.sent_chunks`): a view per
+    path sent (`route_answers.sent_view`), shared by its rows, its `prefix` `PATH_PREFIX`."""
+
+    __slots__ = ("_views",)
+
+    def __init__(self) -> None:
+        self._views: dict[_SentKey, tuple[PathInfo, RouteView]] = {}
+
+    def __call__(self, row: SentRow) -> RouteView:
+        key = _sent_key(row)
+        known = self._views.get(key)
+        if known is None or known[0] is not row[3]:
+            if len(self._views) >= TEXTS_KEPT:
+                self._views.clear()
+            known = self._views[key] = (row[3], replace(sent_view(*row), prefix=PATH_PREFIX))
+        return known[1]
+
+
+class SentRowEncoder:
+    """`RouteRowEncoder` for the paths of an Adj-RIB-Out: the JSON text of their views."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self) -> None:
+        self._texts: dict[_SentKey, tuple[PathInfo, str, str]] = {}
+
+    def __call__(self, row: SentRow) -> str:
+        family, nlri, _, info = row
+        key = _sent_key(row)
+        known = self._texts.get(key)
+        if known is None or known[0] is not info:
+            if len(self._texts) >= TEXTS_KEPT:
+                self._texts.clear()
+            view = replace(sent_view(*row), prefix=_MARK)
+            head, tail = json.dumps(view.to_json(), separators=(",", ":")).split(_MARK_JSON, 1)
+            known = self._texts[key] = (info, head, tail)
         return f'{known[1]}"{format_prefix(nlri, family.afi)}"{known[2]}'

@@ -7,11 +7,12 @@ speaker wired as the daemon wires it (ControlDispatch and its BIRD hooks)."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from bgpd.config import parse_config
 from bgpd.control.bird_protocol import ReplyEncoder, parse_command
 from bgpd.control.bird_server import BirdControl
-from bgpd.control.protocol import Request
+from bgpd.control.protocol import Request, RowStream, reply_pieces
 from bgpd.runtime.control_dispatch import ControlDispatch
 from tests.unit.speaker.harness import Net
 
@@ -96,9 +97,17 @@ def front_ends() -> tuple[ControlDispatch, BirdControl]:
 
 def bgpctl(dispatch: ControlDispatch, peer: str) -> list[dict[str, object]]:
     request = Request(command="show routes", args={"peer": peer, "advertised": True})
-    found = asyncio.run(dispatch.handle(request))
+    found = asyncio.run(reply_data(dispatch, request))
     assert isinstance(found, list)
     return [row for row in found if isinstance(row, dict)]
+
+
+async def reply_data(dispatch: ControlDispatch, request: Request) -> object:
+    """The reply's data as bgpctl reads it (a list is streamed: its line's pieces joined)."""
+    reply = await dispatch.handle(request)
+    if isinstance(reply, RowStream):
+        return json.loads(b"".join([p async for p in reply_pieces(reply)]))["data"]
+    return reply
 
 
 def birdc(control: BirdControl, line: str) -> list[str]:

@@ -6,6 +6,7 @@ daemon's wiring is tested end to end in tests/integration/test_birdcl.py.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from bgpd.config import parse_config
@@ -174,9 +175,25 @@ def test_show_route_export_lists_what_the_peer_is_sent() -> None:
         ]
     }
 
-    def advertised(name: str) -> Steps[list[RouteView] | None]:
-        yield  # a walk of the Adj-RIB-Out
-        return [RouteView.from_json(r) for r in sent[name]] if name in sent else None
+    def advertised(
+        name: str, _version: int, network: str | None, longest: bool
+    ) -> Stream[TableRow] | None:
+        if name not in sent:
+            return None
+        rows = [(r["prefix"], RouteView.from_json(r)) for r in sent[name]]
+        if network is not None:  # the network, or with `longest` the ones covering it
+            want = ipaddress.ip_network(network)
+            rows = [
+                row
+                for row in rows
+                if ipaddress.ip_network(row[0]) == want
+                or (longest and want.subnet_of(ipaddress.ip_network(row[0])))  # type: ignore[arg-type]
+            ]
+        return stream(rows)
+
+    def stream(rows: list[TableRow]) -> Stream[TableRow]:
+        yield []  # a walk of the Adj-RIB-Out
+        yield rows
 
     hooks = World().hooks()
     hooks = BirdHooks(

@@ -28,7 +28,8 @@ from bgpd.control.bird_protocol import (
     welcome,
 )
 from bgpd.control.bird_replies import render_protocols, render_routes
-from bgpd.control.bird_server import BirdControl, BirdHooks, TableRow, _BirdSocket
+from bgpd.control.bird_server import BirdControl, BirdHooks, TableRow
+from bgpd.control.bird_socket import BirdSocket
 from bgpd.control.bird_views import PeerFacts, bgp_protocol, bird_route, local_protocol
 from bgpd.control.protocol import ControlCommandError, Request, decode_request
 from bgpd.control.server import ControlServer
@@ -340,7 +341,7 @@ def test_the_bird_socket_answers_a_failing_command_and_goes_on(tmp_path: Path) -
     )
 
     async def scenario() -> list[str]:
-        bird = _BirdSocket(str(tmp_path / "bird.ctl"), BirdControl(hooks), 4)
+        bird = BirdSocket(str(tmp_path / "bird.ctl"), BirdControl(hooks), 4)
         await bird.start()
         try:
             return await asyncio.to_thread(

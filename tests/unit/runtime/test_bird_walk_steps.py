@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from bgpd.control.bird_protocol import parse_command
-from bgpd.control.bird_server import BirdControl, TableRow, _BirdSocket
+from bgpd.control.bird_server import BirdControl, TableRow
+from bgpd.control.bird_socket import BirdSocket
 from bgpd.control.protocol import Request
 from bgpd.speaker import route_answers, steps
 from bgpd.speaker.steps import Stream
@@ -49,7 +50,7 @@ def test_a_control_request_and_a_timer_are_served_during_a_bird_show_route(
         events.append("ping answered")
 
     async def main() -> list[str]:
-        bird = _BirdSocket(str(tmp_path / "bird.ctl"), BirdControl(replace(hooks, table=table)), 4)
+        bird = BirdSocket(str(tmp_path / "bird.ctl"), BirdControl(replace(hooks, table=table)), 4)
         await bird.start()
         try:
             reader, writer = await asyncio.open_unix_connection(bird.path)
