@@ -122,6 +122,7 @@ class KernelSync:
     """
 
     __slots__ = (
+        "_closing",
         "_converge_deadline",
         "_converged",
         "_desired",
@@ -208,6 +209,7 @@ class KernelSync:
         self._last_resync = float("-inf")
         self._next_periodic = float("inf")
         self._started = False
+        self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -315,10 +317,19 @@ class KernelSync:
         await self._idle.wait()
 
     async def close(self, persist: bool = True) -> None:
-        """Stop; with ``persist=False`` first delete every route of our protocol."""
+        """Stop; with ``persist=False`` first delete every route of our protocol.
+
+        With ``persist`` nothing is written: changes not yet applied stay unapplied (the
+        kernel keeps what it holds, BIRD's ``persist``), so a stop costs the same whatever the
+        table's size.
+        """
+        # The flag ends the worker even if its cancellation is lost: a wake-up that completes
+        # in the same loop turn as `cancel()` can swallow it (asyncio.wait_for before 3.12).
+        self._closing = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
+        self._wake.set()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -379,7 +390,7 @@ class KernelSync:
 
     async def _monitor_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             try:
                 events = await self._nl.events()
             except OSError as exc:
@@ -459,15 +470,18 @@ class KernelSync:
     async def _worker_loop(self) -> None:
         loop = asyncio.get_running_loop()
         self._next_periodic = loop.time() + self.resync_interval
-        while True:
+        while not self._closing:
             now = loop.time()
             if not self._has_work(now):
                 self._idle.set()
                 timeout = max(0.0, self._next_deadline() - now)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
             else:
                 await asyncio.sleep(0)  # never starve the loop, whatever `_has_work` says
+            if self._closing:
+                return
             self._wake.clear()
             try:
                 await self._step(loop.time())
@@ -531,6 +545,8 @@ class KernelSync:
         return entry is not None and entry[0] > now
 
     async def _apply(self, ops: list[Op]) -> None:
+        if self._closing:
+            return
         self.ops_total += len(ops)
         errors = await self._nl.apply(ops)
         loop = asyncio.get_running_loop()

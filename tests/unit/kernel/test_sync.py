@@ -239,3 +239,28 @@ def test_new_learn_rules_judge_every_destination_again() -> None:
         await sync.close()
 
     run(scenario())
+
+
+def test_a_stop_right_after_a_change_writes_nothing_and_ends_at_once() -> None:
+    """The daemon stops (persist) in the same loop turn as a change wakes the worker (a link
+    went away, a session's withdrawals): the worker's wake-up must not swallow its cancellation
+    and carry on (planning, writing, then sleeping until the periodic resync), and a stop with
+    persist leaves the kernel as it is: no write at all, whatever the table's size."""
+
+    async def scenario() -> None:
+        kernel = FakeKernel()
+        sync = KernelSync(on_learned=lambda a, r: None, netlink=kernel)
+        routes = [via(f"10.{i // 256}.{i % 256}.0/24") for i in range(300)]
+        sync.set_desired((r.family, r.prefix, r) for r in routes)
+        await sync.start()
+        await until(lambda: len(kernel.table) == 300)
+        await sync.wait_idle()
+        written = len(kernel.attempts)
+        tasks = list(sync._tasks)
+        sync.set_desired((r.family, r.prefix, None) for r in routes)  # wakes the worker
+        await sync.close(persist=True)
+        assert all(task.done() for task in tasks)
+        assert len(kernel.attempts) == written
+        assert len(kernel.table) == 300 and kernel.closed
+
+    run(scenario())
