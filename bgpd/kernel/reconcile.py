@@ -24,9 +24,23 @@ from typing import Literal
 
 from bgpd.kernel.kernel_route import RTPROT_BIRD, KernelRoute, NextHop, RouteId, RouteKey
 
-__all__ = ["Op", "OpKind", "matches", "plan"]
+__all__ = ["ObservedEntry", "Op", "OpKind", "matches", "plan", "routes_of"]
 
 OpKind = Literal["add", "replace", "delete"]
+
+# What the kernel holds at one destination: the route itself when it is alone there (nearly
+# always: a 1-tuple per destination would cost 48 bytes), else every route (any protocol,
+# any metric).
+ObservedEntry = KernelRoute | tuple[KernelRoute, ...]
+
+
+def routes_of(entry: ObservedEntry | Sequence[KernelRoute] | None) -> Sequence[KernelRoute]:
+    """The routes of an observed entry (none for None)."""
+    if entry is None:
+        return ()
+    if isinstance(entry, KernelRoute):
+        return (entry,)
+    return entry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +93,7 @@ def matches(desired: KernelRoute, observed: KernelRoute) -> bool:
 
 def plan(
     desired: Mapping[RouteKey, KernelRoute],
-    observed: Mapping[RouteKey, Sequence[KernelRoute]],
+    observed: Mapping[RouteKey, ObservedEntry] | Mapping[RouteKey, Sequence[KernelRoute]],
     *,
     protocol: int = RTPROT_BIRD,
     keys: Iterable[RouteKey] | None = None,
@@ -88,12 +102,15 @@ def plan(
     """The operations that make the kernel hold ``desired`` (see the module invariants).
 
     ``observed`` maps each destination to every route the kernel table holds for it (any
-    protocol, any metric). ``keys`` limits the work to those destinations (incremental
-    updates); without it every desired destination and every route of ours is examined.
+    protocol, any metric; a lone route may stand for itself, see `ObservedEntry`). ``keys``
+    limits the work to those destinations (incremental updates); without it every desired
+    destination and every route of ours is examined.
     """
     if keys is None:
         scope: Iterable[RouteKey] = set(desired).union(
-            key for key, routes in observed.items() if any(r.protocol == protocol for r in routes)
+            key
+            for key, entry in observed.items()
+            if any(r.protocol == protocol for r in routes_of(entry))
         )
     else:
         scope = keys
@@ -101,12 +118,12 @@ def plan(
     deletes: list[Op] = []
     for key in scope:
         want = desired.get(key)
-        here = observed.get(key, ())
+        here = routes_of(observed.get(key))
         if want is not None:
             slot = next((r for r in here if r.metric == want.metric), None)
             if slot is None:
                 writes.append(Op(kind="add", route=want))
-            elif slot.protocol == protocol and not matches(want, slot):
+            elif slot is not want and slot.protocol == protocol and not matches(want, slot):
                 writes.append(Op(kind="replace", route=want))
         for route in here:
             if (

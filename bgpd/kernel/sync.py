@@ -64,7 +64,7 @@ from bgpd.kernel.netlink import (
     Overflow,
     RouteEvent,
 )
-from bgpd.kernel.reconcile import Op, plan
+from bgpd.kernel.reconcile import ObservedEntry, Op, plan, routes_of
 from bgpd.kernel.rtnl import LinkInfo
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -195,7 +195,7 @@ class KernelSync:
             netlink if netlink is not None else Netlink(table=table, rcvbuf=rcvbuf, batch=batch)
         )
         self._desired: dict[RouteKey, KernelRoute] = {}
-        self._observed: dict[RouteKey, tuple[KernelRoute, ...]] = {}
+        self._observed: dict[RouteKey, ObservedEntry] = {}  # see ObservedEntry
         self._learned: dict[RouteKey, KernelRoute] = {}
         self._learn_before: dict[RouteKey, KernelRoute | None] = {}
         self._links_up: dict[int, bool] = {}  # interface index -> up, as last seen
@@ -234,7 +234,7 @@ class KernelSync:
             raise
         self._started = True
         loop = asyncio.get_running_loop()
-        ours = [r for routes in self._observed.values() for r in routes if self._ours(r)]
+        ours = [r for e in self._observed.values() for r in routes_of(e) if self._ours(r)]
         if not self._converged:
             self._keep = frozenset(r.id for r in ours)
             if self.converge_timeout is not None:
@@ -260,12 +260,13 @@ class KernelSync:
         """
         marked = False
         for family, prefix, route in changes:
-            key = (family, prefix)
             if route is None:
+                key = (family, prefix)
                 if self._desired.pop(key, None) is None:
                     continue
             else:
-                self._check(key, route)
+                self._check(family, prefix, route)
+                key = route.key  # shared by both views (see KernelRoute.key)
                 if self._desired.get(key) == route:
                     continue
                 self._desired[key] = route
@@ -302,9 +303,9 @@ class KernelSync:
         self._converged = True
         self._converge_deadline = None
         stale = 0
-        for key, routes in self._observed.items():
+        for key, entry in self._observed.items():
             want = self._desired.get(key)
-            for route in routes:
+            for route in routes_of(entry):
                 if route.id in self._keep and (want is None or want.metric != route.metric):
                     stale += 1
         logger.info("kernel.converged stale_adopted=%d", stale)
@@ -336,7 +337,7 @@ class KernelSync:
         try:
             if not persist and self._started:
                 await self._resync("close")
-                ours = [r for routes in self._observed.values() for r in routes if self._ours(r)]
+                ours = [r for e in self._observed.values() for r in routes_of(e) if self._ours(r)]
                 errors = await self._nl.apply([Op(kind="delete", route=r) for r in ours])
                 logger.info("kernel.flushed routes=%d failed=%d", len(ours), len(errors))
         finally:
@@ -357,8 +358,8 @@ class KernelSync:
         """Routes of our protocol in the kernel now, as last observed (a fresh dict)."""
         return {
             key: route
-            for key, routes in self._observed.items()
-            for route in routes
+            for key, entry in self._observed.items()
+            for route in routes_of(entry)
             if self._ours(route)
         }
 
@@ -369,7 +370,7 @@ class KernelSync:
     def stats(self) -> KernelStats:
         blocked = 0
         for key, want in self._desired.items():
-            for route in self._observed.get(key, ()):
+            for route in routes_of(self._observed.get(key)):
                 if route.metric == want.metric and not self._ours(route):
                     blocked += 1
         return KernelStats(
@@ -444,10 +445,10 @@ class KernelSync:
             # The kernel drops IPv4 routes out of a device that goes down or away without
             # any notification (IPv6 notifies). Drop those we know went through it...
             purged = 0
-            for key, routes in list(self._observed.items()):
+            for key, entry in list(self._observed.items()):
                 if key[0] != IPV4_UNICAST:
                     continue
-                for route in routes:
+                for route in routes_of(entry):
                     hops = route.nexthops
                     if hops and all(h.ifname == link.name for h in hops):
                         self._observe(route, removed=True)
@@ -595,18 +596,14 @@ class KernelSync:
             self._resync_reason = None
             self._last_resync = loop.time()
             self._links_up = {link.index: link.up for link in await self._nl.dump_links()}
-            observed: dict[RouteKey, tuple[KernelRoute, ...]] = {}
+            observed: dict[RouteKey, ObservedEntry] = {}
             for family in self._families:
                 for route in await self._nl.dump_routes(family):
-                    here = observed.get(route.key, ())
-                    observed[route.key] = (
-                        *(r for r in here if r.metric != route.metric),
-                        route,
-                    )
+                    _observe(observed, route, removed=False)
             self._observed = observed
             learnable = self._learn.learnable
             for key in set(self._learned).union(
-                key for key, routes in observed.items() if any(map(learnable, routes))
+                key for key, entry in observed.items() if any(map(learnable, routes_of(entry)))
             ):
                 self._relearn(key)
             self._full_plan = True
@@ -616,7 +613,7 @@ class KernelSync:
         logger.info(
             "kernel.resync reason=%s routes=%d learned=%d",
             reason,
-            sum(map(len, observed.values())),
+            sum(len(routes_of(e)) for e in observed.values()),
             len(self._learned),
         )
 
@@ -625,31 +622,20 @@ class KernelSync:
     def _ours(self, route: KernelRoute) -> bool:
         return route.protocol == self.protocol
 
-    def _check(self, key: RouteKey, route: KernelRoute) -> None:
-        if route.key != key:
-            raise ValueError(f"route {route} given for {key[1]}")
+    def _check(self, family: Family, prefix: str, route: KernelRoute) -> None:
+        if route.prefix != prefix or route.family != family:
+            raise ValueError(f"route {route} given for {prefix}")
         if route.protocol != self.protocol or route.table != self.table:
             raise ValueError(f"route {route} is not protocol {self.protocol} table {self.table}")
         if route.family not in self._families:
             raise ValueError(f"route {route}: family {route.family} is not synchronised")
 
     def _observe(self, route: KernelRoute, *, removed: bool) -> None:
-        key = route.key
-        here = self._observed.get(key)
-        if here is None:  # the common case: nothing else at this destination
-            if not removed:
-                self._observed[key] = (route,)
-            return
-        rest = tuple(r for r in here if r.metric != route.metric)
-        new = rest if removed else (*rest, route)
-        if new:
-            self._observed[key] = new
-        else:
-            self._observed.pop(key, None)
+        _observe(self._observed, route, removed=removed)
 
     def _relearn(self, key: RouteKey) -> None:
         best: KernelRoute | None = None
-        for route in self._observed.get(key, ()):
+        for route in routes_of(self._observed.get(key)):
             if self._learn.learnable(route) and (best is None or route.metric < best.metric):
                 best = route
         old = self._learned.get(key)
@@ -704,6 +690,24 @@ class KernelSync:
     def _kick(self) -> None:
         self._idle.clear()
         self._wake.set()
+
+
+def _observe(observed: dict[RouteKey, ObservedEntry], route: KernelRoute, *, removed: bool) -> None:
+    """Records that ``route`` is now in the table (or gone from it) in ``observed``."""
+    key = route.key
+    here = observed.get(key)
+    if here is None:  # the common case: nothing else at this destination
+        if not removed:
+            observed[key] = route
+        return
+    rest = tuple(r for r in routes_of(here) if r.metric != route.metric)
+    new = rest if removed else (*rest, route)
+    if len(new) > 1:
+        observed[key] = new
+    elif new:
+        observed[key] = new[0]
+    else:
+        observed.pop(key, None)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:
