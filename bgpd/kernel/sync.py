@@ -77,6 +77,7 @@ LearnedCallback = Callable[[list[KernelRoute], list[KernelRoute]], None]
 
 _WARNINGS_PER_BATCH = 10  # per-route failure lines at warning level per batch; then a summary
 _RETRY_NOW_ERRORS = frozenset((errno.ENOBUFS, errno.ETIMEDOUT))
+_PLAN_SLICE = 2048  # destinations planned and written per worker step (4 netlink batches)
 
 
 class RouteSocket(Protocol):
@@ -520,24 +521,38 @@ class KernelSync:
         for key, (due, _delay) in self._retry.items():
             if due <= now:
                 self._dirty.add(key)
+        planned: set[RouteKey] | None = None  # None: every destination
         if self._full_plan:
             self._full_plan = False
             self._dirty.clear()
             ops = plan(self._desired, self._observed, protocol=self.protocol, keep=self._keep)
             ops = [op for op in ops if not self._backing_off(op.route.key, now)]
         elif self._dirty:
-            keys = [key for key in self._dirty if not self._backing_off(key, now)]
-            self._dirty.clear()
+            # A slice at a time: the first routes reach the kernel while the sessions are
+            # still delivering the rest (the worker loops, yielding, while keys are dirty).
+            dirty = self._dirty
+            if len(dirty) <= _PLAN_SLICE:
+                planned, self._dirty = dirty, set()
+            else:
+                planned = {dirty.pop() for _ in range(_PLAN_SLICE)}
+            keys: Iterable[RouteKey] = planned
+            if self._retry:
+                keys = [key for key in planned if not self._backing_off(key, now)]
             ops = plan(
                 self._desired, self._observed, protocol=self.protocol, keys=keys, keep=self._keep
             )
         else:
             return
-        # A due retry whose destination needs nothing any more (withdrawn, taken by an alien,
-        # fixed by someone else) is over; keeping it would make it due forever.
-        op_keys = {op.route.key for op in ops}
-        for key in [k for k, (due, _) in self._retry.items() if due <= now and k not in op_keys]:
-            del self._retry[key]
+        if self._retry:
+            # A due retry whose destination needs nothing any more (withdrawn, taken by an
+            # alien, fixed by someone else) is over; keeping it would make it due forever.
+            op_keys = {op.route.key for op in ops}
+            for key in [
+                k
+                for k, (due, _) in self._retry.items()
+                if due <= now and k not in op_keys and (planned is None or k in planned)
+            ]:
+                del self._retry[key]
         if ops:
             await self._apply(ops)
 

@@ -264,3 +264,32 @@ def test_a_stop_right_after_a_change_writes_nothing_and_ends_at_once() -> None:
         assert len(kernel.table) == 300 and kernel.closed
 
     run(scenario())
+
+
+def test_a_large_change_is_planned_and_written_in_bounded_slices() -> None:
+    """Thousands of destinations changed at once (a reflector's table arriving) go to the
+    kernel a slice per worker step, so the first routes are written before the rest is even
+    planned, and the loop gets a turn between slices."""
+    from bgpd.kernel import sync as sync_module
+
+    slice_size = sync_module._PLAN_SLICE
+    calls: list[int] = []
+
+    class CountingKernel(FakeKernel):
+        async def apply(self, ops: Sequence[Op]) -> list[OpError]:
+            calls.append(len(ops))
+            return await super().apply(ops)
+
+    async def scenario() -> None:
+        kernel = CountingKernel()
+        sync = KernelSync(on_learned=lambda a, r: None, netlink=kernel)
+        await sync.start()
+        await sync.wait_idle()  # the start's full plan is done: what follows is a change
+        count = 2 * slice_size + 100
+        routes = [via(f"10.{i // 256}.{i % 256}.0/24") for i in range(count)]
+        sync.set_desired((r.family, r.prefix, r) for r in routes)
+        await until(lambda: len(kernel.table) == count)
+        await sync.close()
+
+    run(scenario())
+    assert calls == [slice_size, slice_size, 100]
