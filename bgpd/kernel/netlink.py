@@ -411,11 +411,11 @@ class Netlink:
     ) -> None:
         messages: list[bytes] = []
         by_seq: dict[int, Op] = {}
-        index = self._index
+        encode = rtnl.RouteEncoder(self._index).encode
         for op in ops:
             seq = self._next_seq()
             try:
-                messages.append(rtnl.encode_route(op.kind, op.route, seq, index))
+                messages.append(encode(op.kind, op.route, seq))
             except rtnl.UnknownDeviceError as exc:
                 errors.append(OpError(op=op, errno=errno.ENODEV, message=str(exc)))
                 continue

@@ -116,9 +116,19 @@ def plan(
         scope = keys
     writes: list[Op] = []
     deletes: list[Op] = []
+    desired_get, observed_get = desired.get, observed.get
     for key in scope:
-        want = desired.get(key)
-        here = routes_of(observed.get(key))
+        want = desired_get(key)
+        entry = observed_get(key)
+        # The two cases of a bulk change, without the general walk below: a new destination,
+        # and one whose route is the very object we wrote (a change back and forth).
+        if entry is None:
+            if want is not None:
+                writes.append(Op(kind="add", route=want))
+            continue
+        if entry is want:
+            continue
+        here = routes_of(entry)
         if want is not None:
             slot = next((r for r in here if r.metric == want.metric), None)
             if slot is None:

@@ -39,9 +39,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
@@ -200,7 +201,9 @@ class KernelSync:
         self._learned: dict[RouteKey, KernelRoute] = {}
         self._learn_before: dict[RouteKey, KernelRoute | None] = {}
         self._links_up: dict[int, bool] = {}  # interface index -> up, as last seen
-        self._dirty: set[RouteKey] = set()
+        # Destinations to plan, in the order they changed (a dict: ordered, unlike a set), so a
+        # slice holds a best path's prefixes together (RouteEncoder's shapes repeat).
+        self._dirty: dict[RouteKey, None] = {}
         self._full_plan = False
         self._retry: dict[RouteKey, tuple[float, float]] = {}  # key -> (due, current delay)
         self._keep: frozenset[RouteId] = frozenset()
@@ -260,18 +263,22 @@ class KernelSync:
         May be called before `start()`. A route must have this service's protocol and table.
         """
         marked = False
+        desired, dirty, retry = self._desired, self._dirty, self._retry
         for family, prefix, route in changes:
             if route is None:
                 key = (family, prefix)
-                if self._desired.pop(key, None) is None:
+                if desired.pop(key, None) is None:
                     continue
             else:
                 self._check(family, prefix, route)
                 key = route.key  # shared by both views (see KernelRoute.key)
-                if self._desired.get(key) == route:
+                if desired.get(key) == route:
                     continue
-                self._desired[key] = route
-            self._mark(key)
+                desired[key] = route
+            if key in retry:
+                self._mark(key)
+            else:
+                dirty[key] = None
             marked = True
         if marked:
             self._kick()
@@ -520,8 +527,8 @@ class KernelSync:
             await self._resync(self._resync_reason)
         for key, (due, _delay) in self._retry.items():
             if due <= now:
-                self._dirty.add(key)
-        planned: set[RouteKey] | None = None  # None: every destination
+                self._dirty[key] = None
+        planned: Collection[RouteKey] | None = None  # None: every destination
         if self._full_plan:
             self._full_plan = False
             self._dirty.clear()
@@ -532,10 +539,12 @@ class KernelSync:
             # still delivering the rest (the worker loops, yielding, while keys are dirty).
             dirty = self._dirty
             if len(dirty) <= _PLAN_SLICE:
-                planned, self._dirty = dirty, set()
+                planned, self._dirty = dirty.keys(), {}
             else:
-                planned = {dirty.pop() for _ in range(_PLAN_SLICE)}
-            keys: Iterable[RouteKey] = planned
+                planned = list(itertools.islice(dirty, _PLAN_SLICE))
+                for key in planned:
+                    del dirty[key]
+            keys: Collection[RouteKey] = planned
             if self._retry:
                 keys = [key for key in planned if not self._backing_off(key, now)]
             ops = plan(
@@ -547,6 +556,8 @@ class KernelSync:
             # A due retry whose destination needs nothing any more (withdrawn, taken by an
             # alien, fixed by someone else) is over; keeping it would make it due forever.
             op_keys = {op.route.key for op in ops}
+            if planned is not None:
+                planned = set(planned)
             for key in [
                 k
                 for k, (due, _) in self._retry.items()
@@ -685,7 +696,7 @@ class KernelSync:
                 )
 
     def _mark(self, key: RouteKey, now: float | None = None) -> None:
-        self._dirty.add(key)
+        self._dirty[key] = None
         if key in self._retry:
             # Something changed for this destination: worth trying again at once.
             _due, delay = self._retry[key]
