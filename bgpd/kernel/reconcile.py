@@ -107,11 +107,19 @@ def plan(
     destination and every route of ours is examined.
     """
     if keys is None:
-        scope: Iterable[RouteKey] = set(desired).union(
-            key
-            for key, entry in observed.items()
-            if any(r.protocol == protocol for r in routes_of(entry))
-        )
+        # The desired destinations in their own order (the order they changed: a best path's
+        # prefixes together), then ours that are not desired. Not a set's order: the kernel
+        # finds a route's shared next-hop entry (fib_info) by walking a hash chain that does
+        # not hash the gateway, newest first, so a write whose gateway was just used is found
+        # at once, and one whose gateway was used thousands of routes ago walks thousands.
+        scope: Iterable[RouteKey] = [
+            *desired,
+            *(
+                key
+                for key, entry in observed.items()
+                if key not in desired and any(r.protocol == protocol for r in routes_of(entry))
+            ),
+        ]
     else:
         scope = keys
     writes: list[Op] = []
