@@ -65,7 +65,7 @@ from bgpd.kernel.netlink import (
     Overflow,
     RouteEvent,
 )
-from bgpd.kernel.reconcile import ObservedEntry, Op, plan, routes_of
+from bgpd.kernel.reconcile import ObservedEntry, Op, matches, plan, routes_of
 from bgpd.kernel.rtnl import LinkInfo
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -623,8 +623,15 @@ class KernelSync:
             self._last_resync = loop.time()
             self._links_up = {link.index: link.up for link in await self._nl.dump_links()}
             observed: dict[RouteKey, ObservedEntry] = {}
+            desired = self._desired
             for family in self._families:
-                for route in await self._nl.dump_routes(family):
+                for dumped in await self._nl.dump_routes(family):
+                    # A route of ours that is what we want is recorded as the desired object:
+                    # one route, prefix, key and next hops per destination, not two.
+                    want = desired.get(dumped.key)
+                    route = dumped
+                    if want is not None and want.metric == dumped.metric and matches(want, dumped):
+                        route = want
                     _observe(observed, route, removed=False)
             self._observed = observed
             learnable = self._learn.learnable

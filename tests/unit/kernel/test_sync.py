@@ -293,3 +293,28 @@ def test_a_large_change_is_planned_and_written_in_bounded_slices() -> None:
 
     run(scenario())
     assert calls == [slice_size, slice_size, 100]
+
+
+def test_a_resync_records_our_matching_routes_as_the_desired_objects() -> None:
+    """After a dump (start, periodic resync), a route of ours that is the desired one is held
+    once: the observed view keeps the desired object, not the dumped copy (the node would
+    otherwise hold every route, prefix text and key twice from the first resync on). What
+    differs, or is someone else's, is kept as dumped."""
+
+    async def scenario() -> None:
+        same = via("10.1.0.0/24")
+        other_hop = via("10.2.0.0/24", "10.0.0.3")
+        felix = via("10.3.0.0/24", proto=80)
+        kernel = FakeKernel([via("10.1.0.0/24"), other_hop, felix])
+        sync = KernelSync(on_learned=lambda a, r: None, netlink=kernel)
+        wanted = [same, via("10.2.0.0/24"), via("10.3.0.0/24")]
+        sync.set_desired((r.family, r.prefix, r) for r in wanted)
+        await sync.start()
+        installed = sync.installed
+        assert installed[same.key] is sync.desired[same.key]
+        assert installed[other_hop.key] is not sync.desired[other_hop.key]
+        assert installed[other_hop.key] == other_hop
+        assert felix.key not in installed
+        await sync.close()
+
+    run(scenario())
