@@ -183,6 +183,8 @@ class ReflectorFeed(asyncio.Protocol):
                 self._schedule_keepalive()
             elif msg_type == MessageType.NOTIFICATION.value:
                 self.error = f"NOTIFICATION {body[0]}/{body[1]}"
+                if self._transport is not None:  # RFC 4271 6.4: the connection closes
+                    self._transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._keepalive is not None:
@@ -487,6 +489,18 @@ def wait_idle(pid: int, timeout: float) -> float:
     return moved
 
 
+def stop_timed(proc: Process, timeout: float = 60.0) -> float | None:
+    """SIGTERM; seconds until the daemon has exited (None: killed after ``timeout``)."""
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except Exception:  # subprocess.TimeoutExpired: the namespace's close kills it
+        print(f"did not exit within {timeout} s of SIGTERM\n{proc.output()}", file=sys.stderr)
+        return None
+    return round(time.monotonic() - start, 3)
+
+
 # -- one run -----------------------------------------------------------------------------------
 
 
@@ -593,6 +607,7 @@ async def run_once(
             }
             if not alive(pid):
                 raise RuntimeError(f"{kind} exited\n{proc.output()}")
+            exit_s = stop_timed(proc)
             return {
                 "dut": kind,
                 "nodes": nodes,
@@ -600,6 +615,7 @@ async def run_once(
                 "ingest": ingest,
                 "drop_one": drop_one,
                 "drop_both": drop_both,
+                "exit_s": exit_s,
                 "errors": [
                     f.error for f in feeds if f.error and not f.error.startswith("NOTIFICATION 6/")
                 ],
@@ -659,7 +675,7 @@ async def amain(args: argparse.Namespace) -> int:
                 f"CPU {ing['cpu_seconds']:.2f} s, peak {ing['peak_rss_kib'] / 1024:.1f} MiB, "
                 f"held {ing['held_rss_kib'] / 1024:.1f} MiB ({ing['bytes_per_prefix']} B/prefix); "
                 f"one reflector down: {result['drop_one']['kernel_events']} kernel events; "
-                f"both: {result['drop_both']['seconds']:.2f} s "
+                f"both: {result['drop_both']['seconds']:.2f} s; exit {result['exit_s']} s "
                 f"(load {result['load_average'][0]:.1f})",
                 flush=True,
             )

@@ -17,7 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bgpd.net import IPV6_UNICAST, Afi, Family
@@ -96,6 +96,10 @@ class KernelRoute:
     protocol: int = RTPROT_BIRD
     table: int = RT_TABLE_MAIN
     metric: int = 0
+    # (family, prefix), made once: the kernel sync's views are keyed by it, and sharing one
+    # tuple per destination between them (instead of one per view and lookup) saves 56 bytes
+    # a destination for each.
+    key: RouteKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Cheap checks only: dumps build thousands of these. Canonical prefixes come from the
@@ -112,10 +116,7 @@ class KernelRoute:
             raise ValueError("table must be 1..2^32-1 and metric 0..2^32-1")
         if self.metric == 0 and self.family == IPV6_UNICAST:
             object.__setattr__(self, "metric", IPV6_DEFAULT_METRIC)
-
-    @property
-    def key(self) -> RouteKey:
-        return (self.family, self.prefix)
+        object.__setattr__(self, "key", (self.family, self.prefix))
 
     @property
     def id(self) -> RouteId:

@@ -411,11 +411,11 @@ class Netlink:
     ) -> None:
         messages: list[bytes] = []
         by_seq: dict[int, Op] = {}
-        index = self._index
+        encode = rtnl.RouteEncoder(self._index).encode
         for op in ops:
             seq = self._next_seq()
             try:
-                messages.append(rtnl.encode_route(op.kind, op.route, seq, index))
+                messages.append(encode(op.kind, op.route, seq))
             except rtnl.UnknownDeviceError as exc:
                 errors.append(OpError(op=op, errno=errno.ENODEV, message=str(exc)))
                 continue
@@ -433,9 +433,10 @@ class Netlink:
             errors.extend(OpError(op=op, errno=exc.errno or errno.EIO) for op in by_seq.values())
             return
         try:
-            await asyncio.wait_for(
-                self._read_answers(sock, by_seq, last_seq, errors), _ANSWER_TIMEOUT
-            )
+            # asyncio.timeout, not wait_for: an answer arriving as the caller is cancelled
+            # (a stop) must not swallow the cancellation (wait_for before 3.12 does).
+            async with asyncio.timeout(_ANSWER_TIMEOUT):
+                await self._read_answers(sock, by_seq, last_seq, errors)
         except (TimeoutError, OSError) as exc:
             # Answers lost (ENOBUFS on our own socket) or never came: the outcome of the
             # operations not yet answered is unknown; report them failed so they are retried

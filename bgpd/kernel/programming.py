@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bgpd.kernel.kernel_route import RT_TABLE_MAIN, RTPROT_BIRD, KernelRoute, NextHop
+from bgpd.kernel.rtnl import format_ip
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, IPNetwork, format_prefix
 
 __all__ = ["PoolLike", "ProgrammingRules"]
@@ -81,8 +82,8 @@ def _mode(value: str) -> str:
     return "" if mode == "never" else mode
 
 
-def _ipv4_range(net: IPNetwork) -> tuple[int, int]:
-    """(network address as an integer, prefix length) of an IPv4 network."""
+def _int_range(net: IPNetwork) -> tuple[int, int]:
+    """(network address as an integer, prefix length) of a network."""
     return int(net.network_address), net.prefixlen
 
 
@@ -142,36 +143,36 @@ class ProgrammingRules:
 
         ``nlris`` are in `bgpd.net`'s packed form (length octet, then the significant
         octets). The same rules as `program`, but the next hops are parsed once per tunnel
-        mode and IPv4 prefixes are matched against the pools and reject CIDRs as integers:
-        a node receiving a cluster's routes programs 100,000 prefixes in one go, and
-        `ipaddress` objects per prefix cost most of that (about 40 us each). IPv6 prefixes,
-        and IPv4 ones with host bits set (which `program` refuses), take `program` itself.
+        mode and prefixes (IPv4 and IPv6) are matched against the pools and reject CIDRs as
+        integers: a node receiving a cluster's routes programs 100,000 prefixes in one go, and
+        `ipaddress` objects per prefix cost most of that (about 40 us each). Prefixes with
+        host bits set (which `program` refuses) take `program` itself.
         """
         afi = family.afi
-        if afi is not Afi.IPV4:
-            for nlri in nlris:
-                prefix = format_prefix(nlri, afi)
-                yield prefix, self.program(family, prefix, nexthops, metric)
-            return
-        rejects = [_ipv4_range(c) for c in self.reject_cidrs if c.version == 4]
-        pools = [(*_ipv4_range(p.cidr), p) for p in self.pools if p.cidr.version == 4]
+        version, width = (4, 32) if afi is Afi.IPV4 else (6, 128)
+        octets, host = width // 8, (1 << width) - 1
+        rejects = [_int_range(c) for c in self.reject_cidrs if c.version == version]
+        pools = [(*_int_range(p.cidr), p) for p in self.pools if p.cidr.version == version]
         verdicts: dict[int, tuple[bool, str]] = {}
         hops_by_mode: dict[str, tuple[NextHop, ...]] = {}
         for nlri in nlris:
             length = nlri[0]
-            packed = nlri[1:5].ljust(4, b"\0")
+            packed = nlri[1 : octets + 1].ljust(octets, b"\0")
             address = int.from_bytes(packed, "big")
-            if length > 32 or address & (0xFFFFFFFF >> length):
+            if length > width or address & (host >> length):
                 prefix = format_prefix(nlri, afi)  # raises as `program` would
                 yield prefix, self.program(family, prefix, nexthops, metric)
                 continue
-            prefix = f"{socket.inet_ntoa(packed)}/{length}"
-            if any(n <= length and (address ^ a) >> (32 - n) == 0 for a, n in rejects):
+            if version == 4:
+                prefix = f"{socket.inet_ntoa(packed)}/{length}"
+            else:
+                prefix = f"{format_ip(socket.AF_INET6, packed)}/{length}"
+            if any(n <= length and (address ^ a) >> (width - n) == 0 for a, n in rejects):
                 yield prefix, None
                 continue
             pool: PoolLike | None = None
             for a, n, candidate in pools:
-                if n <= length and (address ^ a) >> (32 - n) == 0:
+                if n <= length and (address ^ a) >> (width - n) == 0:
                     pool = candidate
                     break
             key = id(pool)
@@ -184,7 +185,7 @@ class ProgrammingRules:
                 continue
             hops = hops_by_mode.get(tunnel_mode)
             if hops is None:
-                hops = hops_by_mode[tunnel_mode] = self._hops(4, nexthops, tunnel_mode)
+                hops = hops_by_mode[tunnel_mode] = self._hops(version, nexthops, tunnel_mode)
             yield prefix, self._route(family, prefix, hops, metric)
 
     def _pool_verdict(self, pool: PoolLike | None, family: Family) -> tuple[bool, str]:

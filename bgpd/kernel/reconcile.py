@@ -24,9 +24,23 @@ from typing import Literal
 
 from bgpd.kernel.kernel_route import RTPROT_BIRD, KernelRoute, NextHop, RouteId, RouteKey
 
-__all__ = ["Op", "OpKind", "matches", "plan"]
+__all__ = ["ObservedEntry", "Op", "OpKind", "matches", "plan", "routes_of"]
 
 OpKind = Literal["add", "replace", "delete"]
+
+# What the kernel holds at one destination: the route itself when it is alone there (nearly
+# always: a 1-tuple per destination would cost 48 bytes), else every route (any protocol,
+# any metric).
+ObservedEntry = KernelRoute | tuple[KernelRoute, ...]
+
+
+def routes_of(entry: ObservedEntry | Sequence[KernelRoute] | None) -> Sequence[KernelRoute]:
+    """The routes of an observed entry (none for None)."""
+    if entry is None:
+        return ()
+    if isinstance(entry, KernelRoute):
+        return (entry,)
+    return entry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +93,7 @@ def matches(desired: KernelRoute, observed: KernelRoute) -> bool:
 
 def plan(
     desired: Mapping[RouteKey, KernelRoute],
-    observed: Mapping[RouteKey, Sequence[KernelRoute]],
+    observed: Mapping[RouteKey, ObservedEntry] | Mapping[RouteKey, Sequence[KernelRoute]],
     *,
     protocol: int = RTPROT_BIRD,
     keys: Iterable[RouteKey] | None = None,
@@ -88,25 +102,46 @@ def plan(
     """The operations that make the kernel hold ``desired`` (see the module invariants).
 
     ``observed`` maps each destination to every route the kernel table holds for it (any
-    protocol, any metric). ``keys`` limits the work to those destinations (incremental
-    updates); without it every desired destination and every route of ours is examined.
+    protocol, any metric; a lone route may stand for itself, see `ObservedEntry`). ``keys``
+    limits the work to those destinations (incremental updates); without it every desired
+    destination and every route of ours is examined.
     """
     if keys is None:
-        scope: Iterable[RouteKey] = set(desired).union(
-            key for key, routes in observed.items() if any(r.protocol == protocol for r in routes)
-        )
+        # The desired destinations in their own order (the order they changed: a best path's
+        # prefixes together), then ours that are not desired. Not a set's order: the kernel
+        # finds a route's shared next-hop entry (fib_info) by walking a hash chain that does
+        # not hash the gateway, newest first, so a write whose gateway was just used is found
+        # at once, and one whose gateway was used thousands of routes ago walks thousands.
+        scope: Iterable[RouteKey] = [
+            *desired,
+            *(
+                key
+                for key, entry in observed.items()
+                if key not in desired and any(r.protocol == protocol for r in routes_of(entry))
+            ),
+        ]
     else:
         scope = keys
     writes: list[Op] = []
     deletes: list[Op] = []
+    desired_get, observed_get = desired.get, observed.get
     for key in scope:
-        want = desired.get(key)
-        here = observed.get(key, ())
+        want = desired_get(key)
+        entry = observed_get(key)
+        # The two cases of a bulk change, without the general walk below: a new destination,
+        # and one whose route is the very object we wrote (a change back and forth).
+        if entry is None:
+            if want is not None:
+                writes.append(Op(kind="add", route=want))
+            continue
+        if entry is want:
+            continue
+        here = routes_of(entry)
         if want is not None:
             slot = next((r for r in here if r.metric == want.metric), None)
             if slot is None:
                 writes.append(Op(kind="add", route=want))
-            elif slot.protocol == protocol and not matches(want, slot):
+            elif slot is not want and slot.protocol == protocol and not matches(want, slot):
                 writes.append(Op(kind="replace", route=want))
         for route in here:
             if (

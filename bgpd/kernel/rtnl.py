@@ -35,6 +35,7 @@ from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family
 
 __all__ = [
     "LinkInfo",
+    "RouteEncoder",
     "UnknownDeviceError",
     "decode_error",
     "decode_link",
@@ -257,6 +258,60 @@ def encode_route(
     body = _RTMSG.pack(af, dst_len, 0, 0, rtm_table, route.protocol, scope, rtype, rtm_flags)
     payload = body + b"".join(attrs)
     return _NLMSGHDR.pack(16 + len(payload), msg_type, flags, seq, 0) + payload
+
+
+# Where a route message's prefix sits: nlmsghdr (seq at 8), rtmsg (dst_len at 17), RTA_TABLE,
+# then RTA_DST's value at 40. Everything else in the message does not depend on the prefix.
+_SEQ_AT, _DST_LEN_AT, _DST_AT = 8, 17, 40
+_WIDTH: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 16}
+
+
+class RouteEncoder:
+    """`encode_route` for a batch whose routes share their shape (a best path's prefixes).
+
+    The first message of each shape (operation, next hops object, metric, table, protocol,
+    kind, family) is encoded by `encode_route`; the next ones copy its bytes with their own
+    sequence number and prefix put in (one `struct.pack` of seven fields). Next hops are told
+    apart by identity: keep one encoder per batch, whose routes stay alive meanwhile. Default
+    routes (no RTA_DST) always go through `encode_route`.
+    """
+
+    __slots__ = ("_ifindex", "_shapes")
+
+    def __init__(self, ifindex: Mapping[str, int]) -> None:
+        self._ifindex = ifindex
+        self._shapes: dict[
+            tuple[object, ...], tuple[struct.Struct, bytes, bytes, bytes, bytes]
+        ] = {}
+
+    def encode(self, kind: OpKind, route: KernelRoute, seq: int) -> bytes:
+        nexthops, metric, table, protocol = (
+            route.nexthops,
+            route.metric,
+            route.table,
+            route.protocol,
+        )
+        shape = (kind, id(nexthops), metric, table, protocol, route.kind, route.family)
+        parts = self._shapes.get(shape)
+        address, _, length_text = route.prefix.partition("/")
+        dst_len = int(length_text)
+        if parts is None or not dst_len:
+            message = encode_route(kind, route, seq, self._ifindex)
+            if dst_len:
+                af = _AF_BY_FAMILY[route.family]
+                end = _DST_AT + _WIDTH[af]
+                packer = struct.Struct(f"=8sI5sB22s{end - _DST_AT}s{len(message) - end}s")
+                self._shapes[shape] = (
+                    packer,
+                    message[:_SEQ_AT],
+                    message[_SEQ_AT + 4 : _DST_LEN_AT],
+                    message[_DST_LEN_AT + 1 : _DST_AT],
+                    message[end:],
+                )
+            return message
+        packer, head, pid_af, middle, tail = parts
+        dst = socket.inet_pton(_AF_BY_FAMILY[route.family], address)
+        return packer.pack(head, seq, pid_af, dst_len, middle, dst, tail)
 
 
 def encode_dump(msg_type: int, seq: int, family: Family | None = None, table: int = 0) -> bytes:

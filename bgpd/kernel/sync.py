@@ -39,9 +39,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
@@ -64,7 +65,7 @@ from bgpd.kernel.netlink import (
     Overflow,
     RouteEvent,
 )
-from bgpd.kernel.reconcile import Op, plan
+from bgpd.kernel.reconcile import ObservedEntry, Op, matches, plan, routes_of
 from bgpd.kernel.rtnl import LinkInfo
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -77,6 +78,7 @@ LearnedCallback = Callable[[list[KernelRoute], list[KernelRoute]], None]
 
 _WARNINGS_PER_BATCH = 10  # per-route failure lines at warning level per batch; then a summary
 _RETRY_NOW_ERRORS = frozenset((errno.ENOBUFS, errno.ETIMEDOUT))
+_PLAN_SLICE = 2048  # destinations planned and written per worker step (4 netlink batches)
 
 
 class RouteSocket(Protocol):
@@ -122,6 +124,7 @@ class KernelSync:
     """
 
     __slots__ = (
+        "_closing",
         "_converge_deadline",
         "_converged",
         "_desired",
@@ -194,11 +197,13 @@ class KernelSync:
             netlink if netlink is not None else Netlink(table=table, rcvbuf=rcvbuf, batch=batch)
         )
         self._desired: dict[RouteKey, KernelRoute] = {}
-        self._observed: dict[RouteKey, tuple[KernelRoute, ...]] = {}
+        self._observed: dict[RouteKey, ObservedEntry] = {}  # see ObservedEntry
         self._learned: dict[RouteKey, KernelRoute] = {}
         self._learn_before: dict[RouteKey, KernelRoute | None] = {}
         self._links_up: dict[int, bool] = {}  # interface index -> up, as last seen
-        self._dirty: set[RouteKey] = set()
+        # Destinations to plan, in the order they changed (a dict: ordered, unlike a set), so a
+        # slice holds a best path's prefixes together (RouteEncoder's shapes repeat).
+        self._dirty: dict[RouteKey, None] = {}
         self._full_plan = False
         self._retry: dict[RouteKey, tuple[float, float]] = {}  # key -> (due, current delay)
         self._keep: frozenset[RouteId] = frozenset()
@@ -208,6 +213,7 @@ class KernelSync:
         self._last_resync = float("-inf")
         self._next_periodic = float("inf")
         self._started = False
+        self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -232,7 +238,7 @@ class KernelSync:
             raise
         self._started = True
         loop = asyncio.get_running_loop()
-        ours = [r for routes in self._observed.values() for r in routes if self._ours(r)]
+        ours = [r for e in self._observed.values() for r in routes_of(e) if self._ours(r)]
         if not self._converged:
             self._keep = frozenset(r.id for r in ours)
             if self.converge_timeout is not None:
@@ -257,17 +263,22 @@ class KernelSync:
         May be called before `start()`. A route must have this service's protocol and table.
         """
         marked = False
+        desired, dirty, retry = self._desired, self._dirty, self._retry
         for family, prefix, route in changes:
-            key = (family, prefix)
             if route is None:
-                if self._desired.pop(key, None) is None:
+                key = (family, prefix)
+                if desired.pop(key, None) is None:
                     continue
             else:
-                self._check(key, route)
-                if self._desired.get(key) == route:
+                self._check(family, prefix, route)
+                key = route.key  # shared by both views (see KernelRoute.key)
+                if desired.get(key) == route:
                     continue
-                self._desired[key] = route
-            self._mark(key)
+                desired[key] = route
+            if key in retry:
+                self._mark(key)
+            else:
+                dirty[key] = None
             marked = True
         if marked:
             self._kick()
@@ -300,9 +311,9 @@ class KernelSync:
         self._converged = True
         self._converge_deadline = None
         stale = 0
-        for key, routes in self._observed.items():
+        for key, entry in self._observed.items():
             want = self._desired.get(key)
-            for route in routes:
+            for route in routes_of(entry):
                 if route.id in self._keep and (want is None or want.metric != route.metric):
                     stale += 1
         logger.info("kernel.converged stale_adopted=%d", stale)
@@ -315,17 +326,26 @@ class KernelSync:
         await self._idle.wait()
 
     async def close(self, persist: bool = True) -> None:
-        """Stop; with ``persist=False`` first delete every route of our protocol."""
+        """Stop; with ``persist=False`` first delete every route of our protocol.
+
+        With ``persist`` nothing is written: changes not yet applied stay unapplied (the
+        kernel keeps what it holds, BIRD's ``persist``), so a stop costs the same whatever the
+        table's size.
+        """
+        # The flag ends the worker even if its cancellation is lost: a wake-up that completes
+        # in the same loop turn as `cancel()` can swallow it (asyncio.wait_for before 3.12).
+        self._closing = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
+        self._wake.set()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         try:
             if not persist and self._started:
                 await self._resync("close")
-                ours = [r for routes in self._observed.values() for r in routes if self._ours(r)]
+                ours = [r for e in self._observed.values() for r in routes_of(e) if self._ours(r)]
                 errors = await self._nl.apply([Op(kind="delete", route=r) for r in ours])
                 logger.info("kernel.flushed routes=%d failed=%d", len(ours), len(errors))
         finally:
@@ -346,8 +366,8 @@ class KernelSync:
         """Routes of our protocol in the kernel now, as last observed (a fresh dict)."""
         return {
             key: route
-            for key, routes in self._observed.items()
-            for route in routes
+            for key, entry in self._observed.items()
+            for route in routes_of(entry)
             if self._ours(route)
         }
 
@@ -358,7 +378,7 @@ class KernelSync:
     def stats(self) -> KernelStats:
         blocked = 0
         for key, want in self._desired.items():
-            for route in self._observed.get(key, ()):
+            for route in routes_of(self._observed.get(key)):
                 if route.metric == want.metric and not self._ours(route):
                     blocked += 1
         return KernelStats(
@@ -379,7 +399,7 @@ class KernelSync:
 
     async def _monitor_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closing:
             try:
                 events = await self._nl.events()
             except OSError as exc:
@@ -433,10 +453,10 @@ class KernelSync:
             # The kernel drops IPv4 routes out of a device that goes down or away without
             # any notification (IPv6 notifies). Drop those we know went through it...
             purged = 0
-            for key, routes in list(self._observed.items()):
+            for key, entry in list(self._observed.items()):
                 if key[0] != IPV4_UNICAST:
                     continue
-                for route in routes:
+                for route in routes_of(entry):
                     hops = route.nexthops
                     if hops and all(h.ifname == link.name for h in hops):
                         self._observe(route, removed=True)
@@ -459,15 +479,18 @@ class KernelSync:
     async def _worker_loop(self) -> None:
         loop = asyncio.get_running_loop()
         self._next_periodic = loop.time() + self.resync_interval
-        while True:
+        while not self._closing:
             now = loop.time()
             if not self._has_work(now):
                 self._idle.set()
                 timeout = max(0.0, self._next_deadline() - now)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
             else:
                 await asyncio.sleep(0)  # never starve the loop, whatever `_has_work` says
+            if self._closing:
+                return
             self._wake.clear()
             try:
                 await self._step(loop.time())
@@ -504,25 +527,43 @@ class KernelSync:
             await self._resync(self._resync_reason)
         for key, (due, _delay) in self._retry.items():
             if due <= now:
-                self._dirty.add(key)
+                self._dirty[key] = None
+        planned: Collection[RouteKey] | None = None  # None: every destination
         if self._full_plan:
             self._full_plan = False
             self._dirty.clear()
             ops = plan(self._desired, self._observed, protocol=self.protocol, keep=self._keep)
             ops = [op for op in ops if not self._backing_off(op.route.key, now)]
         elif self._dirty:
-            keys = [key for key in self._dirty if not self._backing_off(key, now)]
-            self._dirty.clear()
+            # A slice at a time: the first routes reach the kernel while the sessions are
+            # still delivering the rest (the worker loops, yielding, while keys are dirty).
+            dirty = self._dirty
+            if len(dirty) <= _PLAN_SLICE:
+                planned, self._dirty = dirty.keys(), {}
+            else:
+                planned = list(itertools.islice(dirty, _PLAN_SLICE))
+                for key in planned:
+                    del dirty[key]
+            keys: Collection[RouteKey] = planned
+            if self._retry:
+                keys = [key for key in planned if not self._backing_off(key, now)]
             ops = plan(
                 self._desired, self._observed, protocol=self.protocol, keys=keys, keep=self._keep
             )
         else:
             return
-        # A due retry whose destination needs nothing any more (withdrawn, taken by an alien,
-        # fixed by someone else) is over; keeping it would make it due forever.
-        op_keys = {op.route.key for op in ops}
-        for key in [k for k, (due, _) in self._retry.items() if due <= now and k not in op_keys]:
-            del self._retry[key]
+        if self._retry:
+            # A due retry whose destination needs nothing any more (withdrawn, taken by an
+            # alien, fixed by someone else) is over; keeping it would make it due forever.
+            op_keys = {op.route.key for op in ops}
+            if planned is not None:
+                planned = set(planned)
+            for key in [
+                k
+                for k, (due, _) in self._retry.items()
+                if due <= now and k not in op_keys and (planned is None or k in planned)
+            ]:
+                del self._retry[key]
         if ops:
             await self._apply(ops)
 
@@ -531,6 +572,8 @@ class KernelSync:
         return entry is not None and entry[0] > now
 
     async def _apply(self, ops: list[Op]) -> None:
+        if self._closing:
+            return
         self.ops_total += len(ops)
         errors = await self._nl.apply(ops)
         loop = asyncio.get_running_loop()
@@ -579,18 +622,21 @@ class KernelSync:
             self._resync_reason = None
             self._last_resync = loop.time()
             self._links_up = {link.index: link.up for link in await self._nl.dump_links()}
-            observed: dict[RouteKey, tuple[KernelRoute, ...]] = {}
+            observed: dict[RouteKey, ObservedEntry] = {}
+            desired = self._desired
             for family in self._families:
-                for route in await self._nl.dump_routes(family):
-                    here = observed.get(route.key, ())
-                    observed[route.key] = (
-                        *(r for r in here if r.metric != route.metric),
-                        route,
-                    )
+                for dumped in await self._nl.dump_routes(family):
+                    # A route of ours that is what we want is recorded as the desired object:
+                    # one route, prefix, key and next hops per destination, not two.
+                    want = desired.get(dumped.key)
+                    route = dumped
+                    if want is not None and want.metric == dumped.metric and matches(want, dumped):
+                        route = want
+                    _observe(observed, route, removed=False)
             self._observed = observed
             learnable = self._learn.learnable
             for key in set(self._learned).union(
-                key for key, routes in observed.items() if any(map(learnable, routes))
+                key for key, entry in observed.items() if any(map(learnable, routes_of(entry)))
             ):
                 self._relearn(key)
             self._full_plan = True
@@ -600,7 +646,7 @@ class KernelSync:
         logger.info(
             "kernel.resync reason=%s routes=%d learned=%d",
             reason,
-            sum(map(len, observed.values())),
+            sum(len(routes_of(e)) for e in observed.values()),
             len(self._learned),
         )
 
@@ -609,31 +655,20 @@ class KernelSync:
     def _ours(self, route: KernelRoute) -> bool:
         return route.protocol == self.protocol
 
-    def _check(self, key: RouteKey, route: KernelRoute) -> None:
-        if route.key != key:
-            raise ValueError(f"route {route} given for {key[1]}")
+    def _check(self, family: Family, prefix: str, route: KernelRoute) -> None:
+        if route.prefix != prefix or route.family != family:
+            raise ValueError(f"route {route} given for {prefix}")
         if route.protocol != self.protocol or route.table != self.table:
             raise ValueError(f"route {route} is not protocol {self.protocol} table {self.table}")
         if route.family not in self._families:
             raise ValueError(f"route {route}: family {route.family} is not synchronised")
 
     def _observe(self, route: KernelRoute, *, removed: bool) -> None:
-        key = route.key
-        here = self._observed.get(key)
-        if here is None:  # the common case: nothing else at this destination
-            if not removed:
-                self._observed[key] = (route,)
-            return
-        rest = tuple(r for r in here if r.metric != route.metric)
-        new = rest if removed else (*rest, route)
-        if new:
-            self._observed[key] = new
-        else:
-            self._observed.pop(key, None)
+        _observe(self._observed, route, removed=removed)
 
     def _relearn(self, key: RouteKey) -> None:
         best: KernelRoute | None = None
-        for route in self._observed.get(key, ()):
+        for route in routes_of(self._observed.get(key)):
             if self._learn.learnable(route) and (best is None or route.metric < best.metric):
                 best = route
         old = self._learned.get(key)
@@ -668,7 +703,7 @@ class KernelSync:
                 )
 
     def _mark(self, key: RouteKey, now: float | None = None) -> None:
-        self._dirty.add(key)
+        self._dirty[key] = None
         if key in self._retry:
             # Something changed for this destination: worth trying again at once.
             _due, delay = self._retry[key]
@@ -688,6 +723,24 @@ class KernelSync:
     def _kick(self) -> None:
         self._idle.clear()
         self._wake.set()
+
+
+def _observe(observed: dict[RouteKey, ObservedEntry], route: KernelRoute, *, removed: bool) -> None:
+    """Records that ``route`` is now in the table (or gone from it) in ``observed``."""
+    key = route.key
+    here = observed.get(key)
+    if here is None:  # the common case: nothing else at this destination
+        if not removed:
+            observed[key] = route
+        return
+    rest = tuple(r for r in routes_of(here) if r.metric != route.metric)
+    new = rest if removed else (*rest, route)
+    if len(new) > 1:
+        observed[key] = new
+    elif new:
+        observed[key] = new[0]
+    else:
+        observed.pop(key, None)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -197,9 +197,14 @@ def test_program_many_decides_as_program_does(
     """The bulk path (integer matching, next hops parsed once per pool mode) gives, prefix
     by prefix, what `program` gives, over every case and for one next-hop set at a time."""
     for nexthops in dict.fromkeys(hops for _, hops, _, _ in cases):
-        prefixes = [prefix for prefix, *_ in cases] + ["0.0.0.0/0", "172.20.0.0/16"] * (
-            family == IPV4_UNICAST
+        more = (
+            ["0.0.0.0/0", "172.20.0.0/16"]
+            if family == IPV4_UNICAST
+            # the default route, outside every pool, an embedded IPv4 address (the text form
+            # where inet_ntop and ipaddress differ), inside the reject CIDR and pools
+            else ["::/0", "2001:db8::/32", "::ffff:a01:200/120", "fd00:96::/64", "fd00:50::/48"]
         )
+        prefixes = [prefix for prefix, *_ in cases] + more
         nlris = [pack_prefix(p) for p in prefixes]
         got = list(RULES.program_many(family, nlris, nexthops, metric=7))
         want = [(p, RULES.program(family, p, nexthops, metric=7)) for p in prefixes]
@@ -209,3 +214,5 @@ def test_program_many_decides_as_program_does(
 def test_program_many_refuses_host_bits_as_program_does() -> None:
     with pytest.raises(ValueError, match="host bits"):
         list(RULES.program_many(IPV4_UNICAST, [b"\x18\x0a\x32\x01\x05"], ("172.18.18.1",)))
+    with pytest.raises(ValueError, match="host bits"):
+        list(RULES.program_many(IPV6_UNICAST, [b"\x10\xfd\x00\x01"], ("fd00::2",)))

@@ -198,3 +198,25 @@ def test_plan_converges_and_touches_only_ours(
     assert plan(desired, as_table(kernel), keep=keep) == []
     # The incremental form agrees with the full one on the keys it is given.
     assert plan(desired, as_table(kernel), keys=list(desired), keep=keep) == []
+
+
+def test_a_full_plan_writes_in_the_order_the_destinations_were_desired() -> None:
+    """The whole table planned at once (start, convergence, resync) comes out in the desired
+    view's own order, a best path's prefixes together, then our routes that are no longer
+    desired: the kernel's cost per write depends on it (it finds the shared next-hop entry
+    of the gateway it used last at once, one used long ago after a long walk)."""
+    desired: dict[RouteKey, KernelRoute] = {}
+    for node in range(40):
+        for block in range(6):
+            route = KernelRoute(
+                family=IPV4_UNICAST,
+                prefix=f"10.{node}.{block}.0/26",
+                nexthops=(NextHop(gateway=f"172.31.1.{node}"),),
+            )
+            desired[route.key] = route
+    stale = KernelRoute(
+        family=IPV4_UNICAST, prefix="10.99.0.0/26", nexthops=(NextHop(gateway="172.31.9.9"),)
+    )
+    ops = plan(desired, {stale.key: (stale,)})
+    assert [op.route for op in ops] == [*desired.values(), stale]
+    assert [op.kind for op in ops] == ["add"] * len(desired) + ["delete"]

@@ -327,3 +327,45 @@ def test_decoding_never_raises(
         rtnl.decode_route(data, start, end, LINKS, 254)
         rtnl.decode_link(data, start, end)
         rtnl.decode_error(data, start, end, mflags)
+
+
+def test_route_encoder_writes_what_encode_route_writes() -> None:
+    """A batch's encoder reuses the first message of each shape for the next prefixes: every
+    message must still be byte for byte what `encode_route` makes, for every kind of route
+    (both families, via / dev / onlink / multipath, blackhole, default route, deletes)."""
+    v4 = (NextHop(gateway="10.0.0.2"),)
+    tunnel = (NextHop(gateway="10.0.0.3", ifname="tunl0", onlink=True),)
+    multi = (NextHop(gateway="10.0.0.2", ifname="eth0"), NextHop(gateway="10.0.0.3"))
+    v6 = (NextHop(gateway="fd00::2"),)
+    v6_dev = (NextHop(gateway="fe80::1", ifname="eth0"),)
+    v4_prefixes = ["10.1.2.0/26", "100.64.0.7/32", "10.0.0.0/8", "0.0.0.0/0", "192.168.9.0/24"]
+    v6_prefixes = ["fd00:1::/64", "fd00:1:2::5/128", "::/0", "2001:db8::/32"]
+    routes = [
+        KernelRoute(family=IPV4_UNICAST, prefix=p, nexthops=hops, metric=metric, table=table)
+        for hops in (v4, tunnel, multi)
+        for metric in (0, 1024)
+        for table in (254, 5000)
+        for p in v4_prefixes
+    ]
+    routes += [
+        KernelRoute(family=IPV6_UNICAST, prefix=p, nexthops=hops, metric=metric)
+        for hops in (v6, v6_dev)
+        for metric in (0, 512)
+        for p in v6_prefixes
+    ]
+    routes += [
+        KernelRoute(family=IPV4_UNICAST, prefix=p, kind="blackhole", metric=5) for p in v4_prefixes
+    ]
+    encoder = rtnl.RouteEncoder(IFINDEX)
+    for seq, (kind, route) in enumerate(
+        ((k, r) for k in ("add", "replace", "delete") for r in routes), start=1
+    ):
+        expected = rtnl.encode_route(kind, route, seq, IFINDEX)  # type: ignore[arg-type]
+        assert encoder.encode(kind, route, seq) == expected, (kind, str(route))  # type: ignore[arg-type]
+    unknown = KernelRoute(
+        family=IPV4_UNICAST,
+        prefix="10.9.0.0/24",
+        nexthops=(NextHop(gateway="10.0.0.2", ifname="x"),),
+    )
+    with pytest.raises(rtnl.UnknownDeviceError):
+        encoder.encode("add", unknown, 1)

@@ -239,3 +239,82 @@ def test_new_learn_rules_judge_every_destination_again() -> None:
         await sync.close()
 
     run(scenario())
+
+
+def test_a_stop_right_after_a_change_writes_nothing_and_ends_at_once() -> None:
+    """The daemon stops (persist) in the same loop turn as a change wakes the worker (a link
+    went away, a session's withdrawals): the worker's wake-up must not swallow its cancellation
+    and carry on (planning, writing, then sleeping until the periodic resync), and a stop with
+    persist leaves the kernel as it is: no write at all, whatever the table's size."""
+
+    async def scenario() -> None:
+        kernel = FakeKernel()
+        sync = KernelSync(on_learned=lambda a, r: None, netlink=kernel)
+        routes = [via(f"10.{i // 256}.{i % 256}.0/24") for i in range(300)]
+        sync.set_desired((r.family, r.prefix, r) for r in routes)
+        await sync.start()
+        await until(lambda: len(kernel.table) == 300)
+        await sync.wait_idle()
+        written = len(kernel.attempts)
+        tasks = list(sync._tasks)
+        sync.set_desired((r.family, r.prefix, None) for r in routes)  # wakes the worker
+        await sync.close(persist=True)
+        assert all(task.done() for task in tasks)
+        assert len(kernel.attempts) == written
+        assert len(kernel.table) == 300 and kernel.closed
+
+    run(scenario())
+
+
+def test_a_large_change_is_planned_and_written_in_bounded_slices() -> None:
+    """Thousands of destinations changed at once (a reflector's table arriving) go to the
+    kernel a slice per worker step, so the first routes are written before the rest is even
+    planned, and the loop gets a turn between slices."""
+    from bgpd.kernel import sync as sync_module
+
+    slice_size = sync_module._PLAN_SLICE
+    calls: list[int] = []
+
+    class CountingKernel(FakeKernel):
+        async def apply(self, ops: Sequence[Op]) -> list[OpError]:
+            calls.append(len(ops))
+            return await super().apply(ops)
+
+    async def scenario() -> None:
+        kernel = CountingKernel()
+        sync = KernelSync(on_learned=lambda a, r: None, netlink=kernel)
+        await sync.start()
+        await sync.wait_idle()  # the start's full plan is done: what follows is a change
+        count = 2 * slice_size + 100
+        routes = [via(f"10.{i // 256}.{i % 256}.0/24") for i in range(count)]
+        sync.set_desired((r.family, r.prefix, r) for r in routes)
+        await until(lambda: len(kernel.table) == count)
+        await sync.close()
+
+    run(scenario())
+    assert calls == [slice_size, slice_size, 100]
+
+
+def test_a_resync_records_our_matching_routes_as_the_desired_objects() -> None:
+    """After a dump (start, periodic resync), a route of ours that is the desired one is held
+    once: the observed view keeps the desired object, not the dumped copy (the node would
+    otherwise hold every route, prefix text and key twice from the first resync on). What
+    differs, or is someone else's, is kept as dumped."""
+
+    async def scenario() -> None:
+        same = via("10.1.0.0/24")
+        other_hop = via("10.2.0.0/24", "10.0.0.3")
+        felix = via("10.3.0.0/24", proto=80)
+        kernel = FakeKernel([via("10.1.0.0/24"), other_hop, felix])
+        sync = KernelSync(on_learned=lambda a, r: None, netlink=kernel)
+        wanted = [same, via("10.2.0.0/24"), via("10.3.0.0/24")]
+        sync.set_desired((r.family, r.prefix, r) for r in wanted)
+        await sync.start()
+        installed = sync.installed
+        assert installed[same.key] is sync.desired[same.key]
+        assert installed[other_hop.key] is not sync.desired[other_hop.key]
+        assert installed[other_hop.key] == other_hop
+        assert felix.key not in installed
+        await sync.close()
+
+    run(scenario())
