@@ -9,6 +9,10 @@ Invariants:
 - Keys and TTL options are set before the SYN of a dialed connection (`runtime.sockopts`).
 - A connection from an address no peer or `[[dynamic_neighbors]]` range admits is closed,
   counted and logged without flooding (`runtime.refusals`).
+- The reads of one loop turn go to the speaker together, in arrival order, at the start of the
+  next turn (`Speaker.receive_batch`: its changes go out once per batch, not once per read);
+  every other event of a connection first hands over the reads before it (`take_reads`), so
+  the speaker sees each connection's events in the order they happened.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Sessions:
         "_loop",
         "_next_conn_id",
         "_now",
+        "_reads",
         "_speaker",
         "connections",
         "dialing",
@@ -88,6 +93,7 @@ class Sessions:
         # connections from addresses nobody is configured for (a counter and rate-limited lines)
         self.refused = RefusedConnections()
         self.trimmer: MemoryTrimmer | None = None  # told of input volume (heap trimming)
+        self._reads: list[tuple[str, int, bytes]] = []  # this loop turn's (see take_reads)
 
     def update_listener_keys(
         self, sockets: Iterable[socket.socket], old: Config, new: Config
@@ -144,6 +150,7 @@ class Sessions:
     # -------------------------------------------------------------- ConnectionOwner callbacks
 
     def on_connected(self, conn: BgpConnection) -> None:
+        self.take_reads()
         if conn.peer is None:
             conn.peer = self._speaker.peer_for_address(conn.remote_address)
             # --- Dynamic neighbours (bgpd/runtime/dynamic.py): an unknown address inside an
@@ -210,12 +217,31 @@ class Sessions:
     def on_data(self, conn: BgpConnection, data: bytes) -> None:
         if conn.peer is None:
             return
-        self._speaker.receive_data(conn.peer, conn.conn_id, data, self._now())
-        self._flush()
+        if not self._reads:
+            self._loop().call_soon(self._take_reads_soon)
+        self._reads.append((conn.peer, conn.conn_id, data))
         if self.trimmer is not None:
             self.trimmer.note_input(len(data))
 
+    def take_reads(self) -> None:
+        """Hands the speaker the reads not yet handed over, as one batch, and flushes."""
+        if not self._reads:
+            return
+        reads, self._reads = self._reads, []
+        self._speaker.receive_batch(reads, self._now())
+        self._flush()
+
+    def _take_reads_soon(self) -> None:
+        try:
+            self.take_reads()
+        except Exception:
+            # The speaker contains each peer's input; what escapes is the batch's propagation.
+            # Logged, and the next batch goes on (as the runtime's timer does).
+            logger.exception("runtime read batch failed action=continue")
+            self._flush()
+
     def on_lost(self, conn: BgpConnection) -> None:
+        self.take_reads()
         if self.connections.pop(conn.conn_id, None) is None or conn.peer is None:
             return
         self._speaker.connection_lost(conn.peer, conn.conn_id, self._now())
@@ -229,6 +255,7 @@ class Sessions:
         self._flush()
 
     def on_writable(self, conn: BgpConnection, writable: bool) -> None:
+        self.take_reads()
         logger.debug("peer writable peer=%s writable=%s", conn.peer, writable)
         if conn.peer is not None:
             self._speaker.set_writable(conn.peer, conn.conn_id, writable, self._now())

@@ -108,6 +108,7 @@ from bgpd.speaker.recovery import Recovery
 from bgpd.speaker.route_answers import RouteAnswer, answer_steps
 from bgpd.speaker.route_query import RouteQuery
 from bgpd.speaker.route_refresh import RouteRefreshing
+from bgpd.speaker.session_inputs import SessionInputs
 from bgpd.speaker.steps import Steps, finish
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
@@ -119,9 +120,16 @@ logger = logging.getLogger(__name__)
 
 
 class Speaker(
-    Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdHolding, AdminDisabling
+    Reconfiguration,
+    Recovery,
+    RouteRefreshing,
+    LongLivedRestart,
+    BfdHolding,
+    AdminDisabling,
+    SessionInputs,
 ):
     __slots__ = (
+        "_batching",
         "_bfd",
         "_by_address",
         "_config",
@@ -161,6 +169,7 @@ class Speaker(
         self._rib = LocRib()
         self._gr = GracefulRestartTracker()
         self._deadlines = Deadlines()  # the sessions' timers (touched in _for_peer, _pump)
+        self._batching = False  # in receive_batch: the Loc-RIB's changes go out at its end
         self._policy = ExportPolicy.from_config(config)
         self._kernel_ifnames: dict[tuple[Family, Nlri], str | None] = {}
         self._statics: dict[tuple[Family, Nlri], StaticRoute] = {}
@@ -280,20 +289,6 @@ class Speaker(
             self._mark_long_lived(self._gr.take_long_lived())
             self._propagate(now)
         self._check_recovery(now)
-
-    def next_deadline(self) -> float | None:
-        first = self._deadlines.earliest(self._session_deadline)
-        deadlines = [] if first is None else [first]
-        gr_deadline = self._gr.next_deadline()
-        if gr_deadline is not None:
-            deadlines.append(gr_deadline)
-        if self._recovery_deadline is not None:
-            deadlines.append(self._recovery_deadline)
-        return min(deadlines, default=None)
-
-    def _session_deadline(self, name: str) -> float | None:
-        state = self._peers.get(name)
-        return None if state is None else state.session.next_deadline()
 
     def kernel_routes_changed(
         self, added: Iterable[KernelRouteView], removed: Iterable[KernelRouteView], now: float
@@ -453,7 +448,8 @@ class Speaker(
                 self._on_down(name, state, event, now)
             elif isinstance(event, RouteRefreshReceived):
                 self._on_route_refresh(name, event.message, now)
-        self._propagate(now)
+        if not self._batching:
+            self._propagate(now)
         self._check_recovery(now)
         self._take_io(name, state)
         self._send_touched()
