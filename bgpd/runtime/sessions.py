@@ -64,6 +64,7 @@ class Sessions:
         "_loop",
         "_next_conn_id",
         "_now",
+        "_peer_connections",
         "_reads",
         "_speaker",
         "connections",
@@ -87,6 +88,7 @@ class Sessions:
         self._flush = flush  # the daemon's: the speaker's outputs to the sockets, the timer
         self._next_conn_id = 1
         self.connections: dict[int, BgpConnection] = {}
+        self._peer_connections: dict[str, int] = {}  # peer -> its entries in `connections`
         self.dialing: dict[str, asyncio.Task[None]] = {}
         # Dynamic neighbours (bgpd/runtime/dynamic.py): peers created by accepted connections.
         self.dynamic = DynamicPeers()
@@ -177,6 +179,7 @@ class Sessions:
                     multihop=send_ttl(settings),
                 )
         self.connections[conn.conn_id] = conn
+        self._peer_connections[conn.peer] = self._peer_connections.get(conn.peer, 0) + 1
         self._speaker.connection_made(
             conn.peer,
             conn.conn_id,
@@ -244,10 +247,13 @@ class Sessions:
         self.take_reads()
         if self.connections.pop(conn.conn_id, None) is None or conn.peer is None:
             return
+        left = self._peer_connections.pop(conn.peer) - 1
+        if left:
+            self._peer_connections[conn.peer] = left
         self._speaker.connection_lost(conn.peer, conn.conn_id, self._now())
         # --- Dynamic neighbours: a dynamic peer goes once its last connection is gone.
         peer = conn.peer
-        if self.dynamic.is_dynamic(peer) and all(c.peer != peer for c in self.connections.values()):
+        if self.dynamic.is_dynamic(peer) and peer not in self._peer_connections:
             smaller = self.dynamic.remove(self._speaker.config, peer)
             if smaller is not None:
                 self._speaker.apply_peer_change(smaller, self._now(), removed=peer)

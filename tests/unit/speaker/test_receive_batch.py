@@ -101,6 +101,12 @@ class _Conn:
         self.peer = "a"
 
 
+def register(sessions: Sessions, conn: _Conn) -> None:
+    """What on_connected records for an accepted connection of peer "a"."""
+    sessions.connections[conn.conn_id] = conn  # type: ignore[assignment]
+    sessions._peer_connections["a"] = sessions._peer_connections.get("a", 0) + 1
+
+
 def test_the_runtime_hands_over_a_turns_reads_in_order_and_before_a_loss() -> None:
     speaker, loop, flushes = _Speaker(), _Loop(), []
     sessions = Sessions(
@@ -110,7 +116,8 @@ def test_the_runtime_hands_over_a_turns_reads_in_order_and_before_a_loss() -> No
         flush=lambda: flushes.append(1),
     )
     one, two = _Conn(1), _Conn(2)
-    sessions.connections = {1: one, 2: two}  # type: ignore[dict-item]
+    for conn in (one, two):
+        register(sessions, conn)
     sessions.on_data(one, b"x")  # type: ignore[arg-type]
     sessions.on_data(two, b"y")  # type: ignore[arg-type]
     assert speaker.calls == [] and len(loop.soon) == 1  # one hand-over per turn
@@ -121,3 +128,37 @@ def test_the_runtime_hands_over_a_turns_reads_in_order_and_before_a_loss() -> No
     assert speaker.calls[1:] == [("batch", [b"z"]), ("lost", 1)]
     loop.soon.pop()()  # the turn's hand-over finds nothing left
     assert len(speaker.calls) == 3
+
+
+class _DynamicSpeaker(_Speaker):
+    config = "config"
+
+    def apply_peer_change(self, config: object, now: float, *, removed: str) -> None:
+        self.calls.append(("removed", removed))
+
+
+class _Dynamic:
+    def is_dynamic(self, name: str) -> bool:
+        return True
+
+    def remove(self, config: object, name: str) -> object:
+        return "smaller"
+
+
+def test_a_dynamic_peer_goes_with_its_last_connection_only() -> None:
+    """Counted per peer (no walk over every connection at each loss)."""
+    speaker = _DynamicSpeaker()
+    sessions = Sessions(
+        speaker,  # type: ignore[arg-type]
+        loop=_Loop,  # type: ignore[arg-type]
+        now=lambda: 1.0,
+        flush=lambda: None,
+    )
+    sessions.dynamic = _Dynamic()  # type: ignore[assignment]
+    one, two = _Conn(1), _Conn(2)
+    for conn in (one, two):
+        register(sessions, conn)
+    sessions.on_lost(one)  # type: ignore[arg-type]
+    assert ("removed", "a") not in speaker.calls
+    sessions.on_lost(two)  # type: ignore[arg-type]
+    assert speaker.calls[-1] == ("removed", "a")
