@@ -448,8 +448,7 @@ class Speaker(
                 self._on_down(name, state, event, now)
             elif isinstance(event, RouteRefreshReceived):
                 self._on_route_refresh(name, event.message, now)
-        if not self._batching:
-            self._propagate(now)
+        self._propagate(now)
         self._check_recovery(now)
         self._take_io(name, state)
         self._send_touched()
@@ -635,7 +634,7 @@ class Speaker(
 
     def _propagate(self, now: float) -> None:
         """Carries the Loc-RIB's changes to every established peer and to the kernel."""
-        if self._rib.changes_pending:
+        if self._rib.changes_pending and not self._batching:  # else at the batch's end
             groups = self._rib.take_change_groups()
             if self._stopping:
                 return

@@ -1,16 +1,16 @@
 """The speaker's inputs that concern many sessions at once: a batch of reads, and the earliest
 timer of every session.
 
-Role: `SessionInputs` is the part of `bgpd.speaker.core.Speaker` that lets a reflector with
-thousands of clients stay O(1) per event where the runtime asks once per event:
-`receive_batch` takes every read that arrived in one loop turn and sends the Loc-RIB's changes
-once after all of them (each group member gets one write per batch, not one per read, which
-made a cluster's join O(C^2) writes), and `next_deadline` reads the sessions' timers from
-`bgpd.speaker.deadlines` instead of every session.
+Role: `SessionInputs` is the part of `bgpd.speaker.core.Speaker` that keeps a reflector with
+thousands of clients at O(1) where the runtime asks once per event. `begin_batch`/`end_batch`
+bracket every read and lost connection of one loop turn, and the Loc-RIB's changes go out
+once, after all of them: each group member gets one write per batch, not one per read or
+loss, which made a cluster's join and a reconnect storm O(C^2) writes. `next_deadline` reads
+the sessions' timers from `bgpd.speaker.deadlines` instead of every session.
 
 Invariants: a mixin of `Speaker` only, with no state of its own (no slots). Within a batch each
-read is handled as `receive_data` handles it (its session's events, in order), except that the
-changes they make to the Loc-RIB are carried out once, when the batch ends.
+input is handled as alone (its session's events, in order), except that the changes they make
+to the Loc-RIB are sent once, when the batch ends (`Speaker._propagate` waits for it).
 """
 
 from __future__ import annotations
@@ -37,16 +37,23 @@ class SessionInputs:
         def receive_data(self, peer: str, conn_id: int, data: bytes, now: float) -> None: ...
         def _propagate(self, now: float) -> None: ...
 
-    def receive_batch(self, reads: Iterable[tuple[str, int, bytes]], now: float) -> None:
-        """`receive_data` for each (peer, connection id, bytes), in order; the Loc-RIB's
-        changes go out once, after the last."""
+    def begin_batch(self) -> None:
+        """Inputs until `end_batch` (reads, lost connections, peers coming and going) change
+        the Loc-RIB without sending: its changes go out once, at `end_batch`."""
         self._batching = True
+
+    def end_batch(self, now: float) -> None:
+        self._batching = False
+        self._propagate(now)
+
+    def receive_batch(self, reads: Iterable[tuple[str, int, bytes]], now: float) -> None:
+        """`receive_data` for each (peer, connection id, bytes), in order, as one batch."""
+        self.begin_batch()
         try:
             for peer, conn_id, data in reads:
                 self.receive_data(peer, conn_id, data, now)
         finally:
-            self._batching = False
-        self._propagate(now)
+            self.end_batch(now)
 
     def next_deadline(self) -> float | None:
         """When `handle_timer` must next be called (None: no timer runs)."""

@@ -80,8 +80,14 @@ class _Speaker:
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
 
-    def receive_batch(self, reads: list[tuple[str, int, bytes]], now: float) -> None:
-        self.calls.append(("batch", [r[2] for r in reads]))
+    def begin_batch(self) -> None:
+        self.calls.append(("begin", None))
+
+    def end_batch(self, now: float) -> None:
+        self.calls.append(("end", None))
+
+    def receive_data(self, peer: str, conn_id: int, data: bytes, now: float) -> None:
+        self.calls.append(("data", data))
 
     def connection_lost(self, peer: str, conn_id: int, now: float) -> None:
         self.calls.append(("lost", conn_id))
@@ -107,7 +113,7 @@ def register(sessions: Sessions, conn: _Conn) -> None:
     sessions._peer_connections["a"] = sessions._peer_connections.get("a", 0) + 1
 
 
-def test_the_runtime_hands_over_a_turns_reads_in_order_and_before_a_loss() -> None:
+def test_the_runtime_hands_over_a_turns_reads_and_losses_in_order_in_one_batch() -> None:
     speaker, loop, flushes = _Speaker(), _Loop(), []
     sessions = Sessions(
         speaker,  # type: ignore[arg-type]
@@ -122,12 +128,23 @@ def test_the_runtime_hands_over_a_turns_reads_in_order_and_before_a_loss() -> No
     sessions.on_data(two, b"y")  # type: ignore[arg-type]
     assert speaker.calls == [] and len(loop.soon) == 1  # one hand-over per turn
     loop.soon.pop()()
-    assert speaker.calls == [("batch", [b"x", b"y"])] and flushes == [1]
+    assert speaker.calls == [("begin", None), ("data", b"x"), ("data", b"y"), ("end", None)]
+    assert flushes == [1]
+    del speaker.calls[:]
     sessions.on_data(one, b"z")  # type: ignore[arg-type]
     sessions.on_lost(one)  # type: ignore[arg-type]
-    assert speaker.calls[1:] == [("batch", [b"z"]), ("lost", 1)]
+    sessions.on_data(two, b"w")  # type: ignore[arg-type]
+    assert speaker.calls == [] and len(loop.soon) == 1
+    sessions.take_inputs()  # as a new connection does before it is handled
+    assert speaker.calls == [
+        ("begin", None),
+        ("data", b"z"),
+        ("lost", 1),
+        ("data", b"w"),
+        ("end", None),
+    ]
     loop.soon.pop()()  # the turn's hand-over finds nothing left
-    assert len(speaker.calls) == 3
+    assert len(speaker.calls) == 5
 
 
 class _DynamicSpeaker(_Speaker):
@@ -159,6 +176,8 @@ def test_a_dynamic_peer_goes_with_its_last_connection_only() -> None:
     for conn in (one, two):
         register(sessions, conn)
     sessions.on_lost(one)  # type: ignore[arg-type]
+    sessions.take_inputs()
     assert ("removed", "a") not in speaker.calls
     sessions.on_lost(two)  # type: ignore[arg-type]
-    assert speaker.calls[-1] == ("removed", "a")
+    sessions.take_inputs()
+    assert speaker.calls[-2] == ("removed", "a")
