@@ -56,6 +56,7 @@ from bgpd.config.peer import (
     DynamicNeighbors,
     NextHopMode,
     PeerConfig,
+    filter_references,
     peer_location,
 )
 from bgpd.config.restart_mode import RestartMode
@@ -71,7 +72,6 @@ from bgpd.config.schema import (
     config_problems,
     derive_mesh_peers,
     dynamic_problems,
-    filter_references,
 )
 from bgpd.config.toml_positions import line_col, positioned, syntax_problem
 from bgpd.config.toml_values import (

@@ -16,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address
@@ -46,6 +47,7 @@ from bgpd.config.checks import (
 )
 from bgpd.config.filter_section import FilterConfig, check_filter_name
 from bgpd.config.restart_mode import RestartMode, check_llgr_stale_time
+from bgpd.errors import ConfigProblem
 from bgpd.net import Family, IPAddress, IPNetwork
 from bgpd.wire.capabilities import AddPathMode as WireAddPathMode
 
@@ -361,3 +363,35 @@ class PeerSettings:
     @property
     def next_hop_self(self) -> bool:
         return self.next_hop_mode is NextHopMode.SELF
+
+
+# [[filter]] references from [[peer]] entries. -----------------------------------
+
+
+def filter_references(peers: Iterable[tuple[int, PeerConfig]]) -> list[tuple[str, str]]:
+    """(location, filter name) for every name in the peers' import_filters/export_filters."""
+    refs: list[tuple[str, str]] = []
+    for i, peer in peers:
+        for key in ("import_filters", "export_filters"):
+            names: tuple[str, ...] = getattr(peer, key)
+            refs.extend(
+                (peer_location(i, peer.name, f"{key}[{j}]"), name) for j, name in enumerate(names)
+            )
+    return refs
+
+
+def peer_route_problems(
+    peers: Iterable[tuple[int, PeerConfig]], *, kernel_enabled: bool
+) -> list[ConfigProblem]:
+    """A peer's `reachable_by` is a kernel route bgpd installs: it needs kernel sync."""
+    if kernel_enabled:
+        return []
+    return [
+        ConfigProblem(
+            location=peer_location(i, peer.name, "reachable_by"),
+            message="reachable_by needs [kernel] enabled = true (bgpd installs the route to "
+            "the peer in the kernel)",
+        )
+        for i, peer in peers
+        if peer.reachable_by is not None
+    ]

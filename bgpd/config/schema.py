@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from copy import copy
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from ipaddress import IPv4Address
@@ -73,7 +74,9 @@ from bgpd.config.peer import (
     DynamicNeighbors,
     PeerConfig,
     PeerSettings,
+    filter_references,
     peer_location,
+    peer_route_problems,
 )
 from bgpd.config.restart_mode import (
     DEFAULT_LLGR_STALE_TIME,
@@ -573,38 +576,6 @@ def cluster_problems(
     return problems
 
 
-# [[filter]] references from [[peer]] entries. -----------------------------------
-
-
-def filter_references(peers: Iterable[tuple[int, PeerConfig]]) -> list[tuple[str, str]]:
-    """(location, filter name) for every name in the peers' import_filters/export_filters."""
-    refs: list[tuple[str, str]] = []
-    for i, peer in peers:
-        for key in ("import_filters", "export_filters"):
-            names: tuple[str, ...] = getattr(peer, key)
-            refs.extend(
-                (peer_location(i, peer.name, f"{key}[{j}]"), name) for j, name in enumerate(names)
-            )
-    return refs
-
-
-def peer_route_problems(
-    peers: Iterable[tuple[int, PeerConfig]], *, kernel_enabled: bool
-) -> list[ConfigProblem]:
-    """A peer's `reachable_by` is a kernel route bgpd installs: it needs kernel sync."""
-    if kernel_enabled:
-        return []
-    return [
-        ConfigProblem(
-            location=peer_location(i, peer.name, "reachable_by"),
-            message="reachable_by needs [kernel] enabled = true (bgpd installs the route to "
-            "the peer in the kernel)",
-        )
-        for i, peer in peers
-        if peer.reachable_by is not None
-    ]
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole configuration. `source_path` is informational and not compared.
@@ -655,37 +626,70 @@ class Config:
                 bird6_socket=self.control.bird6_socket or CALICO_BIRD6_SOCKET,
             )
             object.__setattr__(self, "control", control)
+        problems = self._problems(enumerate(self.statics), enumerate(self.peers), whole=True)
+        if problems:
+            raise ConfigError(problems)
+
+    def _problems(
+        self,
+        statics: Iterable[tuple[int, StaticRoute]],
+        peers: Iterable[tuple[int, PeerConfig]],
+        *,
+        whole: bool,
+    ) -> list[ConfigProblem]:
+        """Every rule, on the given entries (`whole`: and on the rest: nodes, ranges)."""
+        peers = list(peers)
         problems = config_problems(
-            bgp=self.bgp,
-            control=self.control,
-            statics=enumerate(self.statics),
-            peers=enumerate(self.peers),
-            node=self.node,
+            bgp=self.bgp, control=self.control, statics=statics, peers=peers, node=self.node
         )
         problems += cluster_problems(
             bgp=self.bgp,
             node=self.node,
-            cluster_nodes=enumerate(self.cluster_nodes),
-            mesh_peers=mesh_peers,
-            peers=enumerate(self.peers),
+            cluster_nodes=enumerate(self.cluster_nodes if whole else ()),
+            mesh_peers=self.mesh_peers,
+            peers=peers,
         )
-        problems += dynamic_problems(
-            bgp=self.bgp, node=self.node, ranges=enumerate(self.dynamic_neighbors)
-        )
+        if whole:
+            problems += dynamic_problems(
+                bgp=self.bgp, node=self.node, ranges=enumerate(self.dynamic_neighbors)
+            )
         # duplicate [[filter]] names, and peers naming a filter that does not exist.
-        problems += filter_problems(
-            enumerate(self.filters), filter_references(enumerate(self.peers))
-        )
-        problems += peer_route_problems(enumerate(self.peers), kernel_enabled=self.kernel.enabled)
+        problems += filter_problems(enumerate(self.filters), filter_references(peers))
+        problems += peer_route_problems(peers, kernel_enabled=self.kernel.enabled)
         problems += restart_mode_problems(
-            (
-                (peer_location(i, p.name, "restart_mode"), p.restart_mode)
-                for i, p in enumerate(self.peers)
-            ),
+            ((peer_location(i, p.name, "restart_mode"), p.restart_mode) for i, p in peers),
             graceful_restart=self.bgp.graceful_restart,
         )
+        return problems
+
+    def with_peer(self, peer: PeerConfig) -> Config:
+        """This config plus `peer` after the others (a dynamic neighbour): what
+        `replace(self, peers=...)` gives, with the rules checked on `peer` alone (the rest
+        passed them), so it costs two copies and no pass over the peers. The caller knows that
+        no peer has `peer`'s address (`DynamicPeers` keeps them); a taken name is refused."""
+        problems = self._problems((), [(len(self.peers), peer)], whole=False)
+        if peer.name in self._peers_by_name:
+            problems.append(ConfigProblem(location="peers", message=f"{peer.name} is taken"))
         if problems:
             raise ConfigError(problems)
+        new = copy(self)  # no __post_init__: the derived fields are carried over, then extended
+        object.__setattr__(new, "peers", (*self.peers, peer))
+        object.__setattr__(new, "_peers_by_name", {**self._peers_by_name, peer.name: peer})
+        return new
+
+    def without_peer(self, name: str) -> Config:
+        """This config without the `[[peer]]` `name` (a dynamic neighbour gone): taking a
+        peer away breaks no rule, so nothing is checked again."""
+        gone = self._peers_by_name.get(name)
+        kept = tuple(p for p in self.peers if p is not gone)
+        if len(kept) == len(self.peers):
+            return self  # no such [[peer]] (a mesh peer is not one)
+        new = copy(self)
+        object.__setattr__(new, "peers", kept)
+        by_name = dict(self._peers_by_name)
+        del by_name[name]
+        object.__setattr__(new, "_peers_by_name", by_name)
+        return new
 
     @property
     def all_peers(self) -> tuple[PeerConfig, ...]:

@@ -20,6 +20,14 @@ messages report it (`GroupMessage.withheld`, for the peers' counters and the war
 `_withheld` remembers it so a member joining later (`full_table`) is told too. Whether a path
 fits is decided once per attribute set and batch, from the cached encoding; prefixes are looked
 at one by one only for the rare set that leaves less room than the longest prefix.
+
+A joining member's table (`full_table`) is served from what was sent, not from a walk of the
+table: `_by_origin` keeps, per family and origin, the messages that announced that origin's
+entries, as long as they still describe them exactly (announcements of new entries append; an
+entry of the origin withdrawn or replaced drops the origin's messages, which are packed again
+from the table at the next `full_table`). A member's table is then the messages of every
+origin but its own: O(origins) per join instead of O(table). The messages are the group's
+encoding (`ctx`): a table copied into another group starts without them.
 """
 
 from __future__ import annotations
@@ -97,26 +105,22 @@ _Encoded = tuple[PathInfo, bytes, bool, int]
 
 
 class AdjRibOut:
-    __slots__ = ("_encoded", "_origins", "_packed", "_stale", "_tables", "_withheld")
+    __slots__ = ("_by_origin", "_encoded", "_origins", "_tables", "_withheld")
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
         # family -> origin -> entries of that origin in the family's table (what each member
-        # does NOT hold there).
+        # does NOT hold there); "" counts the entries of no peer (our own routes).
         self._origins: dict[Family, dict[str, int]] = {}
+        # family -> origin -> the messages announcing exactly that origin's entries (see the
+        # module docstring); an origin with entries and no list here is packed on demand.
+        self._by_origin: dict[Family, dict[str, list[GroupMessage]]] = {}
         # id(path) -> (path, its attribute bytes or IPv4 head, whether it is the head):
         # exported paths are shared objects, so one encoding serves every UPDATE that carries
         # the path. Holding the path keeps its id from being reused while the entry lives.
         self._encoded: dict[int, _Encoded] = {}
         # Keys whose path was withheld as too big -> (that path, octets its UPDATE needed).
         self._withheld: dict[Family, dict[bytes, tuple[PathInfo, int]]] = {}
-        # What a joining member is sent (`full_table`), kept once asked for: family ->
-        # (context, origin -> the announcements of that origin's entries). Only the origins
-        # whose entries changed since (`_stale`, noted per batch by `apply_runs`) are packed
-        # again, so members joining one after the other (a reflector's clients connecting at
-        # once, each adding its routes in between) cost the new routes, not the whole table.
-        self._packed: dict[Family, tuple[EncodeContext, dict[str, GroupMessage]]] = {}
-        self._stale: dict[Family, set[str]] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -128,6 +132,7 @@ class AdjRibOut:
         other._origins = {family: dict(counts) for family, counts in self._origins.items()}
         other._encoded = self._encoded  # read-mostly, bounded: sharing it is safe
         other._withheld = {family: dict(held) for family, held in self._withheld.items()}
+        # `_by_origin` is not copied: its bytes are this group's encoding, maybe not the other's.
         return other
 
     def same_state(self, other: AdjRibOut) -> bool:
@@ -140,8 +145,7 @@ class AdjRibOut:
         self._origins.clear()
         self._encoded.clear()
         self._withheld.clear()
-        self._packed.clear()
-        self._stale.clear()
+        self._by_origin.clear()
 
     def table(self, family: Family) -> Mapping[bytes, PathInfo]:
         return self._tables.get(family, {})
@@ -190,7 +194,8 @@ class AdjRibOut:
         held = self._withheld.get(family)
         # origin of the withheld path -> (prefixes withheld, octets the smallest UPDATE needed)
         too_big: dict[str, list[int]] = {}
-        moved: set[str] = set()  # origins whose entries another origin's path replaced
+        # Origins an entry of which was replaced by another path (their messages are stale).
+        replaced: set[str] = set()
         max_len = ctx.max_message_len
         for info, keys in runs:
             if held:  # whatever happens to these keys now replaces their withheld path
@@ -201,8 +206,7 @@ class AdjRibOut:
                     old = sent.pop(key, None)
                     if old is not None:
                         origin = old.origin
-                        if origin:
-                            origins[origin] -= 1
+                        origins[origin] -= 1
                         gone = withdrawn.get(origin)
                         if gone is None:
                             withdrawn[origin] = [key]
@@ -227,28 +231,23 @@ class AdjRibOut:
                 elif old is not info and old != info:
                     add(key)
                     sent[key] = info
-                    if old.origin:
-                        origins[old.origin] -= 1
-                    if old.origin != origin:
-                        moved.add(old.origin)
+                    origins[old.origin] -= 1
+                    replaced.add(old.origin)
                     if origin and old.origin != origin and origin in members:
                         # The member held someone else's path here and now its own is the
                         # one we select: it must stop holding ours.
                         personal.setdefault(origin, []).append(key)
             if not fresh:
                 continue
-            if origin:
-                origins[origin] = origins.get(origin, 0) + len(fresh)
+            origins[origin] = origins.get(origin, 0) + len(fresh)
             run = announce.get(id(info))
             if run is None:
                 announce[id(info)] = (encoding, fresh)
             else:
                 run[1].extend(fresh)
-        stale = self._stale.get(family)
-        if stale is not None:  # per batch: the origins whose entries changed
-            stale.update(withdrawn, moved, too_big)
-            stale.update(entry[0].origin for entry, _keys in announce.values())
         messages = self._pack(ctx, family, withdrawn, announce.values())
+        if withdrawn or replaced or announce:
+            self._note_sent(family, messages, replaced.union(withdrawn))
         for member, keys in personal.items():
             messages.append(
                 _message(_withdrawals(ctx, family, keys), only=member, withdrawn=len(keys))
@@ -286,8 +285,7 @@ class AdjRibOut:
             held[key] = (info, octets)
             old = sent.pop(key, None)
             if old is not None:
-                if old.origin:
-                    self._origins[family][old.origin] -= 1
+                self._origins[family][old.origin] -= 1
                 withdrawn.setdefault(old.origin, []).append(key)
         return fit
 
@@ -339,57 +337,55 @@ class AdjRibOut:
                     del held[key]
         return self.apply(ctx, family, changes, members)
 
+    def _note_sent(
+        self, family: Family, messages: list[GroupMessage], stale: Iterable[str]
+    ) -> None:
+        """Keeps `_by_origin` exact after `apply_runs`: the origins that lost or changed an
+        entry drop their messages; the batch's announcements (`messages`, one per origin)
+        extend the messages of their origin, or replace them when they announce every entry
+        the origin has."""
+        by_origin = self._by_origin.setdefault(family, {})
+        for origin in stale:
+            by_origin.pop(origin, None)
+        counts = self._origins[family]
+        for message in messages:
+            if not message.announced:
+                continue  # withdrawals
+            origin = message.skip
+            if counts[origin] == message.announced:
+                by_origin[origin] = [message]
+            else:
+                held = by_origin.get(origin)
+                if held is not None:
+                    held.append(message)
+
     def full_table(self, ctx: EncodeContext, family: Family, member: str) -> list[GroupMessage]:
-        """Everything `member` holds, as announcements (a new member, a route refresh)."""
-        cached = self._packed.get(family)
-        stale = self._stale.get(family)
-        if cached is None or stale is None or cached[0] != ctx:
-            packed: dict[str, GroupMessage] = {}
-            redo: set[str] | None = None  # every origin
-        else:
-            packed, redo = cached[1], stale
-        if redo is None or redo:
-            self._repack(ctx, family, packed, redo)
-            self._packed[family] = (ctx, packed)
-            self._stale[family] = set()
-        messages = [m for origin, m in packed.items() if origin != member]
+        """Everything `member` holds, as announcements (a new member, a route refresh): the
+        messages of every origin but `member`, those not kept packed from the table first."""
+        by_origin = self._by_origin.setdefault(family, {})
+        missing = {
+            origin
+            for origin, count in self._origins.get(family, {}).items()
+            if count and origin not in by_origin and origin != member
+        }
+        if missing:
+            by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
+            for key, info in self._tables.get(family, {}).items():
+                if info.origin not in missing:
+                    continue
+                group = by_path.get(id(info))
+                if group is None:
+                    by_path[id(info)] = (info, [key])
+                else:
+                    group[1].append(key)
+            encoded = [(self._encoding(ctx, family, info), keys) for info, keys in by_path.values()]
+            for message in self._pack(ctx, family, {}, encoded):
+                by_origin[message.skip] = [message]
+        messages = [m for origin, sent in by_origin.items() if origin != member for m in sent]
         held = [octets for info, octets in self.withheld(family).values() if info.origin != member]
         if held:  # the member would have been sent these too: it is told they were withheld
             messages.append(GroupMessage(b"", "", member, 0, 0, 0, len(held), min(held)))
         return messages
-
-    def _repack(
-        self,
-        ctx: EncodeContext,
-        family: Family,
-        packed: dict[str, GroupMessage],
-        redo: set[str] | None,
-    ) -> None:
-        """Packs the entries of the origins in `redo` (None: of every origin) into `packed`,
-        one message per origin. Entries of one path mostly sit next to each other in the
-        table (a batch's prefixes), so the origin is looked at once per run of a path."""
-        by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
-        last: PathInfo | None = None
-        keys: list[bytes] | None = None
-        for key, info in self._tables.get(family, {}).items():
-            if info is not last:
-                last = info
-                if redo is None or info.origin in redo:
-                    entry = by_path.get(id(info))
-                    if entry is None:
-                        keys = []
-                        by_path[id(info)] = (info, keys)
-                    else:
-                        keys = entry[1]
-                else:
-                    keys = None
-            if keys is not None:
-                keys.append(key)
-        for origin in redo or ():
-            packed.pop(origin, None)
-        encoded = [(self._encoding(ctx, family, info), keys) for info, keys in by_path.values()]
-        for message in self._pack(ctx, family, {}, encoded):
-            packed[message.skip] = message
 
     def _pack(
         self,

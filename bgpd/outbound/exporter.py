@@ -41,6 +41,7 @@ from bgpd.net import Afi, Family, Nlri
 from bgpd.outbound.adj_out import GroupMessage, runs_by_path
 from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
 from bgpd.outbound.operated import OperatedPaths
+from bgpd.outbound.shares import MemberShares, Part
 from bgpd.policy import ExportPolicy, merge_communities
 from bgpd.policy.filter_eval import FilterChain, compile_filters
 from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
@@ -361,11 +362,10 @@ class Exporter:
         loop resumes after the member it failed on."""
         if not messages:
             return
-        tagged = {m.skip for m in messages if m.skip} | {m.only for m in messages if m.only}
-        shared: list[_Part] = []  # the joined blob, built on first use
+        shares = MemberShares(messages)
         at = [0]  # the member being handed its bytes
         while at[0] < len(members):
-            step = partial(self._deliver_from, members, messages, tagged, shared, at, now)
+            step = partial(self._deliver_from, members, shares, at, now)
             error = contained(step)
             if error is None:
                 break
@@ -376,35 +376,22 @@ class Exporter:
         if any(m.withheld for m in messages):
             self._warn_withheld(members, messages, now)
 
-    def _deliver_from(  # noqa: PLR0917 - `_send_batch`'s loop state
-        self,
-        members: list[Member],
-        messages: list[GroupMessage],
-        tagged: set[str],
-        shared: list[_Part],
-        at: list[int],
-        now: float,
+    def _deliver_from(
+        self, members: list[Member], shares: MemberShares, at: list[int], now: float
     ) -> None:
         deliver = self._deliver
+        everyone = shares.everyone
         for i in range(at[0], len(members)):
             at[0] = i
             name = members[i].name
-            if name in tagged:
-                mine = [m for m in messages if m.for_member(name)]
-                if not mine:
-                    continue
-                part = _joined(mine)
-            else:
-                if not shared:
-                    shared.append(_joined([m for m in messages if not m.only]))
-                part = shared[0]
-                if not (part[3] or part[4]):
-                    continue
+            part = shares.share(name) if shares.tagged(name) else everyone
+            if not (part[3] or part[4]):
+                continue  # nothing in the batch concerns it
             data, announced, withdrawn, count, withheld = part
             deliver(name, data, announced, withdrawn, count, now=now, withheld=withheld)
         at[0] = len(members)
 
-    def _deliver_to(self, member: Member, part: _Part, now: float) -> None:
+    def _deliver_to(self, member: Member, part: Part, now: float) -> None:
         """Hands one member its bytes (End-of-RIB); a failure there is that member's alone."""
         data, announced, withdrawn, count, withheld = part
         step = partial(
@@ -625,17 +612,3 @@ class Exporter:
             )
             entry = self._tagged[key] = (info, tagged)
         return entry[1]
-
-
-# (bytes, prefixes announced, prefixes withdrawn, UPDATE count, prefixes withheld)
-_Part = tuple[bytes, int, int, int, int]
-
-
-def _joined(messages: list[GroupMessage]) -> _Part:
-    """(bytes, prefixes announced, prefixes withdrawn, UPDATE count, prefixes withheld) of
-    messages sent as one."""
-    data = messages[0].data if len(messages) == 1 else b"".join(m.data for m in messages)
-    announced = sum(m.announced for m in messages)
-    withdrawn = sum(m.withdrawn for m in messages)
-    withheld = sum(m.withheld for m in messages)
-    return data, announced, withdrawn, sum(m.count for m in messages), withheld

@@ -134,7 +134,7 @@ class DynamicPeers:
         self._ranges[peer.name] = rng
         self._counts[rng.prefix] = self._counts.get(rng.prefix, 0) + 1
         logger.info("dynamic neighbour accepted peer=%s range=%s", peer.name, rng.prefix)
-        new = dataclasses.replace(config, peers=(*config.peers, peer))
+        new = config.with_peer(peer)  # checks the new peer alone, not every peer again
         addresses.add(address)
         names.add(peer.name)
         self._known = (new, addresses, names)
@@ -148,12 +148,9 @@ class DynamicPeers:
         self._counts[rng.prefix] -= 1
         logger.info("dynamic neighbour removed peer=%s", name)
         addresses, names = self._taken(config)
-        kept = tuple(p for p in config.peers if p.name != name)
-        for peer in config.peers if len(kept) < len(config.peers) else ():
-            if peer.name == name:
-                addresses.discard(peer.address)
-                break
-        new = dataclasses.replace(config, peers=kept)
+        new = config.without_peer(name)
+        if new is not config:
+            addresses.discard(config.peer(name).address)
         names.discard(name)
         self._known = (new, addresses, names)
         return new

@@ -208,7 +208,12 @@ class BgpListeners:
         async def serve() -> None:
             if self._sockets.get(key) is not sock:
                 return  # stopped before it served
-            server = await self._loop.create_server(self._factory, sock=sock)
+            # asyncio listens again with its own backlog (100 by default) and accepts at most
+            # that many connections per readiness: thousands of clients reconnecting at once
+            # overflowed it (SYNs dropped, clients retrying for minutes).
+            server = await self._loop.create_server(
+                self._factory, sock=sock, backlog=socket.SOMAXCONN
+            )
             if self._sockets.get(key) is sock:
                 self._servers[key] = server
             else:  # stopped meanwhile

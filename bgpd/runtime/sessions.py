@@ -9,6 +9,11 @@ Invariants:
 - Keys and TTL options are set before the SYN of a dialed connection (`runtime.sockopts`).
 - A connection from an address no peer or `[[dynamic_neighbors]]` range admits is closed,
   counted and logged without flooding (`runtime.refusals`).
+- The reads and lost connections of one loop turn go to the speaker together, in arrival
+  order, at the start of the next turn (between `Speaker.begin_batch` and `end_batch`: its
+  changes go out once per batch, not once per read or loss); a new connection or a change of
+  write pressure first hands over the inputs before it (`take_inputs`), so the speaker sees
+  each connection's events in the order they happened.
 """
 
 from __future__ import annotations
@@ -57,9 +62,11 @@ def send_ttl(settings: PeerSettings) -> int | None:
 class Sessions:
     __slots__ = (
         "_flush",
+        "_inputs",
         "_loop",
         "_next_conn_id",
         "_now",
+        "_peer_connections",
         "_speaker",
         "connections",
         "dialing",
@@ -82,12 +89,15 @@ class Sessions:
         self._flush = flush  # the daemon's: the speaker's outputs to the sockets, the timer
         self._next_conn_id = 1
         self.connections: dict[int, BgpConnection] = {}
+        self._peer_connections: dict[str, int] = {}  # peer -> its entries in `connections`
         self.dialing: dict[str, asyncio.Task[None]] = {}
         # Dynamic neighbours (bgpd/runtime/dynamic.py): peers created by accepted connections.
         self.dynamic = DynamicPeers()
         # connections from addresses nobody is configured for (a counter and rate-limited lines)
         self.refused = RefusedConnections()
         self.trimmer: MemoryTrimmer | None = None  # told of input volume (heap trimming)
+        # this loop turn's reads (bytes) and losses (None), in order (see take_inputs)
+        self._inputs: list[tuple[BgpConnection, bytes | None]] = []
 
     def update_listener_keys(
         self, sockets: Iterable[socket.socket], old: Config, new: Config
@@ -144,6 +154,7 @@ class Sessions:
     # -------------------------------------------------------------- ConnectionOwner callbacks
 
     def on_connected(self, conn: BgpConnection) -> None:
+        self.take_inputs()
         if conn.peer is None:
             conn.peer = self._speaker.peer_for_address(conn.remote_address)
             # --- Dynamic neighbours (bgpd/runtime/dynamic.py): an unknown address inside an
@@ -170,6 +181,7 @@ class Sessions:
                     multihop=send_ttl(settings),
                 )
         self.connections[conn.conn_id] = conn
+        self._peer_connections[conn.peer] = self._peer_connections.get(conn.peer, 0) + 1
         self._speaker.connection_made(
             conn.peer,
             conn.conn_id,
@@ -210,25 +222,71 @@ class Sessions:
     def on_data(self, conn: BgpConnection, data: bytes) -> None:
         if conn.peer is None:
             return
-        self._speaker.receive_data(conn.peer, conn.conn_id, data, self._now())
-        self._flush()
+        self._queue(conn, data)
         if self.trimmer is not None:
             self.trimmer.note_input(len(data))
 
     def on_lost(self, conn: BgpConnection) -> None:
+        self._queue(conn, None)
+
+    def _queue(self, conn: BgpConnection, data: bytes | None) -> None:
+        if not self._inputs:
+            self._loop().call_soon(self._take_inputs_soon)
+        self._inputs.append((conn, data))
+
+    def take_inputs(self) -> None:
+        """Hands the speaker the reads and losses not yet handed over, as one batch."""
+        if not self._inputs:
+            return
+        inputs, self._inputs = self._inputs, []
+        now = self._now()
+        self._speaker.begin_batch()
+        try:
+            for conn, data in inputs:
+                try:
+                    if data is None:
+                        self._lost(conn, now)
+                    elif conn.peer is not None:
+                        self._speaker.receive_data(conn.peer, conn.conn_id, data, now)
+                except Exception:
+                    # As BgpConnection's guard did when each input was its own callback: that
+                    # connection ends, the batch's other inputs go on.
+                    logger.exception(
+                        "runtime callback failed peer=%s conn=%d callback=%s action=close",
+                        conn.peer,
+                        conn.conn_id,
+                        "lost" if data is None else "data",
+                    )
+                    conn.close()
+        finally:
+            self._speaker.end_batch(now)
+            self._flush()
+
+    def _take_inputs_soon(self) -> None:
+        try:
+            self.take_inputs()
+        except Exception:
+            # What escapes is the batch's propagation (the speaker contains each peer's
+            # input): logged, and the next batch goes on (as the runtime's timer does).
+            logger.exception("runtime input batch failed action=continue")
+
+    def _lost(self, conn: BgpConnection, now: float) -> None:
         if self.connections.pop(conn.conn_id, None) is None or conn.peer is None:
             return
-        self._speaker.connection_lost(conn.peer, conn.conn_id, self._now())
+        left = self._peer_connections.pop(conn.peer) - 1
+        if left:
+            self._peer_connections[conn.peer] = left
+        self._speaker.connection_lost(conn.peer, conn.conn_id, now)
         # --- Dynamic neighbours: a dynamic peer goes once its last connection is gone.
         peer = conn.peer
-        if self.dynamic.is_dynamic(peer) and all(c.peer != peer for c in self.connections.values()):
+        if self.dynamic.is_dynamic(peer) and peer not in self._peer_connections:
             smaller = self.dynamic.remove(self._speaker.config, peer)
             if smaller is not None:
-                self._speaker.apply_peer_change(smaller, self._now(), removed=peer)
+                self._speaker.apply_peer_change(smaller, now, removed=peer)
         # --- end of dynamic neighbours
-        self._flush()
 
     def on_writable(self, conn: BgpConnection, writable: bool) -> None:
+        self.take_inputs()
         logger.debug("peer writable peer=%s writable=%s", conn.peer, writable)
         if conn.peer is not None:
             self._speaker.set_writable(conn.peer, conn.conn_id, writable, self._now())

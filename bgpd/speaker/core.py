@@ -79,6 +79,7 @@ from bgpd.session import (
 from bgpd.session.input_problems import note_next_hop_refused
 from bgpd.speaker.admin_down import AdminDisabling
 from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
+from bgpd.speaker.deadlines import Deadlines
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
 from bgpd.speaker.peer_counts import PeerCounts, peer_counts
@@ -107,6 +108,7 @@ from bgpd.speaker.recovery import Recovery
 from bgpd.speaker.route_answers import Listing, RouteAnswer, answer_chunks, answer_steps
 from bgpd.speaker.route_query import RouteQuery
 from bgpd.speaker.route_refresh import RouteRefreshing
+from bgpd.speaker.session_inputs import SessionInputs
 from bgpd.speaker.steps import Steps, finish
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
@@ -118,12 +120,20 @@ logger = logging.getLogger(__name__)
 
 
 class Speaker(
-    Reconfiguration, Recovery, RouteRefreshing, LongLivedRestart, BfdHolding, AdminDisabling
+    Reconfiguration,
+    Recovery,
+    RouteRefreshing,
+    LongLivedRestart,
+    BfdHolding,
+    AdminDisabling,
+    SessionInputs,
 ):
     __slots__ = (
+        "_batching",
         "_bfd",
         "_by_address",
         "_config",
+        "_deadlines",
         "_disabled",
         "_eor_seen",
         "_exporter",
@@ -158,6 +168,8 @@ class Speaker(
         self._eor_seen: set[tuple[str, Family]] = set()
         self._rib = LocRib()
         self._gr = GracefulRestartTracker()
+        self._deadlines = Deadlines()  # the sessions' timers (touched in _for_peer, _pump)
+        self._batching = False  # in receive_batch: the Loc-RIB's changes go out at its end
         self._policy = ExportPolicy.from_config(config)
         self._kernel_ifnames: dict[tuple[Family, Nlri], str | None] = {}
         self._statics: dict[tuple[Family, Nlri], StaticRoute] = {}
@@ -260,9 +272,8 @@ class Speaker(
         self._for_peer(peer, now, partial(state.session.receive_data, conn_id, data, now))
 
     def handle_timer(self, now: float) -> None:
-        for name, state in self._peers.items():
-            deadline = state.session.next_deadline()
-            if deadline is not None and deadline <= now:
+        for name in self._deadlines.due(now, self._session_deadline):
+            if (state := self._peers.get(name)) is not None:
                 self._for_peer(name, now, partial(state.session.handle_timer, now))
         gr_deadline = self._gr.next_deadline()
         if gr_deadline is not None and gr_deadline <= now:
@@ -278,17 +289,6 @@ class Speaker(
             self._mark_long_lived(self._gr.take_long_lived())
             self._propagate(now)
         self._check_recovery(now)
-
-    def next_deadline(self) -> float | None:
-        deadlines = [
-            d for s in self._peers.values() if (d := s.session.next_deadline()) is not None
-        ]
-        gr_deadline = self._gr.next_deadline()
-        if gr_deadline is not None:
-            deadlines.append(gr_deadline)
-        if self._recovery_deadline is not None:
-            deadlines.append(self._recovery_deadline)
-        return min(deadlines, default=None)
 
     def kernel_routes_changed(
         self, added: Iterable[KernelRouteView], removed: Iterable[KernelRouteView], now: float
@@ -438,6 +438,7 @@ class Speaker(
     def _pump(self, name: str, now: float) -> None:
         """Moves a peer's session events into the RIBs and its actions and bytes into outputs."""
         state = self._peers[name]
+        self._deadlines.touch(name)
         for event in state.session.take_events():
             if isinstance(event, UpdateReceived):
                 self._on_update(name, state, event, now)
@@ -633,7 +634,7 @@ class Speaker(
 
     def _propagate(self, now: float) -> None:
         """Carries the Loc-RIB's changes to every established peer and to the kernel."""
-        if self._rib.changes_pending:
+        if self._rib.changes_pending and not self._batching:  # else at the batch's end
             groups = self._rib.take_change_groups()
             if self._stopping:
                 return
@@ -658,6 +659,7 @@ class Speaker(
         ends that peer's session, not the caller's loop, nor any other session. Export faults
         are the exporter's to attribute (to the group it was writing for), so an exception
         here is blamed on this peer's own processing."""
+        self._deadlines.touch(name)
         error = contained(partial(self._input, name, now, step))
         if error is not None:
             logger.error(

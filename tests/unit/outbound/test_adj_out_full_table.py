@@ -1,9 +1,9 @@
-"""A joining member's table (`AdjRibOut.full_table`), packed again only for the origins whose
-entries changed since it was last asked for: always what a fresh packing of the table gives."""
+"""A joining member's table (`AdjRibOut.full_table`), served from the messages kept per origin:
+after any sequence of announcements, replacements, withdrawals and withheld paths, in either
+family, with or without ADD-PATH, a member joining now is sent exactly the table minus its own
+entries, each once (what a walk of the table gave before the messages were kept)."""
 
 from __future__ import annotations
-
-import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,75 +12,128 @@ from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, pack_prefix
 from bgpd.outbound.adj_out import AdjRibOut, GroupMessage
 from bgpd.rib.path_info import PathInfo
 from bgpd.wire.attributes import PathAttributes
+from bgpd.wire.codec import UpdateDecoder
+from bgpd.wire.framing import MessageReader
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
-ORIGINS = ("", "c1", "c2", "c3")
+ORIGINS = ("", "a", "b", "c")
+MEMBERS = ("a", "b", "c", "d")
+FAMILIES = frozenset({IPV4_UNICAST, IPV6_UNICAST})
 
 
-def context() -> EncodeContext:
-    families = frozenset({IPV4_UNICAST, IPV6_UNICAST})
-    return EncodeContext.from_negotiated(
-        Negotiated(
-            local_asn=64512,
-            peer_asn=64512,
-            peer_router_id=1,
-            hold_time=90,
-            as4=True,
-            families=families,
-        )
+def negotiated(*, add_path: bool) -> Negotiated:
+    return Negotiated(
+        local_asn=64512,
+        peer_asn=64512,
+        peer_router_id=1,
+        hold_time=90,
+        as4=True,
+        families=FAMILIES,
+        extended_message=False,
+        add_path_send=FAMILIES if add_path else frozenset(),
+        add_path_receive=FAMILIES if add_path else frozenset(),
     )
 
 
-def path(origin: str, med: int, family: Family) -> PathInfo:
+def make_path(family: Family, origin: str, variant: int) -> PathInfo:
+    """`variant` 9 is too big for a message (withheld); the others differ by MED."""
     v4 = family == IPV4_UNICAST
-    hop = bytes((10, 0, 0, ORIGINS.index(origin) + 1)) if v4 else bytes(15) + b"\x01"
-    attrs = PathAttributes(next_hop=hop if v4 else None, local_pref=100, med=med)
+    hop = bytes((10, 0, 0, 1 + ORIGINS.index(origin))) if v4 else bytes(15) + b"\x01"
+    communities = tuple(range(1100)) if variant == 9 else ()
+    attrs = PathAttributes(
+        next_hop=hop if v4 else None, local_pref=100, med=variant, communities=communities
+    )
     return PathInfo(attributes=attrs, next_hop=hop, origin=origin)
 
 
-def fresh(adj: AdjRibOut, ctx: EncodeContext, family: Family, member: str) -> dict[str, bytes]:
-    """The same table packed with nothing kept (a copy starts with no packing)."""
-    return by_skip(adj.copy().full_table(ctx, family, member))
+def prefix_key(family: Family, index: int, path_id: int | None) -> bytes:
+    text = f"10.{index}.0.0/16" if family == IPV4_UNICAST else f"2001:db8:{index:x}::/48"
+    head = b"" if path_id is None else path_id.to_bytes(4, "big")
+    return head + pack_prefix(text)
 
 
-def by_skip(messages: list[GroupMessage]) -> dict[str, bytes]:
-    return {m.skip: m.data for m in messages}
+def received(n: Negotiated, family: Family, messages: list[GroupMessage]) -> list[tuple]:
+    """Every (key, MED, next hop) the messages announce, in order (keys may repeat)."""
+    decoder = UpdateDecoder(n)
+    out: list[tuple] = []
+    for message in messages:
+        assert not message.withdrawn
+        for _, body in MessageReader(65535).feed(message.data):
+            update = decoder.decode(body)
+            assert not update.problems and not update.withdrawn
+            for batch in update.announced:
+                assert batch.family == family
+                ids = batch.path_ids or (None,) * len(batch.prefixes)
+                for nlri, path_id in zip(batch.prefixes, ids, strict=True):
+                    head = b"" if path_id is None else path_id.to_bytes(4, "big")
+                    assert update.attributes is not None
+                    out.append((head + nlri, update.attributes.med, batch.next_hop))
+    return out
 
 
-@settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), family=st.sampled_from([IPV4_UNICAST, IPV6_UNICAST]))
-def test_the_kept_packing_follows_every_change(seed: int, family: Family) -> None:
-    rng = random.Random(seed)
-    ctx = context()
+# One step: (family index, prefix index, path id, origin index, variant; -1 withdraws)
+_step = st.tuples(
+    st.integers(0, 1),
+    st.integers(0, 11),
+    st.integers(1, 2),
+    st.integers(0, len(ORIGINS) - 1),
+    st.integers(-1, 9),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    add_path=st.booleans(),
+    batches=st.lists(st.lists(_step, min_size=1, max_size=12), min_size=1, max_size=10),
+)
+def test_a_joining_member_gets_exactly_the_table_minus_its_own(
+    add_path: bool, batches: list[list[tuple[int, int, int, int, int]]]
+) -> None:
+    n = negotiated(add_path=add_path)
+    ctx = EncodeContext.from_negotiated(n)
     adj = AdjRibOut()
-    paths = [path(o, med, family) for o in ORIGINS for med in range(2)]
-    prefix = "10.{}.{}.0/24" if family == IPV4_UNICAST else "2001:db8:{}:{}::/64"
-    keys = [pack_prefix(prefix.format(i, j)) for i in range(3) for j in range(8)]
-    for _round in range(rng.randint(1, 12)):
-        changes: dict[bytes, PathInfo | None] = {}
-        for key in rng.sample(keys, rng.randint(1, len(keys))):
-            changes[key] = rng.choice([*paths, None])
-        adj.apply(ctx, family, changes, members=ORIGINS[1:])
-        member = rng.choice(ORIGINS)
-        got = adj.full_table(ctx, family, member)
-        assert by_skip(got) == fresh(adj, ctx, family, member)
-        assert member not in by_skip(got) or member == ""
-        announced = sum(m.announced for m in got)
-        held = sum(1 for info in adj.table(family).values() if info.origin != member)
-        assert announced == held
+    families = sorted(FAMILIES)
+    paths: dict[tuple[Family, str, int], PathInfo] = {}  # shared objects, as the exporter's
+    for batch in batches:
+        changes: dict[Family, dict[bytes, PathInfo | None]] = {}
+        for fam, index, path_id, origin, variant in batch:
+            family = families[fam]
+            key = prefix_key(family, index, path_id if add_path else None)
+            if variant < 0:
+                changes.setdefault(family, {})[key] = None
+                continue
+            info = paths.setdefault(
+                (family, ORIGINS[origin], variant),
+                make_path(family, ORIGINS[origin], variant),
+            )
+            changes.setdefault(family, {})[key] = info
+        for family, change in changes.items():
+            adj.apply(ctx, family, change, MEMBERS)
+        # Every member joining now (and again: the kept messages are reused).
+        for family in families:
+            table = adj.table(family)
+            for member in MEMBERS:
+                expected = sorted(
+                    (key, info.attributes.med, info.next_hop)
+                    for key, info in table.items()
+                    if info.origin != member
+                )
+                for _ in range(2):
+                    got = received(n, family, adj.full_table(ctx, family, member))
+                    assert sorted(got) == expected
 
 
-def test_a_join_after_one_origin_changed_repacks_that_origin_only() -> None:
-    ctx = context()
+def test_the_kept_messages_are_the_ones_sent_and_a_copy_packs_its_own() -> None:
+    n = negotiated(add_path=False)
+    ctx = EncodeContext.from_negotiated(n)
     adj = AdjRibOut()
-    family = IPV4_UNICAST
-    a, b = path("c1", 0, family), path("c2", 0, family)
-    adj.apply(ctx, family, {pack_prefix(f"10.1.{i}.0/24"): a for i in range(50)})
-    adj.apply(ctx, family, {pack_prefix(f"10.2.{i}.0/24"): b for i in range(50)})
-    first = adj.full_table(ctx, family, "c3")
-    c1_message = next(m for m in first if m.skip == "c1")
-    adj.apply(ctx, family, {pack_prefix("10.2.99.0/24"): b})
-    second = adj.full_table(ctx, family, "c3")
-    # c1's packing is the very object kept from before; c2's was packed again, with the route.
-    assert next(m for m in second if m.skip == "c1") is c1_message
-    assert next(m for m in second if m.skip == "c2").announced == 51
+    a, b = make_path(IPV4_UNICAST, "a", 1), make_path(IPV4_UNICAST, "b", 1)
+    sent = adj.apply(ctx, IPV4_UNICAST, {prefix_key(IPV4_UNICAST, i, None): a for i in range(3)})
+    sent += adj.apply(ctx, IPV4_UNICAST, {prefix_key(IPV4_UNICAST, 5, None): b})
+    # No walk of the table: the join is the announcements already sent, minus its own.
+    assert adj.full_table(ctx, IPV4_UNICAST, "b") == [m for m in sent if m.skip == "a"]
+    assert adj.full_table(ctx, IPV4_UNICAST, "c") == sent
+    other = adj.copy()
+    assert sorted(received(n, IPV4_UNICAST, other.full_table(ctx, IPV4_UNICAST, "c"))) == sorted(
+        received(n, IPV4_UNICAST, sent)
+    )
