@@ -208,8 +208,27 @@ class UpdateDecoder:
                 # Fast path: IPv4 announcement with a clean attribute set.
                 attrs = entry.attrs
                 assert attrs is not None
-                nlri = self._classic(body[e:], attrs.next_hop or b"", "NLRI")
-                return new_update(attrs, (nlri,), (), None, entry.problems, ())
+                if self._v4_add_path:
+                    nlri = self._classic(body[e:], attrs.next_hop or b"", "NLRI")
+                else:  # `_classic` and `new_batch` inline: this runs once per UPDATE
+                    try:
+                        prefixes = parse_prefixes(body[e:], SPAN_V4)
+                    except NlriError:
+                        self._classic(body[e:], b"", "NLRI")  # raises the session reset
+                        raise
+                    nlri = _new(NlriBatch)
+                    _B_FAMILY(nlri, IPV4_UNICAST)
+                    _B_NEXT_HOP(nlri, attrs.next_hop or b"")
+                    _B_PREFIXES(nlri, tuple(prefixes))
+                    _B_PATH_IDS(nlri, None)
+                u: UpdateMessage = _new(UpdateMessage)
+                _U_ATTRS(u, attrs)
+                _U_ANN(u, (nlri,))
+                _U_WD(u, ())
+                _U_EOR(u, None)
+                _U_PROBLEMS(u, entry.problems)
+                _U_DISABLED(u, ())
+                return u
         elif e == n:
             if not wlen:  # RFC 4724 §2: the IPv4 unicast End-of-RIB is an empty UPDATE
                 return new_update(None, (), (), IPV4_UNICAST, (), ())
