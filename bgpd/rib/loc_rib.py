@@ -401,6 +401,7 @@ class LocRib:
         prefix. Groups appear in the order their first prefix moved, per family.
         """
         out: list[ChangeGroup] = []
+        new_group = tuple.__new__  # ChangeGroup without its Python-level __new__ frame
         pending_by_family, self._pending = self._pending, {}
         for family, pending in pending_by_family.items():
             get = self._tables.get(family, {}).get
@@ -442,7 +443,7 @@ class LocRib:
                     nlris = groups[key] = [nlri]
                     if multipath is None:
                         multipath = (new,) if type(new) is Candidate else ()
-                    out.append(ChangeGroup(family, best, multipath, nlris))
+                    out.append(new_group(ChangeGroup, (family, best, multipath, nlris)))
                 else:
                     nlris.append(nlri)
                 if type(new) is Candidate:  # its group is keyed by id(new), as above
