@@ -197,6 +197,9 @@ class AdjRibOut:
         # Origins an entry of which was replaced by another path (their messages are stale).
         replaced: set[str] = set()
         max_len = ctx.max_message_len
+        # `_encoding`'s cache hit inline (once per run, the per-UPDATE-received cost here).
+        encoded_get = self._encoded.get
+        v4_head = family == IPV4_UNICAST and family not in ctx.add_path_send
         for info, keys in runs:
             if held:  # whatever happens to these keys now replaces their withheld path
                 for key in keys:
@@ -213,7 +216,9 @@ class AdjRibOut:
                         else:
                             gone.append(key)
                 continue
-            encoding = self._encoding(ctx, family, info)
+            encoding = encoded_get(id(info))
+            if encoding is None or encoding[0] is not info or encoding[2] is not v4_head:
+                encoding = self._encoding(ctx, family, info)
             room = max_len - encoding[3]
             fitting = keys
             if room < LONGEST_ENTRY:  # rare: only a huge attribute set gets here

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from bgpd.policy.reflection import reflect_attributes, reflects
 from bgpd.rib import Candidate, PathInfo, Source, SourceKind
 from bgpd.rib.decision import DEFAULT_LOCAL_PREF, LLGR_STALE
+from bgpd.rib.path_info import new_path_info
 from bgpd.wire.attributes import AsPathSegment, new_path_attributes, prepend_asn
 from bgpd.wire.constants import SegmentType
 
@@ -117,7 +118,7 @@ def export_path(info: PathInfo, source: Source, profile: PeerProfile, v6: bool) 
     if attrs.next_hop != v4_hop:
         attrs = attrs.replace(next_hop=v4_hop)
     origin = "" if kind in LOCAL_KINDS else source.name
-    return PathInfo(attributes=attrs, next_hop=next_hop, origin=origin)
+    return new_path_info(attrs, next_hop, origin)
 
 
 def prepend(path: tuple[AsPathSegment, ...], asn: int) -> tuple[AsPathSegment, ...]:

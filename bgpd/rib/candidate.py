@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from bgpd.net import Family, Nlri
 from bgpd.rib.decision import PathKeys, path_keys
-from bgpd.rib.path_info import PathInfo
+from bgpd.rib.path_info import PathInfo, new_path_info
 from bgpd.rib.source import Source
 from bgpd.wire.attributes import PathAttributes
 
@@ -184,7 +184,7 @@ class CandidateCache:
         problem = self.next_hop_problem(next_hop)
         if problem is not None:
             return NextHopRefused(attributes=attributes, next_hop=next_hop, reason=problem)
-        info = PathInfo(attributes=attributes, next_hop=next_hop)
+        info = new_path_info(attributes, next_hop)
         return Candidate(source=self.source, info=info)
 
     def clear(self) -> None:

@@ -161,7 +161,9 @@ class LocRib:
             pending = self._pending[family] = {}
         # The first entry a prefix had since the last take wins (see the module docstring).
         remember = pending.setdefault
-        source = self._source_routes(candidate.source.name)
+        source = self._sources.get(candidate.source.name)
+        if source is None:  # `_source_routes` inline: this runs once per UPDATE
+            source = self._sources[candidate.source.name] = _SourceRoutes()
         get = table.get
         added = 0
         if path_ids is None:
@@ -195,14 +197,14 @@ class LocRib:
                     table[nlri], n = self._merge(old, cand)
                     added += n
                 remember(nlri, old)
-        if family not in source.prefixes:
-            source.prefixes[family] = set(nlris)
-        else:
-            index = source.prefixes[family]
-            if index is not None:
-                index.update(nlris)
-                if len(index) > INDEX_LIMIT:
-                    source.prefixes[family] = None
+        indexes = source.prefixes
+        index = indexes.get(family)
+        if index is not None:
+            index.update(nlris)
+            if len(index) > INDEX_LIMIT:
+                indexes[family] = None
+        elif family not in indexes:
+            indexes[family] = set(nlris)
         if added:
             self._paths[family] = self._paths.get(family, 0) + added
             source.paths[family] = source.paths.get(family, 0) + added
@@ -399,6 +401,7 @@ class LocRib:
         prefix. Groups appear in the order their first prefix moved, per family.
         """
         out: list[ChangeGroup] = []
+        new_group = tuple.__new__  # ChangeGroup without its Python-level __new__ frame
         pending_by_family, self._pending = self._pending, {}
         for family, pending in pending_by_family.items():
             get = self._tables.get(family, {}).get
@@ -440,7 +443,7 @@ class LocRib:
                     nlris = groups[key] = [nlri]
                     if multipath is None:
                         multipath = (new,) if type(new) is Candidate else ()
-                    out.append(ChangeGroup(family, best, multipath, nlris))
+                    out.append(new_group(ChangeGroup, (family, best, multipath, nlris)))
                 else:
                     nlris.append(nlri)
                 if type(new) is Candidate:  # its group is keyed by id(new), as above

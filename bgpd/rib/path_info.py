@@ -10,6 +10,7 @@ identity: hashing one walks every attribute.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bgpd.wire.attributes import PathAttributes
 
@@ -25,3 +26,22 @@ class PathInfo:
     attributes: PathAttributes
     next_hop: bytes
     origin: str = ""
+
+
+# PathInfo without its frozen-dataclass __init__ (one `object.__setattr__` per field): one is
+# built per attribute set received and per set exported. Equality, hashing and repr stay the
+# dataclass ones.
+_new = object.__new__
+_P: Any = PathInfo.__dict__
+_SET_ATTRIBUTES, _SET_NEXT_HOP, _SET_ORIGIN = (
+    _P[f].__set__ for f in ("attributes", "next_hop", "origin")
+)
+
+
+def new_path_info(attributes: PathAttributes, next_hop: bytes, origin: str = "") -> PathInfo:
+    """`PathInfo(attributes=..., next_hop=..., origin=...)`, built through its slots."""
+    info: PathInfo = _new(PathInfo)
+    _SET_ATTRIBUTES(info, attributes)
+    _SET_NEXT_HOP(info, next_hop)
+    _SET_ORIGIN(info, origin)
+    return info

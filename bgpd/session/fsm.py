@@ -362,26 +362,74 @@ class Session(OpenExchange, SessionTimers):
             self._protocol_error(conn, err, now)
             return
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        if conn.state is _ESTABLISHED:
+            self._established_read(conn, frames, now)
+        else:
+            self._opening_read(conn, frames, now)
+        if frames and conn.state is _ESTABLISHED and conn.conn_id in self._conns:
+            # RFC 4271 §4.4: every message restarts the hold timer; they share this `now`.
+            conn.restart_hold(now)
+
+    def _established_read(
+        self, conn: Connection, frames: list[tuple[int, bytes]], now: float
+    ) -> None:
+        """The messages of one read on an Established connection. The bulk case, a table
+        load, is UPDATEs only: they are decoded and queued in this one loop (no call per
+        message, counters added once per read); anything else takes the general dispatch."""
+        decoder = conn.decoder
+        assert decoder is not None
+        decode = decoder.decode
+        counters = self.counters
+        append = self._events.append
+        debug = self._debug
+        updates = announced = withdrawn = 0
+        try:
+            for msg_type, body in frames:
+                if msg_type != _UPDATE:
+                    self._handle_message(conn, msg_type, body, now)
+                    if conn.state is not _ESTABLISHED or conn.conn_id not in self._conns:
+                        return  # closed by this message
+                    continue
+                updates += 1
+                try:
+                    update = decode(body)
+                except WireError as err:
+                    self._protocol_error(conn, err, now)
+                    return
+                for batch in update.announced:
+                    announced += len(batch.prefixes)
+                if update.withdrawn:
+                    for batch in update.withdrawn:
+                        withdrawn += len(batch.prefixes)
+                if debug:
+                    self._log_update(update)
+                if update.problems:
+                    # RFC 7606 §8: counted and logged (rate-limited); see _update_received.
+                    note_update_problems(self._name, counters, update, now)
+                event: UpdateReceived = _new_event(UpdateReceived)  # a frozen dataclass
+                _set_update(event, update)
+                append(event)
+        finally:
+            counters.messages_in[_UPDATE] += updates
+            counters.prefixes_announced_in += announced
+            counters.prefixes_withdrawn_in += withdrawn
+
+    def _opening_read(self, conn: Connection, frames: list[tuple[int, bytes]], now: float) -> None:
         conns = self._conns
         messages_in = self.counters.messages_in
         # Messages framed in the read that carried the OPEN were framed with the limit we
         # offered (RFC 8654); the OPEN may have narrowed it: check them again.
-        opening = conn.state is not _ESTABLISHED
         for msg_type, body in frames:
             if conn.conn_id not in conns:
                 break  # closed by an earlier message of this read
-            if opening and not self._within_limit(conn, msg_type, body, now):
+            if not self._within_limit(conn, msg_type, body, now):
                 break
             if msg_type == _UPDATE and conn.state is _ESTABLISHED:
-                # The bulk case without the general dispatch: a table load is UPDATEs only.
                 messages_in[_UPDATE] += 1
                 if not self._update_received(conn, body, now):
                     break
                 continue
             self._handle_message(conn, msg_type, body, now)
-        if frames and conn.state is _ESTABLISHED and conn.conn_id in self._conns:
-            # RFC 4271 §4.4: every message restarts the hold timer; they share this `now`.
-            conn.restart_hold(now)
 
     def _within_limit(self, conn: Connection, msg_type: int, body: bytes, now: float) -> bool:
         try:

@@ -56,9 +56,8 @@ from bgpd.outbound.exporter import Exporter
 from bgpd.outbound.groups import GroupKey
 from bgpd.policy import ExportPolicy
 from bgpd.policy.import_filter import import_filter
-from bgpd.policy.next_hop import NextHopCheck, describe_reason, node_addresses, packed_address
+from bgpd.policy.next_hop import NextHopCheck, node_addresses, packed_address
 from bgpd.rib import (
-    Candidate,
     CandidateCache,
     GracefulRestartTracker,
     LocRib,
@@ -69,17 +68,14 @@ from bgpd.session import (
     CloseRequested,
     ConnectRequested,
     PeerCounters,
-    RouteRefreshReceived,
     Session,
     SessionDown,
-    SessionEstablished,
     SessionState,
-    UpdateReceived,
 )
-from bgpd.session.input_problems import note_next_hop_refused
 from bgpd.speaker.admin_down import AdminDisabling
 from bgpd.speaker.bfd_hold import BFD_DOWN_TEXT, BfdHolding, BfdStatus
 from bgpd.speaker.deadlines import Deadlines
+from bgpd.speaker.ingest import UpdateIngest
 from bgpd.speaker.local_routes import LocalRoutes
 from bgpd.speaker.long_lived import LongLivedRestart, long_lived_preserved
 from bgpd.speaker.peer_counts import PeerCounts, peer_counts
@@ -113,7 +109,6 @@ from bgpd.speaker.steps import Steps, finish
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
 from bgpd.wire.constants import CeaseSubcode
-from bgpd.wire.messages import NlriBatch
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
 logger = logging.getLogger(__name__)
@@ -127,6 +122,7 @@ class Speaker(
     BfdHolding,
     AdminDisabling,
     SessionInputs,
+    UpdateIngest,
 ):
     __slots__ = (
         "_batching",
@@ -439,82 +435,11 @@ class Speaker(
         """Moves a peer's session events into the RIBs and its actions and bytes into outputs."""
         state = self._peers[name]
         self._deadlines.touch(name)
-        for event in state.session.take_events():
-            if isinstance(event, UpdateReceived):
-                self._on_update(name, state, event, now)
-            elif isinstance(event, SessionEstablished):
-                self._on_established(name, state, event.negotiated, now)
-            elif isinstance(event, SessionDown):
-                self._on_down(name, state, event, now)
-            elif isinstance(event, RouteRefreshReceived):
-                self._on_route_refresh(name, event.message, now)
+        self._take_events(name, state, now)
         self._propagate(now)
         self._check_recovery(now)
         self._take_io(name, state)
         self._send_touched()
-
-    def _on_update(self, name: str, state: PeerState, event: UpdateReceived, now: float) -> None:
-        update = event.update
-        rib = self._rib
-        for batch in update.withdrawn:
-            rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
-            if state.rejected:
-                state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
-        attrs = update.attributes
-        cache = state.candidates
-        if attrs is not None and update.announced and cache is not None:
-            for batch in update.announced:
-                candidate = cache.candidate(attrs, batch.next_hop)
-                if not isinstance(candidate, Candidate):
-                    # RFC 4271 §9.1.2 / RFC 4456 §8: a path through our own AS, or one that
-                    # came back to us or through our cluster, is a loop; RFC 4271 §6.3: an
-                    # unusable next hop is treat-as-withdraw. What the peer had announced
-                    # for these prefixes before is no longer usable either.
-                    if candidate is not None:
-                        note_next_hop_refused(
-                            name,
-                            state.session.counters,
-                            next_hop=batch.next_hop,
-                            reason=candidate.reason,
-                            text=describe_reason(candidate.reason),
-                            prefixes=len(batch.prefixes),
-                            now=now,
-                        )
-                    rib.withdraw_many(batch.family, batch.prefixes, name, batch.path_ids)
-                    state.rejected.update((batch.family, n) for n in batch.prefixes)
-                    continue
-                if state.rejected:
-                    state.rejected.difference_update((batch.family, n) for n in batch.prefixes)
-                filters = state.import_filter
-                if filters is not None and filters.applies(batch.family.afi):
-                    self._import_filtered(name, state, batch, candidate)
-                    continue
-                rib.announce_many(batch.family, batch.prefixes, candidate, batch.path_ids)
-        for family in update.disabled_families:
-            rib.withdraw_source(name, (family,))
-        if update.end_of_rib is not None:
-            self._eor_seen.add((name, update.end_of_rib))
-        if update.end_of_rib is not None and self._gr.end_of_rib(name, update.end_of_rib):
-            swept = rib.sweep_stale(name, update.end_of_rib)
-            if swept:
-                logger.info(
-                    "graceful restart stale swept peer=%s routes=%d reason=end_of_rib", name, swept
-                )
-
-    def _import_filtered(
-        self, name: str, state: PeerState, batch: NlriBatch, candidate: Candidate
-    ) -> None:
-        """A peer's [[filter]] import rules: a rejected prefix is treated as withdrawn, an
-        accepted one enters with the route the rule's operations made (one per batch)."""
-        assert state.import_filter is not None
-        family = batch.family
-        runs = state.import_filter.split(family, batch.prefixes, batch.path_ids, candidate)
-        for outcome, prefixes, path_ids in runs:
-            if outcome is None:
-                state.rejected.update((family, n) for n in prefixes)
-                self._rib.withdraw_many(family, prefixes, name, path_ids)
-            else:
-                self._rib.announce_many(family, prefixes, outcome, path_ids)
 
     def _on_established(
         self, name: str, state: PeerState, negotiated: Negotiated, now: float

@@ -14,8 +14,8 @@ Invariants:
   the same encoding always yields the same object. The cache is bounded and lives on the instance.
 
 Performance: this is the receive hot path. The per-UPDATE work on a cache hit is a few integer
-reads, one dict lookup, the NLRI loop (`bgpd.wire.nlri`) and two object constructions that
-bypass the dataclass `__init__` (frozen dataclasses pay one `object.__setattr__` per field).
+reads, one dict lookup, the NLRI loop (`bgpd.wire.nlri`) and two NamedTuples built in one
+step each (`tuple.__new__`; see `NlriBatch` for why they are not frozen dataclasses).
 """
 
 from __future__ import annotations
@@ -65,36 +65,15 @@ _MISSING = (
     (HAS_NEXT_HOP, AttrType.NEXT_HOP),
 )
 
-# Fast constructors: the slot descriptors of the frozen dataclasses, set directly. Equality,
-# hashing and repr are the dataclass ones; only the per-field object.__setattr__ is skipped.
-_new = object.__new__
-_B: Any = NlriBatch.__dict__
-_B_FAMILY, _B_NEXT_HOP, _B_PREFIXES, _B_PATH_IDS = (
-    _B[f].__set__ for f in ("family", "next_hop", "prefixes", "path_ids")
-)
-_U: Any = UpdateMessage.__dict__
-_U_ATTRS, _U_ANN, _U_WD, _U_EOR, _U_PROBLEMS, _U_DISABLED = (
-    _U[f].__set__
-    for f in (
-        "attributes",
-        "announced",
-        "withdrawn",
-        "end_of_rib",
-        "problems",
-        "disabled_families",
-    )
-)
+# Fast constructors: the NamedTuples built in one step, without their Python-level __new__.
+_tuple_new: Any = tuple.__new__
 
 
 def new_batch(
     family: Family, next_hop: bytes, prefixes: tuple[Nlri, ...], path_ids: tuple[int, ...] | None
 ) -> NlriBatch:
-    b: NlriBatch = _new(NlriBatch)
-    _B_FAMILY(b, family)
-    _B_NEXT_HOP(b, next_hop)
-    _B_PREFIXES(b, prefixes)
-    _B_PATH_IDS(b, path_ids)
-    return b
+    batch: NlriBatch = _tuple_new(NlriBatch, (family, next_hop, prefixes, path_ids))
+    return batch
 
 
 def new_update(  # noqa: PLR0917 - positional on purpose: called once per UPDATE
@@ -105,14 +84,10 @@ def new_update(  # noqa: PLR0917 - positional on purpose: called once per UPDATE
     problems: tuple[AttributeProblem, ...],
     disabled: tuple[Family, ...],
 ) -> UpdateMessage:
-    u: UpdateMessage = _new(UpdateMessage)
-    _U_ATTRS(u, attributes)
-    _U_ANN(u, announced)
-    _U_WD(u, withdrawn)
-    _U_EOR(u, end_of_rib)
-    _U_PROBLEMS(u, problems)
-    _U_DISABLED(u, disabled)
-    return u
+    update: UpdateMessage = _tuple_new(
+        UpdateMessage, (attributes, announced, withdrawn, end_of_rib, problems, disabled)
+    )
+    return update
 
 
 def _malformed_list(reason: str) -> WireError:
@@ -208,8 +183,21 @@ class UpdateDecoder:
                 # Fast path: IPv4 announcement with a clean attribute set.
                 attrs = entry.attrs
                 assert attrs is not None
-                nlri = self._classic(body[e:], attrs.next_hop or b"", "NLRI")
-                return new_update(attrs, (nlri,), (), None, entry.problems, ())
+                if self._v4_add_path:
+                    nlri = self._classic(body[e:], attrs.next_hop or b"", "NLRI")
+                else:  # `_classic` and `new_batch` inline: this runs once per UPDATE
+                    try:
+                        prefixes = parse_prefixes(body[e:], SPAN_V4)
+                    except NlriError:
+                        self._classic(body[e:], b"", "NLRI")  # raises the session reset
+                        raise
+                    nlri = _tuple_new(
+                        NlriBatch, (IPV4_UNICAST, attrs.next_hop or b"", tuple(prefixes), None)
+                    )
+                u: UpdateMessage = _tuple_new(
+                    UpdateMessage, (attrs, (nlri,), (), None, entry.problems, ())
+                )
+                return u
         elif e == n:
             if not wlen:  # RFC 4724 §2: the IPv4 unicast End-of-RIB is an empty UPDATE
                 return new_update(None, (), (), IPV4_UNICAST, (), ())

@@ -240,8 +240,10 @@ def update_bytes(
     communities: int = 0,
     next_hop: str | None = None,
     family: Family = IPV4_UNICAST,
+    withdrawn: tuple[bytes, ...] = (),
 ) -> bytes:
-    """One UPDATE from `peer` announcing `prefixes` with `communities` communities."""
+    """One UPDATE from `peer` announcing `prefixes` with `communities` communities (and
+    withdrawing `withdrawn`, of the same family)."""
     hop = ipaddress.ip_address(next_hop or peer.spec.address).packed
     attrs = PathAttributes(
         as_path=() if peer.spec.asn == LOCAL_ASN else as_path(peer.spec.asn),
@@ -250,5 +252,6 @@ def update_bytes(
         communities=tuple(range(0x10000, 0x10000 + communities)),
     )
     batch = NlriBatch(family=family, prefixes=tuple(prefixes), next_hop=hop)
-    message = UpdateMessage(attributes=attrs, announced=(batch,), withdrawn=())
+    gone = (NlriBatch(family=family, prefixes=withdrawn, next_hop=b""),) if withdrawn else ()
+    message = UpdateMessage(attributes=attrs, announced=(batch,), withdrawn=gone)
     return encode_update(message, peer.ctx())

@@ -13,8 +13,9 @@ import logging
 
 import pytest
 
-from bgpd.net import pack_prefix
+from bgpd.net import Family, pack_prefix
 from bgpd.outbound import adj_out
+from bgpd.rib import Candidate, LocRib
 from bgpd.session import SessionState
 from bgpd.speaker import Speaker
 from bgpd.wire.constants import ErrorCode
@@ -62,14 +63,16 @@ def test_an_exception_importing_one_peers_update_ends_that_session_only(
     tor = net.peers["tor"]
     net.send("tor", update_bytes(tor, [pack_prefix("10.1.0.0/16")]))
     assert "10.1.0.0/16" in net.peers["mesh"].announced()
-    original = Speaker._on_update
+    original = LocRib.announce_many
 
-    def on_update(self: Speaker, name: str, *args: object) -> None:
-        if name == "tor":
+    def announce_many(
+        self: LocRib, family: Family, nlris: object, candidate: Candidate, *args: object
+    ) -> int:
+        if candidate.source.name == "tor":
             raise ForcedError("import failed")
-        original(self, name, *args)  # type: ignore[arg-type]
+        return original(self, family, nlris, candidate, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Speaker, "_on_update", on_update)
+    monkeypatch.setattr(LocRib, "announce_many", announce_many)
     with caplog.at_level(logging.INFO):
         net.send("tor", update_bytes(tor, [pack_prefix("10.2.0.0/16")]))  # raises nothing
     assert_ended_alone(net, {"tor"}, caplog, "input")
@@ -80,7 +83,7 @@ def test_an_exception_importing_one_peers_update_ends_that_session_only(
     net.send("ext", update_bytes(ext, [pack_prefix("10.3.0.0/16")]))
     assert "10.3.0.0/16" in net.peers["mesh"].announced()
     # The error wait ends and the peer may come back (a new connection is taken).
-    monkeypatch.setattr(Speaker, "_on_update", original)
+    monkeypatch.setattr(LocRib, "announce_many", original)
     net.advance(6)
     net.connect("tor")
     assert "10.3.0.0/16" in net.peers["tor"].announced()
@@ -160,10 +163,10 @@ def test_a_repeated_fault_doubles_the_error_wait(
 ) -> None:
     net = full_mesh()
 
-    def on_update(self: Speaker, name: str, *args: object) -> None:
+    def announce_many(self: LocRib, *args: object) -> int:
         raise ForcedError("import failed")
 
-    monkeypatch.setattr(Speaker, "_on_update", on_update)
+    monkeypatch.setattr(LocRib, "announce_many", announce_many)
     tor = net.peers["tor"]
     net.send("tor", update_bytes(tor, [pack_prefix("10.2.0.0/16")]))
     net.advance(6)
