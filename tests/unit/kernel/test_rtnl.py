@@ -35,6 +35,10 @@ def pyroute2_decode(data: bytes) -> dict[str, Any]:
         "rtype": msg["type"],
         "rflags": msg["flags"],
         "attrs": dict(msg["attrs"]),
+        # pyroute2's nested attributes (RTA_MULTIPATH's hops) reach their parent through a weak
+        # reference: keep the message alive while the caller reads them (a collection in
+        # between raised ReferenceError now and then).
+        "_message": msg,
     }
 
 
