@@ -12,7 +12,9 @@ one home of the fields), for a few us.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Generic, TypeVar
 
 from bgpd.net import format_prefix
 from bgpd.rib import PathInfo
@@ -37,6 +39,8 @@ _MARK = "\0"
 _MARK_JSON = json.dumps(_MARK)
 
 _Key = tuple[int, str, str, int, bool, bool]
+K = TypeVar("K")
+V = TypeVar("V")
 
 PATH_PREFIX = ""  # the `prefix` of a view shared by the rows of a path (`PathViews`)
 
@@ -54,6 +58,32 @@ def _key(row: Row) -> _Key:
     )
 
 
+class _PathsMet(Generic[K, V]):
+    """What was made of the paths met last, by key, each kept with its PathInfo (alive, and
+    checked: an id in a key is reused only once its object is gone); forgotten all at once
+    past `TEXTS_KEPT` entries, so memory stays bounded whatever the answer's size."""
+
+    __slots__ = ("_made",)
+
+    def __init__(self) -> None:
+        self._made: dict[K, tuple[PathInfo, V]] = {}
+
+    def get(self, key: K, info: PathInfo, make: Callable[[], V]) -> V:
+        known = self._made.get(key)
+        if known is None or known[0] is not info:
+            if len(self._made) >= TEXTS_KEPT:
+                self._made.clear()
+            known = self._made[key] = (info, make())
+        return known[1]
+
+
+def _around_prefix(view: RouteView) -> tuple[str, str]:
+    """The compact JSON text of `view` before and after its prefix's place."""
+    text = json.dumps(replace(view, prefix=_MARK).to_json(), separators=(",", ":"))
+    head, tail = text.split(_MARK_JSON, 1)
+    return head, tail
+
+
 class PathViews:
     """Rows (`route_answers.Row`) as the views of their paths, one view per path met lately:
     the rows of one path (a full feed's thousands of prefixes) share it, its `prefix`
@@ -63,19 +93,15 @@ class PathViews:
     __slots__ = ("_views",)
 
     def __init__(self) -> None:
-        # as `RouteRowEncoder`'s texts: the PathInfo kept, and checked, with its view
-        self._views: dict[_Key, tuple[PathInfo, RouteView]] = {}
+        self._views: _PathsMet[_Key, RouteView] = _PathsMet()
 
     def __call__(self, row: Row) -> RouteView:
         family, nlri, candidate, best = row
-        key = _key(row)
-        known = self._views.get(key)
-        if known is None or known[0] is not candidate.info:
-            if len(self._views) >= TEXTS_KEPT:
-                self._views.clear()
-            view = replace(route_view(family, nlri, candidate, best=best), prefix=PATH_PREFIX)
-            known = self._views[key] = (candidate.info, view)
-        return known[1]
+        return self._views.get(
+            _key(row),
+            candidate.info,
+            lambda: replace(route_view(family, nlri, candidate, best=best), prefix=PATH_PREFIX),
+        )
 
 
 class RouteRowEncoder:
@@ -84,23 +110,18 @@ class RouteRowEncoder:
     __slots__ = ("_texts",)
 
     def __init__(self) -> None:
-        # id of the PathInfo (kept alive, and checked, with its text: an id is reused only
-        # once its object is gone), source, path id, stale, best -> text around the prefix
-        self._texts: dict[_Key, tuple[PathInfo, str, str]] = {}
+        # source, path id, stale, best and the PathInfo -> text around the prefix
+        self._texts: _PathsMet[_Key, tuple[str, str]] = _PathsMet()
 
     def __call__(self, row: Row) -> str:
         family, nlri, candidate, best = row
-        info = candidate.info
-        key = _key(row)
-        known = self._texts.get(key)
-        if known is None or known[0] is not info:
-            if len(self._texts) >= TEXTS_KEPT:
-                self._texts.clear()
-            view = replace(route_view(family, nlri, candidate, best=best), prefix=_MARK)
-            head, tail = json.dumps(view.to_json(), separators=(",", ":")).split(_MARK_JSON, 1)
-            known = self._texts[key] = (info, head, tail)
+        head, tail = self._texts.get(
+            _key(row),
+            candidate.info,
+            lambda: _around_prefix(route_view(family, nlri, candidate, best=best)),
+        )
         # a prefix's text ("10.0.0.0/8", "2001:db8::/32") needs no JSON escaping
-        return f'{known[1]}"{format_prefix(nlri, family.afi)}"{known[2]}'
+        return f'{head}"{format_prefix(nlri, family.afi)}"{tail}'
 
 
 # a sent path's (`route_answers.SentRow`) own part: id of its PathInfo, family, path id
@@ -119,16 +140,12 @@ class SentViews:
     __slots__ = ("_views",)
 
     def __init__(self) -> None:
-        self._views: dict[_SentKey, tuple[PathInfo, RouteView]] = {}
+        self._views: _PathsMet[_SentKey, RouteView] = _PathsMet()
 
     def __call__(self, row: SentRow) -> RouteView:
-        key = _sent_key(row)
-        known = self._views.get(key)
-        if known is None or known[0] is not row[3]:
-            if len(self._views) >= TEXTS_KEPT:
-                self._views.clear()
-            known = self._views[key] = (row[3], replace(sent_view(*row), prefix=PATH_PREFIX))
-        return known[1]
+        return self._views.get(
+            _sent_key(row), row[3], lambda: replace(sent_view(*row), prefix=PATH_PREFIX)
+        )
 
 
 class SentRowEncoder:
@@ -137,16 +154,9 @@ class SentRowEncoder:
     __slots__ = ("_texts",)
 
     def __init__(self) -> None:
-        self._texts: dict[_SentKey, tuple[PathInfo, str, str]] = {}
+        self._texts: _PathsMet[_SentKey, tuple[str, str]] = _PathsMet()
 
     def __call__(self, row: SentRow) -> str:
         family, nlri, _, info = row
-        key = _sent_key(row)
-        known = self._texts.get(key)
-        if known is None or known[0] is not info:
-            if len(self._texts) >= TEXTS_KEPT:
-                self._texts.clear()
-            view = replace(sent_view(*row), prefix=_MARK)
-            head, tail = json.dumps(view.to_json(), separators=(",", ":")).split(_MARK_JSON, 1)
-            known = self._texts[key] = (info, head, tail)
-        return f'{known[1]}"{format_prefix(nlri, family.afi)}"{known[2]}'
+        head, tail = self._texts.get(_sent_key(row), info, lambda: _around_prefix(sent_view(*row)))
+        return f'{head}"{format_prefix(nlri, family.afi)}"{tail}'
