@@ -237,6 +237,8 @@ class PeerView:
     asn: int
     state: str  # the session's RFC 4271 state: "Idle", "Active", ..., "Established"
     port: int = 179
+    # our AS toward this peer: the peer's `local_asn` (BGPPeer localASNumber), else [bgp] asn
+    local_asn: int = 0
     uptime_s: float | None = None  # None unless Established
     prefixes_received: int = 0  # accepted + refused by the import checks and rules
     prefixes_accepted: int = 0
@@ -271,6 +273,7 @@ class PeerView:
             "address": self.address,
             "port": self.port,
             "asn": self.asn,
+            "local_asn": self.local_asn,
             "state": self.state,
             "uptime_s": self.uptime_s,
             "prefixes_received": self.prefixes_received,
@@ -302,6 +305,7 @@ class PeerView:
             address=r.text("address"),
             port=r.integer("port", 179),
             asn=r.integer("asn"),
+            local_asn=r.integer("local_asn", 0),
             state=r.text("state"),
             uptime_s=r.opt_number("uptime_s"),
             prefixes_received=r.integer("prefixes_received", 0),

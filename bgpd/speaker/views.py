@@ -76,6 +76,7 @@ def peer_view(
         address=str(state.config.address),
         port=state.config.port,
         asn=state.config.asn,
+        local_asn=session.settings.local_asn,
         state=session.state.value,
         uptime_s=None if established_at is None else round(now - established_at, 3),
         prefixes_received=rib.source_count(name) + len(state.rejected),

@@ -86,6 +86,11 @@ def test_toward_ebgp_the_open_and_the_path_carry_the_local_as_alone() -> None:
     # BIRD's `local as`: only the session's AS is prepended, the node's 64512 is not
     assert received(out) == ((4_200_000_100, 65001), LOCAL_ID)
     assert received(plain) == ((LOCAL_ASN, 65001), LOCAL_ID)
+    # bgpctl show peer(s) and its JSON say which AS each session speaks as
+    views = {v.name: v for v in net.speaker.peer_views(net.now)}
+    assert views["out"].local_asn == 4_200_000_100
+    assert views["plain"].local_asn == LOCAL_ASN
+    assert views["out"].to_json()["local_asn"] == 4_200_000_100
 
 
 def test_a_local_as_equal_to_the_peers_makes_the_session_ibgp() -> None:
