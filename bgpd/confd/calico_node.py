@@ -51,6 +51,7 @@ from bgpd.config.calico_release import (
 )
 from bgpd.config.checks import check_asn
 from bgpd.config.filter_section import FILTER_LISTS, FILTER_RULE_KEYS
+from bgpd.text import escape_controls
 from bgpd.wire.capabilities import MAX_LONG_LIVED_STALE_TIME
 
 logger = logging.getLogger(__name__)
@@ -497,11 +498,27 @@ class CalicoNode:
                     peer = self._peer(
                         kv, scope=scope, version=version, my_ip=my_ip, my_asn=my_asn, my_cid=my_cid
                     )
-                    if peer is None or peer.address in used:
+                    if peer is None:
+                        continue
+                    if peer.address in used:
+                        self._superseded(kv.key, peer)
                         continue
                     used.add(peer.address)
                     out.append(peer)
         return out
+
+    @staticmethod
+    def _superseded(key: str, peer: PeerEntry) -> None:
+        """An explicit peer at an address the mesh (or an earlier peer) already peers with is
+        not configured twice; what only it carried is dropped, so say so (no silent drops)."""
+        if peer.reachable_by is None:
+            return
+        logger.warning(
+            "confd.peer_field_dropped key=%s field=reachableBy address=%s reason=%s",
+            escape_controls(key.removeprefix(f"{BGP_V1}/")),
+            peer.address,
+            "another peering (the node-to-node mesh) already configures this address",
+        )
 
     def _peer(
         self, kv: KVPair, *, scope: str, version: int, my_ip: str, my_asn: int, my_cid: str

@@ -7,7 +7,10 @@ reset (the integration tests count real session resets; these pin the whole matr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
+
+import pytest
 
 from bgpd.confd.arguments import DEFAULT_CONFDIR
 from bgpd.confd.command import LocalNode, derive_view
@@ -131,3 +134,22 @@ def test_reachable_by_change_moves_the_route_only() -> None:
 
     d = diff_configs(render_v3(tor("10.0.0.1"), "w1"), render_v3(tor("10.0.0.254"), "w1"))
     assert d == ConfigDiff(settings_changed=("Global_192_0_2_1",), kernel_changed=True)
+
+
+def test_reachable_by_on_a_mesh_address_is_dropped_out_loud(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The mesh already peers with w2; the explicit BGPPeer is not configured twice, and the
+    route only it carried is named in a warning rather than dropped silently."""
+    values = (
+        calico_v3.node("w1", "10.0.0.11/24")
+        | calico_v3.node("w2", "10.0.0.12/24")
+        | calico_v3.bgp_peer("to-w2", peerIP="10.0.0.12", asNumber=64512, reachableBy="10.0.0.1")
+    )
+    with caplog.at_level(logging.WARNING, logger="bgpd.confd.calico_node"):
+        config = render_v3(values, "w1")
+    assert [p.address for p in config.peers] == []
+    assert all(p.reachable_by is None for p in config.all_peers)
+    assert any(str(p.address) == "10.0.0.12" for p in config.all_peers)  # the mesh peer
+    (line,) = [r.getMessage() for r in caplog.records if "peer_field_dropped" in r.getMessage()]
+    assert "field=reachableBy address=10.0.0.12" in line
