@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from pathlib import Path
 from bgpd.errors import BgpdError
 
 __all__ = ["SPEAKER_NAMES", "ReloadError", "read_pid", "send_reload", "signal_pidfile"]
+
+logger = logging.getLogger(__name__)
 
 # What the speaker's command line holds (`bgpd run`, `python -m bgpd`, `python -m reflector`).
 SPEAKER_NAMES = (b"bgpd", b"reflector")
@@ -84,9 +87,20 @@ def send_reload(pid: int, where: Path) -> None:
 
 
 def signal_pidfile(path: Path) -> Callable[[], None]:
-    """A reload hook sending SIGHUP to the speaker whose PID is written in `path`."""
+    """A reload hook sending SIGHUP to the speaker whose PID is written in `path`.
+
+    Until the first signal has gone out, a missing pidfile is the speaker not started yet
+    (calico-node starts confd first, and the speaker reads the file confd just rendered when
+    it starts): one info line, not an error. Once a speaker has been signalled, a missing
+    pidfile is an error like any other."""
+    signalled = False
 
     def hup() -> None:
+        nonlocal signalled
+        if not signalled and not path.exists():
+            logger.info("confd speaker not started yet pidfile=%s action=none", path)
+            return
         send_reload(read_pid(path), path)
+        signalled = True
 
     return hup

@@ -6,6 +6,7 @@ a clear error and no signal. The processes signalled here are children this test
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -127,3 +128,24 @@ def test_a_stale_pid_and_our_own_pid_are_refused(tmp_path: Path) -> None:
     finally:
         signal.signal(signal.SIGHUP, previous)
     assert received == []
+
+
+def test_no_pidfile_before_the_first_signal_is_the_speaker_not_started(
+    tmp_path: Path,
+    child: tuple[subprocess.Popen[str], Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """calico-node starts confd before the speaker: its first render finds no pidfile, which
+    is no error; once a speaker was signalled, a pidfile that went is one."""
+    proc, marker = child
+    pidfile = tmp_path / "bgpd.pid"
+    hook = signal_pidfile(pidfile)
+    with caplog.at_level(logging.INFO, logger="bgpd.confd.pidfile"):
+        hook()  # nothing to signal yet, and nothing raised
+    assert "confd speaker not started yet" in caplog.text
+    pidfile.write_text(f"{proc.pid}\n")
+    hook()
+    wait_until(lambda: marker.exists() and marker.read_text() == "hup\n", timeout=10)
+    pidfile.unlink()
+    with pytest.raises(ReloadError, match="cannot read"):
+        hook()
