@@ -64,6 +64,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def save(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, **data}
+    # The load average (1, 5, 15 min) as the run ends: on a shared machine it says whether
+    # wall times are comparable (the tables in docs/performance.md print it).
+    load = [round(v, 2) for v in os.getloadavg()]
+    machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "load_average": load}
+    data = {"machine": machine, **data}
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
