@@ -169,6 +169,8 @@ class NodesWorker(Worker):
         clients: int,
         timeout: float,
         return_after: float,
+        record: Path | None = None,
+        recorded: tuple[int, ...] = (),
     ) -> None:
         self.first, self.count = first, count
         self.stderr_path = work / f"nodes-{first}.stderr"
@@ -179,6 +181,7 @@ class NodesWorker(Worker):
             *("--prefixes", str(BLOCKS), "--borrowed", str(BORROWED)),
             *("--first", str(first), "--count", str(count)),
             *("--timeout", str(timeout), "--return-after", str(return_after)),
+            *(["--record", str(record), "--record-nodes", *map(str, recorded)] if record else []),
         ]
         with self.stderr_path.open("wb") as err:
             self._proc = subprocess.Popen(
@@ -263,6 +266,12 @@ def phase_figures(
     return out
 
 
+def system_seconds(pid: int) -> float:
+    """The system (kernel) part of ``pid``'s CPU time so far: the nodes' TCP receive."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def reflector_figures(pid: int, cpu0: float) -> dict[str, Any]:
     return {
         "reflector_cpu_seconds": round(cpu_seconds(pid) - cpu0, 2),
@@ -293,6 +302,8 @@ def run_once(
                 clients=clients,
                 timeout=args.timeout,
                 return_after=args.return_after,
+                record=args.record,
+                recorded=(0, clients // 2),
             )
             stack.callback(w.stop)  # before bgpd stops: nodes leave first
             workers.append(w)
@@ -302,15 +313,19 @@ def run_once(
         def nodes_cpu() -> float:
             return sum(cpu_seconds(w.pid) for w in workers)
 
+        def nodes_system() -> float:
+            return sum(system_seconds(w.pid) for w in workers)
+
         def collect(t0: float, returned_at: float | None, cpu0: float) -> dict[str, Any]:
             deadline = time.monotonic() + args.timeout + 30
             results = [w.result(deadline, bgpd.pid) for w in workers]
             figures = phase_figures(results, t0, returned_at) | reflector_figures(bgpd.pid, cpu0)
             figures["nodes_cpu_seconds"] = round(nodes_cpu() - nodes_cpu0, 2)
+            figures["nodes_system_seconds"] = round(nodes_system() - nodes_sys0, 2)
             return figures
 
         # 1. join: every node connects at once.
-        nodes_cpu0 = nodes_cpu()
+        nodes_cpu0, nodes_sys0 = nodes_cpu(), nodes_system()
         cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
         for w in workers:
             w.send("go")
@@ -321,7 +336,7 @@ def run_once(
         print(f"  join {json.dumps(join)}", flush=True)
         if join["status"] == "ok" and "storm" in args.phases:
             # 2. storm: every node drops and returns at once.
-            nodes_cpu0 = nodes_cpu()
+            nodes_cpu0, nodes_sys0 = nodes_cpu(), nodes_system()
             cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
             for w in workers:
                 w.send("storm")
@@ -335,7 +350,7 @@ def run_once(
                 w.send("rearm")
             for w in workers:
                 w.expect("rearmed", 30)
-            nodes_cpu0 = nodes_cpu()
+            nodes_cpu0, nodes_sys0 = nodes_cpu(), nodes_system()
             cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
             for w in workers:
                 w.send(f"bounce {node}" if w.first <= node < w.first + w.count else "wait")
@@ -409,7 +424,15 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="bgpd under cProfile at the first C")
     parser.add_argument("--profile-top", type=int, default=40)
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs)")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="directory: write node 0's and the re-joining node's reads there (node-I-of-C.reads)",
+    )
     args = parser.parse_args()
+    if args.record is not None:
+        args.record = args.record.resolve()
+        args.record.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         parser.error("needs root (network namespaces)")
     raise_nofile()

@@ -33,11 +33,45 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.rr_clients import MAX_PREFIXES, Client, Universe, _stdin_line, encode_updates
+
+
+class RecordingClient(Client):
+    """A node that also writes every read it gets to ``record`` (see `read_recording`)."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, *args: Any, record: IO[bytes], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.record = record
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.record.write(bytes(4))  # an empty read: a new session starts here
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.record.write(len(data).to_bytes(4, "big") + data)
+        super().data_received(data)
+
+
+def read_recording(path: Path) -> list[list[bytes]]:
+    """The reads of a `RecordingClient`'s file, one list per session, in arrival order."""
+    raw = path.read_bytes()
+    sessions: list[list[bytes]] = []
+    pos = 0
+    while pos < len(raw):
+        n = int.from_bytes(raw[pos : pos + 4], "big")
+        pos += 4
+        if not n:
+            sessions.append([])
+            continue
+        sessions[-1].append(raw[pos : pos + n])
+        pos += n
+    return sessions
 
 
 def restart(client: Client) -> None:
@@ -90,13 +124,16 @@ async def amain(args: argparse.Namespace) -> int:
         raise SystemExit("the blocks do not fit in 10.0.0.0/8 as /26s")
     universe = Universe(args.clients * per_node, args.prefixes, args.borrowed)
     indexes = range(args.first, args.first + args.count)
+    recorded = set(args.record_nodes) & set(indexes) if args.record else set()
+    files = {i: (args.record / f"node-{i}-of-{args.clients}.reads").open("wb") for i in recorded}
     clients = [
-        Client(
+        (RecordingClient if i in files else Client)(
             i,
             universe,
             per_node,
             encode_updates(i, args.prefixes, 1, args.borrowed),
             args.reflector,
+            **({"record": files[i]} if i in files else {}),
         )
         for i in indexes
     ]
@@ -143,6 +180,8 @@ async def amain(args: argparse.Namespace) -> int:
     for r in runs:
         r.cancel()
     await asyncio.sleep(0)
+    for f in files.values():
+        f.close()
     return 0
 
 
@@ -158,6 +197,8 @@ def main() -> int:
     parser.add_argument(
         "--return-after", type=float, default=1.0, help="seconds from a drop to the reconnect"
     )
+    parser.add_argument("--record", type=Path, help="write the reads of --record-nodes here")
+    parser.add_argument("--record-nodes", type=int, nargs="*", default=[], help="node indexes")
     args = parser.parse_args()
     if args.count is None:
         args.count = args.clients - args.first
