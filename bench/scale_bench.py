@@ -247,9 +247,11 @@ def phase_figures(
     done = [cl["done"] + cl["shift"] for cl in nodes if cl["done"] is not None]
     est = [cl["established"] + cl["shift"] for cl in nodes if cl["established"] is not None]
     complete = len(done) == len(nodes)
+    failures = sorted({cl["check_failure"] for cl in nodes if cl["check_failure"]})
     out: dict[str, Any] = {
-        "status": "ok" if complete else "timeout",
-        "seconds": round(max(done), 3) if complete else None,
+        # A count the full decode contradicts is no result: the run fails, saying why.
+        "status": "check-failed" if failures else "ok" if complete else "timeout",
+        "seconds": round(max(done), 3) if complete and not failures else None,
         "nodes_done": len(done),
         "nodes": len(nodes),
         "last_established": round(max(est), 3) if est else None,
@@ -260,8 +262,10 @@ def phase_figures(
         "reflected": all(cl["reflected"] is not False for cl in nodes),
         "resets": sum(cl["resets"] for cl in nodes),
         "errors": sorted({cl["error"] for cl in nodes if cl["error"]})[:5],
+        "checked": sum(cl["checked"] for cl in nodes),
+        "check_failures": failures[:5],
     }
-    if returned_at is not None and complete:
+    if returned_at is not None and complete and not failures:
         out["seconds_from_return"] = round(max(done) - (returned_at - t0), 3)
     return out
 

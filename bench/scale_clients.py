@@ -37,7 +37,7 @@ from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.rr_clients import MAX_PREFIXES, Client, Universe, _stdin_line, encode_updates
+from bench.rr_clients import MAX_PREFIXES, Client, _stdin_line, encode_updates, make_universe
 
 
 class RecordingClient(Client):
@@ -81,17 +81,6 @@ def restart(client: Client) -> None:
     client.done_event.clear()
 
 
-def rearm(client: Client) -> None:
-    """Forget that ``client`` is done, keep what it holds: the next recount at the goal is the
-    moment it holds every route again (a withdrawal recounts at once, see rr_clients)."""
-    client.done_at = None
-    client.done_event.clear()
-    client.t99_at = None
-    client.threshold = client.goal
-    client.last_distinct = client._distinct()
-    client.since_count = 0
-
-
 async def wait_done(clients: list[Client], timeout: float) -> None:
     waiting = [asyncio.ensure_future(c.done_event.wait()) for c in clients]
     _, pending = await asyncio.wait(waiting, timeout=timeout)
@@ -122,7 +111,7 @@ async def amain(args: argparse.Namespace) -> int:
     per_node = args.prefixes + args.borrowed
     if args.clients * args.prefixes > MAX_PREFIXES:
         raise SystemExit("the blocks do not fit in 10.0.0.0/8 as /26s")
-    universe = Universe(args.clients * per_node, args.prefixes, args.borrowed)
+    universe = make_universe(args.clients, args.prefixes, args.borrowed)
     indexes = range(args.first, args.first + args.count)
     recorded = set(args.record_nodes) & set(indexes) if args.record else set()
     files = {i: (args.record / f"node-{i}-of-{args.clients}.reads").open("wb") for i in recorded}
@@ -133,6 +122,7 @@ async def amain(args: argparse.Namespace) -> int:
             per_node,
             encode_updates(i, args.prefixes, 1, args.borrowed),
             args.reflector,
+            check=args.check_every > 0 and (i % args.check_every == 0 or i == args.clients // 2),
             **({"record": files[i]} if i in files else {}),
         )
         for i in indexes
@@ -161,7 +151,7 @@ async def amain(args: argparse.Namespace) -> int:
             report("storm", clients, dropped_at, dropped_at=dropped_at)
         elif command == "rearm":
             for c in clients:
-                rearm(c)
+                c.rearm()
             rearmed_at = time.time()
             print("rearmed", flush=True)
             # The bounce (this worker's or another's) follows; report once all hold all again.
@@ -196,6 +186,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per phase")
     parser.add_argument(
         "--return-after", type=float, default=1.0, help="seconds from a drop to the reconnect"
+    )
+    parser.add_argument(
+        "--check-every",
+        type=int,
+        default=100,
+        help="nodes I with I %% N == 0 (and the re-joining one) also decode in full (0: none)",
     )
     parser.add_argument("--record", type=Path, help="write the reads of --record-nodes here")
     parser.add_argument("--record-nodes", type=int, nargs="*", default=[], help="node indexes")

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.rr_clients import Client, Universe, prefix_entry
+from bench.rr_clients import Client, make_universe, prefix_entry
 from bench.scale_clients import read_recording
 from bgpd.net import IPV4_UNICAST
 from bgpd.wire.framing import MessageReader
@@ -86,7 +86,7 @@ async def replay(path: Path, nodes: int, repeat: int) -> dict[str, Any]:
     index, clients = int(match[1]), int(match[2])
     per_node = BLOCKS + BORROWED
     sessions = [s for s in read_recording(path) if s]
-    universe = Universe(clients * per_node, BLOCKS, BORROWED)
+    universe = make_universe(clients, BLOCKS, BORROWED)
     mine = range(index * per_node, (index + 1) * per_node)
     own = {prefix_entry(g, BLOCKS, BORROWED) for g in mine}
     expected = []
@@ -108,8 +108,10 @@ async def replay(path: Path, nodes: int, repeat: int) -> dict[str, Any]:
                     c.data_received(data)
             cpu += time.process_time() - t
             for c in fleet:
-                if c._distinct() != goal:
-                    raise SystemExit(f"{path.name}: client holds {c._distinct()}, decoder {goal}")
+                if c.tally.distinct() != goal:
+                    raise SystemExit(
+                        f"{path.name}: client holds {c.tally.distinct()}, decoder {goal}"
+                    )
                 c.connection_lost(None)
         best = cpu if best is None else min(best, cpu)
     assert best is not None
