@@ -493,7 +493,7 @@ def main() -> int:
     parser.add_argument(
         "--check-every",
         type=int,
-        default=10,
+        default=50,
         help="clients I with I %% N == 0 also decode in full and compare (0: none)",
     )
     args = parser.parse_args()

@@ -55,6 +55,8 @@ _UPDATE = MessageType.UPDATE.value
 MIN_RUN = 4  # shorter runs are cheaper message by message
 MAX_RUN = 512  # the strided slices look this far ahead at most (a run may be longer)
 _FIVE_OCTETS = bytes(range(25, 33))  # prefix lengths whose NLRI entry is 5 octets
+_MIN_UPDATE = HEADER_LEN + 4  # RFC 4271 §4.3: the two length fields
+_AHEAD = MIN_RUN - 2  # the last message of a shortest run, from the next one
 _ONES = repeat(1)  # map() stops at the fields: shared, never exhausted
 _ZEROS = repeat(0)
 
@@ -62,7 +64,8 @@ _ZEROS = repeat(0)
 class Field(NamedTuple):
     """A decoded NLRI or withdrawn routes field."""
 
-    runs: tuple[slice, ...]  # of global indexes, sorted, disjoint
+    on: tuple[tuple[slice, bytes], ...]  # ``seen`` slice assignments that announce it
+    off: tuple[tuple[slice, bytes], ...]  # that withdraw it
     count: int  # prefixes in the field
     unexpected: int  # of which outside the table
     block: int  # the block it covers exactly, else -1
@@ -153,7 +156,8 @@ class Universe:
             if z - a == per and a % per == 0:
                 block = a // per
         out = Field(
-            tuple(slice(a, z) for a, z in runs),
+            tuple((slice(a, z), self.fill(z - a, 1)) for a, z in runs),
+            tuple((slice(a, z), self.fill(z - a, 0)) for a, z in runs),
             len(indexes) + unexpected,
             unexpected,
             block,
@@ -223,6 +227,7 @@ class Tally:
 
     __slots__ = (
         "_rest",
+        "_window",
         "full",
         "goal",
         "last_distinct",
@@ -251,6 +256,7 @@ class Tally:
         self.full = bytearray(universe.block_count)
         self.seen: bytearray | None = None  # made by the first field that is not a block
         self._rest = b""
+        self._window = MAX_RUN
         self.last_distinct = self.since_count = self.level = 0
         self.threshold = math.ceil(0.99 * self.goal)
 
@@ -319,40 +325,76 @@ class Tally:
         end = len(buf)
         pos = 0
         others: list[tuple[int, bytes]] = []
+        universe = self.universe
+        get = universe.cache.get
+        full = self.full
+        per = universe.per
         while end - pos >= HEADER_LEN:
             length = (buf[pos + 16] << 8) | buf[pos + 17]
             msg_type = buf[pos + 18]
-            if not buf.startswith(MARKER, pos):
-                self._rest = b""
-                MessageReader().feed(buf[pos:])  # raises the header error
-            check_length(msg_type, length, MAX_MESSAGE_LEN)
-            if pos + length > end:
+            if not (msg_type == _UPDATE and _MIN_UPDATE <= length <= MAX_MESSAGE_LEN) or (
+                not buf.startswith(MARKER, pos)
+            ):
+                if not buf.startswith(MARKER, pos):
+                    self._rest = b""
+                    MessageReader().feed(buf[pos:])  # raises the header error
+                check_length(msg_type, length, MAX_MESSAGE_LEN)
+            nxt = pos + length
+            if nxt > end:
                 break
-            if msg_type == _UPDATE:
+            if msg_type != _UPDATE:
+                others.append((msg_type, buf[pos + HEADER_LEN : nxt]))
+                pos = nxt
+                continue
+            if (
+                end - pos >= MIN_RUN * length
+                and buf[nxt + 16 : nxt + 21] == buf[pos + 16 : pos + 21]
+                and buf[nxt + _AHEAD * length + 16 : nxt + _AHEAD * length + 21]
+                == buf[pos + 16 : pos + 21]
+            ):
                 k = self._run(buf, pos, length, end)
                 if k:
                     pos += k * length
                     continue
-                self._update(buf[pos + HEADER_LEN : pos + length])
+            # One message. Inline for the common case: an announcement without withdrawals.
+            s = pos + HEADER_LEN + 4 + ((buf[pos + 21] << 8) | buf[pos + 22])  # the NLRI
+            if buf[pos + 19] or buf[pos + 20] or s >= nxt:
+                self._update(buf[pos + HEADER_LEN : nxt])
+                pos = nxt
+                continue
+            self.updates += 1
+            if self.reflected is None:
+                self._check_reflection(buf[pos + HEADER_LEN + 4 : s])
+            field = buf[s:nxt]
+            decoded = get(field) or universe.decode(field)
+            if decoded.block >= 0:
+                full[decoded.block] = 1
+                count = per
             else:
-                others.append((msg_type, buf[pos + HEADER_LEN : pos + length]))
-            pos += length
+                count = self._mark(decoded, 1)
+            self.received += count
+            self.since_count += count
+            pos = nxt
         self._rest = buf[pos:] if pos < end else b""
         if self.last_distinct + self.since_count >= self.threshold:
             self._recount()
         return others
 
     def _run(self, buf: bytes, pos: int, length: int, end: int) -> int:
-        """Counts the run of look-alike UPDATEs at ``pos``; its length, 0 if too short."""
-        n = min((end - pos) // length, MAX_RUN)
-        if n < MIN_RUN:
-            return 0
+        """Counts the run of look-alike UPDATEs at ``pos``; its length, 0 if too short.
+
+        The caller saw the next message and the last of `MIN_RUN` look alike. The strided
+        slices look ``window`` messages ahead: twice the last run, so that short runs do not
+        pay for a long look.
+        """
+        n = min((end - pos) // length, self._window)
         stop = pos + n * length
         k = n
         for off in (17, 16, 18, 19, 20):  # length, type, withdrawn length: the first differ
             column = buf[pos + off : stop : length]
             k = min(k, n - len(column.lstrip(column[:1])))
             if k < MIN_RUN:
+                self._window = 2 * MIN_RUN
                 return 0
         wlen = (buf[pos + 19] << 8) | buf[pos + 20]
         a = HEADER_LEN + 2 + wlen  # the attribute length, from the message's start
@@ -371,6 +413,7 @@ class Tally:
         for off in range(16):
             if buf[pos + off : stop : length] != marker:
                 return 0  # a bad marker: the message path raises the header error
+        self._window = min(2 * k, MAX_RUN)
         self.updates += k
         region = buf[pos:stop]
         if wlen:
@@ -400,6 +443,11 @@ class Tally:
         self._announce([body[s:]])
 
     def _announce(self, fields: list[bytes]) -> None:
+        if len(fields) == 1:  # the message path: no exception for a field that is no block
+            count = self._mark(self.universe.decode(fields[0]), 1)
+            self.received += count
+            self.since_count += count
+            return
         try:
             deque(
                 map(self.full.__setitem__, map(self.universe.blocks.__getitem__, fields), _ONES), 0
@@ -413,7 +461,7 @@ class Tally:
         self.since_count += count
 
     def _withdraw(self, fields: list[bytes]) -> None:
-        if self.seen is None:
+        if self.seen is None and len(fields) > 1:
             try:
                 blocks = self.universe.blocks.__getitem__
                 deque(map(self.full.__setitem__, map(blocks, fields), _ZEROS), 0)
@@ -441,8 +489,8 @@ class Tally:
                 if full[b]:
                     full[b] = 0
                     seen[b * per : (b + 1) * per] = universe.fill(per, 1)
-        for run in field.runs:
-            seen[run] = universe.fill(run.stop - run.start, value)
+        for run, fill in field.on if value else field.off:
+            seen[run] = fill
         return field.count
 
     def _check_reflection(self, attrs_field: bytes) -> None:
@@ -512,8 +560,7 @@ class DecodeCheck:
         """None when the tally holds exactly what the decoder holds, else the difference."""
         if self.error is not None:
             return f"count check failed: {self.error}"
-        index = tally.universe.index
-        inside = {e for e in self.held if e in index}
+        inside = self.held & tally.universe.index.keys()
         fast = tally.held()
         outside = len(self.held) - len(inside)
         if fast == inside and (tally.unexpected > 0) >= (outside > 0):
