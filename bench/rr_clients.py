@@ -60,7 +60,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.rx_count import DecodeCheck, Tally, Universe
+from bench.rx_count import DecodeCheck, Tally, Universe, sample
 from bgpd.net import IPV4_UNICAST
 from bgpd.wire.attributes import encode_attribute
 from bgpd.wire.capabilities import FourOctetAs, Multiprotocol, RouteRefresh
@@ -433,6 +433,7 @@ async def amain(args: argparse.Namespace) -> int:
     universe = make_universe(args.clients, args.prefixes)
     indexes = range(args.first, args.first + args.count)
     outgoing = {i: encode_updates(i, args.prefixes, args.sets) for i in indexes}
+    checked = sample(indexes, args.check)
     clients = [
         Client(
             i,
@@ -441,7 +442,7 @@ async def amain(args: argparse.Namespace) -> int:
             outgoing[i],
             args.reflector,
             hold=args.warm,
-            check=args.check_every > 0 and i % args.check_every == 0,
+            check=i in checked,
         )
         for i in indexes
     ]
@@ -491,10 +492,10 @@ def main() -> int:
     parser.add_argument("--warm", action="store_true", help="announce only on 'announce'")
     parser.add_argument("--linger", type=float, default=120.0, help="max wait for 'quit'")
     parser.add_argument(
-        "--check-every",
+        "--check",
         type=int,
-        default=50,
-        help="clients I with I %% N == 0 also decode in full and compare (0: none)",
+        default=1,
+        help="clients of this process that also decode in full and compare (spread evenly)",
     )
     args = parser.parse_args()
     if args.count is None:

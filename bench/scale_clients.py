@@ -38,6 +38,7 @@ from typing import IO, Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.rr_clients import MAX_PREFIXES, Client, _stdin_line, encode_updates, make_universe
+from bench.rx_count import sample
 
 
 class RecordingClient(Client):
@@ -113,6 +114,10 @@ async def amain(args: argparse.Namespace) -> int:
         raise SystemExit("the blocks do not fit in 10.0.0.0/8 as /26s")
     universe = make_universe(args.clients, args.prefixes, args.borrowed)
     indexes = range(args.first, args.first + args.count)
+    # The exact check: a few nodes, and the one that re-joins (its whole table again).
+    checked = sample(indexes, args.check)
+    if args.check and args.clients // 2 in indexes:
+        checked.add(args.clients // 2)
     recorded = set(args.record_nodes) & set(indexes) if args.record else set()
     files = {i: (args.record / f"node-{i}-of-{args.clients}.reads").open("wb") for i in recorded}
     clients = [
@@ -122,7 +127,7 @@ async def amain(args: argparse.Namespace) -> int:
             per_node,
             encode_updates(i, args.prefixes, 1, args.borrowed),
             args.reflector,
-            check=args.check_every > 0 and (i % args.check_every == 0 or i == args.clients // 2),
+            check=i in checked,
             **({"record": files[i]} if i in files else {}),
         )
         for i in indexes
@@ -188,10 +193,11 @@ def main() -> int:
         "--return-after", type=float, default=1.0, help="seconds from a drop to the reconnect"
     )
     parser.add_argument(
-        "--check-every",
+        "--check",
         type=int,
-        default=100,
-        help="nodes I with I %% N == 0 (and the re-joining one) also decode in full (0: none)",
+        default=1,
+        help="nodes here that also decode in full (spread evenly; 0: none, else also the "
+        "re-joining node)",
     )
     parser.add_argument("--record", type=Path, help="write the reads of --record-nodes here")
     parser.add_argument("--record-nodes", type=int, nargs="*", default=[], help="node indexes")

@@ -14,7 +14,7 @@ import random
 import pytest
 
 from bench.rr_clients import AttrSet, Client, client_address, encode_attrs, make_universe
-from bench.rx_count import MIN_RUN, DecodeCheck, Tally, Universe
+from bench.rx_count import MIN_RUN, DecodeCheck, Tally, Universe, sample
 from bgpd.errors import WireError
 from bgpd.wire.attributes import encode_attribute
 from bgpd.wire.codec import encode_keepalive
@@ -276,6 +276,23 @@ def test_the_check_fails_on_a_wrong_count() -> None:
     tally.seen[ME * PER] = 1  # as if it had counted one too many
     failure = check.compare(tally)
     assert failure is not None and "1 extra" in failure
+
+
+def test_the_check_fails_on_a_prefix_outside_the_table_not_counted() -> None:
+    u = universe()
+    stream = update(path_attrs=attrs(3), nlri=entries(u, block(3)) + bytes((24, 192, 0, 2)))
+    tally, check = feed_both(u, [stream])
+    assert check.compare(tally) is None
+    tally.unexpected = 0  # as if the fast path had taken the stranger for nothing
+    failure = check.compare(tally)
+    assert failure is not None and "+1 outside the table" in failure
+
+
+def test_the_sample_of_checked_clients_is_spread_and_bounded() -> None:
+    assert sample(range(100, 350), 1) == {100}
+    assert sample(range(100, 350), 5) == {100, 150, 200, 250, 300}
+    assert sample(range(3), 10) == {0, 1, 2}
+    assert sample(range(10), 0) == set()
 
 
 def test_the_check_fails_on_what_the_decoder_refuses() -> None:
