@@ -6,14 +6,16 @@ decided by CPU time on a loaded machine. The input is a recording of the reads o
 node got from a real reflector: ``bench/scale_bench.py --record DIR`` writes
 ``DIR/node-I-of-C.reads`` (node I of C; every read as it arrived, split per session). Each
 recording is replayed, read by read and session by session, into ``--nodes`` clients playing
-node I in one process (they share one `Universe`, as the nodes of one worker do), and the CPU
-time (``time.process_time``) is divided by the UPDATEs delivered.
+node I in one process (they share one `Universe`, as the nodes of one worker do; each gets its
+own copy of every read, as from its own socket), and the CPU time (``time.process_time``) is
+divided by the UPDATEs delivered.
 
 After every session each client's count is compared with a full decode of the same stream by
 bgpd's own `UpdateDecoder` (the prefixes the stream leaves announced, minus node I's own): a
 difference fails the run.
 
-Run: ``.venv/bin/python bench/sim_receive_bench.py /tmp/rec/node-0-of-1000.reads [--nodes 200]``
+Run: ``.venv/bin/python bench/sim_receive_bench.py /tmp/rec/node-0-of-1000.reads [--nodes 200]``;
+the figures land in ``bench/results/sim_receive_bench.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import save
 from bench.rr_clients import Client, make_universe, prefix_entry
 from bench.scale_clients import read_recording
 from bgpd.net import IPV4_UNICAST
@@ -102,11 +105,15 @@ async def replay(path: Path, nodes: int, repeat: int) -> dict[str, Any]:
             for c in fleet:
                 c.reset_counters()
                 c.connection_made(_Transport())
+            # Every client its own copy of every read, as from its own socket (the shared
+            # read would stay in the CPU's caches from one client to the next).
+            copies = [[bytes(bytearray(data)) for _ in fleet] for data in reads]
             t = time.process_time()
-            for data in reads:
-                for c in fleet:
+            for datas in copies:
+                for c, data in zip(fleet, datas, strict=True):
                     c.data_received(data)
             cpu += time.process_time() - t
+            del copies
             for c in fleet:
                 if c.tally.distinct() != goal:
                     raise SystemExit(
@@ -126,8 +133,12 @@ async def replay(path: Path, nodes: int, repeat: int) -> dict[str, Any]:
 
 
 async def amain(args: argparse.Namespace) -> None:
+    rows = []
     for path in args.recordings:
-        print(await replay(path, args.nodes, args.repeat), flush=True)
+        row = await replay(path, args.nodes, args.repeat)
+        print(row, flush=True)
+        rows.append(row)
+    print(f"saved {save(args.out, {'replays': rows})}")
 
 
 def main() -> int:
@@ -135,6 +146,7 @@ def main() -> int:
     parser.add_argument("recordings", type=Path, nargs="+", help="node-I-of-C.reads files")
     parser.add_argument("--nodes", type=int, default=200, help="clients replaying each")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many")
+    parser.add_argument("--out", default="sim_receive_bench", help="result name in bench/results")
     asyncio.run(amain(parser.parse_args()))
     return 0
 
