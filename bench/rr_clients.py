@@ -217,6 +217,7 @@ class Client(asyncio.Protocol):
         "hold",
         "index",
         "keepalive_s",
+        "open_out",
         "reflector",
         "resets",
         "t99_at",
@@ -242,6 +243,7 @@ class Client(asyncio.Protocol):
         self.check = DecodeCheck() if check else None
         self.check_failure: str | None = None
         self.updates_out = updates_out
+        self.open_out = open_message(index)  # encoded once: a storm reconnects every client
         self.reflector = reflector
         self.resets = 0
         self.established_at: float | None = None
@@ -260,7 +262,7 @@ class Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        transport.write(open_message(self.index))
+        transport.write(self.open_out)
 
     def data_received(self, data: bytes) -> None:
         try:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import pathlib
 import random
 
 import pytest
 
 from bench.rr_clients import AttrSet, Client, client_address, encode_attrs, make_universe
 from bench.rx_count import MIN_RUN, DecodeCheck, Tally, Universe, sample
+from bench.scale_clients import RecordingClient, read_recording
 from bgpd.errors import WireError
 from bgpd.wire.attributes import encode_attribute
 from bgpd.wire.codec import encode_keepalive
@@ -334,3 +336,19 @@ def test_a_checked_client_is_done_and_agrees_with_the_decoder() -> None:
     assert good["checked"] is True and good["check_failure"] is None
     assert good["distinct"] == good["goal"]
     assert isinstance(wrong["check_failure"], str) and "missing" in wrong["check_failure"]
+
+
+def test_a_recording_reads_back_per_session(tmp_path: pathlib.Path) -> None:
+    # scale_bench --record: what sim_receive_bench replays is what each session read.
+    async def run() -> None:
+        u = universe()
+        with (tmp_path / "node.reads").open("wb") as out:
+            node = RecordingClient(ME, u, PER, b"", REFLECTOR, record=out)
+            node.connection_made(_Transport())
+            node.data_received(b"one")
+            node.data_received(b"two")
+            node.connection_made(_Transport())
+            node.data_received(b"three")
+
+    asyncio.run(run())
+    assert read_recording(tmp_path / "node.reads") == [[b"one", b"two"], [b"three"]]
