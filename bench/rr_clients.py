@@ -52,6 +52,7 @@ import ipaddress
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,7 @@ class Client(asyncio.Protocol):
         "_keepalive",
         "_level",
         "_transport",
+        "_wake",
         "check",
         "check_failure",
         "closed",
@@ -217,6 +219,7 @@ class Client(asyncio.Protocol):
         "hold",
         "index",
         "keepalive_s",
+        "on_done",
         "open_out",
         "reflector",
         "resets",
@@ -256,6 +259,8 @@ class Client(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._keepalive: asyncio.TimerHandle | None = None
         self._level = 0
+        self._wake: asyncio.Future[None] | None = None
+        self.on_done: Callable[[], None] | None = None  # the worker's count of done clients
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -293,6 +298,8 @@ class Client(asyncio.Protocol):
         self._transport = None
         if not self.closed.done():
             self.closed.set_result(None)
+        if self._wake is not None:
+            _wake(self._wake)
 
     # -- session ---------------------------------------------------------------------------
 
@@ -354,6 +361,10 @@ class Client(asyncio.Protocol):
             self.done_at = now
             self._verify()
             self.done_event.set()
+            if self._wake is not None:
+                _wake(self._wake)
+            if self.on_done is not None:
+                self.on_done()
 
     def _verify(self) -> None:
         """The exact check, on the clients that have one: a difference is kept, loudly."""
@@ -387,6 +398,9 @@ class Client(asyncio.Protocol):
         if delay:
             await asyncio.sleep(delay)
         while self.done_at is None and time.monotonic() < deadline:
+            # One future wakes this task: the session's end, the client done, or the deadline
+            # (a task and an asyncio.wait per client cost more than its count at 5,000).
+            wake = self._wake = loop.create_future()
             try:
                 await loop.create_connection(
                     lambda: self,
@@ -398,14 +412,10 @@ class Client(asyncio.Protocol):
                 self.error = f"connect: {exc}"
                 await asyncio.sleep(RECONNECT_S)
                 continue
-            closed = self.closed
-            done = asyncio.ensure_future(self.done_event.wait())
-            await asyncio.wait(
-                [closed, done],
-                timeout=max(0.0, deadline - time.monotonic()),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            done.cancel()
+            if not wake.done():
+                timer = loop.call_later(max(0.0, deadline - time.monotonic()), _wake, wake)
+                await wake
+                timer.cancel()
             if self.done_at is not None or time.monotonic() >= deadline:
                 return
             # The session went down before we were done: start over.
@@ -415,6 +425,11 @@ class Client(asyncio.Protocol):
 
     def close(self) -> None:
         self._close()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _rel(t: float | None, go_at: float) -> float | None:
