@@ -429,7 +429,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per phase")
     parser.add_argument("--return-after", type=float, default=1.0)
-    parser.add_argument("--workers", type=int, default=4, help="node processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="node processes (default: one per CPU; more only take CPU from bgpd)",
+    )
     parser.add_argument("--clients-per-worker", type=int, help="instead of --workers")
     parser.add_argument("--merge", action="store_true", help="keep other points in the JSON")
     parser.add_argument("--out", default="scale_bench")
