@@ -170,6 +170,20 @@ def test_a_run_that_withdraws_and_announces_keeps_stream_order() -> None:
     assert tally.held() == {u.entries[g] for b in (3, 5, 8) for g in block(b)}
 
 
+def test_a_run_mixing_whole_blocks_and_fields_across_blocks() -> None:
+    # Same length, same layout: one run, in which one field is not a block (the run falls
+    # back to field by field), announced and then withdrawn.
+    u = universe()
+    b5, b6 = block(5), block(6)
+    across = b5[3:] + b6[:3]
+    fields = [block(3), block(4), across, block(8), block(9)]
+    assert len({len(announce(u, f, origin=1)) for f in fields}) == 1
+    stream = b"".join(announce(u, f, origin=1) for f in fields)
+    stream += b"".join(withdraw(u, f) for f in [block(9), across, block(3), block(4)])
+    tally = assert_same(u, stream)
+    assert tally.held() == {u.entries[g] for g in block(8)}
+
+
 def test_a_keepalive_and_an_end_of_rib_inside_a_run() -> None:
     u = universe()
     others = [b for b in range(CLIENTS) if b != ME]
