@@ -382,6 +382,7 @@ class Client(asyncio.Protocol):
             "distinct": tally.distinct(),
             "goal": tally.goal,
             "received": tally.received,
+            "withdrawn": tally.withdrawn,
             "updates": tally.updates,
             "unexpected": tally.unexpected,
             "echoed": tally.echoed(),

@@ -242,6 +242,7 @@ class Tally:
         "unexpected",
         "universe",
         "updates",
+        "withdrawn",
     )
 
     def __init__(self, universe: Universe, own: int, reflector: bytes) -> None:
@@ -250,6 +251,7 @@ class Tally:
         self.reflector = reflector  # its address, packed: a reflected next hop is not it
         self.goal = universe.size - universe.per
         self.received = 0  # prefixes announced, with repeats
+        self.withdrawn = 0  # prefixes withdrawn, with repeats
         self.updates = 0
         self.unexpected = 0
         self.reflected: bool | None = None
@@ -465,11 +467,12 @@ class Tally:
             try:
                 blocks = self.universe.blocks.__getitem__
                 deque(map(self.full.__setitem__, map(blocks, fields), _ZEROS), 0)
+                self.withdrawn += self.universe.per * len(fields)
                 return
             except KeyError:  # not all whole blocks (withdrawing twice is harmless)
                 pass
         for field in fields:
-            self._mark(self.universe.decode(field), 0)
+            self.withdrawn += self._mark(self.universe.decode(field), 0)
 
     def _mark(self, field: Field, value: int) -> int:
         """Marks one decoded field held (1) or not (0); returns its prefixes."""

@@ -28,7 +28,8 @@ Phases of one run, each timed by the nodes' own clocks (the last node's time is 
    the drop and from the return.
 3. ``rejoin``: one node (the middle one) drops and returns after ``--return-after`` seconds;
    until it holds the table again and every other node has its routes again (from the drop
-   and from the return).
+   and from the return). ``prefixes_withdrawn`` (like the other counts, summed over the
+   phases so far) shows the other nodes saw its routes withdrawn in between.
 
 Per phase the reflector's CPU time (user + system, from /proc), and its VmHWM (peak RSS) and
 VmRSS at the end; after the join also VmRSS 2 s later (``held``: bgpd gives transient buffers
@@ -264,6 +265,7 @@ def phase_figures(
         "last_established": round(max(est), 3) if est else None,
         "updates_received": sum(cl["updates"] for cl in nodes),
         "prefixes_received": sum(cl["received"] for cl in nodes),
+        "prefixes_withdrawn": sum(cl["withdrawn"] for cl in nodes),
         "unexpected": sum(cl["unexpected"] for cl in nodes),
         "echoed": sum(cl["echoed"] for cl in nodes),
         "reflected": all(cl["reflected"] is not False for cl in nodes),

@@ -133,6 +133,7 @@ def test_withdrawals_in_runs_and_again_announced() -> None:
     stream += b"".join(announce(u, block(b)) for b in range(3, 6))
     tally = assert_same(u, stream)
     assert tally.distinct() == (CLIENTS - 12 + 3) * PER
+    assert tally.withdrawn == 12 * PER
     assert tally.echoed() == 0  # own block withdrawn again (it is one of 0..11)
 
 
@@ -182,6 +183,7 @@ def test_a_run_mixing_whole_blocks_and_fields_across_blocks() -> None:
     stream += b"".join(withdraw(u, f) for f in [block(9), across, block(3), block(4)])
     tally = assert_same(u, stream)
     assert tally.held() == {u.entries[g] for g in block(8)}
+    assert tally.withdrawn == 4 * PER
 
 
 def test_a_keepalive_and_an_end_of_rib_inside_a_run() -> None:
