@@ -14,18 +14,16 @@ empty AS_PATH (iBGP-originated), and differing in communities, MED and ORIGIN. T
 sends each set as UPDATEs of at most 4,096 octets, then an End-of-RIB.
 
 Counting what arrives is the hot path (at 200 clients x 500 prefixes every client receives
-99,500 routes: 20 million in all), so nothing is decoded beyond the UPDATE's three lengths:
-
-- the withdrawn routes and NLRI fields are cut out of the body; a field made only of /26
-  entries (checked with one slice comparison: every fifth octet is 26) is mapped to global
-  indexes with ``map(dict.__getitem__, map(bytes.__getitem__, slices))`` and marked in a
-  per-client ``bytearray`` (one octet per global index), all in C loops; any other field takes
-  a per-prefix Python loop, which also counts prefixes outside the table (``unexpected``);
-- the distinct count (``bytearray.count``) is computed lazily: only once enough prefixes
-  arrived since the last count to possibly reach the goal, so it runs once or twice per
-  client, not per UPDATE;
-- the first UPDATE carrying NLRI is checked once per client for RFC 4456 reflection
-  (ORIGINATOR_ID and CLUSTER_LIST present, NEXT_HOP not the reflector's): ``reflected``.
+99,500 routes: 20 million in all; at 5,000 Calico nodes 25 million UPDATEs), so it is done by
+`bench.rx_count.Tally` from the raw bytes, without decoding attributes: runs of look-alike
+UPDATEs are framed with strided slices of the read, a field that is one client's whole block
+is marked with one C loop per run, any other field is decoded once per process into cached
+runs of global prefix indexes; the distinct count is taken lazily (only once enough prefixes
+arrived to possibly reach the goal). The first UPDATE carrying NLRI is checked once per session
+for RFC 4456 reflection (ORIGINATOR_ID and CLUSTER_LIST present, NEXT_HOP not the
+reflector's): ``reflected``. ``--check N`` clients per process also run bgpd's own decoder
+over the same bytes (`bench.rx_count.DecodeCheck`) and compare when done and at the report: a
+difference is the client's ``check_failure``, and the run's status becomes ``check-failed``.
 
 A client is done when it holds the (C-1)*P prefixes of the other clients (its own, if a
 reflector echoes them, are counted apart as ``echoed``). Times are wall-clock (``time.time``)
@@ -52,21 +50,22 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.rx_count import DecodeCheck, Tally, Universe, sample
 from bgpd.net import IPV4_UNICAST
 from bgpd.wire.attributes import encode_attribute
 from bgpd.wire.capabilities import FourOctetAs, Multiprotocol, RouteRefresh
 from bgpd.wire.codec import encode_keepalive, encode_open
 from bgpd.wire.constants import AttrType, MessageType
-from bgpd.wire.framing import MessageReader, frame
+from bgpd.wire.framing import frame
 from bgpd.wire.messages import OpenMessage
 
 ASN = 65000
@@ -85,8 +84,6 @@ _NOTIFICATION = MessageType.NOTIFICATION.value
 _UPDATE = MessageType.UPDATE.value
 _OPEN = MessageType.OPEN.value
 _KEEPALIVE = MessageType.KEEPALIVE.value
-_ONES = memoryview(b"\x01" * MAX_PREFIXES)
-_ZEROS = memoryview(bytes(MAX_PREFIXES))
 
 
 def client_address(index: int) -> str:
@@ -191,144 +188,47 @@ def open_message(index: int) -> bytes:
     )
 
 
-def attribute_types(attrs: bytes) -> dict[int, bytes]:
-    """Type code -> value of every attribute in a path attributes field (for the one check)."""
-    out: dict[int, bytes] = {}
-    pos = 0
-    while pos + 3 <= len(attrs):
-        flags, code = attrs[pos], attrs[pos + 1]
-        if flags & 0x10:
-            n = int.from_bytes(attrs[pos + 2 : pos + 4], "big")
-            pos += 4
-        else:
-            n = attrs[pos + 2]
-            pos += 3
-        out[code] = attrs[pos : pos + n]
-        pos += n
-    return out
-
-
-Runs = tuple[tuple[int, int], ...]  # (start, stop) ranges of global prefix indexes
-
-
-class Universe:
-    """Every prefix of the population (NLRI entry -> global index) and a decoded-field cache.
-
-    A reflector sends the same NLRI field to many clients (with update groups, the very same
-    UPDATE), so a field is decoded once per worker into runs of consecutive indexes and cached
-    by its bytes; a client then marks its bitmap with one slice assignment per run. The cache
-    holds at most ``CACHE_BYTES`` of fields and starts over when full.
-    """
-
-    __slots__ = ("_cache", "_cached_bytes", "_markers", "_slices", "index", "size")
-
-    CACHE_BYTES = 256 << 20
-
-    def __init__(self, size: int, prefixes: int = 0, borrowed: int = 0) -> None:
-        self.size = size
-        self.index: dict[bytes, int] = {prefix_entry(g, prefixes, borrowed): g for g in range(size)}
-        self._slices: dict[int, list[slice]] = {}  # n -> the entry slices of n uniform /26s
-        self._markers: dict[int, bytes] = {}
-        self._cache: dict[bytes, tuple[Runs, int, int]] = {}
-        self._cached_bytes = 0
-
-    def decode(self, field: bytes) -> tuple[Runs, int, int]:
-        """(runs of global indexes, prefixes in the field, prefixes outside the table)."""
-        hit = self._cache.get(field)
-        if hit is not None:
-            return hit
-        if len(field) == _ENTRY and field[0] == PREFIX_LEN:
-            # One prefix per UPDATE (GoBGP's habit): no slicing, no sorting.
-            g = self.index.get(field)
-            one: tuple[Runs, int, int] = ((), 1, 1) if g is None else (((g, g + 1),), 1, 0)
-            self._remember(field, one)
-            return one
-        indexes, unexpected = self._indexes(field)
-        runs: list[tuple[int, int]] = []
-        if indexes:
-            indexes.sort()
-            start = prev = indexes[0]
-            for g in indexes[1:]:
-                if g != prev + 1:
-                    runs.append((start, prev + 1))
-                    start = g
-                prev = g
-            runs.append((start, prev + 1))
-        out = (tuple(runs), len(indexes) + unexpected, unexpected)
-        self._remember(field, out)
-        return out
-
-    def _remember(self, field: bytes, decoded: tuple[Runs, int, int]) -> None:
-        if self._cached_bytes > self.CACHE_BYTES:
-            self._cache.clear()
-            self._cached_bytes = 0
-        self._cache[field] = decoded
-        self._cached_bytes += len(field) + 100  # the key, and roughly the entry
-
-    def _indexes(self, field: bytes) -> tuple[list[int], int]:
-        n, rest = divmod(len(field), _ENTRY)
-        if not rest:
-            marker = self._markers.get(n)
-            if marker is None:
-                marker = self._markers[n] = bytes((PREFIX_LEN,)) * n
-                self._slices[n] = [slice(i * _ENTRY, (i + 1) * _ENTRY) for i in range(n)]
-            if field[::_ENTRY] == marker:
-                # Every entry is a /26: C loops only.
-                try:
-                    return list(
-                        map(self.index.__getitem__, map(field.__getitem__, self._slices[n]))
-                    ), 0
-                except KeyError:
-                    pass  # a prefix outside the table: the slow path counts it
-        indexes: list[int] = []
-        unexpected = 0
-        pos = 0
-        get = self.index.get
-        while pos < len(field):
-            n = 1 + (field[pos] + 7) // 8
-            g = get(field[pos : pos + n])
-            if g is None:
-                unexpected += 1
-            else:
-                indexes.append(g)
-            pos += n
-        return indexes, unexpected
+def make_universe(clients: int, prefixes: int, borrowed: int = 0) -> Universe:
+    """Every prefix of ``clients`` clients of ``prefixes`` /26s (and ``borrowed`` /32s) each."""
+    per_client = prefixes + borrowed
+    entries = [prefix_entry(g, prefixes, borrowed) for g in range(clients * per_client)]
+    return Universe(entries, per_client)
 
 
 class Client(asyncio.Protocol):
-    """One simulated client: its session, its received-prefix bitmap and its result."""
+    """One simulated client: its session, its count of what arrives (`Tally`) and its result.
+
+    With ``check`` a `DecodeCheck` (bgpd's decoder) reads the same bytes, and the tally is
+    compared with it when the client is done and when its result is taken: a difference is
+    the client's ``check`` failure, never a silent wrong count.
+    """
 
     __slots__ = (
         "_keepalive",
-        "_reader",
+        "_level",
         "_transport",
+        "_wake",
+        "check",
+        "check_failure",
         "closed",
         "done_at",
         "done_event",
         "error",
         "established_at",
         "established_event",
-        "goal",
         "hold",
         "index",
         "keepalive_s",
-        "last_distinct",
-        "own",
-        "received",
-        "reflected",
+        "on_done",
+        "open_out",
         "reflector",
         "resets",
-        "seen",
-        "since_count",
         "t99_at",
-        "threshold",
-        "unexpected",
-        "universe",
-        "updates",
+        "tally",
         "updates_out",
     )
 
-    def __init__(  # noqa: PLR0917 - internal, one call site
+    def __init__(  # noqa: PLR0917 - internal, two call sites
         self,
         index: int,
         universe: Universe,
@@ -336,24 +236,19 @@ class Client(asyncio.Protocol):
         updates_out: bytes,
         reflector: str,
         hold: bool = False,
+        check: bool = False,
     ) -> None:
         self.index = index
         self.hold = hold  # warm mode: routes wait for announce()
         self.established_event = asyncio.Event()
-        self.universe = universe
-        self.own = range(index * prefixes, (index + 1) * prefixes)
-        self.goal = universe.size - prefixes
-        self.threshold = math.ceil(0.99 * self.goal)  # of the next recount: 99 %, then 100 %
+        assert prefixes == universe.per  # client i owns block i
+        self.tally = Tally(universe, index, ipaddress.IPv4Address(reflector).packed)
+        self.check = DecodeCheck() if check else None
+        self.check_failure: str | None = None
         self.updates_out = updates_out
+        self.open_out = open_message(index)  # encoded once: a storm reconnects every client
         self.reflector = reflector
-        self.seen = bytearray(universe.size)
-        self.last_distinct = 0
-        self.since_count = 0
-        self.received = 0
-        self.updates = 0
-        self.unexpected = 0
         self.resets = 0
-        self.reflected: bool | None = None
         self.established_at: float | None = None
         self.t99_at: float | None = None
         self.done_at: float | None = None
@@ -362,28 +257,29 @@ class Client(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
         self.done_event = asyncio.Event()
         self._transport: asyncio.Transport | None = None
-        self._reader = MessageReader()
         self._keepalive: asyncio.TimerHandle | None = None
+        self._level = 0
+        self._wake: asyncio.Future[None] | None = None
+        self.on_done: Callable[[], None] | None = None  # the worker's count of done clients
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        self._reader = MessageReader()
-        transport.write(open_message(self.index))
+        transport.write(self.open_out)
 
     def data_received(self, data: bytes) -> None:
         try:
-            messages = self._reader.feed(data)
+            messages = self.tally.feed(data)
         except Exception as exc:  # a framing error: report it, drop the session
             self.error = f"framing: {exc}"
             self._close()
             return
+        if self.check is not None:
+            self.check.feed(data)
         for msg_type, body in messages:
-            if msg_type == _UPDATE:
-                self._update(body)
-            elif msg_type == _KEEPALIVE:
+            if msg_type == _KEEPALIVE:
                 if self.established_at is None:
                     self._established()
             elif msg_type == _OPEN:
@@ -393,6 +289,8 @@ class Client(asyncio.Protocol):
                 self._send(encode_keepalive())
             elif msg_type == _NOTIFICATION:
                 self.error = f"NOTIFICATION {body[0]}/{body[1]} {body[2:].hex()}"
+        if self.tally.level != self._level:
+            self._progress()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._keepalive is not None:
@@ -400,6 +298,8 @@ class Client(asyncio.Protocol):
         self._transport = None
         if not self.closed.done():
             self.closed.set_result(None)
+        if self._wake is not None:
+            _wake(self._wake)
 
     # -- session ---------------------------------------------------------------------------
 
@@ -435,98 +335,62 @@ class Client(asyncio.Protocol):
 
     def reset_counters(self) -> None:
         """A new session starts from an empty table (the reflector sends everything again)."""
-        self.seen = bytearray(self.universe.size)
-        self.last_distinct = self.since_count = 0
-        self.threshold = math.ceil(0.99 * self.goal)
+        self.tally.reset()
+        if self.check is not None:
+            self.check.reset()
+        self._level = 0
         self.t99_at = None
         self.established_at = None
         self.closed = asyncio.get_running_loop().create_future()
 
+    def rearm(self) -> None:
+        """Forget being done, keep the table: done again once it holds every route again."""
+        self.tally.rearm()
+        self._level = 0
+        self.t99_at = self.done_at = None
+        self.done_event.clear()
+
     # -- counting --------------------------------------------------------------------------
 
-    def _update(self, body: bytes) -> None:
-        self.updates += 1
-        wlen = (body[0] << 8) | body[1]
-        if wlen:
-            self._mark(body[2 : 2 + wlen], 0)
-            # Withdrawals break the lazy count: count now, and from here on.
-            self.last_distinct = self._distinct()
-            self.since_count = 0
-        alen = (body[2 + wlen] << 8) | body[3 + wlen]
-        nlri = body[4 + wlen + alen :]
-        if not nlri:
-            return
-        if self.reflected is None:
-            self._check_reflection(body[4 + wlen : 4 + wlen + alen])
-        n = self._mark(nlri, 1)
-        self.received += n
-        self.since_count += n
-        # The distinct count cannot reach the next threshold (99 %, then 100 %) before this
-        # many new prefixes arrived since the last count.
-        if self.last_distinct + self.since_count >= self.threshold:
-            self._recount()
-
-    def _recount(self) -> None:
-        self.last_distinct = self._distinct()
-        self.since_count = 0
-        if self.last_distinct < self.threshold:
-            return
+    def _progress(self) -> None:
         now = time.time()
+        self._level = level = self.tally.level
         if self.t99_at is None:
             self.t99_at = now
-            self.threshold = self.goal
-        if self.last_distinct >= self.goal:
+        if level == 2:
             self.done_at = now
-            self.threshold = 1 << 62  # done: never count again
+            self._verify()
             self.done_event.set()
+            if self._wake is not None:
+                _wake(self._wake)
+            if self.on_done is not None:
+                self.on_done()
 
-    def _check_reflection(self, attrs_field: bytes) -> None:
-        attrs = attribute_types(attrs_field)
-        next_hop = attrs.get(AttrType.NEXT_HOP, b"")
-        self.reflected = (
-            AttrType.ORIGINATOR_ID in attrs
-            and AttrType.CLUSTER_LIST in attrs
-            and next_hop != ipaddress.IPv4Address(self.reflector).packed
-        )
-
-    def _mark(self, field: bytes, value: int) -> int:
-        """Marks every prefix of an NLRI/withdrawn field with ``value``; returns how many."""
-        runs, count, unexpected = self.universe.decode(field)
-        seen = self.seen
-        if len(runs) == 1 and count == 1:
-            seen[runs[0][0]] = value
-        else:
-            fill = _ONES if value else _ZEROS
-            for start, stop in runs:
-                seen[start:stop] = fill[: stop - start]
-        if unexpected:
-            self.unexpected += unexpected
-        return count
-
-    def _distinct(self) -> int:
-        """Distinct prefixes held from other clients (own ones echoed are not counted)."""
-        own = self.seen[self.own.start : self.own.stop].count(1)
-        return self.seen.count(1) - own
-
-    def echoed(self) -> int:
-        return self.seen[self.own.start : self.own.stop].count(1)
+    def _verify(self) -> None:
+        """The exact check, on the clients that have one: a difference is kept, loudly."""
+        if self.check is not None and self.check_failure is None:
+            self.check_failure = self.check.compare(self.tally)
 
     def result(self, go_at: float) -> dict[str, Any]:
-        distinct = self._distinct()
+        self._verify()
+        tally = self.tally
         return {
             "client": self.index,
             "established": _rel(self.established_at, go_at),
             "t99": _rel(self.t99_at, go_at),
             "done": _rel(self.done_at, go_at),
-            "distinct": distinct,
-            "goal": self.goal,
-            "received": self.received,
-            "updates": self.updates,
-            "unexpected": self.unexpected,
-            "echoed": self.echoed(),
-            "reflected": self.reflected,
+            "distinct": tally.distinct(),
+            "goal": tally.goal,
+            "received": tally.received,
+            "withdrawn": tally.withdrawn,
+            "updates": tally.updates,
+            "unexpected": tally.unexpected,
+            "echoed": tally.echoed(),
+            "reflected": tally.reflected,
             "resets": self.resets,
             "error": self.error,
+            "checked": self.check is not None,
+            "check_failure": self.check_failure,
         }
 
     async def run(self, deadline: float, delay: float = 0.0) -> None:
@@ -535,6 +399,9 @@ class Client(asyncio.Protocol):
         if delay:
             await asyncio.sleep(delay)
         while self.done_at is None and time.monotonic() < deadline:
+            # One future wakes this task: the session's end, the client done, or the deadline
+            # (a task and an asyncio.wait per client cost more than its count at 5,000).
+            wake = self._wake = loop.create_future()
             try:
                 await loop.create_connection(
                     lambda: self,
@@ -546,14 +413,10 @@ class Client(asyncio.Protocol):
                 self.error = f"connect: {exc}"
                 await asyncio.sleep(RECONNECT_S)
                 continue
-            closed = self.closed
-            done = asyncio.ensure_future(self.done_event.wait())
-            await asyncio.wait(
-                [closed, done],
-                timeout=max(0.0, deadline - time.monotonic()),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            done.cancel()
+            if not wake.done():
+                timer = loop.call_later(max(0.0, deadline - time.monotonic()), _wake, wake)
+                await wake
+                timer.cancel()
             if self.done_at is not None or time.monotonic() >= deadline:
                 return
             # The session went down before we were done: start over.
@@ -563,6 +426,11 @@ class Client(asyncio.Protocol):
 
     def close(self) -> None:
         self._close()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _rel(t: float | None, go_at: float) -> float | None:
@@ -578,11 +446,20 @@ async def amain(args: argparse.Namespace) -> int:
     size = args.clients * args.prefixes
     if size > MAX_PREFIXES:
         raise SystemExit(f"{size} prefixes do not fit in 10.0.0.0/8 as /26s")
-    universe = Universe(size)
+    universe = make_universe(args.clients, args.prefixes)
     indexes = range(args.first, args.first + args.count)
     outgoing = {i: encode_updates(i, args.prefixes, args.sets) for i in indexes}
+    checked = sample(indexes, args.check)
     clients = [
-        Client(i, universe, args.prefixes, outgoing[i], args.reflector, hold=args.warm)
+        Client(
+            i,
+            universe,
+            args.prefixes,
+            outgoing[i],
+            args.reflector,
+            hold=args.warm,
+            check=i in checked,
+        )
         for i in indexes
     ]
     print("ready", flush=True)
@@ -630,6 +507,12 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=0.0, help="connect over this many s")
     parser.add_argument("--warm", action="store_true", help="announce only on 'announce'")
     parser.add_argument("--linger", type=float, default=120.0, help="max wait for 'quit'")
+    parser.add_argument(
+        "--check",
+        type=int,
+        default=1,
+        help="clients of this process that also decode in full and compare (spread evenly)",
+    )
     args = parser.parse_args()
     if args.count is None:
         args.count = args.clients - args.first

@@ -28,12 +28,18 @@ Phases of one run, each timed by the nodes' own clocks (the last node's time is 
    the drop and from the return.
 3. ``rejoin``: one node (the middle one) drops and returns after ``--return-after`` seconds;
    until it holds the table again and every other node has its routes again (from the drop
-   and from the return).
+   and from the return). ``prefixes_withdrawn`` (like the other counts, summed over the
+   phases so far) shows the other nodes saw its routes withdrawn in between.
 
 Per phase the reflector's CPU time (user + system, from /proc), and its VmHWM (peak RSS) and
 VmRSS at the end; after the join also VmRSS 2 s later (``held``: bgpd gives transient buffers
 back once its input is quiet for a second). ``listen_drops`` is the kernel's ListenDrops counter
-of the reflector's namespace (connections dropped because the accept queue was full).
+of the reflector's namespace (connections dropped because the accept queue was full). The
+nodes' CPU time is given too (``nodes_system_seconds`` its kernel part: TCP receive), and
+``checked``: the nodes whose count was compared with bgpd's own decoder (one per worker and
+the re-joining node, ``--check``); a difference makes the phase ``check-failed`` and the
+script exit 1. ``--record DIR`` keeps node 0's and the re-joining node's reads for
+``bench/sim_receive_bench.py``.
 
 Limits of the machine that a few thousand sessions meet, taken care of here: file descriptors
 (RLIMIT_NOFILE raised for this process and what it starts), the listen backlog (bgpd listens
@@ -169,6 +175,9 @@ class NodesWorker(Worker):
         clients: int,
         timeout: float,
         return_after: float,
+        check: int = 1,
+        record: Path | None = None,
+        recorded: tuple[int, ...] = (),
     ) -> None:
         self.first, self.count = first, count
         self.stderr_path = work / f"nodes-{first}.stderr"
@@ -179,6 +188,8 @@ class NodesWorker(Worker):
             *("--prefixes", str(BLOCKS), "--borrowed", str(BORROWED)),
             *("--first", str(first), "--count", str(count)),
             *("--timeout", str(timeout), "--return-after", str(return_after)),
+            *("--check", str(check)),
+            *(["--record", str(record), "--record-nodes", *map(str, recorded)] if record else []),
         ]
         with self.stderr_path.open("wb") as err:
             self._proc = subprocess.Popen(
@@ -244,23 +255,34 @@ def phase_figures(
     done = [cl["done"] + cl["shift"] for cl in nodes if cl["done"] is not None]
     est = [cl["established"] + cl["shift"] for cl in nodes if cl["established"] is not None]
     complete = len(done) == len(nodes)
+    failures = sorted({cl["check_failure"] for cl in nodes if cl["check_failure"]})
     out: dict[str, Any] = {
-        "status": "ok" if complete else "timeout",
-        "seconds": round(max(done), 3) if complete else None,
+        # A count the full decode contradicts is no result: the run fails, saying why.
+        "status": "check-failed" if failures else "ok" if complete else "timeout",
+        "seconds": round(max(done), 3) if complete and not failures else None,
         "nodes_done": len(done),
         "nodes": len(nodes),
         "last_established": round(max(est), 3) if est else None,
         "updates_received": sum(cl["updates"] for cl in nodes),
         "prefixes_received": sum(cl["received"] for cl in nodes),
+        "prefixes_withdrawn": sum(cl["withdrawn"] for cl in nodes),
         "unexpected": sum(cl["unexpected"] for cl in nodes),
         "echoed": sum(cl["echoed"] for cl in nodes),
         "reflected": all(cl["reflected"] is not False for cl in nodes),
         "resets": sum(cl["resets"] for cl in nodes),
         "errors": sorted({cl["error"] for cl in nodes if cl["error"]})[:5],
+        "checked": sum(cl["checked"] for cl in nodes),
+        "check_failures": failures[:5],
     }
-    if returned_at is not None and complete:
+    if returned_at is not None and complete and not failures:
         out["seconds_from_return"] = round(max(done) - (returned_at - t0), 3)
     return out
+
+
+def system_seconds(pid: int) -> float:
+    """The system (kernel) part of ``pid``'s CPU time so far: the nodes' TCP receive."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
 
 def reflector_figures(pid: int, cpu0: float) -> dict[str, Any]:
@@ -293,6 +315,9 @@ def run_once(
                 clients=clients,
                 timeout=args.timeout,
                 return_after=args.return_after,
+                check=args.check,
+                record=args.record,
+                recorded=(0, clients // 2),
             )
             stack.callback(w.stop)  # before bgpd stops: nodes leave first
             workers.append(w)
@@ -302,15 +327,19 @@ def run_once(
         def nodes_cpu() -> float:
             return sum(cpu_seconds(w.pid) for w in workers)
 
+        def nodes_system() -> float:
+            return sum(system_seconds(w.pid) for w in workers)
+
         def collect(t0: float, returned_at: float | None, cpu0: float) -> dict[str, Any]:
             deadline = time.monotonic() + args.timeout + 30
             results = [w.result(deadline, bgpd.pid) for w in workers]
             figures = phase_figures(results, t0, returned_at) | reflector_figures(bgpd.pid, cpu0)
             figures["nodes_cpu_seconds"] = round(nodes_cpu() - nodes_cpu0, 2)
+            figures["nodes_system_seconds"] = round(nodes_system() - nodes_sys0, 2)
             return figures
 
         # 1. join: every node connects at once.
-        nodes_cpu0 = nodes_cpu()
+        nodes_cpu0, nodes_sys0 = nodes_cpu(), nodes_system()
         cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
         for w in workers:
             w.send("go")
@@ -321,7 +350,7 @@ def run_once(
         print(f"  join {json.dumps(join)}", flush=True)
         if join["status"] == "ok" and "storm" in args.phases:
             # 2. storm: every node drops and returns at once.
-            nodes_cpu0 = nodes_cpu()
+            nodes_cpu0, nodes_sys0 = nodes_cpu(), nodes_system()
             cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
             for w in workers:
                 w.send("storm")
@@ -335,7 +364,7 @@ def run_once(
                 w.send("rearm")
             for w in workers:
                 w.expect("rearmed", 30)
-            nodes_cpu0 = nodes_cpu()
+            nodes_cpu0, nodes_sys0 = nodes_cpu(), nodes_system()
             cpu0, t0 = cpu_seconds(bgpd.pid), time.time()
             for w in workers:
                 w.send(f"bounce {node}" if w.first <= node < w.first + w.count else "wait")
@@ -402,14 +431,30 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per phase")
     parser.add_argument("--return-after", type=float, default=1.0)
-    parser.add_argument("--workers", type=int, default=4, help="node processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="node processes (default: one per CPU; more only take CPU from bgpd)",
+    )
     parser.add_argument("--clients-per-worker", type=int, help="instead of --workers")
     parser.add_argument("--merge", action="store_true", help="keep other points in the JSON")
     parser.add_argument("--out", default="scale_bench")
     parser.add_argument("--profile", type=Path, help="bgpd under cProfile at the first C")
     parser.add_argument("--profile-top", type=int, default=40)
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs)")
+    parser.add_argument(
+        "--check", type=int, default=1, help="nodes per worker checked by bgpd's decoder"
+    )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        help="directory: write node 0's and the re-joining node's reads there (node-I-of-C.reads)",
+    )
     args = parser.parse_args()
+    if args.record is not None:
+        args.record = args.record.resolve()
+        args.record.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         parser.error("needs root (network namespaces)")
     raise_nofile()
@@ -452,7 +497,16 @@ def main() -> int:
         "median": summarise(runs),
     }
     print(f"saved {save(args.out, result)}")
-    return 0
+    failed = [
+        f"{key} {phase}: {r[phase]['check_failures']}"
+        for key, reps in runs.items()
+        for r in reps
+        for phase in PHASES
+        if r.get(phase, {}).get("status") == "check-failed"
+    ]
+    for line in failed:
+        print(f"COUNT CHECK FAILED (the nodes' counts are not to be trusted): {line}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -28,16 +28,52 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.rr_clients import MAX_PREFIXES, Client, Universe, _stdin_line, encode_updates
+from bench.rr_clients import MAX_PREFIXES, Client, _stdin_line, encode_updates, make_universe
+from bench.rx_count import sample
+
+
+class RecordingClient(Client):
+    """A node that also writes every read it gets to ``record`` (see `read_recording`)."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, *args: Any, record: IO[bytes], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.record = record
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.record.write(bytes(4))  # an empty read: a new session starts here
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.record.write(len(data).to_bytes(4, "big") + data)
+        super().data_received(data)
+
+
+def read_recording(path: Path) -> list[list[bytes]]:
+    """The reads of a `RecordingClient`'s file, one list per session, in arrival order."""
+    raw = path.read_bytes()
+    sessions: list[list[bytes]] = []
+    pos = 0
+    while pos < len(raw):
+        n = int.from_bytes(raw[pos : pos + 4], "big")
+        pos += 4
+        if not n:
+            sessions.append([])
+            continue
+        sessions[-1].append(raw[pos : pos + n])
+        pos += n
+    return sessions
 
 
 def restart(client: Client) -> None:
@@ -47,22 +83,25 @@ def restart(client: Client) -> None:
     client.done_event.clear()
 
 
-def rearm(client: Client) -> None:
-    """Forget that ``client`` is done, keep what it holds: the next recount at the goal is the
-    moment it holds every route again (a withdrawal recounts at once, see rr_clients)."""
-    client.done_at = None
-    client.done_event.clear()
-    client.t99_at = None
-    client.threshold = client.goal
-    client.last_distinct = client._distinct()
-    client.since_count = 0
-
-
 async def wait_done(clients: list[Client], timeout: float) -> None:
-    waiting = [asyncio.ensure_future(c.done_event.wait()) for c in clients]
-    _, pending = await asyncio.wait(waiting, timeout=timeout)
-    for p in pending:
-        p.cancel()
+    """Until every client is done or ``timeout`` passes: one future, counted down by the
+    clients (a waiting task per client costs more than its count at 5,000 clients)."""
+    all_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    left = sum(c.done_at is None for c in clients)
+
+    def one_done() -> None:
+        nonlocal left
+        left -= 1
+        if not left and not all_done.done():
+            all_done.set_result(None)
+
+    for c in clients:
+        c.on_done = one_done if c.done_at is None else None
+    if left:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_done, timeout)
+    for c in clients:
+        c.on_done = None
 
 
 async def drop(clients: list[Client]) -> float:
@@ -88,15 +127,23 @@ async def amain(args: argparse.Namespace) -> int:
     per_node = args.prefixes + args.borrowed
     if args.clients * args.prefixes > MAX_PREFIXES:
         raise SystemExit("the blocks do not fit in 10.0.0.0/8 as /26s")
-    universe = Universe(args.clients * per_node, args.prefixes, args.borrowed)
+    universe = make_universe(args.clients, args.prefixes, args.borrowed)
     indexes = range(args.first, args.first + args.count)
+    # The exact check: a few nodes, and the one that re-joins (its whole table again).
+    checked = sample(indexes, args.check)
+    if args.check and args.clients // 2 in indexes:
+        checked.add(args.clients // 2)
+    recorded = set(args.record_nodes) & set(indexes) if args.record else set()
+    files = {i: (args.record / f"node-{i}-of-{args.clients}.reads").open("wb") for i in recorded}
     clients = [
-        Client(
+        (RecordingClient if i in files else Client)(
             i,
             universe,
             per_node,
             encode_updates(i, args.prefixes, 1, args.borrowed),
             args.reflector,
+            check=i in checked,
+            **({"record": files[i]} if i in files else {}),
         )
         for i in indexes
     ]
@@ -124,7 +171,7 @@ async def amain(args: argparse.Namespace) -> int:
             report("storm", clients, dropped_at, dropped_at=dropped_at)
         elif command == "rearm":
             for c in clients:
-                rearm(c)
+                c.rearm()
             rearmed_at = time.time()
             print("rearmed", flush=True)
             # The bounce (this worker's or another's) follows; report once all hold all again.
@@ -143,6 +190,8 @@ async def amain(args: argparse.Namespace) -> int:
     for r in runs:
         r.cancel()
     await asyncio.sleep(0)
+    for f in files.values():
+        f.close()
     return 0
 
 
@@ -158,6 +207,15 @@ def main() -> int:
     parser.add_argument(
         "--return-after", type=float, default=1.0, help="seconds from a drop to the reconnect"
     )
+    parser.add_argument(
+        "--check",
+        type=int,
+        default=1,
+        help="nodes here that also decode in full (spread evenly; 0: none, else also the "
+        "re-joining node)",
+    )
+    parser.add_argument("--record", type=Path, help="write the reads of --record-nodes here")
+    parser.add_argument("--record-nodes", type=int, nargs="*", default=[], help="node indexes")
     args = parser.parse_args()
     if args.count is None:
         args.count = args.clients - args.first
