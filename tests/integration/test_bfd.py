@@ -9,9 +9,7 @@ kernel within ~1 s can only be BFD's doing.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import time
 from collections.abc import Callable, Iterator
 
@@ -67,8 +65,7 @@ def pair(
     static = f'[[static]]\nprefix = "{PREFIX}"\n'
     speaker_b = bgpd_factory(b, config("10.0.0.2", "10.0.0.1", 64513, 64512, static))
     yield a, speaker_a, b, speaker_b
-    if speaker_b.proc is not None and speaker_b.proc.running:
-        os.kill(speaker_b.proc.pid, signal.SIGCONT)  # a stopped process cannot take SIGTERM
+    speaker_b.thaw()  # a stopped process cannot take SIGTERM
 
 
 def bfd_state(speaker: BgpdProcess) -> str | None:
@@ -97,8 +94,7 @@ def test_a_frozen_peer_is_detected_and_its_routes_leave_the_kernel(
 ) -> None:
     a, speaker_a, _, speaker_b = pair
     wait_up(a, speaker_a, speaker_b)
-    assert speaker_b.proc is not None
-    os.kill(speaker_b.proc.pid, signal.SIGSTOP)
+    speaker_b.freeze()  # the daemon and its BFD process
     elapsed = time_until_gone(a)
     assert DETECT_S * 0.5 < elapsed < BUDGET_S, elapsed
     peer = speaker_a.peers()["other"]
@@ -106,7 +102,7 @@ def test_a_frozen_peer_is_detected_and_its_routes_leave_the_kernel(
     assert peer["bfd"] == "Down"
     assert peer["last_error"].startswith("BFD session down: control detection time expired")
     assert re.search(r"bfd state peer=other address=\S+ old=Up new=Down", speaker_a.output())
-    os.kill(speaker_b.proc.pid, signal.SIGCONT)
+    speaker_b.thaw()
     # BFD Up again releases the hold: the session and the route come back
     wait_up(a, speaker_a, speaker_b)
 

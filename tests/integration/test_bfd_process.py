@@ -1,0 +1,113 @@
+"""The BFD process (bgpd.runtime.bfd_child): the daemon's BFD sessions run in a child process of
+their own. Killed, it is noticed, logged, counted and started again, and its sessions come back
+Up; the daemon killed (SIGKILL, no shutdown of its own) leaves no BFD process behind; the
+daemon stopped says AdminDown through it, which the neighbour does not count as a failure.
+
+Topology and config: those of test_bfd.py (a -- veth -- b, BFD 100 ms x 3), with a's metrics
+on 127.0.0.1 inside its namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .bgpd_proc import BgpdFactory, BgpdProcess
+from .peers import Namespace, veth
+from .peers.poll import wait_until
+from .test_bfd import PREFIX, bfd_state, config, wait_up
+from .test_metrics import scrape
+
+METRICS_PORT = 9179
+
+
+@pytest.fixture
+def pair(
+    netns_factory: Callable[..., Namespace], bgpd_factory: BgpdFactory
+) -> Iterator[tuple[Namespace, BgpdProcess, Namespace, BgpdProcess]]:
+    a, b = netns_factory(), netns_factory()
+    veth(a, b, a_addresses=["10.0.0.1/24"], b_addresses=["10.0.0.2/24"])
+    metrics = f'[metrics]\nlisten = "127.0.0.1:{METRICS_PORT}"\n'
+    speaker_a = bgpd_factory(a, config("10.0.0.1", "10.0.0.2", 64512, 64513, metrics))
+    static = f'[[static]]\nprefix = "{PREFIX}"\n'
+    speaker_b = bgpd_factory(b, config("10.0.0.2", "10.0.0.1", 64513, 64512, static))
+    yield a, speaker_a, b, speaker_b
+
+
+def gone(pid: int) -> bool:
+    """No such process, or a zombie (dead; reaping it is the business of its new parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def restarts_metric(ns: Namespace) -> float:
+    with ns.entered():
+        samples = scrape("127.0.0.1", METRICS_PORT)
+    return samples[("bgpd_bfd_process_restarts_total", frozenset())]
+
+
+def bfd_process(speaker: BgpdProcess) -> int:
+    children = speaker.children()
+    assert len(children) == 1, children
+    return children[0]
+
+
+def test_a_killed_bfd_process_is_restarted_and_its_sessions_come_back(
+    pair: tuple[Namespace, BgpdProcess, Namespace, BgpdProcess],
+) -> None:
+    a, speaker_a, _, speaker_b = pair
+    wait_up(a, speaker_a, speaker_b)
+    assert restarts_metric(a) == 0
+    child = bfd_process(speaker_a)
+    os.kill(child, signal.SIGKILL)
+    wait_until(
+        lambda: re.search(
+            rf"bfd process exited pid={child} status=-9 reason=\"?end of file\"? restarts=1 "
+            r"action=restart",
+            speaker_a.output(),
+        ),
+        10,
+        message="the death logged",
+        describe=speaker_a.output,
+    )
+    wait_until(lambda: speaker_a.children() not in ([], [child]), 10, message="a new process")
+    assert restarts_metric(a) == 1
+    # its sessions start again and come Up; whatever the neighbour made of the silence (its
+    # detection time may have passed: it then closed BGP), everything comes back
+    wait_up(a, speaker_a, speaker_b)
+    assert bfd_state(speaker_a) == "Up"
+    assert speaker_a.peers()["other"]["bfd_failures"] == 0  # our side saw no path failure
+
+
+def test_killing_the_daemon_leaves_no_bfd_process(
+    pair: tuple[Namespace, BgpdProcess, Namespace, BgpdProcess],
+) -> None:
+    a, speaker_a, _, speaker_b = pair
+    wait_up(a, speaker_a, speaker_b)
+    child = bfd_process(speaker_a)
+    speaker_a.kill()  # SIGKILL: the daemon runs no shutdown code
+    wait_until(lambda: gone(child), 5, message=f"BFD process {child} gone")
+
+
+def test_a_stopped_daemon_says_admin_down_through_its_bfd_process(
+    pair: tuple[Namespace, BgpdProcess, Namespace, BgpdProcess],
+) -> None:
+    a, speaker_a, _, speaker_b = pair
+    wait_up(a, speaker_a, speaker_b)
+    child = bfd_process(speaker_a)
+    assert speaker_a.stop() == 0
+    assert gone(child)
+    wait_until(lambda: bfd_state(speaker_b) == "Down", 10, message="b's BFD Down")
+    assert speaker_b.peers()["other"]["bfd_failures"] == 0  # AdminDown: RFC 5882 §3.2
+    assert re.search(
+        r"bfd state peer=other address=\S+ old=Up new=Down diag=neighbor_signaled_session_down",
+        speaker_b.output(),
+    ), speaker_b.output()
