@@ -393,6 +393,12 @@ class BfdProcess:
         ]
         self._drops_before += Counter(self._status.drops)
         self._status = Status(sessions=())
+        for c in changes:
+            logger.info(
+                "bfd state peer=%s old=%s new=Down diag=bfd_process_restarted",
+                c.peer,
+                c.change.old.label,
+            )
         if changes:
             self._on_change(changes)
 

@@ -78,6 +78,11 @@ def test_a_killed_bfd_process_is_restarted_and_its_sessions_come_back(
         message="the death logged",
         describe=speaker_a.output,
     )
+    # its sessions are Down for the speaker (no failure: nobody saw the path fail)
+    assert re.search(
+        r"bfd state peer=other address=\S+ old=Up new=Down diag=bfd_process_restarted",
+        speaker_a.output(),
+    ), speaker_a.output()
     wait_until(lambda: speaker_a.children() not in ([], [child]), 10, message="a new process")
     assert restarts_metric(a) == 1
     # its sessions start again and come Up; whatever the neighbour made of the silence (its
