@@ -344,11 +344,10 @@ class BfdProcess:
     async def _restart_after(self, proc: subprocess.Popen[bytes] | None, why: str) -> None:
         if proc is not None:
             await self._reaped(proc)
-        lived = time.monotonic() - self._started_at
-        self._restart_delay = (
-            RESTART_MIN_S if lived >= YOUNG_S else min(self._restart_delay * 2, RESTART_MAX_S)
-        )
-        delay = RESTART_MIN_S if lived >= YOUNG_S else self._restart_delay
+        if time.monotonic() - self._started_at >= YOUNG_S:
+            self._restart_delay = RESTART_MIN_S
+        delay = self._restart_delay
+        self._restart_delay = min(delay * 2, RESTART_MAX_S)  # the next, if it dies young
         self.restarts += 1
         logger.error(
             "bfd process exited pid=%s status=%s reason=%s restarts=%d action=restart delay_s=%.1f",

@@ -1,7 +1,8 @@
 """The BFD process (bgpd.runtime.bfd_child): the daemon's BFD sessions run in a child process of
 their own. Killed, it is noticed, logged, counted and started again, and its sessions come back
 Up; the daemon killed (SIGKILL, no shutdown of its own) leaves no BFD process behind; the
-daemon stopped says AdminDown through it, which the neighbour does not count as a failure.
+daemon stopped says AdminDown through it, which the neighbour does not count as a failure; a
+process that keeps dying young is started again after a doubling delay.
 
 Topology and config: those of test_bfd.py (a -- veth -- b, BFD 100 ms x 3), with a's metrics
 on 127.0.0.1 inside its namespace.
@@ -9,13 +10,19 @@ on 127.0.0.1 inside its namespace.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from bgpd.config import parse_config
+from bgpd.runtime.bfd_process import BfdProcess
 
 from .bgpd_proc import BgpdFactory, BgpdProcess
 from .peers import Namespace, veth
@@ -116,3 +123,33 @@ def test_a_stopped_daemon_says_admin_down_through_its_bfd_process(
         r"bfd state peer=other address=\S+ old=Up new=Down diag=neighbor_signaled_session_down",
         speaker_b.output(),
     ), speaker_b.output()
+
+
+def test_a_process_that_keeps_dying_young_is_restarted_ever_more_slowly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # No namespace needed: a stand-in that exits at once with status 3, never a BFD session.
+    config = parse_config(
+        '[bgp]\nasn = 64512\nrouter_id = "10.0.0.1"\n'
+        '[[peer]]\nname = "p"\naddress = "10.0.0.2"\nasn = 64513\nbfd = true\n'
+    )
+
+    async def run() -> BfdProcess:
+        loop = asyncio.get_running_loop()
+        bfd = BfdProcess(
+            loop, lambda _: None, argv=lambda _fd: [sys.executable, "-c", "raise SystemExit(3)"]
+        )
+        assert bfd.configure(config) == ["p"]
+        deadline = loop.time() + 20
+        while bfd.restarts < 4 and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await bfd.close()
+        return bfd
+
+    with caplog.at_level(logging.ERROR, logger="bgpd.runtime.bfd_process"):
+        bfd = asyncio.run(run())
+    assert bfd.restarts >= 4
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bfd process")]
+    assert all(" status=3 " in line for line in lines), lines
+    delays = [line.rsplit("delay_s=", 1)[1] for line in lines[:4]]
+    assert delays == ["0.1", "0.2", "0.4", "0.8"], lines
