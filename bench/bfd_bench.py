@@ -8,8 +8,9 @@ protocol starts disabled; once both BFD sessions are Up it is enabled, and from 
 holds every prefix (plus 2 s) a capture process in the sender's namespace records the arrival
 time of every BFD packet from bgpd (an AF_PACKET socket: kernel timestamps of the wire, not of
 BIRD's loop). Reported: the worst and the 99th percentile gap between bgpd's BFD packets
-(its transmit interval is 75-100 ms with jitter), how many times either side's BFD went Down,
-and the ingest time.
+(its transmit interval is 75-100 ms with jitter), how many times either side's BFD went Down
+(and which side saw it), the ingest time, the capture's own drops, and the RSS and start-up
+time of bgpd's BFD process.
 
 (2) ``failover``: a (the detecting side: bgpd, BIRD 2 or FRR) -- veth -- b (bgpd, originates
 one /24). At t0 every packet b sends or receives is dropped (iptables in b's namespace: the
@@ -29,6 +30,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -43,7 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from bench.common import REPO, save
+from bench.common import REPO, rss_kib, save
 from bench.forward_bench import BirdSocket, make_table, sender_config
 from tests.integration.peers import BgpPeer, BirdConfig, BirdDaemon, Namespace, veth
 from tests.integration.peers.frr_bfd import FrrBfdSuite
@@ -243,6 +245,8 @@ def run_load(n: int, work: Path) -> dict[str, Any]:
         burst_gaps = gaps(during)
         peer = ctl(sock, "show peers")[0]
         bird_down = snd.command("show bfd sessions")
+        children = Path(f"/proc/{dut.pid}/task/{dut.pid}/children").read_text().split()
+        started = re.findall(r"bfd process started pid=\d+ startup_ms=(\d+)", dut.output(10**6))
         return {
             "prefixes": n,
             "ingest_s": round(ingest, 2),
@@ -258,6 +262,10 @@ def run_load(n: int, work: Path) -> dict[str, Any]:
             # late), "neighbor signaled session down" is BIRD (ours late)
             "bgpd_last_error": peer.get("last_error"),
             "bgpd_state": peer["state"],
+            # the BFD process (a child of bgpd's, when BFD runs in one): its RSS after the
+            # burst, and its start-up to its first message
+            "bfd_process_rss_kib": [rss_kib(int(c)) for c in children],
+            "bfd_process_startup_ms": [int(ms) for ms in started],
             "bird_bfd": bird_down.splitlines()[-1].strip(),
         }
 
