@@ -19,8 +19,9 @@ Invariants:
   `bgpd_bfd_process_restarts_total`) and started again with the sessions of the running config,
   after a delay that doubles (up to `RESTART_MAX_S`) while it keeps dying young. Its sessions
   start from Down: the speaker hears Down for each session that was not (no failure: the path
-  was not seen to fail, so no BGP session is closed for it; the neighbours see our packets stop
-  and act on their own detection time).
+  was not seen to fail, so we close no BGP session for it). A neighbour does see one: our new
+  session says Down to its Up one (RFC 5880 §6.8.6), and it closes its BGP session to us until
+  BFD is Up again, a second or so later.
 - Everything runs on the loop's thread (the main thread: PR_SET_PDEATHSIG fires when the thread
   that started the process ends).
 """
@@ -112,6 +113,7 @@ class BfdProcess:
         "_closed",
         "_closing",
         "_drops_before",
+        "_launched",
         "_loop",
         "_on_change",
         "_out",
@@ -119,6 +121,7 @@ class BfdProcess:
         "_reader",
         "_restart_delay",
         "_restart_handle",
+        "_restarting",
         "_sock",
         "_started_at",
         "_status",
@@ -149,7 +152,9 @@ class BfdProcess:
         self._started_at = 0.0
         self._restart_delay = RESTART_MIN_S
         self._restart_handle: asyncio.TimerHandle | None = None
+        self._restarting: asyncio.Task[None] | None = None  # held: the loop keeps weak ones
         self._closing = False
+        self._launched = False
         self._closed: asyncio.Future[None] | None = None
         self.pid: int | None = None
         self.restarts = 0
@@ -186,7 +191,8 @@ class BfdProcess:
         """Makes the sessions those `config` asks for; returns their peer names. The process
         starts with the first config that asks for a session (none runs without BFD peers)."""
         self._wanted = bfd_peers(config)
-        if self._wanted and self._proc is None and not self._closing:
+        if self._wanted and not self._launched and not self._closing:
+            self._launched = True  # from now on a death, or a failed start, restarts it
             self._restart()
         else:
             self._send(self._configure())
@@ -335,7 +341,7 @@ class BfdProcess:
             return
         if proc is not None and proc.poll() is None:
             proc.kill()  # broken but alive: a fresh one replaces it
-        self._loop.create_task(self._restart_after(proc, why))
+        self._restarting = self._loop.create_task(self._restart_after(proc, why))
 
     async def _reaped(self, proc: subprocess.Popen[bytes]) -> None:
         while proc.poll() is None:  # a SIGKILLed process is gone within milliseconds
@@ -370,7 +376,7 @@ class BfdProcess:
             self.start()
         except OSError as exc:
             logger.error("bfd process cannot start error=%s", exc.strerror or exc)
-            self._loop.create_task(self._restart_after(None, "start failed"))
+            self._restarting = self._loop.create_task(self._restart_after(None, "start failed"))
 
     def _sessions_down(self) -> None:
         """The dead process's sessions are gone: Down for every one that was not, as no

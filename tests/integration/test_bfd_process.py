@@ -92,11 +92,12 @@ def test_a_killed_bfd_process_is_restarted_and_its_sessions_come_back(
     ), speaker_a.output()
     wait_until(lambda: speaker_a.children() not in ([], [child]), 10, message="a new process")
     assert restarts_metric(a) == 1
-    # its sessions start again and come Up; whatever the neighbour made of the silence (its
-    # detection time may have passed: it then closed BGP), everything comes back
+    # its sessions start again and come Up, and so does everything else
     wait_up(a, speaker_a, speaker_b)
     assert bfd_state(speaker_a) == "Up"
     assert speaker_a.peers()["other"]["bfd_failures"] == 0  # our side saw no path failure
+    # the neighbour saw one (our silence, or our new session's Down: docs/config.md says so)
+    assert speaker_b.peers()["other"]["bfd_failures"] == 1
 
 
 def test_killing_the_daemon_leaves_no_bfd_process(
