@@ -6,7 +6,7 @@ end of a Unix socketpair that carries the messages of bgpd.runtime.bfd_messages.
 Why a process: BFD's deadlines are tens of milliseconds, and the daemon's interpreter is busy
 for longer than that during a full-table burst. On the asyncio loop one callback held the
 packets for 294 ms at 10,000 prefixes; on a thread of its own BFD still waited for the
-interpreter lock up to 165 ms past its 100 ms interval at 100,000 (a third to a half of it the
+interpreter lock up to 165 ms past its 100 ms interval at 100,000 (half to two thirds of it the
 cyclic garbage collector, whose full passes grow with the table), where this process stays
 within 7-18 ms of it (bench/bfd_bench.py, docs/performance.md). Here nothing of the daemon's
 can hold a packet: its own interpreter, a heap of a few hundred objects, one thread. FRR runs
