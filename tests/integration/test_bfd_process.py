@@ -1,7 +1,8 @@
 """The BFD process (bgpd.runtime.bfd_child): the daemon's BFD sessions run in a child process of
 their own. Killed, it is noticed, logged, counted and started again, and its sessions come back
 Up; the daemon killed (SIGKILL, no shutdown of its own) leaves no BFD process behind; the
-daemon stopped says AdminDown through it, which the neighbour does not count as a failure; a
+daemon stopped says AdminDown through it, which the neighbour does not count as a failure; GTSM
+and the packet checks hold in it and its drop counters reach the metrics; a
 process that keeps dying young is started again after a doubling delay.
 
 Topology and config: those of test_bfd.py (a -- veth -- b, BFD 100 ms x 3), with a's metrics
@@ -15,6 +16,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -124,6 +126,29 @@ def test_a_stopped_daemon_says_admin_down_through_its_bfd_process(
         r"bfd state peer=other address=\S+ old=Up new=Down diag=neighbor_signaled_session_down",
         speaker_b.output(),
     ), speaker_b.output()
+
+
+def dropped(ns: Namespace, reason: str) -> float:
+    with ns.entered():
+        samples = scrape("127.0.0.1", METRICS_PORT)
+    return samples.get(("bgpd_bfd_packets_dropped_total", frozenset({("reason", reason)})), 0.0)
+
+
+def test_gtsm_and_the_packet_checks_hold_in_the_process_and_their_drops_reach_the_metrics(
+    pair: tuple[Namespace, BgpdProcess, Namespace, BgpdProcess],
+) -> None:
+    a, speaker_a, b, speaker_b = pair
+    wait_up(a, speaker_a, speaker_b)
+    with b.entered():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 254)  # one router on the way
+        sock.sendto(bytes(24), ("10.0.0.1", 3784))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)  # on-link, but BFD version 0
+        sock.sendto(bytes(24), ("10.0.0.1", 3784))
+    # the process's counters reach the daemon within its status period (a second)
+    wait_until(lambda: dropped(a, "ttl") == 1 and dropped(a, "version") == 1, 10, message="drops")
+    assert bfd_state(speaker_a) == "Up"
 
 
 def test_a_process_that_keeps_dying_young_is_restarted_ever_more_slowly(
