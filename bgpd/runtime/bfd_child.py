@@ -60,7 +60,7 @@ __all__ = ["BfdChild", "main"]
 
 logger = logging.getLogger(__name__)
 
-STATUS_S = 1.0  # counters and intervals that moved without a state change: sent this often
+STATUS_S = 1.0  # the status is sent at least this often (a heartbeat for the daemon)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -147,6 +147,7 @@ class BfdChild:
         if now >= self._status_at:
             self._status_at = now + STATUS_S
             self._status_due = True
+            self._sent_status = None  # sent even unchanged: the daemon's sign that we live
         self._send_status()
         return True
 

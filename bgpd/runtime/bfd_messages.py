@@ -5,7 +5,7 @@ Framing: a 4-byte big-endian length, then one UTF-8 JSON object carrying `v` (th
 version, `VERSION`) and `type`. The daemon sends `configure` (the wanted sessions, whole, and
 the log level) and `shutdown` (AdminDown to every neighbour, then exit); the BFD process sends
 `hello` once started, `changes` (state changes, in order), `status` (the sessions' views and
-drop counters: after every change, else at most once a second when something moved), `log`
+drop counters: after every change, and once a second, which tells the daemon it lives), `log`
 (its log records, re-emitted by the daemon so that one stream, format and level serve both)
 and `closed` after a shutdown.
 

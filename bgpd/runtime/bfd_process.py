@@ -14,8 +14,9 @@ Invariants:
 - The process runs this daemon's code: the same interpreter (`sys.executable -m`), and the
   directory this package was imported from first on its path when that is not already where
   the interpreter looks (a source tree, an editable install).
-- A process that dies (end of file on the channel, a broken message) is killed if need be,
-  reaped without blocking the loop, logged with its exit status, counted (`restarts`, metric
+- A process that dies (end of file on the channel, a broken message, or `SILENT_S` plus
+  `STALL_S` without a message: hung) is killed if need be, reaped without blocking the loop,
+  logged with its exit status, counted (`restarts`, metric
   `bgpd_bfd_process_restarts_total`) and started again with the sessions of the running config,
   after a delay that doubles (up to `RESTART_MAX_S`) while it keeps dying young. Its sessions
   start from Down: the speaker hears Down for each session that was not (no failure: the path
@@ -67,6 +68,11 @@ RESTART_MIN_S = 0.1
 RESTART_MAX_S = 30.0
 YOUNG_S = 10.0  # a process that dies sooner than this doubles the next restart's delay
 CLOSE_TIMEOUT_S = 2.0
+# Nothing from the process for this long (it sends its status every second), and still nothing
+# STALL_S later: it is hung, and is killed and started again. The second look is for a daemon
+# that was stopped with it (SIGSTOP to the group, a paused VM): both woke, it will speak.
+SILENT_S = 10.0
+STALL_S = 3.0  # and still silent this much later, the loop having run meanwhile: hung
 _REAP_S = 0.01
 
 
@@ -113,6 +119,7 @@ class BfdProcess:
         "_closed",
         "_closing",
         "_drops_before",
+        "_heard_at",
         "_launched",
         "_loop",
         "_on_change",
@@ -125,7 +132,9 @@ class BfdProcess:
         "_sock",
         "_started_at",
         "_status",
+        "_suspect_since",
         "_wanted",
+        "_watchdog",
         "argv",
         "pid",
         "restarts",
@@ -152,6 +161,9 @@ class BfdProcess:
         self._started_at = 0.0
         self._restart_delay = RESTART_MIN_S
         self._restart_handle: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._heard_at = 0.0
+        self._suspect_since: float | None = None
         self._restarting: asyncio.Task[None] | None = None  # held: the loop keeps weak ones
         self._closing = False
         self._launched = False
@@ -184,6 +196,9 @@ class BfdProcess:
         self._reader = FrameReader()
         self._out.clear()
         self._loop.add_reader(parent, self._readable)
+        self._heard_at = time.monotonic()
+        self._suspect_since = None
+        self._arm_watchdog(SILENT_S)
         if self._wanted:
             self._send(self._configure())
 
@@ -283,6 +298,7 @@ class BfdProcess:
         if not data:
             self._died("end of file")
             return
+        self._heard_at = time.monotonic()
         try:
             messages = self._reader.feed(data)
         except BfdMessageError as exc:
@@ -324,7 +340,27 @@ class BfdProcess:
 
     # ------------------------------------------------------------------------- death, restart
 
+    def _arm_watchdog(self, delay: float) -> None:
+        self._watchdog = self._loop.call_later(delay, self._check_alive)
+
+    def _check_alive(self) -> None:
+        self._watchdog = None
+        now = time.monotonic()
+        silent = now - self._heard_at
+        if silent < SILENT_S:
+            self._arm_watchdog(SILENT_S - silent)
+        elif self._suspect_since is None or self._heard_at > self._suspect_since:
+            # Silent, but we may have been stopped with it (SIGSTOP to the process group, a
+            # paused VM) and both just woke: judged only if it stays silent a while longer.
+            self._suspect_since = now
+            self._arm_watchdog(STALL_S)
+        else:
+            self._died(f"silent for {silent:.0f} s")
+
     def _detach(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._sock is not None:
             self._loop.remove_reader(self._sock)
             self._loop.remove_writer(self._sock)

@@ -1,9 +1,10 @@
 """The BFD process (bgpd.runtime.bfd_child): the daemon's BFD sessions run in a child process of
 their own. Killed, it is noticed, logged, counted and started again, and its sessions come back
-Up; the daemon killed (SIGKILL, no shutdown of its own) leaves no BFD process behind; the
-daemon stopped says AdminDown through it, which the neighbour does not count as a failure; GTSM
-and the packet checks hold in it and its drop counters reach the metrics; a
-process that keeps dying young is started again after a doubling delay.
+Up; hung (stopped), it is killed and replaced; the daemon killed (SIGKILL, no shutdown of its
+own) leaves no BFD process behind; the daemon stopped says AdminDown through it, which the
+neighbour does not count as a failure; GTSM and the packet checks hold in it and its drop
+counters reach the metrics; a process that keeps dying young is started again after a doubling
+delay.
 
 Topology and config: those of test_bfd.py (a -- veth -- b, BFD 100 ms x 3), with a's metrics
 on 127.0.0.1 inside its namespace.
@@ -18,13 +19,14 @@ import re
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from bgpd.config import parse_config
-from bgpd.runtime.bfd_process import BfdProcess
+from bgpd.runtime.bfd_process import SILENT_S, BfdProcess
 
 from .bgpd_proc import BgpdFactory, BgpdProcess
 from .peers import Namespace, veth
@@ -100,6 +102,42 @@ def test_a_killed_bfd_process_is_restarted_and_its_sessions_come_back(
     assert speaker_a.peers()["other"]["bfd_failures"] == 0  # our side saw no path failure
     # the neighbour saw one (our silence, or our new session's Down: docs/config.md says so)
     assert speaker_b.peers()["other"]["bfd_failures"] == 1
+
+
+def test_a_hung_bfd_process_is_killed_and_replaced(
+    pair: tuple[Namespace, BgpdProcess, Namespace, BgpdProcess],
+) -> None:
+    a, speaker_a, _, speaker_b = pair
+    wait_up(a, speaker_a, speaker_b)
+    child = bfd_process(speaker_a)
+    os.kill(child, signal.SIGSTOP)  # alive, its channel open, and silent
+    wait_until(
+        lambda: re.search(
+            rf"bfd process exited pid={child} status=-9 reason=\"silent for 1\d s\" restarts=1",
+            speaker_a.output(),
+        ),
+        25,  # SILENT_S + STALL_S: 13 s
+        message="the hung process replaced",
+        describe=speaker_a.output,
+    )
+    assert gone(child)
+    wait_up(a, speaker_a, speaker_b)
+
+
+def test_a_whole_speaker_stopped_longer_than_the_watchdog_keeps_its_bfd_process(
+    pair: tuple[Namespace, BgpdProcess, Namespace, BgpdProcess],
+) -> None:
+    # The daemon stopped with its process (SIGSTOP to the group, a paused VM) must not take the
+    # process's silence, which was its own, for a hang once both run again.
+    a, speaker_a, _, speaker_b = pair
+    wait_up(a, speaker_a, speaker_b)
+    child = bfd_process(speaker_a)
+    speaker_a.freeze()
+    time.sleep(SILENT_S + 2)  # the stimulus: stopped for longer than the watchdog allows
+    speaker_a.thaw()
+    wait_up(a, speaker_a, speaker_b)
+    assert speaker_a.children() == [child]
+    assert "bfd process exited" not in speaker_a.output()
 
 
 def test_killing_the_daemon_leaves_no_bfd_process(
