@@ -8,8 +8,9 @@ protocol starts disabled; once both BFD sessions are Up it is enabled, and from 
 holds every prefix (plus 2 s) a capture process in the sender's namespace records the arrival
 time of every BFD packet from bgpd (an AF_PACKET socket: kernel timestamps of the wire, not of
 BIRD's loop). Reported: the worst and the 99th percentile gap between bgpd's BFD packets
-(its transmit interval is 75-100 ms with jitter), how many times either side's BFD went Down,
-and the ingest time.
+(its transmit interval is 75-100 ms with jitter), how many times either side's BFD went Down
+(and which side saw it), the ingest time, the capture's own drops, and the RSS and start-up
+time of bgpd's BFD process.
 
 (2) ``failover``: a (the detecting side: bgpd, BIRD 2 or FRR) -- veth -- b (bgpd, originates
 one /24). At t0 every packet b sends or receives is dropped (iptables in b's namespace: the
@@ -29,6 +30,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -43,13 +45,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from bench.common import REPO, save
+from bench.common import REPO, rss_kib, save
 from bench.forward_bench import BirdSocket, make_table, sender_config
 from tests.integration.peers import BgpPeer, BirdConfig, BirdDaemon, Namespace, veth
 from tests.integration.peers.frr_bfd import FrrBfdSuite
 
 SENDER, DUT = "10.99.1.1", "10.99.1.2"
 SO_TIMESTAMPNS = 35  # asm-generic/socket.h
+SO_ATTACH_FILTER = 26
+SOL_PACKET, PACKET_STATISTICS = 263, 6  # linux/socket.h, linux/if_packet.h
 NS_PREFIX = "bgpdbfd"
 BIRD_BFD = """
 protocol bfd {
@@ -65,10 +69,35 @@ protocol bfd {
 # -- the capture process (runs inside the sender's namespace) ---------------------------------
 
 
+def _bfd_filter(source: str) -> bytes:
+    """A classic BPF program for the capture socket: only UDP from `source` to port 3784 is
+    queued. Without it the socket also queues every segment of the burst and overflows on a
+    busy machine, and a BFD packet dropped there reads as a gap of two intervals."""
+    src = struct.unpack("!I", socket.inet_aton(source))[0]
+    program = [  # offsets from the IP header (a SOCK_DGRAM packet socket)
+        (0x30, 0, 0, 9),  # ldb [9]: the protocol
+        (0x15, 0, 6, 17),  # jeq UDP, else drop
+        (0x20, 0, 0, 12),  # ld [12]: the source address
+        (0x15, 0, 4, src),  # jeq source, else drop
+        (0xB1, 0, 0, 0),  # ldxb 4*([0]&0xf): the header length
+        (0x48, 0, 0, 2),  # ldh [x+2]: the destination port
+        (0x15, 0, 1, 3784),  # jeq 3784, else drop
+        (0x06, 0, 0, 0xFFFF),  # accept
+        (0x06, 0, 0, 0),  # drop
+    ]
+    return b"".join(struct.pack("=HBBI", *insn) for insn in program)
+
+
 def capture(source: str, out: Path) -> None:
-    """Records the arrival times of UDP packets to port 3784 from `source` until SIGTERM."""
+    """Records the arrival times of UDP packets to port 3784 from `source` until SIGTERM, and
+    how many the capture socket itself dropped (PACKET_STATISTICS)."""
+    import ctypes
+
     eth_p_ip = 0x0800
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(eth_p_ip))
+    code = ctypes.create_string_buffer(_bfd_filter(source))
+    fprog = struct.pack("HL", len(code.raw) // 8, ctypes.addressof(code))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
     # the kernel's receive time, not this process's: on a busy machine it may run late
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.settimeout(0.2)
@@ -96,7 +125,8 @@ def capture(source: str, out: Path) -> None:
             continue
         if struct.unpack_from("!H", data, ihl + 2)[0] == 3784:
             times.append(stamp)
-    out.write_text(json.dumps(times))
+    _packets, drops = struct.unpack("=II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+    out.write_text(json.dumps({"times": times, "capture_drops": drops}))
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -208,12 +238,15 @@ def run_load(n: int, work: Path) -> dict[str, Any]:
         os.kill(cap.pid, signal.SIGTERM)
         wait(times_file.exists, 10, "capture written")
         cap.stop()
-        times = json.loads(times_file.read_text())
+        captured = json.loads(times_file.read_text())
+        times = captured["times"]
         during = [t for t in times if t >= wall0]
         all_gaps = gaps(times)
         burst_gaps = gaps(during)
         peer = ctl(sock, "show peers")[0]
         bird_down = snd.command("show bfd sessions")
+        children = Path(f"/proc/{dut.pid}/task/{dut.pid}/children").read_text().split()
+        started = re.findall(r"bfd process started pid=\d+ startup_ms=(\d+)", dut.output(10**6))
         return {
             "prefixes": n,
             "ingest_s": round(ingest, 2),
@@ -223,8 +256,16 @@ def run_load(n: int, work: Path) -> dict[str, Any]:
                 statistics.quantiles(burst_gaps, n=100, method="inclusive")[98] * 1000, 1
             ),
             "median_gap_ms": round(statistics.median(all_gaps) * 1000, 1),
+            "capture_drops": captured["capture_drops"],
             "bgpd_bfd_failures": peer["bfd_failures"],
+            # who saw the failure: "control detection time expired" is bgpd (BIRD's packets
+            # late), "neighbor signaled session down" is BIRD (ours late)
+            "bgpd_last_error": peer.get("last_error"),
             "bgpd_state": peer["state"],
+            # the BFD process (a child of bgpd's, when BFD runs in one): its RSS after the
+            # burst, and its start-up to its first message
+            "bfd_process_rss_kib": [rss_kib(int(c)) for c in children],
+            "bfd_process_startup_ms": [int(ms) for ms in started],
             "bird_bfd": bird_down.splitlines()[-1].strip(),
         }
 

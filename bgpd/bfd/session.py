@@ -284,8 +284,10 @@ class BfdSession:
         ):
             self._tx_at = None
             return
-        if self._tx_at is not None and self._tx_at > now:
-            # Never later than the new interval allows (a faster rate applies at once).
+        if self._tx_at is not None:
+            # Never later than the new interval allows (a faster rate applies at once), and an
+            # overdue one stays due: a packet handled before our late timer in the same turn
+            # must not push our transmission an interval further (two intervals of silence).
             self._tx_at = min(self._tx_at, now + self.tx_interval_us() / 1e6)
             return
         self._tx_at = now + self._jittered(self.tx_interval_us()) / 1e6

@@ -356,6 +356,11 @@ def snapshot_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
     for reason, n in snap.bfd_packets_dropped:
         dropped.add_metric([reason], n)
     yield dropped
+    yield CounterMetricFamily(
+        "bgpd_bfd_process_restarts",
+        "Times the BFD process died and was started again (its sessions restart from Down).",
+        value=snap.bfd_process_restarts,
+    )
     yield GaugeMetricFamily(
         "bgpd_graceful_restart_in_progress",
         "1 while our own graceful restart (RFC 4724 R bit) is not finished.",

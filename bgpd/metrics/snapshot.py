@@ -191,6 +191,7 @@ class MetricsSnapshot:
     unknown_connections_total: int = 0  # refused: no peer or dynamic range for the address
     # BFD packets not taken, by reason (RFC 5880 §6.8.6 checks, GTSM, no session)
     bfd_packets_dropped: tuple[tuple[str, int], ...] = ()
+    bfd_process_restarts: int = 0  # the BFD process died and was started again
 
 
 # -------------------------------------------------------------------------------- inputs
@@ -273,6 +274,7 @@ class SnapshotSource:
 
     __slots__ = (
         "_bfd_drops",
+        "_bfd_restarts",
         "_clock",
         "_confd",
         "_kernel",
@@ -296,9 +298,11 @@ class SnapshotSource:
         reloads: ReloadStats | None = None,
         unknown_connections: Callable[[], int] = lambda: 0,
         bfd_drops: Callable[[], Mapping[str, int]] = dict,
+        bfd_restarts: Callable[[], int] = lambda: 0,
     ) -> None:
         self._speaker = speaker
         self._bfd_drops = bfd_drops
+        self._bfd_restarts = bfd_restarts
         self._unknown_connections = unknown_connections
         self._clock = clock
         self._wall = wall
@@ -407,4 +411,5 @@ class SnapshotSource:
             uptime_seconds=max(0.0, now - self._started_at),
             unknown_connections_total=self._unknown_connections(),
             bfd_packets_dropped=tuple(sorted(self._bfd_drops().items())),
+            bfd_process_restarts=self._bfd_restarts(),
         )

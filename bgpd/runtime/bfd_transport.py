@@ -1,36 +1,22 @@
-"""BFD's UDP edge: the sockets and the timer that drive the sans-IO `bgpd.bfd.BfdTable`, on a
-thread of their own.
+"""BFD's UDP edge: the sockets that carry the sans-IO `bgpd.bfd.BfdTable`'s packets, run by the
+BFD process (bgpd.runtime.bfd_child), never by the daemon itself.
 
 Role: receives Control packets on UDP 3784 (single hop, RFC 5881) and 4784 (multihop,
 RFC 5883), one socket per address family and kind, opened when a session needs it, and hands
 each datagram to the table with the TTL (hop limit) it arrived with, read from the
 IP_RECVTTL / IPV6_RECVHOPLIMIT ancillary data, for the GTSM check of RFC 5881 §5. Sends each
 session's packets from a socket of its own, bound to a source port in 49152-65535 (the same one
-for the whole session, RFC 5881 §4) with TTL / hop limit 255. The table's state changes go to
-`on_change` (the daemon tells the speaker).
-
-Why a thread: BFD's deadlines are tens of milliseconds, and the daemon's asyncio loop runs
-callbacks that take longer than a detection time: one 256 KiB read of a full-table UPDATE burst
-is parsed, put in the Loc-RIB and written to the kernel in one callback (measured: a 294 ms gap
-in our BFD packets at 10,000 prefixes on the loop, and at 100,000 the sessions flapped;
-bench/bfd_bench.py, docs/performance.md). BIRD 2 runs BFD in a thread of its own too, FRR in a
-daemon of its own. The thread holds the GIL only to handle a packet or a timer (microseconds),
-and CPython hands it the GIL within its switch interval (5 ms) however busy the loop is.
+for the whole session, RFC 5881 §4) with TTL / hop limit 255.
 
 Invariants:
-- The table, the sockets and the selector are touched only under `_lock`; the BFD thread does
-  all receiving and periodic sending, the loop thread only configures and reads views. State
-  changes reach the loop with `call_soon_threadsafe` (the speaker is the loop's alone).
-- `now` is `time.monotonic()`, the clock of asyncio's loop too (`BaseEventLoop.time`).
 - A port that cannot be opened (another BFD daemon holds it) is logged and counted, and the
   sessions that need it stay Down: never reported Up without packets. A datagram that cannot
   be sent is counted (`errors`); the session's timers decide what it means.
+- Imports only the standard library and bgpd.bfd: the BFD process loads this and little else.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import ipaddress
 import logging
@@ -38,16 +24,11 @@ import random
 import selectors
 import socket
 import sys
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 
-from bgpd.bfd import BfdPeer, BfdSettings, BfdTable, Datagram, PeerStateChanged
-from bgpd.config import Config
-from bgpd.control.bird_replies import BfdSessionRow
+from bgpd.bfd import BfdPeer, BfdTable, Datagram, PeerStateChanged
 
-__all__ = ["BfdTransport", "bfd_peers"]
+__all__ = ["BfdSockets", "MULTIHOP_PORT", "SINGLE_HOP_PORT"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,30 +43,6 @@ IPV6_RECVHOPLIMIT = 51
 IPV6_HOPLIMIT = 52
 _RECV_BUFFER = 512
 _ANCILLARY = socket.CMSG_SPACE(4)
-
-
-def bfd_peers(config: Config) -> list[BfdPeer]:
-    """The BFD sessions `config` asks for, one per peer with `bfd = true`."""
-    out = []
-    for peer in config.all_peers:
-        resolved = config.peer_bfd(peer)
-        if resolved is None:
-            continue
-        settings = BfdSettings(
-            desired_min_tx_us=resolved.min_tx_ms * 1000,
-            required_min_rx_us=resolved.min_rx_ms * 1000,
-            detect_mult=resolved.multiplier,
-        )
-        out.append(
-            BfdPeer(
-                name=peer.name,
-                address=str(peer.address),
-                multihop=resolved.multihop,
-                settings=settings,
-                local_address=None if peer.local_address is None else str(peer.local_address),
-            )
-        )
-    return out
 
 
 def _source(address: str) -> str:
@@ -103,159 +60,48 @@ def _received_ttl(ancdata: list[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
-class BfdTransport:
-    __slots__ = (
-        "_listeners",
-        "_lock",
-        "_loop",
-        "_on_change",
-        "_rng",
-        "_selector",
-        "_senders",
-        "_stopping",
-        "_thread",
-        "_wake_r",
-        "_wake_w",
-        "errors",
-        "table",
-    )
+class BfdSockets:
+    """The UDP sockets of BFD, registered in the BFD process's selector (bgpd.runtime.bfd_child):
+    a listener's selector key carries its `multihop` flag as data."""
+
+    __slots__ = ("_listeners", "_rng", "_selector", "_senders", "errors", "table")
 
     def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        on_change: Callable[[list[PeerStateChanged]], None],
-        rng: random.Random | None = None,
+        self, table: BfdTable, selector: selectors.BaseSelector, rng: random.Random
     ) -> None:
-        self._loop = loop
-        self._on_change = on_change
-        self._rng = rng or random.Random()
-        self._lock = threading.Lock()
-        self.table = BfdTable(self._rng)
+        self.table = table
+        self._selector = selector
+        self._rng = rng
         # (family, multihop) -> the receiving socket; None when it could not be opened
         self._listeners: dict[tuple[int, bool], socket.socket | None] = {}
         # (peer, its address, our local address) -> the session's sending socket
         self._senders: dict[tuple[str, str, str | None], socket.socket] = {}
         self.errors: Counter[str] = Counter()
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="bfd", daemon=True)
-        self._thread.start()
 
-    @staticmethod
-    def now() -> float:
-        return time.monotonic()
-
-    # ------------------------------------------------------- the loop thread: config, views
-
-    def configure(self, config: Config) -> list[str]:
-        """Makes the sessions those `config` asks for; returns their peer names."""
-        wanted = bfd_peers(config)
-        with self._lock:
-            for peer in wanted:
-                self._listener(self._family(peer.address), peer.multihop)
-            self.table.configure(wanted, self.now())
-            changes = self._flush()  # a removed session's AdminDown leaves from its own socket
-            keys = {(p.name, p.address, p.local_address) for p in wanted}
-            for key in list(self._senders):
-                if key not in keys:
-                    self._senders.pop(key).close()
-        self._post(changes)
-        self._wake()
-        return sorted(p.name for p in wanted)
-
-    def drops(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.table.drops)
+    def configure(self, wanted: list[BfdPeer], now: float) -> list[PeerStateChanged]:
+        """Makes the table's sessions `wanted`; returns the state changes that caused."""
+        for peer in wanted:
+            self._listener(self._family(peer.address), peer.multihop)
+        self.table.configure(wanted, now)
+        changes = self.flush()  # a removed session's AdminDown leaves from its own socket
+        keys = {(p.name, p.address, p.local_address) for p in wanted}
+        for key in list(self._senders):
+            if key not in keys:
+                self._senders.pop(key).close()
+        return changes
 
     def close(self) -> None:
-        with self._lock:
-            self.table.configure([], self.now())  # AdminDown to every neighbour as we go
-            self._flush()
-            self._stopping = True
-        self._wake()
-        self._thread.join(timeout=5)
-        with self._lock:
-            for sock in self._listeners.values():
-                if sock is not None:
-                    sock.close()
-            self._listeners.clear()
-            for sock in self._senders.values():
+        for sock in self._listeners.values():
+            if sock is not None:
+                self._selector.unregister(sock)
                 sock.close()
-            self._senders.clear()
-        self._selector.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        self._listeners.clear()
+        for sock in self._senders.values():
+            sock.close()
+        self._senders.clear()
 
-    def bird_rows(self) -> list[BfdSessionRow]:
-        """`show bfd sessions` on the BIRD-compatible sockets: state times made wall-clock."""
-        rows = []
-        with self._lock:
-            now, wall = self.now(), time.time()
-            for peer in self.table.peers():
-                session = self.table.session(peer.name)
-                if session is None:
-                    continue
-                rows.append(
-                    BfdSessionRow(
-                        address=peer.address,
-                        interface="---",
-                        state=session.state.label,
-                        since=wall - (now - session.state_since),
-                        interval_s=session.tx_interval_us() / 1e6,
-                        timeout_s=session.detection_time_us() / 1e6,
-                    )
-                )
-        return rows
-
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            self._wake_w.send(b"\0")
-
-    def _post(self, changes: list[PeerStateChanged]) -> None:
-        if not changes:
-            return
-        with contextlib.suppress(RuntimeError):  # a closed loop: the daemon is gone
-            self._loop.call_soon_threadsafe(self._on_change, changes)
-
-    # ------------------------------------------------------------------ the BFD thread
-
-    def _run(self) -> None:
-        while not self._stopping:
-            try:
-                self._step()
-            except Exception:
-                # A bug must not end BFD for good (every session would then time out on the
-                # other side, and ours would never come up again): logged, and BFD goes on.
-                logger.exception("bfd thread step failed action=continue")
-                time.sleep(0.01)
-
-    def _step(self) -> None:
-        with self._lock:
-            if self._stopping:
-                return
-            deadline = self.table.next_deadline()
-        timeout = None if deadline is None else max(0.0, deadline - self.now())
-        events = self._selector.select(timeout)
-        with self._lock:
-            if self._stopping:
-                return
-            now = self.now()
-            for key, _ in events:
-                if key.data is None:
-                    with contextlib.suppress(BlockingIOError):
-                        self._wake_r.recv(4096)
-                else:
-                    self._receive(key.fileobj, key.data, now)  # type: ignore[arg-type]
-            self.table.handle_timer(self.now())
-            changes = self._flush()
-        self._post(changes)
-
-    def _receive(self, sock: socket.socket, multihop: bool, now: float) -> None:
-        for _ in range(64):  # a bounded batch: never hold the thread on a flood
+    def receive(self, sock: socket.socket, multihop: bool, now: float) -> None:
+        for _ in range(64):  # a bounded batch: never hold the process on a flood
             try:
                 data, ancdata, _flags, addr = sock.recvmsg(_RECV_BUFFER, _ANCILLARY)
             except (BlockingIOError, InterruptedError):
@@ -272,7 +118,7 @@ class BfdTransport:
                 now=now,
             )
 
-    # ------------------------------------------------------------ sockets (under the lock)
+    # ----------------------------------------------------------------------------- sockets
 
     @staticmethod
     def _family(address: str) -> int:
@@ -306,7 +152,6 @@ class BfdTransport:
             )
             return
         self._listeners[key] = sock
-        # epoll_ctl while the thread is in select() is safe; the thread is woken after this
         self._selector.register(sock, selectors.EVENT_READ, multihop)
 
     def _sender(self, dgram: Datagram) -> socket.socket | None:
@@ -345,8 +190,8 @@ class BfdTransport:
                     raise
         raise OSError(errno.EADDRINUSE, "no free BFD source port")
 
-    def _flush(self) -> list[PeerStateChanged]:
-        """Sends what the table queued; returns its state changes (to post to the loop)."""
+    def flush(self) -> list[PeerStateChanged]:
+        """Sends what the table queued; returns its state changes."""
         for dgram in self.table.take_datagrams():
             sock = self._sender(dgram)
             if sock is None:
@@ -358,14 +203,4 @@ class BfdTransport:
                 # unreachable network, a full buffer: the detection time says what it means
                 self.errors["send"] += 1
                 logger.debug("bfd send failed peer=%s error=%s", dgram.peer, exc)
-        changes = self.table.take_changes()
-        for c in changes:
-            logger.log(
-                logging.WARNING if c.change.failure else logging.INFO,
-                "bfd state peer=%s old=%s new=%s diag=%s",
-                c.peer,
-                c.change.old.label,
-                c.change.new.label,
-                c.change.diag.text.replace(" ", "_"),
-            )
-        return changes
+        return self.table.take_changes()

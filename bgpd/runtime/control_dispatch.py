@@ -29,7 +29,7 @@ from bgpd.control.bird_server import BirdHooks, ConfigureRejectedError, TableRow
 from bgpd.control.protocol import ControlCommandError, Request, RowStream
 from bgpd.control.steps_loop import run_steps, run_stream
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, format_prefix
-from bgpd.runtime.bfd_transport import BfdTransport
+from bgpd.runtime.bfd_process import BfdProcess
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.peer_commands import PEER_COMMANDS, bird_peer_action, peer_command
 from bgpd.speaker import RouteQuery, RouteQueryError, Speaker
@@ -71,7 +71,7 @@ class ControlDispatch:
         kernel: Callable[[], KernelWiring | None],
         config_path: str | None,
         load: Callable[[str], Config],
-        bfd: Callable[[], BfdTransport | None] = lambda: None,
+        bfd: Callable[[], BfdProcess | None] = lambda: None,
     ) -> None:
         # `load` reads the file for BIRD's `configure check` (the reflector's profile loader)
         self._config_path = config_path

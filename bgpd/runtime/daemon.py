@@ -41,7 +41,7 @@ from bgpd.metrics import (
     SnapshotSource,
     probe_unix_socket,
 )
-from bgpd.runtime.bfd_transport import BfdTransport
+from bgpd.runtime.bfd_process import BfdProcess
 from bgpd.runtime.control_dispatch import ControlDispatch
 from bgpd.runtime.kernel_wiring import KernelWiring
 from bgpd.runtime.listeners import BgpListeners, ListenError, SocketStage
@@ -146,7 +146,7 @@ class Daemon:
         self._metrics: MetricsServer | None = None
         self._metrics_source: SnapshotSource | None = None
         self._metrics_task: asyncio.Task[None] | None = None  # a listener move on reload
-        self._bfd: BfdTransport | None = None  # BFD's UDP edge, opened in run()
+        self._bfd: BfdProcess | None = None  # BFD's process, run() makes it
         self._restart_state: RestartStateWriter | None = None  # [bgp] restart_state_file
 
     @property
@@ -229,7 +229,7 @@ class Daemon:
         self._restart_state = RestartStateWriter(
             self.loop, lambda: self._speaker.config, lambda: any_established(self._speaker)
         )
-        self._bfd = BfdTransport(self.loop, self._on_bfd_changed)
+        self._bfd = BfdProcess(self.loop, self._on_bfd_changed)
         self._bfd.configure(config)
         self._flush()
         await self._stopping.wait()
@@ -247,7 +247,7 @@ class Daemon:
         if self._restart_state is not None:  # while the sessions are still up
             self._restart_state.stopping()
         if self._bfd is not None:  # AdminDown first: the neighbours must not see a failure
-            self._bfd.close()
+            await self._bfd.close()
         self._speaker.shutdown(self.now())
         self._flush()
         if self._timer is not None:
@@ -301,6 +301,7 @@ class Daemon:
                 confd=self._confd,
                 unknown_connections=lambda: self._sessions.refused.total,
                 bfd_drops=lambda: {} if self._bfd is None else self._bfd.drops(),
+                bfd_restarts=lambda: 0 if self._bfd is None else self._bfd.restarts,
             )
         listen = config.metrics.listen
         if listen is None:

@@ -7,6 +7,8 @@ operator would, with bgpctl's client. Every wait polls with a deadline.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -135,6 +137,28 @@ class BgpdProcess:
     def stop(self, timeout: float = 10) -> int:
         assert self.proc is not None
         return self.proc.stop(timeout)
+
+    def children(self) -> list[int]:
+        """The PIDs of the daemon's child processes (its BFD process)."""
+        assert self.proc is not None
+        pid = self.proc.pid
+        try:
+            text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        except FileNotFoundError:
+            return []
+        return [int(child) for child in text.split()]
+
+    def freeze(self) -> None:
+        """SIGSTOP to the whole speaker: the daemon and its BFD process (the daemon leads its
+        own process group)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after `freeze` (also harmless when not frozen, or gone)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGCONT)
 
     def kill(self) -> int:
         assert self.proc is not None

@@ -1,6 +1,7 @@
 """BFD between two bgpd speakers in namespaces (RFC 5880/5881 over a veth): sessions come up,
 a frozen peer (SIGSTOP) or a cut link is detected within multiplier x interval, and the BGP
 routes leave the kernel then, long before the hold timer; BFD Up again brings them back.
+Multihop BFD (RFC 5883) across a router comes up and detects a frozen peer too.
 
 Topology: a (10.0.0.1) -- veth -- b (10.0.0.2); b originates 10.40.0.0/24, a installs it.
 BFD at 100 ms x 3: a 300 ms detection time. The hold time is 240 s, so the route leaving a's
@@ -9,9 +10,7 @@ kernel within ~1 s can only be BFD's doing.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import time
 from collections.abc import Callable, Iterator
 
@@ -67,8 +66,7 @@ def pair(
     static = f'[[static]]\nprefix = "{PREFIX}"\n'
     speaker_b = bgpd_factory(b, config("10.0.0.2", "10.0.0.1", 64513, 64512, static))
     yield a, speaker_a, b, speaker_b
-    if speaker_b.proc is not None and speaker_b.proc.running:
-        os.kill(speaker_b.proc.pid, signal.SIGCONT)  # a stopped process cannot take SIGTERM
+    speaker_b.thaw()  # a stopped process cannot take SIGTERM
 
 
 def bfd_state(speaker: BgpdProcess) -> str | None:
@@ -97,8 +95,7 @@ def test_a_frozen_peer_is_detected_and_its_routes_leave_the_kernel(
 ) -> None:
     a, speaker_a, _, speaker_b = pair
     wait_up(a, speaker_a, speaker_b)
-    assert speaker_b.proc is not None
-    os.kill(speaker_b.proc.pid, signal.SIGSTOP)
+    speaker_b.freeze()  # the daemon and its BFD process
     elapsed = time_until_gone(a)
     assert DETECT_S * 0.5 < elapsed < BUDGET_S, elapsed
     peer = speaker_a.peers()["other"]
@@ -106,7 +103,7 @@ def test_a_frozen_peer_is_detected_and_its_routes_leave_the_kernel(
     assert peer["bfd"] == "Down"
     assert peer["last_error"].startswith("BFD session down: control detection time expired")
     assert re.search(r"bfd state peer=other address=\S+ old=Up new=Down", speaker_a.output())
-    os.kill(speaker_b.proc.pid, signal.SIGCONT)
+    speaker_b.thaw()
     # BFD Up again releases the hold: the session and the route come back
     wait_up(a, speaker_a, speaker_b)
 
@@ -137,3 +134,36 @@ def test_a_reload_that_turns_bfd_off_is_no_failure_for_the_peer(
     assert speaker_b.peers()["other"]["bfd_failures"] == 0
     assert speaker_b.state("other") == "Established"
     assert in_kernel(a)
+
+
+def test_multihop_bfd_across_a_router_comes_up_and_detects_a_frozen_peer(
+    netns_factory: Callable[..., Namespace], bgpd_factory: BgpdFactory
+) -> None:
+    # a (10.0.1.1) -- r -- b (10.0.2.1): RFC 5883 on UDP 4784, packets arrive with TTL 254 (the
+    # route to b's prefix is not checked: a multihop next hop is not on-link for the kernel)
+    a, r, b = netns_factory(), netns_factory(), netns_factory()
+    veth(a, r, a_addresses=["10.0.1.1/24"], b_addresses=["10.0.1.254/24"], b_ifname="eth1")
+    veth(b, r, a_addresses=["10.0.2.1/24"], b_addresses=["10.0.2.254/24"], b_ifname="eth2")
+    r.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    a.ip("route", "add", "10.0.2.0/24", "via", "10.0.1.254")
+    b.ip("route", "add", "10.0.1.0/24", "via", "10.0.2.254")
+
+    def multihop(text: str) -> str:
+        return text.replace("bfd = true\n", "bfd = true\nmultihop = 2\n")  # the peer's
+
+    speaker_a = bgpd_factory(a, multihop(config("10.0.1.1", "10.0.2.1", 64512, 64513)))
+    speaker_b = bgpd_factory(b, multihop(config("10.0.2.1", "10.0.1.1", 64513, 64512)))
+    try:
+        for speaker in (speaker_a, speaker_b):
+            speaker.wait_established("other")
+            wait_until(lambda s=speaker: bfd_state(s) == "Up", 15, message="BFD Up")
+        speaker_b.freeze()
+        # within a few seconds, where the hold time is 240 s: only BFD can have done it
+        wait_until(
+            lambda: speaker_a.peers()["other"]["last_error"].startswith("BFD session down"),
+            5,
+            message="BFD Down",
+        )
+        assert speaker_a.state("other") != "Established"
+    finally:
+        speaker_b.thaw()

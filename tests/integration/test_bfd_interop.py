@@ -100,12 +100,9 @@ def pair(
         netns=b,
     )
     bgpd = bgpd_factory(a, BGPD)
-    stopped: list[int] = []
     yield a, bgpd, b, bird
-    for pid in (bgpd.proc.pid if bgpd.proc else 0, bird.pid):
-        if pid:
-            stopped.append(pid)
-            os.kill(pid, signal.SIGCONT)  # a stopped process cannot take SIGTERM
+    bgpd.thaw()  # a stopped process cannot take SIGTERM
+    os.kill(bird.pid, signal.SIGCONT)
 
 
 def in_kernel(ns: Namespace, prefix: str, protocol: str) -> bool:
@@ -150,11 +147,10 @@ def test_bird_detects_a_frozen_bgpd(
 ) -> None:
     a, bgpd, b, bird = pair
     wait_up(a, bgpd, b, bird)
-    assert bgpd.proc is not None
-    os.kill(bgpd.proc.pid, signal.SIGSTOP)
+    bgpd.freeze()  # the daemon and its BFD process
     elapsed = time_until_gone(b, OURS, "bird")
     assert elapsed < BUDGET_S, elapsed
-    os.kill(bgpd.proc.pid, signal.SIGCONT)
+    bgpd.thaw()
     wait_up(a, bgpd, b, bird)
 
 
@@ -197,10 +193,10 @@ def frr_pair(
         pids += frr.pids
         b.ip("route", "add", "blackhole", THEIRS)  # what FRR's network statement announces
         bgpd = bgpd_factory(a, BGPD.replace('name = "bird"', 'name = "frr"'))
-        pids += [bgpd.proc.pid] if bgpd.proc else []
         yield a, bgpd, b, frr
+        bgpd.thaw()  # a stopped process cannot take SIGTERM
     finally:
-        for pid in pids:  # a stopped process cannot take SIGTERM
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
         frr.close()
@@ -234,9 +230,8 @@ def test_frr_detects_a_frozen_bgpd(
 ) -> None:
     a, bgpd, b, frr = frr_pair
     frr_up(a, bgpd, b, frr)
-    assert bgpd.proc is not None
-    os.kill(bgpd.proc.pid, signal.SIGSTOP)
+    bgpd.freeze()  # the daemon and its BFD process
     elapsed = time_until_gone(b, OURS, "bgp")
     assert elapsed < BUDGET_S, elapsed
-    os.kill(bgpd.proc.pid, signal.SIGCONT)
+    bgpd.thaw()
     frr_up(a, bgpd, b, frr)

@@ -330,6 +330,7 @@ name = "bird"
 address = "{router.ipv4}"
 asn = 65001
 local_address = "{node.ipv4}"
+bfd = true
 """
 
 
@@ -347,10 +348,16 @@ def test_installed_bgpd_exchanges_routes_with_bird(
         neighbor_address=str(node.ipv4),
         neighbor_as=64512,
         local_address=str(router.ipv4),
+        extra="bfd on;",
     )
     statics = (StaticRoute(prefix=BIRD_ROUTE),)
     bird = bird_factory(
-        BirdConfig(router_id=str(router.ipv4), peers=(peer,), static_routes=statics),
+        BirdConfig(
+            router_id=str(router.ipv4),
+            peers=(peer,),
+            static_routes=statics,
+            extra='protocol bfd { interface "*" { min rx interval 100 ms; }; }\n',
+        ),
         netns=router.ns,
     )
     socket = tmp_path / "bgpd.ctl"
@@ -386,7 +393,21 @@ def test_installed_bgpd_exchanges_routes_with_bird(
     assert table.returncode == 0, table.stderr
     (row,) = [line for line in table.stdout.splitlines() if line.startswith("bird ")]
     assert "Established" in row and str(router.ipv4) in row, table.stdout
+    # BFD's process is the installed interpreter running the installed package, found as any
+    # installed module is (no path handed down)
+    wait_until(
+        lambda: bgpctl_json("show", "peer", "bird")["bfd"] == "Up",
+        timeout=30,
+        message="BFD Up",
+        describe=speaker.output,
+    )
+    (child,) = Path(f"/proc/{speaker.pid}/task/{speaker.pid}/children").read_text().split()
+    argv = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
+    assert Path(argv[0]).parent == installed.venv / "bin", argv  # the command's interpreter
+    assert argv[1:3] == ["-m", "bgpd.runtime.bfd_child"], argv
+    assert b"PYTHONPATH=" not in Path(f"/proc/{child}/environ").read_bytes()
     assert speaker.stop(timeout=10) == 0, speaker.output()
+    assert not Path(f"/proc/{child}").exists()
 
 
 def test_pipx_install_as_documented(dist: Dist, tmp_path: Path) -> None:

@@ -79,6 +79,23 @@ def test_two_sessions_come_up_and_send_at_the_configured_rate_with_jitter() -> N
     assert link.state("a") is State.UP
 
 
+def test_a_packet_handled_while_our_transmission_is_overdue_does_not_push_it_back() -> None:
+    # A process that wakes late handles the neighbour's packet and our overdue transmission in
+    # the same turn, the packet first: the transmission must still go then, not an interval
+    # later (that was a gap of two intervals, seen under load by bench/bfd_bench.py).
+    link = Link()
+    link.run_until(5.0)
+    session = link.a.session("b")
+    assert session is not None
+    due = session.next_deadline()
+    assert due is not None and due < link.now + 0.3  # the transmission, not the detection
+    late = due + 0.05
+    link.a.receive(link.sent["b"][-1][1], source=B, ttl=255, multihop=False, now=late)
+    assert session.next_deadline() == due
+    link.a.handle_timer(late)
+    assert len(link.a.take_datagrams()) == 1
+
+
 def test_detect_mult_one_sends_at_most_every_90_percent() -> None:
     one = BfdSettings(desired_min_tx_us=100_000, required_min_rx_us=100_000, detect_mult=1)
     link = Link(one, one)

@@ -133,7 +133,11 @@ def test_metrics_show_the_bfd_state_failures_and_drops() -> None:
     a = net.nodes["a"].speaker
     a.bfd_changed("to_b", "Up", failure=False, diag="", now=net.now)
     source = SnapshotSource(
-        a, clock=lambda: net.now, wall=lambda: 0.0, bfd_drops=lambda: {"ttl": 4}
+        a,
+        clock=lambda: net.now,
+        wall=lambda: 0.0,
+        bfd_drops=lambda: {"ttl": 4},
+        bfd_restarts=lambda: 2,
     )
 
     def text() -> str:
@@ -144,6 +148,7 @@ def test_metrics_show_the_bfd_state_failures_and_drops() -> None:
         line for line in text().splitlines() if line.startswith("bgpd_peer_bfd")
     )
     assert 'bgpd_bfd_packets_dropped_total{reason="ttl"} 4.0' in text()
+    assert "bgpd_bfd_process_restarts_total 2.0" in text()
     a.bfd_changed("to_b", "Down", failure=True, diag="x", now=net.now)
     assert 'bgpd_peer_bfd_up{address="127.0.0.2",peer="to_b"} 0.0' in text()
     assert 'bgpd_peer_bfd_failures_total{address="127.0.0.2",peer="to_b"} 1.0' in text()
