@@ -37,10 +37,11 @@ __all__ = ["BACKLOG_READ", "HOLD_MAX_S", "HOLD_MAX_STAGED", "ExportHold", "bytes
 # One read this big means the peer's stream outruns us (asyncio reads at most 256 KiB at a
 # time; a peer's routine UPDATEs arrive in reads of a few KiB).
 BACKLOG_READ = 1 << 16
-# A 256 KiB read of 1-2 prefixes per UPDATE takes 30-50 ms to process: 0.1 s holds 2-3 of
-# them. An attribute set's prefixes recur only thousands of UPDATEs apart in such a stream, so
-# the longer the hold, the fewer UPDATEs go out; the bound keeps routes moving meanwhile.
-HOLD_MAX_S = 0.1
+# A 256 KiB read of 1-2 prefixes per UPDATE takes 30-50 ms to process on an idle core, 100-400
+# ms on a loaded one: 0.25 s holds 2-6 of them. An attribute set's prefixes recur only
+# thousands of UPDATEs apart in such a stream, so the longer the hold, the fewer UPDATEs go
+# out; the bound keeps routes moving meanwhile.
+HOLD_MAX_S = 0.25
 # A batch this big amortises the per-UPDATE cost already (one read of 35 prefixes per UPDATE
 # brings about 40,000): holding it longer only delays it.
 HOLD_MAX_STAGED = 20_000
@@ -59,8 +60,8 @@ def bytes_waiting(sock: socket.socket | None) -> int:
 
 
 class ExportHold:
-    """When the held batch began (None: no batch is held), how many turns it has held, and
-    why the last hold ended (for the debug line)."""
+    """When the held batch began (None: no batch is held), how many backlogged turns it has
+    taken, and why it ended (for the debug line; one turn: the batch was not extended)."""
 
     __slots__ = ("reason", "since", "turns")
 
@@ -74,15 +75,16 @@ class ExportHold:
         whether the input is still backlogged and how many prefixes wait in the Loc-RIB."""
         if not backlogged:
             self.reason = "drained"
-        elif staged >= HOLD_MAX_STAGED:
-            self.reason = "staged"
         else:
             if self.since is None:
                 self.since, self.turns = started, 0
             self.turns += 1
-            if now - self.since < HOLD_MAX_S:
+            if staged >= HOLD_MAX_STAGED:
+                self.reason = "staged"
+            elif now - self.since >= HOLD_MAX_S:
+                self.reason = "time"
+            else:
                 return True
-            self.reason = "time"
         self.since = None
         return False
 

@@ -274,8 +274,8 @@ class Sessions:
             staged = self._speaker.staged_changes() if backlogged else 0
             since = self._hold.since
             ended = not self._hold.keep(now, self._now(), backlogged=backlogged, staged=staged)
-            if ended and since is not None:
-                self._log_hold(since, staged)
+            if ended and (backlogged or since is not None):
+                self._log_hold(since if since is not None else now)
         finally:
             if ended or self._hold.since is None:  # an exception ends a held batch too
                 self._end_held()
@@ -289,7 +289,7 @@ class Sessions:
         if self._hold.since is None:
             return
         self._hold.reason = "timer"
-        self._log_hold(self._hold.since, self._speaker.staged_changes())
+        self._log_hold(self._hold.since)
         self._end_held()
         try:
             self._speaker.end_batch(self._now())
@@ -297,12 +297,13 @@ class Sessions:
             logger.exception("runtime input batch failed action=continue")
         self._flush()
 
-    def _log_hold(self, since: float, staged: int) -> None:
+    def _log_hold(self, since: float) -> None:
+        """A batch that saw the input backlogged ends (one turn: it was not extended)."""
         logger.debug(
             "export hold ended turns=%d seconds=%.3f staged=%d reason=%s",
             self._hold.turns,
             self._now() - since,
-            staged,
+            self._speaker.staged_changes(),
             self._hold.reason,
         )
 

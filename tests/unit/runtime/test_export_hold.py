@@ -34,7 +34,7 @@ def test_hold_keeps_a_backlogged_batch_within_its_bounds() -> None:
     assert not hold.keep(1.08, 1.0 + HOLD_MAX_S, backlogged=True, staged=15)
     assert hold.since is None and (hold.turns, hold.reason) == (3, "time")
     assert not hold.keep(2.0, 2.01, backlogged=True, staged=HOLD_MAX_STAGED)
-    assert hold.reason == "staged"
+    assert (hold.turns, hold.reason) == (1, "staged")
     assert hold.keep(3.0, 3.01, backlogged=True, staged=1)
     assert not hold.keep(3.01, 3.02, backlogged=False, staged=2)  # the backlog drained
     assert hold.since is None and hold.reason == "drained"
