@@ -284,11 +284,12 @@ class Sessions:
                 self._hold_timer = self._loop().call_at(self._hold.since + HOLD_MAX_S, self.release)
             self._flush()
 
-    def release(self) -> None:
-        """Ends a held batch now (its bound passed): the Loc-RIB's changes go out."""
+    def release(self, reason: str = "timer") -> None:
+        """Ends a held batch now (its time is up, or the daemon stops): the Loc-RIB's changes
+        go out."""
         if self._hold.since is None:
             return
-        self._hold.reason = "timer"
+        self._hold.reason = reason
         self._log_hold(self._hold.since)
         self._end_held()
         try:
