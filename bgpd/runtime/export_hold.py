@@ -15,10 +15,10 @@ Invariants:
   at least `BACKLOG_READ` bytes from one read and still has bytes waiting in its socket
   (FIONREAD). A trickle (a reflector's clients joining, routine churn) is never held.
 - Bounded: a held batch ends at the first turn that finds no backlog, at the first turn that
-  finds `HOLD_MAX_STAGED` prefixes or more staged in the Loc-RIB, or once `HOLD_MAX_S` has
-  passed since the held batch began; the owner arms a timer for that moment, so a hold ends
-  even if no input comes. The delay a route sees is at most `HOLD_MAX_S` plus the processing
-  of one read.
+  finds `HOLD_MAX_STAGED` prefixes or more staged in the Loc-RIB, or at the first turn that
+  finds `HOLD_MAX_S` passed since the held batch began; the owner arms a timer for that
+  moment, so a hold ends even if no input comes. The delay a route sees is at most
+  `HOLD_MAX_S` plus the processing of one read; the kernel's "converged" step waits for it.
 - Only the export waits: session messages (KEEPALIVE, NOTIFICATION, OPEN) go out as they are
   made, and the order of what each peer receives is the speaker's (nothing is reordered).
 - The decision is the runtime's: the sans-IO speaker never reads the clock, it only sees a
