@@ -2,9 +2,11 @@
 
 The same table as `bench/forward_bench.py` (`make_table`), encoded as the UPDATEs a BIRD sender
 sends (about 4 prefixes per UPDATE, attribute sets interleaved), is fed to a sans-IO `Speaker`
-(the DUT, AS 65002) on its session from the sender, in reads of ``--chunk`` bytes; after each
-read the DUT's outputs are taken as the daemon's loop would take them (UPDATEs toward the
-collector are counted and dropped). Reported: the DUT's CPU time for the whole feed, UPDATEs
+(the DUT, AS 65002) on its session from the sender, in reads of ``--chunk`` bytes, each read
+its own batch or, with ``--hold-reads N``, N reads to a batch (the daemon holds the export
+over the reads of a backlogged input, bgpd/runtime/export_hold.py); after each read the DUT's
+outputs are taken as the daemon's loop would take them (UPDATEs toward the collector are
+counted and dropped). Reported: the DUT's CPU time for the whole feed, UPDATEs
 and bytes it produced, and the live Python memory it holds afterwards (tracemalloc, by line,
 with ``--memory``).
 
@@ -15,7 +17,7 @@ is a fresh speaker; run the script several times, a fresh process is what the da
 and ``--profile FILE`` writes a cProfile of the feed.
 
     .venv/bin/python bench/forward_inproc.py [--prefixes N] [--packing bird|dense]
-        [--chunk BYTES] [--profile F] [--feed CAPTURE] [--memory]
+        [--chunk BYTES] [--hold-reads N] [--profile F] [--feed CAPTURE] [--memory]
 
 ``--packing dense`` puts each attribute set's prefixes in one UPDATE (35 per set by default, as
 `forward_bench.py --packing dense` makes BIRD send them); ``--feed`` replays a stream that
@@ -117,7 +119,9 @@ def setup() -> tuple[Net, int]:
     return net, conn
 
 
-def run(data: bytes, chunk: int, profile: cProfile.Profile | None) -> tuple[float, int, int, Net]:
+def run(
+    data: bytes, chunk: int, profile: cProfile.Profile | None, hold_reads: int = 1
+) -> tuple[float, int, int, Net]:
     net, conn = setup()
     dut = net.nodes["dut"].speaker
     updates = sent = 0
@@ -125,8 +129,14 @@ def run(data: bytes, chunk: int, profile: cProfile.Profile | None) -> tuple[floa
     start = time.process_time()
     if profile is not None:
         profile.enable()
-    for i in range(0, len(data), chunk):
+    reads = range(0, len(data), chunk)
+    for n, i in enumerate(reads):
+        # As the daemon holds a batch over the reads of a backlogged input (export_hold).
+        if n % hold_reads == 0:
+            dut.begin_batch()
         dut.receive_data("sender", conn, data[i : i + chunk], net.now)
+        if n % hold_reads == hold_reads - 1 or n == len(reads) - 1:
+            dut.end_batch(net.now)
         for out in dut.take_outputs():
             if isinstance(out, Send) and out.peer == "collector":
                 sent += len(out.data)
@@ -145,6 +155,12 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=65536, help="bytes per read")
+    parser.add_argument(
+        "--hold-reads",
+        type=int,
+        default=1,
+        help="reads per batch (the daemon holds the export over a backlogged input's reads)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--feed", type=Path, help="replay these bytes (a capture of the sender's messages)"
@@ -157,7 +173,7 @@ def main() -> int:
     print(f"feed: {len(data):,} bytes for {args.prefixes:,} prefixes")
     times = []
     for _ in range(args.repeat):
-        seconds, updates, sent, _net = run(data, args.chunk, None)
+        seconds, updates, sent, _net = run(data, args.chunk, None, args.hold_reads)
         times.append(seconds)
         print(
             f"cpu {seconds:.3f} s  ({seconds / args.prefixes * 1e6:.1f} us/route); "
@@ -168,14 +184,14 @@ def main() -> int:
         print(f"min cpu {min(times):.3f} s")
     if args.profile is not None:
         prof = cProfile.Profile()
-        run(data, args.chunk, prof)
+        run(data, args.chunk, prof, args.hold_reads)
         prof.dump_stats(args.profile)
         pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(35)
     if args.memory:
         gc.collect()
         tracemalloc.start(1)
         before = tracemalloc.take_snapshot()
-        _seconds, _u, _s, net = run(data, args.chunk, None)
+        _seconds, _u, _s, net = run(data, args.chunk, None, args.hold_reads)
         gc.collect()
         after = tracemalloc.take_snapshot()
         diff = after.compare_to(before, "lineno")

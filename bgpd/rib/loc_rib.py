@@ -455,6 +455,11 @@ class LocRib:
         """Whether some prefix moved since the last `take_changes` (it may have moved back)."""
         return any(self._pending.values())
 
+    @property
+    def pending_count(self) -> int:
+        """How many prefixes moved since the last `take_changes` (some may have moved back)."""
+        return sum(map(len, self._pending.values()))
+
     # ---------------------------------------------------------------------------------- views
 
     def best(self, family: Family, nlri: Nlri) -> Candidate | None:

@@ -248,6 +248,7 @@ class Daemon:
             self._restart_state.stopping()
         if self._bfd is not None:  # AdminDown first: the neighbours must not see a failure
             await self._bfd.close()
+        self._sessions.release("stop")  # a batch held open goes out (and to the kernel) first
         self._speaker.shutdown(self.now())
         self._flush()
         if self._timer is not None:

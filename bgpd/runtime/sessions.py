@@ -13,7 +13,8 @@ Invariants:
   order, at the start of the next turn (between `Speaker.begin_batch` and `end_batch`: its
   changes go out once per batch, not once per read or loss); a new connection or a change of
   write pressure first hands over the inputs before it (`take_inputs`), so the speaker sees
-  each connection's events in the order they happened.
+  each connection's events in the order they happened. While a peer's input is backlogged the
+  batch stays open over several turns, within bounds (`runtime.export_hold`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bgpd.config import Config, PeerSettings
 from bgpd.net import Afi
 from bgpd.runtime.connection import BgpConnection
 from bgpd.runtime.dynamic import DynamicPeers
+from bgpd.runtime.export_hold import BACKLOG_READ, HOLD_MAX_S, ExportHold, bytes_waiting
 from bgpd.runtime.interface_address import interface_address
 from bgpd.runtime.memory import MemoryTrimmer
 from bgpd.runtime.refusals import RefusedConnections
@@ -62,6 +64,8 @@ def send_ttl(settings: PeerSettings) -> int | None:
 class Sessions:
     __slots__ = (
         "_flush",
+        "_hold",
+        "_hold_timer",
         "_inputs",
         "_loop",
         "_next_conn_id",
@@ -98,6 +102,9 @@ class Sessions:
         self.trimmer: MemoryTrimmer | None = None  # told of input volume (heap trimming)
         # this loop turn's reads (bytes) and losses (None), in order (see take_inputs)
         self._inputs: list[tuple[BgpConnection, bytes | None]] = []
+        # a batch held open while the input is backlogged (bgpd/runtime/export_hold.py)
+        self._hold = ExportHold()
+        self._hold_timer: asyncio.TimerHandle | None = None
 
     def update_listener_keys(
         self, sockets: Iterable[socket.socket], old: Config, new: Config
@@ -235,18 +242,23 @@ class Sessions:
         self._inputs.append((conn, data))
 
     def take_inputs(self) -> None:
-        """Hands the speaker the reads and losses not yet handed over, as one batch."""
+        """Hands the speaker the reads and losses not yet handed over, as one batch (held
+        open into the next turn while the input is backlogged: `runtime.export_hold`)."""
         if not self._inputs:
             return
         inputs, self._inputs = self._inputs, []
         now = self._now()
         self._speaker.begin_batch()
+        bulk: list[BgpConnection] = []  # connections whose read was big: backlogged?
+        ended = False
         try:
             for conn, data in inputs:
                 try:
                     if data is None:
                         self._lost(conn, now)
                     elif conn.peer is not None:
+                        if len(data) >= BACKLOG_READ:
+                            bulk.append(conn)
                         self._speaker.receive_data(conn.peer, conn.conn_id, data, now)
                 except Exception:
                     # As BgpConnection's guard did when each input was its own callback: that
@@ -258,9 +270,54 @@ class Sessions:
                         "lost" if data is None else "data",
                     )
                     conn.close()
+            backlogged = any(bytes_waiting(self._socket(conn)) for conn in bulk)
+            staged = self._speaker.staged_changes() if backlogged else 0
+            since = self._hold.since
+            ended = not self._hold.keep(now, self._now(), backlogged=backlogged, staged=staged)
+            if ended and (backlogged or since is not None):
+                self._log_hold(since if since is not None else now)
         finally:
-            self._speaker.end_batch(now)
+            if ended or self._hold.since is None:  # an exception ends a held batch too
+                self._end_held()
+                self._speaker.end_batch(now)
+            elif self._hold_timer is None:
+                self._hold_timer = self._loop().call_at(self._hold.since + HOLD_MAX_S, self.release)
             self._flush()
+
+    def release(self, reason: str = "timer") -> None:
+        """Ends a held batch now (its time is up, or the daemon stops): the Loc-RIB's changes
+        go out."""
+        if self._hold.since is None:
+            return
+        self._hold.reason = reason
+        self._log_hold(self._hold.since)
+        self._end_held()
+        try:
+            self._speaker.end_batch(self._now())
+        except Exception:
+            logger.exception("runtime input batch failed action=continue")
+        self._flush()
+
+    def _log_hold(self, since: float) -> None:
+        """A batch that saw the input backlogged ends (one turn: it was not extended)."""
+        logger.debug(
+            "export hold ended turns=%d seconds=%.3f staged=%d reason=%s",
+            self._hold.turns,
+            self._now() - since,
+            self._speaker.staged_changes(),
+            self._hold.reason,
+        )
+
+    def _end_held(self) -> None:
+        self._hold.since = None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+
+    @staticmethod
+    def _socket(conn: BgpConnection) -> socket.socket | None:
+        transport = conn.transport
+        return None if transport is None else transport.get_extra_info("socket")
 
     def _take_inputs_soon(self) -> None:
         try:

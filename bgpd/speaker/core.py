@@ -337,7 +337,10 @@ class Speaker(
         return self._exporter.group_sizes()
 
     def converged(self) -> bool:
-        """True once every configured peer is up and has sent End-of-RIB for its families."""
+        """True once every configured peer is up and has sent End-of-RIB for its families, and
+        the Loc-RIB's changes went out (a batch held open holds them back)."""
+        if self._batching and self._rib.changes_pending:
+            return False
         for name, state in self._peers.items():
             negotiated = state.session.negotiated
             if negotiated is None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from bgpd.net import Family
 from bgpd.policy.next_hop import describe_reason
-from bgpd.rib import Candidate, GracefulRestartTracker, LocRib
+from bgpd.rib import Candidate, CandidateCache, GracefulRestartTracker, LocRib
 from bgpd.session import (
     RouteRefreshReceived,
     SessionDown,
@@ -58,26 +58,24 @@ class UpdateIngest:
     def _take_events(self, name: str, state: PeerState, now: float) -> None:
         """Applies the session's queued events, in order."""
         announce = self._rib.announce_many
+        # What the bulk path needs of the peer changes only in the general path: read again
+        # after each event that takes it.
+        cache = _bulk_cache(state)
         for event in state.session.take_events():
             if type(event) is UpdateReceived:
-                update = event.update
-                attrs = update.attributes
-                announced = update.announced
-                cache = state.candidates
+                attrs, announced, withdrawn, end_of_rib, _, disabled = event.update
                 if (
-                    len(announced) == 1
+                    cache is not None
+                    and len(announced) == 1
                     and attrs is not None
-                    and cache is not None
-                    and not update.withdrawn
-                    and not update.disabled_families
-                    and update.end_of_rib is None
-                    and not state.rejected
-                    and state.import_filter is None
+                    and not withdrawn
+                    and not disabled
+                    and end_of_rib is None
                 ):
-                    batch = announced[0]
-                    candidate = cache.candidate(attrs, batch.next_hop)
+                    family, next_hop, prefixes, path_ids = announced[0]
+                    candidate = cache.candidate(attrs, next_hop)
                     if type(candidate) is Candidate:
-                        announce(batch.family, batch.prefixes, candidate, batch.path_ids)
+                        announce(family, prefixes, candidate, path_ids)
                         continue
                 self._on_update(name, state, event, now)
             elif isinstance(event, SessionEstablished):
@@ -86,6 +84,7 @@ class UpdateIngest:
                 self._on_down(name, state, event, now)
             elif isinstance(event, RouteRefreshReceived):
                 self._on_route_refresh(name, event.message, now)
+            cache = _bulk_cache(state)
 
     def _on_update(self, name: str, state: PeerState, event: UpdateReceived, now: float) -> None:
         update = event.update
@@ -149,3 +148,11 @@ class UpdateIngest:
                 self._rib.withdraw_many(family, prefixes, name, path_ids)
             else:
                 self._rib.announce_many(family, prefixes, outcome, path_ids)
+
+
+def _bulk_cache(state: PeerState) -> CandidateCache | None:
+    """The peer's import cache when its UPDATEs may take the bulk path (no import rules, no
+    prefix rejected before), else None."""
+    if state.rejected or state.import_filter is not None:
+        return None
+    return state.candidates

@@ -5,8 +5,10 @@ Role: `SessionInputs` is the part of `bgpd.speaker.core.Speaker` that keeps a re
 thousands of clients at O(1) where the runtime asks once per event. `begin_batch`/`end_batch`
 bracket every read and lost connection of one loop turn, and the Loc-RIB's changes go out
 once, after all of them: each group member gets one write per batch, not one per read or
-loss, which made a cluster's join and a reconnect storm O(C^2) writes. `next_deadline` reads
-the sessions' timers from `bgpd.speaker.deadlines` instead of every session.
+loss, which made a cluster's join and a reconnect storm O(C^2) writes. The runtime keeps a
+batch open over several turns while a peer's input is backlogged (`bgpd.runtime.export_hold`),
+so one UPDATE sent carries what several reads brought. `next_deadline` reads the sessions'
+timers from `bgpd.speaker.deadlines` instead of every session.
 
 Invariants: a mixin of `Speaker` only, with no state of its own (no slots). Within a batch each
 input is handled as alone (its session's events, in order), except that the changes they make
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from bgpd.rib import GracefulRestartTracker
+from bgpd.rib import GracefulRestartTracker, LocRib
 from bgpd.speaker.deadlines import Deadlines
 from bgpd.speaker.peer_state import PeerState
 
@@ -33,6 +35,7 @@ class SessionInputs:
         _gr: GracefulRestartTracker
         _peers: dict[str, PeerState]
         _recovery_deadline: float | None
+        _rib: LocRib
 
         def receive_data(self, peer: str, conn_id: int, data: bytes, now: float) -> None: ...
         def _propagate(self, now: float) -> None: ...
@@ -45,6 +48,10 @@ class SessionInputs:
     def end_batch(self, now: float) -> None:
         self._batching = False
         self._propagate(now)
+
+    def staged_changes(self) -> int:
+        """Prefixes whose Loc-RIB change waits for `end_batch` to go out."""
+        return self._rib.pending_count
 
     def receive_batch(self, reads: Iterable[tuple[str, int, bytes]], now: float) -> None:
         """`receive_data` for each (peer, connection id, bytes), in order, as one batch."""

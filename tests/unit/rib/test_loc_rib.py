@@ -181,12 +181,12 @@ def test_take_changes_reports_new_best_and_multipath() -> None:
     rib = LocRib()
     a, b = ca(), cb()
     rib.announce_many(V4, [P1, P2], a)
-    assert rib.changes_pending
+    assert rib.changes_pending and rib.pending_count == 2
     assert rib.take_changes() == [
         RouteChange(V4, P1, a, (a,)),
         RouteChange(V4, P2, a, (a,)),
     ]
-    assert not rib.changes_pending
+    assert not rib.changes_pending and rib.pending_count == 0
     assert rib.take_changes() == []
     # b joins the ECMP set of P1: best unchanged, multipath changed.
     rib.announce(V4, P1, b)

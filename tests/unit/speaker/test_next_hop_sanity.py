@@ -14,7 +14,8 @@ import pytest
 from bgpd.config import diff_configs, parse_config
 from bgpd.net import pack_prefix
 from bgpd.policy.next_hop import REASONS
-from tests.unit.wire.helpers import h, update_body
+from bgpd.wire.constants import MessageType
+from tests.unit.wire.helpers import h, message, update_body
 
 from .raw_peer import Bench, RawPeer
 
@@ -168,6 +169,19 @@ def test_a_route_re_announced_with_a_bad_next_hop_is_withdrawn_everywhere(bench:
     assert bench.loc_rib(V4_PREFIX) == []
     assert pack_prefix(V4_PREFIX) not in c.announced()  # withdrawn from the third peer
     x.send_update(v4_update("10.0.0.2"))  # and usable again when fixed
+    assert pack_prefix(V4_PREFIX) in c.announced()
+    view = bench.speaker.peer_view("x", bench.now)
+    assert view is not None and view.prefixes_received == view.prefixes_accepted == 1
+
+
+def test_a_refused_route_fixed_in_the_same_read_is_counted_once(bench: Bench) -> None:
+    """The bulk path (`UpdateIngest._take_events`) is left for the rest of a read once a
+    prefix was refused: the next UPDATE clears the refusal, whatever read it comes in."""
+    x, c = bench.peers["x"], bench.peers["c"]
+    x.send(
+        message(MessageType.UPDATE, v4_update("127.0.0.1"))
+        + message(MessageType.UPDATE, v4_update("10.0.0.2"))
+    )
     assert pack_prefix(V4_PREFIX) in c.announced()
     view = bench.speaker.peer_view("x", bench.now)
     assert view is not None and view.prefixes_received == view.prefixes_accepted == 1

@@ -181,3 +181,43 @@ def test_a_dynamic_peer_goes_with_its_last_connection_only() -> None:
     sessions.on_lost(two)  # type: ignore[arg-type]
     sessions.take_inputs()
     assert speaker.calls[-2] == ("removed", "a")
+
+
+def keepalives_to(outputs: list[Any], peer: str) -> int:
+    return sum(
+        1
+        for o in outputs
+        if isinstance(o, Send) and o.peer == peer and o.data[18] == MessageType.KEEPALIVE
+    )
+
+
+def test_a_batch_held_over_several_turns_sends_once_and_only_the_export_waits() -> None:
+    """The runtime holds a batch open while a peer's input is backlogged
+    (`bgpd.runtime.export_hold`): each turn's reads join it and every member gets one UPDATE
+    per path when it ends; session messages go out meanwhile, and convergence (the kernel's
+    cue to drop stale routes) waits for the held changes."""
+    bench, a, b, c = cluster()
+    for peer in (a, b, c):
+        peer.send_update(update_body())  # End-of-RIB
+        peer.send(message(MessageType.UPDATE, bytes.fromhex("0000 0006 800f 03 0002 01")))
+    assert bench.speaker.converged()
+    bench.speaker.begin_batch()
+    bench.speaker.receive_data("a", a.conn_id, update(2, 1), bench.now)
+    held = bench.speaker.take_outputs()  # the runtime flushes after each turn
+    bench.now += 100  # past the keepalive time
+    bench.speaker.handle_timer(bench.now)
+    bench.speaker.receive_data("a", a.conn_id, update(2, 2), bench.now)
+    held += bench.speaker.take_outputs()
+    assert writes_to(held, "c") == keepalives_to(held, "c") == 1  # the export waits
+    assert bench.speaker.staged_changes() == 2
+    assert not bench.speaker.converged()
+    bench.speaker.end_batch(bench.now)
+    assert bench.speaker.converged()
+    outputs = bench.speaker.take_outputs()
+    assert writes_to(outputs, "c") == 1
+    before = len(c.updates)
+    for out in outputs:
+        if isinstance(out, Send):
+            bench.peers[out.peer].feed(out.data)
+    assert len(c.updates) == before + 1  # one UPDATE carries both reads' prefixes
+    assert c.announced() == {bytes.fromhex("180a0100"), bytes.fromhex("180a0200")}
