@@ -129,7 +129,7 @@ def run(data: bytes, chunk: int, profile: cProfile.Profile | None) -> tuple[floa
         dut.receive_data("sender", conn, data[i : i + chunk], net.now)
         for out in dut.take_outputs():
             if isinstance(out, Send) and out.peer == "collector":
-                sent += len(out.data)
+                sent += sum(len(piece) for piece in out.chunks)
                 updates += 1
     if profile is not None:
         profile.disable()
