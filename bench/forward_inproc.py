@@ -139,7 +139,7 @@ def run(
             dut.end_batch(net.now)
         for out in dut.take_outputs():
             if isinstance(out, Send) and out.peer == "collector":
-                sent += len(out.data)
+                sent += sum(len(piece) for piece in out.chunks)
                 updates += 1
     if profile is not None:
         profile.disable()

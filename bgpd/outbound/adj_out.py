@@ -36,6 +36,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bgpd.net import IPV4_UNICAST, Family, Nlri
+from bgpd.outbound.shares import MemberShares, Part
 from bgpd.rib.path_info import PathInfo
 from bgpd.wire.codec import (
     EncodeContext,
@@ -105,7 +106,7 @@ _Encoded = tuple[PathInfo, bytes, bool, int]
 
 
 class AdjRibOut:
-    __slots__ = ("_by_origin", "_encoded", "_origins", "_tables", "_withheld")
+    __slots__ = ("_by_origin", "_encoded", "_origins", "_shares", "_tables", "_withheld")
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
@@ -121,6 +122,8 @@ class AdjRibOut:
         self._encoded: dict[int, _Encoded] = {}
         # Keys whose path was withheld as too big -> (that path, octets its UPDATE needed).
         self._withheld: dict[Family, dict[bytes, tuple[PathInfo, int]]] = {}
+        # family -> `_by_origin`'s messages joined once (`table_share`), while it is unchanged.
+        self._shares: dict[Family, MemberShares] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -146,6 +149,7 @@ class AdjRibOut:
         self._encoded.clear()
         self._withheld.clear()
         self._by_origin.clear()
+        self._shares.clear()
 
     def table(self, family: Family) -> Mapping[bytes, PathInfo]:
         return self._tables.get(family, {})
@@ -349,6 +353,7 @@ class AdjRibOut:
         entry drop their messages; the batch's announcements (`messages`, one per origin)
         extend the messages of their origin, or replace them when they announce every entry
         the origin has."""
+        self._shares.pop(family, None)
         by_origin = self._by_origin.setdefault(family, {})
         for origin in stale:
             by_origin.pop(origin, None)
@@ -367,6 +372,36 @@ class AdjRibOut:
     def full_table(self, ctx: EncodeContext, family: Family, member: str) -> list[GroupMessage]:
         """Everything `member` holds, as announcements (a new member, a route refresh): the
         messages of every origin but `member`, those not kept packed from the table first."""
+        by_origin = self._kept(ctx, family, member)
+        messages = [m for origin, sent in by_origin.items() if origin != member for m in sent]
+        withheld = self._withheld_for(family, member)
+        if withheld is not None:
+            messages.append(withheld)
+        return messages
+
+    def table_share(
+        self, ctx: EncodeContext, family: Family, member: str
+    ) -> tuple[Part, GroupMessage | None]:
+        """`full_table` as `member`'s share of the messages of every origin, joined once and
+        kept until the table changes: members joining meanwhile share those bytes (slices of
+        them), none is sent a copy. Also the message telling it of withheld paths, if any."""
+        shares = self._shares.get(family)
+        if shares is None:
+            by_origin = self._kept(ctx, family, "")
+            shares = MemberShares([m for sent in by_origin.values() for m in sent])
+            self._shares[family] = shares
+        part = shares.share(member) if shares.tagged(member) else shares.everyone
+        withheld = self._withheld_for(family, member)
+        if withheld is not None:
+            chunks, announced, withdrawn, count, held = part
+            part = (chunks, announced, withdrawn, count, held + withheld.withheld)
+        return part, withheld
+
+    def _kept(
+        self, ctx: EncodeContext, family: Family, member: str
+    ) -> dict[str, list[GroupMessage]]:
+        """`_by_origin` of `family` with every origin but `member` present (packed from the
+        table when its messages were dropped)."""
         by_origin = self._by_origin.setdefault(family, {})
         missing = {
             origin
@@ -374,6 +409,7 @@ class AdjRibOut:
             if count and origin not in by_origin and origin != member
         }
         if missing:
+            self._shares.pop(family, None)
             by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
             for key, info in self._tables.get(family, {}).items():
                 if info.origin not in missing:
@@ -386,11 +422,14 @@ class AdjRibOut:
             encoded = [(self._encoding(ctx, family, info), keys) for info, keys in by_path.values()]
             for message in self._pack(ctx, family, {}, encoded):
                 by_origin[message.skip] = [message]
-        messages = [m for origin, sent in by_origin.items() if origin != member for m in sent]
+        return by_origin
+
+    def _withheld_for(self, family: Family, member: str) -> GroupMessage | None:
+        """The message telling a joining `member` of the paths withheld from it, if any."""
         held = [octets for info, octets in self.withheld(family).values() if info.origin != member]
-        if held:  # the member would have been sent these too: it is told they were withheld
-            messages.append(GroupMessage(b"", "", member, 0, 0, 0, len(held), min(held)))
-        return messages
+        if not held:
+            return None
+        return GroupMessage(b"", "", member, 0, 0, 0, len(held), min(held))
 
     def _pack(
         self,

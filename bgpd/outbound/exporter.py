@@ -8,8 +8,9 @@ path id that stays the same for as long as its (source, received path id) exists
 
 Invariants:
 - Sans-IO: bytes leave only through the `deliver` callback, once per member per batch: the
-  batch's messages joined (shared by every member that receives all of them), with the
-  prefix and message counts for the peer's counters.
+  batch's messages joined once (shared by every member that receives all of them; the others
+  get slices of the same bytes, never a copy), with the prefix and message counts for the
+  peer's counters.
 - Staging is per group, never per member; the only per-member work is writing the shared
   bytes (and a member's own full table when it joins or asks for a route refresh).
 - A blocked member (socket above its high-water mark) receives nothing until it drains; its
@@ -47,6 +48,7 @@ from bgpd.policy.filter_eval import FilterChain, compile_filters
 from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
 from bgpd.wire.codec import encode_end_of_rib
 from bgpd.wire.constants import RouteRefreshSubtype
+from bgpd.wire.framing import Chunk
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class Deliver(Protocol):
     def __call__(
         self,
         peer: str,
-        data: bytes,
+        data: tuple[Chunk, ...],
         announced: int,
         withdrawn: int,
         count: int,
@@ -63,9 +65,9 @@ class Deliver(Protocol):
         now: float,
         withheld: int = 0,
     ) -> None:
-        """Hand `data` (`count` whole UPDATEs, announcing and withdrawing that many prefixes;
-        `count` may be 0) to the peer's session; `withheld` prefixes were not announced to it
-        because their attributes do not fit its messages."""
+        """Hand `data` (chunks of `count` whole UPDATEs, announcing and withdrawing that many
+        prefixes; `count` may be 0) to the peer's session; `withheld` prefixes were not
+        announced to it because their attributes do not fit its messages."""
 
 
 class Fault(Protocol):
@@ -443,25 +445,34 @@ class Exporter:
         if member.blocked:
             return  # it catches up from the group's state when it drains
         for family in sorted(group.key.families):
-            self._send(member, group.adj_out.full_table(group.key.ctx, family, member.name), now)
+            self._send_table(member, family, now)
         self._send_eor(member, now)
 
-    def _send_refresh(self, member: Member, now: float) -> None:
+    def _send_table(self, member: Member, family: Family, now: float) -> None:
+        """The group's table of `family` minus the member's own routes: slices of bytes every
+        member joining while the table is unchanged shares."""
         group = member.group
+        part, withheld = group.adj_out.table_share(group.key.ctx, family, member.name)
+        if part[3] or part[4]:
+            self._deliver_to(member, part, now)
+        if withheld is not None:
+            self._warn_withheld([member], [withheld], now)
+
+    def _send_refresh(self, member: Member, now: float) -> None:
         mark = self._mark
         families = sorted(member.refresh_pending)
         member.refresh_pending.clear()
         for family in families:
             if mark is not None:
                 mark(member.name, family, RouteRefreshSubtype.BORR, now=now)
-            self._send(member, group.adj_out.full_table(group.key.ctx, family, member.name), now)
+            self._send_table(member, family, now)
             if mark is not None:
                 mark(member.name, family, RouteRefreshSubtype.EORR, now=now)
 
     def _send_eor(self, member: Member, now: float) -> None:
         pending, member.eor_pending = member.eor_pending, ()
         for family in pending:
-            self._deliver_to(member, (encode_end_of_rib(family), 0, 0, 1, 0), now)
+            self._deliver_to(member, ((encode_end_of_rib(family),), 0, 0, 1, 0), now)
 
     def _flush(self, group: UpdateGroup, now: float) -> None:
         if group.blocked:

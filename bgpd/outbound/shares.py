@@ -1,14 +1,14 @@
 """Each member's share of one batch of a group's messages, without a pass over the batch per
-member.
+member and without a copy per member.
 
 Role: a batch's messages are tagged for the members they concern (`GroupMessage.skip`: not the
 origin of the routes they announce or withdraw; `only`: that one member). Most members get
 the same bytes; a member that is the origin of some of them (in a reflector's cluster, every
-client whose UPDATE is in the batch) gets the shared bytes minus its own messages. With k
-messages and C members, selecting each such member's messages one by one was O(k) Python work
-per member, O(k x C) per batch; here the shared bytes are joined once with the offsets of each
-message, and a member's share is the shared bytes cut around its own messages (one copy at C
-speed), its counts the totals minus theirs.
+client whose UPDATE is in the batch) gets the shared bytes minus its own messages. The shared
+bytes are joined once with the offsets of each message; a member's share is a few slices of
+them (memoryviews cut around its own messages: no copy), its counts the totals minus theirs.
+The same serves a joining member's whole table (`AdjRibOut.table_shares`): the messages of
+every origin joined once, each member's table the blob minus its own origin's messages.
 
 Invariants: a member's share holds, in the batch's order, every message `for_member` admits
 for it (the `only` messages, which come last in a batch, after the shared ones), and counts
@@ -17,10 +17,16 @@ exactly what they announce, withdraw and withhold.
 
 from __future__ import annotations
 
-from bgpd.outbound.adj_out import GroupMessage
+from typing import TYPE_CHECKING
 
-# (bytes, prefixes announced, prefixes withdrawn, UPDATE count, prefixes withheld)
-Part = tuple[bytes, int, int, int, int]
+from bgpd.wire.framing import Chunk
+
+if TYPE_CHECKING:
+    from bgpd.outbound.adj_out import GroupMessage
+
+# (chunks, prefixes announced, prefixes withdrawn, UPDATE count, prefixes withheld)
+Part = tuple[tuple[Chunk, ...], int, int, int, int]
+NOTHING: Part = ((), 0, 0, 0, 0)
 
 
 def joined(messages: list[GroupMessage]) -> Part:
@@ -29,18 +35,19 @@ def joined(messages: list[GroupMessage]) -> Part:
     announced = sum(m.announced for m in messages)
     withdrawn = sum(m.withdrawn for m in messages)
     withheld = sum(m.withheld for m in messages)
-    return data, announced, withdrawn, sum(m.count for m in messages), withheld
+    return (data,) if data else (), announced, withdrawn, sum(m.count for m in messages), withheld
 
 
 class MemberShares:
-    __slots__ = ("_blob", "_bounds", "_by_only", "_by_skip", "_shared", "everyone")
+    __slots__ = ("_blob", "_bounds", "_by_only", "_by_skip", "_data", "_shared", "everyone")
 
     def __init__(self, messages: list[GroupMessage]) -> None:
         shared = [m for m in messages if not m.only]
         self._shared = shared
         # What a member no message is tagged for receives.
-        self.everyone = joined(shared) if shared else (b"", 0, 0, 0, 0)
-        self._blob = memoryview(self.everyone[0])
+        self.everyone = joined(shared) if shared else NOTHING
+        self._data = self.everyone[0][0] if self.everyone[0] else b""
+        self._blob = memoryview(self._data)
         self._bounds: list[int] = []  # end offset of each shared message in the blob
         end = 0
         self._by_skip: dict[str, list[int]] = {}  # member -> indices of its own shared messages
@@ -64,22 +71,25 @@ class MemberShares:
         if skips is None and onlys is None:
             return self.everyone
         _, announced, withdrawn, count, withheld = self.everyone
-        pieces: list[bytes | memoryview] = []
+        pieces: list[Chunk] = []
         start = 0
         for i in skips or ():
             message = self._shared[i]
             end = self._bounds[i]
-            pieces.append(self._blob[start : end - len(message.data)])
+            if end - len(message.data) > start:
+                pieces.append(self._blob[start : end - len(message.data)])
             start = end
             announced -= message.announced
             withdrawn -= message.withdrawn
             count -= message.count
             withheld -= message.withheld
-        pieces.append(self._blob[start:])
+        if start < len(self._blob):
+            pieces.append(self._blob[start:] if start else self._data)
         for message in onlys or ():
-            pieces.append(message.data)
+            if message.data:
+                pieces.append(message.data)
             announced += message.announced
             withdrawn += message.withdrawn
             count += message.count
             withheld += message.withheld
-        return b"".join(pieces), announced, withdrawn, count, withheld
+        return tuple(pieces), announced, withdrawn, count, withheld

@@ -447,7 +447,7 @@ class Daemon:
             if isinstance(output, Send):
                 conn = self._sessions.connections.get(output.conn_id)
                 if conn is not None:
-                    conn.write(output.data)
+                    conn.write_chunks(output.chunks)
             elif isinstance(output, Close):
                 conn = self._sessions.connections.get(output.conn_id)
                 if conn is not None:

@@ -31,6 +31,11 @@ from bgpd.errors import BgpdError
 from bgpd.metrics import MetricsServer, bind_metrics_socket
 from bgpd.runtime.sockopts import set_md5_key
 
+# The accept queue asked for: the kernel clamps it to net.core.somaxconn (4,096 by default, the
+# same as socket.SOMAXCONN), so a host whose operator raised that for thousands of clients
+# reconnecting at once gets it (5,000 nodes overflowed 4,096: SYNs dropped, retried 1-3 s on).
+LISTEN_BACKLOG = 65535
+
 __all__ = ["BgpListeners", "ListenError", "ListenStage", "SocketStage", "bind_listener"]
 
 logger = logging.getLogger(__name__)
@@ -67,7 +72,7 @@ def bind_listener(
         sock.bind((str(address), port))
         for peer, password in passwords:
             set_md5_key(sock, peer, password)
-        sock.listen(socket.SOMAXCONN)  # a reflector's clients all reconnect at once
+        sock.listen(LISTEN_BACKLOG)  # a reflector's clients all reconnect at once
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
@@ -212,7 +217,7 @@ class BgpListeners:
             # that many connections per readiness: thousands of clients reconnecting at once
             # overflowed it (SYNs dropped, clients retrying for minutes).
             server = await self._loop.create_server(
-                self._factory, sock=sock, backlog=socket.SOMAXCONN
+                self._factory, sock=sock, backlog=LISTEN_BACKLOG
             )
             if self._sockets.get(key) is sock:
                 self._servers[key] = server

@@ -9,11 +9,13 @@ class only holds per-connection state so that two connections can coexist during
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bgpd.session.events import SessionState
 from bgpd.session.settings import LARGE_HOLD_TIME
 from bgpd.wire.codec import UpdateDecoder
 from bgpd.wire.constants import MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
-from bgpd.wire.framing import MessageReader
+from bgpd.wire.framing import Chunk, MessageReader
 from bgpd.wire.messages import OpenMessage
 from bgpd.wire.negotiated import Negotiated
 
@@ -59,7 +61,7 @@ class Connection:
         self.reader = MessageReader(
             MAX_EXTENDED_MESSAGE_LEN if extended_message else MAX_MESSAGE_LEN
         )
-        self._out: list[bytes] = [open_bytes]
+        self._out: list[Chunk] = [open_bytes]
         self.hold_interval: float = LARGE_HOLD_TIME  # RFC 4271 §8.2.2
         self.hold_deadline: float | None = now + LARGE_HOLD_TIME
         self.keepalive_interval: float | None = None
@@ -69,17 +71,26 @@ class Connection:
     def inbound(self) -> bool:
         return not self.outbound
 
-    def queue(self, data: bytes) -> None:
+    def queue(self, data: Chunk) -> None:
         self._out.append(data)
+
+    def queue_many(self, chunks: Iterable[Chunk]) -> None:
+        self._out.extend(chunks)
 
     def take_output(self) -> bytes:
         out = self._out
         if not out:
             return b""
+        first = out[0]
         # A single chunk (the common case: one UPDATE shared by a whole group) is not copied.
-        data = out[0] if len(out) == 1 else b"".join(out)
+        data = first if len(out) == 1 and isinstance(first, bytes) else b"".join(out)
         out.clear()
         return data
+
+    def take_chunks(self) -> list[Chunk]:
+        """The queued bytes as the chunks they were queued as (shared, not copied)."""
+        out, self._out = self._out, []
+        return out
 
     def restart_hold(self, now: float) -> None:
         if self.hold_deadline is not None:

@@ -83,7 +83,7 @@ from bgpd.wire.constants import (
     MessageType,
     RouteRefreshSubtype,
 )
-from bgpd.wire.framing import check_length
+from bgpd.wire.framing import Chunk, check_length
 from bgpd.wire.messages import NotificationMessage, RouteRefreshMessage, UpdateMessage
 from bgpd.wire.negotiated import Negotiated
 
@@ -261,6 +261,14 @@ class Session(OpenExchange, SessionTimers):
         if conn is not None:
             return conn.take_output()
         return self._closing.pop(conn_id, b"")
+
+    def chunks_to_send(self, conn_id: int) -> list[Chunk]:
+        """`data_to_send` as the chunks queued (shared bytes stay shared)."""
+        conn = self._conns.get(conn_id)
+        if conn is not None:
+            return conn.take_chunks()
+        last = self._closing.pop(conn_id, b"")
+        return [last] if last else []
 
     # ------------------------------------------------------------------ administrative events
 
@@ -440,9 +448,10 @@ class Session(OpenExchange, SessionTimers):
         return True
 
     def send_update_bytes(
-        self, data: bytes, now: float | None = None, *, count: int | None = None
+        self, data: Chunk | tuple[Chunk, ...], now: float | None = None, *, count: int | None = None
     ) -> None:
-        """Queues one or more complete, pre-encoded UPDATE messages on the Established session.
+        """Queues one or more complete, pre-encoded UPDATE messages on the Established session
+        (`data` may be a tuple of chunks, whole messages together, queued as they are).
 
         With `now`, the UPDATE stands in for our next KEEPALIVE (the keepalive timer restarts).
         Raises NotEstablishedError unless Established, SessionError when `data` is not a
@@ -454,10 +463,14 @@ class Session(OpenExchange, SessionTimers):
         negotiated = conn.negotiated
         assert negotiated is not None
         if count is None:  # from outside the outbound layer: check what we are given
-            count = count_updates(data, negotiated.max_message_len)
+            whole = data if not isinstance(data, tuple) else b"".join(data)
+            count = count_updates(bytes(whole), negotiated.max_message_len)
         if not count:
             return
-        conn.queue(data)
+        if isinstance(data, tuple):
+            conn.queue_many(data)
+        else:
+            conn.queue(data)
         self.counters.messages_out[_UPDATE] += count
         # RFC 4271 §4.4: an UPDATE restarts the peer's hold timer, so our KEEPALIVE can wait.
         interval = conn.keepalive_interval

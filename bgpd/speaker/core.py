@@ -109,6 +109,7 @@ from bgpd.speaker.steps import Steps, finish
 from bgpd.speaker.views import peer_view, route_views
 from bgpd.views import PeerView, RouteView
 from bgpd.wire.constants import CeaseSubcode
+from bgpd.wire.framing import Chunk
 from bgpd.wire.negotiated import EncodeContext, Negotiated
 
 logger = logging.getLogger(__name__)
@@ -418,9 +419,9 @@ class Speaker(
         state.ports.pop(conn_id, None)
 
     def _send_queued(self, name: str, state: PeerState, conn_id: int) -> None:
-        data = state.session.data_to_send(conn_id)
-        if data:
-            self._outputs.append(Send(peer=name, conn_id=conn_id, data=data))
+        chunks = state.session.chunks_to_send(conn_id)
+        if chunks:
+            self._outputs.append(Send(peer=name, conn_id=conn_id, chunks=tuple(chunks)))
 
     def _set_statics(self, config: Config) -> None:
         """Makes the Loc-RIB's static source equal to the config's statics (and blocks)."""
@@ -632,7 +633,7 @@ class Speaker(
     def _deliver(
         self,
         peer: str,
-        data: bytes,
+        data: tuple[Chunk, ...],
         announced: int,
         withdrawn: int,
         count: int,

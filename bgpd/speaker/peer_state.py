@@ -20,6 +20,7 @@ from bgpd.rib import Candidate, CandidateCache, PathInfo, Source, SourceKind
 from bgpd.session import Session, SessionSettings, add_path_modes
 from bgpd.wire.attributes import PathAttributes
 from bgpd.wire.constants import Origin
+from bgpd.wire.framing import Chunk
 from bgpd.wire.negotiated import Negotiated
 
 STATIC_SOURCE = Source(name="static", kind=SourceKind.STATIC)
@@ -43,9 +44,17 @@ class Dial:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Send:
+    """Bytes for one connection, as the chunks they were queued as (shared by many peers'
+    Sends when a group's bytes are; the runtime writes them without joining them)."""
+
     peer: str
     conn_id: int
-    data: bytes
+    chunks: tuple[Chunk, ...]
+
+    @property
+    def data(self) -> bytes:
+        """The chunks joined (a copy: for readers that want one bytes object)."""
+        return b"".join(self.chunks)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

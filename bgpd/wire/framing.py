@@ -22,6 +22,10 @@ from bgpd.wire.constants import (
     HeaderSubcode,
 )
 
+# A piece of an outgoing byte stream (whole messages): bytes an update group shares, or a slice
+# of them, passed on by reference down to the socket (one copy per member would be C copies).
+Chunk = bytes | memoryview
+
 _LENGTH_TYPE = struct.Struct("!HB")
 # Minimum and maximum total length per message type (index = type), RFC 4271 §4 and RFC 2918 §3.
 # RFC 8654 §3: OPEN and KEEPALIVE stay within 4,096 octets even with extended messages. A

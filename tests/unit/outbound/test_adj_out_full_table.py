@@ -1,7 +1,8 @@
 """A joining member's table (`AdjRibOut.full_table`), served from the messages kept per origin:
 after any sequence of announcements, replacements, withdrawals and withheld paths, in either
 family, with or without ADD-PATH, a member joining now is sent exactly the table minus its own
-entries, each once (what a walk of the table gave before the messages were kept)."""
+entries, each once (what a walk of the table gave before the messages were kept). The same
+as `table_share`: slices of the kept messages joined once, shared by every joining member."""
 
 from __future__ import annotations
 
@@ -121,6 +122,25 @@ def test_a_joining_member_gets_exactly_the_table_minus_its_own(
                 for _ in range(2):
                     got = received(n, family, adj.full_table(ctx, family, member))
                     assert sorted(got) == expected
+                assert_table_share(adj, ctx, family, member)
+            # Every member's table is cut from the same bytes, joined once per table.
+            blobs = {
+                id(chunk.obj if isinstance(chunk, memoryview) else chunk)
+                for member in MEMBERS
+                for chunk in adj.table_share(ctx, family, member)[0][0]
+            }
+            assert len(blobs) <= 1
+
+
+def assert_table_share(adj: AdjRibOut, ctx: EncodeContext, family: Family, member: str) -> None:
+    """`table_share` is `full_table` as one member's share: the same bytes, counts, withheld."""
+    messages = adj.full_table(ctx, family, member)
+    (chunks, announced, withdrawn, count, withheld), told = adj.table_share(ctx, family, member)
+    assert b"".join(chunks) == b"".join(m.data for m in messages)
+    assert announced == sum(m.announced for m in messages)
+    assert (withdrawn, count) == (0, sum(m.count for m in messages))
+    assert withheld == sum(m.withheld for m in messages)
+    assert (told is not None) == any(m.withheld for m in messages)
 
 
 def test_the_kept_messages_are_the_ones_sent_and_a_copy_packs_its_own() -> None:

@@ -1,5 +1,6 @@
 """`MemberShares`: every member's share of a batch is exactly the messages `for_member` admits
-for it, joined in order, with their counts (what selecting them one by one per member gave)."""
+for it, in order, with their counts (what selecting them one by one per member gave), and it
+is made of the batch's bytes joined once: slices of them, never a copy per member."""
 
 from __future__ import annotations
 
@@ -30,7 +31,15 @@ def test_each_share_is_the_messages_for_the_member(messages: list[GroupMessage])
     shares = MemberShares(messages)
     for name in (*NAMES[1:], "d"):
         mine = [m for m in messages if m.for_member(name)]
-        expected = joined(mine) if mine else (b"", 0, 0, 0, 0)
+        expected = joined(mine) if mine else ((), 0, 0, 0, 0)
         got = shares.share(name) if shares.tagged(name) else shares.everyone
-        assert got == expected
+        assert got[1:] == expected[1:]
+        assert b"".join(got[0]) == b"".join(expected[0])
+        blob = shares.everyone[0][0] if shares.everyone[0] else None
+        for chunk in got[0]:
+            assert chunk  # no empty pieces
+            if isinstance(chunk, memoryview):
+                assert chunk.obj is blob  # a slice of the one joined blob
+            else:
+                assert chunk is blob or any(chunk is m.data for m in messages if m.only)
         assert shares.tagged(name) == any(name in (m.skip, m.only) for m in messages)

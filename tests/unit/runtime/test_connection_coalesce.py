@@ -97,7 +97,7 @@ def test_any_other_message_goes_after_what_is_held() -> None:
         # After a quiet spell the next UPDATE goes out at once again.
         await asyncio.sleep(UPDATE_COALESCE_S * 2)
         conn.write(update(3))
-        assert conn._timer is None and not conn._held  # written, not held
+        assert conn._timer is None and not conn._held_octets  # written, not held
         assert await until(theirs, update(3)) == update(3)
         conn.close()
         theirs.close()
@@ -114,7 +114,7 @@ def test_a_big_backlog_is_not_held() -> None:
         for _ in range(n):
             conn.write(big)
         # The window has not ended: everything left because the held octets reached the cap.
-        assert conn._timer is None and not conn._held
+        assert conn._timer is None and not conn._held_octets
         expected = update(0) + big * n
         assert await until(theirs, expected) == expected
         conn.close()

@@ -1,6 +1,8 @@
-"""The BGP listener keeps the kernel's accept queue bgpd asks for (SOMAXCONN) once asyncio
-serves it: asyncio listens again with its own backlog (100 unless told), which dropped the
-SYNs of a reflector's thousands of clients reconnecting at once. Read back with `ss`."""
+"""The BGP listener keeps the kernel's accept queue bgpd asks for (`LISTEN_BACKLOG`, which the
+kernel clamps to net.core.somaxconn) once asyncio serves it: asyncio listens again with its
+own backlog (100 unless told), which dropped the SYNs of a reflector's thousands of clients
+reconnecting at once. Read back with `ss` (tests/integration/test_listen_backlog_raised.py
+checks it in a namespace whose somaxconn is raised above SOMAXCONN)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import socket
 import subprocess
 
 from bgpd.config import parse_config
-from bgpd.runtime.listeners import BgpListeners
+from bgpd.runtime.listeners import LISTEN_BACKLOG, BgpListeners
 
 
 def test_the_listener_keeps_a_somaxconn_backlog_when_served() -> None:
@@ -33,7 +35,7 @@ def test_the_listener_keeps_a_somaxconn_backlog_when_served() -> None:
         finally:
             listeners.close()
 
-    assert asyncio.run(run()) == min(socket.SOMAXCONN, _somaxconn())
+    assert asyncio.run(run()) == min(LISTEN_BACKLOG, _somaxconn())
 
 
 def _somaxconn() -> int:
