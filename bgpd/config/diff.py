@@ -183,7 +183,7 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
             ob.asn != nb.asn
             or old.local_asn != new.local_asn
             or ob.router_id != nb.router_id
-            or ob.cluster_id != nb.cluster_id
+            or old.reflector_cluster_id != new.reflector_cluster_id
         ),
         listen_changed=set(ob.listen) != set(nb.listen) or ob.port != nb.port,
         export_policy_changed=_export_inputs(old) != _export_inputs(new),

@@ -606,6 +606,9 @@ class Config:
     calico_statics: tuple[StaticRoute, ...] = field(init=False, compare=False, repr=False)
     _peers_by_name: dict[str, PeerConfig] = field(init=False, compare=False, repr=False)
     _mesh_names: frozenset[str] = field(init=False, compare=False, repr=False)
+    # The cluster id in use (RFC 4456): `[bgp] cluster_id`, else the router id when any
+    # neighbour is a route-reflector client (§7, as BIRD does), else None (no reflection).
+    reflector_cluster_id: IPv4Address | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         mesh_peers = derive_mesh_peers(
@@ -616,6 +619,7 @@ class Config:
         object.__setattr__(self, "calico_statics", derive_calico_statics(self.calico, self.statics))
         object.__setattr__(self, "_peers_by_name", {p.name: p for p in self.all_peers})
         object.__setattr__(self, "_mesh_names", frozenset(p.name for p in mesh_peers))
+        object.__setattr__(self, "reflector_cluster_id", self._reflector_cluster_id())
         # in Calico mode the BIRD-compatible sockets default to calico-node's paths,
         # where calicoctl and the -bird-live/-bird-ready probes look (set here, not in the
         # loader, so that every Config of the same file is equal, rendered and re-read too).
@@ -662,6 +666,16 @@ class Config:
         )
         return problems
 
+    def _reflector_cluster_id(self) -> IPv4Address | None:
+        b = self.bgp
+        if b.cluster_id is not None:
+            return b.cluster_id
+        clients = any(p.rr_client for p in self.all_peers) or any(
+            r.rr_client is True or (r.rr_client is None and r.asn in (None, self.local_asn))
+            for r in self.dynamic_neighbors
+        )
+        return b.router_id if clients else None
+
     def with_peer(self, peer: PeerConfig) -> Config:
         """This config plus `peer` after the others (a dynamic neighbour): what
         `replace(self, peers=...)` gives, with the rules checked on `peer` alone (the rest
@@ -675,6 +689,8 @@ class Config:
         new = copy(self)  # no __post_init__: the derived fields are carried over, then extended
         object.__setattr__(new, "peers", (*self.peers, peer))
         object.__setattr__(new, "_peers_by_name", {**self._peers_by_name, peer.name: peer})
+        if peer.rr_client and self.reflector_cluster_id is None:
+            object.__setattr__(new, "reflector_cluster_id", self.bgp.router_id)
         return new
 
     def without_peer(self, name: str) -> Config:
@@ -743,7 +759,7 @@ class Config:
             asn=p.asn,
             local_asn=p.local_asn if p.local_asn is not None else self.local_asn,
             router_id=b.router_id,
-            cluster_id=b.cluster_id,
+            cluster_id=self.reflector_cluster_id,
             local_address=p.local_address,
             passive=p.passive,
             password=p.password,

@@ -525,7 +525,7 @@ class Speaker(
 
     @property
     def _cluster_id(self) -> int | None:
-        cluster = self._config.bgp.cluster_id
+        cluster = self._config.reflector_cluster_id
         return None if cluster is None else int(cluster)
 
     def _profile(

@@ -117,3 +117,25 @@ def test_a_withdrawal_reaches_every_client() -> None:
         views = net.nodes[f"c{i}"].speaker.route_views("10.100.7.0/24")
         assert views == []
         assert len(net.nodes[f"c{i}"].speaker.route_views("10.7.7.0/24")) == 2
+
+
+def test_without_a_cluster_id_the_router_id_serves_as_one() -> None:
+    """RFC 4456 §7 (and BIRD): `rr_client` on a neighbour makes us a reflector even without
+    `[bgp] cluster_id`; the router id is the cluster id. Before, nothing was reflected."""
+    net = Net()
+    text = reflector_config("127.0.0.1", "127.0.0.2").replace(f'cluster_id = "{CLUSTER}"\n', "")
+    net.add("rr1", "127.0.0.1", text.split('[[peer]]\nname = "client3"')[0])
+    for i in (1, 2):
+        net.add(f"c{i}", f"127.0.1.{i}", client_config(i).split('[[peer]]\nname = "rr2"')[0])
+    net.add(
+        "plain",
+        "127.0.0.2",
+        client_config(9).replace("127.0.1.9", "127.0.0.2").split('[[peer]]\nname = "rr2"')[0],
+    )
+    net.start()
+    c2 = net.nodes["c2"].speaker
+    (route,) = c2.route_views("10.100.1.0/24")  # client to client
+    assert route.originator_id == "127.0.1.1" and route.cluster_list == ("127.0.0.1",)
+    assert [r.peer for r in c2.route_views("10.100.9.0/24")] == ["rr1"]  # non-client to client
+    plain = net.nodes["plain"].speaker
+    assert [r.peer for r in plain.route_views("10.100.2.0/24")] == ["rr1"]  # client to non-client
