@@ -27,7 +27,9 @@ entries, as long as they still describe them exactly (announcements of new entri
 entry of the origin withdrawn or replaced drops the origin's messages, which are packed again
 from the table at the next `full_table`). A member's table is then the messages of every
 origin but its own: O(origins) per join instead of O(table). The messages are the group's
-encoding (`ctx`): a table copied into another group starts without them.
+encoding (`ctx`): a table copied into another group starts without them. An origin with more
+than `KEEP_UNASKED_LIMIT` entries (a full feed) keeps no messages until a join packs them from
+the table: a router that forwards a feed and sees no join holds only the table.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ from bgpd.wire.update_encode import LONGEST_ENTRY, announcement_overhead
 
 # Encoded attribute sets kept per group before the cache starts over (bounds memory under churn).
 ENCODED_CACHE_SIZE = 50_000
+# An origin with more entries than this starts keeping its messages only once a member joins
+# (see the module docstring): a full feed's UPDATEs held for a join that may never come cost
+# 6-24 bytes per route, a walk of the table at the first join costs what sending it does.
+KEEP_UNASKED_LIMIT = 10_000
 # The overhead recorded for a path whose attributes cannot be encoded at all: more than any
 # message may hold (RFC 8654: 65,535 octets), so it is withheld like a path that does not fit.
 UNENCODABLE = MAX_EXTENDED_MESSAGE_LEN + 1
@@ -105,7 +111,7 @@ _Encoded = tuple[PathInfo, bytes, bool, int]
 
 
 class AdjRibOut:
-    __slots__ = ("_by_origin", "_encoded", "_origins", "_tables", "_withheld")
+    __slots__ = ("_by_origin", "_encoded", "_joined", "_origins", "_tables", "_withheld")
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
@@ -115,6 +121,9 @@ class AdjRibOut:
         # family -> origin -> the messages announcing exactly that origin's entries (see the
         # module docstring); an origin with entries and no list here is packed on demand.
         self._by_origin: dict[Family, dict[str, list[GroupMessage]]] = {}
+        # family -> the origins over `KEEP_UNASKED_LIMIT` entries whose messages a join asked
+        # for: kept from then on, until a change of the origin drops them.
+        self._joined: dict[Family, set[str]] = {}
         # id(path) -> (path, its attribute bytes or IPv4 head, whether it is the head):
         # exported paths are shared objects, so one encoding serves every UPDATE that carries
         # the path. Holding the path keeps its id from being reused while the entry lives.
@@ -146,6 +155,7 @@ class AdjRibOut:
         self._encoded.clear()
         self._withheld.clear()
         self._by_origin.clear()
+        self._joined.clear()
 
     def table(self, family: Family) -> Mapping[bytes, PathInfo]:
         return self._tables.get(family, {})
@@ -350,14 +360,19 @@ class AdjRibOut:
         extend the messages of their origin, or replace them when they announce every entry
         the origin has."""
         by_origin = self._by_origin.setdefault(family, {})
+        joined = self._joined.get(family, ())
         for origin in stale:
-            by_origin.pop(origin, None)
+            if by_origin.pop(origin, None) is not None and origin in joined:
+                self._joined[family].discard(origin)
         counts = self._origins[family]
         for message in messages:
             if not message.announced:
                 continue  # withdrawals
             origin = message.skip
-            if counts[origin] == message.announced:
+            count = counts[origin]
+            if count > KEEP_UNASKED_LIMIT and origin not in joined:
+                by_origin.pop(origin, None)  # kept from the first join on (`full_table`)
+            elif count == message.announced:
                 by_origin[origin] = [message]
             else:
                 held = by_origin.get(origin)
@@ -386,6 +401,10 @@ class AdjRibOut:
             encoded = [(self._encoding(ctx, family, info), keys) for info, keys in by_path.values()]
             for message in self._pack(ctx, family, {}, encoded):
                 by_origin[message.skip] = [message]
+            counts = self._origins[family]
+            big = [origin for origin in missing if counts[origin] > KEEP_UNASKED_LIMIT]
+            if big:
+                self._joined.setdefault(family, set()).update(big)
         messages = [m for origin, sent in by_origin.items() if origin != member for m in sent]
         held = [octets for info, octets in self.withheld(family).values() if info.origin != member]
         if held:  # the member would have been sent these too: it is told they were withheld
