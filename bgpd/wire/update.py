@@ -31,6 +31,7 @@ from bgpd.wire.attr_decode import (
     MP_REACH,
     MP_UNREACH,
     AttrEntry,
+    Interned,
     SplitAttributes,
     decode_attribute_list,
     split_attributes,
@@ -117,6 +118,7 @@ class UpdateDecoder:
         "_cache",
         "_families",
         "_ibgp",
+        "_interned",
         "_max_cache",
         "_v4_add_path",
         "negotiated",
@@ -140,6 +142,7 @@ class UpdateDecoder:
         }
         self._cache: dict[bytes, AttrEntry] = {}
         self._max_cache = max_cache
+        self._interned = Interned()
 
     @property
     def cache_size(self) -> int:
@@ -336,7 +339,9 @@ class UpdateDecoder:
         """Decodes the non-MP attributes and caches the entry: one attribute set object per
         distinct encoding (not interned by value: hashing a set walks every field, and two
         encodings of one set from one peer are rare enough not to be worth it)."""
-        entry = decode_attribute_list(split.items, as4=self._as4, ibgp=self._ibgp)
+        entry = decode_attribute_list(
+            split.items, as4=self._as4, ibgp=self._ibgp, interned=self._interned
+        )
         if split.overrun is None:  # an overrun's outcome depends on more than `rest`
             cache = self._cache
             if len(cache) >= self._max_cache:
