@@ -176,7 +176,8 @@ class Interned:
 
     A decoded ASN above 256 or a next hop is a new object per attribute set (32-37 bytes);
     a table has few distinct ones (every path starts with the peer's AS, most sets share a
-    next hop), so sets decoded by one session share them. Bounded: cleared when full."""
+    next hop), so sets decoded by one session share them. Bounded: each is cleared when full.
+    Used inline by the decoder (a method call per set costs as much as the lookups)."""
 
     __slots__ = ("asns", "hops")
 
@@ -184,25 +185,15 @@ class Interned:
         self.asns: dict[int, int] = {}
         self.hops: dict[bytes, bytes] = {}
 
-    def asn_tuple(self, asns: tuple[int, ...]) -> tuple[int, ...]:
-        table = self.asns
-        if len(table) >= INTERNED_LIMIT:
-            table.clear()
-        get = table.setdefault
-        return tuple([get(asn, asn) for asn in asns])
-
-    def hop(self, hop: bytes) -> bytes:
-        hops = self.hops
-        if len(hops) >= INTERNED_LIMIT:
-            hops.clear()
-        return hops.setdefault(hop, hop)
-
 
 def parse_as_path(
-    value: bytes, asn_size: int, interned: Interned | None = None
+    value: bytes, asn_size: int, shared: dict[int, int] | None = None
 ) -> tuple[AsPathSegment, ...] | str:
-    """The segments of an AS_PATH/AS4_PATH value, or the reason it is malformed (RFC 7606 §7.2)."""
+    """The segments of an AS_PATH/AS4_PATH value, or the reason it is malformed (RFC 7606 §7.2).
+    With `shared` (`Interned.asns`), each ASN is the object already there for its value."""
     segs: list[AsPathSegment] = []
+    if shared is not None and len(shared) >= INTERNED_LIMIT:
+        shared.clear()
     structs = _AS4 if asn_size == 4 else _AS2
     i = 0
     n = len(value)
@@ -219,8 +210,9 @@ def parse_as_path(
         if end > n:
             return "segment overruns the attribute"
         asns = structs[count].unpack_from(value, i + 2)
-        if interned is not None:
-            asns = interned.asn_tuple(asns)
+        if shared is not None:
+            share = shared.setdefault
+            asns = tuple(map(share, asns, asns))
         st = _SEGMENT_TYPES[seg_type]
         assert st is not None
         segs.append(new_segment(st, asns))
@@ -366,7 +358,8 @@ def decode_attribute_list(
                 origin = _ORIGINS[value[0]]
         elif t == _AS_PATH:  # RFC 7606 §7.2
             present |= HAS_AS_PATH
-            parsed = parse_as_path(value, 4 if as4 else 2, interned)
+            shared = None if interned is None else interned.asns
+            parsed = parse_as_path(value, 4 if as4 else 2, shared)
             if bad_flags:
                 problem(t, TAW, "AS_PATH flags")
             elif isinstance(parsed, str):
@@ -382,8 +375,13 @@ def decode_attribute_list(
             present |= HAS_NEXT_HOP
             if bad_flags or n != 4:
                 problem(t, TAW, "malformed NEXT_HOP")
+            elif interned is None:
+                next_hop = value
             else:
-                next_hop = value if interned is None else interned.hop(value)
+                hops = interned.hops
+                if len(hops) >= INTERNED_LIMIT:
+                    hops.clear()
+                next_hop = hops.setdefault(value, value)
         elif t == _MED:  # RFC 7606 §7.4
             if bad_flags or n != 4:
                 problem(t, TAW, "malformed MULTI_EXIT_DISC")

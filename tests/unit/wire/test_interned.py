@@ -13,10 +13,12 @@ from bgpd.wire.framing import MessageReader
 from tests.unit.wire.helpers import negotiated
 
 
-def _decoded(decoder: UpdateDecoder, path: tuple[int, ...], med: int) -> PathAttributes:
-    """The attribute set `decoder` makes of an UPDATE with this AS path and MED."""
+def _decoded(
+    decoder: UpdateDecoder, path: tuple[int, ...], med: int, last: int = 1
+) -> PathAttributes:
+    """The attribute set `decoder` makes of an UPDATE with this AS path, MED and next hop."""
     ctx = EncodeContext(as4=True, add_path_send=frozenset(), max_message_len=4096, local_asn=65001)
-    hop = bytes((10, 0, 0, 1))
+    hop = bytes((10, 0, 0, last))
     attrs = PathAttributes(
         as_path=(AsPathSegment(type=SegmentType.AS_SEQUENCE, asns=path),), next_hop=hop, med=med
     )
@@ -41,10 +43,10 @@ def test_sets_decoded_by_one_session_share_their_asns_and_next_hop() -> None:
 
 def test_the_shared_values_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(attr_decode, "INTERNED_LIMIT", 2)
-    interned = attr_decode.Interned()
-    for asn in range(70000, 70010):
-        interned.asn_tuple((asn,))
+    decoder = UpdateDecoder(negotiated(as4=True))
+    interned = decoder._interned
+    for i in range(10):
+        _decoded(decoder, (70000 + i,), med=i, last=i)
         assert len(interned.asns) <= 2
-    for last in range(10):
-        interned.hop(bytes((10, 0, 0, last)))
         assert len(interned.hops) <= 2
+    assert 70009 in interned.asns  # still sharing after starting over
