@@ -6,9 +6,10 @@ sends (about 4 prefixes per UPDATE, attribute sets interleaved), is fed to a san
 its own batch or, with ``--hold-reads N``, N reads to a batch (the daemon holds the export
 over the reads of a backlogged input, bgpd/runtime/export_hold.py); after each read the DUT's
 outputs are taken as the daemon's loop would take them (UPDATEs toward the collector are
-counted and dropped). Reported: the DUT's CPU time for the whole feed, UPDATEs
-and bytes it produced, and the live Python memory it holds afterwards (tracemalloc, by line,
-with ``--memory``).
+counted and dropped). Reported: the DUT's CPU time for the whole feed, UPDATEs and bytes it
+produced, the resident memory the first run holds afterwards (VmRSS after minus before, once
+collected and trimmed as the daemon trims), and the live Python memory it holds (tracemalloc,
+by line, with ``--memory``).
 
 The sessions are set up by three speakers joined in memory (tests/unit/speaker/harness.py);
 only the DUT's work on the feed is timed, with the daemon's garbage collector settings.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import multiprocessing
 import pstats
 import random
 import sys
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.forward_bench import MED_VALUES, PACKINGS, AttrSet, make_table
 from bgpd.net import IPV4_UNICAST, pack_prefix
-from bgpd.runtime.memory import MemoryTrimmer
+from bgpd.runtime.memory import MemoryTrimmer, _libc_trim
 from bgpd.speaker import Send
 from bgpd.wire.attributes import AsPathSegment, PathAttributes
 from bgpd.wire.codec import EncodeContext, encode_path_attributes, pack_announcements
@@ -146,6 +148,14 @@ def run(
     return time.process_time() - start, updates, sent, net
 
 
+def rss_bytes() -> int:
+    """This process's resident set (VmRSS), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--prefixes", type=int, default=100_000)
@@ -169,16 +179,33 @@ def main() -> int:
     parser.add_argument("--memory", action="store_true", help="tracemalloc by line")
     args = parser.parse_args()
     per_set = args.per_set or PACKINGS[args.packing]
-    data = replay(args.feed) if args.feed else feed(args.prefixes, per_set, args.seed, args.packing)
+    # Made in a child process: building the table leaves this one's heap as the daemon's
+    # never is (freed arenas that the feed's objects would reuse, hiding them from RSS).
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        if args.feed:
+            data = pool.apply(replay, (args.feed,))
+        else:
+            data = pool.apply(feed, (args.prefixes, per_set, args.seed, args.packing))
     print(f"feed: {len(data):,} bytes for {args.prefixes:,} prefixes")
     times = []
-    for _ in range(args.repeat):
+    trim = _libc_trim()
+    for i in range(args.repeat):
+        gc.collect()
+        if trim is not None:
+            trim()  # what building the feed left behind
+        rss_before = rss_bytes()
         seconds, updates, sent, _net = run(data, args.chunk, None, args.hold_reads)
         times.append(seconds)
         print(
             f"cpu {seconds:.3f} s  ({seconds / args.prefixes * 1e6:.1f} us/route); "
             f"out: {updates:,} sends, {sent:,} bytes"
         )
+        if i == 0:  # the first run meets a fresh heap, as the daemon does
+            gc.collect()
+            if trim is not None:
+                trim()  # as the daemon does once its input is quiet
+            held = rss_bytes() - rss_before
+            print(f"RSS held after the first run: {held:,} B: {held / args.prefixes:.0f} B/route")
         del _net
     if times:
         print(f"min cpu {min(times):.3f} s")

@@ -27,7 +27,9 @@ entries, as long as they still describe them exactly (announcements of new entri
 entry of the origin withdrawn or replaced drops the origin's messages, which are packed again
 from the table at the next `full_table`). A member's table is then the messages of every
 origin but its own: O(origins) per join instead of O(table). The messages are the group's
-encoding (`ctx`): a table copied into another group starts without them.
+encoding (`ctx`): a table copied into another group starts without them. An origin with more
+than `KEEP_UNASKED_LIMIT` entries (a full feed) keeps no messages until a join packs them from
+the table: a router that forwards a feed and sees no join holds only the table.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ from bgpd.wire.update_encode import LONGEST_ENTRY, announcement_overhead
 
 # Encoded attribute sets kept per group before the cache starts over (bounds memory under churn).
 ENCODED_CACHE_SIZE = 50_000
+# An origin with more entries than this starts keeping its messages only once a member joins
+# (see the module docstring): a full feed's UPDATEs held for a join that may never come cost
+# 6-24 bytes per route, a walk of the table at the first join costs what sending it does.
+KEEP_UNASKED_LIMIT = 10_000
 # The overhead recorded for a path whose attributes cannot be encoded at all: more than any
 # message may hold (RFC 8654: 65,535 octets), so it is withheld like a path that does not fit.
 UNENCODABLE = MAX_EXTENDED_MESSAGE_LEN + 1
@@ -106,7 +112,15 @@ _Encoded = tuple[PathInfo, bytes, bool, int]
 
 
 class AdjRibOut:
-    __slots__ = ("_by_origin", "_encoded", "_origins", "_shares", "_tables", "_withheld")
+    __slots__ = (
+        "_by_origin",
+        "_encoded",
+        "_joined",
+        "_origins",
+        "_shares",
+        "_tables",
+        "_withheld",
+    )
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[bytes, PathInfo]] = {}
@@ -124,6 +138,9 @@ class AdjRibOut:
         self._withheld: dict[Family, dict[bytes, tuple[PathInfo, int]]] = {}
         # family -> `_by_origin`'s messages joined once (`table_share`), while it is unchanged.
         self._shares: dict[Family, MemberShares] = {}
+        # family -> the origins over `KEEP_UNASKED_LIMIT` entries whose messages a join asked
+        # for: kept from then on, until a change of the origin drops them.
+        self._joined: dict[Family, set[str]] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -150,6 +167,7 @@ class AdjRibOut:
         self._withheld.clear()
         self._by_origin.clear()
         self._shares.clear()
+        self._joined.clear()
 
     def table(self, family: Family) -> Mapping[bytes, PathInfo]:
         return self._tables.get(family, {})
@@ -355,14 +373,19 @@ class AdjRibOut:
         the origin has."""
         self._shares.pop(family, None)
         by_origin = self._by_origin.setdefault(family, {})
+        joined = self._joined.get(family, ())
         for origin in stale:
-            by_origin.pop(origin, None)
+            if by_origin.pop(origin, None) is not None and origin in joined:
+                self._joined[family].discard(origin)
         counts = self._origins[family]
         for message in messages:
             if not message.announced:
                 continue  # withdrawals
             origin = message.skip
-            if counts[origin] == message.announced:
+            count = counts[origin]
+            if count > KEEP_UNASKED_LIMIT and origin not in joined:
+                by_origin.pop(origin, None)  # kept from the first join on (`full_table`)
+            elif count == message.announced:
                 by_origin[origin] = [message]
             else:
                 held = by_origin.get(origin)
@@ -422,6 +445,10 @@ class AdjRibOut:
             encoded = [(self._encoding(ctx, family, info), keys) for info, keys in by_path.values()]
             for message in self._pack(ctx, family, {}, encoded):
                 by_origin[message.skip] = [message]
+            counts = self._origins[family]
+            big = [origin for origin in missing if counts[origin] > KEEP_UNASKED_LIMIT]
+            if big:
+                self._joined.setdefault(family, set()).update(big)
         return by_origin
 
     def _withheld_for(self, family: Family, member: str) -> GroupMessage | None:

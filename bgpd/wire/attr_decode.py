@@ -167,9 +167,33 @@ def split_attributes(data: bytes) -> SplitAttributes:
     return out
 
 
-def parse_as_path(value: bytes, asn_size: int) -> tuple[AsPathSegment, ...] | str:
-    """The segments of an AS_PATH/AS4_PATH value, or the reason it is malformed (RFC 7606 §7.2)."""
+# Distinct ASNs / next hops one session's decoder holds as shared objects before starting over.
+INTERNED_LIMIT = 65_536
+
+
+class Interned:
+    """The ASNs and next hops of one session's decoded attribute sets, one object per value.
+
+    A decoded ASN above 256 or a next hop is a new object per attribute set (32-37 bytes);
+    a table has few distinct ones (every path starts with the peer's AS, most sets share a
+    next hop), so sets decoded by one session share them. Bounded: each is cleared when full.
+    Used inline by the decoder (a method call per set costs as much as the lookups)."""
+
+    __slots__ = ("asns", "hops")
+
+    def __init__(self) -> None:
+        self.asns: dict[int, int] = {}
+        self.hops: dict[bytes, bytes] = {}
+
+
+def parse_as_path(
+    value: bytes, asn_size: int, shared: dict[int, int] | None = None
+) -> tuple[AsPathSegment, ...] | str:
+    """The segments of an AS_PATH/AS4_PATH value, or the reason it is malformed (RFC 7606 §7.2).
+    With `shared` (`Interned.asns`), each ASN is the object already there for its value."""
     segs: list[AsPathSegment] = []
+    if shared is not None and len(shared) >= INTERNED_LIMIT:
+        shared.clear()
     structs = _AS4 if asn_size == 4 else _AS2
     i = 0
     n = len(value)
@@ -186,6 +210,9 @@ def parse_as_path(value: bytes, asn_size: int) -> tuple[AsPathSegment, ...] | st
         if end > n:
             return "segment overruns the attribute"
         asns = structs[count].unpack_from(value, i + 2)
+        if shared is not None:
+            share = shared.setdefault
+            asns = tuple(map(share, asns, asns))
         st = _SEGMENT_TYPES[seg_type]
         assert st is not None
         segs.append(new_segment(st, asns))
@@ -263,10 +290,15 @@ def _u32s(value: bytes) -> tuple[int, ...]:
 
 
 def decode_attribute_list(
-    items: list[tuple[int, int, bytes]], *, as4: bool, ibgp: bool
+    items: list[tuple[int, int, bytes]],
+    *,
+    as4: bool,
+    ibgp: bool,
+    interned: Interned | None = None,
 ) -> AttrEntry:
     """Decodes the non-MP attributes; raises WireError only for RFC 4271 §6.3 unrecognized
-    well-known attributes (which RFC 7606 leaves at session reset)."""
+    well-known attributes (which RFC 7606 leaves at session reset). With `interned`, the
+    AS_PATH's ASNs and the NEXT_HOP are the session's shared objects."""
     problems: list[AttributeProblem] = []
     withdraw = False
     present = 0
@@ -326,7 +358,8 @@ def decode_attribute_list(
                 origin = _ORIGINS[value[0]]
         elif t == _AS_PATH:  # RFC 7606 §7.2
             present |= HAS_AS_PATH
-            parsed = parse_as_path(value, 4 if as4 else 2)
+            shared = None if interned is None else interned.asns
+            parsed = parse_as_path(value, 4 if as4 else 2, shared)
             if bad_flags:
                 problem(t, TAW, "AS_PATH flags")
             elif isinstance(parsed, str):
@@ -342,8 +375,13 @@ def decode_attribute_list(
             present |= HAS_NEXT_HOP
             if bad_flags or n != 4:
                 problem(t, TAW, "malformed NEXT_HOP")
-            else:
+            elif interned is None:
                 next_hop = value
+            else:
+                hops = interned.hops
+                if len(hops) >= INTERNED_LIMIT:
+                    hops.clear()
+                next_hop = hops.setdefault(value, value)
         elif t == _MED:  # RFC 7606 §7.4
             if bad_flags or n != 4:
                 problem(t, TAW, "malformed MULTI_EXIT_DISC")

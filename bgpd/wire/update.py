@@ -31,6 +31,7 @@ from bgpd.wire.attr_decode import (
     MP_REACH,
     MP_UNREACH,
     AttrEntry,
+    Interned,
     SplitAttributes,
     decode_attribute_list,
     split_attributes,
@@ -64,6 +65,28 @@ _MISSING = (
     (HAS_AS_PATH, AttrType.AS_PATH),
     (HAS_NEXT_HOP, AttrType.NEXT_HOP),
 )
+
+
+# What the attribute cache holds per encoding: a clean set (no problem, ORIGIN and AS_PATH
+# present) as the PathAttributes itself, since an AttrEntry around it costs 80 bytes per set;
+# anything else as its AttrEntry. `_entry` gives the AttrEntry back on the slow paths.
+_Cached = AttrEntry | PathAttributes
+
+
+def _entry(cached: _Cached) -> AttrEntry:
+    if type(cached) is PathAttributes:
+        present = _NEED_MP if cached.next_hop is None else _NEED_CLASSIC
+        return AttrEntry(cached, (), False, present)
+    assert isinstance(cached, AttrEntry)
+    return cached
+
+
+def _cached(entry: AttrEntry) -> _Cached:
+    if entry.mp_ok and not entry.problems:
+        assert entry.attrs is not None  # `mp_ok`: decoded, not treat-as-withdraw
+        return entry.attrs
+    return entry
+
 
 # Fast constructors: the NamedTuples built in one step, without their Python-level __new__.
 _tuple_new: Any = tuple.__new__
@@ -117,6 +140,7 @@ class UpdateDecoder:
         "_cache",
         "_families",
         "_ibgp",
+        "_interned",
         "_max_cache",
         "_v4_add_path",
         "negotiated",
@@ -138,8 +162,9 @@ class UpdateDecoder:
             )
             for f in negotiated.families
         }
-        self._cache: dict[bytes, AttrEntry] = {}
+        self._cache: dict[bytes, _Cached] = {}
         self._max_cache = max_cache
+        self._interned = Interned()
 
     @property
     def cache_size(self) -> int:
@@ -159,12 +184,12 @@ class UpdateDecoder:
         if e > n:
             raise _malformed_list("total path attribute length exceeds the message")
 
-        entry: AttrEntry | None
+        entry: AttrEntry | None = None
         split: SplitAttributes | None = None
         if e > s:
             attr_data = body[s:e]
-            entry = self._cache.get(attr_data)
-            if entry is None:
+            cached = self._cache.get(attr_data)
+            if cached is None:
                 if (
                     not wlen
                     and e == n
@@ -179,9 +204,21 @@ class UpdateDecoder:
                 entry, split = self._attributes(attr_data)
                 if split.rest is attr_data:  # no MP attribute, no overrun: as good as a hit
                     split = None
-            if split is None and not wlen and e < n and entry.classic_ok:
-                # Fast path: IPv4 announcement with a clean attribute set.
                 attrs = entry.attrs
+                classic_ok = entry.classic_ok
+                problems = entry.problems
+            elif type(cached) is PathAttributes:  # a clean set (see `_Cached`)
+                attrs = cached
+                classic_ok = cached.next_hop is not None
+                problems = ()
+            else:
+                assert isinstance(cached, AttrEntry)
+                entry = cached
+                attrs = entry.attrs
+                classic_ok = entry.classic_ok
+                problems = entry.problems
+            if split is None and not wlen and e < n and classic_ok:
+                # Fast path: IPv4 announcement with a clean attribute set.
                 assert attrs is not None
                 if self._v4_add_path:
                     nlri = self._classic(body[e:], attrs.next_hop or b"", "NLRI")
@@ -195,15 +232,19 @@ class UpdateDecoder:
                         NlriBatch, (IPV4_UNICAST, attrs.next_hop or b"", tuple(prefixes), None)
                     )
                 u: UpdateMessage = _tuple_new(
-                    UpdateMessage, (attrs, (nlri,), (), None, entry.problems, ())
+                    UpdateMessage, (attrs, (nlri,), (), None, problems, ())
                 )
                 return u
+            if entry is None:
+                assert cached is not None
+                entry = _entry(cached)
         elif e == n:
             if not wlen:  # RFC 4724 §2: the IPv4 unicast End-of-RIB is an empty UPDATE
                 return new_update(None, (), (), IPV4_UNICAST, (), ())
             return new_update(None, (), (self._classic(body[2:a], b"", "withdrawn"),), None, (), ())
         else:
             entry = _NO_ATTRIBUTES
+        assert entry is not None
 
         withdrawn: list[NlriBatch] = []
         if wlen:
@@ -302,14 +343,22 @@ class UpdateDecoder:
         if nh_len not in nh_lengths or nlri_start > end:
             return None
         rest = data[end:]
-        entry = self._cache.get(rest)
-        if entry is None:
+        cached = self._cache.get(rest)
+        if cached is None:
             split = split_attributes(rest)
             if split.mp_reach or split.mp_unreach or split.overrun:
                 return None
             entry = self._decoded(split)
-        if not entry.mp_ok:
-            return None
+            if not entry.mp_ok:
+                return None
+            attrs, problems = entry.attrs, entry.problems
+        elif type(cached) is PathAttributes:
+            attrs, problems = cached, ()
+        else:
+            assert isinstance(cached, AttrEntry)
+            if not cached.mp_ok:
+                return None
+            attrs, problems = cached.attrs, cached.problems
         try:
             if add_path:
                 prefixes, ids = parse_prefixes_add_path(data[nlri_start:end], span)
@@ -321,27 +370,29 @@ class UpdateDecoder:
             return None
         if not prefixes:
             return None
-        return new_update(entry.attrs, (batch,), (), None, entry.problems, ())
+        return new_update(attrs, (batch,), (), None, problems, ())
 
     def _attributes(self, data: bytes) -> tuple[AttrEntry, SplitAttributes]:
         """The slow path of attribute decoding: split off MP attributes, then cache."""
         split = split_attributes(data)
         if split.overrun is None and split.rest is not data:
-            entry = self._cache.get(split.rest)
-            if entry is not None:
-                return entry, split
+            cached = self._cache.get(split.rest)
+            if cached is not None:
+                return _entry(cached), split
         return self._decoded(split), split
 
     def _decoded(self, split: SplitAttributes) -> AttrEntry:
         """Decodes the non-MP attributes and caches the entry: one attribute set object per
         distinct encoding (not interned by value: hashing a set walks every field, and two
         encodings of one set from one peer are rare enough not to be worth it)."""
-        entry = decode_attribute_list(split.items, as4=self._as4, ibgp=self._ibgp)
+        entry = decode_attribute_list(
+            split.items, as4=self._as4, ibgp=self._ibgp, interned=self._interned
+        )
         if split.overrun is None:  # an overrun's outcome depends on more than `rest`
             cache = self._cache
             if len(cache) >= self._max_cache:
                 cache.clear()
-            cache[split.rest] = entry
+            cache[split.rest] = _cached(entry)
         return entry
 
     def _family(self, value: bytes, type_code: int, out: _MpOutcome) -> _FamilyInfo | None:

@@ -6,10 +6,12 @@ as `table_share`: slices of the kept messages joined once, shared by every joini
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgpd.net import IPV4_UNICAST, IPV6_UNICAST, Family, pack_prefix
+from bgpd.outbound import adj_out
 from bgpd.outbound.adj_out import AdjRibOut, GroupMessage
 from bgpd.rib.path_info import PathInfo
 from bgpd.wire.attributes import PathAttributes
@@ -86,10 +88,18 @@ _step = st.tuples(
 @given(
     add_path=st.booleans(),
     batches=st.lists(st.lists(_step, min_size=1, max_size=12), min_size=1, max_size=10),
+    # 2: most origins are "big" and keep their messages only from a join on
+    keep_limit=st.sampled_from((adj_out.KEEP_UNASKED_LIMIT, 2)),
 )
 def test_a_joining_member_gets_exactly_the_table_minus_its_own(
-    add_path: bool, batches: list[list[tuple[int, int, int, int, int]]]
+    add_path: bool, batches: list[list[tuple[int, int, int, int, int]]], keep_limit: int
 ) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(adj_out, "KEEP_UNASKED_LIMIT", keep_limit)
+        _check_joins(add_path, batches)
+
+
+def _check_joins(add_path: bool, batches: list[list[tuple[int, int, int, int, int]]]) -> None:
     n = negotiated(add_path=add_path)
     ctx = EncodeContext.from_negotiated(n)
     adj = AdjRibOut()
@@ -157,3 +167,31 @@ def test_the_kept_messages_are_the_ones_sent_and_a_copy_packs_its_own() -> None:
     assert sorted(received(n, IPV4_UNICAST, other.full_table(ctx, IPV4_UNICAST, "c"))) == sorted(
         received(n, IPV4_UNICAST, sent)
     )
+
+
+def test_a_big_origin_keeps_its_messages_only_once_a_member_joined(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full feed forwarded with no join since holds no copy of its UPDATEs; the first join
+    packs them from the table and they are kept (and extended) from then on."""
+    monkeypatch.setattr(adj_out, "KEEP_UNASKED_LIMIT", 3)
+    n = negotiated(add_path=False)
+    ctx = EncodeContext.from_negotiated(n)
+    adj = AdjRibOut()
+    a, b = make_path(IPV4_UNICAST, "a", 1), make_path(IPV4_UNICAST, "b", 1)
+    key = [prefix_key(IPV4_UNICAST, i, None) for i in range(8)]
+    adj.apply(ctx, IPV4_UNICAST, dict.fromkeys(key[:2], a))
+    adj.apply(ctx, IPV4_UNICAST, dict.fromkeys(key[2:3], b))
+    kept = adj._by_origin[IPV4_UNICAST]
+    assert set(kept) == {"a", "b"}  # small origins: kept as sent
+    adj.apply(ctx, IPV4_UNICAST, dict.fromkeys(key[3:5], a))
+    assert set(kept) == {"b"}  # "a" grew past the limit: its messages are let go
+    everything = {(k, 1, a.next_hop) for k in key[:5] if k != key[2]}
+    assert set(received(n, IPV4_UNICAST, adj.full_table(ctx, IPV4_UNICAST, "b"))) == everything
+    assert set(kept) == {"a", "b"}  # packed for the join, kept from now on
+    adj.apply(ctx, IPV4_UNICAST, {key[5]: a})
+    assert len(kept["a"]) == 2
+    everything.add((key[5], 1, a.next_hop))
+    joined = adj.full_table(ctx, IPV4_UNICAST, "b")
+    assert set(received(n, IPV4_UNICAST, joined)) == everything
+    assert [m for m in joined if m.skip == "a"] == kept["a"]  # no walk of the table this time

@@ -152,3 +152,34 @@ def test_random_streams_into_framing(chunks: list[bytes], with_marker: bool) -> 
             assert 1 <= msg_type <= 5
             if msg_type == 2:
                 decode_update_everywhere(body)
+
+
+def _outcome(decoder: UpdateDecoder, body: bytes) -> object:
+    try:
+        return decoder.decode(body)
+    except WireError as error:
+        return (error.code, error.subcode)
+
+
+def _mp_set_as_classic() -> tuple[bytes, bytes]:
+    """An IPv6 UPDATE whose attributes (MP_REACH aside) lack NEXT_HOP, and an IPv4 UPDATE
+    carrying exactly those attributes: a cache filled by the first must still find the second
+    missing a well-known attribute (RFC 7606 §3 d)."""
+    ctx = EncodeContext.from_negotiated(helpers.IBGP)
+    attr_bytes = encode_path_attributes(PathAttributes(local_pref=100), ctx)
+    (v6,) = pack_announcements(ctx, IPV6_UNICAST, attr_bytes, bytes(16), [pack_prefix("::/0")])
+    prefix = pack_prefix("10.0.0.0/8")
+    v4 = b"\x00\x00" + len(attr_bytes).to_bytes(2, "big") + attr_bytes + prefix
+    return v6[19:], v4
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(mutated(UPDATE_SEEDS), min_size=2, max_size=4))
+@example(list(_mp_set_as_classic()))
+def test_the_attribute_cache_changes_no_outcome(bodies: list[bytes]) -> None:
+    """One session's decoder gives every UPDATE what a fresh decoder gives it, whatever the
+    earlier UPDATEs left in its cache (clean sets are cached as the attribute set itself)."""
+    for negotiated in SESSIONS:
+        decoder = UpdateDecoder(negotiated)
+        for body in bodies + bodies:
+            assert _outcome(decoder, body) == _outcome(UpdateDecoder(negotiated), body)
