@@ -410,7 +410,7 @@ class AdjRibOut:
         them), none is sent a copy. Also the message telling it of withheld paths, if any."""
         shares = self._shares.get(family)
         if shares is None:
-            by_origin = self._kept(ctx, family, "")
+            by_origin = self._kept(ctx, family, None)  # "" is our own routes' origin
             shares = MemberShares([m for sent in by_origin.values() for m in sent])
             self._shares[family] = shares
         part = shares.share(member) if shares.tagged(member) else shares.everyone
@@ -421,7 +421,7 @@ class AdjRibOut:
         return part, withheld
 
     def _kept(
-        self, ctx: EncodeContext, family: Family, member: str
+        self, ctx: EncodeContext, family: Family, member: str | None
     ) -> dict[str, list[GroupMessage]]:
         """`_by_origin` of `family` with every origin but `member` present (packed from the
         table when its messages were dropped)."""

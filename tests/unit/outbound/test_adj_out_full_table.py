@@ -129,6 +129,11 @@ def _check_joins(add_path: bool, batches: list[list[tuple[int, int, int, int, in
                     for key, info in table.items()
                     if info.origin != member
                 )
+                # The shared join first: it must pack what no message is kept for on its own
+                # (our own routes' origin is "", which is no member's name).
+                shared = b"".join(adj.table_share(ctx, family, member)[0][0])
+                shared_message = GroupMessage(shared)
+                assert sorted(received(n, family, [shared_message])) == expected
                 for _ in range(2):
                     got = received(n, family, adj.full_table(ctx, family, member))
                     assert sorted(got) == expected
