@@ -7,7 +7,7 @@ I/O runtime, events for the speaker, and the next deadline. The driver's loop is
 
     call an input method (start, connection_made, receive_data, handle_timer, ...)
     for action in peer.take_actions(): perform it (dial, or flush + close)
-    for each open connection: write peer.data_to_send(conn_id)
+    for each open connection: write peer.chunks_to_send(conn_id) (or data_to_send: joined)
     for event in peer.take_events(): hand it to the speaker
     arm one timer at peer.next_deadline() and call handle_timer(now) when it fires
 
