@@ -30,12 +30,22 @@ origin but its own: O(origins) per join instead of O(table). The messages are th
 encoding (`ctx`): a table copied into another group starts without them. An origin with more
 than `KEEP_UNASKED_LIMIT` entries (a full feed) keeps no messages until a join packs them from
 the table: a router that forwards a feed and sees no join holds only the table.
+
+A family's table may be derived instead of kept (`derive`, see `bgpd.outbound.derived`): what
+was sent for a key is then the derivation's export of the Loc-RIB, except the keys held in
+`_exceptions` (a path withheld as too big: None; a change a blocked group has not sent yet:
+what it sent before, recorded by `hold` when the change is staged). `table` is then a
+read-only view, `reconcile` and `materialize` turn it back into a dict, and the counts per
+origin are kept exactly as for a dict (`_sizes` holds the table's length).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from types import MappingProxyType
+from typing import Protocol
 
 from bgpd.net import IPV4_UNICAST, Family, Nlri
 from bgpd.outbound.shares import MemberShares, Part
@@ -87,6 +97,51 @@ class GroupMessage:
         return self.skip != name and (not self.only or self.only == name)
 
 
+class Derivation(Protocol):
+    """What a group sent, computed (`bgpd.outbound.derived.LocRibDerivation`)."""
+
+    def taken(self) -> Mapping[bytes, object]: ...
+    def sent_before_take(self, key: bytes) -> PathInfo | None: ...
+    def sent_at_take(self, key: bytes) -> PathInfo | None: ...
+    def moved(self) -> Collection[bytes]: ...
+    def items(self) -> Iterator[tuple[bytes, PathInfo]]: ...
+
+
+class _DerivedTable(Mapping[bytes, PathInfo]):
+    """A derived family's table, read-only: the derivation overlaid with the exceptions."""
+
+    __slots__ = ("_derivation", "_exceptions", "_size")
+
+    def __init__(
+        self, derivation: Derivation, exceptions: dict[bytes, PathInfo | None], size: int
+    ) -> None:
+        self._derivation = derivation
+        self._exceptions = exceptions
+        self._size = size
+
+    def __getitem__(self, key: bytes) -> PathInfo:
+        exceptions = self._exceptions
+        info = exceptions[key] if key in exceptions else self._derivation.sent_at_take(key)
+        if info is None:
+            raise KeyError(key)
+        return info
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (key for key, _info in self.items())
+
+    def items(self) -> Iterator[tuple[bytes, PathInfo]]:  # type: ignore[override]
+        exceptions = self._exceptions
+        for key, info in self._derivation.items():
+            if key not in exceptions:
+                yield key, info
+        for key, held in exceptions.items():
+            if held is not None:
+                yield key, held
+
+
 # (path or None to withdraw, its keys): the unit `apply_runs` takes. Keys are unique across
 # the runs of one call.
 Run = tuple[PathInfo | None, Sequence[bytes]]
@@ -111,13 +166,21 @@ def runs_by_path(changes: Iterable[tuple[bytes, PathInfo | None]]) -> list[Run]:
 _Encoded = tuple[PathInfo, bytes, bool, int]
 
 
+# A key absent from the last take (`Derivation.taken`); a dict mode's stand-in for it.
+_NOT_TAKEN = object()
+_NO_TAKE: Mapping[bytes, object] = MappingProxyType({})
+
+
 class AdjRibOut:
     __slots__ = (
         "_by_origin",
+        "_derived",
         "_encoded",
+        "_exceptions",
         "_joined",
         "_origins",
         "_shares",
+        "_sizes",
         "_tables",
         "_withheld",
     )
@@ -141,14 +204,78 @@ class AdjRibOut:
         # family -> the origins over `KEEP_UNASKED_LIMIT` entries whose messages a join asked
         # for: kept from then on, until a change of the origin drops them.
         self._joined: dict[Family, set[str]] = {}
+        # Derived families (see the module docstring): no `_tables` entry, the derivation,
+        # the keys held explicitly (None: nothing sent) and the table's length.
+        self._derived: dict[Family, Derivation] = {}
+        self._exceptions: dict[Family, dict[bytes, PathInfo | None]] = {}
+        self._sizes: dict[Family, int] = {}
 
     def __len__(self) -> int:
-        return sum(len(t) for t in self._tables.values())
+        return sum(len(t) for t in self._tables.values()) + sum(self._sizes.values())
+
+    def _size(self, family: Family) -> int:
+        table = self._tables.get(family)
+        return len(table) if table is not None else self._sizes.get(family, 0)
+
+    def derived(self, family: Family) -> bool:
+        return family in self._derived
+
+    def exceptions(self, family: Family) -> int:
+        """How many keys a derived family holds explicitly."""
+        return len(self._exceptions.get(family, ()))
+
+    def derive(self, family: Family, derivation: Derivation) -> None:
+        """From now on `family`'s table is `derivation`'s, but for the keys where what was
+        sent differs from it (the ones moved since the last take, and withheld paths). The
+        caller vouches that the table holds the derivation's export of the Loc-RIB as it is
+        now (a whole-table export just reconciled it)."""
+        if family in self._derived:
+            return
+        sent = self._tables.pop(family, {})
+        exceptions: dict[bytes, PathInfo | None] = {}
+        for key in chain(derivation.moved(), self._withheld.get(family, ())):
+            mine = sent.get(key)
+            if derivation.sent_at_take(key) != mine:
+                exceptions[key] = mine
+        self._derived[family] = derivation
+        self._exceptions[family] = exceptions
+        self._sizes[family] = len(sent)
+
+    def materialize(self, family: Family | None = None) -> None:
+        """Turns derived tables (of `family`, or all) back into dicts, while their
+        derivation still describes what was sent (before the export changes)."""
+        for f in list(self._derived) if family is None else [family]:
+            if f in self._derived:
+                self._tables[f] = dict(self.table(f).items())
+                del self._derived[f], self._exceptions[f], self._sizes[f]
+
+    def hold(self, family: Family, keys: Iterable[bytes]) -> None:
+        """The last take's changes of `keys` are staged, not sent: a derived table keeps what
+        was sent there (the first hold wins until they are applied)."""
+        derivation = self._derived.get(family)
+        if derivation is None:
+            return
+        exceptions = self._exceptions[family]
+        before = derivation.sent_before_take
+        for key in keys:
+            if key not in exceptions:
+                exceptions[key] = before(key)
+
+    def _sent_before(self, family: Family, key: bytes) -> PathInfo | None:
+        """What a derived family sent for `key`, taking its exception if any (the change
+        being applied now replaces it)."""
+        exceptions = self._exceptions[family]
+        if key in exceptions:
+            return exceptions.pop(key)
+        return self._derived[family].sent_before_take(key)
 
     def copy(self) -> AdjRibOut:
         """The same sent state (a member split off its group keeps what it was sent)."""
         other = AdjRibOut()
         other._tables = {family: dict(table) for family, table in self._tables.items()}
+        other._derived = dict(self._derived)
+        other._exceptions = {family: dict(held) for family, held in self._exceptions.items()}
+        other._sizes = dict(self._sizes)
         other._origins = {family: dict(counts) for family, counts in self._origins.items()}
         other._encoded = self._encoded  # read-mostly, bounded: sharing it is safe
         other._withheld = {family: dict(held) for family, held in self._withheld.items()}
@@ -156,12 +283,25 @@ class AdjRibOut:
         return other
 
     def same_state(self, other: AdjRibOut) -> bool:
-        mine = {f: t for f, t in self._tables.items() if t}
-        theirs = {f: t for f, t in other._tables.items() if t}
-        return mine == theirs
+        for family in {*self._tables, *self._derived, *other._tables, *other._derived}:
+            mine, theirs = self.table(family), other.table(family)
+            if len(mine) != len(theirs):
+                return False
+            derivation = self._derived.get(family)
+            if derivation is not None and derivation is other._derived.get(family):
+                # One derivation (a split-off copy): they differ only where one holds a key.
+                held = self._exceptions[family].keys() | other._exceptions[family].keys()
+                if any(mine.get(key) != theirs.get(key) for key in held):
+                    return False
+            elif dict(mine.items()) != dict(theirs.items()):
+                return False
+        return True
 
     def clear(self) -> None:
         self._tables.clear()
+        self._derived.clear()
+        self._exceptions.clear()
+        self._sizes.clear()
         self._origins.clear()
         self._encoded.clear()
         self._withheld.clear()
@@ -170,6 +310,9 @@ class AdjRibOut:
         self._joined.clear()
 
     def table(self, family: Family) -> Mapping[bytes, PathInfo]:
+        derivation = self._derived.get(family)
+        if derivation is not None:
+            return _DerivedTable(derivation, self._exceptions[family], self._sizes[family])
         return self._tables.get(family, {})
 
     def withheld(self, family: Family) -> Mapping[bytes, tuple[PathInfo, int]]:
@@ -178,10 +321,8 @@ class AdjRibOut:
 
     def count_for(self, member: str, family: Family | None = None) -> int:
         """Prefixes (paths, under ADD-PATH) `member` holds from us (in `family`, or all)."""
-        families = self._tables if family is None else (family,)
-        return sum(
-            len(self._tables.get(f, ())) - self._origins.get(f, {}).get(member, 0) for f in families
-        )
+        families = [*self._tables, *self._derived] if family is None else (family,)
+        return sum(self._size(f) - self._origins.get(f, {}).get(member, 0) for f in families)
 
     def apply(
         self,
@@ -206,8 +347,20 @@ class AdjRibOut:
     ) -> list[GroupMessage]:
         """`apply` for changes already grouped by path (no key in two runs): the bulk form,
         which never builds a per-prefix mapping."""
-        sent = self._tables.setdefault(family, {})
-        get = sent.get
+        derivation = self._derived.get(family)
+        if derivation is None:
+            table = self._tables.setdefault(family, {})
+            sent: dict[bytes, PathInfo] | None = table
+            get = table.get
+            exceptions: dict[bytes, PathInfo | None] = {}
+            taken_get = _NO_TAKE.get
+        else:  # derived (see the module docstring): nothing is recorded per key
+            sent = None
+            exceptions = self._exceptions[family]
+            taken_get = derivation.taken().get
+            get = dict[bytes, PathInfo]().get  # unused
+        before = self._sent_before
+        size = 0  # the derived table's growth
         # Keyed by the withdrawn path's origin: that member never held it, so it is skipped.
         withdrawn: dict[str, list[bytes]] = {}
         personal: dict[str, list[bytes]] = {}
@@ -228,8 +381,14 @@ class AdjRibOut:
                     held.pop(key, None)
             if info is None:
                 for key in keys:
-                    old = sent.pop(key, None)
+                    if sent is not None:
+                        old = sent.pop(key, None)
+                    elif not exceptions and taken_get(key, _NOT_TAKEN) is None:
+                        continue  # it had no path before the take: nothing was sent
+                    else:
+                        old = before(family, key)
                     if old is not None:
+                        size -= 1
                         origin = old.origin
                         origins[origin] -= 1
                         gone = withdrawn.get(origin)
@@ -251,19 +410,27 @@ class AdjRibOut:
             add = fresh.append
             origin = info.origin
             for key in fitting:
-                old = get(key)
+                if sent is not None:
+                    old = get(key)
+                    if old is not None and (old is info or old == info):
+                        continue
+                    sent[key] = info
+                elif not exceptions and taken_get(key, _NOT_TAKEN) is None:
+                    old = None  # the bulk case: a prefix new since the take before
+                else:
+                    old = before(family, key)
+                    if old is not None and (old is info or old == info):
+                        continue
+                add(key)
                 if old is None:
-                    add(key)
-                    sent[key] = info
-                elif old is not info and old != info:
-                    add(key)
-                    sent[key] = info
-                    origins[old.origin] -= 1
-                    replaced.add(old.origin)
-                    if origin and old.origin != origin and origin in members:
-                        # The member held someone else's path here and now its own is the
-                        # one we select: it must stop holding ours.
-                        personal.setdefault(origin, []).append(key)
+                    size += 1
+                    continue
+                origins[old.origin] -= 1
+                replaced.add(old.origin)
+                if origin and old.origin != origin and origin in members:
+                    # The member held someone else's path here and now its own is the
+                    # one we select: it must stop holding ours.
+                    personal.setdefault(origin, []).append(key)
             if not fresh:
                 continue
             origins[origin] = origins.get(origin, 0) + len(fresh)
@@ -272,6 +439,8 @@ class AdjRibOut:
                 announce[id(info)] = (encoding, fresh)
             else:
                 run[1].extend(fresh)
+        if sent is None:
+            self._sizes[family] += size
         messages = self._pack(ctx, family, withdrawn, announce.values())
         if withdrawn or replaced or announce:
             self._note_sent(family, messages, replaced.union(withdrawn))
@@ -298,7 +467,7 @@ class AdjRibOut:
         fit = [key for key in keys if len(key) <= room]
         if len(fit) == len(keys):
             return keys
-        sent = self._tables[family]
+        sent = self._tables.get(family)
         held = self._withheld.setdefault(family, {})
         origin = info.origin
         overhead = self._encoded[id(info)][3]  # `room` was computed from it just now
@@ -310,8 +479,14 @@ class AdjRibOut:
             counts[0] += 1
             counts[1] = octets if not counts[1] else min(counts[1], octets)
             held[key] = (info, octets)
-            old = sent.pop(key, None)
+            if sent is not None:
+                old = sent.pop(key, None)
+            else:
+                old = self._sent_before(family, key)
+                self._exceptions[family][key] = None  # the derivation says `info`
             if old is not None:
+                if sent is None:
+                    self._sizes[family] -= 1
                 self._origins[family][old.origin] -= 1
                 withdrawn.setdefault(old.origin, []).append(key)
         return fit
@@ -349,7 +524,9 @@ class AdjRibOut:
         desired: Mapping[bytes, PathInfo],
         members: Collection[str] = (),
     ) -> list[GroupMessage]:
-        """Returns the messages that turn the sent state into `desired`, and records it."""
+        """Returns the messages that turn the sent state into `desired`, and records it
+        (a derived table becomes a dict: `desired` may not be the derivation's)."""
+        self.materialize(family)
         sent = self._tables.setdefault(family, {})
         changes: dict[bytes, PathInfo | None] = dict.fromkeys(
             [key for key in sent if key not in desired]
@@ -434,7 +611,7 @@ class AdjRibOut:
         if missing:
             self._shares.pop(family, None)
             by_path: dict[int, tuple[PathInfo, list[bytes]]] = {}
-            for key, info in self._tables.get(family, {}).items():
+            for key, info in self.table(family).items():
                 if info.origin not in missing:
                     continue
                 group = by_path.get(id(info))

@@ -28,6 +28,10 @@ Invariants:
   `bgpd.errors.contained`. When it raises, that group's members (or that member) leave the
   exporter, since what their Adj-RIB-Out says was sent can no longer be trusted, and `fault`
   ends their sessions; the other groups carry on, whichever peer's input started the work.
+- A group whose export is a function of the best path alone keeps no table per prefix: what
+  it sent is derived from the Loc-RIB (`bgpd.outbound.derived`). Every take of the Loc-RIB's
+  changes reaches every group (applied, or held while blocked or deferred), and a change of
+  the export turns the tables back into dicts first (`set_policy`, `_export_table`).
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ from typing import Protocol
 from bgpd.errors import contained
 from bgpd.net import Afi, Family, Nlri
 from bgpd.outbound.adj_out import GroupMessage, runs_by_path
+from bgpd.outbound.derived import LocRibDerivation, export_best
 from bgpd.outbound.groups import GroupKey, Member, UpdateGroup, UpdateGroups
 from bgpd.outbound.operated import OperatedPaths
 from bgpd.outbound.shares import MemberShares, Part
 from bgpd.policy import ExportPolicy, merge_communities
 from bgpd.policy.filter_eval import FilterChain, compile_filters
-from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo, SourceKind
+from bgpd.rib import Candidate, ChangeGroup, LocRib, PathInfo
 from bgpd.wire.codec import encode_end_of_rib
 from bgpd.wire.constants import RouteRefreshSubtype
 from bgpd.wire.framing import Chunk
@@ -85,7 +90,6 @@ class MarkRefresh(Protocol):
 
 
 _AFI_IPV6 = Afi.IPV6
-_CONNECTED = SourceKind.CONNECTED
 _TAGGED_CACHE_SIZE = 100_000
 # At most one "update withheld" warning per this many seconds; the counters count every one.
 WITHHELD_WARNING_INTERVAL = 60.0
@@ -95,6 +99,7 @@ _WARNED_MAX = 256
 class Exporter:
     __slots__ = (
         "_deliver",
+        "_derive",
         "_fault",
         "_groups",
         "_kernel_ifnames",
@@ -118,8 +123,11 @@ class Exporter:
         fault: Fault,
         *,
         mark: MarkRefresh | None = None,
+        derive: bool = True,
     ) -> None:
         self._rib = rib
+        # Derive the tables that can be (False: a dict per group and family, as a check).
+        self._derive = derive
         self._mark = mark
         self.policy = policy
         self._kernel_ifnames = kernel_ifnames
@@ -258,6 +266,13 @@ class Exporter:
         self.deferred = False
         self.reexport_all(now)
 
+    def set_policy(self, policy: ExportPolicy, now: float) -> None:
+        """A new export policy: every group's table is recomputed and the difference sent."""
+        for group in self._groups:
+            group.adj_out.materialize()  # derived from the old policy's export: kept as sent
+        self.policy = policy
+        self.reexport_all(now)
+
     def reexport_all(self, now: float) -> None:
         """The export policy changed: every group's table is recomputed and the difference sent."""
         if self.deferred:
@@ -270,8 +285,11 @@ class Exporter:
 
     def propagate(self, changes: list[ChangeGroup], now: float) -> None:
         """Stages the Loc-RIB's coalesced changes in every group, then sends them."""
-        if self.deferred:
-            return  # `release` computes every table from the Loc-RIB
+        if self.deferred:  # `release` computes every table from the Loc-RIB
+            for group in self._groups:  # a derived table keeps what it sent meanwhile
+                for change in changes:
+                    group.adj_out.hold(change.family, change.nlris)
+            return
         # Group by group, so what is the same for every change (families, flags) is looked
         # up once, and a group whose work fails ends its own members only.
         for group in list(self._groups):
@@ -486,7 +504,9 @@ class Exporter:
                 self._send_eor(member, now)
 
     def _export_table(self, group: UpdateGroup, now: float) -> None:
-        """Recomputes the group's whole table (new group, policy change) and sends the rest."""
+        """Recomputes the group's whole table (new group, policy change) and sends the rest;
+        the table is derived from the Loc-RIB from then on when the export allows it."""
+        group.adj_out.materialize()  # the old export described what was sent
         group.pending = {}
         group.runs = {}
         for family in sorted(group.key.families):
@@ -501,6 +521,11 @@ class Exporter:
             members = [m for m in group.members.values() if not m.blocked]
             self._send_batch(members, messages, now)
         self._flush(group, now)
+        if not self._derive or group.blocked or self.policy.calico or group.key.export_filters:
+            return  # their rules read the prefix and the kernel's interfaces, not only the path
+        for family in group.key.families - group.key.ctx.add_path_send:
+            derivation = LocRibDerivation(self._rib, family, group.cache, group.self_skip)
+            group.adj_out.derive(family, derivation)
 
     def _desired(self, group: UpdateGroup, family: Family) -> dict[bytes, PathInfo]:
         desired: dict[bytes, PathInfo] = {}
@@ -542,19 +567,15 @@ class Exporter:
     def _exported_path(
         self, group: UpdateGroup, family: Family, best: Candidate | None
     ) -> PathInfo | None:
-        """The part of the export that depends on the path and the group, not on the prefix.
-
-        The "never back to its sender" rule is applied per member when sending (the path's
-        `origin`), so the group-wide decision ignores it.
-        """
-        if best is None:
-            return None
-        source = best.source
-        if source.name == group.self_skip:
-            return None
-        if source.kind is _CONNECTED and not self.policy.calico:
-            return None  # a plain router does not redistribute its interface subnets
-        return group.cache.get(best, family.afi is _AFI_IPV6)
+        """The part of the export that depends on the path and the group, not on the prefix
+        (`bgpd.outbound.derived.export_best`)."""
+        return export_best(
+            best,
+            group.cache,
+            self_skip=group.self_skip,
+            calico=self.policy.calico,
+            v6=family.afi is _AFI_IPV6,
+        )
 
     def _chain(self, group: UpdateGroup, family: Family) -> FilterChain:
         version = 6 if family.afi is _AFI_IPV6 else 4

@@ -138,9 +138,11 @@ class UpdateGroup:
             runs.append((info, keys))
 
     def fold_runs(self) -> None:
-        """Moves staged runs into `pending` (the group cannot send them now)."""
+        """Moves staged runs into `pending` (the group cannot send them now); a derived
+        Adj-RIB-Out keeps what it sent for their keys meanwhile."""
         for family, runs in self.runs.items():
             for info, keys in runs:
+                self.adj_out.hold(family, keys)
                 self.stage_many(family, keys, info)
         self.runs = {}
 

@@ -17,7 +17,10 @@ Layout, chosen for memory (a table of 100,000 prefixes must stay small):
   anyway.
 - `_pending[family][nlri]` is the entry a prefix had when it first moved since the last
   `take_changes`; that call compares it with the current entry, so a change that was undone
-  in between is not reported.
+  in between is not reported. The last call's `_pending` is kept as `_taken` until the next
+  one: until a consumer has applied the changes it took, `best_before_take` tells it what the
+  table held when it last took them (a derived Adj-RIB-Out, `bgpd.outbound.derived`, reads
+  what it sent from there).
 
 Invariants:
 - Entries are never mutated, only replaced: a pending "before" entry stays valid.
@@ -32,8 +35,9 @@ Invariants:
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
+from types import MappingProxyType
 from typing import NamedTuple
 
 from bgpd.net import Family, Nlri
@@ -87,6 +91,13 @@ def _view(entry: _Entry | None) -> tuple[Candidate | None, tuple[Candidate, ...]
     return entry.best, entry.multipath
 
 
+def _best(entry: _Entry) -> Candidate:
+    if type(entry) is Candidate:
+        return entry
+    assert isinstance(entry, _Paths)
+    return entry.best
+
+
 def _same_selection(old: _Entry | None, new: _Entry | None) -> bool:
     ob, om = _view(old)
     nb, nm = _view(new)
@@ -106,6 +117,7 @@ def _same_paths(old: _Entry | None, new: _Entry | None) -> bool:
 
 
 INDEX_LIMIT = 10_000
+_NOTHING_TAKEN: Mapping[Nlri, object] = MappingProxyType({})
 
 
 class _SourceRoutes:
@@ -123,11 +135,13 @@ class _SourceRoutes:
 
 
 class LocRib:
-    __slots__ = ("_paths", "_pending", "_sources", "_tables", "report_all_paths")
+    __slots__ = ("_paths", "_pending", "_sources", "_tables", "_taken", "report_all_paths")
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[Nlri, _Entry]] = {}
         self._pending: dict[Family, dict[Nlri, _Entry | None]] = {}
+        # The `_pending` the last `take_changes` consumed (see the module docstring).
+        self._taken: dict[Family, dict[Nlri, _Entry | None]] = {}
         self._sources: dict[str, _SourceRoutes] = {}
         self._paths: dict[Family, int] = {}
         # ADD-PATH send needs every path that moved, not only best and ECMP set changes.
@@ -371,6 +385,7 @@ class LocRib:
         append = out.append
         new_change = tuple.__new__  # RouteChange without its Python-level __new__ frame
         pending_by_family, self._pending = self._pending, {}
+        self._taken = pending_by_family
         for family, pending in pending_by_family.items():
             get = self._tables.get(family, {}).get
             for nlri, old in pending.items():
@@ -403,6 +418,7 @@ class LocRib:
         out: list[ChangeGroup] = []
         new_group = tuple.__new__  # ChangeGroup without its Python-level __new__ frame
         pending_by_family, self._pending = self._pending, {}
+        self._taken = pending_by_family
         for family, pending in pending_by_family.items():
             get = self._tables.get(family, {}).get
             # Keyed by object identity: every object keyed on is alive in the table or in
@@ -477,6 +493,48 @@ class LocRib:
             return (entry,)
         assert isinstance(entry, _Paths)
         return rank(entry.paths)
+
+    def taken(self, family: Family) -> Mapping[Nlri, object]:
+        """The prefixes the last `take_changes` call looked at, each to the entry it had
+        before (None: no path). Meant for a presence test in a hot loop: a prefix mapped to
+        None had no path when the changes were taken last but one."""
+        return self._taken.get(family, _NOTHING_TAKEN)
+
+    def best_before_take(self, family: Family, nlri: Nlri) -> Candidate | None:
+        """The best path of `nlri` as of the last take but one: what a consumer that has not
+        applied the last `take_changes` yet last heard of."""
+        taken = self._taken.get(family)
+        if taken is not None and nlri in taken:
+            return _view(taken[nlri])[0]
+        return self.best_at_take(family, nlri)
+
+    def best_at_take(self, family: Family, nlri: Nlri) -> Candidate | None:
+        """The best path of `nlri` as of the last `take_changes` (what its consumers were
+        told), whatever moved since."""
+        pending = self._pending.get(family)
+        if pending is not None and nlri in pending:
+            return _view(pending[nlri])[0]
+        return _view(self._tables.get(family, {}).get(nlri))[0]
+
+    def iter_best_at_take(self, family: Family) -> Iterator[tuple[Nlri, Candidate]]:
+        """`iter_best` as of the last `take_changes` (see `best_at_take`)."""
+        pending = self._pending.get(family)
+        if not pending:
+            yield from self.iter_best(family)
+            return
+        table = self._tables.get(family, {})
+        for nlri, entry in table.items():
+            if nlri not in pending:
+                yield nlri, _best(entry)
+            elif (before := pending[nlri]) is not None:
+                yield nlri, _best(before)
+        for nlri, before in pending.items():
+            if before is not None and nlri not in table:
+                yield nlri, _best(before)
+
+    def moved_since_take(self, family: Family) -> Collection[Nlri]:
+        """The prefixes that moved since the last `take_changes` (some may have moved back)."""
+        return self._pending.get(family, {}).keys()
 
     def iter_best(self, family: Family) -> Iterator[tuple[Nlri, Candidate]]:
         for nlri, entry in self._tables.get(family, {}).items():

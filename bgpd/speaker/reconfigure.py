@@ -121,8 +121,8 @@ class Reconfiguration:
             self._set_statics(new)
             actions.append("static routes re-exported")
         if diff.export_policy_changed:
-            self._policy = self._exporter.policy = ExportPolicy.from_config(new)
-            self._exporter.reexport_all(now)
+            self._policy = ExportPolicy.from_config(new)
+            self._exporter.set_policy(self._policy, now)
             actions.append("export policy re-applied")
         for name, peer in new_peers.items():
             state = self._peers.get(name)
