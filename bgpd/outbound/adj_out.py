@@ -256,10 +256,12 @@ class AdjRibOut:
         if derivation is None:
             return
         exceptions = self._exceptions[family]
+        taken_get = derivation.taken().get
         before = derivation.sent_before_take
         for key in keys:
             if key not in exceptions:
-                exceptions[key] = before(key)
+                # A key new since the take before had nothing sent (the bulk case).
+                exceptions[key] = None if taken_get(key, _NOT_TAKEN) is None else before(key)
 
     def _sent_before(self, family: Family, key: bytes) -> PathInfo | None:
         """What a derived family sent for `key`, taking its exception if any (the change
@@ -293,7 +295,7 @@ class AdjRibOut:
                 held = self._exceptions[family].keys() | other._exceptions[family].keys()
                 if any(mine.get(key) != theirs.get(key) for key in held):
                     return False
-            elif dict(mine.items()) != dict(theirs.items()):
+            elif mine != theirs:
                 return False
         return True
 
@@ -383,7 +385,9 @@ class AdjRibOut:
                 for key in keys:
                     if sent is not None:
                         old = sent.pop(key, None)
-                    elif not exceptions and taken_get(key, _NOT_TAKEN) is None:
+                    elif exceptions and key in exceptions:
+                        old = exceptions.pop(key)
+                    elif taken_get(key, _NOT_TAKEN) is None:
                         continue  # it had no path before the take: nothing was sent
                     else:
                         old = before(family, key)
@@ -415,10 +419,13 @@ class AdjRibOut:
                     if old is not None and (old is info or old == info):
                         continue
                     sent[key] = info
-                elif not exceptions and taken_get(key, _NOT_TAKEN) is None:
-                    old = None  # the bulk case: a prefix new since the take before
                 else:
-                    old = before(family, key)
+                    if exceptions and key in exceptions:
+                        old = exceptions.pop(key)
+                    elif taken_get(key, _NOT_TAKEN) is None:
+                        old = None  # the bulk case: a prefix new since the take before
+                    else:
+                        old = before(family, key)
                     if old is not None and (old is info or old == info):
                         continue
                 add(key)
@@ -441,6 +448,8 @@ class AdjRibOut:
                 run[1].extend(fresh)
         if sent is None:
             self._sizes[family] += size
+            if not exceptions:  # a dict keeps its size when emptied: a drained lag's
+                self._exceptions[family] = {}
         messages = self._pack(ctx, family, withdrawn, announce.values())
         if withdrawn or replaced or announce:
             self._note_sent(family, messages, replaced.union(withdrawn))
