@@ -142,9 +142,10 @@ class _DerivedTable(Mapping[bytes, PathInfo]):
                 yield key, held
 
 
-# (path or None to withdraw, its keys): the unit `apply_runs` takes. Keys are unique across
-# the runs of one call.
-Run = tuple[PathInfo | None, Sequence[bytes]]
+# (path or None to withdraw, its keys, whether none of them had a path at the Loc-RIB's take
+# before: `ChangeGroup.fresh`): the unit `apply_runs` takes. Keys are unique across the runs
+# of one call.
+Run = tuple[PathInfo | None, Sequence[bytes], bool]
 
 
 def runs_by_path(changes: Iterable[tuple[bytes, PathInfo | None]]) -> list[Run]:
@@ -158,7 +159,7 @@ def runs_by_path(changes: Iterable[tuple[bytes, PathInfo | None]]) -> list[Run]:
             runs[id(info)] = (info, [key])
         else:
             run[1].append(key)
-    return list(runs.values())
+    return [(info, keys, False) for info, keys in runs.values()]
 
 
 # id(path) -> (path, its attribute bytes or IPv4 head, whether it is the head, the octets of an
@@ -249,9 +250,10 @@ class AdjRibOut:
                 self._tables[f] = dict(self.table(f).items())
                 del self._derived[f], self._exceptions[f], self._sizes[f]
 
-    def hold(self, family: Family, keys: Iterable[bytes]) -> None:
+    def hold(self, family: Family, keys: Iterable[bytes], fresh: bool = False) -> None:
         """The last take's changes of `keys` are staged, not sent: a derived table keeps what
-        was sent there (the first hold wins until they are applied)."""
+        was sent there (the first hold wins until they are applied). `fresh`: none of them
+        had a path at the take before."""
         derivation = self._derived.get(family)
         if derivation is None:
             return
@@ -261,7 +263,10 @@ class AdjRibOut:
         for key in keys:
             if key not in exceptions:
                 # A key new since the take before had nothing sent (the bulk case).
-                exceptions[key] = None if taken_get(key, _NOT_TAKEN) is None else before(key)
+                if fresh or taken_get(key, _NOT_TAKEN) is None:
+                    exceptions[key] = None
+                else:
+                    exceptions[key] = before(key)
 
     def _sent_before(self, family: Family, key: bytes) -> PathInfo | None:
         """What a derived family sent for `key`, taking its exception if any (the change
@@ -377,7 +382,7 @@ class AdjRibOut:
         # `_encoding`'s cache hit inline (once per run, the per-UPDATE-received cost here).
         encoded_get = self._encoded.get
         v4_head = family == IPV4_UNICAST and family not in ctx.add_path_send
-        for info, keys in runs:
+        for info, keys, new_keys in runs:
             if held:  # whatever happens to these keys now replaces their withheld path
                 for key in keys:
                     held.pop(key, None)
@@ -387,7 +392,7 @@ class AdjRibOut:
                         old = sent.pop(key, None)
                     elif exceptions and key in exceptions:
                         old = exceptions.pop(key)
-                    elif taken_get(key, _NOT_TAKEN) is None:
+                    elif new_keys or taken_get(key, _NOT_TAKEN) is None:
                         continue  # it had no path before the take: nothing was sent
                     else:
                         old = before(family, key)
@@ -410,9 +415,15 @@ class AdjRibOut:
                 fitting = self._withhold(
                     family, info, keys, room, withdrawn=withdrawn, too_big=too_big
                 )
-            fresh: list[bytes] = []
-            add = fresh.append
             origin = info.origin
+            if new_keys and sent is None and not exceptions:
+                # The bulk case: none of them had a path, so nothing was sent there.
+                fresh = list(fitting)
+                size += len(fresh)
+                fitting = ()
+            else:
+                fresh = []
+            add = fresh.append
             for key in fitting:
                 if sent is not None:
                     old = get(key)
@@ -422,8 +433,8 @@ class AdjRibOut:
                 else:
                     if exceptions and key in exceptions:
                         old = exceptions.pop(key)
-                    elif taken_get(key, _NOT_TAKEN) is None:
-                        old = None  # the bulk case: a prefix new since the take before
+                    elif new_keys or taken_get(key, _NOT_TAKEN) is None:
+                        old = None  # a prefix new since the take before
                     else:
                         old = before(family, key)
                     if old is not None and (old is info or old == info):

@@ -288,7 +288,7 @@ class Exporter:
         if self.deferred:  # `release` computes every table from the Loc-RIB
             for group in self._groups:  # a derived table keeps what it sent meanwhile
                 for change in changes:
-                    group.adj_out.hold(change.family, change.nlris)
+                    group.adj_out.hold(change.family, change.nlris, change.fresh)
             return
         # Group by group, so what is the same for every change (families, flags) is looked
         # up once, and a group whose work fails ends its own members only.
@@ -322,7 +322,7 @@ class Exporter:
                 # else nothing to withdraw (say the sender's own routes, self-skipped)
                 continue
             if not per_prefix:
-                stage(family, change.nlris, info)
+                stage(family, change.nlris, info, change.fresh)
                 continue
             assert best is not None
             # Per-prefix rules: the prefixes that end with the same path form one run.
@@ -330,8 +330,8 @@ class Exporter:
                 (nlri, self._prefix_export(group, family, nlri, best, info))
                 for nlri in change.nlris
             )
-            for out, nlris in runs_by_path(decided):
-                stage(family, nlris, out)
+            for out, nlris, _ in runs_by_path(decided):
+                stage(family, nlris, out, change.fresh)
         self._flush(group, now)
 
     def _guarded(

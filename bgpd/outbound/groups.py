@@ -129,20 +129,23 @@ class UpdateGroup:
     def stage_many(self, family: Family, keys: Iterable[bytes], info: PathInfo | None) -> None:
         self.pending.setdefault(family, {}).update(dict.fromkeys(keys, info))
 
-    def stage_run(self, family: Family, keys: Sequence[bytes], info: PathInfo | None) -> None:
-        """Stages `keys` -> `info` from one Loc-RIB change batch (each key once per batch)."""
+    def stage_run(
+        self, family: Family, keys: Sequence[bytes], info: PathInfo | None, fresh: bool = False
+    ) -> None:
+        """Stages `keys` -> `info` from one Loc-RIB change batch (each key once per batch);
+        `fresh`: none of them had a path before it (`ChangeGroup.fresh`)."""
         runs = self.runs.get(family)
         if runs is None:
-            self.runs[family] = [(info, keys)]
+            self.runs[family] = [(info, keys, fresh)]
         else:
-            runs.append((info, keys))
+            runs.append((info, keys, fresh))
 
     def fold_runs(self) -> None:
         """Moves staged runs into `pending` (the group cannot send them now); a derived
         Adj-RIB-Out keeps what it sent for their keys meanwhile."""
         for family, runs in self.runs.items():
-            for info, keys in runs:
-                self.adj_out.hold(family, keys)
+            for info, keys, fresh in runs:
+                self.adj_out.hold(family, keys, fresh)
                 self.stage_many(family, keys, info)
         self.runs = {}
 

@@ -199,3 +199,6 @@ class ChangeGroup(NamedTuple):
     best: Candidate | None
     multipath: tuple[Candidate, ...]
     nlris: list[Nlri]
+    # Every prefix had no path when the changes were taken before (a first load's batch):
+    # a consumer keeping what it sent need not look them up.
+    fresh: bool = False

@@ -17,10 +17,14 @@ Layout, chosen for memory (a table of 100,000 prefixes must stay small):
   anyway.
 - `_pending[family][nlri]` is the entry a prefix had when it first moved since the last
   `take_changes`; that call compares it with the current entry, so a change that was undone
-  in between is not reported. The last call's `_pending` is kept as `_taken` until the next
-  one: until a consumer has applied the changes it took, `best_before_take` tells it what the
-  table held when it last took them (a derived Adj-RIB-Out, `bgpd.outbound.derived`, reads
-  what it sent from there).
+  in between is not reported. `_fresh[family]` holds, instead, the batches announced into
+  empty slots while `_pending[family]` was empty (a first load: no "before" to remember per
+  prefix, and each batch is a change group as it stands); the first write that needs
+  `_pending` moves them into it (`_pending_for`), so a family has one or the other at a time,
+  and readers of what moved settle them first (`_settle`). The last call's `_pending` and
+  `_fresh` are kept (`_taken`, `_taken_fresh`) until the next one: until a consumer has
+  applied the changes it took, `best_before_take` tells it what the table held when it last
+  took them (a derived Adj-RIB-Out, `bgpd.outbound.derived`, reads what it sent there).
 
 Invariants:
 - Entries are never mutated, only replaced: a pending "before" entry stays valid.
@@ -36,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from itertools import repeat
+from itertools import chain, islice, repeat
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -135,13 +139,26 @@ class _SourceRoutes:
 
 
 class LocRib:
-    __slots__ = ("_paths", "_pending", "_sources", "_tables", "_taken", "report_all_paths")
+    __slots__ = (
+        "_fresh",
+        "_paths",
+        "_pending",
+        "_sources",
+        "_tables",
+        "_taken",
+        "_taken_fresh",
+        "report_all_paths",
+    )
 
     def __init__(self) -> None:
         self._tables: dict[Family, dict[Nlri, _Entry]] = {}
         self._pending: dict[Family, dict[Nlri, _Entry | None]] = {}
-        # The `_pending` the last `take_changes` consumed (see the module docstring).
+        # family -> (candidate, the prefixes it took from nobody) per batch (module docstring)
+        self._fresh: dict[Family, list[tuple[Candidate, Collection[Nlri]]]] = {}
+        # The `_pending` the last `take_changes` consumed (see the module docstring), and its
+        # `_fresh` batches' prefixes (a set built when first asked for).
         self._taken: dict[Family, dict[Nlri, _Entry | None]] = {}
+        self._taken_fresh: dict[Family, list[tuple[Candidate, Collection[Nlri]]] | set[Nlri]] = {}
         self._sources: dict[str, _SourceRoutes] = {}
         self._paths: dict[Family, int] = {}
         # ADD-PATH send needs every path that moved, not only best and ECMP set changes.
@@ -170,47 +187,30 @@ class LocRib:
         table = self._tables.get(family)
         if table is None:
             table = self._tables[family] = {}
-        pending = self._pending.get(family)
-        if pending is None:
-            pending = self._pending[family] = {}
-        # The first entry a prefix had since the last take wins (see the module docstring).
-        remember = pending.setdefault
         source = self._sources.get(candidate.source.name)
         if source is None:  # `_source_routes` inline: this runs once per UPDATE
             source = self._sources[candidate.source.name] = _SourceRoutes()
         get = table.get
         added = 0
-        if path_ids is None:
-            for nlri in nlris:
-                old = get(nlri)
-                if old is None:
-                    table[nlri] = candidate
-                    added += 1
-                elif old is candidate:
-                    continue  # the same announcement again: nothing moved
-                else:
-                    table[nlri], n = self._merge(old, candidate)
-                    added += n
-                remember(nlri, old)
-        else:
-            by_id: dict[int, Candidate] = {}
-            for nlri, path_id in zip(nlris, path_ids, strict=True):
-                cand = by_id.get(path_id)
-                if cand is None:
-                    cand = candidate
-                    if cand.path_id != path_id:
-                        cand = candidate.with_path_id(path_id)
-                    by_id[path_id] = cand
-                old = get(nlri)
-                if old is None:
-                    table[nlri] = cand
-                    added += 1
-                elif old is cand:
-                    continue
-                else:
-                    table[nlri], n = self._merge(old, cand)
-                    added += n
-                remember(nlri, old)
+        rest: Iterable[Nlri] = nlris
+        if path_ids is None and not self._pending.get(family):
+            # Into empty slots, nothing else moved since the last take: a fresh batch, no
+            # "before" per prefix. At the first prefix that had a path, the rest go the
+            # general way below, the fresh ones before it into `_pending` first.
+            it = iter(nlris)
+            for nlri in it:
+                if get(nlri) is not None:
+                    rest = chain((nlri,), it)
+                    break
+                table[nlri] = candidate
+                added += 1
+            else:
+                rest = ()
+            if added:
+                fresh = nlris if added == len(nlris) else list(islice(nlris, added))
+                self._fresh.setdefault(family, []).append((candidate, fresh))
+        if rest:
+            added += self._announce_rest(family, table, rest, candidate, path_ids)
         indexes = source.prefixes
         index = indexes.get(family)
         if index is not None:
@@ -223,6 +223,73 @@ class LocRib:
             self._paths[family] = self._paths.get(family, 0) + added
             source.paths[family] = source.paths.get(family, 0) + added
         return added
+
+    def _announce_rest(
+        self,
+        family: Family,
+        table: dict[Nlri, _Entry],
+        nlris: Iterable[Nlri],
+        candidate: Candidate,
+        path_ids: Sequence[int] | None,
+    ) -> int:
+        """`announce_many`'s general way: each prefix's entry before the change is
+        remembered in `_pending`."""
+        # The first entry a prefix had since the last take wins (see the module docstring).
+        get = table.get
+        added = 0
+        if path_ids is None:
+            remember = None  # the same announcement again moves nothing: no fresh batch settled
+            for nlri in nlris:
+                old = get(nlri)
+                if old is None:
+                    table[nlri] = candidate
+                    added += 1
+                elif old is candidate:
+                    continue  # the same announcement again: nothing moved
+                else:
+                    table[nlri], n = self._merge(old, candidate)
+                    added += n
+                if remember is None:
+                    remember = self._pending_for(family).setdefault
+                remember(nlri, old)
+            return added
+        remember = self._pending_for(family).setdefault
+        by_id: dict[int, Candidate] = {}
+        for nlri, path_id in zip(nlris, path_ids, strict=True):
+            cand = by_id.get(path_id)
+            if cand is None:
+                cand = candidate
+                if cand.path_id != path_id:
+                    cand = candidate.with_path_id(path_id)
+                by_id[path_id] = cand
+            old = get(nlri)
+            if old is None:
+                table[nlri] = cand
+                added += 1
+            elif old is cand:
+                continue
+            else:
+                table[nlri], n = self._merge(old, cand)
+                added += n
+            remember(nlri, old)
+        return added
+
+    def _pending_for(self, family: Family) -> dict[Nlri, _Entry | None]:
+        """`_pending[family]`, with the fresh batches moved into it (see the module
+        docstring): for a write that remembers what a prefix had before."""
+        pending = self._pending.get(family)
+        if pending is None:
+            pending = self._pending[family] = {}
+        fresh = self._fresh.pop(family, None)
+        if fresh:
+            for _candidate, nlris in fresh:
+                pending.update(dict.fromkeys(nlris))
+        return pending
+
+    def _settle(self) -> None:
+        """Every family's fresh batches into `_pending` (for the readers of what moved)."""
+        for family in list(self._fresh):
+            self._pending_for(family)
 
     def withdraw(self, family: Family, nlri: Nlri, source_name: str, path_id: int = 0) -> bool:
         """Removes one path; False when the source had no such path for the prefix."""
@@ -246,10 +313,7 @@ class LocRib:
         if family not in source.prefixes:
             return 0
         index = source.prefixes[family]
-        pending = self._pending.get(family)
-        if pending is None:
-            pending = self._pending[family] = {}
-        remember = pending.setdefault
+        remember = self._pending_for(family).setdefault
         get = table.get
         removed = 0
         ids: Iterable[int] = repeat(0) if path_ids is None else path_ids
@@ -307,6 +371,7 @@ class LocRib:
         source = self._sources.get(source_name)
         if source is None:
             return 0
+        self._settle()  # a fresh batch's change is its candidate: the twins replace it
         # The shared candidates of a batch stay shared: one stale twin per distinct candidate.
         twins: dict[int, tuple[Candidate, Candidate]] = {}
 
@@ -384,8 +449,10 @@ class LocRib:
         out: list[RouteChange] = []
         append = out.append
         new_change = tuple.__new__  # RouteChange without its Python-level __new__ frame
+        self._settle()
         pending_by_family, self._pending = self._pending, {}
         self._taken = pending_by_family
+        self._taken_fresh = {}
         for family, pending in pending_by_family.items():
             get = self._tables.get(family, {}).get
             for nlri, old in pending.items():
@@ -418,7 +485,22 @@ class LocRib:
         out: list[ChangeGroup] = []
         new_group = tuple.__new__  # ChangeGroup without its Python-level __new__ frame
         pending_by_family, self._pending = self._pending, {}
+        fresh_by_family, self._fresh = self._fresh, {}
         self._taken = pending_by_family
+        self._taken_fresh = dict(fresh_by_family)
+        for family, batches in fresh_by_family.items():
+            # Nothing else moved in the family (see the module docstring): each batch's
+            # prefixes still hold its candidate, which they had from nobody.
+            by_candidate: dict[int, list[Nlri]] = {}
+            for candidate, fresh in batches:
+                nlris = by_candidate.get(id(candidate))
+                if nlris is None:
+                    nlris = by_candidate[id(candidate)] = list(fresh)
+                    out.append(
+                        new_group(ChangeGroup, (family, candidate, (candidate,), nlris, True))
+                    )
+                else:
+                    nlris.extend(fresh)
         for family, pending in pending_by_family.items():
             get = self._tables.get(family, {}).get
             # Keyed by object identity: every object keyed on is alive in the table or in
@@ -459,7 +541,8 @@ class LocRib:
                     nlris = groups[key] = [nlri]
                     if multipath is None:
                         multipath = (new,) if type(new) is Candidate else ()
-                    out.append(new_group(ChangeGroup, (family, best, multipath, nlris)))
+                    change = (family, best, multipath, nlris, False)
+                    out.append(new_group(ChangeGroup, change))
                 else:
                     nlris.append(nlri)
                 if type(new) is Candidate:  # its group is keyed by id(new), as above
@@ -469,12 +552,13 @@ class LocRib:
     @property
     def changes_pending(self) -> bool:
         """Whether some prefix moved since the last `take_changes` (it may have moved back)."""
-        return any(self._pending.values())
+        return any(self._pending.values()) or any(self._fresh.values())
 
     @property
     def pending_count(self) -> int:
         """How many prefixes moved since the last `take_changes` (some may have moved back)."""
-        return sum(map(len, self._pending.values()))
+        fresh = sum(len(nlris) for batches in self._fresh.values() for _c, nlris in batches)
+        return sum(map(len, self._pending.values())) + fresh
 
     # ---------------------------------------------------------------------------------- views
 
@@ -495,9 +579,9 @@ class LocRib:
         return rank(entry.paths)
 
     def taken(self, family: Family) -> Mapping[Nlri, object]:
-        """The prefixes the last `take_changes` call looked at, each to the entry it had
-        before (None: no path). Meant for a presence test in a hot loop: a prefix mapped to
-        None had no path when the changes were taken last but one."""
+        """Prefixes the last `take_changes` call looked at, each to the entry it had before
+        (None: no path), for a presence test in a hot loop. The prefixes of its fresh
+        batches are not in it: their `ChangeGroup`s say so (`fresh`)."""
         return self._taken.get(family, _NOTHING_TAKEN)
 
     def best_before_take(self, family: Family, nlri: Nlri) -> Candidate | None:
@@ -506,19 +590,25 @@ class LocRib:
         taken = self._taken.get(family)
         if taken is not None and nlri in taken:
             return _view(taken[nlri])[0]
+        fresh = self._taken_fresh.get(family)
+        if fresh:
+            if not isinstance(fresh, set):  # built once, when first asked for
+                fresh = self._taken_fresh[family] = {n for _c, batch in fresh for n in batch}
+            if nlri in fresh:
+                return None
         return self.best_at_take(family, nlri)
 
     def best_at_take(self, family: Family, nlri: Nlri) -> Candidate | None:
         """The best path of `nlri` as of the last `take_changes` (what its consumers were
         told), whatever moved since."""
-        pending = self._pending.get(family)
+        pending = self._pending_for(family) if family in self._fresh else self._pending.get(family)
         if pending is not None and nlri in pending:
             return _view(pending[nlri])[0]
         return _view(self._tables.get(family, {}).get(nlri))[0]
 
     def iter_best_at_take(self, family: Family) -> Iterator[tuple[Nlri, Candidate]]:
         """`iter_best` as of the last `take_changes` (see `best_at_take`)."""
-        pending = self._pending.get(family)
+        pending = self._pending_for(family) if family in self._fresh else self._pending.get(family)
         if not pending:
             yield from self.iter_best(family)
             return
@@ -534,7 +624,7 @@ class LocRib:
 
     def moved_since_take(self, family: Family) -> Collection[Nlri]:
         """The prefixes that moved since the last `take_changes` (some may have moved back)."""
-        return self._pending.get(family, {}).keys()
+        return self._pending_for(family).keys()
 
     def iter_best(self, family: Family) -> Iterator[tuple[Nlri, Candidate]]:
         for nlri, entry in self._tables.get(family, {}).items():
@@ -660,10 +750,7 @@ class LocRib:
             source.prefixes.pop(family, None)
             return 0
         index = source.prefixes[family]
-        pending = self._pending.get(family)
-        if pending is None:
-            pending = self._pending[family] = {}
-        remember = pending.setdefault
+        remember = self._pending_for(family).setdefault
         removed = 0
         emptied: list[Nlri] = []
         for nlri in list(self._prefixes_of(name, source, family, table)):

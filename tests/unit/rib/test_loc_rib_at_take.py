@@ -74,3 +74,58 @@ def test_the_flat_take_keeps_its_before_view_too() -> None:
     rib.take_changes()
     assert rib.best_before_take(V4, P1) is a
     assert rib.best_at_take(V4, P1) is None
+
+
+# ------------------------------------------------------------- fresh batches (a first load)
+
+
+def test_a_first_load_is_reported_as_fresh_batches_with_nothing_remembered() -> None:
+    rib = LocRib()
+    a, b = ca(), cb()
+    rib.announce_many(V4, [P1, P2], a)
+    rib.announce_many(V4, [P3], b)
+    rib.announce_many(V4, [P1], a)  # the same announcement again: nothing moved
+    assert rib.changes_pending and rib.pending_count == 3
+    groups = rib.take_change_groups()
+    assert [(g.best, g.nlris, g.fresh) for g in groups] == [(a, [P1, P2], True), (b, [P3], True)]
+    assert not rib.taken(V4)  # nothing was remembered per prefix
+    assert rib.best_before_take(V4, P1) is None and rib.best_before_take(V4, P3) is None
+
+
+def test_a_change_after_a_fresh_batch_keeps_the_fresh_prefixes_before_as_nothing() -> None:
+    rib = LocRib()
+    a, a2, b = ca(), ca(med=5), cb()
+    rib.announce_many(V4, [P1, P2], a)
+    assert rib.best_at_take(V4, P1) is None  # a reader settles the batch: still nothing told
+    rib.announce(V4, P1, a2)  # P1 replaced in the same take period: not fresh any more
+    rib.withdraw(V4, P2, "a")  # P2 gone again: no change at all
+    rib.announce_many(V4, [P3], b)  # after a remembered change: the general way
+    groups = rib.take_change_groups()
+    assert sorted((g.nlris[0], g.best is a2 or g.best is b, g.fresh) for g in groups) == [
+        (P1, True, False),
+        (P3, True, False),
+    ]
+    assert rib.best_before_take(V4, P1) is None
+    assert rib.best_before_take(V4, P2) is None
+
+
+def test_a_batch_half_new_splits_into_a_fresh_part_and_a_remembered_part() -> None:
+    rib = LocRib()
+    a, b = ca(), cb()
+    rib.announce_many(V4, [P2], b)
+    rib.take_change_groups()
+    rib.announce_many(V4, [P1, P2, P3], a)  # P1 new, P2 held by b, P3 new
+    groups = rib.take_change_groups()
+    assert [(g.best, g.nlris) for g in groups] == [(a, [P1, P2, P3])]  # a beats b's longer path
+    assert groups[0].fresh is False
+    assert rib.best_before_take(V4, P2) is b
+    assert rib.best_before_take(V4, P1) is None and rib.best_before_take(V4, P3) is None
+
+
+def test_stale_marking_after_a_fresh_batch_reports_the_table_s_object() -> None:
+    rib = LocRib()
+    a = ca()
+    rib.announce_many(V4, [P1, P2], a)
+    assert rib.mark_stale("a", [V4]) == 2
+    (group,) = rib.take_change_groups()
+    assert group.best is rib.best(V4, P1) and group.best is not None and group.best.stale
