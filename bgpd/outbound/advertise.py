@@ -127,8 +127,10 @@ def prepend(path: tuple[AsPathSegment, ...], asn: int) -> tuple[AsPathSegment, .
     Confederation segments (an iBGP peer inside a confederation may send them) never leave
     toward an external peer (RFC 5065 §4.1), which would treat the route as withdrawn
     (RFC 7606 §7.2)."""
-    if any(seg.type in _CONFED for seg in path):
-        path = tuple(seg for seg in path if seg.type not in _CONFED)
+    for seg in path:  # once per attribute set exported: a loop, not a generator
+        if seg.type in _CONFED:
+            path = tuple(seg for seg in path if seg.type not in _CONFED)
+            break
     return prepend_asn(path, asn)
 
 

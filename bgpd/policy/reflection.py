@@ -45,7 +45,10 @@ def reflect_attributes(
 
 def has_own_as(attrs: PathAttributes, asn: int, allowed: int = 0) -> bool:
     """AS-path loop check on import (RFC 4271 §9.1.2): our AS more than `allowed` times."""
-    return attrs.as_path_asns().count(asn) > allowed
+    seen = 0
+    for seg in attrs.as_path:  # once per attribute set received: no tuple of the whole path
+        seen += seg.asns.count(asn)
+    return seen > allowed
 
 
 def reflection_loop(attrs: PathAttributes, router_id: int, cluster_id: int | None) -> bool:

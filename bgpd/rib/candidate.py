@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from bgpd.net import Family, Nlri
 from bgpd.rib.decision import PathKeys, path_keys
@@ -184,12 +184,29 @@ class CandidateCache:
         problem = self.next_hop_problem(next_hop)
         if problem is not None:
             return NextHopRefused(attributes=attributes, next_hop=next_hop, reason=problem)
-        info = new_path_info(attributes, next_hop)
-        return Candidate(source=self.source, info=info)
+        return new_candidate(self.source, new_path_info(attributes, next_hop))
 
     def clear(self) -> None:
         self._cache.clear()
         self._by_hop.clear()
+
+
+# Candidate without its frozen-dataclass __init__ and __post_init__ (path id 0 is in range): one
+# is built per attribute set received. Equality, hashing and repr stay the dataclass ones.
+_C: Any = Candidate.__dict__
+_SET_SOURCE, _SET_INFO, _SET_PATH_ID, _SET_STALE = (
+    _C[f].__set__ for f in ("source", "info", "path_id", "stale")
+)
+
+
+def new_candidate(source: Source, info: PathInfo) -> Candidate:
+    """`Candidate(source=source, info=info)`, built through its slots."""
+    candidate: Candidate = object.__new__(Candidate)
+    _SET_SOURCE(candidate, source)
+    _SET_INFO(candidate, info)
+    _SET_PATH_ID(candidate, 0)
+    _SET_STALE(candidate, False)
+    return candidate
 
 
 class ChangeGroup(NamedTuple):

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from itertools import chain, islice, repeat
+from itertools import repeat
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -190,27 +190,16 @@ class LocRib:
         source = self._sources.get(candidate.source.name)
         if source is None:  # `_source_routes` inline: this runs once per UPDATE
             source = self._sources[candidate.source.name] = _SourceRoutes()
-        get = table.get
-        added = 0
-        rest: Iterable[Nlri] = nlris
-        if path_ids is None and not self._pending.get(family):
+        if path_ids is None and not self._pending.get(family) and table.keys().isdisjoint(nlris):
             # Into empty slots, nothing else moved since the last take: a fresh batch, no
-            # "before" per prefix. At the first prefix that had a path, the rest go the
-            # general way below, the fresh ones before it into `_pending` first.
-            it = iter(nlris)
-            for nlri in it:
-                if get(nlri) is not None:
-                    rest = chain((nlri,), it)
-                    break
-                table[nlri] = candidate
-                added += 1
-            else:
-                rest = ()
-            if added:
-                fresh = nlris if added == len(nlris) else list(islice(nlris, added))
-                self._fresh.setdefault(family, []).append((candidate, fresh))
-        if rest:
-            added += self._announce_rest(family, table, rest, candidate, path_ids)
+            # "before" per prefix (dict operations in C, no Python loop per prefix).
+            size = len(table)
+            table.update(zip(nlris, repeat(candidate)))
+            added = len(table) - size
+            fresh = nlris if added == len(nlris) else list(dict.fromkeys(nlris))  # repeats
+            self._fresh.setdefault(family, []).append((candidate, fresh))
+        else:
+            added = self._announce_rest(family, table, nlris, candidate, path_ids)
         indexes = source.prefixes
         index = indexes.get(family)
         if index is not None:

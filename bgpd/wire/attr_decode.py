@@ -21,6 +21,8 @@ from bgpd.errors import WireError
 from bgpd.net import AS_TRANS
 from bgpd.wire.attributes import (
     EXPECTED_FLAGS,
+    U16S,
+    U32S,
     AsPathSegment,
     PathAttributes,
     RawAttribute,
@@ -60,8 +62,8 @@ _ATOMIC, _AGGREGATOR, _COMMUNITIES, _ORIGINATOR_ID, _CLUSTER_LIST = 6, 7, 8, 9, 
 _AS4_PATH, _AS4_AGGREGATOR, _LARGE_COMMUNITY = 17, 18, 32
 
 _SEGMENT_TYPES: tuple[SegmentType | None, ...] = (None, *SegmentType)
-_AS2 = tuple(struct.Struct(f"!{n}H") for n in range(256))
-_AS4 = tuple(struct.Struct(f"!{n}I") for n in range(256))
+_AS2 = U16S
+_AS4 = U32S
 _ORIGINS = tuple(Origin)
 _IGP = Origin.IGP
 _CONFED = (SegmentType.AS_CONFED_SEQUENCE, SegmentType.AS_CONFED_SET)

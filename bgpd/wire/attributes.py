@@ -195,8 +195,17 @@ EXPECTED_FLAGS: dict[int, int] = {
 }
 
 
+# Precompiled formats of n big-endian 2- and 4-octet values, n < 256 (the decoder's too): a
+# format string built per call costs more than the packing of a short AS path.
+U16S = tuple(struct.Struct(f"!{n}H") for n in range(256))
+U32S = tuple(struct.Struct(f"!{n}I") for n in range(256))
+
+
 def _pack_u32s(values: tuple[int, ...] | list[int]) -> bytes:
-    return struct.pack(f"!{len(values)}I", *values)
+    n = len(values)
+    if n < 256:
+        return U32S[n].pack(*values)
+    return struct.pack(f"!{n}I", *values)
 
 
 _EXTENDED_LENGTH = int(AttrFlag.EXTENDED_LENGTH)  # plain int: IntFlag operators are slow
@@ -217,7 +226,7 @@ _AS4_PATH_SEGMENTS = (SegmentType.AS_SEQUENCE, SegmentType.AS_SET)
 
 
 def _encode_segments(segments: tuple[AsPathSegment, ...], four_octet: bool) -> bytes:
-    code = "I" if four_octet else "H"
+    structs = U32S if four_octet else U16S
     parts: list[bytes] = []
     for seg in segments:
         asns = seg.asns
@@ -226,10 +235,8 @@ def _encode_segments(segments: tuple[AsPathSegment, ...], four_octet: bool) -> b
         # RFC 4271 §4.3: a segment holds at most 255 ASes; longer runs are split.
         for start in range(0, max(len(asns), 1), 255):
             chunk = asns[start : start + 255]
-            parts.append(
-                bytes((seg.type, len(chunk))) + struct.pack(f"!{len(chunk)}{code}", *chunk)
-            )
-    return b"".join(parts)
+            parts.append(bytes((seg.type, len(chunk))) + structs[len(chunk)].pack(*chunk))
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def encode_path_attributes_raw(attrs: PathAttributes, as4: bool) -> bytes:

@@ -109,7 +109,7 @@ def test_a_change_after_a_fresh_batch_keeps_the_fresh_prefixes_before_as_nothing
     assert rib.best_before_take(V4, P2) is None
 
 
-def test_a_batch_half_new_splits_into_a_fresh_part_and_a_remembered_part() -> None:
+def test_a_batch_partly_held_is_remembered_prefix_by_prefix() -> None:
     rib = LocRib()
     a, b = ca(), cb()
     rib.announce_many(V4, [P2], b)
@@ -129,3 +129,12 @@ def test_stale_marking_after_a_fresh_batch_reports_the_table_s_object() -> None:
     assert rib.mark_stale("a", [V4]) == 2
     (group,) = rib.take_change_groups()
     assert group.best is rib.best(V4, P1) and group.best is not None and group.best.stale
+
+
+def test_a_fresh_batch_repeating_a_prefix_holds_it_once() -> None:
+    rib = LocRib()
+    a = ca()
+    assert rib.announce_many(V4, [P1, P2, P1], a) == 2
+    assert rib.count(V4) == (2, 2) and rib.pending_count == 2
+    (group,) = rib.take_change_groups()
+    assert group.nlris == [P1, P2] and group.fresh
