@@ -209,7 +209,9 @@ class Exporter:
             member.group = group
             self._groups.drop_if_empty(old)
             return
-        target = self._joinable(key, now)
+        # A blocked member gets a group of its own, which stages its catch-up until it drains:
+        # in a group with writable members it would miss what they are sent meanwhile.
+        target = None if member.blocked else self._joinable(key, now)
         member.group = self._groups.new_group(key) if target is None else target
         self._guarded(member.group, partial(self._move, member, old, target, now), now, only=member)
         self._groups.drop_if_empty(old)
@@ -528,12 +530,17 @@ class Exporter:
             group.adj_out.derive(family, derivation)
 
     def _desired(self, group: UpdateGroup, family: Family) -> dict[bytes, PathInfo]:
+        """The group's whole table as of the Loc-RIB's last take: what moved since reaches
+        it with the next take, like every other group (a table taken from the Loc-RIB of now
+        would keep a prefix that appeared and went again before that take, which reports
+        nothing for it)."""
         desired: dict[bytes, PathInfo] = {}
         if group.add_path(family):
+            # Every path of a prefix as it is now (the Loc-RIB keeps no paths per take).
             for nlri, _best in self._rib.iter_best(family):
                 desired.update(self._all_paths(group, family, nlri))
             return desired
-        for nlri, best in self._rib.iter_best(family):
+        for nlri, best in self._rib.iter_best_at_take(family):
             info = self._exported(group, family, nlri, best)
             if info is not None:
                 desired[nlri] = info

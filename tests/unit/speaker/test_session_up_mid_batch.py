@@ -1,0 +1,77 @@
+"""A session that comes up inside one batch of reads, between a prefix's announcement and its
+withdrawal by another peer, is not left holding the prefix: a new group's whole table is the
+Loc-RIB as of its last take, and the batch's take brings every group forward from there (the
+table of the Loc-RIB of the moment would hold the prefix, and the take, which sees it appear
+and go again, would report nothing)."""
+
+from __future__ import annotations
+
+from bgpd.net import IPV4_UNICAST, parse_router_id
+from bgpd.wire.capabilities import FourOctetAs, Multiprotocol
+from bgpd.wire.codec import encode_keepalive, encode_open
+from bgpd.wire.constants import MessageType
+from bgpd.wire.messages import OpenMessage
+from bgpd.wire.negotiated import Negotiated
+from bgpd.wire.update import UpdateDecoder
+from tests.unit.speaker.raw_peer import Bench, RawPeer
+from tests.unit.wire.helpers import message, update_body
+
+CONFIG = """
+[bgp]
+asn = 64512
+router_id = "10.0.0.1"
+cluster_id = "10.0.0.1"
+
+[control]
+socket = "/tmp/unused-mid-batch.ctl"
+
+[[peer]]
+name = "a"
+address = "10.0.0.2"
+asn = 64512
+passive = true
+rr_client = true
+
+[[peer]]
+name = "c"
+address = "10.0.0.4"
+asn = 64512
+passive = true
+rr_client = false
+"""
+ATTRS = "40 01 01 00" + "40 02 00" + "40 03 04 0a000002" + "40 05 04 00000064"
+
+
+def test_a_prefix_that_comes_and_goes_around_a_session_coming_up_is_not_left_behind() -> None:
+    bench = Bench(CONFIG)
+    a = bench.peer("a", 64512, "10.0.0.2", "10.0.0.1")
+    c = bench.peers["c"] = RawPeer(bench, "c", 64512, "10.0.0.4", 2)
+    bench.speaker.connection_made("c", 2, bench.now, outbound=False, local_address="10.0.0.1")
+    c.decoder = UpdateDecoder(
+        Negotiated(
+            local_asn=64512,
+            peer_asn=64512,
+            peer_router_id=0,
+            hold_time=240,
+            as4=True,
+            families=frozenset({IPV4_UNICAST}),
+        )
+    )
+    opening = OpenMessage(
+        asn=64512,
+        hold_time=240,
+        router_id=parse_router_id("10.0.0.4"),
+        capabilities=(Multiprotocol(family=IPV4_UNICAST), FourOctetAs(asn=64512)),
+    )
+    announce = message(MessageType.UPDATE, update_body("", ATTRS, "18 0a0100"))
+    withdraw = message(MessageType.UPDATE, update_body("18 0a0100", "", ""))
+    reads = [
+        ("a", a.conn_id, announce),
+        ("c", 2, encode_open(opening) + encode_keepalive()),
+        ("a", a.conn_id, withdraw),
+    ]
+    bench.speaker.receive_batch(reads, bench.now)
+    bench.pump()
+    assert bench.speaker.peer_session("c").negotiated is not None  # c came up in the batch
+    assert bench.speaker.route_views("10.1.0.0/24") == []
+    assert not c.announced()
