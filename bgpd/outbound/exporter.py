@@ -536,8 +536,7 @@ class Exporter:
         nothing for it)."""
         desired: dict[bytes, PathInfo] = {}
         if group.add_path(family):
-            # Every path of a prefix as it is now (the Loc-RIB keeps no paths per take).
-            for nlri, _best in self._rib.iter_best(family):
+            for nlri, _best in self._rib.iter_best_at_take(family):
                 desired.update(self._all_paths(group, family, nlri))
             return desired
         for nlri, best in self._rib.iter_best_at_take(family):
@@ -547,9 +546,10 @@ class Exporter:
         return desired
 
     def _all_paths(self, group: UpdateGroup, family: Family, nlri: Nlri) -> dict[bytes, PathInfo]:
-        """ADD-PATH send: every path of `nlri` the group may receive, keyed by path id + prefix."""
+        """ADD-PATH send: every path of `nlri` the group may receive, keyed by path id + prefix
+        (as of the Loc-RIB's last take: `propagate` runs right after it, `_desired` any time)."""
         paths: dict[bytes, PathInfo] = {}
-        for candidate in self._rib.candidates(family, nlri):
+        for candidate in self._rib.candidates_at_take(family, nlri):
             info = self._exported(group, family, nlri, candidate)
             if info is None:
                 continue

@@ -590,10 +590,23 @@ class LocRib:
     def best_at_take(self, family: Family, nlri: Nlri) -> Candidate | None:
         """The best path of `nlri` as of the last `take_changes` (what its consumers were
         told), whatever moved since."""
+        return _view(self._entry_at_take(family, nlri))[0]
+
+    def candidates_at_take(self, family: Family, nlri: Nlri) -> tuple[Candidate, ...]:
+        """`candidates` as of the last `take_changes` (see `best_at_take`)."""
+        entry = self._entry_at_take(family, nlri)
+        if entry is None:
+            return ()
+        if type(entry) is Candidate:
+            return (entry,)
+        assert isinstance(entry, _Paths)
+        return rank(entry.paths)
+
+    def _entry_at_take(self, family: Family, nlri: Nlri) -> _Entry | None:
         pending = self._pending_for(family) if family in self._fresh else self._pending.get(family)
         if pending is not None and nlri in pending:
-            return _view(pending[nlri])[0]
-        return _view(self._tables.get(family, {}).get(nlri))[0]
+            return pending[nlri]
+        return self._tables.get(family, {}).get(nlri)
 
     def iter_best_at_take(self, family: Family) -> Iterator[tuple[Nlri, Candidate]]:
         """`iter_best` as of the last `take_changes` (see `best_at_take`)."""

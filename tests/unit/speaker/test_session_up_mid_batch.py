@@ -2,12 +2,21 @@
 withdrawal by another peer, is not left holding the prefix: a new group's whole table is the
 Loc-RIB as of its last take, and the batch's take brings every group forward from there (the
 table of the Loc-RIB of the moment would hold the prefix, and the take, which sees it appear
-and go again, would report nothing)."""
+and go again, would report nothing). The same under ADD-PATH send, every path of a prefix."""
 
 from __future__ import annotations
 
+import pytest
+
 from bgpd.net import IPV4_UNICAST, parse_router_id
-from bgpd.wire.capabilities import FourOctetAs, Multiprotocol
+from bgpd.wire.capabilities import (
+    AddPath,
+    AddPathFamily,
+    AddPathMode,
+    Capability,
+    FourOctetAs,
+    Multiprotocol,
+)
 from bgpd.wire.codec import encode_keepalive, encode_open
 from bgpd.wire.constants import MessageType
 from bgpd.wire.messages import OpenMessage
@@ -39,11 +48,15 @@ asn = 64512
 passive = true
 rr_client = false
 """
+ADD_PATH = 'add_path = "send"\n'
 ATTRS = "40 01 01 00" + "40 02 00" + "40 03 04 0a000002" + "40 05 04 00000064"
 
 
-def test_a_prefix_that_comes_and_goes_around_a_session_coming_up_is_not_left_behind() -> None:
-    bench = Bench(CONFIG)
+@pytest.mark.parametrize("add_path", [False, True], ids=["best-path", "add-path"])
+def test_a_prefix_that_comes_and_goes_around_a_session_coming_up_is_not_left_behind(
+    add_path: bool,
+) -> None:
+    bench = Bench(CONFIG + ADD_PATH if add_path else CONFIG)
     a = bench.peer("a", 64512, "10.0.0.2", "10.0.0.1")
     c = bench.peers["c"] = RawPeer(bench, "c", 64512, "10.0.0.4", 2)
     bench.speaker.connection_made("c", 2, bench.now, outbound=False, local_address="10.0.0.1")
@@ -55,13 +68,15 @@ def test_a_prefix_that_comes_and_goes_around_a_session_coming_up_is_not_left_beh
             hold_time=240,
             as4=True,
             families=frozenset({IPV4_UNICAST}),
+            add_path_receive=frozenset({IPV4_UNICAST}) if add_path else frozenset(),
         )
     )
+    caps: tuple[Capability, ...] = (Multiprotocol(family=IPV4_UNICAST), FourOctetAs(asn=64512))
+    if add_path:
+        receive = AddPathFamily(family=IPV4_UNICAST, mode=AddPathMode.RECEIVE)
+        caps += (AddPath(families=(receive,)),)
     opening = OpenMessage(
-        asn=64512,
-        hold_time=240,
-        router_id=parse_router_id("10.0.0.4"),
-        capabilities=(Multiprotocol(family=IPV4_UNICAST), FourOctetAs(asn=64512)),
+        asn=64512, hold_time=240, router_id=parse_router_id("10.0.0.4"), capabilities=caps
     )
     announce = message(MessageType.UPDATE, update_body("", ATTRS, "18 0a0100"))
     withdraw = message(MessageType.UPDATE, update_body("18 0a0100", "", ""))
@@ -72,6 +87,8 @@ def test_a_prefix_that_comes_and_goes_around_a_session_coming_up_is_not_left_beh
     ]
     bench.speaker.receive_batch(reads, bench.now)
     bench.pump()
-    assert bench.speaker.peer_session("c").negotiated is not None  # c came up in the batch
+    negotiated = bench.speaker.peer_session("c").negotiated
+    assert negotiated is not None  # c came up in the batch
+    assert (IPV4_UNICAST in negotiated.add_path_send) is add_path
     assert bench.speaker.route_views("10.1.0.0/24") == []
     assert not c.announced()
