@@ -22,9 +22,9 @@ Layout, chosen for memory (a table of 100,000 prefixes must stay small):
   prefix, and each batch is a change group as it stands); the first write that needs
   `_pending` moves them into it (`_pending_for`), so a family has one or the other at a time,
   and readers of what moved settle them first (`_settle`). The last call's `_pending` and
-  `_fresh` are kept (`_taken`, `_taken_fresh`) until the next one: until a consumer has
-  applied the changes it took, `best_before_take` tells it what the table held when it last
-  took them (a derived Adj-RIB-Out, `bgpd.outbound.derived`, reads what it sent there).
+  `_fresh` are kept (`_taken`, `_taken_fresh`) until its consumers have applied them
+  (`forget_taken`): until then, `best_before_take` tells a consumer what the table held when it
+  last took them (a derived Adj-RIB-Out, `bgpd.outbound.derived`, reads what it sent there).
 
 Invariants:
 - Entries are never mutated, only replaced: a pending "before" entry stays valid.
@@ -100,6 +100,15 @@ def _best(entry: _Entry) -> Candidate:
         return entry
     assert isinstance(entry, _Paths)
     return entry.best
+
+
+def _ranked(entry: _Entry | None) -> tuple[Candidate, ...]:
+    if entry is None:
+        return ()
+    if type(entry) is Candidate:
+        return (entry,)
+    assert isinstance(entry, _Paths)
+    return rank(entry.paths)
 
 
 def _same_selection(old: _Entry | None, new: _Entry | None) -> bool:
@@ -559,13 +568,13 @@ class LocRib:
 
     def candidates(self, family: Family, nlri: Nlri) -> tuple[Candidate, ...]:
         """Every path of the prefix, best first (ranked on demand: meant for views)."""
-        entry = self._tables.get(family, {}).get(nlri)
-        if entry is None:
-            return ()
-        if type(entry) is Candidate:
-            return (entry,)
-        assert isinstance(entry, _Paths)
-        return rank(entry.paths)
+        return _ranked(self._tables.get(family, {}).get(nlri))
+
+    def forget_taken(self) -> None:
+        """The consumers have applied the last take: its "before" entries (a withdrawn feed's
+        prefixes and paths among them) need not stay alive until the next one."""
+        self._taken = {}
+        self._taken_fresh = {}
 
     def taken(self, family: Family) -> Mapping[Nlri, object]:
         """Prefixes the last `take_changes` call looked at, each to the entry it had before
@@ -594,13 +603,7 @@ class LocRib:
 
     def candidates_at_take(self, family: Family, nlri: Nlri) -> tuple[Candidate, ...]:
         """`candidates` as of the last `take_changes` (see `best_at_take`)."""
-        entry = self._entry_at_take(family, nlri)
-        if entry is None:
-            return ()
-        if type(entry) is Candidate:
-            return (entry,)
-        assert isinstance(entry, _Paths)
-        return rank(entry.paths)
+        return _ranked(self._entry_at_take(family, nlri))
 
     def _entry_at_take(self, family: Family, nlri: Nlri) -> _Entry | None:
         pending = self._pending_for(family) if family in self._fresh else self._pending.get(family)

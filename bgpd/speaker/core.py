@@ -192,6 +192,7 @@ class Speaker(
         for peer in config.all_peers:
             self._add_peer(peer)
         self._rib.take_change_groups()  # nobody to tell yet: no session is up
+        self._rib.forget_taken()
 
     # ----------------------------------------------------------------- inputs from the runtime
 
@@ -566,6 +567,7 @@ class Speaker(
         if self._rib.changes_pending and not self._batching:  # else at the batch's end
             groups = self._rib.take_change_groups()
             if self._stopping:
+                self._rib.forget_taken()
                 return
             if self._config.kernel.enabled:
                 for group in groups:
@@ -579,6 +581,7 @@ class Speaker(
                         )
                     )
             self._exporter.propagate(groups, now)
+            self._rib.forget_taken()  # every group has applied or held the take
             self._send_touched()
         self._end_faulted(now)
 

@@ -92,3 +92,14 @@ def test_a_prefix_that_comes_and_goes_around_a_session_coming_up_is_not_left_beh
     assert (IPV4_UNICAST in negotiated.add_path_send) is add_path
     assert bench.speaker.route_views("10.1.0.0/24") == []
     assert not c.announced()
+
+
+def test_what_a_take_withdrew_is_not_kept_alive_after_the_groups_applied_it() -> None:
+    bench = Bench(CONFIG)
+    a = bench.peer("a", 64512, "10.0.0.2", "10.0.0.1")
+    bench.peer("c", 64512, "10.0.0.4", "10.0.0.1")
+    a.send(message(MessageType.UPDATE, update_body("", ATTRS, "18 0a0100 18 0a0200")))
+    a.send(message(MessageType.UPDATE, update_body("18 0a0100", "", "")))
+    rib = bench.speaker._rib
+    assert not rib.taken(IPV4_UNICAST)  # the withdrawn path and prefix are not held
+    assert rib.best_before_take(IPV4_UNICAST, bytes.fromhex("180a0100")) is None
