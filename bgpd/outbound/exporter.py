@@ -307,6 +307,8 @@ class Exporter:
         families = key.families
         add_path_families = key.ctx.add_path_send
         per_prefix = self.policy.calico or bool(key.export_filters)
+        if group.recheck:
+            self._recheck(group)
         stage = group.stage_run
         for change in changes:
             family = change.family
@@ -335,6 +337,20 @@ class Exporter:
             for out, nlris, _ in runs_by_path(decided):
                 stage(family, nlris, out, change.fresh)
         self._flush(group, now)
+
+    def _recheck(self, group: UpdateGroup) -> None:
+        """Stages what the group must hold now for the prefixes that moved between its last
+        whole-table export and the take (`_export_table`); a change of this take for the same
+        prefix replaces it (`fold_runs`), and one equal to what was sent sends nothing."""
+        recheck, group.recheck = group.recheck, {}
+        best = self._rib.best
+        for family, nlris in recheck.items():
+            for nlri in nlris:
+                if group.add_path(family):
+                    group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
+                else:
+                    info = self._exported(group, family, nlri, best(family, nlri))
+                    group.stage(family, nlri, info)
 
     def _guarded(
         self,
@@ -511,6 +527,10 @@ class Exporter:
         group.adj_out.materialize()  # the old export described what was sent
         group.pending = {}
         group.runs = {}
+        # The table is the Loc-RIB of now, the next take reports what moved since the last:
+        # a prefix that moved and moves back before it is not in it, so it is looked at again.
+        moved = {f: set(self._rib.moved_since_take(f)) for f in group.key.families}
+        group.recheck = {f: nlris for f, nlris in moved.items() if nlris}
         for family in sorted(group.key.families):
             desired = self._desired(group, family)
             if group.blocked:
@@ -530,26 +550,23 @@ class Exporter:
             group.adj_out.derive(family, derivation)
 
     def _desired(self, group: UpdateGroup, family: Family) -> dict[bytes, PathInfo]:
-        """The group's whole table as of the Loc-RIB's last take: what moved since reaches
-        it with the next take, like every other group (a table taken from the Loc-RIB of now
-        would keep a prefix that appeared and went again before that take, which reports
-        nothing for it)."""
+        """The group's whole table from the Loc-RIB as it is now: complete, so End-of-RIB
+        can follow it (a restarting speaker's peers sweep what it does not hold)."""
         desired: dict[bytes, PathInfo] = {}
         if group.add_path(family):
-            for nlri, _best in self._rib.iter_best_at_take(family):
+            for nlri, _best in self._rib.iter_best(family):
                 desired.update(self._all_paths(group, family, nlri))
             return desired
-        for nlri, best in self._rib.iter_best_at_take(family):
+        for nlri, best in self._rib.iter_best(family):
             info = self._exported(group, family, nlri, best)
             if info is not None:
                 desired[nlri] = info
         return desired
 
     def _all_paths(self, group: UpdateGroup, family: Family, nlri: Nlri) -> dict[bytes, PathInfo]:
-        """ADD-PATH send: every path of `nlri` the group may receive, keyed by path id + prefix
-        (as of the Loc-RIB's last take: `propagate` runs right after it, `_desired` any time)."""
+        """ADD-PATH send: every path of `nlri` the group may receive, keyed by path id + prefix."""
         paths: dict[bytes, PathInfo] = {}
-        for candidate in self._rib.candidates_at_take(family, nlri):
+        for candidate in self._rib.candidates(family, nlri):
             info = self._exported(group, family, nlri, candidate)
             if info is None:
                 continue

@@ -67,6 +67,7 @@ class UpdateGroup:
         "key",
         "members",
         "pending",
+        "recheck",
         "runs",
         "self_skip",
     )
@@ -80,6 +81,8 @@ class UpdateGroup:
         # One propagation's changes, already grouped by path (`stage_run`); empty between
         # propagations: `take_messages` sends them or `fold_runs` moves them into `pending`.
         self.runs: dict[Family, list[Run]] = {}
+        # Prefixes to stage again at the next propagation (`Exporter._recheck`).
+        self.recheck: dict[Family, set[Nlri]] = {}
         # ADD-PATH send: the keys (path id + prefix) staged for each prefix, so a path that
         # disappears from the prefix is withdrawn under its own id.
         self.add_path_index: dict[Family, dict[Nlri, frozenset[bytes]]] = {}

@@ -601,10 +601,6 @@ class LocRib:
         told), whatever moved since."""
         return _view(self._entry_at_take(family, nlri))[0]
 
-    def candidates_at_take(self, family: Family, nlri: Nlri) -> tuple[Candidate, ...]:
-        """`candidates` as of the last `take_changes` (see `best_at_take`)."""
-        return _ranked(self._entry_at_take(family, nlri))
-
     def _entry_at_take(self, family: Family, nlri: Nlri) -> _Entry | None:
         pending = self._pending_for(family) if family in self._fresh else self._pending.get(family)
         if pending is not None and nlri in pending:

@@ -286,7 +286,7 @@ def _change_rib(rib: LocRib, change: Step) -> None:
 
 # Two cases both table kinds once got wrong, kept in the random steps: a Loc-RIB change after
 # a whole-table export and before the next take (a prefix that moved and moved back across the
-# export is not in the take: the export is of the Loc-RIB as of the last take), and a member
+# export is not in the take: the group looks at what moved again), and a member
 # regrouped while blocked (it gets a group of its own that stages its catch-up until it
 # drains, not a seat in a group whose sends it would miss).
 

@@ -1,8 +1,8 @@
 """A session that comes up inside one batch of reads, between a prefix's announcement and its
 withdrawal by another peer, is not left holding the prefix: a new group's whole table is the
-Loc-RIB as of its last take, and the batch's take brings every group forward from there (the
-table of the Loc-RIB of the moment would hold the prefix, and the take, which sees it appear
-and go again, would report nothing). The same under ADD-PATH send, every path of a prefix."""
+Loc-RIB of the moment (complete, so End-of-RIB can follow it), and the prefixes that moved
+since the last take are looked at again at the next one (which, seeing the prefix appear and
+go again, reports nothing for it). The same under ADD-PATH send, every path of a prefix."""
 
 from __future__ import annotations
 
