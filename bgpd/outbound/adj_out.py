@@ -43,8 +43,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
-from types import MappingProxyType
 from typing import Protocol
 
 from bgpd.net import IPV4_UNICAST, Family, Nlri
@@ -167,9 +167,8 @@ def runs_by_path(changes: Iterable[tuple[bytes, PathInfo | None]]) -> list[Run]:
 _Encoded = tuple[PathInfo, bytes, bool, int]
 
 
-# A key absent from the last take (`Derivation.taken`); a dict mode's stand-in for it.
+# A key absent from the last take (`Derivation.taken`).
 _NOT_TAKEN = object()
-_NO_TAKE: Mapping[bytes, object] = MappingProxyType({})
 
 
 class AdjRibOut:
@@ -258,15 +257,10 @@ class AdjRibOut:
         if derivation is None:
             return
         exceptions = self._exceptions[family]
-        taken_get = derivation.taken().get
         before = derivation.sent_before_take
         for key in keys:
             if key not in exceptions:
-                # A key new since the take before had nothing sent (the bulk case).
-                if fresh or taken_get(key, _NOT_TAKEN) is None:
-                    exceptions[key] = None
-                else:
-                    exceptions[key] = before(key)
+                exceptions[key] = None if fresh else before(key)
 
     def _sent_before(self, family: Family, key: bytes) -> PathInfo | None:
         """What a derived family sent for `key`, taking its exception if any (the change
@@ -274,7 +268,10 @@ class AdjRibOut:
         exceptions = self._exceptions[family]
         if key in exceptions:
             return exceptions.pop(key)
-        return self._derived[family].sent_before_take(key)
+        derivation = self._derived[family]
+        if derivation.taken().get(key, _NOT_TAKEN) is None:
+            return None  # it had no path at the take before (the common case, no export)
+        return derivation.sent_before_take(key)
 
     def copy(self) -> AdjRibOut:
         """The same sent state (a member split off its group keeps what it was sent)."""
@@ -354,19 +351,11 @@ class AdjRibOut:
     ) -> list[GroupMessage]:
         """`apply` for changes already grouped by path (no key in two runs): the bulk form,
         which never builds a per-prefix mapping."""
-        derivation = self._derived.get(family)
-        if derivation is None:
-            table = self._tables.setdefault(family, {})
-            sent: dict[bytes, PathInfo] | None = table
-            get = table.get
-            exceptions: dict[bytes, PathInfo | None] = {}
-            taken_get = _NO_TAKE.get
-        else:  # derived (see the module docstring): nothing is recorded per key
-            sent = None
-            exceptions = self._exceptions[family]
-            taken_get = derivation.taken().get
-            get = dict[bytes, PathInfo]().get  # unused
-        before = self._sent_before
+        # Derived (see the module docstring): nothing is recorded per key, and what was sent
+        # there before is looked up from the derivation instead of the dict.
+        sent = None if family in self._derived else self._tables.setdefault(family, {})
+        exceptions = self._exceptions.get(family, {})
+        lookup = sent.get if sent is not None else partial(self._sent_before, family)
         size = 0  # the derived table's growth
         # Keyed by the withdrawn path's origin: that member never held it, so it is skipped.
         withdrawn: dict[str, list[bytes]] = {}
@@ -388,14 +377,7 @@ class AdjRibOut:
                     held.pop(key, None)
             if info is None:
                 for key in keys:
-                    if sent is not None:
-                        old = sent.pop(key, None)
-                    elif exceptions and key in exceptions:
-                        old = exceptions.pop(key)
-                    elif new_keys or taken_get(key, _NOT_TAKEN) is None:
-                        continue  # it had no path before the take: nothing was sent
-                    else:
-                        old = before(family, key)
+                    old = sent.pop(key, None) if sent is not None else lookup(key)
                     if old is not None:
                         size -= 1
                         origin = old.origin
@@ -425,20 +407,11 @@ class AdjRibOut:
                 fresh = []
             add = fresh.append
             for key in fitting:
+                old = lookup(key)
+                if old is not None and (old is info or old == info):
+                    continue
                 if sent is not None:
-                    old = get(key)
-                    if old is not None and (old is info or old == info):
-                        continue
                     sent[key] = info
-                else:
-                    if exceptions and key in exceptions:
-                        old = exceptions.pop(key)
-                    elif new_keys or taken_get(key, _NOT_TAKEN) is None:
-                        old = None  # a prefix new since the take before
-                    else:
-                        old = before(family, key)
-                    if old is not None and (old is info or old == info):
-                        continue
                 add(key)
                 if old is None:
                     size += 1

@@ -204,7 +204,8 @@ class Exporter:
         old = member.group
         old.members.pop(name)
         if self.deferred:
-            group = self._groups.joinable(key) or self._groups.new_group(key)
+            joinable = None if member.blocked else self._groups.joinable(key)  # as below
+            group = joinable or self._groups.new_group(key)
             group.members[name] = member
             member.group = group
             self._groups.drop_if_empty(old)
@@ -345,12 +346,12 @@ class Exporter:
         recheck, group.recheck = group.recheck, {}
         best = self._rib.best
         for family, nlris in recheck.items():
-            for nlri in nlris:
-                if group.add_path(family):
+            if group.add_path(family):
+                for nlri in nlris:
                     group.stage_paths(family, nlri, self._all_paths(group, family, nlri))
-                else:
-                    info = self._exported(group, family, nlri, best(family, nlri))
-                    group.stage(family, nlri, info)
+                continue
+            for nlri in nlris:
+                group.stage(family, nlri, self._exported(group, family, nlri, best(family, nlri)))
 
     def _guarded(
         self,

@@ -102,15 +102,6 @@ def _best(entry: _Entry) -> Candidate:
     return entry.best
 
 
-def _ranked(entry: _Entry | None) -> tuple[Candidate, ...]:
-    if entry is None:
-        return ()
-    if type(entry) is Candidate:
-        return (entry,)
-    assert isinstance(entry, _Paths)
-    return rank(entry.paths)
-
-
 def _same_selection(old: _Entry | None, new: _Entry | None) -> bool:
     ob, om = _view(old)
     nb, nm = _view(new)
@@ -568,7 +559,13 @@ class LocRib:
 
     def candidates(self, family: Family, nlri: Nlri) -> tuple[Candidate, ...]:
         """Every path of the prefix, best first (ranked on demand: meant for views)."""
-        return _ranked(self._tables.get(family, {}).get(nlri))
+        entry = self._tables.get(family, {}).get(nlri)
+        if entry is None:
+            return ()
+        if type(entry) is Candidate:
+            return (entry,)
+        assert isinstance(entry, _Paths)
+        return rank(entry.paths)
 
     def forget_taken(self) -> None:
         """The consumers have applied the last take: its "before" entries (a withdrawn feed's
@@ -599,13 +596,10 @@ class LocRib:
     def best_at_take(self, family: Family, nlri: Nlri) -> Candidate | None:
         """The best path of `nlri` as of the last `take_changes` (what its consumers were
         told), whatever moved since."""
-        return _view(self._entry_at_take(family, nlri))[0]
-
-    def _entry_at_take(self, family: Family, nlri: Nlri) -> _Entry | None:
         pending = self._pending_for(family) if family in self._fresh else self._pending.get(family)
         if pending is not None and nlri in pending:
-            return pending[nlri]
-        return self._tables.get(family, {}).get(nlri)
+            return _view(pending[nlri])[0]
+        return _view(self._tables.get(family, {}).get(nlri))[0]
 
     def iter_best_at_take(self, family: Family) -> Iterator[tuple[Nlri, Candidate]]:
         """`iter_best` as of the last `take_changes` (see `best_at_take`)."""
